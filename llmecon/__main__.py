@@ -1,0 +1,3 @@
+from llmecon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``llmecon``; each module defines ``register(subparsers)``."""

@@ -1,0 +1,31 @@
+"""Reproduced papers: one module per paper, each with its published numbers, their source
+(section, table), a tolerance and why, and a ``reproduce(...)`` function that regenerates the table
+with :mod:`structural`, :mod:`estimation` and :mod:`data`.
+
+Every module here that defines ``reproduce`` is a reproduction target of ``llmecon reproduce NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+_NOT_PAPERS = {"reproduction"}
+
+
+def available() -> list[str]:
+    """Names of every paper module that can be reproduced, sorted."""
+    names = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name in _NOT_PAPERS:
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+def get(name: str) -> ModuleType:
+    """Import the paper module ``name``; raise ``KeyError`` naming the known papers otherwise."""
+    if name not in available():
+        raise KeyError(f"unknown paper {name!r}; known: {', '.join(available())}")
+    return importlib.import_module(f"papers.{name}")

@@ -1,0 +1,67 @@
+"""Pretraining: the Chinchilla loss law and its compute-optimal allocation.
+
+Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models", arXiv:2203.15556, eq. (2)
+and Approach 3; fitted in log-sum-exp form as in Besiroglu et al. (2024), arXiv:2404.10102, eq. (2):
+
+    L(N, D) = E + A / N^α + B / D^β
+    log L   = LSE(a − α log N, b − β log D, e),     a = log A, b = log B, e = log E.
+
+Compute-optimal allocation under C = 6 N D (Hoffmann et al. 2022, Appendix D.2):
+
+    N*(C) = G (C/6)^a,  D*(C) = G⁻¹ (C/6)^b,  G = (αA / (βB))^{1/(α+β)},
+    a = β / (α+β),      b = α / (α+β).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+Array = Any
+
+
+def chinchilla_loss(N: Array, D: Array, A: Array, B: Array, E: Array, alpha: Array,
+                    beta: Array) -> Array:
+    """Pretraining loss L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022, eq. 2), in nats/token."""
+    N = jnp.asarray(N, dtype=jnp.float64)
+    D = jnp.asarray(D, dtype=jnp.float64)
+    return E + A * N ** (-alpha) + B * D ** (-beta)
+
+
+def chinchilla_log_loss(log_N: Array, log_D: Array, a: Array, b: Array, e: Array, alpha: Array,
+                        beta: Array) -> Array:
+    """log L in the numerically stable log-sum-exp form of Besiroglu et al. (2024), eq. (2).
+
+    ``a, b, e`` are log A, log B, log E. Works on broadcastable arrays and is differentiable in
+    every argument; it never forms N^(−α) itself, so it cannot overflow for any (α, β).
+    """
+    terms = jnp.stack(
+        jnp.broadcast_arrays(a - alpha * log_N, b - beta * log_D, jnp.broadcast_to(e, jnp.shape(
+            log_N))),
+        axis=0,
+    )
+    return logsumexp(terms, axis=0)
+
+
+def allocation_exponents(alpha: Array, beta: Array) -> tuple[Array, Array]:
+    """Exponents of the compute-optimal frontier: N* ∝ C^a, D* ∝ C^b with a = β/(α+β), b = α/(α+β)."""
+    s = alpha + beta
+    return beta / s, alpha / s
+
+
+def compute_optimal(C: Array, A: Array, B: Array, alpha: Array, beta: Array) -> dict[str, Array]:
+    """Compute-optimal parameters and tokens for a training budget of C FLOPs (C = 6 N D).
+
+    Returns
+    -------
+    dict with ``G``, ``a``, ``b``, ``N`` (= N*), ``D`` (= D*) and ``tokens_per_parameter`` (D*/N*).
+    Minimises L(N, D) subject to 6 N D = C (Hoffmann et al. 2022, Appendix D.2, eq. 4).
+    """
+    C = jnp.asarray(C, dtype=jnp.float64)
+    a, b = allocation_exponents(alpha, beta)
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    N = G * (C / 6.0) ** a
+    D = (C / 6.0) ** b / G
+    return {"G": G, "a": a, "b": b, "N": N, "D": D, "tokens_per_parameter": D / N}

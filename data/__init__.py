@@ -1,1 +1,36 @@
-"""Curated datasets shipped with llmecon, each a CSV with a datasheet and a validating loader."""
+"""Curated datasets shipped with llmecon, each a CSV with a datasheet and a validating loader.
+
+>>> import data
+>>> data.list()                      # name, rows, snapshot, licence, description
+>>> df = data.load("chinchilla")     # validated DataFrame
+>>> print(data.datasheet("chinchilla"))
+>>> data.validate(my_df, "chinchilla")   # check your own table against a dataset's schema
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from data.catalog import DATASETS, datasheet, load, validate
+from data.catalog import catalogue as _catalogue
+from data.chinchilla import validate_chinchilla_fit_input
+from data.errors import DataValidationError, UnknownDatasetError
+from data.schema import Column, Schema
+
+__all__ = [
+    "DATASETS",
+    "Column",
+    "DataValidationError",
+    "Schema",
+    "UnknownDatasetError",
+    "datasheet",
+    "list",
+    "load",
+    "validate",
+    "validate_chinchilla_fit_input",
+]
+
+
+def list() -> pd.DataFrame:
+    """Every curated dataset with its row count, snapshot date, licence and description."""
+    return _catalogue()

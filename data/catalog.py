@@ -1,0 +1,106 @@
+"""The catalogue of curated datasets: names, schemas, snapshot dates, licences, loaders.
+
+Loaders read only the CSV files committed inside this package (via :mod:`importlib.resources`, so
+they work from an installed wheel); the raw sources are read only by :mod:`data.build`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+from data import chinchilla
+from data.errors import UnknownDatasetError
+from data.schema import Schema
+from data.schema import validate as validate_schema
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One curated table: ``<name>.csv`` and its datasheet ``<name>.md`` in the package."""
+
+    name: str
+    schema: Schema
+    description: str
+    snapshot: str
+    licence: str
+
+    @property
+    def csv(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def datasheet(self) -> str:
+        return f"{self.name}.md"
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in [
+        Dataset(
+            "chinchilla",
+            chinchilla.SCHEMA,
+            "245 Chinchilla training runs (N, C, D, loss) from Hoffmann et al. 2022 Fig. 4",
+            "2024-05-14",
+            "unstated; cite Hoffmann et al. 2022, Besiroglu et al. 2024 and the repository",
+        ),
+    ]
+}
+
+
+def get(name: str) -> Dataset:
+    """The catalogue entry for ``name``; unknown names raise with the list of known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}"
+        ) from None
+
+
+def _read_text(filename: str) -> str:
+    return resources.files("data").joinpath(filename).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _load_cached(name: str) -> pd.DataFrame:
+    ds = get(name)
+    with resources.files("data").joinpath(ds.csv).open("r", encoding="utf-8") as fh:
+        # Only empty cells are missing: a model called "NA" stays a string.
+        raw = pd.read_csv(fh, keep_default_na=False, na_values=[""])
+    return validate_schema(raw, ds.schema, source=f"data/{ds.csv}", allow_extra=False)
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load the curated dataset ``name`` as a validated DataFrame (a fresh copy each call)."""
+    return _load_cached(name).copy()
+
+
+def datasheet(name: str) -> str:
+    """The datasheet (Markdown) of dataset ``name``: source, licence, units, transformations."""
+    return _read_text(get(name).datasheet)
+
+
+def catalogue() -> pd.DataFrame:
+    """One row per dataset: name, rows, snapshot date, licence, description."""
+    rows: builtins.list[dict[str, object]] = []
+    for name, ds in DATASETS.items():
+        rows.append(
+            {
+                "name": name,
+                "rows": len(_load_cached(name)),
+                "snapshot": ds.snapshot,
+                "licence": ds.licence,
+                "description": ds.description,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def validate(df: pd.DataFrame, name: str, source: str | None = None) -> pd.DataFrame:
+    """Validate a user table against the schema of dataset ``name`` (extra columns allowed)."""
+    return validate_schema(df, get(name).schema, source=source)

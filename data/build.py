@@ -12,13 +12,14 @@ line ending, so two runs on the same sources give byte-identical files.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from data import chinchilla
+from data import capability, chinchilla, hardware, models, prices, traces
 from data.catalog import DATASETS
 from data.schema import validate
 
@@ -29,8 +30,112 @@ def build_chinchilla(sources: Path) -> pd.DataFrame:
     return chinchilla.curate(raw)
 
 
+def _json(path: Path) -> object:
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def build_api_prices(sources: Path) -> pd.DataFrame:
+    """genai-prices ``data.json`` + LiteLLM price map → one row per source, provider, model."""
+    return prices.curate_api_prices(
+        _json(sources / "genai-prices" / "data.json"),
+        _json(sources / "litellm-prices" / "model_prices_and_context_window.json"),
+    )
+
+
+def build_api_price_history(sources: Path) -> pd.DataFrame:
+    """Epoch ``api_prices.csv`` (UTF-8 with BOM) → dated input/output prices per model, vendor."""
+    raw = pd.read_csv(sources / "epoch-api-prices" / "api_prices.csv", encoding="utf-8-sig")
+    return prices.curate_price_history(raw)
+
+
+def _systems(sources: Path) -> pd.DataFrame:
+    return pd.read_csv(sources / "epoch-models" / "all_ml_systems.csv")
+
+
+def build_models(sources: Path) -> pd.DataFrame:
+    """Epoch ``all_ml_systems.csv`` → language models."""
+    return models.curate_models(_systems(sources))
+
+
+def build_training_costs(sources: Path) -> pd.DataFrame:
+    """Epoch ``model_costs.csv`` + ``model_costs_updated.csv`` joined to the database."""
+    d = sources / "epoch-models"
+    return models.curate_training_costs(
+        pd.read_csv(d / "model_costs.csv"),
+        pd.read_csv(d / "model_costs_updated.csv"),
+        _systems(sources),
+    )
+
+
+def build_capability(sources: Path) -> pd.DataFrame:
+    """Epoch Capabilities Index + model version release dates."""
+    d = sources / "epoch-benchmarks"
+    return capability.curate_capability(
+        pd.read_csv(d / "epoch_capabilities_index.csv"),
+        pd.read_csv(d / "model_versions.csv", encoding="utf-8-sig"),
+    )
+
+
+def build_eval_tokens(sources: Path) -> pd.DataFrame:
+    """Epoch ``epoch_ai_eval_data.csv`` → tokens per model and task."""
+    return capability.curate_eval_tokens(
+        pd.read_csv(sources / "epoch-api-prices" / "epoch_ai_eval_data.csv")
+    )
+
+
+def _hw_prices(sources: Path) -> pd.DataFrame:
+    return pd.read_csv(sources / "epoch-hardware" / "hardware_prices.csv", encoding="utf-8-sig")
+
+
+def build_hardware(sources: Path) -> pd.DataFrame:
+    """Epoch chip database → ML accelerators (and every chip that has a price)."""
+    chips = pd.read_csv(sources / "epoch-hardware" / "chip_dataset.csv")
+    return hardware.curate_hardware(chips, _hw_prices(sources))
+
+
+def build_hardware_prices(sources: Path) -> pd.DataFrame:
+    """Epoch hardware prices → dated purchase and $/chip-hour prices."""
+    return hardware.curate_hardware_prices(_hw_prices(sources))
+
+
+def build_ppi(sources: Path) -> pd.DataFrame:
+    """FRED PCU518210518210 → monthly index and factor to 2023 USD."""
+    return hardware.curate_ppi(pd.read_csv(sources / "epoch-hardware" / "PCU518210518210.csv"))
+
+
+def build_request_traces(sources: Path) -> pd.DataFrame:
+    """Azure 2023 code and conversation traces + Mooncake conversation trace, stacked."""
+    az = sources / "azure-llm-trace-2023"
+    mooncake = pd.read_json(
+        sources / "mooncake-trace" / "conversation_trace.jsonl", lines=True, dtype=False
+    )
+    return pd.concat(
+        [
+            traces.curate_azure(
+                pd.read_csv(az / "AzureLLMInferenceTrace_code.csv"), "azure_code_2023"
+            ),
+            traces.curate_azure(
+                pd.read_csv(az / "AzureLLMInferenceTrace_conv.csv"), "azure_conv_2023"
+            ),
+            traces.curate_mooncake(mooncake),
+        ],
+        ignore_index=True,
+    )
+
+
 BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "chinchilla": build_chinchilla,
+    "api_prices": build_api_prices,
+    "api_price_history": build_api_price_history,
+    "models": build_models,
+    "training_costs": build_training_costs,
+    "capability": build_capability,
+    "eval_tokens": build_eval_tokens,
+    "hardware": build_hardware,
+    "hardware_prices": build_hardware_prices,
+    "ppi": build_ppi,
+    "request_traces": build_request_traces,
 }
 
 

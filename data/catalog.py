@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from data import chinchilla
+from data import capability, chinchilla, hardware, models, prices, traces
 from data.errors import UnknownDatasetError
 from data.schema import Schema
 from data.schema import validate as validate_schema
@@ -47,6 +47,76 @@ DATASETS: dict[str, Dataset] = {
             "245 Chinchilla training runs (N, C, D, loss) from Hoffmann et al. 2022 Fig. 4",
             "2024-05-14",
             "unstated; cite Hoffmann et al. 2022, Besiroglu et al. 2024 and the repository",
+        ),
+        Dataset(
+            "api_prices",
+            prices.SCHEMA,
+            "API prices per provider and model ($/Mtok in/out/cache, long-context tier, context)",
+            prices.GENAI_SNAPSHOT,
+            "MIT (Pydantic genai-prices; BerriAI LiteLLM)",
+        ),
+        Dataset(
+            "api_price_history",
+            prices.HISTORY_SCHEMA,
+            "Epoch AI dated API prices 2021-2025: input/output $/Mtok per model and vendor",
+            "2025-02-05",
+            "CC-BY 4.0, credit Epoch AI",
+        ),
+        Dataset(
+            "models",
+            models.SCHEMA,
+            "Epoch AI models database, language models: size, compute, tokens, hardware, access",
+            models.SNAPSHOT,
+            "CC-BY 4.0, credit Epoch AI, 'Data on AI Models'",
+        ),
+        Dataset(
+            "training_costs",
+            models.COSTS_SCHEMA,
+            "Epoch AI training-cost estimates (cloud, acquisition, capex+energy) per model",
+            "2025-07-04",
+            "CC-BY 4.0, credit Epoch AI; cite Cottier et al. 2024",
+        ),
+        Dataset(
+            "capability",
+            capability.SCHEMA,
+            "Epoch Capabilities Index scores and release dates per model version",
+            capability.SNAPSHOT,
+            "CC-BY 4.0 data / MIT code, credit Epoch AI, 'AI Benchmarking Hub'",
+        ),
+        Dataset(
+            "eval_tokens",
+            capability.EVAL_SCHEMA,
+            "Epoch AI evaluation input and output (reasoning) tokens per model and task",
+            capability.EVAL_SNAPSHOT,
+            "CC-BY 4.0, credit Epoch AI",
+        ),
+        Dataset(
+            "hardware",
+            hardware.SCHEMA,
+            "ML accelerator specs: peak FLOP/s by precision, memory, bandwidth, power",
+            hardware.SNAPSHOT,
+            "CC-BY 4.0, credit Epoch AI",
+        ),
+        Dataset(
+            "hardware_prices",
+            hardware.PRICES_SCHEMA,
+            "Dated accelerator purchase prices and cloud $/chip-hour (on demand, 1y/3y CUD)",
+            hardware.SNAPSHOT,
+            "CC-BY 4.0, credit Epoch AI",
+        ),
+        Dataset(
+            "ppi",
+            hardware.PPI_SCHEMA,
+            "US PPI data processing and hosting (FRED PCU518210518210), factor to 2023 USD",
+            hardware.PPI_SNAPSHOT,
+            "public domain (US BLS, via FRED)",
+        ),
+        Dataset(
+            "request_traces",
+            traces.SCHEMA,
+            "Azure 2023 and Mooncake request traces: input/output tokens, prefix-cache reuse",
+            "2025-02-21",
+            "CC-BY 4.0 (Azure; cite Patel et al. 2024) and Apache-2.0 (Mooncake)",
         ),
     ]
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data import capability, chinchilla, hardware, models, prices, traces
+from data import capability, chinchilla, crosswalk, hardware, models, prices, traces
 from data.catalog import DATASETS
 from data.schema import validate
 
@@ -124,6 +124,24 @@ def build_request_traces(sources: Path) -> pd.DataFrame:
     )
 
 
+def build_model_crosswalk(sources: Path) -> pd.DataFrame:
+    """Identifiers of api_prices, api_price_history, capability, eval_tokens → Epoch names.
+
+    Built from the validated outputs of those builders (so it always matches the tables shipped).
+    """
+
+    def table(name: str) -> pd.DataFrame:
+        return validate(BUILDERS[name](sources), DATASETS[name].schema, source=name)
+
+    return crosswalk.curate_crosswalk(
+        table("api_prices"),
+        table("api_price_history"),
+        table("capability"),
+        table("eval_tokens"),
+        table("models"),
+    )
+
+
 BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "chinchilla": build_chinchilla,
     "api_prices": build_api_prices,
@@ -136,6 +154,7 @@ BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "hardware_prices": build_hardware_prices,
     "ppi": build_ppi,
     "request_traces": build_request_traces,
+    "model_crosswalk": build_model_crosswalk,
 }
 
 

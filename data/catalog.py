@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from data import capability, chinchilla, hardware, models, prices, traces
+from data import capability, chinchilla, crosswalk, hardware, models, prices, traces
 from data.errors import UnknownDatasetError
 from data.schema import Schema
 from data.schema import validate as validate_schema
@@ -117,6 +117,13 @@ DATASETS: dict[str, Dataset] = {
             "Azure 2023 and Mooncake request traces: input/output tokens, prefix-cache reuse",
             "2025-02-21",
             "CC-BY 4.0 (Azure; cite Patel et al. 2024) and Apache-2.0 (Mooncake)",
+        ),
+        Dataset(
+            "model_crosswalk",
+            crosswalk.SCHEMA,
+            "Model ids of the price, capability and eval tables mapped to Epoch model names",
+            "2026-08-21",
+            "derived from the tables it joins (MIT and CC-BY 4.0; credit Epoch AI)",
         ),
     ]
 }

@@ -21,6 +21,7 @@ ROWS = {
     "hardware_prices": 590,
     "ppi": 295,
     "request_traces": 40216,
+    "model_crosswalk": 1628,
 }
 
 

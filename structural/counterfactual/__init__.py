@@ -1,0 +1,24 @@
+"""Counterfactuals: investment hypotheses compared over lifetime queries and prices, with the
+uncertainty of the fitted parameters.
+
+>>> from structural.counterfactual import run
+>>> result = run("structural/examples/scenarios/heavy_training_vs_long_context.toml",
+...              draws=200, seed=0, out="out/")               # doctest: +SKIP
+
+Modules: :mod:`~.scenario` (the question, TOML loader), :mod:`~.model` (technologies: costs and
+quality), :mod:`~.engine` (batched solver, break-even, P(cheapest)), :mod:`~.params` (parameter
+sources and draws), :mod:`~.shocks`, :mod:`~.report` (:func:`run`), :mod:`~.outputs`,
+:mod:`~.plots`.
+"""
+
+from structural.counterfactual.engine import Hypothesis, breakeven, solve_grid
+from structural.counterfactual.model import PipelineTechnology, Target, TradeoffTechnology
+from structural.counterfactual.params import Draws, Normal, Published, from_results, make_draws
+from structural.counterfactual.report import CounterfactualResult, run
+from structural.counterfactual.scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = [
+    "CounterfactualResult", "Draws", "Hypothesis", "Normal", "PipelineTechnology", "Published",
+    "Scenario", "ScenarioError", "Target", "TradeoffTechnology", "breakeven", "from_results",
+    "load_scenario", "make_draws", "run", "solve_grid",
+]

@@ -1,0 +1,95 @@
+"""Rendering of counterfactual tables: CSV, Markdown, LaTeX and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        if math.isnan(v):
+            return "—"
+        if math.isinf(v):
+            return "unreachable" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
+        a = abs(v)
+        return f"{v:.4g}" if 1e-3 <= a < 1e5 else f"{v:.3e}"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no optional dependency)."""
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                 ("#", r"\#"), ("$", r"\$"), ("×", r"$\times$"), ("→", r"$\to$"),
+                 ("*", r"$^*$"), ("—", "--")):
+        s = s.replace(a, b)
+    return s
+
+
+def to_latex(df: pd.DataFrame, caption: str = "") -> str:
+    """A booktabs LaTeX table."""
+    cols = list(df.columns)
+    out = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(cols) + "}",
+           r"\toprule", " & ".join(_tex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
+    for _, row in df.iterrows():
+        out.append(" & ".join(_tex_escape(_fmt(row[c])) for c in cols) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        out.append(r"\caption{" + _tex_escape(caption) + "}")
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def write_table(df: pd.DataFrame, out: Path, name: str, caption: str = "") -> list[Path]:
+    """Write ``name``.csv, .md and .tex under ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"]
+    df.to_csv(paths[0], index=False)
+    paths[1].write_text((f"**{caption}**\n\n" if caption else "") + to_markdown(df))
+    paths[2].write_text(to_latex(df, caption))
+    return paths
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [_jsonable(x) for x in v.tolist()]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+    return v
+
+
+def write_json(obj: dict, path: Path) -> Path:
+    """JSON with NaN written as null and ±inf as the strings "inf"/"-inf" (valid JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    return [dict(r) for r in df.to_dict(orient="records")]

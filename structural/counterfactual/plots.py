@@ -1,0 +1,108 @@
+"""Plots of a counterfactual (matplotlib, non-interactive Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Path, title: str,
+                         unit: str) -> Path:
+    """Total cost against lifetime queries per hypothesis (price point 0): the point estimate,
+    the draws' 95% band, and break-even markers with their interval."""
+    df = costs[costs["price_point"] == 0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, (h, g) in enumerate(df.groupby("hypothesis", sort=False)):
+        color = f"C{i}"
+        ok = np.isfinite(g["total"]) & (g["Q"] > 0)
+        ax.plot(g["Q"][ok], g["total"][ok], color=color, label=h, lw=2)
+        if "total_lo" in g:
+            okb = ok & np.isfinite(g["total_lo"]) & np.isfinite(g["total_hi"])
+            ax.fill_between(g["Q"][okb], g["total_lo"][okb], g["total_hi"][okb], color=color,
+                            alpha=0.2, lw=0)
+    if len(breakeven):
+        be = breakeven[(breakeven["price_point"] == 0) & np.isfinite(breakeven["Q_breakeven"])]
+        for j, (_, r) in enumerate(be.iterrows()):
+            ax.axvline(r["Q_breakeven"], color="k", ls=":", lw=1)
+            if "Q_lo" in r and np.isfinite(r["Q_lo"]) and np.isfinite(r["Q_hi"]):
+                ax.axvspan(r["Q_lo"], r["Q_hi"], color="k", alpha=0.06, lw=0)
+            ax.annotate(f"{r['pair']}\nQ = {r['Q_breakeven']:.3g}", (r["Q_breakeven"], 0.02 +
+                        0.1 * j), xycoords=("data", "axes fraction"), fontsize=7, ha="left")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("lifetime queries Q")
+    ax.set_ylabel("total cost (FLOPs)" if unit == "flops" else "total cost ($)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
+    """Share of total cost by stage, one stacked bar per hypothesis (at the reference Q)."""
+    piv = shares.pivot(index="hypothesis", columns="stage", values="share").fillna(0.0)
+    piv = piv.loc[list(dict.fromkeys(shares["hypothesis"]))]
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.6 * len(piv)))
+    left = np.zeros(len(piv))
+    for i, stage in enumerate(piv.columns):
+        ax.barh(piv.index, piv[stage], left=left, color=f"C{i}", label=stage)
+        left += piv[stage].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of total cost")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(piv) < 3
+              else -0.12))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_probability_cheapest(costs: pd.DataFrame, path: Path, title: str) -> Path:
+    """Probability over parameter draws that each hypothesis is the cheapest, against Q."""
+    df = costs[costs["price_point"] == 0]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, (h, g) in enumerate(df.groupby("hypothesis", sort=False)):
+        ax.plot(g["Q"], g["p_cheapest"], color=f"C{i}", label=h, lw=2)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("lifetime queries Q")
+    ax.set_ylabel("P(cheapest)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
+    """Adversary's expected cost against the guarded API's per-attempt success probability, with
+    the open-weights fine-tuning route as a horizontal line."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.plot(sweep["p_success"], sweep["api_cost"], lw=2, label="guarded API (repeated attempts)")
+    ax.plot(sweep["p_success"], sweep["open_weights_cost"], lw=2, ls="--",
+            label="open weights (fine-tune guardrail away)")
+    ax.plot(sweep["p_success"], sweep["adversary_cost"], lw=1, color="k", alpha=0.6,
+            label="adversary's cheapest route")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("per-attempt success probability against the guardrail")
+    ax.set_ylabel("expected cost of one disallowed output ($)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,295 @@
+"""Run a scenario end to end: solve, summarise, write tables, JSON and plots.
+
+:func:`run` is the library entry point behind ``llmecon counterfactual``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from structural.counterfactual import outputs, plots
+from structural.counterfactual.engine import (
+    Solution,
+    breakeven,
+    probability_cheapest,
+    solve_grid,
+)
+from structural.counterfactual.model import FIXED_STAGES, POSITIVE
+from structural.counterfactual.params import ParameterDraws, Published, make_draws
+from structural.counterfactual.scenario import Scenario, load_scenario, point_parameters
+from structural.counterfactual.shocks import shock_table
+
+
+@dataclass
+class CounterfactualResult:
+    """What a run produced: ``tables`` (name → DataFrame), the assumptions it rests on, how the
+    parameters were drawn, and the raw :class:`Solution` (``solution``) for further analysis."""
+
+    scenario: Scenario
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    assumptions: list[str] = field(default_factory=list)
+    draws: ParameterDraws | None = None
+    solution: Solution | None = None
+    breakevens: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """A short text report: assumptions, break-evens, and where the files are."""
+        lines = [f"# {self.scenario.title}", ""]
+        if self.draws is not None:
+            lines.append(f"Parameters: {self.draws.describe()}")
+        lines += ["", "Assumptions:"] + [f"- {a}" for a in self.assumptions] + [""]
+        if "breakeven" in self.tables and len(self.tables["breakeven"]):
+            lines.append("Break-even lifetime queries (price point 0):")
+            for _, r in self.tables["breakeven"].query("price_point == 0").iterrows():
+                q = r["Q_breakeven"]
+                ci = (f" [{r['Q_lo']:.3g}, {r['Q_hi']:.3g}]" if "Q_lo" in r and
+                      np.isfinite(r.get("Q_lo", np.nan)) else "")
+                lines.append(f"- {r['pair']}: " + (f"Q = {q:.4g}{ci}" if np.isfinite(q)
+                                                   else str(r["note"])))
+        if "guardrail_summary" in self.tables:
+            lines.append("")
+            lines.append(outputs.to_markdown(self.tables["guardrail_summary"]))
+        lines += ["", *self.notes]
+        if self.files:
+            lines.append(f"Wrote {len(self.files)} files.")
+        return "\n".join(lines)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write every table (CSV, Markdown, LaTeX), ``summary.json``, ``report.md``, plots."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files: list[Path] = []
+        captions = {
+            "costs": "Minimised total cost by hypothesis and lifetime queries",
+            "breakeven": "Break-even lifetime queries between hypotheses",
+            "stage_shares": "Share of total cost by stage at the reference Q",
+            "shocks": "Shocks: cost per query, optimal levers and the cheapest hypothesis",
+            "prices": "Price points",
+            "guardrail_summary": "Adversary's expected cost of one disallowed output",
+            "guardrail_elasticities": "Elasticity of the adversary's cost to each parameter",
+            "guardrail_sweep": "Adversary's cost against per-attempt success probability",
+        }
+        for name, df in self.tables.items():
+            if len(df):
+                files += outputs.write_table(df, out, name, captions.get(name, name))
+        sc = self.scenario
+        summary = {
+            "title": sc.title, "description": sc.description, "source": sc.source,
+            "unit": sc.unit, "assumptions": self.assumptions,
+            "parameters": self.draws.describe() if self.draws else None,
+            "target": ({"kind": sc.target.kind, "value": sc.target.value}
+                       if sc.technology is not None else None),
+            "hypotheses": [{"name": h.name, "free": list(h.free), "fixed": dict(h.fixed),
+                            "charge_pretraining": h.charge_pretraining,
+                            "description": h.description} for h in sc.hypotheses],
+            "tables": {k: outputs.records(v) for k, v in self.tables.items()},
+            "notes": self.notes,
+        }
+        files.append(outputs.write_json(summary, out / "summary.json"))
+        if "costs" in self.tables:
+            files.append(plots.plot_cost_vs_queries(
+                self.tables["costs"], self.tables.get("breakeven", pd.DataFrame()),
+                out / "cost_vs_queries.png", sc.title, sc.unit))
+            files.append(plots.plot_probability_cheapest(
+                self.tables["costs"], out / "probability_cheapest.png",
+                f"{sc.title}: P(cheapest) over parameter draws"))
+        if "stage_shares" in self.tables:
+            files.append(plots.plot_cost_shares(self.tables["stage_shares"],
+                                                out / "cost_shares.png",
+                                                f"{sc.title}: cost by stage"))
+        if "guardrail_sweep" in self.tables:
+            files.append(plots.plot_guardrail_costs(self.tables["guardrail_sweep"],
+                                                    out / "guardrail_costs.png", sc.title))
+        report = out / "report.md"
+        report.write_text(self.render() + "\n")
+        files.append(report)
+        self.files = files
+        return files
+
+
+def assumptions_of(sc: Scenario) -> list[str]:
+    """The assumptions a scenario's results rest on: the scenario's own, then those implied by
+    the levers and parameters it uses."""
+    out = list(sc.assumptions)
+    if sc.technology is None:
+        return out
+    p = point_parameters(sc)
+    if sc.technology.name == "tradeoff":
+        out.append(f"Erdil (2024) trade-off: performance w_T·log T + w_I·log I with w_T = "
+                   f"{p['w_T']:g}, w_I = {p['w_I']:g} (iso-performance slope "
+                   f"{-p['w_T'] / p['w_I']:g})")
+        return out
+    used = {lv for h in sc.hypotheses for lv in h.free} | {
+        lv for h in sc.hypotheses for lv, v in h.fixed.items()
+        if (lv == "DF" and v > 0) or (lv == "k" and v > 1) or (lv == "c" and v > 0)}
+    out.append(f"Pretraining loss: Chinchilla law with A = {p['A']:g}, B = {p['B']:g}, "
+               f"E = {p['E']:g}, α = {p['alpha']:g}, β = {p['beta']:g}; every pretraining token "
+               "is unique (data cost = price × D)")
+    if p["task_data_share"] != 1.0:
+        out.append(f"ρ = {p['task_data_share']:g} of pretraining tokens count as task data "
+                   "(assumption)")
+    if "c" in used or p["ctx_alpha"] > 0:
+        out.append(f"Context → task link (assumption, no transferable published law): excess task "
+                   f"loss (α_c/(c + x))^β_c with α_c = {p['ctx_alpha']:g}, β_c = "
+                   f"{p['ctx_beta']:g} (the form of Xiong et al. 2023)")
+    if "DF" in used:
+        out.append(f"Fine-tuning as transferred data (Hernandez et al. 2021): D_T = k (χ D_F)^α_T "
+                   f"N^β_T / χ with k = {p['ft_k']:g}, α_T = {p['ft_alpha']:g}, β_T = "
+                   f"{p['ft_beta']:g}, χ = {p['chars_per_token']:g} characters/token, added to "
+                   "task data")
+    if sc.target.kind == "success":
+        out.append(f"Loss → success link μ = σ(κ(ℓ_task − L)) with κ = {p['kappa']:g}, ℓ_task = "
+                   f"{p['ell_task']:g} (assumption unless fitted)")
+    if "k" in used:
+        out.append(f"Repeated sampling: pass@k of Beta-distributed per-problem success (φ = "
+                   f"{p['phi']:g}); assumes a verifier picks a correct attempt when one exists")
+    if p["tokens_in_logsd"] > 0 or p["tokens_out_logsd"] > 0:
+        out.append("Tokens per query lognormal (usage distribution), independent input/output")
+    if sc.unit == "dollars":
+        u = sc.price_table.attrs.get("utilisation", {})
+        out.append(f"Dollars: FLOPs / (peak × utilisation) × $/chip-hour; hardware "
+                   f"{sc.price_table.attrs.get('hardware', '')}; utilisation "
+                   + ", ".join(f"{k} {v:g}" for k, v in u.items()) + " (assumption)")
+    else:
+        out.append("Costs in FLOPs (training 6ND, inference 2N per token), no dollar prices")
+    return out
+
+
+def _pct(a: np.ndarray, q: float, axis: int = 0) -> np.ndarray:
+    """Percentile over finite values (inf = unreachable draws are excluded and counted apart)."""
+    a = np.where(np.isfinite(a), a, np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanpercentile(a, q, axis=axis)
+
+
+def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
+        out: str | Path | None = None) -> CounterfactualResult:
+    """Solve a scenario and (if ``out``) write its tables, JSON and plots.
+
+    Parameters
+    ----------
+    scenario : Scenario or path to a scenario TOML
+    draws : K parameter draws for the uncertainty (ignored for published constants)
+    seed : seed of the draws
+    out : directory for the outputs
+
+    Returns
+    -------
+    CounterfactualResult
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    res = CounterfactualResult(sc, assumptions=assumptions_of(sc))
+    if sc.hypotheses:
+        _solve(sc, res, draws, seed)
+    if sc.guardrails is not None:
+        g = sc.guardrails.analyse()
+        res.tables.update(g)
+        thr = g["guardrail_summary"].attrs.get("p_threshold", 0.0)
+        if thr > 0:
+            res.notes.append(f"Guardrail: below a per-attempt success of {thr:.3g} the API route "
+                             "is dearer than fine-tuning open weights, so a stronger guardrail "
+                             "shifts no further cost.")
+    if out is not None:
+        res.write(out)
+    return res
+
+
+def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> None:
+    tech = sc.technology
+    pdraws = make_draws(sc.parameters, point_parameters(sc),
+                        0 if isinstance(sc.parameters, Published) else draws, seed, POSITIVE)
+    res.draws = pdraws
+    with_draws = pdraws.used > 0
+    sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
+    res.solution = sol
+    pc = probability_cheapest(sol) if with_draws else None
+    if with_draws:
+        # P(cheapest) over draws only (row 0 is the point estimate).
+        sub = Solution(sol.hypotheses, sol.Q, {h: {k: v[1:] for k, v in d.items()}
+                                               for h, d in sol.values.items()})
+        pc = probability_cheapest(sub)
+    else:
+        pc = probability_cheapest(sol)
+    rows = []
+    levers = [lv for lv in tech.levers]
+    P = len(next(iter(sc.prices.values())))
+    for h in sol.hypotheses:
+        v = sol.values[h]
+        for p in range(P):
+            for qi, Q in enumerate(sol.Q):
+                tot = v["total"][:, p, qi]
+                row = {"hypothesis": h, "price_point": p, "Q": Q, "total": tot[0]}
+                if with_draws:
+                    row.update(total_median=float(_pct(tot[1:], 50)),
+                               total_lo=float(_pct(tot[1:], 2.5)),
+                               total_hi=float(_pct(tot[1:], 97.5)),
+                               unreachable_share=float(np.mean(~np.isfinite(tot[1:]))))
+                row["per_query"] = tot[0] / Q if Q > 0 else float(v["variable"][0, p, qi])
+                row["fixed"] = float(v["fixed"][0, p, qi])
+                row["variable_per_query"] = float(v["variable"][0, p, qi])
+                for lv in levers:
+                    row[lv] = float(v[f"lever_{lv}"][0, p, qi])
+                row["status"] = ["binding", "slack", "unreachable"][int(v["status"][0, p, qi])]
+                row["p_cheapest"] = float(pc[h][p, qi])
+                rows.append(row)
+    res.tables["costs"] = pd.DataFrame(rows)
+
+    rows = []
+    for h1, h2 in itertools.combinations(sc.hypotheses, 2):
+        be = breakeven(tech, h1, h2, pdraws.theta, sc.prices, sc.queries, sol)
+        pair = f"{h1.name} vs {h2.name}"
+        res.breakevens[pair] = be
+        for p in range(P):
+            q = be["Q"][:, p]
+            row = {"pair": pair, "price_point": p, "Q_breakeven": q[0]}
+            if with_draws:
+                qd = q[1:]
+                row.update(Q_median=float(_pct(qd, 50)), Q_lo=float(_pct(qd, 2.5)),
+                           Q_hi=float(_pct(qd, 97.5)),
+                           draws_crossing=float(np.mean(be["crossed"][1:, p])))
+            below = be["cheaper_below"][0, p]
+            row["cheaper_below"] = h1.name if below > 0 else h2.name if below < 0 else ""
+            row["note"] = ("" if np.isfinite(q[0]) else
+                           f"no break-even for Q in [{sol.Q[0]:.3g}, {sol.Q[-1]:.3g}]")
+            if be["crossings"][0, p] > 1:
+                row["note"] = f"{be['crossings'][0, p]} crossings; the first is shown"
+            rows.append(row)
+    res.tables["breakeven"] = pd.DataFrame(rows)
+
+    # Stage shares at the reference Q (point estimate, price point 0).
+    ref = solve_grid(tech, sc.hypotheses, {k: v[:1] for k, v in pdraws.theta.items()},
+                     {k: v[:1] for k, v in sc.prices.items()}, np.array([sc.reference_queries]))
+    rows = []
+    for h in ref.hypotheses:
+        v = ref.values[h]
+        parts = {k[5:]: float(x[0, 0, 0]) * (1.0 if k[5:] in FIXED_STAGES
+                                              else sc.reference_queries)
+                 for k, x in v.items() if k.startswith("cost_")}
+        total = sum(parts.values())
+        for stage, c in parts.items():
+            rows.append({"hypothesis": h, "Q": sc.reference_queries, "stage": stage, "cost": c,
+                         "share": c / total if total > 0 and np.isfinite(total) else 0.0})
+    res.tables["stage_shares"] = pd.DataFrame(rows)
+    shocks = shock_table(sc, pdraws.theta, with_draws)
+    if len(shocks):
+        res.tables["shocks"] = shocks
+    if len(sc.price_table):
+        res.tables["prices"] = sc.price_table.reset_index()
+    if pdraws.dropped:
+        res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
+                                                       pdraws.dropped.items()))
+
+
+def load_and_run(path: str | Path, **kw: Any) -> CounterfactualResult:
+    return run(load_scenario(path), **kw)

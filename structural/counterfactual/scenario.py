@@ -1,0 +1,501 @@
+"""Scenarios: the question a counterfactual answers, as a Python object or a TOML file.
+
+A scenario names a quality target, a workload (lifetime queries Q, tokens per query), prices,
+the investment hypotheses to compare, where the parameters come from and, optionally, shocks and a
+guardrail question. The TOML loader is strict: an unknown key, a missing field or a target no
+hypothesis can reach raises :class:`ScenarioError` (a ``ValueError``) with one line naming the key
+or the target, so ``llmecon counterfactual`` exits 2.
+
+Layout of a scenario file (every table but ``[target]``, ``[workload]`` and ``[hypotheses.*]`` is
+optional; see ``structural/examples/scenarios/`` for complete files)::
+
+    title = "..."
+    assumptions = ["..."]              # stated in every output
+    [technology]  name = "pipeline" | "tradeoff";  attention = true
+    [target]      kind = "loss" | "success";  value = 2.0   (or  match = {N = 13e9})
+    [workload]    queries = {min = 1e6, max = 1e13, points = 29} | [..];  reference_queries = 1e10
+                  tokens_in = 500;  tokens_out = 300;  tokens_in_logsd = 0;  tokens_out_logsd = 0
+    [prices]      unit = "dollars" | "flops";  hardware = "H100";  train_chip_hour = 2.0 | [..]
+                  serve_chip_hour = ..;  data_per_token = ..;  ft_data_per_token = ..;
+                  cache_hit = ..;  cache_discount = ..;  precision = "bf16"
+    [prices.utilisation]  training = 0.4;  prefill = 0.4;  decode = 0.1
+    [parameters]  preset = "sardana2023";  values = {ctx_alpha = 2e3, ...}
+    [parameters.uncertainty]  kind = "normal";  sd = {A = 20.0}  | cov_csv = "cov.csv"
+                              kind = "draws";  draws_csv = "draws.csv"
+    [base]        N = 7e9;  D = 2e12;  DF = 0;  c = 0;  k = 1     (values of fixed levers)
+    [hypotheses.NAME]  kind = "heavy_training" | "long_context" | "reasoning" | "fine_tuning"
+                       | "custom";  free = [..];  fixed = {..};  bounds = {c = [1, 131072]}
+                       charge_pretraining = true;  description = ".."
+    [shocks.compute_price]  factor = 0.5
+    [shocks.data_price]     to = 1e-6      (or factor)
+    [shocks.model_life]     factor = 3
+    [guardrails]  ...  (see structural.guardrails)
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from structural.counterfactual import model as M
+from structural.counterfactual.engine import Hypothesis
+from structural.counterfactual.params import Draws, Normal, Published, Source
+from structural.pretraining import compute_optimal
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; the message is one line naming the key or the target."""
+
+
+#: Published parameter sets a scenario can start from.
+PRESETS: dict[str, dict[str, float]] = {
+    # Sardana & Frankle (2023), arXiv:2401.00448, §2: the Chinchilla fit they use.
+    "sardana2023": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.336, "beta": 0.283},
+    # Hoffmann et al. (2022), arXiv:2203.15556, eq. (10) (rounded exponents).
+    "hoffmann2022": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28},
+}
+
+HYPOTHESIS_KINDS: dict[str, tuple[str, ...]] = {
+    "heavy_training": ("N", "D"), "bigger_model": ("N", "D"), "long_context": ("c",),
+    "reasoning": ("k",), "fine_tuning": ("DF",),
+}
+
+DEFAULT_UTILISATION = {"training": 0.40, "prefill": 0.40, "decode": 0.10}
+
+
+@dataclass(frozen=True)
+class Shock:
+    """A counterfactual change: ``kind`` is compute_price, data_price or model_life; the new value
+    is ``factor`` × old, or ``to`` (data price only)."""
+
+    kind: str
+    factor: float | None = None
+    to: float | None = None
+
+    def label(self) -> str:
+        what = {"compute_price": "compute price", "data_price": "data price",
+                "model_life": "model life (Q)"}[self.kind]
+        return f"{what} × {self.factor:g}" if self.factor is not None else f"{what} → {self.to:g}"
+
+
+@dataclass
+class Scenario:
+    """A counterfactual question (see the module docstring for the TOML form).
+
+    ``prices`` maps each engine price field (:data:`structural.counterfactual.model.PRICE_FIELDS`)
+    to one value per price point; ``price_table`` describes the points in the user's units.
+    """
+
+    title: str
+    technology: Any
+    hypotheses: list[Hypothesis]
+    queries: np.ndarray
+    prices: dict[str, np.ndarray]
+    parameters: Source
+    base_parameters: dict[str, float]
+    reference_queries: float
+    price_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    assumptions: list[str] = field(default_factory=list)
+    description: str = ""
+    shocks: list[Shock] = field(default_factory=list)
+    guardrails: Any = None
+    unit: str = "dollars"
+    source: str = ""
+
+    @property
+    def target(self) -> M.Target:
+        return self.technology.target
+
+
+# -- strict reading ----------------------------------------------------------------------------
+def _table(d: Any, where: str) -> dict:
+    if not isinstance(d, dict):
+        raise ScenarioError(f"[{where}]: expected a table, got {type(d).__name__}")
+    return d
+
+
+def _keys(d: Mapping, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
+    for k in d:
+        if k not in allowed:
+            raise ScenarioError(f"unknown key {k!r} in [{where}] (expected one of: "
+                                f"{', '.join(sorted(allowed))})")
+    for k in required:
+        if k not in d:
+            raise ScenarioError(f"missing field {k!r} in [{where}]")
+
+
+def _num(v: Any, where: str, positive: bool = False, nonneg: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ScenarioError(f"{where}: expected a number, got {v!r}")
+    x = float(v)
+    if not np.isfinite(x) or (positive and x <= 0) or (nonneg and x < 0):
+        kind = "a positive" if positive else "a non-negative" if nonneg else "a finite"
+        raise ScenarioError(f"{where}: expected {kind} number, got {v!r}")
+    return x
+
+
+def _num_or_list(v: Any, where: str, nonneg: bool = True) -> list[float]:
+    if isinstance(v, list):
+        if not v:
+            raise ScenarioError(f"{where}: expected at least one value")
+        return [_num(x, f"{where}[{i}]", nonneg=nonneg) for i, x in enumerate(v)]
+    return [_num(v, where, nonneg=nonneg)]
+
+
+def _queries(v: Any, where: str) -> np.ndarray:
+    if isinstance(v, dict):
+        _keys(v, {"min", "max", "points"}, where, ("min", "max"))
+        lo, hi = _num(v["min"], f"{where}.min", positive=True), _num(v["max"], f"{where}.max",
+                                                                     positive=True)
+        n = int(v.get("points", 25))
+        if not hi > lo or n < 2:
+            raise ScenarioError(f"{where}: expected min < max and points >= 2")
+        return np.geomspace(lo, hi, n)
+    q = np.array(_num_or_list(v, where), dtype=float)
+    if len(q) > 1 and np.any(np.diff(q) <= 0):
+        raise ScenarioError(f"{where}: expected increasing values")
+    return q
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file (relative CSV paths resolve next to it)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path.name}: not valid TOML ({exc})") from None
+    return scenario_from_dict(doc, base_dir=path.parent, source=str(path))
+
+
+def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
+                       source: str = "") -> Scenario:
+    """Build a :class:`Scenario` from the parsed TOML (a nested dict)."""
+    base_dir = base_dir or Path.cwd()
+    _keys(doc, {"title", "description", "assumptions", "technology", "target", "workload",
+                "prices", "parameters", "base", "hypotheses", "shocks", "guardrails"},
+          "top level", ("title",))
+    title = str(doc["title"])
+    assumptions = doc.get("assumptions", [])
+    if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
+        raise ScenarioError("assumptions: expected a list of sentences")
+    guardrails = None
+    if "guardrails" in doc:
+        from structural.guardrails import GuardrailScenario
+        guardrails = GuardrailScenario.from_dict(_table(doc["guardrails"], "guardrails"))
+    if "hypotheses" not in doc:
+        if guardrails is None:
+            raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
+        return Scenario(title, None, [], np.zeros(0), {}, Published({}), {}, 0.0,
+                        assumptions=list(assumptions), description=str(doc.get("description", "")),
+                        guardrails=guardrails, source=source)
+
+    # technology and target
+    tdoc = _table(doc.get("technology", {}), "technology")
+    _keys(tdoc, {"name", "attention"}, "technology")
+    tech_name = tdoc.get("name", "pipeline")
+    if tech_name not in ("pipeline", "tradeoff"):
+        raise ScenarioError(f"technology.name: expected 'pipeline' or 'tradeoff', "
+                            f"got {tech_name!r}")
+    if "target" not in doc:
+        raise ScenarioError("missing field 'target' (a [target] table)")
+    tg = _table(doc["target"], "target")
+    _keys(tg, {"kind", "value", "match"}, "target", ("kind",))
+    kind = tg["kind"]
+    allowed_kinds = ("loss", "success") if tech_name == "pipeline" else ("performance",)
+    if kind not in allowed_kinds:
+        raise ScenarioError(f"target.kind: expected one of {', '.join(allowed_kinds)}, "
+                            f"got {kind!r}")
+    if ("value" in tg) == ("match" in tg):
+        raise ScenarioError("missing field 'value' in [target] (give value or match, not both)")
+
+    # parameters
+    pdoc = _table(doc.get("parameters", {}), "parameters")
+    _keys(pdoc, {"preset", "values", "uncertainty"}, "parameters")
+    if tech_name == "pipeline":
+        base_params = dict(M.PIPELINE_DEFAULTS)
+        known = M.PIPELINE_PARAMETERS
+        preset = pdoc.get("preset", "sardana2023")
+        if preset not in PRESETS:
+            raise ScenarioError(f"parameters.preset: unknown preset {preset!r}; known: "
+                                f"{', '.join(PRESETS)}")
+        base_params.update(PRESETS[preset])
+    else:
+        base_params = dict(M.TRADEOFF_DEFAULTS)
+        known = M.TRADEOFF_PARAMETERS
+    values = _table(pdoc.get("values", {}), "parameters.values")
+    _keys(values, set(known), "parameters.values")
+    for k, v in values.items():
+        base_params[k] = _num(v, f"parameters.values.{k}")
+
+    # workload: usage moments are parameters of the technology (they may be drawn too)
+    if "workload" not in doc:
+        raise ScenarioError("missing field 'workload' (a [workload] table)")
+    wl = _table(doc["workload"], "workload")
+    usage = {"tokens_in", "tokens_out", "tokens_in_logsd", "tokens_out_logsd"}
+    _keys(wl, {"queries", "reference_queries"} | (usage if tech_name == "pipeline" else set()),
+          "workload", ("queries",))
+    queries = _queries(wl["queries"], "workload.queries")
+    for k in usage & set(wl):
+        base_params[k] = _num(wl[k], f"workload.{k}", nonneg=True)
+    ref_q = _num(wl.get("reference_queries", float(np.median(queries))),
+                 "workload.reference_queries", nonneg=True)
+    queries = np.union1d(queries, [ref_q])  # the reference Q is always a grid point
+
+    prices, price_table, unit = _prices(_table(doc.get("prices", {}), "prices"))
+    source_ = _uncertainty(pdoc.get("uncertainty"), base_params, base_dir)
+
+    # base lever values and hypotheses
+    levers = M.PIPELINE_LEVERS if tech_name == "pipeline" else ("T", "I")
+    bdoc = _table(doc.get("base", {}), "base")
+    _keys(bdoc, set(levers), "base")
+    base_levers = ({"N": 7e9, "D": 1.4e11, "DF": 0.0, "c": 0.0, "k": 1.0}
+                   if tech_name == "pipeline" else {"T": 1e24, "I": 1e12})
+    for k, v in bdoc.items():
+        base_levers[k] = _num(v, f"base.{k}", nonneg=True)
+    hdoc = _table(doc["hypotheses"], "hypotheses")
+    if not hdoc:
+        raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
+    hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), levers, base_levers)
+            for name, h in hdoc.items()]
+
+    target_value = (_num(tg["value"], "target.value") if "value" in tg
+                    else None)
+    tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
+    extra = {"attention": bool(tdoc.get("attention", True))} if tech_name == "pipeline" else {}
+    if target_value is None:
+        target_value = _match_target(tg["match"], kind, base_levers, base_params, extra)
+    tech = tech_cls(M.Target(kind, target_value), **extra)
+
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
+    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
+                  list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
+                  source)
+    check_reachable(sc)
+    return sc
+
+
+def _prices(pd_: dict) -> tuple[dict[str, np.ndarray], pd.DataFrame, str]:
+    from structural.hardware import get_hardware
+
+    allowed = {"unit", "hardware", "train_hardware", "serve_hardware", "precision",
+               "train_chip_hour", "serve_chip_hour", "data_per_token", "ft_data_per_token",
+               "cache_hit", "cache_discount", "utilisation"}
+    _keys(pd_, allowed, "prices")
+    unit = pd_.get("unit", "dollars")
+    if unit not in ("dollars", "flops"):
+        raise ScenarioError(f"prices.unit: expected 'dollars' or 'flops', got {unit!r}")
+    util = dict(DEFAULT_UTILISATION)
+    udoc = _table(pd_.get("utilisation", {}), "prices.utilisation")
+    _keys(udoc, set(util), "prices.utilisation")
+    for k, v in udoc.items():
+        util[k] = _num(v, f"prices.utilisation.{k}", positive=True)
+        if util[k] > 1:
+            raise ScenarioError(f"prices.utilisation.{k}: expected a share in (0, 1], got {v!r}")
+    try:
+        hw_train = get_hardware(pd_.get("train_hardware", pd_.get("hardware", "H100")))
+        hw_serve = get_hardware(pd_.get("serve_hardware", pd_.get("hardware", "H100")))
+        prec = pd_.get("precision", "bf16")
+        peak_t, peak_s = hw_train.flops(prec), hw_serve.flops(prec)
+    except ValueError as exc:
+        raise ScenarioError(f"prices: {exc}") from None
+    grid = {
+        "train_chip_hour": _num_or_list(pd_.get("train_chip_hour", hw_train.price_per_hour),
+                                        "prices.train_chip_hour"),
+        "serve_chip_hour": _num_or_list(pd_.get("serve_chip_hour", hw_serve.price_per_hour),
+                                        "prices.serve_chip_hour"),
+        "data_per_token": _num_or_list(pd_.get("data_per_token", 0.0), "prices.data_per_token"),
+        "ft_data_per_token": _num_or_list(pd_.get("ft_data_per_token", 0.0),
+                                          "prices.ft_data_per_token"),
+        "cache_hit": _num_or_list(pd_.get("cache_hit", 0.0), "prices.cache_hit"),
+        "cache_discount": _num_or_list(pd_.get("cache_discount", 0.0), "prices.cache_discount"),
+    }
+    for k in ("cache_hit", "cache_discount"):
+        if max(grid[k]) > 1:
+            raise ScenarioError(f"prices.{k}: expected a share in [0, 1]")
+    rows = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    table = pd.DataFrame(rows)
+    table.index.name = "price_point"
+    if unit == "flops":
+        ones = np.ones(len(table))
+        prices = {"train_flop": ones, "prefill_flop": ones, "decode_flop": ones}
+        table = table.drop(columns=["train_chip_hour", "serve_chip_hour"]).drop_duplicates()
+        table = table.reset_index(drop=True)
+        table.index.name = "price_point"
+        ones = np.ones(len(table))
+        prices = {"train_flop": ones, "prefill_flop": ones, "decode_flop": ones}
+    else:
+        th = table["train_chip_hour"].to_numpy()
+        sh = table["serve_chip_hour"].to_numpy()
+        prices = {"train_flop": th / 3600.0 / (peak_t * util["training"]),
+                  "prefill_flop": sh / 3600.0 / (peak_s * util["prefill"]),
+                  "decode_flop": sh / 3600.0 / (peak_s * util["decode"])}
+    prices.update(data_token=table["data_per_token"].to_numpy(),
+                  ft_data_token=table["ft_data_per_token"].to_numpy(),
+                  cache_hit=table["cache_hit"].to_numpy(),
+                  cache_discount=table["cache_discount"].to_numpy())
+    table.attrs["hardware"] = f"train {hw_train.name}, serve {hw_serve.name} ({prec})"
+    table.attrs["utilisation"] = util
+    return {k: np.asarray(v, float) for k, v in prices.items()}, table, unit
+
+
+def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
+    if u is None:
+        return Published(dict(base_params))
+    u = _table(u, "parameters.uncertainty")
+    kind = u.get("kind")
+    if kind == "normal":
+        _keys(u, {"kind", "sd", "cov_csv"}, "parameters.uncertainty")
+        if ("sd" in u) == ("cov_csv" in u):
+            raise ScenarioError("missing field 'sd' in [parameters.uncertainty] (give sd or "
+                                "cov_csv)")
+        if "sd" in u:
+            sd = _table(u["sd"], "parameters.uncertainty.sd")
+            _keys(sd, set(base_params), "parameters.uncertainty.sd")
+            names = list(sd)
+            cov = pd.DataFrame(np.diag([_num(sd[n], f"parameters.uncertainty.sd.{n}",
+                                             nonneg=True) ** 2 for n in names]),
+                               index=names, columns=names)
+        else:
+            cov = _read_csv(base_dir / u["cov_csv"], "parameters.uncertainty.cov_csv",
+                            index_col=0)
+            names = list(cov.columns)
+            _keys(dict.fromkeys(names), set(base_params), "parameters.uncertainty.cov_csv")
+        mean = pd.Series({n: base_params[n] for n in names}, dtype=float)
+        return Normal(mean, cov)
+    if kind == "draws":
+        _keys(u, {"kind", "draws_csv"}, "parameters.uncertainty", ("draws_csv",))
+        table = _read_csv(base_dir / u["draws_csv"], "parameters.uncertainty.draws_csv")
+        conv = None
+        if "converged" in table:
+            conv = table.pop("converged").astype(bool)
+        _keys(dict.fromkeys(table.columns), set(base_params), "parameters.uncertainty.draws_csv")
+        return Draws(table, conv, point={k: base_params[k] for k in table.columns})
+    raise ScenarioError(f"parameters.uncertainty.kind: expected 'normal' or 'draws', got {kind!r}")
+
+
+def _read_csv(path: Path, where: str, **kw) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **kw)
+    except FileNotFoundError:
+        raise ScenarioError(f"{where}: file not found: {path}") from None
+
+
+def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict) -> Hypothesis:
+    where = f"hypotheses.{name}"
+    _keys(h, {"kind", "free", "fixed", "bounds", "charge_pretraining", "description"}, where)
+    kind = h.get("kind", "custom")
+    if kind != "custom" and kind not in HYPOTHESIS_KINDS:
+        raise ScenarioError(f"{where}.kind: expected one of custom, "
+                            f"{', '.join(HYPOTHESIS_KINDS)}, got {kind!r}")
+    if "free" in h:
+        free = h["free"]
+        if not isinstance(free, list) or not free:
+            raise ScenarioError(f"{where}.free: expected a non-empty list of levers")
+    elif kind == "custom":
+        raise ScenarioError(f"missing field 'free' in [{where}] (a custom hypothesis names its "
+                            "free levers)")
+    else:
+        free = list(HYPOTHESIS_KINDS[kind])
+    for lv in free:
+        if lv not in levers:
+            raise ScenarioError(f"{where}.free: unknown lever {lv!r}; expected some of "
+                                f"{', '.join(levers)}")
+    fixed = dict(base)
+    fdoc = _table(h.get("fixed", {}), f"{where}.fixed")
+    _keys(fdoc, set(levers), f"{where}.fixed")
+    for k, v in fdoc.items():
+        fixed[k] = _num(v, f"{where}.fixed.{k}", nonneg=True)
+    bounds = {}
+    bdoc = _table(h.get("bounds", {}), f"{where}.bounds")
+    _keys(bdoc, set(levers), f"{where}.bounds")
+    for k, v in bdoc.items():
+        if not (isinstance(v, list) and len(v) == 2):
+            raise ScenarioError(f"{where}.bounds.{k}: expected [low, high]")
+        lo, hi = (_num(x, f"{where}.bounds.{k}", positive=True) for x in v)
+        if not lo < hi:
+            raise ScenarioError(f"{where}.bounds.{k}: expected low < high")
+        bounds[k] = (lo, hi)
+    fixed = {k: v for k, v in fixed.items() if k not in free}
+    return Hypothesis(name, tuple(free), fixed, bool(h.get("charge_pretraining", True)), bounds,
+                      str(h.get("description", "")))
+
+
+def _match_target(match: Any, kind: str, base_levers: dict, params: dict, extra: dict) -> float:
+    """Quality of a named model: N (and D, else compute-optimal D for that N), other levers
+    from [base]."""
+    match = _table(match, "target.match")
+    _keys(match, set(M.PIPELINE_LEVERS), "target.match", ("N",))
+    z = dict(base_levers)
+    z.update({k: _num(v, f"target.match.{k}", positive=k in ("N", "D")) for k, v in
+              match.items()})
+    if "D" not in match:
+        p = params
+        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+        C6 = (z["N"] / G) ** ((p["alpha"] + p["beta"]) / p["beta"])
+        z["D"] = float(compute_optimal(6.0 * C6, p["A"], p["B"], p["alpha"], p["beta"])["D"])
+    tech = M.PipelineTechnology(M.Target(kind, 0.0), **extra)
+    return float(tech.quality({k: np.float64(v) for k, v in z.items()}, params))
+
+
+def _shocks(sd: dict) -> list[Shock]:
+    out = []
+    _keys(sd, {"compute_price", "data_price", "model_life"}, "shocks")
+    for kind, spec in sd.items():
+        spec = _table(spec, f"shocks.{kind}")
+        allowed = {"factor", "to"} if kind == "data_price" else {"factor"}
+        _keys(spec, allowed, f"shocks.{kind}")
+        if len(spec) != 1:
+            raise ScenarioError(f"missing field 'factor' in [shocks.{kind}] (exactly one of "
+                                f"{', '.join(sorted(allowed))})")
+        if "factor" in spec:
+            out.append(Shock(kind, factor=_num(spec["factor"], f"shocks.{kind}.factor",
+                                               positive=True)))
+        else:
+            out.append(Shock(kind, to=_num(spec["to"], f"shocks.{kind}.to", nonneg=True)))
+    return out
+
+
+def best_attainable(sc: Scenario, hyp: Hypothesis) -> float:
+    """The best quality a hypothesis can reach: free levers at their upper bounds."""
+    tech = sc.technology
+    z = {k: np.float64(v) for k, v in hyp.fixed.items()}
+    for lv in hyp.free:
+        z[lv] = np.float64(hyp.bounds.get(lv, tech.bounds[lv])[1])
+    params = {k: np.float64(v) for k, v in point_parameters(sc).items()}
+    return float(tech.quality(z, params))
+
+
+def point_parameters(sc: Scenario) -> dict[str, float]:
+    vals = dict(sc.base_parameters)
+    if isinstance(sc.parameters, Published):
+        vals.update(sc.parameters.values)
+    elif isinstance(sc.parameters, Normal):
+        vals.update(dict(sc.parameters.mean))
+    elif sc.parameters.point:
+        vals.update(sc.parameters.point)
+    return vals
+
+
+def check_reachable(sc: Scenario) -> None:
+    """Raise :class:`ScenarioError` when a hypothesis cannot reach the target at its bounds."""
+    t = sc.target
+    for hyp in sc.hypotheses:
+        best = best_attainable(sc, hyp)
+        ok = best <= t.value if t.kind == "loss" else best >= t.value
+        if not ok:
+            what = {"loss": "task loss", "success": "task success",
+                    "performance": "performance"}[t.kind]
+            raise ScenarioError(
+                f"target.value: {what} {t.value:.6g} is unreachable by hypothesis "
+                f"{hyp.name!r}; the best attainable is {best:.6g} (free levers "
+                f"{', '.join(hyp.free)} at their upper bounds)")

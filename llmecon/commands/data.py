@@ -1,8 +1,9 @@
-"""``llmecon data``: list the curated datasets, show one's datasheet and first rows."""
+"""``llmecon data``: list the curated datasets, show one, or check a CSV against a schema."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,28 +15,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data", help="list the curated datasets or show one", description=__doc__
     )
-    sub = parser.add_subparsers(dest="data_command", metavar="{list,show}")
+    sub = parser.add_subparsers(dest="data_command", metavar="{list,show,validate}")
     p_list = sub.add_parser("list", help="every dataset with rows, snapshot date and licence")
     p_list.set_defaults(func=_list)
     p_show = sub.add_parser("show", help="print a dataset's datasheet, then its first rows")
     p_show.add_argument("name", help="dataset name (see `llmecon data list`)")
     p_show.add_argument("--rows", type=int, default=10, help="rows of the table to print (10)")
     p_show.set_defaults(func=_show)
+    p_val = sub.add_parser(
+        "validate", help="check your own CSV against a dataset's schema (columns, units, ranges)"
+    )
+    p_val.add_argument("name", help="dataset whose schema to use")
+    p_val.add_argument("file", type=Path, help="CSV file to check")
+    p_val.set_defaults(func=_validate)
     parser.set_defaults(func=_list)
 
 
 def _list(args: argparse.Namespace) -> int:
     table = datasets.list()
-    with pd.option_context("display.max_colwidth", 90, "display.width", 250):
-        print(table[["name", "rows", "snapshot", "licence"]].to_string(index=False))
+    cols = ["name", "rows", "snapshot", "licence"]
+    widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in cols}
+    head = [c.rjust(widths[c]) if c == "rows" else c.ljust(widths[c]) for c in cols]
+    print("  ".join(head).rstrip())
+    for _, row in table.iterrows():
+        cells = [
+            str(row[c]).rjust(widths[c]) if c == "rows" else str(row[c]).ljust(widths[c])
+            for c in cols
+        ]
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def _check_name(name: str) -> None:
+    if name not in datasets.DATASETS:
+        raise UsageError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(datasets.DATASETS))}"
+        )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    _check_name(args.name)
+    if not args.file.is_file():
+        raise UsageError(f"file {args.file} not found")
+    df = pd.read_csv(args.file, keep_default_na=False, na_values=[""])
+    out = datasets.validate(df, args.name, source=str(args.file))  # raises a one-line ValueError
+    print(f"{args.file}: {len(out)} rows match the {args.name} schema")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.name not in datasets.DATASETS:
-        raise UsageError(
-            f"unknown dataset {args.name!r}; known datasets: {', '.join(sorted(datasets.DATASETS))}"
-        )
+    _check_name(args.name)
     if args.rows < 0:
         raise UsageError(f"--rows must be >= 0, got {args.rows}")
     print(datasets.datasheet(args.name).rstrip())

@@ -36,11 +36,20 @@ def _json(path: Path) -> object:
 
 
 def build_api_prices(sources: Path) -> pd.DataFrame:
-    """genai-prices ``data.json`` + LiteLLM price map → one row per source, provider, model."""
-    return prices.curate_api_prices(
-        _json(sources / "genai-prices" / "data.json"),
-        _json(sources / "litellm-prices" / "model_prices_and_context_window.json"),
+    """genai-prices ``data.json`` + LiteLLM price map → one row per source, provider, model.
+
+    The open-weights flag comes from Epoch's accessibility where the id matches an Epoch model
+    (crosswalk rules), else from the model-family rule.
+    """
+    genai = _json(sources / "genai-prices" / "data.json")
+    litellm = _json(sources / "litellm-prices" / "model_prices_and_context_window.json")
+    ids = prices.curate_api_prices(genai, litellm)["model"].tolist()
+    flags = crosswalk.epoch_open_weights(
+        ids,
+        validate(build_models(sources), DATASETS["models"].schema, source="models"),
+        validate(build_capability(sources), DATASETS["capability"].schema, source="capability"),
     )
+    return prices.curate_api_prices(genai, litellm, flags)
 
 
 def build_api_price_history(sources: Path) -> pd.DataFrame:

@@ -53,7 +53,7 @@ DATASETS: dict[str, Dataset] = {
             prices.SCHEMA,
             "API prices per provider and model ($/Mtok in/out/cache, long-context tier, context)",
             prices.GENAI_SNAPSHOT,
-            "MIT (Pydantic genai-prices; BerriAI LiteLLM)",
+            "MIT (Pydantic genai-prices; BerriAI LiteLLM); open_weights partly CC-BY 4.0 Epoch AI",
         ),
         Dataset(
             "api_price_history",

@@ -170,6 +170,33 @@ def _match(ident: str, names: set[str], by_key: dict[str, str]) -> tuple[str, st
     return None
 
 
+def epoch_open_weights(
+    ids: list[str], models: pd.DataFrame, capability: pd.DataFrame
+) -> dict[str, bool]:
+    """Epoch's open-weights classification for each id that matches a canonical name.
+
+    ``models.open_weights`` where the database knows the model, else whether the capability
+    index's ``accessibility`` starts with "Open weights"; ids with neither are left out.
+    """
+    names, by_key = _canonical(models, capability)
+    db = models.dropna(subset=["open_weights"]).set_index("model")["open_weights"].to_dict()
+    cap = {
+        m: a.startswith("Open weights")
+        for m, a in capability.dropna(subset=["model", "accessibility"])
+        .drop_duplicates("model")[["model", "accessibility"]]
+        .itertuples(index=False)
+    }
+    out: dict[str, bool] = {}
+    for ident in sorted(set(ids)):
+        hit = _match(ident, names, by_key)
+        if hit is None:
+            continue
+        flag = db.get(hit[0], cap.get(hit[0]))
+        if flag is not None:
+            out[ident] = bool(flag)
+    return out
+
+
 def curate_crosswalk(
     api_prices: pd.DataFrame,
     price_history: pd.DataFrame,

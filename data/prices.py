@@ -294,9 +294,25 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def curate_api_prices(genai: list[dict[str, Any]], litellm: dict[str, Any]) -> pd.DataFrame:
-    """Both price maps stacked: genai-prices first (source order), then LiteLLM (sorted keys)."""
-    return pd.concat([curate_genai(genai), curate_litellm(litellm)], ignore_index=True)
+def curate_api_prices(
+    genai: list[dict[str, Any]],
+    litellm: dict[str, Any],
+    epoch_open_weights: dict[str, bool] | None = None,
+) -> pd.DataFrame:
+    """Both price maps stacked: genai-prices first (source order), then LiteLLM (sorted keys).
+
+    ``epoch_open_weights`` maps a model id to Epoch AI's own open-weights classification (from
+    ``Model accessibility``, through the model crosswalk); where given it replaces the family
+    rule, with ``open_weights_rule = "Epoch model accessibility"``.
+    """
+    df = pd.concat([curate_genai(genai), curate_litellm(litellm)], ignore_index=True)
+    if epoch_open_weights:
+        hit = df["model"].map(epoch_open_weights)
+        known = hit.notna().to_numpy()
+        df.loc[known, "open_weights"] = hit[known].astype(bool).to_numpy()
+        df.loc[known, "open_weights_rule"] = "Epoch model accessibility"
+        df["open_weights"] = df["open_weights"].astype("boolean")
+    return df
 
 
 # --- Epoch AI dated price records -------------------------------------------------------------

@@ -119,3 +119,15 @@ def test_prefix_reuse_counts_leading_seen_blocks_only() -> None:
 
     ids = [[0, 1, 2], [0, 1, 5], [0, 9, 2], [7, 0, 1]]
     assert list(prefix_reuse(ids)) == [0, 2, 1, 0]
+
+
+def test_open_weights_prefers_epoch_classification() -> None:
+    p = data.load("api_prices")
+    epoch = p[p["open_weights_rule"] == "Epoch model accessibility"]
+    assert len(epoch) == 1286
+    assert p["open_weights"].isna().sum() == 711
+    # Qwen Plus is API-only: the family rule would say open, Epoch says closed
+    qwen_plus = p[p["model"] == "qwen/qwen-plus"]
+    assert not qwen_plus["open_weights"].any()
+    llama = p[p["model"] == "meta-llama/llama-4-scout-17b-16e-instruct"]
+    assert llama["open_weights"].all()

@@ -1,0 +1,45 @@
+"""Fine-tuning as effective data transferred (Hernandez et al. 2021, "Scaling Laws for Transfer",
+arXiv:2102.01293, eq. 1.1 and Fig. 1).
+
+A pretrained model fine-tuned on D_F tokens performs like a model of the same size trained from
+scratch on D_F + D_T tokens, where in the low-data regime
+
+    D_T = k · D_F^{α_T} · N^{β_T}.
+
+Published fits (in characters, for Python as the target): text → Python k = 1.9e4, α_T = 0.18,
+β_T = 0.38; text+code → Python k = 2.1e5, α_T = 0.096, β_T = 0.38. These constants are as
+transcribed in the project design; they could not be re-checked against the paper here, so a
+scenario using them should cite them as such.
+
+In the pipeline the fine-tuning tokens and the transfer count as extra effective data in the loss,
+weighted by ``ft_weight`` (how relevant the fine-tuning distribution is to the task: a scenario
+assumption, default 1):  L = E + A/N^α + B/(D' + w (D_F + D_T))^β.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+Array = Any
+
+#: Hernandez et al. (2021) transfer fits: source → (k, α_T, β_T); units: characters.
+HERNANDEZ_2021: dict[str, tuple[float, float, float]] = {
+    "text->python": (1.9e4, 0.18, 0.38),
+    "text+code->python": (2.1e5, 0.096, 0.38),
+}
+
+
+def effective_data_transferred(D_F: Array, N: Array, k: Array, alpha_T: Array,
+                               beta_T: Array) -> Array:
+    """D_T = k D_F^{α_T} N^{β_T} (Hernandez et al. 2021, eq. 1.1)."""
+    return k * jnp.asarray(D_F, jnp.float64) ** alpha_T * jnp.asarray(N, jnp.float64) ** beta_T
+
+
+def fraction_effective_data_from_transfer(D_F: Array, N: Array, k: Array, alpha_T: Array,
+                                          beta_T: Array) -> Array:
+    """f_T = D_T / (D_F + D_T): the share of the fine-tuned model's effective data owed to
+    pretraining (Hernandez et al. 2021, §2)."""
+    D_T = effective_data_transferred(D_F, N, k, alpha_T, beta_T)
+    return D_T / (D_F + D_T)

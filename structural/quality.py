@@ -1,0 +1,97 @@
+"""What the pipeline can do: its task loss, per-attempt success and coverage over k attempts.
+
+Composition (each piece from its own module; the composition itself is this package's structural
+assumption and every constant in it is a named parameter a scenario can vary):
+
+1. pretraining with repeats (Muennighoff et al. 2023): N' and D' from N, D and U unique tokens;
+2. fine-tuning (Hernandez et al. 2021): D_F tokens plus the transfer D_T = k_T D_F^{α_T} N^{β_T}
+   count as extra effective data, weighted by ``ft_weight``;
+3. the model loss L = E + A/N'^α + B/(D' + w (D_F + D_T))^β (Hoffmann et al. 2022, eq. 2);
+4. context (Xiong et al. 2023): task loss L_task = L + (α_c / (c + x))^{β_c};
+5. success per attempt μ = σ(κ (ℓ_task − L_task) + ρ log₂(1 + r/r₀)) (logistic link plus the
+   sequential-reasoning gain);
+6. coverage over k attempts, per-problem success ~ Beta(μφ, (1 − μ)φ):
+   coverage = 1 − B(μφ, (1 − μ)φ + k) / B(μφ, (1 − μ)φ) (Brown et al. 2024, structural form).
+
+``theta`` keys: A, B, E, alpha, beta, R_D_star, R_N_star, ft_k, ft_alpha, ft_beta, ft_weight,
+ctx_alpha, ctx_beta, kappa, ell_task, rho, r0, phi. Set R_D_star = R_N_star = 1e12 to switch off the
+repetition discount, ft_weight = 0 to ignore fine-tuning, ctx_alpha = 0 to ignore context.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from structural import context, finetuning, reasoning, repeated_data
+
+Array = Any
+
+QUALITY_KEYS = ("A", "B", "E", "alpha", "beta", "R_D_star", "R_N_star", "ft_k", "ft_alpha",
+                "ft_beta", "ft_weight", "ctx_alpha", "ctx_beta", "kappa", "ell_task", "rho", "r0",
+                "phi")
+
+
+def model_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """L = E + A/N'^α + B/(D' + w (D_F + D_T))^β: the model's loss after pretraining and tuning."""
+    N = jnp.asarray(z["N"], jnp.float64)
+    U = z["U"]
+    U_N = repeated_data.optimal_parameters_for_data(U, theta["A"], theta["B"], theta["alpha"],
+                                                    theta["beta"])
+    N_eff = repeated_data.effective_parameters(N, U_N, theta["R_N_star"])
+    D_eff = repeated_data.effective_data(z["D"], U, theta["R_D_star"])
+    D_T = finetuning.effective_data_transferred(z["D_F"], N, theta["ft_k"], theta["ft_alpha"],
+                                                theta["ft_beta"])
+    D_total = D_eff + theta["ft_weight"] * (z["D_F"] + D_T)
+    return theta["E"] + theta["A"] / N_eff ** theta["alpha"] + theta["B"] / D_total ** theta["beta"]
+
+
+def task_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """L_task = L + (α_c/(c + x))^{β_c}: the model loss plus the excess left at c context tokens."""
+    return model_loss(z, theta) + context.context_excess_loss(z["c"], z["x"], theta["ctx_alpha"],
+                                                              theta["ctx_beta"])
+
+
+def attempt_logit(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """κ (ℓ_task − L_task) + ρ log₂(1 + r/r₀): the per-attempt success logit."""
+    gain = reasoning.reasoning_logit_gain(z["r"], theta["rho"], theta["r0"])
+    return theta["kappa"] * (theta["ell_task"] - task_loss(z, theta)) + gain
+
+
+def coverage(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """P(solved): the Beta-structural coverage of k attempts at per-attempt mean μ."""
+    mu = jax.nn.sigmoid(attempt_logit(z, theta))
+    return reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])
+
+
+def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
+    """All quality measures at once: model_loss, task_loss, p_attempt, coverage."""
+    mu = jax.nn.sigmoid(attempt_logit(z, theta))
+    return {"model_loss": model_loss(z, theta), "task_loss": task_loss(z, theta),
+            "p_attempt": mu, "coverage": reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])}
+
+
+def quality_parameters(**overrides: float) -> dict[str, float]:
+    """A complete quality ``theta`` with stated defaults; any key can be overridden.
+
+    Published: A, B, E, α, β from Hoffmann et al. (2022) eq. (10) (406.4, 410.7, 1.69, 0.34, 0.28);
+    R*_D, R*_N from Muennighoff et al. (2023); the text→Python transfer fit of Hernandez et al.
+    (2021); the 70B context fit of Xiong et al. (2023). Assumptions (no published value):
+    κ = 10 per nat, ℓ_task = 2.0 nats, ρ = 0.56 logit per doubling of reasoning tokens (≈ 14
+    accuracy points per doubling near 50 %, as in s1 on AIME24), r₀ = 1000, φ = 1, ft_weight = 1.
+    """
+    theta = {
+        "A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28,
+        "R_D_star": repeated_data.MUENNIGHOFF_2023["R_D_star"],
+        "R_N_star": repeated_data.MUENNIGHOFF_2023["R_N_star"],
+        "ft_k": 1.9e4, "ft_alpha": 0.18, "ft_beta": 0.38, "ft_weight": 1.0,
+        "ctx_alpha": 17.9, "ctx_beta": 0.51,
+        "kappa": 10.0, "ell_task": 2.0, "rho": 0.56, "r0": 1000.0, "phi": 1.0,
+    }
+    unknown = set(overrides) - set(theta)
+    if unknown:
+        raise KeyError(f"unknown quality parameter(s): {', '.join(sorted(unknown))}")
+    theta.update({k: float(v) for k, v in overrides.items()})
+    return theta

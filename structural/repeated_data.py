@@ -1,0 +1,73 @@
+"""Repeated data and excess parameters (Muennighoff et al. 2023, "Scaling Data-Constrained Language
+Models", arXiv:2305.16264, §3, eqs. 5–7; code and constants: github.com/huggingface/datablations).
+
+Repeating U unique tokens for R_D = D/U − 1 extra epochs is worth
+
+    D' = U + U R*_D (1 − exp(−R_D / R*_D))                                (eq. 5)
+
+unique tokens: early repeats are worth almost as much as new data, and D' can never exceed
+U (1 + R*_D). Parameters beyond U_N = min(N, N_opt(U)) — the compute-optimal size for U tokens —
+decay likewise with R_N = N/U_N − 1 and constant R*_N (eq. 6). The data-constrained loss is the
+Chinchilla form evaluated at (N', D') (eq. 7).
+
+Fitted constants (datablations README, "Parametric Fit"; verified at the source):
+ln A = 6.255414, ln B = 7.3049974, ln E = 0.6254804, α = β = 0.3526596, R*_D = 15.387756,
+R*_N = 5.309743. The README's worked example gives L(6.34e9, 242e9, 25e9) = 2.2256440889984477.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+Array = Any
+
+#: Muennighoff et al. (2023) fit, from the datablations README (Parametric Fit).
+MUENNIGHOFF_2023: dict[str, float] = {
+    "a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596,
+    "R_D_star": 15.387756, "R_N_star": 5.309743,
+}
+
+
+def repetitions(D: Array, U: Array) -> Array:
+    """R_D = max(D/U − 1, 0): epochs beyond the first."""
+    return jnp.maximum(jnp.asarray(D, jnp.float64) / U - 1.0, 0.0)
+
+
+def effective_data(D: Array, U: Array, R_D_star: Array) -> Array:
+    """D' = U + U R*_D (1 − exp(−R_D/R*_D)), R_D = max(D/U − 1, 0) (Muennighoff et al. 2023, eq. 5).
+
+    D' ≤ D always (1 − e^{−x} ≤ x), D' = D for one epoch or less, and D' → U (1 + R*_D) as D → ∞.
+    For D < U (less than one epoch) D' = D: only seen tokens count.
+    """
+    D = jnp.asarray(D, jnp.float64)
+    R_D = repetitions(D, U)
+    repeated = U + U * R_D_star * (-jnp.expm1(-R_D / R_D_star))
+    return jnp.where(D <= U, D, repeated)
+
+
+def effective_parameters(N: Array, U_N: Array, R_N_star: Array) -> Array:
+    """N' = U_N + U_N R*_N (1 − exp(−R_N/R*_N)), R_N = max(N/U_N − 1, 0) (eq. 6)."""
+    N = jnp.asarray(N, jnp.float64)
+    U_N = jnp.minimum(N, U_N)
+    R_N = jnp.maximum(N / U_N - 1.0, 0.0)
+    return U_N + U_N * R_N_star * (-jnp.expm1(-R_N / R_N_star))
+
+
+def optimal_parameters_for_data(D: Array, A: Array, B: Array, alpha: Array, beta: Array) -> Array:
+    """N_opt(D) = G (D G)^{β/α}, the compute-optimal N for D tokens under the Chinchilla form
+    (the datablations ``D_to_N``); G = (αA/(βB))^{1/(α+β)}."""
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    return (jnp.asarray(D, jnp.float64) * G) ** (beta / alpha) * G
+
+
+def data_constrained_loss(N: Array, D: Array, U: Array, a: Array, b: Array, e: Array,
+                          alpha: Array, beta: Array, R_D_star: Array, R_N_star: Array) -> Array:
+    """L(N, D, U) = E + A / N'^α + B / D'^β with U_N = min(N, N_opt(U)) (Muennighoff et al. 2023,
+    eq. 7; datablations ``scaling_law``). ``a, b, e`` are ln A, ln B, ln E."""
+    A, B, E = jnp.exp(a), jnp.exp(b), jnp.exp(e)
+    U_N = optimal_parameters_for_data(U, A, B, alpha, beta)
+    N_eff = effective_parameters(N, U_N, R_N_star)
+    D_eff = effective_data(D, U, R_D_star)
+    return E + A / N_eff**alpha + B / D_eff**beta

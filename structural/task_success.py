@@ -4,7 +4,8 @@ Per-attempt success probability on a task is μ = σ(κ (ℓ_task − L)): below
 ℓ_task the model mostly succeeds, above it mostly fails; κ sets how sharp the emergence is. This is
 the sigmoidal loss-to-accuracy map used to relate pretraining loss to downstream accuracy
 (e.g. Gadre et al. 2024, arXiv:2403.08540; Ruan et al. 2024, arXiv:2405.10938 use the same
-logistic shape on capability scores). κ and ℓ_task are task-specific and must be fitted or stated by the scenario.
+logistic shape on capability scores). κ and ℓ_task are task-specific and must be fitted or stated
+by the scenario.
 """
 
 from __future__ import annotations

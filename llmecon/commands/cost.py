@@ -1,0 +1,88 @@
+"""``llmecon cost PIPELINE.toml``: what each stage of a pipeline costs.
+
+Prints one row per stage — FLOPs, chip-seconds and dollars (once for fixed stages, per query for the
+others), dollars over Q queries and the stage's share of the total — then F, v and F + Q v.
+Q comes from ``--queries``, else the file's ``[queries] Q``, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tomllib
+from pathlib import Path
+
+from structural.pipeline import Pipeline, queries_from_spec
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("cost", help="per-stage FLOPs, seconds and dollars of a pipeline",
+                              description=__doc__)
+    p.add_argument("pipeline", type=Path, help="pipeline TOML file (see structural/examples)")
+    p.add_argument("--queries", "-Q", type=float, default=None,
+                   help="queries over the model's life (default: the file's [queries] Q, else 1)")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    pipeline = Pipeline.from_toml(args.pipeline)
+    with Path(args.pipeline).open("rb") as fh:
+        spec = tomllib.load(fh)
+    Q = args.queries if args.queries is not None else (queries_from_spec(spec) or 1.0)
+    if not (Q > 0 and math.isfinite(Q)):
+        raise ValueError(f"--queries: expected a positive number, got {Q!r}")
+    table = pipeline.cost_table(Q)
+    quality = pipeline.quality_measures()
+    per_solved = pipeline.cost_per_solved(Q)
+    if args.format == "json":
+        print(json.dumps({
+            "pipeline": pipeline.name, "hardware": pipeline.hardware.name, "queries": Q,
+            "stages": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                        for k, v in row.items()} for row in table.to_dict(orient="records")],
+            "quality": quality, "cost_per_solved": per_solved,
+        }, indent=2))
+        return 0
+    shown = table.copy()
+    for col in ("flops", "total_flops"):
+        shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else f"{v:.3e}")
+    for col in ("seconds",):
+        shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else f"{v:.3g}")
+    for col in ("dollars", "total_dollars"):
+        shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else f"${v:,.6g}")
+    shown["share"] = shown["share"].map(lambda v: f"{100 * v:.2f}%")
+    shown = shown.rename(columns={"flops": "FLOPs (each)", "seconds": "chip-s (each)",
+                                  "dollars": "$ (each)", "total_flops": f"FLOPs (Q={Q:g})",
+                                  "total_dollars": f"$ (Q={Q:g})"})
+    head = (f"{pipeline.name}: {pipeline.hardware.name} ({pipeline.precision_train} training, "
+            f"{pipeline.precision_infer} inference), Q = {Q:g} queries; fixed stages are paid "
+            f"once, per-query stages Q times")
+    tail = (f"quality: model loss {quality['model_loss']:.4f}, "
+            f"task loss {quality['task_loss']:.4f}, "
+            f"P(solved) {quality['coverage']:.4f}; cost per solved problem ${per_solved:.6g}")
+    if args.format == "md":
+        print(f"**{head}**\n")
+        print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))
+        print(f"\n{tail}")
+    else:
+        print(head)
+        print(shown.to_string(index=False))
+        print(tail)
+    return 0
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _markdown(frame) -> str:  # type: ignore[no-untyped-def]
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Example pipeline specifications: read them with ``structural.pipeline.Pipeline.from_toml``."""

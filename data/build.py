@@ -20,13 +20,17 @@ from pathlib import Path
 import pandas as pd
 
 from data import capability, chinchilla, crosswalk, hardware, models, prices, traces
-from data.catalog import DATASETS
+from data.catalog import DATASETS, EXACT_FLOATS
 from data.schema import validate
+
+
+def _csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    return pd.read_csv(path, **EXACT_FLOATS, **kwargs)
 
 
 def build_chinchilla(sources: Path) -> pd.DataFrame:
     """``chinchilla/svg_extracted_data.csv`` → params, flops, tokens, loss, outlier."""
-    raw = pd.read_csv(sources / "chinchilla" / "svg_extracted_data.csv")
+    raw = _csv(sources / "chinchilla" / "svg_extracted_data.csv")
     return chinchilla.curate(raw)
 
 
@@ -54,12 +58,12 @@ def build_api_prices(sources: Path) -> pd.DataFrame:
 
 def build_api_price_history(sources: Path) -> pd.DataFrame:
     """Epoch ``api_prices.csv`` (UTF-8 with BOM) → dated input/output prices per model, vendor."""
-    raw = pd.read_csv(sources / "epoch-api-prices" / "api_prices.csv", encoding="utf-8-sig")
+    raw = _csv(sources / "epoch-api-prices" / "api_prices.csv", encoding="utf-8-sig")
     return prices.curate_price_history(raw)
 
 
 def _systems(sources: Path) -> pd.DataFrame:
-    return pd.read_csv(sources / "epoch-models" / "all_ml_systems.csv")
+    return _csv(sources / "epoch-models" / "all_ml_systems.csv")
 
 
 def build_models(sources: Path) -> pd.DataFrame:
@@ -71,8 +75,8 @@ def build_training_costs(sources: Path) -> pd.DataFrame:
     """Epoch ``model_costs.csv`` + ``model_costs_updated.csv`` joined to the database."""
     d = sources / "epoch-models"
     return models.curate_training_costs(
-        pd.read_csv(d / "model_costs.csv"),
-        pd.read_csv(d / "model_costs_updated.csv"),
+        _csv(d / "model_costs.csv"),
+        _csv(d / "model_costs_updated.csv"),
         _systems(sources),
     )
 
@@ -81,25 +85,25 @@ def build_capability(sources: Path) -> pd.DataFrame:
     """Epoch Capabilities Index + model version release dates."""
     d = sources / "epoch-benchmarks"
     return capability.curate_capability(
-        pd.read_csv(d / "epoch_capabilities_index.csv"),
-        pd.read_csv(d / "model_versions.csv", encoding="utf-8-sig"),
+        _csv(d / "epoch_capabilities_index.csv"),
+        _csv(d / "model_versions.csv", encoding="utf-8-sig"),
     )
 
 
 def build_eval_tokens(sources: Path) -> pd.DataFrame:
     """Epoch ``epoch_ai_eval_data.csv`` → tokens per model and task."""
     return capability.curate_eval_tokens(
-        pd.read_csv(sources / "epoch-api-prices" / "epoch_ai_eval_data.csv")
+        _csv(sources / "epoch-api-prices" / "epoch_ai_eval_data.csv")
     )
 
 
 def _hw_prices(sources: Path) -> pd.DataFrame:
-    return pd.read_csv(sources / "epoch-hardware" / "hardware_prices.csv", encoding="utf-8-sig")
+    return _csv(sources / "epoch-hardware" / "hardware_prices.csv", encoding="utf-8-sig")
 
 
 def build_hardware(sources: Path) -> pd.DataFrame:
     """Epoch chip database → ML accelerators (and every chip that has a price)."""
-    chips = pd.read_csv(sources / "epoch-hardware" / "chip_dataset.csv")
+    chips = _csv(sources / "epoch-hardware" / "chip_dataset.csv")
     return hardware.curate_hardware(chips, _hw_prices(sources))
 
 
@@ -110,7 +114,7 @@ def build_hardware_prices(sources: Path) -> pd.DataFrame:
 
 def build_ppi(sources: Path) -> pd.DataFrame:
     """FRED PCU518210518210 → monthly index and factor to 2023 USD."""
-    return hardware.curate_ppi(pd.read_csv(sources / "epoch-hardware" / "PCU518210518210.csv"))
+    return hardware.curate_ppi(_csv(sources / "epoch-hardware" / "PCU518210518210.csv"))
 
 
 def build_request_traces(sources: Path) -> pd.DataFrame:
@@ -121,12 +125,8 @@ def build_request_traces(sources: Path) -> pd.DataFrame:
     )
     return pd.concat(
         [
-            traces.curate_azure(
-                pd.read_csv(az / "AzureLLMInferenceTrace_code.csv"), "azure_code_2023"
-            ),
-            traces.curate_azure(
-                pd.read_csv(az / "AzureLLMInferenceTrace_conv.csv"), "azure_conv_2023"
-            ),
+            traces.curate_azure(_csv(az / "AzureLLMInferenceTrace_code.csv"), "azure_code_2023"),
+            traces.curate_azure(_csv(az / "AzureLLMInferenceTrace_conv.csv"), "azure_conv_2023"),
             traces.curate_mooncake(mooncake),
         ],
         ignore_index=True,

@@ -18,6 +18,13 @@ from data.errors import UnknownDatasetError
 from data.schema import Schema
 from data.schema import validate as validate_schema
 
+#: pandas < 3 parses floats with a fast parser that can be off in the last bit; ask for exact
+#: (round-trip) parsing there, so files rebuild byte-identically under pandas 2 and 3 (where
+#: exact parsing is the default and the option is deprecated).
+EXACT_FLOATS: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -148,7 +155,7 @@ def _load_cached(name: str) -> pd.DataFrame:
     ds = get(name)
     with resources.files("data").joinpath(ds.csv).open("r", encoding="utf-8") as fh:
         # Only empty cells are missing: a model called "NA" stays a string.
-        raw = pd.read_csv(fh, keep_default_na=False, na_values=[""])
+        raw = pd.read_csv(fh, keep_default_na=False, na_values=[""], **EXACT_FLOATS)
     return validate_schema(raw, ds.schema, source=f"data/{ds.csv}", allow_extra=False)
 
 

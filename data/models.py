@@ -193,7 +193,10 @@ def curate_models(raw: pd.DataFrame) -> pd.DataFrame:
                 0.0, np.nan
             ),
             "epochs": pd.to_numeric(lang["Epochs"]),
-            "finetune_compute_flop": pd.to_numeric(lang["Finetune compute (FLOP)"], errors="raise"),
+            # integers beyond int64 in the source: parse each as a float (non-numbers raise)
+            "finetune_compute_flop": [
+                np.nan if pd.isna(v) else float(v) for v in lang["Finetune compute (FLOP)"]
+            ],
             "hardware": _text(lang["Training hardware"]),
             "hardware_quantity": pd.to_numeric(lang["Hardware quantity"]),
             "training_time_hours": pd.to_numeric(lang["Training time (hours)"]),

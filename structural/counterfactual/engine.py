@@ -223,6 +223,26 @@ def batched_solver(tech, hyp: Hypothesis) -> Callable:
     return _COMPILED[key]
 
 
+def _bucket(n: int) -> int:
+    """Batch sizes are padded to powers of two so that one compiled solver serves every call."""
+    return max(64, 1 << (int(n) - 1).bit_length())
+
+
+def solve_flat(tech, hyp: Hypothesis, th: Mapping[str, Array], pr: Mapping[str, Array],
+               q: Array) -> dict[str, np.ndarray]:
+    """Solve one hypothesis on a flat batch (every array of the same length n)."""
+    n = len(q)
+    m = _bucket(n)
+
+    def pad(a):
+        a = jnp.asarray(a, jnp.float64)
+        return jnp.concatenate([a, jnp.broadcast_to(a[-1:], (m - n,))]) if m > n else a
+
+    out = batched_solver(tech, hyp)({k: pad(v) for k, v in th.items()},
+                                    {k: pad(v) for k, v in pr.items()}, pad(q))
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
 def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array],
                prices: Mapping[str, Array], Q: Array) -> Solution:
     """Solve every hypothesis on the (draws × prices × Q) grid, one batched call each.
@@ -238,8 +258,8 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     th, pr, q, shape = _flat_batch(theta, prices, Q)
     values = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
-        out = batched_solver(tech, hyp)(th, pr, q)
-        values[hyp.name] = {k: np.asarray(v).reshape(shape) for k, v in out.items()}
+        out = solve_flat(tech, hyp, th, pr, q)
+        values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
     return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values)
 
 
@@ -265,29 +285,28 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     qhi = np.where(crossed, Qg[np.minimum(first + 1, len(Qg) - 1)], Qg[0])
     below = np.take_along_axis(s, first[..., None], axis=-1)[..., 0]
     K, P = crossed.shape
-    key = ("be", repr(tech), repr(h1), repr(h2), iters)
-    if key not in _COMPILED:
-        s1, s2 = make_solver(tech, h1), make_solver(tech, h2)
-
-        def refine(th, pr, lo, hi):
-            sign_lo = jnp.sign(s1(th, pr, lo)["total"] - s2(th, pr, lo)["total"])
-
-            def body(_, b):
-                a, c = b
-                m = jnp.where(a > 0, jnp.sqrt(a * c), 0.5 * (a + c))
-                sm = jnp.sign(s1(th, pr, m)["total"] - s2(th, pr, m)["total"])
-                same = sm == sign_lo
-                return jnp.where(same, m, a), jnp.where(same, c, m)
-
-            a, c = jax.lax.fori_loop(0, iters, body, (lo, hi))
-            return jnp.where(a > 0, jnp.sqrt(a * c), 0.5 * (a + c))
-
-        _COMPILED[key] = jax.jit(jax.vmap(refine))
-    th = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float64)[:, None], (K, P)).ravel()
+    th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
           for k, v in theta.items()}
-    pr = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float64)[None, :], (K, P)).ravel()
+    pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
           for k, v in prices.items()}
-    q = np.asarray(_COMPILED[key](th, pr, jnp.asarray(qlo.ravel()), jnp.asarray(qhi.ravel())))
+    lo, hi = qlo.ravel().copy(), qhi.ravel().copy()
+    todo = crossed.ravel()
+    if todo.any():
+        # Bisection in log Q (linear next to Q = 0); each step is one batched solve of both
+        # hypotheses over every draw and price point (the loop runs over steps, not points).
+        th_c = {k: v[todo] for k, v in th.items()}
+        pr_c = {k: v[todo] for k, v in pr.items()}
+        a, c = lo[todo], hi[todo]
+        sign_lo = np.sign(solve_flat(tech, h1, th_c, pr_c, a)["total"]
+                          - solve_flat(tech, h2, th_c, pr_c, a)["total"])
+        for _ in range(iters):
+            m = np.where(a > 0, np.sqrt(a * c), 0.5 * (a + c))
+            sm = np.sign(solve_flat(tech, h1, th_c, pr_c, m)["total"]
+                         - solve_flat(tech, h2, th_c, pr_c, m)["total"])
+            same = sm == sign_lo
+            a, c = np.where(same, m, a), np.where(same, c, m)
+        lo[todo] = np.where(a > 0, np.sqrt(a * c), 0.5 * (a + c))
+    q = lo
     q = q.reshape(K, P)
     return {"Q": np.where(crossed, q, np.nan), "crossed": crossed,
             "crossings": change.sum(axis=-1), "cheaper_below": np.where(crossed, -below, 0)}

@@ -1,0 +1,102 @@
+"""The batched solver against a per-point scipy solve, and the shocks' signs and sizes."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from structural.counterfactual import Hypothesis, run, solve_grid
+from structural.counterfactual.model import (
+    PIPELINE_DEFAULTS,
+    PRICE_FIELDS,
+    PipelineTechnology,
+    Target,
+)
+from structural.counterfactual.scenario import scenario_from_dict
+
+
+def _scipy_heavy(L, Q, pt, pd_, pdata, tokens, A=406.4, B=410.7, E=1.69, a=0.336, b=0.283):
+    """min_N 6ND·pt + D·pdata + Q·2N·tokens·pd s.t. L(N, D) = L, one point at a time."""
+    def D_of(N):
+        return (B / (L - E - A * N ** (-a))) ** (1 / b)
+
+    def cost(x):
+        N = np.exp(x)
+        D = D_of(N)
+        return 6 * N * D * pt + D * pdata + Q * 2 * N * tokens * pd_
+
+    lo = np.log((A / (L - E)) ** (1 / a)) + 1e-9
+    r = minimize_scalar(cost, bounds=(lo, np.log(1e14)), method="bounded",
+                        options={"xatol": 1e-10})
+    return np.exp(r.x), r.fun
+
+
+def test_batched_solver_matches_scipy_point_by_point():
+    rng = np.random.default_rng(0)
+    n = 8
+    L = rng.uniform(1.95, 2.3, n)
+    Q = 10 ** rng.uniform(6, 13, n)
+    pt = 10 ** rng.uniform(-18.5, -17.5, n)
+    pdec = 10 ** rng.uniform(-18, -16.5, n)
+    pdata = np.where(rng.uniform(size=n) < 0.5, 0.0, 10 ** rng.uniform(-10, -7, n))
+    hyp = Hypothesis("heavy", ("N", "D"), {"DF": 0.0, "c": 0.0, "k": 1.0})
+    th = dict(PIPELINE_DEFAULTS, tokens_in=0.0, tokens_out=800.0)
+    for i in range(n):  # one tiny grid per target (the target is part of the technology)
+        tech = PipelineTechnology(Target("loss", float(L[i])), attention=False)
+        pr = {k: np.zeros(1) for k in PRICE_FIELDS}
+        pr.update(train_flop=pt[i:i + 1], prefill_flop=pdec[i:i + 1], decode_flop=pdec[i:i + 1],
+                  data_token=pdata[i:i + 1])
+        sol = solve_grid(tech, [hyp], {k: np.array([v]) for k, v in th.items()}, pr, Q[i:i + 1])
+        N_ref, c_ref = _scipy_heavy(L[i], Q[i], pt[i], pdec[i], pdata[i], 800.0)
+        assert sol.values["heavy"]["total"].item() == pytest.approx(c_ref, rel=1e-8)
+        assert sol.values["heavy"]["total"].item() <= c_ref * (1 + 1e-12)
+        assert sol.values["heavy"]["lever_N"].item() == pytest.approx(N_ref, rel=1e-3)
+
+
+DOC = {
+    "title": "shocks",
+    "target": {"kind": "loss", "value": 2.056},
+    "workload": {"queries": [1e6, 1e8, 1e10, 1e12], "reference_queries": 1e10,
+                 "tokens_in": 500, "tokens_out": 300},
+    "prices": {"train_chip_hour": 2.0, "serve_chip_hour": 2.0, "data_per_token": 1e-9},
+    "parameters": {"values": {"ctx_alpha": 5.0, "ctx_beta": 0.5}},
+    "base": {"N": 7e9, "D": 2e12, "c": 0},
+    "hypotheses": {"heavy_training": {"kind": "heavy_training"},
+                   "long_context": {"kind": "long_context", "bounds": {"c": [1, 1048576]}}},
+    "shocks": {"compute_price": {"factor": 0.5}, "data_price": {"factor": 10.0},
+               "model_life": {"factor": 3.0}},
+}
+
+
+def test_shocks_move_costs_and_levers_the_right_way():
+    res = run(scenario_from_dict(copy.deepcopy(DOC)))
+    t = res.tables["shocks"].set_index(["shock", "hypothesis", "quantity"])
+    # Halving every compute price while data keeps its price: the cost per query falls by less
+    # than half (pass-through below one) for both, since both pay for their pretraining data.
+    pt_heavy = t.loc[("compute price × 0.5", "heavy_training", "cost per query"), "elasticity"]
+    pt_ctx = t.loc[("compute price × 0.5", "long_context", "cost per query"), "elasticity"]
+    assert 0 < pt_heavy < 1 and 0 < pt_ctx < 1
+    # Cheaper compute relative to data: trade data for parameters.
+    assert t.loc[("compute price × 0.5", "heavy_training", "N*"), "change"] > 0
+    assert t.loc[("compute price × 0.5", "heavy_training", "D*"), "change"] < 0
+    # Dearer data: fewer tokens, more parameters.
+    assert t.loc[("data price × 10", "heavy_training", "D*"), "change"] < 0
+    assert t.loc[("data price × 10", "heavy_training", "N*"), "change"] > 0
+    # A longer life favours the smaller per-query cost: N* falls, D* rises.
+    assert t.loc[("model life (Q) × 3", "heavy_training", "N*"), "change"] < 0
+    assert t.loc[("model life (Q) × 3", "heavy_training", "cost per query"), "change"] < 0
+
+
+def test_uniform_compute_price_change_passes_through_fully_without_data_cost():
+    doc = copy.deepcopy(DOC)
+    doc["prices"]["data_per_token"] = 0.0
+    res = run(scenario_from_dict(doc))
+    t = res.tables["shocks"].set_index(["shock", "hypothesis", "quantity"])
+    for h in ("heavy_training", "long_context"):
+        assert t.loc[("compute price × 0.5", h, "cost per query"), "elasticity"] == \
+            pytest.approx(1.0, abs=1e-9)
+    assert t.loc[("compute price × 0.5", "heavy_training", "N*"), "change"] == \
+        pytest.approx(0.0, abs=1e-9)

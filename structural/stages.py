@@ -17,8 +17,8 @@ Output     y tokens per attempt                              per query
 
 Every record validates itself on construction and raises :class:`structural.errors.PipelineError`
 naming the field (``"output.y"``) and what was expected. ``as_quantities`` turns a set of stages
-into the flat dict of JAX scalars used by :func:`structural.costs.stage_costs`, so the numerical code is
-pure functions of named quantities (a pytree), vmappable over scenario grids.
+into the flat dict of JAX scalars used by :func:`structural.costs.stage_costs`, so the numerical
+code is pure functions of named quantities (a pytree), vmappable over scenario grids.
 """
 
 from __future__ import annotations

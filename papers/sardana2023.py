@@ -9,8 +9,8 @@ project's issue; Hoffmann et al. 2022 print 0.34 and 0.28).
 Reproduced here, with the project's own machinery rather than the paper's closed forms:
 
 - the worked example of Fig. 1's caption: a 13B model trained compute-optimally (the law's own
-  optimum, D = G⁻¹(C/6)^b) and then serving 2e12 inference tokens, against the 7B model of equal loss: the 7B saves
-  ≈ 1.7e22 FLOPs, ≈ 17 % of the 13B's lifetime FLOPs (tolerance 5 %);
+  optimum, D = G⁻¹(C/6)^b) and then serving 2e12 inference tokens, against the 7B model of equal
+  loss: the 7B saves ≈ 1.7e22 FLOPs, ≈ 17 % of the 13B's lifetime FLOPs (tolerance 5 %);
 - the inference-aware optimum N*, D* at that loss, solved by :func:`structural.firm.solve` with
   free levers (N, D), quality = model loss, Q = 2e12 one-token queries and a cost whose dollars
   equal FLOPs (so the pipeline's accounting is the paper's);

@@ -1,0 +1,40 @@
+"""Generic JAX estimation engine: MLE and M-estimation with exact derivatives, batched multistart
+and bootstrap, covariance menu, delta method, tests and statsmodels-style results.
+
+Knows nothing about language models: a model hands it a pure JAX function of named parameters and
+data returning one log-likelihood (MLE) or loss (M-estimation) contribution per observation.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from estimation.bootstrap import Bootstrap, BootstrapResults  # noqa: E402
+from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError  # noqa: E402
+from estimation.fit import fit  # noqa: E402
+from estimation.hypothesis_tests import lr_test, wald_test  # noqa: E402
+from estimation.losses import Huber, Squared  # noqa: E402
+from estimation.multistart import grid_starts, random_starts, sobol_starts  # noqa: E402
+from estimation.parameters import Param, ParamSpec  # noqa: E402
+from estimation.results import Results  # noqa: E402
+from estimation.solver import SolverOptions  # noqa: E402
+
+__all__ = [
+    "Bootstrap",
+    "BootstrapResults",
+    "EstimationError",
+    "Huber",
+    "NotConvergedWarning",
+    "Param",
+    "ParamSpec",
+    "Results",
+    "SolverOptions",
+    "SpecificationError",
+    "Squared",
+    "fit",
+    "grid_starts",
+    "lr_test",
+    "random_starts",
+    "sobol_starts",
+    "wald_test",
+]

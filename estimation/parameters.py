@@ -1,0 +1,183 @@
+"""Named parameters and their transforms to an unconstrained internal vector θ.
+
+A user parameter x is reached from the optimiser's unconstrained coordinate θ by
+
+    identity:  x = θ
+    log:       x = exp(θ)                         (x > 0)
+    logit:     x = lo + (hi − lo) · σ(θ)          (lo < x < hi; default (0, 1))
+
+Covariances are computed for θ and reported for x by the delta method, V_x = J V_θ Jᵀ with
+J = diag(dx/dθ) (Greene, *Econometric Analysis*, 8th ed., Theorem D.22).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from estimation.errors import SpecificationError
+
+_TRANSFORMS = ("identity", "log", "logit")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter.
+
+    Parameters
+    ----------
+    name : str
+        Name used in results and in the model function's parameter dict.
+    start : float, optional
+        Default starting value on the user's scale.
+    transform : {"identity", "log", "logit"}
+        Map from the unconstrained optimiser coordinate to the user's scale.
+    lower, upper : float
+        Bounds of the ``logit`` transform (default 0 and 1).
+    """
+
+    name: str
+    start: float | None = None
+    transform: str = "identity"
+    lower: float = 0.0
+    upper: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.transform not in _TRANSFORMS:
+            raise SpecificationError(
+                f"parameter {self.name!r}: transform {self.transform!r} is not one of {_TRANSFORMS}"
+            )
+        if self.transform == "logit" and not self.lower < self.upper:
+            raise SpecificationError(
+                f"parameter {self.name!r}: logit bounds need lower < upper, got "
+                f"({self.lower}, {self.upper})"
+            )
+
+
+class ParamSpec:
+    """An ordered set of named parameters with their transforms.
+
+    Accepts ``Param`` objects, or a mapping ``{name: transform}``, or names (identity).
+    """
+
+    def __init__(self, params: Iterable[Param | str] | Mapping[str, str]):
+        if isinstance(params, Mapping):
+            items = [Param(name, transform=t) for name, t in params.items()]
+        else:
+            items = [p if isinstance(p, Param) else Param(str(p)) for p in params]
+        names = [p.name for p in items]
+        if not names:
+            raise SpecificationError("a model needs at least one parameter")
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise SpecificationError(f"duplicate parameter names: {sorted(dup)}")
+        self.params: tuple[Param, ...] = tuple(items)
+        self.names: list[str] = names
+        kinds = np.array([_TRANSFORMS.index(p.transform) for p in items])
+        self._kind = jnp.asarray(kinds)
+        self._lo = jnp.asarray([p.lower for p in items], dtype=jnp.float64)
+        self._hi = jnp.asarray([p.upper for p in items], dtype=jnp.float64)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{p.name}:{p.transform}" for p in self.params)
+        return f"ParamSpec({inner})"
+
+    # --- maps between the user's scale x and the internal θ --------------------------------
+    def to_user(self, theta: Any) -> jax.Array:
+        """x(θ), elementwise; works on (..., k) arrays and under jit/vmap."""
+        theta = jnp.asarray(theta)
+        lin = theta
+        pos = jnp.exp(theta)
+        box = self._lo + (self._hi - self._lo) * jax.nn.sigmoid(theta)
+        return jnp.where(self._kind == 0, lin, jnp.where(self._kind == 1, pos, box))
+
+    def jacobian_diag(self, theta: Any) -> jax.Array:
+        """dx/dθ for each parameter (the transforms are elementwise, so J is diagonal)."""
+        theta = jnp.asarray(theta)
+        sig = jax.nn.sigmoid(theta)
+        return jnp.where(
+            self._kind == 0,
+            jnp.ones_like(theta),
+            jnp.where(self._kind == 1, jnp.exp(theta), (self._hi - self._lo) * sig * (1 - sig)),
+        )
+
+    def to_internal(self, x: Any, *, what: str = "start") -> np.ndarray:
+        """θ(x); a value outside a transform's domain raises an error naming the parameter."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[-1] != len(self):
+            raise SpecificationError(
+                f"{what}: expected {len(self)} values for {self.names}, got shape {x.shape}"
+            )
+        out = np.empty_like(x)
+        for j, p in enumerate(self.params):
+            v = x[..., j]
+            bad = ~np.isfinite(v)
+            if p.transform == "log":
+                bad |= v <= 0
+            elif p.transform == "logit":
+                bad |= (v <= p.lower) | (v >= p.upper)
+            if np.any(bad):
+                idx = np.argwhere(np.atleast_1d(bad))[0]
+                val = np.atleast_1d(v)[tuple(idx)]
+                dom = {"identity": "a finite number", "log": "> 0",
+                       "logit": f"in ({p.lower}, {p.upper})"}[p.transform]
+                where = f" (row {int(idx[0])})" if x.ndim > 1 else ""
+                raise SpecificationError(
+                    f"{what}: parameter {p.name!r}{where} = {val!r}, expected {dom}"
+                )
+            if p.transform == "identity":
+                out[..., j] = v
+            elif p.transform == "log":
+                out[..., j] = np.log(v)
+            else:
+                u = (v - p.lower) / (p.upper - p.lower)
+                out[..., j] = np.log(u) - np.log1p(-u)
+        return out
+
+    def as_dict(self, x: Any) -> dict[str, jax.Array]:
+        """The parameter dict a model function receives: ``{name: x[..., j]}``."""
+        return {n: x[..., j] for j, n in enumerate(self.names)}
+
+    # --- starting values ---------------------------------------------------------------------
+    def starts_array(self, starts: Any) -> np.ndarray:
+        """Starting values on the user's scale as a (m, k) array.
+
+        ``starts`` may be a mapping ``{name: value}``, a Series, a DataFrame with one column per
+        parameter (one row per start), or an array of shape (k,) or (m, k) in ``names`` order.
+        ``None`` uses each parameter's default ``start``.
+        """
+        if starts is None:
+            missing = [p.name for p in self.params if p.start is None]
+            if missing:
+                raise SpecificationError(f"no start given for parameters {missing}")
+            return np.array([[p.start for p in self.params]], dtype=np.float64)
+        if isinstance(starts, pd.DataFrame):
+            missing = [n for n in self.names if n not in starts.columns]
+            if missing:
+                raise SpecificationError(f"starts: missing column(s) {missing}")
+            return starts[self.names].to_numpy(dtype=np.float64)
+        if isinstance(starts, Mapping | pd.Series):
+            missing = [n for n in self.names if n not in starts]
+            if missing:
+                raise SpecificationError(f"starts: missing value(s) for {missing}")
+            return np.array([[float(starts[n]) for n in self.names]], dtype=np.float64)
+        arr = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+        if arr.shape[1] != len(self):
+            raise SpecificationError(
+                f"starts: expected {len(self)} columns for {self.names}, got shape {arr.shape}"
+            )
+        return arr
+
+
+def as_spec(params: ParamSpec | Sequence[Param | str] | Mapping[str, str]) -> ParamSpec:
+    """Coerce any accepted parameter description to a :class:`ParamSpec`."""
+    return params if isinstance(params, ParamSpec) else ParamSpec(params)

@@ -1,0 +1,240 @@
+"""What a fit returns, in the statsmodels vocabulary, with convergence diagnostics up front."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from estimation.bootstrap import BootstrapResults
+from estimation.errors import SpecificationError
+from estimation.objective import Objective
+from estimation.tables import render
+
+
+@dataclass
+class Diagnostics:
+    """Convergence diagnostics of the fit at θ̂ (θ = optimiser coordinates)."""
+
+    converged: bool
+    status: str
+    iterations: int
+    relative_gradient: float
+    gradient_norm: float
+    hessian_eigenvalues: np.ndarray
+    method: str
+
+    @property
+    def condition_number(self) -> float:
+        ev = np.abs(self.hessian_eigenvalues)
+        return float(ev.max() / ev.min()) if ev.min() > 0 else float("inf")
+
+
+@dataclass
+class Results:
+    """Estimates, covariance, inference and diagnostics of one fit.
+
+    ``params``, ``bse``, ``cov_params()``, ``conf_int()``, ``tvalues``, ``pvalues``, ``llf``,
+    ``aic``, ``bic`` follow statsmodels. SEs are on the user's scale (delta method through the
+    parameter transforms) or, when a bootstrap was run and ``se_source == "bootstrap"``, the
+    bootstrap SEs of the converged replicates.
+    """
+
+    objective: Objective
+    theta: np.ndarray
+    fun: float
+    cov_theta: np.ndarray
+    cov_type: str
+    diagnostics: Diagnostics
+    name: str = "model"
+    starts: pd.DataFrame | None = None
+    bootstrap: BootstrapResults | None = None
+    se_source: str = "asymptotic"
+    notes: list[str] = field(default_factory=list)
+
+    # --- parameters -----------------------------------------------------------------------
+    @property
+    def spec(self):
+        return self.objective.spec
+
+    @property
+    def kind(self) -> str:
+        return self.objective.kind
+
+    @property
+    def nobs(self) -> int:
+        return self.objective.nobs
+
+    @property
+    def converged(self) -> bool:
+        return self.diagnostics.converged
+
+    @property
+    def params(self) -> pd.Series:
+        x = np.asarray(self.spec.to_user(jnp.asarray(self.theta)))
+        return pd.Series(x, index=self.spec.names, name="estimate")
+
+    def _jac(self) -> np.ndarray:
+        return np.asarray(self.spec.jacobian_diag(jnp.asarray(self.theta)))
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the user's parameters: bootstrap, or J V_θ Jᵀ (delta method)."""
+        if self.se_source == "bootstrap" and self.bootstrap is not None:
+            return self.bootstrap.cov()
+        J = self._jac()
+        V = J[:, None] * self.cov_theta * J[None, :]
+        return pd.DataFrame(V, index=self.spec.names, columns=self.spec.names)
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov_params().to_numpy())), index=self.spec.names,
+                         name="std_err")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return (self.params / self.bse).rename("z")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues.to_numpy())),
+                         index=self.spec.names, name="p_value")
+
+    def conf_int(self, alpha: float = 0.05, method: str | None = None) -> pd.DataFrame:
+        """Confidence intervals: normal (Wald) by default; with a bootstrap, ``percentile`` too."""
+        method = method or ("percentile" if self.se_source == "bootstrap" else "normal")
+        if method == "percentile":
+            if self.bootstrap is None:
+                raise SpecificationError("percentile intervals need a bootstrap (bootstrap=B)")
+            return self.bootstrap.conf_int(alpha, "percentile")
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"lower": self.params - z * self.bse,
+                             "upper": self.params + z * self.bse})
+
+    # --- fit statistics ---------------------------------------------------------------------
+    @property
+    def llf(self) -> float:
+        """Log-likelihood at the estimate (MLE); NaN for M-estimation, which has none."""
+        return float(-self.fun) if self.kind == "mle" else float("nan")
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * len(self.theta)
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * len(self.theta)
+
+    # --- functions of the parameters --------------------------------------------------------
+    def _func_theta(self, func: Callable) -> Callable:
+        def g(theta):
+            out = func(self.spec.as_dict(self.spec.to_user(theta)))
+            if isinstance(out, dict):
+                out = jnp.stack([jnp.asarray(v) for v in out.values()])
+            return jnp.atleast_1d(jnp.asarray(out, dtype=jnp.float64))
+
+        return g
+
+    def delta_method_cov(self, func: Callable) -> np.ndarray:
+        """Covariance of func(x̂) by the delta method, G V_θ Gᵀ with G = ∂func/∂θ."""
+        g = self._func_theta(func)
+        G = np.asarray(jax.jacobian(g)(jnp.asarray(self.theta)))
+        if self.se_source == "bootstrap" and self.bootstrap is not None:
+            # Bootstrap: the covariance of func over the converged replicates.
+            vals = self._bootstrap_apply(func)
+            return np.atleast_2d(np.cov(vals, rowvar=False, ddof=1))
+        return G @ self.cov_theta @ G.T
+
+    def _bootstrap_apply(self, func: Callable) -> np.ndarray:
+        used = self.bootstrap.used().to_numpy()
+        theta = self.spec.to_internal(used, what="bootstrap draws")
+        return np.asarray(jax.vmap(self._func_theta(func))(jnp.asarray(theta)))
+
+    def delta_method(self, func: Callable, names: list[str] | None = None,
+                     alpha: float = 0.05) -> pd.DataFrame:
+        """Estimate, SE and CI of any differentiable function of the parameters.
+
+        ``func`` takes the parameter dict (JAX scalars) and returns a scalar, an array or a
+        dict of scalars. With a bootstrap, SEs and percentile CIs come from the replicates.
+        """
+        est = np.asarray(self._func_theta(func)(jnp.asarray(self.theta)))
+        V = self.delta_method_cov(func)
+        se = np.sqrt(np.diag(V))
+        if names is None:
+            names = [f"f{i}" for i in range(len(est))]
+        if self.se_source == "bootstrap" and self.bootstrap is not None:
+            vals = self._bootstrap_apply(func)
+            lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2], axis=0)
+        else:
+            z = stats.norm.ppf(1 - alpha / 2)
+            lo, hi = est - z * se, est + z * se
+        return pd.DataFrame({"estimate": est, "std_err": se, "ci_low": lo, "ci_high": hi},
+                            index=names)
+
+    # --- presentation -------------------------------------------------------------------------
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Parameter table: estimate, std err, z, p, CI (the CSV layout of the CLI)."""
+        ci = self.conf_int(alpha)
+        return pd.DataFrame({
+            "estimate": self.params, "std_err": self.bse, "z": self.tvalues,
+            "p_value": self.pvalues, "ci_low": ci["lower"], "ci_high": ci["upper"],
+        })
+
+    def summary(self, fmt: str = "text", alpha: float = 0.05) -> str:
+        """A results box: estimates and, just as prominently, whether to trust them."""
+        d = self.diagnostics
+        conv = "yes" if d.converged else f"NO ({d.status})"
+        ev = d.hessian_eigenvalues
+        header = [
+            ("Model", self.name),
+            ("Estimator", "maximum likelihood" if self.kind == "mle" else "M-estimation"),
+            ("Observations", str(self.nobs)),
+            ("Parameters", str(len(self.theta))),
+            ("Log-likelihood" if self.kind == "mle" else "Objective",
+             f"{self.llf:.6g}" if self.kind == "mle" else f"{self.fun:.10g}"),
+            ("AIC / BIC", f"{self.aic:.5g} / {self.bic:.5g}" if self.kind == "mle" else "n/a"),
+            ("Std. errors", self.se_source if self.se_source == "bootstrap" else self.cov_type),
+            ("Optimizer", d.method),
+            ("Converged", conv),
+            ("Iterations", str(d.iterations)),
+            ("Rel. gradient", f"{d.relative_gradient:.2e}"),
+            ("Hessian eig. min/max", f"{ev.min():.3g} / {ev.max():.3g}" if ev.size else "n/a"),
+            ("Condition number", f"{d.condition_number:.3g}"),
+        ]
+        notes = list(self.notes)
+        if self.starts is not None:
+            st = self.starts["status"].value_counts()
+            header.append(("Starts", f"{len(self.starts)} ("
+                           + ", ".join(f"{v} {k}" for k, v in st.items()) + ")"))
+        if self.bootstrap is not None:
+            header.append(("Bootstrap", f"{self.bootstrap.n_converged}/{self.bootstrap.n_draws} "
+                           "converged"))
+        if not d.converged:
+            notes.insert(0, "the optimiser did NOT converge: do not use these estimates.")
+        tab = self.table(alpha).rename(columns={"std_err": "std err", "p_value": "P>|z|",
+                                                "ci_low": f"[{alpha / 2:g}",
+                                                "ci_high": f"{1 - alpha / 2:g}]"})
+        return render(f"{self.name} results", header, tab, fmt, notes)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:  # pragma: no cover - notebooks
+        return self.summary("markdown")
+
+
+def to_dict(res: Results) -> dict[str, Any]:
+    """A JSON-friendly dict of the main results."""
+    return {
+        "params": res.params.to_dict(),
+        "bse": res.bse.to_dict(),
+        "converged": res.converged,
+        "status": res.diagnostics.status,
+        "objective": res.fun,
+        "nobs": res.nobs,
+    }

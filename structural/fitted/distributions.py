@@ -1,0 +1,76 @@
+"""Per-observation log densities used by the fitted cost models, in JAX (float64).
+
+All functions are elementwise and differentiable in their parameters, so a model's
+``contributions`` can be built from them and handed to :func:`estimation.fit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+Array = Any
+
+_LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+
+
+def normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
+    """log φ((x − loc)/scale) − log scale."""
+    z = (x - loc) / scale
+    return -0.5 * z * z - jnp.log(scale) - 0.5 * _LOG_2PI
+
+
+def log_gamma(x: Array) -> Array:
+    """ln Γ(x) for x > 0: the recurrence Γ(x) = Γ(x + 8)/(x(x+1)…(x+7)), then Stirling's series
+    with four terms (Abramowitz & Stegun 6.1.40); absolute error below 1e-11 for x ≥ 0.1.
+
+    Written with elementary operations so that its first and second derivatives compile to a
+    small graph (``jax.scipy.special.gammaln`` differentiates through polygamma series, which
+    makes the exact Hessians of Student-t likelihoods several times slower to compile).
+    """
+    prod = x * (x + 1.0) * (x + 2.0) * (x + 3.0) * (x + 4.0) * (x + 5.0) * (x + 6.0) * (x + 7.0)
+    z = x + 8.0
+    iz = 1.0 / z
+    iz2 = iz * iz
+    series = iz * (1.0 / 12 - iz2 * (1.0 / 360 - iz2 * (1.0 / 1260 - iz2 / 1680)))
+    return (z - 0.5) * jnp.log(z) - z + 0.5 * _LOG_2PI + series - jnp.log(prod)
+
+
+def student_t_logpdf(x: Array, loc: Array, scale: Array, df: Array) -> Array:
+    """Location-scale Student-t log density with ``df`` degrees of freedom:
+
+    log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ) − log σ − (ν+1)/2 · log(1 + z²/ν),  z = (x − μ)/σ.
+
+    Heavy tails make the fit robust to the few wildly mispriced or mis-recorded rows of price
+    data (Lange, Little & Taylor 1989, "Robust statistical modeling using the t distribution").
+    """
+    z = (x - loc) / scale
+    return (
+        log_gamma(0.5 * (df + 1.0))
+        - log_gamma(0.5 * df)
+        - 0.5 * jnp.log(df * jnp.pi)
+        - jnp.log(scale)
+        - 0.5 * (df + 1.0) * jnp.log1p(z * z / df)
+    )
+
+
+def lognormal_logpdf(x: Array, mu: Array, sigma: Array) -> Array:
+    """Log density of a lognormal: normal_logpdf(log x; μ, σ) − log x."""
+    lx = jnp.log(x)
+    return normal_logpdf(lx, mu, sigma) - lx
+
+
+def lognormal_mixture_logpdf(x: Array, weights: Array, mus: Array, sigmas: Array) -> Array:
+    """log Σ_k w_k LN(x; μ_k, σ_k) for x of shape (n,) and K components (weights sum to 1)."""
+    lx = jnp.log(x)[:, None]
+    comp = normal_logpdf(lx, mus[None, :], sigmas[None, :]) + jnp.log(weights)[None, :]
+    return logsumexp(comp, axis=1) - lx[:, 0]
+
+
+def stick_breaking(fractions: Array) -> Array:
+    """K weights from K−1 stick-breaking fractions v_k in (0, 1): w_k = v_k Π_{j<k} (1 − v_j)."""
+    v = jnp.asarray(fractions)
+    rest = jnp.concatenate([jnp.ones(1), jnp.cumprod(1.0 - v)])
+    return jnp.concatenate([v, jnp.ones(1)]) * rest

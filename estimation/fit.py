@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ from scipy import optimize
 from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, covariance
 from estimation.errors import NotConvergedWarning, SpecificationError
-from estimation.objective import Contributions, Objective, as_data
+from estimation.objective import Contributions, Objective, as_data, compiled
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import Diagnostics, Results
@@ -118,7 +117,7 @@ def fit(
     starts_table = None
     if method == "newton":
         with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
-            sol = solve_batch(obj, theta0, w1, options, cache_key=id(obj), progress=bar)
+            sol = solve_batch(obj, theta0, w1, options, progress=bar)
         ok = sol.status == CONVERGED
         pick = np.where(ok, sol.fun, np.inf)
         if not np.isfinite(pick).any():
@@ -150,7 +149,8 @@ def fit(
             f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
         )
 
-    f, g, H = (np.asarray(a) for a in jax.jit(obj.value_grad_hess)(jnp.asarray(theta_hat), w1))
+    th = jnp.asarray(theta_hat)
+    f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
     rg = float(relative_gradient(theta_hat, f, g))
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
     if converged is None:
@@ -166,7 +166,7 @@ def fit(
     if not converged:
         warnings.warn(f"{name}: the fit did not converge ({status_text})", NotConvergedWarning,
                       stacklevel=2)
-    scores = np.asarray(jax.jit(obj.scores)(jnp.asarray(theta_hat)))
+    scores = np.asarray(compiled(obj, "scores")(th, w1, obj.data))
     cov_theta = covariance(cov_type, H, scores, clusters)
 
     res = Results(objective=obj, theta=np.asarray(theta_hat), fun=float(f), cov_theta=cov_theta,
@@ -186,7 +186,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     B = W.shape[0]
     t0 = np.tile(theta_hat if start is None else start, (B, 1))
     with Progress(B, "bootstrap", progress) as bar:
-        sol = solve_batch(obj, t0, W, options, cache_key=id(obj), progress=bar)
+        sol = solve_batch(obj, t0, W, options, progress=bar)
     xs = np.asarray(obj.spec.to_user(jnp.asarray(sol.theta)))
     draws = pd.DataFrame(xs, columns=obj.spec.names)
     draws.index.name = "replicate"
@@ -203,12 +203,11 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
 def _scipy_fit(obj: Objective, theta0: np.ndarray, method: str,
                scipy_options: Mapping[str, Any] | None) -> tuple[np.ndarray, str, int]:
     w = jnp.ones(obj.nobs)
-    fun = jax.jit(lambda t: obj.value(t, w))
-    jac = jax.jit(jax.grad(lambda t: obj.value(t, w)))
-    hess = jax.jit(jax.hessian(lambda t: obj.value(t, w)))
-    kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(jac(t))}
+    vgh = compiled(obj, "value_grad_hess")
+    fun = compiled(obj, "value")
+    kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(vgh(t, w, obj.data)[1])}
     if method in ("trust-exact", "newton-cg", "trust-krylov"):
-        kwargs["hess"] = lambda t: np.asarray(hess(t))
-    res = optimize.minimize(lambda t: float(fun(t)), theta0, method=method,
+        kwargs["hess"] = lambda t: np.asarray(vgh(t, w, obj.data)[2])
+    res = optimize.minimize(lambda t: float(fun(t, w, obj.data)), theta0, method=method,
                             options=dict(scipy_options or {}), **kwargs)
     return np.asarray(res.x), str(res.message), int(getattr(res, "nit", 0))

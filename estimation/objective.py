@@ -13,7 +13,7 @@ one compiled solver serves the fit, the multistart grid and the bootstrap).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -80,6 +80,16 @@ class Objective:
             raise SpecificationError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
     @property
+    def static_key(self) -> tuple:
+        """What identifies the compiled code: the functions, parameters and kind (not the data),
+        so refits of the same model on new data or new weights reuse the compiled solver."""
+        return (self.contributions, self.residuals, self.loss, self.spec.params, self.kind)
+
+    def with_data(self, data: dict[str, jax.Array]) -> Objective:
+        """The same objective on other (possibly traced) data arrays."""
+        return replace(self, data=data)
+
+    @property
     def sign(self) -> float:
         return -1.0 if self.kind == "mle" else 1.0
 
@@ -138,3 +148,20 @@ class Objective:
                 f"{dict(zip(self.spec.names, np.asarray(x0).round(6).tolist(), strict=True))}"
                 f"; {bad.size} row(s) non-finite"
             )
+
+
+_COMPILED: dict[tuple, Callable] = {}
+
+
+def compiled(obj: Objective, method: str) -> Callable:
+    """``method`` of ``obj`` ("value", "value_grad_hess", "scores") jitted with the data as an
+    argument and cached by the model's static key: ``f(theta, w, data)``."""
+    key = (obj.static_key, method)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        if method == "scores":
+            fn = jax.jit(lambda t, w, d: obj.with_data(d).scores(t))
+        else:
+            fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))
+        _COMPILED[key] = fn
+    return fn

@@ -86,7 +86,8 @@ class Results:
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the user's parameters: bootstrap, or J V_θ Jᵀ (delta method)."""
         if self.se_source == "bootstrap" and self.bootstrap is not None:
-            return self.bootstrap.cov()
+            # Parameters the bootstrap did not resample (e.g. a nuisance scale) get NaN.
+            return self.bootstrap.cov().reindex(index=self.spec.names, columns=self.spec.names)
         J = self._jac()
         V = J[:, None] * self.cov_theta * J[None, :]
         return pd.DataFrame(V, index=self.spec.names, columns=self.spec.names)
@@ -111,7 +112,7 @@ class Results:
         if method == "percentile":
             if self.bootstrap is None:
                 raise SpecificationError("percentile intervals need a bootstrap (bootstrap=B)")
-            return self.bootstrap.conf_int(alpha, "percentile")
+            return self.bootstrap.conf_int(alpha, "percentile").reindex(self.spec.names)
         z = stats.norm.ppf(1 - alpha / 2)
         return pd.DataFrame({"lower": self.params - z * self.bse,
                              "upper": self.params + z * self.bse})

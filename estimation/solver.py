@@ -11,9 +11,11 @@ step lengths along each direction are evaluated at once and the best decrease is
 losses have kinks that a trust region would cross only by crawling. μ shrinks after a successful
 step and grows after a failed one.
 
-Convergence is judged scale-free, for every member (DESIGN.md):
+Convergence is judged scale-free, for every member (DESIGN.md): the Hessian is positive definite
+and either
 
-    max_j |g_j| · max(|θ_j|, 1) / max(|Q|, tiny) ≤ gtol   and   S H S positive definite.
+    max_j |g_j| · max(|θ_j|, 1) / max(|Q|, tiny) ≤ gtol     (relative gradient), or
+    ½ gᵀ H⁻¹ g ≤ ftol · |Q|                                  (Newton decrement).
 
 A batch runs in rounds inside a fixed-size pool: a member that has converged (or hit ``maxiter``,
 or stalled) leaves the pool between rounds and the next waiting member takes its slot, so a few
@@ -56,9 +58,12 @@ class SolverOptions:
         Iteration cap per member; a member that reaches it is reported as not converged.
     gtol : float
         Scale-free gradient tolerance (see module docstring).
-    gtol_floor : float
-        A member that can no longer decrease the objective (rounding floor) still counts as
-        converged when its scale-free gradient is below this and its Hessian is positive definite.
+    ftol : float
+        A member has also converged when its Hessian is positive definite and the Newton
+        decrement ½ gᵀH⁻¹g (the decrease still on offer) is below ``ftol · |Q|``.
+    gtol_floor, ftol_floor : float
+        Looser versions of both tests for a member that can no longer decrease the objective
+        (rounding floor); beyond them it is reported as stalled, not converged.
     pool : int
         Number of members iterated together; waiting members fill freed slots between rounds.
     round_iters : int
@@ -67,7 +72,9 @@ class SolverOptions:
 
     maxiter: int = 400
     gtol: float = 1e-9
+    ftol: float = 1e-14
     gtol_floor: float = 1e-6
+    ftol_floor: float = 1e-11
     pool: int = 256
     round_iters: int = 4
 
@@ -93,17 +100,26 @@ def _direction(B, g, mu):
     return s * (-V @ ((V.T @ (g * s)) / jnp.maximum(ev + shift, _TINY)))
 
 
-def _positive_definite(H):
-    Hs, _ = _scaled(H)
-    return jnp.linalg.eigvalsh(Hs)[0] > 0.0
+def _newton_decrement(H, g):
+    """(positive definite?, λ²/2 = ½ gᵀH⁻¹g): the decrease a full Newton step still promises
+    (Boyd & Vandenberghe, *Convex Optimization*, §9.5.1)."""
+    Hs, s = _scaled(H)
+    ev, V = jnp.linalg.eigh(Hs)
+    z = V.T @ (g * s)
+    pd_ok = ev[0] > 0.0
+    dec = 0.5 * jnp.sum(z * z / jnp.where(pd_ok, ev, 1.0))
+    return pd_ok, jnp.where(pd_ok, dec, jnp.inf)
 
 
-def _make_round(obj, opts: SolverOptions, per_member: bool):
-    """A jitted function running ``opts.round_iters`` masked Newton steps on the whole pool."""
+def _make_round(template, opts: SolverOptions, per_member: bool):
+    """A jitted function running ``opts.round_iters`` masked Newton steps on the whole pool.
+
+    The data travel as an argument, so one compilation serves every dataset of the same shape.
+    """
     steps = jnp.asarray(_STEPS)
-    use_gn = obj.has_gauss_newton
+    use_gn = template.has_gauss_newton
 
-    def step(theta, f, g, H, mu, it, status, w):
+    def step(obj, theta, f, g, H, mu, it, status, w):
         active = status == RUNNING
         dirs = [_direction(H, g, mu)]
         if use_gn:
@@ -119,13 +135,15 @@ def _make_round(obj, opts: SolverOptions, per_member: bool):
         mu2 = jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0)
         it2 = it + 1
         rg = relative_gradient(theta2, f2, g2)
-        pd_ok = _positive_definite(H2)
+        pd_ok, dec = _newton_decrement(H2, g2)
+        fscale = jnp.maximum(jnp.abs(f2), _TINY)
         new_status = jnp.where(
-            rg <= opts.gtol,
+            (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
             jnp.where(pd_ok, CONVERGED, SINGULAR),
             jnp.where(
                 mu2 > 1e8,
-                jnp.where((rg <= opts.gtol_floor) & pd_ok, CONVERGED, STALLED),
+                jnp.where(pd_ok & ((rg <= opts.gtol_floor) | (dec <= opts.ftol_floor * fscale)),
+                          CONVERGED, STALLED),
                 jnp.where(it2 >= opts.maxiter, MAXITER, RUNNING),
             ),
         )
@@ -136,11 +154,14 @@ def _make_round(obj, opts: SolverOptions, per_member: bool):
             jnp.where(active, new_status, status),
         )
 
-    vstep = jax.vmap(step, in_axes=(0,) * 7 + ((0,) if per_member else (None,)))
-    vinit = jax.vmap(obj.value_grad_hess, in_axes=(0, 0 if per_member else None))
+    w_axis = 0 if per_member else None
 
     @jax.jit
-    def run_round(theta, f, g, H, mu, it, status, fresh, w):
+    def run_round(theta, f, g, H, mu, it, status, fresh, w, data):
+        obj = template.with_data(data)
+        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 7 + (w_axis,))
+        vinit = jax.vmap(obj.value_grad_hess, in_axes=(0, w_axis))
+
         # Members that just entered the pool get their value, gradient and Hessian first.
         def init(args):
             f, g, H = args
@@ -185,7 +206,6 @@ def solve_batch(
     weights: np.ndarray,
     opts: SolverOptions = SolverOptions(),
     *,
-    cache_key: object = None,
     progress: Progress | None = None,
 ) -> BatchSolution:
     """Minimise Q(θ; w_m) from θ0_m for every member m.
@@ -198,20 +218,16 @@ def solve_batch(
         Starting points in the unconstrained coordinates.
     weights : (n,) or (m, n) array
         Observation weights shared by all members, or one row per member (bootstrap).
-    cache_key : hashable, optional
-        Reuse the compiled round for the same model across calls.
     """
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
     m, k = theta0.shape
     weights = np.asarray(weights, dtype=np.float64)
     per_member = weights.ndim == 2
     P = int(min(opts.pool, m))
-    key = (cache_key, opts, P, k, weights.shape[-1], per_member) if cache_key is not None else None
-    run_round = _ROUND_CACHE.get(key) if key is not None else None
+    key = (obj.static_key, opts, per_member)
+    run_round = _ROUND_CACHE.get(key)
     if run_round is None:
-        run_round = _make_round(obj, opts, per_member)
-        if key is not None:
-            _ROUND_CACHE[key] = run_round
+        run_round = _ROUND_CACHE[key] = _make_round(obj, opts, per_member)
 
     out = BatchSolution(
         theta=theta0.copy(), fun=np.full(m, np.nan), grad=np.full((m, k), np.nan),
@@ -231,7 +247,7 @@ def solve_batch(
     w_pool = weights[member] if per_member else weights
     done = 0
     while True:
-        res = run_round(theta, f, g, H, mu, it, status, fresh, w_pool)
+        res = run_round(theta, f, g, H, mu, it, status, fresh, w_pool, obj.data)
         theta, f, g, H, mu, it, status = (np.array(a) for a in res)
         fresh[:] = False
         finished = (status != RUNNING) & (member >= 0)

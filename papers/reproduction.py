@@ -81,3 +81,32 @@ class Reproduction:
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
+
+
+def write_table(table: pd.DataFrame, out: Path, stem: str, title: str,
+                notes: list[str] | None = None, float_format: str = "%.10g") -> list[Path]:
+    """Write ``table`` as ``stem.csv``, ``stem.md`` and ``stem.tex`` in ``out`` (no extra deps)."""
+    notes = notes or []
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, md, tex = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"
+    table.to_csv(csv, float_format=float_format)
+    cells = table.map(lambda v: f"{v:.6g}" if isinstance(v, int | float) else str(v))
+    index_name = table.index.name or ""
+    lines = [f"# {title}", "", f"| {index_name} | " + " | ".join(map(str, cells.columns)) + " |",
+             "|---" * (len(cells.columns) + 1) + "|"]
+    lines += [f"| {i} | " + " | ".join(r) + " |" for i, r in cells.iterrows()]
+    md.write_text("\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n")
+
+    def esc(s: object) -> str:
+        return (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_")
+                .replace("%", r"\%").replace("&", r"\&").replace("#", r"\#"))
+
+    tl = [r"\begin{table}[ht]", r"\centering", f"\\caption{{{esc(title)}}}",
+          f"\\begin{{tabular}}{{l{'r' * len(cells.columns)}}}", r"\hline",
+          esc(index_name) + " & " + " & ".join(esc(c) for c in cells.columns) + r" \\", r"\hline"]
+    tl += [esc(i) + " & " + " & ".join(esc(v) for v in r) + r" \\" for i, r in cells.iterrows()]
+    tl += [r"\hline", r"\end{tabular}"] + [f"\\par\\footnotesize {esc(n)}" for n in notes]
+    tl += [r"\end{table}"]
+    tex.write_text("\n".join(tl) + "\n")
+    return [csv, md, tex]

@@ -291,11 +291,18 @@ def trend_t(p: dict[str, Any], d: dict[str, Any]) -> Any:
                             p["df"])
 
 
+def trend_residuals(p: dict[str, Any], d: dict[str, Any]) -> Any:
+    """r_i = ln C_i − c − g t_i, for M-estimation with a robust loss."""
+    return d["y"] - p["log_cost_2020"] - p["growth"] * d["t"]
+
+
 def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = False,
                    **kwargs: Any) -> Any:
-    """Growth of training cost: regress ln cost on years since 2020 (``errors`` normal or t).
+    """Growth of training cost: regress ln cost on years since 2020.
 
-    The annual growth factor is exp(growth); its CI is exp of the CI of ``growth``.
+    ``errors``: ``"normal"`` (MLE = OLS), ``"t"`` (Student-t MLE) or ``"huber"`` (M-estimation
+    with Huber's loss, δ = 1.345 × the normalised MAD of the OLS residuals, sandwich SEs). The
+    annual growth factor is exp(growth); its CI is exp of the CI of ``growth``.
     """
     runs = check_table(runs.dropna(subset=["cost_usd"]),
                        [RUN_FIELDS[0], Field("cost_usd", "2023 USD", 1.0, 1e12, positive=True)],
@@ -309,6 +316,13 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
     elif errors == "t":
         spec, model = TREND_T, trend_t
         start["df"] = 5.0
+    elif errors == "huber":
+        r = d["y"] - np.polyval(b, d["t"])
+        mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+        del start["sigma"]
+        return estimation.fit(None, d, TREND_NORMAL.params[:2], residuals=trend_residuals,
+                              loss=estimation.Huber(1.345 * mad), kind="m", start=start,
+                              progress=progress, **kwargs)
     else:
-        raise ValueError(f"errors must be 'normal' or 't', got {errors!r}")
+        raise ValueError(f"errors must be 'normal', 't' or 'huber', got {errors!r}")
     return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)

@@ -34,7 +34,13 @@ HERNANDEZ_2021: dict[str, tuple[float, float, float]] = {
 def effective_data_transferred(D_F: Array, N: Array, k: Array, alpha_T: Array,
                                beta_T: Array) -> Array:
     """D_T = k D_F^{α_T} N^{β_T} (Hernandez et al. 2021, eq. 1.1)."""
-    return k * jnp.asarray(D_F, jnp.float64) ** alpha_T * jnp.asarray(N, jnp.float64) ** beta_T
+    D_F = jnp.asarray(D_F, jnp.float64)
+    # D_F^α_T is 0 at D_F = 0, but its derivative is infinite there: take the power only where
+    # D_F > 0 so that derivatives at "no fine-tuning" are finite (zero), never NaN.
+    positive = D_F > 0
+    safe = jnp.where(positive, D_F, 1.0)
+    power = jnp.where(positive, jnp.exp(alpha_T * jnp.log(safe)), 0.0)
+    return k * power * jnp.asarray(N, jnp.float64) ** beta_T
 
 
 def fraction_effective_data_from_transfer(D_F: Array, N: Array, k: Array, alpha_T: Array,

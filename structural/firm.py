@@ -17,14 +17,22 @@ An *investment hypothesis* is this problem with a particular free set: ``("N", "
 training, ``("c",)`` long context, ``("k",)`` or ``("r",)`` inference-time compute, ``("D_F",)``
 fine-tuning.
 
+Free levers are given either as names (``free=("N", "D")``) or as a 0/1 mask over :data:`LEVERS`
+(:func:`free_mask`); the mask is an ordinary array, so one compiled solver serves every investment
+hypothesis and ``jax.vmap`` can run several hypotheses at once (:func:`solve_masked`).
+
 Method. Each free lever is written as z = lower + exp(u) (lower = 1 for k, 0 otherwise), the cost
 is divided by its value at the starting point, and the constraint is written in a well-scaled form
 g(u) ≥ 0: logit(coverage) − logit(q̄), or log L̄ − log L. The quality constraint binds at the optimum
 (costs rise and quality rises in every lever), so the solver is a sequential-quadratic-programming
 Newton method on the KKT system of the equality-constrained problem: exact gradients and Hessians
 from :func:`jax.grad`/:func:`jax.hessian`, the Lagrangian Hessian's eigenvalues taken in absolute
-value and floored (so every step is a descent direction), steps capped at ``max_step`` in log units,
-and an ℓ₁-merit backtracking line search over ten fixed step lengths. The iteration count is fixed,
+value and floored (so every step is a descent direction), each lever's step capped at
+``max_step`` in log units, and an ℓ₁-merit backtracking line search over ten fixed step lengths.
+A lever that slides below one token (k below 1.001) while the Lagrangian still pushes it down is
+pinned at its bound (an active set). The problem is not convex in k, r and D_F — a corner and an
+interior optimum can both be local minima — so a free lever given at its bound starts inside
+(:data:`START`); start elsewhere by passing another value in ``z``. The iteration count is fixed,
 so the solver compiles once and vmaps over scenario grids (Q, prices, parameter draws); every
 solution carries its own ``converged`` flag and KKT residuals — a batch never raises halfway.
 
@@ -32,12 +40,13 @@ Shadow price. λ is the multiplier of the normalised problem; the shadow price o
 d C* / d q̄ = s λ dg/dq̄ (s the cost scale): for coverage s λ / (q̄ (1 − q̄)); for a loss target it is
 reported per nat of loss *reduction*, s λ / L̄ ≥ 0 (= −dC*/dL̄).
 
-Derivatives. The iterations run on stopped gradients; one final Newton step on the KKT system is
-taken differentiably from the converged point, which leaves the values unchanged and gives exactly
-the implicit-function-theorem derivatives of the optimal levers, cost and multiplier with respect to
-every input (Q, prices, technology, targets, fixed levers). So ``jax.grad`` of the optimal cost
-obeys the envelope theorem. Levers pinned at a bound (k → 1, D_F → 0, …) are held fixed in that
-step.
+Derivatives. The optimum (u*, λ*) carries a custom JVP rule: the implicit-function theorem on the
+KKT system, K [du; dλ] = −∂r/∂θ · dθ with K the KKT matrix at the optimum. So ``jax.jvp``,
+``jax.grad`` and ``jax.jacobian`` of the optimal levers, cost and multiplier with respect to every
+input (Q, prices, technology, targets, fixed levers) are exact and cost one linear solve — and the
+Hessians needed for them are compiled only when a derivative is taken. ``jax.grad`` of the optimal
+cost therefore obeys the envelope theorem. Levers pinned at a bound (k → 1, D_F → 0, …) are held
+fixed in that rule.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from structural import costs, quality, reasoning
 
@@ -58,8 +68,17 @@ LOWER: dict[str, float] = {"N": 0.0, "D": 0.0, "D_F": 0.0, "c": 0.0, "k": 1.0, "
 QUALITY_MODES: tuple[str, ...] = ("coverage", "task_loss", "model_loss")
 
 _U_MIN, _U_MAX = -60.0, 80.0   # exp(-60) ≈ 1e-26: a lever this small is "at its bound"
-_U_START_MIN = -10.0
+_U_START_MIN = -8.0            # a free lever given at its bound starts just above it
 _STEPS = 0.5 ** jnp.arange(10.0)
+_LOWER_VEC = np.array([LOWER[name] for name in LEVERS])
+#: Where a free lever starts when it is given at its bound: the problem is not convex in k, r or
+#: D_F (a corner at the bound and an interior optimum can both be local minima), so a free lever
+#: starts inside; pass a different value in ``z`` to start elsewhere.
+START: dict[str, float] = {"N": 1e9, "D": 1e11, "D_F": 1e9, "c": 1e3, "k": 2.0, "r": 1e3}
+_START_VEC = np.array([START[name] for name in LEVERS])
+#: Below these (in u = log(z − lower)) a lever pushed further down is pinned at its bound:
+#: one token of fine-tuning, context or reasoning; k − 1 < 1e-3; N and D never.
+_PIN_BELOW = np.array([-np.inf, -np.inf, 0.0, 0.0, np.log(1e-3), 0.0])
 
 
 class FirmSolution(NamedTuple):
@@ -84,7 +103,8 @@ class FirmSolution(NamedTuple):
     converged : Array
         bool: stationarity and feasibility within tolerance.
     stationarity, feasibility : Array
-        ‖∇f − λ∇g‖∞ (log-lever units, cost normalised) and |g| at the solution.
+        ‖∇f − λ∇g‖∞ over the free levers (log-lever units, cost normalised by its value at the
+        starting point) and |g| at the solution.
     """
 
     levers: dict[str, Array]
@@ -114,13 +134,26 @@ def default_parameters(hardware: Any = "H100", **overrides: float) -> dict[str, 
 def default_levers(**overrides: float) -> dict[str, float]:
     """A complete set of pipeline quantities (a 70B model on 1.4T unique tokens, no fine-tuning,
     1,000 context tokens, a 500-token input, one attempt, no reasoning, 500 output tokens)."""
-    z = {"N": 70e9, "D": 1.4e12, "U": 1.4e12, "D_F": 1.0, "trainable_fraction": 1.0,
-         "c": 1000.0, "cached_fraction": 0.0, "x": 500.0, "k": 1.0, "r": 1.0, "y": 500.0}
+    z = {"N": 70e9, "D": 1.4e12, "U": 1.4e12, "D_F": 0.0, "trainable_fraction": 1.0,
+         "c": 1000.0, "cached_fraction": 0.0, "x": 500.0, "k": 1.0, "r": 0.0, "y": 500.0}
     unknown = set(overrides) - set(z)
     if unknown:
         raise KeyError(f"unknown lever(s): {', '.join(sorted(unknown))}")
     z.update({k: float(v) for k, v in overrides.items()})
     return z
+
+
+def free_mask(free: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The 0/1 mask over :data:`LEVERS` of the free levers named in ``free``."""
+    free = tuple(free)
+    if not free:
+        raise ValueError("free: at least one lever must be free")
+    bad = [f for f in free if f not in LEVERS]
+    if bad:
+        raise ValueError(f"free: unknown lever(s) {bad}; choose from {LEVERS}")
+    if len(set(free)) != len(free):
+        raise ValueError(f"free: duplicate levers in {free}")
+    return np.array([1.0 if name in free else 0.0 for name in LEVERS])
 
 
 def quality_value(z: dict[str, Array], theta: dict[str, Array], mode: str) -> Array:
@@ -138,36 +171,25 @@ def _constraint(z: dict[str, Array], theta: dict[str, Array], target: Array, mod
     """g(z) ≥ 0 ⇔ quality met, in a scale-free form."""
     if mode == "coverage":
         logit = quality.attempt_logit(z, theta)
-        mu = jax.nn.sigmoid(logit)
         # log(cov/(1 − cov)) with 1 − cov = B(a, b+k)/B(a, b) computed in logs for accuracy.
-        a, b = mu * theta["phi"], (1.0 - mu) * theta["phi"]
+        a = theta["phi"] * jax.nn.sigmoid(logit)
+        b = theta["phi"] * jax.nn.sigmoid(-logit)
         log_miss = reasoning.log_miss_probability(z["k"], a, b)
         log_cov = jnp.log(-jnp.expm1(log_miss))
         return (log_cov - log_miss) - (jnp.log(target) - jnp.log1p(-target))
     return jnp.log(target) - jnp.log(quality_value(z, theta, mode))
 
 
-def _unpack(u: Array, free: tuple[str, ...], z: dict[str, Array]) -> dict[str, Array]:
+def _unpack(u: Array, mask: Array, z: dict[str, Array]) -> dict[str, Array]:
+    """z with each free lever (mask = 1) set to lower + exp(u); fixed levers exactly as given."""
     out = dict(z)
-    for i, name in enumerate(free):
-        out[name] = LOWER[name] + jnp.exp(u[i])
+    for i, name in enumerate(LEVERS):
+        out[name] = jnp.where(mask[i] > 0, LOWER[name] + jnp.exp(u[i]), z[name])
     return out
 
 
-def _pack(z: dict[str, Array], free: tuple[str, ...]) -> Array:
-    return jnp.stack([jnp.log(jnp.maximum(z[name] - LOWER[name], 1e-300)) for name in free])
-
-
-def _validate(free: tuple[str, ...], mode: str) -> None:
-    if not free:
-        raise ValueError("free: at least one lever must be free")
-    bad = [f for f in free if f not in LEVERS]
-    if bad:
-        raise ValueError(f"free: unknown lever(s) {bad}; choose from {LEVERS}")
-    if len(set(free)) != len(free):
-        raise ValueError(f"free: duplicate levers in {free}")
-    if mode not in QUALITY_MODES:
-        raise ValueError(f"quality: expected one of {QUALITY_MODES}, got {mode!r}")
+def _pack(z: dict[str, Array]) -> Array:
+    return jnp.stack([jnp.log(jnp.maximum(z[name] - LOWER[name], 1e-300)) for name in LEVERS])
 
 
 def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[str, Array],
@@ -178,7 +200,7 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     Parameters
     ----------
     free : tuple of str
-        The free levers, a subset of :data:`LEVERS` (static: changing it recompiles).
+        The free levers, a subset of :data:`LEVERS`.
     z : dict
         Every pipeline quantity (:data:`structural.costs.Z_KEYS`); the free ones are starting
         points. :func:`default_levers` gives a complete set.
@@ -189,7 +211,7 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     target : scalar
         q̄ (coverage mode) or L̄ (loss modes).
     quality : {"coverage", "task_loss", "model_loss"}
-        What the target constrains (static).
+        What the target constrains (static: each mode compiles once).
     iterations, max_step, tol
         Fixed iteration count, step cap in log-lever units, stationarity tolerance (static).
 
@@ -205,98 +227,146 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     >>> sol = solve(("N", "D"), z, theta, Q=1e9, target=0.6)
     >>> costs_by_Q = jax.vmap(lambda q: solve(("N", "D"), z, theta, q, 0.6).cost)(Qs)
     """
-    free = tuple(free)
-    _validate(free, quality)
+    return solve_masked(free_mask(free), z, theta, Q, target, quality=quality,
+                        iterations=iterations, max_step=max_step, tol=tol)
+
+
+def solve_masked(mask: Array, z: dict[str, Array], theta: dict[str, Array], Q: Array,
+                 target: Array, *, quality: str = "coverage", iterations: int = 60,
+                 max_step: float = 2.0, tol: float = 1e-7) -> FirmSolution:
+    """:func:`solve` with the free levers as a 0/1 array over :data:`LEVERS` (see
+    :func:`free_mask`). The mask is traced, so it can be batched with ``jax.vmap`` to solve several
+    investment hypotheses in one call, all sharing one compiled solver."""
+    if quality not in QUALITY_MODES:
+        raise ValueError(f"quality: expected one of {QUALITY_MODES}, got {quality!r}")
+    mask = jnp.asarray(mask, jnp.float64)
     z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
     theta = {k: jnp.asarray(v, jnp.float64) for k, v in theta.items()}
-    return _solve(free, quality, iterations, max_step, tol, z, theta,
+    return _solve(quality, int(iterations), float(max_step), float(tol), mask, z, theta,
                   jnp.asarray(Q, jnp.float64), jnp.asarray(target, jnp.float64))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _solve(free: tuple[str, ...], mode: str, iterations: int, max_step: float, tol: float,
-           z: dict[str, Array], theta: dict[str, Array], Q: Array, target: Array) -> FirmSolution:
-    n = len(free)
-    scale = jax.lax.stop_gradient(costs.total_cost(z, theta, Q))
+# ---------------------------------------------------------------------------------------------
+# The normalised problem: f(u) = C(z(u)) / s, g(u) ≥ 0, over u ∈ R^6 with fixed levers masked.
 
-    sz, st, sQ, sq = (jax.lax.stop_gradient(a) for a in (z, theta, Q, target))
+def _scale(z: dict[str, Array], theta: dict[str, Array], Q: Array) -> Array:
+    return jax.lax.stop_gradient(costs.total_cost(z, theta, Q))
 
-    def fg(u, z_, theta_, Q_, target_):
-        z_u = _unpack(u, free, z_)
-        return jnp.stack([costs.total_cost(z_u, theta_, Q_) / scale,
-                          _constraint(z_u, theta_, target_, mode)])
 
-    def lagrangian(u, lam, z_, theta_, Q_, target_):
-        v = fg(u, z_, theta_, Q_, target_)
-        return v[0] - lam * v[1]
+def _fg(u, mask, z, theta, Q, target, s, mode):
+    z_u = _unpack(u, mask, z)
+    return jnp.stack([costs.total_cost(z_u, theta, Q) / s, _constraint(z_u, theta, target, mode)])
 
-    jac = jax.jacrev(fg)
-    hess = jax.hessian(lagrangian)
+
+def _lagrangian(u, lam, mask, z, theta, Q, target, s, mode):
+    v = _fg(u, mask, z, theta, Q, target, s, mode)
+    return v[0] - lam * v[1]
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
+    """(u*, λ*, diagnostics) by SQP-Newton with a merit line search (see the module docstring)."""
+    s = _scale(z, theta, Q)
+    jac = jax.jacrev(_fg)
+    hess = jax.hessian(_lagrangian)
 
     def merit(u, mu):
-        v = fg(u, sz, st, sQ, sq)
+        v = _fg(u, mask, z, theta, Q, target, s, mode)
         return v[0] + mu * jnp.abs(v[1])
 
     def step(carry, _):
-        u, lam, mu = carry
-        fv = fg(u, sz, st, sQ, sq)
-        J = jac(u, sz, st, sQ, sq)
+        u, lam, mu, free_now = carry
+        eff = mask * free_now
+        fv = _fg(u, mask, z, theta, Q, target, s, mode)
+        J = jac(u, mask, z, theta, Q, target, s, mode) * eff
         gf, gg, gv = J[0], J[1], fv[1]
-        H = hess(u, lam, sz, st, sQ, sq)
+        H = hess(u, lam, mask, z, theta, Q, target, s, mode)
+        H = H * eff[:, None] * eff[None, :] + jnp.diag(1.0 - eff)
         w, V = jnp.linalg.eigh(H)
-        floor = 1e-8 + 1e-6 * jnp.max(jnp.abs(w))
+        floor = 1e-8 + 1e-4 * jnp.max(jnp.abs(w))
         Hinv = (V / jnp.maximum(jnp.abs(w), floor)) @ V.T
         a, b = Hinv @ gf, Hinv @ gg
         lam_new = (-gv + gg @ a) / jnp.maximum(gg @ b, 1e-300)
-        d = -a + lam_new * b
-        d = d * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(d)), 1e-300))
+        # Cap each lever's step on its own: a flat direction (a lever sliding to its bound) must
+        # not shrink the steps of the others.
+        d = jnp.clip((-a + lam_new * b) * eff, -max_step, max_step)
         mu = jnp.maximum(mu, 2.0 * jnp.abs(lam_new) + 1e-3)
         m0 = fv[0] + mu * jnp.abs(gv)
         cand = jax.vmap(lambda t: merit(jnp.clip(u + t * d, _U_MIN, _U_MAX), mu))(_STEPS)
         cand = jnp.where(jnp.isfinite(cand), cand, jnp.inf)
         slope = gf @ d - mu * jnp.abs(gv)
-        ok = cand <= m0 + 1e-4 * _STEPS * slope
+        ok = cand <= m0 + 1e-4 * _STEPS * jnp.minimum(slope, 0.0)
         j = jnp.where(jnp.any(ok), jnp.argmax(ok), jnp.argmin(cand))
         u_new = jnp.clip(u + _STEPS[j] * d, _U_MIN, _U_MAX)
-        return (u_new, lam_new, mu), None
+        # Active set: a lever that has slid below its floor (less than one token of fine-tuning,
+        # context or reasoning; k < 1.001) while the Lagrangian still pushes it down is pinned at
+        # its bound for the rest of the solve.
+        pin = (eff > 0) & (u_new < _PIN_BELOW) & ((gf - lam_new * gg) >= 0.0)
+        u_new = jnp.where(pin, _U_MIN, u_new)
+        return (u_new, lam_new, mu, free_now * (1.0 - pin)), None
 
-    # Start inside the box: a lever given at its bound (k = 1, D_F = 0) starts just above it.
-    u0 = jnp.clip(_pack(sz, free), _U_START_MIN, _U_MAX)
-    (u, lam, _), _ = jax.lax.scan(step, (u0, jnp.float64(0.0), jnp.float64(1.0)), None,
-                                  length=iterations)
-    u, lam = jax.lax.stop_gradient(u), jax.lax.stop_gradient(lam)
+    # A free lever given at its bound (k = 1, D_F = c = r = 0) starts at an interior default.
+    at_lower = jnp.stack([z[name] <= LOWER[name] for name in LEVERS])
+    u0 = jnp.where(at_lower, jnp.log(_START_VEC - _LOWER_VEC), _pack(z))
+    u0 = jnp.where(mask > 0, jnp.clip(u0, _U_START_MIN, _U_MAX), 0.0)
+    carry0 = (u0, jnp.float64(0.0), jnp.float64(1.0), jnp.ones_like(mask))
+    (u, lam, _, free_now), _ = jax.lax.scan(step, carry0, None, length=iterations)
+    active = mask * free_now
+    fv = _fg(u, mask, z, theta, Q, target, s, mode)
+    J = jac(u, mask, z, theta, Q, target, s, mode)
+    stationarity = jnp.max(jnp.abs((J[0] - lam * J[1]) * active))
+    feasibility = jnp.abs(fv[1])
+    converged = ((stationarity <= tol * jnp.maximum(fv[0], 1e-12)) & (feasibility <= 1e-8)
+                 & jnp.isfinite(fv[0]))
+    diagnostics = jnp.stack([stationarity, feasibility, converged.astype(jnp.float64)])
+    return u, lam, diagnostics, active
 
-    # One differentiable Newton step on the KKT system at the converged point: same values,
-    # implicit-function derivatives. Levers at their bound are held fixed in it.
-    active = (u > _U_MIN + 1.0).astype(jnp.float64)
-    fv = fg(u, z, theta, Q, target)
-    J = jac(u, z, theta, Q, target)
-    gf, gg, gv = J[0], J[1], fv[1]
-    H = hess(u, lam, z, theta, Q, target)
+
+@_optimum.defjvp
+def _optimum_jvp(mode, iterations, max_step, tol, primals, tangents):
+    """Implicit-function theorem on the KKT system r(u, λ; θ) = [∇_u L; g] = 0 over the active
+    levers (free and not pinned at a bound)."""
+    mask, z, theta, Q, target = primals
+    _, dz, dtheta, dQ, dtarget = tangents
+    u, lam, diagnostics, active = _optimum(mode, iterations, max_step, tol, *primals)
+    s = _scale(z, theta, Q)
+    n = u.shape[0]
+
+    def residual(z_, theta_, Q_, target_):
+        grad_L = jax.grad(_lagrangian)(u, lam, mask, z_, theta_, Q_, target_, s, mode)
+        g = _fg(u, mask, z_, theta_, Q_, target_, s, mode)[1]
+        return jnp.concatenate([grad_L * active, g[None]])
+
+    _, dr = jax.jvp(residual, (z, theta, Q, target), (dz, dtheta, dQ, dtarget))
+    H = jax.hessian(_lagrangian)(u, lam, mask, z, theta, Q, target, s, mode)
     H = H * active[:, None] * active[None, :] + jnp.diag(1.0 - active)
-    gf_m, gg_m = gf * active, gg * active
-    K = jnp.zeros((n + 1, n + 1)).at[:n, :n].set(H).at[:n, n].set(-gg_m).at[n, :n].set(gg_m)
-    rhs = -jnp.concatenate([gf_m - lam * gg_m, gv[None]])
-    delta = jnp.linalg.solve(K, rhs)
-    u_out = u + delta[:n]
-    lam_out = lam + delta[n]
+    gg = jax.grad(lambda u_: _fg(u_, mask, z, theta, Q, target, s, mode)[1])(u) * active
+    K = jnp.zeros((n + 1, n + 1)).at[:n, :n].set(H).at[:n, n].set(-gg).at[n, :n].set(gg)
+    delta = jnp.linalg.solve(K, -dr)
+    primal_out = (u, lam, diagnostics, active)
+    tangent_out = (delta[:n] * active, delta[n], jnp.zeros_like(diagnostics),
+                   jnp.zeros_like(active))
+    return primal_out, tangent_out
 
-    z_out = _unpack(u_out, free, z)
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _solve(mode: str, iterations: int, max_step: float, tol: float, mask: Array,
+           z: dict[str, Array], theta: dict[str, Array], Q: Array, target: Array) -> FirmSolution:
+    u, lam, diagnostics, _ = _optimum(mode, iterations, max_step, tol, mask, z, theta, Q,
+                                      target)
+    s = _scale(z, theta, Q)
+    z_out = _unpack(u, mask, z)
     sc = costs.stage_costs(z_out, theta)
     F = costs.fixed_cost(sc)
     v = costs.variable_cost(sc)
-    stage_dollars = {s: sc[s]["dollars"] * (Q if s in costs.QUERY_STAGES else 1.0)
-                     for s in costs.STAGES}
+    stage_dollars = {name: sc[name]["dollars"] * (Q if name in costs.QUERY_STAGES else 1.0)
+                     for name in costs.STAGES}
     if mode == "coverage":
-        shadow = scale * lam_out / (target * (1.0 - target))
+        shadow = s * lam / (target * (1.0 - target))
     else:
-        shadow = scale * lam_out / target
-    stationarity = jnp.max(jnp.abs(gf_m - lam * gg_m))
-    feasibility = jnp.abs(gv)
-    converged = ((stationarity <= tol * jnp.maximum(jax.lax.stop_gradient(fv[0]), 1e-12))
-                 & (feasibility <= 1e-8) & jnp.all(jnp.isfinite(delta)))
+        shadow = s * lam / target
     return FirmSolution(
         levers=z_out, cost=F + Q * v, fixed_cost=F, variable_cost=v, stage_dollars=stage_dollars,
-        quality=quality_value(z_out, theta, mode), shadow_price=shadow, multiplier=lam_out,
-        converged=converged, stationarity=stationarity, feasibility=feasibility,
+        quality=quality_value(z_out, theta, mode), shadow_price=shadow, multiplier=lam,
+        converged=diagnostics[2] > 0.5, stationarity=diagnostics[0], feasibility=diagnostics[1],
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from jax.scipy.special import betaln, gammaln
 
@@ -90,21 +91,96 @@ def reasoning_logit_gain(r: Array, rho: Array, r0: Array) -> Array:
     return rho * jnp.log2(1.0 + jnp.asarray(r, jnp.float64) / r0)
 
 
-def lgamma_series(x: Array, shift: int = 10) -> Array:
-    """log Γ(x) for x > 0 by recurrence and Stirling's series, in plain arithmetic.
+_SHIFT = 8
 
-    log Γ(x) = log Γ(x + m) − Σ_{i<m} log(x + i), and for y = x + m ≥ 10 Stirling's series to the
-    1/(1188 y⁹) term; relative error below 1e-13 for all x > 0. Its derivatives of every order are
-    cheap to compile, unlike the polygamma functions behind :func:`jax.scipy.special.gammaln`'s
-    Hessian — which is why the firm's solver uses it.
-    """
-    x = jnp.asarray(x, jnp.float64)
-    log_prod = sum(jnp.log(x + i) for i in range(shift))
-    y = x + shift
+
+def _lgamma_raw(x: Array) -> Array:
+    prod = x
+    for i in range(1, _SHIFT):
+        prod = prod * (x + i)
+    y = x + _SHIFT
     iy = 1.0 / y
     iy2 = iy * iy
-    series = iy * (1 / 12 - iy2 * (1 / 360 - iy2 * (1 / 1260 - iy2 * (1 / 1680 - iy2 / 1188))))
-    return (y - 0.5) * jnp.log(y) - y + 0.5 * math.log(2 * math.pi) + series - log_prod
+    series = iy * (1 / 12 - iy2 * (1 / 360 - iy2 * (1 / 1260 - iy2 * (1 / 1680 - iy2 * (
+        1 / 1188 - iy2 * 691 / 360360)))))
+    return (y - 0.5) * jnp.log(y) - y + 0.5 * math.log(2 * math.pi) + series - jnp.log(prod)
+
+
+def _digamma_raw(x: Array) -> Array:
+    acc = 1.0 / x
+    for i in range(1, _SHIFT):
+        acc = acc + 1.0 / (x + i)
+    y = x + _SHIFT
+    iy = 1.0 / y
+    iy2 = iy * iy
+    series = iy2 * (1 / 12 - iy2 * (1 / 120 - iy2 * (1 / 252 - iy2 * (1 / 240 - iy2 * (
+        1 / 132 - iy2 * 691 / 32760)))))
+    return jnp.log(y) - 0.5 * iy - series - acc
+
+
+def _trigamma_raw(x: Array) -> Array:
+    acc = 1.0 / x**2
+    for i in range(1, _SHIFT):
+        acc = acc + 1.0 / (x + i) ** 2
+    y = x + _SHIFT
+    iy = 1.0 / y
+    iy2 = iy * iy
+    series = iy * (1 + iy * (0.5 + iy * (1 / 6 - iy2 * (1 / 30 - iy2 * (1 / 42 - iy2 * (
+        1 / 30 - iy2 * 5 / 66))))))
+    return series + acc
+
+
+def _tetragamma_raw(x: Array) -> Array:
+    acc = -2.0 / x**3
+    for i in range(1, _SHIFT):
+        acc = acc - 2.0 / (x + i) ** 3
+    y = x + _SHIFT
+    iy = 1.0 / y
+    iy2 = iy * iy
+    series = -iy2 * (1 + iy * (1 + iy * (0.5 - iy2 * (1 / 6 - iy2 * (1 / 6 - iy2 * (
+        3 / 10 - iy2 * 5 / 6))))))
+    return series + acc
+
+
+@jax.custom_jvp
+def _trigamma(x: Array) -> Array:
+    return _trigamma_raw(x)
+
+
+_trigamma.defjvp(lambda p, t: (_trigamma(p[0]), _tetragamma_raw(p[0]) * t[0]))
+
+
+@jax.custom_jvp
+def _digamma(x: Array) -> Array:
+    return _digamma_raw(x)
+
+
+_digamma.defjvp(lambda p, t: (_digamma(p[0]), _trigamma(p[0]) * t[0]))
+
+
+@jax.custom_jvp
+def _lgamma(x: Array) -> Array:
+    return _lgamma_raw(x)
+
+
+_lgamma.defjvp(lambda p, t: (_lgamma(p[0]), _digamma(p[0]) * t[0]))
+
+
+def lgamma_series(x: Array) -> Array:
+    """log Γ(x) for x > 0 by recurrence and Stirling's series, with series derivatives.
+
+    log Γ(x) = log Γ(x + 8) − log Π_{i<8}(x + i), Stirling's series to the y⁻¹¹ term for
+    y = x + 8; absolute error below 1e-12 for 1e-3 ≤ x ≤ 1e6. Its derivatives are the matching
+    series for ψ, ψ′ and ψ″ (custom JVP rules), so Hessians and third derivatives stay small to
+    compile, unlike those of :func:`jax.scipy.special.gammaln` — which is why the firm's solver
+    uses it. Valid for 0 < x ≲ 1e38 (the product overflows beyond).
+    """
+    return _lgamma(jnp.asarray(x, jnp.float64))
+
+
+def digamma_series(x: Array) -> Array:
+    """ψ(x) = d log Γ(x)/dx by the same recurrence-and-series scheme as :func:`lgamma_series`."""
+    return _digamma(jnp.asarray(x, jnp.float64))
 
 
 def log_miss_probability(k: Array, a: Array, b: Array) -> Array:

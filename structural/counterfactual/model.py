@@ -109,6 +109,12 @@ class Target:
     value: float
 
 
+def target_value(tech, th: dict) -> Array:
+    """The target's value: ``th["target"]`` when the engine passes it as data (so one compiled
+    solver serves every target), else the technology's own."""
+    return th["target"] if "target" in th else tech.target.value
+
+
 def coverage(k: Array, mu: Array, phi: Array) -> Array:
     """pass@k of a Beta(μφ, (1−μ)φ) per-problem success: 1 − B(a, b + k)/B(a, b) (Brown et al.
     2024); equals μ at k = 1 and tends to 1 − (1−μ)^k as φ → ∞."""
@@ -183,14 +189,29 @@ class PipelineTechnology:
     def margin(self, z: dict, th: dict) -> Array:
         """g(z) ≥ 0 iff z meets the target; increasing in every lever."""
         q = self.quality(z, th)
-        return self.target.value - q if self.target.kind == "loss" else q - self.target.value
+        t = target_value(self, th)
+        return t - q if self.target.kind == "loss" else q - t
 
     def loss_target(self, k: Array, th: dict) -> Array:
         """The task loss that meets the target with k attempts."""
         if self.target.kind == "loss":
-            return jnp.asarray(self.target.value, jnp.float64)
-        mu = required_mu(k, self.target.value, th["phi"])
+            return jnp.asarray(target_value(self, th), jnp.float64)
+        mu = required_mu(k, target_value(self, th), th["phi"])
         return th["ell_task"] - jnp.log(mu / (1.0 - mu)) / th["kappa"]
+
+    def closed_form(self, lever: str) -> bool:
+        """Whether :meth:`bind` has a closed form for ``lever``."""
+        return lever in ("D", "c")
+
+    def start(self, lever: str, z: dict, th: dict) -> Array | None:
+        """A starting value for an optimised lever, or None. For N with D binding: the
+        Chinchilla-frontier model at the target (α A N^−α = β B D^−β on the iso-loss curve),
+        the optimum at Q = 0 without data cost; demand moves it down, data cost up."""
+        if lever != "N":
+            return None
+        R = self.loss_target(z["k"], th) - th["E"] - self.context_term(z, th)
+        R = jnp.where(R > 0, R, 1e-300)
+        return (th["A"] * (1.0 + th["alpha"] / th["beta"]) / R) ** (1.0 / th["alpha"])
 
     def bind(self, lever: str, z: dict, th: dict) -> Array | None:
         """Closed-form value of ``lever`` at which the target binds given the other levers, or None
@@ -264,12 +285,18 @@ class TradeoffTechnology:
         return th["w_T"] * jnp.log(z["T"]) + th["w_I"] * jnp.log(z["I"])
 
     def margin(self, z: dict, th: dict) -> Array:
-        return self.quality(z, th) - self.target.value
+        return self.quality(z, th) - target_value(self, th)
+
+    def closed_form(self, lever: str) -> bool:
+        return True
+
+    def start(self, lever: str, z: dict, th: dict) -> Array | None:
+        return None
 
     def bind(self, lever: str, z: dict, th: dict) -> Array | None:
         other = "I" if lever == "T" else "T"
         w, wo = th[f"w_{lever}"], th[f"w_{other}"]
-        return jnp.exp((self.target.value - wo * jnp.log(z[other])) / w)
+        return jnp.exp((target_value(self, th) - wo * jnp.log(z[other])) / w)
 
     def cost_parts(self, z: dict, th: dict, pr: dict, charge_pretraining: bool = True) -> dict:
         return {"pretraining": pr["train_flop"] * z["T"], "decode": pr["decode_flop"] * z["I"]}

@@ -1,0 +1,1 @@
+"""Example counterfactual scenarios (TOML), run with ``llmecon counterfactual FILE --out DIR``."""

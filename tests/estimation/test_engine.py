@@ -1,0 +1,160 @@
+"""Engine checks: float64, derivatives vs finite differences, recovery, SEs, tests, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from jax.scipy.stats import norm as jnorm
+
+import estimation
+from estimation import Param, ParamSpec
+from estimation.objective import Objective, as_data
+from structural.chinchilla_fit import QUICK_GRID, as_fit_data, fit_chinchilla, log_residuals
+
+
+def test_float64_everywhere():
+    assert jax.config.jax_enable_x64
+    assert jnp.asarray(1.0).dtype == jnp.float64
+
+
+def _normal_model(p, d):
+    return jnorm.logpdf(d["y"], loc=p["mu"], scale=p["sigma"])
+
+
+SPEC = ParamSpec([Param("mu"), Param("sigma", transform="log")])
+
+
+def test_gradient_and_hessian_match_finite_differences():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"params": np.exp(rng.uniform(18, 23, 60)),
+                       "tokens": np.exp(rng.uniform(20, 26, 60)),
+                       "loss": rng.uniform(2, 4, 60)})
+    arrays, n = as_data(as_fit_data(df))
+    spec = ParamSpec([Param("A", transform="log"), Param("B", transform="log"),
+                      Param("E", transform="log"), Param("alpha"), Param("beta")])
+    loss = estimation.Huber(0.05)
+    obj = Objective(lambda p, d: loss.rho(log_residuals(p, d)), arrays, spec, "m", n)
+    theta = jnp.asarray([6.0, 7.0, 0.5, 0.3, 0.35])
+    w = jnp.ones(n)
+    _, g, H = obj.value_grad_hess(theta, w)
+    h = 1e-6
+    fd_g = np.array([(obj.value(theta + h * e, w) - obj.value(theta - h * e, w)) / (2 * h)
+                     for e in np.eye(5)])
+    np.testing.assert_allclose(np.asarray(g), fd_g, rtol=1e-6, atol=1e-10)
+    fd_H = np.array([(obj.value_grad_hess(theta + h * e, w)[1]
+                      - obj.value_grad_hess(theta - h * e, w)[1]) / (2 * h) for e in np.eye(5)])
+    np.testing.assert_allclose(np.asarray(H), fd_H, rtol=1e-5, atol=1e-8)
+
+
+def test_chinchilla_parameter_recovery():
+    """Simulate from known A, B, E, α, β with lognormal noise; the truth lies in the 95% CIs."""
+    truth = {"A": 400.0, "B": 1800.0, "E": 1.8, "alpha": 0.34, "beta": 0.37}
+    rng = np.random.default_rng(3)
+    n = 300
+    N = np.exp(rng.uniform(np.log(5e7), np.log(2e10), n))
+    D = np.exp(rng.uniform(np.log(1e9), np.log(4e11), n))
+    L = (truth["E"] + truth["A"] / N ** truth["alpha"] + truth["B"] / D ** truth["beta"])
+    L = L * np.exp(rng.normal(scale=0.01, size=n))
+    df = pd.DataFrame({"params": N, "tokens": D, "loss": L})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+        res = fit_chinchilla(df, estimator="huber", starts=QUICK_GRID, delta=0.05,
+                             progress=False)
+    assert res.converged
+    ci = res.conf_int()
+    for k, v in truth.items():
+        assert ci.loc[k, "lower"] <= v <= ci.loc[k, "upper"], (k, v, ci.loc[k].to_dict())
+
+
+def test_bootstrap_se_of_a_mean_matches_theory_and_flags():
+    rng = np.random.default_rng(11)
+    y = rng.normal(2.0, 3.0, 500)
+    res = estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
+                         bootstrap=estimation.Bootstrap(draws=600, seed=5), progress=False)
+    b = res.bootstrap
+    assert b.n_converged == b.n_draws == 600
+    # SE of the mean is σ/√n; with 600 replicates the bootstrap SE is within ~10%.
+    assert res.bse["mu"] == pytest.approx(y.std() / np.sqrt(len(y)), rel=0.1)
+    lo, hi = res.conf_int(method="percentile").loc["mu"]
+    assert lo < y.mean() < hi
+    normal = b.conf_int(method="normal").loc["mu"]
+    assert normal["lower"] < y.mean() < normal["upper"]
+    # Replicates are reproducible from the seed.
+    again = estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
+                           bootstrap=estimation.Bootstrap(draws=600, seed=5), progress=False)
+    pd.testing.assert_frame_equal(b.draws, again.bootstrap.draws)
+
+
+def test_delta_method_wald_and_lr_known_answers():
+    rng = np.random.default_rng(2)
+    y = rng.normal(1.0, 2.0, 400)
+    res = estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
+                         progress=False)
+    n = len(y)
+    s = y.std()
+    # Var(μ̂) = σ²/n, Var(σ̂) = σ²/(2n) from the information matrix.
+    assert res.bse["mu"] == pytest.approx(s / np.sqrt(n), rel=1e-5)
+    dm = res.delta_method(lambda p: p["mu"] ** 2, names=["mu2"])
+    assert dm.loc["mu2", "std_err"] == pytest.approx(2 * abs(y.mean()) * s / np.sqrt(n), rel=1e-5)
+    wald = estimation.wald_test(res, np.array([[1.0, 0.0]]), np.array([1.0]))
+    assert wald.statistic == pytest.approx(((y.mean() - 1.0) / (s / np.sqrt(n))) ** 2, rel=1e-5)
+    restricted = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], loc=1.0, scale=p["sigma"]),
+                                {"y": y}, [Param("sigma", start=1.0, transform="log")],
+                                progress=False)
+    lr = estimation.lr_test(restricted, res)
+    s0 = np.sqrt(np.mean((y - 1.0) ** 2))
+    assert lr.df == 1
+    assert lr.statistic == pytest.approx(2 * n * np.log(s0 / s), rel=1e-6)
+
+
+def test_stalled_fit_is_flagged_not_converged():
+    import data
+    from papers.besiroglu2024 import HOFFMANN_START, hoffmann_stall
+
+    df = data.load("chinchilla")
+    res = hoffmann_stall(df[~df["outlier"]])
+    assert not res.converged
+    assert "scale-free gradient" in res.diagnostics.status
+    assert "NO" in res.summary()
+    assert res.params["A"] == pytest.approx(HOFFMANN_START["A"], rel=0.01)
+    assert res.params["B"] == pytest.approx(HOFFMANN_START["B"], rel=0.01)
+
+
+def test_multistart_table_and_sobol_starts():
+    rng = np.random.default_rng(4)
+    y = rng.normal(0.5, 1.5, 200)
+    starts = estimation.sobol_starts({"mu": (-5, 5), "sigma": (0.1, 10)}, 16, seed=1)
+    res = estimation.fit(_normal_model, {"y": y}, SPEC, start=starts, progress=False)
+    assert len(res.starts) == 16 and res.starts["converged"].all()
+    assert res.params["mu"] == pytest.approx(y.mean(), abs=1e-8)
+    g = estimation.grid_starts({"mu": [0, 1], "sigma": [1, 2, 3]})
+    assert len(g) == 6 and list(g.columns) == ["mu", "sigma"]
+
+
+@pytest.mark.parametrize("fmt, marker", [("text", "Converged"), ("markdown", "| Converged |"),
+                                         ("latex", r"\begin{tabular}")])
+def test_summary_formats(fmt, marker):
+    y = np.random.default_rng(0).normal(size=50)
+    res = estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
+                         progress=False)
+    text = res.summary(fmt)
+    assert marker in text and "mu" in text
+
+
+def test_bad_inputs_name_the_culprit():
+    y = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(estimation.SpecificationError, match=r"'sigma'.*> 0"):
+        estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": -1.0})
+    with pytest.raises(estimation.SpecificationError, match="row 1"):
+        estimation.fit(_normal_model, {"y": np.array([1.0, np.nan, 3.0])}, SPEC,
+                       start={"mu": 0.0, "sigma": 1.0})
+    with pytest.raises(estimation.SpecificationError, match="missing value"):
+        estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0})
+    with pytest.raises(estimation.SpecificationError, match="cov_type"):
+        estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
+                       cov_type="sandwich")

@@ -1,0 +1,31 @@
+"""Besiroglu et al. (2024) Table 1: quick reproduction always; the full method with --runslow."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from papers import besiroglu2024
+
+
+def test_paper_resamples_are_the_notebooks():
+    idx = besiroglu2024.paper_resamples(240, 3)
+    assert idx.shape == (3, 240) and idx.min() >= 0 and idx.max() < 240
+    # np.random.seed(42); np.random.choice(240, 240) starts 102, 179, 92, ...
+    assert list(idx[0, :3]) == [102, 179, 92]
+
+
+def test_quick_reproduction_passes_and_writes_tables(tmp_path):
+    rep = besiroglu2024.reproduce(out=tmp_path, quick=True, progress=False)
+    assert rep.passed, rep.render()
+    table = pd.read_csv(tmp_path / "table1.csv")
+    assert list(table.columns) == ["param", "estimate", "std_err", "ci_low", "ci_high"]
+    assert list(table["param"]) == ["A", "B", "E", "alpha", "beta", "a"]
+    assert (tmp_path / "table1.md").read_text().count("|") > 20
+    assert r"\begin{tabular}" in (tmp_path / "table1.tex").read_text()
+
+
+@pytest.mark.slow
+def test_full_reproduction_passes():
+    rep = besiroglu2024.reproduce(quick=False, progress=False)
+    assert rep.passed, rep.render()

@@ -28,9 +28,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln, gammaln
+from jax.scipy.special import gammaln
 
 Array = Any
+
+
+def log_beta(a: Array, b: Array) -> Array:
+    """log B(a, b) = log Γ(a) + log Γ(b) − log Γ(a + b).
+
+    Written with :func:`jax.scipy.special.gammaln` because :func:`jax.scipy.special.betaln` loses
+    accuracy (relative error up to ~1e-8 here) once one argument exceeds about ten."""
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
 
 
 def coverage_power_law(k: Array, a: Array, b: Array) -> Array:
@@ -48,7 +56,7 @@ def coverage_beta(k: Array, a: Array, b: Array) -> Array:
 
     Equals the mean a/(a+b) at k = 1 and rises to 1 as k → ∞ like 1 − Γ(a+b)/Γ(b) k^{−a}."""
     k = jnp.asarray(k, jnp.float64)
-    return -jnp.expm1(betaln(a, b + k) - betaln(a, b))
+    return -jnp.expm1(log_beta(a, b + k) - log_beta(a, b))
 
 
 def coverage_beta_mu_phi(k: Array, mu: Array, phi: Array) -> Array:
@@ -62,7 +70,7 @@ def beta_binomial_logpmf(s: Array, n: Array, a: Array, b: Array) -> Array:
     s = jnp.asarray(s, jnp.float64)
     n = jnp.asarray(n, jnp.float64)
     log_choose = gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(n - s + 1.0)
-    return log_choose + betaln(s + a, n - s + b) - betaln(a, b)
+    return log_choose + log_beta(s + a, n - s + b) - log_beta(a, b)
 
 
 def beta_binomial_loglik(params: dict[str, Array], data: dict[str, Array]) -> Array:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import structural  # noqa: F401  (enables float64)
+import structural
 from structural import costs, flops
 from structural.pipeline import Pipeline
 

@@ -39,9 +39,9 @@ def test_hardware_presets_and_sources():
     assert get_hardware("A100").flops("bf16") == 312e12
     for hw in PRESETS.values():
         assert hw.source, hw.name
-    with pytest.raises(UnknownHardwareError, match="hardware.name"):
+    with pytest.raises(UnknownHardwareError, match=r"hardware\.name"):
         get_hardware("H900")
-    with pytest.raises(PipelineError, match="hardware.precision"):
+    with pytest.raises(PipelineError, match=r"hardware\.precision"):
         get_hardware("A100").flops("fp4")
 
 

@@ -12,10 +12,9 @@ per query
     ``reasoning`` k attempts × decode of r reasoning tokens
     ``output``    k attempts × decode of y output tokens
 
-Seconds: compute-bound stages take FLOPs / (peak × utilisation). Decode is a roofline: per token,
-max(FLOPs / (peak × u_decode), (weight bytes / batch + KV bytes read) / bandwidth), where the KV
-cache holds 2 n_layer d_attn × kv_fraction × bytes_kv bytes per token of context; the max is taken
-over a stage's totals (exact when one regime binds throughout). Dollars = seconds × price / 3600.
+Seconds: compute-bound stages take FLOPs / (peak × utilisation). Decode is a roofline
+(:mod:`structural.inference`): per token, max(FLOPs / (peak × u_decode), (weight bytes / batch +
+KV bytes read) / bandwidth). Dollars = seconds × price / 3600.
 
 The k attempts share one prefill (their prompt's KV cache), so the per-query cost v already
 includes k: cost per solved problem = (F/Q + v) / P(solved).
@@ -34,7 +33,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from structural import flops
+from structural import flops, inference
 
 Array = Any
 
@@ -62,11 +61,8 @@ def attention_width(N: Array, theta: dict[str, Array]) -> Array:
 
 def kv_bytes_per_token(N: Array, theta: dict[str, Array]) -> Array:
     """KV-cache bytes per token of context: 2 (K and V) n_layer d_attn × kv_fraction × bytes_kv."""
-    return 2.0 * attention_width(N, theta) * theta["kv_fraction"] * theta["bytes_kv"]
-
-
-def _compute_seconds(F: Array, peak: Array, u: Array) -> Array:
-    return F / (peak * u)
+    return inference.kv_bytes_per_token(attention_width(N, theta), theta["kv_fraction"],
+                                        theta["bytes_kv"])
 
 
 def _dollars(seconds: Array, theta: dict[str, Array]) -> Array:
@@ -75,14 +71,11 @@ def _dollars(seconds: Array, theta: dict[str, Array]) -> Array:
 
 def _decode(N: Array, start: Array, T: Array, theta: dict[str, Array]) -> tuple[Array, Array]:
     """FLOPs and roofline chip-seconds to decode T tokens after ``start`` tokens of context."""
-    N_a = N * theta["active_fraction"]
-    nd = attention_width(N, theta)
-    F = flops.decode_flops(N_a, start, T, nd)
-    compute = _compute_seconds(F, theta["peak_infer"], theta["u_decode"])
-    weight_bytes = N * theta["bytes_per_param"] / theta["batch"] * T
-    kv_bytes = kv_bytes_per_token(N, theta) * (start * T + 0.5 * T**2)
-    memory = (weight_bytes + kv_bytes) / theta["bandwidth"]
-    return F, jnp.maximum(compute, memory)
+    return inference.decode(
+        N, N * theta["active_fraction"], start, T, attention_width(N, theta),
+        peak=theta["peak_infer"], utilisation=theta["u_decode"], bandwidth=theta["bandwidth"],
+        batch=theta["batch"], bytes_per_param=theta["bytes_per_param"],
+        kv_bytes=kv_bytes_per_token(N, theta))
 
 
 def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[str, Array]]:
@@ -93,12 +86,12 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
     out: dict[str, dict[str, Array]] = {}
 
     F = flops.training_flops(N_a, z["D"], nd, theta["n_ctx_train"], 1.0)
-    s = _compute_seconds(F, theta["peak_train"], theta["u_train"])
+    s = inference.prefill_seconds(F, theta["peak_train"], theta["u_train"])
     out["pretrain"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     N_t = z["trainable_fraction"] * N_a
     F = flops.finetune_flops(N_a, z["D_F"], N_t) + 6.0 * nd * theta["n_ctx_train"] * z["D_F"]
-    s = _compute_seconds(F, theta["peak_train"], theta["u_finetune"])
+    s = inference.prefill_seconds(F, theta["peak_train"], theta["u_finetune"])
     out["finetune"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     zero = jnp.zeros_like(F)
@@ -107,14 +100,12 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
                    + theta["finetune_data_price"] * z["D_F"]}
 
     c, x = z["c"], z["x"]
-    cached = z["cached_fraction"] * c
-    F = flops.prefill_flops(N_a, c, nd) - (1.0 - theta["cache_cost_ratio"]) * flops.prefill_flops(
-        N_a, cached, nd)
-    s = _compute_seconds(F, theta["peak_infer"], theta["u_prefill"])
+    F = inference.cached_prefill_flops(N_a, c, z["cached_fraction"], nd, theta["cache_cost_ratio"])
+    s = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
     out["context"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     F = flops.prefill_flops(N_a, c + x, nd) - flops.prefill_flops(N_a, c, nd)
-    s = _compute_seconds(F, theta["peak_infer"], theta["u_prefill"])
+    s = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
     out["input"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     k = z["k"]

@@ -104,8 +104,12 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
 
 def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     """The solver of one hypothesis at one point: ``solve(theta, prices, Q) -> dict`` of scalars
-    (levers, cost by stage, ``fixed``, ``variable``, ``total``, ``status``). Pure JAX: vmap it."""
+    (levers, cost by stage, ``fixed``, ``variable``, ``total``, ``status``). Pure JAX: vmap it.
+    A technology with its own solver (``tech.make_solver``, e.g. the firm's SQP) supplies it."""
+    if hasattr(tech, "make_solver"):
+        return tech.make_solver(hyp)
     bind, opt, bounds = _plan(tech, hyp)
+    fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
     fixed = {k: float(v) for k, v in hyp.fixed.items() if k in tech.levers}
     charge = bool(hyp.charge_pretraining)
     blo, bhi = bounds[bind]
@@ -119,7 +123,7 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
 
     def total(u, w, th, pr, Q):
         parts = tech.cost_parts(assemble(u, w), th, pr, charge)
-        return sum(v if k in FIXED_STAGES else Q * v for k, v in parts.items())
+        return sum(v if k in fixed_stages else Q * v for k, v in parts.items())
 
     def margin(u, w, th):
         return tech.margin(assemble(u, w), th)
@@ -240,8 +244,8 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         w, status = bind_solve(u, th)
         z = assemble(u, w)
         parts = tech.cost_parts(z, th, pr, charge)
-        fixed_cost = sum(v for k, v in parts.items() if k in FIXED_STAGES)
-        variable = sum(v for k, v in parts.items() if k not in FIXED_STAGES)
+        fixed_cost = sum(v for k, v in parts.items() if k in fixed_stages)
+        variable = sum(v for k, v in parts.items() if k not in fixed_stages)
         tot = fixed_cost + Q * variable
         out = {f"lever_{k}": jnp.broadcast_to(v, ()) for k, v in z.items()}
         out.update({f"cost_{k}": jnp.broadcast_to(v, ()) for k, v in parts.items()})
@@ -316,7 +320,7 @@ class Solution:
         return self.values[h]["total"]
 
     def feasible(self, h: str) -> np.ndarray:
-        return self.values[h]["status"] != 2
+        return self.values[h]["status"] < 2
 
 
 def _flat_batch(theta: Mapping[str, Array], prices: Mapping[str, Array], Q: Array):
@@ -351,6 +355,8 @@ def with_target(tech, theta: Mapping[str, Array]) -> dict[str, Array]:
 
 def batched_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit(vmap(make_solver(tech, hyp)))``, cached per (technology, hypothesis)."""
+    if hasattr(tech, "batched_solver"):
+        return tech.batched_solver(hyp)
     key = (_key(tech), repr(hyp))
     if key not in _COMPILED:
         _COMPILED[key] = jax.jit(_chunked(make_solver(tech, hyp), (0, 0, 0)))
@@ -374,7 +380,7 @@ def _pad(a: Array, m: int) -> Array:
 
 def _bucket(n: int) -> int:
     """Batch sizes are padded to powers of two so that one compiled solver serves every call."""
-    return max(64, 1 << (int(n) - 1).bit_length())
+    return max(16, 1 << (int(n) - 1).bit_length())
 
 
 def solve_flat(tech, hyp: Hypothesis, th: Mapping[str, Array], pr: Mapping[str, Array],
@@ -420,11 +426,11 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
 
 def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
               prices: Mapping[str, Array], Q: Array, sol: Solution,
-              iters: int = 48) -> dict[str, np.ndarray]:
+              iters: int = 16) -> dict[str, np.ndarray]:
     """Break-even lifetime queries between two hypotheses for every draw and price point.
 
-    The first sign change of C_h1(Q) − C_h2(Q) on the Q grid is refined by bisection in log Q
-    (both problems re-solved at every step, in one batch). Returns arrays of shape (K, P):
+    The first sign change of C_h1(Q) − C_h2(Q) on the Q grid is refined by the Illinois method in
+    log Q (both problems re-solved at every step, in one batch). Returns arrays of shape (K, P):
     ``Q`` (NaN where there is no crossing in the grid's range; see ``crossed``), ``crossed``,
     ``crossings`` (number of sign changes on the grid) and ``cheaper_below`` (+1 where h1 is
     cheaper below the break-even, −1 where h2 is).
@@ -448,20 +454,39 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     lo, hi = qlo.ravel().copy(), qhi.ravel().copy()
     todo = crossed.ravel()
     if todo.any():
-        # Bisection in log Q (linear next to Q = 0); each step is one batched solve of both
-        # hypotheses over every draw and price point (the loop runs over steps, not points).
+        # Illinois (modified regula falsi) on Δ(t) = log C_h1 − log C_h2 with t = log Q (t = Q
+        # next to Q = 0): it keeps a bracket like bisection but converges superlinearly, so each
+        # of the few steps is one batched solve of both hypotheses over every draw and price.
         th_c = {k: v[todo] for k, v in th.items()}
         pr_c = {k: v[todo] for k, v in pr.items()}
-        a, c = lo[todo], hi[todo]
-        sign_lo = np.sign(solve_flat(tech, h1, th_c, pr_c, a)["total"]
-                          - solve_flat(tech, h2, th_c, pr_c, a)["total"])
+        lin = lo[todo] <= 0
+
+        def to_q(t):
+            return np.where(lin, t, np.exp(t))
+
+        def delta(t):
+            q_ = to_q(t)
+            return (np.log(solve_flat(tech, h1, th_c, pr_c, q_)["total"])
+                    - np.log(solve_flat(tech, h2, th_c, pr_c, q_)["total"]))
+
+        a = np.where(lin, lo[todo], np.log(np.where(lin, 1.0, lo[todo])))
+        c = np.where(lin, hi[todo], np.log(hi[todo]))
+        fa, fc = delta(a), delta(c)
+        side = np.zeros(len(a))
         for _ in range(iters):
-            m = np.where(a > 0, np.sqrt(a * c), 0.5 * (a + c))
-            sm = np.sign(solve_flat(tech, h1, th_c, pr_c, m)["total"]
-                         - solve_flat(tech, h2, th_c, pr_c, m)["total"])
-            same = sm == sign_lo
-            a, c = np.where(same, m, a), np.where(same, c, m)
-        lo[todo] = np.where(a > 0, np.sqrt(a * c), 0.5 * (a + c))
+            x = np.clip((a * fc - c * fa) / np.where(fc != fa, fc - fa, 1.0), np.minimum(a, c),
+                        np.maximum(a, c))
+            x = np.where(np.isfinite(x), x, 0.5 * (a + c))
+            fx = delta(x)
+            same_a = np.sign(fx) == np.sign(fa)
+            # Illinois: halve the stale end's value when the same end is kept twice in a row.
+            fc = np.where(same_a & (side == 1), 0.5 * fc, fc)
+            fa = np.where(~same_a & (side == -1), 0.5 * fa, fa)
+            a, fa = np.where(same_a, x, a), np.where(same_a, fx, fa)
+            c, fc = np.where(same_a, c, x), np.where(same_a, fc, fx)
+            side = np.where(same_a, 1, -1)
+        best = np.where(np.abs(fa) < np.abs(fc), a, c)
+        lo[todo] = to_q(best)
     q = lo
     q = q.reshape(K, P)
     return {"Q": np.where(crossed, q, np.nan), "crossed": crossed,

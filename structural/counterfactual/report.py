@@ -122,6 +122,14 @@ def assumptions_of(sc: Scenario) -> list[str]:
     if sc.technology is None:
         return out
     p = point_parameters(sc)
+    if sc.technology.name == "firm":
+        out.append("Firm's problem of structural.firm (SQP-Newton, fixed iterations; unconverged "
+                   "points are reported, never averaged): costs of structural.costs (decode as a "
+                   "roofline, KV cache, one price per chip-hour for every stage; data cost on the "
+                   "unique tokens U), quality composition of structural.quality (its defaults "
+                   f"are assumptions where no published value exists); hardware "
+                   f"{sc.price_table.attrs.get('hardware', '')}")
+        return out
     if sc.technology.name == "tradeoff":
         out.append(f"Erdil (2024) trade-off: performance w_T·log T + w_I·log I with w_T = "
                    f"{p['w_T']:g}, w_I = {p['w_I']:g} (iso-performance slope "
@@ -208,7 +216,8 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
 def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> None:
     tech = sc.technology
     pdraws = make_draws(sc.parameters, point_parameters(sc),
-                        0 if isinstance(sc.parameters, Published) else draws, seed, POSITIVE)
+                        0 if isinstance(sc.parameters, Published) else draws, seed,
+                        getattr(tech, "positive", POSITIVE))
     res.draws = pdraws
     with_draws = pdraws.used > 0
     sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
@@ -240,7 +249,8 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
                 row["variable_per_query"] = float(v["variable"][0, p, qi])
                 for lv in levers:
                     row[lv] = float(v[f"lever_{lv}"][0, p, qi])
-                row["status"] = ["binding", "slack", "unreachable"][int(v["status"][0, p, qi])]
+                row["status"] = ["binding", "slack", "unreachable", "unconverged"][
+                    int(v["status"][0, p, qi])]
                 row["p_cheapest"] = float(pc[h][p, qi])
                 rows.append(row)
     res.tables["costs"] = pd.DataFrame(rows)
@@ -273,7 +283,8 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     rows = []
     for h in ref.hypotheses:
         v = ref.values[h]
-        parts = {k[5:]: float(x[0, 0, 0]) * (1.0 if k[5:] in FIXED_STAGES
+        fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
+        parts = {k[5:]: float(x[0, 0, 0]) * (1.0 if k[5:] in fixed_stages
                                               else sc.reference_queries)
                  for k, x in v.items() if k.startswith("cost_")}
         total = sum(parts.values())

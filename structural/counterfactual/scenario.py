@@ -201,11 +201,14 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
 
     # technology and target
     tdoc = _table(doc.get("technology", {}), "technology")
-    _keys(tdoc, {"name", "attention"}, "technology")
     tech_name = tdoc.get("name", "pipeline")
-    if tech_name not in ("pipeline", "tradeoff"):
-        raise ScenarioError(f"technology.name: expected 'pipeline' or 'tradeoff', "
+    if tech_name not in ("pipeline", "tradeoff", "firm"):
+        raise ScenarioError(f"technology.name: expected 'pipeline', 'tradeoff' or 'firm', "
                             f"got {tech_name!r}")
+    _keys(tdoc, {"name", "attention"} if tech_name == "pipeline" else
+          {"name", "hardware", "iterations"} if tech_name == "firm" else {"name"}, "technology")
+    if tech_name == "firm":
+        return _firm_scenario(doc, tdoc, title, assumptions, guardrails, base_dir, source)
     if "target" not in doc:
         raise ScenarioError("missing field 'target' (a [target] table)")
     tg = _table(doc["target"], "target")
@@ -280,6 +283,85 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
                   source)
+    check_reachable(sc)
+    return sc
+
+
+def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: list,
+                   guardrails: Any, base_dir: Path, source: str) -> Scenario:
+    """A scenario on :mod:`structural.firm` (``[technology] name = "firm"``): the firm's cost
+    accounting and quality composition, its quality modes as target kinds, its pipeline
+    quantities in ``[base]`` and its prices (per chip-hour, per data token) in ``[prices]``."""
+    from structural import firm
+    from structural.counterfactual.firm_backend import (
+        FIRM_PRICE_FIELDS,
+        FirmTechnology,
+        firm_parameters,
+    )
+
+    hardware = tdoc.get("hardware", "H100")
+    try:
+        base_params = firm_parameters(hardware)
+        theta0 = firm.default_parameters(hardware)
+    except ValueError as exc:
+        raise ScenarioError(f"technology.hardware: {exc}") from None
+    if "target" not in doc:
+        raise ScenarioError("missing field 'target' (a [target] table)")
+    tg = _table(doc["target"], "target")
+    _keys(tg, {"kind", "value"}, "target", ("kind", "value"))
+    if tg["kind"] not in ("coverage", "task_loss", "model_loss"):
+        raise ScenarioError(f"target.kind: expected one of coverage, task_loss, model_loss, "
+                            f"got {tg['kind']!r}")
+    pdoc = _table(doc.get("parameters", {}), "parameters")
+    _keys(pdoc, {"preset", "values", "uncertainty"}, "parameters")
+    if "preset" in pdoc:
+        if pdoc["preset"] not in PRESETS:
+            raise ScenarioError(f"parameters.preset: unknown preset {pdoc['preset']!r}; known: "
+                                f"{', '.join(PRESETS)}")
+        base_params.update(PRESETS[pdoc["preset"]])
+    values = _table(pdoc.get("values", {}), "parameters.values")
+    _keys(values, set(base_params), "parameters.values")
+    for k, v in values.items():
+        base_params[k] = _num(v, f"parameters.values.{k}")
+    if "workload" not in doc:
+        raise ScenarioError("missing field 'workload' (a [workload] table)")
+    wl = _table(doc["workload"], "workload")
+    _keys(wl, {"queries", "reference_queries"}, "workload", ("queries",))
+    queries = _queries(wl["queries"], "workload.queries")
+    ref_q = _num(wl.get("reference_queries", float(np.median(queries))),
+                 "workload.reference_queries", nonneg=True)
+    queries = np.union1d(queries, [ref_q])
+    prd = _table(doc.get("prices", {}), "prices")
+    names = {"chip_hour": "price_per_hour", "data_per_token": "data_price",
+             "ft_data_per_token": "finetune_data_price", "cache_cost_ratio": "cache_cost_ratio"}
+    _keys(prd, set(names), "prices")
+    grid = {k: _num_or_list(prd.get(k, theta0[f]), f"prices.{k}") for k, f in names.items()}
+    rows = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    table = pd.DataFrame(rows)
+    table.index.name = "price_point"
+    table.attrs["hardware"] = str(hardware)
+    prices = {names[k]: table[k].to_numpy(dtype=float) for k in grid}
+    assert set(prices) == set(FIRM_PRICE_FIELDS)
+    source_ = _uncertainty(pdoc.get("uncertainty"), base_params, base_dir)
+    base_levers = firm.default_levers()
+    bdoc = _table(doc.get("base", {}), "base")
+    _keys(bdoc, set(base_levers), "base")
+    for k, v in bdoc.items():
+        base_levers[k] = _num(v, f"base.{k}", nonneg=True)
+    hdoc = _table(doc.get("hypotheses", {}), "hypotheses")
+    if not hdoc:
+        raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
+    kinds = {"heavy_training": ("N", "D"), "bigger_model": ("N", "D"), "long_context": ("c",),
+             "reasoning": ("k",), "fine_tuning": ("D_F",)}
+    hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), firm.LEVERS, base_levers, kinds,
+                        extra_fixed=set(base_levers) - set(firm.LEVERS))
+            for name, h in hdoc.items()]
+    tech = FirmTechnology(M.Target(tg["kind"], _num(tg["value"], "target.value")),
+                          iterations=int(tdoc.get("iterations", 60)))
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
+    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, table,
+                  list(assumptions), str(doc.get("description", "")), shocks, guardrails,
+                  "dollars", source)
     check_reachable(sc)
     return sc
 
@@ -390,13 +472,16 @@ def _read_csv(path: Path, where: str, **kw) -> pd.DataFrame:
         raise ScenarioError(f"{where}: file not found: {path}") from None
 
 
-def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict) -> Hypothesis:
+def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict,
+                kinds: Mapping[str, tuple[str, ...]] = HYPOTHESIS_KINDS,
+                extra_fixed: set[str] | None = None) -> Hypothesis:
     where = f"hypotheses.{name}"
+    extra_fixed = extra_fixed or set()
     _keys(h, {"kind", "free", "fixed", "bounds", "charge_pretraining", "description"}, where)
     kind = h.get("kind", "custom")
-    if kind != "custom" and kind not in HYPOTHESIS_KINDS:
+    if kind != "custom" and kind not in kinds:
         raise ScenarioError(f"{where}.kind: expected one of custom, "
-                            f"{', '.join(HYPOTHESIS_KINDS)}, got {kind!r}")
+                            f"{', '.join(kinds)}, got {kind!r}")
     if "free" in h:
         free = h["free"]
         if not isinstance(free, list) or not free:
@@ -405,14 +490,14 @@ def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict) -> Hypo
         raise ScenarioError(f"missing field 'free' in [{where}] (a custom hypothesis names its "
                             "free levers)")
     else:
-        free = list(HYPOTHESIS_KINDS[kind])
+        free = list(kinds[kind])
     for lv in free:
         if lv not in levers:
             raise ScenarioError(f"{where}.free: unknown lever {lv!r}; expected some of "
                                 f"{', '.join(levers)}")
     fixed = dict(base)
     fdoc = _table(h.get("fixed", {}), f"{where}.fixed")
-    _keys(fdoc, set(levers), f"{where}.fixed")
+    _keys(fdoc, set(levers) | extra_fixed, f"{where}.fixed")
     for k, v in fdoc.items():
         fixed[k] = _num(v, f"{where}.fixed.{k}", nonneg=True)
     bounds = {}
@@ -491,10 +576,12 @@ def check_reachable(sc: Scenario) -> None:
     t = sc.target
     for hyp in sc.hypotheses:
         best = best_attainable(sc, hyp)
-        ok = best <= t.value if t.kind == "loss" else best >= t.value
+        lower_is_better = t.kind in ("loss", "task_loss", "model_loss")
+        ok = best <= t.value if lower_is_better else best >= t.value
         if not ok:
-            what = {"loss": "task loss", "success": "task success",
-                    "performance": "performance"}[t.kind]
+            what = {"loss": "task loss", "success": "task success", "performance": "performance",
+                    "task_loss": "task loss", "model_loss": "model loss",
+                    "coverage": "coverage"}[t.kind]
             raise ScenarioError(
                 f"target.value: {what} {t.value:.6g} is unreachable by hypothesis "
                 f"{hyp.name!r}; the best attainable is {best:.6g} (free levers "

@@ -100,3 +100,16 @@ def test_uniform_compute_price_change_passes_through_fully_without_data_cost():
             pytest.approx(1.0, abs=1e-9)
     assert t.loc[("compute price × 0.5", "heavy_training", "N*"), "change"] == \
         pytest.approx(0.0, abs=1e-9)
+
+
+def test_breakeven_equalises_the_two_costs():
+    res = run(scenario_from_dict(copy.deepcopy(DOC)), draws=1)
+    q = res.breakevens["heavy_training vs long_context"]["Q"][0, 0]
+    assert 1e6 < q < 1e12
+    sc = res.scenario
+    sol = solve_grid(sc.technology, sc.hypotheses,
+                     {k: v[:1] for k, v in res.draws.theta.items()},
+                     {k: v[:1] for k, v in sc.prices.items()}, np.array([q / 1.01, q, q * 1.01]))
+    a, b = sol.total("heavy_training")[0, 0], sol.total("long_context")[0, 0]
+    assert a[1] == pytest.approx(b[1], rel=1e-9)
+    assert np.sign(a[0] - b[0]) == -np.sign(a[2] - b[2])

@@ -12,8 +12,12 @@ import pytest
 
 import structural
 from llmecon.cli import main
+from structural.counterfactual import load_scenario, run
 
 SCENARIOS = sorted((Path(structural.__file__).parent / "examples" / "scenarios").glob("*.toml"))
+# The structural.firm example compiles the firm's SQP solver: full run only with --runslow, a
+# reduced run (three Q, two hypotheses, two draws) by default.
+SLOW = {"firm_training_vs_sampling"}
 
 
 def test_the_four_required_examples_ship():
@@ -22,11 +26,7 @@ def test_the_four_required_examples_ship():
             "finetune_vs_long_context", "guardrails"} <= names
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
-    out = tmp_path / path.stem
-    rc = main(["counterfactual", str(path), "--out", str(out), "--draws", "6", "--seed", "1"])
-    assert rc == 0
+def _check_outputs(out: Path, path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["title"]
     assert summary["assumptions"], "every scenario names its assumptions"
@@ -45,3 +45,24 @@ def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
         assert {"cost_vs_queries.png", "cost_shares.png"} <= {p.name for p in pngs}
     else:
         assert (out / "guardrail_costs.png").exists()
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in SCENARIOS],
+    ids=lambda p: p.stem)
+def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
+    out = tmp_path / path.stem
+    rc = main(["counterfactual", str(path), "--out", str(out), "--draws", "6", "--seed", "1"])
+    assert rc == 0
+    _check_outputs(out, path)
+
+
+@pytest.mark.parametrize("stem", sorted(SLOW))
+def test_slow_example_reduced(tmp_path, stem):
+    path = next(p for p in SCENARIOS if p.stem == stem)
+    sc = load_scenario(path)
+    sc.queries = np.array([1e7, sc.reference_queries, 1e12])
+    sc.hypotheses = sc.hypotheses[:2]
+    res = run(sc, draws=2, seed=0, out=tmp_path / stem)
+    assert (res.tables["costs"]["status"] == "binding").all()
+    _check_outputs(tmp_path / stem, path)

@@ -1,0 +1,128 @@
+"""The project's firm's problem (:mod:`structural.firm`) as a counterfactual technology.
+
+:class:`FirmTechnology` hands each (draw × price × Q) point to :func:`structural.firm.solve_masked`
+(an SQP-Newton solve with the full cost accounting of :mod:`structural.costs`: decode as a
+roofline, KV cache, cached context, reasoning tokens, repeated data) and maps its
+:class:`~structural.firm.FirmSolution` onto the engine's fields. Use it with
+``[technology] name = "firm"`` in a scenario; the quality targets are the firm's modes
+``coverage``, ``task_loss`` and ``model_loss``.
+
+Differences from :class:`~structural.counterfactual.model.PipelineTechnology` (this adapter does
+not paper over them; scenarios state them):
+
+* data cost in :mod:`structural.costs` is charged on the *unique* tokens U, a fixed quantity, not
+  on the lever D; so a data-price change moves no lever of this technology, and a D above U is
+  repeated data (Muennighoff et al. 2023) rather than fresh tokens;
+* one price per chip-hour serves every stage (no separate training and serving hardware);
+* the firm's solver runs a fixed number of iterations without lever bounds: a target out of reach
+  shows as an unconverged point (status 3 here), never as a silent number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from structural import costs, firm
+from structural.counterfactual.model import Target
+
+Array = Any
+
+#: The firm's prices: what a price grid and the shocks may vary.
+FIRM_PRICE_FIELDS = ("price_per_hour", "data_price", "finetune_data_price", "cache_cost_ratio")
+#: Everything else in the firm's theta is a technology parameter (drawable).
+FIRM_POSITIVE = ("A", "B", "E", "alpha", "beta", "kappa", "phi", "R_D_star", "R_N_star",
+                 "peak_train", "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill",
+                 "u_decode", "batch")
+#: Non-lever quantities of a pipeline that a hypothesis fixes (see structural.costs.Z_KEYS).
+FIRM_QUANTITIES = tuple(k for k in costs.Z_KEYS if k not in firm.LEVERS)
+
+MODES = {"coverage": "coverage", "task_loss": "task_loss", "model_loss": "model_loss"}
+
+
+def firm_parameters(hardware: str = "H100") -> dict[str, float]:
+    """The firm's default theta without its prices (those form the price grid)."""
+    th = firm.default_parameters(hardware)
+    return {k: v for k, v in th.items() if k not in FIRM_PRICE_FIELDS}
+
+
+@dataclass(frozen=True)
+class FirmTechnology:
+    """:mod:`structural.firm` as a technology of the counterfactual engine (module docstring)."""
+
+    target: Target
+    iterations: int = 60
+    name: str = "firm"
+    levers: tuple[str, ...] = firm.LEVERS
+    fixed_stages: tuple[str, ...] = costs.FIXED_STAGES
+    compute_price_fields: tuple[str, ...] = ("price_per_hour",)
+    data_price_fields: tuple[str, ...] = ("data_price", "finetune_data_price")
+    positive: tuple[str, ...] = FIRM_POSITIVE
+    bounds: dict[str, tuple[float, float]] = field(default_factory=lambda: {
+        "N": (1e6, 1e14), "D": (1e6, 1e17), "D_F": (1.0, 1e14), "c": (1.0, 1e7),
+        "k": (1.0, 1e5), "r": (1.0, 1e6)})
+
+    def quality(self, z: dict, th: dict) -> Array:
+        return firm.quality_value(z, th, MODES[self.target.kind])
+
+    def make_solver(self, hyp) -> Any:
+        """``solve(theta, prices, Q) -> dict`` for one point, in the engine's field names."""
+        mask = jnp.asarray(firm.free_mask(hyp.free))
+        z = {**{lv: float(v) for lv, v in firm.START.items()},
+             **{k: float(v) for k, v in hyp.fixed.items()}}
+        charge = jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
+        mode, its = MODES[self.target.kind], self.iterations
+
+        def solve(th: dict, pr: dict, Q: Array) -> dict:
+            return _solve_point(mode, its, mask, z, charge, th, pr, Q)
+
+        solve.warm_start = False
+        return solve
+
+    def batched_solver(self, hyp) -> Any:
+        """One compiled batch solver shared by every hypothesis (the free set, the fixed levers
+        and the charge flag travel as data, as :func:`structural.firm.solve_masked` allows)."""
+        mask = jnp.asarray(firm.free_mask(hyp.free))
+        z = {**{lv: float(v) for lv, v in firm.START.items()},
+             **{k: float(v) for k, v in hyp.fixed.items()}}
+        z = {k: jnp.asarray(v) for k, v in z.items()}
+        charge = jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
+        mode, its = MODES[self.target.kind], self.iterations
+
+        def run(th: dict, pr: dict, q: Array) -> dict:
+            return _batched(mode, its, mask, z, charge, th, pr, q)
+
+        return run
+
+
+def _solve_point(mode: str, its: int, mask: Array, z: dict, charge: Array, th: dict, pr: dict,
+                 Q: Array) -> dict:
+    theta = {k: v for k, v in th.items() if k != "target"}
+    theta.update(pr)
+    s = firm.solve_masked(mask, z, theta, Q, th["target"], quality=mode, iterations=its)
+    stages = costs.stage_costs(s.levers, theta)
+    parts = {name: stages[name]["dollars"] for name in costs.STAGES}
+    # A bought-in or open base model: its pretraining and unique data are sunk.
+    parts["pretrain"] = charge * parts["pretrain"]
+    parts["data"] = charge * theta["data_price"] * s.levers["U"] \
+        + theta["finetune_data_price"] * s.levers["D_F"]
+    F = sum(parts[k] for k in costs.FIXED_STAGES)
+    v = sum(parts[k] for k in costs.QUERY_STAGES)
+    ok = s.converged
+    out = {f"lever_{k}": jnp.broadcast_to(s.levers[k], ()) for k in firm.LEVERS}
+    out.update({f"cost_{k}": v_ for k, v_ in parts.items()})
+    out.update(fixed=F, variable=v, status=jnp.where(ok, 0, 3),
+               total=jnp.where(ok, F + Q * v, jnp.inf), quality=s.quality,
+               iterations=jnp.asarray(its), u_opt=jnp.asarray(0.0),
+               shadow_price=s.shadow_price)
+    return out
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _batched(mode: str, its: int, mask: Array, z: dict, charge: Array, th: dict, pr: dict,
+             q: Array) -> dict:
+    return jax.vmap(lambda t, p, Q: _solve_point(mode, its, mask, z, charge, t, p, Q))(th, pr, q)

@@ -85,8 +85,7 @@ def fit(
         if loss is None:
             raise SpecificationError("residuals= needs loss= (e.g. estimation.losses.Huber(1e-3))")
         if model is None:
-            def model(p, d, _r=residuals, _l=loss):
-                return _l.rho(_r(p, d))
+            model = _residual_model(residuals, loss)
         kind = "m" if kind == "mle" and model is not None and residuals is not None else kind
     if model is None:
         raise SpecificationError("fit needs a model function (or residuals= and loss=)")
@@ -176,6 +175,20 @@ def fit(
         res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
         res.se_source = "bootstrap"
     return res
+
+
+_RESIDUAL_MODELS: dict[tuple, Contributions] = {}
+
+
+def _residual_model(residuals: Contributions, loss: Any) -> Contributions:
+    """ρ(r(θ)) as a model function, one object per (residuals, loss) so compilations are reused."""
+    key = (residuals, loss)
+    if key not in _RESIDUAL_MODELS:
+        def model(p, d):
+            return loss.rho(residuals(p, d))
+
+        _RESIDUAL_MODELS[key] = model
+    return _RESIDUAL_MODELS[key]
 
 
 def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, clusters, options,

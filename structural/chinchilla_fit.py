@@ -26,6 +26,7 @@ from scipy.stats import norm
 import estimation
 from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
+from structural.pretraining import chinchilla_log_loss
 
 LAW_PARAMS = ("A", "B", "E", "alpha", "beta")
 
@@ -58,11 +59,9 @@ def law_spec(with_scale: bool = False) -> ParamSpec:
 
 def log_residuals(p: dict, d: dict) -> jnp.ndarray:
     """r_i = LSE(log A − α log N_i, log B − β log D_i, log E) − log L_i (stable log-sum-exp)."""
-    u1 = jnp.log(p["A"]) - p["alpha"] * d["log_N"]
-    u2 = jnp.log(p["B"]) - p["beta"] * d["log_D"]
-    u3 = jnp.log(p["E"]) + jnp.zeros_like(u1)
-    m = jnp.maximum(jnp.maximum(u1, u2), u3)
-    return m + jnp.log(jnp.exp(u1 - m) + jnp.exp(u2 - m) + jnp.exp(u3 - m)) - d["log_L"]
+    log_l = chinchilla_log_loss(d["log_N"], d["log_D"], jnp.log(p["A"]), jnp.log(p["B"]),
+                                jnp.log(p["E"]), p["alpha"], p["beta"])
+    return log_l - d["log_L"]
 
 
 def huber_log_normaliser(delta: float) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
 Array = Any
 
@@ -37,16 +36,15 @@ def chinchilla_log_loss(log_N: Array, log_D: Array, a: Array, b: Array, e: Array
     ``a, b, e`` are log A, log B, log E. Works on broadcastable arrays and is differentiable in
     every argument; it never forms N^(−α) itself, so it cannot overflow for any (α, β).
     """
-    terms = jnp.stack(
-        jnp.broadcast_arrays(a - alpha * log_N, b - beta * log_D, jnp.broadcast_to(e, jnp.shape(
-            log_N))),
-        axis=0,
-    )
-    return logsumexp(terms, axis=0)
+    u1 = a - alpha * log_N
+    u2 = b - beta * log_D
+    u3 = e + jnp.zeros_like(u1 + u2)
+    m = jnp.maximum(jnp.maximum(u1, u2), u3)
+    return m + jnp.log(jnp.exp(u1 - m) + jnp.exp(u2 - m) + jnp.exp(u3 - m))
 
 
 def allocation_exponents(alpha: Array, beta: Array) -> tuple[Array, Array]:
-    """Exponents of the compute-optimal frontier: N* ∝ C^a, D* ∝ C^b with a = β/(α+β), b = α/(α+β)."""
+    """Exponents of the compute-optimal frontier N* ∝ C^a, D* ∝ C^b: a = β/(α+β), b = α/(α+β)."""
     s = alpha + beta
     return beta / s, alpha / s
 

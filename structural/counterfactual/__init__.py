@@ -6,19 +6,23 @@ uncertainty of the fitted parameters.
 ...              draws=200, seed=0, out="out/")               # doctest: +SKIP
 
 Modules: :mod:`~.scenario` (the question, TOML loader), :mod:`~.model` (technologies: costs and
-quality), :mod:`~.engine` (batched solver, break-even, P(cheapest)), :mod:`~.params` (parameter
-sources and draws), :mod:`~.shocks`, :mod:`~.report` (:func:`run`), :mod:`~.outputs`,
-:mod:`~.plots`.
+quality), :mod:`~.firm_backend` (the firm's problem of :mod:`structural.firm` as a technology),
+:mod:`~.engine` (batched solver, break-even, P(cheapest)), :mod:`~.params` (parameter sources and
+draws), :mod:`~.usage` (tokens per query fitted to request traces), :mod:`~.shocks`,
+:mod:`~.report` (:func:`run`), :mod:`~.outputs`, :mod:`~.plots`; guardrails as cost shifting in
+:mod:`structural.guardrails`.
 """
 
 from structural.counterfactual.engine import Hypothesis, breakeven, solve_grid
+from structural.counterfactual.firm_backend import FirmTechnology
 from structural.counterfactual.model import PipelineTechnology, Target, TradeoffTechnology
 from structural.counterfactual.params import Draws, Normal, Published, from_results, make_draws
 from structural.counterfactual.report import CounterfactualResult, run
 from structural.counterfactual.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = [
-    "CounterfactualResult", "Draws", "Hypothesis", "Normal", "PipelineTechnology", "Published",
-    "Scenario", "ScenarioError", "Target", "TradeoffTechnology", "breakeven", "from_results",
-    "load_scenario", "make_draws", "run", "solve_grid",
+    "CounterfactualResult", "Draws", "FirmTechnology", "Hypothesis", "Normal",
+    "PipelineTechnology", "Published", "Scenario", "ScenarioError", "Target",
+    "TradeoffTechnology", "breakeven", "from_results", "load_scenario", "make_draws", "run",
+    "solve_grid",
 ]

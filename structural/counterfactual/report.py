@@ -159,7 +159,8 @@ def assumptions_of(sc: Scenario) -> list[str]:
     if "k" in used:
         out.append(f"Repeated sampling: pass@k of Beta-distributed per-problem success (φ = "
                    f"{p['phi']:g}); assumes a verifier picks a correct attempt when one exists")
-    if p["tokens_in_logsd"] > 0 or p["tokens_out_logsd"] > 0:
+    if (p["tokens_in_logsd"] > 0 or p["tokens_out_logsd"] > 0) and not any(
+            "request trace" in a for a in out):
         out.append("Tokens per query lognormal (usage distribution), independent input/output")
     if sc.unit == "dollars":
         u = sc.price_table.attrs.get("utilisation", {})

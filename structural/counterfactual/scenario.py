@@ -245,9 +245,21 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
         raise ScenarioError("missing field 'workload' (a [workload] table)")
     wl = _table(doc["workload"], "workload")
     usage = {"tokens_in", "tokens_out", "tokens_in_logsd", "tokens_out_logsd"}
-    _keys(wl, {"queries", "reference_queries"} | (usage if tech_name == "pipeline" else set()),
-          "workload", ("queries",))
+    _keys(wl, {"queries", "reference_queries"} | (usage | {"usage"} if tech_name == "pipeline"
+                                                   else set()), "workload", ("queries",))
     queries = _queries(wl["queries"], "workload.queries")
+    if "usage" in wl:
+        from structural.counterfactual.usage import fit_usage
+
+        if usage & set(wl):
+            raise ScenarioError("workload: give usage or fixed tokens_in/tokens_out, not both")
+        fitted = fit_usage(str(wl["usage"]))
+        base_params.update({k: v for k, v in fitted.items() if k in usage})
+        assumptions = [*assumptions, (
+            f"Tokens per query lognormal, fitted to the {wl['usage']} request trace "
+            f"({fitted['requests']:.0f} requests): input mean {fitted['tokens_in']:.0f} "
+            f"(log-sd {fitted['tokens_in_logsd']:.2f}), output mean {fitted['tokens_out']:.0f} "
+            f"(log-sd {fitted['tokens_out_logsd']:.2f})")]
     for k in usage & set(wl):
         base_params[k] = _num(wl[k], f"workload.{k}", nonneg=True)
     ref_q = _num(wl.get("reference_queries", float(np.median(queries))),

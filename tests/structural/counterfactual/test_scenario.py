@@ -90,3 +90,18 @@ def test_match_target_is_the_chinchilla_optimal_13b_loss():
     sc = load_scenario(SCENARIOS / "sardana_frankle_13b.toml")
     assert sc.target.value == pytest.approx(2.0452817884779284, rel=1e-12)
     assert 2e12 in sc.queries  # the reference Q is a grid point
+
+
+def test_usage_distribution_fitted_to_a_request_trace(tmp_path, capsys):
+    import data
+
+    text = GOOD.replace("tokens_in = 100", 'usage = "azure_conv_2023"')
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    sc = load_scenario(f)
+    g = data.load("request_traces").query("trace == 'azure_conv_2023'")
+    assert sc.base_parameters["tokens_in"] == pytest.approx(g["input_tokens"].mean())
+    assert sc.base_parameters["tokens_in_logsd"] > 0.5
+    assert any("azure_conv_2023" in a for a in sc.assumptions)
+    rc, err = _cli(tmp_path, GOOD.replace("tokens_in = 100", 'usage = "nope"'), capsys)
+    assert rc == 2 and "unknown trace 'nope'" in err

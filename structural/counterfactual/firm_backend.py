@@ -69,12 +69,18 @@ class FirmTechnology:
     def quality(self, z: dict, th: dict) -> Array:
         return firm.quality_value(z, th, MODES[self.target.kind])
 
-    def make_solver(self, hyp) -> Any:
-        """``solve(theta, prices, Q) -> dict`` for one point, in the engine's field names."""
+    def _data(self, hyp) -> tuple[Array, dict, Array]:
+        """The hypothesis as data: free-lever mask, pipeline quantities (free levers start at
+        :data:`structural.firm.START`), and whether the base model's pretraining is charged."""
         mask = jnp.asarray(firm.free_mask(hyp.free))
         z = {**{lv: float(v) for lv, v in firm.START.items()},
              **{k: float(v) for k, v in hyp.fixed.items()}}
-        charge = jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
+        z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
+        return mask, z, jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
+
+    def make_solver(self, hyp) -> Any:
+        """``solve(theta, prices, Q) -> dict`` for one point, in the engine's field names."""
+        mask, z, charge = self._data(hyp)
         mode, its = MODES[self.target.kind], self.iterations
 
         def solve(th: dict, pr: dict, Q: Array) -> dict:
@@ -86,11 +92,7 @@ class FirmTechnology:
     def batched_solver(self, hyp) -> Any:
         """One compiled batch solver shared by every hypothesis (the free set, the fixed levers
         and the charge flag travel as data, as :func:`structural.firm.solve_masked` allows)."""
-        mask = jnp.asarray(firm.free_mask(hyp.free))
-        z = {**{lv: float(v) for lv, v in firm.START.items()},
-             **{k: float(v) for k, v in hyp.fixed.items()}}
-        z = {k: jnp.asarray(v) for k, v in z.items()}
-        charge = jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
+        mask, z, charge = self._data(hyp)
         mode, its = MODES[self.target.kind], self.iterations
 
         def run(th: dict, pr: dict, q: Array) -> dict:

@@ -7,9 +7,9 @@ scratch on D_F + D_T tokens, where in the low-data regime
     D_T = k · D_F^{α_T} · N^{β_T}.
 
 Published fits (in characters, for Python as the target): text → Python k = 1.9e4, α_T = 0.18,
-β_T = 0.38; text+code → Python k = 2.1e5, α_T = 0.096, β_T = 0.38. These constants are as
-transcribed in the project design; they could not be re-checked against the paper here, so a
-scenario using them should cite them as such.
+β_T = 0.38; text+code → Python k = 2.1e5, α_T = 0.096, β_T = 0.38. The functional form is confirmed
+by secondary accounts of the paper; the constants are as transcribed in the project design and
+could not be re-checked against the paper itself here, so a scenario using them should say so.
 
 In the pipeline the fine-tuning tokens and the transfer count as extra effective data in the loss,
 weighted by ``ft_weight`` (how relevant the fine-tuning distribution is to the task: a scenario

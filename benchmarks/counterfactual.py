@@ -109,7 +109,7 @@ def main() -> None:
     loop_s = (time.perf_counter() - t0) / args.sample * n
     loop_err = max(abs(r / total[i, p, q] - 1) for r, (i, p, q) in zip(loop, idx, strict=True))
 
-    print(f"batched engine (one jit+vmap call): {batched:9.2f} s  "
+    print(f"batched engine (jit + vmap):        {batched:9.2f} s  "
           f"({batched / n * 1e6:.2f} µs/point; compile {compile_s:.1f} s, excluded)")
     print(f"Python loop, scipy per point:       {scipy_s:9.2f} s  (scaled from {args.sample} "
           f"points; max rel. diff {err:.1e}, scipy never cheaper by more than {-worse:.1e})")

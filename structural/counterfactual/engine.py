@@ -42,6 +42,7 @@ Array = Any
 BIND_PRIORITY = {"pipeline": ("D", "c", "DF", "k", "N"), "tradeoff": ("I", "T")}
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
+TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
 
 
 class HypothesisError(ValueError):
@@ -154,25 +155,25 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         d = fu[i] + fw * implicit
         return jnp.where(status == 2, -1.0, d), status
 
-    def reduced(t, th, pr, Q):
-        """Cost along one optimised lever with the closed-form binding lever substituted; the
-        derivative is −1 where the target is out of reach (move up)."""
-        u = t[None]
+    def reduced(u, th, pr, Q):
+        """Cost at optimised levers u with the closed-form binding lever substituted, and
+        whether the target is out of reach there (then the search moves up)."""
         y = tech.bind(bind, assemble(u, jnp.asarray(blo)), th)
         w = jnp.log(jnp.where(y > 0, y, 1.0))
         out = ~(y <= jnp.exp(bhi))          # unreachable (also inf/NaN)
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
         return total(u, w, th, pr, Q), out
 
-    def newton(th, pr, Q, x_start=None):
-        """Safeguarded Newton on dC/du = 0 (Press et al., Numerical Recipes, ``rtsafe``): a Newton
-        step while it stays in the bracket and at least halves the previous step, else a
-        bisection. Converges in about ten steps where bisection needs sixty-four."""
-        lo0, hi0 = bounds[opt[0]]
+    def newton(fun, lo0, hi0, x_start=None):
+        """Minimise the scalar ``fun(t) -> (cost, out)`` on [lo0, hi0] by safeguarded Newton on
+        its derivative (Press et al., Numerical Recipes, ``rtsafe``): a Newton step while it
+        stays in the bracket and at least halves the previous step, else a bisection. From a
+        coarse grid bracket (or a warm start) it converges in a few steps where bisection needs
+        sixty-four."""
 
         def d12(t):
-            d1, d2, out = jax.jvp(jax.grad(lambda s: reduced(s, th, pr, Q), has_aux=True),
-                                  (t,), (jnp.ones_like(t),), has_aux=True)
+            d1, d2, out = jax.jvp(jax.grad(fun, has_aux=True), (t,), (jnp.ones_like(t),),
+                                  has_aux=True)
             return jnp.where(out, -1.0, d1), jnp.where(out, jnp.nan, d2)
 
         def cond(s):
@@ -193,33 +194,34 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
             xnew = jnp.where(done, x, jnp.where(good, xn, 0.5 * (lo + hi)))
             return xnew, lo, hi, dx, jnp.where(done, 0.0, xnew - x), it + 1
 
+        lo0, hi0 = jnp.asarray(lo0), jnp.asarray(hi0)
         if x_start is not None:
             # Warm start (continuation along Q): the previous optimum is a few Newton steps away.
-            init = (jnp.clip(x_start, lo0, hi0), jnp.asarray(lo0), jnp.asarray(hi0),
-                    jnp.asarray(hi0 - lo0), jnp.asarray(hi0 - lo0), 0)
-            x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
-            return x[None], it
-        # Bracket the root on a coarse grid first (one batched derivative per grid point), so
-        # Newton starts within one grid cell of the optimum and the whole batch stops together.
-        grid = jnp.linspace(lo0, hi0, SCAN)
-        g_grid = jax.vmap(lambda t: d12(t)[0])(grid)
-        up = g_grid >= 0                      # first grid point where the cost rises
-        j = jnp.where(jnp.any(up), jnp.argmax(up), SCAN - 1)
-        lo = jnp.where(j > 0, grid[jnp.maximum(j - 1, 0)], lo0)
-        hi = grid[j]
-        g_lo, g_hi = g_grid[jnp.maximum(j - 1, 0)], g_grid[j]
-        frac = jnp.clip(-g_lo / jnp.where(g_hi - g_lo > 0, g_hi - g_lo, 1.0), 0.05, 0.95)
-        x0 = jnp.where((j > 0) & (g_hi >= 0), lo + frac * (hi - lo), hi)
-        init = (x0, lo, hi, hi - lo, hi - lo, 0)
+            init = (jnp.clip(x_start, lo0, hi0), lo0, hi0, hi0 - lo0, hi0 - lo0, 0)
+        else:
+            # Bracket the root on a coarse grid first, so Newton starts within one grid cell of
+            # the optimum and the whole batch stops together.
+            grid = jnp.linspace(lo0, hi0, SCAN)
+            g_grid = jax.vmap(lambda t: d12(t)[0])(grid)
+            up = g_grid >= 0                      # first grid point where the cost rises
+            j = jnp.where(jnp.any(up), jnp.argmax(up), SCAN - 1)
+            lo = jnp.where(j > 0, grid[jnp.maximum(j - 1, 0)], lo0)
+            hi = grid[j]
+            g_lo, g_hi = g_grid[jnp.maximum(j - 1, 0)], g_grid[j]
+            frac = jnp.clip(-g_lo / jnp.where(g_hi - g_lo > 0, g_hi - g_lo, 1.0), 0.05, 0.95)
+            x0 = jnp.where((j > 0) & (g_hi >= 0), lo + frac * (hi - lo), hi)
+            init = (x0, lo, hi, hi - lo, hi - lo, 0)
         x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
-        return x[None], it
+        return x, it
 
     def optimise(th, pr, Q, x_start=None):
         if not opt:
             return jnp.zeros(0), 0
         lo0, hi0 = bounds[opt[0]]
-        if len(opt) == 1 and tech.closed_form(bind):
-            return newton(th, pr, Q, x_start)
+        closed = tech.closed_form(bind)
+        if len(opt) == 1 and closed:
+            x, it = newton(lambda t: reduced(t[None], th, pr, Q), lo0, hi0, x_start)
+            return x[None], it
         if len(opt) == 1:
             u = _bisect(lambda t: dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
                         jnp.asarray(hi0), ITERATIONS)
@@ -227,11 +229,15 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         lo1, hi1 = bounds[opt[1]]
 
         def inner(t0):
-            t1 = _bisect(lambda t: dcost(jnp.stack([t0, t]), 1, th, pr, Q)[0], jnp.asarray(lo1),
-                         jnp.asarray(hi1), ITERATIONS)
+            if closed:
+                t1, _ = newton(lambda t: reduced(jnp.stack([t0, t]), th, pr, Q), lo1, hi1)
+            else:
+                t1 = _bisect(lambda t: dcost(jnp.stack([t0, t]), 1, th, pr, Q)[0],
+                             jnp.asarray(lo1), jnp.asarray(hi1), ITERATIONS)
             return jnp.stack([t0, t1])
 
         def outer(t0):
+            # Envelope theorem: along the inner optimum the profile's slope is the partial one.
             u = inner(t0)
             d, _ = dcost(u, 0, th, pr, Q)
             return d
@@ -278,34 +284,31 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
     return path
 
 
-CHUNK = 64  # lanes per vmapped block: small blocks stay in cache and stop together
+BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
 
 
-def _chunked(fn: Callable, in_axes: tuple) -> Callable:
-    """``vmap(fn)`` applied block by block (``lax.map`` over blocks of :data:`CHUNK` lanes): the
-    batch's while-loops stop when their own block has converged, and each block fits in cache."""
-    vf = jax.vmap(fn, in_axes=in_axes)
+def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
+               n: int) -> dict[str, np.ndarray]:
+    """Apply ``fn`` (a jitted vmap over :data:`BLOCK` lanes) to a batch of n lanes, block by
+    block (the last block padded with copies of its last lane).
 
-    def run(*args):
-        mapped = [a for a, ax in zip(args, in_axes, strict=True) if ax is not None]
-        n = len(jax.tree_util.tree_leaves(mapped[0])[0])
-        if n % CHUNK:
-            return vf(*args)
-        blocks = [jax.tree_util.tree_map(lambda x: x.reshape((n // CHUNK, CHUNK, *x.shape[1:])),
-                                         a) if ax is not None else a
-                  for a, ax in zip(args, in_axes, strict=True)]
-        idx = [i for i, ax in enumerate(in_axes) if ax is not None]
+    Every call has the same shape, so each solver compiles once however many draws, prices and
+    Q a run has (compiling dominates small runs); small blocks also stay in cache and let each
+    block's Newton loop stop as soon as its own lanes have converged."""
+    m = -(-n // BLOCK) * BLOCK
 
-        def one(block):
-            full = list(blocks)
-            for i, b in zip(idx, block, strict=True):
-                full[i] = b
-            return vf(*full)
+    def pad(a):
+        a = np.asarray(a, dtype=np.float64)
+        return np.concatenate([a, np.repeat(a[-1:], m - n, axis=0)]) if m > n else a
 
-        out = jax.lax.map(one, [blocks[i] for i in idx])
-        return jax.tree_util.tree_map(lambda x: x.reshape((n, *x.shape[2:])), out)
-
-    return run
+    padded = [{k: pad(v) for k, v in x.items()} if isinstance(x, Mapping) else pad(x)
+              for x in mapped]
+    outs = []
+    for start in range(0, m, BLOCK):   # fixed-size blocks of one batch, not scenarios
+        blk = [{k: v[start:start + BLOCK] for k, v in x.items()} if isinstance(x, dict)
+               else x[start:start + BLOCK] for x in padded]
+        outs.append(fn(*blk, *shared))
+    return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
 
 
 @dataclass
@@ -359,7 +362,7 @@ def batched_solver(tech, hyp: Hypothesis) -> Callable:
         return tech.batched_solver(hyp)
     key = (_key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(_chunked(make_solver(tech, hyp), (0, 0, 0)))
+        _COMPILED[key] = jax.jit(jax.vmap(make_solver(tech, hyp)))
     return _COMPILED[key]
 
 
@@ -367,35 +370,19 @@ def batched_path_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit`` of the continuation solver over lanes (draw × price) sharing one Q grid."""
     key = ("path", _key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(_chunked(make_path_solver(tech, hyp), (0, 0, None)))
+        _COMPILED[key] = jax.jit(jax.vmap(make_path_solver(tech, hyp), in_axes=(0, 0, None)))
     return _COMPILED[key]
-
-
-def _pad(a: Array, m: int) -> Array:
-    """Pad a flat batch to length m by repeating its last point."""
-    a = jnp.asarray(a, jnp.float64)
-    n = a.shape[0]
-    return jnp.concatenate([a, jnp.broadcast_to(a[-1:], (m - n,))]) if m > n else a
-
-
-def _bucket(n: int) -> int:
-    """Batch sizes are padded to powers of two so that one compiled solver serves every call."""
-    return max(16, 1 << (int(n) - 1).bit_length())
 
 
 def solve_flat(tech, hyp: Hypothesis, th: Mapping[str, Array], pr: Mapping[str, Array],
                q: Array) -> dict[str, np.ndarray]:
     """Solve one hypothesis on a flat batch (every array of the same length n)."""
-    n = len(q)
-    m = _bucket(n)
-    out = batched_solver(tech, hyp)({k: _pad(v, m) for k, v in th.items()},
-                                    {k: _pad(v, m) for k, v in pr.items()}, _pad(q, m))
-    return {k: np.asarray(v)[:n] for k, v in out.items()}
+    return _in_blocks(batched_solver(tech, hyp), [th, pr, q], (), len(q))
 
 
 def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array],
                prices: Mapping[str, Array], Q: Array) -> Solution:
-    """Solve every hypothesis on the (draws × prices × Q) grid, one batched call each.
+    """Solve every hypothesis on the (draws × prices × Q) grid, batched (vmap over lanes).
 
     Parameters
     ----------
@@ -411,13 +398,13 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     values = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
         if make_solver(tech, hyp).warm_start and nQ > 1 and np.all(np.diff(Q) > 0):
-            n, m = K * P, _bucket(K * P)
-            lane_th = {k: _pad(jnp.broadcast_to(jnp.asarray(v, jnp.float64)[:, None], (K, P))
-                               .ravel(), m) for k, v in theta.items()}
-            lane_pr = {k: _pad(jnp.broadcast_to(jnp.asarray(v, jnp.float64)[None, :], (K, P))
-                               .ravel(), m) for k, v in prices.items()}
-            out = batched_path_solver(tech, hyp)(lane_th, lane_pr, jnp.asarray(Q, jnp.float64))
-            values[hyp.name] = {k: np.asarray(v)[:n].reshape(shape) for k, v in out.items()}
+            lane_th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
+                       for k, v in theta.items()}
+            lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
+                       for k, v in prices.items()}
+            out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
+                             (jnp.asarray(Q, jnp.float64),), K * P)
+            values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
         else:
             out = solve_flat(tech, hyp, th, pr, q)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
@@ -435,9 +422,13 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     ``crossings`` (number of sign changes on the grid) and ``cheaper_below`` (+1 where h1 is
     cheaper below the break-even, −1 where h2 is).
     """
-    d = sol.total(h1.name) - sol.total(h2.name)               # (K, P, nQ), inf where infeasible
-    valid = np.isfinite(sol.total(h1.name)) & np.isfinite(sol.total(h2.name))
-    s = np.sign(np.where(valid, d, np.nan))
+    c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf where infeasible
+    valid = np.isfinite(c1) & np.isfinite(c2)
+    with np.errstate(invalid="ignore"):
+        d = c1 - c2
+        # Costs equal to solver precision are ties, not crossings (nested hypotheses meet there).
+        tie = np.abs(d) <= TIE * np.maximum(np.abs(c1), np.abs(c2))
+    s = np.where(valid, np.where(tie, 0.0, np.sign(d)), np.nan)
     change = (s[..., :-1] * s[..., 1:] < 0)
     crossed = change.any(axis=-1)
     first = np.argmax(change, axis=-1)
@@ -466,16 +457,18 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
 
         def delta(t):
             q_ = to_q(t)
-            return (np.log(solve_flat(tech, h1, th_c, pr_c, q_)["total"])
-                    - np.log(solve_flat(tech, h2, th_c, pr_c, q_)["total"]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (np.log(solve_flat(tech, h1, th_c, pr_c, q_)["total"])
+                        - np.log(solve_flat(tech, h2, th_c, pr_c, q_)["total"]))
 
         a = np.where(lin, lo[todo], np.log(np.where(lin, 1.0, lo[todo])))
         c = np.where(lin, hi[todo], np.log(hi[todo]))
         fa, fc = delta(a), delta(c)
         side = np.zeros(len(a))
         for _ in range(iters):
-            x = np.clip((a * fc - c * fa) / np.where(fc != fa, fc - fa, 1.0), np.minimum(a, c),
-                        np.maximum(a, c))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                x = np.clip((a * fc - c * fa) / np.where(fc != fa, fc - fa, 1.0),
+                            np.minimum(a, c), np.maximum(a, c))
             x = np.where(np.isfinite(x), x, 0.5 * (a + c))
             fx = delta(x)
             same_a = np.sign(fx) == np.sign(fa)

@@ -203,16 +203,6 @@ class PipelineTechnology:
         """Whether :meth:`bind` has a closed form for ``lever``."""
         return lever in ("D", "c")
 
-    def start(self, lever: str, z: dict, th: dict) -> Array | None:
-        """A starting value for an optimised lever, or None. For N with D binding: the
-        Chinchilla-frontier model at the target (α A N^−α = β B D^−β on the iso-loss curve),
-        the optimum at Q = 0 without data cost; demand moves it down, data cost up."""
-        if lever != "N":
-            return None
-        R = self.loss_target(z["k"], th) - th["E"] - self.context_term(z, th)
-        R = jnp.where(R > 0, R, 1e-300)
-        return (th["A"] * (1.0 + th["alpha"] / th["beta"]) / R) ** (1.0 / th["alpha"])
-
     def bind(self, lever: str, z: dict, th: dict) -> Array | None:
         """Closed-form value of ``lever`` at which the target binds given the other levers, or None
         where none exists (the engine then bisects). May return +inf (unreachable) or values below
@@ -289,9 +279,6 @@ class TradeoffTechnology:
 
     def closed_form(self, lever: str) -> bool:
         return True
-
-    def start(self, lever: str, z: dict, th: dict) -> Array | None:
-        return None
 
     def bind(self, lever: str, z: dict, th: dict) -> Array | None:
         other = "I" if lever == "T" else "T"

@@ -51,7 +51,8 @@ def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
     """Share of total cost by stage, one stacked bar per hypothesis (at the reference Q)."""
     piv = shares.pivot(index="hypothesis", columns="stage", values="share").fillna(0.0)
     piv = piv.loc[list(dict.fromkeys(shares["hypothesis"]))]
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.6 * len(piv)))
+    piv = piv.loc[:, (piv > 0).any(axis=0)]     # stages no hypothesis pays for add only clutter
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.6 * len(piv)))
     left = np.zeros(len(piv))
     for i, stage in enumerate(piv.columns):
         ax.barh(piv.index, piv[stage], left=left, color=f"C{i}", label=stage)
@@ -59,8 +60,7 @@ def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of total cost")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(piv) < 3
-              else -0.12))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

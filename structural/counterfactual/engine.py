@@ -19,8 +19,10 @@ Bisection needs only that the cost be unimodal along each lever on its feasible 
 for these power-law technologies, and cannot fail halfway through a batch: every point returns a
 status (0 binding, 1 target met with the binding lever at its lower bound, 2 unreachable within the
 lever bounds). With two optimised levers the outer bisection uses the envelope theorem on the
-inner optimum. Everything is ``jit``-compiled and ``vmap``-ped over the flattened
-draws × prices × Q grid: there is no Python loop over scenarios or draws.
+inner optimum. Every solver is ``jit``-compiled once and ``vmap``-ped over the draws × prices (× Q)
+lanes, which run in fixed blocks of 64 so that one compilation serves every batch size; there is
+no Python loop over scenarios or draws. A technology with its own solver (the SQP of
+:mod:`structural.firm`, see :mod:`structural.counterfactual.firm_backend`) plugs in instead.
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ optional; see ``structural/examples/scenarios/`` for complete files)::
 
     title = "..."
     assumptions = ["..."]              # stated in every output
-    [technology]  name = "pipeline" | "tradeoff";  attention = true
+    [technology]  name = "pipeline" | "tradeoff" | "firm";  attention = true  (pipeline)
+                  hardware = "H100";  iterations = 60  (firm: structural.firm's problem)
     [target]      kind = "loss" | "success";  value = 2.0   (or  match = {N = 13e9})
     [workload]    queries = {min = 1e6, max = 1e13, points = 29} | [..];  reference_queries = 1e10
                   tokens_in = 500;  tokens_out = 300;  tokens_in_logsd = 0;  tokens_out_logsd = 0
+                  (or  usage = "azure_conv_2023": lognormal fitted to a request trace)
     [prices]      unit = "dollars" | "flops";  hardware = "H100";  train_chip_hour = 2.0 | [..]
                   serve_chip_hour = ..;  data_per_token = ..;  ft_data_per_token = ..;
                   cache_hit = ..;  cache_discount = ..;  precision = "bf16"

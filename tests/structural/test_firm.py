@@ -90,29 +90,40 @@ def test_all_levers_free_converges_and_is_cheapest(heavy_training):
     assert float(sol.cost) <= float(heavy_training.cost)
 
 
-def test_vmap_over_queries_and_hypotheses():
-    """Hypotheses and query volumes in one batch (task-loss target: k and r act on success, not
-    on the loss, so they play no part here)."""
+def test_vmap_over_hypotheses_queries_and_prices():
+    """Hypotheses × query volumes × chip prices in one batch (task-loss target: k and r act on
+    success, not on the loss, so they play no part here)."""
     hyps = [("N", "D"), ("c",), ("D_F",), ("c", "D_F"), ("N", "D", "c")]
     Qs = [1e7, 1e9, 1e11]
+    prices = [4.4, 2.2]
     target = 1.95
-    masks = jnp.asarray(np.stack([firm.free_mask(h) for h in hyps for _ in Qs]))
-    qs = jnp.asarray([q for _ in hyps for q in Qs])
-    out = jax.vmap(lambda m, q: firm.solve_masked(m, Z, THETA, q, target, quality="task_loss"))(
-        masks, qs)
-    assert out.cost.shape == (len(hyps) * len(Qs),)
+    grid = [(h, q, p) for h in hyps for q in Qs for p in prices]
+    masks = jnp.asarray(np.stack([firm.free_mask(h) for h, _, _ in grid]))
+    qs = jnp.asarray([q for _, q, _ in grid])
+    ps = jnp.asarray([p for _, _, p in grid])
+
+    def one(m, q, p):
+        return firm.solve_masked(m, Z, THETA | {"price_per_hour": p}, q, target,
+                                 quality="task_loss")
+
+    out = jax.vmap(one)(masks, qs, ps)
+    assert out.cost.shape == (len(grid),)
     assert bool(out.converged.all())
-    cost = np.array(out.cost).reshape(len(hyps), len(Qs))
+    cost = np.array(out.cost).reshape(len(hyps), len(Qs), len(prices))
+    N = np.array(out.levers["N"]).reshape(len(hyps), len(Qs), len(prices))
+    # data are free here, so halving the chip price halves every cost and moves no lever
+    assert np.allclose(cost[..., 1], 0.5 * cost[..., 0], rtol=1e-9)
+    assert np.allclose(N[..., 1], N[..., 0], rtol=1e-7)
+    cost = cost[..., 0]
     assert np.all(np.diff(cost, axis=1) > 0)              # more queries cost more
-    N = np.array(out.levers["N"]).reshape(len(hyps), len(Qs))
-    assert N[0, 0] > N[0, 1] > N[0, 2]                     # heavy inference → smaller model
+    assert N[0, 0, 0] > N[0, 1, 0] > N[0, 2, 0]           # heavy inference → smaller model
     # freeing a superset of levers never costs more
     assert np.all(cost[4] <= cost[0] * (1 + 1e-9))
     assert np.all(cost[4] <= cost[1] * (1 + 1e-9))
     assert np.all(cost[3] <= np.minimum(cost[1], cost[2]) * (1 + 1e-9))
     # the batch agrees with one-at-a-time solves
-    one = firm.solve(("c",), Z, THETA, 1e9, target, quality="task_loss")
-    assert float(cost[1, 1]) == pytest.approx(float(one.cost), rel=1e-10)
+    single = firm.solve(("c",), Z, THETA, 1e9, target, quality="task_loss")
+    assert float(cost[1, 1]) == pytest.approx(float(single.cost), rel=1e-10)
 
 
 def test_infeasible_hypothesis_is_flagged():

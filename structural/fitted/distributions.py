@@ -11,6 +11,8 @@ from typing import Any
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+import estimation
+
 Array = Any
 
 _LOG_2PI = float(jnp.log(2.0 * jnp.pi))
@@ -20,6 +22,17 @@ def normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
     """log φ((x − loc)/scale) − log scale."""
     z = (x - loc) / scale
     return -0.5 * z * z - jnp.log(scale) - 0.5 * _LOG_2PI
+
+
+#: Student-t degrees of freedom are kept in (1, 200): below 1 the mean does not exist; above 200
+#: the t is a normal for any data set here, and ln Γ differences lose precision as ν → ∞.
+DF_BOUNDS = (1.0, 200.0)
+
+
+def df_param(start: float = 5.0) -> estimation.Param:
+    """The degrees-of-freedom parameter of a Student-t error, bounded to :data:`DF_BOUNDS`."""
+    return estimation.Param("df", start=start, transform="logit", lower=DF_BOUNDS[0],
+                            upper=DF_BOUNDS[1])
 
 
 def log_gamma(x: Array) -> Array:

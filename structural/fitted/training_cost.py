@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 import estimation
-from structural.fitted.distributions import normal_logpdf, student_t_logpdf
+from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
 EPOCH_2020 = pd.Timestamp("2020-01-01")
@@ -65,7 +65,7 @@ PARAMS = estimation.ParamSpec([
     estimation.Param("log_compute_2020", start=2.0),
     estimation.Param("compute_growth", start=1.2),
     estimation.Param("sigma_compute", start=1.5, transform="log"),
-    estimation.Param("df", start=5.0, transform="log"),
+    df_param(5.0),
 ])
 
 
@@ -277,7 +277,7 @@ TREND_NORMAL = estimation.ParamSpec([
     estimation.Param("sigma", start=1.0, transform="log"),
 ])
 TREND_T = estimation.ParamSpec([*TREND_NORMAL.params,
-                                estimation.Param("df", start=5.0, transform="log")])
+                                df_param(5.0)])
 
 
 def trend_normal(p: dict[str, Any], d: dict[str, Any]) -> Any:

@@ -1,0 +1,354 @@
+"""Usage: tokens per request, prefix-cache reuse and reasoning tokens, and the cost per request.
+
+Request-level context (input) and generated (output) token counts of production traces are fitted
+by maximum likelihood with discretised lognormal mixtures of K = 1, 2, 3 components,
+
+    P(X = x) = Σ_k w_k [Φ((ln(x + ½) − μ_k)/σ_k) − Φ((ln(x − ½) − μ_k)/σ_k)],
+
+ordered μ_1 < μ_2 < … (μ_k = μ_1 + Σ_{j≤k} Δ_j, Δ_j > 0) with stick-breaking weights; a count at a
+trace's output cap (Mooncake: 2,000) is right-censored, P(X ≥ cap − ½). Integer counts with many
+ties make a continuous density unbounded on a repeated value; the interval probability is not.
+The family is chosen by AIC and BIC; K = 1 is the single lognormal.
+
+Prefix-cache reuse (Mooncake trace): the share r of input tokens whose prefix KV cache an earlier
+request already computed, the ratio estimator r = Σ c_i / Σ x_i, obtained as the M-estimator of
+Σ (c_i − r x_i)² / x_i with sandwich SEs.
+
+Reasoning tokens per task (``eval_tokens``): ln y_i ~ N(μ_task, σ_task²) over models; the median
+exp(μ_task) is the typical number of output (reasoning + answer) tokens a model spends per question.
+
+Cost per request at prices (p_in, p_cache, p_out) in $/Mtok, tokens drawn from the fitted laws
+(input and output independent, an assumption) and reasoning tokens r_i:
+
+    cost = [x (1 − r) p_in + x r p_cache + y p_out + r_i p_out] / 10^6,
+
+split into context (the input terms), output and reasoning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.scipy.special import log_ndtr, logsumexp
+
+import estimation
+from structural.fitted.distributions import normal_logpdf, stick_breaking
+from structural.fitted.inputs import Field, FitInputError, check_table
+
+TRACES = ("azure_code_2023", "azure_conv_2023", "mooncake_conv")
+COLUMNS = ("input_tokens", "output_tokens")
+#: Output lengths are capped at 2,000 in the Mooncake trace (its datasheet).
+OUTPUT_CAP = {"mooncake_conv": 2000}
+
+
+def mixture_params(K: int) -> list[str]:
+    """Parameter names of the K-component mixture."""
+    names = ["mu_1"] + [f"gap_{k}" for k in range(2, K + 1)]
+    names += [f"sigma_{k}" for k in range(1, K + 1)]
+    names += [f"v_{k}" for k in range(1, K)]
+    return names
+
+
+def mixture_spec(K: int) -> estimation.ParamSpec:
+    ps = [estimation.Param("mu_1")]
+    ps += [estimation.Param(f"gap_{k}", transform="log") for k in range(2, K + 1)]
+    ps += [estimation.Param(f"sigma_{k}", transform="log") for k in range(1, K + 1)]
+    ps += [estimation.Param(f"v_{k}", transform="logit") for k in range(1, K)]
+    return estimation.ParamSpec(ps)
+
+
+def components(p: dict[str, Any], K: int) -> tuple[Any, Any, Any]:
+    """(weights, μ, σ) of the K components from the named parameters."""
+    mu = jnp.cumsum(jnp.stack([p["mu_1"]] + [p[f"gap_{k}"] for k in range(2, K + 1)]))
+    sigma = jnp.stack([p[f"sigma_{k}"] for k in range(1, K + 1)])
+    w = stick_breaking(jnp.stack([p[f"v_{k}"] for k in range(1, K)])) if K > 1 else jnp.ones(1)
+    return w, mu, sigma
+
+
+def log_interval_prob(lo: Any, hi: Any) -> Any:
+    """ln(Φ(hi) − Φ(lo)) for lo < hi, in log space and in the tail where it is accurate:
+    ln Φ(B) + ln(1 − exp(ln Φ(A) − ln Φ(B))) with (A, B) = (lo, hi), or (−hi, −lo) when lo > 0.
+
+    Working with ln Φ keeps the derivatives finite when the interval lies far in a tail (a
+    probability of 1e-200 has a Hessian p''/p − (p'/p)², which underflows if formed from p).
+    """
+    upper = lo > 0
+    A = jnp.where(upper, -hi, lo)
+    B = jnp.where(upper, -lo, hi)
+    lA, lB = log_ndtr(A), log_ndtr(B)
+    return lB + jnp.log(-jnp.expm1(lA - lB))
+
+
+def mixture_logpmf(x: Any, censored: Any, w: Any, mu: Any, sigma: Any) -> Any:
+    """log P(X = x) (or log P(X ≥ x − ½) where ``censored``) under the discretised mixture."""
+    llo = jnp.log(jnp.maximum(x - 0.5, 0.5))[:, None]
+    lhi = jnp.log(x + 0.5)[:, None]
+    zlo = (llo - mu[None, :]) / sigma[None, :]
+    zhi = (lhi - mu[None, :]) / sigma[None, :]
+    # x = 1 covers (0, 1.5): the lower end is 0 on the raw scale, −∞ on the log scale; z_hi − 40
+    # stands in for −∞ (Φ(z_hi − 40)/Φ(z_hi) < e^-800) because ∞ times a zero derivative is NaN
+    # in the Hessian.
+    zlo = jnp.where(x[:, None] <= 1.0, zhi - 40.0, zlo)
+    logp = jnp.where(censored[:, None] > 0, log_ndtr(-zlo), log_interval_prob(zlo, zhi))
+    return logsumexp(logp + jnp.log(w)[None, :], axis=1)
+
+
+_CONTRIBUTIONS: dict[int, Any] = {}
+
+
+def make_contributions(K: int):
+    """The per-request log-likelihood of the K-component discretised lognormal mixture (one
+    function object per K, so the engine reuses its compiled code across traces)."""
+    if K in _CONTRIBUTIONS:
+        return _CONTRIBUTIONS[K]
+
+    def contributions(p: dict[str, Any], d: dict[str, Any]) -> Any:
+        w, mu, sigma = components(p, K)
+        return d["count"] * mixture_logpmf(d["x"], d["censored"], w, mu, sigma)
+
+    contributions.__doc__ = (f"Discretised {K}-component lognormal mixture log-likelihood of each "
+                             "distinct count, times the number of requests with that count.")
+    _CONTRIBUTIONS[K] = contributions
+    return contributions
+
+
+def token_data(trace: str, column: str, table: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The counts of ``column`` in ``trace`` with a censoring flag at the trace's output cap."""
+    if column not in COLUMNS:
+        raise FitInputError(f"column must be one of {COLUMNS}, got {column!r}")
+    t = _traces() if table is None else table
+    if "trace" in t.columns:
+        if trace not in set(t["trace"]):
+            raise FitInputError(f"trace {trace!r} not in the table; known: "
+                                f"{', '.join(sorted(set(t['trace'])))}")
+        t = t[t["trace"] == trace]
+    t = check_table(t.reset_index(drop=True), [Field(column, "tokens", 1, 1e7, positive=True)],
+                    f"request trace {trace}")
+    x = t[column].to_numpy(np.float64)
+    cap = OUTPUT_CAP.get(trace) if column == "output_tokens" else None
+    return aggregate(x, cap)
+
+
+def aggregate(x: np.ndarray, cap: float | None = None) -> dict[str, np.ndarray]:
+    """Distinct counts with their frequencies (a sufficient statistic for an i.i.d. law), and a
+    censoring flag at ``cap``. The likelihood is Σ_u n_u ℓ(u): exact, and its per-row scores stay
+    cheap on traces of tens of thousands of requests. Standard errors from the Hessian are exact;
+    OPG/sandwich SEs or a bootstrap over these rows would treat a distinct value as one unit."""
+    values, counts = np.unique(np.asarray(x, np.float64), return_counts=True)
+    censored = (values >= cap).astype(np.float64) if cap else np.zeros_like(values)
+    return {"x": values, "censored": censored, "count": counts.astype(np.float64)}
+
+
+def _traces() -> pd.DataFrame:
+    import data
+
+    return data.load("request_traces")
+
+
+def mixture_starts(x: np.ndarray, K: int, count: np.ndarray | None = None) -> pd.DataFrame:
+    """Starts for a K-component fit: components at quantiles of ln x (two spreads)."""
+    lx = np.log(x) if count is None else np.repeat(np.log(x), count.astype(np.int64))
+    rows = []
+    for spread in (1.0, 0.6):
+        qs = np.quantile(lx, (np.arange(K) + 0.5) / K)
+        qs = np.median(lx) + spread * (qs - np.median(lx))
+        gaps = np.maximum(np.diff(qs), 0.3)
+        s = max(float(np.std(lx)) / K, 0.1)
+        row = {"mu_1": qs[0]}
+        row.update({f"gap_{k}": gaps[k - 2] for k in range(2, K + 1)})
+        row.update({f"sigma_{k}": s for k in range(1, K + 1)})
+        row.update({f"v_{k}": 1.0 / (K - k + 1) for k in range(1, K)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = None,
+               progress: bool = False, **kwargs: Any) -> Any:
+    """Fit the K-component mixture to one trace's token counts.
+
+    Each start of :func:`mixture_starts` is fitted by BFGS with exact JAX gradients (mixture
+    likelihoods have narrow ridges on which a damped Newton step can stall); the converged fit
+    with the highest log-likelihood is returned, with every start's outcome in ``.start_fits``.
+    Raises :class:`estimation.EstimationError` if no start converges.
+    """
+    d = token_data(trace, column, table)
+    kwargs.setdefault("name", f"{trace} {column} (lognormal mixture K={K})")
+    kwargs.setdefault("method", "bfgs")
+    tried = []
+    for _, row in mixture_starts(d["x"], K, d["count"]).iterrows():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+                r = estimation.fit(make_contributions(K), d, mixture_spec(K), kind="mle",
+                                   start=row.to_dict(), progress=progress, **kwargs)
+        except (np.linalg.LinAlgError, estimation.EstimationError, ValueError) as exc:
+            tried.append((None, str(exc)))
+            continue
+        tried.append((r, r.diagnostics.status))
+    ok = [r for r, _ in tried if r is not None and r.converged and np.isfinite(r.llf)]
+    if not ok:
+        raise estimation.EstimationError(
+            f"{kwargs['name']}: no start converged ({'; '.join(m for _, m in tried)})")
+    best = max(ok, key=lambda r: r.llf)
+    best.start_fits = tried
+    best.requests = int(d["count"].sum())
+    return best
+
+
+def select_family(trace: str, column: str, Ks: tuple[int, ...] = (1, 2, 3),
+                  table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[int, Any]]:
+    """Fit each K; return a table of N, log-likelihood, AIC, BIC, convergence and the fits."""
+    n = int(token_data(trace, column, table)["count"].sum())
+    fits, rows = {}, []
+    for K in Ks:
+        try:
+            r = fit_tokens(trace, column, K, table)
+        except estimation.EstimationError:
+            rows.append({"trace": trace, "column": column, "family": f"lognormal mixture K={K}",
+                         "K": K, "N": n, "parameters": len(mixture_params(K)), "llf": np.nan,
+                         "aic": np.nan, "bic": np.nan, "converged": False})
+            continue
+        fits[K] = r
+        k = len(r.params)
+        rows.append({"trace": trace, "column": column, "family": f"lognormal mixture K={K}",
+                     "K": K, "N": n, "parameters": k, "llf": r.llf, "aic": 2 * k - 2 * r.llf,
+                     "bic": k * np.log(n) - 2 * r.llf, "converged": True})
+    tab = pd.DataFrame(rows)
+    tab["best_aic"] = tab["aic"] == tab["aic"].min()
+    tab["best_bic"] = tab["bic"] == tab["bic"].min()
+    return tab, fits
+
+
+# --- prefix-cache reuse ------------------------------------------------------------------------
+
+REUSE_PARAMS = estimation.ParamSpec([estimation.Param("reuse_rate", start=0.3,
+                                                      transform="logit")])
+
+
+def _reuse_residuals(p: dict[str, Any], d: dict[str, Any]) -> Any:
+    return (d["cached"] - p["reuse_rate"] * d["x"]) / jnp.sqrt(d["x"])
+
+
+def fit_cache_reuse(trace: str = "mooncake_conv", table: pd.DataFrame | None = None,
+                    progress: bool = False) -> Any:
+    """The share of input tokens served from the prefix cache (ratio estimator, sandwich SE)."""
+    t = _traces() if table is None else table
+    if "trace" in t.columns:
+        t = t[t["trace"] == trace]
+    t = check_table(t.reset_index(drop=True),
+                    [Field("input_tokens", "tokens", 1, 1e7, positive=True),
+                     Field("cached_tokens", "tokens", 0, 1e7)], f"request trace {trace}")
+    d = {"x": t["input_tokens"].to_numpy(np.float64),
+         "cached": t["cached_tokens"].to_numpy(np.float64)}
+    if np.any(d["cached"] > d["x"]):
+        i = int(np.flatnonzero(d["cached"] > d["x"])[0])
+        raise FitInputError(f"request trace {trace}: column 'cached_tokens' row {i}: "
+                            f"{d['cached'][i]:g} exceeds input_tokens {d['x'][i]:g}")
+    return estimation.fit(None, d, REUSE_PARAMS, residuals=_reuse_residuals,
+                          loss=estimation.Squared(), kind="m", progress=progress,
+                          name=f"{trace} prefix-cache reuse")
+
+
+# --- reasoning tokens per task -----------------------------------------------------------------
+
+def reasoning_data(table: pd.DataFrame | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Output tokens per sample of each (model, task) from ``eval_tokens`` with task codes."""
+    import data
+
+    e = data.load("eval_tokens") if table is None else table
+    e = check_table(e.reset_index(drop=True),
+                    [Field("output_tokens_per_sample", "tokens", 1, 1e7, positive=True)],
+                    "eval tokens")
+    tasks = sorted(e["task"].unique())
+    code = e["task"].map({t: i for i, t in enumerate(tasks)}).to_numpy(np.int64)
+    return {"y": np.log(e["output_tokens_per_sample"].to_numpy()), "task": code}, tasks
+
+
+def reasoning_spec(n_tasks: int) -> estimation.ParamSpec:
+    return estimation.ParamSpec(
+        [estimation.Param(f"mu_{j}") for j in range(n_tasks)]
+        + [estimation.Param(f"sigma_{j}", transform="log") for j in range(n_tasks)])
+
+
+def fit_reasoning_tokens(table: pd.DataFrame | None = None, progress: bool = False) -> Any:
+    """Lognormal law of output tokens per question for each task; params ``mu_j``, ``sigma_j`` in
+    the order of ``result.tasks``."""
+    d, tasks = reasoning_data(table)
+    J = len(tasks)
+
+    def contributions(p: dict[str, Any], dd: dict[str, Any]) -> Any:
+        mu = jnp.stack([p[f"mu_{j}"] for j in range(J)])[dd["task"]]
+        s = jnp.stack([p[f"sigma_{j}"] for j in range(J)])[dd["task"]]
+        return normal_logpdf(dd["y"], mu, s)
+
+    start = {f"mu_{j}": float(d["y"][d["task"] == j].mean()) for j in range(J)}
+    start.update({f"sigma_{j}": float(d["y"][d["task"] == j].std()) + 0.05 for j in range(J)})
+    res = estimation.fit(contributions, d, reasoning_spec(J), kind="mle", start=start,
+                         progress=progress, name="reasoning tokens per question")
+    res.tasks = tasks
+    return res
+
+
+def reasoning_medians(res: Any) -> pd.DataFrame:
+    """Median output tokens per question by task, exp(μ_task), with delta-method CIs."""
+    J = len(res.tasks)
+    return res.delta_method(lambda p: jnp.exp(jnp.stack([p[f"mu_{j}"] for j in range(J)])),
+                            [f"median output tokens per question: {t}" for t in res.tasks])
+
+
+# --- simulation and cost per request -----------------------------------------------------------
+
+def simulate_mixture(params: dict[str, float], K: int, n: int, seed: int = 0,
+                     cap: int | None = None) -> np.ndarray:
+    """Integer token counts from the discretised mixture (rounded lognormal draws, ≥ 1)."""
+    rng = np.random.default_rng(seed)
+    w, mu, sigma = (np.asarray(a) for a in components(
+        {k: jnp.asarray(v) for k, v in params.items()}, K))
+    k = rng.choice(K, size=n, p=w / w.sum())
+    x = np.maximum(np.round(np.exp(mu[k] + sigma[k] * rng.standard_normal(n))), 1.0)
+    return np.minimum(x, cap) if cap else x
+
+
+def cost_per_request(input_fit: Any, output_fit: Any, prices: dict[str, float],
+                     reuse_rate: float = 0.0, reasoning: tuple[float, float] | None = None,
+                     draws: int = 100_000, seed: int = 0) -> pd.DataFrame:
+    """Distribution of the dollar cost per request at ``prices`` ($/Mtok: ``input``, ``output``
+    and optionally ``cache_read``), split into context, output and reasoning.
+
+    ``reasoning`` is (μ, σ) of ln reasoning tokens per request (e.g. from
+    :func:`fit_reasoning_tokens`), or None for no reasoning.
+    """
+    for key in ("input", "output"):
+        if key not in prices:
+            raise FitInputError(f"prices: missing {key!r} ($/Mtok)")
+        if not 0 < prices[key] <= 2000:
+            raise FitInputError(f"prices: {key!r} = {prices[key]!r} is outside (0, 2000] $/Mtok")
+    cache = prices.get("cache_read", prices["input"])
+    Kx = _k_of(input_fit)
+    Ky = _k_of(output_fit)
+    x = simulate_mixture(dict(input_fit.params), Kx, draws, seed)
+    y = simulate_mixture(dict(output_fit.params), Ky, draws, seed + 1)
+    rng = np.random.default_rng(seed + 2)
+    r = (np.exp(reasoning[0] + reasoning[1] * rng.standard_normal(draws)) if reasoning
+         else np.zeros(draws))
+    parts = {
+        "context": x * ((1 - reuse_rate) * prices["input"] + reuse_rate * cache) / 1e6,
+        "output": y * prices["output"] / 1e6,
+        "reasoning": r * prices["output"] / 1e6,
+    }
+    total = sum(parts.values())
+    rows = {"total": total, **parts}
+    out = pd.DataFrame({name: {"mean": v.mean(), "median": np.median(v),
+                               "p90": np.quantile(v, 0.9), "p99": np.quantile(v, 0.99),
+                               "share_of_mean": v.mean() / total.mean()}
+                        for name, v in rows.items()}).T
+    out.index.name = "component"
+    return out
+
+
+def _k_of(res: Any) -> int:
+    return sum(1 for n in res.params.index if n.startswith("sigma_"))

@@ -119,6 +119,18 @@ class FirmSolution(NamedTuple):
     stationarity: Array
     feasibility: Array
 
+    def stage_table(self) -> Any:
+        """The optimum's cost by stage as a DataFrame (dollars over the model's life and share of
+        the total); for one solution, not a batch."""
+        import pandas as pd
+
+        rows = [{"stage": name,
+                 "kind": "per query" if name in costs.QUERY_STAGES else "fixed",
+                 "dollars": float(self.stage_dollars[name])} for name in costs.STAGES]
+        frame = pd.DataFrame(rows)
+        frame["share"] = frame["dollars"] / float(self.cost)
+        return frame
+
 
 def default_parameters(hardware: Any = "H100", **overrides: float) -> dict[str, float]:
     """One ``theta`` with every cost and quality parameter (see :func:`structural.costs.

@@ -33,6 +33,9 @@ def test_optimum_meets_target_and_converges(heavy_training):
                                             rel=1e-14)
     assert sum(float(v) for v in sol.stage_dollars.values()) == pytest.approx(float(sol.cost),
                                                                               rel=1e-12)
+    table = sol.stage_table()
+    assert table["share"].sum() == pytest.approx(1.0, rel=1e-12)
+    assert set(table.loc[table.kind == "fixed", "stage"]) == {"pretrain", "finetune", "data"}
     # the fixed levers stay where they were put
     for name in ("c", "k", "r", "D_F", "x", "y"):
         assert float(sol.levers[name]) == Z[name]

@@ -286,12 +286,19 @@ def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
         v = _fg(u, mask, z, theta, Q, target, s, mode)
         return v[0] + mu * jnp.abs(v[1])
 
-    def step(carry, _):
-        u, lam, mu, free_now = carry
+    def step(carry, i):
+        u, lam, mu, free_now, _ = carry
         eff = mask * free_now
         fv = _fg(u, mask, z, theta, Q, target, s, mode)
         J = jac(u, mask, z, theta, Q, target, s, mode) * eff
         gf, gg, gv = J[0], J[1], fv[1]
+        # KKT residuals at u with the current multiplier: reported for the final iterate, which
+        # the last pass of the loop evaluates without moving.
+        stationarity = jnp.max(jnp.abs(gf - lam * gg))
+        converged = ((stationarity <= tol * jnp.maximum(fv[0], 1e-12))
+                     & (jnp.abs(gv) <= 1e-8) & jnp.isfinite(fv[0]))
+        diagnostics = jnp.stack([stationarity, jnp.abs(gv), converged.astype(jnp.float64)])
+        last = i == iterations
         H = hess(u, lam, mask, z, theta, Q, target, s, mode)
         H = H * eff[:, None] * eff[None, :] + jnp.diag(1.0 - eff)
         w, V = jnp.linalg.eigh(H)
@@ -313,25 +320,20 @@ def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
         # Active set: a lever that has slid below its floor (less than one token of fine-tuning,
         # context or reasoning; k < 1.001) while the Lagrangian still pushes it down is pinned at
         # its bound for the rest of the solve.
-        pin = (eff > 0) & (u_new < _PIN_BELOW) & ((gf - lam_new * gg) >= 0.0)
+        pin = (eff > 0) & (u_new < _PIN_BELOW) & ((gf - lam_new * gg) >= 0.0) & ~last
         u_new = jnp.where(pin, _U_MIN, u_new)
-        return (u_new, lam_new, mu, free_now * (1.0 - pin)), None
+        u_new = jnp.where(last, u, u_new)
+        lam_new = jnp.where(last, lam, lam_new)
+        return (u_new, lam_new, mu, free_now * (1.0 - pin), diagnostics), None
 
     # A free lever given at its bound (k = 1, D_F = c = r = 0) starts at an interior default.
     at_lower = jnp.stack([z[name] <= LOWER[name] for name in LEVERS])
     u0 = jnp.where(at_lower, jnp.log(_START_VEC - _LOWER_VEC), _pack(z))
     u0 = jnp.where(mask > 0, jnp.clip(u0, _U_START_MIN, _U_MAX), 0.0)
-    carry0 = (u0, jnp.float64(0.0), jnp.float64(1.0), jnp.ones_like(mask))
-    (u, lam, _, free_now), _ = jax.lax.scan(step, carry0, None, length=iterations)
-    active = mask * free_now
-    fv = _fg(u, mask, z, theta, Q, target, s, mode)
-    J = jac(u, mask, z, theta, Q, target, s, mode)
-    stationarity = jnp.max(jnp.abs((J[0] - lam * J[1]) * active))
-    feasibility = jnp.abs(fv[1])
-    converged = ((stationarity <= tol * jnp.maximum(fv[0], 1e-12)) & (feasibility <= 1e-8)
-                 & jnp.isfinite(fv[0]))
-    diagnostics = jnp.stack([stationarity, feasibility, converged.astype(jnp.float64)])
-    return u, lam, diagnostics, active
+    carry0 = (u0, jnp.float64(0.0), jnp.float64(1.0), jnp.ones_like(mask), jnp.zeros(3))
+    (u, lam, _, free_now, diagnostics), _ = jax.lax.scan(step, carry0,
+                                                         jnp.arange(iterations + 1))
+    return u, lam, diagnostics, mask * free_now
 
 
 @_optimum.defjvp

@@ -1,1 +1,2 @@
-"""Example inputs shipped with the package (pipeline TOML files)."""
+"""Example inputs shipped with the package: ``pipelines/`` (pipeline TOML files for
+``llmecon cost``) and ``scenarios/`` (counterfactual scenarios)."""

@@ -341,8 +341,12 @@ def fit(form: str = "loglinear", table: pd.DataFrame | None = None, progress: bo
         raise FitInputError(f"form must be 'loglinear' or 'roofline', got {form!r}")
     for j in range(1, k + 1):
         start.setdefault(f"provider_{j}", 0.0)
+    # Two starts for the tail parameter: the likelihood is flat in ν when the errors are close to
+    # normal, and a Newton path from heavy tails can drift to the bound; the better converged
+    # start wins.
+    starts = pd.DataFrame([{**start, "df": 4.0}, {**start, "df": 20.0}])[spec.names]
     kwargs.setdefault("name", f"inference price ({form})")
-    return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)
+    return estimation.fit(model, d, spec, kind="mle", start=starts, progress=progress, **kwargs)
 
 
 def headline(res: Any, form: str = "loglinear", alpha: float = 0.05) -> pd.DataFrame:

@@ -45,6 +45,9 @@ BIND_PRIORITY = {"pipeline": ("D", "c", "DF", "k", "N"), "tradeoff": ("I", "T")}
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
 TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
+#: Newton's tolerance on a log lever: 1e-12·(1 + |log z|) ≈ 3e-11 relative in z, where the cost's
+#: relative error is of the order of its square (the optimum is flat).
+XTOL = 1e-12
 
 
 class HypothesisError(ValueError):
@@ -118,7 +121,9 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     blo, bhi = bounds[bind]
 
     def assemble(u: Array, w: Array) -> dict:
-        z = {k: jnp.asarray(v, jnp.float64) for k, v in fixed.items()}
+        # Fixed levers stay Python floats, so a technology can skip a stage that is off (D_F = 0)
+        # at trace time instead of computing zeros at every Newton step.
+        z: dict[str, Array] = dict(fixed)
         for i, lv in enumerate(opt):
             z[lv] = jnp.exp(u[i])
         z[bind] = jnp.exp(w)
@@ -173,15 +178,19 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         coarse grid bracket (or a warm start) it converges in a few steps where bisection needs
         sixty-four."""
 
+        def d1(t):
+            # Forward mode: a scalar function of one lever needs no reverse pass.
+            _, d, out = jax.jvp(fun, (t,), (jnp.ones_like(t),), has_aux=True)
+            return d, out
+
         def d12(t):
-            d1, d2, out = jax.jvp(jax.grad(fun, has_aux=True), (t,), (jnp.ones_like(t),),
-                                  has_aux=True)
-            return jnp.where(out, -1.0, d1), jnp.where(out, jnp.nan, d2)
+            g, H, out = jax.jvp(d1, (t,), (jnp.ones_like(t),), has_aux=True)
+            return jnp.where(out, -1.0, g), jnp.where(out, jnp.nan, H)
 
         def cond(s):
             x, lo, hi, _dxold, dx, it = s
-            return (it < 200) & (hi - lo > 1e-13 * (1.0 + jnp.abs(x))) & \
-                (jnp.abs(dx) > 1e-14 * (1.0 + jnp.abs(x)))
+            return (it < 200) & (hi - lo > XTOL * (1.0 + jnp.abs(x))) & \
+                (jnp.abs(dx) > XTOL * (1.0 + jnp.abs(x)))
 
         def body(s):
             x, lo, hi, dxold, dx, it = s
@@ -191,8 +200,8 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
             step = g / H
             xn = x - step
             good = (H > 0) & (xn > lo) & (xn < hi) & (jnp.abs(step) < 0.5 * jnp.abs(dxold))
-            # A Newton step below the spacing of floats at x means x is the root: stop there.
-            done = (H > 0) & (jnp.abs(step) <= 1e-14 * (1.0 + jnp.abs(x)))
+            # A Newton step below the tolerance means x is the root to that precision: stop.
+            done = (H > 0) & (jnp.abs(step) <= XTOL * (1.0 + jnp.abs(x)))
             xnew = jnp.where(done, x, jnp.where(good, xn, 0.5 * (lo + hi)))
             return xnew, lo, hi, dx, jnp.where(done, 0.0, xnew - x), it + 1
 
@@ -287,17 +296,18 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
 
 BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
+BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a whole Q grid)
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
-               n: int) -> dict[str, np.ndarray]:
+               n: int, block: int = BLOCK) -> dict[str, np.ndarray]:
     """Apply ``fn`` (a jitted vmap over :data:`BLOCK` lanes) to a batch of n lanes, block by
     block (the last block padded with copies of its last lane).
 
     Every call has the same shape, so each solver compiles once however many draws, prices and
     Q a run has (compiling dominates small runs); small blocks also stay in cache and let each
     block's Newton loop stop as soon as its own lanes have converged."""
-    m = -(-n // BLOCK) * BLOCK
+    m = -(-n // block) * block
 
     def pad(a):
         a = np.asarray(a, dtype=np.float64)
@@ -306,9 +316,9 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
     padded = [{k: pad(v) for k, v in x.items()} if isinstance(x, Mapping) else pad(x)
               for x in mapped]
     outs = []
-    for start in range(0, m, BLOCK):   # fixed-size blocks of one batch, not scenarios
-        blk = [{k: v[start:start + BLOCK] for k, v in x.items()} if isinstance(x, dict)
-               else x[start:start + BLOCK] for x in padded]
+    for start in range(0, m, block):   # fixed-size blocks of one batch, not scenarios
+        blk = [{k: v[start:start + block] for k, v in x.items()} if isinstance(x, dict)
+               else x[start:start + block] for x in padded]
         outs.append(fn(*blk, *shared))
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
 
@@ -405,7 +415,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
             lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
-                             (jnp.asarray(Q, jnp.float64),), K * P)
+                             (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
         else:
             out = solve_flat(tech, hyp, th, pr, q)

@@ -109,6 +109,11 @@ class Target:
     value: float
 
 
+def _is_zero(x: object) -> bool:
+    """A lever fixed at zero as a Python number (known when tracing, so its stage is skipped)."""
+    return isinstance(x, int | float) and x == 0
+
+
 def target_value(tech, th: dict) -> Array:
     """The target's value: ``th["target"]`` when the engine passes it as data (so one compiled
     solver serves every target), else the technology's own."""
@@ -159,6 +164,8 @@ class PipelineTechnology:
     # -- quality ---------------------------------------------------------------------------
     def transferred(self, z: dict, th: dict) -> Array:
         """Effective data transferred by fine-tuning, tokens (Hernandez et al. 2021, eq. 1.1)."""
+        if _is_zero(z["DF"]):
+            return 0.0
         chi = th["chars_per_token"]
         DF = jnp.maximum(z["DF"], 0.0)
         return th["ft_k"] * (chi * DF) ** th["ft_alpha"] * z["N"] ** th["ft_beta"] / chi
@@ -241,14 +248,18 @@ class PipelineTechnology:
         charge = 1.0 if charge_pretraining else 0.0
         pretraining = charge * pr["train_flop"] * flops.training_flops(N, D)
         data = charge * pr["data_token"] * D
-        fine_tuning = pr["train_flop"] * flops.finetune_flops(N, DF, N) + pr["ft_data_token"] * DF
+        fine_tuning = (0.0 * pr["train_flop"] if _is_zero(DF) else
+                       pr["train_flop"] * flops.finetune_flops(N, DF, N) + pr["ft_data_token"] * DF)
         # Prefill of c + x tokens: 2N(c+x) + nd (c+x)²; the context's share is what c adds.
-        ctx_flops = 2.0 * N * c + nd * (c**2 + 2.0 * c * mx)
+        # k attempts decode y tokens each after c + x tokens: 2N y + nd((P+y)² − P²) in mean.
+        ctx_flops, in_flops, dec_flops = 2.0 * N * c, 2.0 * N * mx, 2.0 * N * my
+        if self.attention:  # static: without attention these terms are not even traced
+            ctx_flops = ctx_flops + nd * (c**2 + 2.0 * c * mx)
+            in_flops = in_flops + nd * sx
+            dec_flops = dec_flops + nd * (2.0 * (c + mx) * my + sy)
         cache = 1.0 - pr["cache_hit"] * pr["cache_discount"]
         context = pr["prefill_flop"] * ctx_flops * cache
-        inp = pr["prefill_flop"] * (2.0 * N * mx + nd * sx)
-        # k attempts decode y tokens each after c + x tokens: 2N y + nd((P+y)² − P²) in mean.
-        dec_flops = 2.0 * N * my + nd * (2.0 * (c + mx) * my + sy)
+        inp = pr["prefill_flop"] * in_flops
         decode = pr["decode_flop"] * k * dec_flops
         return {"pretraining": pretraining, "data": data, "fine_tuning": fine_tuning,
                 "context": context, "input": inp, "decode": decode}

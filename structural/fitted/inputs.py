@@ -92,3 +92,15 @@ def read_csv(path: str | Path, what: str) -> pd.DataFrame:
         return pd.read_csv(p)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise FitInputError(f"{what}: cannot read {str(p)!r}: {exc}") from None
+
+
+def with_years(df: pd.DataFrame, origin: str, what: str) -> pd.DataFrame:
+    """Add ``t`` (years since ``origin``) from a ``date`` column when ``t`` is absent."""
+    if "t" in df.columns or "date" not in df.columns:
+        return df
+    dates = pd.to_datetime(df["date"], errors="coerce")
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FitInputError(f"{what}: column 'date' row {i}: {df['date'].iloc[i]!r} is not a date")
+    return df.assign(t=((dates - pd.Timestamp(origin)).dt.days / 365.25).to_numpy())

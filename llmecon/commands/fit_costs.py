@@ -1,0 +1,191 @@
+"""``llmecon fit MODEL`` for the fitted cost functions of :mod:`structural.fitted`.
+
+The ``fit`` command itself belongs to :mod:`llmecon.commands.fit`, which calls
+:func:`register_fit_models` to add these models as its subcommands::
+
+    llmecon fit training_cost   [--runs CSV] [--prices CSV] [--cost COLUMN]
+    llmecon fit inference_price [--prices CSV] [--form loglinear|roofline]
+    llmecon fit price_trend     [--observations CSV] [--reference MODEL | --threshold ECI]
+    llmecon fit usage           [--traces CSV] [--trace NAME] [--column COLUMN] [--components 1,2,3]
+
+Each prints the engine's summary (``--format text|markdown|latex``) and derived quantities, and with
+``--out DIR`` writes them as CSV, Markdown and LaTeX. A CSV with a missing column, a value in the
+wrong units (caught by range checks), NaN or a negative price stops with exit status 2 and one line
+naming the column and row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from structural.fitted.inputs import FitInputError, read_csv, with_years
+
+FORMATS = ("text", "markdown", "latex")
+
+
+def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
+    """Add ``training_cost``, ``inference_price``, ``price_trend`` and ``usage`` under ``fit``."""
+    p = fit_subparsers.add_parser(
+        "training_cost",
+        help="training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost")
+    p.add_argument("--runs", help="CSV of runs: date or t, training_compute_flop, cost_usd")
+    p.add_argument("--prices", help="CSV of prices: date or t, usd_per_flop (2023 $/FLOP)")
+    p.add_argument("--cost", default="cloud_usd",
+                   help="training_costs column for the curated runs (default cloud_usd)")
+    _common(p)
+    p.set_defaults(func=run_training_cost)
+
+    p = fit_subparsers.add_parser(
+        "inference_price", help="third-party open-weights prices vs active parameters; markups")
+    p.add_argument("--prices", help="CSV: provider, model, input_usd_per_mtok, "
+                   "output_usd_per_mtok, active_parameters, parameters, context_window, date or t")
+    p.add_argument("--form", choices=("loglinear", "roofline"), default="loglinear")
+    _common(p)
+    p.set_defaults(func=run_inference_price)
+
+    p = fit_subparsers.add_parser(
+        "price_trend", help="cheapest price at or above a capability threshold over time")
+    p.add_argument("--observations", help="CSV: date or t, price_usd_per_mtok, eci")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--reference", default="GPT-4", help="model whose ECI is the threshold")
+    g.add_argument("--threshold", type=float, help="ECI threshold")
+    _common(p)
+    p.set_defaults(func=run_price_trend)
+
+    p = fit_subparsers.add_parser(
+        "usage", help="tokens per request: lognormal mixtures chosen by AIC/BIC")
+    p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
+    p.add_argument("--trace", default="azure_code_2023")
+    p.add_argument("--column", default="output_tokens",
+                   choices=("input_tokens", "output_tokens"))
+    p.add_argument("--components", default="1,2",
+                   help="comma-separated numbers of mixture components (default 1,2)")
+    _common(p)
+    p.set_defaults(func=run_usage)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--out", type=Path, help="directory for CSV, Markdown and LaTeX tables")
+
+
+def _fmt(res, fmt: str) -> str:
+    return res.summary(fmt="markdown" if fmt == "markdown" else fmt)
+
+
+def _table_text(df: pd.DataFrame, fmt: str) -> str:
+    if fmt == "markdown":
+        cols = [str(c) for c in df.reset_index().columns]
+        rows = df.reset_index().astype(str).values.tolist()
+        return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                         + ["| " + " | ".join(r) + " |" for r in rows])
+    if fmt == "latex":
+        return df.to_latex(float_format="%.4g")
+    return df.to_string(float_format=lambda v: f"{v:.6g}")
+
+
+def _write(out: Path | None, stem: str, res_list, extra: dict[str, pd.DataFrame]) -> None:
+    if out is None:
+        return
+    from papers.kaplan2020 import write_tables
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, res in res_list:
+        write_tables(res.table().rename_axis("parameter"), out, f"{stem}_{name}")
+        (out / f"{stem}_{name}_summary.txt").write_text(res.summary())
+    for name, df in extra.items():
+        write_tables(df.rename_axis(df.index.name or "quantity"), out, f"{stem}_{name}")
+
+
+def _csv(path: str | None, what: str, origin: str) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    return with_years(read_csv(path, what), origin, what)
+
+
+def run_training_cost(args: argparse.Namespace) -> int:
+    from structural.fitted import training_cost as tc
+
+    runs = _csv(args.runs, "training runs", "2020-01-01")
+    prices = _csv(args.prices, "price series", "2020-01-01")
+    if runs is None:
+        runs = tc.training_runs(cost=args.cost)
+    if prices is None:
+        prices = tc.price_series()
+    res = tc.fit(runs, prices)
+    growth = tc.growth_factors(res)
+    print(_fmt(res, args.format))
+    print(_table_text(growth, args.format))
+    _write(args.out, "training_cost", [("params", res)], {"growth": growth})
+    return 0 if res.converged else 1
+
+
+def run_inference_price(args: argparse.Namespace) -> int:
+    from structural.fitted import inference_price as ip
+
+    table = _csv(args.prices, "open-weights prices", "2024-01-01")
+    if table is not None:
+        for col in ("provider", "model"):
+            if col not in table.columns:
+                raise FitInputError(f"open-weights prices: missing column {col!r}")
+        table = ip.with_provider_codes(table)
+    res = ip.fit(args.form, table)
+    head = ip.headline(res, args.form)
+    print(_fmt(res, args.format))
+    print("providers (provider_1, provider_2, ...): "
+          + ", ".join(ip.providers(table if table is not None else ip.third_party_open())))
+    print(_table_text(head, args.format))
+    extra = {"headline": head}
+    if table is None:
+        mk = ip.markups(res, args.form).set_index(["group", "price"])
+        print(_table_text(mk, args.format))
+        extra["markups"] = mk.reset_index().set_index("group")
+    _write(args.out, f"inference_price_{args.form}", [("params", res)], extra)
+    return 0 if res.converged else 1
+
+
+def run_price_trend(args: argparse.Namespace) -> int:
+    from structural.fitted import price_trend as pt
+
+    obs = _csv(args.observations, "price observations", "2024-01-01")
+    if obs is None:
+        obs = pt.observations()
+    if args.threshold is not None:
+        tau = args.threshold
+    else:
+        scores = pt.eci_scores()
+        if args.reference not in scores.index:
+            raise FitInputError(f"--reference {args.reference!r} has no ECI score")
+        tau = float(scores[args.reference])
+    res = pt.fit_threshold(obs, tau)
+    dcl = pt.decline(res).to_frame().T
+    print(_fmt(res, args.format))
+    print(_table_text(dcl, args.format))
+    _write(args.out, "price_trend", [("params", res)], {"decline": dcl})
+    return 0 if res.converged else 1
+
+
+def run_usage(args: argparse.Namespace) -> int:
+    from structural.fitted import usage as u
+
+    table = read_csv(args.traces, "request trace") if args.traces else None
+    try:
+        Ks = tuple(int(k) for k in args.components.split(","))
+    except ValueError:
+        raise FitInputError(f"--components {args.components!r}: expected e.g. 1,2,3") from None
+    if not Ks or min(Ks) < 1 or max(Ks) > 4:
+        raise FitInputError(f"--components {args.components!r}: each between 1 and 4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab, fits = u.select_family(args.trace, args.column, Ks, table)
+    best = tab.loc[tab["aic"].idxmin(), "K"] if tab["aic"].notna().any() else None
+    if best is not None:
+        print(_fmt(fits[int(best)], args.format))
+    print(_table_text(tab.set_index("family"), args.format))
+    _write(args.out, f"usage_{args.trace}_{args.column}",
+           [(f"K{k}", r) for k, r in fits.items()], {"families": tab.set_index("family")})
+    return 0 if best is not None else 1

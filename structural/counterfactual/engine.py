@@ -200,9 +200,10 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
             step = g / H
             xn = x - step
             good = (H > 0) & (xn > lo) & (xn < hi) & (jnp.abs(step) < 0.5 * jnp.abs(dxold))
-            # A Newton step below the tolerance means x is the root to that precision: stop.
-            done = (H > 0) & (jnp.abs(step) <= XTOL * (1.0 + jnp.abs(x)))
-            xnew = jnp.where(done, x, jnp.where(good, xn, 0.5 * (lo + hi)))
+            # Newton converges quadratically: after an accepted step s the error is of order s²,
+            # so a step below √XTOL lands within the tolerance; stop after taking it.
+            done = good & (jnp.abs(step) <= 1e-6 * (1.0 + jnp.abs(x)))
+            xnew = jnp.where(good, xn, 0.5 * (lo + hi))
             return xnew, lo, hi, dx, jnp.where(done, 0.0, xnew - x), it + 1
 
         lo0, hi0 = jnp.asarray(lo0), jnp.asarray(hi0)
@@ -284,12 +285,20 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
     def path(th: dict, pr: dict, Qs: Array) -> dict:
         first = solve(th, pr, Qs[0])
+        lq = jnp.log(jnp.maximum(Qs, 1e-300))
 
-        def step(x, q):
-            out = solve(th, pr, q, x)
-            return out["u_opt"], out
+        def step(carry, i):
+            x1, x0 = carry
+            # Predict by extrapolating the last two optima linearly in log Q (secant
+            # continuation); the first step, or one next to Q = 0, starts from the last optimum.
+            slope = (x1 - x0) / jnp.where(lq[i - 1] != lq[i - 2], lq[i - 1] - lq[i - 2], 1.0)
+            ok = (i >= 2) & (Qs[i - 2] > 0) & jnp.isfinite(slope)
+            pred = jnp.where(ok, x1 + slope * (lq[i] - lq[i - 1]), x1)
+            out = solve(th, pr, Qs[i], pred)
+            return (out["u_opt"], x1), out
 
-        _, rest = jax.lax.scan(step, first["u_opt"], Qs[1:])
+        x_first = first["u_opt"]
+        _, rest = jax.lax.scan(step, (x_first, x_first), jnp.arange(1, Qs.shape[0]))
         return {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
 
     return path

@@ -203,7 +203,10 @@ class PipelineTechnology:
         """The task loss that meets the target with k attempts."""
         if self.target.kind == "loss":
             return jnp.asarray(target_value(self, th), jnp.float64)
-        mu = required_mu(k, target_value(self, th), th["phi"])
+        if isinstance(k, int | float) and k == 1:   # one attempt: coverage is μ itself
+            mu = jnp.asarray(target_value(self, th), jnp.float64)
+        else:
+            mu = required_mu(k, target_value(self, th), th["phi"])
         return th["ell_task"] - jnp.log(mu / (1.0 - mu)) / th["kappa"]
 
     def closed_form(self, lever: str) -> bool:

@@ -95,10 +95,12 @@ class ParamSpec:
     def to_user(self, theta: Any) -> jax.Array:
         """x(θ), elementwise; works on (..., k) arrays and under jit/vmap."""
         theta = jnp.asarray(theta)
-        lin = theta
-        pos = jnp.exp(theta)
-        box = self._lo + (self._hi - self._lo) * jax.nn.sigmoid(theta)
-        return jnp.where(self._kind == 0, lin, jnp.where(self._kind == 1, pos, box))
+        # Transform only the entries that use it: exp(θ) of an identity parameter that ran off to
+        # θ ≈ 1000 is inf, and the discarded branch would still put 0·inf = NaN into gradients.
+        pos = jnp.exp(jnp.where(self._kind == 1, theta, 0.0))
+        sig = jax.nn.sigmoid(jnp.where(self._kind == 2, theta, 0.0))
+        box = self._lo + (self._hi - self._lo) * sig
+        return jnp.where(self._kind == 0, theta, jnp.where(self._kind == 1, pos, box))
 
     def jacobian_diag(self, theta: Any) -> jax.Array:
         """dx/dθ for each parameter (the transforms are elementwise, so J is diagonal)."""

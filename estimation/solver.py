@@ -6,10 +6,12 @@ Each member of a batch (a start, or a bootstrap replicate given as observation w
 
 with H the exact JAX Hessian, shifted by its most negative eigenvalue where it is indefinite so
 that every direction descends (Nocedal & Wright, *Numerical Optimization*, 2nd ed., §3.4), plus,
-for M-estimation on residuals, the IRLS/Gauss–Newton direction from Σ w_i (ψ_i/r_i) J_i J_iᵀ. Eight
+for M-estimation on residuals, the IRLS/Gauss–Newton direction from Σ w_i (ψ_i/r_i) J_i J_iᵀ. A few
 step lengths along each direction are evaluated at once and the best decrease is taken: robust
 losses have kinks that a trust region would cross only by crawling. μ shrinks after a successful
-step and grows after a failed one.
+step and grows after a failed one. At the rounding floor of Q, where no decrease is visible, a
+full Newton step is kept only if it halves the scale-free gradient. A member whose parameter has
+no effect at all (gradient and Hessian row exactly zero, e.g. an underflowed term) stops as FLAT.
 
 Convergence is judged scale-free, for every member (DESIGN.md): the Hessian is positive definite
 and either
@@ -33,19 +35,18 @@ import numpy as np
 
 from estimation.progress import Progress
 
-RUNNING, CONVERGED, MAXITER, STALLED, NONFINITE, SINGULAR = 0, 1, 2, 3, 4, 5
+RUNNING, CONVERGED, MAXITER, STALLED, NONFINITE, SINGULAR, FLAT = 0, 1, 2, 3, 4, 5, 6
 STATUS_TEXT = {
     RUNNING: "running",
     CONVERGED: "converged",
     MAXITER: "iteration limit reached",
     STALLED: "stalled: no step decreases the objective",
-    NONFINITE: "objective not finite at the start",
+    NONFINITE: "objective or gradient not finite",
     SINGULAR: "stationary but the Hessian is not positive definite (flat or saddle)",
+    FLAT: "a parameter has no effect (its gradient and Hessian row are exactly zero)",
 }
 _TINY = 1e-300
-# Step lengths tried along each direction at once (vectorised, value only): an approximate exact
-# line search that can cross the kinks of a robust loss, where a trust region would crawl.
-_STEPS = np.array([1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 64, 1 / 256, 1 / 1024])
+_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class SolverOptions:
         Number of members iterated together; waiting members fill freed slots between rounds.
     round_iters : int
         Iterations per compiled round between pool refills.
+    steps, gn_steps : tuple of float
+        Step lengths tried at once (value only) along the Newton and the IRLS direction: an
+        approximate exact line search that can cross the kinks of a robust loss.
     """
 
     maxiter: int = 400
@@ -75,8 +79,10 @@ class SolverOptions:
     ftol: float = 1e-14
     gtol_floor: float = 1e-6
     ftol_floor: float = 1e-11
-    pool: int = 256
-    round_iters: int = 4
+    pool: int = 64
+    round_iters: int = 3
+    steps: tuple[float, ...] = (1.0, 0.25, 1 / 16, 1 / 256)
+    gn_steps: tuple[float, ...] = (1.0, 0.25)
 
 
 def relative_gradient(theta, f, g):
@@ -93,11 +99,20 @@ def _scaled(H):
 
 
 def _direction(B, g, mu):
-    """−(SBS + shift)⁻¹ S g in original units; the shift makes the system positive definite."""
+    """(−(SBS + shift)⁻¹ S g in original units, B positive definite?); the shift makes the
+    system positive definite."""
     Bs, s = _scaled(B)
     ev, V = jnp.linalg.eigh(Bs)
     shift = jnp.maximum(0.0, -ev[0] * 1.0001) + mu * jnp.max(jnp.abs(ev))
-    return s * (-V @ ((V.T @ (g * s)) / jnp.maximum(ev + shift, _TINY)))
+    return s * (-V @ ((V.T @ (g * s)) / jnp.maximum(ev + shift, _TINY))), ev[0] > 0.0
+
+
+def _direction_psd(B, g, mu):
+    """−(SBS + λI)⁻¹ S g for a positive semi-definite B (IRLS): a Cholesky suffices."""
+    Bs, s = _scaled(B)
+    lam = mu * jnp.max(jnp.diag(Bs)) + 1e-12
+    c = jax.scipy.linalg.cho_factor(Bs + lam * jnp.eye(B.shape[0]), lower=True)
+    return -s * jax.scipy.linalg.cho_solve(c, g * s)
 
 
 def _newton_decrement(H, g):
@@ -116,67 +131,84 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
 
     The data travel as an argument, so one compilation serves every dataset of the same shape.
     """
-    steps = jnp.asarray(_STEPS)
-    use_gn = template.has_gauss_newton
+    steps = jnp.asarray(opts.steps)
+    use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
+    gn_steps = jnp.asarray(opts.gn_steps if use_gn else ())
 
-    def step(obj, theta, f, g, H, mu, it, status, w):
-        active = status == RUNNING
-        dirs = [_direction(H, g, mu)]
+    def vgh(obj, theta, w):
         if use_gn:
-            dirs.append(_direction(obj.gauss_newton(theta, w), g, mu))
-        P = jnp.stack(dirs)
-        trial_f = jax.vmap(lambda p: jax.vmap(lambda t: obj.value(theta + t * p, w))(steps))(P)
-        trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf).reshape(-1)
+            return obj.value_grad_hess_gn(theta, w)
+        f, g, H = obj.value_grad_hess(theta, w)
+        return f, g, H, H
+
+    def step(obj, theta, f, g, H, B, mu, it, status, fresh, w):
+        active = status == RUNNING
+        pN, pd_now = _direction(H, g, mu)
+        tN = jax.vmap(lambda t: obj.value(theta + t * pN, w))(steps)
+        trial_f = tN
+        moves = steps[:, None] * pN
+        if use_gn:
+            pG = _direction_psd(B, g, mu)
+            tG = jax.vmap(lambda t: obj.value(theta + t * pG, w))(gn_steps)
+            trial_f = jnp.concatenate([tN, tG])
+            moves = jnp.concatenate([moves, gn_steps[:, None] * pG])
+        trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf)
         j = jnp.argmin(trial_f)
-        ok = trial_f[j] < f
-        p = P[j // steps.shape[0]] * steps[j % steps.shape[0]]
-        theta2 = jnp.where(ok, theta + p, theta)
-        f2, g2, H2 = obj.value_grad_hess(theta2, w)
-        mu2 = jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0)
-        it2 = it + 1
+        # A member that just entered the pool only gets its value, gradient and Hessian.
+        ok = (trial_f[j] < f) & ~fresh
+        # At the rounding floor of Q no decrease can be seen: take the full Newton step on
+        # trial and keep it only if the scale-free gradient halves (checked below).
+        floor = ~ok & ~fresh & pd_now & (tN[0] <= f + 64.0 * _EPS * jnp.abs(f))
+        p = jnp.where(ok, moves[j], pN)
+        theta2 = jnp.where(ok | floor, theta + p, theta)
+        f2, g2, H2, B2 = vgh(obj, theta2, w)
+        rg_old = relative_gradient(theta, f, g)
         rg = relative_gradient(theta2, f2, g2)
+        undo = floor & ~(rg <= 0.5 * rg_old)
+        theta2 = jnp.where(undo, theta, theta2)
+        f2, g2, H2, B2, rg = (jnp.where(undo, a, b) for a, b in
+                              ((f, f2), (g, g2), (H, H2), (B, B2), (rg_old, rg)))
+        ok = ok | (floor & ~undo)
+        mu2 = jnp.where(fresh, mu, jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0))
+        it2 = jnp.where(fresh, it, it + 1)
         pd_ok, dec = _newton_decrement(H2, g2)
         fscale = jnp.maximum(jnp.abs(f2), _TINY)
+        # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
+        # can never move again: the member cannot reach a positive definite Hessian.
+        flat = jnp.any((g2 == 0.0) & jnp.all(H2 == 0.0, axis=1))
+        finite = jnp.isfinite(f2) & jnp.all(jnp.isfinite(g2)) & jnp.all(jnp.isfinite(H2))
         new_status = jnp.where(
-            (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
-            jnp.where(pd_ok, CONVERGED, SINGULAR),
+            ~finite, NONFINITE,
             jnp.where(
-                mu2 > 1e8,
-                jnp.where(pd_ok & ((rg <= opts.gtol_floor) | (dec <= opts.ftol_floor * fscale)),
-                          CONVERGED, STALLED),
-                jnp.where(it2 >= opts.maxiter, MAXITER, RUNNING),
+                (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
+                jnp.where(pd_ok, CONVERGED, SINGULAR),
+                jnp.where(
+                    mu2 > 1e8,
+                    jnp.where(pd_ok & ((rg <= opts.gtol_floor) | (dec <= opts.ftol_floor * fscale)),
+                              CONVERGED, STALLED),
+                    jnp.where(flat, FLAT, jnp.where(it2 >= opts.maxiter, MAXITER, RUNNING)),
+                ),
             ),
         )
         keep = ~active
         return (
             jnp.where(keep, theta, theta2), jnp.where(keep, f, f2), jnp.where(keep, g, g2),
-            jnp.where(keep, H, H2), jnp.where(keep, mu, mu2), jnp.where(keep, it, it2),
-            jnp.where(active, new_status, status),
+            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, mu, mu2),
+            jnp.where(keep, it, it2), jnp.where(active, new_status, status), fresh & False,
         )
 
     w_axis = 0 if per_member else None
 
     @jax.jit
-    def run_round(theta, f, g, H, mu, it, status, fresh, w, data):
+    def run_round(theta, f, g, H, B, mu, it, status, fresh, w, data):
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 7 + (w_axis,))
-        vinit = jax.vmap(obj.value_grad_hess, in_axes=(0, w_axis))
-
-        # Members that just entered the pool get their value, gradient and Hessian first.
-        def init(args):
-            f, g, H = args
-            f0, g0, H0 = vinit(theta, w)
-            return (jnp.where(fresh, f0, f), jnp.where(fresh[:, None], g0, g),
-                    jnp.where(fresh[:, None, None], H0, H))
-
-        f, g, H = jax.lax.cond(jnp.any(fresh), init, lambda args: args, (f, g, H))
-        finite = jnp.isfinite(f) & jnp.all(jnp.isfinite(g), axis=1)
-        status = jnp.where(fresh & ~finite, NONFINITE, status)
+        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 9 + (w_axis,))
 
         def body(_, carry):
             return vstep(*carry, w)
 
-        return jax.lax.fori_loop(0, opts.round_iters, body, (theta, f, g, H, mu, it, status))
+        carry = (theta, f, g, H, B, mu, it, status, fresh)
+        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:8]
 
     return run_round
 
@@ -240,6 +272,7 @@ def solve_batch(
     f = np.zeros(P)
     g = np.zeros((P, k))
     H = np.tile(np.eye(k), (P, 1, 1))
+    B = H.copy()
     mu = np.full(P, 1e-8)
     it = np.zeros(P, dtype=np.int64)
     fresh = np.ones(P, dtype=bool)
@@ -247,8 +280,8 @@ def solve_batch(
     w_pool = weights[member] if per_member else weights
     done = 0
     while True:
-        res = run_round(theta, f, g, H, mu, it, status, fresh, w_pool, obj.data)
-        theta, f, g, H, mu, it, status = (np.array(a) for a in res)
+        res = run_round(theta, f, g, H, B, mu, it, status, fresh, w_pool, obj.data)
+        theta, f, g, H, B, mu, it, status = (np.array(a) for a in res)
         fresh[:] = False
         finished = (status != RUNNING) & (member >= 0)
         if finished.any():

@@ -43,6 +43,10 @@ EPOCH_GPT4_DECLINE = 40.0
 #: Mooncake trace description (kvcache-ai/Mooncake FAST25-release): about 37% of prefix blocks
 #: repeat; the request_traces datasheet measures 37.4% of input tokens.
 MOONCAKE_REUSE = 0.37
+#: Example prices ($/Mtok) for the cost-per-request rows: DeepSeek-V3's list prices at release
+#: (api_price_history, 2024-12-26: input 0.27, output 1.10) with a cache read at a quarter of the
+#: input price (an assumption).
+EXAMPLE_PRICES = {"input": 0.27, "output": 1.10, "cache_read": 0.0675}
 
 
 def _rows(model: str, res: Any, n: int | None = None) -> list[dict]:
@@ -127,6 +131,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
              else [(t, c) for t in us.TRACES for c in us.COLUMNS])
     Ks = (1, 2)
     fam_tables = []
+    best_fits: dict[tuple[str, str], Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for trace, col in pairs:
@@ -136,6 +141,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
             n = int(tab["N"].iloc[0])
             rows += _rows(f"usage {trace} {col} (lognormal mixture K={best})", fits[best], n)
             converged.append(bool(fits[best].converged))
+            best_fits[(trace, col)] = fits[best]
     fam = pd.concat(fam_tables, ignore_index=True)
     d_aic = fam.pivot_table(index=["trace", "column"], columns="K", values="aic")
     beats = (d_aic[1] - d_aic.drop(columns=1).min(axis=1)) > 0
@@ -151,6 +157,25 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
                      us.reasoning_medians(r), r)
     converged.append(r.converged)
 
+    if ("mooncake_conv", "input_tokens") in best_fits:
+        # Cost per request of the Mooncake (Kimi) traffic at example open-weights prices, with
+        # its prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens.
+        mu = float(r.params["mu_0"])
+        sd = float(r.params["sigma_0"])
+        for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:
+            cost = us.cost_per_request(best_fits[("mooncake_conv", "input_tokens")],
+                                       best_fits[("mooncake_conv", "output_tokens")],
+                                       EXAMPLE_PRICES, reuse_rate=reuse, reasoning=reasoning)
+            for comp, c in cost.iterrows():
+                rows.append({"model": f"usage cost per request, mooncake_conv, {label}",
+                             "quantity": f"{comp}: mean $ (median {c['median']:.3g}, "
+                                         f"p99 {c['p99']:.3g}, share {c['share_of_mean']:.2f})",
+                             "estimate": float(c["mean"]), "std_err": np.nan,
+                             "ci_low": np.nan, "ci_high": np.nan, "N": 100_000, "llf": np.nan,
+                             "aic": np.nan, "bic": np.nan, "converged": True})
+        notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
+                     "output {output} (example open-weights prices); input and output drawn "
+                     "independently from the fitted mixtures".format(**EXAMPLE_PRICES))
     table = pd.DataFrame(rows)
     declines = tr.set_index("reference")["decline_per_year"]
     checks = [

@@ -64,6 +64,9 @@ def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
                    choices=("input_tokens", "output_tokens"))
     p.add_argument("--components", default="1,2",
                    help="comma-separated numbers of mixture components (default 1,2)")
+    p.add_argument("--prices", dest="token_prices",
+                   help="IN,OUT[,CACHE] $/Mtok: also print the cost per request, fitting the "
+                        "other token column of the same trace")
     _common(p)
     p.set_defaults(func=run_usage)
 
@@ -169,6 +172,23 @@ def run_price_trend(args: argparse.Namespace) -> int:
     return 0 if res.converged else 1
 
 
+def _token_prices(text: str) -> dict[str, float]:
+    """``IN,OUT[,CACHE]`` in $/Mtok, range-checked like the price tables (0.0005 to 2000)."""
+    bad = f"--prices {text!r}: expected IN,OUT[,CACHE] in $/Mtok"
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise FitInputError(bad) from None
+    if len(vals) not in (2, 3):
+        raise FitInputError(bad)
+    names = ("input", "output", "cache_read")
+    for name, v in zip(names, vals, strict=False):
+        if not 0.0005 <= v <= 2000:
+            raise FitInputError(f"--prices {name} = {v:g} is outside [0.0005, 2000] $/Mtok "
+                                "(wrong units?)")
+    return dict(zip(names, vals, strict=False))
+
+
 def run_usage(args: argparse.Namespace) -> int:
     from structural.fitted import usage as u
 
@@ -179,6 +199,7 @@ def run_usage(args: argparse.Namespace) -> int:
         raise FitInputError(f"--components {args.components!r}: expected e.g. 1,2,3") from None
     if not Ks or min(Ks) < 1 or max(Ks) > 4:
         raise FitInputError(f"--components {args.components!r}: each between 1 and 4")
+    prices = _token_prices(args.token_prices) if args.token_prices else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tab, fits = u.select_family(args.trace, args.column, Ks, table)
@@ -186,6 +207,22 @@ def run_usage(args: argparse.Namespace) -> int:
     if best is not None:
         print(_fmt(fits[int(best)], args.format))
     print(_table_text(tab.set_index("family"), args.format))
+    extra = {"families": tab.set_index("family")}
+    if prices and best is not None:
+        other = "input_tokens" if args.column == "output_tokens" else "output_tokens"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            otab, ofits = u.select_family(args.trace, other, Ks, table)
+        ok = int(otab.loc[otab["aic"].idxmin(), "K"])
+        fin, fout = ((fits[int(best)], ofits[ok]) if args.column == "input_tokens"
+                     else (ofits[ok], fits[int(best)]))
+        reuse = 0.0
+        if table is None and args.trace == "mooncake_conv":
+            reuse = float(u.fit_cache_reuse().params["reuse_rate"])
+        cost = u.cost_per_request(fin, fout, prices, reuse_rate=reuse)
+        print(f"cost per request, $ (prefix-cache reuse {reuse:.3f})")
+        print(_table_text(cost, args.format))
+        extra["cost_per_request"] = cost
     _write(args.out, f"usage_{args.trace}_{args.column}",
-           [(f"K{k}", r) for k, r in fits.items()], {"families": tab.set_index("family")})
+           [(f"K{k}", r) for k, r in fits.items()], extra)
     return 0 if best is not None else 1

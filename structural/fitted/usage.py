@@ -176,7 +176,9 @@ def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = Non
     Raises :class:`estimation.EstimationError` if no start converges.
     """
     d = token_data(trace, column, table)
-    kwargs.setdefault("name", f"{trace} {column} (lognormal mixture K={K})")
+    kwargs.setdefault("name", f"{trace} {column} (lognormal mixture K={K}; observations are "
+                              f"{len(d['x']):,} distinct counts of {int(d['count'].sum()):,} "
+                              "requests)")
     kwargs.setdefault("method", "bfgs")
     tried = []
     for _, row in mixture_starts(d["x"], K, d["count"]).iterrows():
@@ -325,8 +327,9 @@ def cost_per_request(input_fit: Any, output_fit: Any, prices: dict[str, float],
     for key in ("input", "output"):
         if key not in prices:
             raise FitInputError(f"prices: missing {key!r} ($/Mtok)")
-        if not 0 < prices[key] <= 2000:
-            raise FitInputError(f"prices: {key!r} = {prices[key]!r} is outside (0, 2000] $/Mtok")
+        if not 0.0005 <= prices[key] <= 2000:
+            raise FitInputError(f"prices: {key!r} = {prices[key]!r} is outside [0.0005, 2000] "
+                                "$/Mtok (wrong units?)")
     cache = prices.get("cache_read", prices["input"])
     Kx = _k_of(input_fit)
     Ky = _k_of(output_fit)

@@ -74,3 +74,9 @@ def test_price_trend_runs_and_writes_tables(tmp_path, capsys):
     assert "decline x/year" in out
     assert (tmp_path / "price_trend_decline.tex").exists()
     assert (tmp_path / "price_trend_params.csv").exists()
+
+
+def test_usage_token_prices_in_wrong_units_exit_2(capsys):
+    # $/token instead of $/Mtok: rejected before any fitting.
+    assert main(["fit", "usage", "--prices", "2.7e-7,1.1e-6"]) == 2
+    assert "--prices input = 2.7e-07 is outside [0.0005, 2000] $/Mtok" in capsys.readouterr().err

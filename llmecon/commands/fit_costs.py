@@ -83,7 +83,8 @@ def _fmt(res, fmt: str) -> str:
 def _table_text(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "markdown":
         cols = [str(c) for c in df.reset_index().columns]
-        rows = df.reset_index().astype(str).values.tolist()
+        rows = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r]
+                for r in df.reset_index().itertuples(index=False)]
         return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
                          + ["| " + " | ".join(r) + " |" for r in rows])
     if fmt == "latex":

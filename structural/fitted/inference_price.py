@@ -7,8 +7,9 @@ to marginal cost (Bertrand competition with free entry; DESIGN.md, "The market")
 log-linear form
     ln p_ijk = c_k + β_k ln(N_a,i / 10^10) + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
 
-structural roofline form (DESIGN.md, "Dollars" and "decode as a roofline"; the price equation is
-written here because no shared inference-cost module existed when this one was written)
+structural roofline form (DESIGN.md, "Dollars" and "decode as a roofline"; the decode roofline of
+:mod:`structural.inference`, Pope et al. 2022, per token at short context, with its max replaced by
+a smooth 4-norm so that the likelihood is differentiable where the regimes meet)
     p_in  = 10^6 · h/3600 · 2 N_a / (P · u_p)
     p_out = 10^6 · h/3600 · smax(2 N_a / (P · u_d), b N / (B · BW))
     ln p_ijk = ln p_k + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk

@@ -13,7 +13,7 @@ from scipy import optimize
 
 from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, covariance
-from estimation.errors import NotConvergedWarning, SpecificationError
+from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
 from estimation.objective import Contributions, Objective, as_data, compiled
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
@@ -151,6 +151,14 @@ def fit(
     th = jnp.asarray(theta_hat)
     f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
     rg = float(relative_gradient(theta_hat, f, g))
+    if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        bad = [n for n, gj, hj in zip(spec.names, g, H, strict=True)
+               if not (np.isfinite(gj) and np.all(np.isfinite(hj)))]
+        raise EstimationError(
+            f"{name}: the objective, gradient or Hessian is not finite at the estimate "
+            f"(parameters {bad or spec.names}); check the model for log(0), overflow or a "
+            "parameter at the edge of its domain"
+        )
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
     if converged is None:
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.

@@ -151,8 +151,8 @@ class Objective:
         return jnp.sum(w * rho(r)), J.T @ (w * psi), 0.5 * (H + H.T), B
 
     def scores(self, theta: jax.Array) -> jax.Array:
-        """Per-observation gradients ∂q_i/∂θ, shape (n, k)."""
-        return jax.jacrev(self.per_obs)(theta)
+        """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""
+        return jax.jacfwd(self.per_obs)(theta)
 
     def check_start(self, theta: np.ndarray) -> None:
         """Raise naming the first observation whose contribution is not finite at ``theta``."""

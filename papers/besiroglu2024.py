@@ -33,7 +33,7 @@ import data
 import estimation
 from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
-from papers.reproduction import Check, Reproduction, write_table
+from papers.reproduction import Check, Reproduction, write_tables
 from structural.chinchilla_fit import (
     HOFFMANN_GRID,
     QUICK_GRID,
@@ -138,5 +138,5 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         notes.append("--quick: a 243-point grid and 400 resamples, not the paper's method")
     rep = Reproduction("besiroglu2024", TITLE, table, checks, notes)
     if out is not None:
-        rep.files = write_table(table, Path(out), "table1", TITLE, notes)
+        rep.files = write_tables(table, Path(out), "table1", TITLE, notes)
     return rep

@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural.fitted import training_cost as tc
 
 TITLE = "Growth of the amortised hardware + energy cost of frontier training runs"

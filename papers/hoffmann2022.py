@@ -34,8 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural.pretraining import compute_optimal
 
 TITLE = "Approach 3: allocation exponents and compute-optimal projections"

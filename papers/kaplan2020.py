@@ -25,7 +25,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import pandas as pd
 
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs, flops
 
 TITLE = "Table 1: parameters and forward FLOPs per token by operation"
@@ -78,35 +78,3 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     if out is not None:
         rep.files.extend(write_tables(table, Path(out), "kaplan2020_table1"))
     return rep
-
-
-def write_tables(table: pd.DataFrame, out: Path, stem: str) -> list[Path]:
-    """Write ``table`` as CSV, Markdown and LaTeX under ``out``; return the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    frame = table.reset_index() if table.index.name else table
-    cols = [str(c) for c in frame.columns]
-    rows = [[_cell(v) for v in r] for r in frame.itertuples(index=False)]
-    md = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    md += ["| " + " | ".join(r) + " |" for r in rows]
-    tex = ["\\begin{tabular}{" + "l" * len(cols) + "}", "\\hline",
-           " & ".join(_tex(c) for c in cols) + " \\\\", "\\hline"]
-    tex += [" & ".join(_tex(v) for v in r) + " \\\\" for r in rows]
-    tex += ["\\hline", "\\end{tabular}"]
-    paths = [out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"]
-    frame.to_csv(paths[0], index=False)
-    paths[1].write_text("\n".join(md) + "\n")
-    paths[2].write_text("\n".join(tex) + "\n")
-    return paths
-
-
-def _cell(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
-def _tex(v: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"),
-                 ("#", "\\#"), ("$", "\\$")):
-        v = v.replace(a, b)
-    return v

@@ -29,8 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 
 TITLE = "Fitted cost functions: parameters, standard errors, CIs and fit statistics"
 

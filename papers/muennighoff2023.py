@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural.repeated_data import MUENNIGHOFF_2023, data_constrained_loss, effective_data
 
 TITLE = "Data-constrained scaling: effective data, Fig. 1 losses and the optimal allocation"

@@ -83,30 +83,45 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def write_table(table: pd.DataFrame, out: Path, stem: str, title: str,
-                notes: list[str] | None = None, float_format: str = "%.10g") -> list[Path]:
-    """Write ``table`` as ``stem.csv``, ``stem.md`` and ``stem.tex`` in ``out`` (no extra deps)."""
+def write_tables(table: pd.DataFrame, out: Path, stem: str, title: str | None = None,
+                 notes: list[str] | None = None) -> list[Path]:
+    """Write ``table`` as ``stem.csv``, ``.md`` and ``.tex`` under ``out``; return the paths.
+
+    A named index becomes the first column. ``title`` heads the Markdown and captions the LaTeX;
+    ``notes`` follow both. No dependency beyond pandas (``DataFrame.to_latex`` needs jinja2).
+    """
     notes = notes or []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    csv, md, tex = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"
-    table.to_csv(csv, float_format=float_format)
-    cells = table.map(lambda v: f"{v:.6g}" if isinstance(v, int | float) else str(v))
-    index_name = table.index.name or ""
-    lines = [f"# {title}", "", f"| {index_name} | " + " | ".join(map(str, cells.columns)) + " |",
-             "|---" * (len(cells.columns) + 1) + "|"]
-    lines += [f"| {i} | " + " | ".join(r) + " |" for i, r in cells.iterrows()]
-    md.write_text("\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n")
+    frame = table.reset_index() if table.index.name else table
+    cols = [str(c) for c in frame.columns]
+    rows = [[_cell(v) for v in r] for r in frame.itertuples(index=False)]
+    md = [f"# {title}", ""] if title else []
+    md += ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    md += ([""] + [f"- {n}" for n in notes]) if notes else []
+    tex = [r"\begin{table}[ht]", r"\centering", f"\\caption{{{_tex(title)}}}"] if title else []
+    tex += ["\\begin{tabular}{" + "l" * len(cols) + "}", "\\hline",
+            " & ".join(_tex(c) for c in cols) + " \\\\", "\\hline"]
+    tex += [" & ".join(_tex(v) for v in r) + " \\\\" for r in rows]
+    tex += ["\\hline", "\\end{tabular}"]
+    tex += [f"\\par\\footnotesize {_tex(n)}" for n in notes]
+    tex += [r"\end{table}"] if title else []
+    paths = [out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"]
+    frame.to_csv(paths[0], index=False, float_format="%.10g")
+    paths[1].write_text("\n".join(md) + "\n")
+    paths[2].write_text("\n".join(tex) + "\n")
+    return paths
 
-    def esc(s: object) -> str:
-        return (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_")
-                .replace("%", r"\%").replace("&", r"\&").replace("#", r"\#"))
 
-    tl = [r"\begin{table}[ht]", r"\centering", f"\\caption{{{esc(title)}}}",
-          f"\\begin{{tabular}}{{l{'r' * len(cells.columns)}}}", r"\hline",
-          esc(index_name) + " & " + " & ".join(esc(c) for c in cells.columns) + r" \\", r"\hline"]
-    tl += [esc(i) + " & " + " & ".join(esc(v) for v in r) + r" \\" for i, r in cells.iterrows()]
-    tl += [r"\hline", r"\end{tabular}"] + [f"\\par\\footnotesize {esc(n)}" for n in notes]
-    tl += [r"\end{table}"]
-    tex.write_text("\n".join(tl) + "\n")
-    return [csv, md, tex]
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _tex(v: str) -> str:
+    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"),
+                 ("#", "\\#"), ("$", "\\$")):
+        v = v.replace(a, b)
+    return v

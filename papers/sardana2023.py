@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs, firm
 
 TITLE = "Inference-aware compute-optimal scaling: the 13B → 7B example"

@@ -22,8 +22,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import pandas as pd
 
-from papers.kaplan2020 import write_tables
-from papers.reproduction import Check, Reproduction
+from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs
 
 TITLE = "FLOPs-matched exchange of model size for test-time compute"

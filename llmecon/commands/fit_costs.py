@@ -88,14 +88,16 @@ def _table_text(df: pd.DataFrame, fmt: str) -> str:
         return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
                          + ["| " + " | ".join(r) + " |" for r in rows])
     if fmt == "latex":
-        return df.to_latex(float_format="%.4g")
+        from estimation.tables import render
+
+        return render("", [], df, "latex")
     return df.to_string(float_format=lambda v: f"{v:.6g}")
 
 
 def _write(out: Path | None, stem: str, res_list, extra: dict[str, pd.DataFrame]) -> None:
     if out is None:
         return
-    from papers.kaplan2020 import write_tables
+    from papers.reproduction import write_tables
 
     out.mkdir(parents=True, exist_ok=True)
     for name, res in res_list:

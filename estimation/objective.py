@@ -95,8 +95,7 @@ class Objective:
 
     def per_obs(self, theta: jax.Array) -> jax.Array:
         """Signed contributions q_i(θ) with Q = Σ w_i q_i (negated log-likelihood for MLE)."""
-        x = self.spec.to_user(theta)
-        c = self.contributions(self.spec.as_dict(x), self.data)
+        c = self.contributions(self.spec.model_dict(theta), self.data)
         return self.sign * jnp.reshape(c, (-1,))
 
     def value(self, theta: jax.Array, w: jax.Array) -> jax.Array:
@@ -121,7 +120,7 @@ class Objective:
 
         def r_of(t):
             return jnp.reshape(
-                self.residuals(self.spec.as_dict(self.spec.to_user(t)), self.data), (-1,)
+                self.residuals(self.spec.model_dict(t), self.data), (-1,)
             )
 
         r, J = r_of(theta), jax.jacfwd(r_of)(theta)
@@ -129,7 +128,7 @@ class Objective:
         return (J * c[:, None]).T @ J
 
     def _residuals_of(self, t: jax.Array) -> jax.Array:
-        r = self.residuals(self.spec.as_dict(self.spec.to_user(t)), self.data)
+        r = self.residuals(self.spec.model_dict(t), self.data)
         return jnp.reshape(r, (-1,))
 
     def value_grad_hess_gn(self, theta: jax.Array, w: jax.Array):

@@ -146,8 +146,23 @@ class ParamSpec:
         return out
 
     def as_dict(self, x: Any) -> dict[str, jax.Array]:
-        """The parameter dict a model function receives: ``{name: x[..., j]}``."""
+        """The parameter dict ``{name: x[..., j]}`` on the user's scale."""
         return {n: x[..., j] for j, n in enumerate(self.names)}
+
+    def model_dict(self, theta: Any) -> dict[str, jax.Array]:
+        """The parameter dict a model function receives at optimiser coordinates θ.
+
+        Besides ``{name: x}``, every log-transformed parameter also arrives as ``log_<name>`` = θ
+        itself, exact and free of overflow: a model that needs log x (a scale in a log-sum-exp,
+        say) should use it rather than ``log(x)``, which fails once exp(θ) overflows.
+        """
+        theta = jnp.asarray(theta)
+        out = self.as_dict(self.to_user(theta))
+        for j, p in enumerate(self.params):
+            key = f"log_{p.name}"
+            if p.transform == "log" and key not in out:
+                out[key] = theta[..., j]
+        return out
 
     # --- starting values ---------------------------------------------------------------------
     def starts_array(self, starts: Any) -> np.ndarray:

@@ -134,7 +134,7 @@ class Results:
     # --- functions of the parameters --------------------------------------------------------
     def _func_theta(self, func: Callable) -> Callable:
         def g(theta):
-            out = func(self.spec.as_dict(self.spec.to_user(theta)))
+            out = func(self.spec.model_dict(theta))
             if isinstance(out, dict):
                 out = jnp.stack([jnp.asarray(v) for v in out.values()])
             return jnp.atleast_1d(jnp.asarray(out, dtype=jnp.float64))

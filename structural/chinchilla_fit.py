@@ -59,9 +59,16 @@ def law_spec(with_scale: bool = False) -> ParamSpec:
 
 def log_residuals(p: dict, d: dict) -> jnp.ndarray:
     """r_i = LSE(log A − α log N_i, log B − β log D_i, log E) − log L_i (stable log-sum-exp)."""
-    log_l = chinchilla_log_loss(d["log_N"], d["log_D"], jnp.log(p["A"]), jnp.log(p["B"]),
-                                jnp.log(p["E"]), p["alpha"], p["beta"])
+    log_l = chinchilla_log_loss(d["log_N"], d["log_D"], _log(p, "A"), _log(p, "B"),
+                                _log(p, "E"), p["alpha"], p["beta"])
     return log_l - d["log_L"]
+
+
+def _log(p: dict, name: str) -> jnp.ndarray:
+    # The engine passes log_A = θ exactly for log-transformed A; exp(θ) may overflow far from
+    # the optimum (runaway grid starts), log(exp(θ)) would then turn into NaN.
+    key = f"log_{name}"
+    return p[key] if key in p else jnp.log(p[name])
 
 
 def huber_log_normaliser(delta: float) -> float:

@@ -44,7 +44,11 @@ def _price(name: str, what: str, nullable: bool = True) -> Column:
 SCHEMA = Schema(
     name="api_prices",
     columns=(
-        Column("source", "str", description="genai-prices or litellm"),
+        Column(
+            "source",
+            "str",
+            description="genai-prices or litellm (live: genai-prices package <version>)",
+        ),
         Column("provider", "str", description="API provider id in the source"),
         Column("model", "str", description="model id in the source (the key used for matching)"),
         Column("name", "str", nullable=True, description="display name (genai-prices only)"),
@@ -154,15 +158,21 @@ def _mtok(v: Any) -> tuple[float | None, int | None, float | None]:
     return float(v), None, None
 
 
-def curate_genai(providers: list[dict[str, Any]]) -> pd.DataFrame:
+def curate_genai(
+    providers: list[dict[str, Any]],
+    snapshot: str = GENAI_SNAPSHOT,
+    source: str = "genai-prices",
+) -> pd.DataFrame:
     """genai-prices v2 ``data.json`` → one row per provider, model and dated/timed price block.
 
     A model's ``prices`` is one block or a list whose first element is the default and whose
     later elements apply from a ``start_date`` or within a UTC time-of-day window. Blocks without
-    an input token price (per-request or media-only pricing) are dropped.
+    an input token price (per-request or media-only pricing) are dropped. ``snapshot`` is the
+    date on which ``current`` is judged and ``source`` the label of every row (the installed
+    package in :func:`data.live_prices.current_api_prices`).
     """
     rows = []
-    snap = pd.Timestamp(GENAI_SNAPSHOT)
+    snap = pd.Timestamp(snapshot)
     for prov in providers:
         for m in prov["models"]:
             blocks = m["prices"] if isinstance(m["prices"], list) else [{"prices": m["prices"]}]
@@ -192,7 +202,7 @@ def curate_genai(providers: list[dict[str, Any]]) -> pd.DataFrame:
                 flag, rule = open_weights(m["id"])
                 rows.append(
                     {
-                        "source": "genai-prices",
+                        "source": source,
                         "provider": prov["id"],
                         "model": m["id"],
                         "name": m.get("name"),
@@ -306,6 +316,13 @@ def curate_api_prices(
     rule, with ``open_weights_rule = "Epoch model accessibility"``.
     """
     df = pd.concat([curate_genai(genai), curate_litellm(litellm)], ignore_index=True)
+    return apply_epoch_open_weights(df, epoch_open_weights)
+
+
+def apply_epoch_open_weights(
+    df: pd.DataFrame, epoch_open_weights: dict[str, bool] | None
+) -> pd.DataFrame:
+    """Replace the family-rule flag by Epoch's classification where ``model`` is in the map."""
     if epoch_open_weights:
         hit = df["model"].map(epoch_open_weights)
         known = hit.notna().to_numpy()

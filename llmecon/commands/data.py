@@ -1,4 +1,5 @@
-"""``llmecon data``: list the curated datasets, show one, or check a CSV against a schema."""
+"""``llmecon data``: list the curated datasets, show one, check a CSV against a schema, or
+convert the installed genai-prices package's current prices to the api_prices schema."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data", help="list the curated datasets or show one", description=__doc__
     )
-    sub = parser.add_subparsers(dest="data_command", metavar="{list,show,validate}")
+    sub = parser.add_subparsers(dest="data_command", metavar="{list,show,validate,live-prices}")
     p_list = sub.add_parser("list", help="every dataset with rows, snapshot date and licence")
     p_list.set_defaults(func=_list)
     p_show = sub.add_parser("show", help="print a dataset's datasheet, then its first rows")
@@ -28,6 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_val.add_argument("name", help="dataset whose schema to use")
     p_val.add_argument("file", type=Path, help="CSV file to check")
     p_val.set_defaults(func=_validate)
+    p_live = sub.add_parser(
+        "live-prices",
+        help="current API prices from the installed genai-prices package (no network), "
+        "in the api_prices schema",
+    )
+    p_live.add_argument("--rows", type=int, default=10, help="rows of the table to print (10)")
+    p_live.add_argument("--out", type=Path, help="also write the table to this CSV file")
+    p_live.add_argument(
+        "--on", help="snapshot date YYYY-MM-DD that decides the current price (default: today)"
+    )
+    p_live.set_defaults(func=_live_prices)
     parser.set_defaults(func=_list)
 
 
@@ -74,4 +86,29 @@ def _show(args: argparse.Namespace) -> int:
     print()
     with pd.option_context("display.max_columns", 50, "display.width", 200):
         print(df.head(args.rows).to_string())
+    return 0
+
+
+def _live_prices(args: argparse.Namespace) -> int:
+    from data import build, live_prices
+
+    if args.rows < 0:
+        raise UsageError(f"--rows must be >= 0, got {args.rows}")
+    if args.out is not None and not args.out.parent.is_dir():
+        raise UsageError(f"--out: folder {args.out.parent} not found")
+    try:
+        df = live_prices.current_api_prices(on=args.on)
+    except live_prices.LivePricesUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    version = df.attrs["genai_prices_version"]
+    snap = df["snapshot"].iloc[0].date().isoformat()
+    note = " (today; the package records no data date)" if df.attrs["snapshot_is_run_date"] else ""
+    print(f"genai-prices package {version}, bundled data (no network); snapshot {snap}{note}")
+    print(f"{len(df)} rows, {int(df['current'].sum())} current")
+    print()
+    with pd.option_context("display.max_columns", 50, "display.width", 200):
+        print(df.head(args.rows).to_string())
+    if args.out is not None:
+        build.write_csv(df, args.out)
+        print(f"\nwrote {len(df)} rows to {args.out}")
     return 0

@@ -15,14 +15,17 @@ from data.catalog import DATASETS, datasheet, load, validate
 from data.catalog import catalogue as _catalogue
 from data.chinchilla import validate_chinchilla_fit_input
 from data.errors import DataValidationError, UnknownDatasetError
+from data.live_prices import LivePricesUnavailable, current_api_prices
 from data.schema import Column, Schema
 
 __all__ = [
     "DATASETS",
     "Column",
     "DataValidationError",
+    "LivePricesUnavailable",
     "Schema",
     "UnknownDatasetError",
+    "current_api_prices",
     "datasheet",
     "list",
     "load",

@@ -256,10 +256,12 @@ def solve_batch(
     weights = np.asarray(weights, dtype=np.float64)
     per_member = weights.ndim == 2
     P = int(min(opts.pool, m))
-    key = (obj.static_key, opts, per_member)
+    # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
+    # the same model share one compiled round.
+    key = (obj.static_key, opts)
     run_round = _ROUND_CACHE.get(key)
     if run_round is None:
-        run_round = _ROUND_CACHE[key] = _make_round(obj, opts, per_member)
+        run_round = _ROUND_CACHE[key] = _make_round(obj, opts, True)
 
     out = BatchSolution(
         theta=theta0.copy(), fun=np.full(m, np.nan), grad=np.full((m, k), np.nan),
@@ -277,7 +279,7 @@ def solve_batch(
     it = np.zeros(P, dtype=np.int64)
     fresh = np.ones(P, dtype=bool)
     status = np.full(P, RUNNING, dtype=np.int64)
-    w_pool = weights[member] if per_member else weights
+    w_pool = weights[member] if per_member else np.tile(weights, (P, 1))
     done = 0
     while True:
         res = run_round(theta, f, g, H, B, mu, it, status, fresh, w_pool, obj.data)

@@ -127,7 +127,7 @@ def fit(
         converged = status == CONVERGED
         if len(theta0) > 1:
             starts_table = pd.DataFrame(x0, columns=spec.names)
-            xs = np.asarray(spec.to_user(jnp.asarray(sol.theta)))
+            xs = spec.to_user_np(sol.theta)
             for j, nm in enumerate(spec.names):
                 starts_table[f"{nm}_hat"] = xs[:, j]
             starts_table["objective"] = sol.fun
@@ -208,10 +208,10 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     t0 = np.tile(theta_hat if start is None else start, (B, 1))
     with Progress(B, "bootstrap", progress) as bar:
         sol = solve_batch(obj, t0, W, options, progress=bar)
-    xs = np.asarray(obj.spec.to_user(jnp.asarray(sol.theta)))
+    xs = obj.spec.to_user_np(sol.theta)
     draws = pd.DataFrame(xs, columns=obj.spec.names)
     draws.index.name = "replicate"
-    est = pd.Series(np.asarray(obj.spec.to_user(jnp.asarray(theta_hat))), index=obj.spec.names)
+    est = pd.Series(obj.spec.to_user_np(theta_hat), index=obj.spec.names)
     return BootstrapResults(
         draws=draws,
         converged=pd.Series(sol.status == CONVERGED, name="converged"),

@@ -155,14 +155,14 @@ class Objective:
 
     def check_start(self, theta: np.ndarray) -> None:
         """Raise naming the first observation whose contribution is not finite at ``theta``."""
-        q = np.asarray(self.per_obs(jnp.asarray(theta)))
+        q = np.asarray(compiled(self, "per_obs")(jnp.asarray(theta), None, self.data))
         if q.shape != (self.nobs,):
             raise SpecificationError(
                 f"the model returned shape {q.shape}; expected one contribution per row "
                 f"({self.nobs},)"
             )
         bad = np.flatnonzero(~np.isfinite(q))
-        x0 = self.spec.to_user(jnp.asarray(theta))
+        x0 = self.spec.to_user_np(theta)
         if bad.size:
             raise SpecificationError(
                 f"the model's contribution is {q[bad[0]]} at row {int(bad[0])} at the start "
@@ -175,13 +175,13 @@ _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("value", "value_grad_hess", "scores") jitted with the data as an
-    argument and cached by the model's static key: ``f(theta, w, data)``."""
+    """``method`` of ``obj`` ("value", "value_grad_hess", "scores", "per_obs") jitted with the
+    data as an argument and cached by the model's static key: ``f(theta, w, data)``."""
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:
-        if method == "scores":
-            fn = jax.jit(lambda t, w, d: obj.with_data(d).scores(t))
+        if method in ("scores", "per_obs"):
+            fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t))
         else:
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))
         _COMPILED[key] = fn

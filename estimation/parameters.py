@@ -102,6 +102,26 @@ class ParamSpec:
         box = self._lo + (self._hi - self._lo) * sig
         return jnp.where(self._kind == 0, theta, jnp.where(self._kind == 1, pos, box))
 
+    def to_user_np(self, theta: Any) -> np.ndarray:
+        """x(θ) in NumPy, for host-side tables (no JAX dispatch or compilation)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        kind = np.asarray(self._kind)
+        lo, hi = np.asarray(self._lo), np.asarray(self._hi)
+        with np.errstate(over="ignore"):
+            pos = np.exp(np.where(kind == 1, theta, 0.0))
+            box = lo + (hi - lo) / (1.0 + np.exp(-np.where(kind == 2, theta, 0.0)))
+        return np.where(kind == 0, theta, np.where(kind == 1, pos, box))
+
+    def jacobian_diag_np(self, theta: Any) -> np.ndarray:
+        """dx/dθ in NumPy (host side)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        kind = np.asarray(self._kind)
+        lo, hi = np.asarray(self._lo), np.asarray(self._hi)
+        with np.errstate(over="ignore"):
+            sig = 1.0 / (1.0 + np.exp(-np.where(kind == 2, theta, 0.0)))
+            pos = np.exp(np.where(kind == 1, theta, 0.0))
+        return np.where(kind == 0, 1.0, np.where(kind == 1, pos, (hi - lo) * sig * (1 - sig)))
+
     def jacobian_diag(self, theta: Any) -> jax.Array:
         """dx/dθ for each parameter (the transforms are elementwise, so J is diagonal)."""
         theta = jnp.asarray(theta)

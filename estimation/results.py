@@ -77,11 +77,11 @@ class Results:
 
     @property
     def params(self) -> pd.Series:
-        x = np.asarray(self.spec.to_user(jnp.asarray(self.theta)))
+        x = self.spec.to_user_np(self.theta)
         return pd.Series(x, index=self.spec.names, name="estimate")
 
     def _jac(self) -> np.ndarray:
-        return np.asarray(self.spec.jacobian_diag(jnp.asarray(self.theta)))
+        return self.spec.jacobian_diag_np(self.theta)
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the user's parameters: bootstrap, or J V_θ Jᵀ (delta method)."""
@@ -144,7 +144,7 @@ class Results:
     def delta_method_cov(self, func: Callable) -> np.ndarray:
         """Covariance of func(x̂) by the delta method, G V_θ Gᵀ with G = ∂func/∂θ."""
         g = self._func_theta(func)
-        G = np.asarray(jax.jacobian(g)(jnp.asarray(self.theta)))
+        G = np.asarray(jax.jit(jax.jacobian(g))(jnp.asarray(self.theta)))
         if self.se_source == "bootstrap" and self.bootstrap is not None:
             # Bootstrap: the covariance of func over the converged replicates.
             vals = self._bootstrap_apply(func)
@@ -154,7 +154,7 @@ class Results:
     def _bootstrap_apply(self, func: Callable) -> np.ndarray:
         used = self.bootstrap.used().to_numpy()
         theta = self.spec.to_internal(used, what="bootstrap draws")
-        return np.asarray(jax.vmap(self._func_theta(func))(jnp.asarray(theta)))
+        return np.asarray(jax.jit(jax.vmap(self._func_theta(func)))(jnp.asarray(theta)))
 
     def delta_method(self, func: Callable, names: list[str] | None = None,
                      alpha: float = 0.05) -> pd.DataFrame:
@@ -163,7 +163,7 @@ class Results:
         ``func`` takes the parameter dict (JAX scalars) and returns a scalar, an array or a
         dict of scalars. With a bootstrap, SEs and percentile CIs come from the replicates.
         """
-        est = np.asarray(self._func_theta(func)(jnp.asarray(self.theta)))
+        est = np.asarray(jax.jit(self._func_theta(func))(jnp.asarray(self.theta)))
         V = self.delta_method_cov(func)
         se = np.sqrt(np.diag(V))
         if names is None:

@@ -28,6 +28,12 @@ GENAI_SNAPSHOT = "2026-08-21"
 LITELLM_SNAPSHOT = "2026-09-29"
 
 
+def _context_window(description: str) -> Column:
+    """Context window in tokens (256 to 1e8; empty where the source states none)."""
+    return Column("context_window", "int", "tokens", min=256, max=1e8, nullable=True,
+                  description=description)
+
+
 def _price(name: str, what: str, nullable: bool = True) -> Column:
     return Column(
         name,
@@ -82,15 +88,7 @@ SCHEMA = Schema(
         _price("input_long_usd_per_mtok", "input price above the threshold"),
         _price("output_long_usd_per_mtok", "output price above the threshold"),
         _price("cache_read_long_usd_per_mtok", "cache-read price above the threshold"),
-        Column(
-            "context_window",
-            "int",
-            "tokens",
-            min=256,
-            max=1e8,
-            nullable=True,
-            description="maximum input tokens",
-        ),
+        _context_window("maximum input tokens"),
         Column(
             "max_output_tokens",
             "int",
@@ -351,15 +349,7 @@ HISTORY_SCHEMA = Schema(
         _price("input_usd_per_mtok", "input tokens"),
         _price("output_usd_per_mtok", "output tokens"),
         _price("cached_input_usd_per_mtok", "cached input tokens (Gemini 1.5 context caching)"),
-        Column(
-            "context_window",
-            "int",
-            "tokens",
-            min=256,
-            max=1e8,
-            nullable=True,
-            description="context window recorded with the price",
-        ),
+        _context_window("context window recorded with the price"),
         Column("archived_link", "str", nullable=True, description="archived price page"),
     ),
     unique=("date", "model", "model_version", "vendor", "fine_tuned", "context_tier"),

@@ -123,6 +123,7 @@ def fit(
             pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
         best = int(np.argmin(pick))
         theta_hat, status, iters = sol.theta[best], int(sol.status[best]), int(sol.iterations[best])
+        at_hat = (sol.fun[best], sol.grad[best], sol.hess[best])
         status_text = STATUS_TEXT[status]
         converged = status == CONVERGED
         if len(theta0) > 1:
@@ -149,7 +150,11 @@ def fit(
         )
 
     th = jnp.asarray(theta_hat)
-    f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
+    if method == "newton" and np.all(np.isfinite(at_hat[2])):
+        # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
+        f, g, H = (np.asarray(a) for a in at_hat)
+    else:
+        f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
     rg = float(relative_gradient(theta_hat, f, g))
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(spec.names, g, H, strict=True)

@@ -77,13 +77,7 @@ def plot_probability_cheapest(costs: pd.DataFrame, path: Path, title: str) -> Pa
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("lifetime queries Q")
     ax.set_ylabel("P(cheapest)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title)
 
 
 def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
@@ -99,6 +93,11 @@ def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("per-attempt success probability against the guardrail")
     ax.set_ylabel("expected cost of one disallowed output ($)")
+    return _finish(fig, ax, path, title)
+
+
+def _finish(fig, ax, path: Path, title: str) -> Path:
+    """Title, legend and grid; save at 110 dpi and close (every plot here ends the same way)."""
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)

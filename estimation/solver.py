@@ -81,7 +81,7 @@ class SolverOptions:
     ftol_floor: float = 1e-11
     pool: int = 64
     round_iters: int = 3
-    steps: tuple[float, ...] = (1.0, 0.25, 1 / 16, 1 / 256)
+    steps: tuple[float, ...] = (1.0, 0.25, 1 / 16)
     gn_steps: tuple[float, ...] = (1.0, 0.25)
 
 
@@ -98,13 +98,18 @@ def _scaled(H):
     return H * s[:, None] * s[None, :], s
 
 
-def _direction(B, g, mu):
-    """(−(SBS + shift)⁻¹ S g in original units, B positive definite?); the shift makes the
-    system positive definite."""
-    Bs, s = _scaled(B)
-    ev, V = jnp.linalg.eigh(Bs)
+def _eig_scaled(H):
+    """Eigen-decomposition of the Jacobi-scaled S H S, computed once per iteration: it serves
+    the convergence test at the new point and the next Newton direction."""
+    Hs, s = _scaled(H)
+    ev, V = jnp.linalg.eigh(Hs)
+    return ev, V, s
+
+
+def _direction(ev, V, s, g, mu):
+    """−(SHS + shift)⁻¹ S g in original units; the shift makes the system positive definite."""
     shift = jnp.maximum(0.0, -ev[0] * 1.0001) + mu * jnp.max(jnp.abs(ev))
-    return s * (-V @ ((V.T @ (g * s)) / jnp.maximum(ev + shift, _TINY))), ev[0] > 0.0
+    return s * (-V @ ((V.T @ (g * s)) / jnp.maximum(ev + shift, _TINY)))
 
 
 def _direction_psd(B, g, mu):
@@ -115,11 +120,9 @@ def _direction_psd(B, g, mu):
     return -s * jax.scipy.linalg.cho_solve(c, g * s)
 
 
-def _newton_decrement(H, g):
+def _newton_decrement(ev, V, s, g):
     """(positive definite?, λ²/2 = ½ gᵀH⁻¹g): the decrease a full Newton step still promises
     (Boyd & Vandenberghe, *Convex Optimization*, §9.5.1)."""
-    Hs, s = _scaled(H)
-    ev, V = jnp.linalg.eigh(Hs)
     z = V.T @ (g * s)
     pd_ok = ev[0] > 0.0
     dec = 0.5 * jnp.sum(z * z / jnp.where(pd_ok, ev, 1.0))
@@ -141,9 +144,10 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         f, g, H = obj.value_grad_hess(theta, w)
         return f, g, H, H
 
-    def step(obj, theta, f, g, H, B, mu, it, status, fresh, w):
+    def step(obj, theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w):
         active = status == RUNNING
-        pN, pd_now = _direction(H, g, mu)
+        pN = _direction(ev, V, sc, g, mu)
+        pd_now = ev[0] > 0.0
         tN = jax.vmap(lambda t: obj.value(theta + t * pN, w))(steps)
         trial_f = tN
         moves = steps[:, None] * pN
@@ -162,16 +166,18 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         p = jnp.where(ok, moves[j], pN)
         theta2 = jnp.where(ok | floor, theta + p, theta)
         f2, g2, H2, B2 = vgh(obj, theta2, w)
+        ev2, V2, sc2 = _eig_scaled(H2)
         rg_old = relative_gradient(theta, f, g)
         rg = relative_gradient(theta2, f2, g2)
         undo = floor & ~(rg <= 0.5 * rg_old)
         theta2 = jnp.where(undo, theta, theta2)
-        f2, g2, H2, B2, rg = (jnp.where(undo, a, b) for a, b in
-                              ((f, f2), (g, g2), (H, H2), (B, B2), (rg_old, rg)))
+        f2, g2, H2, B2, ev2, V2, sc2, rg = (
+            jnp.where(undo, a, b) for a, b in
+            ((f, f2), (g, g2), (H, H2), (B, B2), (ev, ev2), (V, V2), (sc, sc2), (rg_old, rg)))
         ok = ok | (floor & ~undo)
         mu2 = jnp.where(fresh, mu, jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0))
         it2 = jnp.where(fresh, it, it + 1)
-        pd_ok, dec = _newton_decrement(H2, g2)
+        pd_ok, dec = _newton_decrement(ev2, V2, sc2, g2)
         fscale = jnp.maximum(jnp.abs(f2), _TINY)
         # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
         # can never move again: the member cannot reach a positive definite Hessian.
@@ -193,22 +199,23 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         keep = ~active
         return (
             jnp.where(keep, theta, theta2), jnp.where(keep, f, f2), jnp.where(keep, g, g2),
-            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, mu, mu2),
+            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, ev, ev2),
+            jnp.where(keep, V, V2), jnp.where(keep, sc, sc2), jnp.where(keep, mu, mu2),
             jnp.where(keep, it, it2), jnp.where(active, new_status, status), fresh & False,
         )
 
     w_axis = 0 if per_member else None
 
     @jax.jit
-    def run_round(theta, f, g, H, B, mu, it, status, fresh, w, data):
+    def run_round(theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w, data):
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 9 + (w_axis,))
+        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 12 + (w_axis,))
 
         def body(_, carry):
             return vstep(*carry, w)
 
-        carry = (theta, f, g, H, B, mu, it, status, fresh)
-        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:8]
+        carry = (theta, f, g, H, B, ev, V, sc, mu, it, status, fresh)
+        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:11]
 
     return run_round
 
@@ -230,6 +237,16 @@ class BatchSolution:
 
 
 _ROUND_CACHE: dict[tuple, Callable] = {}
+
+
+def _pool_size(m: int, pool: int) -> int:
+    """Slots for a batch of ``m``: the smallest of 1, 4, 16, ... reaching min(m, pool), capped at
+    ``pool``. Unused slots are padding, so a handful of compiled shapes serve every batch size
+    (a warm-up on a small grid no longer leaves the full grid to compile again)."""
+    size = 1
+    while size < min(m, pool):
+        size *= 4
+    return min(size, pool)
 
 
 def solve_batch(
@@ -255,7 +272,7 @@ def solve_batch(
     m, k = theta0.shape
     weights = np.asarray(weights, dtype=np.float64)
     per_member = weights.ndim == 2
-    P = int(min(opts.pool, m))
+    P = _pool_size(m, opts.pool)
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
     # the same model share one compiled round.
     key = (obj.static_key, opts)
@@ -269,21 +286,25 @@ def solve_batch(
         status=np.full(m, RUNNING, dtype=np.int64),
     )
     member = np.arange(P, dtype=np.int64)
-    nxt = P
-    theta = theta0[:P].copy()
+    member[m:] = -1  # padding slots of a small batch: parked, never counted
+    nxt = min(P, m)
+    theta = theta0[np.minimum(np.arange(P), m - 1)].copy()
     f = np.zeros(P)
     g = np.zeros((P, k))
     H = np.tile(np.eye(k), (P, 1, 1))
     B = H.copy()
+    ev = np.ones((P, k))
+    V = H.copy()
+    sc = np.ones((P, k))
     mu = np.full(P, 1e-8)
     it = np.zeros(P, dtype=np.int64)
     fresh = np.ones(P, dtype=bool)
-    status = np.full(P, RUNNING, dtype=np.int64)
-    w_pool = weights[member] if per_member else np.tile(weights, (P, 1))
+    status = np.where(member >= 0, RUNNING, CONVERGED).astype(np.int64)
+    w_pool = (weights[np.maximum(member, 0)] if per_member else np.tile(weights, (P, 1)))
     done = 0
     while True:
-        res = run_round(theta, f, g, H, B, mu, it, status, fresh, w_pool, obj.data)
-        theta, f, g, H, B, mu, it, status = (np.array(a) for a in res)
+        res = run_round(theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w_pool, obj.data)
+        theta, f, g, H, B, ev, V, sc, mu, it, status = (np.array(a) for a in res)
         fresh[:] = False
         finished = (status != RUNNING) & (member >= 0)
         if finished.any():

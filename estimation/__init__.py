@@ -10,7 +10,12 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from estimation.bootstrap import Bootstrap, BootstrapResults  # noqa: E402
-from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError  # noqa: E402
+from estimation.errors import (  # noqa: E402
+    CovarianceWarning,
+    EstimationError,
+    NotConvergedWarning,
+    SpecificationError,
+)
 from estimation.fit import fit  # noqa: E402
 from estimation.hypothesis_tests import lr_test, wald_test  # noqa: E402
 from estimation.losses import Huber, Squared  # noqa: E402
@@ -22,6 +27,7 @@ from estimation.solver import SolverOptions  # noqa: E402
 __all__ = [
     "Bootstrap",
     "BootstrapResults",
+    "CovarianceWarning",
     "EstimationError",
     "Huber",
     "NotConvergedWarning",

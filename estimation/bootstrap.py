@@ -79,6 +79,10 @@ class BootstrapResults:
     iterations : Series of int
     estimate : Series
         The full-sample estimate the replicates are centred on (normal CIs).
+    theta : ndarray or None
+        The replicates in the optimiser's coordinates, so functions of the parameters are
+        evaluated on them exactly (no round trip through the user's scale, which loses digits
+        or overflows for a parameter near its bound).
     """
 
     draws: pd.DataFrame
@@ -86,6 +90,7 @@ class BootstrapResults:
     status: pd.Series
     iterations: pd.Series
     estimate: pd.Series
+    theta: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:

@@ -14,20 +14,36 @@ objective is a negative log-likelihood.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from estimation.errors import SpecificationError
+from estimation.errors import CovarianceWarning, SpecificationError
 
 COV_TYPES = ("hessian", "opg", "robust", "cluster")
 
 
+#: Condition number beyond which standard errors are reported with a warning: a parameter (or a
+#: combination of them) is then barely identified and its SE is mostly rounding.
+ILL_CONDITIONED = 1e12
+
+
 def _inv(M: np.ndarray, what: str) -> np.ndarray:
+    """M⁻¹ for a symmetric positive definite M; NaN (with a warning naming ``what``) otherwise."""
     try:
         ev = np.linalg.eigvalsh(0.5 * (M + M.T))
     except np.linalg.LinAlgError:
         ev = np.array([np.nan])
     if not np.all(np.isfinite(ev)) or ev.min() <= 0:
+        warnings.warn(f"the {what} is not positive definite (smallest eigenvalue "
+                      f"{ev.min():.3g}): its standard errors are NaN", CovarianceWarning,
+                      stacklevel=3)
         return np.full_like(M, np.nan)
+    cond = ev.max() / ev.min()
+    if cond > ILL_CONDITIONED:
+        warnings.warn(f"the {what} is ill-conditioned (condition number {cond:.2g}): some "
+                      "parameters are barely identified and their standard errors unreliable",
+                      CovarianceWarning, stacklevel=3)
     return np.linalg.inv(M)
 
 

@@ -13,3 +13,7 @@ class SpecificationError(EstimationError, ValueError):
 
 class NotConvergedWarning(UserWarning):
     """A fit or some bootstrap replicates did not meet the convergence test."""
+
+
+class CovarianceWarning(UserWarning):
+    """The covariance matrix is singular or ill-conditioned at the estimate."""

@@ -14,7 +14,7 @@ from scipy import optimize
 from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, covariance
 from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
-from estimation.objective import Contributions, Objective, as_data, compiled
+from estimation.objective import Contributions, Objective, as_data, compiled, objective_scale
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import Diagnostics, Results
@@ -95,7 +95,9 @@ def fit(
     arrays, n = as_data(data)
     obj = Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss)
     if cov_type == "auto":
-        cov_type = "hessian" if kind == "mle" else "robust"
+        # Clusters given: the analytic SEs respect them as the bootstrap does.
+        cov_type = ("cluster" if clusters is not None
+                    else "hessian" if kind == "mle" else "robust")
     if cov_type not in COV_TYPES:
         raise SpecificationError(f"cov_type must be 'auto' or one of {COV_TYPES}, got {cov_type!r}")
     if kind == "m" and cov_type in ("hessian", "opg"):
@@ -114,6 +116,7 @@ def fit(
     w1 = np.ones(n)
 
     starts_table = None
+    extra_notes: list[str] = []
     if method == "newton":
         with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
             sol = solve_batch(obj, theta0, w1, options, progress=bar)
@@ -126,6 +129,18 @@ def fit(
         at_hat = (sol.fun[best], sol.grad[best], sol.hess[best])
         status_text = STATUS_TEXT[status]
         converged = status == CONVERGED
+        # A start that stopped short of convergence but below the chosen optimum points to a
+        # better optimum the grid did not resolve: say so rather than hide it.
+        lower = ~ok & np.isfinite(sol.fun) & (
+            sol.fun < sol.fun[best] - 1e-8 * max(abs(sol.fun[best]), 1e-300))
+        if converged and lower.any():
+            j = int(np.argmin(np.where(lower, sol.fun, np.inf)))
+            extra_notes.append(
+                f"{int(lower.sum())} start(s) stopped without converging below the chosen "
+                f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
+                f"{sol.fun[best]:.10g}, {STATUS_TEXT[int(sol.status[j])]}): a better optimum "
+                "may exist; refine from there")
+            warnings.warn(f"{name}: {extra_notes[-1]}", NotConvergedWarning, stacklevel=2)
         if len(theta0) > 1:
             starts_table = pd.DataFrame(x0, columns=spec.names)
             xs = spec.to_user_np(sol.theta)
@@ -155,7 +170,8 @@ def fit(
         f, g, H = (np.asarray(a) for a in at_hat)
     else:
         f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
-    rg = float(relative_gradient(theta_hat, f, g))
+    q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))
+    rg = float(relative_gradient(theta_hat, objective_scale(q_hat, w1, np), g))
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(spec.names, g, H, strict=True)
                if not (np.isfinite(gj) and np.all(np.isfinite(hj)))]
@@ -169,9 +185,13 @@ def fit(
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.
         converged = bool(rg <= options.gtol_floor and ev.min() > 0)
         if not converged:
-            status_text = (f"scipy stopped ({status_text}) but the scale-free gradient "
-                           f"{rg:.2e} exceeds {options.gtol_floor:g}"
-                           + ("" if ev.min() > 0 else " and the Hessian is not positive definite"))
+            failed = []
+            if not rg <= options.gtol_floor:
+                failed.append(f"the scale-free gradient {rg:.2e} exceeds {options.gtol_floor:g}")
+            if not ev.min() > 0:
+                failed.append(f"the Hessian is not positive definite (smallest eigenvalue "
+                              f"{ev.min():.3g})")
+            status_text = f"scipy stopped ({status_text}) but " + " and ".join(failed)
     diag = Diagnostics(converged=bool(converged), status=status_text, iterations=iters,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
                        hessian_eigenvalues=ev, method=method_text)
@@ -183,6 +203,7 @@ def fit(
 
     res = Results(objective=obj, theta=np.asarray(theta_hat), fun=float(f), cov_theta=cov_theta,
                   cov_type=cov_type, diagnostics=diag, name=name, starts=starts_table)
+    res.notes.extend(extra_notes)
     if bootstrap is not None and bootstrap is not False:
         boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
         res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
@@ -223,6 +244,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
         status=pd.Series([STATUS_TEXT[s] for s in sol.status], name="status"),
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
+        theta=sol.theta.copy(),
     )
 
 

@@ -32,14 +32,21 @@ class TestResult:
 def wald_test(
     results, restriction: Callable | np.ndarray, q: np.ndarray | None = None
 ) -> TestResult:
-    """Wald test of h(x) = 0 on the user's parameters x.
+    """Wald test of h(x) = q on the user's parameters x (q = 0 by default).
 
     ``restriction`` is either a function of the parameter dict returning an array (nonlinear
-    restrictions, gradient by JAX), or a matrix R for the linear hypothesis R x = q.
+    restrictions, gradient by JAX), or a matrix R for the linear hypothesis R x = q. The
+    restrictions must be linearly independent at x̂ (G V Gᵀ of full rank).
     """
     if callable(restriction):
         est = results.delta_method(restriction)
         h = est["estimate"].to_numpy()
+        if q is not None:
+            q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+            if q.shape != h.shape:
+                raise SpecificationError(
+                    f"q has {q.size} values; the restriction returns {h.size}")
+            h = h - q
         V = results.delta_method_cov(restriction)
     else:
         R = np.atleast_2d(np.asarray(restriction, dtype=np.float64))
@@ -51,8 +58,16 @@ def wald_test(
         x = results.params.to_numpy()
         h = R @ x - q
         V = R @ results.cov_params().to_numpy() @ R.T
-    W = float(h @ np.linalg.solve(V, h))
     r = len(h)
+    if not np.all(np.isfinite(V)):
+        raise SpecificationError("the covariance of the restrictions is not finite (is the "
+                                 "fit's covariance available?)")
+    rank = np.linalg.matrix_rank(V)
+    if rank < r:
+        raise SpecificationError(
+            f"the {r} restrictions are not linearly independent at the estimate (rank {rank}); "
+            "drop the redundant ones")
+    W = float(h @ np.linalg.solve(V, h))
     return TestResult(W, r, float(stats.chi2.sf(W, r)), "Wald")
 
 
@@ -64,5 +79,17 @@ def lr_test(restricted, unrestricted) -> TestResult:
     df = len(unrestricted.params) - len(restricted.params)
     if df <= 0:
         raise SpecificationError("the unrestricted model must have more parameters")
+    if restricted.nobs != unrestricted.nobs:
+        raise SpecificationError(
+            f"the fits use different data: {restricted.nobs} rows (restricted) against "
+            f"{unrestricted.nobs} (unrestricted)")
+    for res, name in ((restricted, "restricted"), (unrestricted, "unrestricted")):
+        if not res.diagnostics.converged:
+            raise SpecificationError(f"the {name} fit did not converge; LR needs both maxima")
     LR = float(2.0 * (unrestricted.llf - restricted.llf))
+    if LR < -1e-6 * max(1.0, abs(unrestricted.llf)):
+        raise SpecificationError(
+            f"the restricted fit has the higher log-likelihood (LR = {LR:.4g}): the models are "
+            "not nested, or the unrestricted fit stopped at a worse local maximum")
+    LR = max(LR, 0.0)
     return TestResult(LR, df, float(stats.chi2.sf(LR, df)), "LR")

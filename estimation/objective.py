@@ -28,6 +28,23 @@ Contributions = Callable[[dict[str, jax.Array], dict[str, jax.Array]], jax.Array
 KINDS = ("mle", "m")
 
 
+def objective_scale(q, w, xp=jnp):
+    """The scale of Q = Σ w_i q_i that convergence is judged against: the spread of the
+    contributions about their weighted mean, Σ w_i |q_i − q̄|.
+
+    Unlike |Q| it does not move when a constant is added to every contribution (a likelihood's
+    normalising constant, an offset in a loss), yet it scales with Q, so tolerances mean the same
+    for a summed or an averaged objective in any units. Where every contribution is equal (one
+    observation, an exact fit) it falls back to |Q|. ``xp`` is ``jax.numpy`` inside compiled code
+    or ``numpy`` on the host.
+    """
+    q = xp.reshape(q, (-1,))
+    w = xp.broadcast_to(w, q.shape)
+    qbar = xp.sum(w * q) / xp.maximum(xp.sum(w), 1e-300)
+    spread = xp.sum(w * xp.abs(q - qbar))
+    return xp.where(spread > 0, spread, xp.abs(xp.sum(w * q)))
+
+
 def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array], int]:
     """Data as a dict of float64 (or integer) JAX arrays sharing a leading dimension n."""
     if isinstance(data, pd.DataFrame):
@@ -103,13 +120,18 @@ class Objective:
 
     def value_grad_hess(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q) in one pass: forward-over-reverse on the value-and-gradient."""
+        return self.value_grad_hess_scale(theta, w)[:3]
+
+    def value_grad_hess_scale(self, theta: jax.Array, w: jax.Array):
+        """(Q, ∇Q, ∇²Q, scale of Q): the scale is :func:`objective_scale` of the contributions."""
 
         def grad_aux(t):
-            f, g = jax.value_and_grad(self.value)(t, w)
-            return g, (f, g)
+            (f, q), g = jax.value_and_grad(
+                lambda u: (lambda qq: (jnp.sum(w * qq), qq))(self.per_obs(u)), has_aux=True)(t)
+            return g, (f, g, q)
 
-        H, (f, g) = jax.jacfwd(grad_aux, has_aux=True)(theta)
-        return f, g, 0.5 * (H + H.T)
+        H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
+        return f, g, 0.5 * (H + H.T), objective_scale(q, w)
 
     @property
     def has_gauss_newton(self) -> bool:
@@ -132,7 +154,12 @@ class Objective:
         return jnp.reshape(r, (-1,))
 
     def value_grad_hess_gn(self, theta: jax.Array, w: jax.Array):
-        """(Q, ∇Q, ∇²Q, IRLS matrix) for M-estimation on residuals, from one forward Jacobian J:
+        """(Q, ∇Q, ∇²Q, IRLS matrix); see :meth:`value_grad_hess_gn_scale`."""
+        return self.value_grad_hess_gn_scale(theta, w)[:4]
+
+    def value_grad_hess_gn_scale(self, theta: jax.Array, w: jax.Array):
+        """(Q, ∇Q, ∇²Q, IRLS matrix, scale of Q) for M-estimation on residuals, from one forward
+        Jacobian J:
 
             ∇Q = Jᵀ(w ψ),   ∇²Q = Jᵀ diag(w ρ″) J + ∇²(Σ_i c_i r_i),   c = w ψ held fixed,
 
@@ -147,7 +174,8 @@ class Objective:
         H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * self._residuals_of(u))))(theta)
         H = (J * (w * d2)[:, None]).T @ J + H2
         B = (J * (w * self.loss.irls_weight(r))[:, None]).T @ J
-        return jnp.sum(w * rho(r)), J.T @ (w * psi), 0.5 * (H + H.T), B
+        q = rho(r)
+        return jnp.sum(w * q), J.T @ (w * psi), 0.5 * (H + H.T), B, objective_scale(q, w)
 
     def scores(self, theta: jax.Array) -> jax.Array:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""

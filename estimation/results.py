@@ -152,8 +152,11 @@ class Results:
         return G @ self.cov_theta @ G.T
 
     def _bootstrap_apply(self, func: Callable) -> np.ndarray:
-        used = self.bootstrap.used().to_numpy()
-        theta = self.spec.to_internal(used, what="bootstrap draws")
+        boot = self.bootstrap
+        if boot.theta is not None:
+            theta = boot.theta[boot.converged.to_numpy()]
+        else:
+            theta = self.spec.to_internal(boot.used().to_numpy(), what="bootstrap draws")
         return np.asarray(jax.jit(jax.vmap(self._func_theta(func)))(jnp.asarray(theta)))
 
     def delta_method(self, func: Callable, names: list[str] | None = None,

@@ -16,8 +16,11 @@ no effect at all (gradient and Hessian row exactly zero, e.g. an underflowed ter
 Convergence is judged scale-free, for every member (DESIGN.md): the Hessian is positive definite
 and either
 
-    max_j |g_j| · max(|θ_j|, 1) / max(|Q|, tiny) ≤ gtol     (relative gradient), or
-    ½ gᵀ H⁻¹ g ≤ ftol · |Q|                                  (Newton decrement).
+    max_j |g_j| · max(|θ_j|, 1) / S_Q ≤ gtol     (relative gradient), or
+    ½ gᵀ H⁻¹ g ≤ ftol · S_Q                       (Newton decrement),
+
+with S_Q = Σ_i w_i |q_i − q̄| the spread of the contributions: scale-free like |Q|, but blind to a
+constant added to every contribution, which would otherwise make any start look converged.
 
 A batch runs in rounds inside a fixed-size pool: a member that has converged (or hit ``maxiter``,
 or stalled) leaves the pool between rounds and the next waiting member takes its slot, so a few
@@ -61,7 +64,7 @@ class SolverOptions:
         Scale-free gradient tolerance (see module docstring).
     ftol : float
         A member has also converged when its Hessian is positive definite and the Newton
-        decrement ½ gᵀH⁻¹g (the decrease still on offer) is below ``ftol · |Q|``.
+        decrement ½ gᵀH⁻¹g (the decrease still on offer) is below ``ftol · S_Q``.
     gtol_floor, ftol_floor : float
         Looser versions of both tests for a member that can no longer decrease the objective
         (rounding floor); beyond them it is reported as stalled, not converged.
@@ -85,10 +88,11 @@ class SolverOptions:
     gn_steps: tuple[float, ...] = (1.0, 0.25)
 
 
-def relative_gradient(theta, f, g):
-    """max_j |g_j| · max(|θ_j|, 1) / max(|Q|, tiny): the scale-free stationarity measure."""
+def relative_gradient(theta, q_scale, g):
+    """max_j |g_j| · max(|θ_j|, 1) / S_Q: the scale-free stationarity measure, with S_Q the
+    objective's scale (:func:`estimation.objective.objective_scale`)."""
     scale = jnp.maximum(jnp.abs(theta), 1.0)
-    return jnp.max(jnp.abs(g) * scale, axis=-1) / jnp.maximum(jnp.abs(f), _TINY)
+    return jnp.max(jnp.abs(g) * scale, axis=-1) / jnp.maximum(q_scale, _TINY)
 
 
 def _scaled(H):
@@ -140,11 +144,11 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
 
     def vgh(obj, theta, w):
         if use_gn:
-            return obj.value_grad_hess_gn(theta, w)
-        f, g, H = obj.value_grad_hess(theta, w)
-        return f, g, H, H
+            return obj.value_grad_hess_gn_scale(theta, w)
+        f, g, H, sq = obj.value_grad_hess_scale(theta, w)
+        return f, g, H, H, sq
 
-    def step(obj, theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w):
+    def step(obj, theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w):
         active = status == RUNNING
         pN = _direction(ev, V, sc, g, mu)
         pd_now = ev[0] > 0.0
@@ -165,20 +169,21 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         floor = ~ok & ~fresh & pd_now & (tN[0] <= f + 64.0 * _EPS * jnp.abs(f))
         p = jnp.where(ok, moves[j], pN)
         theta2 = jnp.where(ok | floor, theta + p, theta)
-        f2, g2, H2, B2 = vgh(obj, theta2, w)
+        f2, g2, H2, B2, sq2 = vgh(obj, theta2, w)
         ev2, V2, sc2 = _eig_scaled(H2)
-        rg_old = relative_gradient(theta, f, g)
-        rg = relative_gradient(theta2, f2, g2)
+        rg_old = relative_gradient(theta, sq, g)
+        rg = relative_gradient(theta2, sq2, g2)
         undo = floor & ~(rg <= 0.5 * rg_old)
         theta2 = jnp.where(undo, theta, theta2)
-        f2, g2, H2, B2, ev2, V2, sc2, rg = (
+        f2, g2, H2, B2, sq2, ev2, V2, sc2, rg = (
             jnp.where(undo, a, b) for a, b in
-            ((f, f2), (g, g2), (H, H2), (B, B2), (ev, ev2), (V, V2), (sc, sc2), (rg_old, rg)))
+            ((f, f2), (g, g2), (H, H2), (B, B2), (sq, sq2), (ev, ev2), (V, V2), (sc, sc2),
+             (rg_old, rg)))
         ok = ok | (floor & ~undo)
         mu2 = jnp.where(fresh, mu, jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0))
         it2 = jnp.where(fresh, it, it + 1)
         pd_ok, dec = _newton_decrement(ev2, V2, sc2, g2)
-        fscale = jnp.maximum(jnp.abs(f2), _TINY)
+        fscale = jnp.maximum(sq2, _TINY)
         # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
         # can never move again: the member cannot reach a positive definite Hessian.
         flat = jnp.any((g2 == 0.0) & jnp.all(H2 == 0.0, axis=1))
@@ -199,7 +204,8 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         keep = ~active
         return (
             jnp.where(keep, theta, theta2), jnp.where(keep, f, f2), jnp.where(keep, g, g2),
-            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, ev, ev2),
+            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, sq, sq2),
+            jnp.where(keep, ev, ev2),
             jnp.where(keep, V, V2), jnp.where(keep, sc, sc2), jnp.where(keep, mu, mu2),
             jnp.where(keep, it, it2), jnp.where(active, new_status, status), fresh & False,
         )
@@ -207,15 +213,15 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
     w_axis = 0 if per_member else None
 
     @jax.jit
-    def run_round(theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w, data):
+    def run_round(theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w, data):
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 12 + (w_axis,))
+        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 13 + (w_axis,))
 
         def body(_, carry):
             return vstep(*carry, w)
 
-        carry = (theta, f, g, H, B, ev, V, sc, mu, it, status, fresh)
-        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:11]
+        carry = (theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh)
+        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:12]
 
     return run_round
 
@@ -293,6 +299,7 @@ def solve_batch(
     g = np.zeros((P, k))
     H = np.tile(np.eye(k), (P, 1, 1))
     B = H.copy()
+    sq = np.ones(P)
     ev = np.ones((P, k))
     V = H.copy()
     sc = np.ones((P, k))
@@ -303,8 +310,9 @@ def solve_batch(
     w_pool = (weights[np.maximum(member, 0)] if per_member else np.tile(weights, (P, 1)))
     done = 0
     while True:
-        res = run_round(theta, f, g, H, B, ev, V, sc, mu, it, status, fresh, w_pool, obj.data)
-        theta, f, g, H, B, ev, V, sc, mu, it, status = (np.array(a) for a in res)
+        res = run_round(theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w_pool,
+                        obj.data)
+        theta, f, g, H, B, sq, ev, V, sc, mu, it, status = (np.array(a) for a in res)
         fresh[:] = False
         finished = (status != RUNNING) & (member >= 0)
         if finished.any():

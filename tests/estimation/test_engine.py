@@ -93,10 +93,17 @@ def test_bootstrap_se_of_a_mean_matches_theory_and_flags():
     assert b.n_converged == b.n_draws == 600
     # SE of the mean is σ/√n; with 600 replicates the bootstrap SE is within ~10%.
     assert res.bse["mu"] == pytest.approx(y.std() / np.sqrt(len(y)), rel=0.1)
+    # Percentile CI: the 2.5% and 97.5% quantiles of the replicates; normal CI: estimate ± 1.96
+    # bootstrap SE. Both are close to the textbook ȳ ± 1.96 σ/√n here.
+    draws = b.draws["mu"].to_numpy()
     lo, hi = res.conf_int(method="percentile").loc["mu"]
-    assert lo < y.mean() < hi
+    np.testing.assert_allclose([lo, hi], np.quantile(draws, [0.025, 0.975]), rtol=1e-12)
     normal = b.conf_int(method="normal").loc["mu"]
-    assert normal["lower"] < y.mean() < normal["upper"]
+    half = 1.959963984540054 * np.std(draws, ddof=1)
+    np.testing.assert_allclose([normal["lower"], normal["upper"]],
+                               [y.mean() - half, y.mean() + half], rtol=1e-8)
+    textbook = 1.96 * y.std() / np.sqrt(len(y))
+    assert hi - lo == pytest.approx(2 * textbook, rel=0.15)
     # Replicates are reproducible from the seed.
     again = estimation.fit(_normal_model, {"y": y}, SPEC, start={"mu": 0.0, "sigma": 1.0},
                            bootstrap=estimation.Bootstrap(draws=600, seed=5), progress=False)

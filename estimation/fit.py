@@ -22,6 +22,7 @@ from estimation.solver import (
     CONVERGED,
     STATUS_TEXT,
     SolverOptions,
+    positive_definite,
     relative_gradient,
     solve_batch,
 )
@@ -183,14 +184,15 @@ def fit(
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
     if converged is None:
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.
-        converged = bool(rg <= options.gtol_floor and ev.min() > 0)
+        scaled_pd = bool(positive_definite(np.linalg.eigvalsh(_scaled_np(H))))
+        converged = bool(rg <= options.gtol_floor and scaled_pd)
         if not converged:
             failed = []
             if not rg <= options.gtol_floor:
                 failed.append(f"the scale-free gradient {rg:.2e} exceeds {options.gtol_floor:g}")
-            if not ev.min() > 0:
-                failed.append(f"the Hessian is not positive definite (smallest eigenvalue "
-                              f"{ev.min():.3g})")
+            if not scaled_pd:
+                failed.append(f"the Hessian is not positive definite (eigenvalues "
+                              f"{ev.min():.3g} to {ev.max():.3g})")
             status_text = f"scipy stopped ({status_text}) but " + " and ".join(failed)
     diag = Diagnostics(converged=bool(converged), status=status_text, iterations=iters,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
@@ -209,6 +211,12 @@ def fit(
         res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
         res.se_source = "bootstrap"
     return res
+
+
+def _scaled_np(H: np.ndarray) -> np.ndarray:
+    """D H D with D = diag(|H_jj|)^{-1/2}: the Hessian in units of each parameter's curvature."""
+    d = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
+    return 0.5 * (H + H.T) * d[:, None] * d[None, :]
 
 
 _RESIDUAL_MODELS: dict[tuple, Contributions] = {}

@@ -50,6 +50,16 @@ STATUS_TEXT = {
 }
 _TINY = 1e-300
 _EPS = float(np.finfo(np.float64).eps)
+#: Smallest eigenvalue of the Jacobi-scaled Hessian, relative to its largest, for "positive
+#: definite": below it the estimate is not identified to working precision (its inverse would
+#: carry no correct digit beyond the fourth), so the member is reported singular, not converged.
+PD_RTOL = 1e-12
+
+
+def positive_definite(ev):
+    """Whether ascending eigenvalues ``ev`` of a Jacobi-scaled Hessian are numerically > 0
+    (operators only, so it serves NumPy on the host and JAX inside the solver alike)."""
+    return ev[..., 0] > PD_RTOL * abs(ev[..., -1])
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,7 @@ def _newton_decrement(ev, V, s, g):
     """(positive definite?, λ²/2 = ½ gᵀH⁻¹g): the decrease a full Newton step still promises
     (Boyd & Vandenberghe, *Convex Optimization*, §9.5.1)."""
     z = V.T @ (g * s)
-    pd_ok = ev[0] > 0.0
+    pd_ok = positive_definite(ev)
     dec = 0.5 * jnp.sum(z * z / jnp.where(pd_ok, ev, 1.0))
     return pd_ok, jnp.where(pd_ok, dec, jnp.inf)
 
@@ -151,7 +161,7 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
     def step(obj, theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w):
         active = status == RUNNING
         pN = _direction(ev, V, sc, g, mu)
-        pd_now = ev[0] > 0.0
+        pd_now = positive_definite(ev)
         tN = jax.vmap(lambda t: obj.value(theta + t * pN, w))(steps)
         trial_f = tN
         moves = steps[:, None] * pN

@@ -43,12 +43,17 @@ def render(title: str, header: list[tuple[str, str]], table: pd.DataFrame, fmt: 
         lines += [f"Note: {n}" for n in notes]
         return "\n".join(lines)
     if fmt == "markdown":
+
+        def md(s) -> str:
+            # A bare | (as in P>|z|) would split the cell.
+            return str(s).replace("|", r"\|")
+
         lines = [f"**{title}**", "", "| | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in header]
-        lines += ["", "| | " + " | ".join(cells.columns) + " |",
+        lines += [f"| {md(k)} | {md(v)} |" for k, v in header]
+        lines += ["", "| | " + " | ".join(md(c) for c in cells.columns) + " |",
                   "|---" * (len(cells.columns) + 1) + "|"]
         for idx, row in cells.iterrows():
-            lines.append(f"| {idx} | " + " | ".join(row) + " |")
+            lines.append(f"| {md(idx)} | " + " | ".join(md(v) for v in row) + " |")
         lines += [""] + [f"*Note:* {n}" for n in notes]
         return "\n".join(lines).rstrip() + "\n"
 

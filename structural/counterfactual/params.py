@@ -45,7 +45,7 @@ class Normal:
 
     mean: pd.Series
     cov: pd.DataFrame
-    label: str = "asymptotic normal (fitted covariance)"
+    label: str = "normal draws (given mean and covariance)"
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def from_results(results: Any, method: str = "auto") -> Source:
     if method not in ("auto", "asymptotic"):
         raise ParameterSourceError(f"parameters.method: expected 'auto', 'bootstrap' or "
                                    f"'asymptotic', got {method!r}")
-    return Normal(pd.Series(results.params, dtype=float), pd.DataFrame(results.cov_params()))
+    return Normal(pd.Series(results.params, dtype=float), pd.DataFrame(results.cov_params()),
+                  label="asymptotic normal (fitted covariance)")
 
 
 @dataclass

@@ -467,7 +467,9 @@ def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
             names = list(cov.columns)
             _keys(dict.fromkeys(names), set(base_params), "parameters.uncertainty.cov_csv")
         mean = pd.Series({n: base_params[n] for n in names}, dtype=float)
-        return Normal(mean, cov)
+        origin = ("scenario standard deviations (assumed, not fitted)" if "sd" in u
+                  else f"covariance from {u['cov_csv']}")
+        return Normal(mean, cov, label=f"normal draws, {origin}")
     if kind == "draws":
         _keys(u, {"kind", "draws_csv"}, "parameters.uncertainty", ("draws_csv",))
         table = _read_csv(base_dir / u["draws_csv"], "parameters.uncertainty.draws_csv")

@@ -3,6 +3,7 @@ multistart warnings, clustered SEs by default, bootstrap functions on the optimi
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -130,3 +131,26 @@ def test_bootstrap_functions_use_the_replicates_on_the_optimiser_scale():
     assert out.loc["log_sigma", "ci_high"] == pytest.approx(hi, rel=1e-12)
     # log σ̂'s bootstrap SE is close to its asymptotic one, 1/√(2n).
     assert np.std(theta, ddof=1) == pytest.approx(1 / np.sqrt(2 * len(y)), rel=0.2)
+
+
+def test_unidentified_newton_fit_is_not_converged():
+    # a + b is identified, a and b are not: the Hessian is singular to working precision.
+    y = _y(7)
+    spec = ParamSpec([Param("a"), Param("b"), Param("sigma", transform="log")])
+    with pytest.warns(estimation.NotConvergedWarning):
+        res = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], p["a"] + p["b"], p["sigma"]),
+                             {"y": y}, spec, start={"a": 0.3, "b": -0.1, "sigma": 1.0},
+                             progress=False)
+    assert not res.converged
+    assert "Hessian is not positive definite" in res.diagnostics.status
+
+
+def test_markdown_summary_rows_have_as_many_cells_as_the_header():
+    y = _y(8, 60)
+    res = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], p["mu"], p["sigma"]), {"y": y}, SPEC,
+                         start=START, progress=False)
+    md = res.summary("markdown")
+    table = [line for line in md.splitlines() if line.startswith("|")][-4:]
+    cells = [len(re.split(r"(?<!\\)\|", line)) for line in table]
+    assert len(set(cells)) == 1 and cells[0] == 9  # 7 columns + index + the outer pipes
+    assert r"P>\|z\|" in md

@@ -103,3 +103,14 @@ def test_results_objects_by_duck_typing():
 def test_unknown_parameter_in_a_source_is_named():
     with pytest.raises(ValueError, match="unknown parameter 'gamma'"):
         make_draws(Published({"gamma": 1.0}), dict(PIPELINE_DEFAULTS), 1, 0)
+
+
+def test_the_source_label_says_whether_the_covariance_was_fitted():
+    doc = copy.deepcopy(DOC)
+    doc["parameters"]["uncertainty"] = {"kind": "normal", "sd": {"ctx_alpha": 0.5}}
+    assumed = scenario_from_dict(doc).parameters
+    assert isinstance(assumed, Normal) and "assumed, not fitted" in assumed.label
+    params = pd.Series({"A": 406.4})
+    fitted = SimpleNamespace(params=params, bootstrap=None,
+                             cov_params=lambda: pd.DataFrame([[4.0]], index=["A"], columns=["A"]))
+    assert from_results(fitted).label == "asymptotic normal (fitted covariance)"

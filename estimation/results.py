@@ -44,6 +44,11 @@ class Results:
     ``aic``, ``bic`` follow statsmodels. SEs are on the user's scale (delta method through the
     parameter transforms) or, when a bootstrap was run and ``se_source == "bootstrap"``, the
     bootstrap SEs of the converged replicates.
+
+    ``tvalues`` are z statistics and ``pvalues`` and normal CIs use the standard normal: the
+    estimators are nonlinear, so only asymptotic (large-n, many-clusters) inference is claimed.
+    With few clusters, or for a bounded parameter near its bound, prefer the bootstrap's
+    percentile intervals (``conf_int(method="percentile")``), which respect the bounds.
     """
 
     objective: Objective

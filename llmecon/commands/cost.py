@@ -2,7 +2,9 @@
 
 Prints one row per stage — FLOPs, chip-seconds and dollars (once for fixed stages, per query for the
 others), dollars over Q queries and the stage's share of the total — then F, v and F + Q v.
-Q comes from ``--queries``, else the file's ``[queries] Q``, else 1.
+Q comes from ``--queries``, else the file's ``[queries] Q``, else 1. PIPELINE may also name a
+bundled example (``reasoning``, ``reasoning.toml`` or
+``structural/examples/pipelines/reasoning.toml``); ``--list-examples`` prints their names.
 """
 
 from __future__ import annotations
@@ -13,23 +15,33 @@ import math
 import tomllib
 from pathlib import Path
 
+from llmecon.cli import UsageError
+from llmecon.commands._inputs import example_or_file, print_examples
 from structural.pipeline import Pipeline, queries_from_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("cost", help="per-stage FLOPs, seconds and dollars of a pipeline",
                               description=__doc__)
-    p.add_argument("pipeline", type=Path, help="pipeline TOML file (see structural/examples)")
+    p.add_argument("pipeline", type=Path, nargs="?",
+                   help="pipeline TOML file, or the name of a bundled example (--list-examples)")
     p.add_argument("--queries", "-Q", type=float, default=None,
                    help="queries over the model's life (default: the file's [queries] Q, else 1)")
     p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument("--list-examples", action="store_true",
+                   help="print the names of the bundled example pipelines and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    pipeline = Pipeline.from_toml(args.pipeline)
-    with Path(args.pipeline).open("rb") as fh:
-        spec = tomllib.load(fh)
+    if args.list_examples:
+        return print_examples("pipelines")
+    if args.pipeline is None:
+        raise UsageError("give a PIPELINE file or example name (see --list-examples)")
+    with example_or_file(args.pipeline, "pipelines", "cost") as path:
+        pipeline = Pipeline.from_toml(path)
+        with path.open("rb") as fh:
+            spec = tomllib.load(fh)
     Q = args.queries if args.queries is not None else (queries_from_spec(spec) or 1.0)
     if not (Q > 0 and math.isfinite(Q)):
         raise ValueError(f"--queries: expected a positive number, got {Q!r}")

@@ -10,6 +10,7 @@ import pandas as pd
 
 import data as datasets
 from llmecon.cli import UsageError
+from llmecon.commands._inputs import input_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,9 +68,13 @@ def _check_name(name: str) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     _check_name(args.name)
-    if not args.file.is_file():
+    if not args.file.exists():
         raise UsageError(f"file {args.file} not found")
-    df = pd.read_csv(args.file, keep_default_na=False, na_values=[""])
+    input_file(args.file, ".csv")
+    try:
+        df = pd.read_csv(args.file, keep_default_na=False, na_values=[""])
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise UsageError(f"{args.file}: cannot read as CSV ({exc})") from None
     out = datasets.validate(df, args.name, source=str(args.file))  # raises a one-line ValueError
     print(f"{args.file}: {len(out)} rows match the {args.name} schema")
     return 0

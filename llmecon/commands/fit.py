@@ -1,8 +1,9 @@
 """``llmecon fit MODEL ...``: estimate a structural model on a CSV and write its parameters.
 
 ``llmecon fit chinchilla --data FILE.csv [--estimator huber|huber-mle] [--bootstrap B] [--seed S]
-[--out DIR] [--quick] [--quiet]`` writes DIR/params.csv (param,estimate,std_err,ci_low,ci_high) and
-DIR/summary.txt. Fitted cost-function models register their own subcommands here too.
+[--out DIR] [--quick] [--quiet]`` prints the summary and, with ``--out``, writes DIR/params.csv
+(param,estimate,std_err,ci_low,ci_high) and DIR/summary.txt. Fitted cost-function models register
+their own subcommands here too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from llmecon.cli import UsageError
+from llmecon.commands._inputs import input_file, output_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--bootstrap", type=int, default=0,
                    help="bootstrap replicates (0: asymptotic sandwich / Hessian SEs)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", type=Path, default=Path("results/chinchilla"))
+    c.add_argument("--out", type=Path, default=None,
+                   help="also write params.csv and summary.txt to this directory")
     c.add_argument("--quick", action="store_true", help="a 243-point start grid instead of 4,500")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=run_chinchilla)
@@ -50,8 +53,8 @@ def run_chinchilla(args: argparse.Namespace) -> int:
     import estimation
     from structural.chinchilla_fit import HOFFMANN_GRID, QUICK_GRID, fit_chinchilla
 
-    if not args.data.is_file():
-        raise UsageError(f"--data {args.data}: no such file")
+    input_file(args.data, ".csv", flag="--data")
+    output_dir(args.out)
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap must be ≥ 0, got {args.bootstrap}")
     try:
@@ -70,12 +73,13 @@ def run_chinchilla(args: argparse.Namespace) -> int:
     table = pd.DataFrame({"estimate": res.params[names], "std_err": res.bse[names],
                           "ci_low": ci["lower"][names], "ci_high": ci["upper"][names]})
     table.index.name = "param"
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "params.csv", float_format="%.10g")
     summary = res.summary()
     if res.bootstrap is not None:
         summary += "\n" + res.bootstrap.summary_line()
-    (args.out / "summary.txt").write_text(summary + "\n")
     print(summary)
-    print(f"wrote {args.out / 'params.csv'} and {args.out / 'summary.txt'}")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "params.csv", float_format="%.10g")
+        (args.out / "summary.txt").write_text(summary + "\n")
+        print(f"wrote {args.out / 'params.csv'} and {args.out / 'summary.txt'}")
     return 0 if res.converged else 1

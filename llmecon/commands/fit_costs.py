@@ -17,12 +17,14 @@ naming the column and row.
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from structural.fitted.inputs import FitInputError, read_csv, with_years
+from llmecon.commands._inputs import input_file, output_dir
+from structural.fitted.inputs import FitInputError, check_table, read_csv, with_years
 
 FORMATS = ("text", "markdown", "latex")
 
@@ -107,17 +109,61 @@ def _write(out: Path | None, stem: str, res_list, extra: dict[str, pd.DataFrame]
         write_tables(df.rename_axis(df.index.name or "quantity"), out, f"{stem}_{name}")
 
 
-def _csv(path: str | None, what: str, origin: str) -> pd.DataFrame | None:
+def _read(path: str, what: str, flag: str) -> pd.DataFrame:
+    """Read a user CSV after checking it is an existing UTF-8 file (not a directory)."""
+    return read_csv(input_file(path, ".csv", flag=flag), what)
+
+
+def _csv(path: str | None, what: str, origin: str, flag: str,
+         columns: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """Read ``path`` (None: use the bundled data), check ``columns`` are present, add ``t``.
+
+    When ``columns`` is given, a ``date`` or ``t`` column is required too.
+    """
     if path is None:
         return None
-    return with_years(read_csv(path, what), origin, what)
+    df = _read(path, what, flag)
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
+        if "t" not in df.columns and "date" not in df.columns:
+            missing.insert(0, "date (or t)")
+        if missing:
+            raise FitInputError(
+                f"{flag} {path}: missing column(s) {', '.join(repr(c) for c in missing)} "
+                f"({what} need date or t, {', '.join(columns)})")
+    return with_years(df, origin, what)
+
+
+def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: int) -> None:
+    """Fail with one line unless ``min_rows`` rows have a value in every one of ``columns``,
+    at two or more dates (a growth rate needs a time span)."""
+    complete = df[list(columns)].notna().all(axis=1)
+    n = int(complete.sum())
+    if n < min_rows:
+        raise FitInputError(f"{source}: {n} row(s) with {' and '.join(columns)}; "
+                            f"need at least {min_rows} to fit")
+    if df.loc[complete, "t"].nunique() < 2:
+        raise FitInputError(f"{source}: every row with {' and '.join(columns)} has the same "
+                            "date; need at least 2 dates to fit a growth rate")
 
 
 def run_training_cost(args: argparse.Namespace) -> int:
     from structural.fitted import training_cost as tc
 
-    runs = _csv(args.runs, "training runs", "2020-01-01")
-    prices = _csv(args.prices, "price series", "2020-01-01")
+    output_dir(args.out)
+    run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
+    runs = _csv(args.runs, "training runs", "2020-01-01", "--runs", run_cols)
+    prices = _csv(args.prices, "price series", "2020-01-01", "--prices", price_cols)
+    # Cells first (units, ranges), then the count: each equation has a level, a growth and a
+    # scale, so it needs three observations (SVD failures and LAPACK noise otherwise).
+    if runs is not None:
+        runs = check_table(runs, tc.RUN_FIELDS, "training runs")
+    if prices is not None:
+        prices = check_table(prices, tc.PRICE_FIELDS, "price series")
+    if runs is not None:
+        _enough(runs, f"--runs {args.runs}", run_cols, 3)
+    if prices is not None:
+        _enough(prices, f"--prices {args.prices}", price_cols, 3)
     if runs is None:
         runs = tc.training_runs(cost=args.cost)
     if prices is None:
@@ -133,7 +179,8 @@ def run_training_cost(args: argparse.Namespace) -> int:
 def run_inference_price(args: argparse.Namespace) -> int:
     from structural.fitted import inference_price as ip
 
-    table = _csv(args.prices, "open-weights prices", "2024-01-01")
+    output_dir(args.out)
+    table = _csv(args.prices, "open-weights prices", "2024-01-01", "--prices")
     if table is not None:
         for col in ("provider", "model"):
             if col not in table.columns:
@@ -157,7 +204,10 @@ def run_inference_price(args: argparse.Namespace) -> int:
 def run_price_trend(args: argparse.Namespace) -> int:
     from structural.fitted import price_trend as pt
 
-    obs = _csv(args.observations, "price observations", "2024-01-01")
+    output_dir(args.out)
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise FitInputError(f"--threshold: expected a finite ECI score, got {args.threshold}")
+    obs = _csv(args.observations, "price observations", "2024-01-01", "--observations")
     if obs is None:
         obs = pt.observations()
     if args.threshold is not None:
@@ -195,7 +245,8 @@ def _token_prices(text: str) -> dict[str, float]:
 def run_usage(args: argparse.Namespace) -> int:
     from structural.fitted import usage as u
 
-    table = read_csv(args.traces, "request trace") if args.traces else None
+    output_dir(args.out)
+    table = _read(args.traces, "request trace", "--traces") if args.traces else None
     try:
         Ks = tuple(int(k) for k in args.components.split(","))
     except ValueError:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import papers
 from llmecon.cli import UsageError
+from llmecon.commands._inputs import output_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.all == bool(args.name):
         raise UsageError("give one paper NAME or --all; known: " + ", ".join(papers.available()))
+    output_dir(args.out)
     names = papers.available() if args.all else [args.name]
     failed = []
     for name in names:

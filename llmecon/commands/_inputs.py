@@ -1,0 +1,196 @@
+"""Checks on the files a user names on the command line, and the bundled example files.
+
+Every check fails with a one-line :class:`llmecon.cli.UsageError` naming the file: a path that does
+not exist, a directory where a file is expected, or a file that is not UTF-8 text. The example
+pipelines and scenarios ship as package data under ``structural/examples``, so ``llmecon cost
+reasoning`` finds them after a normal install, whatever the working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+
+from llmecon.cli import UsageError
+
+#: Bundled example folders under ``structural/examples``, by the command that reads them.
+EXAMPLE_KINDS = ("pipelines", "scenarios")
+
+
+def input_file(path: str | Path, kind: str, flag: str | None = None) -> Path:
+    """Return ``path`` after checking it is an existing UTF-8 text file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file the user named.
+    kind : str
+        What the file should be, for the message, e.g. ``".csv"`` or ``".toml"``.
+    flag : str, optional
+        The option that named the file (``"--data"``), prefixed to the "no such file" message.
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    UsageError
+        The path does not exist, is a directory, or is not UTF-8 text.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p} is a directory; expected a {kind} file")
+    if not p.exists():
+        raise UsageError(f"{flag + ' ' if flag else ''}{p}: no such file")
+    check_utf8(p)
+    return p
+
+
+def check_utf8(path: Path) -> None:
+    """Raise :class:`UsageError` naming ``path`` when its bytes are not valid UTF-8.
+
+    Parameters
+    ----------
+    path : Path
+        An existing, readable file.
+
+    Raises
+    ------
+    UsageError
+        The file holds a byte sequence that is not UTF-8; the message gives its offset.
+    """
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+            "the file must be UTF-8 text"
+        ) from None
+
+
+def _examples_dir(kind: str) -> Traversable:
+    if kind not in EXAMPLE_KINDS:
+        raise ValueError(f"kind: expected one of {EXAMPLE_KINDS}, got {kind!r}")
+    return resources.files("structural").joinpath("examples").joinpath(kind)
+
+
+def example_names(kind: str) -> list[str]:
+    """Names (file stems) of the bundled ``structural/examples/<kind>/*.toml`` files.
+
+    Parameters
+    ----------
+    kind : {"pipelines", "scenarios"}
+        Which example folder.
+
+    Returns
+    -------
+    list of str
+        Sorted stems, e.g. ``["frontier", "reasoning", "small_long_context"]``.
+    """
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in _examples_dir(kind).iterdir()
+        if entry.name.endswith(".toml") and entry.is_file()
+    )
+
+
+def _bundled_name(path: Path, kind: str) -> str | None:
+    """The example file name ``path`` refers to, or None when it names a user's own file.
+
+    A bare name (``reasoning``, ``reasoning.toml``) or a path ending in ``examples/<kind>/NAME``
+    (as written in the README) refers to a bundled example; any other missing path is the user's.
+    """
+    parent = path.parent.parts
+    if parent and parent[-2:] != ("examples", kind):
+        return None
+    return path.name if path.suffix == ".toml" else f"{path.name}.toml"
+
+
+@contextlib.contextmanager
+def example_or_file(path: str | Path, kind: str, command: str) -> Iterator[Path]:
+    """Yield ``path`` if it exists, else the bundled example it names, as a real file path.
+
+    Parameters
+    ----------
+    path : str or Path
+        What the user typed: a file, a bare example name (``reasoning``), or the README's
+        ``structural/examples/<kind>/<name>.toml``.
+    kind : {"pipelines", "scenarios"}
+        Which bundled folder to look in.
+    command : str
+        The subcommand, for the ``--list-examples`` hint in the message.
+
+    Yields
+    ------
+    Path
+        A checked UTF-8 file (extracted to a temporary file if the package is zipped).
+
+    Raises
+    ------
+    UsageError
+        Neither the file nor a bundled example of that name exists (the message lists the
+        bundled names), or the file is a directory or not UTF-8 text.
+    """
+    p = Path(path)
+    if p.exists():
+        yield input_file(p, ".toml")
+        return
+    name = _bundled_name(p, kind)
+    entry = _examples_dir(kind).joinpath(name) if name else None
+    if entry is None or not entry.is_file():
+        raise UsageError(
+            f"no {kind.removesuffix('s')} file at path {p}, nor a bundled example of that name; "
+            f"bundled {kind}: "
+            f"{', '.join(example_names(kind))} (llmecon {command} --list-examples)"
+        )
+    with resources.as_file(entry) as real:
+        yield input_file(real, ".toml")
+
+
+def print_examples(kind: str) -> int:
+    """Print the bundled example names of ``kind``, one a line; return 0.
+
+    Parameters
+    ----------
+    kind : {"pipelines", "scenarios"}
+        Which example folder.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
+    for name in example_names(kind):
+        print(name)
+    return 0
+
+
+def output_dir(path: Path | None, flag: str = "--out") -> Path | None:
+    """Return ``path`` after checking it is not an existing non-directory (before a long run).
+
+    Parameters
+    ----------
+    path : Path or None
+        The output folder the user named; None passes through.
+    flag : str
+        The option that named it, for the message.
+
+    Returns
+    -------
+    Path or None
+        ``path`` unchanged. Other problems (no permission) surface when the folder is written.
+
+    Raises
+    ------
+    UsageError
+        ``path`` exists and is a file (or anything but a directory).
+    """
+    if path is not None and path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    return path

@@ -486,6 +486,10 @@ def _read_csv(path: Path, where: str, **kw) -> pd.DataFrame:
         return pd.read_csv(path, **kw)
     except FileNotFoundError:
         raise ScenarioError(f"{where}: file not found: {path}") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{where}: {path} is a directory; expected a .csv file") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{where}: {path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict,

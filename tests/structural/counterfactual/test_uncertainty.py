@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -114,3 +115,16 @@ def test_the_source_label_says_whether_the_covariance_was_fitted():
     fitted = SimpleNamespace(params=params, bootstrap=None,
                              cov_params=lambda: pd.DataFrame([[4.0]], index=["A"], columns=["A"]))
     assert from_results(fitted).label == "asymptotic normal (fitted covariance)"
+
+
+def test_a_non_utf8_covariance_file_is_named(tmp_path):
+    from structural.counterfactual.scenario import ScenarioError, load_scenario
+
+    (tmp_path / "cov.csv").write_bytes(b"\xff\xfe,ctx_alpha\n")
+    doc = (tmp_path / "s.toml")
+    src = (Path(__file__).parents[3] / "structural/examples/scenarios/"
+           "finetune_vs_long_context.toml").read_text()
+    doc.write_text(src.replace("sd = { ft_alpha = 0.01, ft_beta = 0.01, ctx_alpha = 4.0 }",
+                               'cov_csv = "cov.csv"'))
+    with pytest.raises(ScenarioError, match=r"cov\.csv is not UTF-8"):
+        load_scenario(doc)

@@ -137,10 +137,13 @@ def test_unidentified_newton_fit_is_not_converged():
     # a + b is identified, a and b are not: the Hessian is singular to working precision.
     y = _y(7)
     spec = ParamSpec([Param("a"), Param("b"), Param("sigma", transform="log")])
-    with pytest.warns(estimation.NotConvergedWarning):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], p["a"] + p["b"], p["sigma"]),
                              {"y": y}, spec, start={"a": 0.3, "b": -0.1, "sigma": 1.0},
                              progress=False)
+    kinds = {w.category for w in caught}
+    assert {estimation.NotConvergedWarning, estimation.CovarianceWarning} <= kinds
     assert not res.converged
     assert "Hessian is not positive definite" in res.diagnostics.status
 

@@ -125,9 +125,12 @@ class Objective:
     def value_grad_hess_scale(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q, scale of Q): the scale is :func:`objective_scale` of the contributions."""
 
+        def value_aux(u):
+            q = self.per_obs(u)
+            return jnp.sum(w * q), q
+
         def grad_aux(t):
-            (f, q), g = jax.value_and_grad(
-                lambda u: (lambda qq: (jnp.sum(w * qq), qq))(self.per_obs(u)), has_aux=True)(t)
+            (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
             return g, (f, g, q)
 
         H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)

@@ -20,6 +20,17 @@ from llmecon.commands._inputs import example_or_file, print_examples
 from structural.pipeline import Pipeline, queries_from_spec
 
 
+def money(v: float) -> str:
+    """Dollars in one style per magnitude: cents from $1 to $1e12 ($2,693,650.00), four
+    significant digits below $1 ($0.0001234) and beyond ($1.234e+13)."""
+    a = abs(v)
+    if a == 0:
+        return "$0.00"
+    if 1 <= a < 1e12:
+        return f"${v:,.2f}"
+    return f"${v:.4g}"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("cost", help="per-stage FLOPs, seconds and dollars of a pipeline",
                               description=__doc__)
@@ -62,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for col in ("seconds",):
         shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else f"{v:.3g}")
     for col in ("dollars", "total_dollars"):
-        shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else f"${v:,.6g}")
+        shown[col] = shown[col].map(lambda v: "" if math.isnan(v) else money(v))
     shown["share"] = shown["share"].map(lambda v: f"{100 * v:.2f}%")
     shown = shown.rename(columns={"flops": "FLOPs (each)", "seconds": "chip-s (each)",
                                   "dollars": "$ (each)", "total_flops": f"FLOPs (Q={Q:g})",
@@ -72,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             f"once, per-query stages Q times")
     tail = (f"quality: model loss {quality['model_loss']:.4f}, "
             f"task loss {quality['task_loss']:.4f}, "
-            f"P(solved) {quality['coverage']:.4f}; cost per solved problem ${per_solved:.6g}")
+            f"P(solved) {quality['coverage']:.4f}; cost per solved problem {money(per_solved)}")
     if args.format == "md":
         print(f"**{head}**\n")
         print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))

@@ -1,0 +1,24 @@
+"""Dollar amounts in `llmecon cost` share one style per magnitude."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmecon.cli import main
+from llmecon.commands.cost import money
+
+
+@pytest.mark.parametrize("value, text", [
+    (2693645.638, "$2,693,645.64"), (8978.82, "$8,978.82"), (0.0, "$0.00"),
+    (0.00034747, "$0.0003475"), (1.234e13, "$1.234e+13"), (-12.5, "$-12.50"),
+])
+def test_money(value, text):
+    assert money(value) == text
+
+
+def test_cost_table_has_no_exponent_dollars_at_ordinary_magnitudes(capsys):
+    assert main(["cost", "reasoning", "--queries", "1e9"]) == 0
+    out = capsys.readouterr().out
+    dollars = [tok for tok in out.split() if tok.startswith("$")]
+    assert dollars and not [d for d in dollars if "e+" in d]
+    assert "$2,693,645.64" in out

@@ -24,11 +24,12 @@ def money(v: float) -> str:
     """Dollars in one style per magnitude: cents from $1 to $1e12 ($2,693,650.00), four
     significant digits below $1 ($0.0001234) and beyond ($1.234e+13)."""
     a = abs(v)
+    sign = "-" if v < 0 else ""
     if a == 0:
         return "$0.00"
     if 1 <= a < 1e12:
-        return f"${v:,.2f}"
-    return f"${v:.4g}"
+        return f"{sign}${a:,.2f}"
+    return f"{sign}${a:.4g}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

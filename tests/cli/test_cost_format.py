@@ -10,7 +10,7 @@ from llmecon.commands.cost import money
 
 @pytest.mark.parametrize("value, text", [
     (2693645.638, "$2,693,645.64"), (8978.82, "$8,978.82"), (0.0, "$0.00"),
-    (0.00034747, "$0.0003475"), (1.234e13, "$1.234e+13"), (-12.5, "$-12.50"),
+    (0.00034747, "$0.0003475"), (1.234e13, "$1.234e+13"), (-12.5, "-$12.50"),
 ])
 def test_money(value, text):
     assert money(value) == text

@@ -164,6 +164,11 @@ def test_summary_formats(fmt, marker):
                          progress=False)
     text = res.summary(fmt)
     assert marker in text and "mu" in text
+    # The numbers, not just the labels: estimate, SE and the observation count are printed.
+    from estimation.tables import _fmt
+    for value in (res.params["mu"], res.bse["mu"], res.params["sigma"]):
+        assert _fmt(value) in text
+    assert "50" in text
 
 
 def test_bad_inputs_name_the_culprit():

@@ -229,18 +229,11 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
     if tech_name == "pipeline":
         base_params = dict(M.PIPELINE_DEFAULTS)
         known = M.PIPELINE_PARAMETERS
-        preset = pdoc.get("preset", "sardana2023")
-        if preset not in PRESETS:
-            raise ScenarioError(f"parameters.preset: unknown preset {preset!r}; known: "
-                                f"{', '.join(PRESETS)}")
-        base_params.update(PRESETS[preset])
+        _apply_preset(pdoc.get("preset", "sardana2023"), base_params)
     else:
         base_params = dict(M.TRADEOFF_DEFAULTS)
         known = M.TRADEOFF_PARAMETERS
-    values = _table(pdoc.get("values", {}), "parameters.values")
-    _keys(values, set(known), "parameters.values")
-    for k, v in values.items():
-        base_params[k] = _num(v, f"parameters.values.{k}")
+    _apply_values(pdoc, base_params, known)
 
     # workload: usage moments are parameters of the technology (they may be drawn too)
     if "workload" not in doc:
@@ -329,14 +322,8 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
     pdoc = _table(doc.get("parameters", {}), "parameters")
     _keys(pdoc, {"preset", "values", "uncertainty"}, "parameters")
     if "preset" in pdoc:
-        if pdoc["preset"] not in PRESETS:
-            raise ScenarioError(f"parameters.preset: unknown preset {pdoc['preset']!r}; known: "
-                                f"{', '.join(PRESETS)}")
-        base_params.update(PRESETS[pdoc["preset"]])
-    values = _table(pdoc.get("values", {}), "parameters.values")
-    _keys(values, set(base_params), "parameters.values")
-    for k, v in values.items():
-        base_params[k] = _num(v, f"parameters.values.{k}")
+        _apply_preset(pdoc["preset"], base_params)
+    _apply_values(pdoc, base_params, base_params)
     if "workload" not in doc:
         raise ScenarioError("missing field 'workload' (a [workload] table)")
     wl = _table(doc["workload"], "workload")
@@ -479,6 +466,22 @@ def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
         _keys(dict.fromkeys(table.columns), set(base_params), "parameters.uncertainty.draws_csv")
         return Draws(table, conv, point={k: base_params[k] for k in table.columns})
     raise ScenarioError(f"parameters.uncertainty.kind: expected 'normal' or 'draws', got {kind!r}")
+
+
+def _apply_preset(preset: str, base_params: dict) -> None:
+    """Overwrite ``base_params`` with a named published parameter set."""
+    if preset not in PRESETS:
+        raise ScenarioError(f"parameters.preset: unknown preset {preset!r}; known: "
+                            f"{', '.join(PRESETS)}")
+    base_params.update(PRESETS[preset])
+
+
+def _apply_values(pdoc: dict, base_params: dict, known) -> None:
+    """Overwrite ``base_params`` with [parameters.values], each a known parameter and a number."""
+    values = _table(pdoc.get("values", {}), "parameters.values")
+    _keys(values, set(known), "parameters.values")
+    for k, v in values.items():
+        base_params[k] = _num(v, f"parameters.values.{k}")
 
 
 def _read_csv(path: Path, where: str, **kw) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from estimation.bootstrap import Bootstrap, BootstrapResults  # noqa: E402
+from estimation.derivatives import ResidualDerivatives  # noqa: E402
 from estimation.errors import (  # noqa: E402
     CovarianceWarning,
     EstimationError,
@@ -33,6 +34,7 @@ __all__ = [
     "NotConvergedWarning",
     "Param",
     "ParamSpec",
+    "ResidualDerivatives",
     "Results",
     "SolverOptions",
     "SpecificationError",

@@ -13,6 +13,7 @@ from scipy import optimize
 
 from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, covariance
+from estimation.derivatives import check_residual_derivatives
 from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
 from estimation.objective import Contributions, Objective, as_data, compiled, objective_scale
 from estimation.parameters import Param, ParamSpec, as_spec
@@ -38,6 +39,7 @@ def fit(
     kind: str = "mle",
     residuals: Contributions | None = None,
     loss: Any = None,
+    derivatives: Any = None,
     start: Any = None,
     method: str = "newton",
     cov_type: str = "auto",
@@ -63,6 +65,10 @@ def fit(
     residuals, loss : callable, estimation.losses loss
         M-estimation on residuals: ρ(r_i(θ)) summed. Gives the solver an extra Gauss–Newton
         (IRLS) direction; ``model`` may then be omitted.
+    derivatives : estimation.derivatives.ResidualDerivatives, optional
+        Closed-form Jacobian and curvature of ``residuals`` for the solver's inner loop (faster
+        than differentiating them each iteration). Checked against JAX at the first start; a
+        disagreement raises :class:`SpecificationError`.
     start : dict, Series, array, or DataFrame (one row per start)
         Starting values on the user's scale. Several rows run as one batched multistart; the
         converged start with the lowest objective wins and every start's outcome is kept in
@@ -90,11 +96,14 @@ def fit(
         kind = "m" if kind == "mle" and model is not None and residuals is not None else kind
     if model is None:
         raise SpecificationError("fit needs a model function (or residuals= and loss=)")
+    if derivatives is not None and residuals is None:
+        raise SpecificationError("derivatives= describes residuals: give residuals= and loss=")
     if data is None or params is None:
         raise SpecificationError("fit needs data= and params=")
     spec = as_spec(params)
     arrays, n = as_data(data)
-    obj = Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss)
+    obj = Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
+                    derivatives=derivatives)
     if cov_type == "auto":
         # Clusters given: the analytic SEs respect them as the bootstrap does.
         cov_type = ("cluster" if clusters is not None
@@ -114,6 +123,8 @@ def fit(
     x0 = spec.starts_array(start)
     theta0 = spec.to_internal(x0, what="start")
     obj.check_start(theta0[0])
+    if derivatives is not None:
+        check_residual_derivatives(obj, theta0[0])
     w1 = np.ones(n)
 
     starts_table = None

@@ -82,6 +82,8 @@ class Objective:
 
     For M-estimation on residuals (``residuals`` and ``loss`` given), the contributions are
     ρ(r_i(θ)) and :meth:`gauss_newton` supplies the IRLS curvature Σ w_i (ψ_i/r_i) J_i J_iᵀ.
+    ``derivatives`` (optional, :class:`~estimation.derivatives.ResidualDerivatives`) gives the
+    residuals' Jacobian and curvature in closed form for the solver's inner loop.
     """
 
     contributions: Contributions
@@ -91,6 +93,7 @@ class Objective:
     nobs: int
     residuals: Contributions | None = None
     loss: Any = None
+    derivatives: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -100,7 +103,8 @@ class Objective:
     def static_key(self) -> tuple:
         """What identifies the compiled code: the functions, parameters and kind (not the data),
         so refits of the same model on new data or new weights reuse the compiled solver."""
-        return (self.contributions, self.residuals, self.loss, self.spec.params, self.kind)
+        return (self.contributions, self.residuals, self.loss, self.derivatives,
+                self.spec.params, self.kind)
 
     def with_data(self, data: dict[str, jax.Array]) -> Objective:
         """The same objective on other (possibly traced) data arrays."""
@@ -168,13 +172,20 @@ class Objective:
 
         the second term by forward-over-reverse on the weighted sum of residuals. Sharing J with
         the IRLS matrix costs about a fifth less than ``value_grad_hess`` plus ``gauss_newton``.
+        With closed-form ``derivatives``, J and the second term come from them instead.
         """
-        r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
+        if self.derivatives is not None:
+            r, J = self.derivatives.jacobian(theta, self.data)
+        else:
+            r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
         rho = self.loss.rho
         psi = jax.vmap(jax.grad(rho))(r)
         d2 = jax.vmap(jax.grad(jax.grad(rho)))(r)
         c = jax.lax.stop_gradient(w * psi)
-        H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * self._residuals_of(u))))(theta)
+        if self.derivatives is not None:
+            H2 = self.derivatives.curvature(theta, self.data, c)
+        else:
+            H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * self._residuals_of(u))))(theta)
         H = (J * (w * d2)[:, None]).T @ J + H2
         B = (J * (w * self.loss.irls_weight(r))[:, None]).T @ J
         q = rho(r)

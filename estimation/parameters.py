@@ -189,9 +189,12 @@ class ParamSpec:
         """Starting values on the user's scale as a (m, k) array.
 
         ``starts`` may be a mapping ``{name: value}``, a Series, a DataFrame with one column per
-        parameter (one row per start), or an array of shape (k,) or (m, k) in ``names`` order.
-        ``None`` uses each parameter's default ``start``.
+        parameter (one row per start), a list of mappings (one per start), or an array of shape
+        (k,) or (m, k) in ``names`` order. ``None`` uses each parameter's default ``start``.
         """
+        if isinstance(starts, list | tuple) and starts and all(
+                isinstance(s, Mapping | pd.Series) for s in starts):
+            starts = pd.DataFrame([dict(s) for s in starts])
         if starts is None:
             missing = [p.name for p in self.params if p.start is None]
             if missing:

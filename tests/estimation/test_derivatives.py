@@ -1,0 +1,156 @@
+"""Closed-form residual derivatives: checked against JAX, used by the solver, mistakes refused."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import estimation
+from estimation import Param, ParamSpec, SpecificationError
+from estimation.derivatives import check_residual_derivatives
+from estimation.fit import _residual_model
+from estimation.objective import Objective, as_data
+from structural.chinchilla_fit import (
+    HOFFMANN_GRID,
+    LAW_DERIVATIVES,
+    as_fit_data,
+    fit_chinchilla,
+    grid_to_starts,
+    law_spec,
+    log_residuals,
+)
+from structural.pretraining import chinchilla_log_loss
+
+# Exponential decay y = K exp(−λ x) + noise, residuals on the level scale; θ = (log K, λ).
+SPEC = ParamSpec([Param("K", transform="log"), Param("lam")])
+
+
+def _decay_residuals(p, d):
+    return p["K"] * jnp.exp(-p["lam"] * d["x"]) - d["y"]
+
+
+class DecayDerivatives:
+    """r = e^{k − λx} − y:  J = (f, −x f),  ∇²r = f [[1, −x], [−x, x²]],  f = e^{k − λx}."""
+
+    def __init__(self, jac_sign: float = 1.0, curv_scale: float = 1.0):
+        self.jac_sign, self.curv_scale = jac_sign, curv_scale
+
+    def jacobian(self, theta, d):
+        f = jnp.exp(theta[0] - theta[1] * d["x"])
+        return f - d["y"], jnp.stack([f, self.jac_sign * -d["x"] * f], axis=-1)
+
+    def curvature(self, theta, d, c):
+        f = jnp.exp(theta[0] - theta[1] * d["x"]) * c
+        x = d["x"]
+        s0, s1, s2 = f.sum(), -(f * x).sum(), (f * x * x).sum()
+        return self.curv_scale * jnp.array([[s0, s1], [s1, s2]])
+
+
+def _decay_data(seed=0, n=80):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 4, n)
+    y = 3.0 * np.exp(-0.7 * x) + 0.05 * rng.standard_t(3, n)
+    return pd.DataFrame({"x": x, "y": y})
+
+
+def _fit(derivatives=None, **kw):
+    return estimation.fit(None, _decay_data(), SPEC, kind="m", residuals=_decay_residuals,
+                          loss=estimation.Huber(0.05), derivatives=derivatives,
+                          start=[{"K": 1.0, "lam": 0.1}, {"K": 10.0, "lam": 2.0}],  # 2 starts
+                          progress=False, **kw)
+
+
+def test_supplied_derivatives_give_the_same_fit_and_bootstrap():
+    ref, fast = _fit(bootstrap=50), _fit(DecayDerivatives(), bootstrap=50)
+    assert fast.converged and ref.converged
+    np.testing.assert_allclose(fast.params, ref.params, rtol=1e-10)
+    np.testing.assert_allclose(fast.bse, ref.bse, rtol=1e-8)
+    np.testing.assert_allclose(fast.bootstrap.draws, ref.bootstrap.draws, rtol=1e-8, atol=1e-12)
+    # the truth is recovered: K = 3, λ = 0.7
+    assert abs(fast.params["K"] - 3.0) < 0.1 and abs(fast.params["lam"] - 0.7) < 0.05
+
+
+@pytest.mark.parametrize("bad, what", [
+    (DecayDerivatives(jac_sign=-1.0), r"Jacobian of row \d+ in 'lam'"),
+    (DecayDerivatives(curv_scale=1.001), r"curvature \('"),
+])
+def test_wrong_derivatives_are_refused_naming_the_entry(bad, what):
+    with pytest.raises(SpecificationError, match="disagree with JAX: " + what):
+        _fit(bad)
+
+
+def test_derivatives_need_residuals():
+    with pytest.raises(SpecificationError, match="residuals="):
+        estimation.fit(lambda p, d: (d["y"] - p["K"]) ** 2, _decay_data(), SPEC, kind="m",
+                       derivatives=DecayDerivatives(), start={"K": 1.0, "lam": 0.1})
+
+
+def _law_objective(df):
+    arrays, n = as_data(as_fit_data(df))
+    loss = estimation.Huber(1e-3)
+    return Objective(_residual_model(log_residuals, loss), arrays, law_spec(), "m", n,
+                     residuals=log_residuals, loss=loss, derivatives=LAW_DERIVATIVES)
+
+
+def _runs(seed=0, n=60):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"params": np.exp(rng.uniform(18, 23, n)),
+                         "tokens": np.exp(rng.uniform(20, 26, n)),
+                         "loss": rng.uniform(2, 4, n)})
+
+
+def test_chinchilla_law_derivatives_match_jax_across_hoffmanns_grid():
+    obj = _law_objective(_runs())
+    starts = grid_to_starts(HOFFMANN_GRID).sample(40, random_state=0)
+    for theta in law_spec().to_internal(starts.to_numpy()):
+        check_residual_derivatives(obj, theta)  # raises on any disagreement
+    check_residual_derivatives(obj, np.array([6.17, 7.67, 0.597, 0.347, 0.367]))
+
+
+def test_chinchilla_law_derivatives_against_finite_differences():
+    obj = _law_objective(_runs(1))
+    theta = jnp.array([6.0, 7.5, 0.6, 0.35, 0.37])
+    c = jnp.linspace(-1.0, 1.0, obj.nobs)
+    _, J = LAW_DERIVATIVES.jacobian(theta, obj.data)
+    H2 = LAW_DERIVATIVES.curvature(theta, obj.data, c)
+    h = 1e-6
+    for j in range(5):
+        e = jnp.zeros(5).at[j].set(h)
+        r_p, J_p = LAW_DERIVATIVES.jacobian(theta + e, obj.data)
+        r_m, J_m = LAW_DERIVATIVES.jacobian(theta - e, obj.data)
+        np.testing.assert_allclose((r_p - r_m) / (2 * h), J[:, j], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(c @ (J_p - J_m) / (2 * h), H2[:, j], rtol=1e-6, atol=1e-8)
+
+
+def test_an_underflowed_term_gives_exact_zeros_so_the_start_is_flat():
+    obj = _law_objective(_runs(2))
+    # α = 40: A/N^α underflows for every run, so log A and α have no effect at all
+    _, J = LAW_DERIVATIVES.jacobian(jnp.array([0.0, 5.0, 0.5, 40.0, 0.5]), obj.data)
+    H2 = LAW_DERIVATIVES.curvature(jnp.array([0.0, 5.0, 0.5, 40.0, 0.5]), obj.data,
+                                   jnp.ones(obj.nobs))
+    J, H2 = np.asarray(J), np.asarray(H2)
+    assert np.all(J[:, [0, 3]] == 0.0) and np.all(H2[[0, 3]] == 0.0)
+    assert np.all(np.isfinite(np.asarray(H2)))
+
+
+def test_chinchilla_fit_with_and_without_closed_forms_agree(monkeypatch):
+    df = _runs(3)
+    noise = 0.01 * np.random.default_rng(3).standard_normal(len(df))
+    df["loss"] = np.exp(np.asarray(chinchilla_log_loss(
+        np.log(df["params"].to_numpy()), np.log(df["tokens"].to_numpy()),
+        6.0, 7.5, 0.6, 0.35, 0.37)) + noise)
+    start = pd.DataFrame([{"A": 300.0, "B": 1500.0, "E": 1.5, "alpha": 0.3, "beta": 0.3}])
+    fast = fit_chinchilla(df, starts=start, progress=False)
+    original = estimation.fit
+
+    def without(*a, **kw):
+        kw.pop("derivatives")
+        return original(*a, **kw)
+
+    monkeypatch.setattr(estimation, "fit", without)
+    ref = fit_chinchilla(df, starts=start, progress=False)
+    assert fast.converged and ref.converged
+    np.testing.assert_allclose(fast.params, ref.params, rtol=1e-9)
+    np.testing.assert_allclose(fast.params[["alpha", "beta"]], [0.35, 0.37], atol=0.03)

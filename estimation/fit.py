@@ -252,7 +252,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     B = W.shape[0]
     t0 = np.tile(theta_hat if start is None else start, (B, 1))
     with Progress(B, "bootstrap", progress) as bar:
-        sol = solve_batch(obj, t0, W, options, progress=bar)
+        sol = solve_batch(obj, t0, W, options, warm=start is None, progress=bar)
     xs = obj.spec.to_user_np(sol.theta)
     draws = pd.DataFrame(xs, columns=obj.spec.names)
     draws.index.name = "replicate"

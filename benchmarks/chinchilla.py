@@ -4,7 +4,9 @@ Both minimise the summed Huber loss (δ = 1e-3) of log residuals on the 240 runs
 4,500-start grid, then 4,000 bootstrap replicates (the paper's resamples). The baseline is what a
 careful notebook does: SciPy L-BFGS-B per start and BFGS per replicate (replicates warm-started from
 the estimate), with analytic NumPy gradients. Prints both times (llmecon after compilation, and
-compilation separately), their ratio, and whether both reach the same minimum.
+compilation separately), their ratio, and whether both reach the same minimum. llmecon runs its
+batched solver in one host thread per core (up to 4); the SciPy loop is single-threaded, as a
+plain notebook loop is.
 
     python benchmarks/chinchilla.py [--starts-sample K] [--draws-sample K] [--tight]
 
@@ -18,6 +20,7 @@ that stops early is faster for the wrong reason.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -26,6 +29,7 @@ from scipy.optimize import minimize
 
 import data
 import estimation
+from estimation import solver
 from papers.besiroglu2024 import paper_resamples
 from structural.chinchilla_fit import HOFFMANN_GRID, as_fit_data, fit_chinchilla, grid_to_starts
 
@@ -110,7 +114,10 @@ def main() -> None:
     f_ll = res.fun
     rel = abs(f_ll - best_f) / abs(best_f)
     sampled = " (sampled, scaled)" if (args.starts_sample or args.draws_sample) else ""
-    print(f"llmecon  : {t_llmecon:7.2f} s after compilation ({t_compile:.1f} s to compile); "
+    threads = solver._threads(len(theta0), estimation.SolverOptions().pool,
+                              estimation.SolverOptions())
+    print(f"llmecon  : {t_llmecon:7.2f} s after compilation ({t_compile:.1f} s to compile; "
+          f"{threads} solver thread(s) on {os.cpu_count()} cores, SciPy uses one); "
           f"{res.bootstrap.n_converged}/{res.bootstrap.n_draws} replicates converged; "
           f"grid: {int(res.starts['converged'].sum())}/{len(res.starts)} starts converged")
     tol = "tight tolerances" if args.tight else "default tolerances"

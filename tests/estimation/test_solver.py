@@ -1,8 +1,10 @@
-"""Batched solver: small batches are padded to a few pool shapes, and padding changes nothing."""
+"""Batched solver: small batches are padded to a few pool shapes, and padding changes nothing;
+pools in several threads share one queue and change nothing either."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from jax.scipy.stats import norm as jnorm
 
 from estimation import Param, ParamSpec, solver
@@ -40,3 +42,44 @@ def test_padded_batches_match_single_solves_and_share_one_compilation():
     # Converged means the Newton decrement is below ftol·|Q|: within 1e-5 SE of the MLE.
     np.testing.assert_allclose(thirteen.theta[:, 0], y.mean(), atol=1e-5 * y.std() / 200**0.5)
     np.testing.assert_allclose(np.exp(thirteen.theta[:, 1]), y.std(), rtol=1e-6)
+
+
+def test_pools_in_threads_share_the_queue_and_agree_with_one_pool():
+    """Three pools of 4 slots on 3 threads work through 40 members (each a start and its own
+    bootstrap weights): every member is solved once, as a single pool solves it."""
+    obj = _normal_objective()
+    rng = np.random.default_rng(5)
+    starts = np.column_stack([rng.uniform(-3, 4, 40), rng.uniform(-1, 2, 40)])
+    W = rng.multinomial(obj.nobs, np.full(obj.nobs, 1 / obj.nobs), size=40).astype(float)
+    one = solver.solve_batch(obj, starts, W, solver.SolverOptions(pool=4, threads=1))
+    seen = []
+
+    class Bar:
+        def update(self, done):
+            seen.append(done)
+
+    three = solver.solve_batch(obj, starts, W, solver.SolverOptions(pool=4, threads=3),
+                               progress=Bar())
+    assert solver._threads(40, 4, solver.SolverOptions(threads=3)) == 3
+    assert one.converged.all() and three.converged.all()
+    np.testing.assert_allclose(three.theta, one.theta, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(three.iterations, one.iterations)
+    assert seen == sorted(seen) and seen[-1] == 40
+    y = np.asarray(obj.data["y"])
+    mean = W @ y / W.sum(axis=1)  # each replicate's weighted MLE of mu
+    np.testing.assert_allclose(three.theta[:, 0], mean, atol=1e-7)
+
+
+def test_an_error_in_any_pool_reaches_the_caller(monkeypatch):
+    obj = _normal_objective()
+    real = solver._Pool.run_round_and_refill
+
+    def failing(self):
+        if (self.member == 15).any():  # whichever pool (thread) takes member 15 fails
+            raise RuntimeError("boom in a pool")
+        return real(self)
+
+    monkeypatch.setattr(solver._Pool, "run_round_and_refill", failing)
+    with pytest.raises(RuntimeError, match="boom in a pool"):
+        solver.solve_batch(obj, np.zeros((20, 2)), np.ones(obj.nobs),
+                           solver.SolverOptions(pool=4, threads=2))

@@ -20,7 +20,6 @@ that stops early is faster for the wrong reason.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 
@@ -117,7 +116,7 @@ def main() -> None:
     threads = solver._threads(len(theta0), estimation.SolverOptions().pool,
                               estimation.SolverOptions())
     print(f"llmecon  : {t_llmecon:7.2f} s after compilation ({t_compile:.1f} s to compile; "
-          f"{threads} solver thread(s) on {os.cpu_count()} cores, SciPy uses one); "
+          f"{threads} solver thread(s) on {solver.available_cores()} cores, SciPy uses one); "
           f"{res.bootstrap.n_converged}/{res.bootstrap.n_draws} replicates converged; "
           f"grid: {int(res.starts['converged'].sum())}/{len(res.starts)} starts converged")
     tol = "tight tolerances" if args.tight else "default tolerances"

@@ -183,7 +183,7 @@ def fit(
     else:
         f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
     q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))
-    rg = float(relative_gradient(theta_hat, objective_scale(q_hat, w1, np), g))
+    rg = float(relative_gradient(theta_hat, objective_scale(q_hat, w1, np), g, np))
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(spec.names, g, H, strict=True)
                if not (np.isfinite(gj) and np.all(np.isfinite(hj)))]

@@ -111,11 +111,12 @@ class SolverOptions:
     gn_steps: tuple[float, ...] = (1.0, 0.25)
 
 
-def relative_gradient(theta, q_scale, g):
+def relative_gradient(theta, q_scale, g, xp=jnp):
     """max_j |g_j| · max(|θ_j|, 1) / S_Q: the scale-free stationarity measure, with S_Q the
-    objective's scale (:func:`estimation.objective.objective_scale`)."""
-    scale = jnp.maximum(jnp.abs(theta), 1.0)
-    return jnp.max(jnp.abs(g) * scale, axis=-1) / jnp.maximum(q_scale, _TINY)
+    objective's scale (:func:`estimation.objective.objective_scale`); ``xp`` is ``numpy`` on
+    the host (no per-operation compilation) or ``jax.numpy`` inside the solver."""
+    scale = xp.maximum(xp.abs(theta), 1.0)
+    return xp.max(xp.abs(g) * scale, axis=-1) / xp.maximum(q_scale, _TINY)
 
 
 def _scaled(H):
@@ -342,8 +343,16 @@ def solve_batch(
 def _threads(m: int, pool: int, opts: SolverOptions) -> int:
     """Pools run in this many host threads: XLA's own threading leaves cores idle on the small
     per-round computations, so two pools on two cores finish a grid about 1.45× sooner."""
-    n = opts.threads if opts.threads is not None else min(os.cpu_count() or 1, 4)
+    n = opts.threads if opts.threads is not None else min(available_cores(), 4)
     return max(1, min(n, -(-m // pool)))
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class _Queue:

@@ -361,6 +361,7 @@ class _Queue:
     def __init__(self, m: int, progress: Progress | None):
         self.m, self.next, self.done = m, 0, 0
         self.progress = progress
+        self.stopped = False
         self._lock = threading.Lock()
 
     def take(self, count: int) -> np.ndarray:
@@ -403,10 +404,11 @@ class _Pool:
 
     def run(self) -> None:
         try:
-            while self.run_round_and_refill():
+            while not self.queue.stopped and self.run_round_and_refill():
                 pass
         except BaseException as e:  # re-raised by solve_batch in the calling thread
             self.error = e
+            self.queue.stopped = True  # the other pools stop too (an error, or Ctrl-C)
 
     def run_round_and_refill(self) -> bool:
         """One compiled round, then refill; False once every slot is parked."""

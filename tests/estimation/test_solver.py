@@ -83,3 +83,16 @@ def test_an_error_in_any_pool_reaches_the_caller(monkeypatch):
     with pytest.raises(RuntimeError, match="boom in a pool"):
         solver.solve_batch(obj, np.zeros((20, 2)), np.ones(obj.nobs),
                            solver.SolverOptions(pool=4, threads=2))
+    # the other pool stops as well rather than working through the rest of the queue
+    stopped = []
+    real_run = solver._Pool.run
+
+    def run(self):
+        real_run(self)
+        stopped.append(self.queue.next)
+
+    monkeypatch.setattr(solver._Pool, "run", run)
+    with pytest.raises(RuntimeError, match="boom in a pool"):
+        solver.solve_batch(obj, np.zeros((400, 2)), np.ones(obj.nobs),
+                           solver.SolverOptions(pool=4, threads=2))
+    assert max(stopped) < 400

@@ -14,7 +14,8 @@ forward-over-reverse differentiation (``benchmarks/chinchilla.py``). The loss st
 ρ″ and the IRLS weight still come from the loss object.
 
 Supplied derivatives are never trusted blindly: :func:`check_residual_derivatives` compares them
-with JAX's at the first start of every fit and refuses a mismatch, naming the entry.
+with JAX's at the first start of every fit and again at the estimate (whose Hessian feeds the
+covariance), and refuses a mismatch, naming the entry.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import numpy as np
 
 from estimation.errors import SpecificationError
 
-#: Largest relative disagreement (to the largest entry of the same array) tolerated between
-#: supplied and JAX derivatives: well above rounding, far below any real mistake.
+#: Largest disagreement tolerated between supplied and JAX derivatives, relative to the size of
+#: each entry's terms (see :func:`check_residual_derivatives`): well above rounding.
 DERIVATIVE_RTOL = 1e-7
 
 
@@ -49,27 +50,44 @@ class ResidualDerivatives(Protocol):
 def check_residual_derivatives(obj, theta: np.ndarray) -> None:
     """Raise :class:`SpecificationError` unless ``obj.derivatives`` agrees with JAX at ``theta``.
 
-    Compares the residuals, the Jacobian and the weighted curvature (with generic weights, so
-    that no term can cancel by chance) to forward-mode JAX derivatives of ``obj.residuals``.
+    Compares the residuals, the Jacobian and the weighted curvature (with weights of both signs
+    and unequal sizes) to forward-mode JAX derivatives of ``obj.residuals``, entry by entry:
+    a Jacobian entry against its own size (floored at 10⁻⁸ of its column's largest), a
+    curvature entry against Σ_i |c_i| |∂²r_i/∂θ_j∂θ_k|, the size of the terms it sums. An
+    entry that is small at ``theta`` (a softmax share of 10⁻¹⁴) is thus checked as strictly
+    as a large one. Where JAX's own derivatives are not finite nothing can be checked, and
+    that is an error too.
     """
     t = np.asarray(theta, dtype=np.float64)
     c = np.linspace(-1.0, 2.0, obj.nobs)
-    got = _supplied(obj)(t, c, obj.data)
-    want = _autodiff(obj)(t, c, obj.data)
-    for name, g, w in zip(("residuals", "Jacobian", "curvature"), got, want, strict=True):
-        g, w = np.asarray(g), np.asarray(w)
+    got = [np.asarray(a) for a in _supplied(obj)(t, c, obj.data)]
+    r, J, H_obs = (np.asarray(a) for a in _autodiff(obj)(t, obj.data))
+    at = f"at internal θ = {np.round(t, 6).tolist()}"
+    for name, w in (("residuals", r), ("Jacobian", J), ("curvature", H_obs)):
+        if not np.all(np.isfinite(w)):
+            bad = np.unravel_index(int(np.argmin(np.isfinite(w))), w.shape)
+            raise SpecificationError(
+                f"cannot check the supplied derivatives {at}: JAX's {name} is not finite "
+                f"there (row {bad[0]}); start elsewhere")
+    want = (r, J, np.einsum("i,ijk->jk", c, H_obs))
+    col = np.max(np.abs(J), axis=0, initial=0.0)
+    size = np.einsum("i,ijk->jk", np.abs(c), np.abs(H_obs))
+    scales = (np.full(r.shape, np.max(np.abs(r), initial=0.0)),
+              np.maximum(np.abs(J), 1e-8 * col),
+              size + 1e-12 * np.sqrt(np.outer(np.diag(size), np.diag(size))))
+    for name, g, w, scale in zip(("residuals", "Jacobian", "curvature"), got, want, scales,
+                                 strict=True):
         if g.shape != w.shape:
             raise SpecificationError(
                 f"supplied derivatives: the {name} has shape {g.shape}; expected {w.shape}")
-        scale = max(float(np.max(np.abs(w), initial=0.0)), 1e-300)
-        err = np.abs(g - w)
-        if not np.all(np.isfinite(g)) or float(np.max(err, initial=0.0)) > DERIVATIVE_RTOL * scale:
-            bad = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))),
-                                   err.shape)
+        excess = np.abs(g - w) / (DERIVATIVE_RTOL * np.maximum(scale, 1e-250))
+        excess = np.where(np.isfinite(g), excess, np.inf)
+        if np.any(excess > 1.0):
+            bad = np.unravel_index(int(np.argmax(excess)), excess.shape)
             where = _entry(name, bad, obj.spec.names)
             raise SpecificationError(
                 f"supplied derivatives disagree with JAX: {name}{where} is {g[bad]:.10g}, JAX "
-                f"gives {w[bad]:.10g} at internal θ = {np.round(t, 6).tolist()}")
+                f"gives {w[bad]:.10g} {at}")
 
 
 def _entry(name: str, idx: tuple, names: tuple) -> str:
@@ -97,13 +115,13 @@ def _supplied(obj):
 
 
 def _autodiff(obj):
+    """(r, J, per-observation Hessians ∂²r_i/∂θ∂θᵀ) by forward mode: k² tangents, cheap for the
+    few parameters of a structural model."""
     key = ("autodiff", obj.static_key)
     if key not in _CACHE:
-        def f(t, c, data):
-            o = obj.with_data(data)
-            r, J = o._residuals_of(t), jax.jacfwd(o._residuals_of)(t)
-            H2 = jax.jacfwd(jax.grad(lambda u: (c * o._residuals_of(u)).sum()))(t)
-            return r, J, H2
+        def f(t, data):
+            res = obj.with_data(data)._residuals_of
+            return res(t), jax.jacfwd(res)(t), jax.jacfwd(jax.jacfwd(res))(t)
 
         _CACHE[key] = jax.jit(f)
     return _CACHE[key]

@@ -67,8 +67,8 @@ def fit(
         (IRLS) direction; ``model`` may then be omitted.
     derivatives : estimation.derivatives.ResidualDerivatives, optional
         Closed-form Jacobian and curvature of ``residuals`` for the solver's inner loop (faster
-        than differentiating them each iteration). Checked against JAX at the first start; a
-        disagreement raises :class:`SpecificationError`.
+        than differentiating them each iteration). Checked against JAX at the first start and
+        at the estimate; a disagreement raises :class:`SpecificationError`.
     start : dict, Series, array, or DataFrame (one row per start)
         Starting values on the user's scale. Several rows run as one batched multistart; the
         converged start with the lowest objective wins and every start's outcome is kept in
@@ -138,6 +138,8 @@ def fit(
             pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
         best = int(np.argmin(pick))
         theta_hat, status, iters = sol.theta[best], int(sol.status[best]), int(sol.iterations[best])
+        if derivatives is not None:  # the solver's Hessian at the estimate came from them
+            check_residual_derivatives(obj, theta_hat)
         at_hat = (sol.fun[best], sol.grad[best], sol.hess[best])
         status_text = STATUS_TEXT[status]
         converged = status == CONVERGED

@@ -42,11 +42,12 @@ class Huber:
             raise ValueError(f"Huber delta must be > 0, got {self.delta}")
 
     def rho(self, r: jax.Array) -> jax.Array:
-        # ½m² + δ(|r| − m) with m = min(|r|, δ) is the same function without a select: XLA
-        # vectorises it, and it costs half the masked form on CPU (the solver's hot path).
+        # ½m² + δ·max(|r| − δ, 0) with m = min(|r|, δ): the same values without a select, so
+        # XLA vectorises it (half the masked form's cost on CPU, the solver's hot path), and
+        # its JAX derivatives are exact: ψ = r inside (no cancellation), ±δ outside.
         a = jnp.abs(r)
         m = jnp.minimum(a, self.delta)
-        return 0.5 * m * m + self.delta * (a - m)
+        return 0.5 * m * m + self.delta * jnp.maximum(a - self.delta, 0.0)
 
     def psi(self, r: jax.Array) -> jax.Array:
         return jnp.clip(r, -self.delta, self.delta)

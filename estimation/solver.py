@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -60,8 +60,9 @@ _EPS = float(np.finfo(np.float64).eps)
 PD_RTOL = 1e-12
 #: Initial damping μ₀ of a member: a start from a grid or a user guess is usually far from the
 #: optimum, where the undamped Newton step overshoots and the first iterations would only raise
-#: μ (about 13% of the Chinchilla grid's iterations); a warm start (a bootstrap replicate begun
-#: at the estimate) takes full Newton steps at once, and damping it would double its iterations.
+#: μ (on the Chinchilla grid, 123k member-iterations instead of 140k); a warm start (a bootstrap
+#: replicate begun at the estimate) takes full Newton steps at once (damped, the Chinchilla
+#: bootstrap needs 46.7k member-iterations instead of 24.8k).
 MU0_COLD, MU0_WARM = 1e-2, 1e-8
 
 
@@ -304,11 +305,13 @@ def solve_batch(
     """
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
     m, k = theta0.shape
+    if m == 0:
+        raise ValueError("solve_batch needs at least one start (theta0 has no rows)")
     weights = np.asarray(weights, dtype=np.float64)
     P = _pool_size(m, opts.pool)
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
     # the same model share one compiled round.
-    key = (obj.static_key, opts)
+    key = (obj.static_key, replace(opts, threads=None))  # threads do not change the code
     run_round = _ROUND_CACHE.get(key)
     if run_round is None:
         run_round = _ROUND_CACHE[key] = _make_round(obj, opts, True)
@@ -330,10 +333,16 @@ def solve_batch(
     threads = [threading.Thread(target=pl.run, daemon=True) for pl in pools[1:]]
     for t in threads:
         t.start()
-    if more:
-        pools[0].run()
-    for t in threads:
-        t.join()
+    try:
+        if more:
+            pools[0].run()
+        for t in threads:
+            t.join()
+    except BaseException:  # Ctrl-C while waiting: stop every pool before leaving
+        queue.stopped = True
+        for t in threads:
+            t.join()
+        raise
     for pl in pools:
         if pl.error is not None:
             raise pl.error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from estimation.objective import Objective, as_data
 from structural.chinchilla_fit import (
     HOFFMANN_GRID,
     LAW_DERIVATIVES,
+    LawDerivatives,
     as_fit_data,
     fit_chinchilla,
     grid_to_starts,
@@ -107,6 +110,51 @@ def test_chinchilla_law_derivatives_match_jax_across_hoffmanns_grid():
     for theta in law_spec().to_internal(starts.to_numpy()):
         check_residual_derivatives(obj, theta)  # raises on any disagreement
     check_residual_derivatives(obj, np.array([6.17, 7.67, 0.597, 0.347, 0.367]))
+
+
+class _Mutant(LawDerivatives):
+    """The law's closed forms with one mistake in a term that is tiny where it is checked."""
+
+    def __init__(self, part):
+        self.part = part
+
+    def jacobian(self, theta, d):
+        r, J = super().jacobian(theta, d)
+        return r, (J.at[:, 2].multiply(2.0) if self.part == "jacobian" else J)
+
+    def curvature(self, theta, d, c):
+        H = super().curvature(theta, d, c)
+        return H.at[2, 2].multiply(2.0) if self.part == "curvature" else H
+
+
+@pytest.mark.parametrize("part, what", [("jacobian", "Jacobian of row"),
+                                        ("curvature", "curvature ('E', 'E')")])
+def test_a_mistake_in_a_tiny_entry_is_still_caught(part, what):
+    """At a = b = 25, e = −1 the E term's share is ~1e-12: its derivatives are 12 orders below
+    the others, and a doubled entry must still be refused."""
+    obj = _law_objective(_runs())
+    obj = Objective(obj.contributions, obj.data, obj.spec, "m", obj.nobs,
+                    residuals=log_residuals, loss=obj.loss, derivatives=_Mutant(part))
+    with pytest.raises(SpecificationError, match=re.escape(what)):
+        check_residual_derivatives(obj, np.array([25.0, 25.0, -1.0, 0.0, 0.0]))
+
+
+def test_derivatives_cannot_be_checked_where_jax_gives_nan():
+    def resid(p, d):  # d/dλ √(λ²) is NaN at λ = 0
+        return jnp.sqrt(p["lam"] ** 2) * d["x"] + p["K"] - d["y"]
+
+    class Wrong:
+        def jacobian(self, theta, d):
+            return resid({"K": jnp.exp(theta[0]), "lam": theta[1]}, d), jnp.stack(
+                [jnp.exp(theta[0]) + 0 * d["x"], 3 * d["x"]], axis=-1)
+
+        def curvature(self, theta, d, c):
+            return jnp.zeros((2, 2))
+
+    with pytest.raises(SpecificationError, match="cannot check the supplied derivatives"):
+        estimation.fit(None, _decay_data(), SPEC, kind="m", residuals=resid,
+                       loss=estimation.Huber(0.05), derivatives=Wrong(),
+                       start={"K": 1.0, "lam": 0.0}, progress=False)
 
 
 def test_chinchilla_law_derivatives_against_finite_differences():

@@ -122,6 +122,10 @@ def main() -> None:
     tol = "tight tolerances" if args.tight else "default tolerances"
     print(f"scipy    : {t_scipy:7.2f} s{sampled} (grid {t_starts:.1f} s, bootstrap {t_boot:.1f} s; "
           f"{tol}); stationary: grid {stat_s}/{len(sel_s)}, replicates {stat_b}/{len(sel_b)}")
+    its = int(res.starts["iterations"].sum()) + int(res.bootstrap.iterations.sum())
+    print(f"work     : {int(res.starts['iterations'].sum())} grid + "
+          f"{int(res.bootstrap.iterations.sum())} bootstrap Newton member-iterations; "
+          f"{1e6 * t_llmecon / its:.1f} us of wall time each")
     print(f"ratio    : {t_scipy / t_llmecon:7.1f}x (scipy / llmecon)")
     print(f"minimum  : llmecon {f_ll:.12g}, scipy {best_f:.12g}, relative difference {rel:.2e} "
           f"({'same' if rel <= 1e-9 else 'DIFFERENT'} within 1e-9)")

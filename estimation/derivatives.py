@@ -10,7 +10,7 @@ at every iteration of every member. JAX derives all of it from ``residuals`` alo
 (:meth:`estimation.objective.Objective.value_grad_hess_gn_scale`). A model whose residuals have a
 known structure can instead hand the engine ``J`` and the weighted curvature Σ_i c_i ∇²r_i
 directly, which for the Chinchilla law costs about a third less per iteration than
-forward-over-reverse differentiation (``benchmarks/chinchilla.py``). The loss stays generic: ψ,
+forward-over-reverse differentiation. The loss stays generic: ψ,
 ρ″ and the IRLS weight still come from the loss object.
 
 Supplied derivatives are never trusted blindly: :func:`check_residual_derivatives` compares them

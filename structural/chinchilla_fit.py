@@ -26,7 +26,7 @@ from scipy.stats import norm
 import estimation
 from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
-from structural.pretraining import chinchilla_log_loss
+from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
 
 LAW_PARAMS = ("A", "B", "E", "alpha", "beta")
 
@@ -83,13 +83,9 @@ class LawDerivatives:
 
     @staticmethod
     def _shares(theta, d):
-        x, y = d["log_N"], d["log_D"]
-        u1 = theta[0] - theta[3] * x
-        u2 = theta[1] - theta[4] * y
-        m = jnp.maximum(jnp.maximum(u1, u2), theta[2])
-        e1, e2, e3 = jnp.exp(u1 - m), jnp.exp(u2 - m), jnp.exp(theta[2] - m)
-        s = e1 + e2 + e3
-        return m + jnp.log(s) - d["log_L"], e1 / s, e2 / s, e3 / s
+        log_l, p1, p2, p3 = chinchilla_log_loss_and_shares(
+            d["log_N"], d["log_D"], theta[0], theta[1], theta[2], theta[3], theta[4])
+        return log_l - d["log_L"], p1, p2, p3
 
     def jacobian(self, theta, d):
         r, p1, p2, p3 = self._shares(theta, d)

@@ -36,11 +36,21 @@ def chinchilla_log_loss(log_N: Array, log_D: Array, a: Array, b: Array, e: Array
     ``a, b, e`` are log A, log B, log E. Works on broadcastable arrays and is differentiable in
     every argument; it never forms N^(−α) itself, so it cannot overflow for any (α, β).
     """
+    return chinchilla_log_loss_and_shares(log_N, log_D, a, b, e, alpha, beta)[0]
+
+
+def chinchilla_log_loss_and_shares(log_N: Array, log_D: Array, a: Array, b: Array, e: Array,
+                                   alpha: Array, beta: Array) -> tuple[Array, ...]:
+    """(log L, p_A, p_B, p_E): log L as in :func:`chinchilla_log_loss`, and each term's share of
+    L, p_A = (A/N^α)/L etc. (the softmax of the log-sum-exp), which are its derivatives in
+    (a, b, e): the closed-form Jacobian of the Chinchilla fit is built from them."""
     u1 = a - alpha * log_N
     u2 = b - beta * log_D
     u3 = e + jnp.zeros_like(u1 + u2)
     m = jnp.maximum(jnp.maximum(u1, u2), u3)
-    return m + jnp.log(jnp.exp(u1 - m) + jnp.exp(u2 - m) + jnp.exp(u3 - m))
+    e1, e2, e3 = jnp.exp(u1 - m), jnp.exp(u2 - m), jnp.exp(u3 - m)
+    s = e1 + e2 + e3
+    return m + jnp.log(s), e1 / s, e2 / s, e3 / s
 
 
 def allocation_exponents(alpha: Array, beta: Array) -> tuple[Array, Array]:

@@ -159,7 +159,7 @@ def huber_scale_step(r: np.ndarray, delta: float) -> float:
         return float(np.sum(np.minimum(u * u, delta * u)) - n)
 
     hi = float(np.log(a.max()))
-    while score(hi) >= 0.0:  # at σ = max|r|/δ every u ≤ δ and the score is ≤ nδ² − n < 0
+    while score(hi) >= 0.0:  # at σ = max|r| every u ≤ 1: the score is ≤ n·min(δ, 1) − n ≤ 0
         hi += 1.0
     lo = hi - 1.0
     while score(lo) <= 0.0:  # the score grows like δΣ|r_i|/σ as σ → 0

@@ -40,11 +40,18 @@ def _inv(M: np.ndarray, what: str) -> np.ndarray:
                       stacklevel=3)
         return np.full_like(M, np.nan)
     cond = ev.max() / ev.min()
+    try:
+        inv = np.linalg.inv(M)
+    except np.linalg.LinAlgError:  # positive eigenvalues at rounding level, singular to LU
+        warnings.warn(f"the {what} is singular to working precision (condition number "
+                      f"{cond:.2g}): its standard errors are NaN", CovarianceWarning,
+                      stacklevel=3)
+        return np.full_like(M, np.nan)
     if cond > ILL_CONDITIONED:
         warnings.warn(f"the {what} is ill-conditioned (condition number {cond:.2g}): some "
                       "parameters are barely identified and their standard errors unreliable",
                       CovarianceWarning, stacklevel=3)
-    return np.linalg.inv(M)
+    return inv
 
 
 def covariance(

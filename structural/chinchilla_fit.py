@@ -21,6 +21,7 @@ Two estimators:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -146,25 +147,34 @@ def huber_scale_step(r: np.ndarray, delta: float) -> float:
 
     It is the root of the scale score  Σ_i min(u_i², δ u_i) = n,  u_i = |r_i|/σ  (ψ_δ(u)u =
     min(u², δu) for the Huber ψ). The left side falls strictly as σ grows, from +∞ to 0, so
-    the root is unique; it is found in log σ to full precision.
+    the root is unique; it is found in log(σ / max|r|), which keeps every u finite.
     """
-    a = np.abs(np.asarray(r, dtype=np.float64))
-    n = a.size
-    if not np.any(a > 0):
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"Huber delta must be a finite number > 0, got {delta}")
+    a = np.abs(np.asarray(r, dtype=np.float64)).ravel()
+    if a.size == 0:
+        raise ValueError("the Huber scale step needs at least one residual")
+    if not np.all(np.isfinite(a)):
+        raise estimation.EstimationError(
+            f"residual {int(np.flatnonzero(~np.isfinite(a))[0])} is not finite: no Huber scale")
+    top = a.max()
+    if top == 0:
         raise estimation.EstimationError(
             "every residual is exactly zero: the Huber scale MLE would be σ = 0")
+    a = a / top
+    n = a.size
 
-    def score(log_sigma: float) -> float:
-        u = a * np.exp(-log_sigma)
+    def score(log_t: float) -> float:  # σ = t·max|r|, so u = a/t
+        u = a * np.exp(-log_t)
         return float(np.sum(np.minimum(u * u, delta * u)) - n)
 
-    hi = float(np.log(a.max()))
-    while score(hi) >= 0.0:  # at σ = max|r| every u ≤ 1: the score is ≤ n·min(δ, 1) − n ≤ 0
+    hi = 0.0
+    while score(hi) >= 0.0:  # at t = 1 every u ≤ 1: the score is ≤ n·min(δ, 1) − n ≤ 0
         hi += 1.0
     lo = hi - 1.0
-    while score(lo) <= 0.0:  # the score grows like δΣ|r_i|/σ as σ → 0
+    while score(lo) <= 0.0:  # the score grows like δ·Σa_i/t as t → 0
         lo -= 1.0
-    return float(np.exp(brentq(score, lo, hi, xtol=1e-14, rtol=1e-15)))
+    return float(top * np.exp(brentq(score, lo, hi, xtol=1e-14, rtol=1e-15)))
 
 
 def _scaled_log_residuals(p: dict, d: dict) -> jnp.ndarray:
@@ -196,7 +206,7 @@ def huber_mle_alternating(
     options: estimation.SolverOptions | None = None,
     max_rounds: int = 50,
     rtol: float = 1e-10,
-) -> tuple[dict[str, float], float, int, bool]:
+) -> tuple[dict[str, float], float, int, str | None]:
     """Maximise the Huber-density likelihood over (θ, σ) by block-coordinate ascent.
 
     Each round takes the exact scale step σ ← :func:`huber_scale_step` at the current law, then
@@ -206,12 +216,12 @@ def huber_mle_alternating(
     point of the joint likelihood (cf. Huber 1981, *Robust Statistics*, ch. 7, on computing
     regression M-estimates together with a scale). A joint Newton run cannot do this here: at
     σ ≈ 5·10⁻⁶ the quadratic zone of the density is ~10⁻⁸ wide and the Hessian jumps at every
-    kink.
+    kink. It stops when no law parameter moves by more than ``rtol`` relative to max(|x|, 1).
 
     Returns
     -------
-    (law parameters, σ, rounds used, converged): converged is False when a location step did not
-    converge or the parameters still moved by more than ``rtol`` after ``max_rounds``.
+    (law parameters, σ, rounds used, failure): failure is None once the rounds have settled,
+    otherwise why they did not (a location step that did not converge, or ``max_rounds``).
     """
     x = dict(start)
     n = len(data["log_L"])
@@ -219,19 +229,24 @@ def huber_mle_alternating(
     for rounds in range(1, max_rounds + 1):
         r = np.asarray(log_residuals({k: jnp.asarray(v) for k, v in x.items()}, jdata))
         sigma = huber_scale_step(r, delta)
-        step = estimation.fit(
-            None, {**data, "inv_sigma": np.full(n, 1.0 / sigma)}, law_spec(), kind="m",
-            residuals=_scaled_log_residuals, loss=Huber(delta),
-            derivatives=SCALED_LAW_DERIVATIVES, start=x, options=options, progress=False)
+        with warnings.catch_warnings():  # reported below; its SEs are never used
+            warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+            warnings.simplefilter("ignore", estimation.CovarianceWarning)
+            step = estimation.fit(
+                None, {**data, "inv_sigma": np.full(n, 1.0 / sigma)}, law_spec(), kind="m",
+                residuals=_scaled_log_residuals, loss=Huber(delta),
+                derivatives=SCALED_LAW_DERIVATIVES, start=x, options=options, progress=False,
+                name=f"Huber-density MLE, location step {rounds}")
         if not step.converged:
-            return x, sigma, rounds, False
+            return x, sigma, rounds, (f"location step of round {rounds} did not converge "
+                                      f"({step.diagnostics.status})")
         new = step.params.to_dict()
-        moved = max(abs(new[k] - x[k]) / max(abs(x[k]), 1e-300) for k in x)
+        moved = max(abs(new[k] - x[k]) / max(abs(x[k]), 1.0) for k in x)
         x = new
         if moved <= rtol:
             # σ was computed at (essentially) this θ: both blocks are at their optimum.
-            return x, sigma, rounds, True
-    return x, sigma, max_rounds, False
+            return x, sigma, rounds, None
+    return x, sigma, max_rounds, f"scale/location rounds not settled after {max_rounds}"
 
 
 def as_fit_data(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -297,19 +312,23 @@ def fit_chinchilla(
                          name=f"Chinchilla law, summed Huber (delta={delta:g})")
     if estimator == "huber":
         return res
-    x, sigma, rounds, done = huber_mle_alternating(data, res.params.to_dict(), delta, options)
+    x, sigma, rounds, failure = huber_mle_alternating(data, res.params.to_dict(), delta, options)
     # The joint fit from the alternation's optimum checks it with the engine's scale-free test
     # and supplies the likelihood, Hessian and diagnostics of the (θ, σ) model.
+    name = f"Chinchilla law, Huber-density MLE (delta={delta:g})"
     mle = estimation.fit(loglik, data, law_spec(with_scale=True), kind="mle",
                          start={**x, "sigma": sigma}, options=options, progress=progress,
-                         name=f"Chinchilla law, Huber-density MLE (delta={delta:g})")
+                         name=name)
     mle.notes.append(
-        f"maximised by alternating exact scale and location steps ({rounds} round(s)"
-        f"{'' if done else ', NOT settled'}) from the summed-Huber estimate, then checked as a "
-        "joint Newton fit")
-    if not done:  # the joint check alone would not see an alternation that never settled
-        mle.diagnostics.converged = False
-        mle.diagnostics.status = f"scale/location alternation not settled after {rounds} rounds"
+        f"maximised by alternating exact scale and location steps ({rounds} round(s)) from the "
+        "summed-Huber estimate, then checked as a joint Newton fit (its iterations are shown)")
+    if failure is not None:  # the joint check alone cannot see this
+        d = mle.diagnostics
+        if d.converged:  # otherwise the joint fit has warned already
+            warnings.warn(f"{name}: the fit did not converge ({failure})",
+                          estimation.NotConvergedWarning, stacklevel=2)
+        d.status = failure if d.converged else f"{failure}; joint check: {d.status}"
+        d.converged = False
     mle.starts = res.starts
     if res.bootstrap is None:
         mle.notes.append(

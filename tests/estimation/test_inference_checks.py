@@ -157,3 +157,15 @@ def test_markdown_summary_rows_have_as_many_cells_as_the_header():
     cells = [len(re.split(r"(?<!\\)\|", line)) for line in table]
     assert len(set(cells)) == 1 and cells[0] == 9  # 7 columns + index + the outer pipes
     assert r"P>\|z\|" in md
+
+
+def test_hessian_singular_to_lu_gives_nan_ses_with_a_warning():
+    # Eigenvalues 1.1e-16 and 10: "positive", yet LU finds the matrix exactly singular.
+    from estimation.covariance import covariance
+
+    H = np.array([[1.0, 3.0], [3.0, 9.0]])
+    scores = np.random.default_rng(0).normal(size=(20, 2))
+    for cov_type in ("hessian", "robust"):
+        with pytest.warns(estimation.CovarianceWarning, match="singular to working precision"):
+            V = covariance(cov_type, H, scores)
+        assert np.isnan(V).all()

@@ -8,18 +8,22 @@ compilation separately), their ratio, and whether both reach the same minimum. l
 batched solver in one host thread per core (up to 4); the SciPy loop is single-threaded, as a
 plain notebook loop is.
 
-    python benchmarks/chinchilla.py [--starts-sample K] [--draws-sample K] [--tight]
+    python benchmarks/chinchilla.py [--starts-sample K] [--draws-sample K] [--tight] [--breakdown]
 
 The sample options time the SciPy loop on K starts/draws and scale it up (a sampled baseline).
 SciPy runs with its default tolerances unless ``--tight`` (ftol 1e-14, gtol 1e-10), which is what
 a notebook needs after Besiroglu et al. showed the defaults stop early. Both report how many fits
 end at a stationary point (scale-free gradient ≤ 1e-6, the engine's floor test), since a loop
-that stops early is faster for the wrong reason.
+that stops early is faster for the wrong reason. ``--breakdown`` adds the wall time of one
+member-iteration of the compiled solver round (its pools run at once, as the solver runs them),
+split into the trial step values and the rest, beside the time per member-iteration that a 50×
+speed-up over this run's SciPy loop would leave.
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 import warnings
 
@@ -29,8 +33,18 @@ from scipy.optimize import minimize
 import data
 import estimation
 from estimation import solver
+from estimation.fit import _residual_model
+from estimation.objective import Objective, as_data
 from papers.besiroglu2024 import paper_resamples
-from structural.chinchilla_fit import HOFFMANN_GRID, as_fit_data, fit_chinchilla, grid_to_starts
+from structural.chinchilla_fit import (
+    HOFFMANN_GRID,
+    LAW_DERIVATIVES,
+    as_fit_data,
+    fit_chinchilla,
+    grid_to_starts,
+    law_spec,
+    log_residuals,
+)
 
 DELTA = 1e-3
 TIGHT = {"L-BFGS-B": {"ftol": 1e-14, "gtol": 1e-10}, "BFGS": {"gtol": 1e-10}}
@@ -57,11 +71,77 @@ def numpy_objective(theta, lN, lD, lL, w):
     return float(w @ rho), grad
 
 
+def round_wall(obj, theta, opts: estimation.SolverOptions, threads: int, calls: int = 40) -> float:
+    """Wall seconds per member-iteration of the solver's compiled round, with ``threads`` pools
+    of ``theta`` iterated at once as the solver runs them (best of three)."""
+    P, k = theta.shape
+    run_round = solver._make_round(obj, opts, True)
+    W = np.ones((P, obj.nobs))
+    eye = np.tile(np.eye(k), (P, 1, 1))
+    state = (theta, np.zeros(P), np.zeros((P, k)), eye, eye, np.ones(P), np.ones((P, k)), eye,
+             np.ones((P, k)), np.full(P, solver.MU0_COLD), np.zeros(P, dtype=np.int64),
+             np.zeros(P, dtype=np.int64), np.ones(P, dtype=bool), W, obj.data)
+    state = (*run_round(*state)[:12], np.zeros(P, dtype=bool), W, obj.data)  # past "fresh"
+
+    def work():
+        for _ in range(calls):
+            np.asarray(run_round(*state)[0])
+
+    work()  # compiled and warm
+    best = np.inf
+    for _ in range(3):
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        t = time.perf_counter()
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+        best = min(best, time.perf_counter() - t)
+    return best / (threads * calls * P * opts.round_iters)
+
+
+def breakdown(df, its: int, t_scipy: float, target: float = 50.0) -> None:
+    """Print what one member-iteration costs against what a ``target``× speed-up allows."""
+    dd, n = as_data(as_fit_data(df))
+    loss = estimation.Huber(DELTA)
+    obj = Objective(_residual_model(log_residuals, loss), dd, law_spec(), "m", n,
+                    residuals=log_residuals, loss=loss, derivatives=LAW_DERIVATIVES)
+    starts = grid_to_starts(HOFFMANN_GRID)
+    theta0 = np.column_stack([np.log(starts["A"]), np.log(starts["B"]), np.log(starts["E"]),
+                              starts["alpha"], starts["beta"]])
+    pick = np.random.default_rng(2).choice(len(theta0), solver.SolverOptions().pool, replace=False)
+    # Members part-way along their paths (8 iterations in), where most of the work is done.
+    mid = solver.solve_batch(obj, theta0[pick], np.ones(n), solver.SolverOptions(maxiter=8))
+    theta = np.where(np.isfinite(mid.theta), mid.theta, theta0[pick])
+    full = solver.SolverOptions()
+    lean = solver.SolverOptions(steps=(1.0,), gn_steps=(1.0,))
+    threads = solver._threads(len(theta0), full.pool, full)
+    c_full, c_lean = np.inf, np.inf
+    for _ in range(2):  # alternated, so drift in the machine's speed hits both alike
+        c_full = min(c_full, round_wall(obj, theta, full, threads))
+        c_lean = min(c_lean, round_wall(obj, theta, lean, threads))
+    trials = len(full.steps) + len(full.gn_steps)
+    per_trial = (c_full - c_lean) / (trials - 2)
+    budget = t_scipy / target / its
+    print(f"breakdown: wall time per member-iteration of the compiled round ({threads} pools of "
+          f"{theta.shape[0]} members at once, as the solver runs them):")
+    print(f"  whole round            {1e6 * c_full:6.2f} us")
+    print(f"  {trials} trial values         {1e6 * trials * per_trial:6.2f} us "
+          f"({1e6 * per_trial:.2f} us each; the round with 2 trial values takes "
+          f"{1e6 * c_lean:.2f} us)")
+    print(f"  the rest               {1e6 * (c_full - trials * per_trial):6.2f} us "
+          "(value, gradient, Hessian, IRLS matrix, eigendecomposition, bookkeeping)")
+    print(f"  {target:.0f}x over SciPy's {t_scipy:.1f} s for these {its} member-iterations "
+          f"leaves {1e6 * budget:.2f} us each")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts-sample", type=int, default=0, help="time SciPy on K starts, scale")
     ap.add_argument("--draws-sample", type=int, default=0, help="time SciPy on K draws, scale")
     ap.add_argument("--tight", action="store_true", help="SciPy with tight tolerances")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="solver time per member-iteration, by part, against the 50x budget")
     args = ap.parse_args()
     df = data.load("chinchilla")
     df = df[~df["outlier"]].reset_index(drop=True)
@@ -129,6 +209,8 @@ def main() -> None:
     print(f"ratio    : {t_scipy / t_llmecon:7.1f}x (scipy / llmecon)")
     print(f"minimum  : llmecon {f_ll:.12g}, scipy {best_f:.12g}, relative difference {rel:.2e} "
           f"({'same' if rel <= 1e-9 else 'DIFFERENT'} within 1e-9)")
+    if args.breakdown:
+        breakdown(df, its, t_scipy)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ from papers.besiroglu2024 import paper_resamples
 from structural.chinchilla_fit import (
     HOFFMANN_GRID,
     LAW_DERIVATIVES,
+    _huber_residual_model,
     as_fit_data,
     fit_chinchilla,
     grid_to_starts,
     law_spec,
-    log_residuals,
 )
 
 DELTA = 1e-3
@@ -100,15 +100,13 @@ def round_wall(obj, theta, opts: estimation.SolverOptions, threads: int, calls: 
     return best / (threads * calls * P * opts.round_iters)
 
 
-def breakdown(df, its: int, t_scipy: float, target: float = 50.0) -> None:
-    """Print what one member-iteration costs against what a ``target``× speed-up allows."""
+def breakdown(df, theta0: np.ndarray, its: int, t_scipy: float, target: float = 50.0) -> None:
+    """Print what one member-iteration costs against what a ``target``× speed-up allows, on
+    members that started from the grid ``theta0`` (internal coordinates)."""
     dd, n = as_data(as_fit_data(df))
-    loss = estimation.Huber(DELTA)
-    obj = Objective(_residual_model(log_residuals, loss), dd, law_spec(), "m", n,
-                    residuals=log_residuals, loss=loss, derivatives=LAW_DERIVATIVES)
-    starts = grid_to_starts(HOFFMANN_GRID)
-    theta0 = np.column_stack([np.log(starts["A"]), np.log(starts["B"]), np.log(starts["E"]),
-                              starts["alpha"], starts["beta"]])
+    resid, loss, _ = _huber_residual_model(DELTA)  # the fit's own objects: its compiled round
+    obj = Objective(_residual_model(resid, loss), dd, law_spec(), "m", n, residuals=resid,
+                    loss=loss, derivatives=LAW_DERIVATIVES)
     pick = np.random.default_rng(2).choice(len(theta0), solver.SolverOptions().pool, replace=False)
     # Members part-way along their paths (8 iterations in), where most of the work is done.
     mid = solver.solve_batch(obj, theta0[pick], np.ones(n), solver.SolverOptions(maxiter=8))
@@ -210,7 +208,7 @@ def main() -> None:
     print(f"minimum  : llmecon {f_ll:.12g}, scipy {best_f:.12g}, relative difference {rel:.2e} "
           f"({'same' if rel <= 1e-9 else 'DIFFERENT'} within 1e-9)")
     if args.breakdown:
-        breakdown(df, its, t_scipy)
+        breakdown(df, theta0, its, t_scipy)
 
 
 if __name__ == "__main__":

@@ -336,7 +336,7 @@ def fit_chinchilla(
             f"(|r| <= delta*sigma = {delta * sigma:.2g}) holds only the runs the law "
             "interpolates, so the Hessian measures kinks, not sampling spread (the fit behaves "
             "like least absolute deviations); bootstrap SEs (--bootstrap) are the paper's")
-    if res.bootstrap is not None:
+    else:
         mle.bootstrap = res.bootstrap
         mle.se_source = "bootstrap"
         mle.notes.append("standard errors: bootstrap of the summed-Huber estimator "

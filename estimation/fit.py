@@ -20,9 +20,8 @@ from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import Diagnostics, Results
 from estimation.solver import (
-    CONVERGED,
-    STATUS_TEXT,
     SolverOptions,
+    Status,
     positive_definite,
     relative_gradient,
     solve_batch,
@@ -132,7 +131,7 @@ def fit(
     if method == "newton":
         with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
             sol = solve_batch(obj, theta0, w1, options, progress=bar)
-        ok = sol.status == CONVERGED
+        ok = sol.status == Status.CONVERGED
         pick = np.where(ok, sol.fun, np.inf)
         if not np.isfinite(pick).any():
             pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
@@ -141,8 +140,8 @@ def fit(
         if derivatives is not None:  # the solver's Hessian at the estimate came from them
             check_residual_derivatives(obj, theta_hat)
         at_hat = (sol.fun[best], sol.grad[best], sol.hess[best])
-        status_text = STATUS_TEXT[status]
-        converged = status == CONVERGED
+        status_text = Status(status).message
+        converged = status == Status.CONVERGED
         # A start that stopped short of convergence but below the chosen optimum points to a
         # better optimum the grid did not resolve: say so rather than hide it.
         lower = ~ok & np.isfinite(sol.fun) & (
@@ -152,7 +151,7 @@ def fit(
             extra_notes.append(
                 f"{int(lower.sum())} start(s) stopped without converging below the chosen "
                 f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
-                f"{sol.fun[best]:.10g}, {STATUS_TEXT[int(sol.status[j])]}): a better optimum "
+                f"{sol.fun[best]:.10g}, {Status(int(sol.status[j])).message}): a better optimum "
                 "may exist; refine from there")
             warnings.warn(f"{name}: {extra_notes[-1]}", NotConvergedWarning, stacklevel=2)
         if len(theta0) > 1:
@@ -162,7 +161,7 @@ def fit(
                 starts_table[f"{nm}_hat"] = xs[:, j]
             starts_table["objective"] = sol.fun
             starts_table["iterations"] = sol.iterations
-            starts_table["status"] = [STATUS_TEXT[s] for s in sol.status]
+            starts_table["status"] = [Status(int(s)).message for s in sol.status]
             starts_table["converged"] = ok
         method_text = "batched Newton (exact Hessian, line search)"
     elif method.lower() in SCIPY_METHODS:
@@ -261,8 +260,8 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     est = pd.Series(obj.spec.to_user_np(theta_hat), index=obj.spec.names)
     return BootstrapResults(
         draws=draws,
-        converged=pd.Series(sol.status == CONVERGED, name="converged"),
-        status=pd.Series([STATUS_TEXT[s] for s in sol.status], name="status"),
+        converged=pd.Series(sol.status == Status.CONVERGED, name="converged"),
+        status=pd.Series([Status(int(s)).message for s in sol.status], name="status"),
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
         theta=sol.theta.copy(),

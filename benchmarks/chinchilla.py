@@ -74,18 +74,15 @@ def numpy_objective(theta, lN, lD, lL, w):
 def round_wall(obj, theta, opts: estimation.SolverOptions, threads: int, calls: int = 40) -> float:
     """Wall seconds per member-iteration of the solver's compiled round, with ``threads`` pools
     of ``theta`` iterated at once as the solver runs them (best of three)."""
-    P, k = theta.shape
+    P = theta.shape[0]
     run_round = solver._make_round(obj, opts, True)
     W = np.ones((P, obj.nobs))
-    eye = np.tile(np.eye(k), (P, 1, 1))
-    state = (theta, np.zeros(P), np.zeros((P, k)), eye, eye, np.ones(P), np.ones((P, k)), eye,
-             np.ones((P, k)), np.full(P, solver.MU0_COLD), np.zeros(P, dtype=np.int64),
-             np.zeros(P, dtype=np.int64), np.ones(P, dtype=bool), W, obj.data)
-    state = (*run_round(*state)[:12], np.zeros(P, dtype=bool), W, obj.data)  # past "fresh"
+    state = solver.initial_state(theta, solver.MU0_COLD)
+    state = run_round(state, W, obj.data)  # past "fresh"
 
     def work():
         for _ in range(calls):
-            np.asarray(run_round(*state)[0])
+            np.asarray(run_round(state, W, obj.data).theta)
 
     work()  # compiled and warm
     best = np.inf

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax.numpy as jnp
@@ -20,9 +21,9 @@ from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import Diagnostics, Results
 from estimation.solver import (
-    CONVERGED,
-    STATUS_TEXT,
+    BatchSolution,
     SolverOptions,
+    Status,
     positive_definite,
     relative_gradient,
     solve_batch,
@@ -88,6 +89,70 @@ def fit(
         Show progress of grids and bootstraps on a terminal.
     """
     options = options or SolverOptions()
+    obj = _objective(model, data, params, kind, residuals, loss, derivatives)
+    cov_type = _cov_type(cov_type, obj.kind, clusters)
+    if clusters is not None:
+        clusters = np.asarray(clusters)
+        if clusters.shape != (obj.nobs,):
+            raise SpecificationError(
+                f"clusters has shape {clusters.shape}; expected ({obj.nobs},)")
+
+    x0 = obj.spec.starts_array(start)
+    theta0 = obj.spec.to_internal(x0, what="start")
+    obj.check_start(theta0[0])
+    if derivatives is not None:
+        check_residual_derivatives(obj, theta0[0])
+    if method == "newton":
+        est = _newton_estimate(obj, x0, theta0, options, progress, name)
+    elif method.lower() in SCIPY_METHODS:
+        if len(theta0) > 1:
+            raise SpecificationError(
+                f"method={method!r} fits one start; use method='newton' for a batched multistart"
+            )
+        est = _scipy_estimate(obj, theta0[0], method, scipy_options)
+    else:
+        raise SpecificationError(
+            f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
+        )
+
+    f, H, diag = _diagnose(obj, est, options, name)
+    if not diag.converged:
+        warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
+                      stacklevel=2)
+    th = jnp.asarray(est.theta)
+    scores = np.asarray(compiled(obj, "scores")(th, np.ones(obj.nobs), obj.data))
+    cov_theta = covariance(cov_type, H, scores, clusters)
+
+    res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
+                  cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts)
+    res.notes.extend(est.notes)
+    if bootstrap is not None and bootstrap is not False:
+        boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
+        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
+        res.se_source = "bootstrap"
+    return res
+
+
+@dataclass
+class _Estimate:
+    """What a solver hands back to :func:`fit`: the chosen iterate and how it was reached.
+
+    ``converged`` is None where the solver's own rule does not decide it (SciPy); ``at_hat``
+    holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them.
+    """
+
+    theta: np.ndarray
+    status: str
+    iterations: int
+    converged: bool | None
+    method: str
+    at_hat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    starts: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objective:
+    """The objective to minimise, after checking that the arguments describe one model."""
     if residuals is not None:
         if loss is None:
             raise SpecificationError("residuals= needs loss= (e.g. estimation.losses.Huber(1e-3))")
@@ -102,8 +167,12 @@ def fit(
         raise SpecificationError("fit needs data= and params=")
     spec = as_spec(params)
     arrays, n = as_data(data)
-    obj = Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
-                    derivatives=derivatives)
+    return Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
+                     derivatives=derivatives)
+
+
+def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
+    """``cov_type`` with ``auto`` resolved, checked against the estimator ``kind``."""
     if cov_type == "auto":
         # Clusters given: the analytic SEs respect them as the bootstrap does.
         cov_type = ("cluster" if clusters is not None
@@ -115,86 +184,83 @@ def fit(
             f"cov_type={cov_type!r} assumes a log-likelihood; use 'robust' or 'cluster' for "
             "M-estimation"
         )
-    if clusters is not None:
-        clusters = np.asarray(clusters)
-        if clusters.shape != (n,):
-            raise SpecificationError(f"clusters has shape {clusters.shape}; expected ({n},)")
+    return cov_type
 
-    x0 = spec.starts_array(start)
-    theta0 = spec.to_internal(x0, what="start")
-    obj.check_start(theta0[0])
-    if derivatives is not None:
-        check_residual_derivatives(obj, theta0[0])
-    w1 = np.ones(n)
 
-    starts_table = None
-    extra_notes: list[str] = []
-    if method == "newton":
-        with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
-            sol = solve_batch(obj, theta0, w1, options, progress=bar)
-        ok = sol.status == CONVERGED
-        pick = np.where(ok, sol.fun, np.inf)
-        if not np.isfinite(pick).any():
-            pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
-        best = int(np.argmin(pick))
-        theta_hat, status, iters = sol.theta[best], int(sol.status[best]), int(sol.iterations[best])
-        if derivatives is not None:  # the solver's Hessian at the estimate came from them
-            check_residual_derivatives(obj, theta_hat)
-        at_hat = (sol.fun[best], sol.grad[best], sol.hess[best])
-        status_text = STATUS_TEXT[status]
-        converged = status == CONVERGED
-        # A start that stopped short of convergence but below the chosen optimum points to a
-        # better optimum the grid did not resolve: say so rather than hide it.
-        lower = ~ok & np.isfinite(sol.fun) & (
-            sol.fun < sol.fun[best] - 1e-8 * max(abs(sol.fun[best]), 1e-300))
-        if converged and lower.any():
-            j = int(np.argmin(np.where(lower, sol.fun, np.inf)))
-            extra_notes.append(
-                f"{int(lower.sum())} start(s) stopped without converging below the chosen "
-                f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
-                f"{sol.fun[best]:.10g}, {STATUS_TEXT[int(sol.status[j])]}): a better optimum "
-                "may exist; refine from there")
-            warnings.warn(f"{name}: {extra_notes[-1]}", NotConvergedWarning, stacklevel=2)
-        if len(theta0) > 1:
-            starts_table = pd.DataFrame(x0, columns=spec.names)
-            xs = spec.to_user_np(sol.theta)
-            for j, nm in enumerate(spec.names):
-                starts_table[f"{nm}_hat"] = xs[:, j]
-            starts_table["objective"] = sol.fun
-            starts_table["iterations"] = sol.iterations
-            starts_table["status"] = [STATUS_TEXT[s] for s in sol.status]
-            starts_table["converged"] = ok
-        method_text = "batched Newton (exact Hessian, line search)"
-    elif method.lower() in SCIPY_METHODS:
-        if len(theta0) > 1:
-            raise SpecificationError(
-                f"method={method!r} fits one start; use method='newton' for a batched multistart"
-            )
-        theta_hat, status_text, iters = _scipy_fit(obj, theta0[0], method.lower(), scipy_options)
-        converged = None
-        method_text = f"scipy {method}"
-    else:
-        raise SpecificationError(
-            f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
-        )
+def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
+                     options: SolverOptions, progress: bool, name: str) -> _Estimate:
+    """Every start through the batched Newton solver; the converged start with the lowest
+    objective wins (the lowest finite one where none converged)."""
+    w1 = np.ones(obj.nobs)
+    with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
+        sol = solve_batch(obj, theta0, w1, options, progress=bar)
+    ok = sol.status == Status.CONVERGED
+    pick = np.where(ok, sol.fun, np.inf)
+    if not np.isfinite(pick).any():
+        pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
+    best = int(np.argmin(pick))
+    status = Status(int(sol.status[best]))
+    if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
+        check_residual_derivatives(obj, sol.theta[best])
+    est = _Estimate(theta=sol.theta[best], status=status.message,
+                    iterations=int(sol.iterations[best]),
+                    converged=status == Status.CONVERGED,
+                    method="batched Newton (exact Hessian, line search)",
+                    at_hat=(sol.fun[best], sol.grad[best], sol.hess[best]))
+    # A start that stopped short of convergence but below the chosen optimum points to a
+    # better optimum the grid did not resolve: say so rather than hide it.
+    lower = ~ok & np.isfinite(sol.fun) & (
+        sol.fun < sol.fun[best] - 1e-8 * max(abs(sol.fun[best]), 1e-300))
+    if est.converged and lower.any():
+        j = int(np.argmin(np.where(lower, sol.fun, np.inf)))
+        est.notes.append(
+            f"{int(lower.sum())} start(s) stopped without converging below the chosen "
+            f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
+            f"{sol.fun[best]:.10g}, {Status(int(sol.status[j])).message}): a better optimum "
+            "may exist; refine from there")
+        warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
+    if len(theta0) > 1:
+        est.starts = _starts_table(obj.spec, x0, sol)
+    return est
 
-    th = jnp.asarray(theta_hat)
-    if method == "newton" and np.all(np.isfinite(at_hat[2])):
+
+def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.DataFrame:
+    """One row per start: where it began, where it stopped and how."""
+    table = pd.DataFrame(x0, columns=spec.names)
+    xs = spec.to_user_np(sol.theta)
+    for j, nm in enumerate(spec.names):
+        table[f"{nm}_hat"] = xs[:, j]
+    table["objective"] = sol.fun
+    table["iterations"] = sol.iterations
+    table["status"] = [Status(int(s)).message for s in sol.status]
+    table["converged"] = sol.status == Status.CONVERGED
+    return table
+
+
+def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
+              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics]:
+    """(Q, ∇²Q) at the estimate and its :class:`Diagnostics`; raises where they are not
+    finite. Where SciPy stopped, the scale-free test decides convergence."""
+    w1 = np.ones(obj.nobs)
+    th = jnp.asarray(est.theta)
+    if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
         # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
-        f, g, H = (np.asarray(a) for a in at_hat)
+        f, g, H = (np.asarray(a) for a in est.at_hat)
     else:
         f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
     q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))
-    rg = float(relative_gradient(theta_hat, objective_scale(q_hat, w1, np), g, np))
+    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1, np), g, np))
+    names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
-        bad = [n for n, gj, hj in zip(spec.names, g, H, strict=True)
+        bad = [n for n, gj, hj in zip(names, g, H, strict=True)
                if not (np.isfinite(gj) and np.all(np.isfinite(hj)))]
         raise EstimationError(
             f"{name}: the objective, gradient or Hessian is not finite at the estimate "
-            f"(parameters {bad or spec.names}); check the model for log(0), overflow or a "
+            f"(parameters {bad or names}); check the model for log(0), overflow or a "
             "parameter at the edge of its domain"
         )
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
+    converged, status_text = est.converged, est.status
     if converged is None:
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.
         scaled_pd = bool(positive_definite(np.linalg.eigvalsh(_scaled_np(H))))
@@ -207,23 +273,10 @@ def fit(
                 failed.append(f"the Hessian is not positive definite (eigenvalues "
                               f"{ev.min():.3g} to {ev.max():.3g})")
             status_text = f"scipy stopped ({status_text}) but " + " and ".join(failed)
-    diag = Diagnostics(converged=bool(converged), status=status_text, iterations=iters,
+    diag = Diagnostics(converged=bool(converged), status=status_text, iterations=est.iterations,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
-                       hessian_eigenvalues=ev, method=method_text)
-    if not converged:
-        warnings.warn(f"{name}: the fit did not converge ({status_text})", NotConvergedWarning,
-                      stacklevel=2)
-    scores = np.asarray(compiled(obj, "scores")(th, w1, obj.data))
-    cov_theta = covariance(cov_type, H, scores, clusters)
-
-    res = Results(objective=obj, theta=np.asarray(theta_hat), fun=float(f), cov_theta=cov_theta,
-                  cov_type=cov_type, diagnostics=diag, name=name, starts=starts_table)
-    res.notes.extend(extra_notes)
-    if bootstrap is not None and bootstrap is not False:
-        boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
-        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
-        res.se_source = "bootstrap"
-    return res
+                       hessian_eigenvalues=ev, method=est.method)
+    return f, H, diag
 
 
 def _scaled_np(H: np.ndarray) -> np.ndarray:
@@ -261,22 +314,25 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     est = pd.Series(obj.spec.to_user_np(theta_hat), index=obj.spec.names)
     return BootstrapResults(
         draws=draws,
-        converged=pd.Series(sol.status == CONVERGED, name="converged"),
-        status=pd.Series([STATUS_TEXT[s] for s in sol.status], name="status"),
+        converged=pd.Series(sol.status == Status.CONVERGED, name="converged"),
+        status=pd.Series([Status(int(s)).message for s in sol.status], name="status"),
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
         theta=sol.theta.copy(),
     )
 
 
-def _scipy_fit(obj: Objective, theta0: np.ndarray, method: str,
-               scipy_options: Mapping[str, Any] | None) -> tuple[np.ndarray, str, int]:
+def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
+                    scipy_options: Mapping[str, Any] | None) -> _Estimate:
+    """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
     w = jnp.ones(obj.nobs)
     vgh = compiled(obj, "value_grad_hess")
     fun = compiled(obj, "value")
     kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(vgh(t, w, obj.data)[1])}
-    if method in ("trust-exact", "newton-cg", "trust-krylov"):
+    if method.lower() in ("trust-exact", "newton-cg", "trust-krylov"):
         kwargs["hess"] = lambda t: np.asarray(vgh(t, w, obj.data)[2])
-    res = optimize.minimize(lambda t: float(fun(t, w, obj.data)), theta0, method=method,
+    res = optimize.minimize(lambda t: float(fun(t, w, obj.data)), theta0, method=method.lower(),
                             options=dict(scipy_options or {}), **kwargs)
-    return np.asarray(res.x), str(res.message), int(getattr(res, "nit", 0))
+    return _Estimate(theta=np.asarray(res.x), status=str(res.message),
+                     iterations=int(getattr(res, "nit", 0)), converged=None,
+                     method=f"scipy {method}")

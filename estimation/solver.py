@@ -31,10 +31,12 @@ queue of waiting members.
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,16 +44,30 @@ import numpy as np
 
 from estimation.progress import Progress
 
-RUNNING, CONVERGED, MAXITER, STALLED, NONFINITE, SINGULAR, FLAT = 0, 1, 2, 3, 4, 5, 6
-STATUS_TEXT = {
-    RUNNING: "running",
-    CONVERGED: "converged",
-    MAXITER: "iteration limit reached",
-    STALLED: "stalled: no step decreases the objective",
-    NONFINITE: "objective or gradient not finite",
-    SINGULAR: "stationary but the Hessian is not positive definite (flat or saddle)",
-    FLAT: "a parameter has no effect (its gradient and Hessian row are exactly zero)",
-}
+
+class Status(enum.IntEnum):
+    """Outcome of one member of a batched solve, each carrying the message a user reads
+    (``Status(code).message``); the codes travel through the compiled solver as integers."""
+
+    message: str
+
+    def __new__(cls, code: int, message: str) -> Status:
+        obj = int.__new__(cls, code)
+        obj._value_ = code
+        obj.message = message
+        return obj
+
+    RUNNING = 0, "running"
+    CONVERGED = 1, "converged"
+    MAXITER = 2, "iteration limit reached"
+    STALLED = 3, "stalled: no step decreases the objective"
+    NONFINITE = 4, "objective or gradient not finite"
+    SINGULAR = 5, "stationary but the Hessian is not positive definite (flat or saddle)"
+    FLAT = 6, "a parameter has no effect (its gradient and Hessian row are exactly zero)"
+
+
+# Plain integers for the compiled code (JAX takes ints, not enum members, as constants).
+RUNNING, CONVERGED, MAXITER, STALLED, NONFINITE, SINGULAR, FLAT = (int(s) for s in Status)
 _TINY = 1e-300
 _EPS = float(np.finfo(np.float64).eps)
 #: Smallest eigenvalue of the Jacobi-scaled Hessian, relative to its largest, for "positive
@@ -165,8 +181,47 @@ def _newton_decrement(ev, V, s, g):
     return pd_ok, jnp.where(pd_ok, dec, jnp.inf)
 
 
+class PoolState(NamedTuple):
+    """Every member's iterate and what the next iteration reuses (first axis = pool slot).
+
+    ``H`` is the exact Hessian, ``B`` the IRLS curvature (``H`` again without residuals), ``sq``
+    the scale S_Q of the objective, ``ev``/``V``/``sc`` the eigen-decomposition of the
+    Jacobi-scaled Hessian and its scaling, ``mu`` the damping, ``it`` the iterations taken,
+    ``status`` a :class:`Status` code, ``fresh`` whether the slot's member has just entered.
+    """
+
+    theta: jax.Array
+    f: jax.Array
+    g: jax.Array
+    H: jax.Array
+    B: jax.Array
+    sq: jax.Array
+    ev: jax.Array
+    V: jax.Array
+    sc: jax.Array
+    mu: jax.Array
+    it: jax.Array
+    status: jax.Array
+    fresh: jax.Array
+
+
+def initial_state(theta: np.ndarray, mu0: float, status: np.ndarray | None = None) -> PoolState:
+    """A pool of members about to enter at ``theta`` (P, k): every slot is fresh, so the first
+    iteration only evaluates Q, ∇Q and ∇²Q there."""
+    P, k = theta.shape
+    eye = np.tile(np.eye(k), (P, 1, 1))
+    return PoolState(
+        theta=theta.copy(), f=np.zeros(P), g=np.zeros((P, k)), H=eye, B=eye.copy(),
+        sq=np.ones(P), ev=np.ones((P, k)), V=eye.copy(), sc=np.ones((P, k)),
+        mu=np.full(P, mu0), it=np.zeros(P, dtype=np.int64),
+        status=np.full(P, RUNNING, dtype=np.int64) if status is None else status,
+        fresh=np.ones(P, dtype=bool),
+    )
+
+
 def _make_round(template, opts: SolverOptions, per_member: bool):
-    """A jitted function running ``opts.round_iters`` masked Newton steps on the whole pool.
+    """A jitted ``run_round(state, w, data) -> state`` running ``opts.round_iters`` masked
+    Newton steps on the whole pool.
 
     The data travel as an argument, so one compilation serves every dataset of the same shape.
     """
@@ -180,50 +235,31 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
         f, g, H, sq = obj.value_grad_hess_scale(theta, w)
         return f, g, H, H, sq
 
-    def step(obj, theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w):
-        active = status == RUNNING
-        pN = _direction(ev, V, sc, g, mu)
-        pd_now = positive_definite(ev)
-        tN = jax.vmap(lambda t: obj.value(theta + t * pN, w))(steps)
+    def line_search(obj, s: PoolState, w):
+        """(trial values along the Newton direction, best trial value, its move, the Newton
+        direction): a few step lengths along each direction evaluated at once."""
+        pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
+        tN = jax.vmap(lambda t: obj.value(s.theta + t * pN, w))(steps)
         trial_f = tN
         moves = steps[:, None] * pN
         if use_gn:
-            pG = _direction_psd(B, g, mu)
-            tG = jax.vmap(lambda t: obj.value(theta + t * pG, w))(gn_steps)
+            pG = _direction_psd(s.B, s.g, s.mu)
+            tG = jax.vmap(lambda t: obj.value(s.theta + t * pG, w))(gn_steps)
             trial_f = jnp.concatenate([tN, tG])
             moves = jnp.concatenate([moves, gn_steps[:, None] * pG])
         trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf)
         j = jnp.argmin(trial_f)
-        # A member that just entered the pool only gets its value, gradient and Hessian.
-        # A decrease within the rounding noise of Q is no progress: counted as one, a member at
-        # a degenerate point kept μ low on noise and dithered there until maxiter.
-        noise = NOISE_ULPS * _EPS * (jnp.abs(f) + sq)
-        ok = (trial_f[j] < f - noise) & ~fresh
-        # At the rounding floor of Q no decrease can be seen: take the full Newton step on
-        # trial and keep it only if the scale-free gradient halves (checked below).
-        floor = ~ok & ~fresh & pd_now & (tN[0] <= f + noise)
-        p = jnp.where(ok, moves[j], pN)
-        theta2 = jnp.where(ok | floor, theta + p, theta)
-        f2, g2, H2, B2, sq2 = vgh(obj, theta2, w)
-        ev2, V2, sc2 = _eig_scaled(H2)
-        rg_old = relative_gradient(theta, sq, g)
-        rg = relative_gradient(theta2, sq2, g2)
-        undo = floor & ~(rg <= 0.5 * rg_old)
-        theta2 = jnp.where(undo, theta, theta2)
-        f2, g2, H2, B2, sq2, ev2, V2, sc2, rg = (
-            jnp.where(undo, a, b) for a, b in
-            ((f, f2), (g, g2), (H, H2), (B, B2), (sq, sq2), (ev, ev2), (V, V2), (sc, sc2),
-             (rg_old, rg)))
-        ok = ok | (floor & ~undo)
-        mu2 = jnp.where(fresh, mu, jnp.where(ok, jnp.maximum(mu * 0.3, 1e-12), mu * 100.0))
-        it2 = jnp.where(fresh, it, it + 1)
+        return tN, trial_f[j], moves[j], pN
+
+    def classify(f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
+        """The member's :class:`Status` after the step."""
         pd_ok, dec = _newton_decrement(ev2, V2, sc2, g2)
         fscale = jnp.maximum(sq2, _TINY)
         # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
         # can never move again: the member cannot reach a positive definite Hessian.
         flat = jnp.any((g2 == 0.0) & jnp.all(H2 == 0.0, axis=1))
         finite = jnp.isfinite(f2) & jnp.all(jnp.isfinite(g2)) & jnp.all(jnp.isfinite(H2))
-        new_status = jnp.where(
+        return jnp.where(
             ~finite, NONFINITE,
             jnp.where(
                 (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
@@ -239,27 +275,48 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
                 ),
             ),
         )
-        keep = ~active
-        return (
-            jnp.where(keep, theta, theta2), jnp.where(keep, f, f2), jnp.where(keep, g, g2),
-            jnp.where(keep, H, H2), jnp.where(keep, B, B2), jnp.where(keep, sq, sq2),
-            jnp.where(keep, ev, ev2),
-            jnp.where(keep, V, V2), jnp.where(keep, sc, sc2), jnp.where(keep, mu, mu2),
-            jnp.where(keep, it, it2), jnp.where(active, new_status, status), fresh & False,
-        )
+
+    def step(obj, s: PoolState, w) -> PoolState:
+        active = s.status == RUNNING
+        tN, best_f, move, pN = line_search(obj, s, w)
+        # A member that just entered the pool only gets its value, gradient and Hessian.
+        # A decrease within the rounding noise of Q is no progress: counted as one, a member at
+        # a degenerate point kept μ low on noise and dithered there until maxiter.
+        noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
+        ok = (best_f < s.f - noise) & ~s.fresh
+        # At the rounding floor of Q no decrease can be seen: take the full Newton step on
+        # trial and keep it only if the scale-free gradient halves (checked below).
+        floor = ~ok & ~s.fresh & positive_definite(s.ev) & (tN[0] <= s.f + noise)
+        p = jnp.where(ok, move, pN)
+        theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
+        f2, g2, H2, B2, sq2 = vgh(obj, theta2, w)
+        ev2, V2, sc2 = _eig_scaled(H2)
+        rg_old = relative_gradient(s.theta, s.sq, s.g)
+        rg = relative_gradient(theta2, sq2, g2)
+        undo = floor & ~(rg <= 0.5 * rg_old)
+        theta2 = jnp.where(undo, s.theta, theta2)
+        f2, g2, H2, B2, sq2, ev2, V2, sc2, rg = (
+            jnp.where(undo, a, b) for a, b in
+            ((s.f, f2), (s.g, g2), (s.H, H2), (s.B, B2), (s.sq, sq2), (s.ev, ev2), (s.V, V2),
+             (s.sc, sc2), (rg_old, rg)))
+        ok = ok | (floor & ~undo)
+        mu2 = jnp.where(s.fresh, s.mu,
+                        jnp.where(ok, jnp.maximum(s.mu * 0.3, 1e-12), s.mu * 100.0))
+        it2 = jnp.where(s.fresh, s.it, s.it + 1)
+        new_status = classify(f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2)
+        moved = PoolState(theta2, f2, g2, H2, B2, sq2, ev2, V2, sc2, mu2, it2, new_status,
+                          s.fresh & False)
+        # A member that has finished keeps its state (its fresh flag clears all the same).
+        kept = PoolState(*(jnp.where(active, new, old) for new, old in zip(moved, s, strict=True)))
+        return kept._replace(fresh=moved.fresh)
 
     w_axis = 0 if per_member else None
 
     @jax.jit
-    def run_round(theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh, w, data):
+    def run_round(state: PoolState, w, data) -> PoolState:
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda *a: step(obj, *a), in_axes=(0,) * 13 + (w_axis,))
-
-        def body(_, carry):
-            return vstep(*carry, w)
-
-        carry = (theta, f, g, H, B, sq, ev, V, sc, mu, it, status, fresh)
-        return jax.lax.fori_loop(0, opts.round_iters, body, carry)[:12]
+        vstep = jax.vmap(lambda s, wm: step(obj, s, wm), in_axes=(0, w_axis))
+        return jax.lax.fori_loop(0, opts.round_iters, lambda _, s: vstep(s, w), state)
 
     return run_round
 
@@ -406,22 +463,14 @@ class _Pool:
 
     def __init__(self, run_round, obj, theta0, weights, first: np.ndarray, P: int, mu0: float,
                  queue: _Queue, out: BatchSolution):
-        k = theta0.shape[1]
         self.run_round, self.obj, self.theta0, self.weights = run_round, obj, theta0, weights
         self.mu0, self.queue, self.out, self.error = mu0, queue, out, None
         self.per_member = weights.ndim == 2
         self.member = np.full(P, -1, dtype=np.int64)  # -1: a parked slot, never counted
         self.member[:first.size] = first
         fill = first[np.minimum(np.arange(P), first.size - 1)]  # parked slots copy a member
-        self.theta = theta0[fill].copy()
-        self.f, self.g, self.sq = np.zeros(P), np.zeros((P, k)), np.ones(P)
-        self.H = np.tile(np.eye(k), (P, 1, 1))
-        self.B, self.V = self.H.copy(), self.H.copy()
-        self.ev, self.sc = np.ones((P, k)), np.ones((P, k))
-        self.mu = np.full(P, mu0)
-        self.it = np.zeros(P, dtype=np.int64)
-        self.fresh = np.ones(P, dtype=bool)
-        self.status = np.where(self.member >= 0, RUNNING, CONVERGED).astype(np.int64)
+        status = np.where(self.member >= 0, RUNNING, CONVERGED).astype(np.int64)
+        self.state = initial_state(theta0[fill], mu0, status)
         self.w = weights[fill] if self.per_member else np.tile(weights, (P, 1))
 
     def run(self) -> None:
@@ -434,32 +483,29 @@ class _Pool:
 
     def run_round_and_refill(self) -> bool:
         """One compiled round, then refill; False once every slot is parked."""
-        res = self.run_round(self.theta, self.f, self.g, self.H, self.B, self.sq, self.ev,
-                             self.V, self.sc, self.mu, self.it, self.status, self.fresh, self.w,
-                             self.obj.data)
-        (self.theta, self.f, self.g, self.H, self.B, self.sq, self.ev, self.V, self.sc, self.mu,
-         self.it, self.status) = (np.array(a) for a in res)
-        self.fresh[:] = False
-        finished = (self.status != RUNNING) & (self.member >= 0)
+        res = self.run_round(self.state, self.w, self.obj.data)
+        s = PoolState(*(np.array(a) for a in res))
+        finished = (s.status != RUNNING) & (self.member >= 0)
         if finished.any():
             out, idx = self.out, self.member[finished]
-            out.theta[idx], out.fun[idx] = self.theta[finished], self.f[finished]
-            out.grad[idx], out.hess[idx] = self.g[finished], self.H[finished]
-            out.iterations[idx], out.status[idx] = self.it[finished], self.status[finished]
+            out.theta[idx], out.fun[idx] = s.theta[finished], s.f[finished]
+            out.grad[idx], out.hess[idx] = s.g[finished], s.H[finished]
+            out.iterations[idx], out.status[idx] = s.it[finished], s.status[finished]
             slots = np.flatnonzero(finished)
             new = self.queue.take(len(slots))
             new_slots, dead = slots[:new.size], slots[new.size:]
             if new.size:
                 self.member[new_slots] = new
-                self.theta[new_slots] = self.theta0[new]
-                self.fresh[new_slots] = True
-                self.status[new_slots] = RUNNING
-                self.it[new_slots] = 0
-                self.mu[new_slots] = self.mu0
+                s.theta[new_slots] = self.theta0[new]
+                s.fresh[new_slots] = True
+                s.status[new_slots] = RUNNING
+                s.it[new_slots] = 0
+                s.mu[new_slots] = self.mu0
                 if self.per_member:
                     self.w = self.w.copy()
                     self.w[new_slots] = self.weights[new]
             # An empty slot is parked as finished and never counted again.
             self.member[dead] = -1
             self.queue.finished(int(finished.sum()))
+        self.state = s
         return bool((self.member >= 0).any())

@@ -18,7 +18,11 @@ from estimation.errors import (  # noqa: E402
     SpecificationError,
 )
 from estimation.fit import fit  # noqa: E402
+from estimation.formula import Design, IVDesign, design, iv_design  # noqa: E402
+from estimation.gmm import gmm  # noqa: E402
+from estimation.gmm_results import GMMResults  # noqa: E402
 from estimation.hypothesis_tests import lr_test, wald_test  # noqa: E402
+from estimation.iv import ivreg  # noqa: E402
 from estimation.losses import Huber, Squared  # noqa: E402
 from estimation.multistart import grid_starts, random_starts, sobol_starts  # noqa: E402
 from estimation.parameters import Param, ParamSpec  # noqa: E402
@@ -29,8 +33,11 @@ __all__ = [
     "Bootstrap",
     "BootstrapResults",
     "CovarianceWarning",
+    "Design",
     "EstimationError",
+    "GMMResults",
     "Huber",
+    "IVDesign",
     "NotConvergedWarning",
     "Param",
     "ParamSpec",
@@ -39,8 +46,12 @@ __all__ = [
     "SolverOptions",
     "SpecificationError",
     "Squared",
+    "design",
     "fit",
+    "gmm",
     "grid_starts",
+    "iv_design",
+    "ivreg",
     "lr_test",
     "random_starts",
     "sobol_starts",

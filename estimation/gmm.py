@@ -1,0 +1,609 @@
+"""Generalised method of moments for moment functions written in JAX (Hansen 1982).
+
+With per-observation moments g_i(θ) ∈ R^m, their mean ḡ(θ) = n⁻¹ Σ_i g_i(θ) and a weighting
+matrix W, the estimator minimises
+
+    Q(θ) = n · ḡ(θ)' W ḡ(θ).
+
+One-step GMM uses a fixed W (identity, or (Z'Z/n)⁻¹ — "2SLS" — when the moments are
+instruments times residuals); two-step GMM re-estimates W = Ŝ⁻¹ from the first step's moments;
+iterated GMM repeats until the estimates settle (Hansen, Heaton & Yaron 1996). Ŝ estimates the
+covariance of √n·ḡ:
+
+    robust      Ŝ = n⁻¹ Σ_i g_i g_i'
+    cluster     Ŝ = n⁻¹ Σ_c (Σ_{i∈c} g_i)(Σ_{i∈c} g_i)'
+    unadjusted  Ŝ = σ̂² Z'Z/n                 (moments z_i u_i with homoskedastic u)
+
+times n/(n−k) (robust, unadjusted) or (n−1)/(n−k)·C/(C−1) (cluster) when ``debiased``. With
+G = ∂ḡ/∂θ' the covariance of θ̂ is the sandwich (Hansen 1982; Hall 2005, *Generalized Method
+of Moments*, Thm 3.2)
+
+    V = (G'WG)⁻¹ G'W Ŝ W G (G'WG)⁻¹ / n,
+
+which reduces to (G'Ŝ⁻¹G)⁻¹/n when W = Ŝ⁻¹ (``efficient_cov=True``). Hansen's J statistic
+n·ḡ'Ŵḡ is χ²(m − k) under the over-identifying restrictions when W is efficient.
+
+**Concentrating out linear parameters** (the pattern of Berry, Levinsohn & Pakes 1995 and
+PyBLP): when the moments are z_i·u_i with u(θ, β) = r(θ) − Xβ, β enters ḡ linearly,
+ḡ(θ, β) = a(θ) − Bβ with a = Z'r(θ)/n and B = Z'X/n, and for given θ the minimiser is the
+linear GMM estimate β(θ) = (B'WB)⁻¹ B'W a(θ). The optimiser then searches over θ only; exact
+derivatives flow through β(θ) by JAX. Several equations (demand and supply, say) stack their
+moments, each with its own instruments and linear regressors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
+from estimation.gmm_results import GMMResults
+from estimation.hypothesis_tests import TestResult
+from estimation.objective import as_data
+from estimation.parameters import Param, ParamSpec, as_spec
+
+WEIGHT_TYPES = ("unadjusted", "robust", "cluster")
+STEPS = (1, 2, "iterated")
+
+#: The scale-free stationarity test of the GMM objective: Q is in χ² units (a J statistic), so
+#: max_j |∂Q/∂θ_j|·max(|θ_j|, 1) below this means no step can change Q by a meaningful amount.
+GTOL = 1e-6
+
+
+# --- the covariance of the moments and the sandwich -------------------------------------------
+def cluster_codes(clusters: Any, n: int) -> tuple[np.ndarray, int]:
+    """Integer codes 0..C−1 of one cluster label per row, checked (shape, missing, C ≥ 2)."""
+    c = np.asarray(clusters)
+    if c.shape != (n,):
+        raise SpecificationError(f"clusters has shape {c.shape}; expected ({n},), one label "
+                                 "per row")
+    if pd.isna(c).any():
+        rows = np.flatnonzero(pd.isna(c))[:5].tolist()
+        raise SpecificationError(f"clusters has missing labels (rows {rows})")
+    _, codes = np.unique(c, return_inverse=True)
+    C = int(codes.max()) + 1
+    if C < 2:
+        raise SpecificationError("clustered covariance needs at least 2 clusters; got 1")
+    return codes, C
+
+
+def moment_covariance(
+    g: np.ndarray,
+    kind: str = "robust",
+    clusters: np.ndarray | None = None,
+    *,
+    k: int = 0,
+    debiased: bool = False,
+    center: bool = False,
+    residuals: np.ndarray | None = None,
+    instruments: np.ndarray | None = None,
+) -> np.ndarray:
+    """Ŝ, the covariance of √n·ḡ, from per-observation moments ``g`` (n, m) at an estimate.
+
+    ``kind="unadjusted"`` needs the ``residuals`` (n,) and ``instruments`` (n, m) whose
+    product the moments are: Ŝ = σ̂² Z'Z/n with σ̂² the (centred) residual variance.
+    ``k`` is the number of estimated parameters, used only by the ``debiased`` scaling.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    n = g.shape[0]
+    if kind not in WEIGHT_TYPES:
+        raise SpecificationError(f"covariance type must be one of {WEIGHT_TYPES}, got {kind!r}")
+    if debiased and n - k <= 0:
+        raise SpecificationError(f"debiased covariance needs more rows ({n}) than parameters ({k})")
+    scale = n / (n - k) if debiased else 1.0
+    if kind == "unadjusted":
+        if residuals is None or instruments is None:
+            raise SpecificationError(
+                "unadjusted (homoskedastic) weighting needs moments of the form instruments × "
+                "residuals; use 'robust' or 'cluster' for general moment functions")
+        u = np.asarray(residuals, dtype=np.float64)
+        u = u - u.mean() if center else u
+        Z = np.asarray(instruments, dtype=np.float64)
+        return scale * (u @ u / n) * (Z.T @ Z / n)
+    gc = g - g.mean(axis=0) if center else g
+    if kind == "robust":
+        return scale * (gc.T @ gc / n)
+    if clusters is None:
+        raise SpecificationError("cov_type='cluster' needs clusters= (one group label per row)")
+    codes, C = cluster_codes(clusters, n)
+    sums = np.zeros((C, g.shape[1]))
+    np.add.at(sums, codes, gc)
+    S = sums.T @ sums / n
+    if debiased:
+        S *= (n - 1) / (n - k) * C / (C - 1)
+    return S
+
+
+def sandwich(G: np.ndarray, W: np.ndarray, S: np.ndarray | None, n: int) -> np.ndarray:
+    """(G'WG)⁻¹ G'WŜWG (G'WG)⁻¹ / n, or (G'WG)⁻¹/n when ``S`` is None (W = Ŝ⁻¹ efficient)."""
+    A = G.T @ W @ G
+    Ainv = _inv_named(A, "G'WG (the curvature of the GMM objective)")
+    if S is None:
+        V = Ainv / n
+    else:
+        V = Ainv @ (G.T @ W @ S @ W @ G) @ Ainv / n
+    return 0.5 * (V + V.T)
+
+
+def _inv_named(M: np.ndarray, what: str) -> np.ndarray:
+    """M⁻¹ for a symmetric positive definite M, or an error naming ``what`` (never NaN SEs)."""
+    M = 0.5 * (M + M.T)
+    ev = np.linalg.eigvalsh(M)
+    if not np.all(np.isfinite(ev)) or ev.min() <= ev.max() * 1e-14:
+        raise EstimationError(
+            f"{what} is singular (eigenvalues {ev.min():.3g} to {ev.max():.3g}): the parameters "
+            "are not identified by these moments")
+    return np.linalg.inv(M)
+
+
+def efficient_weight(S: np.ndarray, what: str = "the moment covariance Ŝ") -> np.ndarray:
+    """W = Ŝ⁻¹, refusing a singular Ŝ (too few clusters, or a moment that never varies)."""
+    try:
+        return _inv_named(S, what)
+    except EstimationError as err:
+        raise EstimationError(
+            f"{err}; the efficient weighting matrix Ŝ⁻¹ is not defined (for clustered weights "
+            "there must be more clusters than moments)") from None
+
+
+def j_test(J: float, df: int, name: str = "Hansen's J") -> TestResult | None:
+    """J ~ χ²(df); None when exactly identified (df = 0)."""
+    if df <= 0:
+        return None
+    return TestResult(float(J), int(df), float(stats.chi2.sf(J, df)), name)
+
+
+# --- the nonlinear estimator ------------------------------------------------------------------
+def _as_matrix(x: Any, n: int, what: str, prefix: str) -> tuple[np.ndarray, list[str]]:
+    """A (n, k) float matrix with column names from a DataFrame, Series or array."""
+    if isinstance(x, pd.Series):
+        x = x.to_frame()
+    if isinstance(x, pd.DataFrame):
+        bad = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
+        if bad:
+            raise SpecificationError(f"{what}: column(s) {bad} are not numeric")
+        names = [str(c) for c in x.columns]
+        arr = x.to_numpy(dtype=np.float64)
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise SpecificationError(f"{what}: expected numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        names = [f"{prefix}{j}" for j in range(arr.shape[1])]
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise SpecificationError(f"{what}: expected {n} rows (one per observation), got shape "
+                                 f"{arr.shape}")
+    bad_cols = [names[j] for j in range(arr.shape[1]) if not np.all(np.isfinite(arr[:, j]))]
+    if bad_cols:
+        j = names.index(bad_cols[0])
+        rows = np.flatnonzero(~np.isfinite(arr[:, j]))[:5].tolist()
+        raise SpecificationError(f"{what}: column {bad_cols[0]!r} has missing or infinite values "
+                                 f"(rows {rows})")
+    return arr, names
+
+
+def check_full_rank(M: np.ndarray, names: Sequence[str], what: str) -> None:
+    """Raise naming the first column of ``M`` that is a linear combination of those before it."""
+    if M.shape[1] == 0:
+        return
+    norms = np.linalg.norm(M, axis=0)
+    zero = [names[j] for j in range(M.shape[1]) if norms[j] == 0]
+    if zero:
+        raise SpecificationError(f"{what}: column {zero[0]!r} is identically zero")
+    Ms = M / norms
+    if np.linalg.matrix_rank(Ms) == M.shape[1]:
+        return
+    for j in range(1, M.shape[1]):
+        if np.linalg.matrix_rank(Ms[:, : j + 1]) <= j:
+            raise SpecificationError(
+                f"{what} are collinear: column {names[j]!r} is a linear combination of "
+                f"{list(names[:j])}; drop it")
+
+
+class _Equations:
+    """Instruments × residuals moments with linear parameters concentrated out, as arrays."""
+
+    def __init__(self, instruments: Any, linear: Any, n: int, n_eq: int):
+        Zs = instruments if isinstance(instruments, list | tuple) else [instruments]
+        if len(Zs) != n_eq:
+            raise SpecificationError(f"residuals returns {n_eq} equation(s) but instruments has "
+                                     f"{len(Zs)} matrices; give one per equation")
+        Xs = linear if isinstance(linear, list | tuple) else [linear] * (linear is not None)
+        if linear is None:
+            Xs = [None] * n_eq
+        if len(Xs) != n_eq:
+            raise SpecificationError(f"residuals returns {n_eq} equation(s) but linear has "
+                                     f"{len(Xs)} matrices; give one per equation (None for none)")
+        tag = (lambda e: f"eq{e}:") if n_eq > 1 else (lambda e: "")
+        self.Z, self.X, self.moment_names, self.linear_names = [], [], [], []
+        for e, (Z, X) in enumerate(zip(Zs, Xs, strict=True)):
+            Zm, zn = _as_matrix(Z, n, "instruments" + (f"[{e}]" if n_eq > 1 else ""), "z")
+            check_full_rank(Zm, zn, "instruments")
+            self.Z.append(Zm)
+            self.moment_names += [tag(e) + c for c in zn]
+            if X is None:
+                self.X.append(np.zeros((n, 0)))
+                continue
+            Xm, xn = _as_matrix(X, n, "linear" + (f"[{e}]" if n_eq > 1 else ""), "beta")
+            check_full_rank(Xm, xn, "linear regressors")
+            if Xm.shape[1] > Zm.shape[1]:
+                raise SpecificationError(
+                    f"equation {e}: {Xm.shape[1]} linear parameters but only {Zm.shape[1]} "
+                    "instruments")
+            self.X.append(Xm)
+            self.linear_names += [tag(e) + c for c in xn]
+        self.n = n
+        self.sizes = [Z.shape[1] for Z in self.Z]
+        self.m = sum(self.sizes)
+        self.k_lin = sum(X.shape[1] for X in self.X)
+        # B = blockdiag(Z_e'X_e)/n: ḡ(θ, β) = a(θ) − Bβ.
+        B = np.zeros((self.m, self.k_lin))
+        r0 = c0 = 0
+        for Z, X in zip(self.Z, self.X, strict=True):
+            B[r0:r0 + Z.shape[1], c0:c0 + X.shape[1]] = Z.T @ X / n
+            r0, c0 = r0 + Z.shape[1], c0 + X.shape[1]
+        self.B = jnp.asarray(B)
+        self.Zj = [jnp.asarray(Z) for Z in self.Z]
+        self.Xj = [jnp.asarray(X) for X in self.X]
+
+    def initial_weight(self) -> np.ndarray:
+        """blockdiag((Z_e'Z_e/n)⁻¹): the 2SLS weighting of each equation."""
+        W = np.zeros((self.m, self.m))
+        r0 = 0
+        for Z in self.Z:
+            q = Z.shape[1]
+            W[r0:r0 + q, r0:r0 + q] = np.linalg.inv(Z.T @ Z / self.n)
+            r0 += q
+        return W
+
+    def a(self, r):
+        """a(θ) = [Z_e' r_e / n]_e for residuals r of shape (n, e)."""
+        return jnp.concatenate([Z.T @ r[:, e] / self.n for e, Z in enumerate(self.Zj)])
+
+    def beta(self, a, W):
+        """β(θ) = (B'WB)⁻¹ B'W a: the linear GMM estimate given the nonlinear parameters."""
+        if self.k_lin == 0:
+            return jnp.zeros(0)
+        BW = self.B.T @ W
+        return jnp.linalg.solve(BW @ self.B, BW @ a)
+
+    def per_obs(self, r, beta):
+        """g_i = [z_ie · u_ie]_e with u_e = r_e − X_e β_e, shape (n, m)."""
+        cols, c0 = [], 0
+        for e, (Z, X) in enumerate(zip(self.Zj, self.Xj, strict=True)):
+            k = X.shape[1]
+            u = r[:, e] - X @ beta[c0:c0 + k]
+            cols.append(Z * u[:, None])
+            c0 += k
+        return jnp.concatenate(cols, axis=1)
+
+    def resid(self, r, beta):
+        out, c0 = [], 0
+        for e, X in enumerate(self.Xj):
+            k = X.shape[1]
+            out.append(r[:, e] - X @ beta[c0:c0 + k])
+            c0 += k
+        return jnp.stack(out, axis=1)
+
+
+def gmm(
+    moments: Callable | None = None,
+    data: pd.DataFrame | Mapping[str, Any] | None = None,
+    params: ParamSpec | Sequence[Param | str] | Mapping[str, str] | None = None,
+    *,
+    residuals: Callable | None = None,
+    instruments: Any = None,
+    linear: Any = None,
+    start: Any = None,
+    steps: int | str = 2,
+    weight: str | np.ndarray | None = None,
+    weight_type: str = "robust",
+    cov_type: str | None = None,
+    clusters: Any = None,
+    debiased: bool = False,
+    center: bool = False,
+    efficient_cov: bool = False,
+    method: str = "bfgs",
+    max_iter: int = 100,
+    iterate_tol: float = 1e-9,
+    scipy_options: Mapping[str, Any] | None = None,
+    name: str = "GMM",
+) -> GMMResults:
+    r"""Estimate θ by one-step, two-step or iterated GMM with exact JAX derivatives.
+
+    Give either ``moments`` or ``residuals`` with ``instruments``.
+
+    Parameters
+    ----------
+    moments : callable, optional
+        ``moments(p, data) -> (n, m)``: the per-observation moment conditions g_i(θ), a pure
+        JAX function of the parameter dict ``p`` (user's scale) and the data dict.
+    data : DataFrame or dict of arrays
+        Passed to the moment or residual function (as JAX float64 arrays).
+    params : ParamSpec, list of Param or names, or {name: transform}
+        The nonlinear parameters θ, with transforms for constraints as in :func:`fit`.
+    residuals : callable, optional
+        ``residuals(p, data) -> (n,)`` or ``(n, e)`` for e stacked equations: r(θ), so that the
+        moments are z_i·(r_i(θ) − x_i'β). In BLP this is the mean utility δ(θ₂) from the share
+        inversion and ``linear`` holds X₁.
+    instruments : array or DataFrame (n, q), or a list of them (one per equation)
+        Z. Its columns name the moments.
+    linear : array or DataFrame (n, k), or a list (None for an equation without), optional
+        Regressors X whose coefficients β are concentrated out: for each θ, β(θ) is the linear
+        GMM estimate (B'WB)⁻¹B'W a(θ). β is reported with θ, with SEs from the joint sandwich.
+    start : dict, Series or array
+        Starting values of θ (user's scale); a Param's own ``start`` otherwise.
+    steps : {1, 2, "iterated"}
+        One-step (W fixed), two-step (W = Ŝ⁻¹ from the first step) or iterated GMM (until the
+        estimates change by less than ``iterate_tol`` relative, at most ``max_iter`` steps).
+    weight : {"identity", "2sls"} or (m, m) array, optional
+        First-step W. Default: "2sls" (blockdiag (Z'Z/n)⁻¹) for instruments × residuals,
+        "identity" for general ``moments``.
+    weight_type : {"robust", "cluster", "unadjusted"}
+        How Ŝ is estimated for the efficient weighting matrix in steps two and later.
+    cov_type : {"robust", "cluster", "unadjusted"}, optional
+        Ŝ in the covariance sandwich, estimated at θ̂ (default: ``weight_type``).
+    clusters : array-like, optional
+        One group label per row, for ``cluster``.
+    debiased : bool
+        Small-sample scaling of Ŝ (n/(n−k); cluster (n−1)/(n−k)·C/(C−1)) and t inference.
+    center : bool
+        Centre the moments before forming Ŝ (robust to a misspecified model's nonzero mean).
+    efficient_cov : bool
+        Use (G'WG)⁻¹/n, valid only when W is the efficient weighting matrix.
+    method : {"bfgs", "l-bfgs-b", "trust-exact", "newton-cg"}
+        SciPy optimiser, given the exact gradient (and Hessian for the Newton methods).
+
+    Returns
+    -------
+    GMMResults
+    """
+    if (moments is None) == (residuals is None):
+        raise SpecificationError("gmm needs exactly one of moments= or residuals= (with "
+                                 "instruments=)")
+    if residuals is not None and instruments is None:
+        raise SpecificationError("residuals= needs instruments= (the moments are z_i × u_i)")
+    if moments is not None and (instruments is not None or linear is not None):
+        raise SpecificationError("instruments= and linear= go with residuals=, not moments=")
+    if steps not in STEPS:
+        raise SpecificationError(f"steps must be one of {STEPS}, got {steps!r}")
+    cov_type = cov_type or weight_type
+    for opt, val in (("weight_type", weight_type), ("cov_type", cov_type)):
+        if val not in WEIGHT_TYPES:
+            raise SpecificationError(f"{opt} must be one of {WEIGHT_TYPES}, got {val!r}")
+    if params is None or data is None:
+        raise SpecificationError("gmm needs data= and params=")
+    spec = as_spec(params)
+    arrays, n = as_data(data)
+    if clusters is not None:
+        cluster_codes(clusters, n)
+    elif "cluster" in (cov_type, weight_type if steps != 1 else cov_type):
+        raise SpecificationError("a clustered weight or covariance needs clusters=")
+    x0 = spec.starts_array(start)
+    if len(x0) != 1:
+        raise SpecificationError(f"gmm fits one start; got {len(x0)} rows of starts")
+    theta0 = spec.to_internal(x0, what="start")[0]
+
+    fn_name = getattr(residuals or moments, "__name__", "the moment function")
+    eqs: _Equations | None = None
+    if residuals is not None:
+        r0 = _call_user(residuals, spec, theta0, arrays, fn_name)
+        if r0.ndim not in (1, 2) or r0.shape[0] != n:
+            raise SpecificationError(f"{fn_name} returned shape {r0.shape}; expected ({n},) or "
+                                     f"({n}, e), one residual per row and equation")
+        n_eq = 1 if r0.ndim == 1 else r0.shape[1]
+        eqs = _Equations(instruments, linear, n, n_eq)
+        m, moment_names, lin_names = eqs.m, eqs.moment_names, eqs.linear_names
+
+        def _r(theta):
+            r = jnp.asarray(residuals(spec.model_dict(theta), arrays), dtype=jnp.float64)
+            return r[:, None] if r.ndim == 1 else r
+
+        def gbar_beta(theta, W):
+            a = eqs.a(_r(theta))
+            beta = eqs.beta(a, W)
+            return a - eqs.B @ beta, beta
+
+        def per_obs(theta, beta):
+            return eqs.per_obs(_r(theta), beta)
+    else:
+        g0 = _call_user(moments, spec, theta0, arrays, fn_name)
+        if g0.ndim != 2 or g0.shape[0] != n:
+            raise SpecificationError(f"{fn_name} returned shape {g0.shape}; expected ({n}, m), "
+                                     "one row of moment conditions per observation")
+        m = g0.shape[1]
+        moment_names, lin_names = [f"g{j}" for j in range(m)], []
+
+        def gbar_beta(theta, W):
+            g = jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64)
+            return g.mean(axis=0), jnp.zeros(0)
+
+        def per_obs(theta, beta):
+            return jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64)
+
+    k = len(spec) + len(lin_names)
+    if m < k:
+        raise SpecificationError(
+            f"{m} moment conditions cannot identify {k} parameters "
+            f"({spec.names + lin_names}); add instruments")
+
+    W = _first_weight(weight, m, eqs)
+    q_fn = jax.jit(lambda t, W: n * (lambda gb: gb @ W @ gb)(gbar_beta(t, W)[0]))
+    vg_fn = jax.jit(jax.value_and_grad(lambda t, W: n * (lambda gb: gb @ W @ gb)(
+        gbar_beta(t, W)[0])))
+    h_fn = jax.jit(jax.hessian(lambda t, W: n * (lambda gb: gb @ W @ gb)(gbar_beta(t, W)[0])))
+    gb_fn = jax.jit(gbar_beta)
+    gi_fn = jax.jit(per_obs)
+    q_start = float(q_fn(jnp.asarray(theta0), jnp.asarray(W)))
+    if not np.isfinite(q_start):
+        raise EstimationError(f"{name}: the GMM objective is not finite at the start "
+                              f"{dict(zip(spec.names, x0[0], strict=True))}")
+
+    def weight_from(theta, beta):
+        g = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
+        u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
+        S = moment_covariance(g, weight_type, clusters, k=k, debiased=debiased, center=center,
+                              residuals=u, instruments=Zall)
+        return efficient_weight(S)
+
+    n_steps = {1: 1, 2: 2, "iterated": max_iter}[steps]
+    theta = np.asarray(theta0, dtype=np.float64)
+    history, ok_all, status, total_iter = [], True, "", 0
+    prev = None
+    for s in range(n_steps):
+        if s > 0:
+            beta_prev = np.asarray(gb_fn(jnp.asarray(theta), jnp.asarray(W))[1])
+            W = weight_from(theta, beta_prev)
+        theta, conv, status, it = _minimise(q_fn, vg_fn, h_fn, theta, W, method, scipy_options)
+        total_iter += it
+        ok_all = conv
+        x_now = np.concatenate([spec.to_user_np(theta),
+                                np.asarray(gb_fn(jnp.asarray(theta), jnp.asarray(W))[1])])
+        history.append(x_now)
+        if steps == "iterated" and prev is not None:
+            change = np.max(np.abs(x_now - prev) / np.maximum(np.abs(prev), 1.0))
+            if change < iterate_tol:
+                break
+        prev = x_now
+    iter_converged = True
+    if steps == "iterated" and len(history) == max_iter:
+        iter_converged = False
+        status += f"; the weighting matrix did not settle in {max_iter} steps"
+
+    Wj = jnp.asarray(W)
+    gbar, beta = (np.asarray(a) for a in gb_fn(jnp.asarray(theta), Wj))
+    objective = float(n * gbar @ W @ gbar)
+
+    # G = ∂ḡ/∂(x, β) at the estimate: the nonlinear block through the user's scale x(θ).
+    def gbar_full(t, b):
+        if eqs is None:
+            return gbar_beta(t, Wj)[0]
+        return eqs.a(_r(t)) - eqs.B @ b
+
+    G_theta = np.asarray(jax.jacfwd(gbar_full)(jnp.asarray(theta), jnp.asarray(beta)))
+    G = np.concatenate([G_theta / spec.jacobian_diag_np(theta)[None, :],
+                        -np.asarray(eqs.B) if eqs is not None else np.zeros((m, 0))], axis=1)
+    g_hat = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
+    u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
+    S = moment_covariance(g_hat, cov_type, clusters, k=k, debiased=debiased, center=center,
+                          residuals=u, instruments=Zall)
+    V = sandwich(G, W, None if efficient_cov else S, n)
+
+    names = spec.names + lin_names
+    x_hat = np.concatenate([spec.to_user_np(theta), beta])
+    efficient = steps != 1
+    est_name = {1: "one-step GMM", 2: "two-step efficient GMM",
+                "iterated": "iterated efficient GMM"}[steps]
+    converged = bool(ok_all and iter_converged)
+    if not converged:
+        warnings.warn(f"{name}: GMM did not converge ({status})", NotConvergedWarning,
+                      stacklevel=2)
+    notes = []
+    if steps == 1:
+        notes.append("one-step GMM: the weighting matrix is not efficient, so the J statistic "
+                     "is not reported")
+    resid = None if u is None else pd.DataFrame(u.reshape(n, -1)).squeeze(axis=1)
+    return GMMResults(
+        params=pd.Series(x_hat, index=names, name="estimate"),
+        cov=pd.DataFrame(V, index=names, columns=names),
+        nobs=n,
+        estimator=est_name,
+        cov_type=cov_type,
+        objective=objective,
+        weight_matrix=pd.DataFrame(W, index=moment_names, columns=moment_names),
+        converged=converged,
+        status=status,
+        iterations=len(history),
+        j_stat=j_test(objective, m - k) if efficient else None,
+        residuals=resid,
+        df_resid=n - k,
+        debiased=debiased,
+        name=name,
+        diagnostics={"optimizer": f"scipy {method}", "optimizer_iterations": total_iter,
+                     "gradient": np.asarray(vg_fn(jnp.asarray(theta), Wj)[1]),
+                     "jacobian": pd.DataFrame(G, index=moment_names, columns=names),
+                     "moment_covariance": pd.DataFrame(S, index=moment_names,
+                                                       columns=moment_names),
+                     "step_estimates": pd.DataFrame(history, columns=names),
+                     "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
+        notes=notes,
+    )
+
+
+def _resid_instr(eqs, theta, beta, r_fn):
+    """Residuals and instruments for unadjusted weighting (single equation only)."""
+    if eqs is None:
+        return None, None
+    u = np.asarray(eqs.resid(r_fn(jnp.asarray(theta)), jnp.asarray(beta)))
+    if u.shape[1] != 1:
+        return u, None
+    return u[:, 0], eqs.Z[0]
+
+
+def _call_user(fn: Callable, spec: ParamSpec, theta: np.ndarray, data, fn_name: str):
+    """Evaluate the user's function once at the start, re-raising failures with context."""
+    try:
+        out = np.asarray(fn(spec.model_dict(jnp.asarray(theta)), data))
+    except Exception as err:  # a user's bug: say where it happened and with which values
+        vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
+        raise SpecificationError(f"{fn_name} failed at the start {vals}: "
+                                 f"{type(err).__name__}: {err}") from err
+    if not np.all(np.isfinite(out)):
+        rows = np.flatnonzero(~np.isfinite(out).reshape(out.shape[0], -1).all(axis=1))[:5]
+        raise SpecificationError(f"{fn_name} is not finite at the start (rows {rows.tolist()})")
+    return out
+
+
+def _first_weight(weight, m: int, eqs) -> np.ndarray:
+    if weight is None:
+        weight = "2sls" if eqs is not None else "identity"
+    if isinstance(weight, str):
+        if weight == "identity":
+            return np.eye(m)
+        if weight == "2sls":
+            if eqs is None:
+                raise SpecificationError("weight='2sls' needs residuals= and instruments=")
+            return eqs.initial_weight()
+        raise SpecificationError(f"weight must be 'identity', '2sls' or an ({m}, {m}) array, "
+                                 f"got {weight!r}")
+    W = np.asarray(weight, dtype=np.float64)
+    if W.shape != (m, m) or not np.allclose(W, W.T):
+        raise SpecificationError(f"weight must be a symmetric ({m}, {m}) array, got shape "
+                                 f"{W.shape}")
+    return W
+
+
+def _minimise(q_fn, vg_fn, h_fn, theta0, W, method, scipy_options):
+    """Minimise Q(θ; W) with SciPy and exact derivatives; judge convergence scale-free."""
+    Wj = jnp.asarray(W)
+
+    def fg(t):
+        v, g = vg_fn(jnp.asarray(t), Wj)
+        return float(v), np.asarray(g)
+
+    kw: dict[str, Any] = {}
+    if method in ("trust-exact", "newton-cg", "trust-krylov", "trust-ncg"):
+        kw["hess"] = lambda t: np.asarray(h_fn(jnp.asarray(t), Wj))
+    opts = {"gtol": 1e-10} if method == "bfgs" else {}
+    opts.update(scipy_options or {})
+    res = optimize.minimize(fg, theta0, jac=True, method=method, options=opts, **kw)
+    theta = np.asarray(res.x)
+    _, g = fg(theta)
+    rg = float(np.max(np.abs(g) * np.maximum(np.abs(theta), 1.0)))
+    H = np.asarray(h_fn(jnp.asarray(theta), Wj))
+    ev = np.linalg.eigvalsh(0.5 * (H + H.T))
+    pd_ok = bool(np.all(np.isfinite(ev)) and ev.min() > -1e-10 * max(abs(ev.max()), 1.0))
+    converged = rg <= GTOL and pd_ok
+    status = f"scipy: {res.message}; scale-free gradient {rg:.2e}"
+    if not pd_ok:
+        status += f"; Hessian not positive semi-definite (min eigenvalue {ev.min():.3g})"
+    return theta, converged, status, int(getattr(res, "nit", 0))

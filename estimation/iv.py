@@ -295,12 +295,13 @@ def _check_relevance(Xe, Xn: pd.DataFrame, Zi: pd.DataFrame) -> None:
         return
     en = _resid_on(Xn.to_numpy(np.float64), Xe)
     zn = _resid_on(Zi.to_numpy(np.float64), Xe)
-    M = zn.T @ en
-    s = np.linalg.svd(M / max(np.abs(M).max(), 1e-300), compute_uv=False)
-    if s.min() < 1e-10:
-        proj = zn @ np.linalg.lstsq(zn, en, rcond=None)[0]
-        r2 = 1 - ((en - proj) ** 2).sum(0) / (en ** 2).sum(0)
-        weak = [c for c, r in zip(Xn.columns, r2, strict=True) if r < 1e-10] or list(Xn.columns)
+    proj = zn @ np.linalg.lstsq(zn, en, rcond=None)[0]
+    scale = np.maximum(np.linalg.norm(en, axis=0), 1e-300)
+    r2 = (proj ** 2).sum(0) / scale ** 2  # partial R² of each endogenous regressor
+    weak = [c for c, r in zip(Xn.columns, r2, strict=True) if r < 1e-10]
+    if not weak and np.linalg.matrix_rank(proj / scale, tol=1e-8) < en.shape[1]:
+        weak = list(Xn.columns)
+    if weak:
         raise SpecificationError(
             f"endogenous regressor(s) {weak} are not identified: the excluded instruments "
             f"{list(Zi.columns)} do not move them once the exogenous regressors are accounted for")

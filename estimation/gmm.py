@@ -43,7 +43,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
+from estimation.errors import (
+    CovarianceWarning,
+    EstimationError,
+    NotConvergedWarning,
+    SpecificationError,
+)
 from estimation.gmm_results import GMMResults
 from estimation.hypothesis_tests import TestResult
 from estimation.objective import as_data
@@ -114,6 +119,10 @@ def moment_covariance(
     if clusters is None:
         raise SpecificationError("cov_type='cluster' needs clusters= (one group label per row)")
     codes, C = cluster_codes(clusters, n)
+    if C <= g.shape[1]:
+        warnings.warn(f"{C} clusters for {g.shape[1]} moment conditions: the clustered moment "
+                      f"covariance has rank at most {C} and its standard errors are unreliable",
+                      CovarianceWarning, stacklevel=3)
     sums = np.zeros((C, g.shape[1]))
     np.add.at(sums, codes, gc)
     S = sums.T @ sums / n

@@ -73,7 +73,8 @@ def test_ivreg_array_errors(df):
 
 
 def test_too_few_clusters_for_efficient_weight(df):
-    with pytest.raises(EstimationError, match="more clusters than moments"):
+    with pytest.raises(EstimationError, match="more clusters than moments"), \
+            pytest.warns(estimation.CovarianceWarning, match="3 clusters for 4 moment"):
         estimation.ivreg(F, df.assign(g=df.index % 3), method="gmm", weight_type="cluster",
                          cov_type="cluster", clusters="g")
 

@@ -55,7 +55,7 @@ def _match(mine, theirs, rtol=RTOL):
 @pytest.mark.parametrize("cov_type, lm_cov, debiased", [
     ("unadjusted", "unadjusted", False),
     ("robust", "robust", False),
-    ("robust", "robust", True),
+    pytest.param("robust", "robust", True, marks=pytest.mark.slow),
     ("cluster", "clustered", False),
     ("cluster", "clustered", True),
 ])

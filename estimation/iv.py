@@ -213,6 +213,7 @@ def ivreg(
         debiased=debiased,
         name=name or "linear IV",
         diagnostics={"excluded_instruments": list(Zi.columns),
+                     "cragg_donald": _cragg_donald(Xe, Xn, Zi) if p else None,
                      "endogenous": list(Xn.columns),
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
@@ -305,6 +306,26 @@ def _check_relevance(Xe, Xn: pd.DataFrame, Zi: pd.DataFrame) -> None:
         raise SpecificationError(
             f"endogenous regressor(s) {weak} are not identified: the excluded instruments "
             f"{list(Zi.columns)} do not move them once the exogenous regressors are accounted for")
+
+
+def _cragg_donald(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame) -> float:
+    """Cragg & Donald's (1993) minimum-eigenvalue statistic of joint instrument strength,
+
+        CD = λ_min(Σ̂^{-1/2} X̃'P_Z̃ X̃ Σ̂^{-1/2}) / q,   Σ̂ = X̃'M_Z̃ X̃ / (n − k_Z),
+
+    with X̃, Z̃ the endogenous regressors and excluded instruments net of exog; compared with
+    Stock & Yogo's (2005) critical values. With one endogenous regressor it is the
+    homoskedastic first-stage F with n − k_Z degrees of freedom.
+    """
+    xe = Xe.to_numpy(np.float64)
+    xt = _resid_on(Xn.to_numpy(np.float64), xe)
+    zt = _resid_on(Zi.to_numpy(np.float64), xe)
+    n, q = len(xt), zt.shape[1]
+    fitted = zt @ np.linalg.lstsq(zt, xt, rcond=None)[0]
+    resid = xt - fitted
+    Sigma = resid.T @ resid / (n - q - xe.shape[1])
+    L = np.linalg.cholesky(np.linalg.inv(Sigma))
+    return float(np.linalg.eigvalsh(L.T @ (fitted.T @ fitted) @ L).min() / q)
 
 
 def _first_stage(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame, Xa, Za, cov_type,

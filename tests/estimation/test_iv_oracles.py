@@ -54,6 +54,7 @@ def _match(mine, theirs, rtol=RTOL):
 
 @pytest.mark.parametrize("cov_type, lm_cov, debiased", [
     ("unadjusted", "unadjusted", False),
+    ("unadjusted", "unadjusted", True),
     ("robust", "robust", False),
     pytest.param("robust", "robust", True, marks=pytest.mark.slow),
     ("cluster", "clustered", False),
@@ -68,6 +69,9 @@ def test_2sls_matches_linearmodels(case, cov_type, lm_cov, debiased):
                             clusters=ccol if cov_type == "cluster" else None)
     _match(mine, theirs)
     _close(mine.pvalues[theirs.params.index], theirs.pvalues, 1e-6)
+    if cov_type == "unadjusted" and debiased:  # one endogenous regressor: CD = first-stage F
+        _close(mine.diagnostics["cragg_donald"],
+               theirs.first_stage.diagnostics["f.stat"].iloc[0])
     if theirs.sargan.df > 0:
         _close(mine.sargan.statistic, theirs.sargan.stat)
         assert mine.sargan.df == theirs.sargan.df

@@ -20,7 +20,7 @@ of Moments*, Thm 3.2)
 
     V = (G'WG)⁻¹ G'W Ŝ W G (G'WG)⁻¹ / n,
 
-which reduces to (G'Ŝ⁻¹G)⁻¹/n when W = Ŝ⁻¹ (``efficient_cov=True``). Hansen's J statistic
+which reduces to (G'Ŝ⁻¹G)⁻¹/n when W = Ŝ⁻¹ (``efficient_cov=True``, Ŝ at θ̂). Hansen's J statistic
 n·ḡ'Ŵḡ is χ²(m − k) under the over-identifying restrictions when W is efficient.
 
 **Concentrating out linear parameters** (the pattern of Berry, Levinsohn & Pakes 1995 and
@@ -369,7 +369,8 @@ def gmm(
     center : bool
         Centre the moments before forming Ŝ (robust to a misspecified model's nonzero mean).
     efficient_cov : bool
-        Use (G'WG)⁻¹/n, valid only when W is the efficient weighting matrix.
+        Use (G'Ŝ⁻¹G)⁻¹/n with Ŝ (of ``cov_type``) at θ̂ instead of the sandwich: valid only
+        when the weighting is efficient (two-step or iterated).
     method : {"bfgs", "l-bfgs-b", "trust-exact", "newton-cg"}
         SciPy optimiser, given the exact gradient (and Hessian for the Newton methods).
 
@@ -521,7 +522,10 @@ def gmm(
     u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
     S = moment_covariance(g_hat, cov_type, clusters, k=k, debiased=debiased, center=center,
                           residuals=u, instruments=Zall)
-    V = sandwich(G, W, None if efficient_cov else S, n)
+    if efficient_cov:  # (G'Ŝ⁻¹G)⁻¹/n with Ŝ at θ̂, as statsmodels' GMM reports it
+        V = sandwich(G, efficient_weight(S), None, n)
+    else:
+        V = sandwich(G, W, S, n)
 
     names = spec.names + lin_names
     x_hat = np.concatenate([spec.to_user_np(theta), beta])

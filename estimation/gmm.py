@@ -412,6 +412,9 @@ def gmm(
             raise SpecificationError(f"{fn_name} returned shape {r0.shape}; expected ({n},) or "
                                      f"({n}, e), one residual per row and equation")
         n_eq = 1 if r0.ndim == 1 else r0.shape[1]
+        if n_eq > 1 and "unadjusted" in (weight_type, cov_type):
+            raise SpecificationError("unadjusted (homoskedastic) Ŝ is defined for one equation; "
+                                     "use 'robust' or 'cluster' for stacked equations")
         eqs = _Equations(instruments, linear, n, n_eq)
         m, moment_names, lin_names = eqs.m, eqs.moment_names, eqs.linear_names
 

@@ -117,6 +117,9 @@ def ivreg(
     if cov_type in ("HC2", "HC3") and method != "2sls":
         raise SpecificationError(f"cov_type={cov_type!r} (leverage-corrected) is defined for "
                                  "2SLS; use 'robust' or 'HC1' with GMM")
+    if weight is not None and method == "2sls":
+        raise SpecificationError("weight= sets GMM's first-step weighting matrix; 2SLS uses "
+                                 "(Z'Z/n)⁻¹ by definition: pass method='gmm'")
     if method == "gmm" and steps not in (1, 2):
         raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
                                  "method='iterated-gmm' to iterate)")

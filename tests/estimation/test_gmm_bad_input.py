@@ -70,6 +70,8 @@ def test_ivreg_array_errors(df):
         estimation.ivreg(F, df, cov_type="HC9")
     with pytest.raises(SpecificationError, match="defined for 2SLS"):
         estimation.ivreg(F, df, method="gmm", cov_type="HC3")
+    with pytest.raises(SpecificationError, match="pass method='gmm'"):
+        estimation.ivreg(F, df, weight=np.eye(4))
 
 
 def test_too_few_clusters_for_efficient_weight(df):
@@ -114,5 +116,9 @@ def test_gmm_errors(df):
     with pytest.raises(SpecificationError, match=r"start: parameter 'b' .*-1.0.*, expected > 0"):
         estimation.gmm(_moments, df, ["a", estimation.Param("b", transform="log")],
                        start={"a": 0.0, "b": -1.0})
+    with pytest.raises(SpecificationError, match="defined for one equation"):
+        estimation.gmm(residuals=lambda p, d: jnp.stack([d["y"] - p["a"], d["x"] - p["a"]], 1),
+                       data=df, params=["a"], start={"a": 0.0}, instruments=[df[["z1"]]] * 2,
+                       weight_type="unadjusted")
     with pytest.raises(SpecificationError, match=r"weight must be a symmetric \(3, 3\) array"):
         estimation.gmm(_moments, df, ["a", "b"], start=np.zeros(2), weight=np.eye(2))

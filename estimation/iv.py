@@ -191,6 +191,8 @@ def ivreg(
     est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
            "iterated-gmm": "iterated efficient GMM"}[method]
     notes = [f"formula: {formula}"] if formula else []
+    if formula and len(data) > n:
+        notes.append(f"{len(data) - n} row(s) with missing values dropped")
     if method == "gmm" and steps == 1:
         notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
                      "is not reported")

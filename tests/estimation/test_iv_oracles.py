@@ -182,7 +182,7 @@ def test_summary_formats_and_vocabulary():
     df = _load("mroz")
     formula, _ = MODELS["mroz"]
     res = estimation.ivreg(formula, df, method="gmm", missing="drop")
-    assert res.nobs == 428
+    assert res.nobs == 428 and "325 row(s) with missing values dropped" in res.summary()
     for fmt, token in (("text", "Hansen's J"), ("markdown", "| Hansen's J |"),
                        ("latex", r"\begin{tabular}")):
         text = res.summary(fmt)

@@ -20,7 +20,7 @@ of Moments*, Thm 3.2)
 
     V = (G'WG)⁻¹ G'W Ŝ W G (G'WG)⁻¹ / n,
 
-which reduces to (G'Ŝ⁻¹G)⁻¹/n when W = Ŝ⁻¹ (``efficient_cov=True``). Hansen's J statistic
+which reduces to (G'Ŝ⁻¹G)⁻¹/n when W = Ŝ⁻¹ (``efficient_cov=True``, Ŝ at θ̂). Hansen's J statistic
 n·ḡ'Ŵḡ is χ²(m − k) under the over-identifying restrictions when W is efficient.
 
 **Concentrating out linear parameters** (the pattern of Berry, Levinsohn & Pakes 1995 and
@@ -43,7 +43,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
+from estimation.errors import (
+    CovarianceWarning,
+    EstimationError,
+    NotConvergedWarning,
+    SpecificationError,
+)
 from estimation.gmm_results import GMMResults
 from estimation.hypothesis_tests import TestResult
 from estimation.objective import as_data
@@ -51,6 +56,7 @@ from estimation.parameters import Param, ParamSpec, as_spec
 
 WEIGHT_TYPES = ("unadjusted", "robust", "cluster")
 STEPS = (1, 2, "iterated")
+NEWTON_METHODS = ("trust-exact", "newton-cg", "trust-krylov", "trust-ncg", "dogleg")
 
 #: The scale-free stationarity test of the GMM objective: Q is in χ² units (a J statistic), so
 #: max_j |∂Q/∂θ_j|·max(|θ_j|, 1) below this means no step can change Q by a meaningful amount.
@@ -113,6 +119,10 @@ def moment_covariance(
     if clusters is None:
         raise SpecificationError("cov_type='cluster' needs clusters= (one group label per row)")
     codes, C = cluster_codes(clusters, n)
+    if C <= g.shape[1]:
+        warnings.warn(f"{C} clusters for {g.shape[1]} moment conditions: the clustered moment "
+                      f"covariance has rank at most {C} and its standard errors are unreliable",
+                      CovarianceWarning, stacklevel=3)
     sums = np.zeros((C, g.shape[1]))
     np.add.at(sums, codes, gc)
     S = sums.T @ sums / n
@@ -359,7 +369,8 @@ def gmm(
     center : bool
         Centre the moments before forming Ŝ (robust to a misspecified model's nonzero mean).
     efficient_cov : bool
-        Use (G'WG)⁻¹/n, valid only when W is the efficient weighting matrix.
+        Use (G'Ŝ⁻¹G)⁻¹/n with Ŝ (of ``cov_type``) at θ̂ instead of the sandwich: valid only
+        when the weighting is efficient (two-step or iterated).
     method : {"bfgs", "l-bfgs-b", "trust-exact", "newton-cg"}
         SciPy optimiser, given the exact gradient (and Hessian for the Newton methods).
 
@@ -401,6 +412,9 @@ def gmm(
             raise SpecificationError(f"{fn_name} returned shape {r0.shape}; expected ({n},) or "
                                      f"({n}, e), one residual per row and equation")
         n_eq = 1 if r0.ndim == 1 else r0.shape[1]
+        if n_eq > 1 and "unadjusted" in (weight_type, cov_type):
+            raise SpecificationError("unadjusted (homoskedastic) Ŝ is defined for one equation; "
+                                     "use 'robust' or 'cluster' for stacked equations")
         eqs = _Equations(instruments, linear, n, n_eq)
         m, moment_names, lin_names = eqs.m, eqs.moment_names, eqs.linear_names
 
@@ -437,16 +451,37 @@ def gmm(
             f"({spec.names + lin_names}); add instruments")
 
     W = _first_weight(weight, m, eqs)
-    q_fn = jax.jit(lambda t, W: n * (lambda gb: gb @ W @ gb)(gbar_beta(t, W)[0]))
-    vg_fn = jax.jit(jax.value_and_grad(lambda t, W: n * (lambda gb: gb @ W @ gb)(
-        gbar_beta(t, W)[0])))
-    h_fn = jax.jit(jax.hessian(lambda t, W: n * (lambda gb: gb @ W @ gb)(gbar_beta(t, W)[0])))
-    gb_fn = jax.jit(gbar_beta)
+
+    def q_aux(t, W):
+        gb, beta = gbar_beta(t, W)
+        return n * gb @ W @ gb, beta
+
+    vg_fn = jax.jit(jax.value_and_grad(q_aux, has_aux=True))
     gi_fn = jax.jit(per_obs)
-    q_start = float(q_fn(jnp.asarray(theta0), jnp.asarray(W)))
-    if not np.isfinite(q_start):
+    # ∂a/∂θ (a = ḡ at fixed β): one compiled Jacobian serves the Gauss–Newton curvature
+    # 2n·J'WJ of the concentrated objective (J = (I − B(B'WB)⁻¹B'W)·∂a/∂θ) and the sandwich.
+    if eqs is not None:
+        da_fn = jax.jit(jax.jacfwd(lambda t: eqs.a(_r(t))))
+    else:
+        da_fn = jax.jit(jax.jacfwd(lambda t: gbar_beta(t, None)[0]))
+    B_np = np.asarray(eqs.B) if eqs is not None else np.zeros((m, 0))
+
+    def curvature(t, W):
+        A = np.asarray(da_fn(jnp.asarray(t)))
+        if B_np.shape[1]:
+            A = A - B_np @ np.linalg.solve(B_np.T @ W @ B_np, B_np.T @ W @ A)
+        return 2 * n * A.T @ W @ A
+
+    exact_h = None
+    if method in NEWTON_METHODS:
+        exact_h = jax.jit(jax.hessian(lambda t, W: q_aux(t, W)[0]))
+    (q_start, _), _ = vg_fn(jnp.asarray(theta0), jnp.asarray(W))
+    if not np.isfinite(float(q_start)):
         raise EstimationError(f"{name}: the GMM objective is not finite at the start "
                               f"{dict(zip(spec.names, x0[0], strict=True))}")
+
+    def beta_at(theta, W):
+        return np.asarray(vg_fn(jnp.asarray(theta), jnp.asarray(W))[0][1])
 
     def weight_from(theta, beta):
         g = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
@@ -461,13 +496,12 @@ def gmm(
     prev = None
     for s in range(n_steps):
         if s > 0:
-            beta_prev = np.asarray(gb_fn(jnp.asarray(theta), jnp.asarray(W))[1])
-            W = weight_from(theta, beta_prev)
-        theta, conv, status, it = _minimise(q_fn, vg_fn, h_fn, theta, W, method, scipy_options)
+            W = weight_from(theta, beta_at(theta, W))
+        theta, conv, status, it = _minimise(vg_fn, curvature, exact_h, theta, W, method,
+                                            scipy_options)
         total_iter += it
         ok_all = conv
-        x_now = np.concatenate([spec.to_user_np(theta),
-                                np.asarray(gb_fn(jnp.asarray(theta), jnp.asarray(W))[1])])
+        x_now = np.concatenate([spec.to_user_np(theta), beta_at(theta, W)])
         history.append(x_now)
         if steps == "iterated" and prev is not None:
             change = np.max(np.abs(x_now - prev) / np.maximum(np.abs(prev), 1.0))
@@ -480,23 +514,21 @@ def gmm(
         status += f"; the weighting matrix did not settle in {max_iter} steps"
 
     Wj = jnp.asarray(W)
-    gbar, beta = (np.asarray(a) for a in gb_fn(jnp.asarray(theta), Wj))
-    objective = float(n * gbar @ W @ gbar)
+    (objective, beta), grad = vg_fn(jnp.asarray(theta), Wj)
+    objective, beta = float(objective), np.asarray(beta)
 
-    # G = ∂ḡ/∂(x, β) at the estimate: the nonlinear block through the user's scale x(θ).
-    def gbar_full(t, b):
-        if eqs is None:
-            return gbar_beta(t, Wj)[0]
-        return eqs.a(_r(t)) - eqs.B @ b
-
-    G_theta = np.asarray(jax.jacfwd(gbar_full)(jnp.asarray(theta), jnp.asarray(beta)))
-    G = np.concatenate([G_theta / spec.jacobian_diag_np(theta)[None, :],
-                        -np.asarray(eqs.B) if eqs is not None else np.zeros((m, 0))], axis=1)
+    # G = ∂ḡ/∂(x, β) at the estimate: the nonlinear block through the user's scale x(θ),
+    # the linear block −B.
+    G_theta = np.asarray(da_fn(jnp.asarray(theta)))
+    G = np.concatenate([G_theta / spec.jacobian_diag_np(theta)[None, :], -B_np], axis=1)
     g_hat = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
     u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
     S = moment_covariance(g_hat, cov_type, clusters, k=k, debiased=debiased, center=center,
                           residuals=u, instruments=Zall)
-    V = sandwich(G, W, None if efficient_cov else S, n)
+    if efficient_cov:  # (G'Ŝ⁻¹G)⁻¹/n with Ŝ at θ̂, as statsmodels' GMM reports it
+        V = sandwich(G, efficient_weight(S), None, n)
+    else:
+        V = sandwich(G, W, S, n)
 
     names = spec.names + lin_names
     x_hat = np.concatenate([spec.to_user_np(theta), beta])
@@ -529,7 +561,7 @@ def gmm(
         debiased=debiased,
         name=name,
         diagnostics={"optimizer": f"scipy {method}", "optimizer_iterations": total_iter,
-                     "gradient": np.asarray(vg_fn(jnp.asarray(theta), Wj)[1]),
+                     "gradient": np.asarray(grad),
                      "jacobian": pd.DataFrame(G, index=moment_names, columns=names),
                      "moment_covariance": pd.DataFrame(S, index=moment_names,
                                                        columns=moment_names),
@@ -582,28 +614,50 @@ def _first_weight(weight, m: int, eqs) -> np.ndarray:
     return W
 
 
-def _minimise(q_fn, vg_fn, h_fn, theta0, W, method, scipy_options):
-    """Minimise Q(θ; W) with SciPy and exact derivatives; judge convergence scale-free."""
+def _minimise(vg_fn, curvature, exact_h, theta0, W, method, scipy_options, polish: int = 5):
+    """Minimise Q(θ; W) with SciPy and exact gradients, finish with Gauss–Newton steps, and
+    judge convergence scale-free (Q is in χ² units)."""
     Wj = jnp.asarray(W)
 
     def fg(t):
-        v, g = vg_fn(jnp.asarray(t), Wj)
+        (v, _), g = vg_fn(jnp.asarray(t), Wj)
         return float(v), np.asarray(g)
 
     kw: dict[str, Any] = {}
-    if method in ("trust-exact", "newton-cg", "trust-krylov", "trust-ncg"):
-        kw["hess"] = lambda t: np.asarray(h_fn(jnp.asarray(t), Wj))
+    if exact_h is not None:
+        kw["hess"] = lambda t: np.asarray(exact_h(jnp.asarray(t), Wj))
     opts = {"gtol": 1e-10} if method == "bfgs" else {}
     opts.update(scipy_options or {})
-    res = optimize.minimize(fg, theta0, jac=True, method=method, options=opts, **kw)
+    try:
+        res = optimize.minimize(fg, theta0, jac=True, method=method, options=opts, **kw)
+    except ValueError as err:
+        raise SpecificationError(f"method={method!r}: {err}") from err
     theta = np.asarray(res.x)
-    _, g = fg(theta)
+    q, g = fg(theta)
+    H = curvature(theta, W)
+    # Quasi-Newton methods stop on line-search precision loss short of the digits users
+    # compare; a few Gauss–Newton steps (k is small) finish the job where they lower Q.
+    for _ in range(polish):
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or g @ step <= 0:
+            break
+        q_new, g_new = fg(theta - step)
+        if not q_new <= q:
+            break
+        theta, q, g = theta - step, q_new, g_new
+        H = curvature(theta, W)
     rg = float(np.max(np.abs(g) * np.maximum(np.abs(theta), 1.0)))
-    H = np.asarray(h_fn(jnp.asarray(theta), Wj))
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
-    pd_ok = bool(np.all(np.isfinite(ev)) and ev.min() > -1e-10 * max(abs(ev.max()), 1.0))
-    converged = rg <= GTOL and pd_ok
-    status = f"scipy: {res.message}; scale-free gradient {rg:.2e}"
+    pd_ok = bool(np.all(np.isfinite(ev)) and ev.min() > 1e-12 * max(abs(ev.max()), 1e-300))
+    # The predicted decrease g'H⁻¹g/2 is itself in χ² units: a second scale-free measure.
+    decrement = float(g @ np.linalg.solve(H, g)) if pd_ok else np.inf
+    converged = (rg <= GTOL or decrement <= 1e-12) and pd_ok
+    status = (f"scipy: {res.message}; scale-free gradient {rg:.2e}, Gauss-Newton decrement "
+              f"{decrement:.2e}")
     if not pd_ok:
-        status += f"; Hessian not positive semi-definite (min eigenvalue {ev.min():.3g})"
+        status += (f"; the curvature G'WG is singular (eigenvalues {ev.min():.3g} to "
+                   f"{ev.max():.3g}): a parameter is not identified")
     return theta, converged, status, int(getattr(res, "nit", 0))

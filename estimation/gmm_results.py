@@ -163,9 +163,11 @@ class GMMResults:
         if self.first_stage is not None:
             fs = self.first_stage[["rsquared", "partial_rsquared", "shea_rsquared", "f_stat",
                                    "f_pvalue"]]
-            text += "\n\n" + render("First stage (excluded instruments)",
-                                    [("Instruments", ", ".join(self.diagnostics.get(
-                                        "excluded_instruments", [])))], fs, fmt)
+            head = [("Instruments", ", ".join(self.diagnostics.get("excluded_instruments", [])))]
+            cd = self.diagnostics.get("cragg_donald")
+            if cd is not None:
+                head.append(("Cragg-Donald F", f"{cd:.4g}"))
+            text += "\n\n" + render("First stage (excluded instruments)", head, fs, fmt)
         return text
 
     def __str__(self) -> str:

@@ -117,6 +117,9 @@ def ivreg(
     if cov_type in ("HC2", "HC3") and method != "2sls":
         raise SpecificationError(f"cov_type={cov_type!r} (leverage-corrected) is defined for "
                                  "2SLS; use 'robust' or 'HC1' with GMM")
+    if weight is not None and method == "2sls":
+        raise SpecificationError("weight= sets GMM's first-step weighting matrix; 2SLS uses "
+                                 "(Z'Z/n)⁻¹ by definition: pass method='gmm'")
     if method == "gmm" and steps not in (1, 2):
         raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
                                  "method='iterated-gmm' to iterate)")
@@ -188,6 +191,8 @@ def ivreg(
     est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
            "iterated-gmm": "iterated efficient GMM"}[method]
     notes = [f"formula: {formula}"] if formula else []
+    if formula and len(data) > n:
+        notes.append(f"{len(data) - n} row(s) with missing values dropped")
     if method == "gmm" and steps == 1:
         notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
                      "is not reported")
@@ -213,6 +218,7 @@ def ivreg(
         debiased=debiased,
         name=name or "linear IV",
         diagnostics={"excluded_instruments": list(Zi.columns),
+                     "cragg_donald": _cragg_donald(Xe, Xn, Zi) if p else None,
                      "endogenous": list(Xn.columns),
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
@@ -295,15 +301,36 @@ def _check_relevance(Xe, Xn: pd.DataFrame, Zi: pd.DataFrame) -> None:
         return
     en = _resid_on(Xn.to_numpy(np.float64), Xe)
     zn = _resid_on(Zi.to_numpy(np.float64), Xe)
-    M = zn.T @ en
-    s = np.linalg.svd(M / max(np.abs(M).max(), 1e-300), compute_uv=False)
-    if s.min() < 1e-10:
-        proj = zn @ np.linalg.lstsq(zn, en, rcond=None)[0]
-        r2 = 1 - ((en - proj) ** 2).sum(0) / (en ** 2).sum(0)
-        weak = [c for c, r in zip(Xn.columns, r2, strict=True) if r < 1e-10] or list(Xn.columns)
+    proj = zn @ np.linalg.lstsq(zn, en, rcond=None)[0]
+    scale = np.maximum(np.linalg.norm(en, axis=0), 1e-300)
+    r2 = (proj ** 2).sum(0) / scale ** 2  # partial R² of each endogenous regressor
+    weak = [c for c, r in zip(Xn.columns, r2, strict=True) if r < 1e-10]
+    if not weak and np.linalg.matrix_rank(proj / scale, tol=1e-8) < en.shape[1]:
+        weak = list(Xn.columns)
+    if weak:
         raise SpecificationError(
             f"endogenous regressor(s) {weak} are not identified: the excluded instruments "
             f"{list(Zi.columns)} do not move them once the exogenous regressors are accounted for")
+
+
+def _cragg_donald(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame) -> float:
+    """Cragg & Donald's (1993) minimum-eigenvalue statistic of joint instrument strength,
+
+        CD = λ_min(Σ̂^{-1/2} X̃'P_Z̃ X̃ Σ̂^{-1/2}) / q,   Σ̂ = X̃'M_Z̃ X̃ / (n − k_Z),
+
+    with X̃, Z̃ the endogenous regressors and excluded instruments net of exog; compared with
+    Stock & Yogo's (2005) critical values. With one endogenous regressor it is the
+    homoskedastic first-stage F with n − k_Z degrees of freedom.
+    """
+    xe = Xe.to_numpy(np.float64)
+    xt = _resid_on(Xn.to_numpy(np.float64), xe)
+    zt = _resid_on(Zi.to_numpy(np.float64), xe)
+    n, q = len(xt), zt.shape[1]
+    fitted = zt @ np.linalg.lstsq(zt, xt, rcond=None)[0]
+    resid = xt - fitted
+    Sigma = resid.T @ resid / (n - q - xe.shape[1])
+    L = np.linalg.cholesky(np.linalg.inv(Sigma))
+    return float(np.linalg.eigvalsh(L.T @ (fitted.T @ fitted) @ L).min() / q)
 
 
 def _first_stage(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame, Xa, Za, cov_type,

@@ -14,6 +14,8 @@ from estimation.derivatives import ResidualDerivatives  # noqa: E402
 from estimation.errors import (  # noqa: E402
     CovarianceWarning,
     EstimationError,
+    EstimationFailed,
+    ModelFunctionError,
     NotConvergedWarning,
     SpecificationError,
 )
@@ -30,7 +32,9 @@ __all__ = [
     "BootstrapResults",
     "CovarianceWarning",
     "EstimationError",
+    "EstimationFailed",
     "Huber",
+    "ModelFunctionError",
     "NotConvergedWarning",
     "Param",
     "ParamSpec",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from estimation.errors import SpecificationError
+
 
 @dataclass(frozen=True)
 class Squared:
@@ -39,7 +41,7 @@ class Huber:
 
     def __post_init__(self) -> None:
         if not self.delta > 0:
-            raise ValueError(f"Huber delta must be > 0, got {self.delta}")
+            raise SpecificationError(f"Huber delta must be > 0, got {self.delta}")
 
     def rho(self, r: jax.Array) -> jax.Array:
         # ½m² + δ·max(|r| − δ, 0) with m = min(|r|, δ): the same values without a select, so

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.errors import SpecificationError
 from estimation.progress import Progress
 
 
@@ -376,7 +377,7 @@ def solve_batch(
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
     m, k = theta0.shape
     if m == 0:
-        raise ValueError("solve_batch needs at least one start (theta0 has no rows)")
+        raise SpecificationError("solve_batch needs at least one start (theta0 has no rows)")
     weights = np.asarray(weights, dtype=np.float64)
     P = _pool_size(m, opts.pool)
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from estimation.errors import SpecificationError
+
 FORMATS = ("text", "markdown", "latex")
 
 
@@ -25,7 +27,7 @@ def render(title: str, header: list[tuple[str, str]], table: pd.DataFrame, fmt: 
            notes: list[str] | None = None) -> str:
     """One results box: ``header`` key/value pairs, then ``table`` (index = parameter names)."""
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise SpecificationError(f"format must be one of {FORMATS}, got {fmt!r}")
     notes = notes or []
     cells = table.map(_fmt)
     if fmt == "text":

@@ -150,16 +150,16 @@ def huber_scale_step(r: np.ndarray, delta: float) -> float:
     the root is unique; it is found in log(σ / max|r|), which keeps every u finite.
     """
     if not (np.isfinite(delta) and delta > 0):
-        raise ValueError(f"Huber delta must be a finite number > 0, got {delta}")
+        raise estimation.SpecificationError(f"Huber delta must be a finite number > 0, got {delta}")
     a = np.abs(np.asarray(r, dtype=np.float64)).ravel()
     if a.size == 0:
-        raise ValueError("the Huber scale step needs at least one residual")
+        raise estimation.SpecificationError("the Huber scale step needs at least one residual")
     if not np.all(np.isfinite(a)):
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             f"residual {int(np.flatnonzero(~np.isfinite(a))[0])} is not finite: no Huber scale")
     top = a.max()
     if top == 0:
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             "every residual is exactly zero: the Huber scale MLE would be σ = 0")
     a = a / top
     n = a.size
@@ -299,7 +299,8 @@ def fit_chinchilla(
         (Besiroglu et al.'s SEs come from that bootstrap for both estimators).
     """
     if estimator not in ("huber", "huber-mle"):
-        raise ValueError(f"estimator must be 'huber' or 'huber-mle', got {estimator!r}")
+        raise estimation.SpecificationError(
+            f"estimator must be 'huber' or 'huber-mle', got {estimator!r}")
     if starts is None:
         starts = HOFFMANN_GRID
     if isinstance(starts, dict):

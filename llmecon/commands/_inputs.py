@@ -1,7 +1,7 @@
 """Checks on the files a user names on the command line, and the bundled example files.
 
-Every check fails with a one-line :class:`llmecon.cli.UsageError` naming the file: a path that does
-not exist, a directory where a file is expected, or a file that is not UTF-8 text. The example
+Every check fails with a one-line :class:`llmecon.errors.UsageError` naming the file: a path that
+does not exist, a directory where a file is expected, or a file that is not UTF-8 text. The example
 pipelines and scenarios ship as package data under ``structural/examples``, so ``llmecon cost
 reasoning`` finds them after a normal install, whatever the working directory.
 """
@@ -9,12 +9,15 @@ reasoning`` finds them after a normal install, whatever the working directory.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from llmecon.cli import UsageError
+from llmecon.errors import UsageError
 
 #: Bundled example folders under ``structural/examples``, by the command that reads them.
 EXAMPLE_KINDS = ("pipelines", "scenarios")
@@ -171,8 +174,8 @@ def print_examples(kind: str) -> int:
     return 0
 
 
-def output_dir(path: Path | None, flag: str = "--out") -> Path | None:
-    """Return ``path`` after checking it is not an existing non-directory (before a long run).
+def output_dir(path: Path | None, flag: str = "--out", force: bool = True) -> Path | None:
+    """Return ``path`` after checking, before any work, that results can be written there.
 
     Parameters
     ----------
@@ -180,17 +183,113 @@ def output_dir(path: Path | None, flag: str = "--out") -> Path | None:
         The output folder the user named; None passes through.
     flag : str
         The option that named it, for the message.
+    force : bool
+        Whether files already in the folder may be replaced (the command's ``--force``).
 
     Returns
     -------
     Path or None
-        ``path`` unchanged. Other problems (no permission) surface when the folder is written.
+        ``path`` unchanged.
 
     Raises
     ------
     UsageError
-        ``path`` exists and is a file (or anything but a directory).
+        ``path`` exists and is not a directory; it holds files and ``force`` is false; or the
+        folder it would be created in does not exist or cannot be written.
     """
-    if path is not None and path.exists() and not path.is_dir():
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a directory")
+    if path.is_dir() and not force and any(path.iterdir()):
+        names = sorted(p.name for p in path.iterdir())
+        raise UsageError(f"{flag} {path}: the folder already holds {len(names)} file(s) "
+                         f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                         "give --force to replace them or choose another folder")
+    parent = _existing_parent(path)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot create or write a folder there "
+                         f"({parent} is not a writable directory)")
     return path
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (or ``path`` itself) that exists."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+@contextlib.contextmanager
+def staged_output(path: Path | None, flag: str = "--out",
+                  force: bool = True) -> Iterator[Path | None]:
+    """Yield a temporary folder for a command's files; move them into ``path`` only on success.
+
+    The one way every command writes its ``--out`` folder: checked up front by
+    :func:`output_dir`, written in a hidden sibling folder, and moved into place once the work
+    has finished. An error or Ctrl-C (``KeyboardInterrupt``) removes the temporary folder, so an
+    interrupted run leaves no partial output and an existing folder as it was.
+
+    Parameters
+    ----------
+    path : Path or None
+        The output folder; None yields None and writes nothing.
+    flag, force
+        As for :func:`output_dir`.
+
+    Yields
+    ------
+    Path or None
+        The folder to write into.
+    """
+    if output_dir(path, flag, force) is None:
+        yield None
+        return
+    assert path is not None
+    path = path.absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield tmp
+        if not path.exists():
+            tmp.rename(path)  # atomic on one file system
+            return
+        for f in sorted(tmp.iterdir()):
+            target = path / f.name
+            if target.is_dir() and not f.is_dir():
+                raise UsageError(f"{flag} {target}: is a folder; cannot replace it with a file")
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(f, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def staged_file(path: Path, force: bool, flag: str = "--out") -> Path:
+    """Check a single output file up front: its folder exists and it does not, unless ``force``.
+
+    Write to the returned path with :func:`write_file_atomically`.
+    """
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; expected a file name")
+    if path.exists() and not force:
+        raise UsageError(f"{flag} {path}: the file already exists; give --force to replace it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag}: folder {path.parent} not found")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: folder {path.parent} cannot be written")
+    return path
+
+
+def write_file_atomically(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

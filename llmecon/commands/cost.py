@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             spec = tomllib.load(fh)
     Q = args.queries if args.queries is not None else (queries_from_spec(spec) or 1.0)
     if not (Q > 0 and math.isfinite(Q)):
-        raise ValueError(f"--queries: expected a positive number, got {Q!r}")
+        raise UsageError(f"--queries: expected a positive number, got {Q!r}")
     table = pipeline.cost_table(Q)
     quality = pipeline.quality_measures()
     per_solved = pipeline.cost_per_solved(Q)

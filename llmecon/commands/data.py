@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 import data as datasets
-from llmecon.cli import UsageError
 from llmecon.commands._inputs import input_file
+from llmecon.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmecon.cli import UsageError
 from llmecon.commands._inputs import input_file, output_dir
+from llmecon.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

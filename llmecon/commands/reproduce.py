@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 import papers
-from llmecon.cli import UsageError
 from llmecon.commands._inputs import output_dir
+from llmecon.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -117,7 +117,7 @@ def fit_threshold(obs: pd.DataFrame, threshold: float, progress: bool = False) -
     """Fit the trend on the frontier at ``threshold`` (needs at least 3 frontier points)."""
     f = frontier(obs, threshold)
     if len(f) < 3:
-        raise estimation.EstimationError(
+        raise estimation.SpecificationError(
             f"only {len(f)} frontier price(s) at ECI >= {threshold:.1f}; need 3 for a trend")
     d = {"t": f["t"].to_numpy(), "y": np.log(f["price_usd_per_mtok"].to_numpy())}
     b = np.polyfit(d["t"], d["y"], 1)

@@ -324,5 +324,6 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
                               loss=estimation.Huber(1.345 * mad), kind="m", start=start,
                               progress=progress, **kwargs)
     else:
-        raise ValueError(f"errors must be 'normal', 't' or 'huber', got {errors!r}")
+        raise estimation.SpecificationError(
+            f"errors must be 'normal', 't' or 'huber', got {errors!r}")
     return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)

@@ -193,7 +193,7 @@ def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = Non
         tried.append((r, r.diagnostics.status))
     ok = [r for r, _ in tried if r is not None and r.converged and np.isfinite(r.llf)]
     if not ok:
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             f"{kwargs['name']}: no start converged ({'; '.join(m for _, m in tried)})")
     best = max(ok, key=lambda r: r.llf)
     best.start_fits = tried

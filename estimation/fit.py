@@ -392,6 +392,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
         theta=sol.theta.copy(),
+        weights=W,
     )
 
 

@@ -16,6 +16,7 @@ from scipy import stats
 from estimation.bootstrap import BootstrapResults
 from estimation.errors import CovarianceWarning, SpecificationError
 from estimation.objective import Objective
+from estimation.solver import Status
 from estimation.tables import render
 
 #: Interval types :func:`estimation.fit` accepts as ``ci=`` (``auto`` first).
@@ -287,7 +288,8 @@ class Results:
         ]
         notes = list(self.notes)
         if self.starts is not None:
-            st = self.starts["status"].value_counts()
+            short = {s.message: s.name.lower() for s in Status}
+            st = self.starts["status"].map(lambda m: short.get(m, m)).value_counts()
             header.append(("Starts", f"{len(self.starts)} ("
                            + ", ".join(f"{v} {k}" for k, v in st.items()) + ")"))
         if self.bootstrap is not None:
@@ -302,7 +304,8 @@ class Results:
             warnings.simplefilter("ignore", CovarianceWarning)
             tab = self.table(alpha)
         ref = "P>|t|" if self.interval_method == "t" else "P>|z|"
-        tab = tab.rename(columns={"std_err": "std err", "p_value": ref, "z": ref[2],
+        tab = tab.rename(columns={"std_err": "std err", "p_value": ref,
+                                  "z": "t" if self.interval_method == "t" else "z",
                                   "ci_low": f"[{alpha / 2:g}", "ci_high": f"{1 - alpha / 2:g}]"})
         return render(f"{self.name} results", header, tab, fmt, notes)
 

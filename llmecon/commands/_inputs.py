@@ -16,8 +16,12 @@ from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmecon.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Bundled example folders under ``structural/examples``, by the command that reads them.
 EXAMPLE_KINDS = ("pipelines", "scenarios")
@@ -207,9 +211,13 @@ def output_dir(path: Path | None, flag: str = "--out", force: bool = True) -> Pa
                          f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                          "give --force to replace them or choose another folder")
     parent = _existing_parent(path)
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    try:  # the only sure test: create (and remove) a folder where the results will go
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is not a directory")
+        os.rmdir(tempfile.mkdtemp(prefix=".llmecon-check-", dir=parent))
+    except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot create or write a folder there "
-                         f"({parent} is not a writable directory)")
+                         f"({exc.strerror or exc})") from None
     return path
 
 
@@ -293,3 +301,82 @@ def write_file_atomically(path: Path, write) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+#: Seeds are unsigned 32-bit integers (what every generator here accepts, NumPy's and JAX's).
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """Return ``seed`` after checking it lies in [0, 2³² − 1]."""
+    if not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"{flag}: expected an integer from 0 to {SEED_MAX}, got {seed}")
+    return seed
+
+
+def check_count(value: int, flag: str, minimum: int, zero_ok: bool = False) -> int:
+    """Return ``value`` after checking it is ≥ ``minimum`` (or exactly 0 when ``zero_ok``)."""
+    if zero_ok and value == 0:
+        return value
+    if value < minimum:
+        allowed = f"0 or an integer ≥ {minimum}" if zero_ok else f"an integer ≥ {minimum}"
+        raise UsageError(f"{flag}: expected {allowed}, got {value}")
+    return value
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (physical memory if unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def check_memory(nbytes: float, flag: str, what: str) -> None:
+    """Refuse, before any work, a size whose arrays would not fit in available memory.
+
+    Parameters
+    ----------
+    nbytes : float
+        Bytes the run needs at its peak (an estimate from the array shapes).
+    flag : str
+        The option that set the size (``--bootstrap``), named in the message.
+    what : str
+        What the memory holds, for the message.
+    """
+    have = available_memory()
+    if nbytes > 0.8 * have:
+        raise UsageError(f"{flag}: {what} needs about {nbytes / 2**30:.1f} GiB, more than the "
+                         f"{have / 2**30:.1f} GiB available; choose a smaller value")
+
+
+def read_csv(path: Path, flag: str) -> pd.DataFrame:
+    """Read a user's CSV file after :func:`input_file`, refusing what pandas would hide.
+
+    A duplicated column name (pandas would rename the second ``loss`` to ``loss.1`` and fit the
+    first) and an empty or malformed file each raise :class:`UsageError` naming the file.
+    """
+    import csv
+
+    import pandas as pd
+
+    input_file(path, ".csv", flag=flag)
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    seen: set[str] = set()
+    for name in (h.strip() for h in header):
+        if name in seen:
+            raise UsageError(f"{path}: column {name!r} appears more than once in the header; "
+                             "each column must have its own name")
+        seen.add(name)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise UsageError(f"{path}: cannot read as CSV ({' '.join(str(exc).split())})") from None

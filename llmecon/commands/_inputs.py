@@ -357,7 +357,7 @@ def check_memory(nbytes: float, flag: str, what: str) -> None:
                          f"{have / 2**30:.1f} GiB available; choose a smaller value")
 
 
-def read_csv(path: Path, flag: str) -> pd.DataFrame:
+def read_csv(path: Path, flag: str | None, **kwargs) -> pd.DataFrame:
     """Read a user's CSV file after :func:`input_file`, refusing what pandas would hide.
 
     A duplicated column name (pandas would rename the second ``loss`` to ``loss.1`` and fit the
@@ -377,6 +377,6 @@ def read_csv(path: Path, flag: str) -> pd.DataFrame:
                              "each column must have its own name")
         seen.add(name)
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, **kwargs)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise UsageError(f"{path}: cannot read as CSV ({' '.join(str(exc).split())})") from None

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmecon.errors import UsageError
 
@@ -380,3 +380,44 @@ def read_csv(path: Path, flag: str | None, **kwargs) -> pd.DataFrame:
         return pd.read_csv(path, **kwargs)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise UsageError(f"{path}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+
+
+def require_finite(what: str, **values: Any) -> None:
+    """Refuse results that are not finite numbers, which only out-of-range input produces.
+
+    A pipeline with 0 pretraining tokens or 1e308 parameters computes a loss of inf and a
+    P(solved) of NaN; printing them (or writing ``Infinity`` into JSON, which strict parsers
+    reject) would hide the bad input. Scalars and mappings must be finite; in tables (DataFrames)
+    NaN marks "not applicable" and only ±inf is refused.
+
+    Parameters
+    ----------
+    what : str
+        What was computed from the input (``"pipeline reasoning"``), for the message.
+    **values
+        Named numbers, mappings of numbers or DataFrames.
+
+    Raises
+    ------
+    UsageError
+        Naming the first quantity that is not finite.
+    """
+    import math
+
+    def bad(name: str, v: Any, nan_ok: bool = False) -> None:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return
+        if math.isinf(v) or (math.isnan(v) and not nan_ok):
+            raise UsageError(f"{what}: {name} is {v}; an input is out of range (a size of 0, "
+                             "or a value too large to compute with): check the inputs it uses")
+
+    for key, v in values.items():
+        if hasattr(v, "to_dict") and hasattr(v, "columns"):  # a DataFrame
+            for col, series in v.to_dict().items():
+                for row, x in series.items():
+                    bad(f"{key} {col!r} (row {row})", x, nan_ok=True)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                bad(f"{key} {k!r}", x)
+        else:
+            bad(key, v)

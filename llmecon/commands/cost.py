@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import example_or_file, print_examples
+from llmecon.commands._inputs import example_or_file, print_examples, require_finite
 from structural.pipeline import Pipeline, queries_from_spec
 
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     table = pipeline.cost_table(Q)
     quality = pipeline.quality_measures()
     per_solved = pipeline.cost_per_solved(Q)
+    require_finite(pipeline.name, quality=quality, cost_per_solved=per_solved, costs=table)
     if args.format == "json":
         print(json.dumps({
             "pipeline": pipeline.name, "hardware": pipeline.hardware.name, "queries": Q,

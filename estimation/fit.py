@@ -78,7 +78,8 @@ def fit(
         converged start with the lowest objective wins and every start's outcome is kept in
         ``Results.starts``.
     method : "newton" or a SciPy method ("bfgs", "l-bfgs-b", "trust-exact", ...)
-        ``newton`` is the batched trust-region Newton of :mod:`estimation.solver`. SciPy methods
+        ``newton`` is the batched Newton of :mod:`estimation.solver`: a Levenberg-damped
+        (μ-shifted) exact Hessian with a multi-point line search, not a trust region. SciPy methods
         run one start with exact JAX derivatives and SciPy's own stopping rules; the engine's
         scale-free test then decides whether the result counts as converged.
     cov_type : {"auto", "hessian", "opg", "robust", "hc1", "hc2", "hc3", "cluster"}
@@ -226,7 +227,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     if not np.isfinite(pick).any():
         pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
     best = int(np.argmin(pick))
-    status = Status(int(sol.status[best]))
+    status = Status.of(sol.status[best])
     if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
         check_residual_derivatives(obj, sol.theta[best])
     est = _Estimate(theta=sol.theta[best], status=status.message,
@@ -245,7 +246,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
         est.notes.append(
             f"{int(lower.sum())} start(s) stopped without converging below the chosen "
             f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
-            f"{sol.fun[best]:.10g}, {Status(int(sol.status[j])).message}): a better optimum "
+            f"{sol.fun[best]:.10g}, {Status.of(sol.status[j]).message}): a better optimum "
             "may exist; refine from there")
         warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
     if len(theta0) > 1:
@@ -305,7 +306,7 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
         table[f"{nm}_hat"] = xs[:, j]
     table["objective"] = sol.fun
     table["iterations"] = sol.iterations
-    table["status"] = [Status(int(s)).message for s in sol.status]
+    table["status"] = [Status.of(s).message for s in sol.status]
     table["converged"] = sol.status == Status.CONVERGED
     return table
 
@@ -388,7 +389,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     return BootstrapResults(
         draws=draws,
         converged=pd.Series(sol.status == Status.CONVERGED, name="converged"),
-        status=pd.Series([Status(int(s)).message for s in sol.status], name="status"),
+        status=pd.Series([Status.of(s).message for s in sol.status], name="status"),
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
         theta=sol.theta.copy(),

@@ -58,5 +58,3 @@ class Huber:
         a = jnp.abs(r)
         return jnp.where(a <= self.delta, 1.0, self.delta / jnp.maximum(a, 1e-300))
 
-
-LOSSES = {"huber": Huber, "squared": Squared}

@@ -147,16 +147,13 @@ class Objective:
     def gauss_newton(self, theta: jax.Array, w: jax.Array) -> jax.Array:
         """IRLS/Gauss–Newton curvature Σ_i w_i (ψ(r_i)/r_i) J_i J_iᵀ, J_i = ∂r_i/∂θ."""
 
-        def r_of(t):
-            return jnp.reshape(
-                self.residuals(self.spec.model_dict(t), self.data), (-1,)
-            )
-
-        r, J = r_of(theta), jax.jacfwd(r_of)(theta)
+        r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
         c = w * self.loss.irls_weight(r)
         return (J * c[:, None]).T @ J
 
     def _residuals_of(self, t: jax.Array) -> jax.Array:
+        if self.residuals is None:
+            raise SpecificationError("this objective has no residuals (give residuals=)")
         r = self.residuals(self.spec.model_dict(t), self.data)
         return jnp.reshape(r, (-1,))
 

@@ -133,6 +133,7 @@ class Results:
         """Covariance of the user's parameters: bootstrap, or J V_θ Jᵀ (delta method)."""
         self._warn_if_unreliable()
         if self.uses_bootstrap:
+            assert self.bootstrap is not None
             # Parameters the bootstrap did not resample (e.g. a nuisance scale) get NaN.
             return self.bootstrap.cov().reindex(index=self.spec.names, columns=self.spec.names)
         J = self._jac()
@@ -223,6 +224,8 @@ class Results:
 
     def _bootstrap_apply(self, func: Callable) -> np.ndarray:
         boot = self.bootstrap
+        if boot is None:
+            raise SpecificationError(f"{self.name}: no bootstrap was run (bootstrap=B)")
         if boot.theta is not None:
             theta = boot.theta[boot.converged.to_numpy()]
         else:

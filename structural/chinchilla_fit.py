@@ -36,8 +36,6 @@ from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
 from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
 
-LAW_PARAMS = ("A", "B", "E", "alpha", "beta")
-
 # Hoffmann et al. (2022), §D.2: the initialisation grid of their Approach 3 fit, on (a, b, e, α, β)
 # with a = log A, b = log B, e = log E.
 HOFFMANN_GRID = {

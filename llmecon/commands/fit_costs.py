@@ -32,38 +32,40 @@ FORMATS = ("text", "markdown", "latex")
 
 
 def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
-    """Add ``training_cost``, ``inference_price``, ``price_trend`` and ``usage`` under ``fit``."""
-    p = fit_subparsers.add_parser(
-        "training_cost",
-        help="training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost")
+    """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
+    from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
+    from structural.fitted import REGISTRY
+
+    for name, model in REGISTRY.items():
+        p = fit_subparsers.add_parser(name, help=model.summary)
+        globals()[f"_arguments_{name}"](p)
+        _common(p)
+        p.set_defaults(func=globals()[f"run_{name}"])
+
+
+def _arguments_training_cost(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", help="CSV of runs: date or t, training_compute_flop, cost_usd")
     p.add_argument("--prices", help="CSV of prices: date or t, usd_per_flop (2023 $/FLOP)")
     p.add_argument("--cost", default="cloud_usd",
                    help="training_costs column for the curated runs (default cloud_usd)")
-    _common(p)
-    p.set_defaults(func=run_training_cost)
 
-    p = fit_subparsers.add_parser(
-        "inference_price", help="third-party open-weights prices vs active parameters; markups")
+
+def _arguments_inference_price(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prices", help="CSV: provider, model, input_usd_per_mtok, "
                    "output_usd_per_mtok, active_parameters, parameters, context_window, date or t")
     p.add_argument("--form", choices=("loglinear", "roofline"), default="loglinear",
                    help="loglinear: log price on log active parameters; roofline: price from "
                         "the serving-cost roofline times a markup (default loglinear)")
-    _common(p)
-    p.set_defaults(func=run_inference_price)
 
-    p = fit_subparsers.add_parser(
-        "price_trend", help="cheapest price at or above a capability threshold over time")
+
+def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--observations", help="CSV: date or t, price_usd_per_mtok, eci")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--reference", default="GPT-4", help="model whose ECI is the threshold")
     g.add_argument("--threshold", type=float, help="ECI threshold")
-    _common(p)
-    p.set_defaults(func=run_price_trend)
 
-    p = fit_subparsers.add_parser(
-        "usage", help="tokens per request: lognormal mixtures chosen by AIC/BIC")
+
+def _arguments_usage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
     p.add_argument("--trace", default="azure_code_2023",
                    help="which trace to fit: " + ", ".join(TRACES)
@@ -76,8 +78,6 @@ def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prices", dest="token_prices",
                    help="IN,OUT[,CACHE] $/Mtok: also print the cost per request, fitting the "
                         "other token column of the same trace")
-    _common(p)
-    p.set_defaults(func=run_usage)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

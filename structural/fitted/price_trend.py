@@ -35,8 +35,7 @@ from structural.fitted.inputs import Field, check_table
 T0 = pd.Timestamp("2024-01-01")
 #: Reference models whose ECI defines a threshold.
 REFERENCE_MODELS = ("GPT-3.5 Turbo", "GPT-4", "GPT-4o", "Claude 3.5 Sonnet", "o1")
-#: Epoch AI (2025-03-12): the range of declines across thresholds, and GPT-4 level on GPQA.
-EPOCH_RANGE = (9.0, 900.0)
+#: Epoch AI (2025-03-12): GPT-4 level on GPQA.
 EPOCH_GPT4_GPQA = 40.0
 
 OBS_FIELDS = [

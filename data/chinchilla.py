@@ -67,9 +67,13 @@ N_OUTLIERS = 5
 FIT_SCHEMA = Schema(
     name="chinchilla fit input",
     columns=(
-        Column("params", "float", "parameters", positive=True, description="model size N"),
-        Column("tokens", "float", "tokens", positive=True, description="training tokens D"),
-        Column("loss", "float", "nats/token", positive=True, description="final loss L"),
+        # Upper bounds far beyond any model trained: a value past them is a unit or typing error.
+        Column("params", "float", "parameters", positive=True, max=1e16,
+               description="model size N"),
+        Column("tokens", "float", "tokens", positive=True, max=1e18,
+               description="training tokens D"),
+        Column("loss", "float", "nats/token", positive=True, max=100.0,
+               description="final loss L"),
     ),
 )
 

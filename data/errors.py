@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmecon.errors import InputError
 
-class DataValidationError(ValueError):
+
+class DataValidationError(InputError):
     """A table does not match its schema.
 
     The message is one line naming the dataset or file, the column, the first offending row
@@ -12,7 +14,7 @@ class DataValidationError(ValueError):
     """
 
 
-class UnknownDatasetError(KeyError, ValueError):
+class UnknownDatasetError(KeyError, InputError):
     """A dataset name that is not in the catalogue; the message lists the known names."""
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -24,6 +24,10 @@ from data.errors import DataValidationError
 Kind = Literal["float", "int", "str", "bool", "date"]
 KINDS: tuple[str, ...] = ("float", "int", "str", "bool", "date")
 
+#: Largest magnitude any numeric column may hold: beyond it, a square or a product of two values
+#: overflows float64 (a 1e308 in a CSV is a typo or a sentinel, never a measurement).
+LARGEST = 1e100
+
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
@@ -207,6 +211,10 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
         pos = _first(~np.isfinite(arr) & ~missing)
         if pos is not None:
             raise _fail(schema, source, col, _row_msg(pos, arr[pos], col, "not finite"))
+        pos = _first((np.abs(arr) > LARGEST) & ~missing)
+        if pos is not None:
+            raise _fail(schema, source, col, _row_msg(
+                pos, arr[pos], col, f"beyond {LARGEST:g}, too large to compute with"))
         if col.kind == "int":
             pos = _first((arr != np.round(arr)) & ~missing)
             if pos is not None:

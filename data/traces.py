@@ -21,6 +21,9 @@ import pandas as pd
 
 from data.schema import Column, Schema
 
+#: The traces of the table, by the value of its ``trace`` column.
+TRACE_NAMES = ("azure_code_2023", "azure_conv_2023", "mooncake_conv")
+
 #: Tokens per Mooncake prefix block.
 BLOCK_TOKENS = 512
 

@@ -14,6 +14,8 @@ from estimation.derivatives import ResidualDerivatives  # noqa: E402
 from estimation.errors import (  # noqa: E402
     CovarianceWarning,
     EstimationError,
+    EstimationFailed,
+    ModelFunctionError,
     NotConvergedWarning,
     SpecificationError,
 )
@@ -35,9 +37,11 @@ __all__ = [
     "CovarianceWarning",
     "Design",
     "EstimationError",
+    "EstimationFailed",
     "GMMResults",
     "Huber",
     "IVDesign",
+    "ModelFunctionError",
     "NotConvergedWarning",
     "Param",
     "ParamSpec",

@@ -83,6 +83,8 @@ class BootstrapResults:
         The replicates in the optimiser's coordinates, so functions of the parameters are
         evaluated on them exactly (no round trip through the user's scale, which loses digits
         or overflows for a parameter near its bound).
+    weights : ndarray or None
+        (B, n) resample counts of the replicates, for statistics computed after the refits.
     """
 
     draws: pd.DataFrame
@@ -91,6 +93,7 @@ class BootstrapResults:
     iterations: pd.Series
     estimate: pd.Series
     theta: np.ndarray | None = None
+    weights: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_draws(self) -> int:

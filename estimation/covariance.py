@@ -5,8 +5,18 @@ With Q(θ) = Σ_i q_i(θ) minimised, H = ∇²Q(θ̂) and s_i = ∇q_i(θ̂) (sc
     hessian   V = H⁻¹                                   (MLE, information equality)
     opg       V = (Σ s_i s_iᵀ)⁻¹                        (Berndt, Hall, Hall & Hausman 1974)
     robust    V = H⁻¹ (Σ s_i s_iᵀ) H⁻¹                  (Huber 1967; White 1982; "HC0")
-    cluster   V = c · H⁻¹ (Σ_g S_g S_gᵀ) H⁻¹,  S_g = Σ_{i∈g} s_i,
-              c = G/(G−1) · (n−1)/(n−k)                 (Liang & Zeger 1986; statsmodels' default)
+    hc1       V = n/(n−k) · HC0                         (Hinkley 1977; Stata's ``vce(robust)``)
+    hc2       s_i → s_i / (1 − h_i)^{1/2}               (MacKinnon & White 1985)
+    hc3       s_i → s_i / (1 − h_i)                     (MacKinnon & White 1985; Long & Ervin 2000)
+    cluster   V = c · H⁻¹ (Σ_g S_g S_gᵀ) H⁻¹,  S_g = Σ_{i∈g} s_i,   (Liang & Zeger 1986) with
+              c = G/(G−1) · (n−1)/(n−k)  ("statsmodels": also Stata's ``regress, vce(cluster)``)
+              c = G/(G−1)                ("stata-ml": Stata's convention for ML estimators)
+
+h_i = tr(∇²q_i(θ̂) H⁻¹) is the leverage of observation i, the generalisation of the hat-matrix
+diagonal to nonlinear M-estimators (for least squares, ∇²q_i = 2 x_i x_iᵀ and H = 2 XᵀX give
+h_i = x_iᵀ(XᵀX)⁻¹x_i); Σ h_i = k. HC2 and HC3 inflate the scores of high-leverage rows, which
+the sandwich otherwise underweights in small samples (Long & Ervin 2000 recommend HC3 below
+n ≈ 250).
 
 For M-estimation (kind "m") only the sandwich forms are valid; "hessian" and "opg" assume the
 objective is a negative log-likelihood.
@@ -20,7 +30,11 @@ import numpy as np
 
 from estimation.errors import CovarianceWarning, SpecificationError
 
-COV_TYPES = ("hessian", "opg", "robust", "cluster")
+COV_TYPES = ("hessian", "opg", "robust", "hc1", "hc2", "hc3", "cluster")
+#: Small-sample factors of the cluster-robust covariance (see the module docstring).
+CLUSTER_CORRECTIONS = ("statsmodels", "stata-ml")
+#: Sandwich types that need the per-observation Hessians (for the leverages h_i).
+NEEDS_LEVERAGE = ("hc2", "hc3")
 
 
 #: Condition number beyond which standard errors are reported with a warning: a parameter (or a
@@ -59,27 +73,45 @@ def covariance(
     hess: np.ndarray,
     scores: np.ndarray,
     clusters: np.ndarray | None = None,
+    *,
+    obs_hessians: np.ndarray | None = None,
+    cluster_correction: str = "statsmodels",
 ) -> np.ndarray:
     """The covariance of θ̂ of the requested type (NaN-filled if the Hessian is not invertible).
 
     Parameters
     ----------
-    cov_type : {"hessian", "opg", "robust", "cluster"}
+    cov_type : {"hessian", "opg", "robust", "hc1", "hc2", "hc3", "cluster"}
     hess : (k, k) Hessian of the minimised objective at the estimate.
     scores : (n, k) per-observation gradients of the objective's contributions.
     clusters : (n,) group labels, required for ``"cluster"``.
+    obs_hessians : (n, k, k) per-observation Hessians ∇²q_i, required for ``"hc2"``/``"hc3"``.
+    cluster_correction : {"statsmodels", "stata-ml"}
+        The small-sample factor of ``"cluster"``: G/(G−1)·(n−1)/(n−k) or G/(G−1).
     """
     if cov_type not in COV_TYPES:
         raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    if cluster_correction not in CLUSTER_CORRECTIONS:
+        raise SpecificationError(f"cluster_correction must be one of {CLUSTER_CORRECTIONS}, "
+                                 f"got {cluster_correction!r}")
     n, k = scores.shape
     if cov_type == "hessian":
         return _inv(hess, "Hessian")
     if cov_type == "opg":
         return _inv(scores.T @ scores, "outer product of gradients")
     Hinv = _inv(hess, "Hessian")
-    if cov_type == "robust":
+    if cov_type in ("robust", "hc1"):
         meat = scores.T @ scores
-        return Hinv @ meat @ Hinv
+        c = n / (n - k) if cov_type == "hc1" and n > k else 1.0
+        return c * (Hinv @ meat @ Hinv)
+    if cov_type in NEEDS_LEVERAGE:
+        if obs_hessians is None or obs_hessians.shape != (n, k, k):
+            raise SpecificationError(f"cov_type={cov_type!r} needs the per-observation Hessians, "
+                                     f"shape ({n}, {k}, {k})")
+        h = leverage(obs_hessians, Hinv)
+        d = (1.0 - h) ** (0.5 if cov_type == "hc2" else 1.0)
+        s = scores / d[:, None]
+        return Hinv @ (s.T @ s) @ Hinv
     if clusters is None:
         raise SpecificationError("cov_type='cluster' needs clusters= (one group label per row)")
     clusters = np.asarray(clusters)
@@ -91,5 +123,13 @@ def covariance(
         raise SpecificationError("cov_type='cluster' needs at least 2 clusters")
     S = np.zeros((G, k))
     np.add.at(S, codes, scores)
-    c = G / (G - 1) * (n - 1) / (n - k)
+    c = G / (G - 1)
+    if cluster_correction == "statsmodels":
+        c *= (n - 1) / (n - k)
     return c * (Hinv @ (S.T @ S) @ Hinv)
+
+
+def leverage(obs_hessians: np.ndarray, Hinv: np.ndarray) -> np.ndarray:
+    """h_i = tr(∇²q_i H⁻¹), clipped below 1 so that HC2/HC3 stay finite at an interpolated row."""
+    h = np.einsum("ijk,kj->i", obs_hessians, Hinv)
+    return np.clip(h, 0.0, 1.0 - 1e-8)

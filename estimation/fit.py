@@ -13,14 +13,15 @@ import pandas as pd
 from scipy import optimize
 
 from estimation.bootstrap import Bootstrap, BootstrapResults
-from estimation.covariance import COV_TYPES, covariance
+from estimation.covariance import COV_TYPES, NEEDS_LEVERAGE, covariance
 from estimation.derivatives import check_residual_derivatives
-from estimation.errors import EstimationError, NotConvergedWarning, SpecificationError
+from estimation.errors import EstimationFailed, NotConvergedWarning, SpecificationError
 from estimation.objective import Contributions, Objective, as_data, compiled, objective_scale
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
-from estimation.results import Diagnostics, Results
+from estimation.results import CI_METHODS, Diagnostics, Results
 from estimation.solver import (
+    NOISE_ULPS,
     BatchSolution,
     SolverOptions,
     Status,
@@ -45,6 +46,8 @@ def fit(
     method: str = "newton",
     cov_type: str = "auto",
     clusters: Any = None,
+    cluster_correction: str = "statsmodels",
+    ci: str = "auto",
     bootstrap: Bootstrap | int | None = None,
     options: SolverOptions | None = None,
     scipy_options: Mapping[str, Any] | None = None,
@@ -75,13 +78,23 @@ def fit(
         converged start with the lowest objective wins and every start's outcome is kept in
         ``Results.starts``.
     method : "newton" or a SciPy method ("bfgs", "l-bfgs-b", "trust-exact", ...)
-        ``newton`` is the batched trust-region Newton of :mod:`estimation.solver`. SciPy methods
+        ``newton`` is the batched Newton of :mod:`estimation.solver`: a Levenberg-damped
+        (μ-shifted) exact Hessian with a multi-point line search, not a trust region. SciPy methods
         run one start with exact JAX derivatives and SciPy's own stopping rules; the engine's
         scale-free test then decides whether the result counts as converged.
-    cov_type : {"auto", "hessian", "opg", "robust", "cluster"}
-        ``auto``: ``hessian`` for MLE, ``robust`` (sandwich) for M-estimation.
+    cov_type : {"auto", "hessian", "opg", "robust", "hc1", "hc2", "hc3", "cluster"}
+        ``auto``: ``hessian`` for MLE, ``robust`` (sandwich, HC0) for M-estimation, ``cluster``
+        when ``clusters`` is given. ``hc1``–``hc3`` are the small-sample sandwiches of
+        :mod:`estimation.covariance` (HC3 is the usual choice below a few hundred rows).
     clusters : array-like, optional
         Group labels for ``cluster`` SEs (and a cluster bootstrap).
+    cluster_correction : {"statsmodels", "stata-ml"}
+        Small-sample factor of cluster SEs: G/(G−1)·(n−1)/(n−k) (statsmodels, and Stata's
+        ``regress``) or G/(G−1) (Stata's convention for maximum-likelihood estimators).
+    ci : {"auto", "normal", "t", "percentile"}
+        The intervals ``conf_int()``, p-values and the summary show: normal (Wald, z), Student t
+        with n − k degrees of freedom (G − 1 with clusters), or bootstrap percentile. ``auto``:
+        percentile with a bootstrap, else normal. The summary says which and why.
     bootstrap : int or Bootstrap, optional
         Number of nonparametric bootstrap replicates (or options). SEs then come from the
         converged replicates.
@@ -91,6 +104,10 @@ def fit(
     options = options or SolverOptions()
     obj = _objective(model, data, params, kind, residuals, loss, derivatives)
     cov_type = _cov_type(cov_type, obj.kind, clusters)
+    if ci not in CI_METHODS:
+        raise SpecificationError(f"ci must be one of {CI_METHODS}, got {ci!r}")
+    if ci == "percentile" and not bootstrap:
+        raise SpecificationError("ci='percentile' needs a bootstrap (bootstrap=B)")
     if clusters is not None:
         clusters = np.asarray(clusters)
         if clusters.shape != (obj.nobs,):
@@ -120,11 +137,17 @@ def fit(
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
     th = jnp.asarray(est.theta)
-    scores = np.asarray(compiled(obj, "scores")(th, np.ones(obj.nobs), obj.data))
-    cov_theta = covariance(cov_type, H, scores, clusters)
+    scores = np.asarray(compiled(obj, "scores")(th, None, obj.data))
+    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))
+             if cov_type in NEEDS_LEVERAGE else None)
+    cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
+                           cluster_correction=cluster_correction)
 
     res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
-                  cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts)
+                  cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
+                  cluster_correction=cluster_correction if cov_type == "cluster" else None,
+                  n_clusters=len(np.unique(clusters)) if clusters is not None else None,
+                  ci_method=ci)
     res.notes.extend(est.notes)
     if bootstrap is not None and bootstrap is not False:
         boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
@@ -167,6 +190,11 @@ def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objec
         raise SpecificationError("fit needs data= and params=")
     spec = as_spec(params)
     arrays, n = as_data(data)
+    if n < len(spec):
+        raise SpecificationError(
+            f"the data have {n} row(s) but the model has {len(spec)} parameters "
+            f"({', '.join(spec.names)}): they cannot all be identified; give at least "
+            f"{len(spec)} rows (many more for useful standard errors)")
     return Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
                      derivatives=derivatives)
 
@@ -199,7 +227,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     if not np.isfinite(pick).any():
         pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
     best = int(np.argmin(pick))
-    status = Status(int(sol.status[best]))
+    status = Status.of(sol.status[best])
     if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
         check_residual_derivatives(obj, sol.theta[best])
     est = _Estimate(theta=sol.theta[best], status=status.message,
@@ -207,6 +235,8 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
                     converged=status == Status.CONVERGED,
                     method="batched Newton (exact Hessian, line search)",
                     at_hat=(sol.fun[best], sol.grad[best], sol.hess[best]))
+    if est.converged:
+        _polish(obj, est)
     # A start that stopped short of convergence but below the chosen optimum points to a
     # better optimum the grid did not resolve: say so rather than hide it.
     lower = ~ok & np.isfinite(sol.fun) & (
@@ -216,12 +246,56 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
         est.notes.append(
             f"{int(lower.sum())} start(s) stopped without converging below the chosen "
             f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
-            f"{sol.fun[best]:.10g}, {Status(int(sol.status[j])).message}): a better optimum "
+            f"{sol.fun[best]:.10g}, {Status.of(sol.status[j]).message}): a better optimum "
             "may exist; refine from there")
         warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
     if len(theta0) > 1:
         est.starts = _starts_table(obj.spec, x0, sol)
     return est
+
+
+#: Full Newton steps tried at the chosen estimate after the solver has stopped.
+POLISH_STEPS = 3
+
+
+def _polish(obj: Objective, est: _Estimate) -> None:
+    """Full Newton steps from the converged estimate, each kept only while it lowers the
+    scale-free gradient without raising Q beyond its rounding noise.
+
+    The solver stops as soon as the convergence test passes, which can leave an estimate a few
+    parts in 10⁶ from the optimum where the objective is flat (a zero-truncated Poisson, say);
+    Newton converges quadratically there, so one or two more steps bring it to the digits that
+    R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
+    dropped.
+    """
+    w1 = np.ones(obj.nobs)
+    vgh = compiled(obj, "value_grad_hess")
+    per_obs = compiled(obj, "per_obs")
+    theta = np.asarray(est.theta, dtype=np.float64)
+    f, g, H = (np.asarray(a) for a in vgh(jnp.asarray(theta), w1, obj.data))
+
+    def rel_grad(t, g):
+        q = np.asarray(per_obs(jnp.asarray(t), w1, obj.data))
+        return float(relative_gradient(t, objective_scale(q, w1, np), g, np)), q
+
+    rg, q = rel_grad(theta, g)
+    for _ in range(POLISH_STEPS):
+        if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
+            return
+        try:
+            step = -np.linalg.solve(0.5 * (H + H.T), g)
+        except np.linalg.LinAlgError:
+            return
+        t2 = theta + step
+        f2, g2, H2 = (np.asarray(a) for a in vgh(jnp.asarray(t2), w1, obj.data))
+        if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
+            return
+        rg2, q2 = rel_grad(t2, g2)
+        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + np.sum(np.abs(q - q.mean())))
+        if not (rg2 < rg and f2 <= f + noise):
+            return
+        theta, f, g, H, rg, q = t2, f2, g2, H2, rg2, q2
+        est.theta, est.at_hat = theta, (f, g, H)
 
 
 def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.DataFrame:
@@ -232,7 +306,7 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
         table[f"{nm}_hat"] = xs[:, j]
     table["objective"] = sol.fun
     table["iterations"] = sol.iterations
-    table["status"] = [Status(int(s)).message for s in sol.status]
+    table["status"] = [Status.of(s).message for s in sol.status]
     table["converged"] = sol.status == Status.CONVERGED
     return table
 
@@ -254,7 +328,7 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(names, g, H, strict=True)
                if not (np.isfinite(gj) and np.all(np.isfinite(hj)))]
-        raise EstimationError(
+        raise EstimationFailed(
             f"{name}: the objective, gradient or Hessian is not finite at the estimate "
             f"(parameters {bad or names}); check the model for log(0), overflow or a "
             "parameter at the edge of its domain"
@@ -315,10 +389,11 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     return BootstrapResults(
         draws=draws,
         converged=pd.Series(sol.status == Status.CONVERGED, name="converged"),
-        status=pd.Series([Status(int(s)).message for s in sol.status], name="status"),
+        status=pd.Series([Status.of(s).message for s in sol.status], name="status"),
         iterations=pd.Series(sol.iterations, name="iterations"),
         estimate=est,
         theta=sol.theta.copy(),
+        weights=W,
     )
 
 

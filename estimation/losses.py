@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from estimation.errors import SpecificationError
+
 
 @dataclass(frozen=True)
 class Squared:
@@ -39,7 +41,7 @@ class Huber:
 
     def __post_init__(self) -> None:
         if not self.delta > 0:
-            raise ValueError(f"Huber delta must be > 0, got {self.delta}")
+            raise SpecificationError(f"Huber delta must be > 0, got {self.delta}")
 
     def rho(self, r: jax.Array) -> jax.Array:
         # ½m² + δ·max(|r| − δ, 0) with m = min(|r|, δ): the same values without a select, so
@@ -56,5 +58,3 @@ class Huber:
         a = jnp.abs(r)
         return jnp.where(a <= self.delta, 1.0, self.delta / jnp.maximum(a, 1e-300))
 
-
-LOSSES = {"huber": Huber, "squared": Squared}

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from estimation.errors import SpecificationError
+from estimation.errors import ModelFunctionError, SpecificationError
 from estimation.parameters import ParamSpec
 
 Contributions = Callable[[dict[str, jax.Array], dict[str, jax.Array]], jax.Array]
@@ -147,16 +147,13 @@ class Objective:
     def gauss_newton(self, theta: jax.Array, w: jax.Array) -> jax.Array:
         """IRLS/Gauss–Newton curvature Σ_i w_i (ψ(r_i)/r_i) J_i J_iᵀ, J_i = ∂r_i/∂θ."""
 
-        def r_of(t):
-            return jnp.reshape(
-                self.residuals(self.spec.model_dict(t), self.data), (-1,)
-            )
-
-        r, J = r_of(theta), jax.jacfwd(r_of)(theta)
+        r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
         c = w * self.loss.irls_weight(r)
         return (J * c[:, None]).T @ J
 
     def _residuals_of(self, t: jax.Array) -> jax.Array:
+        if self.residuals is None:
+            raise SpecificationError("this objective has no residuals (give residuals=)")
         r = self.residuals(self.spec.model_dict(t), self.data)
         return jnp.reshape(r, (-1,))
 
@@ -195,34 +192,81 @@ class Objective:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""
         return jax.jacfwd(self.per_obs)(theta)
 
+    def _where(self, theta: np.ndarray) -> str:
+        """The model function's name and the parameter values at ``theta``, for messages."""
+        fn = getattr(self.residuals if self.residuals is not None else self.contributions,
+                     "__qualname__", "the model function")
+        x0 = np.asarray(self.spec.to_user_np(theta), dtype=float)
+        values = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.spec.names, x0, strict=True))
+        return f"{fn}({values})"
+
+    def obs_hessians(self, theta: jax.Array) -> jax.Array:
+        """Per-observation Hessians ∇²q_i(θ), shape (n, k, k) (for the HC2/HC3 leverages)."""
+        return jax.jacfwd(jax.jacrev(self.per_obs))(theta)
+
     def check_start(self, theta: np.ndarray) -> None:
-        """Raise naming the first observation whose contribution is not finite at ``theta``."""
+        """Check the model at the start: it runs, returns one finite contribution per row, and
+        every parameter affects it. Each failure names the function, the parameter values and
+        what was expected (:class:`~estimation.errors.ModelFunctionError`)."""
+        where = self._where(theta)
+        what = "residuals" if self.residuals is not None else "contributions"
+        user_fn = self.residuals if self.residuals is not None else self.contributions
+        try:
+            shape = jax.eval_shape(lambda t: user_fn(self.spec.model_dict(t), self.data),
+                                   jnp.asarray(theta)).shape
+        except KeyError as exc:
+            key = exc.args[0] if exc.args else "?"
+            if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
+                raise ModelFunctionError(
+                    f"{where} raised KeyError {key!r}: {exc}") from exc
+            raise ModelFunctionError(
+                f"{where} reads {key!r}, which is neither a parameter ({self.spec.names}) nor a "
+                f"data column ({sorted(self.data)}): add Param({key!r}) to the parameters or "
+                "the column to the data") from exc
+        except Exception as exc:
+            raise ModelFunctionError(
+                f"{where} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}; "
+                f"expected a pure JAX function returning {what}, shape ({self.nobs},)") from exc
+        if tuple(shape) != (self.nobs,):
+            raise ModelFunctionError(
+                f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
+                f"({self.nobs},)")
         q = np.asarray(compiled(self, "per_obs")(jnp.asarray(theta), None, self.data))
-        if q.shape != (self.nobs,):
-            raise SpecificationError(
-                f"the model returned shape {q.shape}; expected one contribution per row "
-                f"({self.nobs},)"
-            )
         bad = np.flatnonzero(~np.isfinite(q))
-        x0 = self.spec.to_user_np(theta)
         if bad.size:
-            raise SpecificationError(
+            raise ModelFunctionError(
                 f"the model's contribution is {q[bad[0]]} at row {int(bad[0])} at the start "
-                f"{dict(zip(self.spec.names, np.asarray(x0).round(6).tolist(), strict=True))}"
-                f"; {bad.size} row(s) non-finite"
+                f"{where}; {bad.size} row(s) non-finite"
             )
+        self._check_used(np.asarray(theta, dtype=np.float64), where)
+
+    def _check_used(self, theta: np.ndarray, where: str) -> None:
+        """Refuse a parameter that never moves the objective: its score is zero for every row
+        at the start and at a nearby point (one point alone could be a saddle by chance)."""
+        scores = compiled(self, "scores")
+        step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
+        unused = np.ones(theta.size, dtype=bool)
+        for t in (theta, theta + step):
+            S = np.asarray(scores(jnp.asarray(t), None, self.data))
+            unused &= np.all(S == 0.0, axis=0)
+        if unused.any():
+            names = [n for n, u in zip(self.spec.names, unused, strict=True) if u]
+            raise SpecificationError(
+                f"parameter(s) {names} never affect the objective of {where}: the model does "
+                "not use them, so they cannot be estimated; remove them from the parameters")
 
 
 _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("value", "value_grad_hess", "scores", "per_obs") jitted with the
-    data as an argument and cached by the model's static key: ``f(theta, w, data)``."""
+    """``method`` of ``obj`` ("value", "value_grad_hess", "scores", "per_obs", "obs_hessians")
+    jitted with the data as an argument and cached by the model's static key:
+    ``f(theta, w, data)``."""
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:
-        if method in ("scores", "per_obs"):
+        if method in ("scores", "per_obs", "obs_hessians"):
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t))
         else:
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))

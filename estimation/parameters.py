@@ -185,6 +185,13 @@ class ParamSpec:
         return out
 
     # --- starting values ---------------------------------------------------------------------
+    def _no_unknown(self, keys: Any) -> None:
+        """Refuse start keys that name no parameter (a typo would otherwise be ignored)."""
+        unknown = [str(k) for k in keys if k not in self.names]
+        if unknown:
+            raise SpecificationError(
+                f"start: unknown parameter(s) {unknown}; the parameters are {self.names}")
+
     def starts_array(self, starts: Any) -> np.ndarray:
         """Starting values on the user's scale as a (m, k) array.
 
@@ -204,12 +211,22 @@ class ParamSpec:
             missing = [n for n in self.names if n not in starts.columns]
             if missing:
                 raise SpecificationError(f"starts: missing column(s) {missing}")
+            self._no_unknown(starts.columns)
             return starts[self.names].to_numpy(dtype=np.float64)
         if isinstance(starts, Mapping | pd.Series):
             missing = [n for n in self.names if n not in starts]
             if missing:
                 raise SpecificationError(f"starts: missing value(s) for {missing}")
-            return np.array([[float(starts[n]) for n in self.names]], dtype=np.float64)
+            self._no_unknown(starts.keys())
+            values = []
+            for n in self.names:
+                v = np.asarray(starts[n], dtype=np.float64)
+                if v.ndim != 0:
+                    raise SpecificationError(
+                        f"start: {n!r} has shape {v.shape}; expected one number (give a "
+                        "DataFrame, one row per start, for a multistart)")
+                values.append(float(v))
+            return np.array([values], dtype=np.float64)
         arr = np.atleast_2d(np.asarray(starts, dtype=np.float64))
         if arr.shape[1] != len(self):
             raise SpecificationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,9 +14,13 @@ import pandas as pd
 from scipy import stats
 
 from estimation.bootstrap import BootstrapResults
-from estimation.errors import SpecificationError
+from estimation.errors import CovarianceWarning, SpecificationError
 from estimation.objective import Objective
+from estimation.solver import Status
 from estimation.tables import render
+
+#: Interval types :func:`estimation.fit` accepts as ``ci=`` (``auto`` first).
+CI_METHODS = ("auto", "normal", "t", "percentile")
 
 
 @dataclass
@@ -45,10 +50,14 @@ class Results:
     parameter transforms) or, when a bootstrap was run and ``se_source == "bootstrap"``, the
     bootstrap SEs of the converged replicates.
 
-    ``tvalues`` are z statistics and ``pvalues`` and normal CIs use the standard normal: the
-    estimators are nonlinear, so only asymptotic (large-n, many-clusters) inference is claimed.
-    With few clusters, or for a bounded parameter near its bound, prefer the bootstrap's
-    percentile intervals (``conf_int(method="percentile")``), which respect the bounds.
+    ``tvalues``, ``pvalues`` and ``conf_int()`` use the reference of :attr:`interval_method`:
+    the standard normal (asymptotic, large n and many clusters), Student t with
+    :attr:`df_resid` degrees of freedom (the usual small-sample choice), or the bootstrap's
+    percentiles (which respect a parameter's bounds). The summary states which, and why.
+
+    ``cov_warning`` is set by an estimator whose analytic covariance is known to be wrong (the
+    Huber-density MLE's Hessian): reading ``bse``, ``cov_params()`` or ``conf_int()`` without a
+    bootstrap then warns with that reason (:class:`~estimation.errors.CovarianceWarning`).
     """
 
     objective: Objective
@@ -62,6 +71,10 @@ class Results:
     bootstrap: BootstrapResults | None = None
     se_source: str = "asymptotic"
     notes: list[str] = field(default_factory=list)
+    cluster_correction: str | None = None
+    n_clusters: int | None = None
+    ci_method: str = "auto"
+    cov_warning: str | None = None
 
     # --- parameters -----------------------------------------------------------------------
     @property
@@ -88,9 +101,39 @@ class Results:
     def _jac(self) -> np.ndarray:
         return self.spec.jacobian_diag_np(self.theta)
 
+    @property
+    def uses_bootstrap(self) -> bool:
+        return self.se_source == "bootstrap" and self.bootstrap is not None
+
+    @property
+    def interval_method(self) -> str:
+        """The intervals shown: ``ci_method``, with ``auto`` resolved (percentile with a
+        bootstrap, else normal)."""
+        if self.ci_method == "auto":
+            return "percentile" if self.uses_bootstrap else "normal"
+        return self.ci_method
+
+    @property
+    def df_resid(self) -> int:
+        """Degrees of freedom of the t reference: G − 1 with clusters, else n − k."""
+        if self.n_clusters is not None and self.cov_type == "cluster":
+            return max(self.n_clusters - 1, 1)
+        return max(self.nobs - len(self.theta), 1)
+
+    def _critical(self, alpha: float) -> float:
+        if self.interval_method == "t":
+            return float(stats.t.ppf(1 - alpha / 2, self.df_resid))
+        return float(stats.norm.ppf(1 - alpha / 2))
+
+    def _warn_if_unreliable(self) -> None:
+        if self.cov_warning is not None and not self.uses_bootstrap:
+            warnings.warn(f"{self.name}: {self.cov_warning}", CovarianceWarning, stacklevel=3)
+
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the user's parameters: bootstrap, or J V_θ Jᵀ (delta method)."""
-        if self.se_source == "bootstrap" and self.bootstrap is not None:
+        self._warn_if_unreliable()
+        if self.uses_bootstrap:
+            assert self.bootstrap is not None
             # Parameters the bootstrap did not resample (e.g. a nuisance scale) get NaN.
             return self.bootstrap.cov().reindex(index=self.spec.names, columns=self.spec.names)
         J = self._jac()
@@ -108,19 +151,41 @@ class Results:
 
     @property
     def pvalues(self) -> pd.Series:
-        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues.to_numpy())),
-                         index=self.spec.names, name="p_value")
+        z = np.abs(self.tvalues.to_numpy())
+        p = (2 * stats.t.sf(z, self.df_resid) if self.interval_method == "t"
+             else 2 * stats.norm.sf(z))
+        return pd.Series(p, index=self.spec.names, name="p_value")
 
     def conf_int(self, alpha: float = 0.05, method: str | None = None) -> pd.DataFrame:
-        """Confidence intervals: normal (Wald) by default; with a bootstrap, ``percentile`` too."""
-        method = method or ("percentile" if self.se_source == "bootstrap" else "normal")
+        """Confidence intervals: ``normal`` (Wald, z), ``t`` (Student t, :attr:`df_resid`) or
+        ``percentile`` (bootstrap); default :attr:`interval_method`."""
+        method = method or self.interval_method
+        if method not in CI_METHODS[1:]:
+            raise SpecificationError(f"method must be one of {CI_METHODS[1:]}, got {method!r}")
         if method == "percentile":
             if self.bootstrap is None:
                 raise SpecificationError("percentile intervals need a bootstrap (bootstrap=B)")
             return self.bootstrap.conf_int(alpha, "percentile").reindex(self.spec.names)
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"lower": self.params - z * self.bse,
-                             "upper": self.params + z * self.bse})
+        crit = (float(stats.t.ppf(1 - alpha / 2, self.df_resid)) if method == "t"
+                else float(stats.norm.ppf(1 - alpha / 2)))
+        return pd.DataFrame({"lower": self.params - crit * self.bse,
+                             "upper": self.params + crit * self.bse})
+
+    def interval_note(self) -> str:
+        """Which intervals and standard errors the table shows, and why (for the summary)."""
+        m = self.interval_method
+        if m == "percentile":
+            return ("intervals: bootstrap percentile (the replicates' quantiles; they respect "
+                    "bounds and need no normal approximation)")
+        se = "bootstrap" if self.uses_bootstrap else self.cov_type
+        if self.cov_type == "cluster" and not self.uses_bootstrap:
+            se += f", {self.cluster_correction} small-sample factor"
+        if m == "t":
+            return (f"intervals: Student t with {self.df_resid} degrees of freedom and {se} SEs "
+                    "(small-sample reference)")
+        why = ("asymptotic; with few rows per parameter prefer ci='t', cov_type='hc3' or a "
+               "bootstrap" if self.nobs < 50 * len(self.theta) else "asymptotic")
+        return f"intervals: normal (Wald, z) with {se} SEs ({why})"
 
     # --- fit statistics ---------------------------------------------------------------------
     @property
@@ -150,7 +215,8 @@ class Results:
         """Covariance of func(x̂) by the delta method, G V_θ Gᵀ with G = ∂func/∂θ."""
         g = self._func_theta(func)
         G = np.asarray(jax.jit(jax.jacobian(g))(jnp.asarray(self.theta)))
-        if self.se_source == "bootstrap" and self.bootstrap is not None:
+        self._warn_if_unreliable()
+        if self.uses_bootstrap:
             # Bootstrap: the covariance of func over the converged replicates.
             vals = self._bootstrap_apply(func)
             return np.atleast_2d(np.cov(vals, rowvar=False, ddof=1))
@@ -158,10 +224,18 @@ class Results:
 
     def _bootstrap_apply(self, func: Callable) -> np.ndarray:
         boot = self.bootstrap
+        if boot is None:
+            raise SpecificationError(f"{self.name}: no bootstrap was run (bootstrap=B)")
         if boot.theta is not None:
             theta = boot.theta[boot.converged.to_numpy()]
         else:
             theta = self.spec.to_internal(boot.used().to_numpy(), what="bootstrap draws")
+        if theta.shape[1] != len(self.theta):
+            missing = [n for n in self.spec.names if n not in boot.draws.columns]
+            raise SpecificationError(
+                f"{self.name}: the bootstrap replicates hold {theta.shape[1]} parameters but the "
+                f"fit has {len(self.theta)} (missing from the replicates: {missing}); functions "
+                "of the parameters need every parameter in each replicate")
         return np.asarray(jax.jit(jax.vmap(self._func_theta(func)))(jnp.asarray(theta)))
 
     def delta_method(self, func: Callable, names: list[str] | None = None,
@@ -176,12 +250,12 @@ class Results:
         se = np.sqrt(np.diag(V))
         if names is None:
             names = [f"f{i}" for i in range(len(est))]
-        if self.se_source == "bootstrap" and self.bootstrap is not None:
+        if self.interval_method == "percentile" and self.uses_bootstrap:
             vals = self._bootstrap_apply(func)
             lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2], axis=0)
         else:
-            z = stats.norm.ppf(1 - alpha / 2)
-            lo, hi = est - z * se, est + z * se
+            crit = self._critical(alpha)
+            lo, hi = est - crit * se, est + crit * se
         return pd.DataFrame({"estimate": est, "std_err": se, "ci_low": lo, "ci_high": hi},
                             index=names)
 
@@ -217,7 +291,8 @@ class Results:
         ]
         notes = list(self.notes)
         if self.starts is not None:
-            st = self.starts["status"].value_counts()
+            short = {s.message: s.name.lower() for s in Status}
+            st = self.starts["status"].map(lambda m: short.get(m, m)).value_counts()
             header.append(("Starts", f"{len(self.starts)} ("
                            + ", ".join(f"{v} {k}" for k, v in st.items()) + ")"))
         if self.bootstrap is not None:
@@ -225,9 +300,16 @@ class Results:
                            "converged"))
         if not d.converged:
             notes.insert(0, "the optimiser did NOT converge: do not use these estimates.")
-        tab = self.table(alpha).rename(columns={"std_err": "std err", "p_value": "P>|z|",
-                                                "ci_low": f"[{alpha / 2:g}",
-                                                "ci_high": f"{1 - alpha / 2:g}]"})
+        notes.append(self.interval_note())
+        if self.cov_warning is not None and not self.uses_bootstrap:
+            notes.append(self.cov_warning)
+        with warnings.catch_warnings():  # the summary states the reason in its notes
+            warnings.simplefilter("ignore", CovarianceWarning)
+            tab = self.table(alpha)
+        ref = "P>|t|" if self.interval_method == "t" else "P>|z|"
+        tab = tab.rename(columns={"std_err": "std err", "p_value": ref,
+                                  "z": "t" if self.interval_method == "t" else "z",
+                                  "ci_low": f"[{alpha / 2:g}", "ci_high": f"{1 - alpha / 2:g}]"})
         return render(f"{self.name} results", header, tab, fmt, notes)
 
     def __str__(self) -> str:

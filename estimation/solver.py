@@ -13,8 +13,8 @@ step and grows after a failed one. At the rounding floor of Q, where no decrease
 full Newton step is kept only if it halves the scale-free gradient. A member whose parameter has
 no effect at all (gradient and Hessian row exactly zero, e.g. an underflowed term) stops as FLAT.
 
-Convergence is judged scale-free, for every member (DESIGN.md): the Hessian is positive definite
-and either
+Convergence is judged scale-free, for every member, so that one tolerance means the same for any
+model, data size or units: the Hessian is positive definite and either
 
     max_j |g_j| · max(|θ_j|, 1) / S_Q ≤ gtol     (relative gradient), or
     ½ gᵀ H⁻¹ g ≤ ftol · S_Q                       (Newton decrement),
@@ -42,12 +42,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.errors import SpecificationError
 from estimation.progress import Progress
 
 
 class Status(enum.IntEnum):
     """Outcome of one member of a batched solve, each carrying the message a user reads
-    (``Status(code).message``); the codes travel through the compiled solver as integers."""
+    (``Status.of(code).message``); the codes travel through the compiled solver as integers."""
 
     message: str
 
@@ -64,6 +65,11 @@ class Status(enum.IntEnum):
     NONFINITE = 4, "objective or gradient not finite"
     SINGULAR = 5, "stationary but the Hessian is not positive definite (flat or saddle)"
     FLAT = 6, "a parameter has no effect (its gradient and Hessian row are exactly zero)"
+
+    @classmethod
+    def of(cls, code: int | np.integer) -> Status:
+        """The member with integer ``code`` (as the compiled solver reports it)."""
+        return cls._value2member_map_[int(code)]  # type: ignore[return-value]
 
 
 # Plain integers for the compiled code (JAX takes ints, not enum members, as constants).
@@ -181,6 +187,10 @@ def _newton_decrement(ev, V, s, g):
     return pd_ok, jnp.where(pd_ok, dec, jnp.inf)
 
 
+#: An array of the pool: NumPy between rounds, JAX inside the compiled round.
+Arr = jax.Array | np.ndarray
+
+
 class PoolState(NamedTuple):
     """Every member's iterate and what the next iteration reuses (first axis = pool slot).
 
@@ -190,19 +200,19 @@ class PoolState(NamedTuple):
     ``status`` a :class:`Status` code, ``fresh`` whether the slot's member has just entered.
     """
 
-    theta: jax.Array
-    f: jax.Array
-    g: jax.Array
-    H: jax.Array
-    B: jax.Array
-    sq: jax.Array
-    ev: jax.Array
-    V: jax.Array
-    sc: jax.Array
-    mu: jax.Array
-    it: jax.Array
-    status: jax.Array
-    fresh: jax.Array
+    theta: Arr
+    f: Arr
+    g: Arr
+    H: Arr
+    B: Arr
+    sq: Arr
+    ev: Arr
+    V: Arr
+    sc: Arr
+    mu: Arr
+    it: Arr
+    status: Arr
+    fresh: Arr
 
 
 def initial_state(theta: np.ndarray, mu0: float, status: np.ndarray | None = None) -> PoolState:
@@ -376,7 +386,7 @@ def solve_batch(
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
     m, k = theta0.shape
     if m == 0:
-        raise ValueError("solve_batch needs at least one start (theta0 has no rows)")
+        raise SpecificationError("solve_batch needs at least one start (theta0 has no rows)")
     weights = np.asarray(weights, dtype=np.float64)
     P = _pool_size(m, opts.pool)
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
@@ -464,7 +474,8 @@ class _Pool:
     def __init__(self, run_round, obj, theta0, weights, first: np.ndarray, P: int, mu0: float,
                  queue: _Queue, out: BatchSolution):
         self.run_round, self.obj, self.theta0, self.weights = run_round, obj, theta0, weights
-        self.mu0, self.queue, self.out, self.error = mu0, queue, out, None
+        self.mu0, self.queue, self.out = mu0, queue, out
+        self.error: BaseException | None = None
         self.per_member = weights.ndim == 2
         self.member = np.full(P, -1, dtype=np.int64)  # -1: a parked slot, never counted
         self.member[:first.size] = first

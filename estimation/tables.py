@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
+from estimation.errors import SpecificationError
+
 FORMATS = ("text", "markdown", "latex")
+#: Widest line of a text summary: it fits a terminal of 100 columns; long header values and
+#: notes wrap, and the full tables go to the CSV files.
+MAX_WIDTH = 100
+_KEY, _VALUE = 22, 20
+
+
+def _text(title: str, header: list[tuple[str, str]], cells: pd.DataFrame,
+          notes: list[str]) -> str:
+    """The text box: short header values two to a line, long ones on their own wrapped lines,
+    then the table and the wrapped notes; no line is wider than :data:`MAX_WIDTH`."""
+    width = min(max(78, len(title)), MAX_WIDTH)
+    lines = ["=" * width, textwrap.shorten(title, width).center(width), "=" * width]
+    short = [(k, v) for k, v in header if len(v) <= _VALUE]
+    long = [(k, v) for k, v in header if len(v) > _VALUE]
+    half = (len(short) + 1) // 2
+    left, right = short[:half], short[half:]
+    for i in range(half):
+        a = f"{left[i][0] + ':':<{_KEY}}{left[i][1]:>{_VALUE}}"
+        b = f"{right[i][0] + ':':<{_KEY}}{right[i][1]:>{_VALUE}}" if i < len(right) else ""
+        lines.append(f"{a}   {b}".rstrip())
+    for k, v in long:
+        lines += textwrap.wrap(v, MAX_WIDTH, initial_indent=f"{k + ':':<{_KEY}}",
+                               subsequent_indent=" " * _KEY)
+    lines.append("-" * width)
+    lines.append(cells.to_string(line_width=MAX_WIDTH))
+    lines.append("=" * width)
+    for n in notes:
+        lines += textwrap.wrap(f"Note: {n}", MAX_WIDTH, subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def _fmt(x) -> str:
@@ -25,23 +58,11 @@ def render(title: str, header: list[tuple[str, str]], table: pd.DataFrame, fmt: 
            notes: list[str] | None = None) -> str:
     """One results box: ``header`` key/value pairs, then ``table`` (index = parameter names)."""
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise SpecificationError(f"format must be one of {FORMATS}, got {fmt!r}")
     notes = notes or []
     cells = table.map(_fmt)
     if fmt == "text":
-        width = max(78, len(title))
-        lines = ["=" * width, title.center(width), "=" * width]
-        half = (len(header) + 1) // 2
-        left, right = header[:half], header[half:]
-        for i in range(half):
-            a = f"{left[i][0] + ':':<22}{left[i][1]:>16}"
-            b = f"{right[i][0] + ':':<22}{right[i][1]:>16}" if i < len(right) else ""
-            lines.append(f"{a}   {b}".rstrip())
-        lines.append("-" * width)
-        lines.append(cells.to_string())
-        lines.append("=" * width)
-        lines += [f"Note: {n}" for n in notes]
-        return "\n".join(lines)
+        return _text(title, header, cells, notes)
     if fmt == "markdown":
 
         def md(s) -> str:

@@ -1,25 +1,40 @@
 """The ``llmecon`` command line.
 
 Each subcommand lives in its own module under :mod:`llmecon.commands` and exposes
-``register(subparsers)``; this module only discovers and dispatches them. Exit status: 0 success,
-1 a reproduction missed a tolerance (or a computation failed), 2 bad input (one line on stderr:
-a usage or validation error, a file that cannot be read or written, an estimation error), 141
-when the reader of standard output went away (``llmecon ... | head``; nothing more is printed).
+``register(subparsers)``; this module only discovers and dispatches them. Exit status:
+
+- 0 success;
+- 1 a reproduction missed a tolerance, or a computation failed
+  (:class:`llmecon.errors.ComputationError`: one line on stderr);
+- 2 bad input (:class:`llmecon.errors.InputError`: one line on stderr naming the file, column,
+  option or value; also a file that cannot be read or written);
+- 130 interrupted by Ctrl-C (one line; commands move their files into place only once complete);
+- 141 the reader of standard output went away (``llmecon ... | head``; nothing more is printed).
+
+Any other exception is a bug: its traceback is shown with a line asking for a report. Warnings
+print as one plain line each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
 import sys
+import traceback
+import warnings
+from collections.abc import Iterator
 
 from llmecon import __version__, commands
+from llmecon.errors import ComputationError, InputError, UsageError
 
+__all__ = ["UsageError", "build_parser", "main"]
 
-class UsageError(Exception):
-    """Bad user input: reported as one line on stderr with exit status 2."""
+#: Where a user reports a bug (printed under the traceback of an unexpected exception).
+BUG_REPORT = ("this is a bug in llmecon, not a problem with your input: please report it with "
+              "the command line and the traceback above")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         stderr), 141 standard output was closed early (SIGPIPE's conventional status).
     """
     try:
-        return _dispatch(argv)
+        with _plain_warnings():
+            return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("llmecon: interrupted; no output was written", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         _stdout_to_devnull()
         return 141
@@ -74,24 +93,45 @@ def _dispatch(argv: list[str] | None) -> int:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
         return status
-    except BrokenPipeError:
+    except (BrokenPipeError, KeyboardInterrupt):
         raise
-    except UsageError as exc:
+    except InputError as exc:
+        # Every package's validation errors derive from InputError: bad input, one line.
         print(f"llmecon {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        # Library validation errors (data, parameters, scenarios) are input errors: one line.
-        print(f"llmecon {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
+    except ComputationError as exc:
+        print(f"llmecon {args.command}: failed: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
     except OSError as exc:
-        # A bad --out (an existing file, an unwritable folder) or an unreadable input file.
+        if exc.filename is None:  # not about a file the user named: a bug, shown in full
+            return _bug(args.command)
+        # A bad --out (an unwritable folder) or an unreadable input file.
         print(f"llmecon: error: {_os_message(exc)}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if not _is_estimation_error(exc):
-            raise
-        print(f"llmecon {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
+    except Exception:
+        return _bug(args.command)
+
+
+def _bug(command: str) -> int:
+    """Show the current exception's traceback and ask for a bug report; exit status 1."""
+    traceback.print_exc()
+    print(f"llmecon {command}: {BUG_REPORT}", file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """Warnings as one plain line each (``llmecon: warning: ...``), without the source line and
+    file path Python shows by default: the summaries already carry the diagnostics."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"llmecon: warning: {_one_line(str(message))}", file=file or sys.stderr)
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 def _os_message(exc: OSError) -> str:
@@ -103,13 +143,6 @@ def _os_message(exc: OSError) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _is_estimation_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is an :class:`estimation.EstimationError` (without importing the engine:
-    if :mod:`estimation.errors` was never imported, nothing can have raised one)."""
-    errors = sys.modules.get("estimation.errors")
-    return errors is not None and isinstance(exc, errors.EstimationError)
 
 
 def _stdout_to_devnull() -> None:

@@ -29,7 +29,6 @@ from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs, flops
 
 TITLE = "Table 1: parameters and forward FLOPs per token by operation"
-SOURCE = "Kaplan et al. 2020, Table 1 and §2.1"
 
 #: The stated configuration (GPT-2 XL shape).
 CONFIG = {"n_layer": 48, "d_model": 1600, "d_attn": 1600, "d_ff": 6400, "n_ctx": 1024,

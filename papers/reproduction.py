@@ -108,7 +108,7 @@ def write_tables(table: pd.DataFrame, out: Path, stem: str, title: str | None = 
     tex += [f"\\par\\footnotesize {_tex(n)}" for n in notes]
     tex += [r"\end{table}"] if title else []
     paths = [out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"]
-    frame.to_csv(paths[0], index=False, float_format="%.10g")
+    frame.to_csv(paths[0], index=False)  # full precision (shortest round trip); md/tex round
     paths[1].write_text("\n".join(md) + "\n")
     paths[2].write_text("\n".join(tex) + "\n")
     return paths

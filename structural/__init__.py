@@ -1,6 +1,5 @@
 """The structural model of an LLM pipeline: stages, cost and production functions, the firm's
 problem, the market, and counterfactuals. Pure JAX functions in float64."""
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
+# JAX's float64 is switched on in one place, the engine's package (estimation/__init__.py).
+import estimation  # noqa: F401

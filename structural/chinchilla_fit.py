@@ -22,6 +22,7 @@ Two estimators:
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import jax.numpy as jnp
@@ -34,8 +35,6 @@ import estimation
 from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
 from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
-
-LAW_PARAMS = ("A", "B", "E", "alpha", "beta")
 
 # Hoffmann et al. (2022), §D.2: the initialisation grid of their Approach 3 fit, on (a, b, e, α, β)
 # with a = log A, b = log B, e = log E.
@@ -150,16 +149,16 @@ def huber_scale_step(r: np.ndarray, delta: float) -> float:
     the root is unique; it is found in log(σ / max|r|), which keeps every u finite.
     """
     if not (np.isfinite(delta) and delta > 0):
-        raise ValueError(f"Huber delta must be a finite number > 0, got {delta}")
+        raise estimation.SpecificationError(f"Huber delta must be a finite number > 0, got {delta}")
     a = np.abs(np.asarray(r, dtype=np.float64)).ravel()
     if a.size == 0:
-        raise ValueError("the Huber scale step needs at least one residual")
+        raise estimation.SpecificationError("the Huber scale step needs at least one residual")
     if not np.all(np.isfinite(a)):
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             f"residual {int(np.flatnonzero(~np.isfinite(a))[0])} is not finite: no Huber scale")
     top = a.max()
     if top == 0:
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             "every residual is exactly zero: the Huber scale MLE would be σ = 0")
     a = a / top
     n = a.size
@@ -273,6 +272,75 @@ def _huber_residual_model(delta: float):
     return _LAW_CACHE[delta]
 
 
+#: Fewest distinct values of N and of D, and fewest rows per law parameter, for a fit: with
+#: fewer, A/N^α (or B/D^β) and E trade off exactly and the "converged" fit is arbitrary.
+MIN_DISTINCT, MIN_ROWS_PER_PARAM = 3, 2
+
+
+def check_identified(df: pd.DataFrame) -> None:
+    """Refuse, before fitting, runs that cannot identify the five law parameters.
+
+    E + A/N^α needs at least three distinct N (two points fit any power law exactly with E
+    free), likewise D, and the Huber fit needs a few rows per parameter for its SEs.
+
+    Raises
+    ------
+    estimation.SpecificationError
+        Naming the column without variation, or the number of rows against the parameters.
+    """
+    k = len(law_spec())
+    for col, sym in (("params", "N"), ("tokens", "D")):
+        distinct = int(pd.Series(df[col]).nunique())
+        if distinct < MIN_DISTINCT:
+            raise estimation.SpecificationError(
+                f"column {col!r} has {distinct} distinct value(s); the law needs at least "
+                f"{MIN_DISTINCT} distinct {sym} to identify its exponent and scale")
+    pairs = len(df[["params", "tokens"]].drop_duplicates())
+    if pairs < MIN_ROWS_PER_PARAM * k:
+        raise estimation.SpecificationError(
+            f"{pairs} distinct (params, tokens) run(s) for {k} law parameters; at least "
+            f"{MIN_ROWS_PER_PARAM * k} are needed to identify them and their standard errors")
+
+
+def _as_starts(starts: pd.DataFrame | dict | None) -> pd.DataFrame:
+    """Starts as a DataFrame on the user's scale: a dict of numbers is one start, a dict of
+    sequences a grid on (a, b, e, α, β)."""
+    if starts is None:
+        return grid_to_starts(HOFFMANN_GRID)
+    if isinstance(starts, dict):
+        if all(np.ndim(v) == 0 for v in starts.values()):
+            return pd.DataFrame([{k: float(v) for k, v in starts.items()}])
+        return grid_to_starts(starts)
+    return starts
+
+
+def _with_scale(boot: Bootstrap | Any, data: dict[str, np.ndarray], delta: float,
+                spec: ParamSpec) -> Any:
+    """The summed-Huber bootstrap with each replicate's Huber scale σ added, so that every
+    parameter of the (θ, σ) likelihood has its draws (functions of them, Wald tests).
+
+    σ of a replicate is the exact scale step (:func:`huber_scale_step`) at its law parameters on
+    its resampled runs, as the alternation computes σ at the estimate.
+    """
+    W = boot.weights
+    draws = boot.draws.copy()
+    sig = np.full(len(draws), np.nan)
+    jdata = {k: jnp.asarray(v) for k, v in data.items()}
+    for i, row in enumerate(draws.itertuples(index=False)):
+        if not boot.converged.iloc[i]:
+            continue
+        p = {k: jnp.asarray(getattr(row, k)) for k in draws.columns}
+        r = np.asarray(log_residuals(p, jdata))
+        if W is not None:
+            r = np.repeat(r, W[i].astype(np.int64))
+        sig[i] = huber_scale_step(r, delta)
+    draws["sigma"] = sig
+    theta = spec.to_internal(np.where(np.isfinite(draws.to_numpy()), draws.to_numpy(), 1.0),
+                             what="bootstrap draws")
+    est = boot.estimate.copy()
+    return replace(boot, draws=draws, theta=theta, estimate=est)
+
+
 def fit_chinchilla(
     df: pd.DataFrame,
     *,
@@ -292,18 +360,18 @@ def fit_chinchilla(
         Summed Huber loss on log residuals (M-estimation), or the Huber-density MLE with a free
         scale (Besiroglu et al.'s point estimate). ``huber-mle`` starts from the ``huber``
         optimum found from ``starts`` and is maximised by :func:`huber_mle_alternating`.
-    starts : DataFrame of starts (user scale) or a grid dict on (a, b, e, α, β); default
-        Hoffmann's 4,500-point grid.
+    starts : DataFrame of starts (user scale), a dict of numbers (one start: ``{"A": 400, "B":
+        400, "E": 1.7, "alpha": 0.3, "beta": 0.3}``), or a grid dict of lists on (a, b, e, α, β);
+        default Hoffmann's 4,500-point grid.
     bootstrap : int or Bootstrap
         Replicates of the summed-Huber estimator, each refitted from the summed-Huber estimate
         (Besiroglu et al.'s SEs come from that bootstrap for both estimators).
     """
     if estimator not in ("huber", "huber-mle"):
-        raise ValueError(f"estimator must be 'huber' or 'huber-mle', got {estimator!r}")
-    if starts is None:
-        starts = HOFFMANN_GRID
-    if isinstance(starts, dict):
-        starts = grid_to_starts(starts)
+        raise estimation.SpecificationError(
+            f"estimator must be 'huber' or 'huber-mle', got {estimator!r}")
+    starts = _as_starts(starts)
+    check_identified(df)
     resid, loss, loglik = _huber_residual_model(delta)
     data = as_fit_data(df)
     res = estimation.fit(None, data, law_spec(), kind="m", residuals=resid, loss=loss,
@@ -331,13 +399,14 @@ def fit_chinchilla(
         d.converged = False
     mle.starts = res.starts
     if res.bootstrap is None:
-        mle.notes.append(
-            "Hessian SEs of this likelihood understate the uncertainty: its quadratic zone "
-            f"(|r| <= delta*sigma = {delta * sigma:.2g}) holds only the runs the law "
-            "interpolates, so the Hessian measures kinks, not sampling spread (the fit behaves "
-            "like least absolute deviations); bootstrap SEs (--bootstrap) are the paper's")
+        # Known to be wrong: reading them warns (Results.cov_warning); the summary says so.
+        mle.cov_warning = (
+            "Hessian SEs of this likelihood understate the uncertainty (about 300x in a Monte "
+            f"Carlo): its quadratic zone (|r| <= delta*sigma = {delta * sigma:.2g}) holds only "
+            "the runs the law interpolates, so the Hessian measures kinks, not sampling spread; "
+            "use bootstrap= (--bootstrap), the paper's SEs")
     else:
-        mle.bootstrap = res.bootstrap
+        mle.bootstrap = _with_scale(res.bootstrap, data, delta, mle.spec)
         mle.se_source = "bootstrap"
         mle.notes.append("standard errors: bootstrap of the summed-Huber estimator "
                          "(Besiroglu et al. 2024's procedure)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmecon.errors import InputError
 
-class PipelineError(ValueError):
+
+class PipelineError(InputError):
     """A pipeline, stage or hardware specification is invalid.
 
     ``field`` is the dotted name of the offending field (e.g. ``"output.y"``); the message says what

@@ -34,12 +34,13 @@ import numpy as np
 import pandas as pd
 
 import structural  # noqa: F401  (float64)
+from llmecon.errors import InputError
 from structural import flops
 
 Array = Any
 
 
-class GuardrailError(ValueError):
+class GuardrailError(InputError):
     """A guardrail specification error naming the field."""
 
 

@@ -186,11 +186,6 @@ def lgamma_series(x: Array) -> Array:
     return _lgamma(jnp.asarray(x, jnp.float64))
 
 
-def digamma_series(x: Array) -> Array:
-    """ψ(x) = d log Γ(x)/dx by the same recurrence-and-series scheme as :func:`lgamma_series`."""
-    return _digamma(jnp.asarray(x, jnp.float64))
-
-
 def log_miss_probability(k: Array, a: Array, b: Array) -> Array:
     """log(1 − coverage(k)) = log B(a, b + k) − log B(a, b), via :func:`lgamma_series`:
     log Γ(b + k) + log Γ(a + b) − log Γ(b) − log Γ(a + b + k)."""

@@ -21,8 +21,3 @@ Array = Any
 def success_probability(loss: Array, kappa: Array, ell_task: Array, shift: Array = 0.0) -> Array:
     """μ = σ(κ (ℓ_task − L) + shift); ``shift`` adds a logit gain (e.g. from reasoning tokens)."""
     return jax.nn.sigmoid(kappa * (ell_task - jnp.asarray(loss, jnp.float64)) + shift)
-
-
-def success_logit(loss: Array, kappa: Array, ell_task: Array, shift: Array = 0.0) -> Array:
-    """The logit of :func:`success_probability`, κ (ℓ_task − L) + shift."""
-    return kappa * (ell_task - jnp.asarray(loss, jnp.float64)) + shift

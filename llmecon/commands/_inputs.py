@@ -1,7 +1,7 @@
 """Checks on the files a user names on the command line, and the bundled example files.
 
-Every check fails with a one-line :class:`llmecon.cli.UsageError` naming the file: a path that does
-not exist, a directory where a file is expected, or a file that is not UTF-8 text. The example
+Every check fails with a one-line :class:`llmecon.errors.UsageError` naming the file: a path that
+does not exist, a directory where a file is expected, or a file that is not UTF-8 text. The example
 pipelines and scenarios ship as package data under ``structural/examples``, so ``llmecon cost
 reasoning`` finds them after a normal install, whatever the working directory.
 """
@@ -9,12 +9,19 @@ reasoning`` finds them after a normal install, whatever the working directory.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from llmecon.cli import UsageError
+from llmecon.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Bundled example folders under ``structural/examples``, by the command that reads them.
 EXAMPLE_KINDS = ("pipelines", "scenarios")
@@ -171,8 +178,8 @@ def print_examples(kind: str) -> int:
     return 0
 
 
-def output_dir(path: Path | None, flag: str = "--out") -> Path | None:
-    """Return ``path`` after checking it is not an existing non-directory (before a long run).
+def output_dir(path: Path | None, flag: str = "--out", force: bool = True) -> Path | None:
+    """Return ``path`` after checking, before any work, that results can be written there.
 
     Parameters
     ----------
@@ -180,17 +187,237 @@ def output_dir(path: Path | None, flag: str = "--out") -> Path | None:
         The output folder the user named; None passes through.
     flag : str
         The option that named it, for the message.
+    force : bool
+        Whether files already in the folder may be replaced (the command's ``--force``).
 
     Returns
     -------
     Path or None
-        ``path`` unchanged. Other problems (no permission) surface when the folder is written.
+        ``path`` unchanged.
 
     Raises
     ------
     UsageError
-        ``path`` exists and is a file (or anything but a directory).
+        ``path`` exists and is not a directory; it holds files and ``force`` is false; or the
+        folder it would be created in does not exist or cannot be written.
     """
-    if path is not None and path.exists() and not path.is_dir():
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a directory")
+    if path.is_dir() and not force and any(path.iterdir()):
+        names = sorted(p.name for p in path.iterdir())
+        raise UsageError(f"{flag} {path}: the folder already holds {len(names)} file(s) "
+                         f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                         "give --force to replace them or choose another folder")
+    parent = _existing_parent(path)
+    try:  # the only sure test: create (and remove) a folder where the results will go
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is not a directory")
+        os.rmdir(tempfile.mkdtemp(prefix=".llmecon-check-", dir=parent))
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create or write a folder there "
+                         f"({exc.strerror or exc})") from None
     return path
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (or ``path`` itself) that exists."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+@contextlib.contextmanager
+def staged_output(path: Path | None, flag: str = "--out",
+                  force: bool = True) -> Iterator[Path | None]:
+    """Yield a temporary folder for a command's files; move them into ``path`` only on success.
+
+    The one way every command writes its ``--out`` folder: checked up front by
+    :func:`output_dir`, written in a hidden sibling folder, and moved into place once the work
+    has finished. An error or Ctrl-C (``KeyboardInterrupt``) removes the temporary folder, so an
+    interrupted run leaves no partial output and an existing folder as it was.
+
+    Parameters
+    ----------
+    path : Path or None
+        The output folder; None yields None and writes nothing.
+    flag, force
+        As for :func:`output_dir`.
+
+    Yields
+    ------
+    Path or None
+        The folder to write into.
+    """
+    if output_dir(path, flag, force) is None:
+        yield None
+        return
+    assert path is not None
+    path = path.absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield tmp
+        if not path.exists():
+            tmp.rename(path)  # atomic on one file system
+            return
+        for f in sorted(tmp.iterdir()):
+            target = path / f.name
+            if target.is_dir() and not f.is_dir():
+                raise UsageError(f"{flag} {target}: is a folder; cannot replace it with a file")
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(f, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def staged_file(path: Path, force: bool, flag: str = "--out") -> Path:
+    """Check a single output file up front: its folder exists and it does not, unless ``force``.
+
+    Write to the returned path with :func:`write_file_atomically`.
+    """
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; expected a file name")
+    if path.exists() and not force:
+        raise UsageError(f"{flag} {path}: the file already exists; give --force to replace it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag}: folder {path.parent} not found")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: folder {path.parent} cannot be written")
+    return path
+
+
+def write_file_atomically(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+#: Seeds are unsigned 32-bit integers (what every generator here accepts, NumPy's and JAX's).
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """Return ``seed`` after checking it lies in [0, 2³² − 1]."""
+    if not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"{flag}: expected an integer from 0 to {SEED_MAX}, got {seed}")
+    return seed
+
+
+def check_count(value: int, flag: str, minimum: int, zero_ok: bool = False) -> int:
+    """Return ``value`` after checking it is ≥ ``minimum`` (or exactly 0 when ``zero_ok``)."""
+    if zero_ok and value == 0:
+        return value
+    if value < minimum:
+        allowed = f"0 or an integer ≥ {minimum}" if zero_ok else f"an integer ≥ {minimum}"
+        raise UsageError(f"{flag}: expected {allowed}, got {value}")
+    return value
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (physical memory if unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def check_memory(nbytes: float, flag: str, what: str) -> None:
+    """Refuse, before any work, a size whose arrays would not fit in available memory.
+
+    Parameters
+    ----------
+    nbytes : float
+        Bytes the run needs at its peak (an estimate from the array shapes).
+    flag : str
+        The option that set the size (``--bootstrap``), named in the message.
+    what : str
+        What the memory holds, for the message.
+    """
+    have = available_memory()
+    if nbytes > 0.8 * have:
+        raise UsageError(f"{flag}: {what} needs about {nbytes / 2**30:.1f} GiB, more than the "
+                         f"{have / 2**30:.1f} GiB available; choose a smaller value")
+
+
+def read_csv(path: Path, flag: str | None, **kwargs) -> pd.DataFrame:
+    """Read a user's CSV file after :func:`input_file`, refusing what pandas would hide.
+
+    A duplicated column name (pandas would rename the second ``loss`` to ``loss.1`` and fit the
+    first) and an empty or malformed file each raise :class:`UsageError` naming the file.
+    """
+    import csv
+
+    import pandas as pd
+
+    input_file(path, ".csv", flag=flag)
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    seen: set[str] = set()
+    for name in (h.strip() for h in header):
+        if name in seen:
+            raise UsageError(f"{path}: column {name!r} appears more than once in the header; "
+                             "each column must have its own name")
+        seen.add(name)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise UsageError(f"{path}: cannot read as CSV ({' '.join(str(exc).split())})") from None
+
+
+def require_finite(what: str, **values: Any) -> None:
+    """Refuse results that are not finite numbers, which only out-of-range input produces.
+
+    A pipeline with 0 pretraining tokens or 1e308 parameters computes a loss of inf and a
+    P(solved) of NaN; printing them (or writing ``Infinity`` into JSON, which strict parsers
+    reject) would hide the bad input. Scalars and mappings must be finite; in tables (DataFrames)
+    NaN marks "not applicable" and only ±inf is refused.
+
+    Parameters
+    ----------
+    what : str
+        What was computed from the input (``"pipeline reasoning"``), for the message.
+    **values
+        Named numbers, mappings of numbers or DataFrames.
+
+    Raises
+    ------
+    UsageError
+        Naming the first quantity that is not finite.
+    """
+    import math
+
+    def bad(name: str, v: Any, nan_ok: bool = False) -> None:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return
+        if math.isinf(v) or (math.isnan(v) and not nan_ok):
+            raise UsageError(f"{what}: {name} is {v}; an input is out of range (a size of 0, "
+                             "or a value too large to compute with): check the inputs it uses")
+
+    for key, v in values.items():
+        if hasattr(v, "to_dict") and hasattr(v, "columns"):  # a DataFrame
+            for col, series in v.to_dict().items():
+                for row, x in series.items():
+                    bad(f"{key} {col!r} (row {row})", x, nan_ok=True)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                bad(f"{key} {k!r}", x)
+        else:
+            bad(key, v)

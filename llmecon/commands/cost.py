@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import example_or_file, print_examples
+from llmecon.commands._inputs import example_or_file, print_examples, require_finite
 from structural.pipeline import Pipeline, queries_from_spec
 
 
@@ -56,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
             spec = tomllib.load(fh)
     Q = args.queries if args.queries is not None else (queries_from_spec(spec) or 1.0)
     if not (Q > 0 and math.isfinite(Q)):
-        raise ValueError(f"--queries: expected a positive number, got {Q!r}")
+        raise UsageError(f"--queries: expected a positive number, got {Q!r}")
     table = pipeline.cost_table(Q)
     quality = pipeline.quality_measures()
     per_solved = pipeline.cost_per_solved(Q)
+    require_finite(pipeline.name, quality=quality, cost_per_solved=per_solved, costs=table)
     if args.format == "json":
         print(json.dumps({
             "pipeline": pipeline.name, "hardware": pipeline.hardware.name, "queries": Q,

@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("the following arguments are required: --out")
     output_dir(args.out)
     if args.draws < 1:
-        raise ValueError(f"--draws: expected a positive integer, got {args.draws}")
+        raise UsageError(f"--draws: expected a positive integer, got {args.draws}")
     from structural.counterfactual import run
 
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:

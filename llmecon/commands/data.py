@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 import data as datasets
-from llmecon.cli import UsageError
-from llmecon.commands._inputs import input_file
+from llmecon.commands._inputs import read_csv, staged_file, write_file_atomically
+from llmecon.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "data", help="list the curated datasets or show one", description=__doc__
+        "data", help="list the curated datasets or show one",
+        description=(__doc__ or "").replace("``", ""),
     )
     sub = parser.add_subparsers(dest="data_command", metavar="{list,show,validate,live-prices}")
     p_list = sub.add_parser("list", help="every dataset with rows, snapshot date and licence")
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p_live.add_argument("--rows", type=int, default=10, help="rows of the table to print (10)")
     p_live.add_argument("--out", type=Path, help="also write the table to this CSV file")
+    p_live.add_argument("--force", action="store_true", help="replace the --out file if it exists")
     p_live.add_argument(
         "--on", help="snapshot date YYYY-MM-DD that decides the current price (default: today)"
     )
@@ -70,11 +72,7 @@ def _validate(args: argparse.Namespace) -> int:
     _check_name(args.name)
     if not args.file.exists():
         raise UsageError(f"file {args.file} not found")
-    input_file(args.file, ".csv")
-    try:
-        df = pd.read_csv(args.file, keep_default_na=False, na_values=[""])
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise UsageError(f"{args.file}: cannot read as CSV ({exc})") from None
+    df = read_csv(args.file, None, keep_default_na=False, na_values=[""])
     out = datasets.validate(df, args.name, source=str(args.file))  # raises a one-line ValueError
     print(f"{args.file}: {len(out)} rows match the {args.name} schema")
     return 0
@@ -99,8 +97,8 @@ def _live_prices(args: argparse.Namespace) -> int:
 
     if args.rows < 0:
         raise UsageError(f"--rows must be >= 0, got {args.rows}")
-    if args.out is not None and not args.out.parent.is_dir():
-        raise UsageError(f"--out: folder {args.out.parent} not found")
+    if args.out is not None:
+        staged_file(args.out, force=args.force)
     try:
         df = live_prices.current_api_prices(on=args.on)
     except live_prices.LivePricesUnavailable as exc:
@@ -114,6 +112,6 @@ def _live_prices(args: argparse.Namespace) -> int:
     with pd.option_context("display.max_columns", 50, "display.width", 200):
         print(df.head(args.rows).to_string())
     if args.out is not None:
-        build.write_csv(df, args.out)
+        write_file_atomically(args.out, lambda tmp: build.write_csv(df, tmp))
         print(f"\nwrote {len(df)} rows to {args.out}")
     return 0

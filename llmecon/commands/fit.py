@@ -1,9 +1,10 @@
 """``llmecon fit MODEL ...``: estimate a structural model on a CSV and write its parameters.
 
 ``llmecon fit chinchilla --data FILE.csv [--estimator huber|huber-mle] [--bootstrap B] [--seed S]
-[--out DIR] [--quick] [--quiet]`` prints the summary and, with ``--out``, writes DIR/params.csv
-(param,estimate,std_err,ci_low,ci_high) and DIR/summary.txt. Fitted cost-function models register
-their own subcommands here too.
+[--out DIR [--force]] [--quick] [--quiet]`` prints the summary and, with ``--out``, writes
+DIR/params.csv (param,estimate,std_err,ci_low,ci_high, full precision) and DIR/summary.txt, only
+once the fit has converged (a failed fit exits 1 and writes nothing). Fitted cost-function models
+register their own subcommands here too.
 """
 
 from __future__ import annotations
@@ -15,8 +16,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmecon.cli import UsageError
-from llmecon.commands._inputs import input_file, output_dir
+from llmecon.commands._inputs import (
+    check_count,
+    check_memory,
+    check_seed,
+    output_dir,
+    read_csv,
+    staged_output,
+)
+from llmecon.errors import ComputationError
+
+ESTIMATORS = {
+    "huber": "summed Huber loss on log residuals (Besiroglu et al.'s Table 1 method; default)",
+    "huber-mle": "Huber-density maximum likelihood with a free scale (their printed point "
+                 "estimate); give --bootstrap for its SEs",
+}
+#: Bytes per bootstrap replicate and data row at the peak of a bootstrap: its resample counts,
+#: copied into the pools of the solver, with room for the per-replicate arrays beside them.
+BOOT_BYTES_PER_CELL = 8 * 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,14 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = models.add_parser("chinchilla", help="the Chinchilla loss law L(N, D) on training runs")
     c.add_argument("--data", type=Path, required=True,
                    help="CSV with columns params,tokens,loss (one training run per row)")
-    c.add_argument("--estimator", choices=("huber", "huber-mle"), default="huber")
+    c.add_argument("--estimator", choices=tuple(ESTIMATORS), default="huber",
+                   help="; ".join(f"{k}: {v}" for k, v in ESTIMATORS.items()))
     c.add_argument("--bootstrap", type=int, default=0,
-                   help="bootstrap replicates (0: asymptotic sandwich / Hessian SEs)")
-    c.add_argument("--seed", type=int, default=0)
+                   help="bootstrap replicates, 0 or at least 2 (0: asymptotic sandwich or "
+                        "Hessian SEs)")
+    c.add_argument("--seed", type=int, default=0,
+                   help="seed of the bootstrap resampling, 0 to 2^32-1 (default 0)")
     c.add_argument("--out", type=Path, default=None,
                    help="also write params.csv and summary.txt to this directory")
+    c.add_argument("--force", action="store_true",
+                   help="replace files already in the --out directory")
     c.add_argument("--quick", action="store_true", help="a 243-point start grid instead of 4,500")
-    c.add_argument("--quiet", action="store_true")
+    c.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the summary is still printed)")
     c.set_defaults(func=run_chinchilla)
     try:  # fitted per-stage cost functions add their own models
         extra = importlib.import_module("llmecon.commands.fit_costs")
@@ -49,37 +72,49 @@ def _no_model(parser: argparse.ArgumentParser) -> int:
 
 
 def run_chinchilla(args: argparse.Namespace) -> int:
+    # Every argument is checked before any work (the start grid alone takes seconds).
+    check_count(args.bootstrap, "--bootstrap", 2, zero_ok=True)
+    check_seed(args.seed)
+    output_dir(args.out, force=args.force)
+    df = read_csv(args.data, "--data")
+
     import data
     import estimation
-    from structural.chinchilla_fit import HOFFMANN_GRID, QUICK_GRID, fit_chinchilla
+    from structural.chinchilla_fit import (
+        HOFFMANN_GRID,
+        QUICK_GRID,
+        check_identified,
+        fit_chinchilla,
+    )
 
-    input_file(args.data, ".csv", flag="--data")
-    output_dir(args.out)
-    if args.bootstrap < 0:
-        raise UsageError(f"--bootstrap must be ≥ 0, got {args.bootstrap}")
-    try:
-        df = pd.read_csv(args.data)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise UsageError(f"{args.data}: cannot read as CSV ({exc})") from None
     df = data.validate_chinchilla_fit_input(df, source=str(args.data))
+    check_identified(df)
+    check_memory(BOOT_BYTES_PER_CELL * args.bootstrap * len(df), "--bootstrap",
+                 f"{args.bootstrap} replicates of {len(df)} rows")
     boot = estimation.Bootstrap(draws=args.bootstrap, seed=args.seed) if args.bootstrap else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", estimation.NotConvergedWarning)
-        res = fit_chinchilla(df, estimator=args.estimator,
-                             starts=QUICK_GRID if args.quick else HOFFMANN_GRID,
-                             bootstrap=boot, progress=not args.quiet)
-    names = ["A", "B", "E", "alpha", "beta"]
-    ci = res.conf_int()
-    table = pd.DataFrame({"estimate": res.params[names], "std_err": res.bse[names],
-                          "ci_low": ci["lower"][names], "ci_high": ci["upper"][names]})
-    table.index.name = "param"
-    summary = res.summary()
-    if res.bootstrap is not None:
-        summary += "\n" + res.bootstrap.summary_line()
-    print(summary)
+    with staged_output(args.out, force=args.force) as out:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+            res = fit_chinchilla(df, estimator=args.estimator,
+                                 starts=QUICK_GRID if args.quick else HOFFMANN_GRID,
+                                 bootstrap=boot, progress=not args.quiet)
+        names = ["A", "B", "E", "alpha", "beta"]
+        with warnings.catch_warnings():  # the summary carries the covariance caveats
+            warnings.simplefilter("ignore", estimation.CovarianceWarning)
+            ci = res.conf_int()
+            table = pd.DataFrame({"estimate": res.params[names], "std_err": res.bse[names],
+                                  "ci_low": ci["lower"][names], "ci_high": ci["upper"][names]})
+        table.index.name = "param"
+        summary = res.summary()
+        if res.bootstrap is not None:
+            summary += "\n" + res.bootstrap.summary_line()
+        print(summary)
+        if not res.converged:
+            raise ComputationError(
+                f"the fit did not converge ({res.diagnostics.status}); no files were written")
+        if out is not None:
+            table.to_csv(out / "params.csv")  # full precision: only the summary rounds
+            (out / "summary.txt").write_text(summary + "\n")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out / "params.csv", float_format="%.10g")
-        (args.out / "summary.txt").write_text(summary + "\n")
         print(f"wrote {args.out / 'params.csv'} and {args.out / 'summary.txt'}")
-    return 0 if res.converged else 1
+    return 0

@@ -23,59 +23,69 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmecon.commands._inputs import input_file, output_dir
-from structural.fitted.inputs import FitInputError, check_table, read_csv, with_years
+from data.traces import TRACE_NAMES as TRACES
+from llmecon.commands._inputs import output_dir, read_csv, staged_output
+from llmecon.errors import ComputationError
+from structural.fitted.inputs import FitInputError, check_table, with_years
 
 FORMATS = ("text", "markdown", "latex")
 
 
 def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
-    """Add ``training_cost``, ``inference_price``, ``price_trend`` and ``usage`` under ``fit``."""
-    p = fit_subparsers.add_parser(
-        "training_cost",
-        help="training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost")
+    """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
+    from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
+    from structural.fitted import REGISTRY
+
+    for name, model in REGISTRY.items():
+        p = fit_subparsers.add_parser(name, help=model.summary)
+        globals()[f"_arguments_{name}"](p)
+        _common(p)
+        p.set_defaults(func=globals()[f"run_{name}"])
+
+
+def _arguments_training_cost(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", help="CSV of runs: date or t, training_compute_flop, cost_usd")
     p.add_argument("--prices", help="CSV of prices: date or t, usd_per_flop (2023 $/FLOP)")
     p.add_argument("--cost", default="cloud_usd",
                    help="training_costs column for the curated runs (default cloud_usd)")
-    _common(p)
-    p.set_defaults(func=run_training_cost)
 
-    p = fit_subparsers.add_parser(
-        "inference_price", help="third-party open-weights prices vs active parameters; markups")
+
+def _arguments_inference_price(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prices", help="CSV: provider, model, input_usd_per_mtok, "
                    "output_usd_per_mtok, active_parameters, parameters, context_window, date or t")
-    p.add_argument("--form", choices=("loglinear", "roofline"), default="loglinear")
-    _common(p)
-    p.set_defaults(func=run_inference_price)
+    p.add_argument("--form", choices=("loglinear", "roofline"), default="loglinear",
+                   help="loglinear: log price on log active parameters; roofline: price from "
+                        "the serving-cost roofline times a markup (default loglinear)")
 
-    p = fit_subparsers.add_parser(
-        "price_trend", help="cheapest price at or above a capability threshold over time")
+
+def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--observations", help="CSV: date or t, price_usd_per_mtok, eci")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--reference", default="GPT-4", help="model whose ECI is the threshold")
     g.add_argument("--threshold", type=float, help="ECI threshold")
-    _common(p)
-    p.set_defaults(func=run_price_trend)
 
-    p = fit_subparsers.add_parser(
-        "usage", help="tokens per request: lognormal mixtures chosen by AIC/BIC")
+
+def _arguments_usage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
-    p.add_argument("--trace", default="azure_code_2023")
+    p.add_argument("--trace", default="azure_code_2023",
+                   help="which trace to fit: " + ", ".join(TRACES)
+                        + " (default azure_code_2023; with --traces, a value of its trace column)")
     p.add_argument("--column", default="output_tokens",
-                   choices=("input_tokens", "output_tokens"))
+                   choices=("input_tokens", "output_tokens"),
+                   help="token count to fit (default output_tokens)")
     p.add_argument("--components", default="1,2",
                    help="comma-separated numbers of mixture components (default 1,2)")
     p.add_argument("--prices", dest="token_prices",
                    help="IN,OUT[,CACHE] $/Mtok: also print the cost per request, fitting the "
                         "other token column of the same trace")
-    _common(p)
-    p.set_defaults(func=run_usage)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="how the summary prints: text (default), markdown or latex")
     p.add_argument("--out", type=Path, help="directory for CSV, Markdown and LaTeX tables")
+    p.add_argument("--force", action="store_true",
+                   help="replace files already in the --out directory")
 
 
 def _fmt(res, fmt: str) -> str:
@@ -96,22 +106,34 @@ def _table_text(df: pd.DataFrame, fmt: str) -> str:
     return df.to_string(float_format=lambda v: f"{v:.6g}")
 
 
-def _write(out: Path | None, stem: str, res_list, extra: dict[str, pd.DataFrame]) -> None:
-    if out is None:
-        return
+def _write(args: argparse.Namespace, stem: str, res_list, extra: dict[str, pd.DataFrame],
+           ok: bool = True) -> int:
+    """Write the tables to ``args.out`` (staged, so an interrupted run leaves nothing) once
+    every fit has converged; a failed fit writes no file and exits 1 with one line."""
+    if not ok or not all(res.converged for _, res in res_list):
+        bad = [name for name, res in res_list if not res.converged]
+        raise ComputationError(
+            f"{stem}: the fit did not converge ({', '.join(bad) or 'no model could be fitted'})"
+            + ("; no files were written" if args.out is not None else ""))
+    if args.out is None:
+        return 0
     from papers.reproduction import write_tables
 
-    out.mkdir(parents=True, exist_ok=True)
-    for name, res in res_list:
-        write_tables(res.table().rename_axis("parameter"), out, f"{stem}_{name}")
-        (out / f"{stem}_{name}_summary.txt").write_text(res.summary())
-    for name, df in extra.items():
-        write_tables(df.rename_axis(df.index.name or "quantity"), out, f"{stem}_{name}")
+    with staged_output(args.out, force=args.force) as out:
+        for name, res in res_list:
+            with warnings.catch_warnings():  # the summary beside it states the caveats
+                warnings.simplefilter("ignore")
+                write_tables(res.table().rename_axis("parameter"), out, f"{stem}_{name}")
+            (out / f"{stem}_{name}_summary.txt").write_text(res.summary())
+        for name, df in extra.items():
+            write_tables(df.rename_axis(df.index.name or "quantity"), out, f"{stem}_{name}")
+    return 0
 
 
 def _read(path: str, what: str, flag: str) -> pd.DataFrame:
-    """Read a user CSV after checking it is an existing UTF-8 file (not a directory)."""
-    return read_csv(input_file(path, ".csv", flag=flag), what)
+    """Read a user CSV after checking it is an existing UTF-8 file (not a directory) whose
+    header names each column once."""
+    return read_csv(Path(path), flag)
 
 
 def _csv(path: str | None, what: str, origin: str, flag: str,
@@ -150,7 +172,7 @@ def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: i
 def run_training_cost(args: argparse.Namespace) -> int:
     from structural.fitted import training_cost as tc
 
-    output_dir(args.out)
+    output_dir(args.out, force=args.force)
     run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
     runs = _csv(args.runs, "training runs", "2020-01-01", "--runs", run_cols)
     prices = _csv(args.prices, "price series", "2020-01-01", "--prices", price_cols)
@@ -172,14 +194,13 @@ def run_training_cost(args: argparse.Namespace) -> int:
     growth = tc.growth_factors(res)
     print(_fmt(res, args.format))
     print(_table_text(growth, args.format))
-    _write(args.out, "training_cost", [("params", res)], {"growth": growth})
-    return 0 if res.converged else 1
+    return _write(args, "training_cost", [("params", res)], {"growth": growth})
 
 
 def run_inference_price(args: argparse.Namespace) -> int:
     from structural.fitted import inference_price as ip
 
-    output_dir(args.out)
+    output_dir(args.out, force=args.force)
     table = _csv(args.prices, "open-weights prices", "2024-01-01", "--prices")
     if table is not None:
         for col in ("provider", "model"):
@@ -197,14 +218,13 @@ def run_inference_price(args: argparse.Namespace) -> int:
         mk = ip.markups(res, args.form).set_index(["group", "price"])
         print(_table_text(mk, args.format))
         extra["markups"] = mk.reset_index().set_index("group")
-    _write(args.out, f"inference_price_{args.form}", [("params", res)], extra)
-    return 0 if res.converged else 1
+    return _write(args, f"inference_price_{args.form}", [("params", res)], extra)
 
 
 def run_price_trend(args: argparse.Namespace) -> int:
     from structural.fitted import price_trend as pt
 
-    output_dir(args.out)
+    output_dir(args.out, force=args.force)
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise FitInputError(f"--threshold: expected a finite ECI score, got {args.threshold}")
     obs = _csv(args.observations, "price observations", "2024-01-01", "--observations")
@@ -221,8 +241,7 @@ def run_price_trend(args: argparse.Namespace) -> int:
     dcl = pt.decline(res).to_frame().T
     print(_fmt(res, args.format))
     print(_table_text(dcl, args.format))
-    _write(args.out, "price_trend", [("params", res)], {"decline": dcl})
-    return 0 if res.converged else 1
+    return _write(args, "price_trend", [("params", res)], {"decline": dcl})
 
 
 def _token_prices(text: str) -> dict[str, float]:
@@ -245,7 +264,7 @@ def _token_prices(text: str) -> dict[str, float]:
 def run_usage(args: argparse.Namespace) -> int:
     from structural.fitted import usage as u
 
-    output_dir(args.out)
+    output_dir(args.out, force=args.force)
     table = _read(args.traces, "request trace", "--traces") if args.traces else None
     try:
         Ks = tuple(int(k) for k in args.components.split(","))
@@ -277,6 +296,5 @@ def run_usage(args: argparse.Namespace) -> int:
         print(f"cost per request, $ (prefix-cache reuse {reuse:.3f})")
         print(_table_text(cost, args.format))
         extra["cost_per_request"] = cost
-    _write(args.out, f"usage_{args.trace}_{args.column}",
-           [(f"K{k}", r) for k, r in fits.items()], extra)
-    return 0 if best is not None else 1
+    return _write(args, f"usage_{args.trace}_{args.column}",
+                  [(f"K{k}", r) for k, r in fits.items()], extra, ok=best is not None)

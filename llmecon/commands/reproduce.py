@@ -1,46 +1,55 @@
-"""``llmecon reproduce NAME|--all [--out DIR] [--quick] [--quiet]``: regenerate a paper's table."""
+"""``llmecon reproduce NAME|--all [--out DIR [--force]] [--quick] [--quiet]``: regenerate a paper's
+table. Files are written into a temporary folder and moved into DIR once every paper has run."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import papers
-from llmecon.cli import UsageError
-from llmecon.commands._inputs import output_dir
+from llmecon.commands._inputs import staged_output
+from llmecon.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="regenerate a paper's table and check published values")
     p.add_argument("name", nargs="?", help=f"paper: {', '.join(papers.available())}")
     p.add_argument("--all", action="store_true", help="reproduce every paper")
-    p.add_argument("--out", type=Path, help="write the table as CSV, Markdown and LaTeX here")
+    p.add_argument("--out", type=Path,
+                   help="write the table as CSV (full precision), Markdown and LaTeX here")
+    p.add_argument("--force", action="store_true",
+                   help="replace files already in the --out directory")
     p.add_argument("--quick", action="store_true", help="fewer starts and draws (CI)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--quiet", action="store_true", help="no progress display on the terminal")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.all == bool(args.name):
         raise UsageError("give one paper NAME or --all; known: " + ", ".join(papers.available()))
-    output_dir(args.out)
     names = papers.available() if args.all else [args.name]
-    failed = []
-    for name in names:
-        try:
+    unknown = [n for n in names if n not in papers.available()]
+    if unknown:
+        raise UsageError(f"unknown paper {unknown[0]!r}; known: {', '.join(papers.available())}")
+    failed, written = [], []
+    show = not args.quiet and sys.stderr.isatty()
+    with staged_output(args.out, force=args.force) as tmp:
+        for name in names:
             module = papers.get(name)
-        except KeyError as exc:
-            raise UsageError(str(exc.args[0])) from None
-        out = None
-        if args.out is not None:
-            out = args.out / name if args.all else args.out
-        rep = module.reproduce(out=out, quick=args.quick, progress=not args.quiet)
-        print(rep.render())
-        for f in rep.files:
-            print(f"wrote {f}")
-        print()
-        if not rep.passed:
-            failed.append(name)
+            out = None
+            if tmp is not None:
+                out = tmp / name if args.all else tmp
+            if show:  # some papers refit for minutes; say which one is running
+                print(f"llmecon reproduce: {name} ...", file=sys.stderr, flush=True)
+            rep = module.reproduce(out=out, quick=args.quick, progress=not args.quiet)
+            print(rep.render())
+            print()
+            written += [Path(f).relative_to(tmp) for f in rep.files] if tmp is not None else []
+            if not rep.passed:
+                failed.append(name)
+    for f in written:
+        print(f"wrote {args.out / f}")
     if failed:
         print(f"FAILED: {', '.join(failed)}")
         return 1

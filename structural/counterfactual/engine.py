@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from llmecon.errors import InputError
 from structural.counterfactual.model import FIXED_STAGES, _bisect
 
 Array = Any
@@ -50,7 +51,7 @@ TIE = 1e-9  # relative cost difference below which two hypotheses are equally ch
 XTOL = 1e-12
 
 
-class HypothesisError(ValueError):
+class HypothesisError(InputError):
     """A hypothesis that the engine cannot solve (named, with what was expected)."""
 
 

@@ -26,8 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import InputError
 
-class ParameterSourceError(ValueError):
+
+class ParameterSourceError(InputError):
     """A parameter source that does not fit the scenario (names the parameter and the problem)."""
 
 

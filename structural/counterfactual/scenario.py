@@ -46,13 +46,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import InputError
 from structural.counterfactual import model as M
 from structural.counterfactual.engine import Hypothesis
 from structural.counterfactual.params import Draws, Normal, Published, Source
 from structural.pretraining import compute_optimal
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot be run; the message is one line naming the key or the target."""
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from llmecon.errors import InputError
 
-class UsageError(ValueError):
+
+class UnknownTraceError(InputError):
     """An unknown trace name (the message lists the known ones)."""
 
 
@@ -24,7 +26,8 @@ def fit_usage(trace: str) -> dict[str, float]:
     df = data.load("request_traces")
     names = sorted(df["trace"].unique())
     if trace not in names:
-        raise UsageError(f"workload.usage: unknown trace {trace!r}; known: {', '.join(names)}")
+        raise UnknownTraceError(
+            f"workload.usage: unknown trace {trace!r}; known: {', '.join(names)}")
     g = df[df["trace"] == trace]
     x = g["input_tokens"].to_numpy(dtype=float)
     y = np.maximum(g["output_tokens"].to_numpy(dtype=float), 1.0)  # a 0-token answer has no log

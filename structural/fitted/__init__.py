@@ -11,10 +11,37 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 ``price_trend``      the cheapest price at or above a capability threshold over time.
 ``usage``            request-level context and output tokens, prefix-cache reuse and reasoning
                      tokens; the implied per-request cost distribution.
+
+:data:`REGISTRY` declares them: the command line (``llmecon fit NAME``) iterates over it, so a new
+fitted model is its module here, one entry below, and its command in
+:mod:`llmecon.commands.fit_costs`.
 """
 
-import jax
+from __future__ import annotations
 
-jax.config.update("jax_enable_x64", True)
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
 
-MODELS = ("training_cost", "inference_price", "price_trend", "usage")
+
+@dataclass(frozen=True)
+class FittedModel:
+    """One fitted cost model: its name (= module name and ``llmecon fit`` subcommand) and what it
+    estimates, in one line."""
+
+    name: str
+    summary: str
+
+    def module(self) -> ModuleType:
+        """The model's module, imported on first use (it compiles JAX code)."""
+        return importlib.import_module(f"structural.fitted.{self.name}")
+
+
+REGISTRY: dict[str, FittedModel] = {m.name: m for m in (
+    FittedModel("training_cost",
+                "training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost"),
+    FittedModel("inference_price",
+                "third-party open-weights prices vs active parameters; markups"),
+    FittedModel("price_trend", "cheapest price at or above a capability threshold over time"),
+    FittedModel("usage", "tokens per request: lognormal mixtures chosen by AIC/BIC"),
+)}

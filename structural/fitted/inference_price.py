@@ -1,13 +1,14 @@
 """Inference prices of open-weights models as a cost curve, and the markups it implies.
 
 Open-weights models are served by many competing third-party providers, so their prices are close
-to marginal cost (Bertrand competition with free entry; DESIGN.md, "The market"). For price k ∈
+to marginal cost (Bertrand competition with free entry: price = marginal cost). For price k ∈
 {input, output} of model i at provider j:
 
 log-linear form
     ln p_ijk = c_k + β_k ln(N_a,i / 10^10) + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
 
-structural roofline form (DESIGN.md, "Dollars" and "decode as a roofline"; the decode roofline of
+structural roofline form (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour, with
+decode as a roofline: the decode roofline of
 :mod:`structural.inference`, Pope et al. 2022, per token at short context, with its max replaced by
 a smooth 4-norm so that the likelihood is differentiable where the regimes meet)
     p_in  = 10^6 · h/3600 · 2 N_a / (P · u_p)

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import InputError
 
-class FitInputError(ValueError):
+
+class FitInputError(InputError):
     """A table handed to a fitted model is unusable; the message names the column and the row."""
 
 

@@ -35,8 +35,7 @@ from structural.fitted.inputs import Field, check_table
 T0 = pd.Timestamp("2024-01-01")
 #: Reference models whose ECI defines a threshold.
 REFERENCE_MODELS = ("GPT-3.5 Turbo", "GPT-4", "GPT-4o", "Claude 3.5 Sonnet", "o1")
-#: Epoch AI (2025-03-12): the range of declines across thresholds, and GPT-4 level on GPQA.
-EPOCH_RANGE = (9.0, 900.0)
+#: Epoch AI (2025-03-12): GPT-4 level on GPQA.
 EPOCH_GPT4_GPQA = 40.0
 
 OBS_FIELDS = [
@@ -117,7 +116,7 @@ def fit_threshold(obs: pd.DataFrame, threshold: float, progress: bool = False) -
     """Fit the trend on the frontier at ``threshold`` (needs at least 3 frontier points)."""
     f = frontier(obs, threshold)
     if len(f) < 3:
-        raise estimation.EstimationError(
+        raise estimation.SpecificationError(
             f"only {len(f)} frontier price(s) at ECI >= {threshold:.1f}; need 3 for a trend")
     d = {"t": f["t"].to_numpy(), "y": np.log(f["price_usd_per_mtok"].to_numpy())}
     b = np.polyfit(d["t"], d["y"], 1)

@@ -1,7 +1,7 @@
 """Training cost: FLOPs × dollars per FLOP at the training date / effective utilisation.
 
-The structural model (DESIGN.md, "Dollars: FLOPs / (peak FLOP/s × utilisation) × price per
-chip-hour / 3600") written for observed training runs i and hardware rental prices j:
+The cost model (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour / 3600, as in
+:mod:`structural.costs`) written for observed training runs i and hardware rental prices j:
 
     price series     ln π_j = a_p + b_p t_j + e_j                      (π: 2023 $ per FLOP of a chip
                                                                         rented for its peak FLOP/s)
@@ -324,5 +324,6 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
                               loss=estimation.Huber(1.345 * mad), kind="m", start=start,
                               progress=progress, **kwargs)
     else:
-        raise ValueError(f"errors must be 'normal', 't' or 'huber', got {errors!r}")
+        raise estimation.SpecificationError(
+            f"errors must be 'normal', 't' or 'huber', got {errors!r}")
     return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)

@@ -36,10 +36,11 @@ import pandas as pd
 from jax.scipy.special import log_ndtr, logsumexp
 
 import estimation
+from data.traces import TRACE_NAMES
 from structural.fitted.distributions import normal_logpdf, stick_breaking
 from structural.fitted.inputs import Field, FitInputError, check_table
 
-TRACES = ("azure_code_2023", "azure_conv_2023", "mooncake_conv")
+TRACES = TRACE_NAMES
 COLUMNS = ("input_tokens", "output_tokens")
 #: Output lengths are capped at 2,000 in the Mooncake trace (its datasheet).
 OUTPUT_CAP = {"mooncake_conv": 2000}
@@ -129,6 +130,10 @@ def token_data(trace: str, column: str, table: pd.DataFrame | None = None) -> di
     t = check_table(t.reset_index(drop=True), [Field(column, "tokens", 1, 1e7, positive=True)],
                     f"request trace {trace}")
     x = t[column].to_numpy(np.float64)
+    if np.unique(x).size < 3:
+        raise FitInputError(
+            f"request trace {trace}: column {column!r} has {np.unique(x).size} distinct "
+            "value(s); a lognormal (mixture) needs at least 3 to estimate its spread")
     cap = OUTPUT_CAP.get(trace) if column == "output_tokens" else None
     return aggregate(x, cap)
 
@@ -193,7 +198,7 @@ def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = Non
         tried.append((r, r.diagnostics.status))
     ok = [r for r, _ in tried if r is not None and r.converged and np.isfinite(r.llf)]
     if not ok:
-        raise estimation.EstimationError(
+        raise estimation.EstimationFailed(
             f"{kwargs['name']}: no start converged ({'; '.join(m for _, m in tried)})")
     best = max(ok, key=lambda r: r.llf)
     best.start_fits = tried

@@ -115,7 +115,7 @@ def test_fit_chinchilla_out_is_an_existing_file(tmp_path, capsys):
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 def test_unwritable_out_is_one_line(capsys):
     _fails(capsys, ["reproduce", "kaplan2020", "--quick", "--quiet", "--out", "/proc/nope"],
-           "llmecon: error: /proc/nope: ")
+           "llmecon reproduce: error: --out /proc/nope: cannot create or write a folder there")
 
 
 def test_oserror_is_reported_centrally(monkeypatch, capsys):
@@ -164,7 +164,7 @@ def test_estimation_error_is_reported_centrally(monkeypatch, capsys):
     from llmecon.commands import cost
 
     def boom(args):
-        raise estimation.EstimationError("the engine refuses\nover two lines")
+        raise estimation.SpecificationError("the engine refuses\nover two lines")
 
     monkeypatch.setattr(cost, "run", boom)
     _fails(capsys, ["cost", "x"], "llmecon cost: error: the engine refuses over two lines")

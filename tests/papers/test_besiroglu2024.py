@@ -29,3 +29,16 @@ def test_quick_reproduction_passes_and_writes_tables(tmp_path):
 def test_full_reproduction_passes():
     rep = besiroglu2024.reproduce(quick=False, progress=False)
     assert rep.passed, rep.render()
+
+
+def test_stalled_fit_is_flagged_not_converged():
+    import data
+    from papers.besiroglu2024 import HOFFMANN_START, hoffmann_stall
+
+    df = data.load("chinchilla")
+    res = hoffmann_stall(df[~df["outlier"]])
+    assert not res.converged
+    assert "scale-free gradient" in res.diagnostics.status
+    assert "NO" in res.summary()
+    assert res.params["A"] == pytest.approx(HOFFMANN_START["A"], rel=0.01)
+    assert res.params["B"] == pytest.approx(HOFFMANN_START["B"], rel=0.01)

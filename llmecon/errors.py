@@ -1,0 +1,31 @@
+"""The project's error classes: what the command line reports as bad input, and as a failure.
+
+Every package raises these (or subclasses of them), so one ``except InputError`` tells bad input
+from a bug. This module imports nothing, so the lowest layers (``data``, ``estimation``) may use
+it without depending on anything else of ours.
+
+- :class:`InputError` (a ``ValueError``): the input is wrong and the message says what to change.
+  The CLI prints it as one line and exits 2.
+- :class:`ComputationError`: the input is well formed but no trustworthy answer exists (a fit that
+  cannot identify its parameters, an estimate where the objective is not finite). The CLI prints
+  it as one line and exits 1, writing no files.
+
+Anything else that escapes a command is a bug: the CLI shows its traceback and asks for a report.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: a file, column, row, parameter, option or value that is not what was expected.
+
+    The message names the culprit and what was expected, on one line.
+    """
+
+
+class UsageError(InputError):
+    """A command-line argument that is missing, out of range or contradicts another."""
+
+
+class ComputationError(RuntimeError):
+    """Well-formed input for which no trustworthy result exists; the message says why."""

@@ -11,10 +11,12 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 ``price_trend``      the cheapest price at or above a capability threshold over time.
 ``usage``            request-level context and output tokens, prefix-cache reuse and reasoning
                      tokens; the implied per-request cost distribution.
+``task_success``     the loss-to-success link σ(κ(ℓ_b − L*(C))) with the between-model and
+                     question-difficulty spreads, on Epoch's benchmark runs.
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-MODELS = ("training_cost", "inference_price", "price_trend", "usage")
+MODELS = ("training_cost", "inference_price", "price_trend", "usage", "task_success")

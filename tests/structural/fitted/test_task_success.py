@@ -83,6 +83,7 @@ def test_link_reproduces_the_mean_accuracy_at_the_fitted_loss(epoch_fit):
     assert abs(pred.mean() - gpqa["accuracy"].mean()) < 0.05
 
 
+@pytest.mark.slow  # the default run checks it through `llmecon reproduce llm_costs --quick`
 def test_out_of_sample_reports_held_out_error():
     o = ts.out_of_sample("2025-01-01")
     assert o["fit"].converged

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data import capability, chinchilla, crosswalk, hardware, models, prices, traces
+from data import benchmarks, capability, chinchilla, crosswalk, hardware, models, prices, traces
 from data.catalog import DATASETS, EXACT_FLOATS
 from data.schema import validate
 
@@ -151,6 +151,23 @@ def build_model_crosswalk(sources: Path) -> pd.DataFrame:
     )
 
 
+def build_benchmark_runs(sources: Path) -> pd.DataFrame:
+    """Epoch ``benchmarks_runs.csv`` (UTF-8 with BOM) joined to the curated capability, models and
+    eval_tokens tables (training compute, release date, epochs per run)."""
+    d = sources / "epoch-benchmarks"
+
+    def table(name: str) -> pd.DataFrame:
+        return validate(BUILDERS[name](sources), DATASETS[name].schema, source=name)
+
+    return benchmarks.curate_benchmark_runs(
+        _csv(d / "benchmarks_runs.csv", encoding="utf-8-sig"),
+        table("capability"),
+        table("models"),
+        table("eval_tokens"),
+        _csv(d / "model_versions.csv", encoding="utf-8-sig"),
+    )
+
+
 BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "chinchilla": build_chinchilla,
     "api_prices": build_api_prices,
@@ -164,6 +181,7 @@ BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "ppi": build_ppi,
     "request_traces": build_request_traces,
     "model_crosswalk": build_model_crosswalk,
+    "benchmark_runs": build_benchmark_runs,
 }
 
 

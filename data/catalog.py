@@ -13,7 +13,7 @@ from importlib import resources
 
 import pandas as pd
 
-from data import capability, chinchilla, crosswalk, hardware, models, prices, traces
+from data import benchmarks, capability, chinchilla, crosswalk, hardware, models, prices, traces
 from data.errors import UnknownDatasetError
 from data.schema import Schema
 from data.schema import validate as validate_schema
@@ -131,6 +131,13 @@ DATASETS: dict[str, Dataset] = {
             "Model ids of the price, capability and eval tables mapped to Epoch model names",
             "2026-08-21",
             "derived from the tables it joins (MIT and CC-BY 4.0; credit Epoch AI)",
+        ),
+        Dataset(
+            "benchmark_runs",
+            benchmarks.SCHEMA,
+            "Epoch AI benchmark runs: accuracy, stderr, questions, epochs, training compute",
+            benchmarks.SNAPSHOT,
+            "CC-BY 4.0 data / MIT code, credit Epoch AI, 'AI Benchmarking Hub'",
         ),
     ]
 }

@@ -10,7 +10,10 @@ markups, declines, cache reuse, reasoning tokens):
 - ``inference_price`` (log-linear and roofline), the long-context tier premium and markups;
 - ``price_trend``: the cheapest price at or above ECI thresholds of reference models;
 - ``usage``: lognormal mixtures for context and output tokens of three traces (best by AIC against
-  a single lognormal), Mooncake prefix-cache reuse, reasoning tokens per task.
+  a single lognormal), Mooncake prefix-cache reuse, reasoning tokens per task;
+- ``task_success``: the loss-to-success link μ = σ(κ(ℓ_b − L*(C))) with the between-model and
+  question-difficulty spreads ψ, φ on Epoch's benchmark runs, its out-of-sample error on models
+  released after 2025-01-01 and (full run) its parameter recovery on simulated runs.
 
 The checks compare numbers that have an outside reference: the price-performance trend of ML GPUs
 that Cottier et al.'s cost code assumes (0.14 orders of magnitude per year, Epoch AI, "Trends in
@@ -73,6 +76,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     """Fit every cost function and assemble the results table (``quick``: fewer variants)."""
     from structural.fitted import inference_price as ip
     from structural.fitted import price_trend as pt
+    from structural.fitted import task_success as ts
     from structural.fitted import training_cost as tc
     from structural.fitted import usage as us
 
@@ -175,6 +179,38 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
                      "output {output} (example open-weights prices); input and output drawn "
                      "independently from the fitted mixtures".format(**EXAMPLE_PRICES))
+    # Loss → task success.
+    r = ts.fit()
+    rows += _rows("task_success (loss-to-success link)", r)
+    converged.append(r.converged)
+    oos = ts.out_of_sample(ts.CUTOFF)
+    converged.append(oos["fit"].converged)
+    label = f"task_success out of sample (released >= {ts.CUTOFF})"
+    for q, key in [("mean absolute error of accuracy", "mae"), ("RMSE of accuracy", "rmse"),
+                   ("mean error (predicted - observed)", "bias"),
+                   ("MAE of the benchmark-mean baseline", "mae_baseline")]:
+        rows.append({"model": label, "quantity": q, "estimate": oos[key], "std_err": np.nan,
+                     "ci_low": np.nan, "ci_high": np.nan, "N": oos["n_test"], "llf": np.nan,
+                     "aic": np.nan, "bic": np.nan, "converged": bool(oos["fit"].converged)})
+    notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
+                 "Besiroglu et al. 2024 law; out of sample: fit on "
+                 f"{oos['n_train']} runs of models released before {ts.CUTOFF}, predict "
+                 f"{oos['n_test']} after (models after the cut-off beat what their pretraining "
+                 "compute predicts: post-training and reasoning are not in L*)")
+    recovery_z = None
+    if not quick:
+        rr, rec = ts.recovery()
+        converged.append(rr.converged)
+        recovery_z = float(rec["z"].abs().max())
+        for name, rw in rec.iterrows():
+            rows.append({"model": "task_success recovery (simulated runs)",
+                         "quantity": f"{name} (true {rw['true']:g})",
+                         "estimate": float(rw["estimate"]), "std_err": float(rw["std_err"]),
+                         "ci_low": float(rw["estimate"] - 1.96 * rw["std_err"]),
+                         "ci_high": float(rw["estimate"] + 1.96 * rw["std_err"]),
+                         "N": rr.nobs, "llf": rr.llf, "aic": rr.aic, "bic": rr.bic,
+                         "converged": bool(rr.converged)})
+
     table = pd.DataFrame(rows)
     declines = tr.set_index("reference")["decline_per_year"]
     checks = [
@@ -193,6 +229,9 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         Check("share of fits converged", float(np.mean(converged)), 1.0, 0.0, "abs",
               "engine diagnostics"),
     ]
+    if recovery_z is not None:
+        checks.append(Check("task_success recovery: max |estimate - true| / SE", recovery_z,
+                            0.0, 4.0, "abs", "simulated runs from known parameters"))
     if not quick:
         checks.insert(3, Check("fastest decline x/year across thresholds", float(declines.max()),
                                EPOCH_DECLINE_RANGE[1], 0.5, "rel",

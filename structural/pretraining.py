@@ -73,3 +73,17 @@ def compute_optimal(C: Array, A: Array, B: Array, alpha: Array, beta: Array) -> 
     N = G * (C / 6.0) ** a
     D = (C / 6.0) ** b / G
     return {"G": G, "a": a, "b": b, "N": N, "D": D, "tokens_per_parameter": D / N}
+
+
+#: Besiroglu et al. (2024), "Chinchilla Scaling: A replication attempt", arXiv:2404.10102, Table 1:
+#: the refit of Hoffmann et al.'s Approach 3 (point estimates as printed).
+BESIROGLU_2024: dict[str, float] = {"A": 482.01, "B": 2085.43, "E": 1.8172, "alpha": 0.3478,
+                                   "beta": 0.3658}
+
+
+def compute_optimal_loss(C: Array, A: Array, B: Array, E: Array, alpha: Array,
+                         beta: Array) -> Array:
+    """L*(C) = L(N*(C), D*(C)): the lowest pretraining loss a budget of C FLOPs buys under the law
+    (:func:`compute_optimal` then :func:`chinchilla_loss`)."""
+    opt = compute_optimal(C, A, B, alpha, beta)
+    return chinchilla_loss(opt["N"], opt["D"], A, B, E, alpha, beta)

@@ -87,7 +87,8 @@ def quality_parameters(**overrides: float) -> dict[str, float]:
         "R_D_star": repeated_data.MUENNIGHOFF_2023["R_D_star"],
         "R_N_star": repeated_data.MUENNIGHOFF_2023["R_N_star"],
         "ft_k": 1.9e4, "ft_alpha": 0.18, "ft_beta": 0.38, "ft_weight": 1.0,
-        "ctx_alpha": 17.9, "ctx_beta": 0.51,
+        "ctx_alpha": context.DEFAULT_CONTEXT_LAW.alpha,
+        "ctx_beta": context.DEFAULT_CONTEXT_LAW.beta,
         "kappa": 10.0, "ell_task": 2.0, "rho": 0.56, "r0": 1000.0, "phi": 1.0,
     }
     unknown = set(overrides) - set(theta)

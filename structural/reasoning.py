@@ -16,6 +16,14 @@ and a problem's count of successes s in n samples is beta-binomial:
 
 :func:`beta_binomial_loglik` has the engine's signature ``loglik(params, data) -> (n,)``.
 
+Answer selection. Coverage is what an *oracle* verifier gets from k samples: it always finds a
+correct sample if there is one, for free. Without one, the k samples must be turned into one answer:
+:func:`majority_vote_success` (plurality over samples, no verifier) and :func:`verifier_success`
+(a verifier with false-positive and false-negative rates, and a cost per check counted by
+:func:`verifier_expected_checks`); :class:`AnswerSelection` names the rule and
+:func:`selection_success` dispatches on it. :data:`DEFAULT_SELECTION` is majority vote, not a free
+perfect verifier.
+
 Sequential reasoning (budget forcing, Muennighoff et al. 2025, "s1", arXiv:2501.19393, Fig. 1):
 accuracy rises roughly linearly in log₂ of thinking tokens. Here r reasoning tokens add
 ρ · log₂(1 + r/r₀) to the per-attempt success logit; ρ and r₀ are scenario assumptions.
@@ -24,11 +32,15 @@ accuracy rises roughly linearly in log₂ of thinking tokens. Here r reasoning t
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
+import numpy as np
+from jax.scipy.special import betainc, gammaln
+
+from structural.errors import PipelineError
 
 Array = Any
 
@@ -191,3 +203,185 @@ def log_miss_probability(k: Array, a: Array, b: Array) -> Array:
     log Γ(b + k) + log Γ(a + b) − log Γ(b) − log Γ(a + b + k)."""
     return (lgamma_series(b + k) + lgamma_series(a + b) - lgamma_series(b)
             - lgamma_series(a + b + k))
+
+
+# --- answer selection among k samples ---------------------------------------------------------
+
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(96)
+
+
+def beta_expectation(g: Any, a: Array, b: Array) -> Array:
+    """E[g(p)] for p ~ Beta(a, b) by Gauss–Legendre quadrature that absorbs the endpoint
+    singularities of the density.
+
+    The integral is split at 1/2. On [0, 1/2] the substitution v = p^e with e = min(a, 1) turns
+    p^{a−1} dp into p^{a−e} dv/e, on [1/2, 1] w = (1 − p)^f with f = min(b, 1) does the same for
+    (1 − p)^{b−1}: the integrands left are bounded and smooth (96 nodes each), whatever a, b > 0.
+    ``g`` maps an array of p to values of the same shape; ``a``, ``b`` broadcast against each
+    other (the nodes run along a new last axis). Differentiable in a, b and anything ``g`` closes
+    over; checked against :func:`coverage_beta` in the tests.
+    """
+    a = jnp.asarray(a, jnp.float64)[..., None]
+    b = jnp.asarray(b, jnp.float64)[..., None]
+    x = jnp.asarray((_GL_NODES + 1.0) / 2.0)
+    w = jnp.asarray(_GL_WEIGHTS / 2.0)
+    log_norm = log_beta(a, b)
+
+    def half(a1, b1, flip):
+        e = jnp.minimum(a1, 1.0)
+        top = 0.5 ** e
+        log_t = jnp.log(x) / e + jnp.log(0.5)   # t = (x 2^{-e})^{1/e}, in logs: no underflow
+        t = jnp.exp(log_t)                       # p on the lower half, 1 - p on the upper
+        dens = jnp.exp((a1 - e) * log_t + (b1 - 1.0) * jnp.log1p(-t) - log_norm)
+        return jnp.sum(w * top / e * dens * g(1.0 - t if flip else t), axis=-1)
+
+    return half(a, b, False) + half(b, a, True)
+
+
+def majority_vote_success(k: Array, a: Array, b: Array) -> Array:
+    """P(the plurality answer of k samples is correct) for p ~ Beta(a, b), no verifier.
+
+    Model: on a problem with per-sample success p the wrong samples agree on one wrong answer
+    (the answer space is, in effect, correct vs the modal wrong answer), ties broken at random.
+    Then, with S ~ Binomial(k, p) correct samples,
+
+        P(correct | p) = P(S > k/2) + ½ P(S = k/2) = I_p(h, h),   h = ⌈k/2⌉,
+
+    where I is the regularised incomplete beta function: for odd k = 2h − 1, P(S ≥ h) = I_p(h, k −
+    h + 1) = I_p(h, h); for even k = 2h the tie term makes it equal to the k − 1 case (a standard
+    identity: P(S_{2h} > h) + ½P(S_{2h} = h) = P(S_{2h−1} ≥ h)). Mixing over the Beta,
+
+        P(k) = E[I_p(h, h)],   → P(p > 1/2) = 1 − I_{1/2}(a, b) as k → ∞.
+
+    Majority vote helps on problems the model mostly solves (p > 1/2) and hurts on the others,
+    unlike coverage, which rises to 1. When wrong answers scatter over many values, plurality does
+    better than this (it is a lower bound; with all wrong answers distinct it approaches coverage
+    of two agreeing samples). ``k`` is rounded up to the odd number below or at it as above: any
+    k ≥ 1 (real k is read as ⌈k/2⌉ half-pairs, so it is a step function of k).
+    """
+    h = jnp.ceil(jnp.asarray(k, jnp.float64) / 2.0)
+    h_ = h[..., None] if jnp.ndim(h) else h
+    return beta_expectation(lambda p: betainc(h_, h_, p), *jnp.broadcast_arrays(a, b, h)[:2])
+
+
+@dataclass(frozen=True)
+class AnswerSelection:
+    """How one answer is chosen from k samples.
+
+    Parameters
+    ----------
+    rule : {"majority", "verifier", "oracle"}
+        ``majority``: plurality vote (:func:`majority_vote_success`); ``verifier``: samples are
+        checked one at a time until one is accepted (:func:`verifier_success`); ``oracle``: a free,
+        perfect verifier (coverage, pass@k), an upper bound.
+    false_positive : float
+        P(verifier accepts a wrong sample).
+    false_negative : float
+        P(verifier rejects a correct sample).
+    cost_per_check : float
+        Dollars per verifier call (the cost accounting multiplies it by
+        :func:`verifier_expected_checks`).
+    fallback : bool
+        With no sample accepted, answer with a random sample (True) or abstain (False, a failure).
+    """
+
+    rule: Literal["majority", "verifier", "oracle"] = "majority"
+    false_positive: float = 0.0
+    false_negative: float = 0.0
+    cost_per_check: float = 0.0
+    fallback: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("majority", "verifier", "oracle"):
+            raise PipelineError("reasoning.selection", f"rule must be 'majority', 'verifier' or "
+                                f"'oracle', got {self.rule!r}")
+        for name in ("false_positive", "false_negative"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise PipelineError(f"reasoning.selection.{name}",
+                                    f"expected a probability in [0, 1), got {v!r}")
+        if self.false_positive + self.false_negative >= 1.0:
+            raise PipelineError("reasoning.selection",
+                                "false_positive + false_negative must be below 1 (a verifier no "
+                                "better than a coin)")
+        if not self.cost_per_check >= 0.0:
+            raise PipelineError("reasoning.selection.cost_per_check",
+                                f"expected dollars >= 0, got {self.cost_per_check!r}")
+
+
+#: The default: majority vote, which needs no verifier. An oracle must be asked for explicitly.
+DEFAULT_SELECTION = AnswerSelection("majority")
+
+
+def _verifier_rates(p: Array, fpr: Array, fnr: Array) -> tuple[Array, Array]:
+    """(r₁, q): P(a sample is correct and accepted) and P(a sample is rejected)."""
+    r1 = p * (1.0 - fnr)
+    q = 1.0 - r1 - (1.0 - p) * fpr
+    return r1, q
+
+
+def _geometric(q: Array, k: Array) -> Array:
+    """Σ_{j<k} q^j = (1 − q^k)/(1 − q), continuous in k and exact at q → 1 (= k)."""
+    q = jnp.clip(q, 0.0, 1.0)
+    one_minus = 1.0 - q
+    safe = jnp.where(one_minus > 1e-12, one_minus, 1.0)
+    return jnp.where(one_minus > 1e-12, -jnp.expm1(k * jnp.log(jnp.where(q > 0, q, 1.0)))
+                     / safe * jnp.where(q > 0, 1.0, 0.0) + jnp.where(q > 0, 0.0, 1.0), k)
+
+
+def verifier_success(k: Array, a: Array, b: Array, false_positive: Array = 0.0,
+                     false_negative: Array = 0.0, fallback: bool = False) -> Array:
+    """P(correct) when samples are drawn and checked one at a time, up to k, and the first
+    accepted one is the answer; p ~ Beta(a, b).
+
+    A sample is correct and accepted with probability r₁ = p(1 − fnr), wrong and accepted with
+    r₀ = (1 − p) fpr, rejected with q = 1 − r₁ − r₀. The answer is correct if the first accepted
+    sample, the j-th, is correct:
+
+        P(correct | p) = Σ_{j=1}^{k} q^{j−1} r₁ = r₁ (1 − q^k)/(1 − q)
+                         [+ p fnr q^{k−1} with ``fallback``: no acceptance, a random sample],
+
+    and P(k) = E[P(correct | p)] over the Beta (:func:`beta_expectation`; k may be real). Drawing
+    all k and choosing uniformly among the accepted gives the same probability (samples are
+    i.i.d.) at k checks. With fpr = fnr = 0, P(correct | p) = 1 − (1 − p)^k: the oracle,
+    :func:`coverage_beta`. As k → ∞ it tends to E[r₁/(r₁ + r₀)]: false positives cap it below 1.
+    """
+    k = jnp.asarray(k, jnp.float64)
+    k_ = k[..., None] if jnp.ndim(k) else k
+
+    def g(p):
+        r1, q = _verifier_rates(p, false_positive, false_negative)
+        out = r1 * _geometric(q, k_)
+        if fallback:
+            out = out + p * false_negative * jnp.exp((k_ - 1.0) * jnp.log(jnp.maximum(q, 1e-300)))
+        return out
+
+    a, b, _ = jnp.broadcast_arrays(jnp.asarray(a, jnp.float64), jnp.asarray(b, jnp.float64), k)
+    return beta_expectation(g, a, b)
+
+
+def verifier_expected_checks(k: Array, a: Array, b: Array, false_positive: Array = 0.0,
+                             false_negative: Array = 0.0) -> Array:
+    """Expected samples drawn (and verifier calls) by the sequential rule of
+    :func:`verifier_success`: E[Σ_{j<k} q^j] = E[(1 − q^k)/(1 − q)] ≤ k."""
+    k = jnp.asarray(k, jnp.float64)
+    k_ = k[..., None] if jnp.ndim(k) else k
+
+    def g(p):
+        return _geometric(_verifier_rates(p, false_positive, false_negative)[1], k_)
+
+    a, b, _ = jnp.broadcast_arrays(jnp.asarray(a, jnp.float64), jnp.asarray(b, jnp.float64), k)
+    return beta_expectation(g, a, b)
+
+
+def selection_success(k: Array, mu: Array, phi: Array,
+                      selection: AnswerSelection = DEFAULT_SELECTION) -> Array:
+    """P(the chosen answer is correct) from k samples with per-problem p ~ Beta(μφ, (1 − μ)φ)
+    under ``selection`` (:class:`AnswerSelection`; default majority vote)."""
+    a, b = beta_shape(jnp.asarray(mu, jnp.float64), jnp.asarray(phi, jnp.float64))
+    if selection.rule == "oracle":
+        return coverage_beta(k, a, b)
+    if selection.rule == "majority":
+        return majority_vote_success(k, a, b)
+    return verifier_success(k, a, b, selection.false_positive, selection.false_negative,
+                            selection.fallback)

@@ -11,6 +11,8 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 ``price_trend``      the cheapest price at or above a capability threshold over time.
 ``usage``            request-level context and output tokens, prefix-cache reuse and reasoning
                      tokens; the implied per-request cost distribution.
+``task_success``     the loss-to-success link σ(κ(ℓ_b − L*(C))) with the between-model and
+                     question-difficulty spreads, on Epoch's benchmark runs.
 
 :data:`REGISTRY` declares them: the command line (``llmecon fit NAME``) iterates over it, so a new
 fitted model is its module here, one entry below, and its command in

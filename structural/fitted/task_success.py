@@ -1,0 +1,328 @@
+"""The loss-to-success link, fitted: κ, a threshold loss ℓ_b per benchmark and the spreads ψ, φ.
+
+Structural model (:mod:`structural.task_success`, :mod:`structural.reasoning`) for a run of model
+i on benchmark b, with n_b questions each sampled E_i times:
+
+    L_i   = L*(C_i)                  Chinchilla loss at the model's training compute under the
+                                     compute-optimal allocation (Besiroglu et al. 2024 Table 1
+                                     constants by default; ``pretraining.compute_optimal_loss``)
+    m_i   = σ(κ (ℓ_b − L_i))         the link: the mean success of models at loss L_i
+    μ_i   ~ Beta(m_i ψ, (1 − m_i) ψ) model i's own mean success (post-training, reasoning effort and
+                                     everything the loss leaves out; ψ: between-model concentration)
+    p_ij  ~ Beta(μ_i φ, (1 − μ_i) φ) per-question success (φ: the difficulty spread of questions,
+                                     the φ of coverage(k) in :mod:`structural.reasoning`)
+
+**What the data identify.** Epoch reports a run's accuracy (mean success over n_b × E_i samples)
+and its standard error (the standard deviation of the per-question means over √n_b, rounded to
+0.01). With one sample per question, successes are Binomial(n_b, μ_i) whatever φ: a single-sample
+accuracy says nothing about φ. With E samples per question the per-question mean has variance
+
+    μ(1 − μ) f(φ, E),   f(φ, E) = 1/(1 + φ) + φ / ((1 + φ) E),
+
+(the between-question variance μ(1−μ)/(1+φ) of the Beta plus the mean within-question binomial
+variance), so the reported standard errors of multi-epoch runs (GPQA, MATH, OTIS) identify φ, and
+the accuracies across models identify κ, ℓ_b and ψ.
+
+**Likelihood** (per run; ``contributions``):
+
+1. Accuracy. Given μ_i, the accuracy has mean μ_i and variance μ_i(1 − μ_i) f / n_b: that of a
+   binomial proportion with n_eff = n_b / f trials. With μ_i ~ Beta(m_i ψ, (1 − m_i) ψ) the count
+   s_i = acc_i n_eff is beta-binomial (:func:`structural.reasoning.beta_binomial_logpmf`, real s
+   through log-gamma); the density of the accuracy is that mass times n_eff. For E = 1 this is
+   exact (n_eff = n_b); for E > 1 it is the moment-matched (design-effect) approximation.
+2. Standard error, for runs with E > 1 and 0 < acc < 1: the true standard error is
+   se_i = √(acc_i (1 − acc_i) f / n_b) with relative sampling noise N(0, 1/(2(n_b − 1))) (normal
+   theory for a sample standard deviation); the printed value is it rounded to 0.01, so its
+   likelihood is P(printed − 0.005 < se < printed + 0.005).
+
+Parameters: κ (> 0, logit per nat), ``ell_<benchmark>`` (nats), ψ (> 0), φ (> 0). A scenario's
+(κ, ℓ_task, φ) for a benchmark-like task come from :func:`link_parameters` (point) or
+:func:`link_draws` (joint bootstrap draws); see the module's ``fit``.
+
+Data: ``benchmark_runs`` (Epoch AI Benchmarking Hub, CC-BY 4.0: credit Epoch AI).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.scipy.special import log_ndtr
+
+import estimation
+from structural import pretraining
+from structural.fitted.inputs import Field, FitInputError, check_table
+from structural.reasoning import beta_binomial_logpmf, beta_shape
+
+#: Rounding of the printed standard errors (two decimals).
+SE_ROUNDING = 0.005
+#: Default cut-off for the out-of-sample check: fit on models released before, predict after.
+CUTOFF = "2025-01-01"
+
+RUN_FIELDS = [
+    Field("accuracy", "fraction", 0.0, 1.0),
+    Field("stderr", "fraction", 0.0, 0.5),
+    Field("questions", "questions", 1, 1e6, positive=True),
+    Field("epochs", "samples per question", 1, 1e4, positive=True),
+    Field("training_compute_flop", "FLOP", 1e15, 1e30, positive=True),
+]
+
+
+def slug(task: str) -> str:
+    """A parameter-name form of a benchmark name: 'GPQA diamond' → 'gpqa_diamond'."""
+    return re.sub(r"[^0-9a-z]+", "_", task.lower()).strip("_")
+
+
+def ell_name(task: str) -> str:
+    """The name of benchmark ``task``'s threshold-loss parameter, e.g. ``ell_gpqa_diamond``."""
+    return f"ell_{slug(task)}"
+
+
+def runs_table(runs: pd.DataFrame | None = None,
+               law: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Benchmark runs with a training compute, each with its Chinchilla loss ``loss`` = L*(C).
+
+    ``runs`` defaults to the bundled ``benchmark_runs``; a user table needs the columns ``task``,
+    ``accuracy``, ``stderr``, ``questions``, ``epochs``, ``training_compute_flop`` (others, such as
+    ``release_date`` and ``model``, are kept). ``law``: Chinchilla constants A, B, E, alpha, beta
+    (default :data:`structural.pretraining.BESIROGLU_2024`).
+    """
+    if runs is None:
+        import data
+
+        runs = data.load("benchmark_runs")
+    if "task" not in runs.columns:
+        raise FitInputError("benchmark runs: missing column 'task' (benchmark name)")
+    runs = runs.dropna(subset=["training_compute_flop"]).reset_index(drop=True)
+    runs = check_table(runs, RUN_FIELDS, "benchmark runs")
+    law = dict(pretraining.BESIROGLU_2024 if law is None else law)
+    missing = {"A", "B", "E", "alpha", "beta"} - set(law)
+    if missing:
+        raise FitInputError(f"law: missing Chinchilla constant(s) {', '.join(sorted(missing))}")
+    loss = pretraining.compute_optimal_loss(runs["training_compute_flop"].to_numpy(), **law)
+    return runs.assign(loss=np.asarray(loss))
+
+
+def variance_factor(phi: Any, epochs: Any) -> Any:
+    """f(φ, E) = 1/(1 + φ) + φ/((1 + φ) E): Var(mean of E samples of one question) / (μ(1 − μ))."""
+    return (1.0 + phi / epochs) / (1.0 + phi)
+
+
+def mean_success(p: Mapping[str, Any], d: Mapping[str, Any], tasks: tuple[str, ...]) -> Any:
+    """m_i = σ(κ (ℓ_b(i) − L_i)) for every run."""
+    ell = jnp.stack([p[ell_name(t)] for t in tasks])[d["bench"]]
+    return jax.nn.sigmoid(p["kappa"] * (ell - d["loss"]))
+
+
+def make_contributions(tasks: tuple[str, ...]):
+    """The per-run log-likelihood ``contributions(p, d)`` for benchmarks ``tasks`` (module doc)."""
+
+    def contributions(p: Mapping[str, Any], d: Mapping[str, Any]) -> Any:
+        m = mean_success(p, d, tasks)
+        f = variance_factor(p["phi"], d["epochs"])
+        n_eff = d["questions"] / f
+        a, b = beta_shape(m, p["psi"])
+        acc = beta_binomial_logpmf(d["accuracy"] * n_eff, n_eff, a, b) + jnp.log(n_eff)
+        inner = (d["accuracy"] > 0) & (d["accuracy"] < 1) & (d["epochs"] > 1)
+        var = jnp.where(inner, d["accuracy"] * (1.0 - d["accuracy"]), 0.25)
+        se = jnp.sqrt(var * f / d["questions"])
+        tau = se / jnp.sqrt(2.0 * (d["questions"] - 1.0))
+        hi = (d["stderr"] + SE_ROUNDING - se) / tau
+        lo = (jnp.maximum(d["stderr"] - SE_ROUNDING, 0.0) - se) / tau
+        log_hi = log_ndtr(hi)
+        se_ll = log_hi + jnp.log(-jnp.expm1(log_ndtr(lo) - log_hi))
+        return acc + jnp.where(inner, se_ll, 0.0)
+
+    return contributions
+
+
+def param_spec(tasks: tuple[str, ...]) -> estimation.ParamSpec:
+    """κ (log), one ℓ per benchmark, ψ (log), φ (log)."""
+    return estimation.ParamSpec([
+        estimation.Param("kappa", transform="log"),
+        *[estimation.Param(ell_name(t)) for t in tasks],
+        estimation.Param("psi", transform="log"),
+        estimation.Param("phi", transform="log"),
+    ])
+
+
+def arrays(runs: pd.DataFrame, tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The engine's data dict from :func:`runs_table` rows (``bench`` indexes ``tasks``)."""
+    index = {t: i for i, t in enumerate(tasks)}
+    unknown = sorted(set(runs["task"]) - set(index))
+    if unknown:
+        raise FitInputError(f"benchmark runs: task(s) {unknown} not among {list(tasks)}")
+    return {
+        "bench": runs["task"].map(index).to_numpy(np.int64),
+        "loss": runs["loss"].to_numpy(np.float64),
+        "accuracy": runs["accuracy"].to_numpy(np.float64),
+        "stderr": runs["stderr"].to_numpy(np.float64),
+        "questions": runs["questions"].to_numpy(np.float64),
+        "epochs": runs["epochs"].to_numpy(np.float64),
+    }
+
+
+def starts(runs: pd.DataFrame, tasks: tuple[str, ...], kappa: float = 20.0) -> dict[str, float]:
+    """ℓ_b so that σ(κ(ℓ_b − mean L)) is benchmark b's mean accuracy; ψ = 2, φ = 1."""
+    out: dict[str, float] = {"kappa": kappa, "psi": 2.0, "phi": 1.0}
+    for t in tasks:
+        r = runs[runs["task"] == t]
+        acc = float(np.clip(r["accuracy"].mean(), 0.01, 0.99))
+        out[ell_name(t)] = float(r["loss"].mean()) + float(np.log(acc / (1 - acc))) / kappa
+    return out
+
+
+def _clusters(runs: pd.DataFrame) -> np.ndarray | None:
+    if "model" not in runs.columns:
+        return None
+    key = runs["model"].astype("string")
+    if "model_version" in runs.columns:
+        key = key.fillna(runs["model_version"].astype("string"))
+    return pd.factorize(key.fillna("?"))[0]
+
+
+def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None,
+        bootstrap: int | None = None, progress: bool = False, **kwargs: Any) -> Any:
+    """Fit (κ, ℓ_b, ψ, φ) by maximum likelihood on benchmark runs.
+
+    Parameters
+    ----------
+    runs : DataFrame, optional
+        Benchmark runs (default: bundled ``benchmark_runs`` with a training compute; see
+        :func:`runs_table`).
+    law : dict, optional
+        Chinchilla constants for L*(C) (default Besiroglu et al. 2024 Table 1).
+    bootstrap : int, optional
+        Bootstrap replicates, resampling models (all runs of one model together, as the SEs are
+        clustered by model when the table has a ``model`` column).
+    kwargs
+        Passed to :func:`estimation.fit`.
+
+    Returns
+    -------
+    estimation.Results
+        ``params`` (κ, ``ell_<benchmark>``, ψ, φ), ``cov_params()``, ``bootstrap.draws``. The
+        benchmarks are in ``res.tasks``.
+    """
+    table = runs_table(runs, law)
+    tasks = tuple(sorted(table["task"].unique()))
+    kwargs.setdefault("name", "loss-to-success link")
+    clusters = _clusters(table)
+    res = estimation.fit(make_contributions(tasks), arrays(table, tasks), param_spec(tasks),
+                         kind="mle", start=starts(table, tasks), clusters=clusters,
+                         bootstrap=bootstrap, progress=progress, **kwargs)
+    res.tasks = tasks
+    return res
+
+
+def link_parameters(res: Any, task: str = "GPQA diamond") -> dict[str, float]:
+    """(κ, ℓ_task, φ) for benchmark ``task`` at the point estimate: the keys ``kappa``,
+    ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`)."""
+    name = ell_name(task)
+    if name not in res.params.index:
+        raise KeyError(f"no benchmark {task!r} in this fit; fitted: {list(res.tasks)}")
+    p = res.params
+    return {"kappa": float(p["kappa"]), "ell_task": float(p[name]), "phi": float(p["phi"])}
+
+
+def link_draws(res: Any, task: str = "GPQA diamond") -> pd.DataFrame:
+    """Joint draws of (κ, ℓ_task, φ) for ``task``: the fit's converged bootstrap replicates (fit
+    with ``bootstrap=``), else draws from its covariance on the estimation scale are the caller's
+    to make from ``res.cov_theta``. Columns ``kappa``, ``ell_task``, ``phi``."""
+    if res.bootstrap is None:
+        raise ValueError("this fit has no bootstrap replicates; fit with bootstrap=K")
+    link_parameters(res, task)  # validates task
+    d = res.bootstrap.used()
+    return pd.DataFrame({"kappa": d["kappa"].to_numpy(), "ell_task": d[ell_name(task)].to_numpy(),
+                         "phi": d["phi"].to_numpy()})
+
+
+def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None) -> pd.Series:
+    """Predicted mean accuracy m = σ(κ(ℓ_b − L*(C))) for each run of ``runs`` (same benchmarks)."""
+    table = runs_table(runs, law)
+    d = arrays(table, res.tasks)
+    p = {k: jnp.asarray(v) for k, v in res.params.items()}
+    return pd.Series(np.asarray(mean_success(p, d, res.tasks)), index=table.index, name="predicted")
+
+
+def simulate(params: Mapping[str, float], runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Draw accuracies and printed standard errors for ``runs`` (the layout of
+    :func:`runs_table`, with ``loss``) from the model at ``params``: μ_i from the link and ψ,
+    per-question p_ij from φ, E_i binomial samples per question; se printed to two decimals."""
+    rng = np.random.default_rng(seed)
+    out = runs.copy()
+    acc, se = np.empty(len(runs)), np.empty(len(runs))
+    for i, row in enumerate(runs.itertuples(index=False)):
+        m = 1.0 / (1.0 + np.exp(-params["kappa"] * (params[ell_name(row.task)] - row.loss)))
+        mu = rng.beta(m * params["psi"], (1 - m) * params["psi"])
+        mu = float(np.clip(mu, 1e-12, 1 - 1e-12))
+        q = rng.beta(mu * params["phi"], (1 - mu) * params["phi"], int(row.questions))
+        means = rng.binomial(int(row.epochs), q) / row.epochs
+        acc[i] = means.mean()
+        se[i] = means.std(ddof=1) / np.sqrt(row.questions)
+    return out.assign(accuracy=acc, stderr=np.round(se, 2))
+
+
+def out_of_sample(cutoff: str = CUTOFF, runs: pd.DataFrame | None = None,
+                  law: Mapping[str, float] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Fit on models released before ``cutoff``; predict the accuracies of those released on or
+    after it. Returns the fit, the held-out table with predictions and the errors: mean absolute
+    and root-mean-square error of the predicted mean accuracy, against a baseline that predicts
+    each benchmark's mean training accuracy (``mae_baseline``)."""
+    table = runs_table(runs, law)
+    if "release_date" not in table.columns:
+        raise FitInputError("benchmark runs: the out-of-sample check needs 'release_date'")
+    table = table.dropna(subset=["release_date"])
+    date = pd.to_datetime(table["release_date"])
+    train = table[date < pd.Timestamp(cutoff)]
+    test = table[(date >= pd.Timestamp(cutoff)) & table["task"].isin(train["task"].unique())]
+    if len(train) == 0 or len(test) == 0:
+        raise FitInputError(f"cut-off {cutoff}: {len(train)} runs before and {len(test)} after; "
+                            "need both")
+    res = fit(train, law, **kwargs)
+    test = test.assign(predicted=predict(res, test, law).to_numpy(),
+                       baseline=test["task"].map(train.groupby("task")["accuracy"].mean()))
+    err = test["predicted"] - test["accuracy"]
+    return {"fit": res, "held_out": test, "n_train": len(train), "n_test": len(test),
+            "mae": float(err.abs().mean()), "rmse": float(np.sqrt((err ** 2).mean())),
+            "bias": float(err.mean()),
+            "mae_baseline": float((test["baseline"] - test["accuracy"]).abs().mean())}
+
+
+#: Known parameters for the recovery check (:func:`recovery`), near the Epoch fit.
+RECOVERY_TRUTH: dict[str, float] = {
+    "kappa": 15.0, "psi": 6.0, "phi": 0.8, "ell_gpqa_diamond": 1.93, "ell_math_level_5": 1.95,
+    "ell_otis_mock_aime_2024_2025": 1.85, "ell_swe_bench_verified": 1.90}
+_RECOVERY_DESIGN = {"GPQA diamond": (198, 16), "MATH level 5": (1324, 8),
+                    "OTIS Mock AIME 2024-2025": (45, 16), "SWE-Bench verified": (500, 1)}
+
+
+def simulation_design(n_per_task: int = 60, seed: int = 3) -> pd.DataFrame:
+    """Runs like Epoch's for simulation: GPQA, MATH, OTIS and SWE-bench with their question and
+    epoch counts, training compute log-uniform on 1e23–5e26 FLOP, one model per run."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t, (q, e) in _RECOVERY_DESIGN.items():
+        c = 10 ** rng.uniform(23, 26.7, n_per_task)
+        rows.append(pd.DataFrame({"task": t, "training_compute_flop": c, "questions": q,
+                                  "epochs": e, "accuracy": 0.5, "stderr": 0.02,
+                                  "model": [f"{t}-{i}" for i in range(n_per_task)]}))
+    return runs_table(pd.concat(rows, ignore_index=True))
+
+
+def recovery(seed: int = 11, n_per_task: int = 60) -> tuple[Any, pd.DataFrame]:
+    """Simulate runs from :data:`RECOVERY_TRUTH` and refit: the fit and a table of true value,
+    estimate, SE and (estimate − true)/SE per parameter."""
+    res = fit(simulate(RECOVERY_TRUTH, simulation_design(n_per_task), seed=seed))
+    est, se = res.params, res.bse
+    names = list(RECOVERY_TRUTH)
+    table = pd.DataFrame({"true": [RECOVERY_TRUTH[k] for k in names],
+                          "estimate": est[names].to_numpy(), "std_err": se[names].to_numpy()},
+                         index=names)
+    table["z"] = (table["estimate"] - table["true"]) / table["std_err"]
+    return res, table

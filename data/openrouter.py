@@ -68,7 +68,8 @@ MARKET_SCHEMA = Schema(
                description="OpenRouter's traffic-weighted input price; empty outside the price "
                "window"),
         Column("price_output", "float", "$/Mtok", min=MIN_PRICE, max=MAX_PRICE, allow_zero=True,
-               nullable=True, description="traffic-weighted output price; empty outside the window"),
+               nullable=True,
+               description="traffic-weighted output price; empty outside the window"),
         Column("n_providers", "int", min=0, max=200, nullable=True,
                description="providers posting a price that day; empty outside the price window"),
     ),
@@ -821,7 +822,8 @@ def curate_api_models(
 
     Open weights: :data:`OPEN_WEIGHTS_MANUAL` where it lists the slug; else OpenRouter's
     ``hugging_face_id`` (non-empty ⇒ open) where the slug is in its model list; else Epoch's
-    classification of the matched ECI model; else empty. Variants (``:free``) take their base slug's values.
+    classification of the matched ECI model; else empty. Variants (``:free``) take their base
+    slug's values.
     """
     aliases = find_aliases(history)
     tokens = history.groupby("Model")["Total_Tokens"].sum()

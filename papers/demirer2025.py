@@ -144,45 +144,27 @@ class Estimate:
 def fe_regression(y: np.ndarray, x: np.ndarray, groups: list[np.ndarray], cluster: np.ndarray,
                   z: np.ndarray | None = None) -> Estimate:
     """OLS (or just-identified IV with instrument ``z``) of y on one regressor x with several
-    sets of fixed effects absorbed, and a cluster-robust (CR1) standard error.
+    sets of fixed effects absorbed, and a cluster-robust standard error.
 
-    β = (z̃'x̃)⁻¹ z̃'ỹ on the demeaned variables (z = x for OLS);
-    V = c · Σ_g (Σ_{i∈g} z̃_i e_i)² / (z̃'x̃)², c = G/(G−1) · (N−1)/(N−K), K = 1 + absorbed
-    effects, as Stata's ``reghdfe … , vce(cluster)`` and linearmodels' ``PanelOLS``.
-    The IV's first-stage F is the squared cluster-robust t of z̃ in x̃ on z̃.
+    The fixed effects are removed from y, x and z by :func:`demean` (Frisch–Waugh–Lovell); the
+    regression on the demeaned variables is the engine's :func:`estimation.ivreg` (2SLS, cluster
+    covariance, small-sample ``debiased``), whose covariance is then scaled by
+    (N − 1)/(N − K), K = 1 + the absorbed effects, to count the absorbed parameters:
+    c = G/(G − 1) · (N − 1)/(N − K), as Stata's ``reghdfe … , vce(cluster)``. The IV's
+    first-stage F is the engine's cluster-robust Wald F of z̃ in x̃.
     """
     cols = [y, x] + ([] if z is None else [z])
     d, _ = demean(np.column_stack(cols), groups)
-    yt, xt = d[:, 0], d[:, 1]
-    zt = xt if z is None else d[:, 2]
-    n = len(yt)
-    zx = float(zt @ xt)
-    beta = float(zt @ yt) / zx
-    e = yt - beta * xt
-    _, g = np.unique(cluster, return_inverse=True)
-    ng = int(g.max()) + 1
-    k = 1 + _absorbed(groups)
-    c = ng / (ng - 1) * (n - 1) / (n - k)
-    meat = np.bincount(g, weights=zt * e, minlength=ng)
-    se = float(np.sqrt(c * np.sum(meat**2)) / abs(zx))
-    f = float("nan")
-    if z is not None:
-        pi = zx / float(zt @ zt)
-        u = xt - pi * zt
-        m1 = np.bincount(g, weights=zt * u, minlength=ng)
-        f = float(pi**2 / (c * np.sum(m1**2) / float(zt @ zt) ** 2))
-    return Estimate(beta, se, n, ng, f)
-
-
-def ols_hc1(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """OLS coefficients and heteroskedasticity-robust (HC1) standard errors."""
-    n, k = X.shape
-    xtx_inv = np.linalg.inv(X.T @ X)
-    b = xtx_inv @ X.T @ y
-    e = y - X @ b
-    meat = (X * e[:, None]).T @ (X * e[:, None])
-    cov = xtx_inv @ meat @ xtx_inv * n / (n - k)
-    return b, np.sqrt(np.diag(cov))
+    frame = pd.DataFrame({"x": d[:, 1]})
+    kw: dict = {"exog": frame} if z is None else {
+        "endog": frame, "instruments": pd.DataFrame({"z": d[:, 2]})}
+    res = estimation.ivreg(dependent=d[:, 0], cov_type="cluster", clusters=cluster,
+                           debiased=True, **kw)
+    n = len(y)
+    scale = (n - 1) / (n - 1 - _absorbed(groups))
+    f = float("nan") if z is None else float(res.first_stage.loc["x", "f_stat"])
+    return Estimate(float(res.params["x"]), float(res.bse["x"]) * np.sqrt(scale), n,
+                    len(np.unique(cluster)), f)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,14 +177,18 @@ def _paid_models(models: pd.DataFrame) -> pd.DataFrame:
 
 
 def _open_discount(d: pd.DataFrame, price: str, iq: str) -> dict:
+    """OLS of log price on a constant, intelligence / 100 and the open-weights dummy (the
+    engine's :func:`estimation.ivreg` with no endogenous regressor), HC1 SEs."""
     d = d[d[price] > 0].dropna(subset=[iq, "open_weights"])
-    X = np.column_stack([np.ones(len(d)), d[iq].to_numpy(float) / 100,
-                         d["open_weights"].astype(float).to_numpy()])
-    b, se = ols_hc1(np.log(d[price].to_numpy(float)), X)
-    return {"N": len(d), "open_coef": b[2], "open_se": se[2],
-            "open_ci_low": b[2] - Z95 * se[2], "open_ci_high": b[2] + Z95 * se[2],
-            "open_discount_pct": 100 * (np.exp(b[2]) - 1),
-            "intelligence_coef": b[1], "intelligence_se": se[1]}
+    X = pd.DataFrame({"const": 1.0, "intelligence": d[iq].to_numpy(float) / 100,
+                      "open": d["open_weights"].astype(float).to_numpy()})
+    res = estimation.ivreg(dependent=np.log(d[price].to_numpy(float)), exog=X, cov_type="HC1")
+    b, se = res.params, res.bse
+    return {"N": len(d), "open_coef": b["open"], "open_se": se["open"],
+            "open_ci_low": b["open"] - Z95 * se["open"],
+            "open_ci_high": b["open"] + Z95 * se["open"],
+            "open_discount_pct": 100 * (np.exp(b["open"]) - 1),
+            "intelligence_coef": b["intelligence"], "intelligence_se": se["intelligence"]}
 
 
 def price_intelligence(market: pd.DataFrame, models: pd.DataFrame,

@@ -158,3 +158,20 @@ def test_weighted_quantiles() -> None:
     v = np.array([1.0, 2.0, 3.0, 4.0])
     assert d._weighted_quantiles(v, np.ones(4), [0.5]) == [2.5]
     assert d._weighted_quantiles(v, np.array([0, 0, 1.0, 0]), [0.1, 0.9]) == [3.0, 3.0]
+
+
+def test_open_discount_matches_statsmodels_hc1() -> None:
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    n = 80
+    frame = pd.DataFrame({"aa_intelligence": rng.uniform(10, 60, n),
+                          "open_weights": rng.random(n) < 0.4})
+    frame["price_input"] = np.exp(0.5 + 3 * frame["aa_intelligence"] / 100
+                                  - 2.0 * frame["open_weights"] + rng.normal(0, 0.7, n))
+    got = d._open_discount(frame, "price_input", "aa_intelligence")
+    X = sm.add_constant(np.column_stack([frame["aa_intelligence"] / 100,
+                                         frame["open_weights"].astype(float)]))
+    ref = sm.OLS(np.log(frame["price_input"]), X).fit(cov_type="HC1")
+    assert got["open_coef"] == pytest.approx(ref.params.iloc[2], rel=1e-10)
+    assert got["open_se"] == pytest.approx(ref.bse.iloc[2], rel=1e-8)
+    assert abs(got["open_coef"] + 2.0) < 4 * got["open_se"]

@@ -924,3 +924,105 @@ def market_panel(market: pd.DataFrame, models: pd.DataFrame, freq: str = "D") ->
         m = m.reset_index()
     attrs = models.drop(columns=["tokens_total"]).set_index("model")
     return m.join(attrs, on="model")
+
+
+def demand_products(
+    market: pd.DataFrame,
+    models: pd.DataFrame,
+    provider_prices: pd.DataFrame,
+    freq: str = "W",
+    market_size: float = 2.0,
+) -> pd.DataFrame:
+    """Products × markets in the long form of structural demand estimation (PyBLP's names).
+
+    Markets are weeks (``freq="W"``, Monday start) or days (``"D"``) of the price window; the
+    inside goods are the paid base slugs with tokens and a positive weighted price that week.
+
+    Parameters
+    ----------
+    market, models, provider_prices : DataFrame
+        ``api_market``, ``api_models``, ``api_provider_prices``.
+    freq : {"W", "D"}
+        Market period.
+    market_size : float
+        The assumption that closes the model: the potential tokens of a market are
+        ``market_size`` × all OpenRouter tokens of the period (priced, unpriced and ``:free``);
+        the outside good is everything else, including the ``:free`` variants and direct API
+        use. Vary it (e.g. 1.5, 2, 5, 10) for a sensitivity table.
+
+    Returns
+    -------
+    DataFrame
+        ``market_ids`` (period start), ``product_ids`` (slug), ``firm_ids`` (the author for
+        closed or unknown weights; ``open:<slug>`` for open weights, each sold by a competitive
+        provider set), ``nesting_ids`` (open, closed, unknown), ``shares`` = tokens / potential,
+        ``prices`` ($/Mtok, token-weighted blend of input and output prices over the period),
+        ``tokens`` (1e9), ``quality``, ``open_weights``, ``context_length``, ``reasoning_share``
+        (reasoning / output tokens), ``age_weeks`` (since release, else first seen),
+        ``parameters``, ``active_parameters``, ``n_providers``, ``posted_price`` (median posted
+        blended price across providers: a cost shifter for open-weights models, equal to the
+        own price for single-provider models), and differentiation instruments
+        ``demand_instruments0`` (rival products in the market), ``…1`` (sum of rivals'
+        quality), ``…2`` (rivals in the same nest), ``…3`` (sum of same-nest rivals' quality),
+        ``…4`` (providers listing the model) — Berry, Levinsohn & Pakes (1995);
+        Gandhi & Houde (2019) for the nest counts.
+    """
+    if freq not in ("D", "W"):
+        raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
+    if not market_size >= 1:
+        raise ValueError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
+                         f"{market_size!r}")
+    m = market.copy()
+    m["tokens"] = m["tokens_input"] + m["tokens_output"]
+    m["period"] = m["date"] if freq == "D" else m["date"] - pd.to_timedelta(
+        m["date"].dt.day_of_week, unit="D")
+    pp = provider_prices.assign(period=provider_prices["date"] if freq == "D" else
+                                provider_prices["date"] - pd.to_timedelta(
+                                    provider_prices["date"].dt.day_of_week, unit="D"))
+    # only the days with weighted prices count, so partial weeks at the window's ends keep the
+    # same market definition (potential and inside tokens over the same days)
+    m = m[m["date"].isin(set(m.loc[m["price_input"].notna(), "date"]))]
+    potential = m.groupby("period")["tokens"].sum() * market_size
+    paid = models[models["variant"].isna() & models["alias_of"].isna()].set_index("model")
+    inside = m[m["model"].isin(paid.index) & (m["price_input"] > 0) & (m["tokens"] > 0)].copy()
+    inside["spend"] = (inside["price_input"] * inside["tokens_input"]
+                       + inside["price_output"].fillna(inside["price_input"])
+                       * inside["tokens_output"])
+    g = inside.groupby(["period", "model"])
+    out = g[["tokens", "tokens_output", "tokens_reasoning", "spend"]].sum()
+    out["n_providers"] = g["n_providers"].max()
+    out = out.reset_index()
+    out["prices"] = out["spend"] / out["tokens"]
+    # the provider's blended price at the model's own input/output mix that period
+    mix = (out["tokens"] - out["tokens_output"]) / out["tokens"]
+    posted = pp[pp["price_input"] > 0].groupby(["period", "model"])[
+        ["price_input", "price_output"]].median()
+    out = out.join(posted, on=["period", "model"])
+    out["posted_price"] = mix * out["price_input"] + (1 - mix) * out["price_output"].fillna(
+        out["price_input"])
+    attrs = paid[["open_weights", "author", "quality", "context_length", "parameters",
+                  "active_parameters", "release_date", "first_seen"]]
+    out = out.join(attrs, on="model")
+    born = out["release_date"].fillna(out["first_seen"])
+    out["age_weeks"] = (out["period"] - born).dt.days / 7
+    out["reasoning_share"] = (out["tokens_reasoning"] / out["tokens_output"]).where(
+        out["tokens_output"] > 0, 0.0)
+    nest = out["open_weights"].map({True: "open", False: "closed"}).fillna("unknown")
+    out["firm_ids"] = np.where(nest == "open", "open:" + out["model"], out["author"])
+    out["nesting_ids"] = nest
+    out["shares"] = out["tokens"] / out["period"].map(potential)
+    q = out["quality"].fillna(0.0)
+    by_m = out.groupby("period")
+    same = out.groupby(["period", "nesting_ids"])
+    out["demand_instruments0"] = by_m["model"].transform("size") - 1
+    out["demand_instruments1"] = by_m["quality"].transform("sum") - q
+    out["demand_instruments2"] = same["model"].transform("size") - 1
+    out["demand_instruments3"] = same["quality"].transform("sum") - q
+    out["demand_instruments4"] = out["n_providers"]
+    out = out.rename(columns={"period": "market_ids", "model": "product_ids"})
+    cols = ["market_ids", "product_ids", "firm_ids", "nesting_ids", "shares", "prices", "tokens",
+            "quality", "open_weights", "context_length", "reasoning_share", "age_weeks",
+            "parameters", "active_parameters", "n_providers", "posted_price"] + [
+            f"demand_instruments{i}" for i in range(5)]
+    return out[cols].sort_values(["market_ids", "product_ids"], kind="stable").reset_index(
+        drop=True)

@@ -259,3 +259,37 @@ def test_data_show_api_market(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "show", "api_market", "--rows", "2"]) == 0
     out = capsys.readouterr().out
     assert "# api_market" in out and "No licence" in out
+
+
+# --- the products × markets table for the demand and supply steps ------------------------------
+
+
+def test_demand_products_layout_and_market_size(market, models) -> None:
+    pp = data.load("api_provider_prices")
+    two = openrouter.demand_products(market, models, pp, "W", market_size=2.0)
+    five = openrouter.demand_products(market, models, pp, "W", market_size=5.0)
+    assert two[["market_ids", "product_ids"]].duplicated().sum() == 0
+    inside = two.groupby("market_ids")["shares"].sum()
+    assert ((inside > 0) & (inside < 0.5)).all()  # at most 1/market_size of all tokens
+    assert np.allclose(five["shares"] * 5, two["shares"] * 2)
+    assert (two["prices"] > 0).all() and (two["shares"] > 0).all()
+    assert not two["product_ids"].str.contains(":").any()  # variants are outside goods
+    opn = two["nesting_ids"] == "open"
+    assert (two.loc[opn, "firm_ids"] == "open:" + two.loc[opn, "product_ids"]).all()
+    assert (two["demand_instruments0"] == two.groupby("market_ids")["product_ids"].transform(
+        "size") - 1).all()
+    tok = two["tokens"]
+    assert tok[two["quality"].notna()].sum() / tok.sum() > 0.9
+    with pytest.raises(ValueError, match="market_size"):
+        openrouter.demand_products(market, models, pp, "W", market_size=0.5)
+
+
+def test_demand_prices_are_token_weighted_blends(market, models) -> None:
+    pp = data.load("api_provider_prices")
+    daily = openrouter.demand_products(market, models, pp, "D")
+    row = daily.iloc[len(daily) // 2]
+    raw = market[(market["date"] == row["market_ids"]) & (market["model"] == row["product_ids"])]
+    r = raw.iloc[0]
+    blend = (r["price_input"] * r["tokens_input"] + r["price_output"] * r["tokens_output"]) / (
+        r["tokens_input"] + r["tokens_output"])
+    assert row["prices"] == pytest.approx(blend)

@@ -511,8 +511,8 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         f"{share['week'].max().date()}: {share['open_share'].min():.2f}–"
         f"{share['open_share'].max():.2f}. Below 0.30 through November, as published; the "
         "rise in December follows DeepSeek V3.2 (open weights, released 2025-12-01, the most "
-        "used open model by the week of 2025-12-22), after the paper's data end (its PDF is "
-        "dated 2025-12-12)",
+        "used open model by the week of 2025-12-22); how far into December the paper's data "
+        "reach is unclear (the author PDF is dated 2025-12-12; Fig. 15's axis runs to 12-31)",
         "(d) Fig. 15: daily token-weighted percentiles of AA/100 among models with an AA score, "
         "weekly means; Fig. 11: prompt list price / (AA/100) across models, unweighted, on the "
         "archived list-price snapshots; AA's 2026 index is rescaled below the paper's 2025 "

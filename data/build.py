@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from data import benchmarks, capability, chinchilla, crosswalk, hardware, models, prices, traces
+from data import (
+    benchmarks,
+    capability,
+    chinchilla,
+    crosswalk,
+    hardware,
+    models,
+    openrouter,
+    prices,
+    traces,
+)
 from data.catalog import DATASETS, EXACT_FLOATS
 from data.schema import validate
 
@@ -168,6 +178,72 @@ def build_benchmark_runs(sources: Path) -> pd.DataFrame:
     )
 
 
+def _openrouter(sources: Path, name: str, **kwargs: object) -> pd.DataFrame:
+    return _csv(sources / "openrouter-market" / name, **kwargs)
+
+
+def build_api_market(sources: Path) -> pd.DataFrame:
+    """OpenRouter daily tokens by model + weighted-average prices → model × day."""
+    return openrouter.curate_api_market(
+        _openrouter(sources, "history_database.csv"),
+        _openrouter(sources, "openrouter_pricing_provider_records_deec791.csv"),
+    )
+
+
+def build_api_provider_prices(sources: Path) -> pd.DataFrame:
+    """OpenRouter provider price records → model × provider × day."""
+    return openrouter.curate_provider_prices(
+        _openrouter(sources, "openrouter_pricing_provider_records_deec791.csv")
+    )
+
+
+def _openrouter_scores(sources: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.DataFrame]:
+    history = _openrouter(sources, "history_database.csv")
+    aa = openrouter.aa_scores(_openrouter(sources, "openrouter_benchmark_records.csv"))
+    arena = openrouter.lmarena_scores(
+        _openrouter(sources, "lmarena_leaderboard_records.csv", encoding="utf-8-sig")
+    )
+    cap = validate(build_capability(sources), DATASETS["capability"].schema, source="capability")
+    return history, aa, arena, cap
+
+
+def build_openrouter_crosswalk(sources: Path) -> pd.DataFrame:
+    """OpenRouter slugs → Artificial Analysis, Epoch ECI and LMArena names (or unmatched)."""
+    history, aa, arena, cap = _openrouter_scores(sources)
+    return openrouter.curate_crosswalk(sorted(set(history["Model"])), aa, cap, arena)
+
+
+def build_api_models(sources: Path) -> pd.DataFrame:
+    """One row per OpenRouter slug: open weights, dates, context, parameters, quality."""
+    history, aa, arena, cap = _openrouter_scores(sources)
+    xw = openrouter.curate_crosswalk(sorted(set(history["Model"])), aa, cap, arena)
+    d = sources / "openrouter-market"
+    lists = [_json(d / "openrouter_2025-10-02.json"), _json(d / "openrouter_2025-12-06.json")]
+    epoch = validate(build_models(sources), DATASETS["models"].schema, source="models")
+    return openrouter.curate_api_models(history, lists, xw, aa, cap, arena, epoch)
+
+
+def build_openrouter_list_prices(sources: Path) -> pd.DataFrame:
+    """14 archived snapshots of OpenRouter's list prices (2025-10-02 … 12-06) → $/Mtok."""
+    return openrouter.curate_list_prices(
+        _json(sources / "openrouter-market" / "historical_pricing.json")  # type: ignore[arg-type]
+    )
+
+
+def build_demirer2025_figures(sources: Path) -> pd.DataFrame:
+    """Demirer et al. (2025) Figs. 5, 11, 15 as digitised → long form."""
+    return openrouter.curate_figures(
+        {
+            (11, "percentiles"): _openrouter(
+                sources, "figure11_price_to_intelligence_ratio_percentiles.csv"
+            ),
+            (15, "percentiles"): _openrouter(sources, "figure15_token_weighted_percentiles.csv"),
+            (5, "median"): _openrouter(sources, "figure5_red_median_timeseries.csv"),
+            (5, "p90_frontier"): _openrouter(sources, "figure5_p90_frontier_timeseries.csv"),
+        }
+    )
+
+
 BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "chinchilla": build_chinchilla,
     "api_prices": build_api_prices,
@@ -182,6 +258,12 @@ BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "request_traces": build_request_traces,
     "model_crosswalk": build_model_crosswalk,
     "benchmark_runs": build_benchmark_runs,
+    "api_market": build_api_market,
+    "api_provider_prices": build_api_provider_prices,
+    "api_models": build_api_models,
+    "openrouter_crosswalk": build_openrouter_crosswalk,
+    "openrouter_list_prices": build_openrouter_list_prices,
+    "demirer2025_figures": build_demirer2025_figures,
 }
 
 

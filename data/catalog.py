@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import builtins
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
 import pandas as pd
 
-from data import benchmarks, capability, chinchilla, crosswalk, hardware, models, prices, traces
+from data import (
+    benchmarks,
+    capability,
+    chinchilla,
+    crosswalk,
+    hardware,
+    models,
+    openrouter,
+    prices,
+    traces,
+)
 from data.errors import UnknownDatasetError
 from data.schema import Schema
 from data.schema import validate as validate_schema
@@ -35,6 +46,8 @@ class Dataset:
     description: str
     snapshot: str
     licence: str
+    #: extra checks beyond the schema (e.g. names against another table), run by :func:`validate`
+    check: Callable[[pd.DataFrame, str | None], None] | None = None
 
     @property
     def csv(self) -> str:
@@ -139,6 +152,50 @@ DATASETS: dict[str, Dataset] = {
             benchmarks.SNAPSHOT,
             "CC-BY 4.0 data / MIT code, credit Epoch AI, 'AI Benchmarking Hub'",
         ),
+        Dataset(
+            "api_market",
+            openrouter.MARKET_SCHEMA,
+            "OpenRouter daily tokens per model (billions) with weighted prices and provider counts",
+            openrouter.SNAPSHOT,
+            "no licence: facts published by OpenRouter; credit OpenRouter (see datasheet)",
+        ),
+        Dataset(
+            "api_provider_prices",
+            openrouter.PROVIDER_PRICES_SCHEMA,
+            "OpenRouter price per model, provider and day ($/Mtok in/out), 2026-02-19..04-02",
+            openrouter.PRICE_SNAPSHOT,
+            "no licence: facts published by OpenRouter; credit OpenRouter (see datasheet)",
+        ),
+        Dataset(
+            "api_models",
+            openrouter.MODELS_SCHEMA,
+            "OpenRouter models: open weights, release, context, parameters, ECI/AA/LMArena quality",
+            openrouter.SNAPSHOT,
+            "mixed: OpenRouter facts (no licence), Epoch AI CC-BY 4.0, Artificial Analysis and "
+            "LMArena with attribution (see datasheet)",
+        ),
+        Dataset(
+            "openrouter_crosswalk",
+            openrouter.CROSSWALK_SCHEMA,
+            "OpenRouter slugs mapped to Artificial Analysis, Epoch ECI and LMArena model names",
+            openrouter.SNAPSHOT,
+            "derived; hand-made matches, credit the sources as in api_models",
+            openrouter.check_crosswalk,
+        ),
+        Dataset(
+            "openrouter_list_prices",
+            openrouter.LIST_PRICES_SCHEMA,
+            "OpenRouter list prices per model, 14 archived snapshots 2025-10-02 … 2025-12-06",
+            "2025-12-06",
+            "no licence: facts published by OpenRouter (Internet Archive snapshots)",
+        ),
+        Dataset(
+            "demirer2025_figures",
+            openrouter.FIGURES_SCHEMA,
+            "Demirer et al. (2025) Figs. 5, 11, 15 percentile series as digitised from the paper",
+            "2026-01-02",
+            "no licence: values read off the paper's figures; cite Demirer et al. (2025)",
+        ),
     ]
 }
 
@@ -193,5 +250,10 @@ def catalogue() -> pd.DataFrame:
 
 
 def validate(df: pd.DataFrame, name: str, source: str | None = None) -> pd.DataFrame:
-    """Validate a user table against the schema of dataset ``name`` (extra columns allowed)."""
-    return validate_schema(df, get(name).schema, source=source)
+    """Validate a user table against the schema of dataset ``name`` (extra columns allowed),
+    then against the dataset's own checks where it has them (names known to other tables)."""
+    ds = get(name)
+    out = validate_schema(df, ds.schema, source=source)
+    if ds.check is not None:
+        ds.check(out, source)
+    return out

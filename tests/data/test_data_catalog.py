@@ -22,6 +22,12 @@ ROWS = {
     "ppi": 295,
     "request_traces": 40216,
     "model_crosswalk": 1628,
+    "api_market": 54268,
+    "api_provider_prices": 33483,
+    "api_models": 428,
+    "openrouter_crosswalk": 1164,
+    "openrouter_list_prices": 4652,
+    "demirer2025_figures": 7727,
 }
 
 

@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import Column, Schema
 
 SNAPSHOT = "2025-12-03"
@@ -79,7 +80,7 @@ def _scorer(scores: str, best: float) -> tuple[str, float]:
     for part in str(scores).split(","):
         m = _SCORE.match(part)
         if m is None:
-            raise ValueError(f"benchmark_runs: column 'Scores': cannot parse {part!r} in "
+            raise DataValidationError(f"benchmark_runs: column 'Scores': cannot parse {part!r} in "
                              f"{scores!r}; expected 'scorer:value±stderr'")
         parsed.append((abs(float(m[2]) - best), m[1], float(m[3])))
     _, name, se = min(parsed)

@@ -31,6 +31,7 @@ from data import (
     traces,
 )
 from data.catalog import DATASETS, EXACT_FLOATS
+from data.errors import DataValidationError
 from data.schema import validate
 
 
@@ -281,7 +282,7 @@ def build(sources: Path, out: Path, names: list[str] | None = None) -> dict[str,
     written: dict[str, int] = {}
     for name in names or list(BUILDERS):
         if name not in BUILDERS:
-            raise ValueError(f"unknown dataset {name!r}; known: {', '.join(BUILDERS)}")
+            raise DataValidationError(f"unknown dataset {name!r}; known: {', '.join(BUILDERS)}")
         df = BUILDERS[name](sources)
         df = validate(df, DATASETS[name].schema, source=name, allow_extra=False)
         write_csv(df, out / f"{name}.csv")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import Column, Schema
 
 SNAPSHOT = "2025-11-07"
@@ -130,7 +131,7 @@ def curate_eval_tokens(raw: pd.DataFrame) -> pd.DataFrame:
     bad = np.flatnonzero(total.to_numpy() != raw["total_tokens"].to_numpy())
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
+        raise DataValidationError(
             f"eval_tokens: column 'total_tokens': row {i} has {raw['total_tokens'].iloc[i]}; "
             f"expected input_tokens + output_tokens = {total.iloc[i]}"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import Column, Schema, validate
 
 SCHEMA = Schema(
@@ -113,7 +114,7 @@ def curate(raw: pd.DataFrame) -> pd.DataFrame:
     loss = raw["loss"].astype(float)
     ordered = loss.sort_values(ascending=False, kind="stable")
     if ordered.iloc[N_OUTLIERS - 1] == ordered.iloc[N_OUTLIERS]:
-        raise ValueError(
+        raise DataValidationError(
             f"chinchilla: column 'loss': the {N_OUTLIERS}th and {N_OUTLIERS + 1}th highest "
             f"losses tie at {ordered.iloc[N_OUTLIERS]}; the outlier set is ambiguous"
         )

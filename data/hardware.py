@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import Column, Schema
 
 SNAPSHOT = "2025-06-20"
@@ -248,6 +249,8 @@ def curate_ppi(raw: pd.DataFrame) -> pd.DataFrame:
     index = pd.to_numeric(raw["PCU518210518210"], errors="raise").astype(float)
     base = index[(date.dt.year == BASE_YEAR).to_numpy()]
     if len(base) != 12:
-        raise ValueError(f"ppi: column 'date': expected 12 months of {BASE_YEAR}, got {len(base)}")
+        raise DataValidationError(
+            f"ppi: column 'date': expected 12 months of {BASE_YEAR}, got {len(base)}"
+        )
     factor = np.round(base.mean() / index, 12)
     return pd.DataFrame({"date": date, "ppi": index, "to_2023_usd": factor})

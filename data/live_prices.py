@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from data import catalog, crosswalk, prices
+from data.errors import DataValidationError
 from data.schema import validate
 
 INSTALL_HINT = (
@@ -134,7 +135,7 @@ def current_api_prices(on: str | dt.date | None = None) -> pd.DataFrame:
         try:
             snap = pd.Timestamp(on).date()
         except ValueError:
-            raise ValueError(f"on: expected a date YYYY-MM-DD, got {on!r}") from None
+            raise DataValidationError(f"on: expected a date YYYY-MM-DD, got {on!r}") from None
     version, providers = _bundled_providers()
     df = prices.curate_genai(
         as_data_json(providers),

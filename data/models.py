@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import Column, Schema
 
 SNAPSHOT = "2025-08-07"
@@ -295,7 +296,9 @@ def curate_training_costs(
     db = systems.drop_duplicates("Model").set_index("Model")
     missing = sorted(set(merged["Model"]) - set(db.index))
     if missing:
-        raise ValueError(f"training_costs: column 'model': {missing[0]!r} is not in the database")
+        raise DataValidationError(
+            f"training_costs: column 'model': {missing[0]!r} is not in the database"
+        )
     d = db.loc[merged["Model"]]
     lang = d["Domain"].fillna("").str.contains("Language").to_numpy()
     out = pd.DataFrame(

@@ -983,7 +983,7 @@ def market_panel(market: pd.DataFrame, models: pd.DataFrame, freq: str = "D") ->
     and the model characteristics (``open_weights``, ``quality``, …).
     """
     if freq not in ("D", "W"):
-        raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise DataValidationError(f"freq must be 'D' or 'W', got {freq!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]
     if freq == "W":
@@ -1045,9 +1045,9 @@ def demand_products(
         Gandhi & Houde (2019) for the nest counts.
     """
     if freq not in ("D", "W"):
-        raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise DataValidationError(f"freq must be 'D' or 'W', got {freq!r}")
     if not market_size >= 1:
-        raise ValueError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
+        raise DataValidationError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
                          f"{market_size!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]

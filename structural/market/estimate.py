@@ -120,10 +120,15 @@ class Problem:
         PyBLP).
     rho : float or array_like, optional
         Starting nesting parameter(s) of a nested logit: one value, or one per nest.
+    costs_bounds : (low, high), optional
+        Clip marginal costs into this range (PyBLP's ``costs_bounds``).
+    atol : float
+        Share-inversion tolerance on ‖F(δ) − δ‖∞ per market.
     """
 
     def __init__(self, products: Products, agents: Agents | None = None, sigma=None, pi=None,
-                 rho=None, costs_bounds: tuple[float, float] | None = None) -> None:
+                 rho=None, costs_bounds: tuple[float, float] | None = None,
+                 atol: float = 1e-13) -> None:
         self.products = p = products
         self.spec = products.spec
         self.layout = products.layout
@@ -150,6 +155,16 @@ class Problem:
             if pi0.shape != (K2, Dd):
                 raise MarketDataError("pi", f"expected a {K2}×{Dd} matrix (X2 × demographics "
                                       f"{', '.join(dn)}), got shape {pi0.shape}")
+            n_nodes = agents.nodes.shape[2]
+            if n_nodes < K2:
+                cols = np.flatnonzero(np.any(sigma0 != 0, axis=0))
+                if len(cols) > n_nodes:
+                    raise MarketDataError("nodes", f"agent data has {n_nodes} nodes columns; Σ "
+                                          f"has {len(cols)} nonzero columns")
+                full = np.zeros((*agents.nodes.shape[:2], K2))
+                full[:, :, cols] = agents.nodes[:, :, :len(cols)]
+                self.agents = agents = Agents(full, agents.weights, agents.demographics,
+                                              agents.demographics_names)
             for r, c in zip(*np.nonzero(np.tril(sigma0)), strict=True):
                 self.locations.append(("sigma", r, c))
                 self.labels.append(f"sigma[{x2n[r]},{x2n[c]}]" if r != c else f"sigma[{x2n[r]}]")
@@ -192,6 +207,8 @@ class Problem:
         self.elim = [k for k in range(p.X1.shape[1]) if not (self.alpha_in_theta and k == ip)]
         self.P = len(self.locations)
         self.costs_bounds = costs_bounds
+        self.atol = atol
+        self._compiled = None
         self._build_arrays()
 
     # ----- layout and θ ---------------------------------------------------------------------
@@ -297,13 +314,13 @@ class Problem:
         return jnp.zeros((T, J, 1)), jnp.ones((T, 1))
 
     # ----- δ(θ) ------------------------------------------------------------------------------
-    def delta(self, theta, delta0, atol=1e-13, max_iterations=5000):
+    def delta(self, theta, delta0, max_iterations=5000):
         """δ(θ) padded (T, J) with exact θ-derivatives, and (iterations, converged) per market."""
         T = self.layout.T
         if self.K2:
             mu = jax.lax.stop_gradient(self.mu(theta))
             d, it, conv = solve_delta(jax.lax.stop_gradient(delta0), self.log_s, mu, self.weights,
-                                      self.mask, atol, max_iterations)
+                                      self.mask, self.atol, max_iterations)
             d = implicit_delta(self.mu, theta, jax.lax.stop_gradient(d), self.weights, self.mask)
             return d, it, conv
         ones = jnp.ones(T, dtype=bool)
@@ -394,7 +411,7 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
                     optimizer_options: dict | None = None, W_type: str = "robust",
                     se_type: str = "robust", initial_update: bool = False,
                     costs_bounds: tuple | None = None, sigma_bounds=None,
-                    atol: float = 1e-13) -> DemandResults:
+                    atol: float = 1e-13, problem: Problem | None = None) -> DemandResults:
     """Estimate demand (and supply, when the spec has a cost formula) by GMM.
 
     Parameters
@@ -417,6 +434,9 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         Clip marginal costs into this range before f (PyBLP's ``costs_bounds``).
     atol : float
         Share-inversion tolerance per market.
+    problem : Problem, optional
+        A problem built before (with its starting values); its compiled objective is reused, so
+        a second estimation skips compilation.
 
     Returns
     -------
@@ -435,7 +455,8 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
             raise MarketDataError(name, f"expected 'robust' or 'clustered', got {val!r}")
         if val == "clustered" and products.clustering_ids is None:
             raise MarketDataError("clustering_ids", f"{name}='clustered' needs this column")
-    prob = Problem(products, agents, sigma=sigma, pi=pi, rho=rho, costs_bounds=costs_bounds)
+    prob = problem or Problem(products, agents, sigma=sigma, pi=pi, rho=rho,
+                              costs_bounds=costs_bounds, atol=atol)
     N = products.N
     clusters_W = products.clustering_ids if W_type == "clustered" else None
     clusters_se = products.clustering_ids if se_type == "clustered" else None
@@ -444,7 +465,9 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
     if prob.alpha_in_theta:  # start the price coefficient at the demand-only IV estimate
         theta[-1] = _logit_alpha(prob)
 
-    vg = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+    if prob._compiled is None:
+        prob._compiled = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+    vg = prob._compiled
     delta_state = {"d": prob.logit_delta}
     counts = {"evals": 0, "iters": 0}
 

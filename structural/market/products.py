@@ -368,9 +368,8 @@ def build_agents(products: Products, agents: pd.DataFrame | None = None,
     I = counts.max()
     node_cols = _numbered(agents, "nodes")
     if node_cols:
-        if len(node_cols) < K2:
-            raise MarketDataError("nodes", f"agent data has {len(node_cols)} nodes columns; the "
-                                  f"random coefficients need {K2}")
+        # fewer columns than K2: they fill the columns of Σ that are not all zero (PyBLP's rule,
+        # applied by Problem once Σ is known)
         for c in node_cols[:K2]:
             _require(agents, c)
         _require(agents, "weights")
@@ -388,7 +387,7 @@ def build_agents(products: Products, agents: pd.DataFrame | None = None,
     D_long, D_names = (np.zeros((len(agents), 0)), [])
     if spec.demographics is not None:
         D_long, D_names = _matrix(spec.demographics, agents, "demographics")
-    nodes = np.zeros((lay.T, I, K2))
+    nodes = np.zeros((lay.T, I, nodes_long.shape[1]))
     weights = np.zeros((lay.T, I))
     D = np.zeros((lay.T, I, D_long.shape[1]))
     nodes[t, slot] = nodes_long

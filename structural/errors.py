@@ -19,3 +19,15 @@ class PipelineError(InputError):
 
 class UnknownHardwareError(PipelineError):
     """A hardware name that is not one of the presets in :data:`structural.hardware.PRESETS`."""
+
+
+class MarketDataError(ValueError):
+    """Products × markets data or a demand specification is invalid.
+
+    ``field`` names the offending column, market or parameter; the message says what was expected,
+    so the command line prints it as one line.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")

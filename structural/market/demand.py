@@ -1,0 +1,82 @@
+"""Demand systems: market shares of the logit family as pure JAX functions of one market.
+
+Utility of agent i for product j in market t (Berry, Levinsohn and Pakes 1995; Nevo 2000):
+
+    u_ijt = δ_jt + μ_ijt + ε_ijt,   δ_jt = x_jt β + ξ_jt,   μ_ijt = x2_jt (Σ ν_i + Π D_i),
+
+with ε type-I extreme value, so s_ijt = exp(δ_jt + μ_ijt) / (1 + Σ_k exp(δ_kt + μ_ikt)) and
+s_jt = Σ_i w_i s_ijt over integration nodes ν_i with weights w_i. Plain logit is the case μ = 0
+with one agent. Nested logit (Berry 1994; Cardell 1997) with nests h and ρ_h ∈ [0, 1):
+
+    s_jt = exp(δ_jt/(1−ρ_h)) / D_h · D_h^(1−ρ_h) / (1 + Σ_g D_g^(1−ρ_g)),
+    D_h = Σ_{k∈h} exp(δ_kt/(1−ρ_h)).
+
+Every function takes one market's padded arrays (``mask`` marks real products) so callers
+``vmap`` them over markets. Prices enter linearly: the price sensitivity of agent i is
+α_i = α + (Σ ν_i + Π D_i)_price, α the linear price coefficient.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+jax.config.update("jax_enable_x64", True)
+
+
+def random_coefficients(sigma, pi, nodes, demographics):
+    """Σ ν_i + Π D_i for every agent: (K2, I)."""
+    return sigma @ nodes.T + pi @ demographics.T
+
+
+def choice_probabilities(delta, mu, mask):
+    """s_ij (J, I) of the mixed logit, overflow-safe; zero on padded products."""
+    u = jnp.where(mask[:, None], delta[:, None] + mu, -jnp.inf)
+    m = jnp.maximum(jnp.max(u, axis=0), 0.0)
+    e = jnp.where(mask[:, None], jnp.exp(u - m), 0.0)
+    return e / (jnp.exp(-m) + e.sum(axis=0))
+
+
+def mixed_logit_shares(delta, mu, weights, mask):
+    """s_j = Σ_i w_i s_ij (J,)."""
+    return choice_probabilities(delta, mu, mask) @ weights
+
+
+def share_price_terms(delta, mu, weights, mask, alpha_i):
+    """Λ (J,) and Γ (J, J) with ∂s/∂p' = diag(Λ) − Γ (Morrow and Skerlos 2011).
+
+    Λ_j = Σ_i w_i α_i s_ij,  Γ_jk = Σ_i w_i α_i s_ij s_ik; ∂s_j/∂p_k is row j, column k.
+    """
+    s = choice_probabilities(delta, mu, mask)
+    wa = weights * alpha_i
+    lam = s @ wa
+    gam = (s * wa) @ s.T
+    return lam, gam
+
+
+def shares_jacobian_delta(delta, mu, weights, mask):
+    """∂s/∂δ' = Σ_i w_i (diag(s_i) − s_i s_i') with the identity on padded products."""
+    s = choice_probabilities(delta, mu, mask)
+    jac = jnp.diag(s @ weights) - (s * weights) @ s.T
+    pad = ~mask
+    return jnp.where(pad[:, None] | pad[None, :], jnp.eye(len(mask)) * pad[:, None], jac)
+
+
+def nested_logit_shares(delta, rho_j, nest, mask, n_nests: int):
+    """Nested-logit shares (J,) given δ, each product's ρ of its nest and its nest code."""
+    scale = 1.0 - rho_j
+    v = jnp.where(mask, delta / scale, -jnp.inf)
+    m = jnp.max(v)
+    ev = jnp.where(mask, jnp.exp(v - m), 0.0)
+    Dh = jax.ops.segment_sum(ev, nest, num_segments=n_nests)  # scaled by exp(-m)
+    rho_h = jax.ops.segment_max(jnp.where(mask, rho_j, -jnp.inf), nest, num_segments=n_nests)
+    present = Dh > 0
+    scale_h = 1.0 - jnp.where(present, rho_h, 0.0)
+    # log of D_h^(1−ρ_h) with the exp(m) factor restored
+    log_inclusive = jnp.where(present, scale_h * (jnp.log(jnp.where(present, Dh, 1.0)) + m),
+                              -jnp.inf)
+    top = jnp.maximum(jnp.max(log_inclusive), 0.0)
+    denom = jnp.exp(-top) + jnp.sum(jnp.where(present, jnp.exp(log_inclusive - top), 0.0))
+    within = ev / jnp.where(mask, Dh[nest], 1.0)
+    nest_share = jnp.exp(log_inclusive[nest] - top) / denom
+    return jnp.where(mask, within * nest_share, 0.0)

@@ -1,0 +1,588 @@
+"""GMM estimation of logit, nested-logit and random-coefficients demand, with optional supply.
+
+The nonlinear parameters θ (Σ, Π, ρ, and the price coefficient when supply is estimated) are
+found by minimising the GMM objective with the linear parameters concentrated out (BLP 1995;
+Nevo 2000; Conlon and Gortmaker 2020, eq. 13):
+
+    q(θ) = N ḡ(θ)' W ḡ(θ),   ḡ = [ZD'ξ(θ); ZS'ω(θ)] / N,
+    ξ = δ(θ) − X1 β(θ),   ω = f(p − η(θ)) − X3 γ(θ),
+
+where δ(θ) is the share inversion (:mod:`structural.market.inversion`), η the Bertrand–Nash
+markups (:mod:`structural.market.supply`), f the identity or log, and (β, γ) the linear GMM
+estimate given δ (:func:`structural.market.gmm.linear_gmm`). The gradient is exact (JAX, with the
+implicit-function derivatives of δ); one-step (``"1s"``) or two-step (``"2s"``) GMM; robust or
+clustered covariance. The scaling of q, the starting weighting matrix W = (Z'Z/N)⁻¹, centred
+moment covariances and the sandwich follow PyBLP 1.3, so the same problem gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import scipy.optimize
+
+from estimation.errors import NotConvergedWarning, SpecificationError
+from structural.errors import MarketDataError
+from structural.market import gmm
+from structural.market.demand import (
+    mixed_logit_shares,
+    random_coefficients,
+    share_price_terms,
+)
+from structural.market.inversion import implicit_delta, solve_delta
+from structural.market.products import Agents, Products
+
+jax.config.update("jax_enable_x64", True)
+
+__all__ = ["DemandResults", "Problem", "estimate_demand"]
+
+
+@dataclass
+class DemandResults:
+    """What :func:`estimate_demand` returns: estimates, SEs and the state post-estimation needs.
+
+    ``params``/``bse`` are Series over every parameter (θ first, then β, then γ); ``objective`` is
+    PyBLP's N ḡ'Wḡ at the estimate; ``inversion`` reports per market the SQUAREM iterations and
+    convergence of the final share inversion.
+    """
+
+    problem: Problem
+    theta: np.ndarray
+    beta: np.ndarray
+    gamma: np.ndarray
+    params: pd.Series
+    bse: pd.Series
+    covariance: pd.DataFrame
+    objective: float
+    gradient: np.ndarray
+    W: np.ndarray
+    delta: np.ndarray
+    xi: np.ndarray
+    omega: np.ndarray | None
+    costs: np.ndarray | None
+    inversion: pd.DataFrame
+    converged: bool
+    steps: int
+    optimizer_iterations: int
+    evaluations: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[0])
+
+    @property
+    def pi(self) -> np.ndarray:
+        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[1])
+
+    @property
+    def price_coefficient(self) -> float:
+        """The linear price coefficient α (zero when prices are not in X1)."""
+        return float(self.problem.alpha_of(self.theta, self.beta))
+
+    def summary(self) -> str:
+        """Estimates with robust SEs, objective, gradient norm and the inversion report."""
+        t = pd.DataFrame({"estimate": self.params, "std_err": self.bse})
+        lines = [f"{self.problem.kind} demand{' and supply' if self.problem.supply else ''}: "
+                 f"N={self.problem.products.N} products, T={self.problem.layout.T} markets",
+                 t.to_string(float_format=lambda x: f"{x:.6g}"),
+                 f"GMM objective {self.objective:.8g} after {self.steps} step(s), "
+                 f"{self.optimizer_iterations} iterations, {self.evaluations} evaluations; "
+                 f"gradient ∞-norm {np.max(np.abs(self.gradient), initial=0.0):.3g}; "
+                 f"converged: {self.converged}"]
+        if len(self.inversion):
+            bad = int((~self.inversion["converged"]).sum())
+            lines.append(f"share inversion: {len(self.inversion) - bad}/{len(self.inversion)} "
+                         f"markets converged, max {int(self.inversion['iterations'].max())} "
+                         "SQUAREM iterations")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+class Problem:
+    """A demand (and supply) estimation problem: data laid out for JAX and the θ layout.
+
+    Parameters
+    ----------
+    products : Products
+        From :func:`structural.market.products.build_products`.
+    agents : Agents, optional
+        Required for random coefficients (:func:`~structural.market.products.build_agents`).
+    sigma, pi : array_like, optional
+        Starting Σ (K2, K2) and Π (K2, D); nonzero entries are estimated, zeros stay fixed (as in
+        PyBLP).
+    rho : float or array_like, optional
+        Starting nesting parameter(s) of a nested logit: one value, or one per nest.
+    costs_bounds : (low, high), optional
+        Clip marginal costs into this range (PyBLP's ``costs_bounds``).
+    atol : float
+        Share-inversion tolerance on ‖F(δ) − δ‖∞ per market.
+    """
+
+    def __init__(self, products: Products, agents: Agents | None = None, sigma=None, pi=None,
+                 rho=None, costs_bounds: tuple[float, float] | None = None,
+                 atol: float = 1e-13) -> None:
+        self.products = p = products
+        self.spec = products.spec
+        self.layout = products.layout
+        self.supply = products.X3 is not None
+        self.agents = agents
+        K2 = 0 if p.X2 is None else p.X2.shape[1]
+        if K2 and agents is None:
+            raise MarketDataError("agents", "random coefficients need agents (nodes, weights)")
+        self.kind = "random-coefficients logit" if K2 else (
+            "nested logit" if p.nesting_ids is not None else "logit")
+        Dd = 0 if agents is None else agents.demographics.shape[2]
+        self.K2, self.Dd = K2, Dd
+        self.labels: list[str] = []
+        self.locations: list[tuple[str, int, int]] = []
+        x2n = p.X2_names
+        dn = agents.demographics_names if agents is not None else []
+        if K2:
+            sigma0 = (np.zeros((K2, K2)) if sigma is None
+                      else np.atleast_2d(np.asarray(sigma, float)))
+            if sigma0.shape != (K2, K2):
+                raise MarketDataError("sigma", f"expected a {K2}×{K2} matrix (X2: "
+                                      f"{', '.join(x2n)}), got shape {sigma0.shape}")
+            pi0 = np.zeros((K2, Dd)) if pi is None else np.atleast_2d(np.asarray(pi, float))
+            if pi0.shape != (K2, Dd):
+                raise MarketDataError("pi", f"expected a {K2}×{Dd} matrix (X2 × demographics "
+                                      f"{', '.join(dn)}), got shape {pi0.shape}")
+            n_nodes = agents.nodes.shape[2]
+            if n_nodes < K2:
+                cols = np.flatnonzero(np.any(sigma0 != 0, axis=0))
+                if len(cols) > n_nodes:
+                    raise MarketDataError("nodes", f"agent data has {n_nodes} nodes columns; Σ "
+                                          f"has {len(cols)} nonzero columns")
+                full = np.zeros((*agents.nodes.shape[:2], K2))
+                full[:, :, cols] = agents.nodes[:, :, :len(cols)]
+                self.agents = agents = Agents(full, agents.weights, agents.demographics,
+                                              agents.demographics_names)
+            for r, c in zip(*np.nonzero(np.tril(sigma0)), strict=True):
+                self.locations.append(("sigma", r, c))
+                self.labels.append(f"sigma[{x2n[r]},{x2n[c]}]" if r != c else f"sigma[{x2n[r]}]")
+            for r, c in zip(*np.nonzero(pi0), strict=True):
+                self.locations.append(("pi", r, c))
+                self.labels.append(f"pi[{x2n[r]},{dn[c]}]")
+            self.theta0 = [sigma0[r, c] if k == "sigma" else pi0[r, c]
+                           for k, r, c in self.locations]
+        else:
+            self.theta0 = []
+        self.nests = None
+        if p.nesting_ids is not None:
+            codes, uniq = pd.factorize(pd.Series(p.nesting_ids), sort=True)
+            self.nests = codes
+            H = len(uniq) if self.spec.rho_per_nest else 1
+            rho0 = np.full(H, 0.7) if rho is None else np.broadcast_to(
+                np.asarray(rho, float).ravel(), (H,)).copy()
+            if np.any(rho0 < 0) or np.any(rho0 >= 1):
+                raise MarketDataError("rho", f"nesting parameters must lie in [0, 1), got {rho0}")
+            for h in range(H):
+                self.locations.append(("rho", h, 0))
+                self.labels.append(f"rho[{uniq[h]}]" if H > 1 else "rho")
+            self.theta0 += list(rho0)
+        elif rho is not None:
+            raise MarketDataError("rho", "a nesting parameter needs a nesting column in the spec")
+        # With supply the markups depend on the price coefficient: it joins θ (as in PyBLP).
+        self.price_in_X1 = "prices" in p.X1_names
+        self.price_in_X2 = "prices" in x2n
+        if self.supply and not (self.price_in_X1 or self.price_in_X2):
+            raise MarketDataError("linear", "supply needs prices in X1 or X2")
+        if self.supply and p.nesting_ids is not None:
+            raise MarketDataError("cost", "supply is implemented for logit and random coefficients")
+        self.alpha_in_theta = self.supply and self.price_in_X1
+        ip = p.X1_names.index("prices") if self.price_in_X1 else -1
+        if self.alpha_in_theta:
+            self.locations.append(("beta", ip, 0))
+            self.labels.append("prices")
+            self.theta0.append(0.0)  # replaced by the logit IV estimate at the start
+        self.ip = ip
+        self.elim = [k for k in range(p.X1.shape[1]) if not (self.alpha_in_theta and k == ip)]
+        self.P = len(self.locations)
+        self.costs_bounds = costs_bounds
+        self.atol = atol
+        self._compiled = None
+        self._build_arrays()
+
+    # ----- layout and θ ---------------------------------------------------------------------
+    def _build_arrays(self) -> None:
+        p, lay = self.products, self.layout
+        self.mask = jnp.asarray(lay.mask)
+        self.log_s = jnp.asarray(lay.pad(np.log(p.shares)))
+        outside = 1.0 - np.bincount(lay.t, weights=p.shares)
+        self.log_s0 = np.log(outside)
+        self.logit_delta = jnp.asarray(lay.pad(np.log(p.shares) - self.log_s0[lay.t]))
+        self.prices_pad = jnp.asarray(lay.pad(p.prices))
+        self.shares_pad = jnp.asarray(lay.pad(p.shares))
+        firms = pd.factorize(pd.Series(p.firm_ids))[0]
+        self.firms_pad = lay.pad(firms, fill=-1)
+        if self.K2:
+            self.X2_pad = jnp.asarray(lay.pad(p.X2))
+            self.nodes = jnp.asarray(self.agents.nodes)
+            self.weights = jnp.asarray(self.agents.weights)
+            self.demog = jnp.asarray(self.agents.demographics)
+            self.ip2 = p.X2_names.index("prices") if self.price_in_X2 else -1
+        if self.nests is not None:
+            codes = self.nests
+            group_share = pd.Series(p.shares).groupby([lay.t, codes]).transform("sum").to_numpy()
+            self.log_within = jnp.asarray(np.log(p.shares / group_share))
+            self.nests_pad = lay.pad(codes)
+            self.n_nests = int(codes.max()) + 1
+        if p.absorb_ids is not None:
+            codes = pd.factorize(pd.Series(p.absorb_ids))[0]
+            self.absorb_codes = jnp.asarray(codes)
+            self.absorb_counts = jnp.asarray(np.bincount(codes).astype(float))
+        N = p.N
+        self.ZD = jnp.asarray(p.ZD)
+        X1e = p.X1[:, self.elim]
+        self.X1e = jnp.asarray(X1e)
+        self.X1p = jnp.asarray(p.X1[:, self.ip]) if self.price_in_X1 else None
+        if self.supply:
+            self.ZS = jnp.asarray(p.ZS)
+            self.X3 = jnp.asarray(p.X3)
+            MD, MS = p.ZD.shape[1], p.ZS.shape[1]
+            K1, K3 = X1e.shape[1], p.X3.shape[1]
+            ZX = np.zeros((MD + MS, K1 + K3))
+            ZX[:MD, :K1] = p.ZD.T @ X1e / N
+            ZX[MD:, K1:] = p.ZS.T @ p.X3 / N
+            self.ZX = jnp.asarray(ZX)
+        else:
+            self.ZX = jnp.asarray(p.ZD.T @ X1e / N)
+        M, K = self.ZX.shape
+        if K + self.P > M:
+            raise MarketDataError("demand_instruments", f"{K + self.P} parameters but only {M} "
+                                  "moments: add instruments (the specification is not identified)")
+        if K and np.linalg.matrix_rank(np.asarray(self.ZX)) < K:
+            raise MarketDataError("linear", "X1/X3 are not identified by the instruments (Z'X "
+                                  "has deficient rank): a column is collinear or absorbed")
+
+    def unpack(self, theta):
+        """(Σ, Π, ρ per product, α) from the θ vector."""
+        sigma = jnp.zeros((self.K2, self.K2))
+        pi = jnp.zeros((self.K2, self.Dd))
+        rho = []
+        alpha = None
+        for i, (k, r, c) in enumerate(self.locations):
+            if k == "sigma":
+                sigma = sigma.at[r, c].set(theta[i])
+            elif k == "pi":
+                pi = pi.at[r, c].set(theta[i])
+            elif k == "rho":
+                rho.append(theta[i])
+            else:
+                alpha = theta[i]
+        return sigma, pi, (jnp.stack(rho) if rho else None), alpha
+
+    def alpha_of(self, theta, beta):
+        """The linear price coefficient: from θ with supply, else from β (0 without prices)."""
+        if not self.price_in_X1:
+            return 0.0
+        if self.alpha_in_theta:
+            return theta[next(i for i, loc in enumerate(self.locations) if loc[0] == "beta")]
+        return beta[self.ip]
+
+    def mu(self, theta):
+        """μ (T, J, I) for the random-coefficients model."""
+        sigma, pi, _, _ = self.unpack(theta)
+        coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
+            sigma, pi, self.nodes, self.demog)  # (T, K2, I)
+        return jnp.einsum("tjk,tki->tji", self.X2_pad, coefs)
+
+    def alpha_i(self, theta, alpha_linear):
+        """Each agent's price sensitivity α + (Σ ν_i + Π D_i)_price: (T, I)."""
+        if not self.K2:
+            return jnp.full((self.layout.T, 1), alpha_linear)
+        if not self.price_in_X2:
+            return jnp.broadcast_to(alpha_linear, self.weights.shape)
+        sigma, pi, _, _ = self.unpack(theta)
+        coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
+            sigma, pi, self.nodes, self.demog)
+        return alpha_linear + coefs[:, self.ip2, :]
+
+    def agent_terms(self, theta):
+        """(μ (T, J, I), weights (T, I)) for the mixed-logit family (logit: one agent, μ = 0)."""
+        if self.K2:
+            return self.mu(theta), self.weights
+        T, J = self.layout.T, self.layout.J
+        return jnp.zeros((T, J, 1)), jnp.ones((T, 1))
+
+    # ----- δ(θ) ------------------------------------------------------------------------------
+    def delta(self, theta, delta0, max_iterations=5000):
+        """δ(θ) padded (T, J) with exact θ-derivatives, and (iterations, converged) per market."""
+        T = self.layout.T
+        if self.K2:
+            mu = jax.lax.stop_gradient(self.mu(theta))
+            d, it, conv = solve_delta(jax.lax.stop_gradient(delta0), self.log_s, mu, self.weights,
+                                      self.mask, self.atol, max_iterations)
+            d = implicit_delta(self.mu, theta, jax.lax.stop_gradient(d), self.weights, self.mask)
+            return d, it, conv
+        ones = jnp.ones(T, dtype=bool)
+        zeros = jnp.zeros(T, dtype=int)
+        if self.nests is not None:
+            _, _, rho, _ = self.unpack(theta)
+            rho_j = rho[self.nests] if rho.shape[0] > 1 else jnp.full(self.products.N, rho[0])
+            d_long = self.layout.unpad(self.logit_delta) - rho_j * self.log_within
+            return self._pad_jax(d_long), zeros, ones
+        return self.logit_delta, zeros, ones
+
+    def _pad_jax(self, x_long):
+        lay = self.layout
+        return jnp.zeros((lay.T, lay.J)).at[lay.t, lay.j].set(x_long)
+
+    def absorb(self, x):
+        if self.products.absorb_ids is None:
+            return x
+        means = jax.ops.segment_sum(x, self.absorb_codes,
+                                    num_segments=self.absorb_counts.shape[0]) / self.absorb_counts
+        return x - means[self.absorb_codes]
+
+    # ----- supply ----------------------------------------------------------------------------
+    def markups(self, theta, delta_pad, alpha_linear):
+        """Bertrand–Nash markups η = −(O ∘ (∂s/∂p')')⁻¹ s per market, long (N,)."""
+        from structural.market.supply import bertrand_markups
+
+        mu, w = self.agent_terms(theta)
+        a_i = self.alpha_i(theta, alpha_linear)
+        lam, gam = jax.vmap(share_price_terms)(delta_pad, mu, w, self.mask, a_i)
+        s = jax.vmap(mixed_logit_shares)(delta_pad, mu, w, self.mask)
+        eta = jax.vmap(bertrand_markups)(lam, gam, s, jnp.asarray(self.firms_pad), self.mask)
+        return self.layout.unpad(eta)
+
+    def tilde_costs(self, theta, delta_pad, alpha_linear):
+        c = jnp.asarray(self.products.prices) - self.markups(theta, delta_pad, alpha_linear)
+        if self.costs_bounds is not None:
+            lo, hi = self.costs_bounds
+            c = jnp.clip(c, lo if lo is not None else -jnp.inf, hi if hi is not None else jnp.inf)
+        return (jnp.log(c) if self.spec.costs_type == "log" else c), c
+
+    # ----- GMM -------------------------------------------------------------------------------
+    def raw_residuals(self, theta, delta0):
+        """(y_D, y_S): δ(θ) − α p (before concentrating β) and f(c(θ)); the inversion report."""
+        d_pad, it, conv = self.delta(theta, delta0)
+        d = self.layout.unpad(d_pad)
+        _, _, _, alpha = self.unpack(theta)
+        yd = d - (alpha * self.X1p if self.alpha_in_theta else 0.0)
+        ys = None
+        if self.supply:
+            ys, _ = self.tilde_costs(theta, d_pad, alpha if self.alpha_in_theta else 0.0)
+        return yd, ys, d_pad, it, conv
+
+    def objective_parts(self, theta, delta0, W):
+        N = self.products.N
+        yd, ys, d_pad, it, conv = self.raw_residuals(theta, delta0)
+        yd = self.absorb(yd)
+        Zy = self.ZD.T @ yd / N
+        if self.supply:
+            Zy = jnp.concatenate([Zy, self.ZS.T @ ys / N])
+        b = gmm.linear_gmm(self.ZX, Zy, W) if self.ZX.shape[1] else jnp.zeros(0)
+        gbar = Zy - self.ZX @ b
+        q = N * gbar @ W @ gbar
+        K1 = self.X1e.shape[1]
+        xi = yd - self.X1e @ b[:K1]
+        omega = ys - self.X3 @ b[K1:] if self.supply else None
+        return q, (d_pad, it, conv, b, xi, omega)
+
+    def initial_W(self) -> np.ndarray:
+        p, N = self.products, self.products.N
+        blocks = [p.ZD.T @ p.ZD / N] + ([p.ZS.T @ p.ZS / N] if self.supply else [])
+        S = np.zeros((sum(b.shape[0] for b in blocks),) * 2)
+        i = 0
+        for b in blocks:
+            S[i:i + len(b), i:i + len(b)] = b
+            i += len(b)
+        return gmm.weights(S, "the 2SLS weighting matrix (instruments)")
+
+    def moments(self, xi, omega) -> np.ndarray:
+        g = np.asarray(xi)[:, None] * self.products.ZD
+        if self.supply:
+            g = np.hstack([g, np.asarray(omega)[:, None] * self.products.ZS])
+        return g
+
+
+def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=None, pi=None,
+                    rho=None, method: str = "2s", optimizer: str | None = None,
+                    optimizer_options: dict | None = None, W_type: str = "robust",
+                    se_type: str = "robust", initial_update: bool = False,
+                    costs_bounds: tuple | None = None, sigma_bounds=None,
+                    atol: float = 1e-13, problem: Problem | None = None) -> DemandResults:
+    """Estimate demand (and supply, when the spec has a cost formula) by GMM.
+
+    Parameters
+    ----------
+    products, agents
+        Data (agents only for random coefficients).
+    sigma, pi, rho
+        Starting values; nonzero entries of Σ and Π are estimated (PyBLP's convention).
+    method : {"1s", "2s"}
+        One-step GMM with W = (Z'Z/N)⁻¹, or two-step with W = S⁻¹ from the first step.
+    optimizer : {"bfgs", "l-bfgs-b"}, optional
+        SciPy routine on the exact gradient; default L-BFGS-B with ``{"ftol": 0, "gtol": 1e-8}``
+        and bounds σ_kk ≥ 0, ρ ∈ [0, 0.99] (PyBLP's defaults); BFGS is unbounded.
+    W_type, se_type : {"robust", "clustered"}
+        Moment covariance used for the updated weighting matrix and for the SEs (clustered on the
+        ``clustering_ids`` column).
+    initial_update : bool
+        Replace the starting W by S⁻¹ evaluated at the starting values before step one.
+    costs_bounds : (low, high), optional
+        Clip marginal costs into this range before f (PyBLP's ``costs_bounds``).
+    atol : float
+        Share-inversion tolerance per market.
+    problem : Problem, optional
+        A problem built before (with its starting values); its compiled objective is reused, so
+        a second estimation skips compilation.
+
+    Returns
+    -------
+    DemandResults
+
+    Raises
+    ------
+    MarketDataError
+        Bad starting values or an unidentified specification.
+    """
+    t0 = time.perf_counter()
+    if method not in ("1s", "2s"):
+        raise MarketDataError("method", f"expected '1s' or '2s', got {method!r}")
+    for name, val in (("W_type", W_type), ("se_type", se_type)):
+        if val not in ("robust", "clustered"):
+            raise MarketDataError(name, f"expected 'robust' or 'clustered', got {val!r}")
+        if val == "clustered" and products.clustering_ids is None:
+            raise MarketDataError("clustering_ids", f"{name}='clustered' needs this column")
+    prob = problem or Problem(products, agents, sigma=sigma, pi=pi, rho=rho,
+                              costs_bounds=costs_bounds, atol=atol)
+    N = products.N
+    clusters_W = products.clustering_ids if W_type == "clustered" else None
+    clusters_se = products.clustering_ids if se_type == "clustered" else None
+    theta = np.asarray(prob.theta0, float)
+    W = prob.initial_W()
+    if prob.alpha_in_theta:  # start the price coefficient at the demand-only IV estimate
+        theta[-1] = _logit_alpha(prob)
+
+    if prob._compiled is None:
+        prob._compiled = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+    vg = prob._compiled
+    delta_state = {"d": prob.logit_delta}
+    counts = {"evals": 0, "iters": 0}
+
+    def fun(x, W_):
+        (q, aux), g = vg(jnp.asarray(x), delta_state["d"], jnp.asarray(W_))
+        counts["evals"] += 1
+        d_pad, _, conv = aux[0], aux[1], aux[2]
+        if bool(jnp.all(conv)) and np.isfinite(float(q)):
+            delta_state["d"] = d_pad  # warm start the next inversion, as PyBLP does
+        qf = float(q)
+        if not np.isfinite(qf):
+            return 1e10, np.zeros_like(x)
+        return qf, np.asarray(g)
+
+    if initial_update:
+        _, aux = prob.objective_parts(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
+        W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
+                        "moment covariances at the starting values")
+    bounds = _bounds(prob, theta, sigma_bounds)
+    if optimizer is None:
+        optimizer = "l-bfgs-b"
+        opts = {"ftol": 0, "gtol": 1e-8}
+    else:
+        opts = {"gtol": 1e-5} if optimizer == "bfgs" else {"ftol": 0, "gtol": 1e-8}
+    opts.update(optimizer_options or {})
+    if optimizer not in ("bfgs", "l-bfgs-b"):
+        raise MarketDataError("optimizer", f"expected 'bfgs' or 'l-bfgs-b', got {optimizer!r}")
+    steps = 1 if method == "1s" else 2
+    converged = True
+    notes: list[str] = []
+    for step in range(steps):
+        if prob.P:
+            res = scipy.optimize.minimize(
+                fun, theta, args=(W,), jac=True, method=optimizer.upper() if optimizer == "bfgs"
+                else "L-BFGS-B", bounds=bounds if optimizer == "l-bfgs-b" else None,
+                options=opts)
+            theta = np.asarray(res.x, float)
+            counts["iters"] += int(res.nit)
+            if not res.success:
+                converged = False
+                notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
+        (q, aux), grad = vg(jnp.asarray(theta), delta_state["d"], jnp.asarray(W))
+        d_pad, it, conv, b, xi, omega = aux
+        if step + 1 < steps:
+            W = gmm.weights(gmm.moment_covariances(prob.moments(xi, omega), clusters_W),
+                            f"moment covariances after step {step + 1}")
+    # standard errors: G = ∂ḡ/∂(θ, β, γ) with the raw δ Jacobian (PyBLP's mean_G)
+    K1 = prob.X1e.shape[1]
+    K3 = prob.X3.shape[1] if prob.supply else 0
+    if prob.P:
+        jac_d, jac_s = jax.jacfwd(lambda th: prob.raw_residuals(th, d_pad)[:2])(jnp.asarray(theta))
+    else:
+        jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
+    Gd = np.hstack([np.asarray(jac_d), -np.asarray(prob.X1e), np.zeros((N, K3))])
+    G = products.ZD.T @ Gd / N
+    if prob.supply:
+        Gs = np.hstack([np.asarray(jac_s), np.zeros((N, K1)), -np.asarray(prob.X3)])
+        G = np.vstack([G, products.ZS.T @ Gs / N])
+    S = gmm.moment_covariances(prob.moments(xi, omega), clusters_se)
+    V = gmm.sandwich(G, np.asarray(W), S, N)
+    b = np.asarray(b)
+    beta = np.zeros(products.X1.shape[1])
+    beta[prob.elim] = b[:K1]
+    if prob.alpha_in_theta:
+        beta[prob.ip] = theta[-1]
+    gamma = b[K1:]
+    names = (prob.labels + [products.X1_names[k] for k in prob.elim]
+             + [f"gamma[{n}]" for n in products.X3_names])
+    est = np.concatenate([theta, b])
+    params = pd.Series(est, index=names)
+    bse = pd.Series(np.sqrt(np.maximum(np.diag(V), 0.0)), index=names)
+    report = pd.DataFrame({"market": prob.layout.market_ids, "iterations": np.asarray(it),
+                           "converged": np.asarray(conv)})
+    if not bool(np.all(np.asarray(conv))):
+        converged = False
+        notes.append(f"share inversion failed in {int((~np.asarray(conv)).sum())} markets")
+    costs = None
+    if prob.supply:
+        _, costs = prob.tilde_costs(jnp.asarray(theta), d_pad,
+                                    theta[-1] if prob.alpha_in_theta else 0.0)
+        costs = np.asarray(costs)
+    if not converged:
+        warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=2)
+    return DemandResults(
+        problem=prob, theta=theta, beta=beta, gamma=gamma, params=params, bse=bse,
+        covariance=pd.DataFrame(V, index=names, columns=names), objective=float(q),
+        gradient=np.asarray(grad), W=np.asarray(W), delta=np.asarray(prob.layout.unpad(d_pad)),
+        xi=np.asarray(xi), omega=None if omega is None else np.asarray(omega), costs=costs,
+        inversion=report, converged=converged, steps=steps,
+        optimizer_iterations=counts["iters"], evaluations=counts["evals"],
+        seconds=time.perf_counter() - t0, notes=notes)
+
+
+def _bounds(prob: Problem, theta: np.ndarray, sigma_bounds) -> list[tuple]:
+    out = []
+    for (k, r, c), v in zip(prob.locations, theta, strict=True):
+        if k == "sigma" and r == c and sigma_bounds is None:
+            out.append((min(0.0, v), None))
+        elif k == "rho":
+            out.append((min(0.0, v), max(0.99, v)))
+        else:
+            out.append((None, None))
+    return out
+
+
+def _logit_alpha(prob: Problem) -> float:
+    """The price coefficient of the demand-only linear IV at δ = logit δ (a starting value)."""
+    p = prob.products
+    y = np.asarray(prob.absorb(jnp.asarray(np.log(p.shares) - prob.log_s0[prob.layout.t])))
+    Z = p.ZD
+    W = np.linalg.pinv(Z.T @ Z)
+    X = p.X1
+    A = X.T @ Z @ W
+    try:
+        b = np.linalg.solve(A @ Z.T @ X, A @ Z.T @ y)
+    except np.linalg.LinAlgError:
+        raise SpecificationError("X1 is not identified by the demand instruments") from None
+    return float(b[prob.ip])

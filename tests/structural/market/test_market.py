@@ -1,0 +1,217 @@
+"""Markets: demand estimation against PyBLP (run beside) and published values, parameter recovery
+on simulated data, implicit derivatives of the share inversion against finite differences, and
+post-estimation against PyBLP's methods."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from structural.errors import MarketDataError
+from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
+
+pyblp = pytest.importorskip("pyblp")
+pyblp.options.verbose = False
+
+NEVO_SIGMA = np.diag([0.3302, 2.4526, 0.0163, 0.2441])
+NEVO_PI = np.array([[5.4819, 0, 0.2037, 0], [15.8935, -1.2000, 0, 2.6342],
+                    [-0.2506, 0, 0.0511, 0], [1.2650, 0, -0.8091, 0]])
+NEVO_SPEC = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+                       demographics="0 + income + income_squared + age + child",
+                       absorb="product_ids")
+
+
+@pytest.fixture(scope="module")
+def nevo():
+    return (pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION),
+            pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION))
+
+
+def test_logit_matches_pyblp_and_tutorial(nevo):
+    df, _ = nevo
+    r = estimate_demand(build_products(df, DemandSpec("prices", absorb="product_ids")))
+    ref = pyblp.Problem(pyblp.Formulation("prices", absorb="C(product_ids)"), df).solve()
+    assert r.params["prices"] == pytest.approx(ref.beta[0, 0], rel=1e-6)
+    assert r.bse["prices"] == pytest.approx(ref.beta_se[0, 0], rel=1e-6)
+    assert r.objective == pytest.approx(float(ref.objective), rel=1e-6)
+    assert round(r.params["prices"], 4) == -30.0471 and round(r.bse["prices"], 4) == 1.0086
+
+
+def test_nested_logit_matches_pyblp_and_tutorial(nevo):
+    df = nevo[0].copy()
+    df["nesting_ids"] = 1
+    df["demand_instruments20"] = df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
+        np.size)
+    r = estimate_demand(build_products(df, DemandSpec("0 + prices", nesting="nesting_ids")),
+                        rho=0.7)
+    ref = pyblp.Problem(pyblp.Formulation("0 + prices"), df).solve(rho=0.7)
+    assert r.params["rho"] == pytest.approx(ref.rho[0, 0], rel=1e-6)
+    assert r.bse["rho"] == pytest.approx(ref.rho_se[0, 0], rel=1e-6)
+    assert r.params["prices"] == pytest.approx(ref.beta[0, 0], rel=1e-6)
+    assert r.bse["prices"] == pytest.approx(ref.beta_se[0, 0], rel=1e-6)
+    assert round(r.params["rho"], 4) == 0.9826 and round(r.bse["rho"], 4) == 0.0136
+
+
+@pytest.fixture(scope="module")
+def nevo_at_start(nevo):
+    """Our results and PyBLP's at Nevo's starting values (no optimisation): same point."""
+    df, ag = nevo
+    p = build_products(df, NEVO_SPEC)
+    r = estimate_demand(p, build_agents(p, ag), sigma=NEVO_SIGMA, pi=NEVO_PI, method="1s",
+                        optimizer="bfgs", optimizer_options={"maxiter": 0})
+    prob = pyblp.Problem((pyblp.Formulation("0 + prices", absorb="C(product_ids)"),
+                          pyblp.Formulation("1 + prices + sugar + mushy")), df,
+                         pyblp.Formulation("0 + income + income_squared + age + child"), ag)
+    ref = prob.solve(NEVO_SIGMA, NEVO_PI, optimization=pyblp.Optimization("return"), method="1s")
+    return p, r, ref
+
+
+@pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
+def test_nevo_objective_gradient_and_ses_match_pyblp(nevo_at_start):
+    _, r, ref = nevo_at_start
+    assert r.objective == pytest.approx(float(ref.objective), rel=1e-8)
+    np.testing.assert_allclose(r.gradient, ref.gradient.ravel(), rtol=1e-6, atol=1e-8)
+    assert r.params["prices"] == pytest.approx(ref.beta[0, 0], rel=1e-8)
+    theta_se = np.r_[np.diag(ref.sigma_se), ref.pi_se[ref.pi != 0]]
+    np.testing.assert_allclose(r.bse.iloc[:13].to_numpy(), theta_se, rtol=1e-6)
+    assert r.bse["prices"] == pytest.approx(ref.beta_se[0, 0], rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
+def test_post_estimation_matches_pyblp(nevo, nevo_at_start):
+    df = nevo[0]
+    p, r, ref = nevo_at_start
+    lay = p.layout
+    rows = lambda m: np.array([m[lay.t[i], lay.j[i], :24] for i in range(p.N)])  # noqa: E731
+    np.testing.assert_allclose(rows(post.elasticities(r)), ref.compute_elasticities(),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(rows(post.diversion_ratios(r)), ref.compute_diversion_ratios(),
+                               rtol=1e-6, atol=1e-8)
+    eta = post.markups(r)
+    np.testing.assert_allclose(eta / p.prices, ref.compute_markups().ravel(), rtol=1e-6)
+    cs = pd.Series(post.consumer_surplus(r), index=lay.market_ids).sort_index()
+    np.testing.assert_allclose(cs.to_numpy(), ref.compute_consumer_surpluses().ravel(), rtol=1e-6)
+    merger = df["firm_ids"].replace(2, 1)
+    ref_prices = ref.compute_prices(firm_ids=merger, costs=ref.compute_costs()).ravel()
+    cf = post.counterfactual(r, firm_ids=merger.to_numpy(), draws=8)
+    assert cf.converged
+    np.testing.assert_allclose(cf.table["new_prices"], ref_prices, rtol=1e-6)
+    assert 0 < cf.draws <= 8  # draws whose inversion or equilibrium fails are dropped, counted
+    inside = (cf.table["new_prices_low"] <= cf.table["new_prices_high"]).all()
+    assert inside and (cf.table["new_prices"] >= cf.table["prices"] - 1e-12).all()
+
+
+@pytest.mark.slow
+def test_nevo_random_coefficients_reproduce_pyblp(nevo):
+    """The full Nevo estimation (BFGS, gtol 1e-5, one step): PyBLP's tutorial values."""
+    df, ag = nevo
+    p = build_products(df, NEVO_SPEC)
+    r = estimate_demand(p, build_agents(p, ag), sigma=NEVO_SIGMA, pi=NEVO_PI, method="1s",
+                        optimizer="bfgs")
+    assert r.params["prices"] == pytest.approx(-62.7299, rel=1e-4)
+    assert r.bse["prices"] == pytest.approx(14.8032, rel=1e-4)
+    assert r.objective == pytest.approx(4.5615, rel=1e-4)
+
+
+# ----- simulated data: parameter recovery and implicit derivatives ---------------------------
+
+def simulate(T=300, J=8, sigma=(0.0, 1.0), alpha=-2.0, beta=(1.0, 1.0), rho=None, seed=0,
+             I=200):
+    """Markets from a known RC (or nested) logit: x exogenous, price endogenous via ξ."""
+    rng = np.random.default_rng(seed)
+    N = T * J
+    x = rng.uniform(0, 2, N)
+    w = rng.uniform(0, 1, N)  # cost shifter (excluded instrument)
+    xi = rng.normal(0, 0.3, N)
+    price = 1 + 0.5 * x + w + 0.5 * xi + rng.normal(0, 0.1, N)
+    delta = beta[0] + beta[1] * x + alpha * price + xi
+    mid = np.repeat(np.arange(T), J)
+    nodes = rng.standard_normal((T, I, 2))
+    mu = (np.ones(N)[:, None] * sigma[0] * nodes[mid, :, 0]
+          + price[:, None] * sigma[1] * nodes[mid, :, 1])
+    if rho is None:
+        u = np.exp(delta[:, None] + mu).reshape(T, J, I)
+        s = (u / (1 + u.sum(axis=1, keepdims=True))).mean(axis=2).ravel()
+    else:
+        nest = np.tile(np.arange(J) % 2, T)
+        ev = np.exp(delta / (1 - rho))
+        Dh = pd.Series(ev).groupby([mid, nest]).transform("sum").to_numpy()
+        incl = pd.DataFrame({"m": mid, "n": nest, "D": Dh}).drop_duplicates(["m", "n"])
+        denom = 1 + incl.assign(v=incl.D ** (1 - rho)).groupby("m").v.sum().to_numpy()
+        s = ev / Dh * Dh ** (1 - rho) / denom[mid]
+    df = pd.DataFrame({"market_ids": mid, "product_ids": np.tile(np.arange(J), T),
+                       "firm_ids": np.tile(np.arange(J) // 2, T), "shares": s, "prices": price,
+                       "x": x, "demand_instruments0": w, "demand_instruments1": w ** 2,
+                       "demand_instruments2": x * w})
+    df["demand_instruments3"] = df.groupby("market_ids")["x"].transform("sum") - df["x"]
+    if rho is not None:
+        df["nest"] = np.tile(np.arange(J) % 2, T)
+    agents = pd.DataFrame({"market_ids": np.repeat(np.arange(T), I), "weights": 1.0 / I,
+                           "nodes0": nodes[:, :, 0].ravel(), "nodes1": nodes[:, :, 1].ravel()})
+    return df, agents
+
+
+def test_logit_recovers_parameters():
+    df, _ = simulate(sigma=(0.0, 0.0), T=400)
+    r = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
+    np.testing.assert_allclose(r.params[["1", "prices", "x"]], [1.0, -2.0, 1.0], atol=0.1)
+    assert (np.abs(r.params[["1", "prices", "x"]] - [1.0, -2.0, 1.0])
+            < 4 * r.bse[["1", "prices", "x"]]).all()
+
+
+def test_nested_logit_recovers_parameters():
+    df, _ = simulate(sigma=(0.0, 0.0), rho=0.5, T=400)
+    df["demand_instruments4"] = df.groupby(["market_ids", "nest"])["x"].transform("sum") - df.x
+    r = estimate_demand(build_products(df, DemandSpec("1 + prices + x", nesting="nest")),
+                        rho=0.2)
+    assert r.params["rho"] == pytest.approx(0.5, abs=0.1)
+    assert r.params["prices"] == pytest.approx(-2.0, abs=0.3)
+
+
+def test_random_coefficients_recover_parameters():
+    df, ag = simulate(sigma=(0.0, 1.0), T=300, I=100)
+    df["demand_instruments5"] = df.groupby("market_ids")["demand_instruments0"].transform(
+        "sum") - df.demand_instruments0
+    p = build_products(df, DemandSpec("1 + prices + x", random="0 + prices"))
+    r = estimate_demand(p, build_agents(p, ag.drop(columns="nodes0").rename(
+        columns={"nodes1": "nodes0"})), sigma=[[0.5]], method="2s")
+    assert r.converged and r.inversion["converged"].all()
+    assert abs(r.params["sigma[prices]"] - 1.0) < max(0.3, 3 * r.bse["sigma[prices]"])
+    assert r.params["prices"] == pytest.approx(-2.0, abs=0.4)
+
+
+def test_share_inversion_implicit_derivatives_match_finite_differences():
+    df, ag = simulate(T=20, J=5, I=50)
+    p = build_products(df, DemandSpec("1 + prices + x", random="1 + prices"))
+    r_prob = __import__("structural.market.estimate", fromlist=["Problem"]).Problem(
+        p, build_agents(p, ag), sigma=np.diag([0.5, 0.8]))
+    theta = jnp.asarray([0.5, 0.8])
+    f = lambda th: r_prob.delta(th, r_prob.logit_delta)[0]  # noqa: E731
+    jac = np.asarray(jax.jacfwd(f)(theta))
+    h = 1e-6
+    for k in range(2):
+        e = np.zeros(2)
+        e[k] = h
+        fd = (np.asarray(f(theta + e)) - np.asarray(f(theta - e))) / (2 * h)
+        np.testing.assert_allclose(jac[..., k], fd, atol=1e-6)
+    # reverse mode goes through the same implicit rule
+    g = jax.grad(lambda th: jnp.sum(f(th) ** 2))(theta)
+    np.testing.assert_allclose(g, np.einsum("tj,tjk->k", 2 * np.asarray(f(theta)), jac),
+                               rtol=1e-8)
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d.drop(columns="market_ids"), "market_ids"),
+    (lambda d: d.assign(shares=d.shares * 40), "shares"),
+    (lambda d: d.assign(prices=np.where(d.index == 3, np.nan, d.prices)), "prices"),
+    (lambda d: d.assign(demand_instruments1=d.demand_instruments0), "demand_instruments"),
+    (lambda d: d.assign(product_ids=0), "product_ids"),
+])
+def test_bad_products_name_the_column(mutate, field):
+    df, _ = simulate(T=10, J=4)
+    with pytest.raises(MarketDataError) as exc:
+        build_products(mutate(df), DemandSpec("1 + prices + x"))
+    assert exc.value.field == field

@@ -21,7 +21,7 @@ class UnknownHardwareError(PipelineError):
     """A hardware name that is not one of the presets in :data:`structural.hardware.PRESETS`."""
 
 
-class MarketDataError(ValueError):
+class MarketDataError(InputError):
     """Products × markets data or a demand specification is invalid.
 
     ``field`` names the offending column, market or parameter; the message says what was expected,

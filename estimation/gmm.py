@@ -145,6 +145,8 @@ def sandwich(G: np.ndarray, W: np.ndarray, S: np.ndarray | None, n: int) -> np.n
 def _inv_named(M: np.ndarray, what: str) -> np.ndarray:
     """M⁻¹ for a symmetric positive definite M, or an error naming ``what`` (never NaN SEs)."""
     M = 0.5 * (M + M.T)
+    if not np.all(np.isfinite(M)):
+        raise EstimationError(f"{what} is not finite")
     ev = np.linalg.eigvalsh(M)
     if not np.all(np.isfinite(ev)) or ev.min() <= ev.max() * 1e-14:
         raise EstimationError(
@@ -316,7 +318,7 @@ def gmm(
     start: Any = None,
     steps: int | str = 2,
     weight: str | np.ndarray | None = None,
-    weight_type: str = "robust",
+    weight_type: str | None = None,
     cov_type: str | None = None,
     clusters: Any = None,
     debiased: bool = False,
@@ -358,12 +360,14 @@ def gmm(
     weight : {"identity", "2sls"} or (m, m) array, optional
         First-step W. Default: "2sls" (blockdiag (Z'Z/n)⁻¹) for instruments × residuals,
         "identity" for general ``moments``.
-    weight_type : {"robust", "cluster", "unadjusted"}
-        How Ŝ is estimated for the efficient weighting matrix in steps two and later.
+    weight_type : {"robust", "cluster", "unadjusted"}, optional
+        How Ŝ is estimated for the efficient weighting matrix in steps two and later
+        (default ``cluster`` when ``clusters`` are given, else ``robust``).
     cov_type : {"robust", "cluster", "unadjusted"}, optional
         Ŝ in the covariance sandwich, estimated at θ̂ (default: ``weight_type``).
     clusters : array-like, optional
-        One group label per row, for ``cluster``.
+        One group label per row (a market, a firm); given, they are used unless a type
+        says otherwise.
     debiased : bool
         Small-sample scaling of Ŝ (n/(n−k); cluster (n−1)/(n−k)·C/(C−1)) and t inference.
     center : bool
@@ -387,6 +391,7 @@ def gmm(
         raise SpecificationError("instruments= and linear= go with residuals=, not moments=")
     if steps not in STEPS:
         raise SpecificationError(f"steps must be one of {STEPS}, got {steps!r}")
+    weight_type = weight_type or ("cluster" if clusters is not None else "robust")
     cov_type = cov_type or weight_type
     for opt, val in (("weight_type", weight_type), ("cov_type", cov_type)):
         if val not in WEIGHT_TYPES:
@@ -407,11 +412,11 @@ def gmm(
     fn_name = getattr(residuals or moments, "__name__", "the moment function")
     eqs: _Equations | None = None
     if residuals is not None:
-        r0 = _call_user(residuals, spec, theta0, arrays, fn_name)
-        if r0.ndim not in (1, 2) or r0.shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {r0.shape}; expected ({n},) or "
+        shape = _output_shape(residuals, spec, theta0, arrays, fn_name)
+        if len(shape) not in (1, 2) or shape[0] != n:
+            raise SpecificationError(f"{fn_name} returned shape {shape}; expected ({n},) or "
                                      f"({n}, e), one residual per row and equation")
-        n_eq = 1 if r0.ndim == 1 else r0.shape[1]
+        n_eq = 1 if len(shape) == 1 else shape[1]
         if n_eq > 1 and "unadjusted" in (weight_type, cov_type):
             raise SpecificationError("unadjusted (homoskedastic) Ŝ is defined for one equation; "
                                      "use 'robust' or 'cluster' for stacked equations")
@@ -428,13 +433,14 @@ def gmm(
             return a - eqs.B @ beta, beta
 
         def per_obs(theta, beta):
-            return eqs.per_obs(_r(theta), beta)
+            r = _r(theta)
+            return eqs.per_obs(r, beta), eqs.resid(r, beta)
     else:
-        g0 = _call_user(moments, spec, theta0, arrays, fn_name)
-        if g0.ndim != 2 or g0.shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {g0.shape}; expected ({n}, m), "
+        shape = _output_shape(moments, spec, theta0, arrays, fn_name)
+        if len(shape) != 2 or shape[0] != n:
+            raise SpecificationError(f"{fn_name} returned shape {shape}; expected ({n}, m), "
                                      "one row of moment conditions per observation")
-        m = g0.shape[1]
+        m = shape[1]
         moment_names, lin_names = [f"g{j}" for j in range(m)], []
 
         def gbar_beta(theta, W):
@@ -442,7 +448,7 @@ def gmm(
             return g.mean(axis=0), jnp.zeros(0)
 
         def per_obs(theta, beta):
-            return jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64)
+            return jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64), None
 
     k = len(spec) + len(lin_names)
     if m < k:
@@ -475,17 +481,19 @@ def gmm(
     exact_h = None
     if method in NEWTON_METHODS:
         exact_h = jax.jit(jax.hessian(lambda t, W: q_aux(t, W)[0]))
-    (q_start, _), _ = vg_fn(jnp.asarray(theta0), jnp.asarray(W))
-    if not np.isfinite(float(q_start)):
-        raise EstimationError(f"{name}: the GMM objective is not finite at the start "
-                              f"{dict(zip(spec.names, x0[0], strict=True))}")
+    (q_start, _), g_start = vg_fn(jnp.asarray(theta0), jnp.asarray(W))
+    if not (np.isfinite(float(q_start)) and np.all(np.isfinite(np.asarray(g_start)))):
+        rows = _nonfinite_rows(residuals or moments, spec, theta0, arrays)
+        where = f" (rows {rows})" if rows else " (its derivatives)"
+        raise SpecificationError(f"{fn_name} is not finite at the start "
+                                 f"{dict(zip(spec.names, x0[0].tolist(), strict=True))}{where}")
 
     def beta_at(theta, W):
         return np.asarray(vg_fn(jnp.asarray(theta), jnp.asarray(W))[0][1])
 
     def weight_from(theta, beta):
-        g = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
-        u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
+        g, u = gi_fn(jnp.asarray(theta), jnp.asarray(beta))
+        g, u, Zall = _single_equation(np.asarray(g), u, eqs)
         S = moment_covariance(g, weight_type, clusters, k=k, debiased=debiased, center=center,
                               residuals=u, instruments=Zall)
         return efficient_weight(S)
@@ -520,9 +528,18 @@ def gmm(
     # G = ∂ḡ/∂(x, β) at the estimate: the nonlinear block through the user's scale x(θ),
     # the linear block −B.
     G_theta = np.asarray(da_fn(jnp.asarray(theta)))
-    G = np.concatenate([G_theta / spec.jacobian_diag_np(theta)[None, :], -B_np], axis=1)
-    g_hat = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
-    u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
+    dxdt = spec.jacobian_diag_np(theta)
+    edge = [nm for nm, d, gj in zip(spec.names, dxdt, G_theta.T, strict=True)
+            if not (np.isfinite(d) and d != 0 and np.all(np.isfinite(gj)))]
+    if edge:
+        vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
+        raise EstimationError(
+            f"{name}: the moments' Jacobian is not finite at the estimate for {edge} (estimate "
+            f"{vals}, converged: {ok_all}); a parameter ran to the edge of its domain or the "
+            "moment function overflows there: check identification and the instruments")
+    G = np.concatenate([G_theta / dxdt[None, :], -B_np], axis=1)
+    g_hat, u = gi_fn(jnp.asarray(theta), jnp.asarray(beta))
+    g_hat, u, Zall = _single_equation(np.asarray(g_hat), u, eqs)
     S = moment_covariance(g_hat, cov_type, clusters, k=k, debiased=debiased, center=center,
                           residuals=u, instruments=Zall)
     if efficient_cov:  # (G'Ŝ⁻¹G)⁻¹/n with Ŝ at θ̂, as statsmodels' GMM reports it
@@ -571,28 +588,31 @@ def gmm(
     )
 
 
-def _resid_instr(eqs, theta, beta, r_fn):
-    """Residuals and instruments for unadjusted weighting (single equation only)."""
-    if eqs is None:
-        return None, None
-    u = np.asarray(eqs.resid(r_fn(jnp.asarray(theta)), jnp.asarray(beta)))
+def _single_equation(g, u, eqs):
+    """Moments, residuals (n,) and instruments for homoskedastic Ŝ (one equation only)."""
+    if u is None:
+        return g, None, None
+    u = np.asarray(u)
     if u.shape[1] != 1:
-        return u, None
-    return u[:, 0], eqs.Z[0]
+        return g, u, None
+    return g, u[:, 0], eqs.Z[0]
 
 
-def _call_user(fn: Callable, spec: ParamSpec, theta: np.ndarray, data, fn_name: str):
-    """Evaluate the user's function once at the start, re-raising failures with context."""
+def _output_shape(fn: Callable, spec: ParamSpec, theta: np.ndarray, data, fn_name: str):
+    """The shape of the user's function at the start, found by tracing (nothing compiled);
+    a failure is re-raised naming the function and the start."""
     try:
-        out = np.asarray(fn(spec.model_dict(jnp.asarray(theta)), data))
+        out = jax.eval_shape(lambda t: fn(spec.model_dict(t), data), jnp.asarray(theta))
     except Exception as err:  # a user's bug: say where it happened and with which values
         vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
         raise SpecificationError(f"{fn_name} failed at the start {vals}: "
                                  f"{type(err).__name__}: {err}") from err
-    if not np.all(np.isfinite(out)):
-        rows = np.flatnonzero(~np.isfinite(out).reshape(out.shape[0], -1).all(axis=1))[:5]
-        raise SpecificationError(f"{fn_name} is not finite at the start (rows {rows.tolist()})")
-    return out
+    return tuple(out.shape)
+
+
+def _nonfinite_rows(fn: Callable, spec: ParamSpec, theta: np.ndarray, data) -> list[int]:
+    out = np.asarray(fn(spec.model_dict(jnp.asarray(theta)), data))
+    return np.flatnonzero(~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1))[:5].tolist()
 
 
 def _first_weight(weight, m: int, eqs) -> np.ndarray:

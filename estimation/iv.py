@@ -67,8 +67,8 @@ def ivreg(
     method: str = "2sls",
     steps: int = 2,
     weight: np.ndarray | None = None,
-    weight_type: str = "robust",
-    cov_type: str = "robust",
+    weight_type: str | None = None,
+    cov_type: str | None = None,
     clusters: Any = None,
     debiased: bool = False,
     center: bool = False,
@@ -91,13 +91,15 @@ def ivreg(
         ``gmm`` is ``steps``-step GMM (1: W fixed at ``weight``; 2: two-step efficient).
     weight : (m, m) array, optional
         First-step weighting matrix (default the 2SLS weight (Z'Z/n)⁻¹).
-    weight_type : {"robust", "cluster", "unadjusted"}
-        Ŝ behind the efficient weighting matrix of GMM.
-    cov_type : {"robust", "HC0", "HC1", "HC2", "HC3", "cluster", "unadjusted"}
+    weight_type : {"robust", "cluster", "unadjusted"}, optional
+        Ŝ behind the efficient weighting matrix of GMM (default ``cluster`` when ``clusters``
+        are given, else ``robust``).
+    cov_type : {"robust", "HC0", "HC1", "HC2", "HC3", "cluster", "unadjusted"}, optional
         ``robust`` = ``HC0``; ``HC1`` scales it by n/(n−k); ``HC2``/``HC3`` (2SLS only) correct
-        for leverage.
+        for leverage. Default ``cluster`` when ``clusters`` are given, else ``robust``.
     clusters : column name, Series or array, optional
-        Group labels for ``cluster`` covariance or weights.
+        Group labels; given, they are used by the weights and the covariance unless a type
+        says otherwise.
     debiased : bool
         Small-sample scaling and t inference (linearmodels' ``debiased``, Stata's ``small``).
     center : bool
@@ -112,6 +114,8 @@ def ivreg(
     """
     if method not in METHODS:
         raise SpecificationError(f"method must be one of {METHODS}, got {method!r}")
+    default = "cluster" if clusters is not None else "robust"
+    weight_type, cov_type = weight_type or default, cov_type or default
     if cov_type not in COV_TYPES:
         raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if cov_type in ("HC2", "HC3") and method != "2sls":

@@ -103,7 +103,7 @@ def test_gmm_errors(df):
 
         estimation.gmm(boom, df, ["a"], start={"a": 0.0})
     with pytest.raises(SpecificationError, match=r"log_fail is not finite at the start "
-                                                 r"\(rows \[0"):
+                                                 r"\{'a': 0.0\} \(rows \[0"):
         def log_fail(p, d):
             return jnp.log(p["a"] - 10.0 + 0 * d["y"])[:, None] * jnp.ones((1, 2))
 

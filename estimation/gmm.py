@@ -45,7 +45,8 @@ from scipy import optimize, stats
 
 from estimation.errors import (
     CovarianceWarning,
-    EstimationError,
+    EstimationFailed,
+    ModelFunctionError,
     NotConvergedWarning,
     SpecificationError,
 )
@@ -146,10 +147,10 @@ def _inv_named(M: np.ndarray, what: str) -> np.ndarray:
     """M⁻¹ for a symmetric positive definite M, or an error naming ``what`` (never NaN SEs)."""
     M = 0.5 * (M + M.T)
     if not np.all(np.isfinite(M)):
-        raise EstimationError(f"{what} is not finite")
+        raise EstimationFailed(f"{what} is not finite")
     ev = np.linalg.eigvalsh(M)
     if not np.all(np.isfinite(ev)) or ev.min() <= ev.max() * 1e-14:
-        raise EstimationError(
+        raise EstimationFailed(
             f"{what} is singular (eigenvalues {ev.min():.3g} to {ev.max():.3g}): the parameters "
             "are not identified by these moments")
     return np.linalg.inv(M)
@@ -159,8 +160,8 @@ def efficient_weight(S: np.ndarray, what: str = "the moment covariance Ŝ") -> n
     """W = Ŝ⁻¹, refusing a singular Ŝ (too few clusters, or a moment that never varies)."""
     try:
         return _inv_named(S, what)
-    except EstimationError as err:
-        raise EstimationError(
+    except EstimationFailed as err:
+        raise EstimationFailed(
             f"{err}; the efficient weighting matrix Ŝ⁻¹ is not defined (for clustered weights "
             "there must be more clusters than moments)") from None
 
@@ -409,12 +410,13 @@ def gmm(
         raise SpecificationError(f"gmm fits one start; got {len(x0)} rows of starts")
     theta0 = spec.to_internal(x0, what="start")[0]
 
-    fn_name = getattr(residuals or moments, "__name__", "the moment function")
+    user_fn: Callable = residuals if residuals is not None else moments  # type: ignore[assignment]
+    fn_name = getattr(user_fn, "__name__", "the moment function")
     eqs: _Equations | None = None
     if residuals is not None:
-        shape = _output_shape(residuals, spec, theta0, arrays, fn_name)
+        shape = _output_shape(user_fn, spec, theta0, arrays, fn_name)
         if len(shape) not in (1, 2) or shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {shape}; expected ({n},) or "
+            raise ModelFunctionError(f"{fn_name} returned shape {shape}; expected ({n},) or "
                                      f"({n}, e), one residual per row and equation")
         n_eq = 1 if len(shape) == 1 else shape[1]
         if n_eq > 1 and "unadjusted" in (weight_type, cov_type):
@@ -436,9 +438,9 @@ def gmm(
             r = _r(theta)
             return eqs.per_obs(r, beta), eqs.resid(r, beta)
     else:
-        shape = _output_shape(moments, spec, theta0, arrays, fn_name)
+        shape = _output_shape(user_fn, spec, theta0, arrays, fn_name)
         if len(shape) != 2 or shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {shape}; expected ({n}, m), "
+            raise ModelFunctionError(f"{fn_name} returned shape {shape}; expected ({n}, m), "
                                      "one row of moment conditions per observation")
         m = shape[1]
         moment_names, lin_names = [f"g{j}" for j in range(m)], []
@@ -483,9 +485,9 @@ def gmm(
         exact_h = jax.jit(jax.hessian(lambda t, W: q_aux(t, W)[0]))
     (q_start, _), g_start = vg_fn(jnp.asarray(theta0), jnp.asarray(W))
     if not (np.isfinite(float(q_start)) and np.all(np.isfinite(np.asarray(g_start)))):
-        rows = _nonfinite_rows(residuals or moments, spec, theta0, arrays)
+        rows = _nonfinite_rows(user_fn, spec, theta0, arrays)
         where = f" (rows {rows})" if rows else " (its derivatives)"
-        raise SpecificationError(f"{fn_name} is not finite at the start "
+        raise ModelFunctionError(f"{fn_name} is not finite at the start "
                                  f"{dict(zip(spec.names, x0[0].tolist(), strict=True))}{where}")
 
     def beta_at(theta, W):
@@ -533,7 +535,7 @@ def gmm(
             if not (np.isfinite(d) and d != 0 and np.all(np.isfinite(gj)))]
     if edge:
         vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
-        raise EstimationError(
+        raise EstimationFailed(
             f"{name}: the moments' Jacobian is not finite at the estimate for {edge} (estimate "
             f"{vals}, converged: {ok_all}); a parameter ran to the edge of its domain or the "
             "moment function overflows there: check identification and the instruments")
@@ -605,7 +607,7 @@ def _output_shape(fn: Callable, spec: ParamSpec, theta: np.ndarray, data, fn_nam
         out = jax.eval_shape(lambda t: fn(spec.model_dict(t), data), jnp.asarray(theta))
     except Exception as err:  # a user's bug: say where it happened and with which values
         vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
-        raise SpecificationError(f"{fn_name} failed at the start {vals}: "
+        raise ModelFunctionError(f"{fn_name} failed at the start {vals}: "
                                  f"{type(err).__name__}: {err}") from err
     return tuple(out.shape)
 

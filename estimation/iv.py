@@ -127,7 +127,8 @@ def ivreg(
     if method == "gmm" and steps not in (1, 2):
         raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
                                  "method='iterated-gmm' to iterate)")
-    y, Xe, Xn, Zi, index = _blocks(formula, data, dependent, exog, endog, instruments, missing)
+    y, Xe, Xn, Zi, index, n_dropped = _blocks(formula, data, dependent, exog, endog,
+                                              instruments, missing)
     n = len(y)
     if clusters is not None:
         clusters = _clusters(clusters, data, index, n)
@@ -195,8 +196,8 @@ def ivreg(
     est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
            "iterated-gmm": "iterated efficient GMM"}[method]
     notes = [f"formula: {formula}"] if formula else []
-    if formula and len(data) > n:
-        notes.append(f"{len(data) - n} row(s) with missing values dropped")
+    if n_dropped:
+        notes.append(f"{n_dropped} row(s) with missing values dropped")
     if method == "gmm" and steps == 1:
         notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
                      "is not reported")
@@ -251,7 +252,8 @@ def _blocks(formula, data, dependent, exog, endog, instruments, missing):
         if data is None:
             raise SpecificationError("a formula needs data=")
         d = iv_design(formula, data, missing=missing, context=_context(2))
-        return d.dependent, d.exog, d.endog, d.instruments, d.dependent.index
+        return (d.dependent, d.exog, d.endog, d.instruments, d.dependent.index,
+                len(d.dropped))
     if dependent is None:
         raise SpecificationError("ivreg needs a formula or dependent=")
     yv, yn = _as_matrix(dependent, len(dependent), "dependent", "y")
@@ -268,7 +270,8 @@ def _blocks(formula, data, dependent, exog, endog, instruments, missing):
 
     y = pd.Series(yv[:, 0], name=yn[0])
     return (y, frame(exog, "exog", "exog"), frame(endog, "endog", "endog"),
-            frame(instruments, "instruments", "instr"), index if index is not None else y.index)
+            frame(instruments, "instruments", "instr"), index if index is not None else y.index,
+            0)
 
 
 def _clusters(clusters, data, index, n):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import estimation
-from estimation import EstimationError, SpecificationError
+from estimation.errors import EstimationFailed, ModelFunctionError, SpecificationError
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_ivreg_array_errors(df):
 
 
 def test_too_few_clusters_for_efficient_weight(df):
-    with pytest.raises(EstimationError, match="more clusters than moments"), \
+    with pytest.raises(EstimationFailed, match="more clusters than moments"), \
             pytest.warns(estimation.CovarianceWarning, match="3 clusters for 4 moment"):
         estimation.ivreg(F, df.assign(g=df.index % 3), method="gmm", weight_type="cluster",
                          cov_type="cluster", clusters="g")
@@ -90,19 +90,19 @@ def test_gmm_errors(df):
     with pytest.raises(SpecificationError, match=r"3 moment conditions cannot identify 4 "
                                                  r"parameters \(\['a', 'b', 'c', 'd'\]\)"):
         estimation.gmm(_moments, df, ["a", "b", "c", "d"], start=np.zeros(4))
-    with pytest.raises(SpecificationError, match=r"bad returned shape \(300,\); expected "
+    with pytest.raises(ModelFunctionError, match=r"bad returned shape \(300,\); expected "
                                                  r"\(300, m\)"):
         def bad(p, d):
             return d["y"] - p["a"]
 
         estimation.gmm(bad, df, ["a"], start={"a": 0.0})
-    with pytest.raises(SpecificationError, match=r"boom failed at the start \{'a': 0.0\}: "
+    with pytest.raises(ModelFunctionError, match=r"boom failed at the start \{'a': 0.0\}: "
                                                  "KeyError"):
         def boom(p, d):
             return d["nope"] * p["a"]
 
         estimation.gmm(boom, df, ["a"], start={"a": 0.0})
-    with pytest.raises(SpecificationError, match=r"log_fail is not finite at the start "
+    with pytest.raises(ModelFunctionError, match=r"log_fail is not finite at the start "
                                                  r"\{'a': 0.0\} \(rows \[0"):
         def log_fail(p, d):
             return jnp.log(p["a"] - 10.0 + 0 * d["y"])[:, None] * jnp.ones((1, 2))

@@ -275,17 +275,21 @@ def _blocks(formula, data, dependent, exog, endog, instruments, missing):
 
 
 def _clusters(clusters, data, index, n):
+    """One label per row used: a column name, or labels for every row of ``data`` (aligned by
+    index for a Series, by position otherwise) of which the rows kept are taken."""
+    frame = None if data is None else pd.DataFrame(data)
     if isinstance(clusters, str):
-        if data is None or clusters not in data:
+        if frame is None or clusters not in frame:
             raise SpecificationError(f"clusters={clusters!r} is not a column of data")
-        col = pd.Series(np.asarray(data[clusters]), index=pd.DataFrame(data).index)
-        return col.loc[index].to_numpy()
-    if isinstance(clusters, pd.Series) and len(clusters) != n:
-        return clusters.loc[index].to_numpy()
+        return frame.loc[index, clusters].to_numpy()
     c = np.asarray(clusters)
-    if c.shape != (n,):
-        raise SpecificationError(f"clusters has shape {c.shape}; expected ({n},)")
-    return c
+    if c.shape == (n,):
+        return c
+    if frame is not None and c.shape == (len(frame),):
+        if isinstance(clusters, pd.Series):
+            return clusters.loc[index].to_numpy()
+        return c[frame.index.get_indexer(index)]
+    raise SpecificationError(f"clusters has shape {c.shape}; expected ({n},), one label per row")
 
 
 def _weight(weight, m):

@@ -55,6 +55,8 @@ def test_recovers_parameters_and_jacobian_matches_fd(sim):
         assert abs(res.params[name] - TRUTH[name]) < 4 * res.bse[name]
         assert res.bse[name] < 0.05
     assert res.j_stat.df == 2 and res.j_stat.pvalue > 0.01
+    for fmt in ("text", "markdown", "latex"):
+        assert "Hansen's J" in res.summary(fmt) and "b1" in res.summary(fmt)
     data = {c: jnp.asarray(sim[c].to_numpy()) for c in sim}
 
     def gbar(x):

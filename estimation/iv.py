@@ -20,7 +20,8 @@ First-stage diagnostics per endogenous regressor: R² of its regression on Z, th
 the excluded instruments (both sides residualised on exog), Shea's (1997) partial R²
 [(X'X)⁻¹]_jj / [(X̂'X̂)⁻¹]_jj, and the Wald statistic that the excluded instruments'
 coefficients are zero under the fit's covariance type (``f_stat`` = Wald/q, with an F(q, n−k)
-p-value; ``wald_pvalue`` from χ²(q)).
+p-value; ``wald_pvalue`` from χ²(q)), and Sanderson & Windmeijer's conditional F (``sw_f``,
+homoskedastic). The results' diagnostics add Cragg & Donald's minimum-eigenvalue statistic.
 """
 
 from __future__ import annotations
@@ -374,8 +375,35 @@ def _first_stage(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame, Xa, Za, c
         rows[col] = {"rsquared": r2, "partial_rsquared": pr2,
                      "shea_rsquared": shea_all[Xe.shape[1] + j], "wald": wald,
                      "wald_pvalue": stats.chi2.sf(wald, q), "f_stat": wald / q,
-                     "f_pvalue": stats.f.sf(wald / q, q, n - kz)}
+                     "f_pvalue": stats.f.sf(wald / q, q, n - kz),
+                     "sw_f": _sanderson_windmeijer(xe, Xn.to_numpy(np.float64), zi_p, j, kz)}
     return pd.DataFrame(rows).T
+
+
+def _sanderson_windmeijer(xe, xn, zt, j: int, kz: int) -> float:
+    """Sanderson & Windmeijer's (2016, J. Econometrics 190, eq. 13) conditional first-stage F of
+    endogenous regressor j: x̃_j is regressed on the other endogenous regressors by 2SLS with
+    the excluded instruments (all net of exog), and the instruments' F for its residual ε̂_j,
+
+        F_j = [ε̂_j'P_Z̃ ε̂_j / (q − p + 1)] / [ε̂_j'M_Z̃ ε̂_j / (n − k_Z)],
+
+    is small when x_j is not identified apart from the others, even if its own F is large.
+    With one endogenous regressor it is the homoskedastic first-stage F.
+    """
+    xt = _resid_on(xn, xe)
+    n, p = xt.shape
+    q = zt.shape[1]
+    y, others = xt[:, j], np.delete(xt, j, axis=1)
+    P = zt @ np.linalg.lstsq(zt, np.column_stack([y, others]), rcond=None)[0]
+    if others.shape[1]:
+        Po = P[:, 1:]
+        delta = np.linalg.solve(Po.T @ others, Po.T @ y)
+        eps = y - others @ delta
+    else:
+        eps = y
+    fit = zt @ np.linalg.lstsq(zt, eps, rcond=None)[0]
+    resid = eps - fit
+    return float((fit @ fit) / (q - p + 1) / ((resid @ resid) / (n - kz)))
 
 
 __all__ = ["COV_TYPES", "METHODS", "ivreg", "linear_gmm"]

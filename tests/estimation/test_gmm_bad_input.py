@@ -55,6 +55,24 @@ def test_irrelevant_instruments_named(df):
         estimation.ivreg(F, d)
 
 
+def test_weak_joint_identification_shows_in_sanderson_windmeijer(df):
+    """Both endogenous regressors load on the same instrument combination: each first-stage F
+    is large, but neither is identified apart from the other (SW F and Cragg-Donald small)."""
+    rng = np.random.default_rng(9)
+    n = len(df)
+    z3 = rng.normal(size=n)
+    common = df.z1 + 0.5 * df.z2 + 0.01 * z3
+    d = df.assign(z3=z3, x1=common + 0.3 * rng.normal(size=n), x2=common + 0.3 * rng.normal(size=n))
+    res = estimation.ivreg("y ~ 1 + w + [x1 + x2 ~ z1 + z2 + z3]", d, cov_type="unadjusted",
+                           debiased=True)
+    fs = res.first_stage
+    assert (fs["f_stat"] > 100).all()
+    assert (fs["sw_f"] < 10).all() and res.diagnostics["cragg_donald"] < 10
+    strong = estimation.ivreg("y ~ 1 + w + [x1 + x2 ~ z1 + z2 + z3]",
+                              d.assign(x2=d.z3 + 0.3 * rng.normal(size=n)), cov_type="unadjusted")
+    assert (strong.first_stage["sw_f"] > 100).all()
+
+
 def test_ivreg_array_errors(df):
     with pytest.raises(SpecificationError, match=r"exog: column\(s\) \['name'\] are not numeric"):
         estimation.ivreg(dependent=df.y, exog=df[["w"]].assign(name="a"), endog=df[["x"]],

@@ -156,24 +156,11 @@ def ivreg(
         raise SpecificationError(f"{n} rows cannot estimate {k} parameters")
 
     W = np.linalg.inv(Za.T @ Za / n) if weight is None else _weight(weight, m)
-    beta = linear_gmm(ya, Xa, Za, W)
-    it = 1
-    if method != "2sls":
-        n_steps = steps if method == "gmm" else max_iter
-        prev = beta
-        for it in range(2, n_steps + 1):  # noqa: B007 - `it` reports the steps taken
-            u = ya - Xa @ prev
-            S = moment_covariance(Za * u[:, None], weight_type, clusters, k=k, debiased=debiased,
-                                  center=center or weight_type == "unadjusted", residuals=u,
-                                  instruments=Za)
-            W = efficient_weight(S)
-            beta = linear_gmm(ya, Xa, Za, W)
-            if method == "iterated-gmm" and np.max(
-                    np.abs(beta - prev) / np.maximum(np.abs(prev), 1.0)) < iterate_tol:
-                break
-            prev = beta
-        else:
-            it = n_steps
+    beta, W, it = _steps(ya, Xa, Za, W, method, steps, max_iter, iterate_tol,
+                         lambda u: efficient_weight(moment_covariance(
+                             Za * u[:, None], weight_type, clusters, k=k, debiased=debiased,
+                             center=center or weight_type == "unadjusted", residuals=u,
+                             instruments=Za)))
     converged = not (method == "iterated-gmm" and it >= max_iter)
 
     u = ya - Xa @ beta
@@ -229,6 +216,24 @@ def ivreg(
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
     )
+
+
+def _steps(y, X, Z, W, method: str, steps: int, max_iter: int, iterate_tol: float,
+           weight_of) -> tuple[np.ndarray, np.ndarray, int]:
+    """β̂ by 2SLS, ``steps``-step GMM or iterated GMM (W ← Ŝ(u)⁻¹ until β̂ settles); returns
+    β̂, the last W and the number of steps taken."""
+    beta = linear_gmm(y, X, Z, W)
+    if method == "2sls":
+        return beta, W, 1
+    n_steps = steps if method == "gmm" else max_iter
+    for it in range(2, n_steps + 1):
+        prev = beta
+        W = weight_of(y - X @ prev)
+        beta = linear_gmm(y, X, Z, W)
+        if method == "iterated-gmm" and np.max(
+                np.abs(beta - prev) / np.maximum(np.abs(prev), 1.0)) < iterate_tol:
+            return beta, W, it
+    return beta, W, n_steps
 
 
 def _kind(cov_type: str) -> str:

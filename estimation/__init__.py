@@ -1,5 +1,6 @@
 """Generic JAX estimation engine: MLE and M-estimation with exact derivatives, batched multistart
-and bootstrap, covariance menu, delta method, tests and statsmodels-style results.
+and bootstrap, covariance menu, delta method, tests and statsmodels-style results; linear IV and
+GMM (:func:`ivreg`, :func:`gmm`) and design matrices from formulas (:func:`design`).
 
 Knows nothing about language models: a model hands it a pure JAX function of named parameters and
 data returning one log-likelihood (MLE) or loss (M-estimation) contribution per observation.

@@ -237,16 +237,17 @@ def iv_design(formula: str, data: pd.DataFrame | Mapping[str, Any], *, missing: 
     deps = list(getattr(rhs, "deps", ()) or ())
     root = rhs.root if deps else rhs
     exog_terms = [t for t in root if getattr(t, "origin", None) is None]
-    endog_terms, instr_terms = [], []
+    endog_terms: list = []
+    instr_terms: list = []
     for stage in deps:
         endog_terms += list(stage.lhs)
         instr_terms += [t for t in stage.rhs if str(t) != "1"]
-    variables = {str(v) for v in f.lhs.required_variables}
-    for block in (exog_terms, endog_terms, instr_terms):
-        from formulaic.formula import SimpleFormula
+    from formulaic.formula import SimpleFormula
 
-        if block:
-            variables |= _variables(SimpleFormula(block))
+    variables = {str(v) for v in f.lhs.required_variables}
+    for terms in (exog_terms, endog_terms, instr_terms):
+        if terms:
+            variables |= _variables(SimpleFormula(terms))
     data, dropped = _missing_rows(data, variables, missing)
     if len(data) == 0:
         raise SpecificationError(f"no rows left to fit {formula!r}")

@@ -45,7 +45,8 @@ from scipy import optimize, stats
 
 from estimation.errors import (
     CovarianceWarning,
-    EstimationError,
+    EstimationFailed,
+    ModelFunctionError,
     NotConvergedWarning,
     SpecificationError,
 )
@@ -145,9 +146,11 @@ def sandwich(G: np.ndarray, W: np.ndarray, S: np.ndarray | None, n: int) -> np.n
 def _inv_named(M: np.ndarray, what: str) -> np.ndarray:
     """M⁻¹ for a symmetric positive definite M, or an error naming ``what`` (never NaN SEs)."""
     M = 0.5 * (M + M.T)
+    if not np.all(np.isfinite(M)):
+        raise EstimationFailed(f"{what} is not finite")
     ev = np.linalg.eigvalsh(M)
     if not np.all(np.isfinite(ev)) or ev.min() <= ev.max() * 1e-14:
-        raise EstimationError(
+        raise EstimationFailed(
             f"{what} is singular (eigenvalues {ev.min():.3g} to {ev.max():.3g}): the parameters "
             "are not identified by these moments")
     return np.linalg.inv(M)
@@ -157,8 +160,8 @@ def efficient_weight(S: np.ndarray, what: str = "the moment covariance Ŝ") -> n
     """W = Ŝ⁻¹, refusing a singular Ŝ (too few clusters, or a moment that never varies)."""
     try:
         return _inv_named(S, what)
-    except EstimationError as err:
-        raise EstimationError(
+    except EstimationFailed as err:
+        raise EstimationFailed(
             f"{err}; the efficient weighting matrix Ŝ⁻¹ is not defined (for clustered weights "
             "there must be more clusters than moments)") from None
 
@@ -305,6 +308,154 @@ class _Equations:
         return jnp.stack(out, axis=1)
 
 
+class _MomentModel:
+    """One problem's moment conditions, compiled once for every step: Q(θ; W) = n·ḡ'Wḡ with
+    its gradient (and β(θ) as auxiliary output), the per-observation moments and residuals,
+    and ∂a/∂θ, from which both the Gauss–Newton curvature and the sandwich's G come."""
+
+    def __init__(self, spec: ParamSpec, arrays: dict, n: int, moments: Callable | None,
+                 residuals: Callable | None, instruments: Any, linear: Any,
+                 homoskedastic: bool, method: str, theta0: np.ndarray):
+        self.spec, self.arrays, self.n = spec, arrays, n
+        fn: Callable = residuals if residuals is not None else moments  # type: ignore[assignment]
+        self.fn, self.fn_name = fn, getattr(fn, "__name__", "the moment function")
+        self.eqs: _Equations | None = None
+        if residuals is not None:
+            shape = self._shape(theta0)
+            if len(shape) not in (1, 2) or shape[0] != n:
+                raise ModelFunctionError(f"{self.fn_name} returned shape {shape}; expected "
+                                         f"({n},) or ({n}, e), one residual per row and equation")
+            n_eq = 1 if len(shape) == 1 else shape[1]
+            if n_eq > 1 and homoskedastic:
+                raise SpecificationError("unadjusted (homoskedastic) Ŝ is defined for one "
+                                         "equation; use 'robust' or 'cluster' for stacked "
+                                         "equations")
+            self.eqs = eqs = _Equations(instruments, linear, n, n_eq)
+            self.m, self.moment_names, self.linear_names = eqs.m, eqs.moment_names, \
+                eqs.linear_names
+
+            def a_of(theta):
+                return eqs.a(self._r(theta))
+
+            def gbar_beta(theta, W):
+                a = a_of(theta)
+                beta = eqs.beta(a, W)
+                return a - eqs.B @ beta, beta
+
+            def per_obs(theta, beta):
+                r = self._r(theta)
+                return eqs.per_obs(r, beta), eqs.resid(r, beta)
+        else:
+            shape = self._shape(theta0)
+            if len(shape) != 2 or shape[0] != n:
+                raise ModelFunctionError(f"{self.fn_name} returned shape {shape}; expected "
+                                         f"({n}, m), one row of moment conditions per observation")
+            self.m, self.linear_names = shape[1], []
+            self.moment_names = [f"g{j}" for j in range(self.m)]
+
+            def a_of(theta):
+                return self._call(theta).mean(axis=0)
+
+            def gbar_beta(theta, W):
+                return a_of(theta), jnp.zeros(0)
+
+            def per_obs(theta, beta):
+                return self._call(theta), None
+
+        self.k = len(spec) + len(self.linear_names)
+        if self.m < self.k:
+            raise SpecificationError(
+                f"{self.m} moment conditions cannot identify {self.k} parameters "
+                f"({spec.names + self.linear_names}); add instruments")
+
+        def q_aux(t, W):
+            gb, beta = gbar_beta(t, W)
+            return n * gb @ W @ gb, beta
+
+        self.vg_fn = jax.jit(jax.value_and_grad(q_aux, has_aux=True))
+        self.gi_fn = jax.jit(per_obs)
+        self.da_fn = jax.jit(jax.jacfwd(a_of))
+        self.B = np.asarray(self.eqs.B) if self.eqs is not None else np.zeros((self.m, 0))
+        self.exact_h = (jax.jit(jax.hessian(lambda t, W: q_aux(t, W)[0]))
+                        if method in NEWTON_METHODS else None)
+
+    def _call(self, theta):
+        return jnp.asarray(self.fn(self.spec.model_dict(theta), self.arrays), dtype=jnp.float64)
+
+    def _r(self, theta):
+        r = self._call(theta)
+        return r[:, None] if r.ndim == 1 else r
+
+    def _start_values(self, theta) -> dict[str, float]:
+        return dict(zip(self.spec.names, self.spec.to_user_np(theta).tolist(), strict=True))
+
+    def _shape(self, theta) -> tuple[int, ...]:
+        """The user's output shape at the start, found by tracing (nothing compiled or run);
+        a failure is re-raised naming the function and the start."""
+        try:
+            return tuple(jax.eval_shape(self._call, jnp.asarray(theta)).shape)
+        except Exception as err:  # a user's bug: say where it happened and with which values
+            raise ModelFunctionError(f"{self.fn_name} failed at the start "
+                                     f"{self._start_values(theta)}: {type(err).__name__}: "
+                                     f"{err}") from err
+
+    def check_start(self, theta0: np.ndarray) -> None:
+        """Q and ∇Q finite at the start, or an error naming the function, start and rows."""
+        vals = self._start_values(theta0)
+        try:
+            (q, _), g = self.vg_fn(jnp.asarray(theta0), jnp.eye(self.m))
+        except Exception as err:  # a user's bug: say where it happened and with which values
+            raise ModelFunctionError(f"{self.fn_name} failed at the start {vals}: "
+                                     f"{type(err).__name__}: {err}") from err
+        if np.isfinite(float(q)) and np.all(np.isfinite(np.asarray(g))):
+            return
+        out = np.asarray(self._call(jnp.asarray(theta0)))
+        rows = np.flatnonzero(~np.isfinite(out.reshape(self.n, -1)).all(axis=1))[:5].tolist()
+        where = f" (rows {rows})" if rows else " (its derivatives)"
+        raise ModelFunctionError(f"{self.fn_name} is not finite at the start {vals}{where}")
+
+    def beta_at(self, theta, W) -> np.ndarray:
+        """β(θ), the concentrated linear parameters (empty without ``linear``)."""
+        return np.asarray(self.vg_fn(jnp.asarray(theta), jnp.asarray(W))[0][1])
+
+    def curvature(self, theta, W) -> np.ndarray:
+        """2n·J'WJ with J = (I − B(B'WB)⁻¹B'W)·∂a/∂θ, the total Jacobian through β(θ)."""
+        A = np.asarray(self.da_fn(jnp.asarray(theta)))
+        B = self.B
+        if B.shape[1]:
+            A = A - B @ np.linalg.solve(B.T @ W @ B, B.T @ W @ A)
+        return 2 * self.n * A.T @ W @ A
+
+    def jacobian(self, theta, name: str, converged: bool) -> np.ndarray:
+        """G = ∂ḡ/∂(x, β): the nonlinear block on the user's scale x(θ), the linear block −B."""
+        spec = self.spec
+        G_theta = np.asarray(self.da_fn(jnp.asarray(theta)))
+        dxdt = spec.jacobian_diag_np(theta)
+        edge = [nm for nm, d, gj in zip(spec.names, dxdt, G_theta.T, strict=True)
+                if not (np.isfinite(d) and d != 0 and np.all(np.isfinite(gj)))]
+        if edge:
+            vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
+            raise EstimationFailed(
+                f"{name}: the moments' Jacobian is not finite at the estimate for {edge} "
+                f"(estimate {vals}, converged: {converged}); a parameter ran to the edge of its "
+                "domain or the moment function overflows there: check identification and the "
+                "instruments")
+        return np.concatenate([G_theta / dxdt[None, :], -self.B], axis=1)
+
+    def residuals(self, theta, beta) -> np.ndarray | None:
+        u = self.gi_fn(jnp.asarray(theta), jnp.asarray(beta))[1]
+        return None if u is None else np.asarray(u)
+
+    def moment_covariance(self, theta, beta, kind, clusters, debiased, center) -> np.ndarray:
+        """Ŝ of the requested kind from the moments (and, homoskedastic, residuals) at θ, β."""
+        g, u = self.gi_fn(jnp.asarray(theta), jnp.asarray(beta))
+        u1 = Z1 = None
+        if u is not None and self.eqs is not None and np.shape(u)[1] == 1:
+            u1, Z1 = np.asarray(u)[:, 0], self.eqs.Z[0]
+        return moment_covariance(np.asarray(g), kind, clusters, k=self.k, debiased=debiased,
+                                 center=center, residuals=u1, instruments=Z1)
+
+
 def gmm(
     moments: Callable | None = None,
     data: pd.DataFrame | Mapping[str, Any] | None = None,
@@ -316,7 +467,7 @@ def gmm(
     start: Any = None,
     steps: int | str = 2,
     weight: str | np.ndarray | None = None,
-    weight_type: str = "robust",
+    weight_type: str | None = None,
     cov_type: str | None = None,
     clusters: Any = None,
     debiased: bool = False,
@@ -358,12 +509,14 @@ def gmm(
     weight : {"identity", "2sls"} or (m, m) array, optional
         First-step W. Default: "2sls" (blockdiag (Z'Z/n)⁻¹) for instruments × residuals,
         "identity" for general ``moments``.
-    weight_type : {"robust", "cluster", "unadjusted"}
-        How Ŝ is estimated for the efficient weighting matrix in steps two and later.
+    weight_type : {"robust", "cluster", "unadjusted"}, optional
+        How Ŝ is estimated for the efficient weighting matrix in steps two and later
+        (default ``cluster`` when ``clusters`` are given, else ``robust``).
     cov_type : {"robust", "cluster", "unadjusted"}, optional
         Ŝ in the covariance sandwich, estimated at θ̂ (default: ``weight_type``).
     clusters : array-like, optional
-        One group label per row, for ``cluster``.
+        One group label per row (a market, a firm); given, they are used unless a type
+        says otherwise.
     debiased : bool
         Small-sample scaling of Ŝ (n/(n−k); cluster (n−1)/(n−k)·C/(C−1)) and t inference.
     center : bool
@@ -387,6 +540,7 @@ def gmm(
         raise SpecificationError("instruments= and linear= go with residuals=, not moments=")
     if steps not in STEPS:
         raise SpecificationError(f"steps must be one of {STEPS}, got {steps!r}")
+    weight_type = weight_type or ("cluster" if clusters is not None else "robust")
     cov_type = cov_type or weight_type
     for opt, val in (("weight_type", weight_type), ("cov_type", cov_type)):
         if val not in WEIGHT_TYPES:
@@ -404,131 +558,45 @@ def gmm(
         raise SpecificationError(f"gmm fits one start; got {len(x0)} rows of starts")
     theta0 = spec.to_internal(x0, what="start")[0]
 
-    fn_name = getattr(residuals or moments, "__name__", "the moment function")
-    eqs: _Equations | None = None
-    if residuals is not None:
-        r0 = _call_user(residuals, spec, theta0, arrays, fn_name)
-        if r0.ndim not in (1, 2) or r0.shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {r0.shape}; expected ({n},) or "
-                                     f"({n}, e), one residual per row and equation")
-        n_eq = 1 if r0.ndim == 1 else r0.shape[1]
-        if n_eq > 1 and "unadjusted" in (weight_type, cov_type):
-            raise SpecificationError("unadjusted (homoskedastic) Ŝ is defined for one equation; "
-                                     "use 'robust' or 'cluster' for stacked equations")
-        eqs = _Equations(instruments, linear, n, n_eq)
-        m, moment_names, lin_names = eqs.m, eqs.moment_names, eqs.linear_names
+    model = _MomentModel(spec, arrays, n, moments, residuals, instruments, linear,
+                         "unadjusted" in (weight_type, cov_type), method, theta0)
+    model.check_start(theta0)
+    W = _first_weight(weight, model.m, model.eqs)
 
-        def _r(theta):
-            r = jnp.asarray(residuals(spec.model_dict(theta), arrays), dtype=jnp.float64)
-            return r[:, None] if r.ndim == 1 else r
-
-        def gbar_beta(theta, W):
-            a = eqs.a(_r(theta))
-            beta = eqs.beta(a, W)
-            return a - eqs.B @ beta, beta
-
-        def per_obs(theta, beta):
-            return eqs.per_obs(_r(theta), beta)
-    else:
-        g0 = _call_user(moments, spec, theta0, arrays, fn_name)
-        if g0.ndim != 2 or g0.shape[0] != n:
-            raise SpecificationError(f"{fn_name} returned shape {g0.shape}; expected ({n}, m), "
-                                     "one row of moment conditions per observation")
-        m = g0.shape[1]
-        moment_names, lin_names = [f"g{j}" for j in range(m)], []
-
-        def gbar_beta(theta, W):
-            g = jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64)
-            return g.mean(axis=0), jnp.zeros(0)
-
-        def per_obs(theta, beta):
-            return jnp.asarray(moments(spec.model_dict(theta), arrays), dtype=jnp.float64)
-
-    k = len(spec) + len(lin_names)
-    if m < k:
-        raise SpecificationError(
-            f"{m} moment conditions cannot identify {k} parameters "
-            f"({spec.names + lin_names}); add instruments")
-
-    W = _first_weight(weight, m, eqs)
-
-    def q_aux(t, W):
-        gb, beta = gbar_beta(t, W)
-        return n * gb @ W @ gb, beta
-
-    vg_fn = jax.jit(jax.value_and_grad(q_aux, has_aux=True))
-    gi_fn = jax.jit(per_obs)
-    # ∂a/∂θ (a = ḡ at fixed β): one compiled Jacobian serves the Gauss–Newton curvature
-    # 2n·J'WJ of the concentrated objective (J = (I − B(B'WB)⁻¹B'W)·∂a/∂θ) and the sandwich.
-    if eqs is not None:
-        da_fn = jax.jit(jax.jacfwd(lambda t: eqs.a(_r(t))))
-    else:
-        da_fn = jax.jit(jax.jacfwd(lambda t: gbar_beta(t, None)[0]))
-    B_np = np.asarray(eqs.B) if eqs is not None else np.zeros((m, 0))
-
-    def curvature(t, W):
-        A = np.asarray(da_fn(jnp.asarray(t)))
-        if B_np.shape[1]:
-            A = A - B_np @ np.linalg.solve(B_np.T @ W @ B_np, B_np.T @ W @ A)
-        return 2 * n * A.T @ W @ A
-
-    exact_h = None
-    if method in NEWTON_METHODS:
-        exact_h = jax.jit(jax.hessian(lambda t, W: q_aux(t, W)[0]))
-    (q_start, _), _ = vg_fn(jnp.asarray(theta0), jnp.asarray(W))
-    if not np.isfinite(float(q_start)):
-        raise EstimationError(f"{name}: the GMM objective is not finite at the start "
-                              f"{dict(zip(spec.names, x0[0], strict=True))}")
-
-    def beta_at(theta, W):
-        return np.asarray(vg_fn(jnp.asarray(theta), jnp.asarray(W))[0][1])
-
-    def weight_from(theta, beta):
-        g = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
-        u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
-        S = moment_covariance(g, weight_type, clusters, k=k, debiased=debiased, center=center,
-                              residuals=u, instruments=Zall)
+    def weight_from(theta, W):
+        S = model.moment_covariance(theta, model.beta_at(theta, W), weight_type, clusters,
+                                    debiased, center)
         return efficient_weight(S)
 
     n_steps = {1: 1, 2: 2, "iterated": max_iter}[steps]
     theta = np.asarray(theta0, dtype=np.float64)
-    history, ok_all, status, total_iter = [], True, "", 0
-    prev = None
+    history: list[np.ndarray] = []
+    ok_all, status, total_iter = True, "", 0
     for s in range(n_steps):
         if s > 0:
-            W = weight_from(theta, beta_at(theta, W))
-        theta, conv, status, it = _minimise(vg_fn, curvature, exact_h, theta, W, method,
-                                            scipy_options)
+            W = weight_from(theta, W)
+        theta, ok_all, status, it = _minimise(model.vg_fn, model.curvature, model.exact_h, theta,
+                                              W, method, scipy_options)
         total_iter += it
-        ok_all = conv
-        x_now = np.concatenate([spec.to_user_np(theta), beta_at(theta, W)])
-        history.append(x_now)
-        if steps == "iterated" and prev is not None:
-            change = np.max(np.abs(x_now - prev) / np.maximum(np.abs(prev), 1.0))
-            if change < iterate_tol:
-                break
-        prev = x_now
-    iter_converged = True
-    if steps == "iterated" and len(history) == max_iter:
-        iter_converged = False
+        history.append(np.concatenate([spec.to_user_np(theta), model.beta_at(theta, W)]))
+        if steps == "iterated" and len(history) > 1 and np.max(
+                np.abs(history[-1] - history[-2]) / np.maximum(np.abs(history[-2]), 1.0)
+        ) < iterate_tol:
+            break
+    iter_converged = not (steps == "iterated" and len(history) == max_iter)
+    if not iter_converged:
         status += f"; the weighting matrix did not settle in {max_iter} steps"
 
-    Wj = jnp.asarray(W)
-    (objective, beta), grad = vg_fn(jnp.asarray(theta), Wj)
+    (objective, beta), grad = model.vg_fn(jnp.asarray(theta), jnp.asarray(W))
     objective, beta = float(objective), np.asarray(beta)
-
-    # G = ∂ḡ/∂(x, β) at the estimate: the nonlinear block through the user's scale x(θ),
-    # the linear block −B.
-    G_theta = np.asarray(da_fn(jnp.asarray(theta)))
-    G = np.concatenate([G_theta / spec.jacobian_diag_np(theta)[None, :], -B_np], axis=1)
-    g_hat = np.asarray(gi_fn(jnp.asarray(theta), jnp.asarray(beta)))
-    u, Zall = _resid_instr(eqs, theta, beta, _r if eqs is not None else None)
-    S = moment_covariance(g_hat, cov_type, clusters, k=k, debiased=debiased, center=center,
-                          residuals=u, instruments=Zall)
+    G = model.jacobian(theta, name, ok_all)
+    S = model.moment_covariance(theta, beta, cov_type, clusters, debiased, center)
     if efficient_cov:  # (G'Ŝ⁻¹G)⁻¹/n with Ŝ at θ̂, as statsmodels' GMM reports it
         V = sandwich(G, efficient_weight(S), None, n)
     else:
         V = sandwich(G, W, S, n)
+    m, k, moment_names, lin_names = model.m, model.k, model.moment_names, model.linear_names
+    u = model.residuals(theta, beta)
 
     names = spec.names + lin_names
     x_hat = np.concatenate([spec.to_user_np(theta), beta])
@@ -543,7 +611,7 @@ def gmm(
     if steps == 1:
         notes.append("one-step GMM: the weighting matrix is not efficient, so the J statistic "
                      "is not reported")
-    resid = None if u is None else pd.DataFrame(u.reshape(n, -1)).squeeze(axis=1)
+    resid = None if u is None else pd.DataFrame(u).squeeze(axis=1)
     return GMMResults(
         params=pd.Series(x_hat, index=names, name="estimate"),
         cov=pd.DataFrame(V, index=names, columns=names),
@@ -569,30 +637,6 @@ def gmm(
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
     )
-
-
-def _resid_instr(eqs, theta, beta, r_fn):
-    """Residuals and instruments for unadjusted weighting (single equation only)."""
-    if eqs is None:
-        return None, None
-    u = np.asarray(eqs.resid(r_fn(jnp.asarray(theta)), jnp.asarray(beta)))
-    if u.shape[1] != 1:
-        return u, None
-    return u[:, 0], eqs.Z[0]
-
-
-def _call_user(fn: Callable, spec: ParamSpec, theta: np.ndarray, data, fn_name: str):
-    """Evaluate the user's function once at the start, re-raising failures with context."""
-    try:
-        out = np.asarray(fn(spec.model_dict(jnp.asarray(theta)), data))
-    except Exception as err:  # a user's bug: say where it happened and with which values
-        vals = dict(zip(spec.names, spec.to_user_np(theta).tolist(), strict=True))
-        raise SpecificationError(f"{fn_name} failed at the start {vals}: "
-                                 f"{type(err).__name__}: {err}") from err
-    if not np.all(np.isfinite(out)):
-        rows = np.flatnonzero(~np.isfinite(out).reshape(out.shape[0], -1).all(axis=1))[:5]
-        raise SpecificationError(f"{fn_name} is not finite at the start (rows {rows.tolist()})")
-    return out
 
 
 def _first_weight(weight, m: int, eqs) -> np.ndarray:

@@ -43,7 +43,8 @@ class GMMResults:
         Sargan's n·R² test (2SLS only; homoskedastic errors).
     first_stage : DataFrame or None
         One row per endogenous regressor: R², partial R², Shea's partial R², the Wald and F
-        statistics of the excluded instruments with their p-value (linear IV only).
+        statistics of the excluded instruments with their p-value, and Sanderson–Windmeijer's
+        conditional F (linear IV only).
     """
 
     params: pd.Series
@@ -162,7 +163,7 @@ class GMMResults:
         text = render(f"{self.name} results", header, tab, fmt, notes)
         if self.first_stage is not None:
             fs = self.first_stage[["rsquared", "partial_rsquared", "shea_rsquared", "f_stat",
-                                   "f_pvalue"]]
+                                   "f_pvalue", "sw_f"]]
             head = [("Instruments", ", ".join(self.diagnostics.get("excluded_instruments", [])))]
             cd = self.diagnostics.get("cragg_donald")
             if cd is not None:

@@ -20,7 +20,8 @@ First-stage diagnostics per endogenous regressor: R² of its regression on Z, th
 the excluded instruments (both sides residualised on exog), Shea's (1997) partial R²
 [(X'X)⁻¹]_jj / [(X̂'X̂)⁻¹]_jj, and the Wald statistic that the excluded instruments'
 coefficients are zero under the fit's covariance type (``f_stat`` = Wald/q, with an F(q, n−k)
-p-value; ``wald_pvalue`` from χ²(q)).
+p-value; ``wald_pvalue`` from χ²(q)), and Sanderson & Windmeijer's conditional F (``sw_f``,
+homoskedastic). The results' diagnostics add Cragg & Donald's minimum-eigenvalue statistic.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def ivreg(
     method: str = "2sls",
     steps: int = 2,
     weight: np.ndarray | None = None,
-    weight_type: str = "robust",
-    cov_type: str = "robust",
+    weight_type: str | None = None,
+    cov_type: str | None = None,
     clusters: Any = None,
     debiased: bool = False,
     center: bool = False,
@@ -91,13 +92,15 @@ def ivreg(
         ``gmm`` is ``steps``-step GMM (1: W fixed at ``weight``; 2: two-step efficient).
     weight : (m, m) array, optional
         First-step weighting matrix (default the 2SLS weight (Z'Z/n)⁻¹).
-    weight_type : {"robust", "cluster", "unadjusted"}
-        Ŝ behind the efficient weighting matrix of GMM.
-    cov_type : {"robust", "HC0", "HC1", "HC2", "HC3", "cluster", "unadjusted"}
+    weight_type : {"robust", "cluster", "unadjusted"}, optional
+        Ŝ behind the efficient weighting matrix of GMM (default ``cluster`` when ``clusters``
+        are given, else ``robust``).
+    cov_type : {"robust", "HC0", "HC1", "HC2", "HC3", "cluster", "unadjusted"}, optional
         ``robust`` = ``HC0``; ``HC1`` scales it by n/(n−k); ``HC2``/``HC3`` (2SLS only) correct
-        for leverage.
+        for leverage. Default ``cluster`` when ``clusters`` are given, else ``robust``.
     clusters : column name, Series or array, optional
-        Group labels for ``cluster`` covariance or weights.
+        Group labels; given, they are used by the weights and the covariance unless a type
+        says otherwise.
     debiased : bool
         Small-sample scaling and t inference (linearmodels' ``debiased``, Stata's ``small``).
     center : bool
@@ -112,6 +115,8 @@ def ivreg(
     """
     if method not in METHODS:
         raise SpecificationError(f"method must be one of {METHODS}, got {method!r}")
+    default = "cluster" if clusters is not None else "robust"
+    weight_type, cov_type = weight_type or default, cov_type or default
     if cov_type not in COV_TYPES:
         raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if cov_type in ("HC2", "HC3") and method != "2sls":
@@ -123,7 +128,8 @@ def ivreg(
     if method == "gmm" and steps not in (1, 2):
         raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
                                  "method='iterated-gmm' to iterate)")
-    y, Xe, Xn, Zi, index = _blocks(formula, data, dependent, exog, endog, instruments, missing)
+    y, Xe, Xn, Zi, index, n_dropped = _blocks(formula, data, dependent, exog, endog,
+                                              instruments, missing)
     n = len(y)
     if clusters is not None:
         clusters = _clusters(clusters, data, index, n)
@@ -150,24 +156,11 @@ def ivreg(
         raise SpecificationError(f"{n} rows cannot estimate {k} parameters")
 
     W = np.linalg.inv(Za.T @ Za / n) if weight is None else _weight(weight, m)
-    beta = linear_gmm(ya, Xa, Za, W)
-    it = 1
-    if method != "2sls":
-        n_steps = steps if method == "gmm" else max_iter
-        prev = beta
-        for it in range(2, n_steps + 1):  # noqa: B007 - `it` reports the steps taken
-            u = ya - Xa @ prev
-            S = moment_covariance(Za * u[:, None], weight_type, clusters, k=k, debiased=debiased,
-                                  center=center or weight_type == "unadjusted", residuals=u,
-                                  instruments=Za)
-            W = efficient_weight(S)
-            beta = linear_gmm(ya, Xa, Za, W)
-            if method == "iterated-gmm" and np.max(
-                    np.abs(beta - prev) / np.maximum(np.abs(prev), 1.0)) < iterate_tol:
-                break
-            prev = beta
-        else:
-            it = n_steps
+    beta, W, it = _steps(ya, Xa, Za, W, method, steps, max_iter, iterate_tol,
+                         lambda u: efficient_weight(moment_covariance(
+                             Za * u[:, None], weight_type, clusters, k=k, debiased=debiased,
+                             center=center or weight_type == "unadjusted", residuals=u,
+                             instruments=Za)))
     converged = not (method == "iterated-gmm" and it >= max_iter)
 
     u = ya - Xa @ beta
@@ -191,8 +184,8 @@ def ivreg(
     est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
            "iterated-gmm": "iterated efficient GMM"}[method]
     notes = [f"formula: {formula}"] if formula else []
-    if formula and len(data) > n:
-        notes.append(f"{len(data) - n} row(s) with missing values dropped")
+    if n_dropped:
+        notes.append(f"{n_dropped} row(s) with missing values dropped")
     if method == "gmm" and steps == 1:
         notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
                      "is not reported")
@@ -225,6 +218,24 @@ def ivreg(
     )
 
 
+def _steps(y, X, Z, W, method: str, steps: int, max_iter: int, iterate_tol: float,
+           weight_of) -> tuple[np.ndarray, np.ndarray, int]:
+    """β̂ by 2SLS, ``steps``-step GMM or iterated GMM (W ← Ŝ(u)⁻¹ until β̂ settles); returns
+    β̂, the last W and the number of steps taken."""
+    beta = linear_gmm(y, X, Z, W)
+    if method == "2sls":
+        return beta, W, 1
+    n_steps = steps if method == "gmm" else max_iter
+    for it in range(2, n_steps + 1):
+        prev = beta
+        W = weight_of(y - X @ prev)
+        beta = linear_gmm(y, X, Z, W)
+        if method == "iterated-gmm" and np.max(
+                np.abs(beta - prev) / np.maximum(np.abs(prev), 1.0)) < iterate_tol:
+            return beta, W, it
+    return beta, W, n_steps
+
+
 def _kind(cov_type: str) -> str:
     return {"unadjusted": "unadjusted", "cluster": "cluster"}.get(cov_type, "robust")
 
@@ -247,7 +258,8 @@ def _blocks(formula, data, dependent, exog, endog, instruments, missing):
         if data is None:
             raise SpecificationError("a formula needs data=")
         d = iv_design(formula, data, missing=missing, context=_context(2))
-        return d.dependent, d.exog, d.endog, d.instruments, d.dependent.index
+        return (d.dependent, d.exog, d.endog, d.instruments, d.dependent.index,
+                len(d.dropped))
     if dependent is None:
         raise SpecificationError("ivreg needs a formula or dependent=")
     yv, yn = _as_matrix(dependent, len(dependent), "dependent", "y")
@@ -264,21 +276,26 @@ def _blocks(formula, data, dependent, exog, endog, instruments, missing):
 
     y = pd.Series(yv[:, 0], name=yn[0])
     return (y, frame(exog, "exog", "exog"), frame(endog, "endog", "endog"),
-            frame(instruments, "instruments", "instr"), index if index is not None else y.index)
+            frame(instruments, "instruments", "instr"), index if index is not None else y.index,
+            0)
 
 
 def _clusters(clusters, data, index, n):
+    """One label per row used: a column name, or labels for every row of ``data`` (aligned by
+    index for a Series, by position otherwise) of which the rows kept are taken."""
+    frame = None if data is None else pd.DataFrame(data)
     if isinstance(clusters, str):
-        if data is None or clusters not in data:
+        if frame is None or clusters not in frame:
             raise SpecificationError(f"clusters={clusters!r} is not a column of data")
-        col = pd.Series(np.asarray(data[clusters]), index=pd.DataFrame(data).index)
-        return col.loc[index].to_numpy()
-    if isinstance(clusters, pd.Series) and len(clusters) != n:
-        return clusters.loc[index].to_numpy()
+        return frame.loc[index, clusters].to_numpy()
     c = np.asarray(clusters)
-    if c.shape != (n,):
-        raise SpecificationError(f"clusters has shape {c.shape}; expected ({n},)")
-    return c
+    if c.shape == (n,):
+        return c
+    if frame is not None and c.shape == (len(frame),):
+        if isinstance(clusters, pd.Series):
+            return clusters.loc[index].to_numpy()
+        return c[frame.index.get_indexer(index)]
+    raise SpecificationError(f"clusters has shape {c.shape}; expected ({n},), one label per row")
 
 
 def _weight(weight, m):
@@ -363,8 +380,35 @@ def _first_stage(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame, Xa, Za, c
         rows[col] = {"rsquared": r2, "partial_rsquared": pr2,
                      "shea_rsquared": shea_all[Xe.shape[1] + j], "wald": wald,
                      "wald_pvalue": stats.chi2.sf(wald, q), "f_stat": wald / q,
-                     "f_pvalue": stats.f.sf(wald / q, q, n - kz)}
+                     "f_pvalue": stats.f.sf(wald / q, q, n - kz),
+                     "sw_f": _sanderson_windmeijer(xe, Xn.to_numpy(np.float64), zi_p, j, kz)}
     return pd.DataFrame(rows).T
+
+
+def _sanderson_windmeijer(xe, xn, zt, j: int, kz: int) -> float:
+    """Sanderson & Windmeijer's (2016, J. Econometrics 190, eq. 13) conditional first-stage F of
+    endogenous regressor j: x̃_j is regressed on the other endogenous regressors by 2SLS with
+    the excluded instruments (all net of exog), and the instruments' F for its residual ε̂_j,
+
+        F_j = [ε̂_j'P_Z̃ ε̂_j / (q − p + 1)] / [ε̂_j'M_Z̃ ε̂_j / (n − k_Z)],
+
+    is small when x_j is not identified apart from the others, even if its own F is large.
+    With one endogenous regressor it is the homoskedastic first-stage F.
+    """
+    xt = _resid_on(xn, xe)
+    n, p = xt.shape
+    q = zt.shape[1]
+    y, others = xt[:, j], np.delete(xt, j, axis=1)
+    P = zt @ np.linalg.lstsq(zt, np.column_stack([y, others]), rcond=None)[0]
+    if others.shape[1]:
+        Po = P[:, 1:]
+        delta = np.linalg.solve(Po.T @ others, Po.T @ y)
+        eps = y - others @ delta
+    else:
+        eps = y
+    fit = zt @ np.linalg.lstsq(zt, eps, rcond=None)[0]
+    resid = eps - fit
+    return float((fit @ fit) / (q - p + 1) / ((resid @ resid) / (n - kz)))
 
 
 __all__ = ["COV_TYPES", "METHODS", "ivreg", "linear_gmm"]

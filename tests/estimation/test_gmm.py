@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -54,6 +55,8 @@ def test_recovers_parameters_and_jacobian_matches_fd(sim):
         assert abs(res.params[name] - TRUTH[name]) < 4 * res.bse[name]
         assert res.bse[name] < 0.05
     assert res.j_stat.df == 2 and res.j_stat.pvalue > 0.01
+    for fmt in ("text", "markdown", "latex"):
+        assert "Hansen's J" in res.summary(fmt) and "b1" in res.summary(fmt)
     data = {c: jnp.asarray(sim[c].to_numpy()) for c in sim}
 
     def gbar(x):
@@ -166,11 +169,16 @@ def test_residual_form_reproduces_linear_iv_clustered():
     f = "lwage ~ 1 + exper + expersq + [educ ~ fatheduc + motheduc]"
     iv = estimation.ivreg(f, df, method="gmm", weight_type="cluster", cov_type="cluster",
                           clusters="age")
+    # Clusters given: weights and covariance are clustered unless told otherwise.
+    default = estimation.ivreg(f, df, method="gmm", clusters="age")
+    assert default.cov_type == "cluster"
+    np.testing.assert_allclose(default.bse, iv.bse, rtol=1e-12)
     d = estimation.iv_design(f, df)
     res = estimation.gmm(residuals=lambda p, dd: dd["lwage"] - p["educ"] * dd["educ"],
                          data=df[["lwage", "educ"]], params=["educ"], start={"educ": 0.0},
                          instruments=pd.concat([d.exog, d.instruments], axis=1),
-                         linear=d.exog, weight_type="cluster", clusters=df["age"])
+                         linear=d.exog, clusters=df["age"])
+    assert res.cov_type == "cluster"
     np.testing.assert_allclose(res.params[iv.params.index], iv.params, rtol=1e-8)
     np.testing.assert_allclose(res.bse[iv.params.index], iv.bse, rtol=1e-7)
     np.testing.assert_allclose(res.j_stat.statistic, iv.j_stat.statistic, rtol=1e-7)
@@ -182,3 +190,61 @@ def test_non_convergence_is_reported(sim):
                              scipy_options={"maxiter": 1})
     assert not res.converged
     assert "did NOT converge" in res.summary()
+
+
+def test_blp_pattern_implicit_share_inversion():
+    """Random-coefficient logit: δ(σ) from a share inversion solved by `jax.lax.custom_root`
+    (implicit derivatives, no unrolled iterations), β concentrated out, clustered by market."""
+    rng = np.random.default_rng(2)
+    T, J = 80, 3
+    x, p = rng.normal(size=(2, T, J))
+    p = 1.0 + 0.5 * x + p
+    xi = 0.3 * rng.normal(size=(T, J))
+    nodes = jnp.array([-1.0, 1.0])  # two equally weighted taste draws for price
+
+    def shares(d, sigma, pr):
+        e = jnp.exp(d[..., None] + sigma * pr[..., None] * nodes)
+        return (e / (1 + e.sum(axis=1, keepdims=True))).mean(-1)
+
+    s_obs = np.asarray(shares(jnp.asarray(1.0 - p + 0.5 * x + xi), 0.5, jnp.asarray(p)))
+
+    def delta(sigma, s, pr):
+        def solve(f, d0):  # BLP's contraction d ← d + log s − log s(d)
+            def body(c):
+                return c[0] + f(c[0]), c[1] + 1
+
+            return jax.lax.while_loop(
+                lambda c: (jnp.max(jnp.abs(f(c[0]))) > 1e-13) & (c[1] < 10_000), body,
+                (d0, 0))[0]
+
+        def tangent_solve(g, y):
+            A = jax.jacobian(g)(y)
+            return jnp.linalg.solve(A.reshape(y.size, y.size), y.ravel()).reshape(y.shape)
+
+        start = jnp.log(s) - jnp.log(1 - s.sum(1, keepdims=True))
+        return jax.lax.custom_root(lambda d: jnp.log(s) - jnp.log(shares(d, sigma, pr)), start,
+                                   solve, tangent_solve)
+
+    def xi_of(prm, d):
+        return delta(prm["sigma"], d["s"].reshape(T, J), d["p"].reshape(T, J)).ravel()
+
+    data = {"s": s_obs.ravel(), "p": p.ravel()}
+    xr, pr = x.ravel(), p.ravel()
+    X = pd.DataFrame({"const": 1.0, "price": pr, "x": xr})
+    Z = pd.DataFrame({"const": 1.0, "x": xr, "p": pr, "x2": xr ** 2, "p2": pr ** 2, "xp": xr * pr})
+    res = estimation.gmm(residuals=xi_of, data=data,
+                         params=[Param("sigma", transform="log")], start={"sigma": 0.3},
+                         instruments=Z, linear=X, clusters=np.repeat(np.arange(T), J))
+    assert res.converged and res.cov_type == "cluster"
+    for name, truth in {"sigma": 0.5, "const": 1.0, "price": -1.0, "x": 0.5}.items():
+        assert abs(res.params[name] - truth) < 4 * res.bse[name], name
+    # dδ/dσ by the implicit function theorem against finite differences of the solved δ.
+    sig = float(res.params["sigma"])
+    Zn = Z.to_numpy()
+    xi_jit = jax.jit(lambda s: xi_of({"sigma": s}, data))
+
+    def a_of(s):
+        return Zn.T @ np.asarray(xi_jit(s)) / len(Zn)
+
+    fd = (a_of(sig * (1 + 1e-6)) - a_of(sig * (1 - 1e-6))) / (2e-6 * sig)
+    np.testing.assert_allclose(res.diagnostics["jacobian"]["sigma"], fd, rtol=1e-5, atol=1e-9)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import estimation
-from estimation import EstimationError, SpecificationError
+from estimation.errors import EstimationFailed, ModelFunctionError, SpecificationError
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,24 @@ def test_irrelevant_instruments_named(df):
         estimation.ivreg(F, d)
 
 
+def test_weak_joint_identification_shows_in_sanderson_windmeijer(df):
+    """Both endogenous regressors load on the same instrument combination: each first-stage F
+    is large, but neither is identified apart from the other (SW F and Cragg-Donald small)."""
+    rng = np.random.default_rng(9)
+    n = len(df)
+    z3 = rng.normal(size=n)
+    common = df.z1 + 0.5 * df.z2 + 0.01 * z3
+    d = df.assign(z3=z3, x1=common + 0.3 * rng.normal(size=n), x2=common + 0.3 * rng.normal(size=n))
+    res = estimation.ivreg("y ~ 1 + w + [x1 + x2 ~ z1 + z2 + z3]", d, cov_type="unadjusted",
+                           debiased=True)
+    fs = res.first_stage
+    assert (fs["f_stat"] > 100).all()
+    assert (fs["sw_f"] < 10).all() and res.diagnostics["cragg_donald"] < 10
+    strong = estimation.ivreg("y ~ 1 + w + [x1 + x2 ~ z1 + z2 + z3]",
+                              d.assign(x2=d.z3 + 0.3 * rng.normal(size=n)), cov_type="unadjusted")
+    assert (strong.first_stage["sw_f"] > 100).all()
+
+
 def test_ivreg_array_errors(df):
     with pytest.raises(SpecificationError, match=r"exog: column\(s\) \['name'\] are not numeric"):
         estimation.ivreg(dependent=df.y, exog=df[["w"]].assign(name="a"), endog=df[["x"]],
@@ -75,7 +93,7 @@ def test_ivreg_array_errors(df):
 
 
 def test_too_few_clusters_for_efficient_weight(df):
-    with pytest.raises(EstimationError, match="more clusters than moments"), \
+    with pytest.raises(EstimationFailed, match="more clusters than moments"), \
             pytest.warns(estimation.CovarianceWarning, match="3 clusters for 4 moment"):
         estimation.ivreg(F, df.assign(g=df.index % 3), method="gmm", weight_type="cluster",
                          cov_type="cluster", clusters="g")
@@ -90,20 +108,20 @@ def test_gmm_errors(df):
     with pytest.raises(SpecificationError, match=r"3 moment conditions cannot identify 4 "
                                                  r"parameters \(\['a', 'b', 'c', 'd'\]\)"):
         estimation.gmm(_moments, df, ["a", "b", "c", "d"], start=np.zeros(4))
-    with pytest.raises(SpecificationError, match=r"bad returned shape \(300,\); expected "
+    with pytest.raises(ModelFunctionError, match=r"bad returned shape \(300,\); expected "
                                                  r"\(300, m\)"):
         def bad(p, d):
             return d["y"] - p["a"]
 
         estimation.gmm(bad, df, ["a"], start={"a": 0.0})
-    with pytest.raises(SpecificationError, match=r"boom failed at the start \{'a': 0.0\}: "
+    with pytest.raises(ModelFunctionError, match=r"boom failed at the start \{'a': 0.0\}: "
                                                  "KeyError"):
         def boom(p, d):
             return d["nope"] * p["a"]
 
         estimation.gmm(boom, df, ["a"], start={"a": 0.0})
-    with pytest.raises(SpecificationError, match=r"log_fail is not finite at the start "
-                                                 r"\(rows \[0"):
+    with pytest.raises(ModelFunctionError, match=r"log_fail is not finite at the start "
+                                                 r"\{'a': 0.0\} \(rows \[0"):
         def log_fail(p, d):
             return jnp.log(p["a"] - 10.0 + 0 * d["y"])[:, None] * jnp.ones((1, 2))
 

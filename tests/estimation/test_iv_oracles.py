@@ -69,9 +69,10 @@ def test_2sls_matches_linearmodels(case, cov_type, lm_cov, debiased):
                             clusters=ccol if cov_type == "cluster" else None)
     _match(mine, theirs)
     _close(mine.pvalues[theirs.params.index], theirs.pvalues, 1e-6)
-    if cov_type == "unadjusted" and debiased:  # one endogenous regressor: CD = first-stage F
-        _close(mine.diagnostics["cragg_donald"],
-               theirs.first_stage.diagnostics["f.stat"].iloc[0])
+    if cov_type == "unadjusted" and debiased:  # one endogenous regressor: CD = SW = F
+        f_theirs = theirs.first_stage.diagnostics["f.stat"].iloc[0]
+        _close(mine.diagnostics["cragg_donald"], f_theirs)
+        _close(mine.first_stage["sw_f"].iloc[0], f_theirs)
     if theirs.sargan.df > 0:
         _close(mine.sargan.statistic, theirs.sargan.stat)
         assert mine.sargan.df == theirs.sargan.df
@@ -183,6 +184,11 @@ def test_summary_formats_and_vocabulary():
     formula, _ = MODELS["mroz"]
     res = estimation.ivreg(formula, df, method="gmm", missing="drop")
     assert res.nobs == 428 and "325 row(s) with missing values dropped" in res.summary()
+    # Cluster labels for every row of the data, as a column, a Series or an array.
+    by_name = estimation.ivreg(formula, df, clusters="age", missing="drop")
+    for labels in (df["age"], df["age"].to_numpy()):
+        other = estimation.ivreg(formula, df, clusters=labels, missing="drop")
+        _close(other.bse, by_name.bse, 1e-14)
     for fmt, token in (("text", "Hansen's J"), ("markdown", "| Hansen's J |"),
                        ("latex", r"\begin{tabular}")):
         text = res.summary(fmt)
@@ -192,3 +198,10 @@ def test_summary_formats_and_vocabulary():
     assert res.cov_params().shape == (4, 4)
     w = estimation.wald_test(res, np.array([[0.0, 0.0, 0.0, 1.0]]))
     _close(w.statistic, res.tvalues["educ"] ** 2, 1e-10)
+    # Nonlinear restrictions go through the delta method with a JAX gradient.
+    w2 = estimation.wald_test(res, lambda p: p["educ"] / p["exper"], q=1.0)
+    d = res.delta_method(lambda p: p["educ"] / p["exper"])
+    _close(w2.statistic, ((d["estimate"].iloc[0] - 1.0) / d["std_err"].iloc[0]) ** 2, 1e-10)
+    g = np.array([0.0, -res.params["educ"] / res.params["exper"] ** 2, 0.0,
+                  1.0 / res.params["exper"]])
+    _close(d["std_err"].iloc[0], np.sqrt(g @ res.cov_params().to_numpy() @ g), 1e-10)

@@ -195,8 +195,9 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
                  "Besiroglu et al. 2024 law; out of sample: fit on "
                  f"{oos['n_train']} runs of models released before {ts.CUTOFF}, predict "
-                 f"{oos['n_test']} after (models after the cut-off beat what their pretraining "
-                 "compute predicts: post-training and reasoning are not in L*)")
+                 f"{oos['n_test']} after, on {', '.join(oos['benchmarks'])} (models after the "
+                 "cut-off beat what their pretraining compute predicts: post-training and "
+                 "reasoning are not in L*)")
     recovery_z = None
     if not quick:
         rr, rec = ts.recovery()

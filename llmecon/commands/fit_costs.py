@@ -7,6 +7,7 @@ The ``fit`` command itself belongs to :mod:`llmecon.commands.fit`, which calls
     llmecon fit inference_price [--prices CSV] [--form loglinear|roofline]
     llmecon fit price_trend     [--observations CSV] [--reference MODEL | --threshold ECI]
     llmecon fit usage           [--traces CSV] [--trace NAME] [--column COLUMN] [--components 1,2,3]
+    llmecon fit task_success    [--runs CSV] [--benchmark NAME] [--cutoff DATE] [--bootstrap K]
 
 Each prints the engine's summary (``--format text|markdown|latex``) and derived quantities, and with
 ``--out DIR`` writes them as CSV, Markdown and LaTeX. A CSV with a missing column, a value in the
@@ -78,6 +79,18 @@ def _arguments_usage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prices", dest="token_prices",
                    help="IN,OUT[,CACHE] $/Mtok: also print the cost per request, fitting the "
                         "other token column of the same trace")
+
+
+def _arguments_task_success(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", help="CSV of benchmark runs: task, accuracy, stderr, questions, "
+                   "epochs, training_compute_flop (and model, release_date)")
+    p.add_argument("--benchmark", default="GPQA diamond",
+                   help="benchmark whose kappa, ell_task, phi are printed (default GPQA diamond)")
+    p.add_argument("--cutoff", help="also fit on models released before this date (YYYY-MM-DD) "
+                   "and print the error on those released after")
+    p.add_argument("--bootstrap", type=int, default=0,
+                   help="bootstrap replicates, resampling models (default 0: Hessian SEs, "
+                        "clustered by model)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -298,3 +311,39 @@ def run_usage(args: argparse.Namespace) -> int:
         extra["cost_per_request"] = cost
     return _write(args, f"usage_{args.trace}_{args.column}",
                   [(f"K{k}", r) for k, r in fits.items()], extra, ok=best is not None)
+
+
+def run_task_success(args: argparse.Namespace) -> int:
+    from structural.fitted import task_success as ts
+
+    output_dir(args.out, force=args.force)
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise FitInputError(f"--bootstrap: expected 0 or at least 2 replicates, "
+                            f"got {args.bootstrap}")
+    if args.cutoff is not None:
+        try:
+            pd.Timestamp(args.cutoff)
+        except ValueError:
+            raise FitInputError(f"--cutoff {args.cutoff!r}: expected a date YYYY-MM-DD") from None
+    runs = _read(args.runs, "benchmark runs", "--runs") if args.runs else None
+    table = ts.runs_table(runs)
+    if args.benchmark not in set(table["task"]):
+        raise FitInputError(f"--benchmark {args.benchmark!r} is not among the runs' tasks: "
+                            f"{', '.join(sorted(table['task'].unique()))}")
+    res = ts.fit(runs, bootstrap=args.bootstrap or None)
+    link = pd.DataFrame([ts.link_parameters(res, args.benchmark)], index=[args.benchmark])
+    print(_fmt(res, args.format))
+    print(_table_text(link.rename_axis("benchmark"), args.format))
+    extra = {"link": link.rename_axis("benchmark")}
+    fits = [("params", res)]
+    if args.cutoff is not None:
+        oos = ts.out_of_sample(args.cutoff, runs)
+        err = pd.DataFrame({"value": [oos[k] for k in ("n_train", "n_test", "mae", "rmse", "bias",
+                                                       "mae_baseline")]},
+                           index=["runs before cut-off", "runs after", "MAE", "RMSE",
+                                  "mean error", "MAE of benchmark-mean baseline"])
+        print(f"out of sample (released on or after {args.cutoff})")
+        print(_table_text(err.rename_axis("quantity"), args.format))
+        extra["out_of_sample"] = err.rename_axis("quantity")
+        fits.append(("params_before_cutoff", oos["fit"]))
+    return _write(args, "task_success", fits, extra)

@@ -46,4 +46,6 @@ REGISTRY: dict[str, FittedModel] = {m.name: m for m in (
                 "third-party open-weights prices vs active parameters; markups"),
     FittedModel("price_trend", "cheapest price at or above a capability threshold over time"),
     FittedModel("usage", "tokens per request: lognormal mixtures chosen by AIC/BIC"),
+    FittedModel("task_success",
+                "loss-to-success link sigma(kappa (ell_b - L*(C))) on Epoch benchmark runs"),
 )}

@@ -69,7 +69,7 @@ RUN_FIELDS = [
     Field("stderr", "fraction", 0.0, 0.5),
     Field("questions", "questions", 1, 1e6, positive=True),
     Field("epochs", "samples per question", 1, 1e4, positive=True),
-    Field("training_compute_flop", "FLOP", 1e15, 1e30, positive=True),
+    Field("training_compute_flop", "FLOP", 1e15, 1e30, positive=True, required=False),
 ]
 
 
@@ -96,10 +96,15 @@ def runs_table(runs: pd.DataFrame | None = None,
         import data
 
         runs = data.load("benchmark_runs")
-    if "task" not in runs.columns:
-        raise FitInputError("benchmark runs: missing column 'task' (benchmark name)")
-    runs = runs.dropna(subset=["training_compute_flop"]).reset_index(drop=True)
+    for col in ("task", "training_compute_flop"):
+        if col not in runs.columns:
+            raise FitInputError(f"benchmark runs: missing column {col!r} (task: benchmark name; "
+                                "training_compute_flop: FLOP, empty where unknown)")
+    # cells checked with the file's row numbers; runs without a compute are then left out
     runs = check_table(runs, RUN_FIELDS, "benchmark runs")
+    runs = runs.dropna(subset=["training_compute_flop"]).reset_index(drop=True)
+    if len(runs) == 0:
+        raise FitInputError("benchmark runs: no run has a training_compute_flop")
     law = dict(pretraining.BESIROGLU_2024 if law is None else law)
     missing = {"A", "B", "E", "alpha", "beta"} - set(law)
     if missing:
@@ -269,18 +274,32 @@ def simulate(params: Mapping[str, float], runs: pd.DataFrame, seed: int = 0) -> 
 
 
 def out_of_sample(cutoff: str = CUTOFF, runs: pd.DataFrame | None = None,
-                  law: Mapping[str, float] | None = None, **kwargs: Any) -> dict[str, Any]:
+                  law: Mapping[str, float] | None = None, min_successes: int = 3,
+                  **kwargs: Any) -> dict[str, Any]:
     """Fit on models released before ``cutoff``; predict the accuracies of those released on or
     after it. Returns the fit, the held-out table with predictions and the errors: mean absolute
     and root-mean-square error of the predicted mean accuracy, against a baseline that predicts
-    each benchmark's mean training accuracy (``mae_baseline``)."""
+    each benchmark's mean training accuracy (``mae_baseline``).
+
+    Only benchmarks with at least ``min_successes`` training runs of non-zero accuracy take part
+    (a threshold loss ℓ_b cannot be located from runs that all score 0; with the bundled runs and
+    the 2025-01-01 cut-off this leaves out FrontierMath public and Tier 4). ``benchmarks`` lists
+    those kept."""
     table = runs_table(runs, law)
     if "release_date" not in table.columns:
         raise FitInputError("benchmark runs: the out-of-sample check needs 'release_date'")
-    table = table.dropna(subset=["release_date"])
-    date = pd.to_datetime(table["release_date"])
+    date = pd.to_datetime(table["release_date"], errors="coerce")
+    bad = date.isna() & table["release_date"].notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise FitInputError(f"benchmark runs: column 'release_date' row {i}: "
+                            f"{table['release_date'].iloc[i]!r} is not a date (YYYY-MM-DD)")
+    table, date = table[date.notna()], date[date.notna()]
     train = table[date < pd.Timestamp(cutoff)]
-    test = table[(date >= pd.Timestamp(cutoff)) & table["task"].isin(train["task"].unique())]
+    hits = (train["accuracy"] > 0).groupby(train["task"]).sum()
+    keep = sorted(hits.index[hits >= min_successes])
+    train = train[train["task"].isin(keep)]
+    test = table[(date >= pd.Timestamp(cutoff)) & table["task"].isin(keep)]
     if len(train) == 0 or len(test) == 0:
         raise FitInputError(f"cut-off {cutoff}: {len(train)} runs before and {len(test)} after; "
                             "need both")
@@ -288,7 +307,8 @@ def out_of_sample(cutoff: str = CUTOFF, runs: pd.DataFrame | None = None,
     test = test.assign(predicted=predict(res, test, law).to_numpy(),
                        baseline=test["task"].map(train.groupby("task")["accuracy"].mean()))
     err = test["predicted"] - test["accuracy"]
-    return {"fit": res, "held_out": test, "n_train": len(train), "n_test": len(test),
+    return {"fit": res, "held_out": test, "benchmarks": keep, "n_train": len(train),
+            "n_test": len(test),
             "mae": float(err.abs().mean()), "rmse": float(np.sqrt((err ** 2).mean())),
             "bias": float(err.mean()),
             "mae_baseline": float((test["baseline"] - test["accuracy"]).abs().mean())}

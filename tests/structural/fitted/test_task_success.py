@@ -71,6 +71,20 @@ def test_fit_on_epoch_runs(epoch_fit):
         ts.link_parameters(res, "HellaSwag")
 
 
+def test_link_draws_need_a_bootstrap(epoch_fit):
+    with pytest.raises(ValueError, match="bootstrap=K"):
+        ts.link_draws(epoch_fit)
+
+
+@pytest.mark.slow
+def test_link_draws_are_the_joint_bootstrap_replicates():
+    res = ts.fit(bootstrap=8)
+    d = ts.link_draws(res, "OTIS Mock AIME 2024-2025")
+    assert list(d.columns) == ["kappa", "ell_task", "phi"]
+    assert len(d) == res.bootstrap.n_converged >= 6
+    assert np.allclose(d["kappa"], res.bootstrap.used()["kappa"])
+
+
 def test_link_reproduces_the_mean_accuracy_at_the_fitted_loss(epoch_fit):
     # a model at ℓ_task succeeds half the time, and the link uses the project's own σ
     from structural.task_success import success_probability

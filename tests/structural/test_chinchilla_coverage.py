@@ -41,13 +41,13 @@ def coverage(replicates: int, boot_draws: int, seed: int = 0) -> pd.DataFrame:
 
     jd = {k: jnp.asarray(v) for k, v in d.items()}
     resid = np.asarray(log_residuals({k: jnp.asarray(v) for k, v in truth.items()}, jd))
-    fitted = d["log_L"] - resid  # log L̂(N, D) at the truth
+    fitted = d["log_L"] + resid  # log L(N, D) of the true law (r = law − observed)
     targets = {"alpha": truth["alpha"], "A": truth["A"], "a": _a(truth)}
     rng = np.random.default_rng(seed)
     hits = {name: {t: 0 for t in targets} for name in INTERVALS}
     for _ in range(replicates):
         sim = runs.copy()
-        sim["loss"] = np.exp(fitted + rng.choice(resid, size=len(resid), replace=True))
+        sim["loss"] = np.exp(fitted - rng.choice(resid, size=len(resid), replace=True))
         for name, (kw, method) in INTERVALS.items():
             boot = (estimation.Bootstrap(draws=boot_draws, seed=int(rng.integers(2**31)))
                     if method == "percentile" else None)

@@ -48,7 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"llmecon.commands.{info.name}")
         if hasattr(module, "register"):
             module.register(sub)
+    _plain_help(parser)
     return parser
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Drop the reStructuredText double backticks of module docstrings used as descriptions,
+    which ``--help`` would otherwise print raw."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if sub.description:
+                    sub.description = sub.description.replace("``", "")
+                _plain_help(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -326,13 +327,11 @@ def _with_scale(boot: Bootstrap | Any, data: dict[str, np.ndarray], delta: float
     draws = boot.draws.copy()
     sig = np.full(len(draws), np.nan)
     jdata = {k: jnp.asarray(v) for k, v in data.items()}
-    for i, row in enumerate(draws.itertuples(index=False)):
-        if not boot.converged.iloc[i]:
-            continue
-        p = {k: jnp.asarray(getattr(row, k)) for k in draws.columns}
-        r = np.asarray(log_residuals(p, jdata))
-        if W is not None:
-            r = np.repeat(r, W[i].astype(np.int64))
+    # Every replicate's residuals in one compiled call; the scale steps are scalar root finds.
+    R = np.asarray(jax.jit(jax.vmap(lambda p: log_residuals(p, jdata)))(
+        {k: jnp.asarray(draws[k].to_numpy()) for k in draws.columns}))
+    for i in np.flatnonzero(boot.converged.to_numpy()):
+        r = R[i] if W is None else np.repeat(R[i], W[i].astype(np.int64))
         sig[i] = huber_scale_step(r, delta)
     draws["sigma"] = sig
     theta = spec.to_internal(np.where(np.isfinite(draws.to_numpy()), draws.to_numpy(), 1.0),

@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="pipeline TOML file, or the name of a bundled example (--list-examples)")
     p.add_argument("--queries", "-Q", type=float, default=None,
                    help="queries over the model's life (default: the file's [queries] Q, else 1)")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text",
+                   help="text table (default), Markdown, or strict JSON")
     p.add_argument("--list-examples", action="store_true",
                    help="print the names of the bundled example pipelines and exit")
     p.set_defaults(func=run)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -41,7 +42,18 @@ def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
         p = fit_subparsers.add_parser(name, help=model.summary)
         globals()[f"_arguments_{name}"](p)
         _common(p)
-        p.set_defaults(func=globals()[f"run_{name}"])
+        p.set_defaults(func=_announced(name, globals()[f"run_{name}"]))
+
+
+def _announced(name: str, run):
+    """``run`` preceded, on a terminal and without ``--quiet``, by a line saying what is being
+    fitted (compiling and fitting takes seconds, and a silent terminal looks hung)."""
+    def announced(args: argparse.Namespace) -> int:
+        if not args.quiet and sys.stderr.isatty():
+            print(f"llmecon fit {name}: compiling and fitting ...", file=sys.stderr, flush=True)
+        return run(args)
+
+    return announced
 
 
 def _arguments_training_cost(p: argparse.ArgumentParser) -> None:
@@ -99,6 +111,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="directory for CSV, Markdown and LaTeX tables")
     p.add_argument("--force", action="store_true",
                    help="replace files already in the --out directory")
+    p.add_argument("--quiet", action="store_true", help="no progress line on the terminal")
 
 
 def _fmt(res, fmt: str) -> str:

@@ -55,6 +55,7 @@ import pandas as pd
 from jax.scipy.special import log_ndtr
 
 import estimation
+from llmecon.errors import InputError
 from structural import pretraining
 from structural.fitted.inputs import Field, FitInputError, check_table
 from structural.reasoning import beta_binomial_logpmf, beta_shape
@@ -230,7 +231,7 @@ def link_parameters(res: Any, task: str = "GPQA diamond") -> dict[str, float]:
     ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`)."""
     name = ell_name(task)
     if name not in res.params.index:
-        raise KeyError(f"no benchmark {task!r} in this fit; fitted: {list(res.tasks)}")
+        raise InputError(f"no benchmark {task!r} in this fit; fitted: {list(res.tasks)}")
     p = res.params
     return {"kappa": float(p["kappa"]), "ell_task": float(p[name]), "phi": float(p["phi"])}
 
@@ -240,7 +241,7 @@ def link_draws(res: Any, task: str = "GPQA diamond") -> pd.DataFrame:
     with ``bootstrap=``), else draws from its covariance on the estimation scale are the caller's
     to make from ``res.cov_theta``. Columns ``kappa``, ``ell_task``, ``phi``."""
     if res.bootstrap is None:
-        raise ValueError("this fit has no bootstrap replicates; fit with bootstrap=K")
+        raise InputError("this fit has no bootstrap replicates; fit with bootstrap=K")
     link_parameters(res, task)  # validates task
     d = res.bootstrap.used()
     return pd.DataFrame({"kappa": d["kappa"].to_numpy(), "ell_task": d[ell_name(task)].to_numpy(),

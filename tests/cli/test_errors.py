@@ -149,7 +149,8 @@ def test_every_option_has_help_text():
 
 
 @pytest.mark.parametrize("argv", [["data", "--help"], ["fit", "usage", "--help"],
-                                  ["reproduce", "--help"]])
+                                  ["reproduce", "--help"], ["cost", "--help"],
+                                  ["counterfactual", "--help"]])
 def test_help_has_no_raw_double_backticks(capsys, argv):
     with pytest.raises(SystemExit):
         main(argv)

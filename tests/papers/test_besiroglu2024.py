@@ -42,3 +42,14 @@ def test_stalled_fit_is_flagged_not_converged():
     assert "NO" in res.summary()
     assert res.params["A"] == pytest.approx(HOFFMANN_START["A"], rel=0.01)
     assert res.params["B"] == pytest.approx(HOFFMANN_START["B"], rel=0.01)
+
+
+def test_reproduction_csv_carries_full_precision(tmp_path):
+    """Only Markdown and LaTeX round: a loss checked to 1e-12 reads back exactly from CSV."""
+    from papers.reproduction import write_tables
+
+    value = 2.2256440891234567
+    table = pd.DataFrame({"loss": [value]}, index=pd.Index(["x"], name="row"))
+    csv, md, _ = write_tables(table, tmp_path, "t")
+    assert pd.read_csv(csv)["loss"].iloc[0] == value
+    assert "2.22564" in md.read_text() and "2.2256440891234567" not in md.read_text()

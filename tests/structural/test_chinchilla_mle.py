@@ -164,3 +164,50 @@ def test_a_failed_location_step_is_reported_not_hidden(monkeypatch):
         mle = fit_chinchilla(_runs(), estimator="huber-mle", starts=QUICK_GRID, progress=False)
     assert not mle.converged
     assert mle.diagnostics.status.startswith("scale/location rounds not settled")
+
+
+START = {"A": 480.0, "B": 2000.0, "E": 1.82, "alpha": 0.35, "beta": 0.36}
+
+
+def test_a_dict_of_numbers_is_one_start():
+    res = fit_chinchilla(_runs(), starts=START, progress=False)
+    assert res.converged and res.starts is None  # one start: no multistart table
+    same = fit_chinchilla(_runs(), starts=pd.DataFrame([START]), progress=False)
+    pd.testing.assert_series_equal(res.params, same.params)
+
+
+def test_huber_mle_functions_of_the_parameters_use_every_bootstrap_column():
+    """The bootstrap of huber-mle carries each replicate's σ, so the delta method and Wald
+    tests see six parameters in the fit and in its replicates (they crashed on 6 vs 5)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+        res = fit_chinchilla(_runs(), estimator="huber-mle", starts=START, bootstrap=20,
+                             progress=False)
+    assert list(res.bootstrap.draws.columns) == ["A", "B", "E", "alpha", "beta", "sigma"]
+    assert (res.bootstrap.used()["sigma"] > 0).all()
+    a = res.delta_method(lambda p: p["beta"] / (p["alpha"] + p["beta"]), names=["a"])
+    assert 0.4 < a.loc["a", "estimate"] < 0.6 and a.loc["a", "std_err"] > 0
+    w = estimation.wald_test(res, lambda p: p["alpha"] - p["beta"])
+    assert np.isfinite(w.statistic) and 0 <= w.pvalue <= 1
+    assert res.bse["A"] > 10  # bootstrap SEs, not the Hessian's 0.4
+
+
+def test_huber_mle_hessian_ses_warn_where_read():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", estimation.NotConvergedWarning)
+        res = fit_chinchilla(_runs(), estimator="huber-mle", starts=START, progress=False)
+    for read in (lambda: res.bse, lambda: res.conf_int(), lambda: res.cov_params(),
+                 lambda: res.delta_method(lambda p: p["alpha"])):
+        with pytest.warns(estimation.CovarianceWarning, match="understate"):
+            read()
+    assert "understate" in res.summary()
+
+
+@pytest.mark.parametrize("rows, needle", [
+    (6, "6 distinct (params, tokens) run(s)"),
+    (1, "distinct value"),
+])
+def test_unidentified_runs_are_refused_before_fitting(rows, needle):
+    with pytest.raises(estimation.SpecificationError, match=needle.replace("(", r"\(")
+                       .replace(")", r"\)")):
+        fit_chinchilla(_runs().iloc[::40].head(rows), progress=False)

@@ -67,7 +67,7 @@ def test_fit_on_epoch_runs(epoch_fit):
             < p[ts.ell_name("OTIS Mock AIME 2024-2025")] < p[ts.ell_name("GPQA diamond")])
     link = ts.link_parameters(res, "GPQA diamond")
     assert set(link) == {"kappa", "ell_task", "phi"}
-    with pytest.raises(KeyError, match="no benchmark"):
+    with pytest.raises(ValueError, match="no benchmark"):
         ts.link_parameters(res, "HellaSwag")
 
 

@@ -43,6 +43,7 @@ from structural.chinchilla_fit import (
     fit_chinchilla,
     log_residuals,
 )
+from structural.published import HOFFMANN_2022_TEX
 
 TITLE = "Chinchilla Scaling: A replication attempt (Table 1)"
 # Table 1 of arXiv:2404.10102 (estimates; bootstrap SEs as printed unrounded in the notebook).
@@ -58,7 +59,7 @@ TOLERANCE = {"A": (0.05, "rel"), "B": (0.05, "rel"), "E": (0.001, "abs"),
              "alpha": (0.002, "abs"), "beta": (0.002, "abs"), "a": (0.002, "abs")}
 SE_TOLERANCE = 0.15
 # Hoffmann et al. (2022), §D.2 published Approach-3 values, the notebook's ``true_params``.
-HOFFMANN_START = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.33917084, "beta": 0.2849083}
+HOFFMANN_START = HOFFMANN_2022_TEX.as_dict()
 N_DRAWS, N_DRAWS_QUICK = 4000, 400
 
 

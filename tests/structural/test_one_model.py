@@ -1,0 +1,145 @@
+"""One pipeline model: each law written once, and the three entry points (``llmecon cost``,
+``structural.firm.solve``, ``llmecon counterfactual``) pricing the same pipeline identically."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import structural
+from llmecon.cli import main
+from structural import costs, firm
+from structural.counterfactual import run
+from structural.counterfactual.scenario import scenario_from_dict
+
+ROOT = Path(structural.__file__).parent.parent
+SOURCES = [p for d in ("structural", "papers", "estimation", "llmecon", "benchmarks", "data")
+           for p in (ROOT / d).rglob("*.py")]
+
+#: Each law's formula, as code (docstrings and comments are not searched), and its one home.
+LAWS = {
+    "Chinchilla L(N, D)": (r"[A-Za-z_\]\"]+\s*\*\s*N\w*\s*\*\*\s*\(\s*-|/\s*N\w*\s*\*\*\s*\w",
+                           {"structural/pretraining.py"}),
+    "allocation factor G": (r"alpha\"?\]?\s*\*\s*\w*\[?\"?A\"?\]?\s*/\s*\(\s*\w*\[?\"?beta",
+                            {"structural/pretraining.py"}),
+    "Chinchilla constants 406.4 / 410.7": (r"406\.4|410\.7", {"structural/published.py"}),
+    "pass@k coverage of a Beta": (r"betaln\(|log_beta\(a, b \+ k\)", {"structural/reasoning.py"}),
+    "decode roofline": (r"weight_bytes\s*=|bytes_per_param\s*/\s*batch",
+                        {"structural/inference.py"}),
+}
+
+
+def _code_lines(path: Path):
+    """(number, line) of code outside docstrings and comments; a line marked ``independent
+    check`` (a paper's or benchmark's deliberate re-derivation) is skipped."""
+    in_doc = False
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        quotes = line.count('"""')
+        if in_doc or (quotes == 1 and line.strip().startswith(('"""', 'r"""'))):
+            if quotes == 1:
+                in_doc = not in_doc
+            continue
+        code = line.split("#", 1)[0]
+        if quotes >= 2 or not code.strip() or "independent check" in line:
+            continue
+        yield i, code
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_each_law_is_written_once(law):
+    pattern, homes = LAWS[law]
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in SOURCES for i, line in _code_lines(p)
+             if re.search(pattern, line) and str(p.relative_to(ROOT)) not in homes]
+    assert not found, f"{law} written outside {sorted(homes)}: {found}"
+
+
+def test_the_dedup_search_finds_a_planted_copy(tmp_path):
+    """The search above can fail: a copy of the law is found."""
+    f = tmp_path / "copy.py"
+    f.write_text("def loss(N, D):\n    return E + A / N**alpha + B / D**beta\n")
+    assert any(re.search(LAWS["Chinchilla L(N, D)"][0], line) for _, line in _code_lines(f))
+
+
+PIPELINE = """
+name = "same"
+[hardware]
+name = "H100"
+[pretrain]
+N = 7e9
+D = 2e12
+[context]
+c = 20000
+[input]
+x = 500
+[output]
+y = 300
+"""
+
+SCENARIO = {
+    "title": "same pipeline",
+    "target": {"kind": "loss", "value": 2.3},
+    "workload": {"queries": [1e9, 1e10], "reference_queries": 1e9, "tokens_in": 500,
+                 "tokens_out": 300},
+    "prices": {"hardware": "H100"},
+    "parameters": {"preset": "hoffmann2022", "values": {"ctx_alpha": 5.0, "ctx_beta": 0.5}},
+    "base": {"N": 7e9, "D": 2e12, "c": 20000},
+    "hypotheses": {"data": {"kind": "custom", "free": ["D"]}},
+}
+
+
+def test_three_entry_points_give_one_per_query_cost(tmp_path, capsys):
+    path = tmp_path / "same.toml"
+    path.write_text(PIPELINE)
+    assert main(["cost", str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    v_cost = next(r["dollars"] for r in out["stages"] if r["stage"] == "variable cost v")
+
+    theta = firm.default_parameters("H100")
+    z = firm.default_levers(N=7e9, D=2e12, c=20000.0, x=500.0, y=300.0, k=1.0, r=0.0)
+    L = float(firm.quality_value({k: jnp.float64(v) for k, v in z.items()}, theta, "task_loss"))
+    sol = firm.solve(("D",), z, theta, 1e9, L, quality="task_loss")
+    v_firm = float(costs.variable_cost(costs.stage_costs(sol.levers, theta)))
+
+    res = run(scenario_from_dict(SCENARIO))
+    row = res.tables["costs"].query("Q == 1e9").iloc[0]
+    v_cf = float(row["variable_per_query"])
+
+    assert v_firm == pytest.approx(v_cost, rel=1e-9)
+    assert v_cf == pytest.approx(v_cost, rel=1e-9)
+
+
+def test_cost_reports_the_memory_limited_batch_at_long_context(capsys):
+    assert main(["cost", "small_long_context", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    s = out["serving"]
+    assert s["batch_limit"] == "memory"
+    # 8B model (bf16, 16 GB) on one 80 GB A100; KV cache 2·32·4096·(8/32)·2 bytes per token over
+    # the full context: the rest of memory holds (80e9 − 16e9)/(KV × context) sequences.
+    kv = 2 * 32 * 4096 * 0.25 * 2
+    context = 131072 + 200 + 300         # c + x + y of the example
+    hbm = 80e9
+    expected = (hbm - 8e9 * 2) / (kv * context)
+    assert s["chips"] == 1
+    assert s["batch"] == pytest.approx(expected, rel=0.02)
+
+
+def test_batch_is_cost_chosen_at_short_context_and_capped_by_a_lever():
+    th = costs.cost_parameters("H100")
+    z = {"N": 7e9, "D": 2e12, "U": 1e14, "D_F": 0.0, "trainable_fraction": 1.0, "c": 0.0,
+         "cached_fraction": 0.0, "x": 100.0, "k": 1.0, "r": 0.0, "y": 100.0}
+    zj = {k: jnp.float64(v) for k, v in z.items()}
+    s = costs.serving(zj, th)
+    assert costs.BATCH_LIMITS[int(s["limit"])] == "cost"
+    # at the cost-chosen batch decode sits on the roofline's ridge: compute time = memory time
+    capped = costs.serving(zj, {**th, "batch": 4.0})
+    assert costs.BATCH_LIMITS[int(capped["limit"])] == "lever" and float(capped["batch"]) == 4.0
+    dollars = {b: float(costs.variable_cost(costs.stage_costs(zj, {**th, "batch": b})))
+               for b in (4.0, float(s["batch"]), 10 * float(s["batch"]))}
+    assert dollars[4.0] > dollars[float(s["batch"])]
+    assert dollars[10 * float(s["batch"])] == pytest.approx(dollars[float(s["batch"])], rel=1e-12)
+    np.testing.assert_array_less(0, float(s["batch"]))

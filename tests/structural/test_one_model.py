@@ -143,3 +143,26 @@ def test_batch_is_cost_chosen_at_short_context_and_capped_by_a_lever():
     assert dollars[4.0] > dollars[float(s["batch"])]
     assert dollars[10 * float(s["batch"])] == pytest.approx(dollars[float(s["batch"])], rel=1e-12)
     np.testing.assert_array_less(0, float(s["batch"]))
+
+
+#: TensorRT-LLM 0.5.0, docs/source/performance.md, "High Throughput", H100 GPUs (FP8), TP 1:
+#: LLaMA 7B (batch, input length, output length) → output tokens/s (static batching).
+TRTLLM_H100_LLAMA7B = {(64, 128, 128): 9193.0, (64, 128, 2048): 5367.0, (32, 2048, 2048): 2230.0}
+
+
+@pytest.mark.parametrize("case", sorted(TRTLLM_H100_LLAMA7B), ids=str)
+def test_serving_model_against_published_h100_throughput(case):
+    """Throughput per GPU predicted by the prefill and decode rooflines (FP8 weights, bf16 KV
+    cache, multi-head attention, the published batch as the lever, the default utilisations)
+    within a factor of 1.6 of TensorRT-LLM's published measurement."""
+    batch, x, y = case
+    th = costs.cost_parameters("H100", "bf16", "fp8", batch=float(batch), bytes_per_param=1.0,
+                               bytes_kv=2.0, n_layer_d_attn=32 * 4096.0, N_ref=6.7e9,
+                               kv_fraction=1.0)
+    z = {k: jnp.float64(v) for k, v in dict(
+        N=6.7e9, D=1e12, U=1e13, D_F=0.0, trainable_fraction=1.0, c=0.0, cached_fraction=0.0,
+        x=x, k=1.0, r=0.0, y=y).items()}
+    s = costs.stage_costs(z, th)
+    predicted = y / float(s["input"]["seconds"] + s["output"]["seconds"])
+    published = TRTLLM_H100_LLAMA7B[case]
+    assert published / 1.6 < predicted < published * 1.6

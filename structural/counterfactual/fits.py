@@ -6,6 +6,11 @@ uncertainty, feeding the counterfactuals.
   estimate and its joint nonparametric bootstrap replicates of (A, B, E, α, β) (Besiroglu et al.'s
   own resamples, NumPy seed 42; 243-start grid). The replicates keep the estimates' correlations
   (corr(A, α) ≈ 0.98): scenarios draw whole replicates, never independent marginals.
+* ``success_link`` — the loss → success link (κ, ℓ_task, φ) of :mod:`structural.fitted.task_success`
+  (beta-binomial MLE on Epoch's benchmark runs × training compute), for the GPQA-diamond threshold
+  ℓ, drawn from its asymptotic normal on the estimation scale (log κ, log φ). A scenario names it
+  (``fit = [..., "success_link"]``); otherwise the link is an assumption with a stated range
+  (:func:`structural.counterfactual.provenance.success_link`).
 * ``training_cost`` — the training-cost model of :mod:`structural.fitted.training_cost` (MLE):
   the effective training utilisation u and the price of a training FLOP at the reference date,
   drawn jointly from the fit's asymptotic normal on the estimation scale (logit u; the log price
@@ -27,15 +32,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import InputError
+
 #: Version of the cached draws; bump when a fit's method changes.
 CACHE_VERSION = 1
 #: Bootstrap replicates of the Chinchilla refit (Besiroglu et al.'s first 400 resamples).
 CHINCHILLA_REPLICATES = 400
 #: Date at which the fitted price of a training FLOP is read (years since 2020-01-01).
 PRICE_YEAR = 5.0
+#: The benchmark whose threshold loss ℓ stands for a scenario's task in the fitted link.
+SUCCESS_TASK = "GPQA diamond"
 
 
-class UnknownFitError(ValueError):
+class UnknownFitError(InputError):
     """A scenario names a fit that does not exist."""
 
 
@@ -99,23 +108,39 @@ def _chinchilla() -> tuple[dict, pd.DataFrame]:
     return {k: float(res.params[k]) for k in draws.columns}, draws
 
 
+def asymptotic_draws(res, n: int, seed: int) -> pd.DataFrame:
+    """n joint draws from a fit's asymptotic normal on its estimation scale (log, logit, ...:
+    ``res.theta``, ``res.cov_theta``), mapped to the user's scale by the fit's own transforms."""
+    import jax
+
+    x = np.random.default_rng(seed).multivariate_normal(
+        np.asarray(res.theta, float), np.asarray(res.cov_theta, float), size=n, method="eigh")
+    user = np.asarray(jax.vmap(res.spec.to_user)(x))
+    return pd.DataFrame(user, columns=list(res.spec.names))
+
+
 def _training_cost() -> tuple[dict, pd.DataFrame]:
     from structural.fitted import training_cost
 
     res = training_cost.fit()
-    names = ["log_usd_per_eflop_2020", "price_growth", "utilisation"]
+    d = asymptotic_draws(res, 2000, 20240101)
     p = res.params
-    cov = np.asarray(pd.DataFrame(res.cov_params()).loc[names, names], float)
-    u = float(p["utilisation"])
-    # to the estimation scale: logit u (d logit/du = 1/(u(1-u)))
-    J = np.diag([1.0, 1.0, 1.0 / (u * (1.0 - u))])
-    mean = np.array([p["log_usd_per_eflop_2020"], p["price_growth"], np.log(u / (1 - u))])
-    x = np.random.default_rng(20240101).multivariate_normal(mean, J @ cov @ J.T, size=2000,
-                                                            method="eigh")
-    level = x[:, 0] + x[:, 1] * PRICE_YEAR
-    draws = pd.DataFrame({"u_train": 1.0 / (1.0 + np.exp(-x[:, 2])),
-                          "train_price_scale": np.exp(level - (mean[0] + mean[1] * PRICE_YEAR))})
-    return {"u_train": u, "train_price_scale": 1.0}, draws
+    level = p["log_usd_per_eflop_2020"] + p["price_growth"] * PRICE_YEAR
+    draws = pd.DataFrame({
+        "u_train": d["utilisation"],
+        "train_price_scale": np.exp(d["log_usd_per_eflop_2020"] + d["price_growth"] * PRICE_YEAR
+                                    - level)})
+    return {"u_train": float(p["utilisation"]), "train_price_scale": 1.0}, draws
+
+
+def _success_link() -> tuple[dict, pd.DataFrame]:
+    from structural.fitted import task_success
+
+    res = task_success.fit()
+    point = task_success.link_parameters(res, SUCCESS_TASK)
+    d = asymptotic_draws(res, 2000, 20240102)
+    ell = task_success.ell_name(SUCCESS_TASK)
+    return point, pd.DataFrame({"kappa": d["kappa"], "ell_task": d[ell], "phi": d["phi"]})
 
 
 FITS: dict[str, tuple[Callable[[], tuple[dict, pd.DataFrame]], str, str]] = {
@@ -124,6 +149,10 @@ FITS: dict[str, tuple[Callable[[], tuple[dict, pd.DataFrame]], str, str]] = {
                       f"summed Huber, {CHINCHILLA_REPLICATES} bootstrap replicates"),
     "training_cost": (_training_cost, "training_costs × hardware_prices (Epoch AI)",
                       "Student-t MLE, asymptotic normal on the estimation scale"),
+    "success_link": (_success_link, "benchmark_runs × training compute (Epoch AI), "
+                                    "benchmark GPQA diamond",
+                     "beta-binomial MLE (structural.fitted.task_success), asymptotic normal on "
+                     "the estimation scale"),
 }
 
 

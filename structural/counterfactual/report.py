@@ -62,7 +62,8 @@ class CounterfactualResult:
         if "variance_decomposition" in self.tables:
             vd = self.tables["variance_decomposition"]
             wide = vd.pivot_table(index="group", columns="quantity",
-                                  values="first_order_share", sort=False)
+                                  values="first_order_share", sort=False,
+                                  dropna=False)
             lines += ["", "## What drives the answer: share of variance by parameter group", "",
                       f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.", "",
                       outputs.to_markdown(wide.reset_index())]
@@ -195,7 +196,9 @@ def assumptions_of(sc: Scenario) -> list[str]:
                    f"utilisation); prefill and decode rooflines with weight and KV-cache reads, "
                    f"serving batch limited by accelerator memory, else chosen for cost) × "
                    f"$/chip-hour per stage; hardware {sc.price_table.attrs.get('hardware', '')}; "
-                   "utilisation " + ", ".join(f"{k} {v:g}" for k, v in u.items()))
+                   "utilisation " + ", ".join(f"{k} {v:g}" for k, v in u.items())
+                   + " (training: the fitted value when a fit supplies u_train; see the "
+                   "parameter table)")
     else:
         out.append("Costs in FLOPs (training 6ND, inference 2N per token without attention), no "
                    "dollar prices")
@@ -251,7 +254,10 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
                         getattr(tech, "positive", POSITIVE))
     res.draws = pdraws
     if sc.provenance:
-        res.tables["provenance"] = pd.DataFrame([p.as_dict() for p in sc.provenance])
+        prov = pd.DataFrame([p.as_dict() for p in sc.provenance])
+        # an infinite value is a switched-off cap (e.g. the serving batch), not "unreachable"
+        prov["value"] = prov["value"].map(lambda v: "inf" if np.isinf(v) else v).astype(object)
+        res.tables["provenance"] = prov
     with_draws = pdraws.used > 0
     sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
     res.solution = sol

@@ -401,7 +401,8 @@ def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], h
             row = ("published", ref)
         else:
             why = ("pinned by the scenario" if name in pinned or name in given
-                   else "part of the question (pinned)")
+                   else "no cap: accelerator memory and cost choose the serving batch"
+                   if name == "batch" and np.isinf(value) else "part of the question (pinned)")
             row = ("assumed", why)
         prov.append(provenance.Provenance(name, float(value), *row))
     blocks = {k: v for k, v in blocks.items()

@@ -51,11 +51,13 @@ def first_order(y: np.ndarray, groups: Mapping[str, np.ndarray]) -> dict[str, fl
     out = {}
     for g, X in groups.items():
         X = np.asarray(X, float).reshape(len(ok), -1)[ok]
-        A = _design(X)
-        n, p = A.shape
-        if n < max(20, p + 5) or np.var(y) == 0:
+        m = X.shape[1]
+        p = 1 + m + m * (m + 1) // 2
+        if len(y) < max(20, p + 5) or np.var(y) == 0:
             out[g] = float("nan")
             continue
+        A = _design(X)
+        n = len(y)
         coef, *_ = np.linalg.lstsq(A, y, rcond=None)
         r2 = 1.0 - np.sum((y - A @ coef) ** 2) / np.sum((y - y.mean()) ** 2)
         adj = 1.0 - (1.0 - r2) * (n - 1) / (n - p)

@@ -237,7 +237,7 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
         known = M.TRADEOFF_PARAMETERS
     _apply_values(pdoc, base_params, known)
 
-    queries, ref_q, assumptions = _workload(doc, tech_name, base_params, assumptions)
+    queries, ref_q, assumptions, usage_ref = _workload(doc, tech_name, base_params, assumptions)
     prices, price_table, unit, hw = _prices(_table(doc.get("prices", {}), "prices"))
     given = _table(pdoc.get("values", {}), "parameters.values")
     base_params.update({k: v for k, v in hw.items() if k in known and k not in given})
@@ -259,7 +259,7 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
 
     used = _used(base_params, hyps, kind, unit)
     source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
-                                       price_table.attrs.get("hardware", ""), base_dir)
+                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref)
     target_value = (_num(tg["value"], "target.value") if "value" in tg
                     else None)
     tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
@@ -279,10 +279,11 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
 
 
 def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
-              assumptions: list) -> tuple[np.ndarray, float, list]:
+              assumptions: list) -> tuple[np.ndarray, float, list, dict[str, str]]:
     """[workload]: the Q grid, the reference Q (always a grid point) and the tokens per query
     (usage moments are parameters of the technology, fitted to a trace when ``usage`` names
-    one)."""
+    one: their provenance is returned)."""
+    fitted_usage: dict[str, str] = {}
     if "workload" not in doc:
         raise ScenarioError("missing field 'workload' (a [workload] table)")
     wl = _table(doc["workload"], "workload")
@@ -302,13 +303,15 @@ def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
             f"({fitted['requests']:.0f} requests): input mean {fitted['tokens_in']:.0f} "
             f"(log-sd {fitted['tokens_in_logsd']:.2f}), output mean {fitted['tokens_out']:.0f} "
             f"(log-sd {fitted['tokens_out_logsd']:.2f})")]
+        fitted_usage = {k: (f"request_traces, trace {wl['usage']} ({fitted['requests']:.0f} "
+                            "requests); lognormal moments") for k in usage}
     for k in usage & set(wl):
         base_params[k] = _num(wl[k], f"workload.{k}", nonneg=True)
     ref_q = _num(wl.get("reference_queries", float(np.median(queries))),
                  "workload.reference_queries", nonneg=True)
     queries = np.union1d(queries, [ref_q])  # the reference Q is always a grid point
 
-    return queries, ref_q, list(assumptions)
+    return queries, ref_q, list(assumptions), fitted_usage
 
 
 PARAMETER_KEYS = {"preset", "fit", "values", "uncertainty", "ranges", "pinned"}
@@ -348,7 +351,8 @@ def _fits(pdoc: dict, tech_name: str) -> list[str]:
 
 
 def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], hardware: str,
-                       base_dir: Path) -> tuple[Source, list]:
+                       base_dir: Path, fitted_usage: Mapping[str, str] | None = None
+                       ) -> tuple[Source, list]:
     """The scenario's parameter source (fits' joint draws, its own uncertainty, assumed ranges,
     each a block) and its provenance table (:mod:`structural.counterfactual.provenance`)."""
     from structural.counterfactual.fits import UnknownFitError, fitted_source
@@ -360,7 +364,7 @@ def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], h
             else pinned
         raise ScenarioError(f"parameters.pinned: unknown parameter {bad!r}")
     blocks: dict[str, Any] = {}
-    fitted: dict[str, str] = {}
+    fitted: dict[str, str] = dict(fitted_usage or {})
     for name in _fits(pdoc, tech_name):
         try:
             fit = fitted_source(name)

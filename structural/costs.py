@@ -57,7 +57,8 @@ THETA_KEYS = (
     "memory_bytes",                      # accelerator memory (HBM) per chip, bytes
     "price_per_hour_train",              # $/chip-hour of the training stages
     "bytes_per_param", "bytes_kv", "kv_fraction",      # weight and KV-cache precision, GQA share
-    "n_layer_d_attn", "N_ref", "n_ctx_train", "active_fraction",  # architecture
+    "n_layer_d_attn", "N_ref", "n_ctx_train", "active_fraction",  # architecture (MoE: active)
+    "kv_bytes_ref",                      # KV bytes/token at N_ref for latent attention (0: derive)
     "data_price", "finetune_data_price", "cache_cost_ratio",      # $/token, $/token, ratio
 )
 
@@ -72,9 +73,14 @@ def attention_width(N: Array, theta: dict[str, Array]) -> Array:
 
 
 def kv_bytes_per_token(N: Array, theta: dict[str, Array]) -> Array:
-    """KV-cache bytes per token of context: 2 (K and V) n_layer d_attn × kv_fraction × bytes_kv."""
-    return inference.kv_bytes_per_token(attention_width(N, theta), theta["kv_fraction"],
-                                        theta["bytes_kv"])
+    """KV-cache bytes per token of context: 2 (K and V) n_layer d_attn × kv_fraction × bytes_kv
+    (multi-head or grouped-query attention), or, when ``kv_bytes_ref`` > 0, that many bytes at
+    the reference size (latent attention, e.g. DeepSeek-V3's MLA caches a compressed latent),
+    scaled with the architecture like n_layer d_attn."""
+    derived = inference.kv_bytes_per_token(attention_width(N, theta), theta["kv_fraction"],
+                                           theta["bytes_kv"])
+    given = theta["kv_bytes_ref"] * (N / theta["N_ref"]) ** (2.0 / 3.0)
+    return jnp.where(theta["kv_bytes_ref"] > 0, given, derived)
 
 
 def _dollars(seconds: Array, theta: dict[str, Array], train: bool = False) -> Array:
@@ -231,7 +237,8 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
         "price_per_hour_train": hw.price_per_hour, "bytes_per_param": 2.0, "bytes_kv": 2.0,
         "kv_fraction": 0.125,
         "n_layer_d_attn": 80.0 * 8192.0, "N_ref": 70e9, "n_ctx_train": 4096.0,
-        "active_fraction": 1.0, "data_price": 0.0, "finetune_data_price": 0.0,
+        "active_fraction": 1.0, "kv_bytes_ref": 0.0, "data_price": 0.0,
+        "finetune_data_price": 0.0,
         "cache_cost_ratio": 0.1,
     }
     unknown = set(overrides) - set(theta)

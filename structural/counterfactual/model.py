@@ -53,6 +53,7 @@ COST_PARAMETERS: dict[str, str] = {
     "kv_fraction": "KV heads / attention heads (grouped-query attention)",
     "n_layer_d_attn": "n_layer × d_attn at N_ref", "N_ref": "reference size of the architecture",
     "n_ctx_train": "training context length", "active_fraction": "active / total parameters (MoE)",
+    "kv_bytes_ref": "KV-cache bytes per token at N_ref for latent attention (0: from the heads)",
 }
 
 #: Parameters of the pipeline technology, with what they mean. Draws may replace any of them.

@@ -37,12 +37,6 @@ ASSUMED_RANGES: dict[str, tuple[str, tuple[float, float], bool, str]] = {
     "serve_price_scale": ("serving price", (0.8, 1.25), True, "÷1.25 to ×1.25 of the price"),
 }
 
-#: Parameters that are part of the question (pinned, reported as assumed without a range).
-QUESTION = ("tokens_in", "tokens_out", "tokens_in_logsd", "tokens_out_logsd", "batch",
-            "bytes_per_param", "bytes_kv", "kv_fraction", "n_layer_d_attn", "N_ref",
-            "n_ctx_train", "active_fraction", "ft_weight", "rho", "r0", "w_T", "w_I",
-            "x", "y", "r", "trainable_fraction", "cached_fraction", "train_price_scale")
-
 HARDWARE = ("peak_train", "peak_infer", "bandwidth", "memory_bytes")
 
 
@@ -77,8 +71,6 @@ def published_reference(name: str, preset: str | None, hardware: str) -> str | N
         return f"{s.source} (units: {s.unit})"
     if name in HARDWARE:
         return f"{hardware} datasheet (structural.hardware)"
-    if name in ("u_train", "u_finetune"):
-        return None
     return None
 
 

@@ -166,3 +166,23 @@ def test_serving_model_against_published_h100_throughput(case):
     predicted = y / float(s["input"]["seconds"] + s["output"]["seconds"])
     published = TRTLLM_H100_LLAMA7B[case]
     assert published / 1.6 < predicted < published * 1.6
+
+
+def test_moe_and_latent_attention_fields():
+    """Mixture of experts: FLOPs follow the active parameters, weight reads the total; latent
+    attention (a given KV size per token) shrinks the cache and so raises the memory-limited
+    batch. DeepSeek-V3 shape: 671B total, 37B active, 61 layers × a 576-element latent in bf16."""
+    base = costs.cost_parameters("H100", n_layer_d_attn=61 * 7168.0, N_ref=671e9,
+                                 kv_fraction=1.0, bytes_per_param=1.0)
+    z = {k: jnp.float64(v) for k, v in dict(
+        N=671e9, D=1.5e13, U=1.5e13, D_F=0.0, trainable_fraction=1.0, c=4000.0,
+        cached_fraction=0.0, x=500.0, k=1.0, r=0.0, y=500.0).items()}
+    dense = costs.stage_costs(z, base)["output"]["flops"]
+    moe_th = {**base, "active_fraction": 37 / 671}
+    moe = costs.stage_costs(z, moe_th)["output"]["flops"]
+    assert float(moe) < 0.1 * float(dense)
+    mla_th = {**moe_th, "kv_bytes_ref": 61 * 576 * 2.0}
+    assert float(costs.kv_bytes_per_token(jnp.float64(671e9), mla_th)) == 61 * 576 * 2.0
+    b_mha = float(costs.serving(z, moe_th)["batch"])
+    b_mla = float(costs.serving(z, mla_th)["batch"])
+    assert b_mla > 10 * b_mha

@@ -28,7 +28,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import data
@@ -43,6 +42,7 @@ from structural.chinchilla_fit import (
     fit_chinchilla,
     log_residuals,
 )
+from structural.counterfactual.fits import paper_resamples
 from structural.published import HOFFMANN_2022_TEX
 
 TITLE = "Chinchilla Scaling: A replication attempt (Table 1)"
@@ -61,12 +61,6 @@ SE_TOLERANCE = 0.15
 # Hoffmann et al. (2022), §D.2 published Approach-3 values, the notebook's ``true_params``.
 HOFFMANN_START = HOFFMANN_2022_TEX.as_dict()
 N_DRAWS, N_DRAWS_QUICK = 4000, 400
-
-
-def paper_resamples(n: int = 240, draws: int = N_DRAWS) -> np.ndarray:
-    """The authors' bootstrap resamples: ``np.random.seed(42)``, then ``choice(n, n)`` per draw."""
-    rs = np.random.RandomState(42)
-    return np.stack([rs.choice(n, size=n, replace=True) for _ in range(draws)])
 
 
 def allocation_exponent(p: dict) -> object:

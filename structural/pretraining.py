@@ -18,6 +18,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from structural import published
+
 Array = Any
 
 
@@ -97,10 +99,8 @@ def compute_optimal(C: Array, A: Array, B: Array, alpha: Array, beta: Array) -> 
     return {"G": G, "a": a, "b": b, "N": N, "D": D, "tokens_per_parameter": D / N}
 
 
-#: Besiroglu et al. (2024), "Chinchilla Scaling: A replication attempt", arXiv:2404.10102, Table 1:
-#: the refit of Hoffmann et al.'s Approach 3 (point estimates as printed).
-BESIROGLU_2024: dict[str, float] = {"A": 482.01, "B": 2085.43, "E": 1.8172, "alpha": 0.3478,
-                                   "beta": 0.3658}
+#: Besiroglu et al. (2024), arXiv:2404.10102, Table 1 (:data:`structural.published.BESIROGLU_2024`).
+BESIROGLU_2024 = published.BESIROGLU_2024
 
 
 def compute_optimal_loss(C: Array, A: Array, B: Array, E: Array, alpha: Array,

@@ -27,7 +27,8 @@ LAWS = {
                            {"structural/pretraining.py"}),
     "allocation factor G": (r"alpha\"?\]?\s*\*\s*\w*\[?\"?A\"?\]?\s*/\s*\(\s*\w*\[?\"?beta",
                             {"structural/pretraining.py"}),
-    "Chinchilla constants 406.4 / 410.7": (r"406\.4|410\.7", {"structural/published.py"}),
+    "Chinchilla constants (Hoffmann 406.4 / 410.7, Besiroglu 482.01 / 2085.43)": (
+        r"406\.4|410\.7|482\.01|2085\.43", {"structural/published.py"}),
     "pass@k coverage of a Beta": (r"betaln\(|log_beta\(a, b \+ k\)", {"structural/reasoning.py"}),
     "decode roofline": (r"weight_bytes\s*=|bytes_per_param\s*/\s*batch",
                         {"structural/inference.py"}),

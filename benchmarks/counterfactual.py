@@ -29,22 +29,25 @@ from structural.counterfactual.model import PIPELINE_DEFAULTS, PipelineTechnolog
 
 TARGET = 2.05
 TOKENS = 800.0
-HYP = Hypothesis("heavy_training", ("N", "D"), {"DF": 0.0, "c": 0.0, "k": 1.0})
+HYP = Hypothesis("heavy_training", ("N", "D"), {"D_F": 0.0, "c": 0.0, "k": 1.0, "U": 1e20})
 
 
 def sweep(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
-    """Draws of (A, B, α, β), price points (train $/FLOP, decode $/FLOP, data $/token), Q grid."""
+    """Draws of (A, B, α, β), price points (train $/FLOP, decode $/FLOP, data $/token), Q grid.
+
+    FLOPs are priced through the one cost accounting at peak 1 FLOP/s, utilisation 1 and no
+    memory traffic, so $/chip-hour / 3600 is the price per FLOP."""
     rng = np.random.default_rng(seed)
     theta = {k: np.full(n_draws, v) for k, v in PIPELINE_DEFAULTS.items()}
-    theta["A"] = rng.normal(406.4, 10.0, n_draws)
-    theta["B"] = rng.normal(410.7, 10.0, n_draws)
-    theta["alpha"] = rng.normal(0.336, 0.003, n_draws)
-    theta["beta"] = rng.normal(0.283, 0.003, n_draws)
+    for k, sd in (("A", 10.0), ("B", 10.0), ("alpha", 0.003), ("beta", 0.003)):
+        theta[k] = rng.normal(PIPELINE_DEFAULTS[k], sd, n_draws)
     theta["tokens_in"] = np.zeros(n_draws)
     theta["tokens_out"] = np.full(n_draws, TOKENS)
-    prices = {"train_flop": 10 ** rng.uniform(-18.5, -17.5, n_prices),
-              "prefill_flop": np.full(n_prices, 1e-18),
-              "decode_flop": 10 ** rng.uniform(-18, -16.5, n_prices),
+    for k in ("peak_train", "peak_infer", "u_train", "u_prefill", "u_decode"):
+        theta[k] = np.ones(n_draws)
+    theta["bandwidth"] = np.full(n_draws, 1e30)
+    prices = {"train_chip_hour": 3600 * 10 ** rng.uniform(-18.5, -17.5, n_prices),
+              "serve_chip_hour": 3600 * 10 ** rng.uniform(-18, -16.5, n_prices),
               "data_token": 10 ** rng.uniform(-10, -8, n_prices),
               "ft_data_token": np.zeros(n_prices), "cache_hit": np.zeros(n_prices),
               "cache_discount": np.zeros(n_prices)}
@@ -53,10 +56,11 @@ def sweep(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
 
 
 def scipy_point(A, B, E, a, b, pt, pd_, pdata, Q):
-    """One point by scipy: min over log N of 6ND·pt + D·pdata + Q·2N·tokens·pd on L(N, D) = L̄."""
+    """One point by scipy: min over log N of 6ND·pt + D·pdata + Q·2N·tokens·pd on L(N, D) = L̄
+    (the law written out here on purpose: an independent check of the engine)."""
     def cost(x):
         N = np.exp(x)
-        D = (B / (TARGET - E - A * N ** (-a))) ** (1 / b)
+        D = (B / (TARGET - E - A * N ** (-a))) ** (1 / b)  # independent check
         return 6 * N * D * pt + D * pdata + Q * 2 * N * TOKENS * pd_
 
     lo = np.log((A / (TARGET - E)) ** (1 / a)) + 1e-9
@@ -95,7 +99,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     ref = [scipy_point(theta["A"][i], theta["B"][i], theta["E"][i], theta["alpha"][i],
-                       theta["beta"][i], prices["train_flop"][p], prices["decode_flop"][p],
+                       theta["beta"][i], prices["train_chip_hour"][p] / 3600,
+                       prices["serve_chip_hour"][p] / 3600,
                        prices["data_token"][p], Q[q]) for i, p, q in idx]
     scipy_s = (time.perf_counter() - t0) / args.sample * n
     err = max(abs(r / total[i, p, q] - 1) for r, (i, p, q) in zip(ref, idx, strict=True))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import data
@@ -43,29 +42,20 @@ from structural.chinchilla_fit import (
     fit_chinchilla,
     log_residuals,
 )
+from structural.counterfactual.fits import paper_resamples
+from structural.published import BESIROGLU_2024, HOFFMANN_2022_TEX
 
 TITLE = "Chinchilla Scaling: A replication attempt (Table 1)"
 # Table 1 of arXiv:2404.10102 (estimates; bootstrap SEs as printed unrounded in the notebook).
-PUBLISHED = {
-    "A": (482.01, 124.52),
-    "B": (2085.43, 1293.28),
-    "E": (1.8172, 0.0257),
-    "alpha": (0.3478, 0.0154),
-    "beta": (0.3658, 0.0206),
-    "a": (0.513, 0.020),
-}
+PUBLISHED = {**{k: (BESIROGLU_2024[k], BESIROGLU_2024.se[k])
+                for k in ("A", "B", "E", "alpha", "beta")},
+             "a": (0.513, 0.020)}
 TOLERANCE = {"A": (0.05, "rel"), "B": (0.05, "rel"), "E": (0.001, "abs"),
              "alpha": (0.002, "abs"), "beta": (0.002, "abs"), "a": (0.002, "abs")}
 SE_TOLERANCE = 0.15
 # Hoffmann et al. (2022), §D.2 published Approach-3 values, the notebook's ``true_params``.
-HOFFMANN_START = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.33917084, "beta": 0.2849083}
+HOFFMANN_START = HOFFMANN_2022_TEX.as_dict()
 N_DRAWS, N_DRAWS_QUICK = 4000, 400
-
-
-def paper_resamples(n: int = 240, draws: int = N_DRAWS) -> np.ndarray:
-    """The authors' bootstrap resamples: ``np.random.seed(42)``, then ``choice(n, n)`` per draw."""
-    rs = np.random.RandomState(42)
-    return np.stack([rs.choice(n, size=n, replace=True) for _ in range(draws)])
 
 
 def allocation_exponent(p: dict) -> object:

@@ -35,18 +35,19 @@ import numpy as np
 import pandas as pd
 
 from papers.reproduction import Check, Reproduction, write_tables
-from structural.pretraining import compute_optimal
+from structural.pretraining import compute_optimal, compute_optimal_for_size
+from structural.published import HOFFMANN_2022, HOFFMANN_2022_TEX, SARDANA_2023
 
 TITLE = "Approach 3: allocation exponents and compute-optimal projections"
 
-#: eq. (10) / §3.3: the Approach 3 parametric fit.
-A, B, E, ALPHA, BETA = 406.4, 410.7, 1.69, 0.34, 0.28
+#: eq. (10) / §3.3: the Approach 3 parametric fit (structural.published.HOFFMANN_2022).
+A, B, E, ALPHA, BETA = (HOFFMANN_2022[k] for k in ("A", "B", "E", "alpha", "beta"))
 #: Table 2, Approach 3: N_opt ∝ C^a, D_opt ∝ C^b.
 PUBLISHED_A, PUBLISHED_B = 0.46, 0.54
 #: α, β as quoted to three decimals by Sardana & Frankle (2023), §2 (not verified against Hoffmann).
-ALPHA_3DP, BETA_3DP = 0.336, 0.283
+ALPHA_3DP, BETA_3DP = SARDANA_2023["alpha"], SARDANA_2023["beta"]
 #: Unrounded Approach 3 exponents (Besiroglu et al. 2024 notebook, ``true_params``).
-ALPHA_FULL, BETA_FULL = 0.33917084, 0.2849083
+ALPHA_FULL, BETA_FULL = HOFFMANN_2022_TEX["alpha"], HOFFMANN_2022_TEX["beta"]
 #: Table A3, Approach 3 columns: (parameters, FLOPs as printed, tokens).
 TABLE_A3 = (
     (400e6, 2.21e19, 9.2e9), (1e9, 1.62e20, 27.1e9), (10e9, 2.46e22, 410.1e9),
@@ -60,9 +61,7 @@ MODEL_SIZES = (400e6, 1e9, 10e9, 67e9, 175e9, 280e9, 520e9, 1e12, 10e12)
 
 def optimal_budget_for_size(N: float, alpha: float = ALPHA, beta: float = BETA) -> float:
     """The compute budget C at which N is compute-optimal: invert N = G (C/6)^a."""
-    a = beta / (alpha + beta)
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    return 6.0 * (N / G) ** (1.0 / a)
+    return float(compute_optimal_for_size(N, A, B, alpha, beta)["C"])
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
@@ -78,7 +77,9 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         "flops (α=.336, β=.283)": budgets3, "tokens (α=.336, β=.283)": np.asarray(opt3["D"]),
     })
     a, b = float(opt["a"]), float(opt["b"])
-    foc = np.abs(ALPHA * A / N**ALPHA - BETA * B / D**BETA) / (ALPHA * A / N**ALPHA)
+    # first-order condition αA/N^α = βB/D^β, written out: an independent check of the optimum
+    marginal_N = ALPHA * A / N**ALPHA  # independent check
+    foc = np.abs(marginal_N - BETA * B / D**BETA) / marginal_N  # independent check
     checks = [
         Check("a (N_opt ∝ C^a)", a, PUBLISHED_A, 0.01, "abs", "Table 2, Approach 3"),
         Check("b (D_opt ∝ C^b)", b, PUBLISHED_B, 0.01, "abs", "Table 2, Approach 3"),

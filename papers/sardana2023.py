@@ -28,10 +28,12 @@ import pandas as pd
 
 from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs, firm
+from structural.pretraining import chinchilla_loss, compute_optimal_for_size, data_for_loss
+from structural.published import SARDANA_2023
 
 TITLE = "Inference-aware compute-optimal scaling: the 13B → 7B example"
 
-A, B, E, ALPHA, BETA = 406.4, 410.7, 1.69, 0.336, 0.283
+A, B, E, ALPHA, BETA = (SARDANA_2023[k] for k in ("A", "B", "E", "alpha", "beta"))
 N_CHINCHILLA = 13e9
 D_INFERENCE = 2e12
 #: Fig. 1 caption: training a 7B instead of a 13B model for 2T inference tokens "can reduce their
@@ -42,12 +44,13 @@ N_SMALL = 7e9
 
 
 def loss(N: float, D: float) -> float:
-    return E + A / N**ALPHA + B / D**BETA
+    """L(N, D) with the paper's constants (:func:`structural.pretraining.chinchilla_loss`)."""
+    return float(chinchilla_loss(N, D, A, B, E, ALPHA, BETA))
 
 
 def tokens_for_loss(N: float, ell: float) -> float:
-    """D with L(N, D) = ℓ: D = (B / (ℓ − E − A/N^α))^{1/β}."""
-    return (B / (ell - E - A / N**ALPHA)) ** (1.0 / BETA)
+    """D with L(N, D) = ℓ (:func:`structural.pretraining.data_for_loss`)."""
+    return float(data_for_loss(N, ell, A, B, E, ALPHA, BETA))
 
 
 def _direct_optimum(ell: float) -> float:
@@ -72,15 +75,14 @@ def flops_theta() -> dict[str, float]:
         "H100", u_train=1.0, u_finetune=1.0, u_prefill=1.0, u_decode=1.0,
         n_layer_d_attn=0.0, N_ref=1.0, bytes_per_param=1e-30, bytes_kv=0.0,
         data_price=0.0, finetune_data_price=0.0,
-    ) | {"peak_train": 1.0, "peak_infer": 1.0, "price_per_hour": 3600.0, "bandwidth": 1e300}
+    ) | {"peak_train": 1.0, "peak_infer": 1.0, "price_per_hour": 3600.0,
+         "price_per_hour_train": 3600.0, "bandwidth": 1e300}
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
     """Regenerate the 13B/7B example and the inference-aware optimum with the firm's solver."""
-    G = (ALPHA * A / (BETA * B)) ** (1.0 / (ALPHA + BETA))
-    a, b = BETA / (ALPHA + BETA), ALPHA / (ALPHA + BETA)
-    C13 = 6.0 * (N_CHINCHILLA / G) ** (1.0 / a)
-    D13 = (C13 / 6.0) ** b / G
+    opt13 = compute_optimal_for_size(N_CHINCHILLA, A, B, ALPHA, BETA)
+    C13, D13 = float(opt13["C"]), float(opt13["D"])
     ell = loss(N_CHINCHILLA, D13)
     D7 = tokens_for_loss(N_SMALL, ell)
     life13 = 6 * N_CHINCHILLA * D13 + 2 * N_CHINCHILLA * D_INFERENCE

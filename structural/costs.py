@@ -12,9 +12,19 @@ per query
     ``reasoning`` k attempts × decode of r reasoning tokens
     ``output``    k attempts × decode of y output tokens
 
-Seconds: compute-bound stages take FLOPs / (peak × utilisation). Decode is a roofline
-(:mod:`structural.inference`): per token, max(FLOPs / (peak × u_decode), (weight bytes / batch +
-KV bytes read) / bandwidth). Dollars = seconds × price / 3600.
+Seconds: training stages take FLOPs / (peak × utilisation). Prefill and decode are rooflines
+(:mod:`structural.inference`): max(FLOPs / (peak × u), (weight bytes / batch + KV bytes read or
+written) / bandwidth). Dollars = seconds × $/chip-hour / 3600, with one price per chip-hour for the
+training stages (``price_per_hour_train``) and one for serving (``price_per_hour``).
+
+Serving batch (:func:`serving`): a replica holds the weights and, per sequence, the KV cache of
+the full context; it has the fewest chips whose memory holds the weights and one sequence, so
+``weights + batch × KV bytes/token × context ≤ chips × HBM`` caps the batch ("memory"). Below that
+cap, cost per token falls with the batch until decode turns compute-bound, so the batch that
+minimises cost is where the two sides of the roofline meet ("cost"); ``batch`` is an optional cap
+(a lever, "lever"; inf = none). The batch is continuous (a time-averaged occupancy). Chips per
+replica change chip-seconds per token only through the batch: n chips read n× the bandwidth for n×
+the price.
 
 The k attempts share one prefill (their prompt's KV cache), so the per-query cost v already
 includes k: cost per solved problem = (F/Q + v) / P(solved).
@@ -43,9 +53,12 @@ THETA_KEYS = (
     "peak_train", "peak_infer",          # FLOP/s per chip at the stage's precision
     "bandwidth", "price_per_hour",       # bytes/s, $/chip-hour
     "u_train", "u_finetune", "u_prefill", "u_decode",  # utilisations in (0, 1]
-    "batch",                             # concurrent sequences sharing one weight read in decode
+    "batch",                             # cap on the serving batch (inf: memory and cost decide)
+    "memory_bytes",                      # accelerator memory (HBM) per chip, bytes
+    "price_per_hour_train",              # $/chip-hour of the training stages
     "bytes_per_param", "bytes_kv", "kv_fraction",      # weight and KV-cache precision, GQA share
-    "n_layer_d_attn", "N_ref", "n_ctx_train", "active_fraction",  # architecture
+    "n_layer_d_attn", "N_ref", "n_ctx_train", "active_fraction",  # architecture (MoE: active)
+    "kv_bytes_ref",                      # KV bytes/token at N_ref for latent attention (0: derive)
     "data_price", "finetune_data_price", "cache_cost_ratio",      # $/token, $/token, ratio
 )
 
@@ -60,22 +73,74 @@ def attention_width(N: Array, theta: dict[str, Array]) -> Array:
 
 
 def kv_bytes_per_token(N: Array, theta: dict[str, Array]) -> Array:
-    """KV-cache bytes per token of context: 2 (K and V) n_layer d_attn × kv_fraction × bytes_kv."""
-    return inference.kv_bytes_per_token(attention_width(N, theta), theta["kv_fraction"],
-                                        theta["bytes_kv"])
+    """KV-cache bytes per token of context: 2 (K and V) n_layer d_attn × kv_fraction × bytes_kv
+    (multi-head or grouped-query attention), or, when ``kv_bytes_ref`` > 0, that many bytes at
+    the reference size (latent attention, e.g. DeepSeek-V3's MLA caches a compressed latent),
+    scaled with the architecture like n_layer d_attn."""
+    derived = inference.kv_bytes_per_token(attention_width(N, theta), theta["kv_fraction"],
+                                           theta["bytes_kv"])
+    given = theta["kv_bytes_ref"] * (N / theta["N_ref"]) ** (2.0 / 3.0)
+    return jnp.where(theta["kv_bytes_ref"] > 0, given, derived)
 
 
-def _dollars(seconds: Array, theta: dict[str, Array]) -> Array:
-    return seconds * theta["price_per_hour"] / 3600.0
+def _dollars(seconds: Array, theta: dict[str, Array], train: bool = False) -> Array:
+    price = theta["price_per_hour_train"] if train else theta["price_per_hour"]
+    return seconds * price / 3600.0
 
 
-def _decode(N: Array, start: Array, T: Array, theta: dict[str, Array]) -> tuple[Array, Array]:
+#: Why the serving batch is what it is (index of :func:`serving`'s ``limit``).
+BATCH_LIMITS = ("memory", "cost", "lever")
+
+
+def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
+    """The serving replica: chips, batch and what limits the batch (module docstring).
+
+    Returns ``chips``, ``batch``, ``batch_memory`` (the memory cap), ``batch_cost`` (the batch at
+    which decode turns compute-bound; inf when KV reads alone keep it memory-bound) and ``limit``
+    (index into :data:`BATCH_LIMITS`).
+    """
+    N = jnp.asarray(z["N"], jnp.float64)
+    weights = N * theta["bytes_per_param"]
+    kv = kv_bytes_per_token(N, theta)
+    start = z["c"] + z["x"]
+    T = z["r"] + z["y"]
+    seq = jnp.maximum(kv * (start + T), 1.0)             # one sequence's cache at full context
+    chips = jnp.maximum(1.0, jnp.ceil((weights + seq) / theta["memory_bytes"]))
+    b_mem = (chips * theta["memory_bytes"] - weights) / seq
+    T1 = jnp.maximum(T, 1.0)
+    F = flops.decode_flops(N * theta["active_fraction"], start, T1, attention_width(N, theta))
+    compute = F / (theta["peak_infer"] * theta["u_decode"])
+    kv_read = kv * (start * T1 + 0.5 * T1**2)
+    # Time left for weight reads once the KV reads are paid; divided form so that a huge
+    # bandwidth (a compute-only accounting) does not overflow.
+    room = compute - kv_read / theta["bandwidth"]
+    b_cost = jnp.where(room > 0, weights * T1 / theta["bandwidth"] / jnp.where(room > 0, room, 1.0),
+                       jnp.inf)
+    batch = jnp.minimum(jnp.minimum(b_mem, b_cost), theta["batch"])
+    limit = jnp.where(batch == b_mem, 0, jnp.where(batch == b_cost, 1, 2))
+    # Compute-bound even at one sequence: any batch ≥ 1 costs the same; serve one at least.
+    batch = jnp.maximum(batch, 1.0)
+    return {"chips": chips, "batch": batch, "batch_memory": b_mem, "batch_cost": b_cost,
+            "limit": limit}
+
+
+def _decode(N: Array, start: Array, T: Array, batch: Array,
+            theta: dict[str, Array]) -> tuple[Array, Array]:
     """FLOPs and roofline chip-seconds to decode T tokens after ``start`` tokens of context."""
     return inference.decode(
         N, N * theta["active_fraction"], start, T, attention_width(N, theta),
         peak=theta["peak_infer"], utilisation=theta["u_decode"], bandwidth=theta["bandwidth"],
-        batch=theta["batch"], bytes_per_param=theta["bytes_per_param"],
+        batch=batch, bytes_per_param=theta["bytes_per_param"],
         kv_bytes=kv_bytes_per_token(N, theta))
+
+
+def _prefill_seconds(N: Array, F: Array, P: Array, batch: Array,
+                     theta: dict[str, Array]) -> Array:
+    """Prefill roofline: max(FLOPs/(peak u), (weights/batch + KV written)/bandwidth)."""
+    compute = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
+    memory = (N * theta["bytes_per_param"] / batch * (P > 0)
+              + kv_bytes_per_token(N, theta) * P) / theta["bandwidth"]
+    return jnp.maximum(compute, memory)
 
 
 def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[str, Array]]:
@@ -87,33 +152,41 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
 
     F = flops.training_flops(N_a, z["D"], nd, theta["n_ctx_train"], 1.0)
     s = inference.prefill_seconds(F, theta["peak_train"], theta["u_train"])
-    out["pretrain"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
+    out["pretrain"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta, train=True)}
 
     N_t = z["trainable_fraction"] * N_a
     F = flops.finetune_flops(N_a, z["D_F"], N_t) + 6.0 * nd * theta["n_ctx_train"] * z["D_F"]
     s = inference.prefill_seconds(F, theta["peak_train"], theta["u_finetune"])
-    out["finetune"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
+    out["finetune"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta, train=True)}
 
     zero = jnp.zeros_like(F)
     out["data"] = {"flops": zero, "seconds": zero,
-                   "dollars": theta["data_price"] * z["U"]
+                   "dollars": theta["data_price"] * unique_tokens_bought(z)
                    + theta["finetune_data_price"] * z["D_F"]}
 
     c, x = z["c"], z["x"]
+    batch = serving(z, theta)["batch"]
     F = inference.cached_prefill_flops(N_a, c, z["cached_fraction"], nd, theta["cache_cost_ratio"])
-    s = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
+    s = _prefill_seconds(N, F, c, batch, theta)
     out["context"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     F = flops.prefill_flops(N_a, c + x, nd) - flops.prefill_flops(N_a, c, nd)
-    s = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
+    s = _prefill_seconds(N, F, x, batch, theta)
     out["input"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
 
     k = z["k"]
-    F, s = _decode(N, c + x, z["r"], theta)
+    F, s = _decode(N, c + x, z["r"], batch, theta)
     out["reasoning"] = {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
-    F, s = _decode(N, c + x + z["r"], z["y"], theta)
+    F, s = _decode(N, c + x + z["r"], z["y"], batch, theta)
     out["output"] = {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
     return out
+
+
+def unique_tokens_bought(z: dict[str, Array]) -> Array:
+    """min(D, U): the unique pretraining tokens paid for. U is the stock of unique data the firm
+    buys (a lever, priced per unique token); tokens beyond it are repeats (Muennighoff et al.
+    2023), free but worth less (:mod:`structural.repeated_data`)."""
+    return jnp.minimum(jnp.asarray(z["D"], jnp.float64), z["U"])
 
 
 def fixed_cost(costs: dict[str, dict[str, Array]], field: str = "dollars") -> Array:
@@ -145,7 +218,9 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     :class:`~structural.hardware.Hardware`) plus stated defaults; any key can be overridden.
 
     Defaults (assumptions, to be varied): utilisation 0.40 training, 0.30 fine-tuning, 0.50 prefill,
-    0.50 decode (compute side; the roofline usually binds first); decode batch 32; bf16 weights and
+    0.50 decode (compute side; the roofline usually binds first); no cap on the serving batch
+    (memory and cost choose it, :func:`serving`); one $/chip-hour for training and serving (the
+    hardware preset's); bf16 weights and
     KV cache; the reference architecture of Llama 2 70B (80 layers × d_attn 8192 at N = 70e9,
     grouped-query attention with 8 of 64 KV heads, training context 4096: Touvron et al. 2023,
     arXiv:2307.09288, Table 1); data free (price 0) unless stated; cached context billed at 10 % of
@@ -158,9 +233,12 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
         "peak_train": hw.flops(precision_train), "peak_infer": hw.flops(precision_infer),
         "bandwidth": hw.memory_bandwidth, "price_per_hour": hw.price_per_hour,
         "u_train": 0.40, "u_finetune": 0.30, "u_prefill": 0.50, "u_decode": 0.50,
-        "batch": 32.0, "bytes_per_param": 2.0, "bytes_kv": 2.0, "kv_fraction": 0.125,
+        "batch": float("inf"), "memory_bytes": hw.memory_bytes,
+        "price_per_hour_train": hw.price_per_hour, "bytes_per_param": 2.0, "bytes_kv": 2.0,
+        "kv_fraction": 0.125,
         "n_layer_d_attn": 80.0 * 8192.0, "N_ref": 70e9, "n_ctx_train": 4096.0,
-        "active_fraction": 1.0, "data_price": 0.0, "finetune_data_price": 0.0,
+        "active_fraction": 1.0, "kv_bytes_ref": 0.0, "data_price": 0.0,
+        "finetune_data_price": 0.0,
         "cache_cost_ratio": 0.1,
     }
     unknown = set(overrides) - set(theta)

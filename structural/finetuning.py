@@ -22,13 +22,12 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from structural import published
+
 Array = Any
 
-#: Hernandez et al. (2021) transfer fits: source → (k, α_T, β_T); units: characters.
-HERNANDEZ_2021: dict[str, tuple[float, float, float]] = {
-    "text->python": (1.9e4, 0.18, 0.38),
-    "text+code->python": (2.1e5, 0.096, 0.38),
-}
+#: Hernandez et al. (2021) transfer fits (units: characters), see :mod:`structural.published`.
+HERNANDEZ_2021 = published.HERNANDEZ_2021
 
 
 def effective_data_transferred(D_F: Array, N: Array, k: Array, alpha_T: Array,
@@ -49,3 +48,14 @@ def fraction_effective_data_from_transfer(D_F: Array, N: Array, k: Array, alpha_
     pretraining (Hernandez et al. 2021, §2)."""
     D_T = effective_data_transferred(D_F, N, k, alpha_T, beta_T)
     return D_T / (D_F + D_T)
+
+
+def effective_data_transferred_tokens(D_F: Array, N: Array, k: Array, alpha_T: Array,
+                                      beta_T: Array, chars_per_token: Array) -> Array:
+    """D_T in tokens for D_F fine-tuning tokens, with the transfer law fitted in characters
+    (Hernandez et al. 2021 measure data in characters): D_T = k (χ D_F)^{α_T} N^{β_T} / χ,
+    χ characters per token. Feeding tokens straight into the character law would overstate D_T
+    by about χ^{1−α_T} (≈ 3× at χ = 4, α_T = 0.18)."""
+    chi = chars_per_token
+    return effective_data_transferred(chi * jnp.asarray(D_F, jnp.float64), N, k, alpha_T,
+                                      beta_T) / chi

@@ -56,7 +56,7 @@ from structural.stages import (
 )
 
 _DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50, "decode": 0.50}
-_DEFAULT_SERVING = {"batch": 32.0, "bytes_per_param": 2.0, "bytes_kv": 2.0}
+_DEFAULT_SERVING = {"batch": float("inf"), "bytes_per_param": 2.0, "bytes_kv": 2.0}
 _DEFAULT_PRICES = {"data_per_token": 0.0, "finetune_data_per_token": 0.0, "cache_cost_ratio": 0.1}
 
 
@@ -75,7 +75,9 @@ class Pipeline:
     utilisation : dict
         Per stage: ``train``, ``finetune``, ``prefill``, ``decode``, each in (0, 1].
     serving : dict
-        ``batch`` (sequences per decode step), ``bytes_per_param``, ``bytes_kv``.
+        ``batch`` (a cap on the sequences per decode step; by default none: accelerator memory
+        and cost per token choose it, :func:`structural.costs.serving`), ``bytes_per_param``,
+        ``bytes_kv``.
     prices : dict
         ``data_per_token`` ($ per unique pretraining token), ``finetune_data_per_token``,
         ``cache_cost_ratio`` (cost of a cached context token relative to computing it).
@@ -111,7 +113,8 @@ class Pipeline:
             if key not in _DEFAULT_SERVING:
                 raise PipelineError(f"serving.{key}",
                                     f"unknown key; expected one of {', '.join(_DEFAULT_SERVING)}")
-            positive(f"serving.{key}", value)
+            if not (key == "batch" and value == float("inf")):   # inf: no cap (the default)
+                positive(f"serving.{key}", value)
         for key, value in self.prices.items():
             if key not in _DEFAULT_PRICES:
                 raise PipelineError(f"prices.{key}",
@@ -160,6 +163,14 @@ class Pipeline:
     def stage_costs(self) -> dict[str, dict[str, Any]]:
         """FLOPs, seconds and dollars per stage (fixed stages once, query stages per query)."""
         return costs.stage_costs(_jax(self.quantities()), _jax(self.parameters()))
+
+    def serving_plan(self) -> dict[str, Any]:
+        """The serving replica: chips, batch and why (``batch_limit``: memory, cost or lever)."""
+        out = costs.serving(_jax(self.quantities()), _jax(self.parameters()))
+        return {"chips": float(out["chips"]), "batch": float(out["batch"]),
+                "batch_limit": costs.BATCH_LIMITS[int(out["limit"])],
+                "batch_memory": float(out["batch_memory"]),
+                "batch_cost": float(out["batch_cost"])}
 
     def total_cost(self, Q: float) -> float:
         """F + Q v in dollars."""

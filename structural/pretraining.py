@@ -18,6 +18,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from structural import published
+
 Array = Any
 
 
@@ -59,6 +61,28 @@ def allocation_exponents(alpha: Array, beta: Array) -> tuple[Array, Array]:
     return beta / s, alpha / s
 
 
+def allocation_factor(A: Array, B: Array, alpha: Array, beta: Array) -> Array:
+    """G = (αA / (βB))^{1/(α+β)}: the compute-optimal frontier's factor (Hoffmann et al. 2022)."""
+    return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+
+
+def data_for_loss(N: Array, loss: Array, A: Array, B: Array, E: Array, alpha: Array,
+                  beta: Array) -> Array:
+    """D with L(N, D) = loss: D = (B / (loss − E − A/N^α))^{1/β}; +inf where unreachable."""
+    s = loss - E - A * jnp.asarray(N, jnp.float64) ** (-alpha)
+    return jnp.where(s > 0, (B / jnp.where(s > 0, s, 1.0)) ** (1.0 / beta), jnp.inf)
+
+
+def compute_optimal_for_size(N: Array, A: Array, B: Array, alpha: Array,
+                             beta: Array) -> dict[str, Array]:
+    """The budget at which N is compute-optimal, inverting N* = G (C/6)^a: C = 6 (N/G)^{1/a},
+    and the matching D* = C / (6 N)."""
+    a, _ = allocation_exponents(alpha, beta)
+    G = allocation_factor(A, B, alpha, beta)
+    C = 6.0 * (jnp.asarray(N, jnp.float64) / G) ** (1.0 / a)
+    return {"C": C, "D": C / (6.0 * N)}
+
+
 def compute_optimal(C: Array, A: Array, B: Array, alpha: Array, beta: Array) -> dict[str, Array]:
     """Compute-optimal parameters and tokens for a training budget of C FLOPs (C = 6 N D).
 
@@ -69,16 +93,14 @@ def compute_optimal(C: Array, A: Array, B: Array, alpha: Array, beta: Array) -> 
     """
     C = jnp.asarray(C, dtype=jnp.float64)
     a, b = allocation_exponents(alpha, beta)
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    G = allocation_factor(A, B, alpha, beta)
     N = G * (C / 6.0) ** a
     D = (C / 6.0) ** b / G
     return {"G": G, "a": a, "b": b, "N": N, "D": D, "tokens_per_parameter": D / N}
 
 
-#: Besiroglu et al. (2024), "Chinchilla Scaling: A replication attempt", arXiv:2404.10102, Table 1:
-#: the refit of Hoffmann et al.'s Approach 3 (point estimates as printed).
-BESIROGLU_2024: dict[str, float] = {"A": 482.01, "B": 2085.43, "E": 1.8172, "alpha": 0.3478,
-                                   "beta": 0.3658}
+#: Besiroglu et al. (2024), arXiv:2404.10102, Table 1 (:data:`structural.published.BESIROGLU_2024`).
+BESIROGLU_2024 = published.BESIROGLU_2024
 
 
 def compute_optimal_loss(C: Array, A: Array, B: Array, E: Array, alpha: Array,

@@ -4,17 +4,19 @@ Composition (each piece from its own module; the composition itself is this pack
 assumption and every constant in it is a named parameter a scenario can vary):
 
 1. pretraining with repeats (Muennighoff et al. 2023): N' and D' from N, D and U unique tokens;
-2. fine-tuning (Hernandez et al. 2021): D_F tokens plus the transfer D_T = k_T D_F^{α_T} N^{β_T}
-   count as extra effective data, weighted by ``ft_weight``;
-3. the model loss L = E + A/N'^α + B/(D' + w (D_F + D_T))^β (Hoffmann et al. 2022, eq. 2);
+2. fine-tuning (Hernandez et al. 2021, eq. 1.1): the D_F fine-tuning tokens plus the transfer
+   D_T = k_T (χ D_F)^{α_T} N^{β_T} / χ count as extra effective data, weighted by ``ft_weight``
+   (the law is fitted in characters; χ = ``chars_per_token`` converts, see
+   :func:`structural.finetuning.effective_data_transferred_tokens`);
+3. the model loss on the task L = E + A/N'^α + B/(ρ D' + w (D_F + D_T))^β (Hoffmann et al. 2022,
+   eq. 2), ρ = ``task_data_share`` the share of pretraining tokens that are task data (1: generic);
 4. context (Xiong et al. 2023): task loss L_task = L + (α_c / (c + x))^{β_c};
 5. success per attempt μ = σ(κ (ℓ_task − L_task) + ρ log₂(1 + r/r₀)) (logistic link plus the
    sequential-reasoning gain);
 6. coverage over k attempts, per-problem success ~ Beta(μφ, (1 − μ)φ):
    coverage = 1 − B(μφ, (1 − μ)φ + k) / B(μφ, (1 − μ)φ) (Brown et al. 2024, structural form).
 
-``theta`` keys: A, B, E, alpha, beta, R_D_star, R_N_star, ft_k, ft_alpha, ft_beta, ft_weight,
-ctx_alpha, ctx_beta, kappa, ell_task, rho, r0, phi. Set R_D_star = R_N_star = 1e12 to switch off the
+``theta`` keys: :data:`QUALITY_KEYS`. Set R_D_star = R_N_star = 1e12 to switch off the
 repetition discount, ft_weight = 0 to ignore fine-tuning, ctx_alpha = 0 to ignore context.
 """
 
@@ -25,33 +27,53 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from structural import context, finetuning, reasoning, repeated_data
+from structural import context, finetuning, published, reasoning, repeated_data
+from structural.pretraining import chinchilla_loss
 
 Array = Any
 
 QUALITY_KEYS = ("A", "B", "E", "alpha", "beta", "R_D_star", "R_N_star", "ft_k", "ft_alpha",
-                "ft_beta", "ft_weight", "ctx_alpha", "ctx_beta", "kappa", "ell_task", "rho", "r0",
-                "phi")
+                "ft_beta", "ft_weight", "chars_per_token", "task_data_share", "ctx_alpha",
+                "ctx_beta", "kappa", "ell_task", "rho", "r0", "phi")
 
 
 def model_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
-    """L = E + A/N'^α + B/(D' + w (D_F + D_T))^β: the model's loss after pretraining and tuning."""
-    N = jnp.asarray(z["N"], jnp.float64)
-    U = z["U"]
-    U_N = repeated_data.optimal_parameters_for_data(U, theta["A"], theta["B"], theta["alpha"],
-                                                    theta["beta"])
-    N_eff = repeated_data.effective_parameters(N, U_N, theta["R_N_star"])
-    D_eff = repeated_data.effective_data(z["D"], U, theta["R_D_star"])
-    D_T = finetuning.effective_data_transferred(z["D_F"], N, theta["ft_k"], theta["ft_alpha"],
-                                                theta["ft_beta"])
-    D_total = D_eff + theta["ft_weight"] * (z["D_F"] + D_T)
-    return theta["E"] + theta["A"] / N_eff ** theta["alpha"] + theta["B"] / D_total ** theta["beta"]
+    """L = E + A/N'^α + B/(ρ D' + w (D_F + D_T))^β: the loss after pretraining and tuning."""
+    N_eff = effective_parameters(z, theta)
+    D_eff = repeated_data.effective_data(z["D"], z["U"], theta["R_D_star"])
+    D_total = theta["task_data_share"] * D_eff + theta["ft_weight"] * finetuned_data(z, theta)
+    return chinchilla_loss(N_eff, D_total, theta["A"], theta["B"], theta["E"], theta["alpha"],
+                           theta["beta"])
+
+
+def effective_parameters(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """N': parameters beyond the compute-optimal size for U unique tokens decay (Muennighoff
+    et al. 2023, eq. 6)."""
+    U_N = repeated_data.optimal_parameters_for_data(z["U"], theta["A"], theta["B"],
+                                                    theta["alpha"], theta["beta"])
+    return repeated_data.effective_parameters(jnp.asarray(z["N"], jnp.float64), U_N,
+                                              theta["R_N_star"])
+
+
+def finetuned_data(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """D_F + D_T in tokens: the fine-tuning tokens and the data they transfer (eq. 1.1)."""
+    D_T = finetuning.effective_data_transferred_tokens(
+        z["D_F"], z["N"], theta["ft_k"], theta["ft_alpha"], theta["ft_beta"],
+        theta["chars_per_token"])
+    return z["D_F"] + D_T
 
 
 def task_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
     """L_task = L + (α_c/(c + x))^{β_c}: the model loss plus the excess left at c context tokens."""
-    return model_loss(z, theta) + context.context_excess_loss(z["c"], z["x"], theta["ctx_alpha"],
-                                                              theta["ctx_beta"])
+    return model_loss(z, theta) + context_term(z, theta)
+
+
+def context_term(z: dict[str, Array], theta: dict[str, Array]) -> Array:
+    """(α_c/(c + x))^{β_c}, zero when the context law is off (α_c = 0), even at c + x = 0."""
+    on = theta["ctx_alpha"] > 0
+    tokens = jnp.where(on, z["c"] + z["x"], 1.0)
+    return jnp.where(on, context.context_excess_loss(tokens, 0.0, theta["ctx_alpha"],
+                                                     theta["ctx_beta"]), 0.0)
 
 
 def attempt_logit(z: dict[str, Array], theta: dict[str, Array]) -> Array:
@@ -76,17 +98,19 @@ def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
 def quality_parameters(**overrides: float) -> dict[str, float]:
     """A complete quality ``theta`` with stated defaults; any key can be overridden.
 
-    Published: A, B, E, α, β from Hoffmann et al. (2022) eq. (10) (406.4, 410.7, 1.69, 0.34, 0.28);
+    Published (:mod:`structural.published`): A, B, E, α, β of Hoffmann et al. (2022) eq. (10);
     R*_D, R*_N from Muennighoff et al. (2023); the text→Python transfer fit of Hernandez et al.
-    (2021); the 70B context fit of Xiong et al. (2023). Assumptions (no published value):
-    κ = 10 per nat, ℓ_task = 2.0 nats, ρ = 0.56 logit per doubling of reasoning tokens (≈ 14
-    accuracy points per doubling near 50 %, as in s1 on AIME24), r₀ = 1000, φ = 1, ft_weight = 1.
+    (2021) (in characters, χ = 4 characters per token); the 70B context fit of Xiong et al.
+    (2023). Assumptions (no published value): κ = 10 per nat, ℓ_task = 2.0 nats, ρ = 0.56 logit
+    per doubling of reasoning tokens (≈ 14 accuracy points per doubling near 50 %, as in s1 on
+    AIME24), r₀ = 1000, φ = 1, ft_weight = 1, task_data_share = 1.
     """
     theta = {
-        "A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28,
-        "R_D_star": repeated_data.MUENNIGHOFF_2023["R_D_star"],
-        "R_N_star": repeated_data.MUENNIGHOFF_2023["R_N_star"],
-        "ft_k": 1.9e4, "ft_alpha": 0.18, "ft_beta": 0.38, "ft_weight": 1.0,
+        **published.HOFFMANN_2022.as_dict(),
+        "R_D_star": published.MUENNIGHOFF_2023["R_D_star"],
+        "R_N_star": published.MUENNIGHOFF_2023["R_N_star"],
+        **published.HERNANDEZ_2021["text->python"].as_dict(), "ft_weight": 1.0,
+        "chars_per_token": 4.0, "task_data_share": 1.0,
         "ctx_alpha": context.DEFAULT_CONTEXT_LAW.alpha,
         "ctx_beta": context.DEFAULT_CONTEXT_LAW.beta,
         "kappa": 10.0, "ell_task": 2.0, "rho": 0.56, "r0": 1000.0, "phi": 1.0,

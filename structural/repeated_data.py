@@ -21,13 +21,13 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from structural import published
+from structural.pretraining import allocation_factor, chinchilla_loss
+
 Array = Any
 
 #: Muennighoff et al. (2023) fit, from the datablations README (Parametric Fit).
-MUENNIGHOFF_2023: dict[str, float] = {
-    "a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596,
-    "R_D_star": 15.387756, "R_N_star": 5.309743,
-}
+MUENNIGHOFF_2023 = published.MUENNIGHOFF_2023
 
 
 def repetitions(D: Array, U: Array) -> Array:
@@ -58,7 +58,7 @@ def effective_parameters(N: Array, U_N: Array, R_N_star: Array) -> Array:
 def optimal_parameters_for_data(D: Array, A: Array, B: Array, alpha: Array, beta: Array) -> Array:
     """N_opt(D) = G (D G)^{β/α}, the compute-optimal N for D tokens under the Chinchilla form
     (the datablations ``D_to_N``); G = (αA/(βB))^{1/(α+β)}."""
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    G = allocation_factor(A, B, alpha, beta)
     return (jnp.asarray(D, jnp.float64) * G) ** (beta / alpha) * G
 
 
@@ -70,4 +70,4 @@ def data_constrained_loss(N: Array, D: Array, U: Array, a: Array, b: Array, e: A
     U_N = optimal_parameters_for_data(U, A, B, alpha, beta)
     N_eff = effective_parameters(N, U_N, R_N_star)
     D_eff = effective_data(D, U, R_D_star)
-    return E + A / N_eff**alpha + B / D_eff**beta
+    return chinchilla_loss(N_eff, D_eff, A, B, E, alpha, beta)

@@ -62,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     quality = pipeline.quality_measures()
     per_solved = pipeline.cost_per_solved(Q)
     require_finite(pipeline.name, quality=quality, cost_per_solved=per_solved, costs=table)
+    serving = pipeline.serving_plan()
     if args.format == "json":
         print(json.dumps({
             "pipeline": pipeline.name, "hardware": pipeline.hardware.name, "queries": Q,
             "stages": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                         for k, v in row.items()} for row in table.to_dict(orient="records")],
             "quality": quality, "cost_per_solved": per_solved,
+            "serving": {k: (None if isinstance(v, float) and math.isinf(v) else v)
+                        for k, v in serving.items()},
         }, indent=2))
         return 0
     shown = table.copy()
@@ -86,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
             f"once, per-query stages Q times")
     tail = (f"quality: model loss {quality['model_loss']:.4f}, "
             f"task loss {quality['task_loss']:.4f}, "
-            f"P(solved) {quality['coverage']:.4f}; cost per solved problem {money(per_solved)}")
+            f"P(solved) {quality['coverage']:.4f}; cost per solved problem {money(per_solved)}\n"
+            f"serving: {serving['chips']:g} chip(s) per replica, batch {serving['batch']:.4g} "
+            f"({_why(serving)})")
     if args.format == "md":
         print(f"**{head}**\n")
         print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))
@@ -96,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
         print(shown.to_string(index=False))
         print(tail)
     return 0
+
+
+def _why(serving: dict) -> str:
+    """Why the serving batch is what it is, in words."""
+    if serving["batch_limit"] == "memory":
+        return ("limited by memory: weights + batch × KV cache at the full context fill the "
+                "replica's HBM")
+    if serving["batch_limit"] == "cost":
+        return "chosen for cost: a larger batch would leave decode compute-bound"
+    return "set by serving.batch"
 
 
 def _has_tabulate() -> bool:

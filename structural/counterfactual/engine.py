@@ -42,7 +42,7 @@ from structural.counterfactual.model import FIXED_STAGES, _bisect
 Array = Any
 
 #: Which free lever binds the target, in order of preference (closed forms first).
-BIND_PRIORITY = {"pipeline": ("D", "c", "DF", "k", "N"), "tradeoff": ("I", "T")}
+BIND_PRIORITY = {"pipeline": ("D", "c", "D_F", "k", "N", "U"), "tradeoff": ("I", "T")}
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
 TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
@@ -93,7 +93,9 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
     if not 1 <= len(free) <= 3:
         raise HypothesisError(f"hypotheses.{hyp.name}.free: expected 1 to 3 free levers, "
                               f"got {len(free)}")
-    missing = [lv for lv in tech.levers if lv not in free and lv not in hyp.fixed]
+    defaults = getattr(tech, "lever_defaults", {})
+    missing = [lv for lv in tech.levers if lv not in free and lv not in hyp.fixed
+               and lv not in defaults]
     if missing:
         raise HypothesisError(f"hypotheses.{hyp.name}: lever {missing[0]!r} is neither free nor "
                               "fixed")
@@ -117,7 +119,8 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         return tech.make_solver(hyp)
     bind, opt, bounds = _plan(tech, hyp)
     fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
-    fixed = {k: float(v) for k, v in hyp.fixed.items() if k in tech.levers}
+    fixed = {k: float(v) for k, v in {**getattr(tech, "lever_defaults", {}), **hyp.fixed}.items()
+             if k in tech.levers and k not in hyp.free}
     charge = bool(hyp.charge_pretraining)
     blo, bhi = bounds[bind]
 

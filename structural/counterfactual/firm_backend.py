@@ -33,13 +33,12 @@ from structural.counterfactual.model import Target
 Array = Any
 
 #: The firm's prices: what a price grid and the shocks may vary.
-FIRM_PRICE_FIELDS = ("price_per_hour", "data_price", "finetune_data_price", "cache_cost_ratio")
+FIRM_PRICE_FIELDS = ("price_per_hour", "price_per_hour_train", "data_price",
+                     "finetune_data_price", "cache_cost_ratio")
 #: Everything else in the firm's theta is a technology parameter (drawable).
 FIRM_POSITIVE = ("A", "B", "E", "alpha", "beta", "kappa", "phi", "R_D_star", "R_N_star",
                  "peak_train", "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill",
                  "u_decode", "batch")
-#: Non-lever quantities of a pipeline that a hypothesis fixes (see structural.costs.Z_KEYS).
-FIRM_QUANTITIES = tuple(k for k in costs.Z_KEYS if k not in firm.LEVERS)
 
 MODES = {"coverage": "coverage", "task_loss": "task_loss", "model_loss": "model_loss"}
 
@@ -59,7 +58,7 @@ class FirmTechnology:
     name: str = "firm"
     levers: tuple[str, ...] = firm.LEVERS
     fixed_stages: tuple[str, ...] = costs.FIXED_STAGES
-    compute_price_fields: tuple[str, ...] = ("price_per_hour",)
+    compute_price_fields: tuple[str, ...] = ("price_per_hour", "price_per_hour_train")
     data_price_fields: tuple[str, ...] = ("data_price", "finetune_data_price")
     positive: tuple[str, ...] = FIRM_POSITIVE
     bounds: dict[str, tuple[float, float]] = field(default_factory=lambda: {

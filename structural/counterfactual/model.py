@@ -5,27 +5,21 @@ g(z) ≥ 0 that says whether z meets the scenario's quality target. The engine
 (:mod:`structural.counterfactual.engine`) minimises the total cost F(z) + Q·v(z) subject to
 g(z) ≥ 0 with some levers free (an investment hypothesis) and the rest fixed.
 
-:class:`PipelineTechnology` is the LLM pipeline of the project design, levers z = (N, D, DF, c, k):
-
-* quality, as task loss (an additive context term as in Xiong et al. 2023, eq. 1; fine-tuning as
-  effective data transferred, Hernandez et al. 2021, eq. 1.1; Chinchilla law, Hoffmann et al. 2022):
-
-      L_task(z) = E + A/N^α + B/(ρ·D + D_T)^β + (α_c / (c + x))^β_c,
-      D_T = k_T (χ·DF)^α_T N^β_T / χ           (χ characters per token)
-
-  and, for success targets, per-attempt success μ = σ(κ(ℓ_task − L_task)) with pass@k coverage
-  of a Beta(μφ, (1−μ)φ) per-problem success probability (Brown et al. 2024):
-
-      coverage(k) = 1 − B(μφ, (1−μ)φ + k) / B(μφ, (1−μ)φ);
-
-* cost, in FLOPs priced per stage (Kaplan et al. 2020, Table 1 via :mod:`structural.flops`):
-  pretraining 6·N·D, data p_data·D (every token unique), fine-tuning 6·N·DF + p_ft·DF, context
-  prefill of c tokens (cached share at a discount), input prefill of x tokens, k decodes of y
-  tokens.
+:class:`PipelineTechnology` is the project's one pipeline model, levers z = (N, D, U, D_F, c, k):
+its cost is :func:`structural.costs.stage_costs` (training FLOPs at the training $/chip-hour and
+utilisation; prefill and decode rooflines with weight and KV-cache reads, the serving batch limited
+by accelerator memory and otherwise chosen for cost; unique data U priced per token) and its
+quality is :mod:`structural.quality` (Chinchilla law with repeated data through Muennighoff's law,
+fine-tuning as D_F + D_T effective tokens, the context law, the logistic success link and Beta
+pass@k coverage). The stage and lever names are those of :mod:`structural.costs` and
+:mod:`structural.firm`, so ``llmecon cost``, :func:`structural.firm.solve` and a counterfactual
+price the same pipeline identically.
 
 :class:`TradeoffTechnology` is the two-lever model of Erdil (2024, Epoch AI, "Optimally allocating
 compute between inference and training"): performance w_T·log T + w_I·log I for training compute T
 and inference compute per query I, so that the iso-performance curve has log-log slope −w_T/w_I.
+Its FLOPs are priced like the pipeline's training and decode FLOPs (compute-bound, $/chip-hour over
+peak × utilisation).
 """
 
 from __future__ import annotations
@@ -35,13 +29,32 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln
 
-from structural import flops
-from structural.context import context_excess_loss
-from structural.task_success import success_probability
+from structural import costs, published, quality, reasoning
+from structural.pretraining import data_for_loss
 
 Array = Any
+
+#: Default stock of unique text tokens U when a scenario gives none: the stock of public
+#: human-generated text estimated by Villalobos et al. (2024, arXiv:2211.04325, §3: ≈ 3e14
+#: tokens). Data is never free and unlimited unless a scenario says so (data price, U).
+UNIQUE_TOKENS_DEFAULT = 3e14
+
+#: Cost parameters of the pipeline (hardware, serving, architecture): structural.costs' theta
+#: without its prices, which form the price grid (:data:`PRICE_FIELDS`).
+COST_PARAMETERS: dict[str, str] = {
+    "peak_train": "peak FLOP/s per training chip", "peak_infer": "peak FLOP/s per serving chip",
+    "bandwidth": "memory bandwidth per serving chip, bytes/s",
+    "memory_bytes": "accelerator memory (HBM) per serving chip, bytes",
+    "u_train": "training utilisation (MFU)", "u_finetune": "fine-tuning utilisation",
+    "u_prefill": "prefill utilisation", "u_decode": "decode utilisation (compute side)",
+    "batch": "cap on the serving batch (inf: memory and cost choose it)",
+    "bytes_per_param": "bytes per weight", "bytes_kv": "bytes per KV-cache element",
+    "kv_fraction": "KV heads / attention heads (grouped-query attention)",
+    "n_layer_d_attn": "n_layer × d_attn at N_ref", "N_ref": "reference size of the architecture",
+    "n_ctx_train": "training context length", "active_fraction": "active / total parameters (MoE)",
+    "kv_bytes_ref": "KV-cache bytes per token at N_ref for latent attention (0: from the heads)",
+}
 
 #: Parameters of the pipeline technology, with what they mean. Draws may replace any of them.
 PIPELINE_PARAMETERS: dict[str, str] = {
@@ -50,54 +63,65 @@ PIPELINE_PARAMETERS: dict[str, str] = {
     "E": "irreducible loss, nats/token",
     "alpha": "parameter exponent α",
     "beta": "data exponent β",
-    "task_data_share": "ρ: share of pretraining tokens that count as task data (assumption)",
+    "R_D_star": "R*_D: decay of repeated data (Muennighoff et al. 2023)",
+    "R_N_star": "R*_N: decay of excess parameters (Muennighoff et al. 2023)",
+    "task_data_share": "ρ: share of pretraining tokens that count as task data",
     "ctx_alpha": "α_c of the context excess loss (α_c/(c+x))^β_c (Xiong et al. 2023 form)",
     "ctx_beta": "β_c of the context excess loss",
     "ft_k": "Hernandez et al. 2021 transfer coefficient k_T (characters)",
     "ft_alpha": "Hernandez et al. 2021 exponent on fine-tuning data α_T",
     "ft_beta": "Hernandez et al. 2021 exponent on parameters β_T",
-    "chars_per_token": "χ: characters per token for the transfer law",
+    "ft_weight": "w: relevance of the fine-tuning data to the task",
+    "chars_per_token": "χ: characters per token (the transfer law is fitted in characters)",
     "kappa": "κ: slope of the loss → success logistic link",
     "ell_task": "ℓ_task: loss at which per-attempt success is 1/2",
+    "rho": "reasoning gain per doubling of reasoning tokens (no reasoning tokens here)",
+    "r0": "reasoning-token scale r₀",
     "phi": "φ: concentration of the Beta distribution of per-problem success",
     "tokens_in": "mean input tokens per query x",
-    "tokens_in_logsd": "log-sd of input tokens (lognormal usage; 0 = fixed)",
+    "tokens_in_logsd": "log-sd of input tokens (reported; the cost is taken at the mean)",
     "tokens_out": "mean output tokens per attempt y",
-    "tokens_out_logsd": "log-sd of output tokens (lognormal usage; 0 = fixed)",
-    "aspect_ratio": "d_model / n_layer, used for the attention FLOPs (N = 12 n_layer d_model²)",
+    "tokens_out_logsd": "log-sd of output tokens (reported; the cost is taken at the mean)",
+    "train_price_scale": "multiplier on the training $/chip-hour (its fitted uncertainty)",
+    "serve_price_scale": "multiplier on the serving $/chip-hour (its uncertainty)",
+    **COST_PARAMETERS,
 }
 
-#: Defaults: Sardana & Frankle (2023, arXiv:2401.00448, §2) restate the Chinchilla fit as
-#: A = 406.4, B = 410.7, E = 1.69, α = 0.336, β = 0.283; Hernandez et al. (2021, Table 1,
-#: text→Python) k = 1.9e4, α_T = 0.18, β_T = 0.38. Everything else is a neutral value that
-#: switches its stage off (no context term, no attention FLOPs, one-token queries) until a scenario
-#: sets it.
-PIPELINE_DEFAULTS: dict[str, float] = {
-    "A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.336, "beta": 0.283,
-    "task_data_share": 1.0,
-    "ctx_alpha": 0.0, "ctx_beta": 0.5,
-    "ft_k": 1.9e4, "ft_alpha": 0.18, "ft_beta": 0.38, "chars_per_token": 4.0,
-    "kappa": 1.0, "ell_task": 2.0, "phi": 1e6,
-    "tokens_in": 0.0, "tokens_in_logsd": 0.0, "tokens_out": 1.0, "tokens_out_logsd": 0.0,
-    "aspect_ratio": 128.0,
-}
+#: Prices of one evaluation point (all may vary over the price grid and under shocks).
+PRICE_FIELDS = ("train_chip_hour", "serve_chip_hour", "data_token", "ft_data_token", "cache_hit",
+                "cache_discount")
+COMPUTE_PRICE_FIELDS = ("train_chip_hour", "serve_chip_hour")
+DATA_PRICE_FIELDS = ("data_token", "ft_data_token")
+
+
+def pipeline_defaults(hardware: str = "H100") -> dict[str, float]:
+    """Defaults of :data:`PIPELINE_PARAMETERS`: the quality composition's published constants
+    (:func:`structural.quality.quality_parameters`, with the Chinchilla constants of Sardana &
+    Frankle 2023 until a scenario's preset or fit replaces them), the cost accounting's hardware
+    and architecture (:func:`structural.costs.cost_parameters`), and neutral values that switch a
+    stage off until a scenario sets it (no context effect, κ = 1, φ → ∞, one-token queries)."""
+    q = quality.quality_parameters(ctx_alpha=0.0, ctx_beta=0.5, kappa=1.0, phi=1e6, rho=0.0,
+                                   **published.SARDANA_2023)
+    c = {k: v for k, v in costs.cost_parameters(hardware).items() if k in COST_PARAMETERS}
+    return {**q, **c, "tokens_in": 0.0, "tokens_in_logsd": 0.0, "tokens_out": 1.0,
+            "tokens_out_logsd": 0.0, "train_price_scale": 1.0, "serve_price_scale": 1.0}
+
+
+PIPELINE_DEFAULTS: dict[str, float] = pipeline_defaults()
 
 #: Parameters that must be strictly positive for a draw to be kept.
 POSITIVE = ("A", "B", "E", "alpha", "beta", "task_data_share", "ctx_beta", "ft_k", "ft_alpha",
-            "chars_per_token", "kappa", "phi", "aspect_ratio")
+            "chars_per_token", "kappa", "phi", "R_D_star", "R_N_star", "peak_train",
+            "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill", "u_decode")
 
-#: Prices of one evaluation point (all may vary over the price grid and under shocks).
-PRICE_FIELDS = ("train_flop", "prefill_flop", "decode_flop", "data_token", "ft_data_token",
-                "cache_hit", "cache_discount")
-
-PIPELINE_LEVERS = ("N", "D", "DF", "c", "k")
+PIPELINE_LEVERS = ("N", "D", "U", "D_F", "c", "k")
 #: Default bounds of each lever (a scenario may narrow or widen them).
 PIPELINE_BOUNDS: dict[str, tuple[float, float]] = {
-    "N": (1e6, 1e14), "D": (1e6, 1e17), "DF": (1e3, 1e14), "c": (1.0, 1e7), "k": (1.0, 1e5),
+    "N": (1e6, 1e14), "D": (1e6, 1e17), "U": (1e6, 1e17), "D_F": (1e3, 1e14), "c": (1.0, 1e7),
+    "k": (1.0, 1e5),
 }
-#: Stages of the cost, fixed (paid once) and variable (paid per query).
-FIXED_STAGES = ("pretraining", "data", "fine_tuning")
-VARIABLE_STAGES = ("context", "input", "decode")
+#: Stages of the cost, fixed (paid once) and per query: those of structural.costs.
+FIXED_STAGES = costs.FIXED_STAGES
 
 
 @dataclass(frozen=True)
@@ -109,23 +133,10 @@ class Target:
     value: float
 
 
-def _is_zero(x: object) -> bool:
-    """A lever fixed at zero as a Python number (known when tracing, so its stage is skipped)."""
-    return isinstance(x, int | float) and x == 0
-
-
 def target_value(tech, th: dict) -> Array:
     """The target's value: ``th["target"]`` when the engine passes it as data (so one compiled
     solver serves every target), else the technology's own."""
     return th["target"] if "target" in th else tech.target.value
-
-
-def coverage(k: Array, mu: Array, phi: Array) -> Array:
-    """pass@k of a Beta(μφ, (1−μ)φ) per-problem success: 1 − B(a, b + k)/B(a, b) (Brown et al.
-    2024); equals μ at k = 1 and tends to 1 − (1−μ)^k as φ → ∞."""
-    a = mu * phi
-    b = (1.0 - mu) * phi
-    return 1.0 - jnp.exp(betaln(a, b + k) - betaln(a, b))
 
 
 def _bisect(fun, lo: Array, hi: Array, iters: int) -> Array:
@@ -143,55 +154,77 @@ def _bisect(fun, lo: Array, hi: Array, iters: int) -> Array:
 
 def required_mu(k: Array, target: Array, phi: Array) -> Array:
     """Per-attempt success μ at which pass@k coverage equals ``target`` (coverage rises in μ)."""
-    logit = _bisect(lambda t: coverage(k, jax.nn.sigmoid(t), phi) - target, -40.0, 40.0, 100)
+    logit = _bisect(lambda t: reasoning.coverage_beta_mu_phi(k, jax.nn.sigmoid(t), phi) - target,
+                    -40.0, 40.0, 100)
     return jax.nn.sigmoid(logit)
+
+
+def _unrepeat(D_eff: Array, U: Array, R_D_star: Array) -> Array:
+    """D with Muennighoff's D'(D, U) = D_eff (the inverse of eq. 5); +inf beyond U(1 + R*_D)."""
+    over = jnp.maximum(D_eff / U - 1.0, 0.0) / R_D_star
+    ok = over < 1.0
+    R = -R_D_star * jnp.log1p(-jnp.where(ok, over, 0.0))
+    return jnp.where(D_eff <= U, D_eff, jnp.where(ok, U * (1.0 + R), jnp.inf))
 
 
 @dataclass(frozen=True)
 class PipelineTechnology:
-    """The LLM pipeline (see the module docstring): levers N, D, DF, c, k.
+    """The LLM pipeline (see the module docstring): levers N, D, U, D_F, c, k.
 
-    ``attention`` switches the attention FLOPs of the context on (2 n_layer t d_attn per token at
-    position t); ``charge_pretraining`` is per hypothesis (see :class:`Hypothesis`).
+    ``attention`` switches the attention FLOPs and KV cache on; ``unit`` is ``"dollars"`` or
+    ``"flops"`` (every stage's FLOPs, Sardana & Frankle's accounting); ``charge_pretraining`` is
+    per hypothesis (see :class:`Hypothesis`).
     """
 
     target: Target
     attention: bool = True
+    unit: str = "dollars"
     name: str = "pipeline"
     levers: tuple[str, ...] = PIPELINE_LEVERS
+    compute_price_fields: tuple[str, ...] = COMPUTE_PRICE_FIELDS
+    data_price_fields: tuple[str, ...] = DATA_PRICE_FIELDS
     bounds: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PIPELINE_BOUNDS))
+    #: Levers a hypothesis may leave out: the unique-data stock U.
+    lever_defaults: dict[str, float] = field(
+        default_factory=lambda: {"U": UNIQUE_TOKENS_DEFAULT})
+
+    # -- the one pipeline's quantities and parameters ---------------------------------------
+    def quantities(self, z: dict, th: dict, pr: dict | None = None) -> dict:
+        """structural.costs' z: the levers plus the workload (x, y from th; no reasoning
+        tokens; every parameter trainable; the cached share of the context from the prices)."""
+        out = {k: z[k] for k in PIPELINE_LEVERS}
+        out.update(x=th["tokens_in"], y=th["tokens_out"], r=0.0, trainable_fraction=1.0,
+                   cached_fraction=0.0 if pr is None else pr["cache_hit"])
+        return out
+
+    def cost_theta(self, th: dict, pr: dict) -> dict:
+        """structural.costs' theta: hardware and architecture from th, prices from pr."""
+        out = {k: th[k] for k in COST_PARAMETERS}
+        out.update(price_per_hour=pr["serve_chip_hour"] * th["serve_price_scale"],
+                   price_per_hour_train=pr["train_chip_hour"] * th["train_price_scale"],
+                   data_price=pr["data_token"], finetune_data_price=pr["ft_data_token"],
+                   cache_cost_ratio=1.0 - pr["cache_discount"])
+        if not self.attention:
+            out["n_layer_d_attn"] = 0.0
+        return out
 
     # -- quality ---------------------------------------------------------------------------
-    def transferred(self, z: dict, th: dict) -> Array:
-        """Effective data transferred by fine-tuning, tokens (Hernandez et al. 2021, eq. 1.1)."""
-        if _is_zero(z["DF"]):
-            return 0.0
-        chi = th["chars_per_token"]
-        DF = jnp.maximum(z["DF"], 0.0)
-        return th["ft_k"] * (chi * DF) ** th["ft_alpha"] * z["N"] ** th["ft_beta"] / chi
-
     def model_loss(self, z: dict, th: dict) -> Array:
-        """Task loss of the model before context: E + A/N^α + B/(ρD + D_T)^β."""
-        d_eff = th["task_data_share"] * z["D"] + self.transferred(z, th)
-        return th["E"] + th["A"] * z["N"] ** (-th["alpha"]) + th["B"] * d_eff ** (-th["beta"])
+        """L(N, D, U, D_F) of :func:`structural.quality.model_loss`."""
+        return quality.model_loss(self.quantities(z, th), th)
 
     def context_term(self, z: dict, th: dict) -> Array:
-        """(α_c/(c + x))^β_c: the excess loss left with c useful context tokens (Xiong et al.)."""
-        # No context effect (α_c = 0) must not turn 0/0 into NaN for a zero-token context.
-        on = th["ctx_alpha"] > 0
-        tokens = jnp.where(on, z["c"] + th["tokens_in"], 1.0)
-        return jnp.where(on, context_excess_loss(tokens, 0.0, th["ctx_alpha"], th["ctx_beta"]), 0.0)
+        """(α_c/(c + x))^β_c (:func:`structural.quality.context_term`)."""
+        return quality.context_term(self.quantities(z, th), th)
 
     def task_loss(self, z: dict, th: dict) -> Array:
         return self.model_loss(z, th) + self.context_term(z, th)
 
     def quality(self, z: dict, th: dict) -> Array:
-        """Task loss (loss targets) or pass@k success (success targets)."""
-        loss = self.task_loss(z, th)
+        """Task loss (loss targets) or pass@k coverage (success targets)."""
         if self.target.kind == "loss":
-            return loss
-        mu = success_probability(loss, th["kappa"], th["ell_task"])
-        return coverage(z["k"], mu, th["phi"])
+            return self.task_loss(z, th)
+        return quality.coverage(self.quantities(z, th), th)
 
     def margin(self, z: dict, th: dict) -> Array:
         """g(z) ≥ 0 iff z meets the target; increasing in every lever."""
@@ -219,10 +252,14 @@ class PipelineTechnology:
         the lever's lower bound (target met with slack)."""
         Lbar = self.loss_target(z["k"], th)
         if lever == "D":
-            s = Lbar - self.context_term(z, th) - th["E"] - th["A"] * z["N"] ** (-th["alpha"])
-            d_eff = jnp.where(s > 0, (th["B"] / jnp.where(s > 0, s, 1.0)) ** (1.0 / th["beta"]),
-                              jnp.inf)
-            return (d_eff - self.transferred(z, th)) / th["task_data_share"]
+            zq = self.quantities(z, th)
+            # D_total with L(N', D_total) = L̄ − context term; then undo the task share, the
+            # fine-tuning data and the repetition discount.
+            total = data_for_loss(quality.effective_parameters(zq, th),
+                                  Lbar - self.context_term(z, th), th["A"], th["B"], th["E"],
+                                  th["alpha"], th["beta"])
+            tuned = th["ft_weight"] * quality.finetuned_data(zq, th)
+            return _unrepeat((total - tuned) / th["task_data_share"], z["U"], th["R_D_star"])
         if lever == "c":
             s = Lbar - self.model_loss(z, th)
             c = th["ctx_alpha"] * jnp.where(s > 0, s, 1.0) ** (-1.0 / th["ctx_beta"]) \
@@ -231,41 +268,18 @@ class PipelineTechnology:
         return None
 
     # -- cost ------------------------------------------------------------------------------
-    def _nd(self, N: Array, th: dict) -> Array:
-        """n_layer·d_attn for N = 12 n_layer d_model², d_model = ρ n_layer, d_attn = d_model."""
-        if not self.attention:
-            return jnp.zeros_like(N)
-        rho = th["aspect_ratio"]
-        n_layer = (N / (12.0 * rho**2)) ** (1.0 / 3.0)
-        return rho * n_layer**2
-
     def cost_parts(self, z: dict, th: dict, pr: dict, charge_pretraining: bool = True) -> dict:
-        """Dollars (or FLOPs, when every FLOP price is 1) by stage. Fixed stages are paid once,
-        variable stages per query (expected over the usage distribution)."""
-        N, D, DF, c, k = z["N"], z["D"], z["DF"], z["c"], z["k"]
-        nd = self._nd(N, th)
-        mx = th["tokens_in"]
-        sx = mx**2 * jnp.exp(th["tokens_in_logsd"] ** 2)      # E[x²] of a lognormal
-        my = th["tokens_out"]
-        sy = my**2 * jnp.exp(th["tokens_out_logsd"] ** 2)
-        charge = 1.0 if charge_pretraining else 0.0
-        pretraining = charge * pr["train_flop"] * flops.training_flops(N, D)
-        data = charge * pr["data_token"] * D
-        fine_tuning = (0.0 * pr["train_flop"] if _is_zero(DF) else
-                       pr["train_flop"] * flops.finetune_flops(N, DF, N) + pr["ft_data_token"] * DF)
-        # Prefill of c + x tokens: 2N(c+x) + nd (c+x)²; the context's share is what c adds.
-        # k attempts decode y tokens each after c + x tokens: 2N y + nd((P+y)² − P²) in mean.
-        ctx_flops, in_flops, dec_flops = 2.0 * N * c, 2.0 * N * mx, 2.0 * N * my
-        if self.attention:  # static: without attention these terms are not even traced
-            ctx_flops = ctx_flops + nd * (c**2 + 2.0 * c * mx)
-            in_flops = in_flops + nd * sx
-            dec_flops = dec_flops + nd * (2.0 * (c + mx) * my + sy)
-        cache = 1.0 - pr["cache_hit"] * pr["cache_discount"]
-        context = pr["prefill_flop"] * ctx_flops * cache
-        inp = pr["prefill_flop"] * in_flops
-        decode = pr["decode_flop"] * k * dec_flops
-        return {"pretraining": pretraining, "data": data, "fine_tuning": fine_tuning,
-                "context": context, "input": inp, "decode": decode}
+        """Dollars (or FLOPs, ``unit = "flops"``) by stage of :func:`structural.costs.
+        stage_costs`. Fixed stages are paid once, the others per query; a bought-in base model
+        (``charge_pretraining`` False) sinks its pretraining and unique data."""
+        field_ = "flops" if self.unit == "flops" else "dollars"
+        stages = costs.stage_costs(self.quantities(z, th, pr), self.cost_theta(th, pr))
+        parts = {name: stages[name][field_] for name in costs.STAGES}
+        if not charge_pretraining:
+            parts["pretrain"] = 0.0 * parts["pretrain"]
+            parts["data"] = (0.0 if self.unit == "flops"
+                             else pr["ft_data_token"] * z["D_F"] + 0.0 * parts["data"])
+        return parts
 
 
 @dataclass(frozen=True)
@@ -280,6 +294,7 @@ class TradeoffTechnology:
     """
 
     target: Target
+    unit: str = "flops"
     name: str = "tradeoff"
     levers: tuple[str, ...] = ("T", "I")
     bounds: dict[str, tuple[float, float]] = field(
@@ -300,9 +315,18 @@ class TradeoffTechnology:
         return jnp.exp((target_value(self, th) - wo * jnp.log(z[other])) / w)
 
     def cost_parts(self, z: dict, th: dict, pr: dict, charge_pretraining: bool = True) -> dict:
-        return {"pretraining": pr["train_flop"] * z["T"], "decode": pr["decode_flop"] * z["I"]}
+        """Training compute T in the pretrain stage, inference compute I per query in the output
+        stage, each priced as compute-bound FLOPs of :mod:`structural.costs` (in FLOPs when
+        ``unit = "flops"``)."""
+        if self.unit == "flops":
+            return {"pretrain": z["T"], "output": z["I"]}
+        per_train = pr["train_chip_hour"] / 3600.0 / (th["peak_train"] * th["u_train"])
+        per_serve = pr["serve_chip_hour"] / 3600.0 / (th["peak_infer"] * th["u_decode"])
+        return {"pretrain": per_train * z["T"], "output": per_serve * z["I"]}
 
 
 TRADEOFF_PARAMETERS = {"w_T": "weight of log training compute", "w_I": "weight of log inference "
-                       "compute per query"}
-TRADEOFF_DEFAULTS = {"w_T": 1.0, "w_I": 1.0}
+                       "compute per query", **{k: COST_PARAMETERS[k] for k in
+                                               ("peak_train", "peak_infer", "u_train", "u_decode")}}
+TRADEOFF_DEFAULTS = {"w_T": 1.0, "w_I": 1.0, "peak_train": 1.0, "peak_infer": 1.0,
+                     "u_train": 1.0, "u_decode": 1.0}

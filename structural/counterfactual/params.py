@@ -60,7 +60,25 @@ class Draws:
     label: str = "bootstrap draws"
 
 
-Source = Published | Normal | Draws
+@dataclass(frozen=True)
+class Uniform:
+    """Assumed parameters with a stated range: independent uniform draws on [low, high]."""
+
+    ranges: Mapping[str, tuple[float, float]]
+    label: str = "assumed ranges (uniform)"
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Independent blocks of parameters, each with its own source (a fit's joint draws, a
+    covariance, assumed ranges), named by group: the groups of the variance decomposition."""
+
+    blocks: Mapping[str, Normal | Draws | Uniform]
+    point: Mapping[str, float] = field(default_factory=dict)
+    label: str = "fitted draws and assumed ranges"
+
+
+Source = Published | Normal | Draws | Uniform | Blocks
 
 
 def from_results(results: Any, method: str = "auto") -> Source:
@@ -95,6 +113,8 @@ class ParameterDraws:
     used: int
     dropped: dict[str, int] = field(default_factory=dict)
     drawn: tuple[str, ...] = ()
+    #: group name → the parameters drawn together (one group per independent block)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def describe(self) -> str:
         if not self.drawn:
@@ -109,6 +129,23 @@ def _check_names(names: Sequence[str], known: Sequence[str], where: str) -> None
         if name not in known:
             raise ParameterSourceError(f"{where}: unknown parameter {name!r}; expected some of "
                                        f"{', '.join(known)}")
+
+
+def _blocks_table(source: Blocks, base: Mapping[str, float], K: int, seed: int):
+    """K joint rows of every block (each block drawn by :func:`make_draws`; independent across
+    blocks), the point values, the groups and what was dropped."""
+    parts, point, groups, dropped = [], {}, {}, {}
+    for i, (group, block) in enumerate(source.blocks.items()):
+        sub = make_draws(block, base, K, seed + 7919 * i)
+        names_g = list(sub.drawn)
+        # every block yields K rows (a block with fewer usable rows is resampled)
+        rows = np.random.default_rng(seed + i).choice(sub.used, size=K, replace=sub.used < K)
+        parts.append(pd.DataFrame({n: sub.theta[n][1:][rows] for n in names_g}))
+        point.update({n: float(sub.theta[n][0]) for n in names_g})
+        groups[group] = tuple(names_g)
+        dropped.update({f"{group}: {k}": v for k, v in sub.dropped.items()})
+    point.update(source.point)
+    return pd.concat(parts, axis=1), point, groups, dropped
 
 
 def make_draws(source: Source, base: Mapping[str, float], K: int, seed: int,
@@ -133,7 +170,19 @@ def make_draws(source: Source, base: Mapping[str, float], K: int, seed: int,
     if K < 1:
         raise ParameterSourceError(f"draws: expected a positive number of draws, got {K}")
     dropped: dict[str, int] = {}
-    if isinstance(source, Normal):
+    groups: dict[str, tuple[str, ...]] = {}
+    if isinstance(source, Blocks):
+        table, point, groups, dropped = _blocks_table(source, base, K, seed)
+        names = list(table.columns)
+        requested = K
+    elif isinstance(source, Uniform):
+        names = list(source.ranges)
+        _check_names(names, known, "parameters.ranges")
+        rng = np.random.default_rng(seed)
+        table = pd.DataFrame({n: rng.uniform(lo, hi, K) for n, (lo, hi) in source.ranges.items()})
+        point = {n: float(base[n]) for n in names}
+        requested = K
+    elif isinstance(source, Normal):
         names = list(source.mean.index)
         _check_names(names, known, "parameters.mean")
         cov = source.cov
@@ -186,4 +235,4 @@ def make_draws(source: Source, base: Mapping[str, float], K: int, seed: int,
         col = table[k].to_numpy() if k in table else np.full(len(table), float(v))
         theta[k] = np.concatenate([[float(point.get(k, v))], col])
     return ParameterDraws(theta, source.label, requested, len(table),
-                          {k: v for k, v in dropped.items() if v}, tuple(names))
+                          {k: v for k, v in dropped.items() if v}, tuple(names), groups)

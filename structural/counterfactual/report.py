@@ -8,12 +8,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from structural.counterfactual import outputs, plots
+from structural.counterfactual import outputs, plots, sensitivity
 from structural.counterfactual.engine import (
     Solution,
     breakeven,
@@ -57,6 +56,17 @@ class CounterfactualResult:
         if "guardrail_summary" in self.tables:
             lines.append("")
             lines.append(outputs.to_markdown(self.tables["guardrail_summary"]))
+        if "provenance" in self.tables:
+            lines += ["", "## Parameters: value, source and reference", "",
+                      outputs.to_markdown(self.tables["provenance"])]
+        if "variance_decomposition" in self.tables:
+            vd = self.tables["variance_decomposition"]
+            wide = vd.pivot_table(index="group", columns="quantity",
+                                  values="first_order_share", sort=False,
+                                  dropna=False)
+            lines += ["", "## What drives the answer: share of variance by parameter group", "",
+                      f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.", "",
+                      outputs.to_markdown(wide.reset_index())]
         lines += ["", *self.notes]
         if self.files:
             lines.append(f"Wrote {len(self.files)} files.")
@@ -73,6 +83,9 @@ class CounterfactualResult:
             "stage_shares": "Share of total cost by stage at the reference Q",
             "shocks": "Shocks: cost per query, optimal levers and the cheapest hypothesis",
             "prices": "Price points",
+            "provenance": "Every parameter: value, source (fitted, published, assumed), reference",
+            "variance_decomposition": "Share of each headline quantity's variance due to each "
+                                      "parameter group (first-order Sobol index)",
             "guardrail_summary": "Adversary's expected cost of one disallowed output",
             "guardrail_elasticities": "Elasticity of the adversary's cost to each parameter",
             "guardrail_sweep": "Adversary's cost against per-attempt success probability",
@@ -84,7 +97,10 @@ class CounterfactualResult:
         summary = {
             "title": sc.title, "description": sc.description, "source": sc.source,
             "unit": sc.unit, "assumptions": self.assumptions,
-            "parameters": self.draws.describe() if self.draws else None,
+            "parameter_draws": self.draws.describe() if self.draws else None,
+            "parameters": [p.as_dict() for p in sc.provenance],
+            "variance_decomposition": _decomposition_json(self.tables.get(
+                "variance_decomposition")),
             "target": ({"kind": sc.target.kind, "value": sc.target.value}
                        if sc.technology is not None else None),
             "hypotheses": [{"name": h.name, "free": list(h.free), "fixed": dict(h.fixed),
@@ -115,6 +131,17 @@ class CounterfactualResult:
         return files
 
 
+def _decomposition_json(table: pd.DataFrame | None) -> dict:
+    """{quantity: {group: share}} plus the method."""
+    if table is None or not len(table):
+        return {}
+    out: dict = {"method": table.attrs.get("method", sensitivity.METHOD)}
+    for q, sub in table.groupby("quantity", sort=False):
+        out[q] = {r["group"]: (None if not np.isfinite(r["first_order_share"])
+                               else float(r["first_order_share"])) for _, r in sub.iterrows()}
+    return out
+
+
 def assumptions_of(sc: Scenario) -> list[str]:
     """The assumptions a scenario's results rest on: the scenario's own, then those implied by
     the levers and parameters it uses."""
@@ -137,10 +164,11 @@ def assumptions_of(sc: Scenario) -> list[str]:
         return out
     used = {lv for h in sc.hypotheses for lv in h.free} | {
         lv for h in sc.hypotheses for lv, v in h.fixed.items()
-        if (lv == "DF" and v > 0) or (lv == "k" and v > 1) or (lv == "c" and v > 0)}
+        if (lv == "D_F" and v > 0) or (lv == "k" and v > 1) or (lv == "c" and v > 0)}
     out.append(f"Pretraining loss: Chinchilla law with A = {p['A']:g}, B = {p['B']:g}, "
-               f"E = {p['E']:g}, α = {p['alpha']:g}, β = {p['beta']:g}; every pretraining token "
-               "is unique (data cost = price × D)")
+               f"E = {p['E']:g}, α = {p['alpha']:g}, β = {p['beta']:g}; tokens beyond the unique "
+               "stock U are repeats worth less (Muennighoff et al. 2023); data cost = price × "
+               "min(D, U)")
     if p["task_data_share"] != 1.0:
         out.append(f"ρ = {p['task_data_share']:g} of pretraining tokens count as task data "
                    "(assumption)")
@@ -148,11 +176,11 @@ def assumptions_of(sc: Scenario) -> list[str]:
         out.append(f"Context → task link (assumption, no transferable published law): excess task "
                    f"loss (α_c/(c + x))^β_c with α_c = {p['ctx_alpha']:g}, β_c = "
                    f"{p['ctx_beta']:g} (the form of Xiong et al. 2023)")
-    if "DF" in used:
+    if "D_F" in used:
         out.append(f"Fine-tuning as transferred data (Hernandez et al. 2021): D_T = k (χ D_F)^α_T "
                    f"N^β_T / χ with k = {p['ft_k']:g}, α_T = {p['ft_alpha']:g}, β_T = "
-                   f"{p['ft_beta']:g}, χ = {p['chars_per_token']:g} characters/token, added to "
-                   "task data")
+                   f"{p['ft_beta']:g}, χ = {p['chars_per_token']:g} characters/token; D_F + D_T "
+                   "added to task data (eq. 1.1)")
     if sc.target.kind == "success":
         out.append(f"Loss → success link μ = σ(κ(ℓ_task − L)) with κ = {p['kappa']:g}, ℓ_task = "
                    f"{p['ell_task']:g} (assumption unless fitted)")
@@ -164,11 +192,16 @@ def assumptions_of(sc: Scenario) -> list[str]:
         out.append("Tokens per query lognormal (usage distribution), independent input/output")
     if sc.unit == "dollars":
         u = sc.price_table.attrs.get("utilisation", {})
-        out.append(f"Dollars: FLOPs / (peak × utilisation) × $/chip-hour; hardware "
-                   f"{sc.price_table.attrs.get('hardware', '')}; utilisation "
-                   + ", ".join(f"{k} {v:g}" for k, v in u.items()) + " (assumption)")
+        out.append(f"Dollars: the cost accounting of structural.costs (training FLOPs / (peak × "
+                   f"utilisation); prefill and decode rooflines with weight and KV-cache reads, "
+                   f"serving batch limited by accelerator memory, else chosen for cost) × "
+                   f"$/chip-hour per stage; hardware {sc.price_table.attrs.get('hardware', '')}; "
+                   "utilisation " + ", ".join(f"{k} {v:g}" for k, v in u.items())
+                   + " (training: the fitted value when a fit supplies u_train; see the "
+                   "parameter table)")
     else:
-        out.append("Costs in FLOPs (training 6ND, inference 2N per token), no dollar prices")
+        out.append("Costs in FLOPs (training 6ND, inference 2N per token without attention), no "
+                   "dollar prices")
     return out
 
 
@@ -220,6 +253,11 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
                         0 if isinstance(sc.parameters, Published) else draws, seed,
                         getattr(tech, "positive", POSITIVE))
     res.draws = pdraws
+    if sc.provenance:
+        prov = pd.DataFrame([p.as_dict() for p in sc.provenance])
+        # an infinite value is a switched-off cap (e.g. the serving batch), not "unreachable"
+        prov["value"] = prov["value"].map(lambda v: "inf" if np.isinf(v) else v).astype(object)
+        res.tables["provenance"] = prov
     with_draws = pdraws.used > 0
     sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
     res.solution = sol
@@ -256,27 +294,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
                 rows.append(row)
     res.tables["costs"] = pd.DataFrame(rows)
 
-    rows = []
-    for h1, h2 in itertools.combinations(sc.hypotheses, 2):
-        be = breakeven(tech, h1, h2, pdraws.theta, sc.prices, sc.queries, sol)
-        pair = f"{h1.name} vs {h2.name}"
-        res.breakevens[pair] = be
-        for p in range(P):
-            q = be["Q"][:, p]
-            row = {"pair": pair, "price_point": p, "Q_breakeven": q[0]}
-            if with_draws:
-                qd = q[1:]
-                row.update(Q_median=float(_pct(qd, 50)), Q_lo=float(_pct(qd, 2.5)),
-                           Q_hi=float(_pct(qd, 97.5)),
-                           draws_crossing=float(np.mean(be["crossed"][1:, p])))
-            below = be["cheaper_below"][0, p]
-            row["cheaper_below"] = h1.name if below > 0 else h2.name if below < 0 else ""
-            row["note"] = ("" if np.isfinite(q[0]) else
-                           f"no break-even for Q in [{sol.Q[0]:.3g}, {sol.Q[-1]:.3g}]")
-            if be["crossings"][0, p] > 1:
-                row["note"] = f"{be['crossings'][0, p]} crossings; the first is shown"
-            rows.append(row)
-    res.tables["breakeven"] = pd.DataFrame(rows)
+    res.tables["breakeven"] = _breakeven_table(sc, res, pdraws, sol, with_draws, P)
 
     # Stage shares at the reference Q (point estimate, price point 0).
     ref = solve_grid(tech, sc.hypotheses, {k: v[:1] for k, v in pdraws.theta.items()},
@@ -298,10 +316,63 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
         res.tables["shocks"] = shocks
     if len(sc.price_table):
         res.tables["prices"] = sc.price_table.reset_index()
+    _drivers(sc, res, pdraws, sol)
     if pdraws.dropped:
         res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
                                                        pdraws.dropped.items()))
 
 
-def load_and_run(path: str | Path, **kw: Any) -> CounterfactualResult:
-    return run(load_scenario(path), **kw)
+
+
+def _breakeven_table(sc: Scenario, res: CounterfactualResult, pdraws: ParameterDraws,
+                     sol: Solution, with_draws: bool, P: int) -> pd.DataFrame:
+    """Break-even Q of every pair of hypotheses per price point (point value, draws' interval);
+    the per-draw break-evens are kept in ``res.breakevens``."""
+    tech = sc.technology
+    rows = []
+    for h1, h2 in itertools.combinations(sc.hypotheses, 2):
+        be = breakeven(tech, h1, h2, pdraws.theta, sc.prices, sc.queries, sol)
+        pair = f"{h1.name} vs {h2.name}"
+        res.breakevens[pair] = be
+        for p in range(P):
+            q = be["Q"][:, p]
+            row = {"pair": pair, "price_point": p, "Q_breakeven": q[0]}
+            if with_draws:
+                qd = q[1:]
+                row.update(Q_median=float(_pct(qd, 50)), Q_lo=float(_pct(qd, 2.5)),
+                           Q_hi=float(_pct(qd, 97.5)),
+                           draws_crossing=float(np.mean(be["crossed"][1:, p])))
+            below = be["cheaper_below"][0, p]
+            row["cheaper_below"] = h1.name if below > 0 else h2.name if below < 0 else ""
+            row["note"] = ("" if np.isfinite(q[0]) else
+                           f"no break-even for Q in [{sol.Q[0]:.3g}, {sol.Q[-1]:.3g}]")
+            if be["crossings"][0, p] > 1:
+                row["note"] = f"{be['crossings'][0, p]} crossings; the first is shown"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _drivers(sc: Scenario, res: CounterfactualResult, pdraws: ParameterDraws,
+             sol: Solution) -> None:
+    """The variance decomposition of the headline quantities (:mod:`.sensitivity`): break-even Q
+    (log) per pair and cost at the reference Q (log) per hypothesis at price point 0, and whether
+    each hypothesis is the cheapest there."""
+    if pdraws.used < 2:
+        return
+    groups = pdraws.groups or {n: (n,) for n in pdraws.drawn}
+    qi = int(np.argmin(np.abs(sol.Q - sc.reference_queries)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantities = {f"log break-even Q: {pair}": np.log(be["Q"][1:, 0])
+                      for pair, be in res.breakevens.items()}
+        totals = {h: sol.total(h)[1:, 0, qi] for h in sol.hypotheses}
+        quantities.update({f"log cost at Q = {sol.Q[qi]:.3g}: {h}": np.log(t)
+                           for h, t in totals.items()})
+    if len(totals) > 1:
+        stack = np.stack(list(totals.values()))
+        best = np.argmin(stack, axis=0)
+        for i, h in enumerate(totals):
+            quantities[f"cheapest at Q = {sol.Q[qi]:.3g}: {h}"] = (best == i).astype(float)
+    table = sensitivity.decomposition(quantities, pdraws.theta, groups)
+    if len(table):
+        table.attrs["method"] = sensitivity.METHOD
+        res.tables["variance_decomposition"] = table

@@ -20,11 +20,11 @@ optional; see ``structural/examples/scenarios/`` for complete files)::
     [prices]      unit = "dollars" | "flops";  hardware = "H100";  train_chip_hour = 2.0 | [..]
                   serve_chip_hour = ..;  data_per_token = ..;  ft_data_per_token = ..;
                   cache_hit = ..;  cache_discount = ..;  precision = "bf16"
-    [prices.utilisation]  training = 0.4;  prefill = 0.4;  decode = 0.1
+    [prices.utilisation]  training = 0.4;  finetune = 0.3;  prefill = 0.5;  decode = 0.5
     [parameters]  preset = "sardana2023";  values = {ctx_alpha = 2e3, ...}
     [parameters.uncertainty]  kind = "normal";  sd = {A = 20.0}  | cov_csv = "cov.csv"
                               kind = "draws";  draws_csv = "draws.csv"
-    [base]        N = 7e9;  D = 2e12;  DF = 0;  c = 0;  k = 1     (values of fixed levers)
+    [base]        N = 7e9;  D = 2e12;  U = 3e14;  D_F = 0;  c = 0;  k = 1   (fixed levers)
     [hypotheses.NAME]  kind = "heavy_training" | "long_context" | "reasoning" | "fine_tuning"
                        | "custom";  free = [..];  fixed = {..};  bounds = {c = [1, 131072]}
                        charge_pretraining = true;  description = ".."
@@ -47,30 +47,29 @@ import numpy as np
 import pandas as pd
 
 from llmecon.errors import InputError
+from structural import costs, published
 from structural.counterfactual import model as M
+from structural.counterfactual import provenance
 from structural.counterfactual.engine import Hypothesis
-from structural.counterfactual.params import Draws, Normal, Published, Source
-from structural.pretraining import compute_optimal
+from structural.counterfactual.params import Blocks, Draws, Normal, Published, Source, Uniform
+from structural.pretraining import compute_optimal_for_size
 
 
 class ScenarioError(InputError):
     """A scenario that cannot be run; the message is one line naming the key or the target."""
 
 
-#: Published parameter sets a scenario can start from.
-PRESETS: dict[str, dict[str, float]] = {
-    # Sardana & Frankle (2023), arXiv:2401.00448, §2: the Chinchilla fit they use.
-    "sardana2023": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.336, "beta": 0.283},
-    # Hoffmann et al. (2022), arXiv:2203.15556, eq. (10) (rounded exponents).
-    "hoffmann2022": {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28},
-}
+#: Published parameter sets a scenario can start from (:mod:`structural.published`).
+PRESETS = published.CHINCHILLA
 
 HYPOTHESIS_KINDS: dict[str, tuple[str, ...]] = {
     "heavy_training": ("N", "D"), "bigger_model": ("N", "D"), "long_context": ("c",),
-    "reasoning": ("k",), "fine_tuning": ("DF",),
+    "reasoning": ("k",), "fine_tuning": ("D_F",),
 }
 
-DEFAULT_UTILISATION = {"training": 0.40, "prefill": 0.40, "decode": 0.10}
+#: [prices.utilisation] keys → structural.costs' utilisations (defaults: costs.cost_parameters).
+UTILISATION_KEYS = {"training": "u_train", "finetune": "u_finetune", "prefill": "u_prefill",
+                    "decode": "u_decode"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +110,7 @@ class Scenario:
     guardrails: Any = None
     unit: str = "dollars"
     source: str = ""
+    provenance: list = field(default_factory=list)
 
     @property
     def target(self) -> M.Target:
@@ -226,17 +226,64 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
 
     # parameters
     pdoc = _table(doc.get("parameters", {}), "parameters")
-    _keys(pdoc, {"preset", "values", "uncertainty"}, "parameters")
+    _keys(pdoc, PARAMETER_KEYS, "parameters")
     if tech_name == "pipeline":
         base_params = dict(M.PIPELINE_DEFAULTS)
         known = M.PIPELINE_PARAMETERS
-        _apply_preset(pdoc.get("preset", "sardana2023"), base_params)
+        if "preset" in pdoc:
+            _apply_preset(pdoc["preset"], base_params)
     else:
         base_params = dict(M.TRADEOFF_DEFAULTS)
         known = M.TRADEOFF_PARAMETERS
     _apply_values(pdoc, base_params, known)
 
-    # workload: usage moments are parameters of the technology (they may be drawn too)
+    queries, ref_q, assumptions, usage_ref = _workload(doc, tech_name, base_params, assumptions)
+    prices, price_table, unit, hw = _prices(_table(doc.get("prices", {}), "prices"))
+    given = _table(pdoc.get("values", {}), "parameters.values")
+    base_params.update({k: v for k, v in hw.items() if k in known and k not in given})
+
+    # base lever values and hypotheses
+    levers = M.PIPELINE_LEVERS if tech_name == "pipeline" else ("T", "I")
+    bdoc = _table(doc.get("base", {}), "base")
+    _keys(bdoc, set(levers), "base")
+    base_levers = ({"N": 7e9, "D": 1.4e11, "U": M.UNIQUE_TOKENS_DEFAULT, "D_F": 0.0, "c": 0.0,
+                    "k": 1.0}
+                   if tech_name == "pipeline" else {"T": 1e24, "I": 1e12})
+    for k, v in bdoc.items():
+        base_levers[k] = _num(v, f"base.{k}", nonneg=True)
+    hdoc = _table(doc["hypotheses"], "hypotheses")
+    if not hdoc:
+        raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
+    hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), levers, base_levers)
+            for name, h in hdoc.items()]
+
+    used = _used(base_params, hyps, kind, unit)
+    source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
+                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref)
+    target_value = (_num(tg["value"], "target.value") if "value" in tg
+                    else None)
+    tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
+    extra = {"unit": unit}
+    if tech_name == "pipeline":
+        extra["attention"] = bool(tdoc.get("attention", True))
+    if target_value is None:
+        target_value = _match_target(tg["match"], kind, base_levers, base_params, extra)
+    tech = tech_cls(M.Target(kind, target_value), **extra)
+
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
+    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
+                  list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
+                  source, prov)
+    check_reachable(sc)
+    return sc
+
+
+def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
+              assumptions: list) -> tuple[np.ndarray, float, list, dict[str, str]]:
+    """[workload]: the Q grid, the reference Q (always a grid point) and the tokens per query
+    (usage moments are parameters of the technology, fitted to a trace when ``usage`` names
+    one: their provenance is returned)."""
+    fitted_usage: dict[str, str] = {}
     if "workload" not in doc:
         raise ScenarioError("missing field 'workload' (a [workload] table)")
     wl = _table(doc["workload"], "workload")
@@ -256,43 +303,127 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
             f"({fitted['requests']:.0f} requests): input mean {fitted['tokens_in']:.0f} "
             f"(log-sd {fitted['tokens_in_logsd']:.2f}), output mean {fitted['tokens_out']:.0f} "
             f"(log-sd {fitted['tokens_out_logsd']:.2f})")]
+        fitted_usage = {k: (f"request_traces, trace {wl['usage']} ({fitted['requests']:.0f} "
+                            "requests); lognormal moments") for k in usage}
     for k in usage & set(wl):
         base_params[k] = _num(wl[k], f"workload.{k}", nonneg=True)
     ref_q = _num(wl.get("reference_queries", float(np.median(queries))),
                  "workload.reference_queries", nonneg=True)
     queries = np.union1d(queries, [ref_q])  # the reference Q is always a grid point
 
-    prices, price_table, unit = _prices(_table(doc.get("prices", {}), "prices"))
-    source_ = _uncertainty(pdoc.get("uncertainty"), base_params, base_dir)
+    return queries, ref_q, list(assumptions), fitted_usage
 
-    # base lever values and hypotheses
-    levers = M.PIPELINE_LEVERS if tech_name == "pipeline" else ("T", "I")
-    bdoc = _table(doc.get("base", {}), "base")
-    _keys(bdoc, set(levers), "base")
-    base_levers = ({"N": 7e9, "D": 1.4e11, "DF": 0.0, "c": 0.0, "k": 1.0}
-                   if tech_name == "pipeline" else {"T": 1e24, "I": 1e12})
-    for k, v in bdoc.items():
-        base_levers[k] = _num(v, f"base.{k}", nonneg=True)
-    hdoc = _table(doc["hypotheses"], "hypotheses")
-    if not hdoc:
-        raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
-    hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), levers, base_levers)
-            for name, h in hdoc.items()]
 
-    target_value = (_num(tg["value"], "target.value") if "value" in tg
-                    else None)
-    tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
-    extra = {"attention": bool(tdoc.get("attention", True))} if tech_name == "pipeline" else {}
-    if target_value is None:
-        target_value = _match_target(tg["match"], kind, base_levers, base_params, extra)
-    tech = tech_cls(M.Target(kind, target_value), **extra)
+PARAMETER_KEYS = {"preset", "fit", "values", "uncertainty", "ranges", "pinned"}
+#: Fits a pipeline or firm scenario uses unless it names its own (``fit = [...]``, ``[]``: none).
+DEFAULT_FITS = ("besiroglu2024", "training_cost")
 
-    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
-    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
-                  list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
-                  source)
-    check_reachable(sc)
-    return sc
+
+def _used(params: dict, hyps: list[Hypothesis], kind: str, unit: str) -> set[str]:
+    """The assumed parameters that matter to this scenario (those drawn over their range)."""
+    free = {lv for h in hyps for lv in h.free} | {
+        lv for h in hyps for lv, v in h.fixed.items() if lv in ("c", "D_F", "k") and v > 0
+        and not (lv == "k" and v == 1)}
+    used = set()
+    if params.get("ctx_alpha", 0) > 0:
+        used |= {"ctx_alpha", "ctx_beta"}
+    if kind in ("success", "coverage"):
+        used |= set(provenance.success_link())
+    if "D_F" in free:
+        used.add("chars_per_token")
+    if params.get("task_data_share", 1.0) != 1.0:
+        used.add("task_data_share")
+    if unit == "dollars":
+        used |= {"u_prefill", "u_decode", "serve_price_scale"}
+    return used
+
+
+def _fits(pdoc: dict, tech_name: str) -> list[str]:
+    if tech_name == "tradeoff":
+        default: tuple[str, ...] = ()
+    else:
+        default = DEFAULT_FITS if "preset" not in pdoc else DEFAULT_FITS[1:]
+    names = pdoc.get("fit", list(default))
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ScenarioError("parameters.fit: expected a fit name or a list of fit names")
+    return names
+
+
+def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], hardware: str,
+                       base_dir: Path, fitted_usage: Mapping[str, str] | None = None
+                       ) -> tuple[Source, list]:
+    """The scenario's parameter source (fits' joint draws, its own uncertainty, assumed ranges,
+    each a block) and its provenance table (:mod:`structural.counterfactual.provenance`)."""
+    from structural.counterfactual.fits import UnknownFitError, fitted_source
+
+    given = set(_table(pdoc.get("values", {}), "parameters.values"))
+    pinned = pdoc.get("pinned", [])
+    if not isinstance(pinned, list) or any(p not in base for p in pinned):
+        bad = next((p for p in pinned if p not in base), pinned) if isinstance(pinned, list) \
+            else pinned
+        raise ScenarioError(f"parameters.pinned: unknown parameter {bad!r}")
+    blocks: dict[str, Any] = {}
+    fitted: dict[str, str] = dict(fitted_usage or {})
+    for name in _fits(pdoc, tech_name):
+        try:
+            fit = fitted_source(name)
+        except UnknownFitError as exc:
+            raise ScenarioError(str(exc)) from None
+        cols = [c for c in fit.draws.columns if c in base and c not in given]
+        base.update({c: fit.point[c] for c in cols})
+        blocks[f"{name} (fitted)"] = Draws(fit.draws[cols], point={c: fit.point[c] for c in cols},
+                                           label=f"{name} fit")
+        fitted.update({c: fit.reference(c) for c in cols})
+    own = _uncertainty(pdoc.get("uncertainty"), base, base_dir)
+    own_names = set(own.mean.index if isinstance(own, Normal) else
+                    own.draws.columns if isinstance(own, Draws) else ())
+    if own_names:
+        blocks["scenario uncertainty"] = own
+        for blk in list(blocks.values())[:-1]:   # the scenario's own draws replace a fit's
+            blk.draws.drop(columns=[c for c in own_names if c in blk.draws], inplace=True)
+    ranges_doc = _table(pdoc.get("ranges", {}), "parameters.ranges")
+    _keys(ranges_doc, set(base), "parameters.ranges")
+    ranges = provenance.assumed_ranges(base, used, {k: _range(v, k) for k, v in
+                                                    ranges_doc.items()}, set(pinned))
+    ranges = {k: v for k, v in ranges.items() if k not in fitted and k not in own_names}
+    for name, rng in ranges.items():
+        blocks.setdefault(provenance.group_of(name), Uniform({}))
+        blocks[provenance.group_of(name)] = Uniform({**blocks[provenance.group_of(name)].ranges,
+                                                     name: rng})
+    prov = []
+    preset = pdoc.get("preset")
+    for name, value in base.items():
+        ref = provenance.published_reference(name, preset, hardware)
+        if name in fitted:
+            row = ("fitted", fitted[name])
+        elif name in own_names:
+            row = ("assumed", f"scenario's [parameters.uncertainty]: {own.label}")
+        elif name in ranges:
+            row = ("assumed", f"range [{ranges[name][0]:.4g}, {ranges[name][1]:.4g}], uniform")
+        elif ref is not None and name not in given:
+            row = ("published", ref)
+        else:
+            why = ("pinned by the scenario" if name in pinned or name in given
+                   else "no cap: accelerator memory and cost choose the serving batch"
+                   if name == "batch" and np.isinf(value) else "part of the question (pinned)")
+            row = ("assumed", why)
+        prov.append(provenance.Provenance(name, float(value), *row))
+    blocks = {k: v for k, v in blocks.items()
+              if not (isinstance(v, Draws) and v.draws.shape[1] == 0)}
+    if not blocks:
+        return Published(dict(base)), prov
+    return Blocks(blocks, point=dict(base)), prov
+
+
+def _range(v: Any, name: str) -> tuple[float, float]:
+    where = f"parameters.ranges.{name}"
+    if not (isinstance(v, list) and len(v) == 2):
+        raise ScenarioError(f"{where}: expected [low, high]")
+    lo, hi = (_num(x, where) for x in v)
+    if not lo < hi:
+        raise ScenarioError(f"{where}: expected low < high")
+    return lo, hi
 
 
 def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: list,
@@ -321,7 +452,7 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
         raise ScenarioError(f"target.kind: expected one of coverage, task_loss, model_loss, "
                             f"got {tg['kind']!r}")
     pdoc = _table(doc.get("parameters", {}), "parameters")
-    _keys(pdoc, {"preset", "values", "uncertainty"}, "parameters")
+    _keys(pdoc, PARAMETER_KEYS, "parameters")
     if "preset" in pdoc:
         _apply_preset(pdoc["preset"], base_params)
     _apply_values(pdoc, base_params, base_params)
@@ -334,17 +465,20 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
                  "workload.reference_queries", nonneg=True)
     queries = np.union1d(queries, [ref_q])
     prd = _table(doc.get("prices", {}), "prices")
-    names = {"chip_hour": "price_per_hour", "data_per_token": "data_price",
-             "ft_data_per_token": "finetune_data_price", "cache_cost_ratio": "cache_cost_ratio"}
+    names = {"chip_hour": "price_per_hour", "train_chip_hour": "price_per_hour_train",
+             "data_per_token": "data_price", "ft_data_per_token": "finetune_data_price",
+             "cache_cost_ratio": "cache_cost_ratio"}
     _keys(prd, set(names), "prices")
-    grid = {k: _num_or_list(prd.get(k, theta0[f]), f"prices.{k}") for k, f in names.items()}
+    # training is priced at chip_hour too unless train_chip_hour says otherwise
+    defaults = {**{k: theta0[f] for k, f in names.items()},
+                "train_chip_hour": prd.get("chip_hour", theta0["price_per_hour_train"])}
+    grid = {k: _num_or_list(prd.get(k, defaults[k]), f"prices.{k}") for k in names}
     rows = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
     table = pd.DataFrame(rows)
     table.index.name = "price_point"
     table.attrs["hardware"] = str(hardware)
     prices = {names[k]: table[k].to_numpy(dtype=float) for k in grid}
     assert set(prices) == set(FIRM_PRICE_FIELDS)
-    source_ = _uncertainty(pdoc.get("uncertainty"), base_params, base_dir)
     base_levers = firm.default_levers()
     bdoc = _table(doc.get("base", {}), "base")
     _keys(bdoc, set(base_levers), "base")
@@ -358,17 +492,21 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
     hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), firm.LEVERS, base_levers, kinds,
                         extra_fixed=set(base_levers) - set(firm.LEVERS))
             for name, h in hdoc.items()]
+    used = _used(base_params, hyps, tg["kind"], "dollars") - {"serve_price_scale"}
+    source_, prov = _parameter_sources(pdoc, "firm", base_params, used, str(hardware), base_dir)
     tech = FirmTechnology(M.Target(tg["kind"], _num(tg["value"], "target.value")),
                           iterations=int(tdoc.get("iterations", 60)))
     shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails,
-                  "dollars", source)
+                  "dollars", source, prov)
     check_reachable(sc)
     return sc
 
 
-def _prices(pd_: dict) -> tuple[dict[str, np.ndarray], pd.DataFrame, str]:
+def _prices(pd_: dict) -> tuple[dict[str, np.ndarray], pd.DataFrame, str, dict[str, float]]:
+    """The price grid (:data:`structural.counterfactual.model.PRICE_FIELDS`), its table, the unit
+    and the hardware's cost parameters (peak FLOP/s, bandwidth, memory, utilisations)."""
     from structural.hardware import get_hardware
 
     allowed = {"unit", "hardware", "train_hardware", "serve_hardware", "precision",
@@ -378,20 +516,21 @@ def _prices(pd_: dict) -> tuple[dict[str, np.ndarray], pd.DataFrame, str]:
     unit = pd_.get("unit", "dollars")
     if unit not in ("dollars", "flops"):
         raise ScenarioError(f"prices.unit: expected 'dollars' or 'flops', got {unit!r}")
-    util = dict(DEFAULT_UTILISATION)
     udoc = _table(pd_.get("utilisation", {}), "prices.utilisation")
-    _keys(udoc, set(util), "prices.utilisation")
-    for k, v in udoc.items():
-        util[k] = _num(v, f"prices.utilisation.{k}", positive=True)
-        if util[k] > 1:
-            raise ScenarioError(f"prices.utilisation.{k}: expected a share in (0, 1], got {v!r}")
+    _keys(udoc, set(UTILISATION_KEYS), "prices.utilisation")
     try:
         hw_train = get_hardware(pd_.get("train_hardware", pd_.get("hardware", "H100")))
         hw_serve = get_hardware(pd_.get("serve_hardware", pd_.get("hardware", "H100")))
         prec = pd_.get("precision", "bf16")
-        peak_t, peak_s = hw_train.flops(prec), hw_serve.flops(prec)
+        hw = costs.cost_parameters(hw_serve, prec, prec)
+        hw["peak_train"] = hw_train.flops(prec)
     except ValueError as exc:
         raise ScenarioError(f"prices: {exc}") from None
+    for k, v in udoc.items():
+        u = _num(v, f"prices.utilisation.{k}", positive=True)
+        if u > 1:
+            raise ScenarioError(f"prices.utilisation.{k}: expected a share in (0, 1], got {v!r}")
+        hw[UTILISATION_KEYS[k]] = u
     grid = {
         "train_chip_hour": _num_or_list(pd_.get("train_chip_hour", hw_train.price_per_hour),
                                         "prices.train_chip_hour"),
@@ -406,30 +545,21 @@ def _prices(pd_: dict) -> tuple[dict[str, np.ndarray], pd.DataFrame, str]:
     for k in ("cache_hit", "cache_discount"):
         if max(grid[k]) > 1:
             raise ScenarioError(f"prices.{k}: expected a share in [0, 1]")
+    if unit == "flops":   # FLOPs are counted, not priced: one price point per data price
+        grid["train_chip_hour"] = grid["serve_chip_hour"] = [1.0]
     rows = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
     table = pd.DataFrame(rows)
-    table.index.name = "price_point"
     if unit == "flops":
-        ones = np.ones(len(table))
-        prices = {"train_flop": ones, "prefill_flop": ones, "decode_flop": ones}
-        table = table.drop(columns=["train_chip_hour", "serve_chip_hour"]).drop_duplicates()
-        table = table.reset_index(drop=True)
-        table.index.name = "price_point"
-        ones = np.ones(len(table))
-        prices = {"train_flop": ones, "prefill_flop": ones, "decode_flop": ones}
-    else:
-        th = table["train_chip_hour"].to_numpy()
-        sh = table["serve_chip_hour"].to_numpy()
-        prices = {"train_flop": th / 3600.0 / (peak_t * util["training"]),
-                  "prefill_flop": sh / 3600.0 / (peak_s * util["prefill"]),
-                  "decode_flop": sh / 3600.0 / (peak_s * util["decode"])}
-    prices.update(data_token=table["data_per_token"].to_numpy(),
-                  ft_data_token=table["ft_data_per_token"].to_numpy(),
-                  cache_hit=table["cache_hit"].to_numpy(),
-                  cache_discount=table["cache_discount"].to_numpy())
+        table = table.drop(columns=["train_chip_hour", "serve_chip_hour"])
+    table.index.name = "price_point"
+    names = {"train_chip_hour": "train_chip_hour", "serve_chip_hour": "serve_chip_hour",
+             "data_per_token": "data_token", "ft_data_per_token": "ft_data_token",
+             "cache_hit": "cache_hit", "cache_discount": "cache_discount"}
+    prices = {names[k]: np.asarray([r[k] for r in rows], float) for k in grid}
     table.attrs["hardware"] = f"train {hw_train.name}, serve {hw_serve.name} ({prec})"
-    table.attrs["utilisation"] = util
-    return {k: np.asarray(v, float) for k, v in prices.items()}, table, unit
+    table.attrs["utilisation"] = {k: hw[v] for k, v in UTILISATION_KEYS.items()}
+    keep = {k: float(v) for k, v in hw.items() if k in M.COST_PARAMETERS}
+    return prices, table, unit, keep
 
 
 def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
@@ -438,7 +568,7 @@ def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
     u = _table(u, "parameters.uncertainty")
     kind = u.get("kind")
     if kind == "normal":
-        _keys(u, {"kind", "sd", "cov_csv"}, "parameters.uncertainty")
+        _keys(u, {"kind", "sd", "corr", "cov_csv"}, "parameters.uncertainty")
         if ("sd" in u) == ("cov_csv" in u):
             raise ScenarioError("missing field 'sd' in [parameters.uncertainty] (give sd or "
                                 "cov_csv)")
@@ -446,9 +576,10 @@ def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
             sd = _table(u["sd"], "parameters.uncertainty.sd")
             _keys(sd, set(base_params), "parameters.uncertainty.sd")
             names = list(sd)
-            cov = pd.DataFrame(np.diag([_num(sd[n], f"parameters.uncertainty.sd.{n}",
-                                             nonneg=True) ** 2 for n in names]),
-                               index=names, columns=names)
+            s_ = np.array([_num(sd[n], f"parameters.uncertainty.sd.{n}", nonneg=True)
+                           for n in names])
+            R = _correlation(u.get("corr"), len(names))
+            cov = pd.DataFrame(R * np.outer(s_, s_), index=names, columns=names)
         else:
             cov = _read_csv(base_dir / u["cov_csv"], "parameters.uncertainty.cov_csv",
                             index_col=0)
@@ -459,14 +590,37 @@ def _uncertainty(u: Any, base_params: dict, base_dir: Path) -> Source:
                   else f"covariance from {u['cov_csv']}")
         return Normal(mean, cov, label=f"normal draws, {origin}")
     if kind == "draws":
-        _keys(u, {"kind", "draws_csv"}, "parameters.uncertainty", ("draws_csv",))
+        _keys(u, {"kind", "draws_csv", "columns"}, "parameters.uncertainty", ("draws_csv",))
         table = _read_csv(base_dir / u["draws_csv"], "parameters.uncertainty.draws_csv")
+        for col in u.get("columns", []):
+            if col not in table:
+                raise ScenarioError(f"parameters.uncertainty.draws_csv: missing column {col!r} "
+                                    f"(columns = {u['columns']})")
         conv = None
         if "converged" in table:
             conv = table.pop("converged").astype(bool)
         _keys(dict.fromkeys(table.columns), set(base_params), "parameters.uncertainty.draws_csv")
         return Draws(table, conv, point={k: base_params[k] for k in table.columns})
     raise ScenarioError(f"parameters.uncertainty.kind: expected 'normal' or 'draws', got {kind!r}")
+
+
+def _correlation(corr: Any, n: int) -> np.ndarray:
+    """The correlation matrix of [parameters.uncertainty] (identity when absent), checked."""
+    where = "parameters.uncertainty.corr"
+    if corr is None:
+        return np.eye(n)
+    try:
+        R = np.array(corr, dtype=float)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{where}: expected a square matrix of numbers") from None
+    if R.shape != (n, n) or not np.allclose(R, R.T) or not np.allclose(np.diag(R), 1.0):
+        raise ScenarioError(f"{where}: expected a symmetric {n}×{n} matrix with a unit diagonal "
+                            "(in the order of sd)")
+    low = float(np.linalg.eigvalsh(R).min())
+    if low < -1e-10:
+        raise ScenarioError(f"{where}: expected a positive semi-definite matrix (smallest "
+                            f"eigenvalue {low:.3g})")
+    return R
 
 
 def _apply_preset(preset: str, base_params: dict) -> None:
@@ -549,9 +703,8 @@ def _match_target(match: Any, kind: str, base_levers: dict, params: dict, extra:
               match.items()})
     if "D" not in match:
         p = params
-        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
-        C6 = (z["N"] / G) ** ((p["alpha"] + p["beta"]) / p["beta"])
-        z["D"] = float(compute_optimal(6.0 * C6, p["A"], p["B"], p["alpha"], p["beta"])["D"])
+        z["D"] = float(compute_optimal_for_size(z["N"], p["A"], p["B"], p["alpha"],
+                                                p["beta"])["D"])
     tech = M.PipelineTechnology(M.Target(kind, 0.0), **extra)
     return float(tech.quality({k: np.float64(v) for k, v in z.items()}, params))
 
@@ -588,6 +741,8 @@ def point_parameters(sc: Scenario) -> dict[str, float]:
     vals = dict(sc.base_parameters)
     if isinstance(sc.parameters, Published):
         vals.update(sc.parameters.values)
+    elif isinstance(sc.parameters, Blocks):
+        vals.update(dict(sc.parameters.point))
     elif isinstance(sc.parameters, Normal):
         vals.update(dict(sc.parameters.mean))
     elif sc.parameters.point:

@@ -117,7 +117,9 @@ def test_grad_with_respect_to_prices_and_Q():
     g = jax.grad(lambda th, q: costs.total_cost(z, th, q), argnums=(0, 1))(THETA, Q)
     total = float(_total(z, Q))
     # dollars are proportional to the price per chip-hour (data is free here)
-    assert float(g[0]["price_per_hour"]) == pytest.approx(total / 4.40, rel=1e-12)
+    # (one price per chip-hour for training, one for serving: together they scale every dollar)
+    assert float(g[0]["price_per_hour"] + g[0]["price_per_hour_train"]) == pytest.approx(
+        total / 4.40, rel=1e-12)
     assert float(g[1]) == pytest.approx(float(costs.variable_cost(_stages(z))), rel=1e-12)
 
 

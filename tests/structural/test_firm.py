@@ -106,7 +106,8 @@ def test_vmap_over_hypotheses_queries_and_prices():
     ps = jnp.asarray([p for _, _, p in grid])
 
     def one(m, q, p):
-        return firm.solve_masked(m, Z, THETA | {"price_per_hour": p}, q, target,
+        return firm.solve_masked(m, Z, THETA | {"price_per_hour": p, "price_per_hour_train": p},
+                                 q, target,
                                  quality="task_loss")
 
     out = jax.vmap(one)(masks, qs, ps)
@@ -152,8 +153,9 @@ def test_derivatives_of_the_optimum_match_finite_differences(loss_problem):
     free, target = ("N", "D"), 2.0
 
     def run(Q, price, tgt):
-        return firm.solve(free, z, theta | {"price_per_hour": price}, Q, tgt,
-                          quality="model_loss")
+        # one price per chip-hour for training and serving alike
+        return firm.solve(free, z, theta | {"price_per_hour": price, "price_per_hour_train": price},
+                          Q, tgt, quality="model_loss")
 
     Q, p = 1e10, 4.4
     sol = run(Q, p, target)

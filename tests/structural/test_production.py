@@ -63,7 +63,7 @@ def test_loss_falls_in_N_and_D(N, D, m):
 
 
 def test_hernandez_transfer():
-    k, a, b = finetuning.HERNANDEZ_2021["text->python"]
+    k, a, b = finetuning.HERNANDEZ_2021["text->python"].constants.values()
     D_T = float(finetuning.effective_data_transferred(1e6, 1e9, k, a, b))
     assert D_T == pytest.approx(1.9e4 * 1e6**0.18 * 1e9**0.38, rel=1e-12)
     # no fine-tuning data: no transfer, and finite (zero) derivatives

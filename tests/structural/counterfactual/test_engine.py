@@ -42,12 +42,15 @@ def test_batched_solver_matches_scipy_point_by_point():
     pt = 10 ** rng.uniform(-18.5, -17.5, n)
     pdec = 10 ** rng.uniform(-18, -16.5, n)
     pdata = np.where(rng.uniform(size=n) < 0.5, 0.0, 10 ** rng.uniform(-10, -7, n))
-    hyp = Hypothesis("heavy", ("N", "D"), {"DF": 0.0, "c": 0.0, "k": 1.0})
-    th = dict(PIPELINE_DEFAULTS, tokens_in=0.0, tokens_out=800.0)
+    hyp = Hypothesis("heavy", ("N", "D"), {"D_F": 0.0, "c": 0.0, "k": 1.0, "U": 1e20})
+    # Dollars per FLOP = $/chip-hour / 3600 at peak 1 FLOP/s and utilisation 1; decode
+    # compute-bound (no memory traffic): the cost accounting reduces to FLOP prices.
+    th = dict(PIPELINE_DEFAULTS, tokens_in=0.0, tokens_out=800.0, peak_train=1.0, peak_infer=1.0,
+              u_train=1.0, u_prefill=1.0, u_decode=1.0, bandwidth=1e30)
     for i in range(n):  # one tiny grid per target (the target is part of the technology)
         tech = PipelineTechnology(Target("loss", float(L[i])), attention=False)
         pr = {k: np.zeros(1) for k in PRICE_FIELDS}
-        pr.update(train_flop=pt[i:i + 1], prefill_flop=pdec[i:i + 1], decode_flop=pdec[i:i + 1],
+        pr.update(train_chip_hour=3600 * pt[i:i + 1], serve_chip_hour=3600 * pdec[i:i + 1],
                   data_token=pdata[i:i + 1])
         sol = solve_grid(tech, [hyp], {k: np.array([v]) for k, v in th.items()}, pr, Q[i:i + 1])
         N_ref, c_ref = _scipy_heavy(L[i], Q[i], pt[i], pdec[i], pdata[i], 800.0)
@@ -62,7 +65,10 @@ DOC = {
     "workload": {"queries": [1e6, 1e8, 1e10, 1e12], "reference_queries": 1e10,
                  "tokens_in": 500, "tokens_out": 300},
     "prices": {"train_chip_hour": 2.0, "serve_chip_hour": 2.0, "data_per_token": 1e-9},
-    "parameters": {"values": {"ctx_alpha": 5.0, "ctx_beta": 0.5}},
+    "parameters": {"preset": "sardana2023", "fit": [], "values": {"ctx_alpha": 5.0,
+                                                                  "ctx_beta": 0.5},
+                   "pinned": ["ctx_alpha", "ctx_beta", "u_prefill", "u_decode",
+                              "serve_price_scale"]},
     "base": {"N": 7e9, "D": 2e12, "c": 0},
     "hypotheses": {"heavy_training": {"kind": "heavy_training"},
                    "long_context": {"kind": "long_context", "bounds": {"c": [1, 1048576]}}},

@@ -30,6 +30,18 @@ def _check_outputs(out: Path, path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["title"]
     assert summary["assumptions"], "every scenario names its assumptions"
+    if "guardrail" not in path.stem:
+        # every parameter with its value, source and reference; what drives the answer
+        rows = summary["parameters"]
+        assert rows and all(set(r) == {"name", "value", "source", "reference"} for r in rows)
+        assert {r["source"] for r in rows} <= {"fitted", "published", "assumed"}
+        report = (out / "report.md").read_text()
+        assert "## Parameters: value, source and reference" in report
+        assert "| name | value | source | reference |" in report
+        if summary["parameter_draws"] and "draws of" in summary["parameter_draws"]:
+            vd = summary["variance_decomposition"]
+            assert vd["method"] and any(k.startswith("log cost at Q") for k in vd)
+            assert "## What drives the answer" in report
     pngs = list(out.glob("*.png"))
     assert pngs
     for png in pngs:

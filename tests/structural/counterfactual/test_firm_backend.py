@@ -26,7 +26,8 @@ def test_firm_backend_matches_the_pipeline_engine_on_sardana_frankle():
 
     th_f = firm.default_parameters("H100", peak_train=1.0, peak_infer=1.0, u_train=1.0,
                                    u_finetune=1.0, u_prefill=1.0, u_decode=1.0,
-                                   price_per_hour=3600.0, bandwidth=1e30, n_layer_d_attn=0.0,
+                                   price_per_hour=3600.0, price_per_hour_train=3600.0,
+                                   bandwidth=1e30, n_layer_d_attn=0.0,
                                    R_D_star=1e12, R_N_star=1e12, ctx_alpha=0.0, **sardana)
     prices_f = {k: np.array([th_f.pop(k)]) for k in FIRM_PRICE_FIELDS}
     base = firm.default_levers(N=13e9, D=5.76e11, U=1e20, c=0.0, x=0.0, y=1.0, k=1.0, r=0.0)
@@ -38,9 +39,9 @@ def test_firm_backend_matches_the_pipeline_engine_on_sardana_frankle():
     prices_p = {k: np.array([1.0]) for k in PRICE_FIELDS}
     for k in ("data_token", "ft_data_token", "cache_hit", "cache_discount"):
         prices_p[k] = np.array([0.0])
-    hyp_p = Hypothesis("heavy", ("N", "D"), {"DF": 0.0, "c": 0.0, "k": 1.0})
-    sol_p = solve_grid(PipelineTechnology(Target("loss", L_13B), attention=False), [hyp_p],
-                       th_p, prices_p, Q)
+    hyp_p = Hypothesis("heavy", ("N", "D"), {"D_F": 0.0, "c": 0.0, "k": 1.0, "U": 1e20})
+    sol_p = solve_grid(PipelineTechnology(Target("loss", L_13B), attention=False, unit="flops"),
+                       [hyp_p], th_p, prices_p, Q)
 
     f, p = sol_f.values["heavy"], sol_p.values["heavy"]
     assert np.all(f["status"] == 0) and np.all(p["status"] == 0)

@@ -14,6 +14,7 @@ from structural.counterfactual import Hypothesis, run, solve_grid
 from structural.counterfactual.model import (
     PIPELINE_DEFAULTS,
     PRICE_FIELDS,
+    TRADEOFF_DEFAULTS,
     PipelineTechnology,
     Target,
     TradeoffTechnology,
@@ -56,12 +57,12 @@ def test_sardana_frankle_13b_to_7b_through_the_scenario():
 
 def test_zero_demand_recovers_chinchilla_for_every_hypothesis_freeing_N_and_D():
     L_target = 2.1
-    tech = PipelineTechnology(Target("loss", L_target), attention=False)
-    fixed = {"DF": 0.0, "c": 0.0, "k": 1.0}
+    tech = PipelineTechnology(Target("loss", L_target), attention=False, unit="flops")
+    fixed = {"D_F": 0.0, "c": 0.0, "k": 1.0}
     hyps = [Hypothesis("heavy", ("N", "D"), fixed),
-            Hypothesis("with_context", ("N", "D", "c"), {"DF": 0.0, "k": 1.0},
+            Hypothesis("with_context", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0},
                        bounds={"c": (1.0, 1e4)}),
-            Hypothesis("with_sampling", ("N", "D", "k"), {"DF": 0.0, "c": 0.0},
+            Hypothesis("with_sampling", ("N", "D", "k"), {"D_F": 0.0, "c": 0.0},
                        bounds={"k": (1.0, 8.0)})]
     th = _theta(ctx_alpha=5.0, ctx_beta=0.5, tokens_in=500.0)
     pr = _flop_prices()
@@ -81,15 +82,16 @@ def test_zero_demand_recovers_chinchilla_for_every_hypothesis_freeing_N_and_D():
 def test_equal_spend_erdil_2024(w_I):
     """Iso-performance slope −w_T/w_I ⇒ inference spend / training spend = w_I/w_T at the optimum;
     slope −1 ⇒ equal spend, for every Q and every price."""
-    tech = TradeoffTechnology(Target("performance", 60.0))
+    tech = TradeoffTechnology(Target("performance", 60.0), unit="dollars")
     hyp = Hypothesis("trade", ("T", "I"))
     Q = np.geomspace(1e2, 1e12, 11)
     prices = _flop_prices(4)
-    prices["train_flop"] = np.array([1.0, 2.0, 1.0, 5e-18])
-    prices["decode_flop"] = np.array([1.0, 1.0, 3.0, 1e-17])
-    sol = solve_grid(tech, [hyp], {"w_T": np.array([1.0]), "w_I": np.array([w_I])}, prices, Q)
+    prices["train_chip_hour"] = np.array([1.0, 2.0, 1.0, 5e-18])
+    prices["serve_chip_hour"] = np.array([1.0, 1.0, 3.0, 1e-17])
+    sol = solve_grid(tech, [hyp], {**{k: np.array([v]) for k, v in TRADEOFF_DEFAULTS.items()},
+                                     "w_I": np.array([w_I])}, prices, Q)
     v = sol.values["trade"]
-    ratio = (Q * v["cost_decode"]) / v["cost_pretraining"]
+    ratio = (Q * v["cost_output"]) / v["cost_pretrain"]
     assert np.all(v["status"] == 0)
     np.testing.assert_allclose(ratio, w_I, rtol=1e-6)
 
@@ -99,14 +101,14 @@ def test_spend_ratio_equals_minus_inverse_slope_for_the_pipeline():
     iso-loss curve between inference and training compute) — Erdil's rule, local form."""
     A, B, E, a, b = (PIPELINE_DEFAULTS[k] for k in ("A", "B", "E", "alpha", "beta"))
     L = 2.05
-    tech = PipelineTechnology(Target("loss", L), attention=False)
-    hyp = Hypothesis("heavy", ("N", "D"), {"DF": 0.0, "c": 0.0, "k": 1.0})
+    tech = PipelineTechnology(Target("loss", L), attention=False, unit="flops")
+    hyp = Hypothesis("heavy", ("N", "D"), {"D_F": 0.0, "c": 0.0, "k": 1.0})
     Q = np.array([1e11, 1e12, 1e13])
     sol = solve_grid(tech, [hyp], _theta(), _flop_prices(), Q)
     v = sol.values["heavy"]
     for i, q in enumerate(Q):
         N = v["lever_N"][0, 0, i]
-        train, infer = v["cost_pretraining"][0, 0, i], q * v["cost_decode"][0, 0, i]
+        train, infer = v["cost_pretrain"][0, 0, i], q * v["cost_output"][0, 0, i]
 
         def logs(logN, q=q):
             n = jnp.exp(logN)
@@ -123,5 +125,5 @@ def test_spend_ratio_equals_minus_inverse_slope_for_the_pipeline():
 def test_equal_spend_scenario_file():
     res = run(SCENARIOS / "equal_spend_tradeoff.toml")
     v = res.solution.values["trade_off"]
-    ratio = res.solution.Q * v["cost_decode"][0, 0] / v["cost_pretraining"][0, 0]
+    ratio = res.solution.Q * v["cost_output"][0, 0] / v["cost_pretrain"][0, 0]
     np.testing.assert_allclose(ratio, 1.0, rtol=1e-6)

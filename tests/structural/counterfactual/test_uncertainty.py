@@ -20,7 +20,8 @@ DOC = {
     "workload": {"queries": {"min": 1e6, "max": 1e13, "points": 15}, "tokens_in": 500,
                  "tokens_out": 300},
     "prices": {"hardware": "H100", "train_chip_hour": 2.0, "serve_chip_hour": 2.0},
-    "parameters": {"values": {"ctx_alpha": 5.0, "ctx_beta": 0.5}},
+    "parameters": {"preset": "sardana2023", "fit": [], "pinned": ["u_prefill", "u_decode"],
+                   "values": {"ctx_alpha": 5.0, "ctx_beta": 0.5}},
     "base": {"N": 7e9, "D": 2e12, "c": 0},
     "hypotheses": {"heavy_training": {"kind": "heavy_training"},
                    "long_context": {"kind": "long_context", "bounds": {"c": [1, 1048576]}}},
@@ -109,7 +110,7 @@ def test_unknown_parameter_in_a_source_is_named():
 def test_the_source_label_says_whether_the_covariance_was_fitted():
     doc = copy.deepcopy(DOC)
     doc["parameters"]["uncertainty"] = {"kind": "normal", "sd": {"ctx_alpha": 0.5}}
-    assumed = scenario_from_dict(doc).parameters
+    assumed = scenario_from_dict(doc).parameters.blocks["scenario uncertainty"]
     assert isinstance(assumed, Normal) and "assumed, not fitted" in assumed.label
     params = pd.Series({"A": 406.4})
     fitted = SimpleNamespace(params=params, bootstrap=None,
@@ -124,7 +125,7 @@ def test_a_non_utf8_covariance_file_is_named(tmp_path):
     doc = (tmp_path / "s.toml")
     src = (Path(__file__).parents[3] / "structural/examples/scenarios/"
            "finetune_vs_long_context.toml").read_text()
-    doc.write_text(src.replace("sd = { ft_alpha = 0.01, ft_beta = 0.01, ctx_alpha = 4.0 }",
-                               'cov_csv = "cov.csv"'))
+    doc.write_text(src.replace("ctx_beta = 0.5 }\n", 'ctx_beta = 0.5 }\n\n[parameters.uncertainty]'
+                               '\nkind = "normal"\ncov_csv = "cov.csv"\n'))
     with pytest.raises(ScenarioError, match=r"cov\.csv is not UTF-8"):
         load_scenario(doc)

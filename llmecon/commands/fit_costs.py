@@ -23,12 +23,8 @@ import sys
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
-from data.traces import TRACE_NAMES as TRACES
 from llmecon.commands._inputs import output_dir, read_csv, staged_output
 from llmecon.errors import ComputationError
-from structural.fitted.inputs import FitInputError, check_table, with_years
 
 FORMATS = ("text", "markdown", "latex")
 
@@ -79,10 +75,12 @@ def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
 
 
 def _arguments_usage(p: argparse.ArgumentParser) -> None:
+    # The bundled traces' names are not listed here: reading them would import pandas to print
+    # help. A wrong name is refused with the list when the command runs.
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
     p.add_argument("--trace", default="azure_code_2023",
-                   help="which trace to fit: " + ", ".join(TRACES)
-                        + " (default azure_code_2023; with --traces, a value of its trace column)")
+                   help="which bundled trace to fit (llmecon data show request_traces; default "
+                        "azure_code_2023; with --traces, a value of its trace column)")
     p.add_argument("--column", default="output_tokens",
                    choices=("input_tokens", "output_tokens"),
                    help="token count to fit (default output_tokens)")
@@ -168,6 +166,8 @@ def _csv(path: str | None, what: str, origin: str, flag: str,
 
     When ``columns`` is given, a ``date`` or ``t`` column is required too.
     """
+    from structural.fitted.inputs import FitInputError, with_years
+
     if path is None:
         return None
     df = _read(path, what, flag)
@@ -185,6 +185,8 @@ def _csv(path: str | None, what: str, origin: str, flag: str,
 def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: int) -> None:
     """Fail with one line unless ``min_rows`` rows have a value in every one of ``columns``,
     at two or more dates (a growth rate needs a time span)."""
+    from structural.fitted.inputs import FitInputError
+
     complete = df[list(columns)].notna().all(axis=1)
     n = int(complete.sum())
     if n < min_rows:
@@ -197,6 +199,7 @@ def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: i
 
 def run_training_cost(args: argparse.Namespace) -> int:
     from structural.fitted import training_cost as tc
+    from structural.fitted.inputs import check_table
 
     output_dir(args.out, force=args.force)
     run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
@@ -225,6 +228,7 @@ def run_training_cost(args: argparse.Namespace) -> int:
 
 def run_inference_price(args: argparse.Namespace) -> int:
     from structural.fitted import inference_price as ip
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     table = _csv(args.prices, "open-weights prices", "2024-01-01", "--prices")
@@ -249,6 +253,7 @@ def run_inference_price(args: argparse.Namespace) -> int:
 
 def run_price_trend(args: argparse.Namespace) -> int:
     from structural.fitted import price_trend as pt
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     if args.threshold is not None and not math.isfinite(args.threshold):
@@ -272,6 +277,8 @@ def run_price_trend(args: argparse.Namespace) -> int:
 
 def _token_prices(text: str) -> dict[str, float]:
     """``IN,OUT[,CACHE]`` in $/Mtok, range-checked like the price tables (0.0005 to 2000)."""
+    from structural.fitted.inputs import FitInputError
+
     bad = f"--prices {text!r}: expected IN,OUT[,CACHE] in $/Mtok"
     try:
         vals = [float(v) for v in text.split(",")]
@@ -289,6 +296,7 @@ def _token_prices(text: str) -> dict[str, float]:
 
 def run_usage(args: argparse.Namespace) -> int:
     from structural.fitted import usage as u
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     table = _read(args.traces, "request trace", "--traces") if args.traces else None

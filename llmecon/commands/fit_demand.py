@@ -15,8 +15,6 @@ import argparse
 import tomllib
 from pathlib import Path
 
-import pandas as pd
-
 from llmecon.cli import UsageError
 from llmecon.commands._inputs import input_file, output_dir
 
@@ -43,6 +41,8 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
 
 
 def _read_csv(path: Path, flag: str) -> pd.DataFrame:
+    import pandas as pd
+
     input_file(path, ".csv", flag=flag)
     try:
         df = pd.read_csv(path)
@@ -77,6 +77,8 @@ def _read_spec(path: Path) -> dict:
 
 
 def run_demand(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
 
     output_dir(args.out)

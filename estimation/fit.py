@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -136,9 +135,9 @@ def fit(
     if not diag.converged:
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
-    th = jnp.asarray(est.theta)
-    scores = np.asarray(compiled(obj, "scores")(th, None, obj.data))
-    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))
+    th = np.asarray(est.theta)
+    scores = np.asarray(compiled(obj, "scores")(th, None, obj.data))[: obj.nobs]
+    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
              if cov_type in NEEDS_LEVERAGE else None)
     cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
                            cluster_correction=cluster_correction)
@@ -196,7 +195,7 @@ def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objec
             f"({', '.join(spec.names)}): they cannot all be identified; give at least "
             f"{len(spec)} rows (many more for useful standard errors)")
     return Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
-                     derivatives=derivatives)
+                     derivatives=derivatives).padded()
 
 
 def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
@@ -219,7 +218,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
                      options: SolverOptions, progress: bool, name: str) -> _Estimate:
     """Every start through the batched Newton solver; the converged start with the lowest
     objective wins (the lowest finite one where none converged)."""
-    w1 = np.ones(obj.nobs)
+    w1 = obj.weights()
     with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
         sol = solve_batch(obj, theta0, w1, options, progress=bar)
     ok = sol.status == Status.CONVERGED
@@ -268,17 +267,11 @@ def _polish(obj: Objective, est: _Estimate) -> None:
     R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
     dropped.
     """
-    w1 = np.ones(obj.nobs)
-    vgh = compiled(obj, "value_grad_hess")
-    per_obs = compiled(obj, "per_obs")
+    w1 = obj.weights()
+    vghs = compiled(obj, "value_grad_hess_scale")  # shared with the SciPy path and diagnosis
     theta = np.asarray(est.theta, dtype=np.float64)
-    f, g, H = (np.asarray(a) for a in vgh(jnp.asarray(theta), w1, obj.data))
-
-    def rel_grad(t, g):
-        q = np.asarray(per_obs(jnp.asarray(t), w1, obj.data))
-        return float(relative_gradient(t, objective_scale(q, w1, np), g, np)), q
-
-    rg, q = rel_grad(theta, g)
+    f, g, H, sq = (np.asarray(a) for a in vghs(theta, w1, obj.data))
+    rg = float(relative_gradient(theta, sq, g, np))
     for _ in range(POLISH_STEPS):
         if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
             return
@@ -287,14 +280,14 @@ def _polish(obj: Objective, est: _Estimate) -> None:
         except np.linalg.LinAlgError:
             return
         t2 = theta + step
-        f2, g2, H2 = (np.asarray(a) for a in vgh(jnp.asarray(t2), w1, obj.data))
+        f2, g2, H2, sq2 = (np.asarray(a) for a in vghs(t2, w1, obj.data))
         if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
             return
-        rg2, q2 = rel_grad(t2, g2)
-        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + np.sum(np.abs(q - q.mean())))
+        rg2 = float(relative_gradient(t2, sq2, g2, np))
+        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + sq)
         if not (rg2 < rg and f2 <= f + noise):
             return
-        theta, f, g, H, rg, q = t2, f2, g2, H2, rg2, q2
+        theta, f, g, H, rg, sq = t2, f2, g2, H2, rg2, sq2
         est.theta, est.at_hat = theta, (f, g, H)
 
 
@@ -315,15 +308,16 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
               name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics]:
     """(Q, ∇²Q) at the estimate and its :class:`Diagnostics`; raises where they are not
     finite. Where SciPy stopped, the scale-free test decides convergence."""
-    w1 = np.ones(obj.nobs)
-    th = jnp.asarray(est.theta)
+    w1 = obj.weights()
+    th = np.asarray(est.theta)
     if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
         # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
         f, g, H = (np.asarray(a) for a in est.at_hat)
     else:
-        f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
-    q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))
-    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1, np), g, np))
+        f, g, H = (np.asarray(a) for a in
+                   compiled(obj, "value_grad_hess_scale")(th, w1, obj.data)[:3])
+    q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))[: obj.nobs]
+    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(names, g, H, strict=True)
@@ -400,7 +394,7 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
 def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
                     scipy_options: Mapping[str, Any] | None) -> _Estimate:
     """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
-    w = jnp.ones(obj.nobs)
+    w = obj.weights()
     vgh = compiled(obj, "value_grad_hess")
     fun = compiled(obj, "value")
     kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(vgh(t, w, obj.data)[1])}

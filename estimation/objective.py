@@ -8,6 +8,10 @@ user's scale) and a dict of data arrays. The engine minimises
 
 with observation weights w (all ones for a fit; multinomial counts for a bootstrap replicate, so
 one compiled solver serves the fit, the multistart grid and the bootstrap).
+
+A fit pads its data to a few row counts (:func:`padded_rows`): the extra rows repeat the last
+observation and carry weight zero, so Q and its derivatives are unchanged while a dataset of a new
+length reuses the code compiled for the last one of its bucket instead of compiling again.
 """
 
 from __future__ import annotations
@@ -45,6 +49,26 @@ def objective_scale(q, w, xp=jnp):
     return xp.where(spread > 0, spread, xp.abs(xp.sum(w * q)))
 
 
+#: Row counts up to this are padded to a power of two; beyond it to a multiple of an eighth of
+#: the next power of two, so padding never adds more than 12.5% of rows where it costs time.
+_POW2_ROWS = 4096
+_MIN_ROWS = 16
+
+
+def padded_rows(n: int) -> int:
+    """The row count a dataset of ``n`` rows is padded to: 16, 32, ..., 4096, then steps of an
+    eighth of the enclosing power of two (4608, 5120, ...). A handful of buckets cover every
+    length a command meets, so each model compiles once per bucket rather than once per length.
+    """
+    if n <= _MIN_ROWS:
+        return _MIN_ROWS
+    top = 1 << (int(n) - 1).bit_length()  # the smallest power of two ≥ n
+    if top <= _POW2_ROWS:
+        return top
+    step = top // 8
+    return -(-int(n) // step) * step
+
+
 def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array], int]:
     """Data as a dict of float64 (or integer) JAX arrays sharing a leading dimension n."""
     if isinstance(data, pd.DataFrame):
@@ -70,7 +94,7 @@ def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array
             raise SpecificationError(
                 f"data column {key!r} has {arr.shape[0]} rows; the others have {n}"
             )
-        out[str(key)] = jnp.asarray(arr)
+        out[str(key)] = jax.device_put(arr)  # jnp.asarray would compile a copy per shape
     if not n:
         raise SpecificationError("data has no rows")
     return out, int(n)
@@ -94,10 +118,38 @@ class Objective:
     residuals: Contributions | None = None
     loss: Any = None
     derivatives: Any = None
+    rows: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SpecificationError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.rows == 0:  # the data arrays hold the observations and nothing else
+            object.__setattr__(self, "rows", self.nobs)
+
+    def padded(self) -> Objective:
+        """The same objective on data padded to :func:`padded_rows` rows, the extra rows copies
+        of the last observation that :meth:`weights` gives weight zero."""
+        rows = padded_rows(self.nobs)
+        if rows == self.rows:
+            return self
+        extra = rows - self.nobs
+        data = {}
+        for key, value in self.data.items():
+            arr = np.asarray(value)[: self.nobs]
+            data[key] = jax.device_put(np.concatenate([arr, np.repeat(arr[-1:], extra, axis=0)]))
+        return replace(self, data=data, rows=rows)
+
+    def weights(self, w: Any = None) -> np.ndarray:
+        """Observation weights (default: ones) extended by zeros over the padding rows, so that
+        padding changes nothing. ``w`` has the observations along its last axis."""
+        w = np.ones(self.nobs) if w is None else np.asarray(w, dtype=np.float64)
+        if w.shape[-1] == self.rows:
+            return w
+        if w.shape[-1] != self.nobs:
+            raise SpecificationError(
+                f"weights have {w.shape[-1]} entries per row; expected one per observation "
+                f"({self.nobs})")
+        return np.concatenate([w, np.zeros((*w.shape[:-1], self.rows - self.nobs))], axis=-1)
 
     @property
     def static_key(self) -> tuple:
@@ -227,11 +279,12 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}; "
                 f"expected a pure JAX function returning {what}, shape ({self.nobs},)") from exc
-        if tuple(shape) != (self.nobs,):
+        if tuple(shape) != (self.rows,):
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
-                f"({self.nobs},)")
-        q = np.asarray(compiled(self, "per_obs")(jnp.asarray(theta), None, self.data))
+                f"({self.rows},)")
+        q = np.asarray(compiled(self, "per_obs")(np.asarray(theta), None, self.data))
+        q = q[: self.nobs]  # the rows after it only pad the data
         bad = np.flatnonzero(~np.isfinite(q))
         if bad.size:
             raise ModelFunctionError(
@@ -247,7 +300,7 @@ class Objective:
         step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
         unused = np.ones(theta.size, dtype=bool)
         for t in (theta, theta + step):
-            S = np.asarray(scores(jnp.asarray(t), None, self.data))
+            S = np.asarray(scores(t, None, self.data))[: self.nobs]
             unused &= np.all(S == 0.0, axis=0)
         if unused.any():
             names = [n for n, u in zip(self.spec.names, unused, strict=True) if u]

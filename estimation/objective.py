@@ -50,14 +50,14 @@ def objective_scale(q, w, xp=jnp):
 
 
 #: Row counts up to this are padded to a power of two; beyond it to a multiple of an eighth of
-#: the next power of two, so padding never adds more than 12.5% of rows where it costs time.
+#: the next power of two, so padding never adds more than 25% of rows where it costs time.
 _POW2_ROWS = 4096
 _MIN_ROWS = 16
 
 
 def padded_rows(n: int) -> int:
     """The row count a dataset of ``n`` rows is padded to: 16, 32, ..., 4096, then steps of an
-    eighth of the enclosing power of two (4608, 5120, ...). A handful of buckets cover every
+    eighth of the enclosing power of two (5120, 6144, ..., 8192, 10240, ...). A handful of buckets cover every
     length a command meets, so each model compiles once per bucket rather than once per length.
     """
     if n <= _MIN_ROWS:
@@ -67,6 +67,24 @@ def padded_rows(n: int) -> int:
         return top
     step = top // 8
     return -(-int(n) // step) * step
+
+
+#: The most rows whose derivatives are formed at once: beyond it Q, ∇Q and ∇²Q are summed over
+#: chunks of rows in a compiled loop (``lax.map``), so the memory a fit needs beyond its data
+#: stays that of one chunk (about 2^18 rows × parameters × a few arrays) however many rows.
+CHUNK_ROWS = 1 << 18
+_MIN_CHUNK = 1 << 12
+
+
+def chunk_rows(rows: int) -> int:
+    """Rows per chunk for data of ``rows`` rows: all of them up to :data:`CHUNK_ROWS`, beyond it
+    the largest power of two up to it that divides ``rows`` (padded row counts have one)."""
+    if rows <= CHUNK_ROWS:
+        return rows
+    c = CHUNK_ROWS
+    while rows % c and c > _MIN_CHUNK:
+        c //= 2
+    return c if rows % c == 0 else rows
 
 
 def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array], int]:
@@ -172,7 +190,36 @@ class Objective:
         return self.sign * jnp.reshape(c, (-1,))
 
     def value(self, theta: jax.Array, w: jax.Array) -> jax.Array:
-        return jnp.sum(w * self.per_obs(theta))
+        return self._over_chunks(w, lambda o, wc: jnp.sum(wc * o.per_obs(theta)))
+
+    def _over_chunks(self, w: jax.Array, part: Callable) -> Any:
+        """Σ over chunks of rows of ``part(objective on the chunk, the chunk's weights)`` (a
+        pytree of sums); one call on all rows where they fit in one chunk."""
+        rows = next(iter(self.data.values())).shape[0]
+        c = chunk_rows(rows)
+        if c == rows:
+            return part(self, w)
+        nc = rows // c
+        data = {k: jnp.reshape(v, (nc, c, *v.shape[1:])) for k, v in self.data.items()}
+        sums = jax.lax.map(lambda a: part(self.with_data(a[0]), a[1]),
+                           (data, jnp.reshape(w, (nc, c))))
+        return jax.tree.map(lambda x: jnp.sum(x, axis=0), sums)
+
+    def _chunked_scale(self, theta: jax.Array, w: jax.Array, f: jax.Array, rho=None):
+        """:func:`objective_scale` over chunks: a second pass for the spread about the mean
+        (``rho``: the contributions are ρ(residuals))."""
+        qbar = f / jnp.maximum(jnp.sum(w), 1e-300)
+
+        def spread(o, wc):
+            q = o.per_obs(theta) if rho is None else rho(o._residuals_of(theta))
+            return jnp.sum(wc * jnp.abs(q - qbar))
+
+        s = self._over_chunks(w, spread)
+        return jnp.where(s > 0, s, jnp.abs(f))
+
+    def _is_chunked(self) -> bool:
+        rows = next(iter(self.data.values())).shape[0]
+        return chunk_rows(rows) != rows
 
     def value_grad_hess(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q) in one pass: forward-over-reverse on the value-and-gradient."""
@@ -181,16 +228,23 @@ class Objective:
     def value_grad_hess_scale(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q, scale of Q): the scale is :func:`objective_scale` of the contributions."""
 
-        def value_aux(u):
-            q = self.per_obs(u)
-            return jnp.sum(w * q), q
+        def part(o, wc):
+            def value_aux(u):
+                q = o.per_obs(u)
+                return jnp.sum(wc * q), q
 
-        def grad_aux(t):
-            (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
-            return g, (f, g, q)
+            def grad_aux(t):
+                (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
+                return g, (f, g, q)
 
-        H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
-        return f, g, 0.5 * (H + H.T), objective_scale(q, w)
+            H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
+            return f, g, H, q
+
+        if not self._is_chunked():
+            f, g, H, q = part(self, w)
+            return f, g, 0.5 * (H + H.T), objective_scale(q, w)
+        f, g, H = self._over_chunks(w, lambda o, wc: part(o, wc)[:3])
+        return f, g, 0.5 * (H + H.T), self._chunked_scale(theta, w, f)
 
     @property
     def has_gauss_newton(self) -> bool:
@@ -223,22 +277,30 @@ class Objective:
         the IRLS matrix costs about a fifth less than ``value_grad_hess`` plus ``gauss_newton``.
         With closed-form ``derivatives``, J and the second term come from them instead.
         """
-        if self.derivatives is not None:
-            r, J = self.derivatives.jacobian(theta, self.data)
-        else:
-            r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
         rho = self.loss.rho
-        psi = jax.vmap(jax.grad(rho))(r)
-        d2 = jax.vmap(jax.grad(jax.grad(rho)))(r)
-        c = jax.lax.stop_gradient(w * psi)
-        if self.derivatives is not None:
-            H2 = self.derivatives.curvature(theta, self.data, c)
-        else:
-            H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * self._residuals_of(u))))(theta)
-        H = (J * (w * d2)[:, None]).T @ J + H2
-        B = (J * (w * self.loss.irls_weight(r))[:, None]).T @ J
-        q = rho(r)
-        return jnp.sum(w * q), J.T @ (w * psi), 0.5 * (H + H.T), B, objective_scale(q, w)
+
+        def part(o, w):
+            if o.derivatives is not None:
+                r, J = o.derivatives.jacobian(theta, o.data)
+            else:
+                r, J = o._residuals_of(theta), jax.jacfwd(o._residuals_of)(theta)
+            psi = jax.vmap(jax.grad(rho))(r)
+            d2 = jax.vmap(jax.grad(jax.grad(rho)))(r)
+            c = jax.lax.stop_gradient(w * psi)
+            if o.derivatives is not None:
+                H2 = o.derivatives.curvature(theta, o.data, c)
+            else:
+                H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * o._residuals_of(u))))(theta)
+            H = (J * (w * d2)[:, None]).T @ J + H2
+            B = (J * (w * o.loss.irls_weight(r))[:, None]).T @ J
+            q = rho(r)
+            return jnp.sum(w * q), J.T @ (w * psi), H, B, q
+
+        if not self._is_chunked():
+            f, g, H, B, q = part(self, w)
+            return f, g, 0.5 * (H + H.T), B, objective_scale(q, w)
+        f, g, H, B = self._over_chunks(w, lambda o, wc: part(o, wc)[:4])
+        return f, g, 0.5 * (H + H.T), B, self._chunked_scale(theta, w, f, rho)
 
     def scores(self, theta: jax.Array) -> jax.Array:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""

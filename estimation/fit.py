@@ -131,12 +131,11 @@ def fit(
             f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
         )
 
-    f, H, diag = _diagnose(obj, est, options, name)
+    f, H, diag, scores = _diagnose(obj, est, options, name)
     if not diag.converged:
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
     th = np.asarray(est.theta)
-    scores = np.asarray(compiled(obj, "scores")(th, None, obj.data))[: obj.nobs]
     obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
              if cov_type in NEEDS_LEVERAGE else None)
     cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
@@ -305,9 +304,10 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
 
 
 def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
-              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics]:
-    """(Q, ∇²Q) at the estimate and its :class:`Diagnostics`; raises where they are not
-    finite. Where SciPy stopped, the scale-free test decides convergence."""
+              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray]:
+    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores;
+    raises where they are not finite. Where SciPy stopped, the scale-free test decides
+    convergence."""
     w1 = obj.weights()
     th = np.asarray(est.theta)
     if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
@@ -316,7 +316,8 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     else:
         f, g, H = (np.asarray(a) for a in
                    compiled(obj, "value_grad_hess_scale")(th, w1, obj.data)[:3])
-    q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))[: obj.nobs]
+    q_hat, scores = (np.asarray(a)[: obj.nobs]
+                     for a in compiled(obj, "per_obs_scores")(th, None, obj.data))
     rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
@@ -344,7 +345,7 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     diag = Diagnostics(converged=bool(converged), status=status_text, iterations=est.iterations,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
                        hessian_eigenvalues=ev, method=est.method)
-    return f, H, diag
+    return f, H, diag, scores
 
 
 def _scaled_np(H: np.ndarray) -> np.ndarray:
@@ -395,13 +396,21 @@ def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
                     scipy_options: Mapping[str, Any] | None) -> _Estimate:
     """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
     w = obj.weights()
-    vgh = compiled(obj, "value_grad_hess")
-    fun = compiled(obj, "value")
-    kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(vgh(t, w, obj.data)[1])}
+    vgh = compiled(obj, "value_grad_hess_scale")
+    last: dict[str, Any] = {}
+
+    def at(t):
+        # One compiled function for value, gradient and Hessian (not one each): SciPy asks
+        # for them at the same point, so the last evaluation is kept.
+        if last.get("t") is None or not np.array_equal(last["t"], t):
+            last["t"], last["v"] = np.array(t), [np.asarray(a) for a in vgh(t, w, obj.data)]
+        return last["v"]
+
+    kwargs: dict[str, Any] = {"jac": True}
     if method.lower() in ("trust-exact", "newton-cg", "trust-krylov"):
-        kwargs["hess"] = lambda t: np.asarray(vgh(t, w, obj.data)[2])
-    res = optimize.minimize(lambda t: float(fun(t, w, obj.data)), theta0, method=method.lower(),
-                            options=dict(scipy_options or {}), **kwargs)
+        kwargs["hess"] = lambda t: at(t)[2]
+    res = optimize.minimize(lambda t: (float(at(t)[0]), at(t)[1]), theta0,
+                            method=method.lower(), options=dict(scipy_options or {}), **kwargs)
     return _Estimate(theta=np.asarray(res.x), status=str(res.message),
                      iterations=int(getattr(res, "nit", 0)), converged=None,
                      method=f"scipy {method}")

@@ -57,8 +57,9 @@ _MIN_ROWS = 16
 
 def padded_rows(n: int) -> int:
     """The row count a dataset of ``n`` rows is padded to: 16, 32, ..., 4096, then steps of an
-    eighth of the enclosing power of two (5120, 6144, ..., 8192, 10240, ...). A handful of buckets cover every
-    length a command meets, so each model compiles once per bucket rather than once per length.
+    eighth of the enclosing power of two (5120, 6144, ..., 8192, 10240, ...). A handful of
+    buckets cover every length a command meets, so each model compiles once per bucket rather
+    than once per length.
     """
     if n <= _MIN_ROWS:
         return _MIN_ROWS
@@ -314,6 +315,12 @@ class Objective:
         values = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.spec.names, x0, strict=True))
         return f"{fn}({values})"
 
+    def per_obs_scores(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(q_i, ∂q_i/∂θ) together: one compiled function serves the checks at the start and
+        the contributions and scores at the estimate."""
+        S, q = jax.jacfwd(lambda t: (self.per_obs(t),) * 2, has_aux=True)(theta)
+        return q, S
+
     def obs_hessians(self, theta: jax.Array) -> jax.Array:
         """Per-observation Hessians ∇²q_i(θ), shape (n, k, k) (for the HC2/HC3 leverages)."""
         return jax.jacfwd(jax.jacrev(self.per_obs))(theta)
@@ -345,7 +352,7 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.rows},)")
-        q = np.asarray(compiled(self, "per_obs")(np.asarray(theta), None, self.data))
+        q = np.asarray(compiled(self, "per_obs_scores")(np.asarray(theta), None, self.data)[0])
         q = q[: self.nobs]  # the rows after it only pad the data
         bad = np.flatnonzero(~np.isfinite(q))
         if bad.size:
@@ -358,11 +365,11 @@ class Objective:
     def _check_used(self, theta: np.ndarray, where: str) -> None:
         """Refuse a parameter that never moves the objective: its score is zero for every row
         at the start and at a nearby point (one point alone could be a saddle by chance)."""
-        scores = compiled(self, "scores")
+        scores = compiled(self, "per_obs_scores")
         step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
         unused = np.ones(theta.size, dtype=bool)
         for t in (theta, theta + step):
-            S = np.asarray(scores(t, None, self.data))[: self.nobs]
+            S = np.asarray(scores(t, None, self.data)[1])[: self.nobs]
             unused &= np.all(S == 0.0, axis=0)
         if unused.any():
             names = [n for n, u in zip(self.spec.names, unused, strict=True) if u]
@@ -375,13 +382,15 @@ _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("value", "value_grad_hess", "scores", "per_obs", "obs_hessians")
-    jitted with the data as an argument and cached by the model's static key:
-    ``f(theta, w, data)``."""
+    """``method`` of ``obj`` ("value", "value_grad_hess", "value_grad_hess_scale", "scores",
+    "per_obs", "per_obs_scores", "obs_hessians") jitted with the data as an argument and cached
+    by the model's static key: ``f(theta, w, data)``. The engine itself uses two per model and
+    shape on the host (``per_obs_scores`` and ``value_grad_hess_scale``) besides the solver's
+    round, so each costs one compilation."""
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:
-        if method in ("scores", "per_obs", "obs_hessians"):
+        if method in ("scores", "per_obs", "per_obs_scores", "obs_hessians"):
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t))
         else:
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))

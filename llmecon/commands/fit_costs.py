@@ -22,9 +22,13 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmecon.commands._inputs import output_dir, read_csv, staged_output
 from llmecon.errors import ComputationError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("text", "markdown", "latex")
 

@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmecon.cli import UsageError
 from llmecon.commands._inputs import input_file, output_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SPEC_KEYS = {"linear", "random", "demographics", "cost", "absorb", "demand_instruments",
               "supply_instruments", "costs_type", "nesting", "rho_per_nest"}

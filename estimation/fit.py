@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -213,10 +213,54 @@ def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
     return cov_type
 
 
+#: A multistart whose starts × rows exceed this is screened on a subsample of rows first.
+SCREEN_CELLS = 2e7
+#: Rows of the screening subsample, and how many of its best distinct optima are refined.
+SCREEN_ROWS, SCREEN_KEEP = 4096, 16
+
+
+def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,
+            progress: bool) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The starts worth refining on all rows: with many starts on many rows, every start is
+    first run to convergence on a random subsample of :data:`SCREEN_ROWS` rows and only the
+    :data:`SCREEN_KEEP` best distinct optima found there go on (from those optima) to the full
+    data, so a grid costs starts × subsample + survivors × rows instead of starts × rows.
+    Returns (their starts on the user's scale, their internal starting points, a note)."""
+    m, n = len(theta0), obj.nobs
+    if m <= SCREEN_KEEP or m * n <= SCREEN_CELLS or n <= 2 * SCREEN_ROWS:
+        return x0, theta0, None
+    rows = np.sort(np.random.default_rng(0).choice(n, SCREEN_ROWS, replace=False))
+    data = {k: np.asarray(v)[:n][rows] for k, v in obj.data.items()}
+    sub = replace(obj, data=data, nobs=SCREEN_ROWS, rows=0).padded()
+    with Progress(m, "screening starts", progress) as bar:
+        sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar)
+    finite = np.isfinite(sol.fun)
+    order = np.lexsort((np.where(finite, sol.fun, np.inf), sol.status != Status.CONVERGED))
+    keep: list[int] = []
+    for j in order:
+        if not finite[j]:
+            break
+        # Distinct optima: endpoints that agree to 1e-4 (relative) are one basin.
+        if all(np.max(np.abs(sol.theta[j] - sol.theta[i])
+                      / np.maximum(np.abs(sol.theta[i]), 1.0)) > 1e-4 for i in keep):
+            keep.append(int(j))
+        if len(keep) == SCREEN_KEEP:
+            break
+    if not keep:  # nothing finite on the subsample: refine every start on all rows
+        return x0, theta0, None
+    idx = np.asarray(keep)
+    note = (f"multistart screened: all {m:,} starts were run on a random subsample of "
+            f"{SCREEN_ROWS:,} of the {n:,} rows; the {len(idx)} best distinct optima found there "
+            "were refined on all rows (the starts table lists those)")
+    return x0[idx], sol.theta[idx], note
+
+
 def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
                      options: SolverOptions, progress: bool, name: str) -> _Estimate:
     """Every start through the batched Newton solver; the converged start with the lowest
-    objective wins (the lowest finite one where none converged)."""
+    objective wins (the lowest finite one where none converged). Many starts on many rows are
+    screened on a subsample first (:func:`_screen`)."""
+    x0, theta0, screened = _screen(obj, x0, theta0, options, progress)
     w1 = obj.weights()
     with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
         sol = solve_batch(obj, theta0, w1, options, progress=bar)
@@ -249,6 +293,8 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
         warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
     if len(theta0) > 1:
         est.starts = _starts_table(obj.spec, x0, sol)
+    if screened:
+        est.notes.append(screened)
     return est
 
 

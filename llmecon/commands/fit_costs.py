@@ -36,9 +36,7 @@ FORMATS = ("text", "markdown", "latex")
 def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
     """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
     from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
-    from structural.fitted import REGISTRY
-
-    for name, model in REGISTRY.items():
+    for name, model in _registry().items():
         p = fit_subparsers.add_parser(name, help=model.summary)
         globals()[f"_arguments_{name}"](p)
         _common(p)
@@ -54,6 +52,26 @@ def _announced(name: str, run):
         return run(args)
 
     return announced
+
+
+def _registry() -> dict:
+    """:data:`structural.fitted.REGISTRY`, read without importing :mod:`structural` (whose
+    package imports the engine and JAX, a second of start-up for ``llmecon --help``): the
+    registry module imports nothing of ours, so it is loaded from its file on its own unless
+    the package is already imported."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "structural.fitted" in sys.modules:
+        return sys.modules["structural.fitted"].REGISTRY
+    top = importlib.util.find_spec("structural")  # finds the package without running it
+    path = Path(next(iter(top.submodule_search_locations))) / "fitted" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("_llmecon_fitted_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the module's names through it
+    spec.loader.exec_module(module)
+    return module.REGISTRY
 
 
 def _arguments_training_cost(p: argparse.ArgumentParser) -> None:

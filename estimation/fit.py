@@ -216,7 +216,7 @@ def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
 #: A multistart whose starts × rows exceed this is screened on a subsample of rows first.
 SCREEN_CELLS = 2e7
 #: Rows of the screening subsample, and how many of its best distinct optima are refined.
-SCREEN_ROWS, SCREEN_KEEP = 4096, 16
+SCREEN_ROWS, SCREEN_KEEP = 2048, 16
 
 
 def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,

@@ -333,8 +333,12 @@ class Objective:
         what = "residuals" if self.residuals is not None else "contributions"
         user_fn = self.residuals if self.residuals is not None else self.contributions
         try:
-            shape = jax.eval_shape(lambda t: user_fn(self.spec.model_dict(t), self.data),
-                                   jnp.asarray(theta)).shape
+            # The shapes of the observations alone (not the rows that pad them), so a wrong
+            # shape is reported in the user's row count.
+            rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
+                    for k, v in self.data.items()}
+            shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
+                                   jnp.asarray(theta), rows).shape
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
@@ -348,10 +352,10 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}; "
                 f"expected a pure JAX function returning {what}, shape ({self.nobs},)") from exc
-        if tuple(shape) != (self.rows,):
+        if tuple(shape) != (self.nobs,):
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
-                f"({self.rows},)")
+                f"({self.nobs},)")
         q = np.asarray(compiled(self, "per_obs_scores")(np.asarray(theta), None, self.data)[0])
         q = q[: self.nobs]  # the rows after it only pad the data
         bad = np.flatnonzero(~np.isfinite(q))

@@ -357,7 +357,10 @@ def run_usage(args: argparse.Namespace) -> int:
 
 
 def run_task_success(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from structural.fitted import task_success as ts
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     if args.bootstrap < 0 or args.bootstrap == 1:

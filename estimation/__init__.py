@@ -4,11 +4,18 @@ GMM (:func:`ivreg`, :func:`gmm`) and design matrices from formulas (:func:`desig
 
 Knows nothing about language models: a model hands it a pure JAX function of named parameters and
 data returning one log-likelihood (MLE) or loss (M-estimation) contribution per observation.
+
+Importing the package sets JAX to float64 and switches on the persistent compilation cache
+(:mod:`estimation.compilation`).
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from estimation.compilation import enable_default_cache  # noqa: E402
+
+enable_default_cache()
 
 from estimation.bootstrap import Bootstrap, BootstrapResults  # noqa: E402
 from estimation.derivatives import ResidualDerivatives  # noqa: E402

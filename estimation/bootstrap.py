@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from estimation.errors import NotConvergedWarning, SpecificationError
 
@@ -127,6 +126,8 @@ class BootstrapResults:
             lo = used.quantile(alpha / 2)
             hi = used.quantile(1 - alpha / 2)
         elif method == "normal":
+            from scipy import stats  # imported here: a second of start-up otherwise
+
             z = stats.norm.ppf(1 - alpha / 2)
             se = used.std(ddof=1)
             lo, hi = self.estimate - z * se, self.estimate + z * se

@@ -59,7 +59,7 @@ def check_residual_derivatives(obj, theta: np.ndarray) -> None:
     that is an error too.
     """
     t = np.asarray(theta, dtype=np.float64)
-    c = np.linspace(-1.0, 2.0, obj.nobs)
+    c = obj.weights(np.linspace(-1.0, 2.0, obj.nobs))  # zero on rows that pad the data
     got = [np.asarray(a) for a in _supplied(obj)(t, c, obj.data)]
     r, J, H_obs = (np.asarray(a) for a in _autodiff(obj)(t, obj.data))
     at = f"at internal θ = {np.round(t, 6).tolist()}"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -132,13 +131,12 @@ def fit(
             f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
         )
 
-    f, H, diag = _diagnose(obj, est, options, name)
+    f, H, diag, scores = _diagnose(obj, est, options, name)
     if not diag.converged:
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
-    th = jnp.asarray(est.theta)
-    scores = np.asarray(compiled(obj, "scores")(th, None, obj.data))
-    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))
+    th = np.asarray(est.theta)
+    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
              if cov_type in NEEDS_LEVERAGE else None)
     cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
                            cluster_correction=cluster_correction)
@@ -196,7 +194,7 @@ def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objec
             f"({', '.join(spec.names)}): they cannot all be identified; give at least "
             f"{len(spec)} rows (many more for useful standard errors)")
     return Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
-                     derivatives=derivatives)
+                     derivatives=derivatives).padded()
 
 
 def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
@@ -215,11 +213,55 @@ def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
     return cov_type
 
 
+#: A multistart whose starts × rows exceed this is screened on a subsample of rows first.
+SCREEN_CELLS = 2e7
+#: Rows of the screening subsample, and how many of its best distinct optima are refined.
+SCREEN_ROWS, SCREEN_KEEP = 2048, 16
+
+
+def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,
+            progress: bool) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The starts worth refining on all rows: with many starts on many rows, every start is
+    first run to convergence on a random subsample of :data:`SCREEN_ROWS` rows and only the
+    :data:`SCREEN_KEEP` best distinct optima found there go on (from those optima) to the full
+    data, so a grid costs starts × subsample + survivors × rows instead of starts × rows.
+    Returns (their starts on the user's scale, their internal starting points, a note)."""
+    m, n = len(theta0), obj.nobs
+    if m <= SCREEN_KEEP or m * n <= SCREEN_CELLS or n <= 2 * SCREEN_ROWS:
+        return x0, theta0, None
+    rows = np.sort(np.random.default_rng(0).choice(n, SCREEN_ROWS, replace=False))
+    data = {k: np.asarray(v)[:n][rows] for k, v in obj.data.items()}
+    sub = replace(obj, data=data, nobs=SCREEN_ROWS, rows=0).padded()
+    with Progress(m, "screening starts", progress) as bar:
+        sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar)
+    finite = np.isfinite(sol.fun)
+    order = np.lexsort((np.where(finite, sol.fun, np.inf), sol.status != Status.CONVERGED))
+    keep: list[int] = []
+    for j in order:
+        if not finite[j]:
+            break
+        # Distinct optima: endpoints that agree to 1e-4 (relative) are one basin.
+        if all(np.max(np.abs(sol.theta[j] - sol.theta[i])
+                      / np.maximum(np.abs(sol.theta[i]), 1.0)) > 1e-4 for i in keep):
+            keep.append(int(j))
+        if len(keep) == SCREEN_KEEP:
+            break
+    if not keep:  # nothing finite on the subsample: refine every start on all rows
+        return x0, theta0, None
+    idx = np.asarray(keep)
+    note = (f"multistart screened: all {m:,} starts were run on a random subsample of "
+            f"{SCREEN_ROWS:,} of the {n:,} rows; the {len(idx)} best distinct optima found there "
+            "were refined on all rows (the starts table lists those)")
+    return x0[idx], sol.theta[idx], note
+
+
 def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
                      options: SolverOptions, progress: bool, name: str) -> _Estimate:
     """Every start through the batched Newton solver; the converged start with the lowest
-    objective wins (the lowest finite one where none converged)."""
-    w1 = np.ones(obj.nobs)
+    objective wins (the lowest finite one where none converged). Many starts on many rows are
+    screened on a subsample first (:func:`_screen`)."""
+    x0, theta0, screened = _screen(obj, x0, theta0, options, progress)
+    w1 = obj.weights()
     with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
         sol = solve_batch(obj, theta0, w1, options, progress=bar)
     ok = sol.status == Status.CONVERGED
@@ -251,6 +293,8 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
         warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
     if len(theta0) > 1:
         est.starts = _starts_table(obj.spec, x0, sol)
+    if screened:
+        est.notes.append(screened)
     return est
 
 
@@ -268,17 +312,11 @@ def _polish(obj: Objective, est: _Estimate) -> None:
     R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
     dropped.
     """
-    w1 = np.ones(obj.nobs)
-    vgh = compiled(obj, "value_grad_hess")
-    per_obs = compiled(obj, "per_obs")
+    w1 = obj.weights()
+    vghs = compiled(obj, "value_grad_hess_scale")  # shared with the SciPy path and diagnosis
     theta = np.asarray(est.theta, dtype=np.float64)
-    f, g, H = (np.asarray(a) for a in vgh(jnp.asarray(theta), w1, obj.data))
-
-    def rel_grad(t, g):
-        q = np.asarray(per_obs(jnp.asarray(t), w1, obj.data))
-        return float(relative_gradient(t, objective_scale(q, w1, np), g, np)), q
-
-    rg, q = rel_grad(theta, g)
+    f, g, H, sq = (np.asarray(a) for a in vghs(theta, w1, obj.data))
+    rg = float(relative_gradient(theta, sq, g, np))
     for _ in range(POLISH_STEPS):
         if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
             return
@@ -287,14 +325,14 @@ def _polish(obj: Objective, est: _Estimate) -> None:
         except np.linalg.LinAlgError:
             return
         t2 = theta + step
-        f2, g2, H2 = (np.asarray(a) for a in vgh(jnp.asarray(t2), w1, obj.data))
+        f2, g2, H2, sq2 = (np.asarray(a) for a in vghs(t2, w1, obj.data))
         if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
             return
-        rg2, q2 = rel_grad(t2, g2)
-        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + np.sum(np.abs(q - q.mean())))
+        rg2 = float(relative_gradient(t2, sq2, g2, np))
+        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + sq)
         if not (rg2 < rg and f2 <= f + noise):
             return
-        theta, f, g, H, rg, q = t2, f2, g2, H2, rg2, q2
+        theta, f, g, H, rg, sq = t2, f2, g2, H2, rg2, sq2
         est.theta, est.at_hat = theta, (f, g, H)
 
 
@@ -312,18 +350,21 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
 
 
 def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
-              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics]:
-    """(Q, ∇²Q) at the estimate and its :class:`Diagnostics`; raises where they are not
-    finite. Where SciPy stopped, the scale-free test decides convergence."""
-    w1 = np.ones(obj.nobs)
-    th = jnp.asarray(est.theta)
+              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray]:
+    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores;
+    raises where they are not finite. Where SciPy stopped, the scale-free test decides
+    convergence."""
+    w1 = obj.weights()
+    th = np.asarray(est.theta)
     if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
         # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
         f, g, H = (np.asarray(a) for a in est.at_hat)
     else:
-        f, g, H = (np.asarray(a) for a in compiled(obj, "value_grad_hess")(th, w1, obj.data))
-    q_hat = np.asarray(compiled(obj, "per_obs")(th, w1, obj.data))
-    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1, np), g, np))
+        f, g, H = (np.asarray(a) for a in
+                   compiled(obj, "value_grad_hess_scale")(th, w1, obj.data)[:3])
+    q_hat, scores = (np.asarray(a)[: obj.nobs]
+                     for a in compiled(obj, "per_obs_scores")(th, None, obj.data))
+    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(names, g, H, strict=True)
@@ -350,7 +391,7 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     diag = Diagnostics(converged=bool(converged), status=status_text, iterations=est.iterations,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
                        hessian_eigenvalues=ev, method=est.method)
-    return f, H, diag
+    return f, H, diag, scores
 
 
 def _scaled_np(H: np.ndarray) -> np.ndarray:
@@ -400,14 +441,22 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
 def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
                     scipy_options: Mapping[str, Any] | None) -> _Estimate:
     """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
-    w = jnp.ones(obj.nobs)
-    vgh = compiled(obj, "value_grad_hess")
-    fun = compiled(obj, "value")
-    kwargs: dict[str, Any] = {"jac": lambda t: np.asarray(vgh(t, w, obj.data)[1])}
+    w = obj.weights()
+    vgh = compiled(obj, "value_grad_hess_scale")
+    last: dict[str, Any] = {}
+
+    def at(t):
+        # One compiled function for value, gradient and Hessian (not one each): SciPy asks
+        # for them at the same point, so the last evaluation is kept.
+        if last.get("t") is None or not np.array_equal(last["t"], t):
+            last["t"], last["v"] = np.array(t), [np.asarray(a) for a in vgh(t, w, obj.data)]
+        return last["v"]
+
+    kwargs: dict[str, Any] = {"jac": True}
     if method.lower() in ("trust-exact", "newton-cg", "trust-krylov"):
-        kwargs["hess"] = lambda t: np.asarray(vgh(t, w, obj.data)[2])
-    res = optimize.minimize(lambda t: float(fun(t, w, obj.data)), theta0, method=method.lower(),
-                            options=dict(scipy_options or {}), **kwargs)
+        kwargs["hess"] = lambda t: at(t)[2]
+    res = optimize.minimize(lambda t: (float(at(t)[0]), at(t)[1]), theta0,
+                            method=method.lower(), options=dict(scipy_options or {}), **kwargs)
     return _Estimate(theta=np.asarray(res.x), status=str(res.message),
                      iterations=int(getattr(res, "nit", 0)), converged=None,
                      method=f"scipy {method}")

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from estimation.errors import SpecificationError
 
@@ -68,6 +67,8 @@ def wald_test(
             f"the {r} restrictions are not linearly independent at the estimate (rank {rank}); "
             "drop the redundant ones")
     W = float(h @ np.linalg.solve(V, h))
+    from scipy import stats  # imported on use: a second of start-up
+
     return TestResult(W, r, float(stats.chi2.sf(W, r)), "Wald")
 
 
@@ -92,4 +93,6 @@ def lr_test(restricted, unrestricted) -> TestResult:
             f"the restricted fit has the higher log-likelihood (LR = {LR:.4g}): the models are "
             "not nested, or the unrestricted fit stopped at a worse local maximum")
     LR = max(LR, 0.0)
+    from scipy import stats  # imported on use: a second of start-up
+
     return TestResult(LR, df, float(stats.chi2.sf(LR, df)), "LR")

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 from estimation.errors import SpecificationError
 
@@ -44,6 +43,8 @@ def _bounds(bounds: Mapping[str, tuple[float, float]]) -> tuple[list[str], np.nd
 
 def sobol_starts(bounds: Mapping[str, tuple[float, float]], n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` scrambled Sobol points in the box ``bounds`` (Owen scrambling, seeded)."""
+    from scipy.stats import qmc  # imported here: a second of start-up otherwise
+
     names, lo, hi = _bounds(bounds)
     sampler = qmc.Sobol(d=len(names), scramble=True, seed=seed)
     m = int(np.ceil(np.log2(max(n, 1))))

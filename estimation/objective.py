@@ -8,6 +8,10 @@ user's scale) and a dict of data arrays. The engine minimises
 
 with observation weights w (all ones for a fit; multinomial counts for a bootstrap replicate, so
 one compiled solver serves the fit, the multistart grid and the bootstrap).
+
+A fit pads its data to a few row counts (:func:`padded_rows`): the extra rows repeat the last
+observation and carry weight zero, so Q and its derivatives are unchanged while a dataset of a new
+length reuses the code compiled for the last one of its bucket instead of compiling again.
 """
 
 from __future__ import annotations
@@ -45,6 +49,45 @@ def objective_scale(q, w, xp=jnp):
     return xp.where(spread > 0, spread, xp.abs(xp.sum(w * q)))
 
 
+#: Row counts up to this are padded to a power of two; beyond it to a multiple of an eighth of
+#: the next power of two, so padding never adds more than 25% of rows where it costs time.
+_POW2_ROWS = 4096
+_MIN_ROWS = 16
+
+
+def padded_rows(n: int) -> int:
+    """The row count a dataset of ``n`` rows is padded to: 16, 32, ..., 4096, then steps of an
+    eighth of the enclosing power of two (5120, 6144, ..., 8192, 10240, ...). A handful of
+    buckets cover every length a command meets, so each model compiles once per bucket rather
+    than once per length.
+    """
+    if n <= _MIN_ROWS:
+        return _MIN_ROWS
+    top = 1 << (int(n) - 1).bit_length()  # the smallest power of two ≥ n
+    if top <= _POW2_ROWS:
+        return top
+    step = top // 8
+    return -(-int(n) // step) * step
+
+
+#: The most rows whose derivatives are formed at once: beyond it Q, ∇Q and ∇²Q are summed over
+#: chunks of rows in a compiled loop (``lax.map``), so the memory a fit needs beyond its data
+#: stays that of one chunk (about 2^18 rows × parameters × a few arrays) however many rows.
+CHUNK_ROWS = 1 << 18
+_MIN_CHUNK = 1 << 12
+
+
+def chunk_rows(rows: int) -> int:
+    """Rows per chunk for data of ``rows`` rows: all of them up to :data:`CHUNK_ROWS`, beyond it
+    the largest power of two up to it that divides ``rows`` (padded row counts have one)."""
+    if rows <= CHUNK_ROWS:
+        return rows
+    c = CHUNK_ROWS
+    while rows % c and c > _MIN_CHUNK:
+        c //= 2
+    return c if rows % c == 0 else rows
+
+
 def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array], int]:
     """Data as a dict of float64 (or integer) JAX arrays sharing a leading dimension n."""
     if isinstance(data, pd.DataFrame):
@@ -70,7 +113,7 @@ def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array
             raise SpecificationError(
                 f"data column {key!r} has {arr.shape[0]} rows; the others have {n}"
             )
-        out[str(key)] = jnp.asarray(arr)
+        out[str(key)] = jax.device_put(arr)  # jnp.asarray would compile a copy per shape
     if not n:
         raise SpecificationError("data has no rows")
     return out, int(n)
@@ -94,10 +137,38 @@ class Objective:
     residuals: Contributions | None = None
     loss: Any = None
     derivatives: Any = None
+    rows: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SpecificationError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.rows == 0:  # the data arrays hold the observations and nothing else
+            object.__setattr__(self, "rows", self.nobs)
+
+    def padded(self) -> Objective:
+        """The same objective on data padded to :func:`padded_rows` rows, the extra rows copies
+        of the last observation that :meth:`weights` gives weight zero."""
+        rows = padded_rows(self.nobs)
+        if rows == self.rows:
+            return self
+        extra = rows - self.nobs
+        data = {}
+        for key, value in self.data.items():
+            arr = np.asarray(value)[: self.nobs]
+            data[key] = jax.device_put(np.concatenate([arr, np.repeat(arr[-1:], extra, axis=0)]))
+        return replace(self, data=data, rows=rows)
+
+    def weights(self, w: Any = None) -> np.ndarray:
+        """Observation weights (default: ones) extended by zeros over the padding rows, so that
+        padding changes nothing. ``w`` has the observations along its last axis."""
+        w = np.ones(self.nobs) if w is None else np.asarray(w, dtype=np.float64)
+        if w.shape[-1] == self.rows:
+            return w
+        if w.shape[-1] != self.nobs:
+            raise SpecificationError(
+                f"weights have {w.shape[-1]} entries per row; expected one per observation "
+                f"({self.nobs})")
+        return np.concatenate([w, np.zeros((*w.shape[:-1], self.rows - self.nobs))], axis=-1)
 
     @property
     def static_key(self) -> tuple:
@@ -120,7 +191,36 @@ class Objective:
         return self.sign * jnp.reshape(c, (-1,))
 
     def value(self, theta: jax.Array, w: jax.Array) -> jax.Array:
-        return jnp.sum(w * self.per_obs(theta))
+        return self._over_chunks(w, lambda o, wc: jnp.sum(wc * o.per_obs(theta)))
+
+    def _over_chunks(self, w: jax.Array, part: Callable) -> Any:
+        """Σ over chunks of rows of ``part(objective on the chunk, the chunk's weights)`` (a
+        pytree of sums); one call on all rows where they fit in one chunk."""
+        rows = next(iter(self.data.values())).shape[0]
+        c = chunk_rows(rows)
+        if c == rows:
+            return part(self, w)
+        nc = rows // c
+        data = {k: jnp.reshape(v, (nc, c, *v.shape[1:])) for k, v in self.data.items()}
+        sums = jax.lax.map(lambda a: part(self.with_data(a[0]), a[1]),
+                           (data, jnp.reshape(w, (nc, c))))
+        return jax.tree.map(lambda x: jnp.sum(x, axis=0), sums)
+
+    def _chunked_scale(self, theta: jax.Array, w: jax.Array, f: jax.Array, rho=None):
+        """:func:`objective_scale` over chunks: a second pass for the spread about the mean
+        (``rho``: the contributions are ρ(residuals))."""
+        qbar = f / jnp.maximum(jnp.sum(w), 1e-300)
+
+        def spread(o, wc):
+            q = o.per_obs(theta) if rho is None else rho(o._residuals_of(theta))
+            return jnp.sum(wc * jnp.abs(q - qbar))
+
+        s = self._over_chunks(w, spread)
+        return jnp.where(s > 0, s, jnp.abs(f))
+
+    def _is_chunked(self) -> bool:
+        rows = next(iter(self.data.values())).shape[0]
+        return chunk_rows(rows) != rows
 
     def value_grad_hess(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q) in one pass: forward-over-reverse on the value-and-gradient."""
@@ -129,16 +229,23 @@ class Objective:
     def value_grad_hess_scale(self, theta: jax.Array, w: jax.Array):
         """(Q, ∇Q, ∇²Q, scale of Q): the scale is :func:`objective_scale` of the contributions."""
 
-        def value_aux(u):
-            q = self.per_obs(u)
-            return jnp.sum(w * q), q
+        def part(o, wc):
+            def value_aux(u):
+                q = o.per_obs(u)
+                return jnp.sum(wc * q), q
 
-        def grad_aux(t):
-            (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
-            return g, (f, g, q)
+            def grad_aux(t):
+                (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
+                return g, (f, g, q)
 
-        H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
-        return f, g, 0.5 * (H + H.T), objective_scale(q, w)
+            H, (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
+            return f, g, H, q
+
+        if not self._is_chunked():
+            f, g, H, q = part(self, w)
+            return f, g, 0.5 * (H + H.T), objective_scale(q, w)
+        f, g, H = self._over_chunks(w, lambda o, wc: part(o, wc)[:3])
+        return f, g, 0.5 * (H + H.T), self._chunked_scale(theta, w, f)
 
     @property
     def has_gauss_newton(self) -> bool:
@@ -171,22 +278,30 @@ class Objective:
         the IRLS matrix costs about a fifth less than ``value_grad_hess`` plus ``gauss_newton``.
         With closed-form ``derivatives``, J and the second term come from them instead.
         """
-        if self.derivatives is not None:
-            r, J = self.derivatives.jacobian(theta, self.data)
-        else:
-            r, J = self._residuals_of(theta), jax.jacfwd(self._residuals_of)(theta)
         rho = self.loss.rho
-        psi = jax.vmap(jax.grad(rho))(r)
-        d2 = jax.vmap(jax.grad(jax.grad(rho)))(r)
-        c = jax.lax.stop_gradient(w * psi)
-        if self.derivatives is not None:
-            H2 = self.derivatives.curvature(theta, self.data, c)
-        else:
-            H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * self._residuals_of(u))))(theta)
-        H = (J * (w * d2)[:, None]).T @ J + H2
-        B = (J * (w * self.loss.irls_weight(r))[:, None]).T @ J
-        q = rho(r)
-        return jnp.sum(w * q), J.T @ (w * psi), 0.5 * (H + H.T), B, objective_scale(q, w)
+
+        def part(o, w):
+            if o.derivatives is not None:
+                r, J = o.derivatives.jacobian(theta, o.data)
+            else:
+                r, J = o._residuals_of(theta), jax.jacfwd(o._residuals_of)(theta)
+            psi = jax.vmap(jax.grad(rho))(r)
+            d2 = jax.vmap(jax.grad(jax.grad(rho)))(r)
+            c = jax.lax.stop_gradient(w * psi)
+            if o.derivatives is not None:
+                H2 = o.derivatives.curvature(theta, o.data, c)
+            else:
+                H2 = jax.jacfwd(jax.grad(lambda u: jnp.sum(c * o._residuals_of(u))))(theta)
+            H = (J * (w * d2)[:, None]).T @ J + H2
+            B = (J * (w * o.loss.irls_weight(r))[:, None]).T @ J
+            q = rho(r)
+            return jnp.sum(w * q), J.T @ (w * psi), H, B, q
+
+        if not self._is_chunked():
+            f, g, H, B, q = part(self, w)
+            return f, g, 0.5 * (H + H.T), B, objective_scale(q, w)
+        f, g, H, B = self._over_chunks(w, lambda o, wc: part(o, wc)[:4])
+        return f, g, 0.5 * (H + H.T), B, self._chunked_scale(theta, w, f, rho)
 
     def scores(self, theta: jax.Array) -> jax.Array:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""
@@ -200,6 +315,12 @@ class Objective:
         values = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.spec.names, x0, strict=True))
         return f"{fn}({values})"
 
+    def per_obs_scores(self, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(q_i, ∂q_i/∂θ) together: one compiled function serves the checks at the start and
+        the contributions and scores at the estimate."""
+        S, q = jax.jacfwd(lambda t: (self.per_obs(t),) * 2, has_aux=True)(theta)
+        return q, S
+
     def obs_hessians(self, theta: jax.Array) -> jax.Array:
         """Per-observation Hessians ∇²q_i(θ), shape (n, k, k) (for the HC2/HC3 leverages)."""
         return jax.jacfwd(jax.jacrev(self.per_obs))(theta)
@@ -212,8 +333,12 @@ class Objective:
         what = "residuals" if self.residuals is not None else "contributions"
         user_fn = self.residuals if self.residuals is not None else self.contributions
         try:
-            shape = jax.eval_shape(lambda t: user_fn(self.spec.model_dict(t), self.data),
-                                   jnp.asarray(theta)).shape
+            # The shapes of the observations alone (not the rows that pad them), so a wrong
+            # shape is reported in the user's row count.
+            rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
+                    for k, v in self.data.items()}
+            shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
+                                   jnp.asarray(theta), rows).shape
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
@@ -231,7 +356,8 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.nobs},)")
-        q = np.asarray(compiled(self, "per_obs")(jnp.asarray(theta), None, self.data))
+        q = np.asarray(compiled(self, "per_obs_scores")(np.asarray(theta), None, self.data)[0])
+        q = q[: self.nobs]  # the rows after it only pad the data
         bad = np.flatnonzero(~np.isfinite(q))
         if bad.size:
             raise ModelFunctionError(
@@ -243,11 +369,11 @@ class Objective:
     def _check_used(self, theta: np.ndarray, where: str) -> None:
         """Refuse a parameter that never moves the objective: its score is zero for every row
         at the start and at a nearby point (one point alone could be a saddle by chance)."""
-        scores = compiled(self, "scores")
+        scores = compiled(self, "per_obs_scores")
         step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
         unused = np.ones(theta.size, dtype=bool)
         for t in (theta, theta + step):
-            S = np.asarray(scores(jnp.asarray(t), None, self.data))
+            S = np.asarray(scores(t, None, self.data)[1])[: self.nobs]
             unused &= np.all(S == 0.0, axis=0)
         if unused.any():
             names = [n for n, u in zip(self.spec.names, unused, strict=True) if u]
@@ -260,13 +386,15 @@ _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("value", "value_grad_hess", "scores", "per_obs", "obs_hessians")
-    jitted with the data as an argument and cached by the model's static key:
-    ``f(theta, w, data)``."""
+    """``method`` of ``obj`` ("value", "value_grad_hess", "value_grad_hess_scale", "scores",
+    "per_obs", "per_obs_scores", "obs_hessians") jitted with the data as an argument and cached
+    by the model's static key: ``f(theta, w, data)``. The engine itself uses two per model and
+    shape on the host (``per_obs_scores`` and ``value_grad_hess_scale``) besides the solver's
+    round, so each costs one compilation."""
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:
-        if method in ("scores", "per_obs", "obs_hessians"):
+        if method in ("scores", "per_obs", "per_obs_scores", "obs_hessians"):
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t))
         else:
             fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))

@@ -80,9 +80,11 @@ class ParamSpec:
         self.params: tuple[Param, ...] = tuple(items)
         self.names: list[str] = names
         kinds = np.array([_TRANSFORMS.index(p.transform) for p in items])
-        self._kind = jnp.asarray(kinds)
-        self._lo = jnp.asarray([p.lower for p in items], dtype=jnp.float64)
-        self._hi = jnp.asarray([p.upper for p in items], dtype=jnp.float64)
+        # NumPy constants: they enter compiled code as literals (jnp.asarray here would compile a
+        # copy for every parameter count).
+        self._kind = kinds
+        self._lo = np.asarray([p.lower for p in items], dtype=np.float64)
+        self._hi = np.asarray([p.upper for p in items], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.params)

@@ -203,23 +203,28 @@ class Results:
 
     # --- functions of the parameters --------------------------------------------------------
     def _func_theta(self, func: Callable) -> Callable:
-        def g(theta):
-            out = func(self.spec.model_dict(theta))
-            if isinstance(out, dict):
-                out = jnp.stack([jnp.asarray(v) for v in out.values()])
-            return jnp.atleast_1d(jnp.asarray(out, dtype=jnp.float64))
+        return _func_theta(func, self.spec)
 
-        return g
+    def _value_and_jacobian(self, func: Callable) -> tuple[np.ndarray, np.ndarray]:
+        """(func(x̂), ∂func/∂θ at θ̂) from one compiled function (see :func:`_compiled_func`)."""
+        spec = self.spec
+
+        def both(theta):
+            g = _func_theta(func, spec)
+            return g(theta), jax.jacobian(g)(theta)
+
+        fn = _compiled_func(func, spec, "value_and_jacobian", lambda: jax.jit(both))
+        est, G = fn(np.asarray(self.theta))
+        return np.asarray(est), np.asarray(G)
 
     def delta_method_cov(self, func: Callable) -> np.ndarray:
         """Covariance of func(x̂) by the delta method, G V_θ Gᵀ with G = ∂func/∂θ."""
-        g = self._func_theta(func)
-        G = np.asarray(jax.jit(jax.jacobian(g))(jnp.asarray(self.theta)))
         self._warn_if_unreliable()
         if self.uses_bootstrap:
             # Bootstrap: the covariance of func over the converged replicates.
             vals = self._bootstrap_apply(func)
             return np.atleast_2d(np.cov(vals, rowvar=False, ddof=1))
+        G = self._value_and_jacobian(func)[1]
         return G @ self.cov_theta @ G.T
 
     def _bootstrap_apply(self, func: Callable) -> np.ndarray:
@@ -236,7 +241,9 @@ class Results:
                 f"{self.name}: the bootstrap replicates hold {theta.shape[1]} parameters but the "
                 f"fit has {len(self.theta)} (missing from the replicates: {missing}); functions "
                 "of the parameters need every parameter in each replicate")
-        return np.asarray(jax.jit(jax.vmap(self._func_theta(func)))(jnp.asarray(theta)))
+        spec = self.spec
+        fn = _compiled_func(func, spec, "vmap", lambda: jax.jit(jax.vmap(_func_theta(func, spec))))
+        return np.asarray(fn(np.asarray(theta)))
 
     def delta_method(self, func: Callable, names: list[str] | None = None,
                      alpha: float = 0.05) -> pd.DataFrame:
@@ -245,7 +252,7 @@ class Results:
         ``func`` takes the parameter dict (JAX scalars) and returns a scalar, an array or a
         dict of scalars. With a bootstrap, SEs and percentile CIs come from the replicates.
         """
-        est = np.asarray(jax.jit(self._func_theta(func))(jnp.asarray(self.theta)))
+        est = self._value_and_jacobian(func)[0]
         V = self.delta_method_cov(func)
         se = np.sqrt(np.diag(V))
         if names is None:
@@ -329,3 +336,43 @@ def to_dict(res: Results) -> dict[str, Any]:
         "objective": res.fun,
         "nobs": res.nobs,
     }
+
+
+def _func_theta(func: Callable, spec: Any) -> Callable:
+    """θ ↦ func(parameters on the user's scale) as a 1-d float64 array."""
+    def g(theta):
+        out = func(spec.model_dict(theta))
+        if isinstance(out, dict):
+            out = jnp.stack([jnp.asarray(v) for v in out.values()])
+        return jnp.atleast_1d(jnp.asarray(out, dtype=jnp.float64))
+
+    return g
+
+
+_FUNCS: dict[tuple, Callable] = {}
+
+
+def _compiled_func(func: Callable, spec: Any, what: str, make: Callable[[], Callable]) -> Callable:
+    """The compiled form ``make()`` of a function of the parameters, shared by every call with
+    the same code and the same captured values.
+
+    Functions handed to :meth:`Results.delta_method` are usually lambdas written inline, a new
+    object at every call; JAX would compile each afresh. Their code object and the values they
+    capture identify them instead (a closure over an unhashable value is compiled every time).
+    """
+    code = getattr(func, "__code__", None)
+    key = None
+    if code is not None:
+        try:
+            cells = tuple(c.cell_contents for c in (func.__closure__ or ()))
+            key = (what, code, cells, func.__defaults__, id(func.__globals__), spec.params)
+            hash(key)
+        except (TypeError, ValueError):  # an unhashable or empty cell
+            key = None
+    if key is None:
+        return make()
+    fn = _FUNCS.get(key)
+    if fn is None:
+        fn = _FUNCS[key] = make()
+    return fn
+

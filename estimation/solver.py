@@ -387,7 +387,7 @@ def solve_batch(
     m, k = theta0.shape
     if m == 0:
         raise SpecificationError("solve_batch needs at least one start (theta0 has no rows)")
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = obj.weights(weights)  # zero over the rows that pad the data to its bucket
     P = _pool_size(m, opts.pool)
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
     # the same model share one compiled round.

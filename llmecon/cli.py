@@ -13,6 +13,11 @@ Each subcommand lives in its own module under :mod:`llmecon.commands` and expose
 
 Any other exception is a bug: its traceback is shown with a line asking for a report. Warnings
 print as one plain line each.
+
+Every command accepts ``--verbose`` (wall time and JAX compilation time on stderr at the end),
+``--cache-dir DIR`` (keep compiled code there) and ``--no-cache`` (compile afresh, keep nothing);
+see :mod:`estimation.compilation`. Command modules import the heavy libraries (JAX, pandas, SciPy)
+only when they run, so ``llmecon --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import importlib
 import os
 import pkgutil
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from llmecon import __version__, commands
 from llmecon.errors import ComputationError, InputError, UsageError
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(module, "register"):
             module.register(sub)
     _plain_help(parser)
+    _add_run_options(parser)
     return parser
 
 
@@ -61,6 +69,46 @@ def _plain_help(parser: argparse.ArgumentParser) -> None:
                 if sub.description:
                     sub.description = sub.description.replace("``", "")
                 _plain_help(sub)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``, ``--cache-dir`` and ``--no-cache`` on the program and on every (sub)command,
+    so they may be given before or after the command's name."""
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="report wall and compilation time on stderr")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cache-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                       help="keep JAX's compiled code in DIR (default: the user cache "
+                            "directory; environment: LLMECON_CACHE_DIR)")
+    cache.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                       help="do not read or write the compilation cache")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_run_options(child)
+
+
+def _apply_cache_options(args: argparse.Namespace) -> None:
+    """Point the compilation cache where the flags say: through the environment for a library
+    not imported yet, directly if it already is."""
+    if getattr(args, "no_cache", False):
+        target = "off"
+    elif getattr(args, "cache_dir", None) is not None:
+        target = str(args.cache_dir)
+    else:
+        return
+    os.environ["LLMECON_CACHE_DIR"] = target
+    if "estimation.compilation" in sys.modules:
+        sys.modules["estimation.compilation"].configure_cache(True)
+
+
+def _report_time(t0: float) -> None:
+    """The ``--verbose`` line: wall time, and compilation time where JAX compiled anything."""
+    wall = time.perf_counter() - t0
+    comp = sys.modules.get("estimation.compilation")
+    line = comp.compile_stats().line() if comp is not None else "compilation: none (no JAX)"
+    cache = comp.cache_in_use() if comp is not None else None
+    print(f"llmecon: wall {wall:.2f} s; {line}; cache {cache or 'off'}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +143,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str] | None) -> int:
+    t0 = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         sys.stdout.flush()
         return 2
+    _apply_cache_options(args)
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        if getattr(args, "verbose", False):
+            _report_time(t0)
         return status
     except (BrokenPipeError, KeyboardInterrupt):
         raise

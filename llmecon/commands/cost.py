@@ -17,7 +17,6 @@ from pathlib import Path
 
 from llmecon.cli import UsageError
 from llmecon.commands._inputs import example_or_file, print_examples, require_finite
-from structural.pipeline import Pipeline, queries_from_spec
 
 
 def money(v: float) -> str:
@@ -47,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from structural.pipeline import Pipeline, queries_from_spec
+
     if args.list_examples:
         return print_examples("pipelines")
     if args.pipeline is None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-import data as datasets
 from llmecon.commands._inputs import read_csv, staged_file, write_file_atomically
 from llmecon.errors import UsageError
 
@@ -47,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import data as datasets
+
     table = datasets.list()
     cols = ["name", "rows", "snapshot", "licence"]
     widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in cols}
@@ -62,6 +61,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_name(name: str) -> None:
+    import data as datasets
+
     if name not in datasets.DATASETS:
         raise UsageError(
             f"unknown dataset {name!r}; known datasets: {', '.join(sorted(datasets.DATASETS))}"
@@ -69,6 +70,8 @@ def _check_name(name: str) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    import data as datasets
+
     _check_name(args.name)
     if not args.file.exists():
         raise UsageError(f"file {args.file} not found")
@@ -79,6 +82,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    import data as datasets
+
     _check_name(args.name)
     if args.rows < 0:
         raise UsageError(f"--rows must be >= 0, got {args.rows}")
@@ -93,6 +100,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _live_prices(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from data import build, live_prices
 
     if args.rows < 0:

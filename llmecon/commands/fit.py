@@ -14,8 +14,6 @@ import importlib
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 from llmecon.commands._inputs import (
     check_count,
     check_memory,
@@ -74,6 +72,8 @@ def _no_model(parser: argparse.ArgumentParser) -> int:
 
 def run_chinchilla(args: argparse.Namespace) -> int:
     # Every argument is checked before any work (the start grid alone takes seconds).
+    import pandas as pd
+
     check_count(args.bootstrap, "--bootstrap", 2, zero_ok=True)
     check_seed(args.seed)
     output_dir(args.out, force=args.force)

@@ -22,13 +22,13 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from data.traces import TRACE_NAMES as TRACES
 from llmecon.commands._inputs import output_dir, read_csv, staged_output
 from llmecon.errors import ComputationError
-from structural.fitted.inputs import FitInputError, check_table, with_years
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("text", "markdown", "latex")
 
@@ -36,9 +36,7 @@ FORMATS = ("text", "markdown", "latex")
 def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
     """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
     from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
-    from structural.fitted import REGISTRY
-
-    for name, model in REGISTRY.items():
+    for name, model in _registry().items():
         p = fit_subparsers.add_parser(name, help=model.summary)
         globals()[f"_arguments_{name}"](p)
         _common(p)
@@ -54,6 +52,26 @@ def _announced(name: str, run):
         return run(args)
 
     return announced
+
+
+def _registry() -> dict:
+    """:data:`structural.fitted.REGISTRY`, read without importing :mod:`structural` (whose
+    package imports the engine and JAX, a second of start-up for ``llmecon --help``): the
+    registry module imports nothing of ours, so it is loaded from its file on its own unless
+    the package is already imported."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "structural.fitted" in sys.modules:
+        return sys.modules["structural.fitted"].REGISTRY
+    top = importlib.util.find_spec("structural")  # finds the package without running it
+    path = Path(next(iter(top.submodule_search_locations))) / "fitted" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("_llmecon_fitted_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the module's names through it
+    spec.loader.exec_module(module)
+    return module.REGISTRY
 
 
 def _arguments_training_cost(p: argparse.ArgumentParser) -> None:
@@ -79,10 +97,12 @@ def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
 
 
 def _arguments_usage(p: argparse.ArgumentParser) -> None:
+    # The bundled traces' names are not listed here: reading them would import pandas to print
+    # help. A wrong name is refused with the list when the command runs.
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
     p.add_argument("--trace", default="azure_code_2023",
-                   help="which trace to fit: " + ", ".join(TRACES)
-                        + " (default azure_code_2023; with --traces, a value of its trace column)")
+                   help="which bundled trace to fit (llmecon data show request_traces; default "
+                        "azure_code_2023; with --traces, a value of its trace column)")
     p.add_argument("--column", default="output_tokens",
                    choices=("input_tokens", "output_tokens"),
                    help="token count to fit (default output_tokens)")
@@ -168,6 +188,8 @@ def _csv(path: str | None, what: str, origin: str, flag: str,
 
     When ``columns`` is given, a ``date`` or ``t`` column is required too.
     """
+    from structural.fitted.inputs import FitInputError, with_years
+
     if path is None:
         return None
     df = _read(path, what, flag)
@@ -185,6 +207,8 @@ def _csv(path: str | None, what: str, origin: str, flag: str,
 def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: int) -> None:
     """Fail with one line unless ``min_rows`` rows have a value in every one of ``columns``,
     at two or more dates (a growth rate needs a time span)."""
+    from structural.fitted.inputs import FitInputError
+
     complete = df[list(columns)].notna().all(axis=1)
     n = int(complete.sum())
     if n < min_rows:
@@ -197,6 +221,7 @@ def _enough(df: pd.DataFrame, source: str, columns: tuple[str, ...], min_rows: i
 
 def run_training_cost(args: argparse.Namespace) -> int:
     from structural.fitted import training_cost as tc
+    from structural.fitted.inputs import check_table
 
     output_dir(args.out, force=args.force)
     run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
@@ -225,6 +250,7 @@ def run_training_cost(args: argparse.Namespace) -> int:
 
 def run_inference_price(args: argparse.Namespace) -> int:
     from structural.fitted import inference_price as ip
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     table = _csv(args.prices, "open-weights prices", "2024-01-01", "--prices")
@@ -249,6 +275,7 @@ def run_inference_price(args: argparse.Namespace) -> int:
 
 def run_price_trend(args: argparse.Namespace) -> int:
     from structural.fitted import price_trend as pt
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     if args.threshold is not None and not math.isfinite(args.threshold):
@@ -272,6 +299,8 @@ def run_price_trend(args: argparse.Namespace) -> int:
 
 def _token_prices(text: str) -> dict[str, float]:
     """``IN,OUT[,CACHE]`` in $/Mtok, range-checked like the price tables (0.0005 to 2000)."""
+    from structural.fitted.inputs import FitInputError
+
     bad = f"--prices {text!r}: expected IN,OUT[,CACHE] in $/Mtok"
     try:
         vals = [float(v) for v in text.split(",")]
@@ -289,6 +318,7 @@ def _token_prices(text: str) -> dict[str, float]:
 
 def run_usage(args: argparse.Namespace) -> int:
     from structural.fitted import usage as u
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     table = _read(args.traces, "request trace", "--traces") if args.traces else None
@@ -327,7 +357,10 @@ def run_usage(args: argparse.Namespace) -> int:
 
 
 def run_task_success(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from structural.fitted import task_success as ts
+    from structural.fitted.inputs import FitInputError
 
     output_dir(args.out, force=args.force)
     if args.bootstrap < 0 or args.bootstrap == 1:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import tomllib
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from llmecon.cli import UsageError
 from llmecon.commands._inputs import input_file, output_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SPEC_KEYS = {"linear", "random", "demographics", "cost", "absorb", "demand_instruments",
               "supply_instruments", "costs_type", "nesting", "rho_per_nest"}
@@ -43,6 +45,8 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
 
 
 def _read_csv(path: Path, flag: str) -> pd.DataFrame:
+    import pandas as pd
+
     input_file(path, ".csv", flag=flag)
     try:
         df = pd.read_csv(path)
@@ -77,6 +81,8 @@ def _read_spec(path: Path) -> dict:
 
 
 def run_demand(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
 
     output_dir(args.out)

@@ -1,0 +1,61 @@
+"""Start-up cost: building the command line and printing any help imports neither JAX nor pandas
+nor SciPy's statistics (each command imports what it needs when it runs), and ``--verbose`` and
+the cache flags are accepted before or after a command's name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("jax", "jaxlib", "pandas", "scipy", "scipy.stats", "numpy", "matplotlib")
+
+PROBE = """
+import sys
+from llmecon.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = {heavy!r}
+print("IMPORTED:" + ",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["reproduce", "--help"], ["fit", "--help"], ["fit", "chinchilla", "--help"],
+    ["fit", "usage", "--help"], ["counterfactual", "--help"], ["cost", "--help"],
+    ["data", "--help"], ["--version"],
+])
+def test_help_imports_no_heavy_module(argv):
+    out = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
+                         capture_output=True, text=True, check=False, timeout=120)
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("IMPORTED:")]
+    assert line, out.stderr
+    assert line[-1] == "IMPORTED:", f"{' '.join(argv)} imported {line[-1][9:]}"
+
+
+def test_run_options_before_or_after_the_command(tmp_path: Path):
+    """``--verbose`` reports wall and compilation time on stderr; ``--cache-dir`` moves the cache
+    (the command here compiles JAX code), wherever the flags stand."""
+    env = {k: v for k, v in os.environ.items() if k != "LLMECON_CACHE_DIR"}
+    for argv in (["--verbose", "--cache-dir", str(tmp_path / "a"), "cost", "reasoning"],
+                 ["cost", "reasoning", "--verbose", "--cache-dir", str(tmp_path / "b")]):
+        out = subprocess.run([sys.executable, "-m", "llmecon", *argv], capture_output=True,
+                             text=True, check=False, timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+        where = Path(argv[argv.index("--cache-dir") + 1])
+        assert "compilation:" in out.stderr and f"cache {where}" in out.stderr, out.stderr
+        assert list(where.glob("*-cache")), "nothing was written to the cache"
+
+
+def test_no_cache_flag(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "LLMECON_CACHE_DIR"}
+    out = subprocess.run([sys.executable, "-m", "llmecon", "cost", "reasoning", "--no-cache",
+                          "--verbose"], capture_output=True, text=True, check=False, timeout=300,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    assert "0 loaded from the cache" in out.stderr and "cache off" in out.stderr

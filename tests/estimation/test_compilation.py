@@ -1,0 +1,121 @@
+"""The persistent compilation cache: on by default in the user cache directory, moved or switched
+off by the environment, bounded in size, shared safely by two processes at once; and the count of
+compilations that ``--verbose`` reports.
+
+Each check runs in a fresh interpreter, since the cache is configured when ``estimation`` is first
+imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: Compiles a handful of small programs and prints the cache in use and the compile counts.
+WORKLOAD = """
+import json, sys
+import estimation
+import jax, jax.numpy as jnp
+from estimation.compilation import cache_in_use, compile_stats
+before = compile_stats()
+for k in range(int(sys.argv[1])):
+    f = jax.jit(lambda x, k=k: jnp.sum(jnp.sin(x * (k + 1.5)) ** 2) + jnp.linalg.norm(x))
+    f(jnp.arange(16.0 + k)).block_until_ready()
+s = compile_stats() - before
+print(json.dumps({"cache": None if cache_in_use() is None else str(cache_in_use()),
+                  "enabled": bool(jax.config.jax_enable_compilation_cache),
+                  "compiled": s.compiled, "loaded": s.loaded}))
+"""
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LLMECON_CACHE_DIR", "LLMECON_CACHE_MAX_MB", "JAX_COMPILATION_CACHE_DIR")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # where platformdirs looks on Linux
+    env["JAX_PLATFORMS"] = "cpu"
+    env.update(extra)
+    return env
+
+
+def _run(env: dict[str, str], programs: int = 3) -> dict:
+    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(programs)], env=env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr and "Error" not in out.stderr, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _entries(path: Path) -> list[Path]:
+    return sorted(path.glob("*-cache"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME is the Linux convention")
+def test_default_cache_is_the_user_cache_directory_and_a_second_run_compiles_nothing(tmp_path):
+    env = _env(tmp_path)
+    first = _run(env)
+    where = tmp_path / "xdg" / "llmecon" / "jax"
+    assert first["cache"] == str(where) and first["enabled"]
+    assert first["compiled"] >= 3 and _entries(where)
+    second = _run(env)
+    assert second["compiled"] == 0
+    assert second["loaded"] == first["compiled"]
+
+
+def test_environment_switches_off_the_cache(tmp_path):
+    off = _run(_env(tmp_path, LLMECON_CACHE_DIR="off"))
+    assert off["cache"] is None and not off["enabled"]
+    assert off["loaded"] == 0 and not (tmp_path / "xdg" / "llmecon").exists()
+
+
+def test_two_processes_share_one_cache_at_once(tmp_path):
+    """Both processes compile the same programs into the same empty cache (moved there by
+    ``LLMECON_CACHE_DIR``) concurrently: neither fails or warns (JAX locks the cache when a size
+    bound is set), and a third process then finds every program in the cache."""
+    env = _env(tmp_path, LLMECON_CACHE_DIR=str(tmp_path / "shared"))
+    procs = [subprocess.Popen([sys.executable, "-c", WORKLOAD, "6"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "Warning" not in err and "Error" not in err, err
+        assert json.loads(out.strip().splitlines()[-1])["compiled"] + \
+            json.loads(out.strip().splitlines()[-1])["loaded"] >= 6
+    third = _run(env, programs=6)
+    assert third["cache"] == str(tmp_path / "shared")
+    assert third["compiled"] == 0 and third["loaded"] >= 6
+
+
+def test_cache_size_is_bounded(tmp_path):
+    """With a 64 kB bound the least recently used entries are evicted as new ones arrive."""
+    where = tmp_path / "small"
+    _run(_env(tmp_path, LLMECON_CACHE_DIR=str(where), LLMECON_CACHE_MAX_MB="0.0625"), 12)
+    sizes = [p.stat().st_size for p in _entries(where)]
+    assert sizes and sum(sizes) <= 64 * 1024
+
+
+def test_bad_size_bound_is_named(tmp_path):
+    out = subprocess.run([sys.executable, "-c", "import estimation"], capture_output=True,
+                         text=True, env=_env(tmp_path, LLMECON_CACHE_MAX_MB="lots"), check=False)
+    assert out.returncode != 0 and "LLMECON_CACHE_MAX_MB='lots'" in out.stderr
+
+
+def test_compile_stats_count_compilations_in_process():
+    import jax
+    import jax.numpy as jnp
+
+    from estimation.compilation import compile_stats
+
+    x = jnp.ones(7)
+    f = jax.jit(lambda x: jnp.cumsum(x) * 3.25 - 0.125)
+    before = compile_stats()
+    f(x).block_until_ready()
+    f(x).block_until_ready()  # the same shape: no new compilation
+    d = compile_stats() - before
+    assert d.compiled + d.loaded == 1
+    assert d.seconds > 0
+    assert "compilation:" in d.line()

@@ -249,7 +249,7 @@ def test_blp_with_supply_objective_gradient_ses_match_pyblp_at_start():
     p = build_products(df, BLP_SPEC)
     r = estimate_demand(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI, method="1s",
                         costs_bounds=(0.001, None), W_type="clustered", se_type="clustered",
-                        initial_update=True, optimizer_options={"maxiter": 0})
+                        initial_update=True, optimizer="bfgs", optimizer_options={"maxiter": 0})
     ref = _pyblp_blp(df, ag).solve(BLP_SIGMA, BLP_PI, costs_bounds=(0.001, None),
                                    W_type="clustered", se_type="clustered", initial_update=True,
                                    method="1s", optimization=pyblp.Optimization("return"))

@@ -7,7 +7,7 @@ llmecon's time end to end (including JAX compilation) and after compilation (a s
 reusing the compiled objective), and the ratios against PyBLP's time.
 
 PyBLP's BLP-with-supply problem takes tens of minutes on a 2-core machine; ``--reduced`` solves
-it on the first ``--markets`` markets (default 5) instead, and says so. ``--only nevo|blp`` runs
+it on the first ``--markets`` markets (default 8) instead, and says so. ``--only nevo|blp`` runs
 one problem.
 
     python benchmarks/demand.py [--reduced] [--markets 5] [--only nevo|blp]
@@ -108,7 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reduced", action="store_true",
                         help="BLP with supply on the first --markets markets only")
-    parser.add_argument("--markets", type=int, default=5)
+    parser.add_argument("--markets", type=int, default=8)
     parser.add_argument("--only", choices=("nevo", "blp"))
     args = parser.parse_args()
     import pyblp

@@ -8,8 +8,15 @@ Modules are named for the economics: :mod:`~structural.market.products` (data an
 equilibrium prices), :mod:`~structural.market.post` (post-estimation and counterfactuals).
 """
 
-from structural.market.estimate import DemandResults, Problem, estimate_demand
-from structural.market.products import (
+import jax
+
+# The BLP objective mixes jitted solves with op-by-op calls; with asynchronous CPU dispatch this
+# jaxlib (0.10) was seen to block forever acquiring its launch semaphore on the automobile problem.
+# Synchronous dispatch costs nothing measurable here (every evaluation is read back at once).
+jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+from structural.market.estimate import DemandResults, Problem, estimate_demand  # noqa: E402
+from structural.market.products import (  # noqa: E402
     Agents,
     DemandSpec,
     Products,

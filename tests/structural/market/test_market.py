@@ -215,3 +215,65 @@ def test_bad_products_name_the_column(mutate, field):
     with pytest.raises(MarketDataError) as exc:
         build_products(mutate(df), DemandSpec("1 + prices + x"))
     assert exc.value.field == field
+
+
+# ----- BLP (1995) automobiles with supply: a reduced problem against PyBLP run beside ----------
+
+BLP_SPEC = DemandSpec("1 + hpwt + air + mpd + space",
+                      random="1 + prices + hpwt + air + mpd + space",
+                      demographics="0 + I(1 / income)",
+                      cost="1 + log(hpwt) + air + log(mpg) + log(space) + trend", costs_type="log")
+BLP_SIGMA = np.diag([3.612, 0, 4.628, 1.818, 1.050, 2.056])
+BLP_PI = np.c_[[0, -43.501, 0, 0, 0, 0]]
+
+
+def _blp_reduced(markets):
+    df = pd.read_csv(pyblp.data.BLP_PRODUCTS_LOCATION)
+    ag = pd.read_csv(pyblp.data.BLP_AGENTS_LOCATION)
+    keep = sorted(df.market_ids.unique())[:markets]
+    return (df[df.market_ids.isin(keep)].reset_index(drop=True),
+            ag[ag.market_ids.isin(keep)].reset_index(drop=True))
+
+
+def _pyblp_blp(df, ag):
+    return pyblp.Problem((pyblp.Formulation("1 + hpwt + air + mpd + space"),
+                          pyblp.Formulation("1 + prices + hpwt + air + mpd + space"),
+                          pyblp.Formulation("1 + log(hpwt) + air + log(mpg) + log(space) + trend")),
+                         df, pyblp.Formulation("0 + I(1 / income)"), ag, costs_type="log")
+
+
+@pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
+def test_blp_with_supply_objective_gradient_ses_match_pyblp_at_start():
+    """Joint demand and supply moments, clustered S, log costs: same point, same numbers."""
+    df, ag = _blp_reduced(8)
+    p = build_products(df, BLP_SPEC)
+    r = estimate_demand(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI, method="1s",
+                        costs_bounds=(0.001, None), W_type="clustered", se_type="clustered",
+                        initial_update=True, optimizer="bfgs", optimizer_options={"maxiter": 0})
+    ref = _pyblp_blp(df, ag).solve(BLP_SIGMA, BLP_PI, costs_bounds=(0.001, None),
+                                   W_type="clustered", se_type="clustered", initial_update=True,
+                                   method="1s", optimization=pyblp.Optimization("return"))
+    assert r.objective == pytest.approx(float(ref.objective), rel=1e-8)
+    np.testing.assert_allclose(r.gradient, ref.gradient.ravel(), rtol=1e-6,
+                               atol=1e-8 * np.abs(ref.gradient).max())
+    np.testing.assert_allclose(r.params[p.X1_names], ref.beta.ravel(), rtol=1e-7)
+    np.testing.assert_allclose(r.params[[f"gamma[{n}]" for n in p.X3_names]], ref.gamma.ravel(),
+                               rtol=1e-7)
+    theta_se = np.r_[np.diag(ref.sigma_se)[[0, 2, 3, 4, 5]], ref.pi_se[1, 0]]
+    np.testing.assert_allclose(r.bse.iloc[:6].to_numpy(), theta_se, rtol=1e-6)
+    np.testing.assert_allclose(r.bse[p.X1_names], ref.beta_se.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(r.costs, ref.compute_costs().ravel(), rtol=1e-8)
+
+
+@pytest.mark.slow
+def test_blp_with_supply_reduced_estimate_matches_pyblp():
+    df, ag = _blp_reduced(8)
+    p = build_products(df, BLP_SPEC)
+    r = estimate_demand(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI,
+                        costs_bounds=(0.001, None), W_type="clustered", se_type="clustered",
+                        initial_update=True)
+    ref = _pyblp_blp(df, ag).solve(BLP_SIGMA, BLP_PI, costs_bounds=(0.001, None),
+                                   W_type="clustered", se_type="clustered", initial_update=True)
+    assert r.objective == pytest.approx(float(ref.objective), rel=1e-6)
+    np.testing.assert_allclose(r.params[p.X1_names], ref.beta.ravel(), rtol=1e-3)
+    assert r.params["pi[prices,I(1 / income)]"] == pytest.approx(ref.pi[1, 0], rel=1e-3)

@@ -125,7 +125,7 @@ def enable_default_cache() -> Path | None:
 
 def cache_in_use() -> Path | None:
     """The directory of the persistent cache as configured, or None when it is off."""
-    return None if _configured is False else _configured
+    return _configured if isinstance(_configured, Path) else None
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,8 @@ class _Counter:
         self.compile_s = 0.0
         self.trace_s = 0.0
 
-    def on_duration(self, event: str, duration: float, **_: object) -> None:
+    def on_duration(self, event: str, duration_secs: float, **_: str | int) -> None:
+        duration = duration_secs
         if event == _BACKEND_COMPILE:
             with self.lock:
                 self.backend += 1

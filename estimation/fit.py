@@ -230,7 +230,7 @@ def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverO
     if m <= SCREEN_KEEP or m * n <= SCREEN_CELLS or n <= 2 * SCREEN_ROWS:
         return x0, theta0, None
     rows = np.sort(np.random.default_rng(0).choice(n, SCREEN_ROWS, replace=False))
-    data = {k: np.asarray(v)[:n][rows] for k, v in obj.data.items()}
+    data, _ = as_data({k: np.asarray(v)[:n][rows] for k, v in obj.data.items()})
     sub = replace(obj, data=data, nobs=SCREEN_ROWS, rows=0).padded()
     with Progress(m, "screening starts", progress) as bar:
         sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar)

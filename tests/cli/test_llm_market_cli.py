@@ -99,7 +99,7 @@ def test_scenario_with_unknown_key_exits_2(tmp_path: Path,
 def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     f = _scenario(tmp_path, 'type = "compute_price"\nfactor = 1.5\ncompute_share = 1.0',
-                  model="nested")
+                  model="logit")
     out = tmp_path / "cf"
     assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3"]) == 0
     for name in ("products.csv", "products.md", "surplus.csv", "report.md", "summary.json",
@@ -117,7 +117,7 @@ def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
 def test_entry_scenario_lowers_no_price_and_gives_entrant_a_share(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = _scenario(tmp_path, 'type = "open_model_entry"\nquality = 150.0\nparameters = 671e9\n'
-                  'active_parameters = 37e9\nname = "entrant/x"', model="nested")
+                  'active_parameters = 37e9\nname = "entrant/x"', model="logit")
     out = tmp_path / "cf"
     assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3"]) == 0
     table = pd.read_csv(out / "products.csv")

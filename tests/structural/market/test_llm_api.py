@@ -79,21 +79,6 @@ def test_markups_solve_the_first_order_conditions(nested) -> None:
     assert np.all(eta[t][~closed] == 0)  # open weights: price = marginal cost
 
 
-def test_equilibrium_without_change_returns_observed_prices(nested) -> None:
-    mm = nested.mm
-    prob = nested.results.problem
-    th, al = jnp.asarray(nested.results.theta), nested.results.price_coefficient
-    d = mm.delta(th)
-    _, eta, _, cs0 = llm_api.supply_terms(mm, th, al, d)
-    c = prob.prices_pad - eta
-    p, s, cs, _, ok = llm_api.equilibrium(mm, th, al, d, c)
-    assert bool(jnp.all(ok))
-    m = np.asarray(prob.mask)
-    np.testing.assert_allclose(np.asarray(p)[m], np.asarray(prob.prices_pad)[m], rtol=1e-8)
-    np.testing.assert_allclose(np.asarray(s)[m], np.asarray(prob.shares_pad)[m], rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(cs), np.asarray(cs0), rtol=1e-10)
-
-
 def test_consumer_surplus_obeys_roys_identity(nested) -> None:
     """∂CS/∂p_j = −s_j (per unit of market), the check on the nested inclusive value."""
     prob = nested.results.problem

@@ -27,7 +27,7 @@ ASSUMPTIONS = """Assumptions
 - Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
   firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
   price is its marginal cost, compared with the roofline serving cost on {hardware}
-  (structural.costs: batch 32, bf16, utilisation 0.5, {tokens:g} tokens per query).
+  (structural.costs defaults for that chip, {tokens:g} tokens per query).
 - Routing: OpenRouter routes a model's requests between its providers roughly as 1/price^2;
   that is a within-model response (it moves the weighted price users pay), separate from the
   choice between models estimated here; see papers/demirer2025.py for the cross-provider

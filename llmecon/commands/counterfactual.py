@@ -43,9 +43,12 @@ def main(args: argparse.Namespace) -> int:
     output_dir(args.out)
     if args.draws < 1:
         raise UsageError(f"--draws: expected a positive integer, got {args.draws}")
+    from llmecon.commands import market_scenario
     from structural.counterfactual import run
 
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
+        if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
+            return market_scenario.main(path, args)
         result = run(path, draws=args.draws, seed=args.seed, out=args.out)
     print(result.render())
     print(f"Outputs in {args.out}")

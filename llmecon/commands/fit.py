@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     if extra is not None and hasattr(extra, "register_fit_models"):
         extra.register_fit_models(models)
     importlib.import_module("llmecon.commands.fit_demand").register_fit_models(models)
+    importlib.import_module("llmecon.commands.fit_llm_demand").register_fit_models(models)
     p.set_defaults(func=lambda args: _no_model(p))
 
 

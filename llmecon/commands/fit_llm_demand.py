@@ -1,0 +1,126 @@
+"""``llmecon fit llm_demand [--model nested|rc|logit] [--freq W|D] [--market-size M] --out DIR``.
+
+Demand and supply of the LLM API market on the bundled OpenRouter tables
+(:mod:`structural.market.llm_api`): writes ``params.csv``, ``elasticities.csv`` (own with
+intervals, and cross, by model and market), ``markups.csv`` (price, marginal cost, markup with
+intervals; for open-weights models the roofline serving cost beside the price), ``open_ratio.csv``
+(open-weights price / roofline cost with its interval), ``sensitivity.csv`` (the market-size
+assumption) and ``summary.txt`` (estimates, first stage, assumptions). Bad input exits 2 with one
+line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from llmecon.cli import UsageError
+from llmecon.commands._inputs import output_dir, read_csv, staged_output
+
+ASSUMPTIONS = """Assumptions
+- Markets: {freq_name} of OpenRouter's price window; products: paid base slugs with a quality
+  index ({coverage:.1%} of inside tokens); the rest of OpenRouter's tokens (free variants,
+  unscored or unpriced slugs) and all direct API use are the outside good.
+- Market size: potential tokens = {size:g} x observed OpenRouter tokens of the period (see
+  sensitivity.csv for other sizes).
+- Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok.
+- Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
+  firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
+  price is its marginal cost, compared with the roofline serving cost on {hardware}
+  (structural.costs defaults for that chip, {tokens:g} tokens per query).
+- Routing: OpenRouter routes a model's requests between its providers roughly as 1/price^2;
+  that is a within-model response (it moves the weighted price users pay), separate from the
+  choice between models estimated here; see papers/demirer2025.py for the cross-provider
+  elasticity."""
+
+
+def register_fit_models(models: argparse._SubParsersAction) -> None:
+    d = models.add_parser("llm_demand",
+                          help="LLM API demand and supply on the bundled OpenRouter data")
+    d.add_argument("--model", choices=("nested", "rc", "logit"), default="nested",
+                   help="nested logit (open/closed weights), random coefficients on price and "
+                        "quality, or logit (default nested)")
+    d.add_argument("--freq", choices=("W", "D"), default="W", help="markets: weeks or days")
+    d.add_argument("--market-size", type=float, default=2.0,
+                   help="potential tokens as a multiple of observed tokens (default 2)")
+    d.add_argument("--sensitivity", type=str, default="2,5,10",
+                   help="market sizes of the sensitivity table (logit; '' for none)")
+    d.add_argument("--hardware", default="H100", help="chip of the roofline cost (default H100)")
+    d.add_argument("--draws", type=int, default=200,
+                   help="parameter draws for intervals (default 200)")
+    d.add_argument("--nodes", type=int, default=200,
+                   help="Monte Carlo agents per market for --model rc (default 200)")
+    d.add_argument("--seed", type=int, default=0, help="seed of draws and agents")
+    d.add_argument("--market", type=Path, default=None,
+                   help="a token table in api_market's layout (default: the bundled one)")
+    d.add_argument("--provider-prices", type=Path, default=None,
+                   help="a price table in api_provider_prices' layout (default: bundled)")
+    d.add_argument("--out", type=Path, required=True, help="output directory")
+    d.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    d.set_defaults(func=run_llm_demand)
+
+
+def _sizes(text: str) -> list[float]:
+    if not text.strip():
+        return []
+    try:
+        sizes = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--sensitivity: expected comma-separated numbers, got {text!r}") from None
+    if any(not s >= 1 for s in sizes):
+        raise UsageError(f"--sensitivity: market sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def run_llm_demand(args: argparse.Namespace) -> int:
+    if not args.market_size >= 1:
+        raise UsageError(f"--market-size: expected a number >= 1, got {args.market_size}")
+    if args.draws < 2:
+        raise UsageError(f"--draws: expected at least 2, got {args.draws}")
+    if args.nodes < 2:
+        raise UsageError(f"--nodes: expected at least 2, got {args.nodes}")
+    sizes = _sizes(args.sensitivity)
+    output_dir(args.out, force=args.force)
+    import data
+
+    tables = {}
+    for flag, path, name, key in (
+            ("--market", args.market, "api_market", "market"),
+            ("--provider-prices", args.provider_prices, "api_provider_prices", "provider_prices")):
+        if path is not None:  # checked like `llmecon data validate`: units, columns, names
+            tables[key] = data.validate(read_csv(path, flag), name, source=str(path))
+    from structural.errors import MarketDataError
+    from structural.market import llm_api
+
+    try:
+        products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
+        fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
+                                     nodes=args.nodes)
+        sens = llm_api.sensitivity(sizes, "logit", args.freq, draws=20, seed=args.seed,
+                                   tables=tables) \
+            if sizes else None
+    except MarketDataError as exc:
+        raise UsageError(str(exc)) from None
+    h = fit.headline()
+    text = "\n\n".join([
+        fit.results.summary(), fit.first_stage,
+        "Headline\n" + "\n".join(f"  {k}: {v:.4g}" for k, v in h.items()),
+        "Open-weights price / roofline cost (token-weighted geometric mean, bootstrap over "
+        "models)\n" + fit.open_ratio.to_string(index=False),
+        ("Market-size sensitivity (logit)\n" + sens.to_string(index=False)) if sens is not None
+        else "",
+        ASSUMPTIONS.format(freq_name="ISO weeks" if args.freq == "W" else "days",
+                           coverage=products.attrs["coverage"], size=args.market_size,
+                           hardware=args.hardware, tokens=llm_api.QUERY_TOKENS),
+        "\n".join(f"note: {n}" for n in fit.notes)]).strip()
+    print(text)
+    with staged_output(args.out, force=args.force) as out:
+        fit.params.to_csv(out / "params.csv", float_format="%.10g")
+        fit.elasticities.to_csv(out / "elasticities.csv", index=False, float_format="%.8g")
+        fit.markups.to_csv(out / "markups.csv", index=False, float_format="%.8g")
+        fit.open_ratio.to_csv(out / "open_ratio.csv", index=False, float_format="%.8g")
+        if sens is not None:
+            sens.to_csv(out / "sensitivity.csv", index=False, float_format="%.8g")
+        (out / "summary.txt").write_text(text + "\n")
+    print(f"wrote {args.out}")
+    return 0

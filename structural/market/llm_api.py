@@ -1,0 +1,643 @@
+"""The LLM API market: demand and supply of OpenRouter models, joined to the roofline serving cost.
+
+Products are OpenRouter model slugs, markets are ISO weeks (or days) of the price window, and the
+products × markets table comes from :func:`data.openrouter.demand_products` (shares of a stated
+potential market of tokens, the traffic-weighted price, characteristics, ownership and nests).
+This module adds what the structural side owns and estimates with :mod:`structural.market`:
+
+- **Serving cost** (:func:`serving_cost`): the per-token marginal cost of serving a model of N
+  total and N_a active parameters through the project's roofline
+  (:func:`structural.costs.stage_costs`: prefill compute-bound at 2 N_a FLOPs per token, decode
+  max(compute, weight + KV bytes / bandwidth)), in $/Mtok at the model's input/output mix. One
+  function, so a rebuilt cost model plugs in here and nowhere else.
+- **Instruments**: the serving-cost shifter log c_roofline(N, N_a) (with a flag where parameters
+  are unknown), the median price the same model's *other* providers post (Hausman 1996 style;
+  only where at least two providers list it), the log number of providers, and differentiation
+  instruments (Gandhi and Houde 2019: sums of squared quality distances to rivals, in the market
+  and in the nest, and rival counts).
+- **Demand** (:func:`fit_llm_demand`): nested logit (open / closed / unknown weights) or
+  random-coefficients logit, δ_jt = β0 + α p_jt + x_jt β + week effects + ξ_jt, by
+  :func:`structural.market.estimate_demand` (GMM).
+- **Supply**: a lab owns its closed models and sets their prices as a multi-product Bertrand–Nash
+  firm, η = −(O ∘ (∂s/∂p')')⁻¹ s (BLP 1995, eq. 3.6); an open-weights model is sold by a
+  competitive provider set, so its price *is* its marginal cost — a restriction tested against
+  the roofline cost (ratio price / c_roofline with a bootstrap interval over products).
+
+Prices are in $ per million tokens (input and output blended at the model's own mix), shares in
+tokens of the potential market.
+
+**Routing.** OpenRouter sends a request for a model to its providers roughly in proportion to
+1/price² (its provider-routing documentation). That response lives *inside* a model: it moves the
+traffic-weighted price a user pays for the model, not the choice between models. Model-level
+demand here uses the traffic-weighted price (what users pay), and the within-model routing
+elasticity is estimated separately (``papers/demirer2025.py``, cross-provider η). Where it matters
+— a compute-price shock that moves all providers' prices of an open model together — the
+weighted price moves one for one with the providers' common cost, so counterfactual prices of
+open models are their marginal costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from structural.errors import MarketDataError
+from structural.market.demand import (
+    mixed_logit_shares,
+    nested_logit_shares,
+    share_price_terms,
+)
+from structural.market.estimate import DemandResults, estimate_demand
+from structural.market.products import DemandSpec, build_agents, build_products
+
+jax.config.update("jax_enable_x64", True)
+
+__all__ = ["MODELS", "LLMDemandFit", "equilibrium", "fit_llm_demand", "llm_products",
+           "market_model", "serving_cost", "simulate_shares"]
+
+#: Demand models: the nest column or the random-coefficient formula.
+MODELS = ("nested", "rc", "logit")
+#: Default integration nodes per market for the random-coefficients model.
+RC_NODES = 200
+#: Default tokens per query for the roofline (prefill of the input, decode of the output).
+QUERY_TOKENS = 2000.0
+
+_X1 = ("1 + prices + quality_z + log_context + context_missing + reasoning + log_age"
+       " + open_weights_known")
+_INSTRUMENTS = ("cost_shifter", "cost_known", "hausman", "multi_provider", "log_providers",
+                "gh_quality", "gh_quality_nest", "rivals_nest", "local_rivals")
+
+
+def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="H100",
+                 query_tokens: float = QUERY_TOKENS, **overrides) -> np.ndarray:
+    """Roofline marginal cost of serving, $ per million tokens, at a given input/output mix.
+
+    The variable (per-query) cost of :func:`structural.costs.stage_costs` for a query of
+    x = input_share × L input tokens and y = (1 − input_share) × L output tokens, divided by L:
+
+        c = [FLOPs_prefill(N_a, x)/(peak u_prefill)
+             + max(FLOPs_decode/(peak u_decode), (2N/batch + KV)/bandwidth)(y)]
+            × $/chip-hour / 3600 / L
+
+    Parameters
+    ----------
+    parameters, active_parameters : array_like
+        Total and active parameters (active defaults to total: a dense model).
+    input_share : array_like
+        Input tokens / all tokens of the model's traffic.
+    hardware : str
+        A preset of :mod:`structural.hardware` (its $/chip-hour, peak FLOP/s, bandwidth).
+    query_tokens : float
+        L, tokens per query (sets the context the decode reads).
+    **overrides
+        Any key of :func:`structural.costs.cost_parameters` (``batch``, ``u_decode``, …).
+
+    Returns
+    -------
+    ndarray
+        $/Mtok; NaN where ``parameters`` is unknown (NaN).
+    """
+    from structural.costs import cost_parameters, stage_costs, variable_cost
+
+    N = np.asarray(parameters, float)
+    Na = N if active_parameters is None else np.where(np.isnan(active_parameters), N,
+                                                      np.asarray(active_parameters, float))
+    share = np.broadcast_to(np.asarray(input_share, float), N.shape)
+    known = np.isfinite(N)
+    theta = cost_parameters(hardware, **overrides)
+    theta = {k: jnp.asarray(v) for k, v in theta.items()}
+    Ns = jnp.asarray(np.where(known, N, 1e9))
+    theta["active_fraction"] = jnp.asarray(np.where(known, Na, 1e9)) / Ns
+    L = float(query_tokens)
+    zero = jnp.zeros_like(Ns)
+    z = {"N": Ns, "D": zero, "U": zero, "D_F": zero, "trainable_fraction": zero, "c": zero,
+         "cached_fraction": zero, "x": jnp.asarray(share) * L, "k": 1.0 + zero, "r": zero,
+         "y": (1.0 - jnp.asarray(share)) * L}
+    per_query = variable_cost(stage_costs(z, theta))
+    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+
+
+def _gh_distances(q: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Σ_{k≠j in the same group} (q_j − q_k)²: Gandhi and Houde (2019) quadratic instrument."""
+    out = np.zeros(len(q))
+    for g in pd.unique(groups):
+        i = np.flatnonzero(groups == g)
+        d = q[i, None] - q[None, i]
+        out[i] = (d ** 2).sum(axis=1)
+    return out
+
+
+def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H100", *,
+                 market: pd.DataFrame | None = None, models: pd.DataFrame | None = None,
+                 provider_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The estimation table: :func:`data.openrouter.demand_products` with quality, instruments
+    and the roofline serving cost added.
+
+    Products without a quality index are left to the outside good (their tokens are reported by
+    :func:`coverage`); the rest get ``quality_z`` (standardised ECI), ``log_context``
+    (``context_missing`` where unknown), ``reasoning`` (reasoning tokens > 10 % of output),
+    ``log_age`` (log(1 + weeks since release)), week dummies ``wk1…``, ``roofline_cost``
+    ($/Mtok on ``hardware``, NaN where parameters are unknown) and the excluded instruments
+    ``demand_instruments0…`` (named in ``attrs["instruments"]``).
+
+    Parameters
+    ----------
+    freq, market_size
+        As for :func:`data.openrouter.demand_products`.
+    hardware : str
+        The chip the roofline cost assumes.
+    market, models, provider_prices : DataFrame, optional
+        The curated tables (default: the bundled ``api_market``, ``api_models``,
+        ``api_provider_prices``).
+    """
+    import data
+    from data.openrouter import demand_products
+
+    market = data.load("api_market") if market is None else market
+    models = data.load("api_models") if models is None else models
+    provider_prices = data.load("api_provider_prices") if provider_prices is None \
+        else provider_prices
+    full = demand_products(market, models, provider_prices, freq=freq, market_size=market_size)
+    df = full[full["quality"].notna()].copy().reset_index(drop=True)
+    if df.empty:
+        raise MarketDataError("quality", "no inside product has a quality index")
+    df.attrs["coverage"] = float(df["tokens"].sum() / full["tokens"].sum())
+    q = df["quality"].to_numpy()
+    df["quality_z"] = (q - q.mean()) / q.std()
+    df["context_missing"] = df["context_length"].isna().astype(float)
+    df["log_context"] = np.log(df["context_length"].fillna(df["context_length"].median()))
+    df["reasoning"] = (df["reasoning_share"] > 0.1).astype(float)
+    df["log_age"] = np.log1p(df["age_weeks"].clip(lower=0))
+    df["open_weights_known"] = df["open_weights"].notna().astype(float)
+    weeks = sorted(df["market_ids"].unique())
+    for i, w in enumerate(weeks[1:], 1):
+        df[f"wk{i}"] = (df["market_ids"] == w).astype(float)
+    input_share = 1.0 - _output_share(df, market, freq)
+    df["input_share"] = input_share
+    df["roofline_cost"] = serving_cost(df["parameters"].to_numpy(),
+                                       df["active_parameters"].to_numpy(), input_share, hardware)
+    known = np.isfinite(df["roofline_cost"].to_numpy())
+    df["cost_known"] = known.astype(float)
+    df["cost_shifter"] = np.where(known, np.log(np.where(known, df["roofline_cost"], 1.0)), 0.0)
+    multi = (df["n_providers"] >= 2).to_numpy()
+    df["multi_provider"] = multi.astype(float)
+    df["hausman"] = np.where(multi, np.log(df["posted_price"].clip(lower=1e-6)), 0.0)
+    df["log_providers"] = np.log(df["n_providers"].clip(lower=1))
+    mk = df["market_ids"].astype(str).to_numpy()
+    nest = (df["market_ids"].astype(str) + "|" + df["nesting_ids"]).to_numpy()
+    qz = df["quality_z"].to_numpy()
+    df["gh_quality"] = _gh_distances(qz, mk) / 100.0
+    df["gh_quality_nest"] = _gh_distances(qz, nest) / 100.0
+    df["rivals_nest"] = df.groupby(nest)["product_ids"].transform("size").to_numpy() - 1.0
+    # rivals within one standard deviation of quality: the "local" Gandhi–Houde count
+    local = np.zeros(len(df))
+    for g in pd.unique(mk):
+        i = np.flatnonzero(mk == g)
+        local[i] = (np.abs(qz[i, None] - qz[None, i]) < 1.0).sum(axis=1) - 1.0
+    df["local_rivals"] = local
+    df = df.drop(columns=[c for c in df if c.startswith("demand_instruments")])
+    for k, name in enumerate(_INSTRUMENTS):
+        df[f"demand_instruments{k}"] = df[name].astype(float)
+    df["open_weights"] = df["open_weights"].astype(object)
+    df.attrs["instruments"] = list(_INSTRUMENTS)
+    df.attrs["weeks"] = len(weeks)
+    df.attrs["market_size"] = market_size
+    df.attrs["hardware"] = hardware
+    return df
+
+
+def _output_share(df: pd.DataFrame, market: pd.DataFrame, freq: str) -> np.ndarray:
+    """Output / all tokens of each product over its period (the roofline's token mix)."""
+    m = market[market["price_input"].notna()]
+    period = m["date"] if freq == "D" else m["date"] - pd.to_timedelta(m["date"].dt.day_of_week,
+                                                                      unit="D")
+    g = m.assign(period=period).groupby(["period", "model"])[["tokens_input", "tokens_output"]]
+    tot = g.sum()
+    share = tot["tokens_output"] / (tot["tokens_input"] + tot["tokens_output"])
+    key = pd.MultiIndex.from_arrays([df["market_ids"], df["product_ids"]])
+    return share.reindex(key).fillna(0.2).to_numpy()
+
+
+def spec_for(model: str, weeks: int) -> DemandSpec:
+    """The demand specification of ``model`` (see :data:`MODELS`)."""
+    if model not in MODELS:
+        raise MarketDataError("model", f"expected one of {', '.join(MODELS)}, got {model!r}")
+    linear = _X1 + "".join(f" + wk{i}" for i in range(1, weeks))
+    if model == "nested":
+        return DemandSpec(linear=linear, nesting="nesting_ids")
+    if model == "rc":
+        return DemandSpec(linear=linear, random="0 + prices + quality_z")
+    return DemandSpec(linear=linear)
+
+
+@dataclass
+class MarketModel:
+    """One fitted demand model laid out for per-market equilibrium computations (padded, JAX).
+
+    Built by :func:`market_model`; ``shares``/``jacobian`` are functions of one market's
+    (δ, agent terms) so callers vmap them over markets and parameter draws.
+    """
+
+    results: DemandResults
+    kind: str
+    closed: np.ndarray  # (T, J) products priced by a Bertrand–Nash owner
+    owners: np.ndarray  # (T, J) owner codes (−1 padding)
+
+    def params(self, theta, alpha):
+        """Per-market terms (μ, w, α_i − α, ρ_j) for parameters (θ, α)."""
+        prob = self.results.problem
+        mu, w = prob.agent_terms(theta)
+        a_rc = prob.alpha_i(theta, 0.0) if prob.K2 else jnp.zeros_like(w)
+        if prob.nests is not None:
+            rho = prob.unpack(theta)[2]
+            nests = jnp.asarray(prob.nests_pad)
+            rho_j = rho[nests] if rho.shape[0] > 1 else jnp.full(nests.shape, rho[0])
+        else:
+            rho_j = jnp.zeros(prob.mask.shape)
+        return mu, w, a_rc, rho_j
+
+    def delta(self, theta):
+        """δ(θ) at the observed shares (T, J)."""
+        prob = self.results.problem
+        d0 = jnp.asarray(prob.layout.pad(self.results.delta))
+        return prob.delta(theta, d0)[0]
+
+
+def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
+    """Wrap fitted demand with the LLM market's ownership: closed models priced by their lab,
+    open-weights models at marginal cost (a competitive provider set)."""
+    prob = results.problem
+    lay = prob.layout
+    closed = ~products["firm_ids"].astype(str).str.startswith("open:").to_numpy()
+    owners = pd.factorize(products["firm_ids"])[0]
+    return MarketModel(results, prob.kind, lay.pad(closed, fill=False), lay.pad(owners, fill=-1))
+
+
+def _shares_one(d, mu, w, mask, rho_j, nest, n_nests, nested):
+    if nested:
+        return nested_logit_shares(d, rho_j, nest, mask, n_nests)
+    return mixed_logit_shares(d, mu, w, mask)
+
+
+def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
+    """∂s_j/∂p_k (J, J) of one market: prices enter δ linearly (and μ through the price RC)."""
+    if nested:
+        J = jax.jacfwd(nested_logit_shares)(d, rho_j, nest, mask, n_nests) * alpha
+    else:
+        lam, gam = share_price_terms(d, mu, w, mask, alpha + a_rc)
+        J = jnp.diag(lam) - gam
+    return jnp.where(mask[:, None] & mask[None, :], J, 0.0)
+
+
+def _markups_one(J, s, owners, closed, mask):
+    """η = −(O ∘ J')⁻¹ s on the Bertrand (closed) products; 0 for price-takers and padding."""
+    bert = closed & mask
+    own = (owners[:, None] == owners[None, :]) & bert[:, None] & bert[None, :]
+    A = jnp.where(own, J.T, 0.0) + jnp.diag(~bert)
+    return jnp.where(bert, -jnp.linalg.solve(A, jnp.where(bert, s, 0.0)), 0.0)
+
+
+def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
+    """Expected consumer surplus (Small and Rosen 1981) per unit of market, in price units:
+    nested logit log(1 + Σ_h D_h^(1−ρ_h))/(−α) (McFadden 1978); mixed logit Σ_i w_i log(1 +
+    Σ_j exp(δ_j + μ_ij))/(−α_i)."""
+    if nested:
+        scale = 1.0 - rho_j
+        v = jnp.where(mask, d / scale, -jnp.inf)
+        m = jnp.max(v)
+        Dh = jax.ops.segment_sum(jnp.where(mask, jnp.exp(v - m), 0.0), nest,
+                                 num_segments=n_nests)
+        rho_h = jax.ops.segment_max(jnp.where(mask, rho_j, -jnp.inf), nest,
+                                    num_segments=n_nests)
+        present = Dh > 0
+        li = jnp.where(present, (1.0 - jnp.where(present, rho_h, 0.0))
+                       * (jnp.log(jnp.where(present, Dh, 1.0)) + m), -jnp.inf)
+        return jnp.logaddexp(0.0, jax.nn.logsumexp(li)) / -alpha
+    u = jnp.where(mask[:, None], d[:, None] + mu, -jnp.inf)
+    inc = jnp.logaddexp(0.0, jax.nn.logsumexp(u, axis=0))
+    return jnp.sum(w * inc / -(alpha + a_rc))
+
+
+def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mask=None,
+                closed=None, prices=None, terms=None, nest=None, atol: float = 1e-10,
+                max_iterations: int = 5000):
+    """Bertrand–Nash prices with competitive open models, every market (vmapped; jittable).
+
+    Closed products solve p = c + η(p) with η the multi-product markups of their owner; open
+    products are priced at marginal cost. Prices shift δ linearly: δ(p) = δ + α(p − p_obs) and
+    μ(p) = μ + (p − p_obs)(α_i − α). Iterates the ζ-markup map (Morrow and Skerlos 2011) for
+    the mixed-logit family and p ← c + η(p) for the nested logit, reporting convergence per
+    market.
+
+    The padded arrays default to the data's; an entrant is an extra slot given through
+    ``prices`` (the prices δ refers to), ``terms`` (μ, w, α_i − α, ρ_j), ``nest``, ``mask``,
+    ``owners`` and ``closed``.
+
+    Returns
+    -------
+    prices, shares, consumer surplus (per market, price units), iterations, converged
+    """
+    prob = mm.results.problem
+    nested = prob.nests is not None
+    n_nests = prob.n_nests if nested else 1
+    if nest is None:
+        nest = jnp.asarray(prob.nests_pad) if nested else jnp.zeros(prob.mask.shape, int)
+    mu, w, a_rc, rho_j = mm.params(theta, alpha) if terms is None else terms
+    p0 = prob.prices_pad if prices is None else prices
+    mask = prob.mask if mask is None else mask
+    owners = jnp.asarray(mm.owners if owners is None else owners)
+    closed = jnp.asarray(mm.closed if closed is None else closed)
+
+    def one(c, own, cl, pobs, d, m, ww, arc, rj, ns, mk):
+        def at(p):
+            dp = jnp.where(mk, p - pobs, 0.0)
+            dd = d + alpha * dp
+            mmu = m + dp[:, None] * arc[None, :]
+            return dd, mmu
+
+        bert = cl & mk
+        owned = (own[:, None] == own[None, :]) & bert[:, None] & bert[None, :]
+
+        def step(p):
+            dd, mmu = at(p)
+            if nested:  # p ← c + η(p)
+                s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
+                J = _jac_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested)
+                return jnp.where(mk, c + _markups_one(J, s, own, cl, mk), pobs)
+            # mixed logit: the ζ-markup map of Morrow and Skerlos (2011), which converges where
+            # iterating the first-order conditions is slow (heterogeneous price sensitivity)
+            s = mixed_logit_shares(dd, mmu, ww, mk)
+            lam, gam = share_price_terms(dd, mmu, ww, mk, alpha + arc)
+            zeta = (jnp.where(owned, gam, 0.0).T @ jnp.where(mk, p - c, 0.0) - s) / jnp.where(
+                bert, lam, -1.0)
+            return jnp.where(mk, c + jnp.where(bert, zeta, 0.0), pobs)
+
+        def cond(state):
+            return (state[2] >= atol) & (state[1] < max_iterations)
+
+        def body(state):
+            p, it, _ = state
+            pn = step(p)
+            return pn, it + 1, jnp.max(jnp.abs(jnp.where(mk, pn - p, 0.0)))
+
+        p, it, err = jax.lax.while_loop(cond, body, (jnp.where(mk, c, pobs), 0, jnp.inf))
+        dd, mmu = at(p)
+        s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
+        cs = _cs_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested)
+        return p, s, cs, it, (err < atol) & jnp.all(jnp.isfinite(p))
+
+    return jax.vmap(one)(costs, owners, closed, p0, delta, mu, w, a_rc, rho_j, nest, mask)
+
+
+def supply_terms(mm: MarketModel, theta, alpha, delta):
+    """(∂s/∂p (T, J, J), markups (T, J), shares (T, J), CS (T,)) at the observed prices."""
+    prob = mm.results.problem
+    nested = prob.nests is not None
+    n_nests = prob.n_nests if nested else 1
+    nest = jnp.asarray(prob.nests_pad) if nested else jnp.zeros(prob.mask.shape, int)
+    mu, w, a_rc, rho_j = mm.params(theta, alpha)
+
+    def one(d, m, ww, arc, rj, ns, mk, own, cl):
+        s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
+        J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested)
+        cs = _cs_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested)
+        return J, _markups_one(J, s, own, cl, mk), s, cs
+
+    return jax.vmap(one)(delta, mu, w, a_rc, rho_j, nest, prob.mask, jnp.asarray(mm.owners),
+                         jnp.asarray(mm.closed))
+
+
+def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
+    """(θ, α) draws ~ N(estimate, covariance) of the nonlinear parameters and the price
+    coefficient: arrays (K, P) and (K,). Draw 0 is the point estimate."""
+    from structural.market.post import _draw_layout
+
+    prob = results.problem
+    idx, alpha_name, V = _draw_layout(results)
+    rng = np.random.default_rng(seed)
+    z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
+    z[0] = 0.0
+    theta = np.tile(results.theta, (draws, 1))
+    theta[:, idx] += z[:, :len(idx)]
+    # keep nesting parameters inside [0, 1) for the draws that cross the boundary
+    for i, (k, _, _) in enumerate(prob.locations):
+        if k == "rho":
+            theta[:, i] = np.clip(theta[:, i], 0.0, 0.99)
+    alpha = results.price_coefficient + (z[:, len(idx)] if alpha_name else 0.0)
+    return jnp.asarray(theta), jnp.asarray(alpha)
+
+
+@dataclass
+class LLMDemandFit:
+    """What :func:`fit_llm_demand` returns: the estimates and the tables the CLI writes."""
+
+    model: str
+    results: DemandResults
+    products: pd.DataFrame
+    mm: MarketModel
+    params: pd.DataFrame
+    elasticities: pd.DataFrame
+    markups: pd.DataFrame
+    open_ratio: pd.DataFrame
+    first_stage: str
+    draws: int
+    notes: list[str] = field(default_factory=list)
+
+    def headline(self) -> dict[str, float]:
+        """Price coefficient, median own-price elasticity, median closed Lerner index, open
+        price/roofline ratio (geometric mean, token-weighted) with its interval."""
+        e = self.elasticities
+        own = e[e["product_j"] == e["product_k"]]
+        mk = self.markups
+        closed = mk[mk["pricing"] == "bertrand"]
+        r = self.open_ratio.set_index("statistic")["value"]
+        return {"alpha": float(self.results.price_coefficient),
+                "alpha_se": float(self.results.bse.get("prices", np.nan)),
+                "median_own_elasticity": float(own["elasticity"].median()),
+                "median_closed_markup": float(closed["markup"].median()),
+                "median_closed_lerner": float((closed["markup"] / closed["prices"]).median()),
+                "open_ratio": float(r["ratio"]), "open_ratio_low": float(r["ratio_low"]),
+                "open_ratio_high": float(r["ratio_high"])}
+
+
+def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
+                   seed: int = 0, nodes: int = RC_NODES, level: float = 0.95) -> LLMDemandFit:
+    """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
+
+    Parameters
+    ----------
+    products : DataFrame
+        From :func:`llm_products`.
+    model : {"nested", "rc", "logit"}
+        Nested logit on open/closed/unknown weights (one ρ), random-coefficients logit with
+        normal coefficients on price and quality (``nodes`` Monte Carlo agents per market), or
+        plain logit.
+    draws : int
+        Parametric draws of (θ, α) for the intervals on markups and elasticities (≥ 2).
+    level : float
+        Interval coverage.
+
+    Returns
+    -------
+    LLMDemandFit
+    """
+    if draws < 2:
+        raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")
+    spec = spec_for(model, int(products["market_ids"].nunique()))
+    prod = build_products(products, spec)
+    agents = None
+    kw: dict = {}
+    if model == "rc":
+        agents = build_agents(prod, integration=("monte_carlo", nodes), seed=seed)
+        kw["sigma"] = np.diag([0.05, 0.5])
+    res = estimate_demand(prod, agents, method="2s", **kw)
+    notes = list(res.notes)
+    if not res.converged:
+        notes.append("the GMM fit did not converge: read the estimates with care")
+    mm = market_model(res, products)
+    lay = res.problem.layout
+    th, al = parameter_draws(res, draws, seed)
+
+    @jax.jit
+    def per_draw(theta, alpha):
+        d = mm.delta(theta)
+        J, eta, s, _ = supply_terms(mm, theta, alpha, d)
+        p = res.problem.prices_pad
+        own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
+        return eta, own, J
+
+    eta_d, own_d, _ = jax.vmap(per_draw)(th, al)
+    J0 = np.asarray(per_draw(th[0], al[0])[2])
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    eta_long = np.asarray(jax.vmap(lay.unpad)(eta_d))
+    own_long = np.asarray(jax.vmap(lay.unpad)(own_d))
+    ok = np.all(np.isfinite(eta_long), axis=1)
+    if ok.sum() < 2:
+        raise MarketDataError("draws", "fewer than 2 parameter draws give finite markups")
+    price = products["prices"].to_numpy()
+    closed = lay.unpad(mm.closed)
+    eta = eta_long[0]
+    mk = pd.DataFrame({
+        "market_ids": products["market_ids"].to_numpy(), "product_ids": products["product_ids"],
+        "firm_ids": products["firm_ids"], "nest": products["nesting_ids"],
+        "pricing": np.where(closed, "bertrand", "competitive"), "prices": price,
+        "markup": eta, "markup_low": np.quantile(eta_long[ok], lo, axis=0),
+        "markup_high": np.quantile(eta_long[ok], hi, axis=0),
+        "marginal_cost": price - eta,
+        "marginal_cost_low": price - np.quantile(eta_long[ok], hi, axis=0),
+        "marginal_cost_high": price - np.quantile(eta_long[ok], lo, axis=0),
+        "roofline_cost": products["roofline_cost"].to_numpy(),
+        "tokens": products["tokens"].to_numpy()})
+    mk["price_over_roofline"] = mk["prices"] / mk["roofline_cost"]
+    # elasticities: own with intervals, cross (every pair) at the estimate
+    el = _elasticity_table(res, J0, products)
+    own_mask = el["product_j"] == el["product_k"]
+    own_rows = el.index[own_mask]
+    el.loc[own_rows, "elasticity_low"] = np.quantile(own_long[ok], lo, axis=0)
+    el.loc[own_rows, "elasticity_high"] = np.quantile(own_long[ok], hi, axis=0)
+    params = pd.DataFrame({"estimate": res.params, "std_err": res.bse})
+    params["ci_low"] = params["estimate"] - 1.959963984540054 * params["std_err"]
+    params["ci_high"] = params["estimate"] + 1.959963984540054 * params["std_err"]
+    params.index.name = "param"
+    return LLMDemandFit(model, res, products, mm, params, el, mk,
+                        open_price_ratio(mk, seed=seed, level=level),
+                        first_stage(products, model), int(ok.sum()), notes)
+
+
+def _elasticity_table(res: DemandResults, J: np.ndarray, products: pd.DataFrame) -> pd.DataFrame:
+    """ε_jk = ∂s_j/∂p_k · p_k/s_j for every pair in every market (long)."""
+    from structural.market.post import long_matrix
+
+    prob = res.problem
+    s = np.asarray(prob.shares_pad)
+    p = np.asarray(prob.prices_pad)
+    m = np.asarray(prob.mask)
+    e = J * p[:, None, :] / np.where(m, s, 1.0)[:, :, None]
+    e = np.where(m[:, :, None] & m[:, None, :], e, 0.0)
+    return long_matrix(res, e, "elasticity")
+
+
+def open_price_ratio(markups: pd.DataFrame, seed: int = 0, level: float = 0.95,
+                     replicates: int = 2000) -> pd.DataFrame:
+    """Open-weights price / roofline cost: the token-weighted geometric mean over product-weeks
+    with a bootstrap interval that resamples models (all their weeks together), and the median.
+
+    Under competition (price = marginal cost) a ratio near 1 says the roofline on the stated
+    hardware accounts for the price; above 1, providers' costs exceed the roofline (lower
+    utilisation, smaller batches, more chips) or they earn a margin.
+    """
+    o = markups[(markups["pricing"] == "competitive") & markups["roofline_cost"].notna()]
+    if o.empty:
+        return pd.DataFrame({"statistic": ["ratio", "ratio_low", "ratio_high", "median",
+                                           "models"], "value": [np.nan] * 4 + [0]})
+    lr = np.log(o["prices"].to_numpy() / o["roofline_cost"].to_numpy())
+    w = o["tokens"].to_numpy()
+    codes, models = pd.factorize(o["product_ids"])
+    num = np.bincount(codes, weights=w * lr)
+    den = np.bincount(codes, weights=w)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(models), size=(replicates, len(models)))
+    boot = num[pick].sum(axis=1) / den[pick].sum(axis=1)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
+    point = num.sum() / den.sum()
+    return pd.DataFrame({"statistic": ["ratio", "ratio_low", "ratio_high", "median", "models"],
+                         "value": [np.exp(point), np.exp(lo), np.exp(hi),
+                                   float(np.exp(np.median(lr))), float(len(models))]})
+
+
+def first_stage(products: pd.DataFrame, model: str) -> str:
+    """First-stage strength of the excluded instruments (estimation.ivreg diagnostics): the
+    linear IV of the logit (nested: with the log within-nest share) inversion on X1."""
+    from estimation.iv import ivreg
+
+    df = products
+    outside = 1.0 - df.groupby("market_ids")["shares"].transform("sum")
+    y = np.log(df["shares"]) - np.log(outside)
+    weeks = [c for c in df if c.startswith("wk")]
+    exog_cols = ["quality_z", "log_context", "context_missing", "reasoning", "log_age",
+                 "open_weights_known", *weeks]
+    exog = df[exog_cols].astype(float).assign(const=1.0)
+    endog = df[["prices"]].astype(float)
+    if model == "nested":
+        within = df["shares"] / df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
+            "sum")
+        endog = endog.assign(log_within_share=np.log(within))
+    inst = df[list(_INSTRUMENTS)].astype(float)
+    r = ivreg(dependent=y.rename("logit_delta"), exog=exog, endog=endog, instruments=inst,
+              cov_type="robust")
+    fs = r.first_stage
+    cols = [c for c in ("rsquared", "partial_rsquared", "shea_rsquared", "f_stat", "f_pvalue")
+            if c in fs]
+    lines = ["First stage (linear IV of the inverted shares; estimation.ivreg, robust):",
+             fs[cols].to_string(float_format=lambda x: f"{x:.4g}"),
+             f"excluded instruments: {', '.join(_INSTRUMENTS)}"]
+    return "\n".join(lines)
+
+
+def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "logit", freq: str = "W",
+                draws: int = 20, seed: int = 0, tables: dict | None = None) -> pd.DataFrame:
+    """Price coefficient, median own elasticity and median closed markup by market size M
+    (potential tokens = M × observed OpenRouter tokens): the outside-good assumption's weight."""
+    rows = []
+    for m in market_sizes:
+        fit = fit_llm_demand(llm_products(freq, m, **(tables or {})), model, draws=draws,
+                             seed=seed)
+        h = fit.headline()
+        rows.append({"market_size": m,
+                     "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()
+                                           .mean()),
+                     "alpha": h["alpha"], "alpha_se": h["alpha_se"],
+                     "median_own_elasticity": h["median_own_elasticity"],
+                     "median_closed_markup": h["median_closed_markup"],
+                     "median_closed_lerner": h["median_closed_lerner"]})
+    return pd.DataFrame(rows)
+
+
+def simulate_shares(mm: MarketModel, theta, alpha, delta) -> np.ndarray:
+    """Model shares (long) at the observed prices for δ (padded): used to simulate data."""
+    _, _, s, _ = supply_terms(mm, jnp.asarray(theta), alpha, jnp.asarray(delta))
+    return np.asarray(mm.results.problem.layout.unpad(s))

@@ -1,0 +1,129 @@
+"""``llmecon fit llm_demand`` and market scenarios of ``llmecon counterfactual`` on bundled data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import data
+from llmecon.cli import main
+
+
+def _exit2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_fit_llm_demand_writes_its_tables(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fit"
+    assert main(["fit", "llm_demand", "--model", "logit", "--draws", "4", "--sensitivity", "",
+                 "--out", str(out)]) == 0
+    for f in ("params.csv", "elasticities.csv", "markups.csv", "summary.txt", "open_ratio.csv"):
+        assert (out / f).is_file(), f
+    mk = pd.read_csv(out / "markups.csv")
+    assert {"prices", "marginal_cost", "markup", "markup_low", "markup_high",
+            "roofline_cost"} <= set(mk.columns)
+    assert (mk.loc[mk["pricing"] == "competitive", "markup"] == 0).all()
+    el = pd.read_csv(out / "elasticities.csv")
+    own = el[el["product_j"] == el["product_k"]]
+    assert (own["elasticity"] < 0).all() and own["elasticity_low"].notna().all()
+    text = (out / "summary.txt").read_text()
+    assert "First stage" in text and "f_stat" in text and "Market size" in text
+    params = pd.read_csv(out / "params.csv", index_col=0)
+    assert params.loc["prices", "estimate"] < 0
+
+
+def test_token_file_in_wrong_unit_exits_2_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "tokens.csv"
+    bad = data.load("api_market").head(50)
+    bad = bad.assign(tokens_input=bad["tokens_input"] * 1e9,
+                     date=bad["date"].dt.strftime("%Y-%m-%d"))
+    bad.to_csv(f, index=False)
+    out = tmp_path / "out"
+    err = _exit2(capsys, ["fit", "llm_demand", "--market", str(f), "--out", str(out)])
+    assert "wrong unit" in err and "tokens_input" in err
+    assert not out.exists()
+
+
+def test_prices_without_provider_column_exit_2(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "prices.csv"
+    p = data.load("api_provider_prices").head(50).drop(columns="provider")
+    p.assign(date=p["date"].dt.strftime("%Y-%m-%d")).to_csv(f, index=False)
+    out = tmp_path / "out"
+    err = _exit2(capsys, ["fit", "llm_demand", "--provider-prices", str(f), "--out", str(out)])
+    assert "'provider'" in err
+    assert not out.exists()
+
+
+def test_crosswalk_naming_an_unknown_model_exits_2(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "xw.csv"
+    xw = data.load("openrouter_crosswalk").head(5).copy()
+    xw.loc[1, "model"] = "acme/not-a-model"
+    xw.to_csv(f, index=False)
+    err = _exit2(capsys, ["data", "validate", "openrouter_crosswalk", str(f)])
+    assert "acme/not-a-model" in err
+
+
+def _scenario(tmp_path: Path, change: str, model: str = "logit") -> Path:
+    f = tmp_path / "sc.toml"
+    f.write_text(f'kind = "market"\ntitle = "test"\n[market]\nmodel = "{model}"\n'
+                 f"[change]\n{change}\n")
+    return f
+
+
+def test_scenario_naming_an_unknown_model_exits_2(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    f = _scenario(tmp_path, 'type = "withdraw"\nmodels = ["acme/not-a-model"]')
+    out = tmp_path / "cf"
+    err = _exit2(capsys, ["counterfactual", str(f), "--out", str(out), "--draws", "3"])
+    assert "acme/not-a-model" in err
+    assert not out.exists()
+
+
+def test_scenario_with_unknown_key_exits_2(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    f = _scenario(tmp_path, 'type = "guardrail"\nshare = 0.1\nbogus = 1')
+    err = _exit2(capsys, ["counterfactual", str(f), "--out", str(tmp_path / "cf")])
+    assert "bogus" in err
+
+
+def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    f = _scenario(tmp_path, 'type = "compute_price"\nfactor = 1.5\ncompute_share = 1.0',
+                  model="logit")
+    out = tmp_path / "cf"
+    assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3"]) == 0
+    for name in ("products.csv", "products.md", "surplus.csv", "report.md", "summary.json",
+                 "changes.png"):
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "products.csv")
+    comp = table[table["pricing"] == "competitive"]
+    # open weights priced at marginal cost pass a cost change through one for one
+    assert comp["pass_through"].dropna().sub(1.0).abs().max() < 1e-6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cs_change_total_low"] <= summary["cs_change_total_usd"] <= summary[
+        "cs_change_total_high"]
+
+
+def test_entry_scenario_lowers_no_price_and_gives_entrant_a_share(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _scenario(tmp_path, 'type = "open_model_entry"\nquality = 150.0\nparameters = 671e9\n'
+                  'active_parameters = 37e9\nname = "entrant/x"', model="logit")
+    out = tmp_path / "cf"
+    assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3"]) == 0
+    table = pd.read_csv(out / "products.csv")
+    e = table[table["product_ids"] == "entrant/x"]
+    assert len(e) == table["market_ids"].nunique() and (e["new_share"] > 0).all()
+    rest = table[(table["product_ids"] != "entrant/x") & (table["pricing"] == "bertrand")]
+    assert (rest["new_price"] <= rest["price"] + 1e-9).all()  # entry never raises a price
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cs_change_total_usd"] > 0

@@ -1,0 +1,171 @@
+"""The LLM API market: serving cost, demand recovery, supply conditions, equilibrium, surplus."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from structural.costs import cost_parameters, stage_costs, variable_cost
+from structural.market import llm_api
+from structural.market.products import build_products
+
+
+@pytest.fixture(scope="module")
+def products() -> pd.DataFrame:
+    return llm_api.llm_products("W", 2.0)
+
+
+@pytest.fixture(scope="module")
+def nested(products):
+    return llm_api.fit_llm_demand(products, "nested", draws=10)
+
+
+def test_serving_cost_is_the_cost_model_per_token() -> None:
+    c = llm_api.serving_cost(np.array([70e9, 70e9, np.nan]), np.array([70e9, 7e9, np.nan]), 0.8)
+    theta = cost_parameters("H100")
+    z = {"N": 70e9, "D": 0.0, "U": 0.0, "D_F": 0.0, "trainable_fraction": 0.0, "c": 0.0,
+         "cached_fraction": 0.0, "x": 1600.0, "k": 1.0, "r": 0.0, "y": 400.0}
+    direct = float(variable_cost(stage_costs(z, theta))) / 2000 * 1e6
+    assert c[0] == pytest.approx(direct, rel=1e-12)
+    assert c[1] < c[0]  # fewer active parameters: less prefill compute
+    assert np.isnan(c[2])
+    # dearer chips: the cost is linear in $/chip-hour
+    c2 = llm_api.serving_cost(np.array([70e9]), None, 0.8, price_per_hour=2 * theta[
+        "price_per_hour"])
+    assert c2[0] == pytest.approx(2 * c[0], rel=1e-12)
+
+
+def test_products_have_quality_instruments_and_coverage(products) -> None:
+    assert products["quality"].notna().all()
+    assert products.attrs["coverage"] > 0.9
+    assert products.attrs["instruments"][0] == "cost_shifter"
+    Z = products[[f"demand_instruments{k}" for k in range(len(products.attrs["instruments"]))]]
+    assert np.isfinite(Z.to_numpy()).all()
+    open_ = products["firm_ids"].str.startswith("open:")
+    assert (products.loc[open_, "nesting_ids"] == "open").all()
+
+
+def test_nested_jacobian_matches_finite_differences(nested) -> None:
+    mm = nested.mm
+    prob = nested.results.problem
+    th, al = jnp.asarray(nested.results.theta), nested.results.price_coefficient
+    d = mm.delta(th)
+    J = llm_api.supply_terms(mm, th, al, d)[0]
+    t, h = 0, 1e-5 / abs(al)  # a step of 1e-5 in utility
+    n = int(prob.mask[t].sum())
+    for k in (0, 3, n - 1):
+        dp = jnp.zeros_like(d).at[t, k].set(h)
+        _, _, s1, _ = llm_api.supply_terms(mm, th, al, d + al * dp)
+        _, _, s0, _ = llm_api.supply_terms(mm, th, al, d - al * dp)
+        fd = (s1[t] - s0[t]) / (2 * h)
+        scale = float(np.max(np.abs(fd)))
+        np.testing.assert_allclose(np.asarray(J[t, :, k]), np.asarray(fd), rtol=1e-4,
+                                   atol=1e-6 * scale)
+
+
+def test_markups_solve_the_first_order_conditions(nested) -> None:
+    mm = nested.mm
+    th, al = jnp.asarray(nested.results.theta), nested.results.price_coefficient
+    J, eta, s, _ = llm_api.supply_terms(mm, th, al, mm.delta(th))
+    J, eta, s = np.asarray(J), np.asarray(eta), np.asarray(s)
+    t = 2
+    closed = mm.closed[t]
+    own = (mm.owners[t][:, None] == mm.owners[t][None, :]) & closed[:, None] & closed[None, :]
+    foc = s[t] + (own * J[t].T) @ eta[t]
+    assert np.max(np.abs(foc[closed])) < 1e-12 * max(1.0, np.max(s[t]))
+    assert np.all(eta[t][~closed] == 0)  # open weights: price = marginal cost
+
+
+def test_consumer_surplus_obeys_roys_identity(nested) -> None:
+    """∂CS/∂p_j = −s_j (per unit of market), the check on the nested inclusive value."""
+    prob = nested.results.problem
+    al = nested.results.price_coefficient
+    mu, w, arc, rho = nested.mm.params(jnp.asarray(nested.results.theta), al)
+    d = nested.mm.delta(jnp.asarray(nested.results.theta))
+    t = 1
+
+    def cs(p):
+        return llm_api._cs_one(d[t] + al * p, mu[t], w[t], prob.mask[t], rho[t],
+                               jnp.asarray(prob.nests_pad)[t], al, arc[t], prob.n_nests, True)
+
+    g = jax.grad(cs)(jnp.zeros(d.shape[1]))
+    m = np.asarray(prob.mask[t])
+    np.testing.assert_allclose(np.asarray(g)[m], -np.asarray(prob.shares_pad[t])[m], rtol=1e-8)
+
+
+def test_open_ratio_interval_brackets_the_point() -> None:
+    mk = pd.DataFrame({"pricing": ["competitive"] * 6 + ["bertrand"],
+                       "product_ids": [*"aabbcc", "d"],
+                       "prices": [2.0, 2.0, 1.0, 1.0, 4.0, 4.0, 9.0],
+                       "roofline_cost": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan],
+                       "tokens": [1.0] * 7})
+    r = llm_api.open_price_ratio(mk).set_index("statistic")["value"]
+    assert r["ratio"] == pytest.approx(2.0)  # geometric mean of 2, 1, 4
+    assert r["ratio_low"] <= r["ratio"] <= r["ratio_high"]
+    assert r["models"] == 3
+
+
+def test_nested_logit_recovers_parameters_from_simulated_shares(products, nested) -> None:
+    """Shares simulated from the fitted nested logit (ξ redrawn independently of the
+    instruments) give back ρ and α within a few standard errors."""
+    res = nested.results
+    prob = res.problem
+    rng = np.random.default_rng(3)
+    p = res.problem.products
+    xi = rng.normal(0.0, 0.5 * np.std(res.xi), size=p.N)
+    delta = p.X1 @ res.beta + xi
+    s = llm_api.simulate_shares(nested.mm, jnp.asarray(res.theta), res.price_coefficient,
+                                prob.layout.pad(delta))
+    sim = products.assign(shares=s)
+    fit = llm_api.fit_llm_demand(sim, "nested", draws=3)
+    est, se = fit.results.params, fit.results.bse
+    assert abs(est["rho"] - res.params["rho"]) < 4 * se["rho"] + 0.02
+    assert abs(est["prices"] - res.params["prices"]) < 4 * se["prices"] + 0.01
+    assert abs(est["quality_z"] - res.params["quality_z"]) < 4 * se["quality_z"] + 0.05
+
+
+@pytest.mark.slow
+def test_rc_logit_recovers_price_coefficient(products) -> None:
+    fit = llm_api.fit_llm_demand(products, "rc", draws=3, nodes=50)
+    res = fit.results
+    rng = np.random.default_rng(5)
+    p = res.problem.products
+    delta = p.X1 @ res.beta + rng.normal(0.0, 0.5 * np.std(res.xi), size=p.N)
+    s = llm_api.simulate_shares(fit.mm, jnp.asarray(res.theta), res.price_coefficient,
+                                res.problem.layout.pad(delta))
+    refit = llm_api.fit_llm_demand(products.assign(shares=s), "rc", draws=3, nodes=50)
+    assert abs(refit.results.params["prices"] - res.params["prices"]) < (
+        4 * refit.results.bse["prices"])
+
+
+def test_spec_rejects_unknown_model() -> None:
+    with pytest.raises(ValueError, match="model"):
+        llm_api.spec_for("probit", 6)
+
+
+def test_build_products_accepts_the_table(products) -> None:
+    p = build_products(products, llm_api.spec_for("logit", 6))
+    assert p.ZD.shape[1] >= len(products.attrs["instruments"])
+
+
+def test_logit_zeta_equilibrium_returns_observed_prices_and_raises_them_with_cost(
+        products) -> None:
+    fit = llm_api.fit_llm_demand(products, "logit", draws=3)
+    mm, prob = fit.mm, fit.results.problem
+    th, al = jnp.asarray(fit.results.theta), fit.results.price_coefficient
+    d = mm.delta(th)
+    _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
+    c = prob.prices_pad - eta
+    p, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, c)
+    m = np.asarray(prob.mask)
+    assert bool(jnp.all(ok))
+    np.testing.assert_allclose(np.asarray(p)[m], np.asarray(prob.prices_pad)[m], rtol=1e-8)
+    p1, _, _, _, ok1 = llm_api.equilibrium(mm, th, al, d, c + 0.1)
+    dp = (np.asarray(p1) - np.asarray(p))[m]
+    closed = np.asarray(mm.closed)[m]
+    assert bool(jnp.all(ok1))
+    np.testing.assert_allclose(dp[~closed], 0.1, rtol=1e-10)  # open: full pass-through
+    assert np.all(dp[closed] > 0)

@@ -39,11 +39,17 @@ _LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 _CACHE_HIT = "/jax/compilation_cache/cache_hits"
 
 
-def default_cache_dir() -> Path:
-    """The platform's user cache directory for llmecon's compiled code."""
+def user_cache_root() -> Path:
+    """llmecon's directory in the platform's user cache (e.g. ``~/.cache/llmecon`` on Linux):
+    compiled code lives in ``jax/`` below it, cached fits in ``fits/``."""
     import platformdirs
 
-    return Path(platformdirs.user_cache_path("llmecon", appauthor=False)) / "jax"
+    return Path(platformdirs.user_cache_path("llmecon", appauthor=False))
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache directory for llmecon's compiled code."""
+    return user_cache_root() / "jax"
 
 
 def cache_dir_from_env() -> Path | None:

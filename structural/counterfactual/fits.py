@@ -16,14 +16,14 @@ uncertainty, feeding the counterfactuals.
   drawn jointly from the fit's asymptotic normal on the estimation scale (logit u; the log price
   line a_p + b_p t), as ``u_train`` and a multiplicative ``train_price_scale`` (draw / point).
 
-Fits run once and are cached on disk (``$LLMECON_CACHE``, else ``$XDG_CACHE_HOME/llmecon``, else
-``~/.cache/llmecon``; keyed by the fit's name and version), so a scenario does not refit them each
-run; delete the cache to refit.
+Fits run once and are cached on disk in ``fits/`` of llmecon's user cache directory (beside the
+compiled code: :func:`estimation.compilation.user_cache_root`, ``~/.cache/llmecon`` on Linux;
+keyed by the fit's name and version), so a scenario does not refit them each run; delete that
+folder to refit.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from estimation.compilation import user_cache_root
 from llmecon.errors import InputError
 
 #: Version of the cached draws; bump when a fit's method changes.
@@ -66,10 +67,7 @@ class FittedSource:
 
 
 def _cache_dir() -> Path:
-    if "LLMECON_CACHE" in os.environ:
-        return Path(os.environ["LLMECON_CACHE"]) / "fits"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "llmecon" / "fits"
+    return user_cache_root() / "fits"
 
 
 def _cached(name: str, compute: Callable[[], tuple[dict, pd.DataFrame]]) -> tuple[dict,

@@ -70,6 +70,10 @@ def _client(scheduler: Any):
     if isinstance(scheduler, str):
         try:
             return distributed.Client(scheduler, timeout="20s"), True
+        except ValueError as e:  # not an address at all
+            raise SpecificationError(
+                f"scheduler {scheduler!r} is not a Dask scheduler address such as "
+                f"tcp://host:8786 ({e})") from e
         except (OSError, TimeoutError) as e:
             raise SpecificationError(
                 f"scheduler {scheduler!r}: no Dask scheduler answered there ({e})") from e

@@ -19,6 +19,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+# This folder holds a benchmarks/estimation.py, which would shadow the package of that name.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
 def _fit(draws: int, rows: int, scheduler=None):

@@ -148,7 +148,7 @@ def solve_on_cluster(obj, theta0: np.ndarray, weights: np.ndarray, opts, *, warm
             raise SpecificationError(f"chunk must be ≥ 1 member, got {chunk}")
         # Host arrays travel; a worker places them itself (after turning on float64).
         shipped = replace(obj, data={key: np.asarray(v) for key, v in obj.data.items()})
-        token = uuid.uuid4().hex
+        token = _fingerprint(obj)
         per_member = weights.ndim == 2
         bounds = chunk_bounds(m, chunk)
         args = [(token, shipped, theta0[a:b], weights[a:b] if per_member else weights, opts,
@@ -169,8 +169,19 @@ def solve_on_cluster(obj, theta0: np.ndarray, weights: np.ndarray, opts, *, warm
     )
 
 
-#: The objective of each job as a worker first unpickled it: later chunks of the job reuse it,
-#: so its functions keep one identity and the compiled round is found again, not rebuilt.
+def _fingerprint(obj) -> str:
+    """What identifies the compiled code of ``obj`` (its ``static_key``: functions, parameters,
+    kind), as a hash of its pickle: equal for every chunk and every later job of the model."""
+    import hashlib
+
+    import cloudpickle
+
+    return hashlib.sha256(cloudpickle.dumps(obj.static_key)).hexdigest()
+
+
+#: Per model fingerprint, the objective as a worker first unpickled it: later chunks and jobs
+#: of the model take its functions, which keep one identity, so the compiled round is found
+#: again instead of rebuilt (each unpickling makes new function objects).
 _WORKER_OBJECTS: dict[str, Any] = {}
 
 
@@ -180,9 +191,8 @@ def solve_chunk(token: str, obj, theta0: np.ndarray, weights: np.ndarray, opts, 
     import estimation  # noqa: F401  (float64 on before any array is placed)
     from estimation.solver import solve_batch
 
-    if token not in _WORKER_OBJECTS:
-        _WORKER_OBJECTS.clear()  # one job at a time per worker is the common case
-        _WORKER_OBJECTS[token] = replace(
-            obj, data={k: jax.device_put(v) for k, v in obj.data.items()})
-    return solve_batch(_WORKER_OBJECTS[token], theta0, weights, opts, warm=warm,
-                       pool_size=pool_size)
+    first = _WORKER_OBJECTS.setdefault(token, obj)
+    obj = replace(obj, contributions=first.contributions, residuals=first.residuals,
+                  loss=first.loss, derivatives=first.derivatives, spec=first.spec,
+                  data={k: jax.device_put(v) for k, v in obj.data.items()})
+    return solve_batch(obj, theta0, weights, opts, warm=warm, pool_size=pool_size)

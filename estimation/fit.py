@@ -52,6 +52,7 @@ def fit(
     scipy_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     name: str = "model",
+    scheduler: Any = None,
 ) -> Results:
     """Estimate a model by maximum likelihood or M-estimation.
 
@@ -99,6 +100,11 @@ def fit(
         converged replicates.
     progress : bool
         Show progress of grids and bootstraps on a terminal.
+    scheduler : str or distributed.Client, optional
+        Run the multistart grid and the bootstrap in chunks on a Dask cluster (a scheduler
+        address such as ``"tcp://host:8786"``, or a client), one JAX process per worker; the
+        results are byte-identical to a run in this process (:mod:`estimation.distributed`).
+        Without it, batches are sharded over every local device (``jax.devices()``).
     """
     options = options or SolverOptions()
     obj = _objective(model, data, params, kind, residuals, loss, derivatives)
@@ -119,7 +125,7 @@ def fit(
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
     if method == "newton":
-        est = _newton_estimate(obj, x0, theta0, options, progress, name)
+        est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
         if len(theta0) > 1:
             raise SpecificationError(
@@ -149,7 +155,8 @@ def fit(
     res.notes.extend(est.notes)
     if bootstrap is not None and bootstrap is not False:
         boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
-        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress)
+        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress,
+                                      scheduler=scheduler)
         res.se_source = "bootstrap"
     return res
 
@@ -220,7 +227,7 @@ SCREEN_ROWS, SCREEN_KEEP = 2048, 16
 
 
 def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,
-            progress: bool) -> tuple[np.ndarray, np.ndarray, str | None]:
+            progress: bool, scheduler: Any = None) -> tuple[np.ndarray, np.ndarray, str | None]:
     """The starts worth refining on all rows: with many starts on many rows, every start is
     first run to convergence on a random subsample of :data:`SCREEN_ROWS` rows and only the
     :data:`SCREEN_KEEP` best distinct optima found there go on (from those optima) to the full
@@ -233,7 +240,8 @@ def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverO
     data, _ = as_data({k: np.asarray(v)[:n][rows] for k, v in obj.data.items()})
     sub = replace(obj, data=data, nobs=SCREEN_ROWS, rows=0).padded()
     with Progress(m, "screening starts", progress) as bar:
-        sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar)
+        sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar,
+                          scheduler=scheduler)
     finite = np.isfinite(sol.fun)
     order = np.lexsort((np.where(finite, sol.fun, np.inf), sol.status != Status.CONVERGED))
     keep: list[int] = []
@@ -256,14 +264,17 @@ def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverO
 
 
 def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
-                     options: SolverOptions, progress: bool, name: str) -> _Estimate:
+                     options: SolverOptions, progress: bool, name: str,
+                     scheduler: Any = None) -> _Estimate:
     """Every start through the batched Newton solver; the converged start with the lowest
     objective wins (the lowest finite one where none converged). Many starts on many rows are
     screened on a subsample first (:func:`_screen`)."""
-    x0, theta0, screened = _screen(obj, x0, theta0, options, progress)
+    x0, theta0, screened = _screen(obj, x0, theta0, options, progress, scheduler)
     w1 = obj.weights()
     with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
-        sol = solve_batch(obj, theta0, w1, options, progress=bar)
+        # One start (or a handful of survivors) is not worth a trip to the cluster.
+        sol = solve_batch(obj, theta0, w1, options, progress=bar,
+                          scheduler=scheduler if len(theta0) > 1 else None)
     ok = sol.status == Status.CONVERGED
     pick = np.where(ok, sol.fun, np.inf)
     if not np.isfinite(pick).any():
@@ -415,14 +426,16 @@ def _residual_model(residuals: Contributions, loss: Any) -> Contributions:
 
 
 def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, clusters, options,
-                  progress: bool, start: np.ndarray | None = None) -> BootstrapResults:
+                  progress: bool, start: np.ndarray | None = None,
+                  scheduler: Any = None) -> BootstrapResults:
     """Refit every replicate (weights = resample counts) in one batched solve from ``start``
-    (default: the estimate)."""
+    (default: the estimate), on a Dask cluster in chunks where ``scheduler`` is given."""
     W = boot.weights(obj.nobs, clusters)
     B = W.shape[0]
     t0 = np.tile(theta_hat if start is None else start, (B, 1))
     with Progress(B, "bootstrap", progress) as bar:
-        sol = solve_batch(obj, t0, W, options, warm=start is None, progress=bar)
+        sol = solve_batch(obj, t0, W, options, warm=start is None, progress=bar,
+                          scheduler=scheduler)
     xs = obj.spec.to_user_np(sol.theta)
     draws = pd.DataFrame(xs, columns=obj.spec.names)
     draws.index.name = "replicate"

@@ -36,12 +36,13 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.distributed import batch_mesh, shard_batch
 from estimation.errors import SpecificationError
 from estimation.progress import Progress
 
@@ -341,6 +342,8 @@ class BatchSolution:
     hess: np.ndarray
     iterations: np.ndarray
     status: np.ndarray
+    #: Devices the compiled rounds ran on (the pool sharded over them), as XLA reports it.
+    devices: int = 1
 
     @property
     def converged(self) -> np.ndarray:
@@ -368,6 +371,8 @@ def solve_batch(
     *,
     warm: bool = False,
     progress: Progress | None = None,
+    scheduler: Any = None,
+    pool_size: int | None = None,
 ) -> BatchSolution:
     """Minimise Q(θ; w_m) from θ0_m for every member m.
 
@@ -382,13 +387,35 @@ def solve_batch(
     warm : bool
         The starts are near an optimum (bootstrap replicates begun at the estimate): begin with
         undamped Newton steps (``MU0_WARM``) rather than damped ones (``MU0_COLD``).
+    scheduler : str, distributed.Client, or None
+        Run the batch in chunks on a Dask cluster (its scheduler's address or a client), one JAX
+        process per worker; see :func:`estimation.distributed.solve_on_cluster`. ``None``: here.
+    pool_size : int, optional
+        Slots of the pool (default: from the batch size, :func:`_pool_size`); a chunk of a
+        larger batch keeps the whole batch's, so it runs the same compiled round.
+
+    Every member iterates alone (the pool is a ``vmap``), so its result does not depend on
+    which other members share the pool, the chunk or the device. With several local devices
+    (``jax.devices()``) the pool is sharded over them along its slot axis and padded with
+    parked slots to a multiple of their number.
     """
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
     m, k = theta0.shape
     if m == 0:
         raise SpecificationError("solve_batch needs at least one start (theta0 has no rows)")
     weights = obj.weights(weights)  # zero over the rows that pad the data to its bucket
-    P = _pool_size(m, opts.pool)
+    if scheduler is not None:
+        from estimation.distributed import solve_on_cluster
+
+        return solve_on_cluster(obj, theta0, weights, opts, warm=warm, progress=progress,
+                                scheduler=scheduler)
+    P = _pool_size(m, opts.pool) if pool_size is None else int(pool_size)
+    mesh = batch_mesh()
+    if mesh is not None:
+        # Each device gets a whole pool of the one-device size: XLA's code for a member then
+        # has the same shapes, hence the same rounding, as on one device (a half-size share
+        # can sum in another order). Parked slots fill what the batch does not.
+        P *= mesh.size
     # The pool always carries one weight row per slot, so a multistart grid and a bootstrap of
     # the same model share one compiled round.
     key = (obj.static_key, replace(opts, threads=None))  # threads do not change the code
@@ -407,7 +434,8 @@ def solve_batch(
     for _ in range(_threads(m, P, opts)):
         first = queue.take(P)
         if first.size:
-            pools.append(_Pool(run_round, obj, theta0, weights, first, P, mu0, queue, out))
+            pools.append(_Pool(run_round, obj, theta0, weights, first, P, mu0, queue, out,
+                               mesh))
     # One round in this thread first: it compiles the round once, before the others start.
     more = pools[0].run_round_and_refill()
     threads = [threading.Thread(target=pl.run, daemon=True) for pl in pools[1:]]
@@ -426,6 +454,7 @@ def solve_batch(
     for pl in pools:
         if pl.error is not None:
             raise pl.error
+    out.devices = pools[0].devices
     return out
 
 
@@ -472,8 +501,11 @@ class _Pool:
     and the queue's next members take their slots."""
 
     def __init__(self, run_round, obj, theta0, weights, first: np.ndarray, P: int, mu0: float,
-                 queue: _Queue, out: BatchSolution):
+                 queue: _Queue, out: BatchSolution, mesh=None):
         self.run_round, self.obj, self.theta0, self.weights = run_round, obj, theta0, weights
+        self.mesh, self.devices = mesh, 1
+        # Replicated on every device once, not shipped again each round.
+        self.data = obj.data if mesh is None else shard_batch(obj.data, mesh, replicate=True)
         self.mu0, self.queue, self.out = mu0, queue, out
         self.error: BaseException | None = None
         self.per_member = weights.ndim == 2
@@ -494,7 +526,12 @@ class _Pool:
 
     def run_round_and_refill(self) -> bool:
         """One compiled round, then refill; False once every slot is parked."""
-        res = self.run_round(self.state, self.w, self.obj.data)
+        if self.mesh is None:
+            res = self.run_round(self.state, self.w, self.data)
+        else:  # the slot axis split over the devices; the compiled round runs SPMD
+            res = self.run_round(shard_batch(self.state, self.mesh),
+                                 shard_batch(self.w, self.mesh), self.data)
+            self.devices = len(res.theta.sharding.device_set)
         s = PoolState(*(np.array(a) for a in res))
         finished = (s.status != RUNNING) & (self.member >= 0)
         if finished.any():

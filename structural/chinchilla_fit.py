@@ -349,6 +349,7 @@ def fit_chinchilla(
     bootstrap: int | Bootstrap | None = None,
     options: estimation.SolverOptions | None = None,
     progress: bool = True,
+    scheduler: Any = None,
 ) -> estimation.Results:
     """Fit L(N, D) = E + A/N^α + B/D^β to training runs.
 
@@ -365,6 +366,9 @@ def fit_chinchilla(
     bootstrap : int or Bootstrap
         Replicates of the summed-Huber estimator, each refitted from the summed-Huber estimate
         (Besiroglu et al.'s SEs come from that bootstrap for both estimators).
+    scheduler : str or distributed.Client, optional
+        Run the start grid and the bootstrap in chunks on a Dask cluster (same results as here;
+        :func:`estimation.fit`).
     """
     if estimator not in ("huber", "huber-mle"):
         raise estimation.SpecificationError(
@@ -375,7 +379,7 @@ def fit_chinchilla(
     data = as_fit_data(df)
     res = estimation.fit(None, data, law_spec(), kind="m", residuals=resid, loss=loss,
                          derivatives=LAW_DERIVATIVES, start=starts, bootstrap=bootstrap,
-                         options=options, progress=progress,
+                         options=options, progress=progress, scheduler=scheduler,
                          name=f"Chinchilla law, summed Huber (delta={delta:g})")
     if estimator == "huber":
         return res

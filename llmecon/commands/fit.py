@@ -1,10 +1,11 @@
 """``llmecon fit MODEL ...``: estimate a structural model on a CSV and write its parameters.
 
 ``llmecon fit chinchilla --data FILE.csv [--estimator huber|huber-mle] [--bootstrap B] [--seed S]
-[--out DIR [--force]] [--quick] [--quiet]`` prints the summary and, with ``--out``, writes
-DIR/params.csv (param,estimate,std_err,ci_low,ci_high, full precision) and DIR/summary.txt, only
-once the fit has converged (a failed fit exits 1 and writes nothing). Fitted cost-function models
-register their own subcommands here too.
+[--out DIR [--force]] [--quick] [--scheduler ADDRESS] [--quiet]`` prints the summary and, with
+``--out``, writes DIR/params.csv (param,estimate,std_err,ci_low,ci_high, full precision) and
+DIR/summary.txt, only once the fit has converged (a failed fit exits 1 and writes nothing).
+``--scheduler`` runs the start grid and the bootstrap on a Dask cluster. Fitted cost-function
+models register their own subcommands here too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--force", action="store_true",
                    help="replace files already in the --out directory")
     c.add_argument("--quick", action="store_true", help="a 243-point start grid instead of 4,500")
+    c.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the start grid and the bootstrap on the Dask cluster whose "
+                        "scheduler listens at ADDRESS (e.g. tcp://host:8786); needs "
+                        "llmecon[distributed]; same results as a local run")
     c.add_argument("--quiet", action="store_true",
                    help="no progress line on the terminal (the summary is still printed)")
     c.set_defaults(func=run_chinchilla)
@@ -99,7 +104,8 @@ def run_chinchilla(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", estimation.NotConvergedWarning)
             res = fit_chinchilla(df, estimator=args.estimator,
                                  starts=QUICK_GRID if args.quick else HOFFMANN_GRID,
-                                 bootstrap=boot, progress=not args.quiet)
+                                 bootstrap=boot, progress=not args.quiet,
+                                 scheduler=args.scheduler)
         names = ["A", "B", "E", "alpha", "beta"]
         with warnings.catch_warnings():  # the summary carries the covariance caveats
             warnings.simplefilter("ignore", estimation.CovarianceWarning)

@@ -518,7 +518,9 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
     K1 = prob.X1e.shape[1]
     K3 = prob.X3.shape[1] if prob.supply else 0
     if prob.P:
-        jac_d, jac_s = jax.jacfwd(lambda th: prob.raw_residuals(th, d_pad)[:2])(jnp.asarray(theta))
+        # compiled, not op by op: the eager Jacobian dispatched thousands of small programs
+        jac = jax.jit(jax.jacfwd(lambda th, d0: prob.raw_residuals(th, d0)[:2]))
+        jac_d, jac_s = jac(jnp.asarray(theta), d_pad)
     else:
         jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
     Gd = np.hstack([np.asarray(jac_d), -np.asarray(prob.X1e), np.zeros((N, K3))])

@@ -37,12 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from llmecon.errors import InputError
-from structural.counterfactual.model import FIXED_STAGES, _bisect
+from structural.counterfactual.model import Technology, _bisect
 
 Array = Any
 
-#: Which free lever binds the target, in order of preference (closed forms first).
-BIND_PRIORITY = {"pipeline": ("D", "c", "D_F", "k", "N", "U"), "tradeoff": ("I", "T")}
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
 TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
@@ -93,13 +91,16 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
     if not 1 <= len(free) <= 3:
         raise HypothesisError(f"hypotheses.{hyp.name}.free: expected 1 to 3 free levers, "
                               f"got {len(free)}")
-    defaults = getattr(tech, "lever_defaults", {})
+    defaults = tech.lever_defaults
     missing = [lv for lv in tech.levers if lv not in free and lv not in hyp.fixed
                and lv not in defaults]
     if missing:
         raise HypothesisError(f"hypotheses.{hyp.name}: lever {missing[0]!r} is neither free nor "
                               "fixed")
-    bind = next(lv for lv in BIND_PRIORITY[tech.name] if lv in free)
+    bind = next((lv for lv in tech.bind_priority if lv in free), None)
+    if bind is None:
+        raise HypothesisError(f"hypotheses.{hyp.name}.free: none of {', '.join(free)} can bind "
+                              f"the target; free one of {', '.join(tech.bind_priority)}")
     opt = [lv for lv in free if lv != bind]
     bounds = {}
     for lv in free:
@@ -111,15 +112,16 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
     return bind, opt, bounds
 
 
-def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
+def make_solver(tech: Technology, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     """The solver of one hypothesis at one point: ``solve(theta, prices, Q) -> dict`` of scalars
     (levers, cost by stage, ``fixed``, ``variable``, ``total``, ``status``). Pure JAX: vmap it.
-    A technology with its own solver (``tech.make_solver``, e.g. the firm's SQP) supplies it."""
-    if hasattr(tech, "make_solver"):
-        return tech.make_solver(hyp)
+    A technology with its own solver (``tech.own_solver``, e.g. the firm's SQP) supplies it."""
+    own = tech.own_solver(hyp)
+    if own is not None:
+        return own
     bind, opt, bounds = _plan(tech, hyp)
-    fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
-    fixed = {k: float(v) for k, v in {**getattr(tech, "lever_defaults", {}), **hyp.fixed}.items()
+    fixed_stages = tech.fixed_stages
+    fixed = {k: float(v) for k, v in {**tech.lever_defaults, **hyp.fixed}.items()
              if k in tech.levers and k not in hyp.free}
     charge = bool(hyp.charge_pretraining)
     blo, bhi = bounds[bind]
@@ -383,8 +385,9 @@ def with_target(tech, theta: Mapping[str, Array]) -> dict[str, Array]:
 
 def batched_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit(vmap(make_solver(tech, hyp)))``, cached per (technology, hypothesis)."""
-    if hasattr(tech, "batched_solver"):
-        return tech.batched_solver(hyp)
+    own = tech.own_batched_solver(hyp)
+    if own is not None:
+        return own
     key = (_key(tech), repr(hyp))
     if key not in _COMPILED:
         _COMPILED[key] = jax.jit(jax.vmap(make_solver(tech, hyp)))

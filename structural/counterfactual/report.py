@@ -19,7 +19,6 @@ from structural.counterfactual.engine import (
     probability_cheapest,
     solve_grid,
 )
-from structural.counterfactual.model import FIXED_STAGES, POSITIVE
 from structural.counterfactual.params import ParameterDraws, Published, make_draws
 from structural.counterfactual.scenario import Scenario, load_scenario, point_parameters
 from structural.counterfactual.shocks import shock_table
@@ -251,7 +250,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     tech = sc.technology
     pdraws = make_draws(sc.parameters, point_parameters(sc),
                         0 if isinstance(sc.parameters, Published) else draws, seed,
-                        getattr(tech, "positive", POSITIVE))
+                        tech.positive)
     res.draws = pdraws
     if sc.provenance:
         prov = pd.DataFrame([p.as_dict() for p in sc.provenance])
@@ -302,7 +301,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     rows = []
     for h in ref.hypotheses:
         v = ref.values[h]
-        fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
+        fixed_stages = tech.fixed_stages
         parts = {k[5:]: float(x[0, 0, 0]) * (1.0 if k[5:] in fixed_stages
                                               else sc.reference_queries)
                  for k, x in v.items() if k.startswith("cost_")}

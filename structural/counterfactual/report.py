@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from estimation.tables import MAX_WIDTH
 from structural.counterfactual import outputs, plots, sensitivity
 from structural.counterfactual.engine import (
     Solution,
@@ -43,15 +45,12 @@ class CounterfactualResult:
         lines = [f"# {self.scenario.title}", ""]
         if self.draws is not None:
             lines.append(f"Parameters: {self.draws.describe()}")
-        lines += ["", "Assumptions:"] + [f"- {a}" for a in self.assumptions] + [""]
+        lines += ["", "Assumptions:"]
+        lines += [w for a in self.assumptions for w in _wrap(f"- {a}")] + [""]
         if "breakeven" in self.tables and len(self.tables["breakeven"]):
             lines.append("Break-even lifetime queries (price point 0):")
             for _, r in self.tables["breakeven"].query("price_point == 0").iterrows():
-                q = r["Q_breakeven"]
-                ci = (f" [{r['Q_lo']:.3g}, {r['Q_hi']:.3g}]" if "Q_lo" in r and
-                      np.isfinite(r.get("Q_lo", np.nan)) else "")
-                lines.append(f"- {r['pair']}: " + (f"Q = {q:.4g}{ci}" if np.isfinite(q)
-                                                   else str(r["note"])))
+                lines += _wrap(_breakeven_line(r))
         if "guardrail_summary" in self.tables:
             lines.append("")
             lines.append(outputs.to_markdown(self.tables["guardrail_summary"]))
@@ -128,6 +127,28 @@ class CounterfactualResult:
         files.append(report)
         self.files = files
         return files
+
+
+def _wrap(text: str) -> list[str]:
+    """A report line wrapped to the console's 100 columns (continuations indented)."""
+    return textwrap.wrap(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _breakeven_line(r: pd.Series) -> str:
+    """One pair's break-even for the console: the point value, the draws' 95% interval, and
+    the share of draws whose costs never cross on the Q grid (their break-even is undefined,
+    so the interval describes only the draws that do cross)."""
+    q = r["Q_breakeven"]
+    ci = (f" [{r['Q_lo']:.3g}, {r['Q_hi']:.3g}]" if "Q_lo" in r and
+          np.isfinite(r.get("Q_lo", np.nan)) else "")
+    text = f"- {r['pair']}: " + (f"Q = {q:.4g}{ci}" if np.isfinite(q) else str(r["note"]))
+    crossing = r.get("draws_crossing", np.nan)
+    if np.isfinite(crossing) and crossing < 1.0:
+        never = 1.0 - crossing
+        text += (f"; {never:.0%}" if never >= 0.01 else f"; {never:.2%}") + \
+            " of draws never cross on the Q grid" + (" (the interval is over the others)"
+                                                     if ci else "")
+    return text
 
 
 def _decomposition_json(table: pd.DataFrame | None) -> dict:

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
 CHECKED = ["structural/counterfactual/engine.py", "structural/counterfactual/report.py",
            "structural/counterfactual/model.py", "structural/counterfactual/plots.py",
+           "structural/counterfactual/scenario.py",
            "papers/llm_costs.py", "papers/reproduction.py", "llmecon/commands/counterfactual.py"]
 
 

@@ -88,6 +88,6 @@ def main(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     with staged_output(args.out, force=args.force) as tmp:
         result = run(scenario, draws=args.draws, seed=args.seed, out=tmp)
-    print(result.render())
+    print(result.render(console=True))
     print(f"Outputs in {args.out}")
     return 0

@@ -29,7 +29,7 @@ def _fails(capsys, argv, *needles: str, status: int = 2) -> str:
 
 
 class _Result:
-    def render(self) -> str:
+    def render(self, console: bool = False) -> str:
         return "report"
 
 

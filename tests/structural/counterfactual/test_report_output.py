@@ -26,18 +26,29 @@ def _result(crossing: float) -> CounterfactualResult:
 def test_breakeven_line_says_what_share_of_draws_never_cross():
     text = _result(0.8).render()
     line = next(x for x in text.splitlines() if x.startswith("- a vs b"))
-    assert "Q = 3.2e+09 [1e+09, 8e+09]" in line
+    assert "Q = 3.2e+09" in line
     assert "20% of draws never cross" in text
+    assert "the others cross in [1e+09, 8e+09]" in text.replace("\n  ", " ")
 
 
 def test_breakeven_line_is_silent_when_every_draw_crosses():
-    assert "never cross" not in _result(1.0).render()
+    text = _result(1.0).render()
+    assert "never cross" not in text and "Q = 3.2e+09 [1e+09, 8e+09]" in text
 
 
 def test_report_lines_fit_100_columns():
-    text = _result(0.5).render()
+    res = _result(0.5)
+    res.tables["provenance"] = pd.DataFrame([{"name": "A", "value": 406.4, "source": "published",
+                                              "reference": "a very long reference " * 10}])
+    res.tables["variance_decomposition"] = pd.DataFrame(
+        [{"quantity": f"log cost at Q = 1e9: hypothesis_{i}", "group": g,
+          "first_order_share": 0.1} for i in range(6) for g in ("chinchilla", "context", "u")])
+    text = res.render(console=True)
     assert max(len(x) for x in text.splitlines()) <= 100
     assert "end" in text  # wrapped, not cut
+    assert "a very long reference" in text and "…" in text
+    assert "hypothesis_5: chinchilla 0.1" in text
+    assert "a very long reference " * 10 in res.render()  # report.md keeps everything
 
 
 def _costs() -> pd.DataFrame:

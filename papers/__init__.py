@@ -11,6 +11,8 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+from llmecon.errors import InputError
+
 _NOT_PAPERS = {"reproduction"}
 
 
@@ -25,7 +27,8 @@ def available() -> list[str]:
 
 
 def get(name: str) -> ModuleType:
-    """Import the paper module ``name``; raise ``KeyError`` naming the known papers otherwise."""
+    """Import the paper module ``name``; raise :class:`~llmecon.errors.InputError` naming the
+    known papers otherwise."""
     if name not in available():
-        raise KeyError(f"unknown paper {name!r}; known: {', '.join(available())}")
+        raise InputError(f"unknown paper {name!r}; known: {', '.join(available())}")
     return importlib.import_module(f"papers.{name}")

@@ -24,7 +24,9 @@ trace, and the project's requirement that the usage mixtures beat a single logno
 
 from __future__ import annotations
 
+import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from papers.reproduction import Check, Reproduction, write_tables
+from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
 
 TITLE = "Fitted cost functions: parameters, standard errors, CIs and fit statistics"
 
@@ -72,150 +74,172 @@ def _derived(model: str, df: pd.DataFrame, res: Any, n: int | None = None) -> li
              "bic": np.nan, "converged": bool(res.converged)} for q, r in df.iterrows()]
 
 
-def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Fit every cost function and assemble the results table (``quick``: fewer variants)."""
-    from structural.fitted import inference_price as ip
-    from structural.fitted import price_trend as pt
-    from structural.fitted import task_success as ts
+@dataclass
+class _Collected:
+    """What the sections of :func:`reproduce` add to: result rows, notes, convergence flags and
+    the numbers the checks compare."""
+
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    converged: list[bool] = field(default_factory=list)
+    found: dict[str, Any] = field(default_factory=dict)
+
+
+def _training_cost(c: _Collected, quick: bool) -> None:
     from structural.fitted import training_cost as tc
-    from structural.fitted import usage as us
 
-    rows: list[dict] = []
-    notes: list[str] = []
-    converged: list[bool] = []
-
-    # Training cost.
     res = tc.fit()
-    rows += _rows("training_cost", res)
-    g = tc.growth_factors(res)
-    rows += _derived("training_cost", g, res)
-    converged.append(res.converged)
-    oom = -float(res.params["price_growth"]) / np.log(10)
-    notes.append("training_cost: runs since 2016 with a cloud cost estimate (training_costs) and "
-                 "on-demand data-centre GPU/TPU prices (hardware_prices), 2023 USD")
+    c.rows += _rows("training_cost", res)
+    c.rows += _derived("training_cost", tc.growth_factors(res), res)
+    c.converged.append(res.converged)
+    c.found["oom"] = -float(res.params["price_growth"]) / np.log(10)
+    c.notes.append("training_cost: runs since 2016 with a cloud cost estimate (training_costs) "
+                   "and on-demand data-centre GPU/TPU prices (hardware_prices), 2023 USD")
 
-    # Inference price: both forms, tier premium, markups.
-    forms = ("loglinear",) if quick else ("loglinear", "roofline")
+
+def _inference_price(c: _Collected, quick: bool) -> None:
+    """Both forms (log-linear and roofline), their markups, and the long-context tier premium."""
+    from structural.fitted import inference_price as ip
+
     sample = ip.third_party_open()
     prov = ", ".join(f"provider_{i + 1} = {p}" for i, p in enumerate(ip.providers(sample)))
-    for form in forms:
+    for form in ("loglinear",) if quick else ("loglinear", "roofline"):
         r = ip.fit(form, sample)
-        rows += _rows(f"inference_price ({form})", r)
-        rows += _derived(f"inference_price ({form})", ip.headline(r, form), r)
+        c.rows += _rows(f"inference_price ({form})", r)
+        c.rows += _derived(f"inference_price ({form})", ip.headline(r, form), r)
         mk = ip.markups(r, form)
         mk.index = [f"markup over third-party cost: {a}, {b} price (n={n})"
                     for a, b, n in zip(mk["group"], mk["price"], mk["n"], strict=True)]
         mk["std_err"] = np.nan
         mk = mk.rename(columns={"markup": "estimate"})
-        rows += _derived(f"inference_price ({form})", mk, r)
-        converged.append(r.converged)
-    notes.append(f"inference_price provider effects: {prov}; pooled small providers = 0")
+        c.rows += _derived(f"inference_price ({form})", mk, r)
+        c.converged.append(r.converged)
+    c.notes.append(f"inference_price provider effects: {prov}; pooled small providers = 0")
     r = ip.fit_long_context_tier()
-    rows += _rows("long-context tier premium", r)
+    c.rows += _rows("long-context tier premium", r)
     prem = r.delta_method(
         lambda p: jnp.exp(jnp.stack([p["log_premium_input"], p["log_premium_output"]])),
         ["long-tier/base price ratio, input", "long-tier/base price ratio, output"])
-    rows += _derived("long-context tier premium", prem, r)
-    converged.append(r.converged)
+    c.rows += _derived("long-context tier premium", prem, r)
+    c.converged.append(r.converged)
 
-    # Price trend.
+
+def _price_trend(c: _Collected, quick: bool) -> None:
+    from structural.fitted import price_trend as pt
+
     refs = ("GPT-3.5 Turbo", "GPT-4") if quick else pt.REFERENCE_MODELS
     obs = pt.observations()
     tr = pt.trends(obs, refs)
     for ref, tau in zip(tr["reference"], tr["eci_threshold"], strict=True):
         r = pt.fit_threshold(obs, tau)
         name = f"price_trend (ECI >= {tau:.1f}, {ref} level)"
-        rows += _rows(name, r)
-        rows += _derived(name, pt.decline(r).to_frame().T, r)
-        converged.append(r.converged)
+        c.rows += _rows(name, r)
+        c.rows += _derived(name, pt.decline(r).to_frame().T, r)
+        c.converged.append(r.converged)
+    c.found["declines"] = tr.set_index("reference")["decline_per_year"]
 
-    # Usage.
+
+def _usage(c: _Collected, quick: bool) -> None:
+    """Lognormal mixtures per trace and column (best K by AIC), prefix-cache reuse, reasoning
+    tokens, and the cost per request of the Mooncake traffic."""
+    from structural.fitted import usage as us
+
     pairs = ([("azure_code_2023", "output_tokens")] if quick
-             else [(t, c) for t in us.TRACES for c in us.COLUMNS])
-    Ks = (1, 2)
+             else [(t, col) for t in us.TRACES for col in us.COLUMNS])
     fam_tables = []
     best_fits: dict[tuple[str, str], Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for trace, col in pairs:
-            tab, fits = us.select_family(trace, col, Ks)
+            tab, fits = us.select_family(trace, col, (1, 2))
             fam_tables.append(tab)
             best = int(tab.loc[tab["aic"].idxmin(), "K"])
             n = int(tab["N"].iloc[0])
-            rows += _rows(f"usage {trace} {col} (lognormal mixture K={best})", fits[best], n)
-            converged.append(bool(fits[best].converged))
+            c.rows += _rows(f"usage {trace} {col} (lognormal mixture K={best})", fits[best], n)
+            c.converged.append(bool(fits[best].converged))
             best_fits[(trace, col)] = fits[best]
     fam = pd.concat(fam_tables, ignore_index=True)
+    c.found["families"] = fam
     d_aic = fam.pivot_table(index=["trace", "column"], columns="K", values="aic")
-    beats = (d_aic[1] - d_aic.drop(columns=1).min(axis=1)) > 0
-    notes.append("usage: ΔAIC of the best mixture over a single lognormal: "
-                 + "; ".join(f"{t}/{c} {v:,.0f}" for (t, c), v in
-                             (d_aic[1] - d_aic.drop(columns=1).min(axis=1)).items()))
+    gain = d_aic[1] - d_aic.drop(columns=1).min(axis=1)
+    c.found["mixture_beats"] = float((gain > 0).mean())
+    c.notes.append("usage: ΔAIC of the best mixture over a single lognormal: "
+                   + "; ".join(f"{t}/{col} {v:,.0f}" for (t, col), v in gain.items()))
     r = us.fit_cache_reuse()
-    rows += _rows("usage prefix-cache reuse (mooncake_conv)", r)
-    reuse = float(r.params["reuse_rate"])
+    c.rows += _rows("usage prefix-cache reuse (mooncake_conv)", r)
+    c.found["reuse"] = reuse = float(r.params["reuse_rate"])
     r = us.fit_reasoning_tokens()
-    rows += _rows("usage reasoning tokens per question (eval_tokens)", r)
-    rows += _derived("usage reasoning tokens per question (eval_tokens)",
-                     us.reasoning_medians(r), r)
-    converged.append(r.converged)
-
+    c.rows += _rows("usage reasoning tokens per question (eval_tokens)", r)
+    c.rows += _derived("usage reasoning tokens per question (eval_tokens)",
+                       us.reasoning_medians(r), r)
+    c.converged.append(r.converged)
     if ("mooncake_conv", "input_tokens") in best_fits:
-        # Cost per request of the Mooncake (Kimi) traffic at example open-weights prices, with
-        # its prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens.
-        mu = float(r.params["mu_0"])
-        sd = float(r.params["sigma_0"])
-        for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:
-            cost = us.cost_per_request(best_fits[("mooncake_conv", "input_tokens")],
-                                       best_fits[("mooncake_conv", "output_tokens")],
-                                       EXAMPLE_PRICES, reuse_rate=reuse, reasoning=reasoning)
-            for comp, c in cost.iterrows():
-                rows.append({"model": f"usage cost per request, mooncake_conv, {label}",
-                             "quantity": f"{comp}: mean $ (median {c['median']:.3g}, "
-                                         f"p99 {c['p99']:.3g}, share {c['share_of_mean']:.2f})",
-                             "estimate": float(c["mean"]), "std_err": np.nan,
-                             "ci_low": np.nan, "ci_high": np.nan, "N": 100_000, "llf": np.nan,
-                             "aic": np.nan, "bic": np.nan, "converged": True})
-        notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
-                     "output {output} (example open-weights prices); input and output drawn "
-                     "independently from the fitted mixtures".format(**EXAMPLE_PRICES))
-    # Loss → task success.
+        _cost_per_request(c, us, best_fits, reuse, float(r.params["mu_0"]),
+                          float(r.params["sigma_0"]))
+
+
+def _cost_per_request(c: _Collected, us: Any, best_fits: dict, reuse: float, mu: float,
+                      sd: float) -> None:
+    """Cost per request of the Mooncake (Kimi) traffic at example open-weights prices, with its
+    prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens."""
+    for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:
+        cost = us.cost_per_request(best_fits[("mooncake_conv", "input_tokens")],
+                                   best_fits[("mooncake_conv", "output_tokens")],
+                                   EXAMPLE_PRICES, reuse_rate=reuse, reasoning=reasoning)
+        for comp, r in cost.iterrows():
+            c.rows.append({"model": f"usage cost per request, mooncake_conv, {label}",
+                           "quantity": f"{comp}: mean $ (median {r['median']:.3g}, "
+                                       f"p99 {r['p99']:.3g}, share {r['share_of_mean']:.2f})",
+                           "estimate": float(r["mean"]), "std_err": np.nan,
+                           "ci_low": np.nan, "ci_high": np.nan, "N": 100_000, "llf": np.nan,
+                           "aic": np.nan, "bic": np.nan, "converged": True})
+    c.notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
+                   "output {output} (example open-weights prices); input and output drawn "
+                   "independently from the fitted mixtures".format(**EXAMPLE_PRICES))
+
+
+def _task_success(c: _Collected, quick: bool) -> None:
+    """The loss → success link, its out-of-sample error and (full run) parameter recovery."""
+    from structural.fitted import task_success as ts
+
     r = ts.fit()
-    rows += _rows("task_success (loss-to-success link)", r)
-    converged.append(r.converged)
+    c.rows += _rows("task_success (loss-to-success link)", r)
+    c.converged.append(r.converged)
     oos = ts.out_of_sample(ts.CUTOFF)
-    converged.append(oos["fit"].converged)
+    c.converged.append(oos["fit"].converged)
     label = f"task_success out of sample (released >= {ts.CUTOFF})"
     for q, key in [("mean absolute error of accuracy", "mae"), ("RMSE of accuracy", "rmse"),
                    ("mean error (predicted - observed)", "bias"),
                    ("MAE of the benchmark-mean baseline", "mae_baseline")]:
-        rows.append({"model": label, "quantity": q, "estimate": oos[key], "std_err": np.nan,
-                     "ci_low": np.nan, "ci_high": np.nan, "N": oos["n_test"], "llf": np.nan,
-                     "aic": np.nan, "bic": np.nan, "converged": bool(oos["fit"].converged)})
-    notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
-                 "Besiroglu et al. 2024 law; out of sample: fit on "
-                 f"{oos['n_train']} runs of models released before {ts.CUTOFF}, predict "
-                 f"{oos['n_test']} after, on {', '.join(oos['benchmarks'])} (models after the "
-                 "cut-off beat what their pretraining compute predicts: post-training and "
-                 "reasoning are not in L*)")
-    recovery_z = None
-    if not quick:
-        rr, rec = ts.recovery()
-        converged.append(rr.converged)
-        recovery_z = float(rec["z"].abs().max())
-        for name, rw in rec.iterrows():
-            rows.append({"model": "task_success recovery (simulated runs)",
-                         "quantity": f"{name} (true {rw['true']:g})",
-                         "estimate": float(rw["estimate"]), "std_err": float(rw["std_err"]),
-                         "ci_low": float(rw["estimate"] - 1.96 * rw["std_err"]),
-                         "ci_high": float(rw["estimate"] + 1.96 * rw["std_err"]),
-                         "N": rr.nobs, "llf": rr.llf, "aic": rr.aic, "bic": rr.bic,
-                         "converged": bool(rr.converged)})
+        c.rows.append({"model": label, "quantity": q, "estimate": oos[key], "std_err": np.nan,
+                       "ci_low": np.nan, "ci_high": np.nan, "N": oos["n_test"], "llf": np.nan,
+                       "aic": np.nan, "bic": np.nan, "converged": bool(oos["fit"].converged)})
+    c.notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
+                   "Besiroglu et al. 2024 law; out of sample: fit on "
+                   f"{oos['n_train']} runs of models released before {ts.CUTOFF}, predict "
+                   f"{oos['n_test']} after, on {', '.join(oos['benchmarks'])} (models after the "
+                   "cut-off beat what their pretraining compute predicts: post-training and "
+                   "reasoning are not in L*)")
+    if quick:
+        return
+    rr, rec = ts.recovery()
+    c.converged.append(rr.converged)
+    c.found["recovery_z"] = float(rec["z"].abs().max())
+    for name, rw in rec.iterrows():
+        c.rows.append({"model": "task_success recovery (simulated runs)",
+                       "quantity": f"{name} (true {rw['true']:g})",
+                       "estimate": float(rw["estimate"]), "std_err": float(rw["std_err"]),
+                       "ci_low": float(rw["estimate"] - 1.96 * rw["std_err"]),
+                       "ci_high": float(rw["estimate"] + 1.96 * rw["std_err"]),
+                       "N": rr.nobs, "llf": rr.llf, "aic": rr.aic, "bic": rr.bic,
+                       "converged": bool(rr.converged)})
 
-    table = pd.DataFrame(rows)
-    declines = tr.set_index("reference")["decline_per_year"]
+
+def _checks(c: _Collected, quick: bool) -> list[Check]:
+    """Each number with an outside reference beside its reproduction."""
+    declines = c.found["declines"]
     checks = [
-        Check("ML GPU price per FLOP falls, orders of magnitude per year", oom,
+        Check("ML GPU price per FLOP falls, orders of magnitude per year", c.found["oom"],
               EPOCH_GPU_PRICE_PERFORMANCE_OOM, 0.05, "abs",
               "Epoch AI 'Trends in ML hardware', as used by Cottier et al. 2024's code"),
         Check("decline x/year, cheapest price at GPT-4 level", float(declines["GPT-4"]),
@@ -223,26 +247,73 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
               "Epoch AI data insight 2025-03-12 (GPQA; here ECI: see notes)"),
         Check("slowest decline x/year across thresholds", float(declines.min()),
               EPOCH_DECLINE_RANGE[0], 0.5, "rel", "Epoch AI data insight 2025-03-12"),
-        Check("Mooncake prefix-cache reuse share", reuse, MOONCAKE_REUSE, 0.01, "abs",
+        Check("Mooncake prefix-cache reuse share", c.found["reuse"], MOONCAKE_REUSE, 0.01, "abs",
               "Mooncake trace description; request_traces datasheet 37.4%"),
         Check("share of traces where a mixture beats one lognormal by AIC",
-              float(beats.mean()), 1.0, 0.0, "abs", "project requirement"),
-        Check("share of fits converged", float(np.mean(converged)), 1.0, 0.0, "abs",
+              c.found["mixture_beats"], 1.0, 0.0, "abs", "project requirement"),
+        Check("share of fits converged", float(np.mean(c.converged)), 1.0, 0.0, "abs",
               "engine diagnostics"),
     ]
-    if recovery_z is not None:
-        checks.append(Check("task_success recovery: max |estimate - true| / SE", recovery_z,
-                            0.0, 4.0, "abs", "simulated runs from known parameters"))
+    if "recovery_z" in c.found:
+        checks.append(Check("task_success recovery: max |estimate - true| / SE",
+                            c.found["recovery_z"], 0.0, 4.0, "abs",
+                            "simulated runs from known parameters"))
     if not quick:
         checks.insert(3, Check("fastest decline x/year across thresholds", float(declines.max()),
                                EPOCH_DECLINE_RANGE[1], 0.5, "rel",
                                "Epoch AI data insight 2025-03-12"))
-    notes.append("price_trend thresholds are ECI scores of reference models, not a single "
-                 "benchmark; early prices are partly current list prices dated at release, which "
-                 "understates declines")
-    rep = Reproduction("llm_costs", TITLE, table, checks, notes)
+    return checks
+
+
+#: The sections of :func:`reproduce`, in order, with what each fits (for the progress line).
+SECTIONS = (("training cost", _training_cost), ("inference prices", _inference_price),
+            ("price trends", _price_trend), ("usage traces", _usage),
+            ("task success", _task_success))
+
+def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
+    """The results table in ``width`` columns: one heading per model (N, convergence), then one
+    line per quantity with its estimate, standard error and 95% CI. Long names are shortened
+    with "…"; the log-likelihood, AIC and BIC are in the files."""
+    num = 10
+    name_w = width - 2 - 3 * (num + 1) - 2 * num - 4
+    lines = [f"  {'quantity':<{name_w}} {'estimate':>{num}} {'std_err':>{num}}  95% CI"]
+    for model, g in table.groupby("model", sort=False):
+        conv = "converged" if bool(g["converged"].all()) else "NOT converged"
+        lines.append(_shorten(f"{model} (N = {int(g['N'].iloc[0]):,}, {conv})", width))
+        for _, r in g.iterrows():
+            ci = (f"[{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+                  if np.isfinite(r["ci_low"]) else "")
+            lines.append(f"  {_shorten(str(r['quantity']), name_w):<{name_w}} "
+                         f"{_num(r['estimate']):>{num}} {_num(r['std_err']):>{num}}  {ci}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _num(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.4g}"
+
+
+def _shorten(s: str, width: int) -> str:
+    return s if len(s) <= width else s[:width - 1] + "…"
+
+
+def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
+    """Fit every cost function and assemble the results table (``quick``: fewer variants);
+    ``progress`` says which section is fitting on a terminal."""
+    show = progress and sys.stderr.isatty()
+    c = _Collected()
+    for i, (what, section) in enumerate(SECTIONS):
+        if show:  # the full run takes minutes: say which fit is running
+            print(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", file=sys.stderr,
+                  flush=True)
+        section(c, quick)
+    c.notes.append("price_trend thresholds are ECI scores of reference models, not a single "
+                   "benchmark; early prices are partly current list prices dated at release, "
+                   "which understates declines")
+    table = pd.DataFrame(c.rows)
+    rep = Reproduction("llm_costs", TITLE, table, _checks(c, quick), c.notes,
+                       console=console_table(table))
     if out is not None:
         out = Path(out)
         rep.files.extend(write_tables(table, out, "llm_costs"))
-        rep.files.extend(write_tables(fam, out, "llm_costs_usage_families"))
+        rep.files.extend(write_tables(c.found["families"], out, "llm_costs_usage_families"))
     return rep

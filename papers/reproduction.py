@@ -4,10 +4,13 @@ source, the tolerance and whether it holds. Renders as text, Markdown, LaTeX and
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Reproduction:
     checks: list[Check]
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    #: The table as shown on the console when ``table`` is too wide for a terminal (the files
+    #: keep every column); None shows ``table`` itself.
+    console: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -69,11 +75,21 @@ class Reproduction:
 
     def render(self) -> str:
         """Plain-text report: the table, then each published number beside its reproduction."""
-        lines = [f"{self.paper}: {self.title}", "", self.table.to_string(), ""]
+        table = self.table.to_string() if self.console is None else self.console
+        lines = [f"{self.paper}: {self.title}", "", table, ""]
         lines.append("reproduced vs published")
-        lines.append(self.checks_frame().to_string(index=False, float_format=_fmt))
+        checks = self.checks_frame()
+        if self.console is None:
+            lines.append(checks.to_string(index=False, float_format=_fmt))
+        else:  # one check a line, its source below it: 100 columns
+            for _, c in checks.iterrows():
+                lines += textwrap.wrap(f"{c['ok']:>3}  {c['quantity']}: {_fmt(c['reproduced'])} "
+                                       f"vs {_fmt(c['published'])} ({c['tolerance']})",
+                                       CONSOLE_WIDTH, subsequent_indent=" " * 5)
+                lines += textwrap.wrap(f"source: {c['source']}", CONSOLE_WIDTH,
+                                       initial_indent=" " * 5, subsequent_indent=" " * 5)
         for note in self.notes:
-            lines.append(f"note: {note}")
+            lines += textwrap.wrap(f"note: {note}", CONSOLE_WIDTH, subsequent_indent="  ")
         lines.append(f"result: {'PASS' if self.passed else 'FAIL'} "
                      f"({sum(c.passed for c in self.checks)}/{len(self.checks)} within tolerance)")
         return "\n".join(lines)

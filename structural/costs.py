@@ -44,6 +44,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from structural import flops, inference
+from structural.errors import PipelineError
 
 Array = Any
 
@@ -243,6 +244,7 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     }
     unknown = set(overrides) - set(theta)
     if unknown:
-        raise KeyError(f"unknown cost parameter(s): {', '.join(sorted(unknown))}")
+        raise PipelineError(", ".join(sorted(unknown)),
+                            f"unknown cost parameter; known: {', '.join(sorted(theta))}")
     theta.update({k: float(v) for k, v in overrides.items()})
     return theta

@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from structural import costs, quality, reasoning
+from structural.errors import PipelineError
 
 Array = Any
 
@@ -150,7 +151,7 @@ def default_levers(**overrides: float) -> dict[str, float]:
          "c": 1000.0, "cached_fraction": 0.0, "x": 500.0, "k": 1.0, "r": 0.0, "y": 500.0}
     unknown = set(overrides) - set(z)
     if unknown:
-        raise KeyError(f"unknown lever(s): {', '.join(sorted(unknown))}")
+        raise PipelineError(", ".join(sorted(unknown)), f"unknown lever; known: {', '.join(z)}")
     z.update({k: float(v) for k, v in overrides.items()})
     return z
 
@@ -159,12 +160,12 @@ def free_mask(free: tuple[str, ...] | list[str]) -> np.ndarray:
     """The 0/1 mask over :data:`LEVERS` of the free levers named in ``free``."""
     free = tuple(free)
     if not free:
-        raise ValueError("free: at least one lever must be free")
+        raise PipelineError("free", "at least one lever must be free")
     bad = [f for f in free if f not in LEVERS]
     if bad:
-        raise ValueError(f"free: unknown lever(s) {bad}; choose from {LEVERS}")
+        raise PipelineError("free", f"unknown lever(s) {bad}; choose from {LEVERS}")
     if len(set(free)) != len(free):
-        raise ValueError(f"free: duplicate levers in {free}")
+        raise PipelineError("free", f"duplicate levers in {free}")
     return np.array([1.0 if name in free else 0.0 for name in LEVERS])
 
 
@@ -176,7 +177,7 @@ def quality_value(z: dict[str, Array], theta: dict[str, Array], mode: str) -> Ar
         return quality.task_loss(z, theta)
     if mode == "model_loss":
         return quality.model_loss(z, theta)
-    raise ValueError(f"quality: expected one of {QUALITY_MODES}, got {mode!r}")
+    raise PipelineError("quality", f"expected one of {QUALITY_MODES}, got {mode!r}")
 
 
 def _constraint(z: dict[str, Array], theta: dict[str, Array], target: Array, mode: str) -> Array:
@@ -250,7 +251,7 @@ def solve_masked(mask: Array, z: dict[str, Array], theta: dict[str, Array], Q: A
     :func:`free_mask`). The mask is traced, so it can be batched with ``jax.vmap`` to solve several
     investment hypotheses in one call, all sharing one compiled solver."""
     if quality not in QUALITY_MODES:
-        raise ValueError(f"quality: expected one of {QUALITY_MODES}, got {quality!r}")
+        raise PipelineError("quality", f"expected one of {QUALITY_MODES}, got {quality!r}")
     mask = jnp.asarray(mask, jnp.float64)
     z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
     theta = {k: jnp.asarray(v, jnp.float64) for k, v in theta.items()}

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from structural import context, finetuning, published, reasoning, repeated_data
+from structural.errors import PipelineError
 from structural.pretraining import chinchilla_loss
 
 Array = Any
@@ -117,6 +118,7 @@ def quality_parameters(**overrides: float) -> dict[str, float]:
     }
     unknown = set(overrides) - set(theta)
     if unknown:
-        raise KeyError(f"unknown quality parameter(s): {', '.join(sorted(unknown))}")
+        raise PipelineError(", ".join(sorted(unknown)),
+                            f"unknown quality parameter; known: {', '.join(sorted(theta))}")
     theta.update({k: float(v) for k, v in overrides.items()})
     return theta

@@ -1,8 +1,10 @@
-"""``llmecon counterfactual SCENARIO.toml --out DIR [--draws K] [--seed S]``.
+"""``llmecon counterfactual SCENARIO.toml --out DIR [--force] [--draws K] [--seed S] [--quiet]``.
 
 Thin over :func:`structural.counterfactual.run`: loads the scenario, solves every hypothesis over
 the draws, writes tables (CSV, Markdown, LaTeX), ``summary.json`` and plots to DIR, prints the
-report. A bad scenario (unknown key, missing field, unreachable target) exits 2 with one line.
+report. Every option is checked before any work; the files are written into a hidden folder and
+moved into DIR only when the run has finished, so Ctrl-C or an error leaves nothing behind. A bad
+scenario (unknown key, missing field, unreachable target) or option exits 2 with one line.
 SCENARIO may also name a bundled example (``guardrails``, ``guardrails.toml`` or
 ``structural/examples/scenarios/guardrails.toml``); ``--list-examples`` prints their names.
 """
@@ -10,10 +12,26 @@ SCENARIO may also name a bundled example (``guardrails``, ``guardrails.toml`` or
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import example_or_file, output_dir, print_examples
+from llmecon.commands._inputs import (
+    check_count,
+    check_memory,
+    check_seed,
+    example_or_file,
+    output_dir,
+    print_examples,
+    staged_output,
+)
+
+#: Bytes one parameter draw needs at least, before the scenario is read: its parameters
+#: (at most ~64 float64) and the solver's outputs (~16 fields) at one price point and Q.
+MIN_BYTES_PER_DRAW = (64 + 16) * 8
+#: Float64 fields the solver keeps per draw, price point, Q and hypothesis, counting the flat
+#: batch and its solved copy (engine.solve_grid).
+FIELDS_PER_POINT = 2 * 16
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,12 +43,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", type=Path, nargs="?",
                    help="scenario TOML file, or the name of a bundled example (--list-examples)")
     p.add_argument("--out", type=Path, help="directory for tables, JSON, plots (required)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files already in --out (refused otherwise)")
     p.add_argument("--draws", type=int, default=200,
                    help="parameter draws K for the uncertainty (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the draws, 0 to 2**32-1 (default 0)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the report is still printed)")
     p.add_argument("--list-examples", action="store_true",
                    help="print the names of the bundled example scenarios and exit")
     p.set_defaults(func=main)
+
+
+def check_grid_memory(draws: int, scenario) -> None:
+    """Refuse ``--draws`` whose solved grid (draws × prices × Q × hypotheses) would not fit."""
+    n_prices = len(next(iter(scenario.prices.values()))) if scenario.prices else 1
+    points = (draws + 1) * n_prices * len(scenario.queries) * max(len(scenario.hypotheses), 1)
+    check_memory(points * FIELDS_PER_POINT * 8, "--draws", f"solving {draws} draws")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -40,16 +70,24 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("give a SCENARIO file or example name (see --list-examples)")
     if args.out is None:
         raise UsageError("the following arguments are required: --out")
-    output_dir(args.out)
-    if args.draws < 1:
-        raise UsageError(f"--draws: expected a positive integer, got {args.draws}")
+    check_seed(args.seed)
+    check_count(args.draws, "--draws", 1)
+    check_memory(args.draws * MIN_BYTES_PER_DRAW, "--draws", f"{args.draws} parameter draws")
+    output_dir(args.out, force=args.force)
     from llmecon.commands import market_scenario
-    from structural.counterfactual import run
+    from structural.counterfactual import load_scenario, run
 
+    show = not args.quiet and sys.stderr.isatty()
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
         if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
             return market_scenario.main(path, args)
-        result = run(path, draws=args.draws, seed=args.seed, out=args.out)
-    print(result.render())
+        scenario = load_scenario(path)
+    check_grid_memory(args.draws, scenario)
+    if show:  # compiling and solving takes tens of seconds; a silent terminal looks hung
+        print(f"llmecon counterfactual: solving {scenario.title!r} over {args.draws} draws ...",
+              file=sys.stderr, flush=True)
+    with staged_output(args.out, force=args.force) as tmp:
+        result = run(scenario, draws=args.draws, seed=args.seed, out=tmp)
+    print(result.render(console=True))
     print(f"Outputs in {args.out}")
     return 0

@@ -37,12 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from llmecon.errors import InputError
-from structural.counterfactual.model import FIXED_STAGES, _bisect
+from structural.counterfactual.model import Technology, _bisect
 
 Array = Any
 
-#: Which free lever binds the target, in order of preference (closed forms first).
-BIND_PRIORITY = {"pipeline": ("D", "c", "D_F", "k", "N", "U"), "tradeoff": ("I", "T")}
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
 TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
@@ -93,13 +91,16 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
     if not 1 <= len(free) <= 3:
         raise HypothesisError(f"hypotheses.{hyp.name}.free: expected 1 to 3 free levers, "
                               f"got {len(free)}")
-    defaults = getattr(tech, "lever_defaults", {})
+    defaults = tech.lever_defaults
     missing = [lv for lv in tech.levers if lv not in free and lv not in hyp.fixed
                and lv not in defaults]
     if missing:
         raise HypothesisError(f"hypotheses.{hyp.name}: lever {missing[0]!r} is neither free nor "
                               "fixed")
-    bind = next(lv for lv in BIND_PRIORITY[tech.name] if lv in free)
+    bind = next((lv for lv in tech.bind_priority if lv in free), None)
+    if bind is None:
+        raise HypothesisError(f"hypotheses.{hyp.name}.free: none of {', '.join(free)} can bind "
+                              f"the target; free one of {', '.join(tech.bind_priority)}")
     opt = [lv for lv in free if lv != bind]
     bounds = {}
     for lv in free:
@@ -111,41 +112,70 @@ def _plan(tech, hyp: Hypothesis) -> tuple[str, list[str], dict[str, tuple[float,
     return bind, opt, bounds
 
 
-def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
+def make_solver(tech: Technology, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     """The solver of one hypothesis at one point: ``solve(theta, prices, Q) -> dict`` of scalars
     (levers, cost by stage, ``fixed``, ``variable``, ``total``, ``status``). Pure JAX: vmap it.
-    A technology with its own solver (``tech.make_solver``, e.g. the firm's SQP) supplies it."""
-    if hasattr(tech, "make_solver"):
-        return tech.make_solver(hyp)
-    bind, opt, bounds = _plan(tech, hyp)
-    fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
-    fixed = {k: float(v) for k, v in {**getattr(tech, "lever_defaults", {}), **hyp.fixed}.items()
-             if k in tech.levers and k not in hyp.free}
-    charge = bool(hyp.charge_pretraining)
-    blo, bhi = bounds[bind]
+    A technology with its own solver (``tech.own_solver``, e.g. the firm's SQP) supplies it;
+    otherwise :class:`_Problem` solves it (``solve.warm_start`` says whether continuation along Q
+    applies)."""
+    own = tech.own_solver(hyp)
+    if own is not None:
+        return own
+    problem = _Problem(tech, hyp)
 
-    def assemble(u: Array, w: Array) -> dict:
+    def solve(th: dict, pr: dict, Q: Array, x_start: Array | None = None) -> dict:
+        return problem.solve(th, pr, Q, x_start)
+
+    solve.warm_start = problem.warm_start
+    return solve
+
+
+class _Problem:
+    """One hypothesis of a :class:`ConstrainedTechnology` at one point (θ, prices, Q), in log
+    levers: ``opt`` are optimised (Newton or bisection), ``bind`` is solved from the target.
+
+    Every method is pure JAX in (θ, prices, Q); the hypothesis' structure (which levers are free,
+    the fixed values) is Python data fixed at trace time."""
+
+    def __init__(self, tech: Technology, hyp: Hypothesis) -> None:
+        self.tech = tech
+        self.bind, self.opt, self.bounds = _plan(tech, hyp)
+        self.fixed_stages = tech.fixed_stages
         # Fixed levers stay Python floats, so a technology can skip a stage that is off (D_F = 0)
         # at trace time instead of computing zeros at every Newton step.
-        z: dict[str, Array] = dict(fixed)
-        for i, lv in enumerate(opt):
+        self.fixed = {k: float(v) for k, v in {**tech.lever_defaults, **hyp.fixed}.items()
+                      if k in tech.levers and k not in hyp.free}
+        self.charge = bool(hyp.charge_pretraining)
+        self.blo, self.bhi = self.bounds[self.bind]
+        self.closed = tech.closed_form(self.bind)
+        self.warm_start = len(self.opt) == 1 and self.closed
+        self._grad_f = jax.grad(self.total, argnums=(0, 1))
+        self._grad_g = jax.grad(self.margin, argnums=(0, 1))
+
+    def assemble(self, u: Array, w: Array) -> dict:
+        z: dict[str, Array] = dict(self.fixed)
+        for i, lv in enumerate(self.opt):
             z[lv] = jnp.exp(u[i])
-        z[bind] = jnp.exp(w)
+        z[self.bind] = jnp.exp(w)
         return z
 
-    def total(u, w, th, pr, Q):
-        parts = tech.cost_parts(assemble(u, w), th, pr, charge)
-        return sum(v if k in fixed_stages else Q * v for k, v in parts.items())
+    def total(self, u, w, th, pr, Q):
+        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        return sum(v if k in self.fixed_stages else Q * v for k, v in parts.items())
 
-    def margin(u, w, th):
-        return tech.margin(assemble(u, w), th)
+    def margin(self, u, w, th):
+        return self.tech.margin(self.assemble(u, w), th)
 
-    def bind_solve(u, th):
-        y = tech.bind(bind, assemble(u, jnp.asarray(blo)), th)
+    def bind_solve(self, u, th):
+        """The binding lever (log) that meets the target and its status (0 binding, 1 met at
+        the lower bound, 2 unreachable)."""
+        blo, bhi = self.blo, self.bhi
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
         if y is None:
-            g_hi = margin(u, jnp.asarray(bhi), th)
-            g_lo = margin(u, jnp.asarray(blo), th)
-            w = _bisect(lambda t: margin(u, t, th), jnp.asarray(blo), jnp.asarray(bhi), ITERATIONS)
+            g_hi = self.margin(u, jnp.asarray(bhi), th)
+            g_lo = self.margin(u, jnp.asarray(blo), th)
+            w = _bisect(lambda t: self.margin(u, t, th), jnp.asarray(blo), jnp.asarray(bhi),
+                        ITERATIONS)
             w = jnp.where(g_lo >= 0, blo - 1.0, jnp.where(g_hi < 0, bhi + 1.0, w))
         else:
             w = jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1.0)), -jnp.inf)
@@ -153,132 +183,135 @@ def make_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
         status = jnp.where(w > bhi, 2, jnp.where(w < blo, 1, 0))
         return jnp.clip(w, blo, bhi), status
 
-    grad_f = jax.grad(total, argnums=(0, 1))
-    grad_g = jax.grad(margin, argnums=(0, 1))
-
-    def dcost(u, i, th, pr, Q):
+    def dcost(self, u, i, th, pr, Q):
         """Total derivative of cost along optimised lever i, −1 where the target is out of reach
         (more of any lever raises quality, so the search moves up)."""
-        w, status = bind_solve(u, th)
-        fu, fw = grad_f(u, w, th, pr, Q)
-        gu, gw = grad_g(u, w, th)
+        w, status = self.bind_solve(u, th)
+        fu, fw = self._grad_f(u, w, th, pr, Q)
+        gu, gw = self._grad_g(u, w, th)
         implicit = jnp.where(status == 0, -gu[i] / jnp.where(gw == 0, 1.0, gw), 0.0)
         d = fu[i] + fw * implicit
         return jnp.where(status == 2, -1.0, d), status
 
-    def reduced(u, th, pr, Q):
+    def reduced(self, u, th, pr, Q):
         """Cost at optimised levers u with the closed-form binding lever substituted, and
         whether the target is out of reach there (then the search moves up)."""
-        y = tech.bind(bind, assemble(u, jnp.asarray(blo)), th)
+        blo, bhi = self.blo, self.bhi
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
         w = jnp.log(jnp.where(y > 0, y, 1.0))
         out = ~(y <= jnp.exp(bhi))          # unreachable (also inf/NaN)
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
-        return total(u, w, th, pr, Q), out
+        return self.total(u, w, th, pr, Q), out
 
-    def newton(fun, lo0, hi0, x_start=None):
-        """Minimise the scalar ``fun(t) -> (cost, out)`` on [lo0, hi0] by safeguarded Newton on
-        its derivative (Press et al., Numerical Recipes, ``rtsafe``): a Newton step while it
-        stays in the bracket and at least halves the previous step, else a bisection. From a
-        coarse grid bracket (or a warm start) it converges in a few steps where bisection needs
-        sixty-four."""
-
-        def d1(t):
-            # Forward mode: a scalar function of one lever needs no reverse pass.
-            _, d, out = jax.jvp(fun, (t,), (jnp.ones_like(t),), has_aux=True)
-            return d, out
-
-        def d12(t):
-            g, H, out = jax.jvp(d1, (t,), (jnp.ones_like(t),), has_aux=True)
-            return jnp.where(out, -1.0, g), jnp.where(out, jnp.nan, H)
-
-        def cond(s):
-            x, lo, hi, _dxold, dx, it = s
-            return (it < 200) & (hi - lo > XTOL * (1.0 + jnp.abs(x))) & \
-                (jnp.abs(dx) > XTOL * (1.0 + jnp.abs(x)))
-
-        def body(s):
-            x, lo, hi, dxold, dx, it = s
-            g, H = d12(x)
-            lo = jnp.where(g < 0, x, lo)
-            hi = jnp.where(g < 0, hi, x)
-            step = g / H
-            xn = x - step
-            good = (H > 0) & (xn > lo) & (xn < hi) & (jnp.abs(step) < 0.5 * jnp.abs(dxold))
-            # Newton converges quadratically: after an accepted step s the error is of order s²,
-            # so a step below √XTOL lands within the tolerance; stop after taking it.
-            done = good & (jnp.abs(step) <= 1e-6 * (1.0 + jnp.abs(x)))
-            xnew = jnp.where(good, xn, 0.5 * (lo + hi))
-            return xnew, lo, hi, dx, jnp.where(done, 0.0, xnew - x), it + 1
-
-        lo0, hi0 = jnp.asarray(lo0), jnp.asarray(hi0)
-        if x_start is not None:
-            # Warm start (continuation along Q): the previous optimum is a few Newton steps away.
-            init = (jnp.clip(x_start, lo0, hi0), lo0, hi0, hi0 - lo0, hi0 - lo0, 0)
-        else:
-            # Bracket the root on a coarse grid first, so Newton starts within one grid cell of
-            # the optimum and the whole batch stops together.
-            grid = jnp.linspace(lo0, hi0, SCAN)
-            g_grid = jax.vmap(lambda t: d12(t)[0])(grid)
-            up = g_grid >= 0                      # first grid point where the cost rises
-            j = jnp.where(jnp.any(up), jnp.argmax(up), SCAN - 1)
-            lo = jnp.where(j > 0, grid[jnp.maximum(j - 1, 0)], lo0)
-            hi = grid[j]
-            g_lo, g_hi = g_grid[jnp.maximum(j - 1, 0)], g_grid[j]
-            frac = jnp.clip(-g_lo / jnp.where(g_hi - g_lo > 0, g_hi - g_lo, 1.0), 0.05, 0.95)
-            x0 = jnp.where((j > 0) & (g_hi >= 0), lo + frac * (hi - lo), hi)
-            init = (x0, lo, hi, hi - lo, hi - lo, 0)
-        x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
-        return x, it
-
-    def optimise(th, pr, Q, x_start=None):
+    def optimise(self, th, pr, Q, x_start=None):
+        """The optimised levers (log) and the iterations spent: Newton on the reduced cost with
+        one lever and a closed-form binding lever, else bisection on the total derivative (two
+        levers: nested, the outer one by the envelope theorem)."""
+        opt, bounds = self.opt, self.bounds
         if not opt:
             return jnp.zeros(0), 0
         lo0, hi0 = bounds[opt[0]]
-        closed = tech.closed_form(bind)
-        if len(opt) == 1 and closed:
-            x, it = newton(lambda t: reduced(t[None], th, pr, Q), lo0, hi0, x_start)
+        if len(opt) == 1 and self.closed:
+            x, it = _newton(lambda t: self.reduced(t[None], th, pr, Q), lo0, hi0, x_start)
             return x[None], it
         if len(opt) == 1:
-            u = _bisect(lambda t: dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
+            u = _bisect(lambda t: self.dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
                         jnp.asarray(hi0), ITERATIONS)
             return u[None], ITERATIONS
         lo1, hi1 = bounds[opt[1]]
 
         def inner(t0):
-            if closed:
-                t1, _ = newton(lambda t: reduced(jnp.stack([t0, t]), th, pr, Q), lo1, hi1)
+            if self.closed:
+                t1, _ = _newton(lambda t: self.reduced(jnp.stack([t0, t]), th, pr, Q), lo1, hi1)
             else:
-                t1 = _bisect(lambda t: dcost(jnp.stack([t0, t]), 1, th, pr, Q)[0],
+                t1 = _bisect(lambda t: self.dcost(jnp.stack([t0, t]), 1, th, pr, Q)[0],
                              jnp.asarray(lo1), jnp.asarray(hi1), ITERATIONS)
             return jnp.stack([t0, t1])
 
         def outer(t0):
             # Envelope theorem: along the inner optimum the profile's slope is the partial one.
-            u = inner(t0)
-            d, _ = dcost(u, 0, th, pr, Q)
+            d, _ = self.dcost(inner(t0), 0, th, pr, Q)
             return d
 
         t0 = _bisect(outer, jnp.asarray(lo0), jnp.asarray(hi0), ITERATIONS)
         return inner(t0), ITERATIONS * ITERATIONS
 
-    def solve(th: dict, pr: dict, Q: Array, x_start: Array | None = None) -> dict:
-        u, iterations = optimise(th, pr, Q, x_start)
-        w, status = bind_solve(u, th)
-        z = assemble(u, w)
-        parts = tech.cost_parts(z, th, pr, charge)
-        fixed_cost = sum(v for k, v in parts.items() if k in fixed_stages)
-        variable = sum(v for k, v in parts.items() if k not in fixed_stages)
+    def solve(self, th: dict, pr: dict, Q: Array, x_start: Array | None = None) -> dict:
+        u, iterations = self.optimise(th, pr, Q, x_start)
+        w, status = self.bind_solve(u, th)
+        z = self.assemble(u, w)
+        parts = self.tech.cost_parts(z, th, pr, self.charge)
+        fixed_cost = sum(v for k, v in parts.items() if k in self.fixed_stages)
+        variable = sum(v for k, v in parts.items() if k not in self.fixed_stages)
         tot = fixed_cost + Q * variable
         out = {f"lever_{k}": jnp.broadcast_to(v, ()) for k, v in z.items()}
         out.update({f"cost_{k}": jnp.broadcast_to(v, ()) for k, v in parts.items()})
         out.update(fixed=fixed_cost, variable=variable, status=status,
-                   total=jnp.where(status == 2, jnp.inf, tot), quality=tech.quality(z, th),
+                   total=jnp.where(status == 2, jnp.inf, tot), quality=self.tech.quality(z, th),
                    iterations=jnp.asarray(iterations),
-                   u_opt=u[0] if len(opt) else jnp.asarray(0.0))
+                   u_opt=u[0] if len(self.opt) else jnp.asarray(0.0))
         return out
 
-    solve.warm_start = len(opt) == 1 and tech.closed_form(bind)
-    return solve
+
+def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None):
+    """Minimise the scalar ``fun(t) -> (cost, out)`` on [lo0, hi0] by safeguarded Newton on its
+    derivative (Press et al., Numerical Recipes, ``rtsafe``): a Newton step while it stays in the
+    bracket and at least halves the previous step, else a bisection. From a coarse grid bracket
+    (or a warm start) it converges in a few steps where bisection needs sixty-four. Returns the
+    minimiser and the iterations taken."""
+
+    def d1(t):
+        # Forward mode: a scalar function of one lever needs no reverse pass.
+        _, d, out = jax.jvp(fun, (t,), (jnp.ones_like(t),), has_aux=True)
+        return d, out
+
+    def d12(t):
+        g, H, out = jax.jvp(d1, (t,), (jnp.ones_like(t),), has_aux=True)
+        return jnp.where(out, -1.0, g), jnp.where(out, jnp.nan, H)
+
+    def cond(s):
+        x, lo, hi, _dxold, dx, it = s
+        return (it < 200) & (hi - lo > XTOL * (1.0 + jnp.abs(x))) & \
+            (jnp.abs(dx) > XTOL * (1.0 + jnp.abs(x)))
+
+    def body(s):
+        x, lo, hi, dxold, dx, it = s
+        g, H = d12(x)
+        lo = jnp.where(g < 0, x, lo)
+        hi = jnp.where(g < 0, hi, x)
+        step = g / H
+        xn = x - step
+        good = (H > 0) & (xn > lo) & (xn < hi) & (jnp.abs(step) < 0.5 * jnp.abs(dxold))
+        # Newton converges quadratically: after an accepted step s the error is of order s²,
+        # so a step below √XTOL lands within the tolerance; stop after taking it.
+        done = good & (jnp.abs(step) <= 1e-6 * (1.0 + jnp.abs(x)))
+        xnew = jnp.where(good, xn, 0.5 * (lo + hi))
+        return xnew, lo, hi, dx, jnp.where(done, 0.0, xnew - x), it + 1
+
+    lo0, hi0 = jnp.asarray(lo0), jnp.asarray(hi0)
+    if x_start is not None:
+        # Warm start (continuation along Q): the previous optimum is a few Newton steps away.
+        init = (jnp.clip(x_start, lo0, hi0), lo0, hi0, hi0 - lo0, hi0 - lo0, 0)
+    else:
+        init = _bracket(d12, lo0, hi0)
+    x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
+    return x, it
+
+
+def _bracket(d12: Callable, lo0: Array, hi0: Array) -> tuple:
+    """Newton's start from a coarse grid of :data:`SCAN` points: the first cell where the
+    derivative turns positive, so Newton starts within one cell of the optimum and a whole batch
+    stops together."""
+    grid = jnp.linspace(lo0, hi0, SCAN)
+    g_grid = jax.vmap(lambda t: d12(t)[0])(grid)
+    up = g_grid >= 0                      # first grid point where the cost rises
+    j = jnp.where(jnp.any(up), jnp.argmax(up), SCAN - 1)
+    lo = jnp.where(j > 0, grid[jnp.maximum(j - 1, 0)], lo0)
+    hi = grid[j]
+    g_lo, g_hi = g_grid[jnp.maximum(j - 1, 0)], g_grid[j]
+    frac = jnp.clip(-g_lo / jnp.where(g_hi - g_lo > 0, g_hi - g_lo, 1.0), 0.05, 0.95)
+    x0 = jnp.where((j > 0) & (g_hi >= 0), lo + frac * (hi - lo), hi)
+    return (x0, lo, hi, hi - lo, hi - lo, 0)
 
 
 def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
@@ -383,8 +416,9 @@ def with_target(tech, theta: Mapping[str, Array]) -> dict[str, Array]:
 
 def batched_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit(vmap(make_solver(tech, hyp)))``, cached per (technology, hypothesis)."""
-    if hasattr(tech, "batched_solver"):
-        return tech.batched_solver(hyp)
+    own = tech.own_batched_solver(hyp)
+    if own is not None:
+        return own
     key = (_key(tech), repr(hyp))
     if key not in _COMPILED:
         _COMPILED[key] = jax.jit(jax.vmap(make_solver(tech, hyp)))

@@ -64,6 +64,9 @@ class FirmTechnology:
     bounds: dict[str, tuple[float, float]] = field(default_factory=lambda: {
         "N": (1e6, 1e14), "D": (1e6, 1e17), "D_F": (1.0, 1e14), "c": (1.0, 1e7),
         "k": (1.0, 1e5), "r": (1.0, 1e6)})
+    #: The SQP of structural.firm chooses every free lever together: nothing binds apart.
+    lever_defaults: dict[str, float] = field(default_factory=dict)
+    bind_priority: tuple[str, ...] = ()
 
     def quality(self, z: dict, th: dict) -> Array:
         return firm.quality_value(z, th, MODES[self.target.kind])
@@ -77,7 +80,7 @@ class FirmTechnology:
         z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
         return mask, z, jnp.asarray(1.0 if hyp.charge_pretraining else 0.0)
 
-    def make_solver(self, hyp) -> Any:
+    def own_solver(self, hyp) -> Any:
         """``solve(theta, prices, Q) -> dict`` for one point, in the engine's field names."""
         mask, z, charge = self._data(hyp)
         mode, its = MODES[self.target.kind], self.iterations
@@ -88,7 +91,7 @@ class FirmTechnology:
         solve.warm_start = False
         return solve
 
-    def batched_solver(self, hyp) -> Any:
+    def own_batched_solver(self, hyp) -> Any:
         """One compiled batch solver shared by every hypothesis (the free set, the fixed levers
         and the charge flag travel as data, as :func:`structural.firm.solve_masked` allows)."""
         mask, z, charge = self._data(hyp)

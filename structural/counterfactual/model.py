@@ -24,8 +24,9 @@ peak × utilisation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -133,6 +134,88 @@ class Target:
     value: float
 
 
+@runtime_checkable
+class Technology(Protocol):
+    """What the counterfactual engine needs of a technology: the plug-in point.
+
+    A technology is the firm's problem C_h(Q; θ, p) = min_z F(z; p) + Q·v(z; p) s.t.
+    g(z; θ) ≥ 0 (Sardana & Frankle 2023, eq. 3) for levers z. Every attribute below is declared
+    by each technology (no defaults looked up by name or by ``hasattr``), so a new technology is
+    one class that a type checker can verify against this protocol.
+
+    Attributes
+    ----------
+    name : str
+        Its name in a scenario's ``[technology]`` table.
+    target : Target
+        The quality constraint g(z; θ) ≥ 0.
+    levers : tuple of str
+        The levers z the firm may choose.
+    bounds : dict
+        Per-lever (low, high) search range.
+    lever_defaults : dict
+        Levers a hypothesis may leave neither free nor fixed, with their values.
+    bind_priority : tuple of str
+        Which free lever binds the target, in order of preference (closed forms first).
+    fixed_stages : tuple of str
+        Cost stages paid once; the others are paid per query.
+    positive : tuple of str
+        Parameters drawn on the log scale (they must stay positive).
+    compute_price_fields, data_price_fields : tuple of str
+        The price fields a compute-price or data-price shock scales.
+    """
+
+    name: str
+    target: Target
+    levers: tuple[str, ...]
+    bounds: dict[str, tuple[float, float]]
+    lever_defaults: dict[str, float]
+    bind_priority: tuple[str, ...]
+    fixed_stages: tuple[str, ...]
+    positive: tuple[str, ...]
+    compute_price_fields: tuple[str, ...]
+    data_price_fields: tuple[str, ...]
+
+    def quality(self, z: dict, th: dict) -> Array:
+        """The quality measure the target constrains, at levers z and parameters th."""
+
+    def own_solver(self, hyp: Any) -> Callable[[dict, dict, Array], dict] | None:
+        """``solve(theta, prices, Q) -> dict`` of one hypothesis at one point when the
+        technology brings its own solver; None to use the engine's (which then calls
+        :meth:`ConstrainedTechnology.margin`, ``bind``, ``closed_form`` and ``cost_parts``)."""
+
+    def own_batched_solver(self, hyp: Any) -> Callable[[dict, dict, Array], dict] | None:
+        """The batched form of :meth:`own_solver` over lanes, or None for
+        ``jit(vmap(solver))``."""
+
+
+@runtime_checkable
+class ConstrainedTechnology(Technology, Protocol):
+    """A :class:`Technology` solved by the engine's own solver (``own_solver`` returns None)."""
+
+    def margin(self, z: dict, th: dict) -> Array:
+        """g(z; θ): quality minus target, ≥ 0 where the target is met."""
+
+    def closed_form(self, lever: str) -> bool:
+        """Whether :meth:`bind` solves the target for ``lever`` in closed form."""
+
+    def bind(self, lever: str, z: dict, th: dict) -> Array | None:
+        """The value of ``lever`` at which the target binds, or None (bisection instead)."""
+
+    def cost_parts(self, z: dict, th: dict, pr: dict, charge_pretraining: bool = True) -> dict:
+        """Cost by stage: once for :attr:`fixed_stages`, per query for the others."""
+
+
+class EngineSolved:
+    """Mixin of the technologies that the engine solves (they have no solver of their own)."""
+
+    def own_solver(self, hyp: Any) -> None:
+        return None
+
+    def own_batched_solver(self, hyp: Any) -> None:
+        return None
+
+
 def target_value(tech, th: dict) -> Array:
     """The target's value: ``th["target"]`` when the engine passes it as data (so one compiled
     solver serves every target), else the technology's own."""
@@ -168,7 +251,7 @@ def _unrepeat(D_eff: Array, U: Array, R_D_star: Array) -> Array:
 
 
 @dataclass(frozen=True)
-class PipelineTechnology:
+class PipelineTechnology(EngineSolved):
     """The LLM pipeline (see the module docstring): levers N, D, U, D_F, c, k.
 
     ``attention`` switches the attention FLOPs and KV cache on; ``unit`` is ``"dollars"`` or
@@ -187,6 +270,9 @@ class PipelineTechnology:
     #: Levers a hypothesis may leave out: the unique-data stock U.
     lever_defaults: dict[str, float] = field(
         default_factory=lambda: {"U": UNIQUE_TOKENS_DEFAULT})
+    bind_priority: tuple[str, ...] = ("D", "c", "D_F", "k", "N", "U")
+    fixed_stages: tuple[str, ...] = FIXED_STAGES
+    positive: tuple[str, ...] = POSITIVE
 
     # -- the one pipeline's quantities and parameters ---------------------------------------
     def quantities(self, z: dict, th: dict, pr: dict | None = None) -> dict:
@@ -283,7 +369,7 @@ class PipelineTechnology:
 
 
 @dataclass(frozen=True)
-class TradeoffTechnology:
+class TradeoffTechnology(EngineSolved):
     """Erdil (2024): training compute T and inference compute per query I trade off along
     iso-performance curves of constant log-log slope −w_T/w_I.
 
@@ -299,6 +385,12 @@ class TradeoffTechnology:
     levers: tuple[str, ...] = ("T", "I")
     bounds: dict[str, tuple[float, float]] = field(
         default_factory=lambda: {"T": (1.0, 1e40), "I": (1e-10, 1e40)})
+    lever_defaults: dict[str, float] = field(default_factory=dict)
+    bind_priority: tuple[str, ...] = ("I", "T")
+    fixed_stages: tuple[str, ...] = FIXED_STAGES
+    positive: tuple[str, ...] = POSITIVE
+    compute_price_fields: tuple[str, ...] = COMPUTE_PRICE_FIELDS
+    data_price_fields: tuple[str, ...] = ()
 
     def quality(self, z: dict, th: dict) -> Array:
         return th["w_T"] * jnp.log(z["T"]) + th["w_I"] * jnp.log(z["I"])

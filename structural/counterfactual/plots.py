@@ -47,8 +47,9 @@ def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Pat
     return path
 
 
-def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
-    """Share of total cost by stage, one stacked bar per hypothesis (at the reference Q)."""
+def cost_shares_figure(shares: pd.DataFrame, title: str) -> plt.Figure:
+    """Share of total cost by stage, one stacked bar per hypothesis, at the table's Q (the
+    scenario's reference lifetime queries, said in the axis label)."""
     piv = shares.pivot(index="hypothesis", columns="stage", values="share").fillna(0.0)
     piv = piv.loc[list(dict.fromkeys(shares["hypothesis"]))]
     piv = piv.loc[:, (piv > 0).any(axis=0)]     # stages no hypothesis pays for add only clutter
@@ -58,26 +59,53 @@ def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
         ax.barh(piv.index, piv[stage], left=left, color=f"C{i}", label=stage)
         left += piv[stage].to_numpy()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of total cost")
-    ax.set_title(title, fontsize=10)
+    qs = shares["Q"].unique() if "Q" in shares else []
+    at = f" at Q = {qs[0]:.3g} lifetime queries" if len(qs) == 1 else ""
+    ax.set_xlabel(f"share of total cost{at}")
+    ax.set_title(title + at, fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_cost_shares(shares: pd.DataFrame, path: Path, title: str) -> Path:
+    """:func:`cost_shares_figure` saved to ``path``."""
+    return _save(cost_shares_figure(shares, title), path)
+
+
+#: Line styles and markers that tell overlapping P(cheapest) lines apart (in print too).
+STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "x")
+
+
+def probability_cheapest_figure(costs: pd.DataFrame, title: str) -> plt.Figure:
+    """Probability over parameter draws that each hypothesis is the cheapest, against Q.
+
+    The lines often coincide (one at P = 1, another at 0), so each hypothesis has its own line
+    style and marker and a slightly thinner line drawn over the first; the legend sits below the
+    axes, off the P = 0 and P = 1 lines."""
+    df = costs[costs["price_point"] == 0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    groups = list(df.groupby("hypothesis", sort=False))
+    for i, (h, g) in enumerate(groups):
+        ax.plot(g["Q"], g["p_cheapest"], color=f"C{i}", label=h, lw=max(3.0 - 0.7 * i, 1.0),
+                ls=STYLES[i % len(STYLES)], marker=MARKERS[i % len(MARKERS)], ms=4,
+                markevery=max(len(g) // 8, 1), zorder=2 + i)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.04, 1.04)
+    ax.set_xlabel("lifetime queries Q")
+    ax.set_ylabel("P(cheapest)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=min(len(groups), 3), frameon=False)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def plot_probability_cheapest(costs: pd.DataFrame, path: Path, title: str) -> Path:
-    """Probability over parameter draws that each hypothesis is the cheapest, against Q."""
-    df = costs[costs["price_point"] == 0]
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    for i, (h, g) in enumerate(df.groupby("hypothesis", sort=False)):
-        ax.plot(g["Q"], g["p_cheapest"], color=f"C{i}", label=h, lw=2)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("lifetime queries Q")
-    ax.set_ylabel("P(cheapest)")
-    return _finish(fig, ax, path, title)
+    """:func:`probability_cheapest_figure` saved to ``path``."""
+    return _save(probability_cheapest_figure(costs, title), path)
 
 
 def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
@@ -102,6 +130,11 @@ def _finish(fig, ax, path: Path, title: str) -> Path:
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Save at 110 dpi (the legend outside the axes included) and close."""
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from estimation.tables import MAX_WIDTH
 from structural.counterfactual import outputs, plots, sensitivity
 from structural.counterfactual.engine import (
     Solution,
@@ -19,7 +21,6 @@ from structural.counterfactual.engine import (
     probability_cheapest,
     solve_grid,
 )
-from structural.counterfactual.model import FIXED_STAGES, POSITIVE
 from structural.counterfactual.params import ParameterDraws, Published, make_draws
 from structural.counterfactual.scenario import Scenario, load_scenario, point_parameters
 from structural.counterfactual.shocks import shock_table
@@ -39,35 +40,32 @@ class CounterfactualResult:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def render(self) -> str:
-        """A short text report: assumptions, break-evens, and where the files are."""
+    def render(self, console: bool = False) -> str:
+        """A short text report: assumptions, break-evens, parameters, what drives the answer.
+
+        ``console``: fit a terminal of 100 columns (long references cut with "…", the variance
+        shares one line per quantity); ``report.md`` and the tables keep everything."""
         lines = [f"# {self.scenario.title}", ""]
         if self.draws is not None:
-            lines.append(f"Parameters: {self.draws.describe()}")
-        lines += ["", "Assumptions:"] + [f"- {a}" for a in self.assumptions] + [""]
+            lines += _wrap(f"Parameters: {self.draws.describe()}")
+        lines += ["", "Assumptions:"]
+        lines += [w for a in self.assumptions for w in _wrap(f"- {a}")] + [""]
         if "breakeven" in self.tables and len(self.tables["breakeven"]):
             lines.append("Break-even lifetime queries (price point 0):")
             for _, r in self.tables["breakeven"].query("price_point == 0").iterrows():
-                q = r["Q_breakeven"]
-                ci = (f" [{r['Q_lo']:.3g}, {r['Q_hi']:.3g}]" if "Q_lo" in r and
-                      np.isfinite(r.get("Q_lo", np.nan)) else "")
-                lines.append(f"- {r['pair']}: " + (f"Q = {q:.4g}{ci}" if np.isfinite(q)
-                                                   else str(r["note"])))
+                lines += _wrap(_breakeven_line(r))
         if "guardrail_summary" in self.tables:
             lines.append("")
             lines.append(outputs.to_markdown(self.tables["guardrail_summary"]))
         if "provenance" in self.tables:
+            prov = self.tables["provenance"]
             lines += ["", "## Parameters: value, source and reference", "",
-                      outputs.to_markdown(self.tables["provenance"])]
+                      _narrow_markdown(prov) if console
+                      else outputs.to_markdown(prov)]
         if "variance_decomposition" in self.tables:
-            vd = self.tables["variance_decomposition"]
-            wide = vd.pivot_table(index="group", columns="quantity",
-                                  values="first_order_share", sort=False,
-                                  dropna=False)
-            lines += ["", "## What drives the answer: share of variance by parameter group", "",
-                      f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.", "",
-                      outputs.to_markdown(wide.reset_index())]
-        lines += ["", *self.notes]
+            lines += ["", "## What drives the answer: share of variance by parameter group", ""]
+            lines += _variance_lines(self.tables["variance_decomposition"], console)
+        lines += ["", *[w for n in self.notes for w in _wrap(n)]]
         if self.files:
             lines.append(f"Wrote {len(self.files)} files.")
         return "\n".join(lines)
@@ -129,6 +127,59 @@ class CounterfactualResult:
         files.append(report)
         self.files = files
         return files
+
+
+def _wrap(text: str) -> list[str]:
+    """A report line wrapped to the console's 100 columns (continuations indented)."""
+    return textwrap.wrap(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _narrow_markdown(df: pd.DataFrame) -> str:
+    """``df`` as Markdown with each row's last cell cut (with "…") so that no line passes the
+    console width."""
+    out = []
+    for line in outputs.to_markdown(df).splitlines():
+        over = len(line) - MAX_WIDTH
+        if over > 0:
+            head, _, cell = line[:-2].rpartition(" | ")
+            line = f"{head} | {cell[:max(len(cell) - over - 1, 8)]}… |"
+        out.append(line)
+    return "\n".join(out)
+
+
+def _variance_lines(vd: pd.DataFrame, console: bool) -> list[str]:
+    """The variance decomposition: a groups × quantities table, or on the console one wrapped
+    line per quantity listing each group's share."""
+    method = _wrap(f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.")
+    if not console:
+        wide = vd.pivot_table(index="group", columns="quantity", values="first_order_share",
+                              sort=False, dropna=False)
+        return ["\n".join(method), "", outputs.to_markdown(wide.reset_index())]
+    lines = [*method, ""]
+    for q, sub in vd.groupby("quantity", sort=False):
+        shares = ", ".join(f"{g} {outputs._fmt(float(v))}" for g, v in
+                           zip(sub["group"], sub["first_order_share"], strict=True))
+        lines += _wrap(f"- {q}: {shares}")
+    return lines
+
+
+def _breakeven_line(r: pd.Series) -> str:
+    """One pair's break-even for the console: the point value, the draws' 95% interval, and
+    the share of draws whose costs never cross on the Q grid (their break-even is undefined,
+    so the interval describes only the draws that do cross)."""
+    q = r["Q_breakeven"]
+    ci = (f"[{r['Q_lo']:.3g}, {r['Q_hi']:.3g}]" if "Q_lo" in r and
+          np.isfinite(r.get("Q_lo", np.nan)) else "")
+    text = f"- {r['pair']}: " + (f"Q = {q:.4g}" if np.isfinite(q) else str(r["note"]))
+    crossing = r.get("draws_crossing", np.nan)
+    never = 1.0 - crossing if np.isfinite(crossing) else 0.0
+    if never <= 0:
+        return text + (f" {ci}" if ci and np.isfinite(q) else "")
+    pct = f"{never:.0%}" if never >= 0.01 else f"{never:.2%}"
+    text += f"; {pct} of draws never cross on the Q grid"
+    if ci:
+        text += f", the others cross in {ci} (95%)"
+    return text
 
 
 def _decomposition_json(table: pd.DataFrame | None) -> dict:
@@ -251,7 +302,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     tech = sc.technology
     pdraws = make_draws(sc.parameters, point_parameters(sc),
                         0 if isinstance(sc.parameters, Published) else draws, seed,
-                        getattr(tech, "positive", POSITIVE))
+                        tech.positive)
     res.draws = pdraws
     if sc.provenance:
         prov = pd.DataFrame([p.as_dict() for p in sc.provenance])
@@ -302,7 +353,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     rows = []
     for h in ref.hypotheses:
         v = ref.values[h]
-        fixed_stages = getattr(tech, "fixed_stages", FIXED_STAGES)
+        fixed_stages = tech.fixed_stages
         parts = {k[5:]: float(x[0, 0, 0]) * (1.0 if k[5:] in fixed_stages
                                               else sc.reference_queries)
                  for k, x in v.items() if k.startswith("cost_")}

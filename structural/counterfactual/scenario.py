@@ -187,6 +187,42 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
     _keys(doc, {"title", "description", "assumptions", "technology", "target", "workload",
                 "prices", "parameters", "base", "hypotheses", "shocks", "guardrails"},
           "top level", ("title",))
+    title, assumptions, guardrails = _header(doc)
+    if "hypotheses" not in doc:
+        if guardrails is None:
+            raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
+        return Scenario(title, None, [], np.zeros(0), {}, Published({}), {}, 0.0,
+                        assumptions=list(assumptions), description=str(doc.get("description", "")),
+                        guardrails=guardrails, source=source)
+    tdoc = _table(doc.get("technology", {}), "technology")
+    tech_name = _technology_name(tdoc)
+    if tech_name == "firm":
+        return _firm_scenario(doc, tdoc, title, assumptions, guardrails, base_dir, source)
+    tg = _target_table(doc, tech_name)
+
+    pdoc = _table(doc.get("parameters", {}), "parameters")
+    _keys(pdoc, PARAMETER_KEYS, "parameters")
+    base_params, known = _base_parameters(pdoc, tech_name)
+    queries, ref_q, assumptions, usage_ref = _workload(doc, tech_name, base_params, assumptions)
+    prices, price_table, unit, hw = _prices(_table(doc.get("prices", {}), "prices"))
+    given = _table(pdoc.get("values", {}), "parameters.values")
+    base_params.update({k: v for k, v in hw.items() if k in known and k not in given})
+
+    base_levers, hyps = _hypotheses(doc, tech_name)
+    used = _used(base_params, hyps, tg["kind"], unit)
+    source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
+                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref)
+    tech = _technology(tdoc, tech_name, tg, unit, base_levers, base_params)
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
+    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
+                  list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
+                  source, prov)
+    check_reachable(sc)
+    return sc
+
+
+def _header(doc: Mapping[str, Any]) -> tuple[str, list, Any]:
+    """The title, the scenario's own assumptions and its guardrail analysis (or None)."""
     title = str(doc["title"])
     assumptions = doc.get("assumptions", [])
     if not isinstance(assumptions, list) or not all(isinstance(a, str) for a in assumptions):
@@ -195,23 +231,22 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
     if "guardrails" in doc:
         from structural.guardrails import GuardrailScenario
         guardrails = GuardrailScenario.from_dict(_table(doc["guardrails"], "guardrails"))
-    if "hypotheses" not in doc:
-        if guardrails is None:
-            raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
-        return Scenario(title, None, [], np.zeros(0), {}, Published({}), {}, 0.0,
-                        assumptions=list(assumptions), description=str(doc.get("description", "")),
-                        guardrails=guardrails, source=source)
+    return title, assumptions, guardrails
 
-    # technology and target
-    tdoc = _table(doc.get("technology", {}), "technology")
+
+def _technology_name(tdoc: dict) -> str:
+    """The [technology] table's name, its keys checked."""
     tech_name = tdoc.get("name", "pipeline")
     if tech_name not in ("pipeline", "tradeoff", "firm"):
         raise ScenarioError(f"technology.name: expected 'pipeline', 'tradeoff' or 'firm', "
                             f"got {tech_name!r}")
     _keys(tdoc, {"name", "attention"} if tech_name == "pipeline" else
           {"name", "hardware", "iterations"} if tech_name == "firm" else {"name"}, "technology")
-    if tech_name == "firm":
-        return _firm_scenario(doc, tdoc, title, assumptions, guardrails, base_dir, source)
+    return tech_name
+
+
+def _target_table(doc: Mapping[str, Any], tech_name: str) -> dict:
+    """The [target] table: a kind the technology knows, and a value or a match (not both)."""
     if "target" not in doc:
         raise ScenarioError("missing field 'target' (a [target] table)")
     tg = _table(doc["target"], "target")
@@ -223,10 +258,12 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
                             f"got {kind!r}")
     if ("value" in tg) == ("match" in tg):
         raise ScenarioError("missing field 'value' in [target] (give value or match, not both)")
+    return tg
 
-    # parameters
-    pdoc = _table(doc.get("parameters", {}), "parameters")
-    _keys(pdoc, PARAMETER_KEYS, "parameters")
+
+def _base_parameters(pdoc: dict, tech_name: str) -> tuple[dict[str, float], Mapping]:
+    """The technology's default parameters with the scenario's preset and values applied, and
+    the parameter names it knows."""
     if tech_name == "pipeline":
         base_params = dict(M.PIPELINE_DEFAULTS)
         known = M.PIPELINE_PARAMETERS
@@ -236,13 +273,11 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
         base_params = dict(M.TRADEOFF_DEFAULTS)
         known = M.TRADEOFF_PARAMETERS
     _apply_values(pdoc, base_params, known)
+    return base_params, known
 
-    queries, ref_q, assumptions, usage_ref = _workload(doc, tech_name, base_params, assumptions)
-    prices, price_table, unit, hw = _prices(_table(doc.get("prices", {}), "prices"))
-    given = _table(pdoc.get("values", {}), "parameters.values")
-    base_params.update({k: v for k, v in hw.items() if k in known and k not in given})
 
-    # base lever values and hypotheses
+def _hypotheses(doc: Mapping[str, Any], tech_name: str) -> tuple[dict, list[Hypothesis]]:
+    """The base lever values ([base] over the technology's defaults) and the hypotheses."""
     levers = M.PIPELINE_LEVERS if tech_name == "pipeline" else ("T", "I")
     bdoc = _table(doc.get("base", {}), "base")
     _keys(bdoc, set(levers), "base")
@@ -256,26 +291,21 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
         raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
     hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), levers, base_levers)
             for name, h in hdoc.items()]
+    return base_levers, hyps
 
-    used = _used(base_params, hyps, kind, unit)
-    source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
-                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref)
-    target_value = (_num(tg["value"], "target.value") if "value" in tg
-                    else None)
+
+def _technology(tdoc: dict, tech_name: str, tg: dict, unit: str, base_levers: dict,
+                base_params: dict) -> Any:
+    """The technology with its target: the given value, or the quality of the matched levers."""
     tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
-    extra = {"unit": unit}
+    extra: dict[str, Any] = {"unit": unit}
     if tech_name == "pipeline":
         extra["attention"] = bool(tdoc.get("attention", True))
-    if target_value is None:
-        target_value = _match_target(tg["match"], kind, base_levers, base_params, extra)
-    tech = tech_cls(M.Target(kind, target_value), **extra)
-
-    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
-    sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
-                  list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
-                  source, prov)
-    check_reachable(sc)
-    return sc
+    if "value" in tg:
+        target_value = _num(tg["value"], "target.value")
+    else:
+        target_value = _match_target(tg["match"], tg["kind"], base_levers, base_params, extra)
+    return tech_cls(M.Target(tg["kind"], target_value), **extra)
 
 
 def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,

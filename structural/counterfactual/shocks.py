@@ -30,11 +30,10 @@ def shock_table(sc, theta: dict[str, np.ndarray], with_draws: bool) -> pd.DataFr
         pr = {k: v.copy() for k, v in base_pr.items()}
         qf = 1.0
         if s.kind == "compute_price":
-            for k in getattr(sc.technology, "compute_price_fields",
-                             ("train_flop", "prefill_flop", "decode_flop")):
+            for k in sc.technology.compute_price_fields:
                 pr[k] = pr[k] * s.factor
         elif s.kind == "data_price":
-            for k in getattr(sc.technology, "data_price_fields", ("data_token", "ft_data_token")):
+            for k in sc.technology.data_price_fields:
                 pr[k] = pr[k] * s.factor if s.factor is not None else np.full(1, s.to)
         else:
             qf = s.factor

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 import estimation
+from structural.reasoning import lgamma_series
 
 Array = Any
 
@@ -35,20 +36,10 @@ def df_param(start: float = 5.0) -> estimation.Param:
                             upper=DF_BOUNDS[1])
 
 
-def log_gamma(x: Array) -> Array:
-    """ln Γ(x) for x > 0: the recurrence Γ(x) = Γ(x + 8)/(x(x+1)…(x+7)), then Stirling's series
-    with four terms (Abramowitz & Stegun 6.1.40); absolute error below 1e-11 for x ≥ 0.1.
-
-    Written with elementary operations so that its first and second derivatives compile to a
-    small graph (``jax.scipy.special.gammaln`` differentiates through polygamma series, which
-    makes the exact Hessians of Student-t likelihoods several times slower to compile).
-    """
-    prod = x * (x + 1.0) * (x + 2.0) * (x + 3.0) * (x + 4.0) * (x + 5.0) * (x + 6.0) * (x + 7.0)
-    z = x + 8.0
-    iz = 1.0 / z
-    iz2 = iz * iz
-    series = iz * (1.0 / 12 - iz2 * (1.0 / 360 - iz2 * (1.0 / 1260 - iz2 / 1680)))
-    return (z - 0.5) * jnp.log(z) - z + 0.5 * _LOG_2PI + series - jnp.log(prod)
+#: ln Γ(x) for x > 0 with derivatives as series, so the exact Hessians of Student-t likelihoods
+#: compile to a small graph (``jax.scipy.special.gammaln`` differentiates through polygamma
+#: series): the project's one Stirling series, :func:`structural.reasoning.lgamma_series`.
+log_gamma = lgamma_series
 
 
 def student_t_logpdf(x: Array, loc: Array, scale: Array, df: Array) -> Array:

@@ -155,3 +155,53 @@ def test_help_has_no_raw_double_backticks(capsys, argv):
     with pytest.raises(SystemExit):
         main(argv)
     assert "``" not in capsys.readouterr().out
+
+
+def _bare_raises(package: str) -> list[str]:
+    """``raise ValueError(...)``/``raise KeyError(...)`` statements under ``package``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(importlib.import_module(package).__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+                    and isinstance(node.exc.func, ast.Name)
+                    and node.exc.func.id in ("ValueError", "KeyError")):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("package", ["structural", "papers"])
+def test_the_model_raises_no_bare_value_or_key_error(package):
+    # A bare ValueError/KeyError on user input would reach the CLI as a bug (traceback, exit 1)
+    assert _bare_raises(package) == []
+
+
+@pytest.mark.parametrize("call, needle", [
+    ("structural.costs:cost_parameters", "nope: unknown cost parameter"),
+    ("structural.quality:quality_parameters", "nope: unknown quality parameter"),
+    ("structural.firm:default_levers", "nope: unknown lever"),
+])
+def test_unknown_model_parameter_is_an_input_error_naming_it(call, needle):
+    module, name = call.split(":")
+    fn = getattr(importlib.import_module(module), name)
+    with pytest.raises(errors.InputError, match=needle):
+        fn(nope=1.0)
+
+
+@pytest.mark.parametrize("free, needle", [((), "at least one"), (("zz",), "unknown lever"),
+                                          (("N", "N"), "duplicate")])
+def test_bad_free_levers_are_input_errors(free, needle):
+    from structural import firm
+
+    with pytest.raises(errors.InputError, match=f"free: {needle}"):
+        firm.free_mask(free)
+
+
+def test_unknown_paper_is_an_input_error():
+    import papers
+
+    with pytest.raises(errors.InputError, match="unknown paper 'nosuch'"):
+        papers.get("nosuch")

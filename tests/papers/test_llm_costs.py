@@ -33,3 +33,15 @@ def test_every_parameter_has_se_ci_and_fit_statistics(rep):
     assert 0 < u < 1
     el = t[t["quantity"] == "price elasticity in active parameters (output)"]["estimate"]
     assert np.all((el > 0.3) & (el < 1.2))
+
+
+def test_console_report_fits_100_columns_and_the_files_keep_every_column(rep):
+    import pandas as pd
+
+    lines = rep.render().splitlines()
+    assert max(len(x) for x in lines) <= 100, max(lines, key=len)
+    for model in rep.table["model"].unique():  # every model has its heading on the console
+        assert any(x.startswith(model[:60]) for x in lines), model
+    csv = pd.read_csv(next(p for p in rep.files if p.name == "llm_costs.csv"))
+    assert {"llf", "aic", "bic", "ci_low", "ci_high", "N"} <= set(csv.columns)
+    assert len(csv) == len(rep.table)

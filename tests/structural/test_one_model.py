@@ -30,6 +30,7 @@ LAWS = {
     "Chinchilla constants (Hoffmann 406.4 / 410.7, Besiroglu 482.01 / 2085.43)": (
         r"406\.4|410\.7|482\.01|2085\.43", {"structural/published.py"}),
     "pass@k coverage of a Beta": (r"betaln\(|log_beta\(a, b \+ k\)", {"structural/reasoning.py"}),
+    "Stirling series for log Γ": (r"1(\.0)?\s*/\s*1260", {"structural/reasoning.py"}),
     "decode roofline": (r"weight_bytes\s*=|bytes_per_param\s*/\s*batch",
                         {"structural/inference.py"}),
 }

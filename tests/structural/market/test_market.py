@@ -101,7 +101,11 @@ def test_post_estimation_matches_pyblp(nevo, nevo_at_start):
     np.testing.assert_allclose(cf.table["new_prices"], ref_prices, rtol=1e-6)
     assert 0 < cf.draws <= 8  # draws whose inversion or equilibrium fails are dropped, counted
     inside = (cf.table["new_prices_low"] <= cf.table["new_prices_high"]).all()
-    assert inside and (cf.table["new_prices"] >= cf.table["prices"] - 1e-12).all()
+    # the merging firms raise every price; rivals need not at these (starting-value) parameters:
+    # PyBLP's equilibrium has 177 of them a little lower, and ours equals it (above)
+    merging = df["firm_ids"].isin([1, 2]).to_numpy()
+    rise = (cf.table["new_prices"] - cf.table["prices"]).to_numpy()
+    assert inside and (rise[merging] > 0).all()
 
 
 @pytest.mark.slow

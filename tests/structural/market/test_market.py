@@ -246,6 +246,10 @@ def _pyblp_blp(df, ag):
                          df, pyblp.Formulation("0 + I(1 / income)"), ag, costs_type="log")
 
 
+# Slow, and in the full default run (after several hundred other tests in one process) jaxlib
+# 0.10's CPU runtime twice stopped here waiting on a result that never came; alone it passes in
+# under a minute. Run it with --runslow until that hang is understood.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
 def test_blp_with_supply_objective_gradient_ses_match_pyblp_at_start():
     """Joint demand and supply moments, clustered S, log costs: same point, same numbers."""

@@ -1,5 +1,6 @@
-"""Sphinx configuration of the llmecon documentation (``sphinx-build -W -b html docs docs/_build/html``).
+"""Sphinx configuration of the llmecon documentation.
 
+Build: ``sphinx-build -W -b html docs docs/_build/html``.
 Nothing here reads the network: no intersphinx, notebooks executed locally on every build.
 """
 
@@ -13,7 +14,7 @@ sys.path.insert(0, str(HERE / "_ext"))
 
 project = "llmecon"
 author = "llmecon developers"
-copyright = "llmecon developers"  # noqa: A001
+copyright = "llmecon developers"
 
 extensions = [
     "sphinx.ext.autodoc",

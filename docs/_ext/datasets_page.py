@@ -29,7 +29,7 @@ def _generate(app, config=None) -> None:
              "|" + "---|" * len(cat.columns)]
     for row in cat.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    lines += ["", "```{toctree}", ":maxdepth: 1", ""] + sorted(DATASETS) + ["```", ""]
+    lines += ["", "```{toctree}", ":maxdepth: 1", "", *sorted(DATASETS), "```", ""]
     (OUT / "index.md").write_text("\n".join(lines))
     data_dir = Path(data.__file__).parent
     for name in sorted(DATASETS):

@@ -49,10 +49,10 @@ def render(reps: list[tuple[Reproduction, float]]) -> str:
     ]
     for rep, _ in reps:
         ok = sum(c.passed for c in rep.checks)
-        lines.append(f"| [{rep.paper}](#repro-{rep.paper}) | {_cell(rep.title)} | "
+        lines.append(f"| {rep.paper} | {_cell(rep.title)} | "
                      f"{ok}/{len(rep.checks)} | {'PASS' if rep.passed else 'FAIL'} |")
     for rep, seconds in reps:
-        lines += ["", f"({'repro-' + rep.paper})=", f"## {rep.paper}", "", f"*{_cell(rep.title)}*",
+        lines += ["", f"## {rep.paper}", "", f"*{_cell(rep.title)}*",
                   "", f"`llmecon reproduce {rep.paper} --quick` — reproduced in {seconds:.1f} s "
                   "when this page was built.", "",
                   "| quantity | reproduced | published | tolerance | source | ok |",

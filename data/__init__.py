@@ -1,10 +1,10 @@
 """Curated datasets shipped with llmecon, each a CSV with a datasheet and a validating loader.
 
 >>> import data
->>> data.list()                      # name, rows, snapshot, licence, description
->>> df = data.load("chinchilla")     # validated DataFrame
->>> print(data.datasheet("chinchilla"))
->>> data.validate(my_df, "chinchilla")   # check your own table against a dataset's schema
+>>> catalogue = data.list()           # name, rows, snapshot, licence, description
+>>> df = data.load("chinchilla")      # validated DataFrame
+>>> sheet = data.datasheet("chinchilla")
+>>> checked = data.validate(df, "chinchilla")   # check your own table against a dataset's schema
 """
 
 from __future__ import annotations
@@ -35,5 +35,15 @@ __all__ = [
 
 
 def list() -> pd.DataFrame:
-    """Every curated dataset with its row count, snapshot date, licence and description."""
+    """Every curated dataset with its row count, snapshot date, licence and description.
+
+    Examples
+    --------
+    >>> import data
+    >>> catalogue = data.list()
+    >>> catalogue.columns.tolist()
+    ['name', 'rows', 'snapshot', 'licence', 'description']
+    >>> int(catalogue.set_index("name").loc["chinchilla", "rows"])
+    245
+    """
     return _catalogue()

@@ -224,12 +224,27 @@ def _load_cached(name: str) -> pd.DataFrame:
 
 
 def load(name: str) -> pd.DataFrame:
-    """Load the curated dataset ``name`` as a validated DataFrame (a fresh copy each call)."""
+    """Load the curated dataset ``name`` as a validated DataFrame (a fresh copy each call).
+
+    Examples
+    --------
+    >>> import data
+    >>> df = data.load("chinchilla")
+    >>> len(df), list(df.columns)
+    (245, ['params', 'flops', 'tokens', 'loss', 'outlier'])
+    """
     return _load_cached(name).copy()
 
 
 def datasheet(name: str) -> str:
-    """The datasheet (Markdown) of dataset ``name``: source, licence, units, transformations."""
+    """The datasheet (Markdown) of dataset ``name``: source, licence, units, transformations.
+
+    Examples
+    --------
+    >>> import data
+    >>> data.datasheet("chinchilla").splitlines()[0]
+    '# chinchilla — Chinchilla training runs (Hoffmann et al. 2022, Figure 4 left)'
+    """
     return _read_text(get(name).datasheet)
 
 
@@ -251,7 +266,19 @@ def catalogue() -> pd.DataFrame:
 
 def validate(df: pd.DataFrame, name: str, source: str | None = None) -> pd.DataFrame:
     """Validate a user table against the schema of dataset ``name`` (extra columns allowed),
-    then against the dataset's own checks where it has them (names known to other tables)."""
+    then against the dataset's own checks where it has them (names known to other tables).
+
+    Examples
+    --------
+    >>> import data
+    >>> runs = data.load("chinchilla")
+    >>> len(data.validate(runs.head(3), "chinchilla"))
+    3
+    >>> data.validate(runs.drop(columns="loss"), "chinchilla")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    data.errors.DataValidationError: chinchilla: column 'loss' is missing; ...
+    """
     ds = get(name)
     out = validate_schema(df, ds.schema, source=source)
     if ds.check is not None:

@@ -10,7 +10,8 @@ used here. The package is optional (``pip install 'llmecon[live]'``).
 
 >>> from data.live_prices import current_api_prices
 >>> df = current_api_prices()   # same columns and units as data.load("api_prices")
->>> df.attrs["genai_prices_version"], df.attrs["snapshot_is_run_date"]
+>>> isinstance(df.attrs["genai_prices_version"], str), df.attrs["snapshot_is_run_date"]
+(True, True)
 """
 
 from __future__ import annotations

@@ -105,6 +105,30 @@ def fit(
         address such as ``"tcp://host:8786"``, or a client), one JAX process per worker; the
         results are byte-identical to a run in this process (:mod:`estimation.distributed`).
         Without it, batches are sharded over every local device (``jax.devices()``).
+
+    Examples
+    --------
+    The mean and standard deviation of a normal sample by maximum likelihood, σ on the log
+    scale:
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import Param, ParamSpec
+    >>> from estimation.fit import fit
+    >>> y = np.random.default_rng(0).normal(2.0, 3.0, 500)
+    >>> def loglik(p, d):
+    ...     z = (d["y"] - p["mu"]) / p["sigma"]
+    ...     return -0.5 * z**2 - jnp.log(p["sigma"]) - 0.5 * jnp.log(2 * jnp.pi)
+    >>> spec = ParamSpec([Param("mu"), Param("sigma", transform="log")])
+    >>> res = fit(loglik, {"y": y}, spec, start={"mu": 0.0, "sigma": 1.0}, progress=False)
+    >>> bool(res.converged)
+    True
+    >>> bool(np.isclose(res.params["mu"], y.mean()))
+    True
+    >>> bool(np.isclose(res.params["sigma"], y.std()))
+    True
+    >>> bool(np.isclose(res.bse["mu"], y.std() / np.sqrt(500)))
+    True
     """
     options = options or SolverOptions()
     obj = _objective(model, data, params, kind, residuals, loss, derivatives)

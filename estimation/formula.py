@@ -195,6 +195,18 @@ def design(formula: str, data: pd.DataFrame | Mapping[str, Any], *, missing: str
         drop those rows (listed in ``Design.dropped``).
     context : mapping, optional
         Names the formula may call; default: the caller's namespace.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import estimation
+    >>> df = pd.DataFrame({"y": [1.0, 0.0, 1.0, 1.0], "x": [0.5, 1.5, 2.0, 3.0],
+    ...                    "g": ["a", "b", "a", "b"]})
+    >>> d = estimation.design("y ~ x + C(g)", df)
+    >>> d.X.columns.tolist()
+    ['Intercept', 'x', 'C(g)[T.b]']
+    >>> d.y.tolist()
+    [1.0, 0.0, 1.0, 1.0]
     """
     from formulaic import Formula
 

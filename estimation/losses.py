@@ -35,6 +35,13 @@ class Huber:
     """Huber's loss: ρ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise (Huber 1964, eq. 7).
 
     Besiroglu et al. (2024) and Hoffmann et al. (2022) use δ = 10⁻³ on log-loss residuals.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from estimation import Huber
+    >>> Huber(delta=1.0).rho(jnp.array([0.5, 3.0])).tolist()   # quadratic, then linear
+    [0.125, 2.5]
     """
 
     delta: float = 1.345

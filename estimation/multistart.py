@@ -19,6 +19,12 @@ def grid_starts(axes: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     """The Cartesian product of per-parameter value lists, the first axis varying slowest.
 
     Example: Hoffmann et al. (2022)'s grid, ``grid_starts({"alpha": np.arange(0, 2.5, .5), ...})``.
+
+    Examples
+    --------
+    >>> from estimation import grid_starts
+    >>> grid_starts({"a": [0.0, 1.0], "b": [5.0, 6.0, 7.0]}).values.tolist()
+    [[0.0, 5.0], [0.0, 6.0], [0.0, 7.0], [1.0, 5.0], [1.0, 6.0], [1.0, 7.0]]
     """
     if not axes:
         raise SpecificationError("grid_starts needs at least one parameter axis")

@@ -459,8 +459,6 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "anthropic/claude-opus-4.7": False,
     "anthropic/claude-sonnet-4.6": False,
     "deepseek/deepseek-v3.2": True,
-    "deepseek/deepseek-v4-flash": True,
-    "deepseek/deepseek-v4-pro": True,
     "google/gemini-2.5-flash-image": False,
     "google/gemini-3-flash-preview": False,
     "google/gemini-3-pro-image-preview": False,
@@ -473,10 +471,8 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "minimax/minimax-m2": True,
     "minimax/minimax-m2.1": True,
     "minimax/minimax-m2.5": True,
-    "minimax/minimax-m2.7": True,
     "moonshotai/kimi-k2-thinking": True,
     "moonshotai/kimi-k2.5": True,
-    "moonshotai/kimi-k2.6": True,
     "nvidia/nemotron-3-nano-30b-a3b": True,
     "nvidia/nemotron-3-super-120b-a12b": True,
     "openai/gpt-5.1": False,
@@ -510,7 +506,6 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "z-ai/glm-4.7": True,
     "z-ai/glm-4.7-flash": True,
     "z-ai/glm-5": True,
-    "z-ai/glm-5.1": True,
 }
 
 

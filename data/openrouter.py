@@ -32,6 +32,7 @@ import pandas as pd
 
 from data.errors import DataValidationError
 from data.schema import Column, Schema
+from llmecon.errors import InputError
 
 SNAPSHOT = "2026-05-04"
 PRICE_SNAPSHOT = "2026-04-02"
@@ -978,7 +979,7 @@ def market_panel(market: pd.DataFrame, models: pd.DataFrame, freq: str = "D") ->
     and the model characteristics (``open_weights``, ``quality``, …).
     """
     if freq not in ("D", "W"):
-        raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise InputError(f"freq must be 'D' or 'W', got {freq!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]
     if freq == "W":
@@ -1040,9 +1041,9 @@ def demand_products(
         Gandhi & Houde (2019) for the nest counts.
     """
     if freq not in ("D", "W"):
-        raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise InputError(f"freq must be 'D' or 'W', got {freq!r}")
     if not market_size >= 1:
-        raise ValueError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
+        raise InputError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
                          f"{market_size!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]

@@ -65,7 +65,8 @@ import data
 import estimation
 from data.openrouter import market_panel
 from estimation import Param, ParamSpec
-from estimation.errors import EstimationError
+from estimation.errors import EstimationFailed
+from llmecon.errors import ComputationError
 from papers.reproduction import Check, Reproduction, write_tables
 
 TITLE = "The LLM API market: open-weights discount, demand elasticity, open share, Figs. 11/15"
@@ -82,7 +83,7 @@ FIGURE_TOL = 0.5
 Z95 = 1.959963984540054
 
 
-class ConvergenceError(RuntimeError):
+class ConvergenceError(ComputationError):
     """Alternating projections did not remove the fixed effects to the requested tolerance."""
 
 
@@ -295,7 +296,7 @@ def cross_provider_elasticity(market: pd.DataFrame, models: pd.DataFrame,
         name="cross-provider routing",
     )
     if not bool(res.converged):
-        raise EstimationError(f"demirer2025 (b): the cross-provider fit on {price} did not "
+        raise EstimationFailed(f"demirer2025 (b): the cross-provider fit on {price} did not "
                               "converge; see its diagnostics")
     est = Estimate(-float(res.params["eta"]), float(res.bse["eta"]), len(keep),
                    keep["model"].nunique())

@@ -32,6 +32,7 @@ import pandas as pd
 
 from data.errors import DataValidationError
 from data.schema import Column, Schema
+from llmecon.errors import InputError
 
 SNAPSHOT = "2026-05-04"
 PRICE_SNAPSHOT = "2026-04-02"
@@ -459,8 +460,6 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "anthropic/claude-opus-4.7": False,
     "anthropic/claude-sonnet-4.6": False,
     "deepseek/deepseek-v3.2": True,
-    "deepseek/deepseek-v4-flash": True,
-    "deepseek/deepseek-v4-pro": True,
     "google/gemini-2.5-flash-image": False,
     "google/gemini-3-flash-preview": False,
     "google/gemini-3-pro-image-preview": False,
@@ -473,10 +472,8 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "minimax/minimax-m2": True,
     "minimax/minimax-m2.1": True,
     "minimax/minimax-m2.5": True,
-    "minimax/minimax-m2.7": True,
     "moonshotai/kimi-k2-thinking": True,
     "moonshotai/kimi-k2.5": True,
-    "moonshotai/kimi-k2.6": True,
     "nvidia/nemotron-3-nano-30b-a3b": True,
     "nvidia/nemotron-3-super-120b-a12b": True,
     "openai/gpt-5.1": False,
@@ -510,7 +507,6 @@ OPEN_WEIGHTS_MANUAL: dict[str, bool] = {
     "z-ai/glm-4.7": True,
     "z-ai/glm-4.7-flash": True,
     "z-ai/glm-5": True,
-    "z-ai/glm-5.1": True,
 }
 
 
@@ -983,7 +979,7 @@ def market_panel(market: pd.DataFrame, models: pd.DataFrame, freq: str = "D") ->
     and the model characteristics (``open_weights``, ``quality``, …).
     """
     if freq not in ("D", "W"):
-        raise DataValidationError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise InputError(f"freq must be 'D' or 'W', got {freq!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]
     if freq == "W":
@@ -1045,9 +1041,9 @@ def demand_products(
         Gandhi & Houde (2019) for the nest counts.
     """
     if freq not in ("D", "W"):
-        raise DataValidationError(f"freq must be 'D' or 'W', got {freq!r}")
+        raise InputError(f"freq must be 'D' or 'W', got {freq!r}")
     if not market_size >= 1:
-        raise DataValidationError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
+        raise InputError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
                          f"{market_size!r}")
     m = market.copy()
     m["tokens"] = m["tokens_input"] + m["tokens_output"]

@@ -3,13 +3,14 @@ and Demand for LLMs", NBER Working Paper 34608 (author PDF dated 12 December 202
 
 Published results checked here
 -------------------------------
-(a) Price and intelligence (§3, the price–intelligence regressions): at equal Artificial Analysis
-    intelligence, open-source models are cheaper by −1.91 to −2.46 log points across
-    specifications ("approximately 90% cheaper … conditional on the same level of intelligence",
-    abstract and introduction; exp(−2.06) − 1 ≈ −87%).
-(b) Demand (§ on short-run demand, the within-model cross-provider regression): elasticity
-    −1.11 (SE 0.22) from log tokens on log price with date × model and model × provider fixed
-    effects (introduction: "short-run price elasticities just above 1").
+(a) Price and intelligence (the price–intelligence regressions; section not verified): at equal
+    Artificial Analysis intelligence, open-source models are cheaper by −1.91 to −2.46 log points
+    across specifications ("approximately 90% cheaper … conditional on the same level of
+    intelligence", abstract and introduction; exp(−2.06) − 1 ≈ −87%).
+(b) Demand (§7 and Table 2, pp. 34–38, according to a reading note that cites them for the
+    elasticity; not verified against the PDF): elasticity −1.11 (SE 0.22) from log tokens on log
+    price with date × model and model × provider fixed effects (introduction: "short-run price
+    elasticities just above 1"; a summary of the paper: "~1.1").
 (c) Open-weights share (abstract, introduction): "the share of tokens consumed from open-source
     models remains consistently below 30%" through 2025.
 (d) Figs. 11 and 15: percentiles of price per unit of intelligence across models (Fig. 11,
@@ -46,7 +47,8 @@ version (rescaled below the 2025 version the paper used: frontier ≈ 57 vs ≈ 
 - (d) compares the weekly means over the overlap: Fig. 15 from 2025-11-11, Fig. 11 on the two
   archived list-price snapshots inside its range (2025-11-30, 2025-12-06). Tolerance ±50% on the
   medians: the reference replication of these figures with the same sources and index version
-  missed by up to 36% (its LIMITATIONS.md), and the index rescaling adds ≈ 30%.
+  missed by up to 36% (github.com/uyhcire/openrouter-diffusion-estimation,
+  scraping/LIMITATIONS.md), and the index rescaling adds ≈ 30%.
 """
 
 from __future__ import annotations
@@ -63,14 +65,15 @@ import data
 import estimation
 from data.openrouter import market_panel
 from estimation import Param, ParamSpec
-from estimation.errors import EstimationError
+from estimation.errors import EstimationFailed
+from llmecon.errors import ComputationError
 from papers.reproduction import Check, Reproduction, write_tables
 
 TITLE = "The LLM API market: open-weights discount, demand elasticity, open share, Figs. 11/15"
 
-#: (a) §3 price–intelligence regressions: open-source coefficient across specifications.
+#: (a) price–intelligence regressions: open-source coefficient across specifications.
 PUBLISHED_OPEN_RANGE = (-2.46, -1.91)
-#: (b) demand: within-model cross-provider elasticity, with its standard error.
+#: (b) demand (§7, Table 2, unverified): within-model cross-provider elasticity and its SE.
 PUBLISHED_ELASTICITY = -1.11
 PUBLISHED_ELASTICITY_SE = 0.22
 #: (c) abstract: open-source share of tokens "consistently below 30%" (through 2025).
@@ -80,7 +83,7 @@ FIGURE_TOL = 0.5
 Z95 = 1.959963984540054
 
 
-class ConvergenceError(RuntimeError):
+class ConvergenceError(ComputationError):
     """Alternating projections did not remove the fixed effects to the requested tolerance."""
 
 
@@ -293,7 +296,7 @@ def cross_provider_elasticity(market: pd.DataFrame, models: pd.DataFrame,
         name="cross-provider routing",
     )
     if not bool(res.converged):
-        raise EstimationError(f"demirer2025 (b): the cross-provider fit on {price} did not "
+        raise EstimationFailed(f"demirer2025 (b): the cross-provider fit on {price} did not "
                               "converge; see its diagnostics")
     est = Estimate(-float(res.params["eta"]), float(res.bse["eta"]), len(keep),
                    keep["model"].nunique())
@@ -446,12 +449,12 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     overlap_b = float(b["ci_low"] <= phi and b["ci_high"] >= plo)
     checks = [
         Check("(a) open-weights log-price coefficient < 0 (same sign)",
-              float(a["open_coef"] < 0), 1.0, 0.0, "abs", "§3; abstract: ≈90% cheaper"),
+              float(a["open_coef"] < 0), 1.0, 0.0, "abs", "abstract: ≈90% cheaper"),
         Check(f"(a) its 95% CI [{a['open_ci_low']:.2f}, {a['open_ci_high']:.2f}] overlaps the "
               f"published range [{lo}, {hi}]", overlap_a, 1.0, 0.0, "abs",
-              "§3 price–intelligence regressions"),
+              "price–intelligence regressions"),
         Check("(b) cross-provider elasticity < 0 (same sign)", float(b["elasticity"] < 0), 1.0,
-              0.0, "abs", "demand section; introduction"),
+              0.0, "abs", "§7 / Table 2; introduction"),
         Check(f"(b) its 95% CI [{b['ci_low']:.2f}, {b['ci_high']:.2f}] overlaps the published "
               f"[{plo:.2f}, {phi:.2f}]", overlap_b, 1.0, 0.0, "abs",
               "−1.11 (SE 0.22), date × model and model × provider effects"),

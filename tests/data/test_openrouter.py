@@ -293,3 +293,14 @@ def test_demand_prices_are_token_weighted_blends(market, models) -> None:
     blend = (r["price_input"] * r["tokens_input"] + r["price_output"] * r["tokens_output"]) / (
         r["tokens_input"] + r["tokens_output"])
     assert row["prices"] == pytest.approx(blend)
+
+
+def test_datasheets_state_licence_and_credit_every_source() -> None:
+    for name in ("api_market", "api_provider_prices", "openrouter_list_prices"):
+        sheet = data.datasheet(name)
+        assert "No licence" in sheet and "OpenRouter" in sheet
+    models_sheet = data.datasheet("api_models")
+    for source in ("OpenRouter", "Epoch AI", "CC-BY 4.0", "Artificial Analysis", "LMArena"):
+        assert source in models_sheet, source
+    assert "Demirer" in data.datasheet("demirer2025_figures")
+    assert "unmatched" in data.datasheet("openrouter_crosswalk")

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from estimation.hypothesis_tests import TestResult
-from estimation.tables import render
+from estimation.tables import parameter_table, render
 
 
 @dataclass
@@ -130,11 +130,7 @@ class GMMResults:
     # --- presentation ---------------------------------------------------------------------------
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
         """Estimate, std err, z (or t), p, CI: the CSV layout of :meth:`Results.table`."""
-        ci = self.conf_int(alpha)
-        return pd.DataFrame({
-            "estimate": self.params, "std_err": self.bse, "z": self.tvalues,
-            "p_value": self.pvalues, "ci_low": ci["lower"], "ci_high": ci["upper"],
-        })
+        return parameter_table(self, alpha)
 
     def summary(self, fmt: str = "text", alpha: float = 0.05) -> str:
         """A results box (text, Markdown or LaTeX) with the tests and the convergence verdict."""

@@ -17,7 +17,7 @@ from estimation.bootstrap import BootstrapResults
 from estimation.errors import CovarianceWarning, SpecificationError
 from estimation.objective import Objective
 from estimation.solver import Status
-from estimation.tables import render
+from estimation.tables import parameter_table, render
 
 #: Interval types :func:`estimation.fit` accepts as ``ci=`` (``auto`` first).
 CI_METHODS = ("auto", "normal", "t", "percentile")
@@ -269,11 +269,7 @@ class Results:
     # --- presentation -------------------------------------------------------------------------
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
         """Parameter table: estimate, std err, z, p, CI (the CSV layout of the CLI)."""
-        ci = self.conf_int(alpha)
-        return pd.DataFrame({
-            "estimate": self.params, "std_err": self.bse, "z": self.tvalues,
-            "p_value": self.pvalues, "ci_low": ci["lower"], "ci_high": ci["upper"],
-        })
+        return parameter_table(self, alpha)
 
     def summary(self, fmt: str = "text", alpha: float = 0.05) -> str:
         """A results box: estimates and, just as prominently, whether to trust them."""

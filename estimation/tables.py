@@ -15,6 +15,16 @@ MAX_WIDTH = 100
 _KEY, _VALUE = 22, 20
 
 
+def parameter_table(res, alpha: float = 0.05) -> pd.DataFrame:
+    """Estimate, std err, z (or t), p and CI per parameter: the CSV layout of every results
+    object (``res`` has ``params``, ``bse``, ``tvalues``, ``pvalues`` and ``conf_int``)."""
+    ci = res.conf_int(alpha)
+    return pd.DataFrame({
+        "estimate": res.params, "std_err": res.bse, "z": res.tvalues,
+        "p_value": res.pvalues, "ci_low": ci["lower"], "ci_high": ci["upper"],
+    })
+
+
 def _text(title: str, header: list[tuple[str, str]], cells: pd.DataFrame,
           notes: list[str]) -> str:
     """The text box: short header values two to a line, long ones on their own wrapped lines,

@@ -128,6 +128,29 @@ class SolverOptions:
     steps, gn_steps : tuple of float
         Step lengths tried at once (value only) along the Newton and the IRLS direction: an
         approximate exact line search that can cross the kinks of a robust loss.
+
+    Examples
+    --------
+    Passed to :func:`~estimation.fit` as ``options``; a tight iteration cap shows up in the
+    diagnostics rather than being hidden:
+
+    >>> import warnings
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import NotConvergedWarning, SolverOptions
+    >>> from estimation.fit import fit
+    >>> y = np.random.default_rng(0).normal(size=20)
+    >>> model = lambda p, d: -jnp.cosh(d["y"] - p["a"])
+    >>> res = fit(model, {"y": y}, ["a"], start={"a": 3.0}, options=SolverOptions(maxiter=50),
+    ...           progress=False)
+    >>> bool(res.converged)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", NotConvergedWarning)
+    ...     capped = fit(model, {"y": y}, ["a"], start={"a": 3.0},
+    ...                  options=SolverOptions(maxiter=1), progress=False)
+    >>> bool(capped.converged), capped.diagnostics.status
+    (False, 'iteration limit reached')
     """
 
     maxiter: int = 400

@@ -80,12 +80,13 @@ class ResidualDerivatives(Protocol):
 
 
 def check_residual_derivatives(obj, theta: np.ndarray) -> None:
-    """Raise :class:`SpecificationError` unless ``obj.derivatives`` agrees with JAX at ``theta``.
+    r"""Raise :class:`SpecificationError` unless ``obj.derivatives`` agrees with JAX at ``theta``.
 
     Compares the residuals, the Jacobian and the weighted curvature (with weights of both signs
     and unequal sizes) to forward-mode JAX derivatives of ``obj.residuals``, entry by entry:
     a Jacobian entry against its own size (floored at 10⁻⁸ of its column's largest), a
-    curvature entry against Σ_i |c_i| |∂²r_i/∂θ_j∂θ_k|, the size of the terms it sums. An
+    curvature entry against :math:`\sum_i |c_i|\, |\partial^2 r_i / \partial\theta_j
+    \partial\theta_k|`, the size of the terms it sums. An
     entry that is small at ``theta`` (a softmax share of 10⁻¹⁴) is thus checked as strictly
     as a large one. Where JAX's own derivatives are not finite nothing can be checked, and
     that is an error too.

@@ -430,7 +430,8 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
 
 
 def _scaled_np(H: np.ndarray) -> np.ndarray:
-    """D H D with D = diag(|H_jj|)^{-1/2}: the Hessian in units of each parameter's curvature."""
+    r""":math:`D H D` with :math:`D = \operatorname{diag}(|H_{jj}|)^{-1/2}`: the Hessian in units
+    of each parameter's curvature."""
     d = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
     return 0.5 * (H + H.T) * d[:, None] * d[None, :]
 

@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     small_long_context
     0
     >>> main(["cost", "reasoning", "--queries", "1000000"])  # doctest: +ELLIPSIS
-    reasoning: ..., Q = 1e+06 queries; fixed stages are paid once, per-query stages Q times
-    ...
+    reasoning: ..., Q = 1e+06 queries; ...
     total for Q=1e+06 ...
     0
 

@@ -28,7 +28,7 @@ _TRANSFORMS = ("identity", "log", "logit")
 
 @dataclass(frozen=True)
 class Param:
-    """One named parameter.
+    r"""One named parameter.
 
     Parameters
     ----------
@@ -37,7 +37,9 @@ class Param:
     start : float, optional
         Default starting value on the user's scale.
     transform : {"identity", "log", "logit"}
-        Map from the unconstrained optimiser coordinate to the user's scale.
+        Map from the unconstrained optimiser coordinate θ to the user's scale x:
+        :math:`x = \theta`, :math:`x = e^\theta` (x > 0) or
+        :math:`x = l + (u - l)/(1 + e^{-\theta})` (l < x < u).
     lower, upper : float
         Bounds of the ``logit`` transform (default 0 and 1).
 

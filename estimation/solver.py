@@ -111,7 +111,7 @@ def positive_definite(ev):
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Options of the batched Newton solver.
+    r"""Options of the batched Newton solver.
 
     Parameters
     ----------
@@ -121,7 +121,8 @@ class SolverOptions:
         Scale-free gradient tolerance (see module docstring).
     ftol : float
         A member has also converged when its Hessian is positive definite and the Newton
-        decrement ½ gᵀH⁻¹g (the decrease still on offer) is below ``ftol · S_Q``.
+        decrement :math:`\tfrac12 g^\top H^{-1} g` (the decrease still on offer) is below
+        :math:`\mathtt{ftol} \cdot S_Q`.
     gtol_floor, ftol_floor : float
         Looser versions of both tests for a member that can no longer decrease the objective
         (rounding floor); beyond them it is reported as stalled, not converged.

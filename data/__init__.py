@@ -5,6 +5,13 @@
 >>> df = data.load("chinchilla")      # validated DataFrame
 >>> sheet = data.datasheet("chinchilla")
 >>> checked = data.validate(df, "chinchilla")   # check your own table against a dataset's schema
+
+``DATASETS`` is the catalogue itself, one :class:`data.catalog.Dataset` (schema, snapshot date,
+licence, description) per name:
+
+>>> entry = data.DATASETS["chinchilla"]
+>>> entry.snapshot, entry.schema.names
+('2024-05-14', ['params', 'flops', 'tokens', 'loss', 'outlier'])
 """
 
 from __future__ import annotations

@@ -99,6 +99,16 @@ def validate_chinchilla_fit_input(df: pd.DataFrame, source: str) -> pd.DataFrame
     ------
     data.DataValidationError
         One line naming ``source``, the column, the first bad row (0-based) and its value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import data
+    >>> runs = pd.DataFrame({"params": [1e8, 4e8], "tokens": ["2e9", "8e9"], "loss": [3.1, 2.8],
+    ...                      "lab": ["x", "y"]})
+    >>> checked = data.validate_chinchilla_fit_input(runs, "runs.csv")
+    >>> checked.columns.tolist(), checked["tokens"].dtype.name
+    (['params', 'tokens', 'loss', 'lab'], 'float64')
     """
     return validate(df, FIT_SCHEMA, source=source)
 

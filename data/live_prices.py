@@ -32,7 +32,20 @@ INSTALL_HINT = (
 
 
 class LivePricesUnavailable(ImportError):
-    """The optional ``genai-prices`` package is not installed (or cannot be imported)."""
+    """The optional ``genai-prices`` package is not installed (or cannot be imported).
+
+    Examples
+    --------
+    Fall back on the committed snapshot where the optional package is missing:
+
+    >>> import data
+    >>> try:
+    ...     prices = data.current_api_prices()
+    ... except data.LivePricesUnavailable:     # pip install 'llmecon[live]'
+    ...     prices = data.load("api_prices")
+    >>> "input_usd_per_mtok" in prices.columns
+    True
+    """
 
 
 def _bundled_providers() -> tuple[str, list[Any]]:
@@ -128,6 +141,19 @@ def current_api_prices(on: str | dt.date | None = None) -> pd.DataFrame:
     ------
     LivePricesUnavailable
         An ``ImportError``: the optional package is not installed.
+
+    Examples
+    --------
+    The prices in force on 1 June 2025, by the package's bundled data (nothing is fetched):
+
+    >>> import data
+    >>> prices = data.current_api_prices("2025-06-01")
+    >>> prices.columns.equals(data.load("api_prices").columns)
+    True
+    >>> prices.attrs["snapshot_is_run_date"], bool(prices["current"].any())
+    (False, True)
+    >>> prices["source"].iloc[0].startswith("genai-prices package")
+    True
     """
     run_date = on is None
     if on is None:

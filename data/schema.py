@@ -55,6 +55,16 @@ class Column:
         Missing values (empty cells, NaN) are admissible.
     description : str
         What the column means, for datasheets and ``llmecon data show``.
+
+    Examples
+    --------
+    A price in $/Mtok: zero (a free tier) is admissible, but a non-zero price below one cent
+    per million tokens is almost surely a price per token:
+
+    >>> from data import Column
+    >>> price = Column("price", "float", unit="$/Mtok", min=0.01, allow_zero=True)
+    >>> price.expectation()
+    'a finite number in [0.01, inf] or exactly 0 ($/Mtok)'
     """
 
     name: str
@@ -107,6 +117,25 @@ class Schema:
         Fewest admissible rows (an empty table is always an error unless this is 0).
     unique : tuple of str
         Columns whose combined values must be unique (the table's key), if any.
+
+    Examples
+    --------
+    A schema for your own table, and :func:`data.schema.validate` converting and checking it:
+
+    >>> import pandas as pd
+    >>> from data import Column, Schema
+    >>> from data.schema import validate
+    >>> schema = Schema("prices", (Column("model", "str"),
+    ...                            Column("price", "float", unit="$/Mtok", min=0.01,
+    ...                                   allow_zero=True)), unique=("model",))
+    >>> validate(pd.DataFrame({"model": ["a", "b"], "price": ["1.5", "0"]}), schema)["price"]
+    0    1.5
+    1    0.0
+    Name: price, dtype: float64
+    >>> validate(pd.DataFrame({"model": ["a", "b"], "price": [1.5, 2e-6]}), schema)
+    Traceback (most recent call last):
+    ...
+    data.errors.DataValidationError: prices: column 'price': row 1 (0-based) has 2e-06: ...
     """
 
     name: str

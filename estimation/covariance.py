@@ -1,22 +1,32 @@
-"""Covariance estimators for M- and ML-estimators, on the optimiser's coordinates θ.
+r"""Covariance estimators for M- and ML-estimators, on the optimiser's coordinates θ.
 
-With Q(θ) = Σ_i q_i(θ) minimised, H = ∇²Q(θ̂) and s_i = ∇q_i(θ̂) (scores):
+With :math:`Q(\theta) = \sum_i q_i(\theta)` minimised, :math:`H = \nabla^2 Q(\hat\theta)` and
+the scores :math:`s_i = \nabla q_i(\hat\theta)`:
 
-    hessian   V = H⁻¹                                   (MLE, information equality)
-    opg       V = (Σ s_i s_iᵀ)⁻¹                        (Berndt, Hall, Hall & Hausman 1974)
-    robust    V = H⁻¹ (Σ s_i s_iᵀ) H⁻¹                  (Huber 1967; White 1982; "HC0")
-    hc1       V = n/(n−k) · HC0                         (Hinkley 1977; Stata's ``vce(robust)``)
-    hc2       s_i → s_i / (1 − h_i)^{1/2}               (MacKinnon & White 1985)
-    hc3       s_i → s_i / (1 − h_i)                     (MacKinnon & White 1985; Long & Ervin 2000)
-    cluster   V = c · H⁻¹ (Σ_g S_g S_gᵀ) H⁻¹,  S_g = Σ_{i∈g} s_i,   (Liang & Zeger 1986) with
-              c = G/(G−1) · (n−1)/(n−k)  ("statsmodels": also Stata's ``regress, vce(cluster)``)
-              c = G/(G−1)                ("stata-ml": Stata's convention for ML estimators)
+``hessian``
+    :math:`V = H^{-1}` (MLE, information equality).
+``opg``
+    :math:`V = (\sum_i s_i s_i^\top)^{-1}` (Berndt, Hall, Hall & Hausman 1974).
+``robust``
+    :math:`V = H^{-1} (\sum_i s_i s_i^\top) H^{-1}` (Huber 1967; White 1982; "HC0").
+``hc1``
+    :math:`V = \frac{n}{n-k}\,\mathrm{HC0}` (Hinkley 1977; Stata's ``vce(robust)``).
+``hc2``
+    HC0 with :math:`s_i \to s_i / (1 - h_i)^{1/2}` (MacKinnon & White 1985).
+``hc3``
+    HC0 with :math:`s_i \to s_i / (1 - h_i)` (MacKinnon & White 1985; Long & Ervin 2000).
+``cluster``
+    :math:`V = c\, H^{-1} (\sum_g S_g S_g^\top) H^{-1}`, :math:`S_g = \sum_{i \in g} s_i`
+    (Liang & Zeger 1986), with :math:`c = \frac{G}{G-1}\frac{n-1}{n-k}` ("statsmodels", also
+    Stata's ``regress, vce(cluster)``) or :math:`c = \frac{G}{G-1}` ("stata-ml", Stata's
+    convention for ML estimators).
 
-h_i = tr(∇²q_i(θ̂) H⁻¹) is the leverage of observation i, the generalisation of the hat-matrix
-diagonal to nonlinear M-estimators (for least squares, ∇²q_i = 2 x_i x_iᵀ and H = 2 XᵀX give
-h_i = x_iᵀ(XᵀX)⁻¹x_i); Σ h_i = k. HC2 and HC3 inflate the scores of high-leverage rows, which
-the sandwich otherwise underweights in small samples (Long & Ervin 2000 recommend HC3 below
-n ≈ 250).
+:math:`h_i = \operatorname{tr}(\nabla^2 q_i(\hat\theta)\, H^{-1})` is the leverage of observation
+i, the generalisation of the hat-matrix diagonal to nonlinear M-estimators (for least squares,
+:math:`\nabla^2 q_i = 2 x_i x_i^\top` and :math:`H = 2 X^\top X` give
+:math:`h_i = x_i^\top (X^\top X)^{-1} x_i`); :math:`\sum_i h_i = k`. HC2 and HC3 inflate the scores
+of high-leverage rows, which the sandwich otherwise underweights in small samples (Long & Ervin
+2000 recommend HC3 below n ≈ 250).
 
 For M-estimation (kind "m") only the sandwich forms are valid; "hessian" and "opg" assume the
 objective is a negative log-likelihood.

@@ -33,8 +33,40 @@ DERIVATIVE_RTOL = 1e-7
 
 
 class ResidualDerivatives(Protocol):
-    """Closed-form derivatives of residuals r(θ), in the optimiser's internal coordinates θ
-    (after the parameters' log/logit transforms, in :class:`~estimation.ParamSpec` order)."""
+    r"""Closed-form derivatives of residuals r(θ), in the optimiser's internal coordinates θ
+    (after the parameters' log/logit transforms, in :class:`~estimation.ParamSpec` order).
+
+    Any object with these two methods will do (a structural protocol). ``fit(derivatives=...)``
+    checks them against JAX at the first start and at the estimate.
+
+    Examples
+    --------
+    The residuals :math:`r_i = y_i - a e^{b x_i}` of an exponential curve, with
+    :math:`\partial r_i/\partial a = -e^{b x_i}`, :math:`\partial r_i/\partial b = -a x_i e^{b x_i}`
+    and the weighted curvature :math:`\sum_i c_i \nabla^2 r_i`:
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import Squared, fit
+    >>> class Exponential:
+    ...     def jacobian(self, theta, d):
+    ...         a, b = theta
+    ...         e = jnp.exp(b * d["x"])
+    ...         return d["y"] - a * e, jnp.stack([-e, -a * d["x"] * e], axis=1)
+    ...     def curvature(self, theta, d, c):
+    ...         a, b = theta
+    ...         e = jnp.exp(b * d["x"])
+    ...         ab = -jnp.sum(c * d["x"] * e)
+    ...         bb = -jnp.sum(c * a * d["x"] ** 2 * e)
+    ...         return jnp.array([[0.0, ab], [ab, bb]])
+    >>> x = np.linspace(0.0, 1.0, 30)
+    >>> y = 2.0 * np.exp(0.5 * x) + np.random.default_rng(0).normal(0.0, 0.01, 30)
+    >>> res = fit(residuals=lambda p, d: d["y"] - p["a"] * jnp.exp(p["b"] * d["x"]),
+    ...           loss=Squared(), derivatives=Exponential(), data={"x": x, "y": y},
+    ...           params=["a", "b"], kind="m", start={"a": 1.0, "b": 0.0}, progress=False)
+    >>> res.params.round(2).tolist()
+    [2.0, 0.5]
+    """
 
     def jacobian(self, theta: jax.Array, data: dict[str, jax.Array]
                  ) -> tuple[jax.Array, jax.Array]:
@@ -48,12 +80,13 @@ class ResidualDerivatives(Protocol):
 
 
 def check_residual_derivatives(obj, theta: np.ndarray) -> None:
-    """Raise :class:`SpecificationError` unless ``obj.derivatives`` agrees with JAX at ``theta``.
+    r"""Raise :class:`SpecificationError` unless ``obj.derivatives`` agrees with JAX at ``theta``.
 
     Compares the residuals, the Jacobian and the weighted curvature (with weights of both signs
     and unequal sizes) to forward-mode JAX derivatives of ``obj.residuals``, entry by entry:
     a Jacobian entry against its own size (floored at 10⁻⁸ of its column's largest), a
-    curvature entry against Σ_i |c_i| |∂²r_i/∂θ_j∂θ_k|, the size of the terms it sums. An
+    curvature entry against :math:`\sum_i |c_i|\, |\partial^2 r_i / \partial\theta_j
+    \partial\theta_k|`, the size of the terms it sums. An
     entry that is small at ``theta`` (a softmax share of 10⁻¹⁴) is thus checked as strictly
     as a large one. Where JAX's own derivatives are not finite nothing can be checked, and
     that is an error too.

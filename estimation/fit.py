@@ -54,7 +54,7 @@ def fit(
     name: str = "model",
     scheduler: Any = None,
 ) -> Results:
-    """Estimate a model by maximum likelihood or M-estimation.
+    r"""Estimate a model by maximum likelihood or M-estimation.
 
     Parameters
     ----------
@@ -67,8 +67,8 @@ def fit(
         The parameters, with transforms for constraints (``log`` > 0, ``logit`` in a box).
     kind : {"mle", "m"}
     residuals, loss : callable, estimation.losses loss
-        M-estimation on residuals: ρ(r_i(θ)) summed. Gives the solver an extra Gauss–Newton
-        (IRLS) direction; ``model`` may then be omitted.
+        M-estimation on residuals, minimising :math:`\sum_i \rho(r_i(\theta))`. Gives the
+        solver an extra Gauss–Newton (IRLS) direction; ``model`` may then be omitted.
     derivatives : estimation.derivatives.ResidualDerivatives, optional
         Closed-form Jacobian and curvature of ``residuals`` for the solver's inner loop (faster
         than differentiating them each iteration). Checked against JAX at the first start and
@@ -89,8 +89,9 @@ def fit(
     clusters : array-like, optional
         Group labels for ``cluster`` SEs (and a cluster bootstrap).
     cluster_correction : {"statsmodels", "stata-ml"}
-        Small-sample factor of cluster SEs: G/(G−1)·(n−1)/(n−k) (statsmodels, and Stata's
-        ``regress``) or G/(G−1) (Stata's convention for maximum-likelihood estimators).
+        Small-sample factor of cluster SEs with G clusters, n rows and k parameters:
+        :math:`\frac{G}{G-1}\frac{n-1}{n-k}` (statsmodels, and Stata's ``regress``) or
+        :math:`\frac{G}{G-1}` (Stata's convention for maximum-likelihood estimators).
     ci : {"auto", "normal", "t", "percentile"}
         The intervals ``conf_int()``, p-values and the summary show: normal (Wald, z), Student t
         with n − k degrees of freedom (G − 1 with clusters), or bootstrap percentile. ``auto``:
@@ -430,7 +431,8 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
 
 
 def _scaled_np(H: np.ndarray) -> np.ndarray:
-    """D H D with D = diag(|H_jj|)^{-1/2}: the Hessian in units of each parameter's curvature."""
+    r""":math:`D H D` with :math:`D = \operatorname{diag}(|H_{jj}|)^{-1/2}`: the Hessian in units
+    of each parameter's curvature."""
     d = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
     return 0.5 * (H + H.T) * d[:, None] * d[None, :]
 

@@ -51,7 +51,7 @@ def _context(depth: int) -> Any:
 
 @dataclass
 class Design:
-    """A response and a named regressor matrix from a formula.
+    r"""A response and a named regressor matrix from a formula.
 
     Attributes
     ----------
@@ -62,6 +62,24 @@ class Design:
         (``Intercept``, ``x1``, ``C(g)[T.b]``, ...).
     dropped : list
         Index labels of rows dropped for missing values (``missing="drop"``).
+
+    Examples
+    --------
+    A design hands a model its named coefficients (``params``), its data dict (``data``) and
+    the linear index :math:`X\beta` (``linear``): least squares on ``y ~ x``:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from estimation import Squared, design, fit
+    >>> x = np.linspace(0.0, 1.0, 20)
+    >>> y = 1.0 + 2.0 * x + np.random.default_rng(0).normal(0.0, 0.01, 20)
+    >>> d = design("y ~ x", pd.DataFrame({"x": x, "y": y}))
+    >>> d.names, d.params
+    (['Intercept', 'x'], ParamSpec(Intercept:identity, x:identity))
+    >>> res = fit(residuals=lambda p, data: data["y"] - d.linear(p, data), loss=Squared(),
+    ...           data=d.data, params=d.params, kind="m", progress=False)
+    >>> res.params.round(2).tolist()
+    [1.0, 2.0]
     """
 
     formula: str
@@ -98,7 +116,31 @@ class Design:
 
 @dataclass
 class IVDesign:
-    """The four blocks of a linear instrumental-variables model, as named DataFrames."""
+    """The four blocks of a linear instrumental-variables model, as named DataFrames.
+
+    Attributes
+    ----------
+    formula : str
+        The formula the blocks came from.
+    dependent : Series
+        The left-hand side y.
+    exog, endog, instruments : DataFrame
+        The exogenous regressors (with the intercept), the endogenous regressors and the
+        excluded instruments, one named column each.
+    dropped : list
+        Index labels of rows dropped for missing values (``missing="drop"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from estimation import iv_design
+    >>> df = pd.DataFrame({"y": [1.0, 2.0, 4.0], "w": [0.0, 1.0, 0.0], "p": [1.0, 2.0, 3.0],
+    ...                    "z": [0.5, 1.0, 2.0]})
+    >>> blocks = iv_design("y ~ w + [p ~ z]", df)
+    >>> [blocks.exog.columns.tolist(), blocks.endog.columns.tolist(),
+    ...  blocks.instruments.columns.tolist()]
+    [['Intercept', 'w'], ['p'], ['z']]
+    """
 
     formula: str
     dependent: pd.Series
@@ -234,6 +276,33 @@ def iv_design(formula: str, data: pd.DataFrame | Mapping[str, Any], *, missing: 
     The exogenous block keeps formulaic's intercept rule (``0 +`` removes it); the endogenous
     and instrument blocks never carry an intercept, as in linearmodels' ``IV2SLS.from_formula``.
     A formula without a bracket has no endogenous regressors (OLS as a special case).
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ 1 + w + [p ~ z1 + z2]"`` (linearmodels' syntax).
+    data : DataFrame or dict of columns
+    missing : {"raise", "drop"}
+        Missing values in a variable the formula uses: an error naming the column and rows, or
+        drop those rows (listed in ``IVDesign.dropped``).
+    context : mapping, optional
+        Names the formula may call; default: the caller's namespace.
+
+    Returns
+    -------
+    IVDesign
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from estimation import iv_design
+    >>> df = pd.DataFrame({"y": [1.0, 2.0, 4.0], "p": [1.0, 2.0, 3.0],
+    ...                    "z1": [0.5, 1.0, 2.0], "z2": [1.0, 0.0, 1.0]})
+    >>> blocks = iv_design("y ~ [p ~ z1 + z2]", df)
+    >>> blocks.exog.columns.tolist(), blocks.instruments.columns.tolist()
+    (['Intercept'], ['z1', 'z2'])
+    >>> blocks.dependent.tolist()
+    [1.0, 2.0, 4.0]
     """
     from formulaic import Formula
 

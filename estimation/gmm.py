@@ -530,6 +530,39 @@ def gmm(
     Returns
     -------
     GMMResults
+
+    Examples
+    --------
+    The mean and variance of a sample from the moments :math:`E[y - \mu] = 0` and
+    :math:`E[(y - \mu)^2 - \sigma^2] = 0` (exactly identified, so no J test):
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import gmm
+    >>> y = np.random.default_rng(0).normal(1.0, 2.0, 500)
+    >>> def moments(p, d):
+    ...     e = d["y"] - p["mu"]
+    ...     return jnp.stack([e, e**2 - p["s2"]], axis=1)
+    >>> res = gmm(moments, {"y": y}, ["mu", "s2"], start={"mu": 0.0, "s2": 1.0})
+    >>> res.params.round(3).tolist() == [round(y.mean(), 3), round(y.var(), 3)]
+    True
+    >>> res.j_stat is None
+    True
+
+    Linear IV as residuals times instruments, over-identified, two-step efficient:
+
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> z1, z2, u = rng.normal(size=(3, 200))
+    >>> x = z1 + 0.5 * z2 + 0.5 * u + rng.normal(size=200)
+    >>> df = pd.DataFrame({"y": 1.0 + 2.0 * x + u, "x": x, "const": 1.0, "z1": z1, "z2": z2})
+    >>> res = gmm(residuals=lambda p, d: d["y"] - p["a"] - p["b"] * d["x"], data=df,
+    ...           params=["a", "b"], instruments=df[["const", "z1", "z2"]],
+    ...           start={"a": 0.0, "b": 0.0})
+    >>> res.params.round(3).tolist()
+    [1.01, 2.068]
+    >>> print(res.j_stat)
+    Hansen's J: statistic = 0.07202, df = 1, p = 0.7884
     """
     if (moments is None) == (residuals is None):
         raise SpecificationError("gmm needs exactly one of moments= or residuals= (with "

@@ -24,7 +24,7 @@ from estimation.tables import parameter_table, render
 
 @dataclass
 class GMMResults:
-    """Estimates, covariance and tests of one GMM / IV fit.
+    r"""Estimates, covariance and tests of one GMM / IV fit.
 
     Inference uses the standard normal (z statistics) unless the fit was ``debiased``, in which
     case ``tvalues`` are referred to Student's t with ``df_resid`` degrees of freedom, as in
@@ -35,7 +35,8 @@ class GMMResults:
     params : Series
         Estimates on the user's scale (nonlinear parameters, then concentrated linear ones).
     objective : float
-        n·ḡ(θ̂)'W ḡ(θ̂) with the weighting matrix of the last step.
+        :math:`n\,\bar g(\hat\theta)^\top W \bar g(\hat\theta)` with the weighting matrix W
+        of the last step.
     j_stat : TestResult or None
         Hansen's J test of the over-identifying restrictions (None when exactly identified or
         when the weighting matrix of the last step is not efficient).
@@ -45,6 +46,35 @@ class GMMResults:
         One row per endogenous regressor: R², partial R², Shea's partial R², the Wald and F
         statistics of the excluded instruments with their p-value, and Sanderson–Windmeijer's
         conditional F (linear IV only).
+
+    Examples
+    --------
+    What :func:`~estimation.ivreg` and :func:`~estimation.gmm` return:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> z1, z2, u = rng.normal(size=(3, 200))
+    >>> x = z1 + 0.5 * z2 + 0.5 * u + rng.normal(size=200)      # x is endogenous: it holds u
+    >>> df = pd.DataFrame({"y": 1.0 + 2.0 * x + u, "x": x, "z1": z1, "z2": z2})
+    >>> from estimation import ivreg
+    >>> res = ivreg("y ~ 1 + [x ~ z1 + z2]", df)
+    >>> res.table()[["estimate", "std_err"]].round(3)
+               estimate  std_err
+    Intercept     1.009    0.068
+    x             2.070    0.050
+    >>> print(res.sargan)
+    Sargan: statistic = 0.07168, df = 1, p = 0.7889
+    >>> res.first_stage[["partial_rsquared", "f_stat"]].round(1)
+       partial_rsquared  f_stat
+    x               0.5   144.3
+
+    Functions of the estimates by the delta method:
+
+    >>> import jax.numpy as jnp
+    >>> res.delta_method(lambda p: jnp.array([p["x"] / p["Intercept"]]), names=["ratio"]).round(2)
+           estimate  std_err  ci_low  ci_high
+    ratio      2.05     0.15    1.76     2.34
     """
 
     params: pd.Series

@@ -31,11 +31,49 @@ class TestResult:
 def wald_test(
     results, restriction: Callable | np.ndarray, q: np.ndarray | None = None
 ) -> TestResult:
-    """Wald test of h(x) = q on the user's parameters x (q = 0 by default).
+    r"""Wald test of :math:`h(x) = q` on the user's parameters x (q = 0 by default).
 
-    ``restriction`` is either a function of the parameter dict returning an array (nonlinear
-    restrictions, gradient by JAX), or a matrix R for the linear hypothesis R x = q. The
-    restrictions must be linearly independent at x̂ (G V Gᵀ of full rank).
+    .. math::
+
+        W = (h(\hat x) - q)^\top \left(G \hat V G^\top\right)^{-1} (h(\hat x) - q)
+        \;\sim\; \chi^2_r, \qquad G = \partial h / \partial x^\top,
+
+    with :math:`\hat V` the fit's covariance and r the number of restrictions (Wald 1943).
+
+    Parameters
+    ----------
+    results : Results or GMMResults
+        A fit with a covariance.
+    restriction : callable or (r, k) array
+        A function of the parameter dict returning an array (nonlinear restrictions, gradient
+        by JAX), or a matrix R for the linear hypothesis :math:`R x = q`. The restrictions must
+        be linearly independent at :math:`\hat x` (:math:`G \hat V G^\top` of full rank).
+    q : array, optional
+        The hypothesised values (default 0).
+
+    Returns
+    -------
+    TestResult
+        ``statistic``, ``df`` and ``pvalue``.
+
+    Examples
+    --------
+    Is the mean of a normal sample 1? As a function and as the linear restriction
+    :math:`(1, 0)\,x = 1`:
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import Param, fit, wald_test
+    >>> y = np.random.default_rng(0).normal(1.0, 2.0, 50)
+    >>> def loglik(p, d):
+    ...     z = (d["y"] - p["mu"]) / p["sigma"]
+    ...     return -0.5 * z**2 - jnp.log(p["sigma"]) - 0.5 * jnp.log(2 * jnp.pi)
+    >>> res = fit(loglik, {"y": y}, [Param("mu"), Param("sigma", transform="log")],
+    ...           start={"mu": 0.0, "sigma": 1.0}, progress=False)
+    >>> print(wald_test(res, lambda p: jnp.array([p["mu"] - 1.0])))
+    Wald: statistic = 1.002, df = 1, p = 0.3168
+    >>> print(wald_test(res, np.array([[1.0, 0.0]]), q=np.array([1.0])))
+    Wald: statistic = 1.002, df = 1, p = 0.3168
     """
     if callable(restriction):
         est = results.delta_method(restriction)
@@ -73,7 +111,43 @@ def wald_test(
 
 
 def lr_test(restricted, unrestricted) -> TestResult:
-    """Likelihood-ratio test of a restricted MLE fit against an unrestricted one."""
+    r"""Likelihood-ratio test of a restricted MLE fit against an unrestricted one.
+
+    .. math::
+
+        LR = 2\,(\ell_u - \ell_r) \;\sim\; \chi^2_{k_u - k_r}
+
+    under the restrictions (Wilks 1938), with :math:`\ell` the maximised log-likelihoods and
+    k the numbers of parameters. Both fits must be converged MLEs on the same rows.
+
+    Parameters
+    ----------
+    restricted, unrestricted : Results
+        The two maximum-likelihood fits.
+
+    Returns
+    -------
+    TestResult
+
+    Examples
+    --------
+    A normal sample's mean fixed at 1 against a free mean:
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import Param, fit, lr_test
+    >>> y = np.random.default_rng(0).normal(1.0, 2.0, 50)
+    >>> def loglik(p, d):
+    ...     z = (d["y"] - p["mu"]) / p["sigma"]
+    ...     return -0.5 * z**2 - jnp.log(p["sigma"]) - 0.5 * jnp.log(2 * jnp.pi)
+    >>> sigma = Param("sigma", transform="log")
+    >>> free = fit(loglik, {"y": y}, [Param("mu"), sigma], start={"mu": 0.0, "sigma": 1.0},
+    ...            progress=False)
+    >>> fixed = fit(lambda p, d: loglik({"mu": 1.0, "sigma": p["sigma"]}, d), {"y": y},
+    ...             [sigma], start={"sigma": 1.0}, progress=False)
+    >>> print(lr_test(fixed, free))
+    LR: statistic = 0.9923, df = 1, p = 0.3192
+    """
     for res, name in ((restricted, "restricted"), (unrestricted, "unrestricted")):
         if res.kind != "mle":
             raise SpecificationError(f"LR test needs MLE fits; the {name} fit is {res.kind!r}")

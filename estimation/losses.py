@@ -18,7 +18,27 @@ from estimation.errors import SpecificationError
 
 @dataclass(frozen=True)
 class Squared:
-    """ρ(r) = r²/2 (nonlinear least squares)."""
+    r"""Squared loss :math:`\rho(r) = r^2/2`: nonlinear least squares.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from estimation import Squared
+    >>> Squared().rho(jnp.array([1.0, -2.0])).tolist()
+    [0.5, 2.0]
+
+    Nonlinear least squares of :math:`y = a e^{b x}` on residuals:
+
+    >>> import numpy as np
+    >>> from estimation import fit
+    >>> x = np.linspace(0.0, 1.0, 30)
+    >>> y = 2.0 * np.exp(0.5 * x) + np.random.default_rng(0).normal(0.0, 0.01, 30)
+    >>> res = fit(residuals=lambda p, d: d["y"] - p["a"] * jnp.exp(p["b"] * d["x"]),
+    ...           loss=Squared(), data={"x": x, "y": y}, params=["a", "b"], kind="m",
+    ...           start={"a": 1.0, "b": 0.0}, progress=False)
+    >>> res.params.round(2).tolist()
+    [2.0, 0.5]
+    """
 
     def rho(self, r: jax.Array) -> jax.Array:
         return 0.5 * r * r
@@ -32,9 +52,16 @@ class Squared:
 
 @dataclass(frozen=True)
 class Huber:
-    """Huber's loss: ρ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise (Huber 1964, eq. 7).
+    r"""Huber's loss, quadratic near zero and linear in the tails (Huber 1964, eq. 7).
 
-    Besiroglu et al. (2024) and Hoffmann et al. (2022) use δ = 10⁻³ on log-loss residuals.
+    .. math::
+
+        \rho_\delta(r) = \begin{cases} r^2/2 & |r| \le \delta, \\
+                                         \delta\,(|r| - \delta/2) & \text{otherwise.}
+                          \end{cases}
+
+    Besiroglu et al. (2024) and Hoffmann et al. (2022) use :math:`\delta = 10^{-3}` on
+    log-loss residuals.
 
     Examples
     --------

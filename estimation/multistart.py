@@ -48,7 +48,20 @@ def _bounds(bounds: Mapping[str, tuple[float, float]]) -> tuple[list[str], np.nd
 
 
 def sobol_starts(bounds: Mapping[str, tuple[float, float]], n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` scrambled Sobol points in the box ``bounds`` (Owen scrambling, seeded)."""
+    """``n`` scrambled Sobol points in the box ``bounds`` (Owen scrambling, seeded).
+
+    A power of two points fills every one-dimensional stratum evenly, unlike
+    :func:`random_starts`.
+
+    Examples
+    --------
+    >>> from estimation import sobol_starts
+    >>> starts = sobol_starts({"a": (0.0, 1.0), "b": (-5.0, 5.0)}, 4, seed=0)
+    >>> starts.shape, starts.columns.tolist()
+    ((4, 2), ['a', 'b'])
+    >>> sorted((starts["a"] * 4).astype(int).tolist())    # one point in each quarter
+    [0, 1, 2, 3]
+    """
     from scipy.stats import qmc  # imported here: a second of start-up otherwise
 
     names, lo, hi = _bounds(bounds)
@@ -59,7 +72,21 @@ def sobol_starts(bounds: Mapping[str, tuple[float, float]], n: int, seed: int = 
 
 
 def random_starts(bounds: Mapping[str, tuple[float, float]], n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` uniform random points in the box ``bounds`` (NumPy Generator, seeded)."""
+    """``n`` uniform random points in the box ``bounds`` (NumPy Generator, seeded).
+
+    Examples
+    --------
+    A 16-start multistart (``fit(start=...)`` takes the DataFrame, one start per row):
+
+    >>> from estimation import random_starts
+    >>> starts = random_starts({"mu": (-1.0, 1.0), "sigma": (0.5, 2.0)}, 16, seed=0)
+    >>> starts.shape
+    (16, 2)
+    >>> bool(starts["sigma"].between(0.5, 2.0).all())
+    True
+    >>> starts.round(3).iloc[0].tolist()
+    [0.274, 0.905]
+    """
     names, lo, hi = _bounds(bounds)
     rng = np.random.default_rng(seed)
     return pd.DataFrame(rng.uniform(lo, hi, size=(n, len(names))), columns=names)

@@ -33,14 +33,14 @@ KINDS = ("mle", "m")
 
 
 def objective_scale(q, w, xp=jnp):
-    """The scale of Q = Σ w_i q_i that convergence is judged against: the spread of the
-    contributions about their weighted mean, Σ w_i |q_i − q̄|.
+    r"""The scale of :math:`Q = \sum_i w_i q_i` that convergence is judged against: the spread of
+    the contributions about their weighted mean, :math:`S_Q = \sum_i w_i |q_i - \bar q|`.
 
-    Unlike |Q| it does not move when a constant is added to every contribution (a likelihood's
-    normalising constant, an offset in a loss), yet it scales with Q, so tolerances mean the same
-    for a summed or an averaged objective in any units. Where every contribution is equal (one
-    observation, an exact fit) it falls back to |Q|. ``xp`` is ``jax.numpy`` inside compiled code
-    or ``numpy`` on the host.
+    Unlike :math:`|Q|` it does not move when a constant is added to every contribution (a
+    likelihood's normalising constant, an offset in a loss), yet it scales with Q, so tolerances
+    mean the same for a summed or an averaged objective in any units. Where every contribution is
+    equal (one observation, an exact fit) it falls back to :math:`|Q|`. ``xp`` is ``jax.numpy``
+    inside compiled code or ``numpy`` on the host.
     """
     q = xp.reshape(q, (-1,))
     w = xp.broadcast_to(w, q.shape)

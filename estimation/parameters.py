@@ -28,7 +28,7 @@ _TRANSFORMS = ("identity", "log", "logit")
 
 @dataclass(frozen=True)
 class Param:
-    """One named parameter.
+    r"""One named parameter.
 
     Parameters
     ----------
@@ -37,9 +37,23 @@ class Param:
     start : float, optional
         Default starting value on the user's scale.
     transform : {"identity", "log", "logit"}
-        Map from the unconstrained optimiser coordinate to the user's scale.
+        Map from the unconstrained optimiser coordinate θ to the user's scale x:
+        :math:`x = \theta`, :math:`x = e^\theta` (x > 0) or
+        :math:`x = l + (u - l)/(1 + e^{-\theta})` (l < x < u).
     lower, upper : float
         Bounds of the ``logit`` transform (default 0 and 1).
+
+    Examples
+    --------
+    A rate in (0, 1), a positive scale and an unrestricted location:
+
+    >>> from estimation import Param, ParamSpec
+    >>> spec = ParamSpec([Param("mu"), Param("sigma", start=1.0, transform="log"),
+    ...                   Param("rho", transform="logit", lower=-1.0, upper=1.0)])
+    >>> spec
+    ParamSpec(mu:identity, sigma:log, rho:logit)
+    >>> spec.params[1].start
+    1.0
     """
 
     name: str
@@ -61,9 +75,24 @@ class Param:
 
 
 class ParamSpec:
-    """An ordered set of named parameters with their transforms.
+    r"""An ordered set of named parameters with their transforms.
 
     Accepts ``Param`` objects, or a mapping ``{name: transform}``, or names (identity).
+
+    Examples
+    --------
+    >>> from estimation import ParamSpec
+    >>> spec = ParamSpec({"mu": "identity", "sigma": "log"})
+    >>> spec.names, len(spec)
+    (['mu', 'sigma'], 2)
+    >>> ParamSpec(["a", "b"])
+    ParamSpec(a:identity, b:identity)
+
+    The optimiser works on unconstrained coordinates θ; ``to_user`` maps them to the user's
+    scale (here :math:`\sigma = e^{\theta}`):
+
+    >>> spec.to_user([0.5, 0.0]).tolist()
+    [0.5, 1.0]
     """
 
     def __init__(self, params: Iterable[Param | str] | Mapping[str, str]):

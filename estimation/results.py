@@ -43,7 +43,7 @@ class Diagnostics:
 
 @dataclass
 class Results:
-    """Estimates, covariance, inference and diagnostics of one fit.
+    r"""Estimates, covariance, inference and diagnostics of one fit.
 
     ``params``, ``bse``, ``cov_params()``, ``conf_int()``, ``tvalues``, ``pvalues``, ``llf``,
     ``aic``, ``bic`` follow statsmodels. SEs are on the user's scale (delta method through the
@@ -58,6 +58,42 @@ class Results:
     ``cov_warning`` is set by an estimator whose analytic covariance is known to be wrong (the
     Huber-density MLE's Hessian): reading ``bse``, ``cov_params()`` or ``conf_int()`` without a
     bootstrap then warns with that reason (:class:`~estimation.errors.CovarianceWarning`).
+
+    Examples
+    --------
+    A normal sample's mean and standard deviation by maximum likelihood:
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import Param
+    >>> from estimation.fit import fit
+    >>> y = np.random.default_rng(0).normal(1.0, 2.0, 50)
+    >>> def loglik(p, d):
+    ...     z = (d["y"] - p["mu"]) / p["sigma"]
+    ...     return -0.5 * z**2 - jnp.log(p["sigma"]) - 0.5 * jnp.log(2 * jnp.pi)
+    >>> res = fit(loglik, {"y": y}, [Param("mu"), Param("sigma", transform="log")],
+    ...           start={"mu": 0.0, "sigma": 1.0}, progress=False, name="normal")
+    >>> res.table().round(3)
+           estimate  std_err       z  p_value  ci_low  ci_high
+    mu        1.258    0.258   4.881      0.0   0.753    1.763
+    sigma     1.822    0.182  10.000      0.0   1.465    2.179
+    >>> round(res.llf, 3), bool(res.converged), res.cov_type
+    (-100.951, True, 'hessian')
+
+    The summary puts the diagnostics that say whether to trust the fit beside the estimates:
+
+    >>> print(res.summary())  # doctest: +ELLIPSIS
+    ==========...
+    Model:                              normal   Std. errors:                       hessian
+    Estimator:              maximum likelihood   Converged:                             yes
+    ...
+
+    Any differentiable function of the parameters, by the delta method (the coefficient of
+    variation :math:`\sigma/\mu` here):
+
+    >>> res.delta_method(lambda p: jnp.array([p["sigma"] / p["mu"]]), names=["cv"]).round(2)
+        estimate  std_err  ci_low  ci_high
+    cv      1.45     0.33    0.80     2.10
     """
 
     objective: Objective

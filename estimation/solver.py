@@ -1,26 +1,33 @@
-"""Batched Newton with line search: one compiled solver for fits, multistart grids and bootstraps.
+r"""Batched Newton with line search: one compiled solver for fits, multistart grids and bootstraps.
 
 Each member of a batch (a start, or a bootstrap replicate given as observation weights) iterates
 
-    d_H  = −(S H S + μ I)⁻¹ S g  (scaled back by S),   S = diag(|H_jj|)^{-1/2}
+.. math::
+
+    d_H = -S\,(S H S + \mu I)^{-1} S g, \qquad S = \operatorname{diag}(|H_{jj}|)^{-1/2},
 
 with H the exact JAX Hessian, shifted by its most negative eigenvalue where it is indefinite so
 that every direction descends (Nocedal & Wright, *Numerical Optimization*, 2nd ed., §3.4), plus,
-for M-estimation on residuals, the IRLS/Gauss–Newton direction from Σ w_i (ψ_i/r_i) J_i J_iᵀ. A few
-step lengths along each direction are evaluated at once and the best decrease is taken: robust
-losses have kinks that a trust region would cross only by crawling. μ shrinks after a successful
-step and grows after a failed one. At the rounding floor of Q, where no decrease is visible, a
+for M-estimation on residuals, the IRLS/Gauss–Newton direction from
+:math:`\sum_i w_i (\psi_i/r_i) J_i J_i^\top`. A few step lengths along each direction are
+evaluated at once and the best decrease is taken: robust losses have kinks that a trust region
+would cross only by crawling. :math:`\mu` shrinks after a successful step and grows after a
+failed one. At the rounding floor of Q, where no decrease is visible, a
 full Newton step is kept only if it halves the scale-free gradient. A member whose parameter has
 no effect at all (gradient and Hessian row exactly zero, e.g. an underflowed term) stops as FLAT.
 
 Convergence is judged scale-free, for every member, so that one tolerance means the same for any
 model, data size or units: the Hessian is positive definite and either
 
-    max_j |g_j| · max(|θ_j|, 1) / S_Q ≤ gtol     (relative gradient), or
-    ½ gᵀ H⁻¹ g ≤ ftol · S_Q                       (Newton decrement),
+.. math::
 
-with S_Q = Σ_i w_i |q_i − q̄| the spread of the contributions: scale-free like |Q|, but blind to a
-constant added to every contribution, which would otherwise make any start look converged.
+    \max_j |g_j| \max(|\theta_j|, 1) / S_Q \le \mathtt{gtol}
+    \quad \text{(relative gradient), or} \quad
+    \tfrac12\, g^\top H^{-1} g \le \mathtt{ftol} \cdot S_Q \quad \text{(Newton decrement)},
+
+with :math:`S_Q = \sum_i w_i |q_i - \bar q|` the spread of the contributions: scale-free like
+:math:`|Q|`, but blind to a constant added to every contribution, which would otherwise make any
+start look converged.
 
 A batch runs in rounds inside a fixed-size pool: a member that has converged (or hit ``maxiter``,
 or stalled) leaves the pool between rounds and the next waiting member takes its slot, so a few
@@ -104,7 +111,7 @@ def positive_definite(ev):
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Options of the batched Newton solver.
+    r"""Options of the batched Newton solver.
 
     Parameters
     ----------
@@ -114,7 +121,8 @@ class SolverOptions:
         Scale-free gradient tolerance (see module docstring).
     ftol : float
         A member has also converged when its Hessian is positive definite and the Newton
-        decrement ½ gᵀH⁻¹g (the decrease still on offer) is below ``ftol · S_Q``.
+        decrement :math:`\tfrac12 g^\top H^{-1} g` (the decrease still on offer) is below
+        :math:`\mathtt{ftol} \cdot S_Q`.
     gtol_floor, ftol_floor : float
         Looser versions of both tests for a member that can no longer decrease the objective
         (rounding floor); beyond them it is reported as stalled, not converged.
@@ -128,6 +136,29 @@ class SolverOptions:
     steps, gn_steps : tuple of float
         Step lengths tried at once (value only) along the Newton and the IRLS direction: an
         approximate exact line search that can cross the kinks of a robust loss.
+
+    Examples
+    --------
+    Passed to :func:`~estimation.fit` as ``options``; a tight iteration cap shows up in the
+    diagnostics rather than being hidden:
+
+    >>> import warnings
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import NotConvergedWarning, SolverOptions
+    >>> from estimation.fit import fit
+    >>> y = np.random.default_rng(0).normal(size=20)
+    >>> model = lambda p, d: -jnp.cosh(d["y"] - p["a"])
+    >>> res = fit(model, {"y": y}, ["a"], start={"a": 3.0}, options=SolverOptions(maxiter=50),
+    ...           progress=False)
+    >>> bool(res.converged)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", NotConvergedWarning)
+    ...     capped = fit(model, {"y": y}, ["a"], start={"a": 3.0},
+    ...                  options=SolverOptions(maxiter=1), progress=False)
+    >>> bool(capped.converged), capped.diagnostics.status
+    (False, 'iteration limit reached')
     """
 
     maxiter: int = 400
@@ -143,9 +174,9 @@ class SolverOptions:
 
 
 def relative_gradient(theta, q_scale, g, xp=jnp):
-    """max_j |g_j| · max(|θ_j|, 1) / S_Q: the scale-free stationarity measure, with S_Q the
-    objective's scale (:func:`estimation.objective.objective_scale`); ``xp`` is ``numpy`` on
-    the host (no per-operation compilation) or ``jax.numpy`` inside the solver."""
+    r""":math:`\max_j |g_j| \max(|\theta_j|, 1) / S_Q`: the scale-free stationarity measure, with
+    :math:`S_Q` the objective's scale (:func:`estimation.objective.objective_scale`); ``xp`` is
+    ``numpy`` on the host (no per-operation compilation) or ``jax.numpy`` inside the solver."""
     scale = xp.maximum(xp.abs(theta), 1.0)
     return xp.max(xp.abs(g) * scale, axis=-1) / xp.maximum(q_scale, _TINY)
 

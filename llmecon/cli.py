@@ -45,6 +45,22 @@ BUG_REPORT = ("this is a bug in llmecon, not a problem with your input: please r
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``llmecon`` argument parser, with every subcommand of :mod:`llmecon.commands`.
+
+    Each command module's ``register(subparsers)`` adds its subcommand; ``--verbose``,
+    ``--cache-dir`` and ``--no-cache`` are added to the program and to every subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from llmecon.cli import build_parser
+    >>> args = build_parser().parse_args(["cost", "reasoning", "--queries", "1e6"])
+    >>> args.command, str(args.pipeline), args.queries, args.format
+    ('cost', 'reasoning', 1000000.0, 'text')
+    """
     parser = argparse.ArgumentParser(
         prog="llmecon",
         description="Structural-economics estimation toolkit for large language models.",
@@ -124,6 +140,27 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 success, 1 a check or computation failed, 2 bad input (reported on one line of
         stderr), 141 standard output was closed early (SIGPIPE's conventional status).
+
+    Examples
+    --------
+    The command line from Python: cost the bundled ``reasoning`` pipeline over a million
+    queries (the table is what ``llmecon cost reasoning -Q 1000000`` prints):
+
+    >>> from llmecon.cli import main
+    >>> main(["cost", "--list-examples"])
+    frontier
+    reasoning
+    small_long_context
+    0
+    >>> main(["cost", "reasoning", "--queries", "1000000"])  # doctest: +ELLIPSIS
+    reasoning: ..., Q = 1e+06 queries; ...
+    total for Q=1e+06 ...
+    0
+
+    Bad input is one line on stderr and exit status 2, never a traceback:
+
+    >>> main(["data", "show", "no-such-dataset"])
+    2
     """
     try:
         with _plain_warnings():

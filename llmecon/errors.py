@@ -20,12 +20,52 @@ class InputError(ValueError):
     """Bad input: a file, column, row, parameter, option or value that is not what was expected.
 
     The message names the culprit and what was expected, on one line.
+
+    Examples
+    --------
+    Every package's bad-input errors are InputErrors (and ValueErrors):
+
+    >>> import data
+    >>> from llmecon.errors import InputError
+    >>> try:
+    ...     data.load("chinchila")
+    ... except InputError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    UnknownDatasetError True
     """
 
 
 class UsageError(InputError):
-    """A command-line argument that is missing, out of range or contradicts another."""
+    """A command-line argument that is missing, out of range or contradicts another.
+
+    Examples
+    --------
+    The CLI reports it on one line of stderr and exits 2:
+
+    >>> from llmecon.cli import main
+    >>> main(["counterfactual"])     # no scenario given
+    2
+    """
 
 
 class ComputationError(RuntimeError):
-    """Well-formed input for which no trustworthy result exists; the message says why."""
+    """Well-formed input for which no trustworthy result exists; the message says why.
+
+    Examples
+    --------
+    The engine's :class:`estimation.EstimationFailed` is one: here two moments that cannot
+    identify a second parameter.
+
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> from estimation import gmm
+    >>> from llmecon.errors import ComputationError
+    >>> y = np.random.default_rng(0).normal(size=50)
+    >>> def moments(p, d):
+    ...     return jnp.stack([d["y"] - p["mu"], d["y"] ** 2 - 1.0 - p["mu"] ** 2], axis=1)
+    >>> try:
+    ...     gmm(moments, {"y": y}, ["mu", "nu"], start={"mu": 0.0, "nu": 0.0})
+    ... except ComputationError as err:
+    ...     print(type(err).__name__)
+    EstimationFailed
+    """

@@ -1,6 +1,6 @@
 """Generate the API reference pages at build time: every name in ``estimation.__all__`` and
-``data.__all__`` and every module of ``structural`` and ``papers`` (autosummary writes one page per
-name from its docstring)."""
+``data.__all__``, every module of ``structural`` and ``papers``, and the command line's Python
+interface (autosummary writes one page per name from its docstring)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ INTRO = {
     "structural": "The economic model: stages, cost and production functions, published "
                   "constants, the firm's problem, fitted cost models and counterfactuals.",
     "papers": "Reproduced papers: published numbers and the code that regenerates them.",
+    "llmecon": "The command line called from Python (``main`` takes the arguments of "
+               "``llmecon ...``) and the error classes every package raises.",
 }
+
+# The command line's modules a user calls from Python; llmecon.commands is its internals.
+LLMECON_MODULES = ["llmecon.cli", "llmecon.errors"]
 
 
 def _names(package: str) -> list[str]:
@@ -48,8 +53,13 @@ def _generate(app, config=None) -> None:
                 "   :toctree: .", ""]
         body += [f"   {name}" for name in _modules(pkg)]
         (OUT / f"{pkg}.rst").write_text("\n".join(body) + "\n")
+    title = "``llmecon``"
+    body = [title, "=" * len(title), "", INTRO["llmecon"], "", ".. autosummary::",
+            "   :toctree: .", ""]
+    body += [f"   {name}" for name in LLMECON_MODULES]
+    (OUT / "llmecon.rst").write_text("\n".join(body) + "\n")
     index = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", "",
-             "   estimation", "   structural", "   data", "   papers", ""]
+             "   estimation", "   structural", "   data", "   papers", "   llmecon", ""]
     (OUT / "index.rst").write_text("\n".join(index))
 
 

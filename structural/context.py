@@ -29,8 +29,9 @@ Examples
 ['13B', '34B', '70B', '7B']
 >>> tuple(DEFAULT_CONTEXT_LAW), DEFAULT_CONTEXT_LAW.model
 ((17.9, 0.51, 1.35), 'Llama 2 Long 70B')
->>> XIONG_2023_7B.alpha
-25.4
+>>> from structural.context import XIONG_2023_13B, XIONG_2023_34B, XIONG_2023_70B
+>>> [law.beta for law in (XIONG_2023_7B, XIONG_2023_13B, XIONG_2023_34B, XIONG_2023_70B)]
+[0.45, 0.48, 0.5, 0.51]
 """
 
 from __future__ import annotations

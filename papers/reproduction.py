@@ -15,9 +15,10 @@ from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
 @dataclass(frozen=True)
 class Check:
-    """One published number against its reproduction.
+    r"""One published number against its reproduction.
 
-    ``kind`` is ``"abs"`` (|x − p| ≤ tol) or ``"rel"`` (|x − p| ≤ tol·|p|).
+    ``kind`` is ``"abs"`` (:math:`|x - p| \le \mathrm{tol}`) or ``"rel"``
+    (:math:`|x - p| \le \mathrm{tol} \cdot |p|`), x reproduced and p published.
     """
 
     quantity: str

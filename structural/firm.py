@@ -107,7 +107,7 @@ class FirmSolution(NamedTuple):
         bool: stationarity and feasibility within tolerance.
     stationarity, feasibility : Array
         ‖∇f − λ∇g‖∞ over the free levers (log-lever units, cost normalised by its value at the
-        starting point) and |g| at the solution.
+        starting point) and :math:`|g|` at the solution.
 
     Examples
     --------

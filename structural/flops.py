@@ -3,18 +3,17 @@
 Per token, with n_layer layers, residual width d_model, attention width d_attn, feed-forward width
 d_ff and context length n_ctx (Table 1, embeddings and biases ignored as in the paper):
 
-=====================  ==========================  ===================================
-operation              parameters                  FLOPs per token (forward)
-=====================  ==========================  ===================================
-embed                  (n_vocab + n_ctx) d_model   4 d_model
-attention: QKV         n_layer d_model 3 d_attn    2 n_layer d_model 3 d_attn
-attention: mask        —                           2 n_layer n_ctx d_attn
-attention: project     n_layer d_attn d_model      2 n_layer d_attn d_model
-feedforward            n_layer 2 d_model d_ff      2 n_layer 2 d_model d_ff
-de-embed               —                           2 d_model n_vocab
-total (non-embedding)  2 d_model n_layer ×     2N + 2 n_layer n_ctx d_attn
-                       (2 d_attn + d_ff)
-=====================  ==========================  ===================================
+=====================  ====================================  ============================
+operation              parameters                            FLOPs per token (forward)
+=====================  ====================================  ============================
+embed                  (n_vocab + n_ctx) d_model             4 d_model
+attention: QKV         n_layer d_model 3 d_attn              2 n_layer d_model 3 d_attn
+attention: mask        —                                     2 n_layer n_ctx d_attn
+attention: project     n_layer d_attn d_model                2 n_layer d_attn d_model
+feedforward            n_layer 2 d_model d_ff                2 n_layer 2 d_model d_ff
+de-embed               —                                     2 d_model n_vocab
+total (non-embedding)  2 d_model n_layer (2 d_attn + d_ff)   2N + 2 n_layer n_ctx d_attn
+=====================  ====================================  ============================
 
 The backward pass costs twice the forward, so training costs C ≈ 6 N per token plus the context
 term 6 n_layer n_ctx d_attn (Kaplan et al. 2020, §2.1). With d_attn = d_ff/4 = d_model,

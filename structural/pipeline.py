@@ -100,6 +100,7 @@ class Pipeline:
     quality : dict
         Overrides of :func:`structural.quality.quality_parameters`.
     name : str
+        A label for tables and reports.
 
     Examples
     --------

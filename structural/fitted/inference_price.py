@@ -1,19 +1,28 @@
-"""Inference prices of open-weights models as a cost curve, and the markups it implies.
+r"""Inference prices of open-weights models as a cost curve, and the markups it implies.
 
 Open-weights models are served by many competing third-party providers, so their prices are close
 to marginal cost (Bertrand competition with free entry: price = marginal cost). For price k ∈
 {input, output} of model i at provider j:
 
-log-linear form
-    ln p_ijk = c_k + β_k ln(N_a,i / 10^10) + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
+the **log-linear form**
 
-structural roofline form (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour, with
-decode as a roofline: the decode roofline of
-:mod:`structural.inference`, Pope et al. 2022, per token at short context, with its max replaced by
-a smooth 4-norm so that the likelihood is differentiable where the regimes meet)
-    p_in  = 10^6 · h/3600 · 2 N_a / (P · u_p)
-    p_out = 10^6 · h/3600 · smax(2 N_a / (P · u_d), b N / (B · BW))
-    ln p_ijk = ln p_k + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
+.. math::
+
+    \ln p_{ijk} = c_k + \beta_k \ln(N_{a,i} / 10^{10}) + \delta \ln(W_i / 128\text{k})
+        + \tau (t_i - 2024) + \gamma_j + \varepsilon_{ijk},
+
+and the **structural roofline form** (dollars = FLOPs / (peak FLOP/s × utilisation) × price per
+chip-hour, with decode as a roofline: the decode roofline of :mod:`structural.inference`, Pope et
+al. 2022, per token at short context, with its max replaced by a smooth 4-norm so that the
+likelihood is differentiable where the regimes meet)
+
+.. math::
+
+    p_\text{in} &= 10^6 \cdot \frac{h}{3600} \cdot \frac{2 N_a}{P\, u_p}, \\
+    p_\text{out} &= 10^6 \cdot \frac{h}{3600} \cdot
+        \operatorname{smax}\Big(\frac{2 N_a}{P\, u_d}, \frac{b N}{B \cdot BW}\Big), \\
+    \ln p_{ijk} &= \ln p_k + \delta \ln(W_i / 128\text{k}) + \tau (t_i - 2024) + \gamma_j
+        + \varepsilon_{ijk},
 
 with N_a active and N total parameters, W the context window, t the release date in years, γ_j a
 provider effect (zero for the pooled small providers), ε Student-t with a scale per price kind;

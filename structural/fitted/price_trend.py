@@ -1,15 +1,19 @@
-"""The cheapest price at or above a capability threshold, over time.
+r"""The cheapest price at or above a capability threshold, over time.
 
 Following Epoch AI's data insight "LLM inference prices have fallen rapidly but unequally across
 tasks" (2025-03-12): for a capability threshold τ, the frontier observations are the price
 records that undercut every earlier record of a model scoring at least τ; on those,
 
-    ln p_i = a_τ + b_τ (t_i − 2024) + ε_i,   ε ~ N(0, σ_τ²),
+.. math::
+
+    \ln p_i = a_\tau + b_\tau (t_i - 2024) + \varepsilon_i, \qquad
+    \varepsilon_i \sim N(0, \sigma_\tau^2),
 
 and the annual decline factor is exp(−b_τ) with a delta-method CI. Epoch reports declines of 9× to
 900× per year across benchmarks and thresholds, and 40× per year for GPT-4's score on GPQA Diamond.
 
 Differences from Epoch's data, which the comparison must state:
+
 - capability is the Epoch Capabilities Index (ECI, one latent score per model), not a single
   benchmark: the thresholds are the ECI scores of reference models (GPT-3.5 Turbo, GPT-4, …);
 - prices: Epoch's dated API price records (``api_price_history``, 2021-11 … 2025-01) plus, for

@@ -1,23 +1,32 @@
-"""The loss-to-success link, fitted: κ, a threshold loss ℓ_b per benchmark and the spreads ψ, φ.
+r"""The loss-to-success link, fitted: κ, a threshold loss ℓ_b per benchmark and the spreads ψ, φ.
 
 Structural model (:mod:`structural.task_success`, :mod:`structural.reasoning`) for a run of model
 i on benchmark b, with n_b questions each sampled E_i times:
 
-    L_i   = L*(C_i)                  Chinchilla loss at the model's training compute under the
-                                     compute-optimal allocation (Besiroglu et al. 2024 Table 1
-                                     constants by default; ``pretraining.compute_optimal_loss``)
-    m_i   = σ(κ (ℓ_b − L_i))         the link: the mean success of models at loss L_i
-    μ_i   ~ Beta(m_i ψ, (1 − m_i) ψ) model i's own mean success (post-training, reasoning effort and
-                                     everything the loss leaves out; ψ: between-model concentration)
-    p_ij  ~ Beta(μ_i φ, (1 − μ_i) φ) per-question success (φ: the difficulty spread of questions,
-                                     the φ of coverage(k) in :mod:`structural.reasoning`)
+.. math::
+
+    L_i &= L^*(C_i), \\
+    m_i &= \sigma(\kappa (\ell_b - L_i)), \\
+    \mu_i &\sim \mathrm{Beta}(m_i \psi, (1 - m_i) \psi), \\
+    p_{ij} &\sim \mathrm{Beta}(\mu_i \phi, (1 - \mu_i) \phi).
+
+:math:`L_i` is the Chinchilla loss at the model's training compute under the compute-optimal
+allocation (Besiroglu et al. 2024 Table 1 constants by default;
+``pretraining.compute_optimal_loss``); :math:`m_i` is the link, the mean success of models at loss
+:math:`L_i`; :math:`\mu_i` is model i's own mean success (post-training, reasoning effort and
+everything the loss leaves out; ψ the between-model concentration); :math:`p_{ij}` is the
+per-question success (φ the difficulty spread of questions, the φ of coverage(k) in
+:mod:`structural.reasoning`).
 
 **What the data identify.** Epoch reports a run's accuracy (mean success over n_b × E_i samples)
 and its standard error (the standard deviation of the per-question means over √n_b, rounded to
 0.01). With one sample per question, successes are Binomial(n_b, μ_i) whatever φ: a single-sample
 accuracy says nothing about φ. With E samples per question the per-question mean has variance
 
-    μ(1 − μ) f(φ, E),   f(φ, E) = 1/(1 + φ) + φ / ((1 + φ) E),
+.. math::
+
+    \mu(1 - \mu)\, f(\phi, E), \qquad f(\phi, E) = \frac{1}{1 + \phi}
+        + \frac{\phi}{(1 + \phi) E}
 
 (the between-question variance μ(1−μ)/(1+φ) of the Beta plus the mean within-question binomial
 variance), so the reported standard errors of multi-epoch runs (GPQA, MATH, OTIS) identify φ, and

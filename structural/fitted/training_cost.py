@@ -1,12 +1,15 @@
-"""Training cost: FLOPs × dollars per FLOP at the training date / effective utilisation.
+r"""Training cost: FLOPs × dollars per FLOP at the training date / effective utilisation.
 
 The cost model (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour / 3600, as in
 :mod:`structural.costs`) written for observed training runs i and hardware rental prices j:
 
-    price series     ln π_j = a_p + b_p t_j + e_j                      (π: 2023 $ per FLOP of a chip
-                                                                        rented for its peak FLOP/s)
-    training cost    ln C_i = ln F_i + (a_p + b_p t_i) − ln u + ε_i     (u: effective utilisation)
-    frontier compute ln F_i = a_F + g_F t_i + ν_i
+.. math::
+
+    \ln \pi_j &= a_p + b_p t_j + e_j && \text{(price series)} \\
+    \ln C_i &= \ln F_i + (a_p + b_p t_i) - \ln u + \varepsilon_i && \text{(training cost)} \\
+    \ln F_i &= a_F + g_F t_i + \nu_i && \text{(frontier compute)}
+
+(π: 2023 $ per FLOP of a chip rented for its peak FLOP/s; u: effective utilisation)
 
 with t in years since 2020-01-01 and e, ε, ν Student-t with their own scales and one shared
 degrees-of-freedom parameter (robust to the order-of-magnitude guesses in the cost data). The

@@ -74,14 +74,17 @@ _INSTRUMENTS = ("cost_shifter", "cost_known", "hausman", "multi_provider", "log_
 
 def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="H100",
                  query_tokens: float = QUERY_TOKENS, **overrides) -> np.ndarray:
-    """Roofline marginal cost of serving, $ per million tokens, at a given input/output mix.
+    r"""Roofline marginal cost of serving, $ per million tokens, at a given input/output mix.
 
     The variable (per-query) cost of :func:`structural.costs.stage_costs` for a query of
     x = input_share × L input tokens and y = (1 − input_share) × L output tokens, divided by L:
 
-        c = [FLOPs_prefill(N_a, x)/(peak u_prefill)
-             + max(FLOPs_decode/(peak u_decode), (2N/batch + KV)/bandwidth)(y)]
-            × $/chip-hour / 3600 / L
+    .. math::
+
+        c = \Big[\frac{F_\text{prefill}(N_a, x)}{\text{peak}\; u_\text{prefill}}
+            + \max\Big(\frac{F_\text{decode}}{\text{peak}\; u_\text{decode}},
+            \frac{2N/\text{batch} + \text{KV}}{\text{bandwidth}}\Big)(y)\Big]
+            \times \frac{\$/\text{chip-hour}}{3600\, L}
 
     Parameters
     ----------

@@ -37,6 +37,8 @@ from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
 from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
 
+__all__ = ["check_identified", "fit_chinchilla"]
+
 # Hoffmann et al. (2022), §D.2: the initialisation grid of their Approach 3 fit, on (a, b, e, α, β)
 # with a = log A, b = log B, e = log E.
 HOFFMANN_GRID = {
@@ -302,6 +304,19 @@ def check_identified(df: pd.DataFrame) -> None:
     ------
     estimation.SpecificationError
         Naming the column without variation, or the number of rows against the parameters.
+
+    Examples
+    --------
+    Runs of one model size cannot identify the law's N exponent:
+
+    >>> import pandas as pd
+    >>> from structural.chinchilla_fit import check_identified
+    >>> runs = pd.DataFrame({"params": [1e8] * 6, "tokens": [1e9, 2e9, 4e9, 8e9, 1.6e10, 3.2e10],
+    ...                      "loss": [3.2, 3.0, 2.9, 2.8, 2.75, 2.7]})
+    >>> check_identified(runs)
+    Traceback (most recent call last):
+    ...
+    estimation.errors.SpecificationError: column 'params' has 1 distinct value(s); the law needs ...
     """
     k = len(law_spec())
     for col, sym in (("params", "N"), ("tokens", "D")):
@@ -385,6 +400,29 @@ def fit_chinchilla(
     scheduler : str or distributed.Client, optional
         Run the start grid and the bootstrap in chunks on a Dask cluster (same results as here;
         :func:`estimation.fit`).
+
+    Examples
+    --------
+    Recover the law from 60 simulated runs, from one start:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from structural.chinchilla_fit import fit_chinchilla
+    >>> from structural.pretraining import chinchilla_loss
+    >>> rng = np.random.default_rng(0)
+    >>> N, D = 10 ** rng.uniform(7, 10, 60), 10 ** rng.uniform(9, 12, 60)
+    >>> loss = np.asarray(chinchilla_loss(N, D, 400.0, 400.0, 1.7, 0.33, 0.29))
+    >>> noisy = loss * np.exp(rng.normal(0, 0.01, 60))
+    >>> runs = pd.DataFrame({"params": N, "tokens": D, "loss": noisy})
+    >>> start = {"A": 300.0, "B": 300.0, "E": 1.5, "alpha": 0.3, "beta": 0.3}
+    >>> res = fit_chinchilla(runs, starts=start, progress=False)
+    >>> res.params.round(2)
+    A        373.99
+    B        257.14
+    E          1.65
+    alpha      0.32
+    beta       0.27
+    Name: estimate, dtype: float64
     """
     if estimator not in ("huber", "huber-mle"):
         raise estimation.SpecificationError(

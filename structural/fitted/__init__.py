@@ -22,6 +22,14 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 :data:`REGISTRY` declares them: the command line (``llmecon fit NAME``) iterates over it, so a new
 fitted model is its module here, one entry below, and its command in
 :mod:`llmecon.commands.fit_costs`.
+
+Examples
+--------
+>>> from structural.fitted import REGISTRY
+>>> list(REGISTRY)
+['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success']
+>>> REGISTRY["usage"].summary
+'tokens per request: lognormal mixtures chosen by AIC/BIC'
 """
 
 from __future__ import annotations
@@ -30,11 +38,21 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
+__all__ = ["REGISTRY", "FittedModel"]
+
 
 @dataclass(frozen=True)
 class FittedModel:
     """One fitted cost model: its name (= module name and ``llmecon fit`` subcommand) and what it
-    estimates, in one line."""
+    estimates, in one line.
+
+    Examples
+    --------
+    >>> from structural.fitted import REGISTRY
+    >>> model = REGISTRY["training_cost"]
+    >>> model.module().__name__
+    'structural.fitted.training_cost'
+    """
 
     name: str
     summary: str

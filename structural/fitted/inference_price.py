@@ -52,6 +52,9 @@ import estimation
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
+__all__ = ["fit", "fit_long_context_tier", "headline", "long_context_tier", "markups",
+           "price_table", "third_party_open"]
+
 #: Parameters, active parameters and release dates of widely served open-weights models that the
 #: Epoch snapshot lacks (or lacks the active count of); from the developers' model cards.
 SUPPLEMENT: dict[str, tuple[float, float, str]] = {
@@ -145,6 +148,13 @@ def price_table() -> pd.DataFrame:
     ``model``, ``input_usd_per_mtok``, ``output_usd_per_mtok``, ``parameters``,
     ``active_parameters``, ``context_window``, ``date``, ``t``, ``open_weights``, ``first_party``,
     ``training_compute_flop``.
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import price_table
+    >>> table = price_table()
+    >>> len(table) > 100
+    True
     """
     import data
 
@@ -188,7 +198,15 @@ def third_party_open(table: pd.DataFrame | None = None, min_provider_rows: int =
                      ) -> pd.DataFrame:
     """The estimation sample: open-weights models at third-party providers with known size,
     context window and date. ``provider_code`` is 0 for providers with fewer than
-    ``min_provider_rows`` rows (pooled) and 1, 2, … for the others (sorted by name)."""
+    ``min_provider_rows`` rows (pooled) and 1, 2, … for the others (sorted by name).
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import third_party_open
+    >>> sample = third_party_open()
+    >>> len(sample) > 50
+    True
+    """
     t = price_table() if table is None else table
     t = t[(t["open_weights"] == True) & ~t["first_party"]]  # noqa: E712 (nullable boolean)
     t = t.dropna(subset=["active_parameters", "parameters", "context_window", "t"])
@@ -332,6 +350,13 @@ def fit(form: str = "loglinear", table: pd.DataFrame | None = None, progress: bo
 
     ``table`` is an estimation sample in the layout of :func:`third_party_open` (default: the
     curated prices). Provider effects are named ``provider_1…`` in :func:`providers` order.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> res = inference_price.fit("loglinear")
+    >>> res.converged
+    True
     """
     t = third_party_open() if table is None else table
     if "provider_code" not in t.columns:
@@ -362,7 +387,20 @@ def fit(form: str = "loglinear", table: pd.DataFrame | None = None, progress: bo
 
 def headline(res: Any, form: str = "loglinear", alpha: float = 0.05) -> pd.DataFrame:
     """Elasticities in active parameters, the output/input ratio and the context premium, with
-    delta-method SEs and CIs. For the roofline form they are evaluated at a dense 70B model."""
+    delta-method SEs and CIs. For the roofline form they are evaluated at a dense 70B model.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> table = inference_price.headline(inference_price.fit("loglinear"))
+    >>> table[["estimate", "ci_low", "ci_high"]].round(2)
+                                                       estimate  ci_low  ci_high
+    price elasticity in active parameters (input)          0.72    0.64     0.80
+    price elasticity in active parameters (output)         0.66    0.58     0.74
+    output/input price ratio                               2.12    1.82     2.42
+    long-context premium (price x per doubled window)      1.04    0.99     1.08
+    price change x per year of release date                1.50    1.28     1.73
+    """
     if form == "loglinear":
         def f(p):
             return jnp.stack([p["elasticity_input"], p["elasticity_output"],
@@ -387,7 +425,14 @@ def headline(res: Any, form: str = "loglinear", alpha: float = 0.05) -> pd.DataF
 
 
 def long_context_tier() -> pd.DataFrame:
-    """Ratios of long-tier to base prices in every price list that has a long-context tier."""
+    """Ratios of long-tier to base prices in every price list that has a long-context tier.
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import long_context_tier
+    >>> sorted(long_context_tier().columns)
+    ['input_ratio', 'model', 'output_ratio', 'provider', 'threshold_tokens']
+    """
     import data
 
     p = data.load("api_prices")
@@ -418,7 +463,15 @@ def _tier_contributions(p: dict[str, Any], d: dict[str, Any]) -> Any:
 
 
 def fit_long_context_tier(progress: bool = False) -> Any:
-    """Geometric-mean long-tier premium for input and output prices (normal MLE on log ratios)."""
+    """Geometric-mean long-tier premium for input and output prices (normal MLE on log ratios).
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import fit_long_context_tier
+    >>> res = fit_long_context_tier()
+    >>> res.converged
+    True
+    """
     t = long_context_tier().dropna(subset=["input_ratio", "output_ratio"])
     d = {"y": np.log(np.concatenate([t["input_ratio"], t["output_ratio"]])),
          "out": np.concatenate([np.zeros(len(t), np.int64), np.ones(len(t), np.int64)])}
@@ -434,6 +487,13 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
     are placed at N_a = N = sqrt(C/120) from their training compute C (module docstring).
     Returns one row per (group, price kind) with the geometric-mean markup, a 95% CI from the
     spread of log markups (t quantile) and the count.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> m = inference_price.markups(inference_price.fit("loglinear"))
+    >>> sorted(m.columns)
+    ['ci_high', 'ci_low', 'group', 'markup', 'models', 'n', 'price']
     """
     from scipy import stats
 

@@ -69,6 +69,8 @@ from structural import pretraining
 from structural.fitted.inputs import Field, FitInputError, check_table
 from structural.reasoning import beta_binomial_logpmf, beta_shape
 
+__all__ = ["fit", "link_parameters", "predict", "runs_table"]
+
 #: Rounding of the printed standard errors (two decimals).
 SE_ROUNDING = 0.005
 #: Default cut-off for the out-of-sample check: fit on models released before, predict after.
@@ -101,6 +103,15 @@ def runs_table(runs: pd.DataFrame | None = None,
     ``accuracy``, ``stderr``, ``questions``, ``epochs``, ``training_compute_flop`` (others, such as
     ``release_date`` and ``model``, are kept). ``law``: Chinchilla constants A, B, E, alpha, beta
     (default :data:`structural.pretraining.BESIROGLU_2024`).
+
+    Examples
+    --------
+    >>> from structural.fitted.task_success import runs_table
+    >>> runs = runs_table()
+    >>> sorted(runs["task"].unique())
+    ['FrontierMath-2025-02-28-Private', 'FrontierMath-2025-02-28-Public',
+    'FrontierMath-Tier-4-2025-07-01-Private', 'GPQA diamond', 'MATH level 5', 'OTIS Mock AIME
+    2024-2025', 'SWE-Bench verified']
     """
     if runs is None:
         import data
@@ -223,6 +234,18 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
     estimation.Results
         ``params`` (κ, ``ell_<benchmark>``, ψ, φ), ``cov_params()``, ``bootstrap.draws``. The
         benchmarks are in ``res.tasks``.
+
+    Examples
+    --------
+    >>> from structural.fitted import task_success
+    >>> res = task_success.fit()
+    >>> res.converged
+    True
+    >>> res.params[["kappa", "psi", "phi"]].round(2)
+    kappa    19.66
+    psi       4.43
+    phi       0.95
+    Name: estimate, dtype: float64
     """
     table = runs_table(runs, law)
     tasks = tuple(sorted(table["task"].unique()))
@@ -237,7 +260,15 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
 
 def link_parameters(res: Any, task: str = "GPQA diamond") -> dict[str, float]:
     """(κ, ℓ_task, φ) for benchmark ``task`` at the point estimate: the keys ``kappa``,
-    ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`)."""
+    ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`).
+
+    Examples
+    --------
+    >>> from structural.fitted import task_success
+    >>> link = task_success.link_parameters(task_success.fit(), "GPQA diamond")
+    >>> {k: round(v, 3) for k, v in link.items()}
+    {'kappa': 19.663, 'ell_task': 1.921, 'phi': 0.946}
+    """
     name = ell_name(task)
     if name not in res.params.index:
         raise InputError(f"no benchmark {task!r} in this fit; fitted: {list(res.tasks)}")
@@ -258,7 +289,16 @@ def link_draws(res: Any, task: str = "GPQA diamond") -> pd.DataFrame:
 
 
 def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None) -> pd.Series:
-    """Predicted mean accuracy m = σ(κ(ℓ_b − L*(C))) for each run of ``runs`` (same benchmarks)."""
+    """Predicted mean accuracy m = σ(κ(ℓ_b − L*(C))) for each run of ``runs`` (same benchmarks).
+
+    Examples
+    --------
+    >>> from structural.fitted import task_success
+    >>> runs = task_success.runs_table()
+    >>> predicted = task_success.predict(task_success.fit(), runs)
+    >>> bool(predicted.between(0, 1).all())
+    True
+    """
     table = runs_table(runs, law)
     d = arrays(table, res.tasks)
     p = {k: jnp.asarray(v) for k, v in res.params.items()}

@@ -34,6 +34,12 @@ elasticity is estimated separately (``papers/demirer2025.py``, cross-provider η
 — a compute-price shock that moves all providers' prices of an open model together — the
 weighted price moves one for one with the providers' common cost, so counterfactual prices of
 open models are their marginal costs.
+
+Examples
+--------
+>>> from structural.market.llm_api import MODELS
+>>> MODELS
+('nested', 'rc', 'logit')
 """
 
 from __future__ import annotations
@@ -103,6 +109,14 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
     -------
     ndarray
         $/Mtok; NaN where ``parameters`` is unknown (NaN).
+
+    Examples
+    --------
+    A dense 70B model and a mixture-of-experts with 37B of 671B parameters active, on H100s:
+
+    >>> from structural.market.llm_api import serving_cost
+    >>> [round(float(c), 3) for c in serving_cost([70e9, 671e9], [70e9, 37e9])]
+    [0.657, 16.438]
     """
     from structural.costs import cost_parameters, stage_costs, variable_cost
 
@@ -156,6 +170,13 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     market, models, provider_prices : DataFrame, optional
         The curated tables (default: the bundled ``api_market``, ``api_models``,
         ``api_provider_prices``).
+
+    Examples
+    --------
+    >>> from structural.market.llm_api import llm_products
+    >>> products = llm_products()
+    >>> products[["market_ids", "product_ids", "prices", "shares"]].shape[1], len(products) > 500
+    (4, True)
     """
     import data
     from data.openrouter import demand_products
@@ -272,7 +293,17 @@ class MarketModel:
 
 def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
     """Wrap fitted demand with the LLM market's ownership: closed models priced by their lab,
-    open-weights models at marginal cost (a competitive provider set)."""
+    open-weights models at marginal cost (a competitive provider set).
+
+    Examples
+    --------
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> mm = llm_api.market_model(fit.results, products)
+    >>> type(mm).__name__, mm.closed.shape == fit.results.problem.layout.mask.shape
+    ('MarketModel', True)
+    """
     prob = results.problem
     lay = prob.layout
     closed = ~products["firm_ids"].astype(str).str.startswith("open:").to_numpy()
@@ -343,6 +374,30 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     Returns
     -------
     prices, shares, consumer surplus (per market, price units), iterations, converged
+
+    Examples
+    --------
+    At the costs the observed prices imply, the equilibrium returns the observed prices; a
+    0.1 $/Mtok cost increase passes fully into the prices of open models:
+
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> mm, prob = fit.mm, fit.results.problem
+    >>> th, al = jnp.asarray(fit.results.theta), fit.results.price_coefficient
+    >>> d = mm.delta(th)
+    >>> _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
+    >>> c = prob.prices_pad - eta
+    >>> p, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, c)
+    >>> m = np.asarray(prob.mask)
+    >>> bool(ok.all()), bool(np.allclose(np.asarray(p)[m], np.asarray(prob.prices_pad)[m]))
+    (True, True)
+    >>> p1, _, _, _, _ = llm_api.equilibrium(mm, th, al, d, c + 0.1)
+    >>> open_ = ~np.asarray(mm.closed)[m]
+    >>> round(float(np.median((np.asarray(p1) - np.asarray(p))[m][open_])), 6)
+    0.1
     """
     prob = mm.results.problem
     nested = prob.nests is not None
@@ -436,7 +491,19 @@ def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
 
 @dataclass
 class LLMDemandFit:
-    """What :func:`fit_llm_demand` returns: the estimates and the tables the CLI writes."""
+    """What :func:`fit_llm_demand` returns: the estimates and the tables the CLI writes.
+
+    Examples
+    --------
+    Weekly OpenRouter markets, plain logit (see :func:`fit_llm_demand`):
+
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> sorted(fit.headline())
+    ['alpha', 'alpha_se', 'median_closed_lerner', 'median_closed_markup', 'median_own_elasticity',
+    'open_ratio', 'open_ratio_high', 'open_ratio_low']
+    """
 
     model: str
     results: DemandResults
@@ -487,6 +554,17 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     Returns
     -------
     LLMDemandFit
+
+    Examples
+    --------
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> h = fit.headline()
+    >>> h["alpha"] < 0, h["median_own_elasticity"] < 0
+    (True, True)
+    >>> sorted(fit.markups.columns)[:5]
+    ['firm_ids', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low', 'market_ids']
     """
     if draws < 2:
         raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")
@@ -641,6 +719,20 @@ def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "logit", freq: str =
 
 
 def simulate_shares(mm: MarketModel, theta, alpha, delta) -> np.ndarray:
-    """Model shares (long) at the observed prices for δ (padded): used to simulate data."""
+    """Model shares (long) at the observed prices for δ (padded): used to simulate data.
+
+    Examples
+    --------
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> res = fit.results
+    >>> s = llm_api.simulate_shares(fit.mm, jnp.asarray(res.theta), res.price_coefficient,
+    ...                             res.problem.layout.pad(res.delta))
+    >>> bool(np.allclose(s, products["shares"]))
+    True
+    """
     _, _, s, _ = supply_terms(mm, jnp.asarray(theta), alpha, jnp.asarray(delta))
     return np.asarray(mm.results.problem.layout.unpad(s))

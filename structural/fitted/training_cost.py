@@ -5,15 +5,15 @@ The cost model (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip
 
 .. math::
 
-    \ln \pi_j &= a_p + b_p t_j + e_j && \text{(price series)} \\
-    \ln C_i &= \ln F_i + (a_p + b_p t_i) - \ln u + \varepsilon_i && \text{(training cost)} \\
-    \ln F_i &= a_F + g_F t_i + \nu_i && \text{(frontier compute)}
+    \ln \pi_j &= a_p + b_p t_j + e_j, \\
+    \ln C_i &= \ln F_i + (a_p + b_p t_i) - \ln u + \varepsilon_i, \\
+    \ln F_i &= a_F + g_F t_i + \nu_i
 
-(π: 2023 $ per FLOP of a chip rented for its peak FLOP/s; u: effective utilisation)
-
-with t in years since 2020-01-01 and e, ε, ν Student-t with their own scales and one shared
-degrees-of-freedom parameter (robust to the order-of-magnitude guesses in the cost data). The
-likelihood of run i is f(F_i) f(C_i | F_i); runs without a cost estimate contribute f(F_i) only.
+for the price series (π: 2023 $ per FLOP of a chip rented for its peak FLOP/s), the training cost
+(u: effective utilisation) and the frontier compute, with t in years since 2020-01-01 and e, ε, ν
+Student-t with their own scales and one shared degrees-of-freedom parameter (robust to the
+order-of-magnitude guesses in the cost data). The likelihood of run i is f(F_i) f(C_i | F_i); runs
+without a cost estimate contribute f(F_i) only.
 
 The annual growth factor of frontier training cost is exp(g_F + b_p): compute growth times the
 change in the price of a FLOP, utilisation held fixed. Cottier et al. (2024, arXiv:2405.21015)

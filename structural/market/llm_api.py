@@ -297,11 +297,12 @@ def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
 
     Examples
     --------
-    >>> from structural.market import llm_api
+    >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
-    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
-    >>> mm = llm_api.market_model(fit.results, products)
-    >>> type(mm).__name__, mm.closed.shape == fit.results.problem.layout.mask.shape
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> mm = llm_api.market_model(res, products)
+    >>> type(mm).__name__, mm.closed.shape == res.problem.layout.mask.shape
     ('MarketModel', True)
     """
     prob = results.problem
@@ -380,13 +381,14 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     At the costs the observed prices imply, the equilibrium returns the observed prices; a
     0.1 $/Mtok cost increase passes fully into the prices of open models:
 
-    >>> from structural.market import llm_api
+    >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
-    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
     >>> import jax.numpy as jnp
     >>> import numpy as np
-    >>> mm, prob = fit.mm, fit.results.problem
-    >>> th, al = jnp.asarray(fit.results.theta), fit.results.price_coefficient
+    >>> mm, prob = llm_api.market_model(res, products), res.problem
+    >>> th, al = jnp.asarray(res.theta), res.price_coefficient
     >>> d = mm.delta(th)
     >>> _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
     >>> c = prob.prices_pad - eta
@@ -495,14 +497,13 @@ class LLMDemandFit:
 
     Examples
     --------
-    Weekly OpenRouter markets, plain logit (see :func:`fit_llm_demand`):
+    The fields, filled by :func:`fit_llm_demand` (whose example shows a fit):
 
-    >>> from structural.market import llm_api
-    >>> products = llm_api.llm_products()
-    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
-    >>> sorted(fit.headline())
-    ['alpha', 'alpha_se', 'median_closed_lerner', 'median_closed_markup', 'median_own_elasticity',
-    'open_ratio', 'open_ratio_high', 'open_ratio_low']
+    >>> import dataclasses
+    >>> from structural.market.llm_api import LLMDemandFit
+    >>> [f.name for f in dataclasses.fields(LLMDemandFit)]
+    ['model', 'results', 'products', 'mm', 'params', 'elasticities', 'markups', 'open_ratio',
+    'first_stage', 'draws', 'notes']
     """
 
     model: str
@@ -723,13 +724,14 @@ def simulate_shares(mm: MarketModel, theta, alpha, delta) -> np.ndarray:
 
     Examples
     --------
-    >>> from structural.market import llm_api
+    >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
-    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
     >>> import jax.numpy as jnp
     >>> import numpy as np
-    >>> res = fit.results
-    >>> s = llm_api.simulate_shares(fit.mm, jnp.asarray(res.theta), res.price_coefficient,
+    >>> mm = llm_api.market_model(res, products)
+    >>> s = llm_api.simulate_shares(mm, jnp.asarray(res.theta), res.price_coefficient,
     ...                             res.problem.layout.pad(res.delta))
     >>> bool(np.allclose(s, products["shares"]))
     True

@@ -293,11 +293,18 @@ def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None
 
     Examples
     --------
+    At stated link parameters (any fit-like object with ``params`` and ``tasks``; usually
+    :func:`fit`'s result), for GPQA runs of models trained with 1e23 and 1e25 FLOPs:
+
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
     >>> from structural.fitted import task_success
-    >>> runs = task_success.runs_table()
-    >>> predicted = task_success.predict(task_success.fit(), runs)
-    >>> bool(predicted.between(0, 1).all())
-    True
+    >>> link = SimpleNamespace(tasks=("GPQA diamond",), params=pd.Series(
+    ...     {"kappa": 20.0, "ell_gpqa_diamond": 1.92, "psi": 4.4, "phi": 0.95}))
+    >>> runs = pd.DataFrame({"task": "GPQA diamond", "accuracy": [0.3, 0.6], "stderr": 0.03,
+    ...                      "questions": 198, "epochs": 1, "training_compute_flop": [1e23, 1e25]})
+    >>> task_success.predict(link, runs).round(3).tolist()
+    [0.096, 0.541]
     """
     table = runs_table(runs, law)
     d = arrays(table, res.tasks)

@@ -13,11 +13,21 @@ from types import ModuleType
 
 from llmecon.errors import InputError
 
+__all__ = ["available", "get"]
+
 _NOT_PAPERS = {"reproduction"}
 
 
 def available() -> list[str]:
-    """Names of every paper module that can be reproduced, sorted."""
+    """Names of every paper module that can be reproduced, sorted.
+
+    Examples
+    --------
+    >>> import papers
+    >>> papers.available()
+    ['besiroglu2024', 'cottier2024', 'demirer2025', 'hoffmann2022', 'kaplan2020', 'llm_costs',
+    'muennighoff2023', 'nevo2000', 'sardana2023', 'snell2024']
+    """
     names = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_") or info.name in _NOT_PAPERS:
@@ -28,7 +38,18 @@ def available() -> list[str]:
 
 def get(name: str) -> ModuleType:
     """Import the paper module ``name``; raise :class:`~llmecon.errors.InputError` naming the
-    known papers otherwise."""
+    known papers otherwise.
+
+    Examples
+    --------
+    >>> import papers
+    >>> papers.get("kaplan2020").TITLE
+    'Table 1: parameters and forward FLOPs per token by operation'
+    >>> papers.get("smith1776")
+    Traceback (most recent call last):
+    ...
+    llmecon.errors.InputError: unknown paper 'smith1776'; known: besiroglu2024, cottier2024, ...
+    """
     if name not in available():
         raise InputError(f"unknown paper {name!r}; known: {', '.join(available())}")
     return importlib.import_module(f"papers.{name}")

@@ -21,6 +21,14 @@ Tolerances (issue text): α, β within 0.002; E within 0.001; A, B within 5%; bo
 Hoffmann's failure: the *mean*-reduced Huber objective under SciPy's default L-BFGS-B tolerances
 stops at its start (A ≈ 406.4, B ≈ 410.7, Hoffmann's published values); the engine's scale-free
 convergence test flags that fit as not converged.
+
+Examples
+--------
+>>> from papers import besiroglu2024
+>>> besiroglu2024.TITLE
+'Chinchilla Scaling: A replication attempt (Table 1)'
+>>> besiroglu2024.PUBLISHED["alpha"], besiroglu2024.TOLERANCE["alpha"]  # (value, SE), (tol, kind)
+((0.3478, 0.0154), (0.002, 'abs'))
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from structural.chinchilla_fit import (
 from structural.counterfactual.fits import paper_resamples
 from structural.published import BESIROGLU_2024, HOFFMANN_2022_TEX
 
+__all__ = ["PUBLISHED", "TITLE", "TOLERANCE", "allocation_exponent", "reproduce", "table1"]
+
 TITLE = "Chinchilla Scaling: A replication attempt (Table 1)"
 # Table 1 of arXiv:2404.10102 (estimates; bootstrap SEs as printed unrounded in the notebook).
 PUBLISHED = {**{k: (BESIROGLU_2024[k], BESIROGLU_2024.se[k])
@@ -59,7 +69,14 @@ N_DRAWS, N_DRAWS_QUICK = 4000, 400
 
 
 def allocation_exponent(p: dict) -> object:
-    """a = β/(α+β): the exponent of N* ∝ C^a (Hoffmann et al. 2022, eq. 4)."""
+    """a = β/(α+β): the exponent of N* ∝ C^a (Hoffmann et al. 2022, eq. 4).
+
+    Examples
+    --------
+    >>> from papers.besiroglu2024 import allocation_exponent
+    >>> round(allocation_exponent({"alpha": 0.3478, "beta": 0.3658}), 4)
+    0.5126
+    """
     return p["beta"] / (p["alpha"] + p["beta"])
 
 
@@ -82,7 +99,18 @@ def hoffmann_stall(df: pd.DataFrame, progress: bool = False) -> estimation.Resul
 
 
 def table1(res: estimation.Results) -> pd.DataFrame:
-    """Table 1 layout: estimate, bootstrap SE and 95% percentile CI for A, B, E, α, β and a."""
+    """Table 1 layout: estimate, bootstrap SE and 95% percentile CI for A, B, E, α, β and a.
+
+    Examples
+    --------
+    Table 1's layout from a refit (``quick``: a small start grid and 100 bootstrap replicates; the
+    full reproduction uses Hoffmann's grid and 4,000):
+
+    >>> from papers import besiroglu2024
+    >>> rep = besiroglu2024.reproduce(quick=True, progress=False)
+    >>> list(rep.table.columns)
+    ['estimate', 'std_err', 'ci_low', 'ci_high']
+    """
     ci = res.conf_int(method="percentile")
     out = pd.DataFrame({"estimate": res.params, "std_err": res.bse,
                         "ci_low": ci["lower"], "ci_high": ci["upper"]})
@@ -93,7 +121,21 @@ def table1(res: estimation.Results) -> pd.DataFrame:
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Refit Table 1 (summed Huber, grid, bootstrap) and check it against the published values."""
+    """Refit Table 1 (summed Huber, grid, bootstrap) and check it against the published values.
+
+    Examples
+    --------
+    >>> from papers import besiroglu2024
+    >>> rep = besiroglu2024.reproduce(quick=True, progress=False)
+    >>> rep.checks_frame().set_index("quantity")["published"].head(5)
+    quantity
+    A         482.0100
+    B        2085.4300
+    E           1.8172
+    alpha       0.3478
+    beta        0.3658
+    Name: published, dtype: float64
+    """
     df = data.load("chinchilla")
     df = df[~df["outlier"]].reset_index(drop=True)
     draws = N_DRAWS_QUICK if quick else N_DRAWS

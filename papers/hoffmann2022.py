@@ -24,6 +24,14 @@ What this module reproduces
   paper prints budgets to three and tokens to two or three significant figures from parameters it
   rounds, which moves the projections by up to ~10% at the ends of the table. The 175B row prints
   1.26e24 FLOPs, a typo: 6 · 175e9 · 12.0e12 = 1.26e25, and the reproduction uses 1.26e25.
+
+Examples
+--------
+>>> from papers import hoffmann2022
+>>> hoffmann2022.TITLE
+'Approach 3: allocation exponents and compute-optimal projections'
+>>> hoffmann2022.TABLE_A3[0]  # (parameters, FLOPs, tokens) of the first row
+(400000000.0, 2.21e+19, 9200000000.0)
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import pandas as pd
 from papers.reproduction import Check, Reproduction, write_tables
 from structural.pretraining import compute_optimal, compute_optimal_for_size
 from structural.published import HOFFMANN_2022, HOFFMANN_2022_TEX, SARDANA_2023
+
+__all__ = ["TABLE_A3", "TITLE", "optimal_budget_for_size", "reproduce"]
 
 TITLE = "Approach 3: allocation exponents and compute-optimal projections"
 
@@ -60,12 +70,32 @@ MODEL_SIZES = (400e6, 1e9, 10e9, 67e9, 175e9, 280e9, 520e9, 1e12, 10e12)
 
 
 def optimal_budget_for_size(N: float, alpha: float = ALPHA, beta: float = BETA) -> float:
-    """The compute budget C at which N is compute-optimal: invert N = G (C/6)^a."""
+    """The compute budget C at which N is compute-optimal: invert N = G (C/6)^a.
+
+    Examples
+    --------
+    >>> from papers.hoffmann2022 import optimal_budget_for_size
+    >>> f"{optimal_budget_for_size(70e9):.3g}"
+    '3.22e+24'
+    """
     return float(compute_optimal_for_size(N, A, B, alpha, beta)["C"])
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Regenerate the Approach 3 exponents and projection table."""
+    """Regenerate the Approach 3 exponents and projection table.
+
+    Examples
+    --------
+    >>> from papers import hoffmann2022
+    >>> rep = hoffmann2022.reproduce(progress=False)
+    >>> rep.passed
+    True
+    >>> rep.checks_frame()[["quantity", "published", "ok"]].head(3)
+              quantity  published   ok
+    0  a (N_opt ∝ C^a)       0.46  yes
+    1  b (D_opt ∝ C^b)       0.54  yes
+    2            a + b       1.00  yes
+    """
     budgets = np.array([optimal_budget_for_size(N) for N in MODEL_SIZES])
     opt = compute_optimal(jnp.asarray(budgets), A, B, ALPHA, BETA)
     N, D = np.asarray(opt["N"]), np.asarray(opt["D"])

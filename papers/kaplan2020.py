@@ -16,6 +16,14 @@ closed forms:
   pretraining stage must reproduce.
 
 All tolerances are 1e-12 relative: these are exact identities.
+
+Examples
+--------
+>>> from papers import kaplan2020
+>>> kaplan2020.TITLE
+'Table 1: parameters and forward FLOPs per token by operation'
+>>> kaplan2020.CONFIG["n_layer"], kaplan2020.CONFIG["d_model"]
+(48, 1600)
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import pandas as pd
 from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs, flops
 
+__all__ = ["CONFIG", "TITLE", "reproduce"]
+
 TITLE = "Table 1: parameters and forward FLOPs per token by operation"
 
 #: The stated configuration (GPT-2 XL shape).
@@ -36,7 +46,19 @@ CONFIG = {"n_layer": 48, "d_model": 1600, "d_attn": 1600, "d_ff": 6400, "n_ctx":
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Regenerate Table 1 for :data:`CONFIG` and check it against the paper's closed forms."""
+    """Regenerate Table 1 for :data:`CONFIG` and check it against the paper's closed forms.
+
+    Examples
+    --------
+    >>> from papers import kaplan2020
+    >>> rep = kaplan2020.reproduce(progress=False)
+    >>> rep.passed, len(rep.checks)
+    (True, 7)
+    >>> rep.table.loc["Total (non-embedding)"]
+    parameters         1474560000
+    flops_per_token    3106406400
+    Name: Total (non-embedding), dtype: int64
+    """
     c = CONFIG
     rows = flops.kaplan_table1(**c)
     table = pd.DataFrame(rows).set_index("operation")

@@ -20,6 +20,18 @@ that Cottier et al.'s cost code assumes (0.14 orders of magnitude per year, Epoc
 machine learning hardware"), Epoch AI's price declines (9×–900× per year across thresholds, 40× per
 year at GPT-4 level; data insight of 2025-03-12), the 37% prefix reuse stated for the Mooncake
 trace, and the project's requirement that the usage mixtures beat a single lognormal by AIC.
+
+Examples
+--------
+>>> from papers import llm_costs
+>>> llm_costs.TITLE
+'Fitted cost functions: parameters, standard errors, CIs and fit statistics'
+>>> [name for name, _ in llm_costs.SECTIONS]
+['training cost', 'inference prices', 'price trends', 'usage traces', 'task success']
+>>> llm_costs.EXAMPLE_PRICES
+{'input': 0.27, 'output': 1.1, 'cache_read': 0.0675}
+>>> llm_costs.EPOCH_DECLINE_RANGE, llm_costs.EPOCH_GPT4_DECLINE, llm_costs.MOONCAKE_REUSE
+((9.0, 900.0), 40.0, 0.37)
 """
 
 from __future__ import annotations
@@ -35,6 +47,9 @@ import numpy as np
 import pandas as pd
 
 from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
+
+__all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
+           "SECTIONS", "TITLE", "console_table", "reproduce"]
 
 TITLE = "Fitted cost functions: parameters, standard errors, CIs and fit statistics"
 
@@ -273,7 +288,20 @@ SECTIONS = (("training cost", _training_cost), ("inference prices", _inference_p
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
     """The results table in ``width`` columns: one heading per model (N, convergence), then one
     line per quantity with its estimate, standard error and 95% CI. Long names are shortened
-    with "…"; the log-likelihood, AIC and BIC are in the files."""
+    with "…"; the log-likelihood, AIC and BIC are in the files.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from papers.llm_costs import console_table
+    >>> table = pd.DataFrame({"model": ["usage"], "N": [100], "converged": [True],
+    ...                       "quantity": ["median tokens"], "estimate": [512.0],
+    ...                       "std_err": [12.5], "ci_low": [488.0], "ci_high": [537.0]})
+    >>> print(console_table(table, width=80))
+      quantity                estimate    std_err  95% CI
+    usage (N = 100, converged)
+      median tokens                512       12.5  [488, 537]
+    """
     num = 10
     name_w = width - 2 - 3 * (num + 1) - 2 * num - 4
     lines = [f"  {'quantity':<{name_w}} {'estimate':>{num}} {'std_err':>{num}}  95% CI"]
@@ -298,7 +326,19 @@ def _shorten(s: str, width: int) -> str:
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
     """Fit every cost function and assemble the results table (``quick``: fewer variants);
-    ``progress`` says which section is fitting on a terminal."""
+    ``progress`` says which section is fitting on a terminal.
+
+    Examples
+    --------
+    Fitting every cost function takes about a minute; ``quick`` fits fewer variants:
+
+    >>> from papers import llm_costs
+    >>> [name for name, _ in llm_costs.SECTIONS][:2]
+    ['training cost', 'inference prices']
+    >>> rep = llm_costs.reproduce(quick=True, progress=False)  # doctest: +SKIP
+    >>> rep.passed  # doctest: +SKIP
+    True
+    """
     show = progress and sys.stderr.isatty()
     c = _Collected()
     for i, (what, section) in enumerate(SECTIONS):

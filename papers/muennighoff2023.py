@@ -15,6 +15,16 @@ Reproduced with :mod:`structural.repeated_data`:
   a search, ours from a bounded scalar minimisation in log N);
 - the value of repetition: 4 epochs of U unique tokens are worth D'/U = 3.73 epochs of fresh data
   (eq. 5 with R_D = 3), i.e. the paper's "up to 4 epochs, repeated data is almost as good as new".
+
+Examples
+--------
+>>> from papers import muennighoff2023
+>>> muennighoff2023.TITLE
+'Data-constrained scaling: effective data, Fig. 1 losses and the optimal allocation'
+>>> muennighoff2023.FIG1[(6.34e9, 242e9, 25e9)]
+2.2256440889984477
+>>> muennighoff2023.PUBLISHED_ALLOCATION, muennighoff2023.PUBLISHED_FOUR_EPOCHS
+({'tokens': 237340000000.0, 'epochs': 9.49, 'parameters': 7020000000.0}, 3.73)
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ from scipy.optimize import minimize_scalar
 from papers.reproduction import Check, Reproduction, write_tables
 from structural.repeated_data import MUENNIGHOFF_2023, data_constrained_loss, effective_data
 
+__all__ = ["FIG1", "PUBLISHED_ALLOCATION", "PUBLISHED_FOUR_EPOCHS", "TITLE", "loss",
+           "optimal_allocation", "reproduce"]
+
 TITLE = "Data-constrained scaling: effective data, Fig. 1 losses and the optimal allocation"
 
 #: Fig. 1 (right) models: (N, D, U) → published loss (datablations README).
@@ -41,14 +54,31 @@ PUBLISHED_FOUR_EPOCHS = 3.73
 
 
 def loss(N: float, D: float, U: float) -> float:
-    """L(N, D, U) with the published constants."""
+    """L(N, D, U) with the published constants.
+
+    Examples
+    --------
+    The datablations README's worked example:
+
+    >>> from papers.muennighoff2023 import loss
+    >>> round(loss(6.34e9, 242e9, 25e9), 4)
+    2.2256
+    """
     p = MUENNIGHOFF_2023
     return float(data_constrained_loss(N, D, U, p["a"], p["b"], p["e"], p["alpha"], p["beta"],
                                        p["R_D_star"], p["R_N_star"]))
 
 
 def optimal_allocation(C: float, U: float) -> tuple[float, float]:
-    """(N, D) minimising L(N, C/(6N), U): a bounded scalar search in log N."""
+    """(N, D) minimising L(N, C/(6N), U): a bounded scalar search in log N.
+
+    Examples
+    --------
+    >>> from papers.muennighoff2023 import optimal_allocation
+    >>> N, D = optimal_allocation(1e22, 100e9)
+    >>> f"N = {N:.3g}, D = {D:.3g}"
+    'N = 8.56e+09, D = 1.95e+11'
+    """
     res = minimize_scalar(lambda logN: loss(np.exp(logN), C / (6 * np.exp(logN)), U),
                           bounds=(np.log(1e8), np.log(1e12)), method="bounded",
                           options={"xatol": 1e-10})
@@ -57,7 +87,14 @@ def optimal_allocation(C: float, U: float) -> tuple[float, float]:
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Regenerate the Fig. 1 losses, the C = 1e22 allocation and the value of four epochs."""
+    """Regenerate the Fig. 1 losses, the C = 1e22 allocation and the value of four epochs.
+
+    Examples
+    --------
+    >>> from papers import muennighoff2023
+    >>> muennighoff2023.reproduce(progress=False).passed
+    True
+    """
     rows = []
     checks = []
     for (N, D, U), published in FIG1.items():

@@ -13,6 +13,16 @@ the values of PyBLP 1.3.0's own tutorials (Conlon and Gortmaker 2020, RAND J. Ec
 Tolerances: the published values are rounded to four decimals, so each check allows that
 rounding (±5e-5) or 1e-4 relative, whichever is larger. The data are read from the installed
 ``pyblp`` package (the ``market`` extra); nothing is copied into llmecon.
+
+Examples
+--------
+>>> from papers import nevo2000
+>>> nevo2000.TITLE
+'Nevo (2000) fake cereal: logit, nested logit and random-coefficients demand'
+>>> nevo2000.SOURCE
+'PyBLP 1.3.0 tutorials (Conlon and Gortmaker 2020)'
+>>> nevo2000.SIGMA0.diagonal(), nevo2000.PI0.shape
+(array([0.3302, 2.4526, 0.0163, 0.2441]), (4, 4))
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ import pandas as pd
 
 from papers.reproduction import Check, Reproduction, write_tables
 
+__all__ = ["PI0", "SIGMA0", "SOURCE", "TITLE", "load", "reproduce"]
+
 TITLE = "Nevo (2000) fake cereal: logit, nested logit and random-coefficients demand"
 SOURCE = "PyBLP 1.3.0 tutorials (Conlon and Gortmaker 2020)"
 
@@ -33,7 +45,15 @@ PI0 = np.array([[5.4819, 0, 0.2037, 0], [15.8935, -1.2000, 0, 2.6342],
 
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nevo's product and agent data from the installed ``pyblp`` package."""
+    """Nevo's product and agent data from the installed ``pyblp`` package.
+
+    Examples
+    --------
+    >>> from papers.nevo2000 import load
+    >>> products, agents = load()
+    >>> products.shape, agents.shape
+    ((2256, 30), (1880, 12))
+    """
     try:
         import pyblp.data
     except ImportError as exc:
@@ -48,7 +68,19 @@ def _tol(published: float) -> float:
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
     """Estimate the three tutorial models, check them, and write estimates, elasticities,
-    markups and a merger simulation (firm 2 joins firm 1) with draw-based intervals."""
+    markups and a merger simulation (firm 2 joins firm 1) with draw-based intervals.
+
+    Examples
+    --------
+    The full reproduction estimates the random-coefficients model (about a minute); its published
+    values are PyBLP's tutorial numbers:
+
+    >>> from papers import nevo2000
+    >>> nevo2000.TITLE
+    'Nevo (2000) fake cereal: logit, nested logit and random-coefficients demand'
+    >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
+    >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
+    """
     from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
 
     products, agents = load()

@@ -12,12 +12,24 @@ import pandas as pd
 
 from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
+__all__ = ["Check", "Reproduction", "write_tables"]
+
 
 @dataclass(frozen=True)
 class Check:
-    """One published number against its reproduction.
+    r"""One published number against its reproduction.
 
-    ``kind`` is ``"abs"`` (|x − p| ≤ tol) or ``"rel"`` (|x − p| ≤ tol·|p|).
+    ``kind`` is ``"abs"`` (:math:`|x - p| \le \mathrm{tol}`) or ``"rel"``
+    (:math:`|x - p| \le \mathrm{tol} \cdot |p|`), x reproduced and p published.
+
+    Examples
+    --------
+    >>> from papers.reproduction import Check
+    >>> c = Check("alpha", reproduced=0.3481, published=0.3478, tol=0.002, source="Table 1")
+    >>> c.passed, c.tolerance_text
+    (True, '±0.002')
+    >>> Check("A", 530.0, 482.01, 0.05, "rel").passed
+    False
     """
 
     quantity: str
@@ -45,6 +57,25 @@ class Reproduction:
 
     ``table`` is the regenerated table (a DataFrame in the paper's layout); ``checks`` pairs each
     published number with its reproduction; ``notes`` says what the table uses and what differs.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from papers.reproduction import Check, Reproduction
+    >>> rep = Reproduction("toy", "A toy table", pd.DataFrame({"x": [1.0]}),
+    ...                    [Check("x", 1.0, 1.0004, 1e-3)])
+    >>> rep.passed
+    True
+    >>> print(rep.render())
+    toy: A toy table
+    <BLANKLINE>
+         x
+    0  1.0
+    <BLANKLINE>
+    reproduced vs published
+    quantity  reproduced  published tolerance source  ok
+           x           1     1.0004    ±0.001        yes
+    result: PASS (1/1 within tolerance)
     """
 
     paper: str
@@ -105,6 +136,21 @@ def write_tables(table: pd.DataFrame, out: Path, stem: str, title: str | None = 
 
     A named index becomes the first column. ``title`` heads the Markdown and captions the LaTeX;
     ``notes`` follow both. No dependency beyond pandas (``DataFrame.to_latex`` needs jinja2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from papers.reproduction import write_tables
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_tables(pd.DataFrame({"x": [1.5]}), Path(tmp), "toy", title="Toy")
+    ...     print(paths[1].read_text())
+    # Toy
+    <BLANKLINE>
+    | x |
+    |---|
+    | 1.5 |
     """
     notes = notes or []
     out = Path(out)

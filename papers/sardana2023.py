@@ -15,6 +15,14 @@ Reproduced here, with the project's own machinery rather than the paper's closed
   free levers (N, D), quality = model loss, Q = 2e12 one-token queries and a cost whose dollars
   equal FLOPs (so the pipeline's accounting is the paper's);
 - its first-order condition ε_N / ε_D = 1 + D_inf / (3 D_tr), ε_X = −∂ ln(L − E)/∂ ln X, to 1e-8.
+
+Examples
+--------
+>>> from papers import sardana2023
+>>> sardana2023.TITLE
+'Inference-aware compute-optimal scaling: the 13B → 7B example'
+>>> sardana2023.PUBLISHED_SAVING_FLOPS, sardana2023.PUBLISHED_SAVING_SHARE
+(1.7e+22, 0.17)
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from structural import costs, firm
 from structural.pretraining import chinchilla_loss, compute_optimal_for_size, data_for_loss
 from structural.published import SARDANA_2023
 
+__all__ = ["PUBLISHED_SAVING_FLOPS", "PUBLISHED_SAVING_SHARE", "TITLE", "loss", "reproduce",
+           "tokens_for_loss"]
+
 TITLE = "Inference-aware compute-optimal scaling: the 13B → 7B example"
 
 A, B, E, ALPHA, BETA = (SARDANA_2023[k] for k in ("A", "B", "E", "alpha", "beta"))
@@ -44,12 +55,26 @@ N_SMALL = 7e9
 
 
 def loss(N: float, D: float) -> float:
-    """L(N, D) with the paper's constants (:func:`structural.pretraining.chinchilla_loss`)."""
+    """L(N, D) with the paper's constants (:func:`structural.pretraining.chinchilla_loss`).
+
+    Examples
+    --------
+    >>> from papers.sardana2023 import loss
+    >>> round(loss(13e9, 260e9), 4)
+    2.094
+    """
     return float(chinchilla_loss(N, D, A, B, E, ALPHA, BETA))
 
 
 def tokens_for_loss(N: float, ell: float) -> float:
-    """D with L(N, D) = ℓ (:func:`structural.pretraining.data_for_loss`)."""
+    """D with L(N, D) = ℓ (:func:`structural.pretraining.data_for_loss`).
+
+    Examples
+    --------
+    >>> from papers.sardana2023 import loss, tokens_for_loss
+    >>> f"{tokens_for_loss(7e9, loss(13e9, 260e9)):.3g}"
+    '4.72e+11'
+    """
     return float(data_for_loss(N, ell, A, B, E, ALPHA, BETA))
 
 
@@ -80,7 +105,15 @@ def flops_theta() -> dict[str, float]:
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Regenerate the 13B/7B example and the inference-aware optimum with the firm's solver."""
+    """Regenerate the 13B/7B example and the inference-aware optimum with the firm's solver.
+
+    Examples
+    --------
+    >>> from papers import sardana2023
+    >>> rep = sardana2023.reproduce(progress=False)
+    >>> rep.passed
+    True
+    """
     opt13 = compute_optimal_for_size(N_CHINCHILLA, A, B, ALPHA, BETA)
     C13, D13 = float(opt13["C"]), float(opt13["D"])
     ell = loss(N_CHINCHILLA, D13)

@@ -13,6 +13,14 @@ times its plain inference compute, which for R = D_inference / D_pretrain = 0.16
 Here X is *not* typed in: it is derived from the pipeline's own FLOP accounting
 (:func:`structural.costs.stage_costs` with the paper's convention: no attention term, one output
 token per query, Q = D_inference queries) as (F_big + Q v_big − F_small) / (Q v_small).
+
+Examples
+--------
+>>> from papers import snell2024
+>>> snell2024.TITLE
+'FLOPs-matched exchange of model size for test-time compute'
+>>> snell2024.PUBLISHED  # ratio of inference to pretraining tokens -> published multiplier
+{0.16: 257.75, 0.79: 63.37, 22.0: 15.77}
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import pandas as pd
 
 from papers.reproduction import Check, Reproduction, write_tables
 from structural import costs
+
+__all__ = ["PUBLISHED", "TITLE", "inference_multiplier", "reproduce"]
 
 TITLE = "FLOPs-matched exchange of model size for test-time compute"
 
@@ -44,7 +54,14 @@ def _pipeline_flops(N: float, D_pretrain: float, D_inference: float) -> tuple[fl
 
 def inference_multiplier(ratio: float, M: float = M) -> float:
     """X such that the small model with X × its inference compute matches the big model's total
-    FLOPs, from the pipeline accounting; ``ratio`` = D_inference / D_pretrain."""
+    FLOPs, from the pipeline accounting; ``ratio`` = D_inference / D_pretrain.
+
+    Examples
+    --------
+    >>> from papers.snell2024 import inference_multiplier
+    >>> round(inference_multiplier(0.16), 2)
+    257.75
+    """
     Q = ratio * D_PRETRAIN
     F_small, v_small = _pipeline_flops(N_SMALL, D_PRETRAIN, Q)
     F_big, v_big = _pipeline_flops(M * N_SMALL, D_PRETRAIN, Q)
@@ -52,7 +69,18 @@ def inference_multiplier(ratio: float, M: float = M) -> float:
 
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
-    """Regenerate the three FLOPs-matched multipliers from the pipeline's FLOP accounting."""
+    """Regenerate the three FLOPs-matched multipliers from the pipeline's FLOP accounting.
+
+    Examples
+    --------
+    >>> from papers import snell2024
+    >>> rep = snell2024.reproduce(progress=False)
+    >>> rep.checks_frame()[["reproduced", "published"]].round(2)
+       reproduced  published
+    0      257.75     257.75
+    1       63.37      63.37
+    2       15.77      15.77
+    """
     rows, checks = [], []
     for ratio, published in PUBLISHED.items():
         X = inference_multiplier(ratio)

@@ -37,6 +37,8 @@ from estimation import Bootstrap, Param, ParamSpec
 from estimation.losses import Huber
 from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
 
+__all__ = ["check_identified", "fit_chinchilla"]
+
 # Hoffmann et al. (2022), §D.2: the initialisation grid of their Approach 3 fit, on (a, b, e, α, β)
 # with a = log A, b = log B, e = log E.
 HOFFMANN_GRID = {
@@ -72,17 +74,23 @@ def log_residuals(p: dict, d: dict) -> jnp.ndarray:
 
 
 class LawDerivatives:
-    """Closed-form derivatives of :func:`log_residuals` in θ = (log A, log B, log E, α, β).
+    r"""Closed-form derivatives of :func:`log_residuals` in θ = (log A, log B, log E, α, β).
 
-    With u_i = (a − α x_i, b − β y_i, e), x = log N, y = log D, and softmax shares
-    p_ik = exp(u_ik − LSE(u_i)) of the three terms (Besiroglu et al. 2024, eq. 2):
+    With :math:`u_i = (a - \alpha x_i,\ b - \beta y_i,\ e)`, :math:`x = \log N`,
+    :math:`y = \log D`, and the softmax shares :math:`p_{ik} = \exp(u_{ik} - \mathrm{LSE}(u_i))`
+    of the three terms (Besiroglu et al. 2024, eq. 2):
 
-        ∂r_i/∂θ = (p_i1, p_i2, p_i3, −p_i1 x_i, −p_i2 y_i),
-        ∇²r_i   = U_iᵀ (diag p_i − p_i p_iᵀ) U_i,   U_i = ∂u_i/∂θ (rows (1,0,0,−x,0),
-                                                    (0,1,0,0,−y), (0,0,1,0,0)),
+    .. math::
 
-    so Σ_i c_i ∇²r_i is a combination of the sums Σ_i c_i M_ikl φ(x_i, y_i) over
-    φ ∈ {1, x, y, x², y², xy}: one (6 × n)(n × 6) product instead of differentiating r twice.
+        \frac{\partial r_i}{\partial\theta} = (p_{i1}, p_{i2}, p_{i3}, -p_{i1} x_i,
+            -p_{i2} y_i), \qquad
+        \nabla^2 r_i = U_i^\top (\operatorname{diag} p_i - p_i p_i^\top)\, U_i,
+
+    where :math:`U_i = \partial u_i / \partial\theta` has rows (1, 0, 0, −x, 0),
+    (0, 1, 0, 0, −y) and (0, 0, 1, 0, 0). So :math:`\sum_i c_i \nabla^2 r_i` is a combination of
+    the sums :math:`\sum_i c_i M_{ikl}\, \varphi(x_i, y_i)` over
+    :math:`\varphi \in \{1, x, y, x^2, y^2, xy\}`: one (6 × n)(n × 6) product instead of
+    differentiating r twice.
     Diagonal terms use p_1(p_2 + p_3) rather than p_1(1 − p_1), which cancels as p_1 → 1.
     The engine checks both against JAX at the start of every fit
     (:mod:`estimation.derivatives`).
@@ -143,11 +151,18 @@ def huber_loglik(delta: float):
 
 
 def huber_scale_step(r: np.ndarray, delta: float) -> float:
-    """The σ that maximises Σ_i [−Huber_δ(r_i/σ) − log σ] at fixed residuals r.
+    r"""The σ that maximises :math:`\sum_i [-\mathrm{Huber}_\delta(r_i/\sigma) - \log\sigma]` at
+    fixed residuals r.
 
-    It is the root of the scale score  Σ_i min(u_i², δ u_i) = n,  u_i = |r_i|/σ  (ψ_δ(u)u =
-    min(u², δu) for the Huber ψ). The left side falls strictly as σ grows, from +∞ to 0, so
-    the root is unique; it is found in log(σ / max|r|), which keeps every u finite.
+    It is the root of the scale score
+
+    .. math::
+
+        \sum_i \min(u_i^2, \delta u_i) = n, \qquad u_i = |r_i| / \sigma
+
+    (:math:`\psi_\delta(u)\,u = \min(u^2, \delta u)` for the Huber ψ). The left side falls
+    strictly as σ grows, from +∞ to 0, so the root is unique; it is found in
+    :math:`\log(\sigma / \max_i |r_i|)`, which keeps every u finite.
     """
     if not (np.isfinite(delta) and delta > 0):
         raise estimation.SpecificationError(f"Huber delta must be a finite number > 0, got {delta}")
@@ -207,7 +222,7 @@ def huber_mle_alternating(
     max_rounds: int = 50,
     rtol: float = 1e-10,
 ) -> tuple[dict[str, float], float, int, str | None]:
-    """Maximise the Huber-density likelihood over (θ, σ) by block-coordinate ascent.
+    r"""Maximise the Huber-density likelihood over (θ, σ) by block-coordinate ascent.
 
     Each round takes the exact scale step σ ← :func:`huber_scale_step` at the current law, then
     the exact location step: the law's M-estimate under Σ_i Huber_δ(r_i/σ) (the likelihood in θ
@@ -216,7 +231,8 @@ def huber_mle_alternating(
     point of the joint likelihood (cf. Huber 1981, *Robust Statistics*, ch. 7, on computing
     regression M-estimates together with a scale). A joint Newton run cannot do this here: at
     σ ≈ 5·10⁻⁶ the quadratic zone of the density is ~10⁻⁸ wide and the Hessian jumps at every
-    kink. It stops when no law parameter moves by more than ``rtol`` relative to max(|x|, 1).
+    kink. It stops when no law parameter moves by more than ``rtol`` relative to
+    :math:`\max(|x|, 1)`.
 
     Returns
     -------
@@ -288,6 +304,19 @@ def check_identified(df: pd.DataFrame) -> None:
     ------
     estimation.SpecificationError
         Naming the column without variation, or the number of rows against the parameters.
+
+    Examples
+    --------
+    Runs of one model size cannot identify the law's N exponent:
+
+    >>> import pandas as pd
+    >>> from structural.chinchilla_fit import check_identified
+    >>> runs = pd.DataFrame({"params": [1e8] * 6, "tokens": [1e9, 2e9, 4e9, 8e9, 1.6e10, 3.2e10],
+    ...                      "loss": [3.2, 3.0, 2.9, 2.8, 2.75, 2.7]})
+    >>> check_identified(runs)
+    Traceback (most recent call last):
+    ...
+    estimation.errors.SpecificationError: column 'params' has 1 distinct value(s); the law needs ...
     """
     k = len(law_spec())
     for col, sym in (("params", "N"), ("tokens", "D")):
@@ -355,20 +384,45 @@ def fit_chinchilla(
 
     Parameters
     ----------
-    df : DataFrame with ``params`` (N), ``tokens`` (D), ``loss`` (nats/token), all > 0.
+    df : DataFrame
+        Columns ``params`` (N), ``tokens`` (D), ``loss`` (nats/token), all > 0.
     estimator : {"huber", "huber-mle"}
         Summed Huber loss on log residuals (M-estimation), or the Huber-density MLE with a free
         scale (Besiroglu et al.'s point estimate). ``huber-mle`` starts from the ``huber``
         optimum found from ``starts`` and is maximised by :func:`huber_mle_alternating`.
-    starts : DataFrame of starts (user scale), a dict of numbers (one start: ``{"A": 400, "B":
-        400, "E": 1.7, "alpha": 0.3, "beta": 0.3}``), or a grid dict of lists on (a, b, e, α, β);
-        default Hoffmann's 4,500-point grid.
+    starts : DataFrame, dict or None
+        Starts on the user scale (a DataFrame), one start as a dict of numbers
+        (``{"A": 400, "B": 400, "E": 1.7, "alpha": 0.3, "beta": 0.3}``), or a grid dict of lists
+        on (a, b, e, α, β); default Hoffmann's 4,500-point grid.
     bootstrap : int or Bootstrap
         Replicates of the summed-Huber estimator, each refitted from the summed-Huber estimate
         (Besiroglu et al.'s SEs come from that bootstrap for both estimators).
     scheduler : str or distributed.Client, optional
         Run the start grid and the bootstrap in chunks on a Dask cluster (same results as here;
         :func:`estimation.fit`).
+
+    Examples
+    --------
+    Recover the law from 60 simulated runs, from one start:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from structural.chinchilla_fit import fit_chinchilla
+    >>> from structural.pretraining import chinchilla_loss
+    >>> rng = np.random.default_rng(0)
+    >>> N, D = 10 ** rng.uniform(7, 10, 60), 10 ** rng.uniform(9, 12, 60)
+    >>> loss = np.asarray(chinchilla_loss(N, D, 400.0, 400.0, 1.7, 0.33, 0.29))
+    >>> noisy = loss * np.exp(rng.normal(0, 0.01, 60))
+    >>> runs = pd.DataFrame({"params": N, "tokens": D, "loss": noisy})
+    >>> start = {"A": 300.0, "B": 300.0, "E": 1.5, "alpha": 0.3, "beta": 0.3}
+    >>> res = fit_chinchilla(runs, starts=start, progress=False)
+    >>> res.params.round(2)
+    A        373.99
+    B        257.14
+    E          1.65
+    alpha      0.32
+    beta       0.27
+    Name: estimate, dtype: float64
     """
     if estimator not in ("huber", "huber-mle"):
         raise estimation.SpecificationError(

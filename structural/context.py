@@ -21,6 +21,17 @@ In the pipeline γ is the model's own loss (from pretraining and fine-tuning) an
 (α/(c + x))^β is the excess loss left when the model sees c useful context tokens before an x-token
 input. On generic text this buys little; for retrieval of task facts a scenario should state a
 larger α as an assumption.
+
+Examples
+--------
+>>> from structural.context import XIONG_2023, DEFAULT_CONTEXT_LAW, XIONG_2023_7B
+>>> sorted(XIONG_2023)
+['13B', '34B', '70B', '7B']
+>>> tuple(DEFAULT_CONTEXT_LAW), DEFAULT_CONTEXT_LAW.model
+((17.9, 0.51, 1.35), 'Llama 2 Long 70B')
+>>> from structural.context import XIONG_2023_13B, XIONG_2023_34B, XIONG_2023_70B
+>>> [law.beta for law in (XIONG_2023_7B, XIONG_2023_13B, XIONG_2023_34B, XIONG_2023_70B)]
+[0.45, 0.48, 0.5, 0.51]
 """
 
 from __future__ import annotations
@@ -32,12 +43,23 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["DEFAULT_CONTEXT_LAW", "XIONG_2023", "XIONG_2023_7B", "XIONG_2023_13B", "XIONG_2023_34B",
+           "XIONG_2023_70B", "ContextLaw", "context_excess_loss", "context_loss", "fit_context_law"]
+
 Array = Any
 
 
 @dataclass(frozen=True)
 class ContextLaw:
-    """A published (α, β, γ) of L(c) = (α/c)^β + γ with its source; unpacks as (α, β, γ)."""
+    """A published (α, β, γ) of L(c) = (α/c)^β + γ with its source; unpacks as (α, β, γ).
+
+    Examples
+    --------
+    >>> from structural.context import XIONG_2023_70B
+    >>> alpha, beta, gamma = XIONG_2023_70B
+    >>> alpha, beta, gamma, XIONG_2023_70B.model
+    (17.9, 0.51, 1.35, 'Llama 2 Long 70B')
+    """
 
     alpha: float
     beta: float
@@ -68,13 +90,31 @@ DEFAULT_CONTEXT_LAW = XIONG_2023_70B
 
 
 def context_loss(c: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
-    """L(c) = (α/c)^β + γ (Xiong et al. 2023, Fig. 1): loss at token position c."""
+    """L(c) = (α/c)^β + γ (Xiong et al. 2023, Fig. 1): loss at token position c.
+
+    Examples
+    --------
+    Loss of Llama 2 Long 70B at token position 32,768:
+
+    >>> from structural.context import context_loss, XIONG_2023_70B
+    >>> round(float(context_loss(32768, *XIONG_2023_70B)), 4)
+    1.3717
+    """
     return (alpha / jnp.asarray(c, jnp.float64)) ** beta + gamma
 
 
 def context_excess_loss(c: Array, x: Array, alpha: Array, beta: Array) -> Array:
     """(α / (c + x))^β: excess loss over the model's asymptote with c context tokens before an
-    x-token input; falls as a power law in useful context."""
+    x-token input; falls as a power law in useful context.
+
+    Examples
+    --------
+    Excess loss over the asymptote with 4,000 context tokens before a 500-token input:
+
+    >>> from structural.context import context_excess_loss, XIONG_2023_70B
+    >>> round(float(context_excess_loss(4000, 500, XIONG_2023_70B.alpha, XIONG_2023_70B.beta)), 4)
+    0.0597
+    """
     return (alpha / (jnp.asarray(c, jnp.float64) + x)) ** beta
 
 
@@ -90,6 +130,23 @@ def fit_context_law(position: Array, loss: Array, start: ContextLaw = DEFAULT_CO
 
     ``position`` (tokens, ≥ 1) and ``loss`` (nats) are equal-length arrays, e.g. the mean loss at
     each position of long validation documents, as in Xiong et al. (2023), Fig. 1.
+
+    Examples
+    --------
+    Recover a law from simulated per-position losses:
+
+    >>> import numpy as np
+    >>> from structural.context import context_loss, fit_context_law
+    >>> c = np.geomspace(16, 32768, 40)
+    >>> noise = np.random.default_rng(0).normal(0, 0.002, 40)
+    >>> res = fit_context_law(c, np.asarray(context_loss(c, 20.0, 0.5, 1.4)) + noise)
+    >>> res.converged
+    True
+    >>> res.params[["alpha", "beta", "gamma"]].round(2)
+    alpha    19.99
+    beta      0.50
+    gamma     1.40
+    Name: estimate, dtype: float64
     """
     import estimation
     from structural.errors import PipelineError

@@ -46,6 +46,9 @@ import jax.numpy as jnp
 from structural import flops, inference
 from structural.errors import PipelineError
 
+__all__ = ["cost_parameters", "cost_per_solved", "fixed_cost", "serving", "stage_costs",
+           "total_cost", "variable_cost"]
+
 Array = Any
 
 Z_KEYS = ("N", "D", "U", "D_F", "trainable_fraction", "c", "cached_fraction", "x", "k", "r", "y")
@@ -99,6 +102,14 @@ def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     Returns ``chips``, ``batch``, ``batch_memory`` (the memory cap), ``batch_cost`` (the batch at
     which decode turns compute-bound; inf when KV reads alone keep it memory-bound) and ``limit``
     (index into :data:`BATCH_LIMITS`).
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters, serving
+    >>> from structural.firm import default_levers
+    >>> plan = serving(default_levers(), cost_parameters("H100"))
+    >>> sorted(plan)
+    ['batch', 'batch_cost', 'batch_memory', 'chips', 'limit']
     """
     N = jnp.asarray(z["N"], jnp.float64)
     weights = N * theta["bytes_per_param"]
@@ -145,7 +156,19 @@ def _prefill_seconds(N: Array, F: Array, P: Array, batch: Array,
 
 
 def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[str, Array]]:
-    """FLOPs, seconds and dollars of every stage (see the module docstring). Pure and vmappable."""
+    """FLOPs, seconds and dollars of every stage (see the module docstring). Pure and vmappable.
+
+    Examples
+    --------
+    Dollars of each stage of the default pipeline (70B on 1.4T tokens, on H100s):
+
+    >>> from structural.costs import cost_parameters, stage_costs
+    >>> from structural.firm import default_levers
+    >>> costs = stage_costs(default_levers(), cost_parameters("H100"))
+    >>> {stage: f"{float(c['dollars']):.3g}" for stage, c in costs.items()}
+    {'pretrain': '1.89e+06', 'finetune': '0', 'data': '0', 'context': '0.000348', 'input':
+    '0.000175', 'reasoning': '0', 'output': '0.000941'}
+    """
     N = jnp.asarray(z["N"], jnp.float64)
     N_a = N * theta["active_fraction"]
     nd = attention_width(N, theta)
@@ -191,24 +214,58 @@ def unique_tokens_bought(z: dict[str, Array]) -> Array:
 
 
 def fixed_cost(costs: dict[str, dict[str, Array]], field: str = "dollars") -> Array:
-    """F: the sum over the fixed stages (pretraining, fine-tuning, data)."""
+    """F: the sum over the fixed stages (pretraining, fine-tuning, data).
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters, fixed_cost, stage_costs
+    >>> from structural.firm import default_levers
+    >>> f"{float(fixed_cost(stage_costs(default_levers(), cost_parameters('H100')))):.3g}"
+    '1.89e+06'
+    """
     return sum(costs[s][field] for s in FIXED_STAGES)
 
 
 def variable_cost(costs: dict[str, dict[str, Array]], field: str = "dollars") -> Array:
-    """v: the sum over the per-query stages (context, input, reasoning, output), k attempts in."""
+    """v: the sum over the per-query stages (context, input, reasoning, output), k attempts in.
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters, stage_costs, variable_cost
+    >>> from structural.firm import default_levers
+    >>> f"{float(variable_cost(stage_costs(default_levers(), cost_parameters('H100')))):.3g}"
+    '0.00146'
+    """
     return sum(costs[s][field] for s in QUERY_STAGES)
 
 
 def total_cost(z: dict[str, Array], theta: dict[str, Array], Q: Array) -> Array:
-    """F + Q v in dollars for Q queries over the model's life."""
+    """F + Q v in dollars for Q queries over the model's life.
+
+    Examples
+    --------
+    Lifetime cost of the default pipeline over a billion queries:
+
+    >>> from structural.costs import cost_parameters, total_cost
+    >>> from structural.firm import default_levers
+    >>> f"{float(total_cost(default_levers(), cost_parameters('H100'), 1e9)):.4g}"
+    '3.349e+06'
+    """
     costs = stage_costs(z, theta)
     return fixed_cost(costs) + Q * variable_cost(costs)
 
 
 def cost_per_solved(z: dict[str, Array], theta: dict[str, Array], Q: Array,
                     p_solved: Array) -> Array:
-    """(F/Q + v) / P(solved): dollars per solved problem, v including all k attempts."""
+    """(F/Q + v) / P(solved): dollars per solved problem, v including all k attempts.
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters, cost_per_solved
+    >>> from structural.firm import default_levers
+    >>> f"{float(cost_per_solved(default_levers(), cost_parameters('H100'), 1e9, 0.5)):.3g}"
+    '0.0067'
+    """
     costs = stage_costs(z, theta)
     return (fixed_cost(costs) / Q + variable_cost(costs)) / p_solved
 
@@ -226,6 +283,13 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     grouped-query attention with 8 of 64 KV heads, training context 4096: Touvron et al. 2023,
     arXiv:2307.09288, Table 1); data free (price 0) unless stated; cached context billed at 10 % of
     its prefill (the common API cache-read discount).
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters
+    >>> theta = cost_parameters("A100", precision_infer="bf16")
+    >>> f"{theta['peak_train']:.3g} FLOP/s, ${theta['price_per_hour']}/hour"
+    '3.12e+14 FLOP/s, $2.93/hour'
     """
     from structural.hardware import Hardware, get_hardware
 

@@ -24,6 +24,9 @@ import jax.numpy as jnp
 
 from structural import published
 
+__all__ = ["effective_data_transferred", "effective_data_transferred_tokens",
+           "fraction_effective_data_from_transfer"]
+
 Array = Any
 
 #: Hernandez et al. (2021) transfer fits (units: characters), see :mod:`structural.published`.
@@ -32,7 +35,19 @@ HERNANDEZ_2021 = published.HERNANDEZ_2021
 
 def effective_data_transferred(D_F: Array, N: Array, k: Array, alpha_T: Array,
                                beta_T: Array) -> Array:
-    """D_T = k D_F^{α_T} N^{β_T} (Hernandez et al. 2021, eq. 1.1)."""
+    """D_T = k D_F^{α_T} N^{β_T} (Hernandez et al. 2021, eq. 1.1).
+
+    Examples
+    --------
+    Characters of Python that 1e6 characters of fine-tuning are worth to a 1e8-parameter model
+    pretrained on text (Hernandez et al. 2021):
+
+    >>> from structural.finetuning import effective_data_transferred
+    >>> from structural.published import HERNANDEZ_2021
+    >>> c = HERNANDEZ_2021["text->python"]
+    >>> f"{float(effective_data_transferred(1e6, 1e8, c['ft_k'], c['ft_alpha'], c['ft_beta'])):.3g}"
+    '2.5e+08'
+    """
     D_F = jnp.asarray(D_F, jnp.float64)
     # D_F^α_T is 0 at D_F = 0, but its derivative is infinite there: take the power only where
     # D_F > 0 so that derivatives at "no fine-tuning" are finite (zero), never NaN.
@@ -45,7 +60,17 @@ def effective_data_transferred(D_F: Array, N: Array, k: Array, alpha_T: Array,
 def fraction_effective_data_from_transfer(D_F: Array, N: Array, k: Array, alpha_T: Array,
                                           beta_T: Array) -> Array:
     """f_T = D_T / (D_F + D_T): the share of the fine-tuned model's effective data owed to
-    pretraining (Hernandez et al. 2021, §2)."""
+    pretraining (Hernandez et al. 2021, §2).
+
+    Examples
+    --------
+    >>> from structural.finetuning import fraction_effective_data_from_transfer
+    >>> from structural.published import HERNANDEZ_2021
+    >>> c = HERNANDEZ_2021["text->python"]
+    >>> f = fraction_effective_data_from_transfer(1e6, 1e8, c["ft_k"], c["ft_alpha"], c["ft_beta"])
+    >>> round(float(f), 3)
+    0.996
+    """
     D_T = effective_data_transferred(D_F, N, k, alpha_T, beta_T)
     return D_T / (D_F + D_T)
 
@@ -55,7 +80,18 @@ def effective_data_transferred_tokens(D_F: Array, N: Array, k: Array, alpha_T: A
     """D_T in tokens for D_F fine-tuning tokens, with the transfer law fitted in characters
     (Hernandez et al. 2021 measure data in characters): D_T = k (χ D_F)^{α_T} N^{β_T} / χ,
     χ characters per token. Feeding tokens straight into the character law would overstate D_T
-    by about χ^{1−α_T} (≈ 3× at χ = 4, α_T = 0.18)."""
+    by about χ^{1−α_T} (≈ 3× at χ = 4, α_T = 0.18).
+
+    Examples
+    --------
+    >>> from structural.finetuning import effective_data_transferred_tokens
+    >>> from structural.published import HERNANDEZ_2021
+    >>> c = HERNANDEZ_2021["text->python"]
+    >>> D_T = effective_data_transferred_tokens(1e6, 1e8, c["ft_k"], c["ft_alpha"], c["ft_beta"],
+    ...                                         chars_per_token=4.0)
+    >>> f"{float(D_T):.3g}"
+    '8.04e+07'
+    """
     chi = chars_per_token
     return effective_data_transferred(chi * jnp.asarray(D_F, jnp.float64), N, k, alpha_T,
                                       beta_T) / chi

@@ -61,6 +61,8 @@ import numpy as np
 from structural import costs, quality, reasoning
 from structural.errors import PipelineError
 
+__all__ = ["FirmSolution", "default_levers", "default_parameters", "solve"]
+
 Array = Any
 
 #: Levers the firm may free, and their lower bounds (z = lower + exp(u)).
@@ -105,7 +107,23 @@ class FirmSolution(NamedTuple):
         bool: stationarity and feasibility within tolerance.
     stationarity, feasibility : Array
         ‖∇f − λ∇g‖∞ over the free levers (log-lever units, cost normalised by its value at the
-        starting point) and |g| at the solution.
+        starting point) and :math:`|g|` at the solution.
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers, default_parameters, solve
+    >>> sol = solve(("N", "D"), default_levers(), default_parameters(), 1e9, 0.6)
+    >>> bool(sol.converged), round(float(sol.quality), 3)
+    (True, 0.6)
+    >>> sol.stage_table().round(3)
+           stage       kind       dollars  share
+    0   pretrain      fixed  4.995482e+07  0.960
+    1   finetune      fixed  0.000000e+00  0.000
+    2       data      fixed  0.000000e+00  0.000
+    3    context  per query  5.243957e+05  0.010
+    4      input  per query  2.637961e+05  0.005
+    5  reasoning  per query  0.000000e+00  0.000
+    6     output  per query  1.300218e+06  0.025
     """
 
     levers: dict[str, Array]
@@ -135,7 +153,15 @@ class FirmSolution(NamedTuple):
 
 def default_parameters(hardware: Any = "H100", **overrides: float) -> dict[str, float]:
     """One ``theta`` with every cost and quality parameter (see :func:`structural.costs.
-    cost_parameters` and :func:`structural.quality.quality_parameters` for the defaults)."""
+    cost_parameters` and :func:`structural.quality.quality_parameters` for the defaults).
+
+    Examples
+    --------
+    >>> from structural.firm import default_parameters
+    >>> theta = default_parameters("A100", kappa=5.0)
+    >>> theta["kappa"], theta["price_per_hour"] > 0
+    (5.0, True)
+    """
     cost_keys = set(costs.THETA_KEYS)
     theta = costs.cost_parameters(hardware, **{k: v for k, v in overrides.items()
                                                if k in cost_keys})
@@ -146,7 +172,15 @@ def default_parameters(hardware: Any = "H100", **overrides: float) -> dict[str, 
 
 def default_levers(**overrides: float) -> dict[str, float]:
     """A complete set of pipeline quantities (a 70B model on 1.4T unique tokens, no fine-tuning,
-    1,000 context tokens, a 500-token input, one attempt, no reasoning, 500 output tokens)."""
+    1,000 context tokens, a 500-token input, one attempt, no reasoning, 500 output tokens).
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers
+    >>> z = default_levers(k=4.0)
+    >>> f"N = {z['N']:.3g}, D = {z['D']:.3g}, k = {z['k']}"
+    'N = 7e+10, D = 1.4e+12, k = 4.0'
+    """
     z = {"N": 70e9, "D": 1.4e12, "U": 1.4e12, "D_F": 0.0, "trainable_fraction": 1.0,
          "c": 1000.0, "cached_fraction": 0.0, "x": 500.0, "k": 1.0, "r": 0.0, "y": 500.0}
     unknown = set(overrides) - set(z)
@@ -236,9 +270,22 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
 
     Examples
     --------
+    The cheapest model size and data that reach 60% coverage over a billion queries:
+
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> from structural.firm import default_levers, default_parameters, solve
     >>> theta, z = default_parameters(), default_levers()
     >>> sol = solve(("N", "D"), z, theta, Q=1e9, target=0.6)
-    >>> costs_by_Q = jax.vmap(lambda q: solve(("N", "D"), z, theta, q, 0.6).cost)(Qs)
+    >>> f"N = {float(sol.levers['N']):.3g}, D = {float(sol.levers['D']):.3g}"
+    'N = 1.06e+11, D = 2.47e+13'
+    >>> f"${float(sol.cost):.3g}, {float(sol.shadow_price):.3g} $ per unit of coverage"
+    '$5.2e+07, 1.67e+09 $ per unit of coverage'
+
+    Batched over lifetime queries (one compilation for the whole grid):
+
+    >>> costs = jax.vmap(lambda q: solve(("N", "D"), z, theta, q, 0.6).cost)(
+    ...     jnp.array([1e8, 1e9, 1e10]))  # doctest: +SKIP
     """
     return solve_masked(free_mask(free), z, theta, Q, target, quality=quality,
                         iterations=iterations, max_step=max_step, tol=tol)

@@ -37,6 +37,8 @@ import structural  # noqa: F401  (float64)
 from llmecon.errors import InputError
 from structural import flops
 
+__all__ = ["GuardrailScenario", "api_attack_cost", "open_weights_attack_cost"]
+
 Array = Any
 
 
@@ -46,7 +48,18 @@ class GuardrailError(InputError):
 
 def api_attack_cost(p_success: Array, attempt_cost: Array, ban_probability: Array = 0.0,
                     account_cost: Array = 0.0) -> Array:
-    """Expected cost of one success by repeated attempts: c/p + b·a·(1 − p)/p."""
+    """Expected cost of one success by repeated attempts: c/p + b·a·(1 − p)/p.
+
+    Examples
+    --------
+    Attempts at $0.01 each that succeed 1% of the time, with a 5% chance of a $20 ban per failure:
+
+    >>> from structural.guardrails import api_attack_cost
+    >>> round(float(api_attack_cost(0.01, 0.01)), 2)
+    1.0
+    >>> round(float(api_attack_cost(0.01, 0.01, ban_probability=0.05, account_cost=20.0)), 2)
+    100.0
+    """
     p = jnp.asarray(p_success, jnp.float64)
     return attempt_cost / p + ban_probability * account_cost * (1.0 - p) / p
 
@@ -55,7 +68,17 @@ def open_weights_attack_cost(N: Array, attack_tokens: Array, trainable_share: Ar
                              train_flop_price: Array, attack_data_price: Array,
                              setup_cost: Array, decode_flop_price: Array, attempt_tokens: Array,
                              p_success_after: Array) -> Array:
-    """Expected cost of one success by fine-tuning open weights (module docstring, route 2)."""
+    """Expected cost of one success by fine-tuning open weights (module docstring, route 2).
+
+    Examples
+    --------
+    Fine-tuning a 7B model on 10M attack tokens at $2e-18 per training FLOP, then sampling:
+
+    >>> from structural.guardrails import open_weights_attack_cost
+    >>> cost = open_weights_attack_cost(7e9, 1e7, 1.0, 2e-18, 0.0, 100.0, 1e-17, 1000, 0.9)
+    >>> round(float(cost), 2)
+    100.84
+    """
     ft = train_flop_price * flops.finetune_flops(N, attack_tokens, trainable_share * N)
     serve = decode_flop_price * 2.0 * N * attempt_tokens / p_success_after
     return ft + attack_data_price * attack_tokens + setup_cost + serve
@@ -72,6 +95,14 @@ class GuardrailScenario:
     ``peak_flops``, ``utilisation_training``, ``utilisation_decode``, ``setup_cost``,
     ``p_success_after_finetune``. ``sweep_min``/``sweep_max``/``sweep_points``: the grid of p for
     the plot.
+
+    Examples
+    --------
+    >>> from structural.guardrails import GuardrailScenario
+    >>> g = GuardrailScenario.from_dict({"p_success": 0.01, "attempt_tokens": 2000,
+    ...                                  "api_price_per_token": 1e-5})
+    >>> sorted(g.analyse())
+    ['guardrail_elasticities', 'guardrail_summary', 'guardrail_sweep']
     """
 
     p_success: float

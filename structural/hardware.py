@@ -15,6 +15,12 @@ are the median on-demand $/chip-hour of the Epoch AI hardware-price table
 (``hardware_prices.csv``; rows for that exact model, 2017–2025), rounded to the cent. The H200
 memory (141 GB) is from the NVIDIA H200 datasheet (the Epoch row leaves it blank) and its price is
 the single Epoch observation. Prices move fast: pipelines may override ``price_per_hour``.
+
+Examples
+--------
+>>> from structural.hardware import PRESETS
+>>> sorted(PRESETS)
+['A100', 'B200', 'H100', 'H200', 'V100']
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from structural.errors import PipelineError, UnknownHardwareError
+
+__all__ = ["PRESETS", "Hardware", "get_hardware"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,14 @@ class Hardware:
         Dollars per chip-hour.
     source : str
         Where the figures come from.
+
+    Examples
+    --------
+    >>> from structural.hardware import Hardware
+    >>> chip = Hardware("my-chip", {"bf16": 500e12}, memory_bytes=64e9, memory_bandwidth=2e12,
+    ...                 price_per_hour=1.5, source="vendor sheet")
+    >>> chip.peak_flops["bf16"]
+    500000000000000.0
     """
 
     name: str
@@ -117,7 +133,19 @@ PRESETS: dict[str, Hardware] = {
 
 
 def get_hardware(name: str) -> Hardware:
-    """The preset called ``name`` (case-insensitive); :class:`UnknownHardwareError` otherwise."""
+    """The preset called ``name`` (case-insensitive); :class:`UnknownHardwareError` otherwise.
+
+    Examples
+    --------
+    >>> from structural.hardware import get_hardware
+    >>> h100 = get_hardware("h100")
+    >>> h100.name, f"{h100.peak_flops['bf16']:.3g}", h100.price_per_hour
+    ('H100', '9.89e+14', 4.4)
+    >>> get_hardware("TPU9")
+    Traceback (most recent call last):
+    ...
+    structural.errors.UnknownHardwareError: hardware.name: unknown hardware 'TPU9'; known: V100, ...
+    """
     key = {k.lower(): k for k in PRESETS}.get(str(name).lower())
     if key is None:
         raise UnknownHardwareError(

@@ -2,7 +2,21 @@
 
 >>> p = Pipeline.from_toml("structural/examples/pipelines/frontier.toml")
 >>> p.cost_table(Q=1e10)           # per-stage FLOPs, seconds, dollars and share of the total
+               stage       kind  ...  total_dollars     share
+0           pretrain      fixed  ...   1.219594e+08  0.781546
+1           finetune      fixed  ...   1.042388e+05  0.000668
+2               data      fixed  ...   0.000000e+00  0.000000
+3            context  per query  ...   1.108461e+07  0.071033
+4              input  per query  ...   5.059900e+06  0.032425
+5          reasoning  per query  ...   0.000000e+00  0.000000
+6             output  per query  ...   1.784083e+07  0.114328
+7       fixed cost F      fixed  ...   1.220637e+08  0.782214
+8    variable cost v  per query  ...   3.398534e+07  0.217786
+9  total for Q=1e+10             ...   1.560490e+08  1.000000
+<BLANKLINE>
+[10 rows x 8 columns]
 >>> p.total_cost(1e10)             # F + Q v in dollars
+156049015.07319987
 
 Fixed stages (pretraining, fine-tuning, data) are paid once; per-query stages (context, input,
 reasoning, output) are paid Q times. The numbers come from the pure function
@@ -55,6 +69,8 @@ from structural.stages import (
     unit_interval,
 )
 
+__all__ = ["Pipeline"]
+
 _DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50, "decode": 0.50}
 _DEFAULT_SERVING = {"batch": float("inf"), "bytes_per_param": 2.0, "bytes_kv": 2.0}
 _DEFAULT_PRICES = {"data_per_token": 0.0, "finetune_data_per_token": 0.0, "cache_cost_ratio": 0.1}
@@ -84,6 +100,35 @@ class Pipeline:
     quality : dict
         Overrides of :func:`structural.quality.quality_parameters`.
     name : str
+        A label for tables and reports.
+
+    Examples
+    --------
+    Build a pipeline from its stages, or read one of the shipped TOML files:
+
+    >>> from importlib.resources import files
+    >>> from structural.hardware import get_hardware
+    >>> from structural.pipeline import Pipeline
+    >>> from structural.stages import Context, Output, Pretrain, Reasoning
+    >>> p = Pipeline(Pretrain(N=7e9, D=2e12), get_hardware("H100"), context=Context(c=2000),
+    ...              reasoning=Reasoning(k=4, r=1000), output=Output(y=400), name="small reasoner")
+    >>> f"${p.total_cost(Q=1e9):.3g} over a billion queries"
+    '$8.45e+05 over a billion queries'
+    >>> p.cost_table(Q=1e9)[["kind", "dollars"]].round(0)
+            kind   dollars
+    0      fixed  280849.0
+    1      fixed       0.0
+    2      fixed       0.0
+    3  per query       0.0
+    4  per query       0.0
+    5  per query       0.0
+    6  per query       0.0
+    7      fixed  280849.0
+    8  per query       0.0
+    9                  NaN
+    >>> frontier = Pipeline.from_toml(files("structural.examples.pipelines") / "frontier.toml")
+    >>> frontier.name, f"{frontier.pretrain.N:.3g}"
+    ('frontier', '4.05e+11')
     """
 
     pretrain: Pretrain

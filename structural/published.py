@@ -19,6 +19,22 @@ Chinchilla L(N, D) = E + A/N^α + B/D^β (:func:`structural.pretraining.chinchil
 
 Other laws: :data:`MUENNIGHOFF_2023` (repeated data, datablations README "Parametric Fit"),
 :data:`HERNANDEZ_2021` (transfer, arXiv:2102.01293, Table 1/Fig. 1; fitted in *characters*).
+
+Examples
+--------
+>>> from structural.published import CHINCHILLA, HOFFMANN_2022, BESIROGLU_2024
+>>> sorted(CHINCHILLA)
+['besiroglu2024', 'hoffmann2022', 'hoffmann2022_tex', 'sardana2023']
+>>> HOFFMANN_2022["alpha"], BESIROGLU_2024.se["alpha"]
+(0.34, 0.0154)
+>>> from structural.published import MUENNIGHOFF_2023, HERNANDEZ_2021, SARDANA_2023
+>>> MUENNIGHOFF_2023["R_D_star"], SARDANA_2023["beta"]
+(15.387756, 0.283)
+>>> sorted(HERNANDEZ_2021), HERNANDEZ_2021["text->python"].unit
+(['text+code->python', 'text->python'], 'characters')
+>>> from structural.published import HOFFMANN_2022_TEX
+>>> HOFFMANN_2022_TEX["alpha"]
+0.33917084
 """
 
 from __future__ import annotations
@@ -26,10 +42,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+__all__ = ["BESIROGLU_2024", "CHINCHILLA", "HERNANDEZ_2021", "HOFFMANN_2022", "HOFFMANN_2022_TEX",
+           "MUENNIGHOFF_2023", "SARDANA_2023", "ConstantSet"]
+
 
 @dataclass(frozen=True)
 class ConstantSet(Mapping):
-    """A named set of published constants with its source; reads like a dict."""
+    """A named set of published constants with its source; reads like a dict.
+
+    Examples
+    --------
+    >>> from structural.published import ConstantSet
+    >>> law = ConstantSet("mine", {"A": 400.0, "alpha": 0.3}, "my fit, 2025")
+    >>> law["A"], len(law), law.as_dict()
+    (400.0, 2, {'A': 400.0, 'alpha': 0.3})
+    >>> from structural.published import HOFFMANN_2022
+    >>> HOFFMANN_2022.source
+    'Hoffmann et al. (2022), arXiv:2203.15556, eq. (10), §3.3 (as printed)'
+    """
 
     name: str
     constants: Mapping[str, float]

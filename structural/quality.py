@@ -31,6 +31,8 @@ from structural import context, finetuning, published, reasoning, repeated_data
 from structural.errors import PipelineError
 from structural.pretraining import chinchilla_loss
 
+__all__ = ["coverage", "evaluate", "model_loss", "quality_parameters", "task_loss"]
+
 Array = Any
 
 QUALITY_KEYS = ("A", "B", "E", "alpha", "beta", "R_D_star", "R_N_star", "ft_k", "ft_alpha",
@@ -39,7 +41,15 @@ QUALITY_KEYS = ("A", "B", "E", "alpha", "beta", "R_D_star", "R_N_star", "ft_k", 
 
 
 def model_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
-    """L = E + A/N'^α + B/(ρ D' + w (D_F + D_T))^β: the loss after pretraining and tuning."""
+    """L = E + A/N'^α + B/(ρ D' + w (D_F + D_T))^β: the loss after pretraining and tuning.
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers
+    >>> from structural.quality import model_loss, quality_parameters
+    >>> round(float(model_loss(default_levers(), quality_parameters())), 4)
+    1.9425
+    """
     N_eff = effective_parameters(z, theta)
     D_eff = repeated_data.effective_data(z["D"], z["U"], theta["R_D_star"])
     D_total = theta["task_data_share"] * D_eff + theta["ft_weight"] * finetuned_data(z, theta)
@@ -65,7 +75,18 @@ def finetuned_data(z: dict[str, Array], theta: dict[str, Array]) -> Array:
 
 
 def task_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
-    """L_task = L + (α_c/(c + x))^{β_c}: the model loss plus the excess left at c context tokens."""
+    """L_task = L + (α_c/(c + x))^{β_c}: the model loss plus the excess left at c context tokens.
+
+    Examples
+    --------
+    The task loss adds the excess loss left at c context tokens to the model loss:
+
+    >>> from structural.firm import default_levers
+    >>> from structural.quality import model_loss, quality_parameters, task_loss
+    >>> z, theta = default_levers(c=2000.0), quality_parameters()
+    >>> round(float(task_loss(z, theta) - model_loss(z, theta)), 4)
+    0.0805
+    """
     return model_loss(z, theta) + context_term(z, theta)
 
 
@@ -84,13 +105,30 @@ def attempt_logit(z: dict[str, Array], theta: dict[str, Array]) -> Array:
 
 
 def coverage(z: dict[str, Array], theta: dict[str, Array]) -> Array:
-    """P(solved): the Beta-structural coverage of k attempts at per-attempt mean μ."""
+    """P(solved): the Beta-structural coverage of k attempts at per-attempt mean μ.
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers
+    >>> from structural.quality import coverage, quality_parameters
+    >>> [round(float(coverage(default_levers(k=k), quality_parameters())), 3) for k in (1.0, 8.0)]
+    [0.385, 0.696]
+    """
     mu = jax.nn.sigmoid(attempt_logit(z, theta))
     return reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])
 
 
 def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
-    """All quality measures at once: model_loss, task_loss, p_attempt, coverage."""
+    """All quality measures at once: model_loss, task_loss, p_attempt, coverage.
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers
+    >>> from structural.quality import evaluate, quality_parameters
+    >>> measures = evaluate(default_levers(), quality_parameters())
+    >>> {name: round(float(v), 3) for name, v in measures.items()}
+    {'model_loss': 1.942, 'task_loss': 2.047, 'p_attempt': 0.385, 'coverage': 0.385}
+    """
     mu = jax.nn.sigmoid(attempt_logit(z, theta))
     return {"model_loss": model_loss(z, theta), "task_loss": task_loss(z, theta),
             "p_attempt": mu, "coverage": reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])}
@@ -105,6 +143,13 @@ def quality_parameters(**overrides: float) -> dict[str, float]:
     (2023). Assumptions (no published value): κ = 10 per nat, ℓ_task = 2.0 nats, ρ = 0.56 logit
     per doubling of reasoning tokens (≈ 14 accuracy points per doubling near 50 %, as in s1 on
     AIME24), r₀ = 1000, φ = 1, ft_weight = 1, task_data_share = 1.
+
+    Examples
+    --------
+    >>> from structural.quality import quality_parameters
+    >>> theta = quality_parameters(kappa=5.0)
+    >>> theta["kappa"], sorted(theta)[:4]
+    (5.0, ['A', 'B', 'E', 'R_D_star'])
     """
     theta = {
         **published.HOFFMANN_2022.as_dict(),

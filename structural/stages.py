@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 from structural.errors import PipelineError
 
+__all__ = ["Architecture", "Context", "FineTune", "Input", "Output", "Pretrain", "Reasoning",
+           "as_quantities"]
+
 
 def _number(field: str, value: object) -> float:
     if isinstance(value, bool):
@@ -70,7 +73,17 @@ def unit_interval(field: str, value: object, *, open_low: bool = True) -> float:
 class Architecture:
     """Transformer shape (Kaplan et al. 2020, Table 1): n_layer, d_model, d_attn (default d_model),
     d_ff (default 4 d_model), training context n_ctx, vocabulary n_vocab, and kv_fraction, the
-    share of attention heads that keep their own keys and values (grouped-query attention)."""
+    share of attention heads that keep their own keys and values (grouped-query attention).
+
+    Examples
+    --------
+    GPT-2 XL's shape; ``parameters`` is the non-embedding N of Kaplan et al. (2020):
+
+    >>> from structural.stages import Architecture
+    >>> arch = Architecture(n_layer=48, d_model=1600, n_ctx=1024)
+    >>> f"{arch.parameters:.4g}"
+    '1.475e+09'
+    """
 
     n_layer: float
     d_model: float
@@ -112,6 +125,16 @@ class Pretrain:
     ``active_fraction`` is N_active/N for mixture-of-experts models (compute uses N_active,
     memory and the loss use N). Without an ``architecture`` the context term of the FLOPs is
     taken from a Llama-2-70B-shaped model scaled to N (see :mod:`structural.costs`).
+
+    Examples
+    --------
+    >>> from structural.stages import Pretrain
+    >>> Pretrain(N=70e9, D=1.4e12).unique
+    1400000000000.0
+    >>> Pretrain(N=70e9, D=1e12, U=2e12)
+    Traceback (most recent call last):
+    ...
+    structural.errors.PipelineError: pretrain.U: unique tokens U=2e+12 exceed D=1e+12
     """
 
     N: float
@@ -137,7 +160,16 @@ class Pretrain:
 @dataclass(frozen=True)
 class FineTune:
     """D_F fine-tuning tokens; ``method`` ``"full"`` (all weights) or ``"adapter"`` with
-    N_trainable adapter weights."""
+    N_trainable adapter weights.
+
+    Examples
+    --------
+    >>> from structural.stages import FineTune
+    >>> FineTune(D_F=1e8).method
+    'full'
+    >>> FineTune(D_F=1e8, method="adapter", N_trainable=4e7).N_trainable
+    40000000.0
+    """
 
     D_F: float = 0.0
     method: str = "full"
@@ -156,7 +188,14 @@ class FineTune:
 
 @dataclass(frozen=True)
 class Context:
-    """c context tokens per query, of which ``cached_fraction`` is served from a prompt cache."""
+    """c context tokens per query, of which ``cached_fraction`` is served from a prompt cache.
+
+    Examples
+    --------
+    >>> from structural.stages import Context
+    >>> Context(c=8000, cached_fraction=0.75)
+    Context(c=8000, cached_fraction=0.75)
+    """
 
     c: float = 0.0
     cached_fraction: float = 0.0
@@ -168,7 +207,14 @@ class Context:
 
 @dataclass(frozen=True)
 class Input:
-    """x input tokens per query."""
+    """x input tokens per query.
+
+    Examples
+    --------
+    >>> from structural.stages import Input
+    >>> Input(x=500).x
+    500
+    """
 
     x: float = 0.0
 
@@ -178,7 +224,16 @@ class Input:
 
 @dataclass(frozen=True)
 class Reasoning:
-    """k parallel attempts (k ≥ 1) each with r sequential reasoning tokens."""
+    """k parallel attempts (k ≥ 1) each with r sequential reasoning tokens.
+
+    Examples
+    --------
+    Eight parallel attempts of 2,000 reasoning tokens each:
+
+    >>> from structural.stages import Reasoning
+    >>> Reasoning(k=8, r=2000)
+    Reasoning(k=8, r=2000)
+    """
 
     k: float = 1.0
     r: float = 0.0
@@ -192,7 +247,14 @@ class Reasoning:
 
 @dataclass(frozen=True)
 class Output:
-    """y output tokens per attempt."""
+    """y output tokens per attempt.
+
+    Examples
+    --------
+    >>> from structural.stages import Output
+    >>> Output(y=300).y
+    300
+    """
 
     y: float = 0.0
 
@@ -203,7 +265,19 @@ class Output:
 def as_quantities(pretrain: Pretrain, finetune: FineTune, context: Context, input: Input,
                   reasoning: Reasoning, output: Output) -> dict[str, float]:
     """The flat quantities dict ``z`` of :mod:`structural.costs` (keys :data:`~structural.costs.
-    Z_KEYS`)."""
+    Z_KEYS`).
+
+    Examples
+    --------
+    >>> from structural.stages import (Context, FineTune, Input, Output, Pretrain, Reasoning,
+    ...                                as_quantities)
+    >>> z = as_quantities(Pretrain(70e9, 1.4e12), FineTune(), Context(c=1000), Input(x=500),
+    ...                   Reasoning(k=4), Output(y=500))
+    >>> z
+    {'N': 70000000000.0, 'D': 1400000000000.0, 'U': 1400000000000.0, 'D_F': 0.0,
+    'trainable_fraction': 1.0, 'c': 1000.0, 'cached_fraction': 0.0, 'x': 500.0, 'k': 4.0, 'r':
+    0.0, 'y': 500.0}
+    """
     N_a = pretrain.N * pretrain.active_fraction
     if finetune.method == "adapter":
         trainable = float(finetune.N_trainable) / N_a  # type: ignore[arg-type]

@@ -15,9 +15,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+__all__ = ["success_probability"]
+
 Array = Any
 
 
 def success_probability(loss: Array, kappa: Array, ell_task: Array, shift: Array = 0.0) -> Array:
-    """μ = σ(κ (ℓ_task − L) + shift); ``shift`` adds a logit gain (e.g. from reasoning tokens)."""
+    """μ = σ(κ (ℓ_task − L) + shift); ``shift`` adds a logit gain (e.g. from reasoning tokens).
+
+    Examples
+    --------
+    A task with threshold loss 2.0 and sharpness κ = 10, for models of loss 1.9 and 2.1:
+
+    >>> from structural.task_success import success_probability
+    >>> [round(float(success_probability(L, 10.0, 2.0)), 3) for L in (1.9, 2.1)]
+    [0.731, 0.269]
+    """
     return jax.nn.sigmoid(kappa * (ell_task - jnp.asarray(loss, jnp.float64)) + shift)

@@ -1,6 +1,8 @@
 """Generate the API reference pages at build time: every name in ``estimation.__all__`` and
 ``data.__all__``, every module of ``structural`` and ``papers``, and the command line's Python
-interface (autosummary writes one page per name from its docstring)."""
+interface (autosummary writes one page per name from its docstring; a ``structural`` or ``papers``
+module's page documents the names of its ``__all__``, which tests/docs/test_model_docstrings.py
+requires of every module there)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,9 @@ import numpy as np
 from llmecon.errors import InputError
 from structural.counterfactual.model import Technology, _bisect
 
+__all__ = ["Hypothesis", "HypothesisError", "Solution", "breakeven", "probability_cheapest",
+           "solve_grid"]
+
 Array = Any
 
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
@@ -50,7 +53,19 @@ XTOL = 1e-12
 
 
 class HypothesisError(InputError):
-    """A hypothesis that the engine cannot solve (named, with what was expected)."""
+    """A hypothesis that the engine cannot solve (named, with what was expected).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> solve_grid(tech, [Hypothesis("h", ("N",))], {"w_T": np.ones(1), "w_I": np.ones(1)},
+    ...            {"train_chip_hour": np.ones(1), "serve_chip_hour": np.ones(1)}, np.array([1e6]))
+    Traceback (most recent call last):
+    ...
+    structural.counterfactual.engine.HypothesisError: hypotheses.h.free: unknown lever 'N'; ...
+    """
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,15 @@ class Hypothesis:
         Per-lever (low, high) overriding the technology's defaults.
     description : str
         One sentence for the report.
+
+    Examples
+    --------
+    Train a bigger model and keep inference per query fixed:
+
+    >>> from structural.counterfactual import Hypothesis
+    >>> h = Hypothesis("train_more", free=("T",), fixed={"I": 1e9}, description="more training")
+    >>> h.free, dict(h.fixed)
+    (('T',), {'I': 1000000000.0})
     """
 
     name: str
@@ -371,7 +395,24 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
 
 @dataclass
 class Solution:
-    """Solved grid: ``values[h][field]`` arrays of shape (K draws, P price points, nQ)."""
+    """Solved grid: ``values[h][field]`` arrays of shape (K draws, P price points, nQ).
+
+    Examples
+    --------
+    Two fixed-inference hypotheses of Erdil's (2024) training/inference trade-off, in FLOPs:
+
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+    >>> theta = {"w_T": np.array([1.0]), "w_I": np.array([1.0])}
+    >>> prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> sol = solve_grid(tech, hyps, theta, prices, Q)
+    >>> sol.hypotheses, sol.total("train_more").shape
+    (['train_more', 'infer_more'], (1, 1, 10))
+    """
 
     hypotheses: list[str]
     Q: np.ndarray
@@ -450,6 +491,20 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     theta : parameter name → array of K draws (K = 1 for published constants)
     prices : price field → array of P price points
     Q : lifetime queries, array of nQ values
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+    >>> theta = {"w_T": np.array([1.0]), "w_I": np.array([1.0])}
+    >>> prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> sol = solve_grid(tech, hyps, theta, prices, Q)
+    >>> [f"{c:.3g}" for c in sol.total("train_more")[0, 0, :3]]
+    ['1.14e+17', '1.14e+17', '1.14e+17']
     """
     theta = with_target(tech, theta)
     th, pr, q, shape = _flat_batch(theta, prices, Q)
@@ -480,6 +535,24 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     ``Q`` (NaN where there is no crossing in the grid's range; see ``crossed``), ``crossed``,
     ``crossings`` (number of sign changes on the grid) and ``cheaper_below`` (+1 where h1 is
     cheaper below the break-even, −1 where h2 is).
+
+    Examples
+    --------
+    Above about a million lifetime queries, spending on training beats spending on inference:
+
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+    >>> theta = {"w_T": np.array([1.0]), "w_I": np.array([1.0])}
+    >>> prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> from structural.counterfactual import breakeven
+    >>> sol = solve_grid(tech, hyps, theta, prices, Q)
+    >>> be = breakeven(tech, hyps[0], hyps[1], theta, prices, Q, sol)
+    >>> f"{float(be['Q'][0, 0]):.3g}", int(be["cheaper_below"][0, 0])
+    ('1.14e+06', -1)
     """
     c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf where infeasible
     valid = np.isfinite(c1) & np.isfinite(c2)
@@ -546,7 +619,23 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
 
 
 def probability_cheapest(sol: Solution) -> dict[str, np.ndarray]:
-    """P(h is the cheapest feasible hypothesis) over draws, shape (P, nQ) per hypothesis."""
+    """P(h is the cheapest feasible hypothesis) over draws, shape (P, nQ) per hypothesis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+    >>> theta = {"w_T": np.array([1.0]), "w_I": np.array([1.0])}
+    >>> prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> from structural.counterfactual.engine import probability_cheapest
+    >>> p = probability_cheapest(solve_grid(tech, hyps, theta, prices, Q))
+    >>> p["train_more"][0]
+    array([0., 0., 0., 0., 1., 1., 1., 1., 1., 1.])
+    """
     totals = np.stack([sol.total(h) for h in sol.hypotheses])   # (H, K, P, nQ)
     best = np.argmin(totals, axis=0)
     any_feasible = np.isfinite(totals).any(axis=0)

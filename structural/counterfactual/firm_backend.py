@@ -30,6 +30,8 @@ import jax.numpy as jnp
 from structural import costs, firm
 from structural.counterfactual.model import Target
 
+__all__ = ["FirmTechnology"]
+
 Array = Any
 
 #: The firm's prices: what a price grid and the shocks may vary.
@@ -51,7 +53,15 @@ def firm_parameters(hardware: str = "H100") -> dict[str, float]:
 
 @dataclass(frozen=True)
 class FirmTechnology:
-    """:mod:`structural.firm` as a technology of the counterfactual engine (module docstring)."""
+    """:mod:`structural.firm` as a technology of the counterfactual engine (module docstring).
+
+    Examples
+    --------
+    >>> from structural.counterfactual import FirmTechnology, Target
+    >>> tech = FirmTechnology(Target("success", 0.6))
+    >>> tech.levers
+    ('N', 'D', 'D_F', 'c', 'k', 'r')
+    """
 
     target: Target
     iterations: int = 60

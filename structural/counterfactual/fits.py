@@ -20,6 +20,12 @@ Fits run once and are cached on disk in ``fits/`` of llmecon's user cache direct
 compiled code: :func:`estimation.compilation.user_cache_root`, ``~/.cache/llmecon`` on Linux;
 keyed by the fit's name and version), so a scenario does not refit them each run; delete that
 folder to refit.
+
+Examples
+--------
+>>> from structural.counterfactual.fits import FITS
+>>> sorted(FITS)
+['besiroglu2024', 'success_link', 'training_cost']
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import pandas as pd
 
 from estimation.compilation import user_cache_root
 from llmecon.errors import InputError
+
+__all__ = ["FITS"]
 
 #: Version of the cached draws; bump when a fit's method changes.
 CACHE_VERSION = 1

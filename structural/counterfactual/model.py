@@ -34,6 +34,8 @@ import jax.numpy as jnp
 from structural import costs, published, quality, reasoning
 from structural.pretraining import data_for_loss
 
+__all__ = ["PipelineTechnology", "Target", "Technology", "TradeoffTechnology"]
+
 Array = Any
 
 #: Default stock of unique text tokens U when a scenario gives none: the stock of public
@@ -128,7 +130,14 @@ FIXED_STAGES = costs.FIXED_STAGES
 @dataclass(frozen=True)
 class Target:
     """The quality target: ``kind`` is ``"loss"`` (task loss ≤ value) or ``"success"`` (pass@k
-    task success ≥ value)."""
+    task success ≥ value).
+
+    Examples
+    --------
+    >>> from structural.counterfactual import Target
+    >>> Target("success", 0.6)
+    Target(kind='success', value=0.6)
+    """
 
     kind: str
     value: float
@@ -163,6 +172,18 @@ class Technology(Protocol):
         Parameters drawn on the log scale (they must stay positive).
     compute_price_fields, data_price_fields : tuple of str
         The price fields a compute-price or data-price shock scales.
+
+    Examples
+    --------
+    Every technology of the package satisfies the protocol:
+
+    >>> from structural.counterfactual import (FirmTechnology, PipelineTechnology, Target,
+    ...                                        TradeoffTechnology)
+    >>> from structural.counterfactual.model import Technology
+    >>> target = Target("loss", 2.0)
+    >>> [isinstance(t(target), Technology)
+    ...  for t in (PipelineTechnology, TradeoffTechnology, FirmTechnology)]
+    [True, True, True]
     """
 
     name: str
@@ -257,6 +278,13 @@ class PipelineTechnology(EngineSolved):
     ``attention`` switches the attention FLOPs and KV cache on; ``unit`` is ``"dollars"`` or
     ``"flops"`` (every stage's FLOPs, Sardana & Frankle's accounting); ``charge_pretraining`` is
     per hypothesis (see :class:`Hypothesis`).
+
+    Examples
+    --------
+    >>> from structural.counterfactual import PipelineTechnology, Target
+    >>> tech = PipelineTechnology(Target("success", 0.6))
+    >>> tech.levers, tech.unit
+    (('N', 'D', 'U', 'D_F', 'c', 'k'), 'dollars')
     """
 
     target: Target
@@ -377,6 +405,15 @@ class TradeoffTechnology(EngineSolved):
     performance level. Cost is T·p_train + Q·I·p_decode. At the optimum the inference spend over
     the training spend equals w_I/w_T, the reciprocal of minus the slope: equal spending when the
     slope is −1, whatever Q and the prices are.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from structural.counterfactual import Target, TradeoffTechnology
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> th = {"w_T": 1.0, "w_I": 1.0, "target": 60.0}
+    >>> f"{float(tech.bind('T', {'I': jnp.asarray(1e10)}, th)):.3g}"
+    '1.14e+16'
     """
 
     target: Target

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+__all__ = ["to_latex", "to_markdown", "write_table"]
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float | np.floating):
@@ -27,7 +29,18 @@ def _fmt(v: Any) -> str:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no optional dependency)."""
+    """A GitHub-flavoured Markdown table (no optional dependency).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.outputs import to_markdown
+    >>> print(to_markdown(pd.DataFrame({"hypothesis": ["a", "b"], "cost": [1.5, 2.25]})))
+    | hypothesis | cost |
+    |---|---|
+    | a | 1.5 |
+    | b | 2.25 |
+    """
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in df.iterrows():
@@ -44,7 +57,25 @@ def _tex_escape(s: str) -> str:
 
 
 def to_latex(df: pd.DataFrame, caption: str = "") -> str:
-    """A booktabs LaTeX table."""
+    r"""A booktabs LaTeX table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.outputs import to_latex
+    >>> print(to_latex(pd.DataFrame({"hypothesis": ["a"], "cost": [1.5]}), caption="Costs"))
+    \begin{table}[ht]
+    \centering
+    \begin{tabular}{ll}
+    \toprule
+    hypothesis & cost \\
+    \midrule
+    a & 1.5 \\
+    \bottomrule
+    \end{tabular}
+    \caption{Costs}
+    \end{table}
+    """
     cols = list(df.columns)
     out = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(cols) + "}",
            r"\toprule", " & ".join(_tex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
@@ -58,7 +89,19 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
 
 
 def write_table(df: pd.DataFrame, out: Path, name: str, caption: str = "") -> list[Path]:
-    """Write ``name``.csv, .md and .tex under ``out``; returns the paths."""
+    """Write ``name``.csv, .md and .tex under ``out``; returns the paths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from pathlib import Path
+    >>> from structural.counterfactual.outputs import write_table
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_table(pd.DataFrame({"cost": [1.5]}), Path(tmp), "costs")
+    ...     [p.name for p in paths]
+    ['costs.csv', 'costs.md', 'costs.tex']
+    """
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"]
     df.to_csv(paths[0], index=False)

@@ -11,6 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+# The public API is the package's: run(out=...) draws these figures.
+__all__: list[str] = []
+
 
 def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Path, title: str,
                          unit: str) -> Path:

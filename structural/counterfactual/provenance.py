@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 from structural import published
 
+# The public API is the package's: a run's ``provenance`` table shows what this builds.
+__all__: list[str] = []
+
 #: Assumed parameters drawn by default: name → (group, range as (low, high) factors of the value
 #: when ``relative``, else absolute), and why the range.
 ASSUMED_RANGES: dict[str, tuple[str, tuple[float, float], bool, str]] = {

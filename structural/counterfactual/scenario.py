@@ -54,9 +54,20 @@ from structural.counterfactual.engine import Hypothesis
 from structural.counterfactual.params import Blocks, Draws, Normal, Published, Source, Uniform
 from structural.pretraining import compute_optimal_for_size
 
+__all__ = ["Scenario", "ScenarioError", "Shock", "load_scenario", "scenario_from_dict"]
+
 
 class ScenarioError(InputError):
-    """A scenario that cannot be run; the message is one line naming the key or the target."""
+    """A scenario that cannot be run; the message is one line naming the key or the target.
+
+    Examples
+    --------
+    >>> from structural.counterfactual.scenario import scenario_from_dict
+    >>> scenario_from_dict({"title": "t", "technology": {"name": "tradeoff"}, "colour": "red"})
+    Traceback (most recent call last):
+    ...
+    structural.counterfactual.scenario.ScenarioError: unknown key 'colour' in [top level] ...
+    """
 
 
 #: Published parameter sets a scenario can start from (:mod:`structural.published`).
@@ -75,7 +86,16 @@ UTILISATION_KEYS = {"training": "u_train", "finetune": "u_finetune", "prefill": 
 @dataclass(frozen=True)
 class Shock:
     """A counterfactual change: ``kind`` is compute_price, data_price or model_life; the new value
-    is ``factor`` × old, or ``to`` (data price only)."""
+    is ``factor`` × old, or ``to`` (data price only).
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.counterfactual import load_scenario
+    >>> sc = load_scenario(files("structural.examples.scenarios") / "sardana_frankle_13b.toml")
+    >>> [(s.kind, s.factor, s.to) for s in sc.shocks]
+    [('model_life', 5.0, None)]
+    """
 
     kind: str
     factor: float | None = None
@@ -93,6 +113,14 @@ class Scenario:
 
     ``prices`` maps each engine price field (:data:`structural.counterfactual.model.PRICE_FIELDS`)
     to one value per price point; ``price_table`` describes the points in the user's units.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.counterfactual import load_scenario
+    >>> sc = load_scenario(files("structural.examples.scenarios") / "equal_spend_tradeoff.toml")
+    >>> sc.title, [h.name for h in sc.hypotheses], len(sc.queries)
+    ('Erdil (2024): equal spending on training and inference', ['trade_off', 'fixed_inference'], 10)
     """
 
     title: str
@@ -168,7 +196,16 @@ def _queries(v: Any, where: str) -> np.ndarray:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file (relative CSV paths resolve next to it)."""
+    """Read and validate a scenario TOML file (relative CSV paths resolve next to it).
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.counterfactual import load_scenario
+    >>> sc = load_scenario(files("structural.examples.scenarios") / "guardrails.toml")
+    >>> sc.title
+    'Guardrails as cost shifting: jailbreaking an API vs fine-tuning open weights'
+    """
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -182,7 +219,20 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
                        source: str = "") -> Scenario:
-    """Build a :class:`Scenario` from the parsed TOML (a nested dict)."""
+    """Build a :class:`Scenario` from the parsed TOML (a nested dict).
+
+    Examples
+    --------
+    >>> from structural.counterfactual.scenario import scenario_from_dict
+    >>> sc = scenario_from_dict({
+    ...     "title": "Equal spending", "technology": {"name": "tradeoff"},
+    ...     "target": {"kind": "performance", "value": 60.0},
+    ...     "workload": {"queries": {"min": 1e3, "max": 1e12, "points": 5}},
+    ...     "prices": {"unit": "flops"}, "base": {"T": 1e24, "I": 1e12},
+    ...     "hypotheses": {"trade_off": {"kind": "custom", "free": ["T", "I"]}}})
+    >>> sc.technology.name, sc.queries.round(0).tolist()
+    ('tradeoff', [1000.0, 177828.0, 31622777.0, 5623413252.0, 1000000000000.0])
+    """
     base_dir = base_dir or Path.cwd()
     _keys(doc, {"title", "description", "assumptions", "technology", "target", "workload",
                 "prices", "parameters", "base", "hypotheses", "shocks", "guardrails"},

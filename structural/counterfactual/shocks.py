@@ -18,6 +18,9 @@ import pandas as pd
 
 from structural.counterfactual.engine import solve_grid
 
+# The public API is the package's: run() tabulates the shocks.
+__all__: list[str] = []
+
 
 def shock_table(sc, theta: dict[str, np.ndarray], with_draws: bool) -> pd.DataFrame:
     """One row per (shock, hypothesis, quantity): base value, shocked value, change, and the

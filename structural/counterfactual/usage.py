@@ -13,14 +13,32 @@ import numpy as np
 
 from llmecon.errors import InputError
 
+__all__ = ["UnknownTraceError", "fit_usage"]
+
 
 class UnknownTraceError(InputError):
-    """An unknown trace name (the message lists the known ones)."""
+    """An unknown trace name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> from structural.counterfactual.usage import fit_usage
+    >>> fit_usage("no_such_trace")
+    Traceback (most recent call last):
+    ...
+    structural.counterfactual.usage.UnknownTraceError: workload.usage: unknown trace ...
+    """
 
 
 def fit_usage(trace: str) -> dict[str, float]:
     """``tokens_in``, ``tokens_in_logsd``, ``tokens_out``, ``tokens_out_logsd`` and ``requests``
-    fitted to one trace of the request-traces dataset."""
+    fitted to one trace of the request-traces dataset.
+
+    Examples
+    --------
+    >>> from structural.counterfactual.usage import fit_usage
+    >>> sorted(fit_usage("mooncake_conv"))
+    ['requests', 'tokens_in', 'tokens_in_logsd', 'tokens_out', 'tokens_out_logsd']
+    """
     import data
 
     df = data.load("request_traces")

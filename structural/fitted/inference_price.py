@@ -1,19 +1,28 @@
-"""Inference prices of open-weights models as a cost curve, and the markups it implies.
+r"""Inference prices of open-weights models as a cost curve, and the markups it implies.
 
 Open-weights models are served by many competing third-party providers, so their prices are close
 to marginal cost (Bertrand competition with free entry: price = marginal cost). For price k ∈
 {input, output} of model i at provider j:
 
-log-linear form
-    ln p_ijk = c_k + β_k ln(N_a,i / 10^10) + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
+the **log-linear form**
 
-structural roofline form (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour, with
-decode as a roofline: the decode roofline of
-:mod:`structural.inference`, Pope et al. 2022, per token at short context, with its max replaced by
-a smooth 4-norm so that the likelihood is differentiable where the regimes meet)
-    p_in  = 10^6 · h/3600 · 2 N_a / (P · u_p)
-    p_out = 10^6 · h/3600 · smax(2 N_a / (P · u_d), b N / (B · BW))
-    ln p_ijk = ln p_k + δ ln(W_i / 128k) + τ (t_i − 2024) + γ_j + ε_ijk
+.. math::
+
+    \ln p_{ijk} = c_k + \beta_k \ln(N_{a,i} / 10^{10}) + \delta \ln(W_i / 128\text{k})
+        + \tau (t_i - 2024) + \gamma_j + \varepsilon_{ijk},
+
+and the **structural roofline form** (dollars = FLOPs / (peak FLOP/s × utilisation) × price per
+chip-hour, with decode as a roofline: the decode roofline of :mod:`structural.inference`, Pope et
+al. 2022, per token at short context, with its max replaced by a smooth 4-norm so that the
+likelihood is differentiable where the regimes meet)
+
+.. math::
+
+    p_\text{in} &= 10^6 \cdot \frac{h}{3600} \cdot \frac{2 N_a}{P\, u_p}, \\
+    p_\text{out} &= 10^6 \cdot \frac{h}{3600} \cdot
+        \operatorname{smax}\Big(\frac{2 N_a}{P\, u_d}, \frac{b N}{B \cdot BW}\Big), \\
+    \ln p_{ijk} &= \ln p_k + \delta \ln(W_i / 128\text{k}) + \tau (t_i - 2024) + \gamma_j
+        + \varepsilon_{ijk},
 
 with N_a active and N total parameters, W the context window, t the release date in years, γ_j a
 provider effect (zero for the pooled small providers), ε Student-t with a scale per price kind;
@@ -42,6 +51,9 @@ import pandas as pd
 import estimation
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
+
+__all__ = ["fit", "fit_long_context_tier", "headline", "long_context_tier", "markups",
+           "price_table", "third_party_open"]
 
 #: Parameters, active parameters and release dates of widely served open-weights models that the
 #: Epoch snapshot lacks (or lacks the active count of); from the developers' model cards.
@@ -136,6 +148,13 @@ def price_table() -> pd.DataFrame:
     ``model``, ``input_usd_per_mtok``, ``output_usd_per_mtok``, ``parameters``,
     ``active_parameters``, ``context_window``, ``date``, ``t``, ``open_weights``, ``first_party``,
     ``training_compute_flop``.
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import price_table
+    >>> table = price_table()
+    >>> len(table) > 100
+    True
     """
     import data
 
@@ -179,7 +198,15 @@ def third_party_open(table: pd.DataFrame | None = None, min_provider_rows: int =
                      ) -> pd.DataFrame:
     """The estimation sample: open-weights models at third-party providers with known size,
     context window and date. ``provider_code`` is 0 for providers with fewer than
-    ``min_provider_rows`` rows (pooled) and 1, 2, … for the others (sorted by name)."""
+    ``min_provider_rows`` rows (pooled) and 1, 2, … for the others (sorted by name).
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import third_party_open
+    >>> sample = third_party_open()
+    >>> len(sample) > 50
+    True
+    """
     t = price_table() if table is None else table
     t = t[(t["open_weights"] == True) & ~t["first_party"]]  # noqa: E712 (nullable boolean)
     t = t.dropna(subset=["active_parameters", "parameters", "context_window", "t"])
@@ -323,6 +350,13 @@ def fit(form: str = "loglinear", table: pd.DataFrame | None = None, progress: bo
 
     ``table`` is an estimation sample in the layout of :func:`third_party_open` (default: the
     curated prices). Provider effects are named ``provider_1…`` in :func:`providers` order.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> res = inference_price.fit("loglinear")
+    >>> res.converged
+    True
     """
     t = third_party_open() if table is None else table
     if "provider_code" not in t.columns:
@@ -353,7 +387,20 @@ def fit(form: str = "loglinear", table: pd.DataFrame | None = None, progress: bo
 
 def headline(res: Any, form: str = "loglinear", alpha: float = 0.05) -> pd.DataFrame:
     """Elasticities in active parameters, the output/input ratio and the context premium, with
-    delta-method SEs and CIs. For the roofline form they are evaluated at a dense 70B model."""
+    delta-method SEs and CIs. For the roofline form they are evaluated at a dense 70B model.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> table = inference_price.headline(inference_price.fit("loglinear"))
+    >>> table[["estimate", "ci_low", "ci_high"]].round(2)
+                                                       estimate  ci_low  ci_high
+    price elasticity in active parameters (input)          0.72    0.64     0.80
+    price elasticity in active parameters (output)         0.66    0.58     0.74
+    output/input price ratio                               2.12    1.82     2.42
+    long-context premium (price x per doubled window)      1.04    0.99     1.08
+    price change x per year of release date                1.50    1.28     1.73
+    """
     if form == "loglinear":
         def f(p):
             return jnp.stack([p["elasticity_input"], p["elasticity_output"],
@@ -378,7 +425,14 @@ def headline(res: Any, form: str = "loglinear", alpha: float = 0.05) -> pd.DataF
 
 
 def long_context_tier() -> pd.DataFrame:
-    """Ratios of long-tier to base prices in every price list that has a long-context tier."""
+    """Ratios of long-tier to base prices in every price list that has a long-context tier.
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import long_context_tier
+    >>> sorted(long_context_tier().columns)
+    ['input_ratio', 'model', 'output_ratio', 'provider', 'threshold_tokens']
+    """
     import data
 
     p = data.load("api_prices")
@@ -409,7 +463,15 @@ def _tier_contributions(p: dict[str, Any], d: dict[str, Any]) -> Any:
 
 
 def fit_long_context_tier(progress: bool = False) -> Any:
-    """Geometric-mean long-tier premium for input and output prices (normal MLE on log ratios)."""
+    """Geometric-mean long-tier premium for input and output prices (normal MLE on log ratios).
+
+    Examples
+    --------
+    >>> from structural.fitted.inference_price import fit_long_context_tier
+    >>> res = fit_long_context_tier()
+    >>> res.converged
+    True
+    """
     t = long_context_tier().dropna(subset=["input_ratio", "output_ratio"])
     d = {"y": np.log(np.concatenate([t["input_ratio"], t["output_ratio"]])),
          "out": np.concatenate([np.zeros(len(t), np.int64), np.ones(len(t), np.int64)])}
@@ -425,6 +487,13 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
     are placed at N_a = N = sqrt(C/120) from their training compute C (module docstring).
     Returns one row per (group, price kind) with the geometric-mean markup, a 95% CI from the
     spread of log markups (t quantile) and the count.
+
+    Examples
+    --------
+    >>> from structural.fitted import inference_price
+    >>> m = inference_price.markups(inference_price.fit("loglinear"))
+    >>> sorted(m.columns)
+    ['ci_high', 'ci_low', 'group', 'markup', 'models', 'n', 'price']
     """
     from scipy import stats
 

@@ -15,14 +15,34 @@ import pandas as pd
 
 from llmecon.errors import InputError
 
+__all__ = ["Field", "FitInputError", "check_table"]
+
 
 class FitInputError(InputError):
-    """A table handed to a fitted model is unusable; the message names the column and the row."""
+    """A table handed to a fitted model is unusable; the message names the column and the row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.fitted.inputs import Field, check_table
+    >>> check_table(pd.DataFrame({"loss": [2.1, -1.0]}), [Field("loss", "nats", positive=True)],
+    ...             "training runs")
+    Traceback (most recent call last):
+    ...
+    structural.fitted.inputs.FitInputError: training runs: column 'loss' row 1: -1 must be > 0 ...
+    """
 
 
 @dataclass(frozen=True)
 class Field:
-    """One required numeric column: its unit and plausible range (inclusive)."""
+    """One required numeric column: its unit and plausible range (inclusive).
+
+    Examples
+    --------
+    >>> from structural.fitted.inputs import Field
+    >>> Field("price", "$/Mtok", lo=0.0005, hi=2000.0)
+    Field(name='price', unit='$/Mtok', lo=0.0005, hi=2000.0, positive=False, required=True)
+    """
 
     name: str
     unit: str
@@ -38,6 +58,15 @@ def check_table(df: pd.DataFrame, fields: list[Field], what: str) -> pd.DataFram
     Raises :class:`FitInputError` for the first problem found, e.g.
     ``api prices: column 'input_usd_per_mtok' row 3: 2e-07 is outside [0.0005, 2000] $/Mtok``.
     Rows are numbered as in the file (0-based data rows, header excluded).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.fitted.inputs import Field, check_table
+    >>> df = check_table(pd.DataFrame({"loss": ["2.1", "1.9"]}), [Field("loss", "nats", lo=0.0)],
+    ...                  "training runs")
+    >>> df["loss"].dtype
+    dtype('float64')
     """
     missing = [f.name for f in fields if f.required and f.name not in df.columns]
     if missing:

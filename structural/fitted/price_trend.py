@@ -1,15 +1,19 @@
-"""The cheapest price at or above a capability threshold, over time.
+r"""The cheapest price at or above a capability threshold, over time.
 
 Following Epoch AI's data insight "LLM inference prices have fallen rapidly but unequally across
 tasks" (2025-03-12): for a capability threshold τ, the frontier observations are the price
 records that undercut every earlier record of a model scoring at least τ; on those,
 
-    ln p_i = a_τ + b_τ (t_i − 2024) + ε_i,   ε ~ N(0, σ_τ²),
+.. math::
+
+    \ln p_i = a_\tau + b_\tau (t_i - 2024) + \varepsilon_i, \qquad
+    \varepsilon_i \sim N(0, \sigma_\tau^2),
 
 and the annual decline factor is exp(−b_τ) with a delta-method CI. Epoch reports declines of 9× to
 900× per year across benchmarks and thresholds, and 40× per year for GPT-4's score on GPQA Diamond.
 
 Differences from Epoch's data, which the comparison must state:
+
 - capability is the Epoch Capabilities Index (ECI, one latent score per model), not a single
   benchmark: the thresholds are the ECI scores of reference models (GPT-3.5 Turbo, GPT-4, …);
 - prices: Epoch's dated API price records (``api_price_history``, 2021-11 … 2025-01) plus, for
@@ -31,6 +35,8 @@ import pandas as pd
 import estimation
 from structural.fitted.distributions import normal_logpdf
 from structural.fitted.inputs import Field, check_table
+
+__all__ = ["decline", "fit_threshold", "frontier", "observations", "trends"]
 
 T0 = pd.Timestamp("2024-01-01")
 #: Reference models whose ECI defines a threshold.
@@ -61,7 +67,14 @@ def eci_scores() -> pd.Series:
 
 def observations() -> pd.DataFrame:
     """Dated price observations with the model's ECI: ``date``, ``model``, ``source``,
-    ``price_usd_per_mtok`` (3:1 blend), ``eci``, ``t``."""
+    ``price_usd_per_mtok`` (3:1 blend), ``eci``, ``t``.
+
+    Examples
+    --------
+    >>> from structural.fitted.price_trend import observations
+    >>> sorted(observations().columns)
+    ['date', 'eci', 'model', 'price_usd_per_mtok', 'source', 't']
+    """
     import data
 
     eci = eci_scores()
@@ -95,7 +108,15 @@ def observations() -> pd.DataFrame:
 
 
 def frontier(obs: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Records that undercut every earlier record at or above ``threshold`` (the first counts)."""
+    """Records that undercut every earlier record at or above ``threshold`` (the first counts).
+
+    Examples
+    --------
+    >>> from structural.fitted.price_trend import eci_scores, frontier, observations
+    >>> front = frontier(observations(), threshold=float(eci_scores()["GPT-4"]))
+    >>> bool(front["price_usd_per_mtok"].is_monotonic_decreasing)
+    True
+    """
     obs = check_table(obs, OBS_FIELDS, "price observations")
     above = obs[obs["eci"] >= threshold].sort_values(["t", "price_usd_per_mtok"])
     best = np.inf
@@ -113,7 +134,15 @@ def contributions(p: dict[str, Any], d: dict[str, Any]) -> Any:
 
 
 def fit_threshold(obs: pd.DataFrame, threshold: float, progress: bool = False) -> Any:
-    """Fit the trend on the frontier at ``threshold`` (needs at least 3 frontier points)."""
+    """Fit the trend on the frontier at ``threshold`` (needs at least 3 frontier points).
+
+    Examples
+    --------
+    >>> from structural.fitted.price_trend import eci_scores, fit_threshold, observations
+    >>> res = fit_threshold(observations(), threshold=float(eci_scores()["GPT-4"]))
+    >>> res.converged
+    True
+    """
     f = frontier(obs, threshold)
     if len(f) < 3:
         raise estimation.SpecificationError(
@@ -128,7 +157,19 @@ def fit_threshold(obs: pd.DataFrame, threshold: float, progress: bool = False) -
 
 def decline(res: Any, alpha: float = 0.05) -> pd.Series:
     """Annual decline factor exp(−trend): delta-method SE, and the CI as exp of the CI of −trend
-    (a factor's sampling distribution is skewed; the log-scale interval stays positive)."""
+    (a factor's sampling distribution is skewed; the log-scale interval stays positive).
+
+    Examples
+    --------
+    >>> from structural.fitted.price_trend import decline, eci_scores, fit_threshold, observations
+    >>> res = fit_threshold(observations(), threshold=float(eci_scores()["GPT-4"]))
+    >>> decline(res).round(1)
+    estimate     40.7
+    std_err      24.2
+    ci_low       12.7
+    ci_high     130.5
+    Name: decline x/year, dtype: float64
+    """
     row = res.delta_method(lambda p: jnp.exp(-p["trend"])[None], ["decline x/year"], alpha=alpha)
     ci = res.conf_int(alpha).loc["trend"]
     out = row.iloc[0].copy()
@@ -138,7 +179,19 @@ def decline(res: Any, alpha: float = 0.05) -> pd.Series:
 
 def trends(obs: pd.DataFrame | None = None, references: tuple[str, ...] = REFERENCE_MODELS
            ) -> pd.DataFrame:
-    """One row per threshold: reference model, ECI, frontier points, span, decline ×/year + CI."""
+    """One row per threshold: reference model, ECI, frontier points, span, decline ×/year + CI.
+
+    Examples
+    --------
+    >>> from structural.fitted.price_trend import trends
+    >>> trends().iloc[:, :3].round(1)
+               reference  eci_threshold  frontier_points
+    0      GPT-3.5 Turbo          119.4               10
+    1              GPT-4          125.7                8
+    2             GPT-4o          129.1                5
+    3  Claude 3.5 Sonnet          133.6                4
+    4                 o1          140.8                4
+    """
     obs = observations() if obs is None else obs
     eci = eci_scores()
     rows = []

@@ -1,23 +1,32 @@
-"""The loss-to-success link, fitted: κ, a threshold loss ℓ_b per benchmark and the spreads ψ, φ.
+r"""The loss-to-success link, fitted: κ, a threshold loss ℓ_b per benchmark and the spreads ψ, φ.
 
 Structural model (:mod:`structural.task_success`, :mod:`structural.reasoning`) for a run of model
 i on benchmark b, with n_b questions each sampled E_i times:
 
-    L_i   = L*(C_i)                  Chinchilla loss at the model's training compute under the
-                                     compute-optimal allocation (Besiroglu et al. 2024 Table 1
-                                     constants by default; ``pretraining.compute_optimal_loss``)
-    m_i   = σ(κ (ℓ_b − L_i))         the link: the mean success of models at loss L_i
-    μ_i   ~ Beta(m_i ψ, (1 − m_i) ψ) model i's own mean success (post-training, reasoning effort and
-                                     everything the loss leaves out; ψ: between-model concentration)
-    p_ij  ~ Beta(μ_i φ, (1 − μ_i) φ) per-question success (φ: the difficulty spread of questions,
-                                     the φ of coverage(k) in :mod:`structural.reasoning`)
+.. math::
+
+    L_i &= L^*(C_i), \\
+    m_i &= \sigma(\kappa (\ell_b - L_i)), \\
+    \mu_i &\sim \mathrm{Beta}(m_i \psi, (1 - m_i) \psi), \\
+    p_{ij} &\sim \mathrm{Beta}(\mu_i \phi, (1 - \mu_i) \phi).
+
+:math:`L_i` is the Chinchilla loss at the model's training compute under the compute-optimal
+allocation (Besiroglu et al. 2024 Table 1 constants by default;
+``pretraining.compute_optimal_loss``); :math:`m_i` is the link, the mean success of models at loss
+:math:`L_i`; :math:`\mu_i` is model i's own mean success (post-training, reasoning effort and
+everything the loss leaves out; ψ the between-model concentration); :math:`p_{ij}` is the
+per-question success (φ the difficulty spread of questions, the φ of coverage(k) in
+:mod:`structural.reasoning`).
 
 **What the data identify.** Epoch reports a run's accuracy (mean success over n_b × E_i samples)
 and its standard error (the standard deviation of the per-question means over √n_b, rounded to
 0.01). With one sample per question, successes are Binomial(n_b, μ_i) whatever φ: a single-sample
 accuracy says nothing about φ. With E samples per question the per-question mean has variance
 
-    μ(1 − μ) f(φ, E),   f(φ, E) = 1/(1 + φ) + φ / ((1 + φ) E),
+.. math::
+
+    \mu(1 - \mu)\, f(\phi, E), \qquad f(\phi, E) = \frac{1}{1 + \phi}
+        + \frac{\phi}{(1 + \phi) E}
 
 (the between-question variance μ(1−μ)/(1+φ) of the Beta plus the mean within-question binomial
 variance), so the reported standard errors of multi-epoch runs (GPQA, MATH, OTIS) identify φ, and
@@ -60,6 +69,8 @@ from structural import pretraining
 from structural.fitted.inputs import Field, FitInputError, check_table
 from structural.reasoning import beta_binomial_logpmf, beta_shape
 
+__all__ = ["fit", "link_parameters", "predict", "runs_table"]
+
 #: Rounding of the printed standard errors (two decimals).
 SE_ROUNDING = 0.005
 #: Default cut-off for the out-of-sample check: fit on models released before, predict after.
@@ -92,6 +103,15 @@ def runs_table(runs: pd.DataFrame | None = None,
     ``accuracy``, ``stderr``, ``questions``, ``epochs``, ``training_compute_flop`` (others, such as
     ``release_date`` and ``model``, are kept). ``law``: Chinchilla constants A, B, E, alpha, beta
     (default :data:`structural.pretraining.BESIROGLU_2024`).
+
+    Examples
+    --------
+    >>> from structural.fitted.task_success import runs_table
+    >>> runs = runs_table()
+    >>> sorted(runs["task"].unique())
+    ['FrontierMath-2025-02-28-Private', 'FrontierMath-2025-02-28-Public',
+    'FrontierMath-Tier-4-2025-07-01-Private', 'GPQA diamond', 'MATH level 5', 'OTIS Mock AIME
+    2024-2025', 'SWE-Bench verified']
     """
     if runs is None:
         import data
@@ -214,6 +234,18 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
     estimation.Results
         ``params`` (κ, ``ell_<benchmark>``, ψ, φ), ``cov_params()``, ``bootstrap.draws``. The
         benchmarks are in ``res.tasks``.
+
+    Examples
+    --------
+    >>> from structural.fitted import task_success
+    >>> res = task_success.fit()
+    >>> res.converged
+    True
+    >>> res.params[["kappa", "psi", "phi"]].round(2)
+    kappa    19.66
+    psi       4.43
+    phi       0.95
+    Name: estimate, dtype: float64
     """
     table = runs_table(runs, law)
     tasks = tuple(sorted(table["task"].unique()))
@@ -228,7 +260,15 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
 
 def link_parameters(res: Any, task: str = "GPQA diamond") -> dict[str, float]:
     """(κ, ℓ_task, φ) for benchmark ``task`` at the point estimate: the keys ``kappa``,
-    ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`)."""
+    ``ell_task``, ``phi`` of the quality model (:mod:`structural.quality`).
+
+    Examples
+    --------
+    >>> from structural.fitted import task_success
+    >>> link = task_success.link_parameters(task_success.fit(), "GPQA diamond")
+    >>> {k: round(v, 3) for k, v in link.items()}
+    {'kappa': 19.663, 'ell_task': 1.921, 'phi': 0.946}
+    """
     name = ell_name(task)
     if name not in res.params.index:
         raise InputError(f"no benchmark {task!r} in this fit; fitted: {list(res.tasks)}")
@@ -249,7 +289,23 @@ def link_draws(res: Any, task: str = "GPQA diamond") -> pd.DataFrame:
 
 
 def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None) -> pd.Series:
-    """Predicted mean accuracy m = σ(κ(ℓ_b − L*(C))) for each run of ``runs`` (same benchmarks)."""
+    """Predicted mean accuracy m = σ(κ(ℓ_b − L*(C))) for each run of ``runs`` (same benchmarks).
+
+    Examples
+    --------
+    At stated link parameters (any fit-like object with ``params`` and ``tasks``; usually
+    :func:`fit`'s result), for GPQA runs of models trained with 1e23 and 1e25 FLOPs:
+
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> from structural.fitted import task_success
+    >>> link = SimpleNamespace(tasks=("GPQA diamond",), params=pd.Series(
+    ...     {"kappa": 20.0, "ell_gpqa_diamond": 1.92, "psi": 4.4, "phi": 0.95}))
+    >>> runs = pd.DataFrame({"task": "GPQA diamond", "accuracy": [0.3, 0.6], "stderr": 0.03,
+    ...                      "questions": 198, "epochs": 1, "training_compute_flop": [1e23, 1e25]})
+    >>> task_success.predict(link, runs).round(3).tolist()
+    [0.096, 0.541]
+    """
     table = runs_table(runs, law)
     d = arrays(table, res.tasks)
     p = {k: jnp.asarray(v) for k, v in res.params.items()}

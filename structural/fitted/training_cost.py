@@ -1,16 +1,19 @@
-"""Training cost: FLOPs × dollars per FLOP at the training date / effective utilisation.
+r"""Training cost: FLOPs × dollars per FLOP at the training date / effective utilisation.
 
 The cost model (dollars = FLOPs / (peak FLOP/s × utilisation) × price per chip-hour / 3600, as in
 :mod:`structural.costs`) written for observed training runs i and hardware rental prices j:
 
-    price series     ln π_j = a_p + b_p t_j + e_j                      (π: 2023 $ per FLOP of a chip
-                                                                        rented for its peak FLOP/s)
-    training cost    ln C_i = ln F_i + (a_p + b_p t_i) − ln u + ε_i     (u: effective utilisation)
-    frontier compute ln F_i = a_F + g_F t_i + ν_i
+.. math::
 
-with t in years since 2020-01-01 and e, ε, ν Student-t with their own scales and one shared
-degrees-of-freedom parameter (robust to the order-of-magnitude guesses in the cost data). The
-likelihood of run i is f(F_i) f(C_i | F_i); runs without a cost estimate contribute f(F_i) only.
+    \ln \pi_j &= a_p + b_p t_j + e_j, \\
+    \ln C_i &= \ln F_i + (a_p + b_p t_i) - \ln u + \varepsilon_i, \\
+    \ln F_i &= a_F + g_F t_i + \nu_i
+
+for the price series (π: 2023 $ per FLOP of a chip rented for its peak FLOP/s), the training cost
+(u: effective utilisation) and the frontier compute, with t in years since 2020-01-01 and e, ε, ν
+Student-t with their own scales and one shared degrees-of-freedom parameter (robust to the
+order-of-magnitude guesses in the cost data). The likelihood of run i is f(F_i) f(C_i | F_i); runs
+without a cost estimate contribute f(F_i) only.
 
 The annual growth factor of frontier training cost is exp(g_F + b_p): compute growth times the
 change in the price of a FLOP, utilisation held fixed. Cottier et al. (2024, arXiv:2405.21015)
@@ -36,6 +39,8 @@ import pandas as pd
 import estimation
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
+
+__all__ = ["fit", "fit_cost_trend", "growth_factors", "price_series", "training_runs"]
 
 EPOCH_2020 = pd.Timestamp("2020-01-01")
 LN_EFLOP = float(np.log(1e18))   # prices are modelled per 10^18 FLOP to keep parameters O(1)
@@ -79,6 +84,13 @@ def price_series(chips: tuple[str, ...] | None = DATACENTRE_CHIPS) -> pd.DataFra
 
     π = on-demand $/chip-hour × PPI factor to 2023 USD / (3600 × peak FLOP/s). Rows whose chip
     has no peak FLOP/s are dropped; ``chips`` keeps names containing one of the given patterns.
+
+    Examples
+    --------
+    >>> from structural.fitted.training_cost import price_series
+    >>> prices = price_series()
+    >>> sorted(prices.columns)
+    ['date', 'hardware', 'on_demand_usd_per_chip_hour', 'peak_flops', 't', 'usd_per_flop', 'vendor']
     """
     import data
 
@@ -130,6 +142,13 @@ def training_runs(cost: str = "cloud_usd", start: str | None = "2016-01-01",
     ``top`` keeps runs whose compute ranked in the top ``top`` when published
     (:func:`compute_rank_at_release`); ``start``/``end`` bound the publication date
     (``end`` exclusive). ``cost_usd`` is NaN where the method has no estimate.
+
+    Examples
+    --------
+    >>> from structural.fitted.training_cost import training_runs
+    >>> runs = training_runs()
+    >>> len(runs) > 50, sorted(runs.columns)[:4]
+    (True, ['compute_rank', 'cost_usd', 'date', 'model'])
     """
     import data
 
@@ -247,7 +266,26 @@ def starts(d: dict[str, np.ndarray]) -> dict[str, float]:
 def fit(runs: pd.DataFrame | None = None, prices: pd.DataFrame | None = None,
         progress: bool = False, **kwargs: Any) -> Any:
     """Fit the training-cost model by MLE; defaults: runs with a cloud cost since 2016 and the
-    data-centre rental price series. Extra keywords go to :func:`estimation.fit`."""
+    data-centre rental price series. Extra keywords go to :func:`estimation.fit`.
+
+    Examples
+    --------
+    >>> from structural.fitted import training_cost
+    >>> res = training_cost.fit()
+    >>> res.converged
+    True
+    >>> res.params.round(2)
+    log_usd_per_eflop_2020    2.05
+    price_growth             -0.34
+    sigma_price               0.52
+    utilisation               0.62
+    sigma_cost                0.37
+    log_compute_2020          3.10
+    compute_growth            1.50
+    sigma_compute             0.82
+    df                        2.54
+    Name: estimate, dtype: float64
+    """
     if runs is None:
         runs = training_runs()
     if prices is None:
@@ -259,7 +297,17 @@ def fit(runs: pd.DataFrame | None = None, prices: pd.DataFrame | None = None,
 
 
 def growth_factors(res: Any, alpha: float = 0.05) -> pd.DataFrame:
-    """Annual factors with delta-method CIs: price of a FLOP, frontier compute, frontier cost."""
+    """Annual factors with delta-method CIs: price of a FLOP, frontier compute, frontier cost.
+
+    Examples
+    --------
+    >>> from structural.fitted import training_cost
+    >>> training_cost.growth_factors(training_cost.fit()).round(2)
+                                    estimate  std_err  ci_low  ci_high
+    price per FLOP, x/year              0.71     0.01    0.68     0.74
+    frontier compute, x/year            4.50     0.27    3.98     5.02
+    frontier training cost, x/year      3.21     0.20    2.82     3.61
+    """
 
     def factors(p: dict[str, Any]) -> Any:
         return jnp.exp(jnp.stack([p["price_growth"], p["compute_growth"],
@@ -303,6 +351,16 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
     ``errors``: ``"normal"`` (MLE = OLS), ``"t"`` (Student-t MLE) or ``"huber"`` (M-estimation
     with Huber's loss, δ = 1.345 × the normalised MAD of the OLS residuals, sandwich SEs). The
     annual growth factor is exp(growth); its CI is exp of the CI of ``growth``.
+
+    Examples
+    --------
+    The reduced form of Cottier et al. (2024): ln cost on years since 2020, normal errors:
+
+    >>> import numpy as np
+    >>> from structural.fitted.training_cost import fit_cost_trend, training_runs
+    >>> res = fit_cost_trend(training_runs())
+    >>> round(float(np.exp(res.params["growth"])), 2)
+    3.04
     """
     runs = check_table(runs.dropna(subset=["cost_usd"]),
                        [RUN_FIELDS[0], Field("cost_usd", "2023 USD", 1.0, 1e12, positive=True)],

@@ -40,6 +40,9 @@ from data.traces import TRACE_NAMES
 from structural.fitted.distributions import normal_logpdf, stick_breaking
 from structural.fitted.inputs import Field, FitInputError, check_table
 
+__all__ = ["cost_per_request", "fit_cache_reuse", "fit_reasoning_tokens", "fit_tokens",
+           "reasoning_medians", "select_family"]
+
 TRACES = TRACE_NAMES
 COLUMNS = ("input_tokens", "output_tokens")
 #: Output lengths are capped at 2,000 in the Mooncake trace (its datasheet).
@@ -179,6 +182,13 @@ def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = Non
     likelihoods have narrow ridges on which a damped Newton step can stall); the converged fit
     with the highest log-likelihood is returned, with every start's outcome in ``.start_fits``.
     Raises :class:`estimation.EstimationError` if no start converges.
+
+    Examples
+    --------
+    >>> from structural.fitted.usage import fit_tokens
+    >>> res = fit_tokens("mooncake_conv", "input_tokens", K=1)
+    >>> res.converged
+    True
     """
     d = token_data(trace, column, table)
     kwargs.setdefault("name", f"{trace} {column} (lognormal mixture K={K}; observations are "
@@ -208,7 +218,16 @@ def fit_tokens(trace: str, column: str, K: int, table: pd.DataFrame | None = Non
 
 def select_family(trace: str, column: str, Ks: tuple[int, ...] = (1, 2, 3),
                   table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[int, Any]]:
-    """Fit each K; return a table of N, log-likelihood, AIC, BIC, convergence and the fits."""
+    """Fit each K; return a table of N, log-likelihood, AIC, BIC, convergence and the fits.
+
+    Examples
+    --------
+    >>> from structural.fitted.usage import select_family
+    >>> table, fits = select_family("mooncake_conv", "input_tokens", Ks=(1,))
+    >>> list(table.columns), sorted(fits)
+    (['trace', 'column', 'family', 'K', 'N', 'parameters', 'llf', 'aic', 'bic', 'converged',
+    'best_aic', 'best_bic'], [1])
+    """
     n = int(token_data(trace, column, table)["count"].sum())
     fits, rows = {}, []
     for K in Ks:
@@ -242,7 +261,16 @@ def _reuse_residuals(p: dict[str, Any], d: dict[str, Any]) -> Any:
 
 def fit_cache_reuse(trace: str = "mooncake_conv", table: pd.DataFrame | None = None,
                     progress: bool = False) -> Any:
-    """The share of input tokens served from the prefix cache (ratio estimator, sandwich SE)."""
+    """The share of input tokens served from the prefix cache (ratio estimator, sandwich SE).
+
+    Examples
+    --------
+    >>> from structural.fitted.usage import fit_cache_reuse
+    >>> res = fit_cache_reuse("mooncake_conv")
+    >>> res.params.round(3)
+    reuse_rate    0.374
+    Name: estimate, dtype: float64
+    """
     t = _traces() if table is None else table
     if "trace" in t.columns:
         t = t[t["trace"] == trace]
@@ -283,7 +311,15 @@ def reasoning_spec(n_tasks: int) -> estimation.ParamSpec:
 
 def fit_reasoning_tokens(table: pd.DataFrame | None = None, progress: bool = False) -> Any:
     """Lognormal law of output tokens per question for each task; params ``mu_j``, ``sigma_j`` in
-    the order of ``result.tasks``."""
+    the order of ``result.tasks``.
+
+    Examples
+    --------
+    >>> from structural.fitted.usage import fit_reasoning_tokens
+    >>> res = fit_reasoning_tokens()
+    >>> res.converged
+    True
+    """
     d, tasks = reasoning_data(table)
     J = len(tasks)
 
@@ -301,7 +337,19 @@ def fit_reasoning_tokens(table: pd.DataFrame | None = None, progress: bool = Fal
 
 
 def reasoning_medians(res: Any) -> pd.DataFrame:
-    """Median output tokens per question by task, exp(μ_task), with delta-method CIs."""
+    """Median output tokens per question by task, exp(μ_task), with delta-method CIs.
+
+    Examples
+    --------
+    >>> from structural.fitted.usage import fit_reasoning_tokens, reasoning_medians
+    >>> reasoning_medians(fit_reasoning_tokens()).round(0)
+                                                        estimate  ...  ci_high
+    median output tokens per question: GPQA Diamond        600.0  ...    716.0
+    median output tokens per question: MATH level 5        737.0  ...    854.0
+    median output tokens per question: OTIS Mock AI...    1329.0  ...   1716.0
+    <BLANKLINE>
+    [3 rows x 4 columns]
+    """
     J = len(res.tasks)
     return res.delta_method(lambda p: jnp.exp(jnp.stack([p[f"mu_{j}"] for j in range(J)])),
                             [f"median output tokens per question: {t}" for t in res.tasks])
@@ -328,6 +376,25 @@ def cost_per_request(input_fit: Any, output_fit: Any, prices: dict[str, float],
 
     ``reasoning`` is (μ, σ) of ln reasoning tokens per request (e.g. from
     :func:`fit_reasoning_tokens`), or None for no reasoning.
+
+    Examples
+    --------
+    Cost per request at $3 / $15 per million input / output tokens, for lognormal input and output
+    lengths (one component each; any fit with ``params`` works, e.g. :func:`fit_tokens`'s):
+
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> from structural.fitted.usage import cost_per_request
+    >>> inp = SimpleNamespace(params=pd.Series({"mu_1": 7.0, "sigma_1": 1.0}))
+    >>> out = SimpleNamespace(params=pd.Series({"mu_1": 5.0, "sigma_1": 0.8}))
+    >>> cost = cost_per_request(inp, out, {"input": 3.0, "output": 15.0}, draws=1000)
+    >>> cost.round(4)
+                 mean  median     p90     p99  share_of_mean
+    component
+    total      0.0086  0.0063  0.0170  0.0369         1.0000
+    context    0.0054  0.0033  0.0122  0.0314         0.6281
+    output     0.0032  0.0022  0.0066  0.0165         0.3719
+    reasoning  0.0000  0.0000  0.0000  0.0000         0.0000
     """
     for key in ("input", "output"):
         if key not in prices:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+__all__ = ["mixed_logit_shares", "nested_logit_shares"]
+
 jax.config.update("jax_enable_x64", True)
 
 
@@ -38,7 +40,19 @@ def choice_probabilities(delta, mu, mask):
 
 
 def mixed_logit_shares(delta, mu, weights, mask):
-    """s_j = Σ_i w_i s_ij (J,)."""
+    """s_j = Σ_i w_i s_ij (J,).
+
+    Examples
+    --------
+    Two products, two equally weighted agents; with no random coefficients this is the logit:
+
+    >>> import jax.numpy as jnp
+    >>> from structural.market.demand import mixed_logit_shares
+    >>> s = mixed_logit_shares(jnp.array([1.0, 0.0]), jnp.zeros((2, 2)), jnp.array([0.5, 0.5]),
+    ...                        jnp.array([True, True]))
+    >>> [round(float(v), 4) for v in s]
+    [0.5761, 0.2119]
+    """
     return choice_probabilities(delta, mu, mask) @ weights
 
 
@@ -63,7 +77,19 @@ def shares_jacobian_delta(delta, mu, weights, mask):
 
 
 def nested_logit_shares(delta, rho_j, nest, mask, n_nests: int):
-    """Nested-logit shares (J,) given δ, each product's ρ of its nest and its nest code."""
+    """Nested-logit shares (J,) given δ, each product's ρ of its nest and its nest code.
+
+    Examples
+    --------
+    Two products in one nest with ρ = 0.5:
+
+    >>> import jax.numpy as jnp
+    >>> from structural.market.demand import nested_logit_shares
+    >>> s = nested_logit_shares(jnp.array([1.0, 0.0]), jnp.array([0.5, 0.5]), jnp.array([0, 0]),
+    ...                         jnp.array([True, True]), n_nests=1)
+    >>> [round(float(v), 4) for v in s]
+    [0.6547, 0.0886]
+    """
     scale = 1.0 - rho_j
     v = jnp.where(mask, delta / scale, -jnp.inf)
     m = jnp.max(v)

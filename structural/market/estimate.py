@@ -50,6 +50,20 @@ class DemandResults:
     ``params``/``bse`` are Series over every parameter (θ first, then β, then γ); ``objective`` is
     PyBLP's N ḡ'Wḡ at the estimate; ``inversion`` reports per market the SQUAREM iterations and
     convergence of the final share inversion.
+
+    Examples
+    --------
+    Nevo's cereal data, plain logit with product fixed effects (PyBLP's tutorial):
+
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_products, estimate_demand
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> logit = estimate_demand(build_products(df, DemandSpec("prices", absorb="product_ids")))
+    >>> round(float(logit.params["prices"]), 3), round(float(logit.bse["prices"]), 3)
+    (-30.047, 1.009)
+    >>> bool(logit.converged)
+    True
     """
 
     problem: Problem
@@ -124,6 +138,16 @@ class Problem:
         Clip marginal costs into this range (PyBLP's ``costs_bounds``).
     atol : float
         Share-inversion tolerance on ‖F(δ) − δ‖∞ per market.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, Problem, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> prob = Problem(build_products(df, DemandSpec("prices", absorb="product_ids")))
+    >>> prob.layout.T, prob.K2
+    (94, 0)
     """
 
     def __init__(self, products: Products, agents: Agents | None = None, sigma=None, pi=None,
@@ -446,6 +470,19 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
     ------
     MarketDataError
         Bad starting values or an unidentified specification.
+
+    Examples
+    --------
+    Nevo's cereal data, plain logit with product fixed effects (PyBLP's tutorial
+    reports -30.0471 with SE 1.0086):
+
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_products, estimate_demand
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> logit = estimate_demand(build_products(df, DemandSpec("prices", absorb="product_ids")))
+    >>> round(float(logit.params["prices"]), 4), round(float(logit.bse["prices"]), 4)
+    (-30.0471, 1.0086)
     """
     t0 = time.perf_counter()
     if method not in ("1s", "2s"):

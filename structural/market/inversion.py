@@ -19,6 +19,9 @@ import jax.numpy as jnp
 
 from structural.market.demand import mixed_logit_shares, shares_jacobian_delta
 
+# The public API is the package's: estimate_demand inverts the shares with these.
+__all__: list[str] = []
+
 jax.config.update("jax_enable_x64", True)
 
 

@@ -34,6 +34,12 @@ elasticity is estimated separately (``papers/demirer2025.py``, cross-provider η
 — a compute-price shock that moves all providers' prices of an open model together — the
 weighted price moves one for one with the providers' common cost, so counterfactual prices of
 open models are their marginal costs.
+
+Examples
+--------
+>>> from structural.market.llm_api import MODELS
+>>> MODELS
+('nested', 'rc', 'logit')
 """
 
 from __future__ import annotations
@@ -74,14 +80,17 @@ _INSTRUMENTS = ("cost_shifter", "cost_known", "hausman", "multi_provider", "log_
 
 def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="H100",
                  query_tokens: float = QUERY_TOKENS, **overrides) -> np.ndarray:
-    """Roofline marginal cost of serving, $ per million tokens, at a given input/output mix.
+    r"""Roofline marginal cost of serving, $ per million tokens, at a given input/output mix.
 
     The variable (per-query) cost of :func:`structural.costs.stage_costs` for a query of
     x = input_share × L input tokens and y = (1 − input_share) × L output tokens, divided by L:
 
-        c = [FLOPs_prefill(N_a, x)/(peak u_prefill)
-             + max(FLOPs_decode/(peak u_decode), (2N/batch + KV)/bandwidth)(y)]
-            × $/chip-hour / 3600 / L
+    .. math::
+
+        c = \Big[\frac{F_\text{prefill}(N_a, x)}{\text{peak}\; u_\text{prefill}}
+            + \max\Big(\frac{F_\text{decode}}{\text{peak}\; u_\text{decode}},
+            \frac{2N/\text{batch} + \text{KV}}{\text{bandwidth}}\Big)(y)\Big]
+            \times \frac{\$/\text{chip-hour}}{3600\, L}
 
     Parameters
     ----------
@@ -100,6 +109,14 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
     -------
     ndarray
         $/Mtok; NaN where ``parameters`` is unknown (NaN).
+
+    Examples
+    --------
+    A dense 70B model and a mixture-of-experts with 37B of 671B parameters active, on H100s:
+
+    >>> from structural.market.llm_api import serving_cost
+    >>> [round(float(c), 3) for c in serving_cost([70e9, 671e9], [70e9, 37e9])]
+    [0.657, 16.438]
     """
     from structural.costs import cost_parameters, stage_costs, variable_cost
 
@@ -153,6 +170,13 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     market, models, provider_prices : DataFrame, optional
         The curated tables (default: the bundled ``api_market``, ``api_models``,
         ``api_provider_prices``).
+
+    Examples
+    --------
+    >>> from structural.market.llm_api import llm_products
+    >>> products = llm_products()
+    >>> products[["market_ids", "product_ids", "prices", "shares"]].shape[1], len(products) > 500
+    (4, True)
     """
     import data
     from data.openrouter import demand_products
@@ -269,7 +293,18 @@ class MarketModel:
 
 def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
     """Wrap fitted demand with the LLM market's ownership: closed models priced by their lab,
-    open-weights models at marginal cost (a competitive provider set)."""
+    open-weights models at marginal cost (a competitive provider set).
+
+    Examples
+    --------
+    >>> from structural.market import build_products, estimate_demand, llm_api
+    >>> products = llm_api.llm_products()
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> mm = llm_api.market_model(res, products)
+    >>> type(mm).__name__, mm.closed.shape == res.problem.layout.mask.shape
+    ('MarketModel', True)
+    """
     prob = results.problem
     lay = prob.layout
     closed = ~products["firm_ids"].astype(str).str.startswith("open:").to_numpy()
@@ -340,6 +375,31 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     Returns
     -------
     prices, shares, consumer surplus (per market, price units), iterations, converged
+
+    Examples
+    --------
+    At the costs the observed prices imply, the equilibrium returns the observed prices; a
+    0.1 $/Mtok cost increase passes fully into the prices of open models:
+
+    >>> from structural.market import build_products, estimate_demand, llm_api
+    >>> products = llm_api.llm_products()
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> mm, prob = llm_api.market_model(res, products), res.problem
+    >>> th, al = jnp.asarray(res.theta), res.price_coefficient
+    >>> d = mm.delta(th)
+    >>> _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
+    >>> c = prob.prices_pad - eta
+    >>> p, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, c)
+    >>> m = np.asarray(prob.mask)
+    >>> bool(ok.all()), bool(np.allclose(np.asarray(p)[m], np.asarray(prob.prices_pad)[m]))
+    (True, True)
+    >>> p1, _, _, _, _ = llm_api.equilibrium(mm, th, al, d, c + 0.1)
+    >>> open_ = ~np.asarray(mm.closed)[m]
+    >>> round(float(np.median((np.asarray(p1) - np.asarray(p))[m][open_])), 6)
+    0.1
     """
     prob = mm.results.problem
     nested = prob.nests is not None
@@ -433,7 +493,18 @@ def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
 
 @dataclass
 class LLMDemandFit:
-    """What :func:`fit_llm_demand` returns: the estimates and the tables the CLI writes."""
+    """What :func:`fit_llm_demand` returns: the estimates and the tables the CLI writes.
+
+    Examples
+    --------
+    The fields, filled by :func:`fit_llm_demand` (whose example shows a fit):
+
+    >>> import dataclasses
+    >>> from structural.market.llm_api import LLMDemandFit
+    >>> [f.name for f in dataclasses.fields(LLMDemandFit)]
+    ['model', 'results', 'products', 'mm', 'params', 'elasticities', 'markups', 'open_ratio',
+    'first_stage', 'draws', 'notes']
+    """
 
     model: str
     results: DemandResults
@@ -484,6 +555,17 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     Returns
     -------
     LLMDemandFit
+
+    Examples
+    --------
+    >>> from structural.market import llm_api
+    >>> products = llm_api.llm_products()
+    >>> fit = llm_api.fit_llm_demand(products, "logit", draws=2)
+    >>> h = fit.headline()
+    >>> h["alpha"] < 0, h["median_own_elasticity"] < 0
+    (True, True)
+    >>> sorted(fit.markups.columns)[:5]
+    ['firm_ids', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low', 'market_ids']
     """
     if draws < 2:
         raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")
@@ -638,6 +720,21 @@ def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "logit", freq: str =
 
 
 def simulate_shares(mm: MarketModel, theta, alpha, delta) -> np.ndarray:
-    """Model shares (long) at the observed prices for δ (padded): used to simulate data."""
+    """Model shares (long) at the observed prices for δ (padded): used to simulate data.
+
+    Examples
+    --------
+    >>> from structural.market import build_products, estimate_demand, llm_api
+    >>> products = llm_api.llm_products()
+    >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
+    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> mm = llm_api.market_model(res, products)
+    >>> s = llm_api.simulate_shares(mm, jnp.asarray(res.theta), res.price_coefficient,
+    ...                             res.problem.layout.pad(res.delta))
+    >>> bool(np.allclose(s, products["shares"]))
+    True
+    """
     _, _, s, _ = supply_terms(mm, jnp.asarray(theta), alpha, jnp.asarray(delta))
     return np.asarray(mm.results.problem.layout.unpad(s))

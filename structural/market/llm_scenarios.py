@@ -52,11 +52,38 @@ _MARKET_KEYS = {"model", "freq", "market_size", "hardware", "draws", "nodes", "s
 
 
 class ScenarioError(PipelineError):
-    """A market scenario that is malformed or names a model or firm the data do not have."""
+    r"""A market scenario that is malformed or names a model or firm the data do not have.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from structural.market.llm_scenarios import load
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "bad.toml"
+    ...     _ = path.write_text('kind = "market"\ntitle = "t"\n[change]\ntype = "tariff"\n')
+    ...     load(path)
+    Traceback (most recent call last):
+    ...
+    structural.market.llm_scenarios.ScenarioError: change.type: expected one of ..., got 'tariff'
+    """
 
 
 @dataclass
 class MarketScenario:
+    """A market counterfactual read from TOML (``kind = "market"``): its ``title``,
+    ``description`` and ``assumptions``, the ``market`` to fit (demand ``model``, ``freq``,
+    ``market_size``, ``draws``, …) and the ``change`` (``type`` one of :data:`CHANGES`).
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.market.llm_scenarios import load
+    >>> sc = load(files("structural.examples.scenarios") / "lab_merger.toml")
+    >>> sc.title, sc.change["type"]
+    ('Two labs price their closed models jointly', 'merger')
+    """
+
     title: str
     description: str
     assumptions: list[str]
@@ -65,7 +92,18 @@ class MarketScenario:
 
 
 def is_market_scenario(path: Path) -> bool:
-    """True when the TOML file declares ``kind = "market"`` (read without validating)."""
+    """True when the TOML file declares ``kind = "market"`` (read without validating).
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.market.llm_scenarios import is_market_scenario
+    >>> scenarios = files("structural.examples.scenarios")
+    >>> is_market_scenario(scenarios / "lab_merger.toml")
+    True
+    >>> is_market_scenario(scenarios / "equal_spend_tradeoff.toml")
+    False
+    """
     try:
         return tomllib.loads(Path(path).read_text()).get("kind") == "market"
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
@@ -73,7 +111,16 @@ def is_market_scenario(path: Path) -> bool:
 
 
 def load(path: Path) -> MarketScenario:
-    """Parse and check a market scenario; unknown keys and bad values raise ScenarioError."""
+    """Parse and check a market scenario; unknown keys and bad values raise ScenarioError.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> from structural.market.llm_scenarios import load
+    >>> sc = load(files("structural.examples.scenarios") / "model_withdrawal.toml")
+    >>> sc.change["type"], sc.market["model"]
+    ('withdraw', 'logit')
+    """
     try:
         raw = tomllib.loads(Path(path).read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -130,7 +177,20 @@ def _augment(a, extra):
 
 
 def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None) -> dict:
-    """Run a market scenario; write its tables, report and plot to ``out``; return a summary."""
+    """Run a market scenario; write its tables, report and plot to ``out``; return a summary.
+
+    Examples
+    --------
+    A merger of two labs, with two parameter draws (the shipped scenario uses more):
+
+    >>> import tempfile
+    >>> from importlib.resources import files
+    >>> from structural.market.llm_scenarios import run
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     summary = run(files("structural.examples.scenarios") / "lab_merger.toml", out, draws=2)
+    >>> summary["change"]["type"], summary["draws"]
+    ('merger', 2)
+    """
     sc = load(path)
     m = sc.market
     draws = int(m.get("draws", 100) if draws is None else draws)

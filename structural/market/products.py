@@ -54,6 +54,18 @@ class DemandSpec:
         Column of nest ids: a nested logit with one ρ per nest (``rho_per_nest``) or one for all.
     rho_per_nest : bool
         One nesting parameter per nest instead of one shared ρ.
+
+    Examples
+    --------
+    Plain logit with product fixed effects, and Nevo's random-coefficients specification:
+
+    >>> from structural.market import DemandSpec
+    >>> logit = DemandSpec("prices", absorb="product_ids")
+    >>> rc = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+    ...                 demographics="0 + income + income_squared + age + child",
+    ...                 absorb="product_ids")
+    >>> logit.random is None, rc.random
+    (True, '1 + prices + sugar + mushy')
     """
 
     linear: str
@@ -82,6 +94,16 @@ class Layout:
     """Where each row sits in the padded (T, J) market grid.
 
     ``t`` and ``j`` are the row's market and slot; ``mask`` (T, J) marks real products.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> layout = build_products(df, DemandSpec("prices")).layout
+    >>> layout.T, layout.mask.shape, int(layout.mask.sum())
+    (94, (94, 24), 2256)
     """
 
     market_ids: np.ndarray
@@ -123,7 +145,18 @@ class Layout:
 
 @dataclass
 class Products:
-    """Validated product data and the design matrices of a :class:`DemandSpec` (long form)."""
+    """Validated product data and the design matrices of a :class:`DemandSpec` (long form).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> p = build_products(df, DemandSpec("1 + prices + sugar"))
+    >>> p.X1_names, p.X1.shape
+    (['1', 'prices', 'sugar'], (2256, 3))
+    """
 
     spec: DemandSpec
     frame: pd.DataFrame
@@ -223,6 +256,20 @@ def build_products(df: pd.DataFrame, spec: DemandSpec) -> Products:
         A required column is missing or has missing values, a share is not in (0, 1), the shares of
         a market do not sum below one, a product appears twice in a market, a formula cannot be
         built, there are fewer instruments than parameters, or an instrument matrix is singular.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> p = build_products(df, DemandSpec("prices", absorb="product_ids"))
+    >>> len(p.prices), p.layout.T
+    (2256, 94)
+    >>> build_products(df.drop(columns="shares"), DemandSpec("prices"))
+    Traceback (most recent call last):
+    ...
+    structural.errors.MarketDataError: shares: required column is missing
     """
     if not isinstance(df, pd.DataFrame) or len(df) == 0:
         raise MarketDataError("products", "expected a non-empty table of products")
@@ -306,6 +353,17 @@ class Agents:
     """Integration nodes ν (I, K2), weights w and demographics D per agent, padded per market.
 
     ``nodes`` (T, I, K2), ``weights`` (T, I) (zero for padding), ``demographics`` (T, I, D).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_agents, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> p = build_products(df, DemandSpec("0 + prices", random="1 + prices"))
+    >>> agents = build_agents(p, integration=("monte_carlo", 50), seed=0)
+    >>> agents.nodes.shape, agents.weights.shape
+    ((94, 50, 2), (94, 50))
     """
 
     nodes: np.ndarray
@@ -335,6 +393,21 @@ def build_agents(products: Products, agents: pd.DataFrame | None = None,
     Returns
     -------
     Agents
+
+    Examples
+    --------
+    Nevo's agents (PyBLP's layout: nodes, weights and demographics per market):
+
+    >>> import pandas as pd
+    >>> import pyblp.data
+    >>> from structural.market import DemandSpec, build_agents, build_products
+    >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    >>> people = pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION)
+    >>> spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+    ...                   demographics="0 + income + income_squared + age + child")
+    >>> agents = build_agents(build_products(df, spec), people)
+    >>> agents.nodes.shape, agents.demographics_names
+    ((94, 20, 4), ['income', 'income_squared', 'age', 'child'])
     """
     lay = products.layout
     K2 = products.X2.shape[1]

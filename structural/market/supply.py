@@ -25,16 +25,43 @@ import jax.numpy as jnp
 
 from structural.market.demand import choice_probabilities
 
+__all__ = ["bertrand_markups", "ownership"]
+
 jax.config.update("jax_enable_x64", True)
 
 
 def ownership(firms, mask):
-    """O_jk = 1 when products j and k (both real) have the same firm code."""
+    """O_jk = 1 when products j and k (both real) have the same firm code.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from structural.market.supply import ownership
+    >>> ownership(jnp.array([0, 0, 1]), jnp.array([True, True, True])).astype(int)
+    Array([[1, 1, 0],
+           [1, 1, 0],
+           [0, 0, 1]], dtype=int64)
+    """
     return (firms[:, None] == firms[None, :]) & mask[:, None] & mask[None, :]
 
 
 def bertrand_markups(lam, gam, shares, firms, mask):
-    """η = −(O ∘ (Λ − Γ)')⁻¹ s for one market (padded products get 0)."""
+    """η = −(O ∘ (Λ − Γ)')⁻¹ s for one market (padded products get 0).
+
+    Examples
+    --------
+    Single-product firms under logit demand: the markup is 1 / (α (1 − s_j)):
+
+    >>> import jax.numpy as jnp
+    >>> from structural.market.demand import share_price_terms
+    >>> from structural.market.supply import bertrand_markups
+    >>> delta, mask = jnp.array([1.0, 0.0]), jnp.array([True, True])
+    >>> lam, gam = share_price_terms(delta, jnp.zeros((2, 1)), jnp.ones(1), mask, jnp.array([-2.0]))
+    >>> s = jnp.exp(delta) / (1 + jnp.exp(delta).sum())
+    >>> eta = bertrand_markups(lam, gam, s, jnp.array([0, 1]), mask)
+    >>> [round(float(v), 4) for v in eta], [round(float(1 / (2 * (1 - v))), 4) for v in s]
+    ([1.1796, 0.6345], [1.1796, 0.6345])
+    """
     jac = jnp.diag(lam) - gam  # ∂s_j/∂p_k
     own = ownership(firms, mask)
     A = jnp.where(own, jac.T, 0.0) + jnp.diag(~mask)

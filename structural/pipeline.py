@@ -16,7 +16,7 @@ errors)::
     [hardware]      name = "H100", precision_train = "bf16", precision_infer = "bf16",
                     price_per_hour = 4.40  (overrides the preset)
     [utilisation]   train, finetune, prefill, decode  (each in (0, 1])
-    [serving]       batch, bytes_per_param, bytes_kv
+    [serving]       batch, chips (0: chosen for cost), max_chips, bytes_per_param, bytes_kv
     [prices]        data_per_token, finetune_data_per_token, cache_cost_ratio
     [pretrain]      N, D, U, active_fraction
     [architecture]  n_layer, d_model, d_attn, d_ff, n_ctx, n_vocab, kv_fraction
@@ -55,8 +55,10 @@ from structural.stages import (
     unit_interval,
 )
 
-_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50, "decode": 0.50}
-_DEFAULT_SERVING = {"batch": float("inf"), "bytes_per_param": 2.0, "bytes_kv": 2.0}
+_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50,
+                        "decode": costs.DECODE_UTILISATION}
+_DEFAULT_SERVING = {"batch": float("inf"), "chips": 0.0, "max_chips": 8.0, "bytes_per_param": 2.0,
+                    "bytes_kv": 2.0}
 _DEFAULT_PRICES = {"data_per_token": 0.0, "finetune_data_per_token": 0.0, "cache_cost_ratio": 0.1}
 
 
@@ -113,6 +115,8 @@ class Pipeline:
             if key not in _DEFAULT_SERVING:
                 raise PipelineError(f"serving.{key}",
                                     f"unknown key; expected one of {', '.join(_DEFAULT_SERVING)}")
+            if key == "chips" and value == 0:     # 0: chosen for cost (the default)
+                continue
             if not (key == "batch" and value == float("inf")):   # inf: no cap (the default)
                 positive(f"serving.{key}", value)
         for key, value in self.prices.items():
@@ -145,7 +149,8 @@ class Pipeline:
         arch = self.pretrain.architecture
         overrides: dict[str, float] = {
             "u_train": u["train"], "u_finetune": u["finetune"], "u_prefill": u["prefill"],
-            "u_decode": u["decode"], "batch": s["batch"], "bytes_per_param": s["bytes_per_param"],
+            "u_decode": u["decode"], "batch": s["batch"], "chips": s["chips"],
+            "max_chips": s["max_chips"], "bytes_per_param": s["bytes_per_param"],
             "bytes_kv": s["bytes_kv"], "data_price": pr["data_per_token"],
             "finetune_data_price": pr["finetune_data_per_token"],
             "cache_cost_ratio": pr["cache_cost_ratio"],

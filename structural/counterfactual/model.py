@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from structural import costs, published, quality
 from structural.pretraining import data_for_loss
@@ -84,9 +85,9 @@ PIPELINE_PARAMETERS: dict[str, str] = {
     "verifier_fpr": "P(the verifier accepts a wrong answer) (answer selection 'verifier')",
     "verifier_fnr": "P(the verifier rejects a correct answer) (answer selection 'verifier')",
     "tokens_in": "mean input tokens per query x",
-    "tokens_in_logsd": "log-sd of input tokens (reported; the cost is taken at the mean)",
+    "tokens_in_logsd": "log-sd of input tokens (the per-query cost is its expectation over them)",
     "tokens_out": "mean output tokens per attempt y",
-    "tokens_out_logsd": "log-sd of output tokens (reported; the cost is taken at the mean)",
+    "tokens_out_logsd": "log-sd of output tokens (the per-query cost is its expectation)",
     "train_price_scale": "multiplier on the training $/chip-hour (its fitted uncertainty)",
     "serve_price_scale": "multiplier on the serving $/chip-hour (its uncertainty)",
     **COST_PARAMETERS,
@@ -118,6 +119,12 @@ PIPELINE_DEFAULTS: dict[str, float] = pipeline_defaults()
 POSITIVE = ("A", "B", "E", "alpha", "beta", "task_data_share", "ctx_beta", "ft_k", "ft_alpha",
             "chars_per_token", "kappa", "phi", "R_D_star", "R_N_star", "peak_train",
             "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill", "u_decode")
+
+#: Gauss–Hermite nodes (probabilists') per dimension for the expected per-query cost over
+#: lognormal input and output tokens: 3 nodes integrate a cubic-times-quintic in log tokens exactly.
+TOKEN_NODES = 3
+_GH_Z, _GH_W = np.polynomial.hermite_e.hermegauss(TOKEN_NODES)
+_GH_W = _GH_W / _GH_W.sum()
 
 PIPELINE_LEVERS = ("N", "D", "U", "D_F", "c", "k")
 #: Default bounds of each lever (a scenario may narrow or widen them).
@@ -266,13 +273,18 @@ class PipelineTechnology(EngineSolved):
     checks samples one at a time with the error rates ``verifier_fpr``, ``verifier_fnr`` (each
     check priced as the prefill of one answer after the shared prompt, a same-size generative
     verifier: the ``verify`` stage); ``"oracle"`` is the free perfect verifier (pass@k), an upper
-    bound that a scenario must ask for.
+    bound that a scenario must ask for. ``token_nodes`` > 1 takes the per-query cost as its
+    expectation over lognormal input and output tokens (means ``tokens_in``, ``tokens_out``, log-sds
+    ``tokens_in_logsd``, ``tokens_out_logsd``; Gauss–Hermite, ``token_nodes`` per dimension), the
+    replica's batch and chips set by the mean request (one shared batch serves the mix) and capping
+    each node's; 1 prices the mean request.
     """
 
     target: Target
     attention: bool = True
     unit: str = "dollars"
     selection: str = "majority"
+    token_nodes: int = 1
     name: str = "pipeline"
     levers: tuple[str, ...] = PIPELINE_LEVERS
     compute_price_fields: tuple[str, ...] = COMPUTE_PRICE_FIELDS
@@ -374,18 +386,43 @@ class PipelineTechnology(EngineSolved):
         ct = self.cost_theta(th, pr)
         if self.selection == "verifier":   # samples drawn until one is accepted: ≤ k
             q["k"] = quality.attempts(q, th, self.selection)
-        stages = costs.stage_costs(q, ct)
-        parts = {name: stages[name][field_] for name in costs.STAGES}
-        if self.selection == "verifier":
-            # each check: the prefill of one answer (y tokens) after the shared prompt
-            check = costs.stage_costs({**q, "c": q["c"] + q["x"], "x": q["y"],
-                                       "cached_fraction": 0.0}, ct)["input"][field_]
-            parts["verify"] = q["k"] * check
+        parts = self._parts_at(q, ct, field_)
+        if self.token_nodes > 1:
+            parts.update(self._expected_query_parts(q, th, ct, field_))
         if not charge_pretraining:
             parts["pretrain"] = 0.0 * parts["pretrain"]
             parts["data"] = (0.0 if self.unit == "flops"
                              else pr["ft_data_token"] * z["D_F"] + 0.0 * parts["data"])
         return parts
+
+
+    def _parts_at(self, q: dict, ct: dict, field_: str) -> dict:
+        """Every stage's cost for quantities q (plus the verifier's checks: each the prefill of
+        one answer, y tokens, after the shared prompt)."""
+        stages = costs.stage_costs(q, ct)
+        parts = {name: stages[name][field_] for name in costs.STAGES}
+        if self.selection == "verifier":
+            check = costs.stage_costs({**q, "c": q["c"] + q["x"], "x": q["y"],
+                                       "cached_fraction": 0.0}, ct)["input"][field_]
+            parts["verify"] = q["k"] * check
+        return parts
+
+    def _expected_query_parts(self, q: dict, th: dict, ct: dict, field_: str) -> dict:
+        """E over lognormal tokens of the per-query stages (class docstring): x_i = x̄ exp(σ z_i −
+        σ²/2) keeps the mean; one batch and replica, the mean request's, serve every node."""
+        s = costs.serving(q, ct)
+        shared = {**ct, "batch": jnp.minimum(ct["batch"], s["batch"]), "chips": s["chips"]}
+        out: dict[str, Array] = {}
+        for zi, wi in zip(_GH_Z, _GH_W, strict=True):
+            x = q["x"] * jnp.exp(th["tokens_in_logsd"] * zi - 0.5 * th["tokens_in_logsd"] ** 2)
+            for zj, wj in zip(_GH_Z, _GH_W, strict=True):
+                y = q["y"] * jnp.exp(th["tokens_out_logsd"] * zj
+                                     - 0.5 * th["tokens_out_logsd"] ** 2)
+                node = self._parts_at({**q, "x": x, "y": y}, shared, field_)
+                for name, v in node.items():
+                    if name not in self.fixed_stages:
+                        out[name] = out.get(name, 0.0) + wi * wj * v
+        return out
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,8 @@ def assumptions_of(sc: Scenario) -> list[str]:
                    f"answer selection: {how}")
     if (p["tokens_in_logsd"] > 0 or p["tokens_out_logsd"] > 0) and not any(
             "request trace" in a for a in out):
-        out.append("Tokens per query lognormal (usage distribution), independent input/output")
+        out.append("Tokens per query lognormal (usage distribution), independent input/output; "
+                   "the per-query cost is its expectation over them")
     if sc.unit == "dollars":
         u = sc.price_table.attrs.get("utilisation", {})
         out.append(f"Dollars: the cost accounting of structural.costs (training FLOPs / (peak × "

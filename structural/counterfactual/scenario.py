@@ -322,6 +322,8 @@ def _technology(tdoc: dict, tech_name: str, tg: dict, unit: str, base_levers: di
     if tech_name == "pipeline":
         extra["attention"] = bool(tdoc.get("attention", True))
         extra["selection"] = selection
+        if base_params.get("tokens_in_logsd", 0) > 0 or base_params.get("tokens_out_logsd", 0) > 0:
+            extra["token_nodes"] = M.TOKEN_NODES   # expected cost over the usage distribution
     match = None
     if "value" in tg:
         target_value = _num(tg["value"], "target.value")
@@ -355,7 +357,8 @@ def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
             f"Tokens per query lognormal, fitted to the {wl['usage']} request trace "
             f"({fitted['requests']:.0f} requests): input mean {fitted['tokens_in']:.0f} "
             f"(log-sd {fitted['tokens_in_logsd']:.2f}), output mean {fitted['tokens_out']:.0f} "
-            f"(log-sd {fitted['tokens_out_logsd']:.2f})")]
+            f"(log-sd {fitted['tokens_out_logsd']:.2f}); the per-query cost is its expectation "
+            "over this distribution (Gauss-Hermite), served by one shared batch")]
         fitted_usage = {k: (f"request_traces, trace {wl['usage']} ({fitted['requests']:.0f} "
                             "requests); lognormal moments") for k in usage}
     for k in usage & set(wl):

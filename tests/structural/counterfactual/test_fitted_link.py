@@ -87,7 +87,7 @@ def test_verifier_cost_is_attempts_times_one_check(reasoning_sc):
          "D_F": np.float64(0.0), "c": np.float64(0.0), "k": np.float64(50.0)}
     parts = tech.cost_parts(z, th, pr)
     attempts = float(quality.attempts(tech.quantities(z, th, pr), th, "verifier"))
-    one = PipelineTechnology(tech.target, selection="majority").cost_parts(
+    one = PipelineTechnology(tech.target, token_nodes=tech.token_nodes).cost_parts(
         dict(z, k=np.float64(1.0)), th, pr)
     assert 1.0 < attempts < 50.0
     assert float(parts["output"]) == pytest.approx(attempts * float(one["output"]), rel=1e-9)
@@ -112,3 +112,35 @@ def test_bad_selection_rule_exits_with_one_line():
            "workload": {"queries": [1e6, 1e7]}, "hypotheses": {"r": {"kind": "reasoning"}}}
     with pytest.raises(ScenarioError, match=r"technology\.selection: expected one of majority"):
         scenario_from_dict(doc)
+
+
+def test_per_query_cost_is_the_expectation_over_the_usage_distribution(reasoning_sc):
+    """With fitted lognormal tokens, v is E[v(x, y)] (3×3 Gauss–Hermite, one shared batch), checked
+    against Monte Carlo over the same lognormals with the same batch; it exceeds the cost of the
+    mean request because decode's KV reads grow faster than linearly in the tokens."""
+    tech = reasoning_sc.technology
+    assert tech.token_nodes == 3
+    th = {k: np.float64(v) for k, v in point_parameters(reasoning_sc).items()}
+    assert th["tokens_in_logsd"] > 0.5 and th["tokens_out_logsd"] > 0.5
+    pr = {k: v[0] for k, v in reasoning_sc.prices.items()}
+    z = {"N": np.float64(7e9), "D": np.float64(2e12), "U": np.float64(3e14),
+         "D_F": np.float64(0.0), "c": np.float64(2000.0), "k": np.float64(1.0)}
+    mean_tech = PipelineTechnology(tech.target, selection="majority")
+    exp_tech = PipelineTechnology(tech.target, selection="majority", token_nodes=3)
+    expected = exp_tech.cost_parts(z, th, pr)
+    at_mean = mean_tech.cost_parts(z, th, pr)
+    assert float(expected["output"]) > float(at_mean["output"])
+    assert float(expected["pretrain"]) == float(at_mean["pretrain"])
+    # Monte Carlo with the mean request's batch and chips
+    from structural import costs
+    q = mean_tech.quantities(z, th, pr)
+    ct = mean_tech.cost_theta(th, pr)
+    s = costs.serving(q, ct)
+    shared = {**ct, "batch": s["batch"], "chips": s["chips"]}
+    rng = np.random.default_rng(0)
+    n = 200_000
+    sx, sy = th["tokens_in_logsd"], th["tokens_out_logsd"]
+    xs = q["x"] * np.exp(sx * rng.standard_normal(n) - sx**2 / 2)
+    ys = q["y"] * np.exp(sy * rng.standard_normal(n) - sy**2 / 2)
+    mc = float(np.mean(costs.stage_costs({**q, "x": xs, "y": ys}, shared)["output"]["dollars"]))
+    assert float(expected["output"]) == pytest.approx(mc, rel=0.05)

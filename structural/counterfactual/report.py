@@ -242,7 +242,7 @@ def assumptions_of(sc: Scenario) -> list[str]:
         out.append(f"Loss → success link μ = σ(κ(ℓ_task − L)) with κ = {p['kappa']:g}, ℓ_task = "
                    f"{p['ell_task']:g}, φ = {p['phi']:g} ({src}; see the parameter table)")
     if "k" in used or sc.target.kind == "success":
-        rule = getattr(sc.technology, "selection", "oracle")
+        rule = sc.technology.selection
         how = {"oracle": "a free, perfect verifier picks a correct attempt when one exists "
                          "(pass@k, an upper bound)",
                "majority": "majority vote over the k attempts, no verifier",

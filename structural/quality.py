@@ -113,6 +113,8 @@ def success_given_mu(k: Array, mu: Array, theta: dict[str, Array],
     with the last sample when it accepts none (so one attempt succeeds with probability μ).
     Increasing in μ; increasing in k for the oracle and the verifier."""
     _check_rule(rule)
+    if isinstance(k, int | float) and k == 1:   # one attempt (a fixed lever): μ under every rule
+        return mu
     a, b = reasoning.beta_shape(mu, theta["phi"])
     if rule == "oracle":
         return reasoning.coverage_beta(k, a, b)
@@ -132,8 +134,9 @@ def attempts(z: dict[str, Array], theta: dict[str, Array], rule: str = "majority
     the expected number drawn (and checked) before one is accepted or k are spent,
     E[(1 − q^k)/(1 − q)] ≤ k (:func:`structural.reasoning.verifier_expected_checks`)."""
     _check_rule(rule)
-    if rule != "verifier":
-        return z["k"]
+    k = z["k"]
+    if rule != "verifier" or (isinstance(k, int | float) and k == 1):
+        return k
     mu = jax.nn.sigmoid(attempt_logit(z, theta))
     a, b = reasoning.beta_shape(mu, theta["phi"])
     return reasoning.verifier_expected_checks(z["k"], a, b, theta["verifier_fpr"],

@@ -412,17 +412,15 @@ class PipelineTechnology(EngineSolved):
         σ²/2) keeps the mean; one batch and replica, the mean request's, serve every node."""
         s = costs.serving(q, ct)
         shared = {**ct, "batch": jnp.minimum(ct["batch"], s["batch"]), "chips": s["chips"]}
-        out: dict[str, Array] = {}
-        for zi, wi in zip(_GH_Z, _GH_W, strict=True):
-            x = q["x"] * jnp.exp(th["tokens_in_logsd"] * zi - 0.5 * th["tokens_in_logsd"] ** 2)
-            for zj, wj in zip(_GH_Z, _GH_W, strict=True):
-                y = q["y"] * jnp.exp(th["tokens_out_logsd"] * zj
-                                     - 0.5 * th["tokens_out_logsd"] ** 2)
-                node = self._parts_at({**q, "x": x, "y": y}, shared, field_)
-                for name, v in node.items():
-                    if name not in self.fixed_stages:
-                        out[name] = out.get(name, 0.0) + wi * wj * v
-        return out
+        zx, zy = (jnp.asarray(v) for v in np.meshgrid(_GH_Z, _GH_Z, indexing="ij"))
+        w = jnp.asarray(np.outer(_GH_W, _GH_W))
+        sx, sy = th["tokens_in_logsd"], th["tokens_out_logsd"]
+        # every node at once: the cost accounting is elementwise, so arrays of tokens broadcast
+        x = q["x"] * jnp.exp(sx * zx - 0.5 * sx**2)
+        y = q["y"] * jnp.exp(sy * zy - 0.5 * sy**2)
+        nodes = self._parts_at({**q, "x": x, "y": y}, shared, field_)
+        return {name: jnp.sum(w * v) for name, v in nodes.items()
+                if name not in self.fixed_stages}
 
 
 @dataclass(frozen=True)

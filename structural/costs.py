@@ -18,13 +18,15 @@ written) / bandwidth). Dollars = seconds × $/chip-hour / 3600, with one price p
 training stages (``price_per_hour_train``) and one for serving (``price_per_hour``).
 
 Serving batch (:func:`serving`): a replica holds the weights and, per sequence, the KV cache of
-the full context; it has the fewest chips whose memory holds the weights and one sequence, so
+the full context, split over its chips (tensor parallelism), so
 ``weights + batch × KV bytes/token × context ≤ chips × HBM`` caps the batch ("memory"). Below that
 cap, cost per token falls with the batch until decode turns compute-bound, so the batch that
 minimises cost is where the two sides of the roofline meet ("cost"); ``batch`` is an optional cap
 (a lever, "lever"; inf = none). The batch is continuous (a time-averaged occupancy). Chips per
-replica change chip-seconds per token only through the batch: n chips read n× the bandwidth for n×
-the price.
+replica change chip-seconds per token only through the batch (n chips read n× the bandwidth for n×
+the price), so the replica has the chips that let the batch reach its cost-minimising size, at
+least enough to hold the weights and one sequence and at most one node (:func:`replica_chips`;
+``chips`` fixes them, a lever).
 
 The k attempts share one prefill (their prompt's KV cache), so the per-query cost v already
 includes k: cost per solved problem = (F/Q + v) / P(solved).
@@ -58,6 +60,7 @@ THETA_KEYS = (
     "bandwidth", "price_per_hour",       # bytes/s, $/chip-hour
     "u_train", "u_finetune", "u_prefill", "u_decode",  # utilisations in (0, 1]
     "batch",                             # cap on the serving batch (inf: memory and cost decide)
+    "chips", "max_chips",                # chips per replica (0: chosen for cost, ≤ max_chips)
     "memory_bytes",                      # accelerator memory (HBM) per chip, bytes
     "price_per_hour_train",              # $/chip-hour of the training stages
     "bytes_per_param", "bytes_kv", "kv_fraction",      # weight and KV-cache precision, GQA share
@@ -65,6 +68,14 @@ THETA_KEYS = (
     "kv_bytes_ref",                      # KV bytes/token at N_ref for latent attention (0: derive)
     "data_price", "finetune_data_price", "cache_cost_ratio",      # $/token, $/token, ratio
 )
+
+#: Decode utilisation (compute side) of the serving precision's peak: 0.25 reproduces TensorRT-LLM
+#: v0.6.1's published throughput tables (NVIDIA/TensorRT-LLM, docs/source/performance.md, "Peak
+#: Throughput"): on A100 (FP16) every LLaMA 7B/70B row, TP 1-4, within a factor 1.8 (Llama-2-70B
+#: TP 4, batch 240, 128 → 2048 tokens: 525 out tok/s/GPU, predicted 1.03×); on H100 (FP8) the same
+#: effective FLOP rate (0.125 of the FP8 peak) puts Llama-2-70B TP 4, batch 480, 128 → 2048 at
+#: 1,486 tok/s/GPU within 20%. At 0.5 that TP-4 case was overstated 4.5× (tests).
+DECODE_UTILISATION = 0.25
 
 FIXED_STAGES = ("pretrain", "finetune", "data")
 QUERY_STAGES = ("context", "input", "reasoning", "output")
@@ -96,6 +107,28 @@ def _dollars(seconds: Array, theta: dict[str, Array], train: bool = False) -> Ar
 BATCH_LIMITS = ("memory", "cost", "lever")
 
 
+def replica_chips(weights: Array, seq: Array, wanted: Array,
+                  theta: dict[str, Array]) -> Array:
+    """Chips per serving replica (tensor parallelism: weights and KV cache split over them).
+
+    At least ``n_min = ⌈(weights + one sequence's cache) / HBM⌉``. A replica of n chips holds a
+    batch of (n HBM − weights) / seq sequences; per token it costs max(compute, (weights/batch +
+    KV reads)/bandwidth) chip-seconds whatever n (n chips read n× the bandwidth at n× the price),
+    so more chips lower the cost only by letting the batch grow, until the batch reaches the one
+    that makes decode compute-bound (``wanted``, or the batch cap). The cost-minimising replica is
+    therefore ``⌈(weights + wanted × seq) / HBM⌉`` chips, no more than ``max_chips`` (one
+    NVLink node; tensor parallelism's all-reduce traffic is left out of the cost, so chips beyond
+    a node are not chosen) unless the weights alone need more. ``chips`` > 0 in ``theta`` fixes
+    the replica (a lever; at least n_min)."""
+    H = theta["memory_bytes"]
+    n_min = jnp.maximum(1.0, jnp.ceil((weights + seq) / H))
+    finite = jnp.isfinite(wanted)
+    n_cost = jnp.where(finite, jnp.ceil((weights + jnp.where(finite, wanted, 0.0) * seq) / H),
+                       theta["max_chips"])
+    chosen = jnp.clip(n_cost, n_min, jnp.maximum(n_min, theta["max_chips"]))
+    return jnp.where(theta["chips"] > 0, jnp.maximum(n_min, jnp.ceil(theta["chips"])), chosen)
+
+
 def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     """The serving replica: chips, batch and what limits the batch (module docstring).
 
@@ -117,8 +150,6 @@ def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     start = z["c"] + z["x"]
     T = z["r"] + z["y"]
     seq = jnp.maximum(kv * (start + T), 1.0)             # one sequence's cache at full context
-    chips = jnp.maximum(1.0, jnp.ceil((weights + seq) / theta["memory_bytes"]))
-    b_mem = (chips * theta["memory_bytes"] - weights) / seq
     T1 = jnp.maximum(T, 1.0)
     F = flops.decode_flops(N * theta["active_fraction"], start, T1, attention_width(N, theta))
     compute = F / (theta["peak_infer"] * theta["u_decode"])
@@ -128,6 +159,8 @@ def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     room = compute - kv_read / theta["bandwidth"]
     b_cost = jnp.where(room > 0, weights * T1 / theta["bandwidth"] / jnp.where(room > 0, room, 1.0),
                        jnp.inf)
+    chips = replica_chips(weights, seq, jnp.minimum(b_cost, theta["batch"]), theta)
+    b_mem = (chips * theta["memory_bytes"] - weights) / seq
     batch = jnp.minimum(jnp.minimum(b_mem, b_cost), theta["batch"])
     limit = jnp.where(batch == b_mem, 0, jnp.where(batch == b_cost, 1, 2))
     # Compute-bound even at one sequence: any batch ≥ 1 costs the same; serve one at least.
@@ -167,7 +200,7 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
     >>> costs = stage_costs(default_levers(), cost_parameters("H100"))
     >>> {stage: f"{float(c['dollars']):.3g}" for stage, c in costs.items()}
     {'pretrain': '1.89e+06', 'finetune': '0', 'data': '0', 'context': '0.000348', 'input':
-    '0.000175', 'reasoning': '0', 'output': '0.000941'}
+    '0.000175', 'reasoning': '0', 'output': '0.000352'}
     """
     N = jnp.asarray(z["N"], jnp.float64)
     N_a = N * theta["active_fraction"]
@@ -234,7 +267,7 @@ def variable_cost(costs: dict[str, dict[str, Array]], field: str = "dollars") ->
     >>> from structural.costs import cost_parameters, stage_costs, variable_cost
     >>> from structural.firm import default_levers
     >>> f"{float(variable_cost(stage_costs(default_levers(), cost_parameters('H100')))):.3g}"
-    '0.00146'
+    '0.000874'
     """
     return sum(costs[s][field] for s in QUERY_STAGES)
 
@@ -249,7 +282,7 @@ def total_cost(z: dict[str, Array], theta: dict[str, Array], Q: Array) -> Array:
     >>> from structural.costs import cost_parameters, total_cost
     >>> from structural.firm import default_levers
     >>> f"{float(total_cost(default_levers(), cost_parameters('H100'), 1e9)):.4g}"
-    '3.349e+06'
+    '2.76e+06'
     """
     costs = stage_costs(z, theta)
     return fixed_cost(costs) + Q * variable_cost(costs)
@@ -264,7 +297,7 @@ def cost_per_solved(z: dict[str, Array], theta: dict[str, Array], Q: Array,
     >>> from structural.costs import cost_parameters, cost_per_solved
     >>> from structural.firm import default_levers
     >>> f"{float(cost_per_solved(default_levers(), cost_parameters('H100'), 1e9, 0.5)):.3g}"
-    '0.0067'
+    '0.00552'
     """
     costs = stage_costs(z, theta)
     return (fixed_cost(costs) / Q + variable_cost(costs)) / p_solved
@@ -276,9 +309,10 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     :class:`~structural.hardware.Hardware`) plus stated defaults; any key can be overridden.
 
     Defaults (assumptions, to be varied): utilisation 0.40 training, 0.30 fine-tuning, 0.50 prefill,
-    0.50 decode (compute side; the roofline usually binds first); no cap on the serving batch
-    (memory and cost choose it, :func:`serving`); one $/chip-hour for training and serving (the
-    hardware preset's); bf16 weights and
+    :data:`DECODE_UTILISATION` decode (compute side, calibrated on published serving throughput);
+    no cap on the serving batch (memory and cost choose it, :func:`serving`) and the chips per
+    replica chosen for cost, at most 8 (:func:`replica_chips`); one $/chip-hour for training and
+    serving (the hardware preset's); bf16 weights and
     KV cache; the reference architecture of Llama 2 70B (80 layers × d_attn 8192 at N = 70e9,
     grouped-query attention with 8 of 64 KV heads, training context 4096: Touvron et al. 2023,
     arXiv:2307.09288, Table 1); data free (price 0) unless stated; cached context billed at 10 % of
@@ -297,8 +331,8 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     theta = {
         "peak_train": hw.flops(precision_train), "peak_infer": hw.flops(precision_infer),
         "bandwidth": hw.memory_bandwidth, "price_per_hour": hw.price_per_hour,
-        "u_train": 0.40, "u_finetune": 0.30, "u_prefill": 0.50, "u_decode": 0.50,
-        "batch": float("inf"), "memory_bytes": hw.memory_bytes,
+        "u_train": 0.40, "u_finetune": 0.30, "u_prefill": 0.50, "u_decode": DECODE_UTILISATION,
+        "batch": float("inf"), "chips": 0.0, "max_chips": 8.0, "memory_bytes": hw.memory_bytes,
         "price_per_hour_train": hw.price_per_hour, "bytes_per_param": 2.0, "bytes_kv": 2.0,
         "kv_fraction": 0.125,
         "n_layer_d_attn": 80.0 * 8192.0, "N_ref": 70e9, "n_ctx_train": 4096.0,

@@ -3,20 +3,20 @@
 >>> p = Pipeline.from_toml("structural/examples/pipelines/frontier.toml")
 >>> p.cost_table(Q=1e10)           # per-stage FLOPs, seconds, dollars and share of the total
                stage       kind  ...  total_dollars     share
-0           pretrain      fixed  ...   1.219594e+08  0.781546
-1           finetune      fixed  ...   1.042388e+05  0.000668
+0           pretrain      fixed  ...   1.219594e+08  0.822087
+1           finetune      fixed  ...   1.042388e+05  0.000703
 2               data      fixed  ...   0.000000e+00  0.000000
-3            context  per query  ...   1.108461e+07  0.071033
-4              input  per query  ...   5.059900e+06  0.032425
+3            context  per query  ...   1.108461e+07  0.074718
+4              input  per query  ...   5.059900e+06  0.034107
 5          reasoning  per query  ...   0.000000e+00  0.000000
-6             output  per query  ...   1.784083e+07  0.114328
-7       fixed cost F      fixed  ...   1.220637e+08  0.782214
-8    variable cost v  per query  ...   3.398534e+07  0.217786
-9  total for Q=1e+10             ...   1.560490e+08  1.000000
+6             output  per query  ...   1.014530e+07  0.068386
+7       fixed cost F      fixed  ...   1.220637e+08  0.822789
+8    variable cost v  per query  ...   2.628980e+07  0.177211
+9  total for Q=1e+10             ...   1.483535e+08  1.000000
 <BLANKLINE>
 [10 rows x 8 columns]
 >>> p.total_cost(1e10)             # F + Q v in dollars
-156049015.07319987
+148353482.13858038
 
 Fixed stages (pretraining, fine-tuning, data) are paid once; per-query stages (context, input,
 reasoning, output) are paid Q times. The numbers come from the pure function
@@ -30,7 +30,7 @@ errors)::
     [hardware]      name = "H100", precision_train = "bf16", precision_infer = "bf16",
                     price_per_hour = 4.40  (overrides the preset)
     [utilisation]   train, finetune, prefill, decode  (each in (0, 1])
-    [serving]       batch, bytes_per_param, bytes_kv
+    [serving]       batch, chips (0: chosen for cost), max_chips, bytes_per_param, bytes_kv
     [prices]        data_per_token, finetune_data_per_token, cache_cost_ratio
     [pretrain]      N, D, U, active_fraction
     [architecture]  n_layer, d_model, d_attn, d_ff, n_ctx, n_vocab, kv_fraction
@@ -71,8 +71,10 @@ from structural.stages import (
 
 __all__ = ["Pipeline"]
 
-_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50, "decode": 0.50}
-_DEFAULT_SERVING = {"batch": float("inf"), "bytes_per_param": 2.0, "bytes_kv": 2.0}
+_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50,
+                        "decode": costs.DECODE_UTILISATION}
+_DEFAULT_SERVING = {"batch": float("inf"), "chips": 0.0, "max_chips": 8.0, "bytes_per_param": 2.0,
+                    "bytes_kv": 2.0}
 _DEFAULT_PRICES = {"data_per_token": 0.0, "finetune_data_per_token": 0.0, "cache_cost_ratio": 0.1}
 
 
@@ -113,7 +115,7 @@ class Pipeline:
     >>> p = Pipeline(Pretrain(N=7e9, D=2e12), get_hardware("H100"), context=Context(c=2000),
     ...              reasoning=Reasoning(k=4, r=1000), output=Output(y=400), name="small reasoner")
     >>> f"${p.total_cost(Q=1e9):.3g} over a billion queries"
-    '$8.45e+05 over a billion queries'
+    '$7.79e+05 over a billion queries'
     >>> p.cost_table(Q=1e9)[["kind", "dollars"]].round(0)
             kind   dollars
     0      fixed  280849.0
@@ -158,6 +160,8 @@ class Pipeline:
             if key not in _DEFAULT_SERVING:
                 raise PipelineError(f"serving.{key}",
                                     f"unknown key; expected one of {', '.join(_DEFAULT_SERVING)}")
+            if key == "chips" and value == 0:     # 0: chosen for cost (the default)
+                continue
             if not (key == "batch" and value == float("inf")):   # inf: no cap (the default)
                 positive(f"serving.{key}", value)
         for key, value in self.prices.items():
@@ -190,7 +194,8 @@ class Pipeline:
         arch = self.pretrain.architecture
         overrides: dict[str, float] = {
             "u_train": u["train"], "u_finetune": u["finetune"], "u_prefill": u["prefill"],
-            "u_decode": u["decode"], "batch": s["batch"], "bytes_per_param": s["bytes_per_param"],
+            "u_decode": u["decode"], "batch": s["batch"], "chips": s["chips"],
+            "max_chips": s["max_chips"], "bytes_per_param": s["bytes_per_param"],
             "bytes_kv": s["bytes_kv"], "data_price": pr["data_per_token"],
             "finetune_data_price": pr["finetune_data_per_token"],
             "cache_cost_ratio": pr["cache_cost_ratio"],

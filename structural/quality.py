@@ -14,7 +14,12 @@ assumption and every constant in it is a named parameter a scenario can vary):
 5. success per attempt μ = σ(κ (ℓ_task − L_task) + ρ log₂(1 + r/r₀)) (logistic link plus the
    sequential-reasoning gain);
 6. coverage over k attempts, per-problem success ~ Beta(μφ, (1 − μ)φ):
-   coverage = 1 − B(μφ, (1 − μ)φ + k) / B(μφ, (1 − μ)φ) (Brown et al. 2024, structural form).
+   coverage = 1 − B(μφ, (1 − μ)φ + k) / B(μφ, (1 − μ)φ) (Brown et al. 2024, structural form);
+7. answer selection among the k attempts (:func:`success`): coverage is what a free, perfect
+   verifier (an oracle) gets; majority vote needs no verifier; a verifier with false-positive and
+   false-negative rates (``verifier_fpr``, ``verifier_fnr``) checks samples one at a time
+   (:func:`structural.reasoning.verifier_success`, answering with the last sample when none is
+   accepted) and draws on average :func:`attempts` ≤ k samples.
 
 ``theta`` keys: :data:`QUALITY_KEYS`. Set R_D_star = R_N_star = 1e12 to switch off the
 repetition discount, ft_weight = 0 to ignore fine-tuning, ctx_alpha = 0 to ignore context.
@@ -31,13 +36,18 @@ from structural import context, finetuning, published, reasoning, repeated_data
 from structural.errors import PipelineError
 from structural.pretraining import chinchilla_loss
 
-__all__ = ["coverage", "evaluate", "model_loss", "quality_parameters", "task_loss"]
+__all__ = ["coverage", "evaluate", "model_loss", "quality_parameters", "success", "task_loss"]
 
 Array = Any
 
 QUALITY_KEYS = ("A", "B", "E", "alpha", "beta", "R_D_star", "R_N_star", "ft_k", "ft_alpha",
                 "ft_beta", "ft_weight", "chars_per_token", "task_data_share", "ctx_alpha",
-                "ctx_beta", "kappa", "ell_task", "rho", "r0", "phi")
+                "ctx_beta", "kappa", "ell_task", "rho", "r0", "phi", "verifier_fpr",
+                "verifier_fnr")
+
+#: Answer-selection rules (:class:`structural.reasoning.AnswerSelection`); the default is
+#: majority vote, never the free perfect verifier.
+SELECTION_RULES = ("majority", "verifier", "oracle")
 
 
 def model_loss(z: dict[str, Array], theta: dict[str, Array]) -> Array:
@@ -118,6 +128,61 @@ def coverage(z: dict[str, Array], theta: dict[str, Array]) -> Array:
     return reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])
 
 
+def _check_rule(rule: str) -> None:
+    if rule not in SELECTION_RULES:
+        raise PipelineError("selection", f"expected one of {', '.join(SELECTION_RULES)}, got "
+                            f"{rule!r}")
+
+
+def success_given_mu(k: Array, mu: Array, theta: dict[str, Array],
+                     rule: str = "majority") -> Array:
+    """P(the chosen answer is correct) from k attempts at per-attempt mean success μ under the
+    answer-selection ``rule`` (:data:`SELECTION_RULES`): oracle coverage, majority vote, or the
+    sequential verifier with rates ``verifier_fpr``, ``verifier_fnr`` of ``theta`` that answers
+    with the last sample when it accepts none (so one attempt succeeds with probability μ).
+    Increasing in μ; increasing in k for the oracle and the verifier."""
+    _check_rule(rule)
+    if isinstance(k, int | float) and k == 1:   # one attempt (a fixed lever): μ under every rule
+        return mu
+    a, b = reasoning.beta_shape(mu, theta["phi"])
+    if rule == "oracle":
+        return reasoning.coverage_beta(k, a, b)
+    if rule == "majority":
+        return reasoning.majority_vote_success(k, a, b)
+    return reasoning.verifier_success(k, a, b, theta["verifier_fpr"], theta["verifier_fnr"],
+                                      fallback=True)
+
+
+def success(z: dict[str, Array], theta: dict[str, Array], rule: str = "majority") -> Array:
+    """P(solved) of the pipeline: :func:`success_given_mu` at its per-attempt success.
+
+    Examples
+    --------
+    >>> from structural.firm import default_levers
+    >>> from structural.quality import quality_parameters, success
+    >>> z = {**default_levers(), "k": 8.0}
+    >>> theta = quality_parameters(verifier_fpr=0.05, verifier_fnr=0.1)
+    >>> {rule: round(float(success(z, theta, rule)), 3)
+    ...  for rule in ("oracle", "majority", "verifier")}
+    {'oracle': 0.696, 'majority': 0.371, 'verifier': 0.645}
+    """
+    return success_given_mu(z["k"], jax.nn.sigmoid(attempt_logit(z, theta)), theta, rule)
+
+
+def attempts(z: dict[str, Array], theta: dict[str, Array], rule: str = "majority") -> Array:
+    """Samples drawn per query: k for the oracle and majority vote; for the sequential verifier
+    the expected number drawn (and checked) before one is accepted or k are spent,
+    E[(1 − q^k)/(1 − q)] ≤ k (:func:`structural.reasoning.verifier_expected_checks`)."""
+    _check_rule(rule)
+    k = z["k"]
+    if rule != "verifier" or (isinstance(k, int | float) and k == 1):
+        return k
+    mu = jax.nn.sigmoid(attempt_logit(z, theta))
+    a, b = reasoning.beta_shape(mu, theta["phi"])
+    return reasoning.verifier_expected_checks(z["k"], a, b, theta["verifier_fpr"],
+                                              theta["verifier_fnr"])
+
+
 def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     """All quality measures at once: model_loss, task_loss, p_attempt, coverage.
 
@@ -142,7 +207,8 @@ def quality_parameters(**overrides: float) -> dict[str, float]:
     (2021) (in characters, χ = 4 characters per token); the 70B context fit of Xiong et al.
     (2023). Assumptions (no published value): κ = 10 per nat, ℓ_task = 2.0 nats, ρ = 0.56 logit
     per doubling of reasoning tokens (≈ 14 accuracy points per doubling near 50 %, as in s1 on
-    AIME24), r₀ = 1000, φ = 1, ft_weight = 1, task_data_share = 1.
+    AIME24), r₀ = 1000, φ = 1, ft_weight = 1, task_data_share = 1, verifier error rates 0 (they
+    matter only under the verifier rule of :func:`success`).
 
     Examples
     --------
@@ -160,6 +226,7 @@ def quality_parameters(**overrides: float) -> dict[str, float]:
         "ctx_alpha": context.DEFAULT_CONTEXT_LAW.alpha,
         "ctx_beta": context.DEFAULT_CONTEXT_LAW.beta,
         "kappa": 10.0, "ell_task": 2.0, "rho": 0.56, "r0": 1000.0, "phi": 1.0,
+        "verifier_fpr": 0.0, "verifier_fnr": 0.0,
     }
     unknown = set(overrides) - set(theta)
     if unknown:

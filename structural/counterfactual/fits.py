@@ -8,8 +8,9 @@ uncertainty, feeding the counterfactuals.
   (corr(A, α) ≈ 0.98): scenarios draw whole replicates, never independent marginals.
 * ``success_link`` — the loss → success link (κ, ℓ_task, φ) of :mod:`structural.fitted.task_success`
   (beta-binomial MLE on Epoch's benchmark runs × training compute), for the GPQA-diamond threshold
-  ℓ, drawn from its asymptotic normal on the estimation scale (log κ, log φ). A scenario names it
-  (``fit = [..., "success_link"]``); otherwise the link is an assumption with a stated range
+  ℓ, drawn from its asymptotic normal on the estimation scale (log κ, log φ). Every scenario with a
+  success or coverage target uses it by default; one that lists its own ``fit = [...]`` without it
+  makes the link an assumption with a stated range
   (:func:`structural.counterfactual.provenance.success_link`).
 * ``training_cost`` — the training-cost model of :mod:`structural.fitted.training_cost` (MLE):
   the effective training utilisation u and the price of a training FLOP at the reference date,

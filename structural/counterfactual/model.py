@@ -30,8 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from structural import costs, published, quality, reasoning
+from structural import costs, published, quality
 from structural.pretraining import data_for_loss
 
 __all__ = ["PipelineTechnology", "Target", "Technology", "TradeoffTechnology"]
@@ -52,6 +53,8 @@ COST_PARAMETERS: dict[str, str] = {
     "u_train": "training utilisation (MFU)", "u_finetune": "fine-tuning utilisation",
     "u_prefill": "prefill utilisation", "u_decode": "decode utilisation (compute side)",
     "batch": "cap on the serving batch (inf: memory and cost choose it)",
+    "chips": "chips per serving replica (0: chosen for cost, at most max_chips)",
+    "max_chips": "most chips a cost-chosen replica may span (one node)",
     "bytes_per_param": "bytes per weight", "bytes_kv": "bytes per KV-cache element",
     "kv_fraction": "KV heads / attention heads (grouped-query attention)",
     "n_layer_d_attn": "n_layer × d_attn at N_ref", "N_ref": "reference size of the architecture",
@@ -81,10 +84,12 @@ PIPELINE_PARAMETERS: dict[str, str] = {
     "rho": "reasoning gain per doubling of reasoning tokens (no reasoning tokens here)",
     "r0": "reasoning-token scale r₀",
     "phi": "φ: concentration of the Beta distribution of per-problem success",
+    "verifier_fpr": "P(the verifier accepts a wrong answer) (answer selection 'verifier')",
+    "verifier_fnr": "P(the verifier rejects a correct answer) (answer selection 'verifier')",
     "tokens_in": "mean input tokens per query x",
-    "tokens_in_logsd": "log-sd of input tokens (reported; the cost is taken at the mean)",
+    "tokens_in_logsd": "log-sd of input tokens (the per-query cost is its expectation over them)",
     "tokens_out": "mean output tokens per attempt y",
-    "tokens_out_logsd": "log-sd of output tokens (reported; the cost is taken at the mean)",
+    "tokens_out_logsd": "log-sd of output tokens (the per-query cost is its expectation)",
     "train_price_scale": "multiplier on the training $/chip-hour (its fitted uncertainty)",
     "serve_price_scale": "multiplier on the serving $/chip-hour (its uncertainty)",
     **COST_PARAMETERS,
@@ -116,6 +121,12 @@ PIPELINE_DEFAULTS: dict[str, float] = pipeline_defaults()
 POSITIVE = ("A", "B", "E", "alpha", "beta", "task_data_share", "ctx_beta", "ft_k", "ft_alpha",
             "chars_per_token", "kappa", "phi", "R_D_star", "R_N_star", "peak_train",
             "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill", "u_decode")
+
+#: Gauss–Hermite nodes (probabilists') per dimension for the expected per-query cost over
+#: lognormal input and output tokens: 3 nodes integrate a cubic-times-quintic in log tokens exactly.
+TOKEN_NODES = 3
+_GH_Z, _GH_W = np.polynomial.hermite_e.hermegauss(TOKEN_NODES)
+_GH_W = _GH_W / _GH_W.sum()
 
 PIPELINE_LEVERS = ("N", "D", "U", "D_F", "c", "k")
 #: Default bounds of each lever (a scenario may narrow or widen them).
@@ -256,9 +267,10 @@ def _bisect(fun, lo: Array, hi: Array, iters: int) -> Array:
     return 0.5 * (a + b)
 
 
-def required_mu(k: Array, target: Array, phi: Array) -> Array:
-    """Per-attempt success μ at which pass@k coverage equals ``target`` (coverage rises in μ)."""
-    logit = _bisect(lambda t: reasoning.coverage_beta_mu_phi(k, jax.nn.sigmoid(t), phi) - target,
+def required_mu(k: Array, target: Array, th: dict, rule: str = "oracle") -> Array:
+    """Per-attempt success μ at which the success of k attempts under the answer-selection
+    ``rule`` (:func:`structural.quality.success_given_mu`; it rises in μ) equals ``target``."""
+    logit = _bisect(lambda t: quality.success_given_mu(k, jax.nn.sigmoid(t), th, rule) - target,
                     -40.0, 40.0, 100)
     return jax.nn.sigmoid(logit)
 
@@ -277,7 +289,16 @@ class PipelineTechnology(EngineSolved):
 
     ``attention`` switches the attention FLOPs and KV cache on; ``unit`` is ``"dollars"`` or
     ``"flops"`` (every stage's FLOPs, Sardana & Frankle's accounting); ``charge_pretraining`` is
-    per hypothesis (see :class:`Hypothesis`).
+    per hypothesis (see :class:`Hypothesis`). ``selection`` is how one answer is chosen from k
+    attempts (:data:`structural.quality.SELECTION_RULES`): majority vote by default; ``"verifier"``
+    checks samples one at a time with the error rates ``verifier_fpr``, ``verifier_fnr`` (each
+    check priced as the prefill of one answer after the shared prompt, a same-size generative
+    verifier: the ``verify`` stage); ``"oracle"`` is the free perfect verifier (pass@k), an upper
+    bound that a scenario must ask for. ``token_nodes`` > 1 takes the per-query cost as its
+    expectation over lognormal input and output tokens (means ``tokens_in``, ``tokens_out``, log-sds
+    ``tokens_in_logsd``, ``tokens_out_logsd``; Gauss–Hermite, ``token_nodes`` per dimension), the
+    replica's batch and chips set by the mean request (one shared batch serves the mix) and capping
+    each node's; 1 prices the mean request.
 
     Examples
     --------
@@ -290,6 +311,8 @@ class PipelineTechnology(EngineSolved):
     target: Target
     attention: bool = True
     unit: str = "dollars"
+    selection: str = "majority"
+    token_nodes: int = 1
     name: str = "pipeline"
     levers: tuple[str, ...] = PIPELINE_LEVERS
     compute_price_fields: tuple[str, ...] = COMPUTE_PRICE_FIELDS
@@ -338,7 +361,7 @@ class PipelineTechnology(EngineSolved):
         """Task loss (loss targets) or pass@k coverage (success targets)."""
         if self.target.kind == "loss":
             return self.task_loss(z, th)
-        return quality.coverage(self.quantities(z, th), th)
+        return quality.success(self.quantities(z, th), th, self.selection)
 
     def margin(self, z: dict, th: dict) -> Array:
         """g(z) ≥ 0 iff z meets the target; increasing in every lever."""
@@ -350,10 +373,10 @@ class PipelineTechnology(EngineSolved):
         """The task loss that meets the target with k attempts."""
         if self.target.kind == "loss":
             return jnp.asarray(target_value(self, th), jnp.float64)
-        if isinstance(k, int | float) and k == 1:   # one attempt: coverage is μ itself
+        if isinstance(k, int | float) and k == 1:   # one attempt: success is μ itself
             mu = jnp.asarray(target_value(self, th), jnp.float64)
         else:
-            mu = required_mu(k, target_value(self, th), th["phi"])
+            mu = required_mu(k, target_value(self, th), th, self.selection)
         return th["ell_task"] - jnp.log(mu / (1.0 - mu)) / th["kappa"]
 
     def closed_form(self, lever: str) -> bool:
@@ -387,13 +410,45 @@ class PipelineTechnology(EngineSolved):
         stage_costs`. Fixed stages are paid once, the others per query; a bought-in base model
         (``charge_pretraining`` False) sinks its pretraining and unique data."""
         field_ = "flops" if self.unit == "flops" else "dollars"
-        stages = costs.stage_costs(self.quantities(z, th, pr), self.cost_theta(th, pr))
-        parts = {name: stages[name][field_] for name in costs.STAGES}
+        q = self.quantities(z, th, pr)
+        ct = self.cost_theta(th, pr)
+        if self.selection == "verifier":   # samples drawn until one is accepted: ≤ k
+            q["k"] = quality.attempts(q, th, self.selection)
+        parts = self._parts_at(q, ct, field_)
+        if self.token_nodes > 1:
+            parts.update(self._expected_query_parts(q, th, ct, field_))
         if not charge_pretraining:
             parts["pretrain"] = 0.0 * parts["pretrain"]
             parts["data"] = (0.0 if self.unit == "flops"
                              else pr["ft_data_token"] * z["D_F"] + 0.0 * parts["data"])
         return parts
+
+
+    def _parts_at(self, q: dict, ct: dict, field_: str) -> dict:
+        """Every stage's cost for quantities q (plus the verifier's checks: each the prefill of
+        one answer, y tokens, after the shared prompt)."""
+        stages = costs.stage_costs(q, ct)
+        parts = {name: stages[name][field_] for name in costs.STAGES}
+        if self.selection == "verifier":
+            check = costs.stage_costs({**q, "c": q["c"] + q["x"], "x": q["y"],
+                                       "cached_fraction": 0.0}, ct)["input"][field_]
+            parts["verify"] = q["k"] * check
+        return parts
+
+    def _expected_query_parts(self, q: dict, th: dict, ct: dict, field_: str) -> dict:
+        """E over lognormal tokens of the per-query stages (class docstring): x_i = x̄ exp(σ z_i −
+        σ²/2) keeps the mean; one batch and replica, the mean request's, serve every node."""
+        s = costs.serving(q, ct)
+        shared = {**ct, "batch": jnp.minimum(ct["batch"], s["batch"]), "chips": s["chips"]}
+        zx, zy = (jnp.asarray(v) for v in np.meshgrid(_GH_Z, _GH_Z, indexing="ij"))
+        w = jnp.asarray(np.outer(_GH_W, _GH_W))
+        sx, sy = th["tokens_in_logsd"], th["tokens_out_logsd"]
+        # every node at once: the cost accounting is elementwise, so arrays of tokens broadcast
+        x = q["x"] * jnp.exp(sx * zx - 0.5 * sx**2)
+        y = q["y"] * jnp.exp(sy * zy - 0.5 * sy**2)
+        nodes = self._parts_at({**q, "x": x, "y": y}, shared, field_)
+        return {name: jnp.sum(w * v) for name, v in nodes.items()
+                if name not in self.fixed_stages}
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ Each parameter has one source:
   (uniform, independently) unless the scenario pins it (``[parameters] pinned = [...]``) or it
   is part of the question itself (workload, architecture).
 
-The loss-to-success link (κ, ℓ_task, φ) comes through :func:`success_link`, the seam where a
-fitted link replaces the assumed one.
+The loss-to-success link (κ, ℓ_task, φ) is fitted by default in every scenario with a success
+target (the ``success_link`` fit of :mod:`structural.counterfactual.fits`); a scenario that names
+its own ``fit`` list without it, or pins the link in ``[parameters.values]``, makes it an
+assumption drawn over the ranges below.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ ASSUMED_RANGES: dict[str, tuple[str, tuple[float, float], bool, str]] = {
     "kappa": ("success link", (0.5, 2.0), True, "÷2 to ×2 (the issue's κ 5 → 20)"),
     "ell_task": ("success link", (-0.02, 0.02), False, "±0.02 nats"),
     "phi": ("success link", (0.5, 2.0), True, "÷2 to ×2"),
+    "verifier_fpr": ("answer selection", (0.5, 2.0), True, "÷2 to ×2"),
+    "verifier_fnr": ("answer selection", (0.5, 2.0), True, "÷2 to ×2"),
     "task_data_share": ("task data", (0.5, 2.0), True, "÷2 to ×2"),
     "chars_per_token": ("fine-tuning transfer", (0.875, 1.125), True, "3.5 to 4.5 at 4"),
     "u_prefill": ("serving utilisation", (0.6, 1.4), True, "±40%"),
-    "u_decode": ("serving utilisation", (0.6, 1.4), True, "±40%"),
+    "u_decode": ("serving utilisation", (0.6, 1.4), True,
+                 "±40% around the value calibrated on TensorRT-LLM's throughput tables"),
     "serve_price_scale": ("serving price", (0.8, 1.25), True, "÷1.25 to ×1.25 of the price"),
 }
 
@@ -58,13 +63,21 @@ class Provenance:
 
 
 def success_link(kind: str = "assumed") -> dict[str, str]:
-    """Source of the loss → success link (κ, ℓ_task, φ): the seam for the fitted link. Until a
-    fitted link is available it is ``assumed`` and drawn over :data:`ASSUMED_RANGES`."""
+    """The loss → success link's parameters (κ, ℓ_task, φ), each with ``kind`` as its source: the
+    parameters a success target uses (fitted by default; assumed, over :data:`ASSUMED_RANGES`,
+    where the scenario leaves the fit out)."""
     return {k: kind for k in ("kappa", "ell_task", "phi")}
 
 
-def published_reference(name: str, preset: str | None, hardware: str) -> str | None:
-    """The paper or datasheet behind a published parameter, or None."""
+def published_reference(name: str, preset: str | None, hardware: str,
+                        value: float | None = None) -> str | None:
+    """The paper or datasheet behind a published parameter (for the context law: when its value
+    is a Xiong et al. 2023 fit), or None."""
+    from structural import context
+
+    for law in context.XIONG_2023.values():
+        if (name, value) in (("ctx_alpha", law.alpha), ("ctx_beta", law.beta)):
+            return f"{law.source}, {law.model} ({law.status})"
     if preset and name in published.CHINCHILLA.get(preset, {}):
         return published.CHINCHILLA[preset].source
     if name in ("R_D_star", "R_N_star"):

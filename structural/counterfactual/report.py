@@ -22,7 +22,12 @@ from structural.counterfactual.engine import (
     solve_grid,
 )
 from structural.counterfactual.params import ParameterDraws, Published, make_draws
-from structural.counterfactual.scenario import Scenario, load_scenario, point_parameters
+from structural.counterfactual.scenario import (
+    Scenario,
+    draw_targets,
+    load_scenario,
+    point_parameters,
+)
 from structural.counterfactual.shocks import shock_table
 
 __all__ = ["CounterfactualResult", "run"]
@@ -246,14 +251,23 @@ def assumptions_of(sc: Scenario) -> list[str]:
                    f"{p['ft_beta']:g}, χ = {p['chars_per_token']:g} characters/token; D_F + D_T "
                    "added to task data (eq. 1.1)")
     if sc.target.kind == "success":
+        src = {r.name: r.source for r in sc.provenance}.get("kappa", "assumed")
         out.append(f"Loss → success link μ = σ(κ(ℓ_task − L)) with κ = {p['kappa']:g}, ℓ_task = "
-                   f"{p['ell_task']:g} (assumption unless fitted)")
-    if "k" in used:
-        out.append(f"Repeated sampling: pass@k of Beta-distributed per-problem success (φ = "
-                   f"{p['phi']:g}); assumes a verifier picks a correct attempt when one exists")
+                   f"{p['ell_task']:g}, φ = {p['phi']:g} ({src}; see the parameter table)")
+    if "k" in used or sc.target.kind == "success":
+        rule = sc.technology.selection
+        how = {"oracle": "a free, perfect verifier picks a correct attempt when one exists "
+                         "(pass@k, an upper bound)",
+               "majority": "majority vote over the k attempts, no verifier",
+               "verifier": f"a verifier checks attempts one at a time (false positives "
+                           f"{p['verifier_fpr']:g}, false negatives {p['verifier_fnr']:g}; each "
+                           "check priced as the prefill of one answer)"}[rule]
+        out.append(f"Repeated sampling: Beta-distributed per-problem success (φ = {p['phi']:g}); "
+                   f"answer selection: {how}")
     if (p["tokens_in_logsd"] > 0 or p["tokens_out_logsd"] > 0) and not any(
             "request trace" in a for a in out):
-        out.append("Tokens per query lognormal (usage distribution), independent input/output")
+        out.append("Tokens per query lognormal (usage distribution), independent input/output; "
+                   "the per-query cost is its expectation over them")
     if sc.unit == "dollars":
         u = sc.price_table.attrs.get("utilisation", {})
         out.append(f"Dollars: the cost accounting of structural.costs (training FLOPs / (peak × "
@@ -328,6 +342,9 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
     pdraws = make_draws(sc.parameters, point_parameters(sc),
                         0 if isinstance(sc.parameters, Published) else draws, seed,
                         tech.positive)
+    targets = draw_targets(sc, pdraws.theta)
+    if targets is not None:   # a relative target: the reference pipeline's quality per draw
+        pdraws.theta["target"] = targets
     res.draws = pdraws
     if sc.provenance:
         prov = pd.DataFrame([p.as_dict() for p in sc.provenance])

@@ -12,8 +12,11 @@ optional; see ``structural/examples/scenarios/`` for complete files)::
     title = "..."
     assumptions = ["..."]              # stated in every output
     [technology]  name = "pipeline" | "tradeoff" | "firm";  attention = true  (pipeline)
+                  selection = "majority" | "verifier" | "oracle"  (pipeline: answer selection
+                  among k attempts; default majority vote, never a free perfect verifier)
                   hardware = "H100";  iterations = 60  (firm: structural.firm's problem)
-    [target]      kind = "loss" | "success";  value = 2.0   (or  match = {N = 13e9})
+    [target]      kind = "loss" | "success";  value = 2.0   (or  match = {N = 13e9}: the
+                  quality of that pipeline, re-evaluated at every parameter draw)
     [workload]    queries = {min = 1e6, max = 1e13, points = 29} | [..];  reference_queries = 1e10
                   tokens_in = 500;  tokens_out = 300;  tokens_in_logsd = 0;  tokens_out_logsd = 0
                   (or  usage = "azure_conv_2023": lognormal fitted to a request trace)
@@ -139,6 +142,9 @@ class Scenario:
     unit: str = "dollars"
     source: str = ""
     provenance: list = field(default_factory=list)
+    #: The levers of the reference pipeline of a ``match`` target (None for a fixed value): the
+    #: target is that pipeline's quality under each parameter draw (:func:`draw_targets`).
+    target_match: dict | None = None
 
     @property
     def target(self) -> M.Target:
@@ -259,14 +265,16 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
     base_params.update({k: v for k, v in hw.items() if k in known and k not in given})
 
     base_levers, hyps = _hypotheses(doc, tech_name)
-    used = _used(base_params, hyps, tg["kind"], unit)
+    selection = _selection(tdoc)
+    used = _used(base_params, hyps, tg["kind"], unit, selection)
     source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
-                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref)
-    tech = _technology(tdoc, tech_name, tg, unit, base_levers, base_params)
+                                       price_table.attrs.get("hardware", ""), base_dir, usage_ref,
+                                       tg["kind"])
+    tech, match = _technology(tdoc, tech_name, tg, unit, base_levers, base_params, selection)
     shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
-                  source, prov)
+                  source, prov, match)
     check_reachable(sc)
     return sc
 
@@ -290,7 +298,7 @@ def _technology_name(tdoc: dict) -> str:
     if tech_name not in ("pipeline", "tradeoff", "firm"):
         raise ScenarioError(f"technology.name: expected 'pipeline', 'tradeoff' or 'firm', "
                             f"got {tech_name!r}")
-    _keys(tdoc, {"name", "attention"} if tech_name == "pipeline" else
+    _keys(tdoc, {"name", "attention", "selection"} if tech_name == "pipeline" else
           {"name", "hardware", "iterations"} if tech_name == "firm" else {"name"}, "technology")
     return tech_name
 
@@ -344,18 +352,35 @@ def _hypotheses(doc: Mapping[str, Any], tech_name: str) -> tuple[dict, list[Hypo
     return base_levers, hyps
 
 
+def _selection(tdoc: dict) -> str:
+    """[technology] selection: the answer-selection rule (pipeline; majority vote by default)."""
+    from structural.quality import SELECTION_RULES
+
+    rule = tdoc.get("selection", "majority")
+    if rule not in SELECTION_RULES:
+        raise ScenarioError(f"technology.selection: expected one of {', '.join(SELECTION_RULES)}, "
+                            f"got {rule!r}")
+    return rule
+
+
 def _technology(tdoc: dict, tech_name: str, tg: dict, unit: str, base_levers: dict,
-                base_params: dict) -> Any:
-    """The technology with its target: the given value, or the quality of the matched levers."""
+                base_params: dict, selection: str = "majority") -> tuple[Any, dict | None]:
+    """The technology with its target (the given value, or the quality of the matched levers at
+    the point values), and the matched levers (None for a given value)."""
     tech_cls = M.PipelineTechnology if tech_name == "pipeline" else M.TradeoffTechnology
     extra: dict[str, Any] = {"unit": unit}
     if tech_name == "pipeline":
         extra["attention"] = bool(tdoc.get("attention", True))
+        extra["selection"] = selection
+        if base_params.get("tokens_in_logsd", 0) > 0 or base_params.get("tokens_out_logsd", 0) > 0:
+            extra["token_nodes"] = M.TOKEN_NODES   # expected cost over the usage distribution
+    match = None
     if "value" in tg:
         target_value = _num(tg["value"], "target.value")
     else:
-        target_value = _match_target(tg["match"], tg["kind"], base_levers, base_params, extra)
-    return tech_cls(M.Target(tg["kind"], target_value), **extra)
+        match = _match_levers(tg["match"], base_levers, base_params)
+        target_value = _match_target(match, tg["kind"], base_params, extra)
+    return tech_cls(M.Target(tg["kind"], target_value), **extra), match
 
 
 def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
@@ -382,7 +407,8 @@ def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
             f"Tokens per query lognormal, fitted to the {wl['usage']} request trace "
             f"({fitted['requests']:.0f} requests): input mean {fitted['tokens_in']:.0f} "
             f"(log-sd {fitted['tokens_in_logsd']:.2f}), output mean {fitted['tokens_out']:.0f} "
-            f"(log-sd {fitted['tokens_out_logsd']:.2f})")]
+            f"(log-sd {fitted['tokens_out_logsd']:.2f}); the per-query cost is its expectation "
+            "over this distribution (Gauss-Hermite), served by one shared batch")]
         fitted_usage = {k: (f"request_traces, trace {wl['usage']} ({fitted['requests']:.0f} "
                             "requests); lognormal moments") for k in usage}
     for k in usage & set(wl):
@@ -395,20 +421,27 @@ def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
 
 
 PARAMETER_KEYS = {"preset", "fit", "values", "uncertainty", "ranges", "pinned"}
-#: Fits a pipeline or firm scenario uses unless it names its own (``fit = [...]``, ``[]``: none).
+#: Fits a pipeline or firm scenario uses unless it names its own (``fit = [...]``, ``[]``: none);
+#: a success or coverage target adds the fitted loss-to-success link (:data:`SUCCESS_FITS`).
 DEFAULT_FITS = ("besiroglu2024", "training_cost")
+SUCCESS_FITS = ("success_link",)
 
 
-def _used(params: dict, hyps: list[Hypothesis], kind: str, unit: str) -> set[str]:
+def _used(params: dict, hyps: list[Hypothesis], kind: str, unit: str,
+          selection: str = "majority") -> set[str]:
     """The assumed parameters that matter to this scenario (those drawn over their range)."""
     free = {lv for h in hyps for lv in h.free} | {
         lv for h in hyps for lv, v in h.fixed.items() if lv in ("c", "D_F", "k") and v > 0
         and not (lv == "k" and v == 1)}
     used = set()
-    if params.get("ctx_alpha", 0) > 0:
+    published_ctx = all(provenance.published_reference(k, None, "", params.get(k)) is not None
+                        for k in ("ctx_alpha", "ctx_beta"))
+    if params.get("ctx_alpha", 0) > 0 and not published_ctx:   # a published law is held
         used |= {"ctx_alpha", "ctx_beta"}
     if kind in ("success", "coverage"):
         used |= set(provenance.success_link())
+        if selection == "verifier":
+            used |= {"verifier_fpr", "verifier_fnr"}
     if "D_F" in free:
         used.add("chars_per_token")
     if params.get("task_data_share", 1.0) != 1.0:
@@ -418,11 +451,13 @@ def _used(params: dict, hyps: list[Hypothesis], kind: str, unit: str) -> set[str
     return used
 
 
-def _fits(pdoc: dict, tech_name: str) -> list[str]:
+def _fits(pdoc: dict, tech_name: str, kind: str = "loss") -> list[str]:
     if tech_name == "tradeoff":
         default: tuple[str, ...] = ()
     else:
         default = DEFAULT_FITS if "preset" not in pdoc else DEFAULT_FITS[1:]
+        if kind in ("success", "coverage"):
+            default = (*default, *SUCCESS_FITS)
     names = pdoc.get("fit", list(default))
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -431,8 +466,8 @@ def _fits(pdoc: dict, tech_name: str) -> list[str]:
 
 
 def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], hardware: str,
-                       base_dir: Path, fitted_usage: Mapping[str, str] | None = None
-                       ) -> tuple[Source, list]:
+                       base_dir: Path, fitted_usage: Mapping[str, str] | None = None,
+                       kind: str = "loss") -> tuple[Source, list]:
     """The scenario's parameter source (fits' joint draws, its own uncertainty, assumed ranges,
     each a block) and its provenance table (:mod:`structural.counterfactual.provenance`)."""
     from structural.counterfactual.fits import UnknownFitError, fitted_source
@@ -445,7 +480,7 @@ def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], h
         raise ScenarioError(f"parameters.pinned: unknown parameter {bad!r}")
     blocks: dict[str, Any] = {}
     fitted: dict[str, str] = dict(fitted_usage or {})
-    for name in _fits(pdoc, tech_name):
+    for name in _fits(pdoc, tech_name, kind):
         try:
             fit = fitted_source(name)
         except UnknownFitError as exc:
@@ -474,7 +509,7 @@ def _parameter_sources(pdoc: dict, tech_name: str, base: dict, used: set[str], h
     prov = []
     preset = pdoc.get("preset")
     for name, value in base.items():
-        ref = provenance.published_reference(name, preset, hardware)
+        ref = provenance.published_reference(name, preset, hardware, value)
         if name in fitted:
             row = ("fitted", fitted[name])
         elif name in own_names:
@@ -573,7 +608,8 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
                         extra_fixed=set(base_levers) - set(firm.LEVERS))
             for name, h in hdoc.items()]
     used = _used(base_params, hyps, tg["kind"], "dollars") - {"serve_price_scale"}
-    source_, prov = _parameter_sources(pdoc, "firm", base_params, used, str(hardware), base_dir)
+    source_, prov = _parameter_sources(pdoc, "firm", base_params, used, str(hardware), base_dir,
+                                       kind=tg["kind"])
     tech = FirmTechnology(M.Target(tg["kind"], _num(tg["value"], "target.value")),
                           iterations=int(tdoc.get("iterations", 60)))
     shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
@@ -773,9 +809,9 @@ def _hypothesis(name: str, h: dict, levers: tuple[str, ...], base: dict,
                       str(h.get("description", "")))
 
 
-def _match_target(match: Any, kind: str, base_levers: dict, params: dict, extra: dict) -> float:
-    """Quality of a named model: N (and D, else compute-optimal D for that N), other levers
-    from [base]."""
+def _match_levers(match: Any, base_levers: dict, params: dict) -> dict[str, float]:
+    """The levers of a named model: N (and D, else compute-optimal D for that N at the point
+    values), other levers from [base]."""
     match = _table(match, "target.match")
     _keys(match, set(M.PIPELINE_LEVERS), "target.match", ("N",))
     z = dict(base_levers)
@@ -785,8 +821,28 @@ def _match_target(match: Any, kind: str, base_levers: dict, params: dict, extra:
         p = params
         z["D"] = float(compute_optimal_for_size(z["N"], p["A"], p["B"], p["alpha"],
                                                 p["beta"])["D"])
+    return z
+
+
+def _match_target(z: dict, kind: str, params: dict, extra: dict) -> float:
+    """Quality of the pipeline with levers z at the point values ``params``."""
     tech = M.PipelineTechnology(M.Target(kind, 0.0), **extra)
     return float(tech.quality({k: np.float64(v) for k, v in z.items()}, params))
+
+
+def draw_targets(sc: Scenario, theta: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """The target per parameter draw (row 0 the point values) when the scenario's target is the
+    quality of a reference pipeline (``match``): a relative target moves with the parameters, so
+    every draw asks the same question (e.g. "as good as the 7B model with 4,700 context tokens").
+    None for a fixed target value."""
+    import jax
+
+    if sc.target_match is None:
+        return None
+    tech = sc.technology
+    z = {k: np.float64(v) for k, v in sc.target_match.items()}
+    th = {k: np.asarray(v, np.float64) for k, v in theta.items() if k != "target"}
+    return np.asarray(jax.jit(jax.vmap(lambda t: tech.quality(z, t)))(th))
 
 
 def _shocks(sd: dict) -> list[Shock]:

@@ -14,9 +14,19 @@ from structural.errors import PipelineError
 
 def test_named_constants_carry_their_source():
     for size, law in context.XIONG_2023.items():
-        assert size in law.model and "2309.16039" in law.source and "not checked" in law.verified
+        assert size in law.model and "2309.16039" in law.source and "Fig. 1" in law.source
+        assert law.verified and "verified" in law.status
+    # Xiong et al. 2023, Fig. 1 legend (p. 1)
+    assert tuple(context.XIONG_2023_7B) == (25.4, 0.45, 1.56)
+    assert tuple(context.XIONG_2023_13B) == (19.5, 0.48, 1.45)
+    assert tuple(context.XIONG_2023_34B) == (17.7, 0.50, 1.41)
     a, b, g = context.XIONG_2023_70B
     assert (a, b, g) == (17.9, 0.51, 1.35)
+    # §3.1 p. 5: "for the 70B model, doubling the context length reduces the loss by a factor of
+    # 2^-β ≈ 0.7" (of the power-law part)
+    assert 2.0 ** -b == pytest.approx(0.7, abs=0.005)
+    excess = np.asarray(context.context_loss(np.array([1000.0, 2000.0]), a, b, g)) - g
+    assert excess[1] / excess[0] == pytest.approx(0.7, abs=0.005)
     assert context.DEFAULT_CONTEXT_LAW is context.XIONG_2023_70B
     # larger models: lower asymptote γ, steeper β
     gammas = [law.gamma for law in context.XIONG_2023.values()]

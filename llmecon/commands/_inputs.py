@@ -107,6 +107,24 @@ def example_names(kind: str) -> list[str]:
     )
 
 
+def bundled_values(dataset: str, column: int = 0) -> list[str]:
+    """The distinct values, in file order, of one column of a bundled dataset (``data/NAME.csv``),
+    read with the csv module: for help texts, which must not import pandas (``import data``
+    would) to list, say, the bundled request traces. The package is located with
+    :func:`importlib.util.find_spec`, which does not run it."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.find_spec("data")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(next(iter(spec.submodule_search_locations))) / f"{dataset}.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        return list(dict.fromkeys(row[column] for row in rows if len(row) > column))
+
+
 def _bundled_name(path: Path, kind: str) -> str | None:
     """The example file name ``path`` refers to, or None when it names a user's own file.
 

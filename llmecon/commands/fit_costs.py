@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmecon.commands._inputs import output_dir, read_csv, staged_output
+from llmecon.commands._inputs import bundled_values, output_dir, read_csv, staged_output
 from llmecon.errors import ComputationError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
     """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
     from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
     for name, model in _registry().items():
-        p = fit_subparsers.add_parser(name, help=model.summary)
+        p = fit_subparsers.add_parser(name, help=model.summary, formatter_class=_Formatter)
         globals()[f"_arguments_{name}"](p)
         _common(p)
         p.set_defaults(func=_announced(name, globals()[f"run_{name}"]))
@@ -96,13 +96,27 @@ def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=float, help="ECI threshold")
 
 
+#: Stands for the bundled traces' names in help texts (filled in by :class:`_Formatter`).
+TRACE_NAMES = "<bundled trace names>"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help that lists the bundled request traces after ``--trace``, read from the CSV only when
+    the help is printed (every other command line skips the read) and without pandas."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text and TRACE_NAMES in text:
+            text = text.replace(TRACE_NAMES, ", ".join(bundled_values("request_traces")))
+        return text
+
+
 def _arguments_usage(p: argparse.ArgumentParser) -> None:
-    # The bundled traces' names are not listed here: reading them would import pandas to print
-    # help. A wrong name is refused with the list when the command runs.
+    # A wrong name is also refused with the list when the command runs.
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
     p.add_argument("--trace", default="azure_code_2023",
-                   help="which bundled trace to fit (llmecon data show request_traces; default "
-                        "azure_code_2023; with --traces, a value of its trace column)")
+                   help=f"which bundled trace to fit: {TRACE_NAMES} (default "
+                        "azure_code_2023); with --traces, a value of its trace column")
     p.add_argument("--column", default="output_tokens",
                    choices=("input_tokens", "output_tokens"),
                    help="token count to fit (default output_tokens)")

@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from estimation.progress import status
 from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
 
 __all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
@@ -339,12 +339,10 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep.passed  # doctest: +SKIP
     True
     """
-    show = progress and sys.stderr.isatty()
     c = _Collected()
     for i, (what, section) in enumerate(SECTIONS):
-        if show:  # the full run takes minutes: say which fit is running
-            print(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", file=sys.stderr,
-                  flush=True)
+        # The full run takes minutes: say which fit is running (on a terminal, unless quiet).
+        status(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", progress)
         section(c, quick)
     c.notes.append("price_trend thresholds are ECI scores of reference models, not a single "
                    "benchmark; early prices are partly current list prices dated at release, "

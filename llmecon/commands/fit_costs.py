@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,8 +46,9 @@ def _announced(name: str, run):
     """``run`` preceded, on a terminal and without ``--quiet``, by a line saying what is being
     fitted (compiling and fitting takes seconds, and a silent terminal looks hung)."""
     def announced(args: argparse.Namespace) -> int:
-        if not args.quiet and sys.stderr.isatty():
-            print(f"llmecon fit {name}: compiling and fitting ...", file=sys.stderr, flush=True)
+        from estimation.progress import status
+
+        status(f"llmecon fit {name}: compiling and fitting ...", not args.quiet)
         return run(args)
 
     return announced

@@ -2,7 +2,7 @@
 
 - :class:`Progress`, a progress bar for batched work with a known size (grids, bootstraps,
   sweeps);
-- :class:`Status`, one status line for a step of unknown length ("compiling the firm's
+- :class:`StatusLine`, one status line for a step of unknown length ("compiling the firm's
   problem ... done (17.2 s)"), optionally shown only once the step has run ``delay`` seconds;
 - :func:`status`, a one-off status line ("llm_costs: [2/5] fitting inference prices ...").
 
@@ -84,9 +84,9 @@ def status(message: str, enabled: bool = True, stream: TextIO | None = None) -> 
         out.flush()
 
 
-#: The :class:`Status` whose line is on screen without its end yet (a nested display first
+#: The :class:`StatusLine` whose line is on screen without its end yet (a nested display first
 #: moves to a new line).
-_open: Status | None = None
+_open: StatusLine | None = None
 
 
 def _end_open_line(stream: TextIO) -> None:
@@ -97,8 +97,8 @@ def _end_open_line(stream: TextIO) -> None:
         _open = None
 
 
-class Status:
-    """``with Status("compiling the firm's problem", delay=1.0): ...`` writes
+class StatusLine:
+    """``with StatusLine("compiling the firm's problem", delay=1.0): ...`` writes
     ``compiling the firm's problem ...`` once the block has run ``delay`` seconds (at once for
     0) and ends the line with ``done (17.2 s)`` when it finishes; a block quicker than ``delay``
     shows nothing. The delayed line is written from a timer thread, so it appears while the main
@@ -128,7 +128,7 @@ class Status:
             self.shown = True
             _open = self
 
-    def __enter__(self) -> Status:
+    def __enter__(self) -> StatusLine:
         self._t0 = time.perf_counter()
         if self.enabled:
             if self.delay > 0:

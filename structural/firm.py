@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from estimation.progress import Status
+from estimation.progress import StatusLine
 from structural import costs, quality, reasoning
 from structural.errors import PipelineError
 
@@ -314,7 +314,7 @@ COMPILE_NOTICE_DELAY = 1.0
 _CALLS_SEEN: set[tuple] = set()
 
 
-def _compile_notice(args: tuple) -> Status:
+def _compile_notice(args: tuple) -> StatusLine:
     """The status line of the first call of each kind (static options, input shapes, plain or
     traced by ``vmap``): JAX compiles the solver there, for 15–25 s on a CPU, which a silent
     terminal makes look hung. Shown on a terminal after :data:`COMPILE_NOTICE_DELAY` seconds
@@ -324,7 +324,7 @@ def _compile_notice(args: tuple) -> Status:
     kind = static + tuple((type(x).__name__, jnp.shape(x)) for x in jax.tree.leaves(arrays))
     first = kind not in _CALLS_SEEN
     _CALLS_SEEN.add(kind)
-    return Status(f"compiling the firm's problem ({args[0]} quality; once per process)",
+    return StatusLine(f"compiling the firm's problem ({args[0]} quality; once per process)",
                   enabled=first, delay=COMPILE_NOTICE_DELAY)
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from estimation import progress
-from estimation.progress import Progress, Status, status
+from estimation.progress import Progress, StatusLine, status
 
 
 class Terminal(io.StringIO):
@@ -33,7 +33,7 @@ def test_status_line_on_a_terminal_only(monkeypatch):
     status("fitting b ...", enabled=False)
     monkeypatch.setenv(progress.QUIET_ENV, "1")
     status("fitting c ...")
-    with Status("compiling"):
+    with StatusLine("compiling"):
         pass
     assert terminal.getvalue() == "fitting a ...\n"
     monkeypatch.setenv(progress.QUIET_ENV, "0")  # "0" and "" mean not quiet
@@ -46,7 +46,7 @@ def test_nothing_when_stderr_is_not_a_terminal(monkeypatch):
     monkeypatch.setattr("sys.stderr", plain)
     monkeypatch.delenv(progress.QUIET_ENV, raising=False)
     status("fitting a ...")
-    with Status("compiling"):
+    with StatusLine("compiling"):
         pass
     with Progress(3, "bootstrap") as bar:
         bar.update(3)
@@ -55,10 +55,10 @@ def test_nothing_when_stderr_is_not_a_terminal(monkeypatch):
 
 def test_delayed_status_shows_only_for_a_slow_block(monkeypatch):
     terminal = on_terminal(monkeypatch)
-    with Status("compiling quick", delay=0.5):
+    with StatusLine("compiling quick", delay=0.5):
         pass
     assert terminal.getvalue() == ""
-    with Status("compiling slow", delay=0.05):
+    with StatusLine("compiling slow", delay=0.05):
         time.sleep(0.3)  # the line appears from the timer thread while the block runs
         assert terminal.getvalue() == "compiling slow ..."
     line = terminal.getvalue()
@@ -67,14 +67,14 @@ def test_delayed_status_shows_only_for_a_slow_block(monkeypatch):
 
 def test_a_block_that_fails_says_stopped(monkeypatch):
     terminal = on_terminal(monkeypatch)
-    with pytest.raises(RuntimeError), Status("compiling"):
+    with pytest.raises(RuntimeError), StatusLine("compiling"):
         raise RuntimeError
     assert terminal.getvalue().startswith("compiling ... stopped (")
 
 
 def test_nested_displays_start_a_new_line(monkeypatch):
     terminal = on_terminal(monkeypatch)
-    with Status("outer"):
+    with StatusLine("outer"):
         status("inner")
     assert terminal.getvalue().splitlines()[:2] == ["outer ...", "inner"]
     assert terminal.getvalue().splitlines()[2].startswith("outer done (")

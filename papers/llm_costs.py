@@ -47,6 +47,7 @@ import pandas as pd
 
 from estimation.progress import status
 from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
+from structural.fitted import REGISTRY
 
 __all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
            "SECTIONS", "TITLE", "console_table", "reproduce"]
@@ -280,10 +281,13 @@ def _checks(c: _Collected, quick: bool) -> list[Check]:
     return checks
 
 
-#: The sections of :func:`reproduce`, in order, with what each fits (for the progress line).
-SECTIONS = (("training cost", _training_cost), ("inference prices", _inference_price),
-            ("price trends", _price_trend), ("usage traces", _usage),
-            ("task success", _task_success))
+#: The section of :func:`reproduce` that fits each model of :data:`structural.fitted.REGISTRY`.
+_SECTION_OF = {"training_cost": _training_cost, "inference_price": _inference_price,
+               "price_trend": _price_trend, "usage": _usage, "task_success": _task_success}
+#: The sections, in the registry's order, with what each fits (for the progress line). A model
+#: registered without a section here stops the import, so none is left out of the table.
+SECTIONS = tuple((name.replace("_", " "), _SECTION_OF[name]) for name in REGISTRY)
+
 
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
     """The results table in ``width`` columns: one heading per model (N, convergence), then one

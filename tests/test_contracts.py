@@ -56,3 +56,19 @@ def test_no_comment_cites_a_design_document_outside_the_repository():
              for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
              if pattern.search(line)]
     assert found == []
+
+
+def test_the_fitted_model_registry_drives_the_command_line_and_llm_costs():
+    """``llmecon fit`` offers every registered cost model, and the llm_costs reproduction fits
+    each of them, in the registry's order."""
+    import argparse
+
+    from llmecon.cli import build_parser
+    from papers import llm_costs
+    from structural.fitted import REGISTRY
+
+    fit = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    fit_models = next(a for a in fit.choices["fit"]._actions
+                      if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(REGISTRY) <= set(fit_models)
+    assert [f.__name__.lstrip("_") for _, f in llm_costs.SECTIONS] == list(REGISTRY)

@@ -72,3 +72,18 @@ def test_the_fitted_model_registry_drives_the_command_line_and_llm_costs():
                       if isinstance(a, argparse._SubParsersAction)).choices
     assert set(REGISTRY) <= set(fit_models)
     assert [f.__name__.lstrip("_") for _, f in llm_costs.SECTIONS] == list(REGISTRY)
+
+
+def test_ci_runs_the_linter_the_import_contracts_and_the_type_checker():
+    steps = [line.split("#")[0].strip() for line in
+             (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert {"ruff check .", "lint-imports", "mypy"} <= set(steps)
+
+
+@pytest.mark.skipif(subprocess.run([sys.executable, "-m", "mypy", "--version"],
+                                   capture_output=True, check=False).returncode != 0,
+                    reason="mypy not installed")
+def test_the_engine_type_checks():
+    run = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]

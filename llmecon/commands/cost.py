@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             "quality": quality, "cost_per_solved": per_solved,
             "serving": {k: (None if isinstance(v, float) and math.isinf(v) else v)
                         for k, v in serving.items()},
-        }, indent=2))
+        }, indent=2, allow_nan=False))  # strict JSON: NaN and Infinity are not JSON
         return 0
     shown = table.copy()
     for col in ("flops", "total_flops"):

@@ -22,3 +22,17 @@ def test_cost_table_has_no_exponent_dollars_at_ordinary_magnitudes(capsys):
     dollars = [tok for tok in out.split() if tok.startswith("$")]
     assert dollars and not [d for d in dollars if "e+" in d]
     assert "$2,693,645.64" in out
+
+
+@pytest.mark.parametrize("pipeline", ["frontier", "reasoning", "small_long_context"])
+def test_json_output_is_strict_json(capsys, pipeline):
+    """Every bundled pipeline's ``--format json`` parses with a parser that rejects NaN and
+    Infinity (which Python's json writes by default and strict parsers refuse)."""
+    import json
+
+    def refuse(name):
+        raise AssertionError(f"non-JSON constant {name} in the output")
+
+    assert main(["cost", pipeline, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert doc["pipeline"] and doc["stages"] and doc["cost_per_solved"] > 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,7 +164,10 @@ def _table_text(df: pd.DataFrame, fmt: str) -> str:
         from estimation.tables import render
 
         return render("", [], df, "latex")
-    return df.to_string(float_format=lambda v: f"{v:.6g}")
+    from estimation.tables import MAX_WIDTH
+
+    # A wide table wraps its columns into blocks that fit the terminal; the files keep one table.
+    return df.to_string(float_format=lambda v: f"{v:.6g}", line_width=MAX_WIDTH)
 
 
 def _write(args: argparse.Namespace, stem: str, res_list, extra: dict[str, pd.DataFrame],
@@ -276,8 +280,11 @@ def run_inference_price(args: argparse.Namespace) -> int:
     res = ip.fit(args.form, table)
     head = ip.headline(res, args.form)
     print(_fmt(res, args.format))
-    print("providers (provider_1, provider_2, ...): "
-          + ", ".join(ip.providers(table if table is not None else ip.third_party_open())))
+    from estimation.tables import MAX_WIDTH
+
+    names = ip.providers(table if table is not None else ip.third_party_open())
+    print(textwrap.fill("providers (provider_1, provider_2, ...): " + ", ".join(names),
+                        width=MAX_WIDTH, subsequent_indent="  "))
     print(_table_text(head, args.format))
     extra = {"headline": head}
     if table is None:

@@ -115,12 +115,12 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         "\n".join(f"note: {n}" for n in fit.notes)]).strip()
     print(text)
     with staged_output(args.out, force=args.force) as out:
-        fit.params.to_csv(out / "params.csv", float_format="%.10g")
-        fit.elasticities.to_csv(out / "elasticities.csv", index=False, float_format="%.8g")
-        fit.markups.to_csv(out / "markups.csv", index=False, float_format="%.8g")
-        fit.open_ratio.to_csv(out / "open_ratio.csv", index=False, float_format="%.8g")
+        fit.params.to_csv(out / "params.csv")  # full precision: only the summary rounds
+        fit.elasticities.to_csv(out / "elasticities.csv", index=False)
+        fit.markups.to_csv(out / "markups.csv", index=False)
+        fit.open_ratio.to_csv(out / "open_ratio.csv", index=False)
         if sens is not None:
-            sens.to_csv(out / "sensitivity.csv", index=False, float_format="%.8g")
+            sens.to_csv(out / "sensitivity.csv", index=False)
         (out / "summary.txt").write_text(text + "\n")
     print(f"wrote {args.out}")
     return 0

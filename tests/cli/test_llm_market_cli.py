@@ -37,6 +37,12 @@ def test_fit_llm_demand_writes_its_tables(tmp_path: Path,
     assert "First stage" in text and "f_stat" in text and "Market size" in text
     params = pd.read_csv(out / "params.csv", index_col=0)
     assert params.loc["prices", "estimate"] < 0
+    # full precision in every CSV (Markdown and the summary round; CSVs used to stop at 8-10)
+    for name in ("params.csv", "markups.csv", "elasticities.csv"):
+        cells = (out / name).read_text().replace("\n", ",").split(",")
+        digits = [len(c.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0"))
+                  for c in cells if c.replace(".", "").replace("-", "").replace("e", "").isdigit()]
+        assert max(digits) > 12, name
 
 
 def test_token_file_in_wrong_unit_exits_2_and_writes_nothing(

@@ -316,8 +316,8 @@ _CALLS_SEEN: set[tuple] = set()
 
 def _compile_notice(args: tuple) -> StatusLine:
     """The status line of the first call of each kind (static options, input shapes, plain or
-    traced by ``vmap``): JAX compiles the solver there, for 15–25 s on a CPU, which a silent
-    terminal makes look hung. Shown on a terminal after :data:`COMPILE_NOTICE_DELAY` seconds
+    traced by ``vmap``): JAX compiles the solver there, for tens of seconds on a CPU, which a
+    silent terminal makes look hung. Shown on a terminal after :data:`COMPILE_NOTICE_DELAY` s
     (a compiled program read from the persistent cache shows nothing); ``LLMECON_QUIET`` or
     ``--quiet`` silence it (:mod:`estimation.progress`)."""
     static, arrays = args[:4], args[4:]
@@ -325,7 +325,7 @@ def _compile_notice(args: tuple) -> StatusLine:
     first = kind not in _CALLS_SEEN
     _CALLS_SEEN.add(kind)
     return StatusLine(f"compiling the firm's problem ({args[0]} quality; once per process)",
-                  enabled=first, delay=COMPILE_NOTICE_DELAY)
+                      enabled=first, delay=COMPILE_NOTICE_DELAY)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,3 +76,12 @@ def test_fit_usage_help_lists_the_bundled_traces():
     for name in names:
         assert name in trace_help, f"{name} missing from --trace help: {trace_help}"
     assert "<bundled" not in text
+
+
+def test_quiet_sets_the_variable_the_progress_displays_read():
+    """``--quiet`` silences library displays (``estimation.progress``) through the environment,
+    so the command line names the variable without importing the engine."""
+    from estimation import progress
+    from llmecon import cli
+
+    assert cli.QUIET_ENV == progress.QUIET_ENV

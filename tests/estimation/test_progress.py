@@ -78,10 +78,3 @@ def test_nested_displays_start_a_new_line(monkeypatch):
         status("inner")
     assert terminal.getvalue().splitlines()[:2] == ["outer ...", "inner"]
     assert terminal.getvalue().splitlines()[2].startswith("outer done (")
-
-
-def test_command_line_quiet_sets_the_same_variable():
-    """``--quiet`` silences library displays through the variable this module reads."""
-    from llmecon import cli
-
-    assert cli.QUIET_ENV == progress.QUIET_ENV

@@ -44,6 +44,8 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
                    help="write params.csv, elasticities.csv, markups.csv, summary.txt here")
     d.add_argument("--force", action="store_true",
                    help="replace files already in the --out directory")
+    d.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the summary is still printed)")
     d.set_defaults(func=run_demand)
 
 
@@ -105,6 +107,10 @@ def run_demand(args: argparse.Namespace) -> int:
     a = build_agents(p, agents) if spec.random is not None else None
     if "costs_bounds" in options:
         options["costs_bounds"] = tuple(options["costs_bounds"])
+    from estimation.progress import status
+
+    # Random coefficients take tens of seconds to estimate; a silent terminal looks hung.
+    status("llmecon fit demand: estimating ...", not args.quiet)
     res = estimate_demand(p, a, **start, **options)
     summary = res.summary()
     print(summary)

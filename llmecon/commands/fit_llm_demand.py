@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import output_dir, read_csv, staged_output
+from llmecon.commands._inputs import check_seed, output_dir, read_csv, staged_output
 
 ASSUMPTIONS = """Assumptions
 - Markets: {freq_name} of OpenRouter's price window; products: paid base slugs with a quality
@@ -57,6 +57,8 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
                    help="a price table in api_provider_prices' layout (default: bundled)")
     d.add_argument("--out", type=Path, required=True, help="output directory")
     d.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    d.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the results are still printed)")
     d.set_defaults(func=run_llm_demand)
 
 
@@ -79,6 +81,7 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         raise UsageError(f"--draws: expected at least 2, got {args.draws}")
     if args.nodes < 2:
         raise UsageError(f"--nodes: expected at least 2, got {args.nodes}")
+    check_seed(args.seed)
     sizes = _sizes(args.sensitivity)
     output_dir(args.out, force=args.force)
     import data
@@ -89,9 +92,13 @@ def run_llm_demand(args: argparse.Namespace) -> int:
             ("--provider-prices", args.provider_prices, "api_provider_prices", "provider_prices")):
         if path is not None:  # checked like `llmecon data validate`: units, columns, names
             tables[key] = data.validate(read_csv(path, flag), name, source=str(path))
+    from estimation.progress import status
     from structural.errors import MarketDataError
     from structural.market import llm_api
 
+    # Fitting and the bootstrap over models take tens of seconds; a silent terminal looks hung.
+    status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} draws ...",
+           not args.quiet)
     try:
         products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,

@@ -130,3 +130,20 @@ def test_files_carry_full_precision_and_existing_ones_need_force(tmp_path, capsy
     assert len(err) == 1 and "--force" in err[0] and "already holds" in err[0], err
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
     assert _run(tmp_path, extra=["--force"]) == 0
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_line_on_a_terminal_unless_quiet(tmp_path, capsys, monkeypatch, quiet):
+    import sys
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("structural.market.estimate_demand", interrupted)
+    assert _run(tmp_path, extra=["--quiet"] if quiet else []) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ("llmecon fit demand: estimating ..." in err) is not quiet, err
+    assert err[-1] == "llmecon: interrupted; no output was written"
+    assert not (tmp_path / "out").exists()

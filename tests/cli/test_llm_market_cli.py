@@ -133,3 +133,37 @@ def test_entry_scenario_lowers_no_price_and_gives_entrant_a_share(
     assert (rest["new_price"] <= rest["price"] + 1e-9).all()  # entry never raises a price
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cs_change_total_usd"] > 0
+
+
+def _interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+@pytest.mark.parametrize("argv, target, line", [
+    (["fit", "llm_demand", "--model", "logit", "--sensitivity", ""],
+     "structural.market.llm_api.fit_llm_demand", "llmecon fit llm_demand: fitting the logit"),
+    (["counterfactual", "lab_merger", "--draws", "3"],
+     "structural.market.llm_scenarios.run", "llmecon counterfactual: solving the market scenario"),
+])
+def test_market_commands_show_progress_unless_quiet(tmp_path: Path, capsys, monkeypatch, argv,
+                                                    target, line, quiet) -> None:
+    """On a terminal the long market commands say what they are doing (``--quiet``: nothing);
+    interrupted there, they exit 130 with one line and write nothing."""
+    import sys
+
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(target, _interrupted)
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)] + (["--quiet"] if quiet else [])) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "llmecon: interrupted; no output was written"
+    assert any(e.startswith(line) for e in err) is not quiet, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_llm_demand_seed_out_of_range_is_refused_first(tmp_path: Path, capsys) -> None:
+    err = _exit2(capsys, ["fit", "llm_demand", "--seed", "99999999999999999999", "--out",
+                          str(tmp_path / "out")])
+    assert "--seed" in err and "4294967295" in err

@@ -375,6 +375,17 @@ def check_memory(nbytes: float, flag: str, what: str) -> None:
                          f"{have / 2**30:.1f} GiB available; choose a smaller value")
 
 
+#: Bytes per bootstrap replicate and data row at the peak of a bootstrap: its resample counts,
+#: copied into the pools of the solver, with room for the per-replicate arrays beside them.
+BOOT_BYTES_PER_CELL = 8 * 4
+
+
+def check_bootstrap_memory(draws: int, rows: int, flag: str = "--bootstrap") -> None:
+    """Refuse, before any work, a bootstrap whose replicates × rows would not fit in memory
+    (:func:`check_memory` with :data:`BOOT_BYTES_PER_CELL`)."""
+    check_memory(BOOT_BYTES_PER_CELL * draws * rows, flag, f"{draws} replicates of {rows} rows")
+
+
 def read_csv(path: Path, flag: str | None, **kwargs) -> pd.DataFrame:
     """Read a user's CSV file after :func:`input_file`, refusing what pandas would hide.
 

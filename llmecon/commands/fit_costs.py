@@ -24,7 +24,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmecon.commands._inputs import bundled_values, output_dir, read_csv, staged_output
+from llmecon.commands._inputs import (
+    bundled_values,
+    check_bootstrap_memory,
+    output_dir,
+    read_csv,
+    staged_output,
+)
 from llmecon.errors import ComputationError
 
 if TYPE_CHECKING:
@@ -397,6 +403,7 @@ def run_task_success(args: argparse.Namespace) -> int:
     if args.benchmark not in set(table["task"]):
         raise FitInputError(f"--benchmark {args.benchmark!r} is not among the runs' tasks: "
                             f"{', '.join(sorted(table['task'].unique()))}")
+    check_bootstrap_memory(args.bootstrap, len(table))
     res = ts.fit(runs, bootstrap=args.bootstrap or None)
     link = pd.DataFrame([ts.link_parameters(res, args.benchmark)], index=[args.benchmark])
     print(_fmt(res, args.format))

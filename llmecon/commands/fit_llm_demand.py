@@ -13,9 +13,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import check_seed, output_dir, read_csv, staged_output
+from llmecon.commands._inputs import (
+    check_memory,
+    check_seed,
+    output_dir,
+    read_csv,
+    staged_output,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ASSUMPTIONS = """Assumptions
 - Markets: {freq_name} of OpenRouter's price window; products: paid base slugs with a quality
@@ -62,6 +72,19 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
     d.set_defaults(func=run_llm_demand)
 
 
+#: Float64 arrays of markets × J × J each parameter draw holds at once: the price derivatives
+#: of every market and their product with the ownership matrix (``llm_api.fit_llm_demand``).
+MATRICES_PER_DRAW = 2
+
+
+def _check_draws_memory(draws: int, products: pd.DataFrame) -> None:
+    """Refuse ``--draws`` whose per-draw price-derivative matrices would not fit in memory."""
+    markets = products["market_ids"].nunique()
+    largest = int(products.groupby("market_ids").size().max())
+    check_memory(draws * markets * largest**2 * 8 * MATRICES_PER_DRAW, "--draws",
+                 f"{draws} parameter draws of {markets} markets with up to {largest} products")
+
+
 def _sizes(text: str) -> list[float]:
     if not text.strip():
         return []
@@ -96,11 +119,12 @@ def run_llm_demand(args: argparse.Namespace) -> int:
     from structural.errors import MarketDataError
     from structural.market import llm_api
 
-    # Fitting and the bootstrap over models take tens of seconds; a silent terminal looks hung.
-    status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} draws ...",
-           not args.quiet)
     try:
         products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
+        _check_draws_memory(args.draws, products)
+        # Fitting and the draws take tens of seconds; a silent terminal looks hung.
+        status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
+               "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes)
         sens = llm_api.sensitivity(sizes, "logit", args.freq, draws=20, seed=args.seed,

@@ -167,3 +167,11 @@ def test_fit_llm_demand_seed_out_of_range_is_refused_first(tmp_path: Path, capsy
     err = _exit2(capsys, ["fit", "llm_demand", "--seed", "99999999999999999999", "--out",
                           str(tmp_path / "out")])
     assert "--seed" in err and "4294967295" in err
+
+
+def test_fit_llm_demand_draws_beyond_memory_are_refused_before_fitting(tmp_path: Path,
+                                                                      capsys) -> None:
+    err = _exit2(capsys, ["fit", "llm_demand", "--draws", "1000000000", "--out",
+                          str(tmp_path / "out")])
+    assert err.startswith("llmecon fit: error: --draws: 1000000000 parameter draws") \
+        and "GiB" in err

@@ -77,12 +77,17 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
 MATRICES_PER_DRAW = 2
 
 
-def _check_draws_memory(draws: int, products: pd.DataFrame) -> None:
-    """Refuse ``--draws`` whose per-draw price-derivative matrices would not fit in memory."""
+def _check_memory(args: argparse.Namespace, products: pd.DataFrame) -> None:
+    """Refuse ``--draws`` whose per-draw price-derivative matrices, or (random coefficients)
+    ``--nodes`` whose agents × products choice probabilities, would not fit in memory."""
     markets = products["market_ids"].nunique()
     largest = int(products.groupby("market_ids").size().max())
-    check_memory(draws * markets * largest**2 * 8 * MATRICES_PER_DRAW, "--draws",
-                 f"{draws} parameter draws of {markets} markets with up to {largest} products")
+    check_memory(args.draws * markets * largest**2 * 8 * MATRICES_PER_DRAW, "--draws",
+                 f"{args.draws} parameter draws of {markets} markets with up to {largest} "
+                 "products")
+    if args.model == "rc":  # probabilities and their derivatives per agent and product
+        check_memory(args.nodes * markets * largest * 8 * MATRICES_PER_DRAW, "--nodes",
+                     f"{args.nodes} agents in each of {markets} markets")
 
 
 def _sizes(text: str) -> list[float]:
@@ -121,7 +126,7 @@ def run_llm_demand(args: argparse.Namespace) -> int:
 
     try:
         products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
-        _check_draws_memory(args.draws, products)
+        _check_memory(args, products)
         # Fitting and the draws take tens of seconds; a silent terminal looks hung.
         status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
                "draws ...", not args.quiet)

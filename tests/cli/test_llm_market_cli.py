@@ -169,9 +169,11 @@ def test_fit_llm_demand_seed_out_of_range_is_refused_first(tmp_path: Path, capsy
     assert "--seed" in err and "4294967295" in err
 
 
-def test_fit_llm_demand_draws_beyond_memory_are_refused_before_fitting(tmp_path: Path,
-                                                                      capsys) -> None:
-    err = _exit2(capsys, ["fit", "llm_demand", "--draws", "1000000000", "--out",
-                          str(tmp_path / "out")])
-    assert err.startswith("llmecon fit: error: --draws: 1000000000 parameter draws") \
-        and "GiB" in err
+@pytest.mark.parametrize("argv, start", [
+    (["--draws", "1000000000"], "llmecon fit: error: --draws: 1000000000 parameter draws"),
+    (["--model", "rc", "--nodes", "100000000000"], "llmecon fit: error: --nodes: 100000000000"),
+])
+def test_fit_llm_demand_sizes_beyond_memory_are_refused_before_fitting(tmp_path: Path, capsys,
+                                                                      argv, start) -> None:
+    err = _exit2(capsys, ["fit", "llm_demand", *argv, "--out", str(tmp_path / "out")])
+    assert err.startswith(start) and "GiB" in err

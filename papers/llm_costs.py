@@ -281,12 +281,16 @@ def _checks(c: _Collected, quick: bool) -> list[Check]:
     return checks
 
 
-#: The section of :func:`reproduce` that fits each model of :data:`structural.fitted.REGISTRY`.
-_SECTION_OF = {"training_cost": _training_cost, "inference_price": _inference_price,
-               "price_trend": _price_trend, "usage": _usage, "task_success": _task_success}
-#: The sections, in the registry's order, with what each fits (for the progress line). A model
-#: registered without a section here stops the import, so none is left out of the table.
-SECTIONS = tuple((name.replace("_", " "), _SECTION_OF[name]) for name in REGISTRY)
+#: The section of :func:`reproduce` that fits each model of :data:`structural.fitted.REGISTRY`,
+#: with what it fits (for the progress line).
+_SECTION_OF = {"training_cost": ("training cost", _training_cost),
+               "inference_price": ("inference prices", _inference_price),
+               "price_trend": ("price trends", _price_trend),
+               "usage": ("usage traces", _usage),
+               "task_success": ("task success", _task_success)}
+#: The sections in the registry's order. A model registered without a section here stops the
+#: import, so none is left out of the table.
+SECTIONS = tuple(_SECTION_OF[name] for name in REGISTRY)
 
 
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:

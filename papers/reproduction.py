@@ -73,8 +73,7 @@ class Reproduction:
     0  1.0
     <BLANKLINE>
     reproduced vs published
-    quantity  reproduced  published tolerance source  ok
-           x           1     1.0004    ±0.001        yes
+    yes  x: 1 vs 1.0004 (±0.001)
     result: PASS (1/1 within tolerance)
     """
 
@@ -116,8 +115,9 @@ class Reproduction:
             lines += textwrap.wrap(f"{c['ok']:>3}  {c['quantity']}: {_fmt(c['reproduced'])} "
                                    f"vs {_fmt(c['published'])} ({c['tolerance']})",
                                    CONSOLE_WIDTH, subsequent_indent=" " * 5)
-            lines += textwrap.wrap(f"source: {c['source']}", CONSOLE_WIDTH,
-                                   initial_indent=" " * 5, subsequent_indent=" " * 5)
+            if c["source"]:
+                lines += textwrap.wrap(f"source: {c['source']}", CONSOLE_WIDTH,
+                                       initial_indent=" " * 5, subsequent_indent=" " * 5)
         for note in self.notes:
             lines += textwrap.wrap(f"note: {note}", CONSOLE_WIDTH, subsequent_indent="  ")
         lines.append(f"result: {'PASS' if self.passed else 'FAIL'} "

@@ -564,20 +564,8 @@ def gmm(
     >>> print(res.j_stat)
     Hansen's J: statistic = 0.07202, df = 1, p = 0.7884
     """
-    if (moments is None) == (residuals is None):
-        raise SpecificationError("gmm needs exactly one of moments= or residuals= (with "
-                                 "instruments=)")
-    if residuals is not None and instruments is None:
-        raise SpecificationError("residuals= needs instruments= (the moments are z_i × u_i)")
-    if moments is not None and (instruments is not None or linear is not None):
-        raise SpecificationError("instruments= and linear= go with residuals=, not moments=")
-    if steps not in STEPS:
-        raise SpecificationError(f"steps must be one of {STEPS}, got {steps!r}")
-    weight_type = weight_type or ("cluster" if clusters is not None else "robust")
-    cov_type = cov_type or weight_type
-    for opt, val in (("weight_type", weight_type), ("cov_type", cov_type)):
-        if val not in WEIGHT_TYPES:
-            raise SpecificationError(f"{opt} must be one of {WEIGHT_TYPES}, got {val!r}")
+    weight_type, cov_type = _options(moments, residuals, instruments, linear, steps, clusters,
+                                     weight_type, cov_type)
     if params is None or data is None:
         raise SpecificationError("gmm needs data= and params=")
     spec = as_spec(params)
@@ -601,45 +589,46 @@ def gmm(
                                     debiased, center)
         return efficient_weight(S)
 
-    n_steps = {1: 1, 2: 2, "iterated": max_iter}[steps]
-    theta = np.asarray(theta0, dtype=np.float64)
-    history: list[np.ndarray] = []
-    ok_all, status, total_iter = True, "", 0
-    for s in range(n_steps):
-        if s > 0:
-            W = weight_from(theta, W)
-        theta, ok_all, status, it = _minimise(model.vg_fn, model.curvature, model.exact_h, theta,
-                                              W, method, scipy_options)
-        total_iter += it
-        history.append(np.concatenate([spec.to_user_np(theta), model.beta_at(theta, W)]))
-        if steps == "iterated" and len(history) > 1 and np.max(
-                np.abs(history[-1] - history[-2]) / np.maximum(np.abs(history[-2]), 1.0)
-        ) < iterate_tol:
-            break
+    theta, W, history, ok_all, status, total_iter = _weighting_steps(
+        model, theta0, W, weight_from, steps, max_iter, iterate_tol, method, scipy_options)
     iter_converged = not (steps == "iterated" and len(history) == max_iter)
     if not iter_converged:
         status += f"; the weighting matrix did not settle in {max_iter} steps"
 
+    return _results(model, theta, W, history, (ok_all, iter_converged), status,
+                    (method, total_iter), steps, cov_type, clusters, debiased, center,
+                    efficient_cov, name)
+
+def _results(model: Any, theta: np.ndarray, W: np.ndarray, history: list[np.ndarray],
+             ok: tuple[bool, bool], status: str, optimiser: tuple[str, int], steps: int | str,
+             cov_type: str, clusters: Any, debiased: bool, center: bool, efficient_cov: bool,
+             name: str) -> GMMResults:
+    """The :class:`GMMResults` at θ̂: the sandwich (or efficient) covariance, J where the
+    weighting is efficient, residuals and the diagnostics. ``ok``: (the optimiser converged at
+    every step, the iterated weighting settled); warns unless both hold. ``optimiser``: SciPy's
+    method and its total iterations."""
+    ok_all, iter_converged = ok
+    method, total_iter = optimiser
+    converged = bool(ok_all and iter_converged)
     (objective, beta), grad = model.vg_fn(jnp.asarray(theta), jnp.asarray(W))
     objective, beta = float(objective), np.asarray(beta)
     G = model.jacobian(theta, name, ok_all)
     S = model.moment_covariance(theta, beta, cov_type, clusters, debiased, center)
     if efficient_cov:  # (G'Ŝ⁻¹G)⁻¹/n with Ŝ at θ̂, as statsmodels' GMM reports it
-        V = sandwich(G, efficient_weight(S), None, n)
+        V = sandwich(G, efficient_weight(S), None, model.n)
     else:
-        V = sandwich(G, W, S, n)
+        V = sandwich(G, W, S, model.n)
     m, k, moment_names, lin_names = model.m, model.k, model.moment_names, model.linear_names
     u = model.residuals(theta, beta)
 
-    names = spec.names + lin_names
-    x_hat = np.concatenate([spec.to_user_np(theta), beta])
+    names = model.spec.names + lin_names
+    x_hat = np.concatenate([model.spec.to_user_np(theta), beta])
     efficient = steps != 1
     est_name = {1: "one-step GMM", 2: "two-step efficient GMM",
                 "iterated": "iterated efficient GMM"}[steps]
-    converged = bool(ok_all and iter_converged)
     if not converged:
         warnings.warn(f"{name}: GMM did not converge ({status})", NotConvergedWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     notes = []
     if steps == 1:
         notes.append("one-step GMM: the weighting matrix is not efficient, so the J statistic "
@@ -648,7 +637,7 @@ def gmm(
     return GMMResults(
         params=pd.Series(x_hat, index=names, name="estimate"),
         cov=pd.DataFrame(V, index=names, columns=names),
-        nobs=n,
+        nobs=model.n,
         estimator=est_name,
         cov_type=cov_type,
         objective=objective,
@@ -658,7 +647,7 @@ def gmm(
         iterations=len(history),
         j_stat=j_test(objective, m - k) if efficient else None,
         residuals=resid,
-        df_resid=n - k,
+        df_resid=model.n - k,
         debiased=debiased,
         name=name,
         diagnostics={"optimizer": f"scipy {method}", "optimizer_iterations": total_iter,
@@ -670,6 +659,53 @@ def gmm(
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
     )
+
+
+def _options(moments: Any, residuals: Any, instruments: Any, linear: Any, steps: Any,
+             clusters: Any, weight_type: str | None, cov_type: str | None) -> tuple[str, str]:
+    """Check :func:`gmm`'s options together; return (weight_type, cov_type) with their
+    defaults ("cluster" when ``clusters`` is given, else "robust"; the covariance as the
+    weight)."""
+    if (moments is None) == (residuals is None):
+        raise SpecificationError("gmm needs exactly one of moments= or residuals= (with "
+                                 "instruments=)")
+    if residuals is not None and instruments is None:
+        raise SpecificationError("residuals= needs instruments= (the moments are z_i × u_i)")
+    if moments is not None and (instruments is not None or linear is not None):
+        raise SpecificationError("instruments= and linear= go with residuals=, not moments=")
+    if steps not in STEPS:
+        raise SpecificationError(f"steps must be one of {STEPS}, got {steps!r}")
+    weight_type = weight_type or ("cluster" if clusters is not None else "robust")
+    cov_type = cov_type or weight_type
+    for opt, val in (("weight_type", weight_type), ("cov_type", cov_type)):
+        if val not in WEIGHT_TYPES:
+            raise SpecificationError(f"{opt} must be one of {WEIGHT_TYPES}, got {val!r}")
+    return weight_type, cov_type
+
+
+def _weighting_steps(model: Any, theta0: Any, W: np.ndarray, weight_from: Callable,
+                     steps: int | str, max_iter: int, iterate_tol: float, method: str,
+                     scipy_options: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray],
+                                                  bool, str, int]:
+    """Minimise the GMM objective once per step, re-weighting with Ŝ(θ̂)⁻¹ between steps (one,
+    two, or iterated until the estimates move less than ``iterate_tol`` relatively); returns
+    θ̂, the last W, each step's estimates, convergence, status and optimiser iterations."""
+    n_steps = {1: 1, 2: 2, "iterated": max_iter}[steps]
+    theta = np.asarray(theta0, dtype=np.float64)
+    history: list[np.ndarray] = []
+    ok_all, status, total_iter = True, "", 0
+    for s in range(n_steps):
+        if s > 0:
+            W = weight_from(theta, W)
+        theta, ok_all, status, it = _minimise(model.vg_fn, model.curvature, model.exact_h, theta,
+                                              W, method, scipy_options)
+        total_iter += it
+        history.append(np.concatenate([model.spec.to_user_np(theta), model.beta_at(theta, W)]))
+        if steps == "iterated" and len(history) > 1 and np.max(
+                np.abs(history[-1] - history[-2]) / np.maximum(np.abs(history[-2]), 1.0)
+        ) < iterate_tol:
+            break
+    return theta, W, history, ok_all, status, total_iter
 
 
 def _first_weight(weight, m: int, eqs) -> np.ndarray:

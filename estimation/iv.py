@@ -143,21 +143,7 @@ def ivreg(
     >>> print(ivreg("y ~ 1 + [x ~ z1 + z2]", df, method="gmm").j_stat)
     Hansen's J: statistic = 0.07202, df = 1, p = 0.7884
     """
-    if method not in METHODS:
-        raise SpecificationError(f"method must be one of {METHODS}, got {method!r}")
-    default = "cluster" if clusters is not None else "robust"
-    weight_type, cov_type = weight_type or default, cov_type or default
-    if cov_type not in COV_TYPES:
-        raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
-    if cov_type in ("HC2", "HC3") and method != "2sls":
-        raise SpecificationError(f"cov_type={cov_type!r} (leverage-corrected) is defined for "
-                                 "2SLS; use 'robust' or 'HC1' with GMM")
-    if weight is not None and method == "2sls":
-        raise SpecificationError("weight= sets GMM's first-step weighting matrix; 2SLS uses "
-                                 "(Z'Z/n)⁻¹ by definition: pass method='gmm'")
-    if method == "gmm" and steps not in (1, 2):
-        raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
-                                 "method='iterated-gmm' to iterate)")
+    weight_type, cov_type = _options(method, clusters, weight_type, cov_type, weight, steps)
     y, Xe, Xn, Zi, index, n_dropped = _blocks(formula, data, dependent, exog, endog,
                                               instruments, missing)
     n = len(y)
@@ -166,24 +152,9 @@ def ivreg(
     if "cluster" in (cov_type, weight_type if method != "2sls" else cov_type) and clusters is None:
         raise SpecificationError("cov_type or weight_type 'cluster' needs clusters=")
 
-    X = pd.concat([Xe, Xn], axis=1)
-    Z = pd.concat([Xe, Zi], axis=1)
-    xn, zn = list(X.columns), list(Z.columns)
-    if len(set(xn)) < len(xn):
-        raise SpecificationError(f"regressor names repeat: {xn}")
-    if Xn.shape[1] > Zi.shape[1]:
-        raise SpecificationError(
-            f"{Xn.shape[1]} endogenous regressor(s) {list(Xn.columns)} but only {Zi.shape[1]} "
-            f"excluded instrument(s) {list(Zi.columns)}: the model is not identified")
-    if X.shape[1] == 0:
-        raise SpecificationError("the model has no regressors")
-    Xa, Za, ya = X.to_numpy(np.float64), Z.to_numpy(np.float64), y.to_numpy(np.float64)
-    check_full_rank(Xa, xn, "regressors")
-    check_full_rank(Za, zn, "instruments (exogenous regressors and excluded instruments)")
-    _check_relevance(Xe.to_numpy(np.float64), Xn, Zi)
+    xn, zn, Xa, Za = _identified(Xe, Xn, Zi, n)
+    ya = y.to_numpy(np.float64)
     k, m = Xa.shape[1], Za.shape[1]
-    if n <= k:
-        raise SpecificationError(f"{n} rows cannot estimate {k} parameters")
 
     W = np.linalg.inv(Za.T @ Za / n) if weight is None else _weight(weight, m)
     beta, W, it = _steps(ya, Xa, Za, W, method, steps, max_iter, iterate_tol,
@@ -194,34 +165,13 @@ def ivreg(
     converged = not (method == "iterated-gmm" and it >= max_iter)
 
     u = ya - Xa @ beta
-    G = -(Za.T @ Xa) / n
-    sc = _cov_scores(Za, u, Xa, W, cov_type)
-    S = moment_covariance(sc, _kind(cov_type), clusters, k=k,
-                          debiased=debiased or cov_type == "HC1",
-                          center=center or (method != "2sls" and cov_type == "unadjusted"),
-                          residuals=u, instruments=Za)
-    V = sandwich(G, W, S, n)
-    gbar = Za.T @ u / n
-    objective = float(n * gbar @ W @ gbar)
+    G, V, objective = _covariance(u, Xa, Za, W, method, cov_type, clusters, debiased, center)
 
-    q, p = Zi.shape[1], Xn.shape[1]
-    sargan = j_stat = None
-    if method == "2sls":
-        e = u - Za @ np.linalg.lstsq(Za, u, rcond=None)[0]
-        sargan = j_test(n * (1 - (e @ e) / (u @ u)), q - p, "Sargan")
-    else:
-        j_stat = j_test(objective, m - k)
-    est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
-           "iterated-gmm": "iterated efficient GMM"}[method]
-    notes = [f"formula: {formula}"] if formula else []
-    if n_dropped:
-        notes.append(f"{n_dropped} row(s) with missing values dropped")
-    if method == "gmm" and steps == 1:
-        notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
-                     "is not reported")
+    p = Xn.shape[1]
+    sargan, j_stat = _overidentification(method, u, Za, objective, Zi.shape[1] - p, m - k)
+    est, notes = _description(method, steps, formula, n_dropped, converged, max_iter)
+    if method == "gmm" and steps == 1:  # the J statistic needs the efficient weighting matrix
         j_stat = None
-    if not converged:
-        notes.append(f"iterated GMM did not settle in {max_iter} steps")
     return GMMResults(
         params=pd.Series(beta, index=xn, name="estimate"),
         cov=pd.DataFrame(V, index=xn, columns=xn),
@@ -246,6 +196,94 @@ def ivreg(
                      "condition_number_GWG": float(np.linalg.cond(G.T @ W @ G))},
         notes=notes,
     )
+
+
+def _covariance(u: np.ndarray, X: np.ndarray, Z: np.ndarray, W: np.ndarray, method: str,
+                cov_type: str, clusters: Any, debiased: bool,
+                center: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """G = −Z'X/n, the sandwich V = (G'WG)⁻¹G'WŜWG(G'WG)⁻¹/n with Ŝ of ``cov_type``, and the
+    GMM objective n ḡ'Wḡ at the residuals ``u``."""
+    n, k = X.shape
+    G = -(Z.T @ X) / n
+    sc = _cov_scores(Z, u, X, W, cov_type)
+    S = moment_covariance(sc, _kind(cov_type), clusters, k=k,
+                          debiased=debiased or cov_type == "HC1",
+                          center=center or (method != "2sls" and cov_type == "unadjusted"),
+                          residuals=u, instruments=Z)
+    gbar = Z.T @ u / n
+    return G, sandwich(G, W, S, n), float(n * gbar @ W @ gbar)
+
+
+def _description(method: str, steps: int, formula: str | None, n_dropped: int,
+                 converged: bool, max_iter: int) -> tuple[str, list[str]]:
+    """The estimator's name and the notes under the summary."""
+    est = {"2sls": "2SLS", "gmm": f"{'two-step efficient' if steps == 2 else 'one-step'} GMM",
+           "iterated-gmm": "iterated efficient GMM"}[method]
+    notes = [f"formula: {formula}"] if formula else []
+    if n_dropped:
+        notes.append(f"{n_dropped} row(s) with missing values dropped")
+    if method == "gmm" and steps == 1:
+        notes.append("one-step GMM: the J statistic needs the efficient weighting matrix and "
+                     "is not reported")
+    if not converged:
+        notes.append(f"iterated GMM did not settle in {max_iter} steps")
+    return est, notes
+
+
+def _options(method: str, clusters: Any, weight_type: str | None, cov_type: str | None,
+             weight: Any, steps: int) -> tuple[str, str]:
+    """Check :func:`ivreg`'s options together; return (weight_type, cov_type) with their
+    defaults ("cluster" when ``clusters`` is given, else "robust")."""
+    if method not in METHODS:
+        raise SpecificationError(f"method must be one of {METHODS}, got {method!r}")
+    default = "cluster" if clusters is not None else "robust"
+    weight_type, cov_type = weight_type or default, cov_type or default
+    if cov_type not in COV_TYPES:
+        raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    if cov_type in ("HC2", "HC3") and method != "2sls":
+        raise SpecificationError(f"cov_type={cov_type!r} (leverage-corrected) is defined for "
+                                 "2SLS; use 'robust' or 'HC1' with GMM")
+    if weight is not None and method == "2sls":
+        raise SpecificationError("weight= sets GMM's first-step weighting matrix; 2SLS uses "
+                                 "(Z'Z/n)⁻¹ by definition: pass method='gmm'")
+    if method == "gmm" and steps not in (1, 2):
+        raise SpecificationError(f"steps must be 1 or 2 for method='gmm', got {steps!r} (use "
+                                 "method='iterated-gmm' to iterate)")
+    return weight_type, cov_type
+
+
+def _identified(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame,
+                n: int) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """The regressors X = [exog, endog] and instruments Z = [exog, excluded] as arrays with their
+    names, after the order, rank and relevance conditions and n > k."""
+    X = pd.concat([Xe, Xn], axis=1)
+    Z = pd.concat([Xe, Zi], axis=1)
+    xn, zn = list(X.columns), list(Z.columns)
+    if len(set(xn)) < len(xn):
+        raise SpecificationError(f"regressor names repeat: {xn}")
+    if Xn.shape[1] > Zi.shape[1]:
+        raise SpecificationError(
+            f"{Xn.shape[1]} endogenous regressor(s) {list(Xn.columns)} but only {Zi.shape[1]} "
+            f"excluded instrument(s) {list(Zi.columns)}: the model is not identified")
+    if X.shape[1] == 0:
+        raise SpecificationError("the model has no regressors")
+    Xa, Za = X.to_numpy(np.float64), Z.to_numpy(np.float64)
+    check_full_rank(Xa, xn, "regressors")
+    check_full_rank(Za, zn, "instruments (exogenous regressors and excluded instruments)")
+    _check_relevance(Xe.to_numpy(np.float64), Xn, Zi)
+    if n <= Xa.shape[1]:
+        raise SpecificationError(f"{n} rows cannot estimate {Xa.shape[1]} parameters")
+    return xn, zn, Xa, Za
+
+
+def _overidentification(method: str, u: np.ndarray, Z: np.ndarray, objective: float,
+                        df_sargan: int, df_j: int) -> tuple[Any, Any]:
+    """(Sargan, J): Sargan's n·R² of the residuals on the instruments for 2SLS, Hansen's J
+    (the GMM objective n ḡ'Wḡ) otherwise; the other is None."""
+    if method == "2sls":
+        e = u - Z @ np.linalg.lstsq(Z, u, rcond=None)[0]
+        return j_test(len(u) * (1 - (e @ e) / (u @ u)), df_sargan, "Sargan"), None
+    return None, j_test(objective, df_j)
 
 
 def _steps(y, X, Z, W, method: str, steps: int, max_iter: int, iterate_tol: float,

@@ -39,6 +39,10 @@ from llmecon.errors import ComputationError, InputError, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
+#: Environment variable that silences progress displays (``estimation.progress.QUIET_ENV``,
+#: repeated here so that the command line imports no engine before it runs a command).
+QUIET_ENV = "LLMECON_QUIET"
+
 #: Where a user reports a bug (printed under the traceback of an unexpected exception).
 BUG_REPORT = ("this is a bug in llmecon, not a problem with your input: please report it with "
               "the command line and the traceback above")
@@ -189,7 +193,8 @@ def _dispatch(argv: list[str] | None) -> int:
         return 2
     _apply_cache_options(args)
     try:
-        status = int(args.func(args) or 0)
+        with _quiet_if_asked(args):
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
         if getattr(args, "verbose", False):
             _report_time(t0)
@@ -211,6 +216,25 @@ def _dispatch(argv: list[str] | None) -> int:
         return 2
     except Exception:
         return _bug(args.command)
+
+
+@contextlib.contextmanager
+def _quiet_if_asked(args: argparse.Namespace) -> Iterator[None]:
+    """With ``--quiet``, silence every progress display of the command, including those of the
+    library calls it makes (``LLMECON_QUIET``, read by :mod:`estimation.progress`, set through
+    the environment so the check imports nothing), restoring the environment afterwards."""
+    if not getattr(args, "quiet", False):
+        yield
+        return
+    saved = os.environ.get(QUIET_ENV)
+    os.environ[QUIET_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(QUIET_ENV, None)
+        else:
+            os.environ[QUIET_ENV] = saved
 
 
 def _bug(command: str) -> int:

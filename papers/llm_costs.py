@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from estimation.progress import status
 from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
+from structural.fitted import REGISTRY
 
 __all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
            "SECTIONS", "TITLE", "console_table", "reproduce"]
@@ -280,10 +281,17 @@ def _checks(c: _Collected, quick: bool) -> list[Check]:
     return checks
 
 
-#: The sections of :func:`reproduce`, in order, with what each fits (for the progress line).
-SECTIONS = (("training cost", _training_cost), ("inference prices", _inference_price),
-            ("price trends", _price_trend), ("usage traces", _usage),
-            ("task success", _task_success))
+#: The section of :func:`reproduce` that fits each model of :data:`structural.fitted.REGISTRY`,
+#: with what it fits (for the progress line).
+_SECTION_OF = {"training_cost": ("training cost", _training_cost),
+               "inference_price": ("inference prices", _inference_price),
+               "price_trend": ("price trends", _price_trend),
+               "usage": ("usage traces", _usage),
+               "task_success": ("task success", _task_success)}
+#: The sections in the registry's order. A model registered without a section here stops the
+#: import, so none is left out of the table.
+SECTIONS = tuple(_SECTION_OF[name] for name in REGISTRY)
+
 
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
     """The results table in ``width`` columns: one heading per model (N, convergence), then one
@@ -339,12 +347,10 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep.passed  # doctest: +SKIP
     True
     """
-    show = progress and sys.stderr.isatty()
     c = _Collected()
     for i, (what, section) in enumerate(SECTIONS):
-        if show:  # the full run takes minutes: say which fit is running
-            print(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", file=sys.stderr,
-                  flush=True)
+        # The full run takes minutes: say which fit is running (on a terminal, unless quiet).
+        status(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", progress)
         section(c, quick)
     c.notes.append("price_trend thresholds are ECI scores of reference models, not a single "
                    "benchmark; early prices are partly current list prices dated at release, "

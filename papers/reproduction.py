@@ -73,8 +73,7 @@ class Reproduction:
     0  1.0
     <BLANKLINE>
     reproduced vs published
-    quantity  reproduced  published tolerance source  ok
-           x           1     1.0004    ±0.001        yes
+    yes  x: 1 vs 1.0004 (±0.001)
     result: PASS (1/1 within tolerance)
     """
 
@@ -105,18 +104,18 @@ class Reproduction:
         )
 
     def render(self) -> str:
-        """Plain-text report: the table, then each published number beside its reproduction."""
-        table = self.table.to_string() if self.console is None else self.console
-        lines = [f"{self.paper}: {self.title}", "", table, ""]
+        """Plain-text report in :data:`CONSOLE_WIDTH` columns (the files keep every column): the
+        table (split into blocks of columns that repeat its index where wider), then each
+        published number beside its reproduction, one check a line with its source below."""
+        table = (self.table.to_string(line_width=CONSOLE_WIDTH) if self.console is None
+                 else self.console)
+        lines = [textwrap.fill(f"{self.paper}: {self.title}", CONSOLE_WIDTH), "", table, ""]
         lines.append("reproduced vs published")
-        checks = self.checks_frame()
-        if self.console is None:
-            lines.append(checks.to_string(index=False, float_format=_fmt))
-        else:  # one check a line, its source below it: 100 columns
-            for _, c in checks.iterrows():
-                lines += textwrap.wrap(f"{c['ok']:>3}  {c['quantity']}: {_fmt(c['reproduced'])} "
-                                       f"vs {_fmt(c['published'])} ({c['tolerance']})",
-                                       CONSOLE_WIDTH, subsequent_indent=" " * 5)
+        for _, c in self.checks_frame().iterrows():
+            lines += textwrap.wrap(f"{c['ok']:>3}  {c['quantity']}: {_fmt(c['reproduced'])} "
+                                   f"vs {_fmt(c['published'])} ({c['tolerance']})",
+                                   CONSOLE_WIDTH, subsequent_indent=" " * 5)
+            if c["source"]:
                 lines += textwrap.wrap(f"source: {c['source']}", CONSOLE_WIDTH,
                                        initial_indent=" " * 5, subsequent_indent=" " * 5)
         for note in self.notes:

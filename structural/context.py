@@ -14,11 +14,12 @@ fitted per model size; the constant sets are the named objects :data:`XIONG_2023
 paper (§3.1 "Effective Context Utilization", p. 5, and Fig. 1, p. 1). The paper's own text gives
 two checks the tests repeat: "for the 70B model, doubling the context length reduces the loss by a
 factor of 2^{−β} ≈ 0.7" (2^{−0.51} = 0.70), and "larger models can leverage the contexts more
-effectively, indicated by the larger β". They also pass the design notes' check: the 70B model at
-position ≈ 270 has the 7B model's loss at 32,768. **Not refitted:** the per-position losses behind
-Fig. 1 are not published (only the fitted curves; Fig. 2 reports task scores, not losses, at four
-prompt lengths), so the law cannot be refitted to Xiong's data; :func:`fit_context_law` fits it to
-a user's per-position losses (recovery-tested).
+effectively, indicated by the larger β". They also pass one internal consistency check (tests):
+the 70B model at position ≈ 270 has the 7B model's loss at 32,768, as the figure shows.
+**Not refitted:** the per-position losses behind Fig. 1 are not published (only the fitted
+curves; Fig. 2 reports task scores, not losses, at four prompt lengths), so the law cannot be
+refitted to Xiong's data; :func:`fit_context_law` fits it to a user's per-position losses
+(recovery-tested).
 
 In the pipeline γ is the model's own loss (from pretraining and fine-tuning) and the context term
 (α/(c + x))^β is the excess loss left when the model sees c useful context tokens before an x-token

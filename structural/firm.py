@@ -58,6 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.progress import StatusLine
 from structural import costs, quality, reasoning
 from structural.errors import PipelineError
 
@@ -302,8 +303,29 @@ def solve_masked(mask: Array, z: dict[str, Array], theta: dict[str, Array], Q: A
     mask = jnp.asarray(mask, jnp.float64)
     z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
     theta = {k: jnp.asarray(v, jnp.float64) for k, v in theta.items()}
-    return _solve(quality, int(iterations), float(max_step), float(tol), mask, z, theta,
-                  jnp.asarray(Q, jnp.float64), jnp.asarray(target, jnp.float64))
+    args = (quality, int(iterations), float(max_step), float(tol), mask, z, theta,
+            jnp.asarray(Q, jnp.float64), jnp.asarray(target, jnp.float64))
+    with _compile_notice(args):
+        return _solve(*args)
+
+
+#: Seconds a first call of a kind runs before the terminal says it is compiling.
+COMPILE_NOTICE_DELAY = 1.0
+_CALLS_SEEN: set[tuple] = set()
+
+
+def _compile_notice(args: tuple) -> StatusLine:
+    """The status line of the first call of each kind (static options, input shapes, plain or
+    traced by ``vmap``): JAX compiles the solver there, for tens of seconds on a CPU, which a
+    silent terminal makes look hung. Shown on a terminal after :data:`COMPILE_NOTICE_DELAY` s
+    (a compiled program read from the persistent cache shows nothing); ``LLMECON_QUIET`` or
+    ``--quiet`` silence it (:mod:`estimation.progress`)."""
+    static, arrays = args[:4], args[4:]
+    kind = static + tuple((type(x).__name__, jnp.shape(x)) for x in jax.tree.leaves(arrays))
+    first = kind not in _CALLS_SEEN
+    _CALLS_SEEN.add(kind)
+    return StatusLine(f"compiling the firm's problem ({args[0]} quality; once per process)",
+                      enabled=first, delay=COMPILE_NOTICE_DELAY)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,35 +1,58 @@
-"""Functions stay short enough to read: none of the modules below has one over 80 lines (the
-counterfactual engine's solver and the cost-function reproduction were split along their
-seams). A long function elsewhere is a candidate for the same treatment."""
+"""Functions stay short enough to read: no function of the project's packages has over 80 lines
+of code (its docstring not counted: a numpydoc parameter list is reading, not logic). The engine's
+``fit``, ``gmm`` and ``ivreg``, the firm's solver, the counterfactual engine and scenario reader
+and the cost-function reproduction were split along their seams.
+
+:data:`NOT_YET_SPLIT` lists the few long functions left, each in a module another piece of work
+is changing; the list may only shrink (a listed function that gets short fails the test until it
+is taken off)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
-CHECKED = ["structural/counterfactual/engine.py", "structural/counterfactual/report.py",
-           "structural/counterfactual/model.py", "structural/counterfactual/plots.py",
-           "structural/counterfactual/scenario.py",
-           "papers/llm_costs.py", "papers/reproduction.py", "llmecon/commands/counterfactual.py"]
+PACKAGES = ("data", "estimation", "structural", "papers", "llmecon")
+#: module → long functions still to split (code lines when listed).
+NOT_YET_SPLIT = {
+    "estimation/solver.py": {"_make_round"},               # 95: the compiled Newton round
+    "structural/market/estimate.py": {"estimate_demand",   # 120
+                                      "__init__"},         # 84: Problem
+    "structural/market/llm_scenarios.py": {"run"},         # 156
+    "papers/demirer2025.py": {"reproduce"},                # 119
+}
+
+
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    lines = node.end_lineno - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+            and isinstance(first.value.value, str):
+        lines -= first.end_lineno - first.lineno + 1
+    return lines
 
 
 def _long_functions(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
-    return [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(tree)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{n.name} ({_code_lines(n)} lines)" for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-            and n.end_lineno - n.lineno + 1 > MAX_LINES]
+            and _code_lines(n) > MAX_LINES]
 
 
-@pytest.mark.parametrize("module", CHECKED)
-def test_no_function_over_80_lines(module):
-    assert _long_functions(ROOT / module) == []
+def test_no_function_over_80_lines():
+    found = {}
+    for f in sorted(f for p in PACKAGES for f in (ROOT / p).rglob("*.py")):
+        long = _long_functions(f)
+        if long:
+            found[str(f.relative_to(ROOT))] = {entry.split(" (")[0] for entry in long}
+    assert found == NOT_YET_SPLIT
 
 
-def test_the_length_check_finds_a_long_function(tmp_path):
+def test_the_length_check_finds_a_long_function_and_skips_docstrings(tmp_path):
     f = tmp_path / "long.py"
     f.write_text("def f():\n" + "    x = 1\n" * 90)
     assert _long_functions(f) == ["f (91 lines)"]
+    f.write_text('def g():\n    """\n' + "    doc\n" * 90 + '    """\n' + "    x = 1\n" * 10)
+    assert _long_functions(f) == []

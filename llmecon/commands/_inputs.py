@@ -107,6 +107,24 @@ def example_names(kind: str) -> list[str]:
     )
 
 
+def bundled_values(dataset: str, column: int = 0) -> list[str]:
+    """The distinct values, in file order, of one column of a bundled dataset (``data/NAME.csv``),
+    read with the csv module: for help texts, which must not import pandas (``import data``
+    would) to list, say, the bundled request traces. The package is located with
+    :func:`importlib.util.find_spec`, which does not run it."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.find_spec("data")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(next(iter(spec.submodule_search_locations))) / f"{dataset}.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        return list(dict.fromkeys(row[column] for row in rows if len(row) > column))
+
+
 def _bundled_name(path: Path, kind: str) -> str | None:
     """The example file name ``path`` refers to, or None when it names a user's own file.
 
@@ -355,6 +373,17 @@ def check_memory(nbytes: float, flag: str, what: str) -> None:
     if nbytes > 0.8 * have:
         raise UsageError(f"{flag}: {what} needs about {nbytes / 2**30:.1f} GiB, more than the "
                          f"{have / 2**30:.1f} GiB available; choose a smaller value")
+
+
+#: Bytes per bootstrap replicate and data row at the peak of a bootstrap: its resample counts,
+#: copied into the pools of the solver, with room for the per-replicate arrays beside them.
+BOOT_BYTES_PER_CELL = 8 * 4
+
+
+def check_bootstrap_memory(draws: int, rows: int, flag: str = "--bootstrap") -> None:
+    """Refuse, before any work, a bootstrap whose replicates × rows would not fit in memory
+    (:func:`check_memory` with :data:`BOOT_BYTES_PER_CELL`)."""
+    check_memory(BOOT_BYTES_PER_CELL * draws * rows, flag, f"{draws} replicates of {rows} rows")
 
 
 def read_csv(path: Path, flag: str | None, **kwargs) -> pd.DataFrame:

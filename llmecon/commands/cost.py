@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             "quality": quality, "cost_per_solved": per_solved,
             "serving": {k: (None if isinstance(v, float) and math.isinf(v) else v)
                         for k, v in serving.items()},
-        }, indent=2))
+        }, indent=2, allow_nan=False))  # strict JSON: NaN and Infinity are not JSON
         return 0
     shown = table.copy()
     for col in ("flops", "total_flops"):
@@ -97,10 +98,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"**{head}**\n")
         print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))
         print(f"\n{tail}")
-    else:
-        print(head)
-        print(shown.to_string(index=False))
-        print(tail)
+    else:  # a terminal of MAX_WIDTH columns: long lines wrap, wide tables split into blocks
+        from estimation.tables import MAX_WIDTH
+
+        print(textwrap.fill(head, MAX_WIDTH))
+        print(shown.set_index("stage").rename_axis(None).to_string(line_width=MAX_WIDTH))
+        print("\n".join(textwrap.fill(line, MAX_WIDTH, subsequent_indent="  ")
+                        for line in tail.splitlines()))
     return 0
 
 

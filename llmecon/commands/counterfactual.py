@@ -12,7 +12,6 @@ SCENARIO may also name a bundled example (``guardrails``, ``guardrails.toml`` or
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from llmecon.cli import UsageError
@@ -77,15 +76,16 @@ def main(args: argparse.Namespace) -> int:
     from llmecon.commands import market_scenario
     from structural.counterfactual import load_scenario, run
 
-    show = not args.quiet and sys.stderr.isatty()
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
         if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
             return market_scenario.main(path, args)
         scenario = load_scenario(path)
     check_grid_memory(args.draws, scenario)
-    if show:  # compiling and solving takes tens of seconds; a silent terminal looks hung
-        print(f"llmecon counterfactual: solving {scenario.title!r} over {args.draws} draws ...",
-              file=sys.stderr, flush=True)
+    from estimation.progress import status
+
+    # Compiling and solving takes tens of seconds; a silent terminal looks hung.
+    status(f"llmecon counterfactual: solving {scenario.title!r} over {args.draws} draws ...",
+           not args.quiet)
     with staged_output(args.out, force=args.force) as tmp:
         result = run(scenario, draws=args.draws, seed=args.seed, out=tmp)
     print(result.render(console=True))

@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 
 from llmecon.commands._inputs import (
+    check_bootstrap_memory,
     check_count,
-    check_memory,
     check_seed,
     output_dir,
     read_csv,
@@ -30,9 +30,6 @@ ESTIMATORS = {
     "huber-mle": "Huber-density maximum likelihood with a free scale (their printed point "
                  "estimate); give --bootstrap for its SEs",
 }
-#: Bytes per bootstrap replicate and data row at the peak of a bootstrap: its resample counts,
-#: copied into the pools of the solver, with room for the per-replicate arrays beside them.
-BOOT_BYTES_PER_CELL = 8 * 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,8 +93,7 @@ def run_chinchilla(args: argparse.Namespace) -> int:
 
     df = data.validate_chinchilla_fit_input(df, source=str(args.data))
     check_identified(df)
-    check_memory(BOOT_BYTES_PER_CELL * args.bootstrap * len(df), "--bootstrap",
-                 f"{args.bootstrap} replicates of {len(df)} rows")
+    check_bootstrap_memory(args.bootstrap, len(df))
     boot = estimation.Bootstrap(draws=args.bootstrap, seed=args.seed) if args.bootstrap else None
     with staged_output(args.out, force=args.force) as out:
         with warnings.catch_warnings():

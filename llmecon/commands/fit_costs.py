@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
+import textwrap
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmecon.commands._inputs import output_dir, read_csv, staged_output
+from llmecon.commands._inputs import (
+    bundled_values,
+    check_bootstrap_memory,
+    output_dir,
+    read_csv,
+    staged_output,
+)
 from llmecon.errors import ComputationError
 
 if TYPE_CHECKING:
@@ -37,7 +43,7 @@ def register_fit_models(fit_subparsers: argparse._SubParsersAction) -> None:
     """Add every model of :data:`structural.fitted.REGISTRY` under ``fit``: its options come
     from ``_arguments_<name>`` and it runs ``run_<name>`` of this module."""
     for name, model in _registry().items():
-        p = fit_subparsers.add_parser(name, help=model.summary)
+        p = fit_subparsers.add_parser(name, help=model.summary, formatter_class=_Formatter)
         globals()[f"_arguments_{name}"](p)
         _common(p)
         p.set_defaults(func=_announced(name, globals()[f"run_{name}"]))
@@ -47,8 +53,9 @@ def _announced(name: str, run):
     """``run`` preceded, on a terminal and without ``--quiet``, by a line saying what is being
     fitted (compiling and fitting takes seconds, and a silent terminal looks hung)."""
     def announced(args: argparse.Namespace) -> int:
-        if not args.quiet and sys.stderr.isatty():
-            print(f"llmecon fit {name}: compiling and fitting ...", file=sys.stderr, flush=True)
+        from estimation.progress import status
+
+        status(f"llmecon fit {name}: compiling and fitting ...", not args.quiet)
         return run(args)
 
     return announced
@@ -96,13 +103,27 @@ def _arguments_price_trend(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=float, help="ECI threshold")
 
 
+#: Stands for the bundled traces' names in help texts (filled in by :class:`_Formatter`).
+TRACE_NAMES = "<bundled trace names>"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help that lists the bundled request traces after ``--trace``, read from the CSV only when
+    the help is printed (every other command line skips the read) and without pandas."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text and TRACE_NAMES in text:
+            text = text.replace(TRACE_NAMES, ", ".join(bundled_values("request_traces")))
+        return text
+
+
 def _arguments_usage(p: argparse.ArgumentParser) -> None:
-    # The bundled traces' names are not listed here: reading them would import pandas to print
-    # help. A wrong name is refused with the list when the command runs.
+    # A wrong name is also refused with the list when the command runs.
     p.add_argument("--traces", help="CSV with the token column (and optionally trace)")
     p.add_argument("--trace", default="azure_code_2023",
-                   help="which bundled trace to fit (llmecon data show request_traces; default "
-                        "azure_code_2023; with --traces, a value of its trace column)")
+                   help=f"which bundled trace to fit: {TRACE_NAMES} (default "
+                        "azure_code_2023); with --traces, a value of its trace column")
     p.add_argument("--column", default="output_tokens",
                    choices=("input_tokens", "output_tokens"),
                    help="token count to fit (default output_tokens)")
@@ -149,7 +170,10 @@ def _table_text(df: pd.DataFrame, fmt: str) -> str:
         from estimation.tables import render
 
         return render("", [], df, "latex")
-    return df.to_string(float_format=lambda v: f"{v:.6g}")
+    from estimation.tables import MAX_WIDTH
+
+    # A wide table wraps its columns into blocks that fit the terminal; the files keep one table.
+    return df.to_string(float_format=lambda v: f"{v:.6g}", line_width=MAX_WIDTH)
 
 
 def _write(args: argparse.Namespace, stem: str, res_list, extra: dict[str, pd.DataFrame],
@@ -262,8 +286,11 @@ def run_inference_price(args: argparse.Namespace) -> int:
     res = ip.fit(args.form, table)
     head = ip.headline(res, args.form)
     print(_fmt(res, args.format))
-    print("providers (provider_1, provider_2, ...): "
-          + ", ".join(ip.providers(table if table is not None else ip.third_party_open())))
+    from estimation.tables import MAX_WIDTH
+
+    names = ip.providers(table if table is not None else ip.third_party_open())
+    print(textwrap.fill("providers (provider_1, provider_2, ...): " + ", ".join(names),
+                        width=MAX_WIDTH, subsequent_indent="  "))
     print(_table_text(head, args.format))
     extra = {"headline": head}
     if table is None:
@@ -376,6 +403,7 @@ def run_task_success(args: argparse.Namespace) -> int:
     if args.benchmark not in set(table["task"]):
         raise FitInputError(f"--benchmark {args.benchmark!r} is not among the runs' tasks: "
                             f"{', '.join(sorted(table['task'].unique()))}")
+    check_bootstrap_memory(args.bootstrap, len(table))
     res = ts.fit(runs, bootstrap=args.bootstrap or None)
     link = pd.DataFrame([ts.link_parameters(res, args.benchmark)], index=[args.benchmark])
     print(_fmt(res, args.format))

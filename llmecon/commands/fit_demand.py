@@ -6,7 +6,8 @@ Estimates logit, nested-logit or random-coefficients demand (with Bertrand suppl
 :class:`structural.market.DemandSpec` at top level, starting values under ``[start]`` (``sigma``,
 ``pi``, ``rho``) and options under ``[estimation]`` (``method``, ``optimizer``, ``W_type``,
 ``se_type``, ``initial_update``, ``costs_bounds``). Bad input exits 2 with one line; nothing is
-written unless the estimation succeeds.
+written unless the estimation succeeds, and files already in ``--out`` are replaced only with
+``--force``. CSVs carry full precision.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import input_file, output_dir
+from llmecon.commands._inputs import input_file, output_dir, staged_output
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +42,10 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
                    help="estimate Bertrand supply jointly (the spec needs a cost formula)")
     d.add_argument("--out", type=Path, default=None,
                    help="write params.csv, elasticities.csv, markups.csv, summary.txt here")
+    d.add_argument("--force", action="store_true",
+                   help="replace files already in the --out directory")
+    d.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the summary is still printed)")
     d.set_defaults(func=run_demand)
 
 
@@ -85,7 +90,7 @@ def run_demand(args: argparse.Namespace) -> int:
 
     from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
 
-    output_dir(args.out)
+    output_dir(args.out, force=args.force)
     spec_dict = _read_spec(args.spec)
     products = _read_csv(args.products, "--products")
     agents = _read_csv(args.agents, "--agents") if args.agents is not None else None
@@ -102,6 +107,10 @@ def run_demand(args: argparse.Namespace) -> int:
     a = build_agents(p, agents) if spec.random is not None else None
     if "costs_bounds" in options:
         options["costs_bounds"] = tuple(options["costs_bounds"])
+    from estimation.progress import status
+
+    # Random coefficients take tens of seconds to estimate; a silent terminal looks hung.
+    status("llmecon fit demand: estimating ...", not args.quiet)
     res = estimate_demand(p, a, **start, **options)
     summary = res.summary()
     print(summary)
@@ -118,10 +127,10 @@ def run_demand(args: argparse.Namespace) -> int:
                                          "product_ids": p.product_ids, "prices": p.prices,
                                          "markup": eta, "costs": p.prices - eta,
                                          "lerner": eta / p.prices})
-    args.out.mkdir(parents=True, exist_ok=True)
-    params.to_csv(args.out / "params.csv", float_format="%.10g")
-    for name, frame in files.items():
-        frame.to_csv(args.out / f"{name}.csv", index=False, float_format="%.10g")
     note = "" if mixed else "\nnote: elasticities and markups are written for logit and BLP only"
-    (args.out / "summary.txt").write_text(summary + note + "\n")
+    with staged_output(args.out, force=args.force) as out:  # all files or none
+        params.to_csv(out / "params.csv")  # full precision: only the summary rounds
+        for name, frame in files.items():
+            frame.to_csv(out / f"{name}.csv", index=False)
+        (out / "summary.txt").write_text(summary + note + "\n")
     return 0

@@ -13,9 +13,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmecon.cli import UsageError
-from llmecon.commands._inputs import output_dir, read_csv, staged_output
+from llmecon.commands._inputs import (
+    check_memory,
+    check_seed,
+    output_dir,
+    read_csv,
+    staged_output,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ASSUMPTIONS = """Assumptions
 - Markets: {freq_name} of OpenRouter's price window; products: paid base slugs with a quality
@@ -57,7 +67,27 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
                    help="a price table in api_provider_prices' layout (default: bundled)")
     d.add_argument("--out", type=Path, required=True, help="output directory")
     d.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    d.add_argument("--quiet", action="store_true",
+                   help="no progress line on the terminal (the results are still printed)")
     d.set_defaults(func=run_llm_demand)
+
+
+#: Float64 arrays of markets × J × J each parameter draw holds at once: the price derivatives
+#: of every market and their product with the ownership matrix (``llm_api.fit_llm_demand``).
+MATRICES_PER_DRAW = 2
+
+
+def _check_memory(args: argparse.Namespace, products: pd.DataFrame) -> None:
+    """Refuse ``--draws`` whose per-draw price-derivative matrices, or (random coefficients)
+    ``--nodes`` whose agents × products choice probabilities, would not fit in memory."""
+    markets = products["market_ids"].nunique()
+    largest = int(products.groupby("market_ids").size().max())
+    check_memory(args.draws * markets * largest**2 * 8 * MATRICES_PER_DRAW, "--draws",
+                 f"{args.draws} parameter draws of {markets} markets with up to {largest} "
+                 "products")
+    if args.model == "rc":  # probabilities and their derivatives per agent and product
+        check_memory(args.nodes * markets * largest * 8 * MATRICES_PER_DRAW, "--nodes",
+                     f"{args.nodes} agents in each of {markets} markets")
 
 
 def _sizes(text: str) -> list[float]:
@@ -79,6 +109,7 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         raise UsageError(f"--draws: expected at least 2, got {args.draws}")
     if args.nodes < 2:
         raise UsageError(f"--nodes: expected at least 2, got {args.nodes}")
+    check_seed(args.seed)
     sizes = _sizes(args.sensitivity)
     output_dir(args.out, force=args.force)
     import data
@@ -89,11 +120,16 @@ def run_llm_demand(args: argparse.Namespace) -> int:
             ("--provider-prices", args.provider_prices, "api_provider_prices", "provider_prices")):
         if path is not None:  # checked like `llmecon data validate`: units, columns, names
             tables[key] = data.validate(read_csv(path, flag), name, source=str(path))
+    from estimation.progress import status
     from structural.errors import MarketDataError
     from structural.market import llm_api
 
     try:
         products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
+        _check_memory(args, products)
+        # Fitting and the draws take tens of seconds; a silent terminal looks hung.
+        status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
+               "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes)
         sens = llm_api.sensitivity(sizes, "logit", args.freq, draws=20, seed=args.seed,
@@ -115,12 +151,12 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         "\n".join(f"note: {n}" for n in fit.notes)]).strip()
     print(text)
     with staged_output(args.out, force=args.force) as out:
-        fit.params.to_csv(out / "params.csv", float_format="%.10g")
-        fit.elasticities.to_csv(out / "elasticities.csv", index=False, float_format="%.8g")
-        fit.markups.to_csv(out / "markups.csv", index=False, float_format="%.8g")
-        fit.open_ratio.to_csv(out / "open_ratio.csv", index=False, float_format="%.8g")
+        fit.params.to_csv(out / "params.csv")  # full precision: only the summary rounds
+        fit.elasticities.to_csv(out / "elasticities.csv", index=False)
+        fit.markups.to_csv(out / "markups.csv", index=False)
+        fit.open_ratio.to_csv(out / "open_ratio.csv", index=False)
         if sens is not None:
-            sens.to_csv(out / "sensitivity.csv", index=False, float_format="%.8g")
+            sens.to_csv(out / "sensitivity.csv", index=False)
         (out / "summary.txt").write_text(text + "\n")
     print(f"wrote {args.out}")
     return 0

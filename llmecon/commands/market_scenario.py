@@ -21,7 +21,12 @@ def main(path: Path, args: argparse.Namespace) -> int:
 
     if args.draws < 2:
         raise UsageError(f"--draws: a market scenario needs at least 2 draws, got {args.draws}")
-    with staged_output(args.out) as out:
+    from estimation.progress import status
+
+    # Equilibria over the draws take tens of seconds; a silent terminal looks hung.
+    status(f"llmecon counterfactual: solving the market scenario {path.name} over {args.draws} "
+           "draws ...", not args.quiet)
+    with staged_output(args.out, force=args.force) as out:
         try:
             summary = llm_scenarios.run(path, out, draws=args.draws, seed=args.seed)
         except MarketDataError as exc:

@@ -4,7 +4,6 @@ table. Files are written into a temporary folder and moved into DIR once every p
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import papers
@@ -33,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown paper {unknown[0]!r}; known: {', '.join(papers.available())}")
     failed, written = [], []
-    show = not args.quiet and sys.stderr.isatty()
+    from estimation.progress import status
+
     with staged_output(args.out, force=args.force) as tmp:
         for name in names:
             module = papers.get(name)
             out = None
             if tmp is not None:
                 out = tmp / name if args.all else tmp
-            if show:  # some papers refit for minutes; say which one is running
-                print(f"llmecon reproduce: {name} ...", file=sys.stderr, flush=True)
+            # Some papers refit for minutes: say which one is running (terminal, not --quiet).
+            status(f"llmecon reproduce: {name} ...", not args.quiet)
             rep = module.reproduce(out=out, quick=args.quick, progress=not args.quiet)
             print(rep.render())
             print()

@@ -4,7 +4,7 @@ For an investment hypothesis h (some levers free, the rest fixed) the firm's pro
 
     C_h(Q; θ, p) = min_z  F(z; p) + Q·v(z; p)   subject to   g(z; θ) ≥ 0,
 
-(Sardana & Frankle 2023, arXiv:2401.00448, eq. 3, generalised to the pipeline levers of the design).
+(Sardana & Frankle 2023, arXiv:2401.00448, eq. 3, generalised to the pipeline's levers).
 One free lever *binds* the constraint (solved in closed form where the technology has one, by
 bisection otherwise). With one lever left to optimise and a closed-form binding lever, the reduced
 cost C(u) is differentiated twice by ``jax`` and minimised by safeguarded Newton (``rtsafe``: a

@@ -23,8 +23,6 @@ import jax.numpy as jnp
 
 __all__ = ["mixed_logit_shares", "nested_logit_shares"]
 
-jax.config.update("jax_enable_x64", True)
-
 
 def random_coefficients(sigma, pi, nodes, demographics):
     """Σ ν_i + Π D_i for every agent: (K2, I)."""

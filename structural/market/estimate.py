@@ -38,8 +38,6 @@ from structural.market.demand import (
 from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.products import Agents, Products
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = ["DemandResults", "Problem", "estimate_demand"]
 
 

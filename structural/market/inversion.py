@@ -22,8 +22,6 @@ from structural.market.demand import mixed_logit_shares, shares_jacobian_delta
 # The public API is the package's: estimate_demand inverts the shares with these.
 __all__: list[str] = []
 
-jax.config.update("jax_enable_x64", True)
-
 
 def _contraction(delta, log_s, mu, weights, mask):
     s = mixed_logit_shares(delta, mu, weights, mask)

@@ -60,8 +60,6 @@ from structural.market.demand import (
 from structural.market.estimate import DemandResults, estimate_demand
 from structural.market.products import DemandSpec, build_agents, build_products
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = ["MODELS", "LLMDemandFit", "equilibrium", "fit_llm_demand", "llm_products",
            "market_model", "serving_cost", "simulate_shares"]
 

@@ -38,8 +38,6 @@ from structural.errors import PipelineError
 from structural.market import llm_api
 from structural.market.demand import random_coefficients
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = ["MarketScenario", "ScenarioError", "is_market_scenario", "load", "run"]
 
 CHANGES = {"open_model_entry": {"quality", "parameters", "active_parameters", "name",

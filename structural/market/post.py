@@ -33,8 +33,6 @@ from structural.market.estimate import DemandResults
 from structural.market.inversion import solve_delta
 from structural.market.supply import bertrand_markups, equilibrium_prices
 
-jax.config.update("jax_enable_x64", True)
-
 __all__ = ["Counterfactual", "consumer_surplus", "counterfactual", "diversion_ratios",
            "elasticities", "long_matrix", "markups", "price_derivatives"]
 

@@ -27,8 +27,6 @@ from structural.market.demand import choice_probabilities
 
 __all__ = ["bertrand_markups", "ownership"]
 
-jax.config.update("jax_enable_x64", True)
-
 
 def ownership(firms, mask):
     """O_jk = 1 when products j and k (both real) have the same firm code.

@@ -112,6 +112,9 @@ def test_fit_chinchilla_existing_files_need_force(runs, tmp_path, capsys):
     (["fit", "price_trend", "--threshold", "nan"], "--threshold"),
     (["fit", "price_trend", "--reference", "nosuch-model"], "--reference 'nosuch-model'"),
     (["fit", "training_cost", "--runs", "/nonexistent/runs.csv"], "no such file"),
+    (["fit", "task_success", "--bootstrap", "10000000000"],
+     "--bootstrap: 10000000000 replicates of"),
+    (["fit", "task_success", "--bootstrap", "1"], "--bootstrap"),
 ])
 def test_fit_cost_models_bad_options(capsys, argv, needle):
     _fails(capsys, argv, needle)

@@ -130,22 +130,28 @@ def _subparsers(parser, path=()):
                 yield from _subparsers(sub, (*path, name))
 
 
-OWNED = {("fit", "chinchilla"), ("fit", "training_cost"), ("fit", "inference_price"),
-         ("fit", "price_trend"), ("fit", "usage"), ("reproduce",), ("data", "show"),
-         ("data", "validate"), ("data", "live-prices")}
-
-
-def test_every_option_has_help_text():
+def test_every_option_of_every_command_has_help_text():
     from llmecon.cli import build_parser
 
     missing = []
-    for path, sub in _subparsers(build_parser()):
-        if path not in OWNED:
-            continue
+    for path, sub in [((), build_parser()), *_subparsers(build_parser())]:
         for action in sub._actions:
             if action.option_strings and action.dest != "help" and not action.help:
                 missing.append(f"{' '.join(path)} {action.option_strings[0]}")
     assert missing == []
+
+
+def test_every_help_is_plain_text_within_100_columns():
+    """No raw reStructuredText double backticks, and no line wider than a 100-column terminal,
+    in the help of any command or subcommand."""
+    from llmecon.cli import build_parser
+
+    bad = []
+    for path, sub in [((), build_parser()), *_subparsers(build_parser())]:
+        text = sub.format_help()
+        if "``" in text or max(len(line) for line in text.splitlines()) > 100:
+            bad.append(" ".join(path) or "llmecon")
+    assert bad == []
 
 
 @pytest.mark.parametrize("argv", [["data", "--help"], ["fit", "usage", "--help"],

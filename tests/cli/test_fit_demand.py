@@ -108,3 +108,42 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, name, mutate, sp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def _significant_digits(text: str) -> int:
+    mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+def test_files_carry_full_precision_and_existing_ones_need_force(tmp_path, capsys):
+    """The CSVs hold every digit (only the summary rounds); a second run into the same folder is
+    refused, naming a file and --force, and leaves the first run's files as they were."""
+    assert _run(tmp_path) == 0
+    out = tmp_path / "out"
+    text = (out / "params.csv").read_text()
+    digits = [_significant_digits(v) for line in text.splitlines()[1:] for v in line.split(",")[1:]]
+    assert max(digits) > 12, text
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    capsys.readouterr()
+    assert _run(tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--force" in err[0] and "already holds" in err[0], err
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert _run(tmp_path, extra=["--force"]) == 0
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_line_on_a_terminal_unless_quiet(tmp_path, capsys, monkeypatch, quiet):
+    import sys
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("structural.market.estimate_demand", interrupted)
+    assert _run(tmp_path, extra=["--quiet"] if quiet else []) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ("llmecon fit demand: estimating ..." in err) is not quiet, err
+    assert err[-1] == "llmecon: interrupted; no output was written"
+    assert not (tmp_path / "out").exists()

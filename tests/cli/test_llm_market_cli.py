@@ -37,6 +37,12 @@ def test_fit_llm_demand_writes_its_tables(tmp_path: Path,
     assert "First stage" in text and "f_stat" in text and "Market size" in text
     params = pd.read_csv(out / "params.csv", index_col=0)
     assert params.loc["prices", "estimate"] < 0
+    # full precision in every CSV (Markdown and the summary round; CSVs used to stop at 8-10)
+    for name in ("params.csv", "markups.csv", "elasticities.csv"):
+        cells = (out / name).read_text().replace("\n", ",").split(",")
+        digits = [len(c.lower().split("e")[0].lstrip("-").replace(".", "").lstrip("0"))
+                  for c in cells if c.replace(".", "").replace("-", "").replace("e", "").isdigit()]
+        assert max(digits) > 12, name
 
 
 def test_token_file_in_wrong_unit_exits_2_and_writes_nothing(
@@ -127,3 +133,47 @@ def test_entry_scenario_lowers_no_price_and_gives_entrant_a_share(
     assert (rest["new_price"] <= rest["price"] + 1e-9).all()  # entry never raises a price
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cs_change_total_usd"] > 0
+
+
+def _interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+@pytest.mark.parametrize("argv, target, line", [
+    (["fit", "llm_demand", "--model", "logit", "--sensitivity", ""],
+     "structural.market.llm_api.fit_llm_demand", "llmecon fit llm_demand: fitting the logit"),
+    (["counterfactual", "lab_merger", "--draws", "3"],
+     "structural.market.llm_scenarios.run", "llmecon counterfactual: solving the market scenario"),
+])
+def test_market_commands_show_progress_unless_quiet(tmp_path: Path, capsys, monkeypatch, argv,
+                                                    target, line, quiet) -> None:
+    """On a terminal the long market commands say what they are doing (``--quiet``: nothing);
+    interrupted there, they exit 130 with one line and write nothing."""
+    import sys
+
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(target, _interrupted)
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)] + (["--quiet"] if quiet else [])) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "llmecon: interrupted; no output was written"
+    assert any(e.startswith(line) for e in err) is not quiet, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_llm_demand_seed_out_of_range_is_refused_first(tmp_path: Path, capsys) -> None:
+    err = _exit2(capsys, ["fit", "llm_demand", "--seed", "99999999999999999999", "--out",
+                          str(tmp_path / "out")])
+    assert "--seed" in err and "4294967295" in err
+
+
+@pytest.mark.parametrize("argv, start", [
+    (["--draws", "1000000000"], "llmecon fit: error: --draws: 1000000000 parameter draws"),
+    (["--model", "rc", "--nodes", "100000000000"], "llmecon fit: error: --nodes: 100000000000"),
+])
+def test_fit_llm_demand_sizes_beyond_memory_are_refused_before_fitting(tmp_path: Path, capsys,
+                                                                      argv, start) -> None:
+    err = _exit2(capsys, ["fit", "llm_demand", *argv, "--out", str(tmp_path / "out")])
+    assert err.startswith(start) and "GiB" in err

@@ -236,3 +236,15 @@ def test_training_cost_input_checked_before_fit(tmp_path, capsys, flag, content,
     f = tmp_path / "in.csv"
     f.write_text(content)
     _fails(capsys, ["fit", "training_cost", flag, str(f)], f"{flag} {f}", *needles)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_fit_announces_itself_on_a_terminal_unless_quiet(tmp_path, capsys, monkeypatch, quiet):
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    argv = ["fit", "training_cost", "--runs", str(tmp_path / "missing.csv")]
+    assert main(argv + (["--quiet"] if quiet else [])) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("llmecon fit: error:") and "missing.csv" in lines[-1]
+    announced = "llmecon fit training_cost: compiling and fitting ..."
+    assert lines[:-1] == ([] if quiet else [announced])

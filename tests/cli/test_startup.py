@@ -59,3 +59,29 @@ def test_no_cache_flag(tmp_path: Path):
                          env=env)
     assert out.returncode == 0, out.stderr
     assert "0 loaded from the cache" in out.stderr and "cache off" in out.stderr
+
+
+def test_fit_usage_help_lists_the_bundled_traces():
+    """``--trace`` lists every bundled trace (read with pandas here as the reference), while the
+    help itself imports no heavy module (test above, ``fit usage --help``)."""
+    import data
+
+    names = data.load("request_traces")["trace"].unique()
+    assert len(names) >= 3
+    out = subprocess.run([sys.executable, "-m", "llmecon", "fit", "usage", "--help"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    trace_help = text[text.rindex("--trace TRACE"):text.rindex("--column")]
+    for name in names:
+        assert name in trace_help, f"{name} missing from --trace help: {trace_help}"
+    assert "<bundled" not in text
+
+
+def test_quiet_sets_the_variable_the_progress_displays_read():
+    """``--quiet`` silences library displays (``estimation.progress``) through the environment,
+    so the command line names the variable without importing the engine."""
+    from estimation import progress
+    from llmecon import cli
+
+    assert cli.QUIET_ENV == progress.QUIET_ENV

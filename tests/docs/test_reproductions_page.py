@@ -22,9 +22,20 @@ def _page_module():
 
 
 def _printed_rows(text: str) -> list[str]:
-    """The 'reproduced vs published' rows of ``Reproduction.render`` (what the CLI prints)."""
+    """The 'reproduced vs published' rows of ``Reproduction.render`` (what the CLI prints): one
+    check a line after its ok flag ("yes"/" NO"), wrapped lines joined, sources left out."""
     block = text.split("reproduced vs published\n", 1)[1].split("\nnote:")[0].split("\nresult:")[0]
-    return [line.strip() for line in block.splitlines()[1:]]
+    rows: list[str] = []
+    in_source = False
+    for line in block.splitlines():
+        if line.startswith(("yes  ", " NO  ")):
+            rows.append(line[5:])
+            in_source = False
+        elif line.strip().startswith("source:"):
+            in_source = True
+        elif rows and not in_source:
+            rows[-1] += " " + line.strip()
+    return rows
 
 
 def _check_page(names: list[str]) -> None:

@@ -115,3 +115,25 @@ def test_thread_count_does_not_recompile_and_warm_starts_take_full_steps():
     cold = solver.solve_batch(obj, near, w, three)
     assert warm.iterations[0] == cold.iterations[0] == 3
     assert np.abs(warm.theta - opt).max() < 1e-2 * np.abs(cold.theta - opt).max()
+
+
+def test_solver_state_is_a_named_pytree_and_outcomes_carry_their_message():
+    """The pool's state is a NamedTuple (fields by name, a JAX pytree), and every outcome is one
+    member of the ``Status`` enumeration whose message is what the results report."""
+    import jax
+
+    import estimation
+
+    state = solver.initial_state(np.zeros((3, 2)), 1e-3)
+    assert isinstance(state, tuple) and state._fields[0] == "theta" and "status" in state._fields
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+    assert paths == [f".{name}" for name in solver.PoolState._fields]
+    codes = [int(s) for s in solver.Status]
+    messages = [s.message for s in solver.Status]
+    assert codes == sorted(set(codes)) and len(set(messages)) == len(messages)
+    assert all(solver.Status.of(c).message == m for c, m in zip(codes, messages, strict=True))
+    y = np.random.default_rng(3).normal(1.5, 2.0, 200)
+    spec = ParamSpec([Param("mu"), Param("sigma", transform="log")])
+    res = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], p["mu"], p["sigma"]), {"y": y}, spec,
+                         start={"mu": 0.0, "sigma": 1.0}, progress=False)
+    assert res.diagnostics.status == solver.Status.CONVERGED.message

@@ -45,3 +45,69 @@ def test_console_report_fits_100_columns_and_the_files_keep_every_column(rep):
     csv = pd.read_csv(next(p for p in rep.files if p.name == "llm_costs.csv"))
     assert {"llf", "aic", "bic", "ci_low", "ci_high", "N"} <= set(csv.columns)
     assert len(csv) == len(rep.table)
+
+
+def _stub_sections(monkeypatch, last=None):
+    """Replace the fits of the reproduction by instant stand-ins; the last one raises ``last``."""
+    from papers import llm_costs
+
+    def section(c, quick):
+        return None
+
+    def failing(c, quick):
+        raise last
+
+    sections = (("training cost", section), ("inference prices", section),
+                ("usage traces", failing if last is not None else section))
+    monkeypatch.setattr(llm_costs, "SECTIONS", sections)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_line_names_each_section_on_a_terminal(monkeypatch, capsys, progress):
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    _stub_sections(monkeypatch, last=_Stop())
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with pytest.raises(_Stop):
+        papers.get("llm_costs").reproduce(quick=True, progress=progress)
+    err = capsys.readouterr().err
+    expected = ["llm_costs: [1/3] fitting training cost ...",
+                "llm_costs: [2/3] fitting inference prices ...",
+                "llm_costs: [3/3] fitting usage traces ..."]
+    assert err.splitlines() == (expected if progress else [])
+
+
+def test_progress_line_absent_off_a_terminal(monkeypatch, capsys):
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    _stub_sections(monkeypatch, last=_Stop())
+    with pytest.raises(_Stop):
+        papers.get("llm_costs").reproduce(quick=True)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_reproduce_command_shows_it_unless_quiet(monkeypatch, capsys, tmp_path, quiet):
+    """``llmecon reproduce llm_costs`` on a terminal: the section lines (none with --quiet);
+    here the third section is interrupted, so the command also exits 130 writing nothing."""
+    import sys
+
+    from llmecon.cli import main
+
+    monkeypatch.delenv("LLMECON_QUIET", raising=False)
+    _stub_sections(monkeypatch, last=KeyboardInterrupt())
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    argv = ["reproduce", "llm_costs", "--quick", "--out", str(tmp_path / "out")]
+    assert main(argv + (["--quiet"] if quiet else [])) == 130
+    err = capsys.readouterr().err
+    assert ("llm_costs: [2/3] fitting inference prices ..." in err) is not quiet
+    assert ("llmecon reproduce: llm_costs ..." in err) is not quiet
+    assert err.strip().splitlines()[-1] == "llmecon: interrupted; no output was written"
+    assert list(tmp_path.iterdir()) == []
+    import os
+
+    assert "LLMECON_QUIET" not in os.environ  # --quiet is undone when the command ends

@@ -1,4 +1,4 @@
-"""The context law: published constant objects with their source, the design notes' internal
+"""The context law: published constant objects with their source, their internal consistency
 check, and recovery of (α, β, γ) from simulated per-position losses."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_named_constants_carry_their_source():
     assert gammas == sorted(gammas, reverse=True) and betas == sorted(betas)
 
 
-def test_design_note_crossing_point():
+def test_fig1_crossing_point():
     # "a 70B model at position ≈ 270 already beats a 7B model at 32k" (Xiong et al. Fig. 1 fits)
     l7 = float(context.context_loss(32768.0, *context.XIONG_2023_7B))
     c = np.logspace(1, 4, 3001)

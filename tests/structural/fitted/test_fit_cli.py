@@ -80,3 +80,25 @@ def test_usage_token_prices_in_wrong_units_exit_2(capsys):
     # $/token instead of $/Mtok: rejected before any fitting.
     assert main(["fit", "usage", "--prices", "2.7e-7,1.1e-6"]) == 2
     assert "--prices input = 2.7e-07 is outside [0.0005, 2000] $/Mtok" in capsys.readouterr().err
+
+
+def test_printed_tables_fit_100_columns():
+    """A wide table (the usage families: 12 columns) prints in blocks of at most 100 columns;
+    the files keep it whole."""
+    import numpy as np
+    import pandas as pd
+
+    from llmecon.commands.fit_costs import _table_text
+
+    wide = pd.DataFrame(np.random.default_rng(0).normal(size=(3, 12)) * 1e5,
+                        columns=[f"statistic_{i}" for i in range(12)])
+    text = _table_text(wide, "text")
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert all(f"statistic_{i}" in text for i in range(12))
+
+
+def test_fit_inference_price_prints_within_100_columns(capsys):
+    assert main(["fit", "inference_price", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert any(line.startswith("providers (provider_1") for line in lines)

@@ -33,7 +33,9 @@ ASSUMPTIONS = """Assumptions
   unscored or unpriced slugs) and all direct API use are the outside good.
 - Market size: potential tokens = {size:g} x observed OpenRouter tokens of the period (see
   sensitivity.csv for other sizes).
-- Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok.
+- Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok; utility
+  is alpha log p (prices span four orders of magnitude; with a linear price term a lab's
+  products would share one absolute markup, above the price of its cheap models).
 - Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
   firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
   price is its marginal cost, compared with the roofline serving cost on {hardware}
@@ -47,19 +49,19 @@ ASSUMPTIONS = """Assumptions
 def register_fit_models(models: argparse._SubParsersAction) -> None:
     d = models.add_parser("llm_demand",
                           help="LLM API demand and supply on the bundled OpenRouter data")
-    d.add_argument("--model", choices=("nested", "rc", "logit"), default="nested",
-                   help="nested logit (open/closed weights), random coefficients on price and "
-                        "quality, or logit (default nested)")
+    d.add_argument("--model", choices=("nested", "rc", "logit"), default="rc",
+                   help="random coefficient on quality (default), nested logit (open/closed "
+                        "weights) or logit; price enters as alpha log p")
     d.add_argument("--freq", choices=("W", "D"), default="W", help="markets: weeks or days")
     d.add_argument("--market-size", type=float, default=2.0,
                    help="potential tokens as a multiple of observed tokens (default 2)")
     d.add_argument("--sensitivity", type=str, default="2,5,10",
-                   help="market sizes of the sensitivity table (logit; '' for none)")
+                   help="market sizes of the sensitivity table, refitting --model ('' for none)")
     d.add_argument("--hardware", default="H100", help="chip of the roofline cost (default H100)")
     d.add_argument("--draws", type=int, default=200,
                    help="parameter draws for intervals (default 200)")
-    d.add_argument("--nodes", type=int, default=200,
-                   help="Monte Carlo agents per market for --model rc (default 200)")
+    d.add_argument("--nodes", type=int, default=15,
+                   help="Gauss-Hermite nodes for --model rc (default 15)")
     d.add_argument("--seed", type=int, default=0, help="seed of draws and agents")
     d.add_argument("--market", type=Path, default=None,
                    help="a token table in api_market's layout (default: the bundled one)")
@@ -132,8 +134,8 @@ def run_llm_demand(args: argparse.Namespace) -> int:
                "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes)
-        sens = llm_api.sensitivity(sizes, "logit", args.freq, draws=20, seed=args.seed,
-                                   tables=tables) \
+        sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
+                                   tables=tables, hardware=args.hardware, nodes=args.nodes) \
             if sizes else None
     except MarketDataError as exc:
         raise UsageError(str(exc)) from None
@@ -143,7 +145,8 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         "Headline\n" + "\n".join(f"  {k}: {v:.4g}" for k, v in h.items()),
         "Open-weights price / roofline cost (token-weighted geometric mean, bootstrap over "
         "models)\n" + fit.open_ratio.to_string(index=False),
-        ("Market-size sensitivity (logit)\n" + sens.to_string(index=False)) if sens is not None
+        (f"Market-size sensitivity ({args.model}, 20 draws each)\n" + sens.to_string(index=False))
+        if sens is not None
         else "",
         ASSUMPTIONS.format(freq_name="ISO weeks" if args.freq == "W" else "days",
                            coverage=products.attrs["coverage"], size=args.market_size,

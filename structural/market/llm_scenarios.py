@@ -133,10 +133,9 @@ def load(path: Path) -> MarketScenario:
         raise ScenarioError(f"market.{sorted(bad)[0]}", f"unknown key; expected "
                             f"{', '.join(sorted(_MARKET_KEYS))}")
     market.setdefault("model", "logit")
-    if market["model"] not in ("rc", "logit"):
-        # the nested logit's equilibrium (p ← c + η(p)) converges too slowly at ρ near 1
-        raise ScenarioError("market.model", "expected 'rc' or 'logit' (market counterfactuals "
-                            "use the ζ-markup equilibrium of the mixed-logit family)")
+    if market["model"] not in llm_api.MODELS:
+        raise ScenarioError("market.model", f"expected one of {', '.join(llm_api.MODELS)}, got "
+                            f"{market['model']!r}")
     change = dict(raw.get("change", {}))
     kind = change.pop("type", None)
     if kind not in CHANGES:
@@ -229,7 +228,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     def one(theta, alpha):
         d = mm.delta(theta)
         _, eta, s0, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
-        p_obs = prob.prices_pad
+        p_obs = jnp.asarray(mm.levels)
         c = jnp.where(prob.mask, p_obs - eta, 0.0)
         kw = {}
         c1 = c
@@ -251,11 +250,11 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
         if entry:
             mu, w, a_rc, rho_j = mm.params(theta, alpha)
             beta_x = _entrant_delta(fit, ch, alpha)
-            d_e = beta_x + alpha * c_e
+            d_e = beta_x + alpha * np.log(c_e)  # demand is in log price
             if prob.K2:
                 coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
                     *prob.unpack(theta)[:2], prob.nodes, prob.demog)
-                x2 = jnp.array([c_e, qz_e])
+                x2 = jnp.array([np.log(c_e), qz_e])
                 mu_e = jnp.einsum("k,tki->ti", x2, coefs)
             else:
                 mu_e = jnp.zeros((T, mu.shape[2]))

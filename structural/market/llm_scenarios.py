@@ -132,7 +132,7 @@ def load(path: Path) -> MarketScenario:
     if bad:
         raise ScenarioError(f"market.{sorted(bad)[0]}", f"unknown key; expected "
                             f"{', '.join(sorted(_MARKET_KEYS))}")
-    market.setdefault("model", "logit")
+    market.setdefault("model", "rc")
     if market["model"] not in llm_api.MODELS:
         raise ScenarioError("market.model", f"expected one of {', '.join(llm_api.MODELS)}, got "
                             f"{market['model']!r}")
@@ -341,8 +341,88 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
         e = table.iloc[-T:]
         summary["entrant_cost_per_mtok"] = c_e
         summary["entrant_share_mean"] = float(e["new_share"].mean())
-    _write(out, sc, table, surplus, summary)
+    # per-draw headline quantities (NaN where the draw's equilibrium did not converge)
+    closed_rows = np.asarray(table["pricing"] == "bertrand")[: len(p_obs_l)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        heads = {"consumer surplus change, $ (window)": tot,
+                 "mean closed-model price change, %": 100 * np.nanmean(
+                     P[:, closed_rows] / p_obs_l[None, closed_rows] - 1.0, axis=1)}
+    if entry:
+        heads["entrant share (mean over weeks)"] = S[:, -T:].mean(axis=1)
+    heads = {k: np.where(good, v, np.nan) for k, v in heads.items()}
+    prov = provenance(fit, sc, products)
+    vd = variance_decomposition(heads, fit, th, al)
+    summary["parameters"] = prov.to_dict(orient="records")
+    summary["variance_decomposition"] = _decomposition_json(vd)
+    summary["parameter_draws"] = (f"{len(good) - 1} draws of the demand parameters (θ, α) ~ "
+                                  "N(estimate, GMM covariance), draw 0 the estimate")
+    _write(out, sc, table, surplus, summary, prov, vd)
     return summary
+
+
+def provenance(fit: llm_api.LLMDemandFit, sc: MarketScenario,
+               products: pd.DataFrame) -> pd.DataFrame:
+    """Every parameter of a market scenario: name, value, source, reference.
+
+    ``fitted``: the demand estimates (two-step GMM on the bundled OpenRouter tables, with their
+    standard errors); ``published``: the roofline's hardware constants (the chip's datasheet);
+    ``assumed``: the market size, the serving defaults of :func:`structural.costs.
+    cost_parameters` and the scenario's own change (the question asked)."""
+    from structural.costs import cost_parameters
+    from structural.counterfactual.provenance import Provenance, published_reference
+
+    m = sc.market
+    hw = products.attrs.get("hardware", m.get("hardware", "H100"))
+    data_ref = (f"api_market/api_models/api_provider_prices, {products['market_ids'].nunique()} "
+                f"weeks × {products['product_ids'].nunique()} models; {fit.model} demand in log "
+                "price, two-step GMM")
+    rows = [Provenance(str(k), float(v), "fitted",
+                       f"{data_ref}; s.e. {fit.params.loc[k, 'std_err']:.3g}")
+            for k, v in fit.params["estimate"].items()]
+    rows.append(Provenance("market_size", float(products.attrs.get("market_size", 2.0)),
+                           "assumed", "potential tokens = M × observed OpenRouter tokens "
+                           "(sensitivity: llmecon fit llm_demand writes sensitivity.csv)"))
+    theta = cost_parameters(hw)
+    for name in ("peak_infer", "bandwidth", "price_per_hour"):
+        ref = published_reference(name, None, hw) or f"{hw} preset (structural.hardware)"
+        rows.append(Provenance(name, float(theta[name]), "published", ref))
+    for name in ("u_prefill", "u_decode", "bytes_per_param", "bytes_kv"):
+        rows.append(Provenance(name, float(theta[name]), "assumed",
+                               "structural.costs.cost_parameters default (roofline serving)"))
+    rows.append(Provenance("query_tokens", llm_api.QUERY_TOKENS, "assumed",
+                           "tokens per query of the roofline (structural.market.llm_api)"))
+    for k, v in sc.change.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            rows.append(Provenance(f"change.{k}", float(v), "assumed",
+                                   f"the scenario's {sc.change['type']} (the question asked)"))
+    return pd.DataFrame([r.as_dict() for r in rows])
+
+
+def variance_decomposition(heads: dict, fit: llm_api.LLMDemandFit, th, al) -> pd.DataFrame:
+    """First-order variance shares of each headline quantity by demand-parameter group
+    (:func:`structural.counterfactual.sensitivity.decomposition`, the pipeline scenarios'
+    estimator): the price coefficient α and each nonlinear parameter (σ, ρ). Draw 0 (the
+    estimate) is left out; NaN where fewer than 20 draws converged."""
+    from structural.counterfactual import sensitivity
+
+    prob = fit.results.problem
+    theta = {"prices": np.asarray(al)}
+    groups = {"price coefficient α": ["prices"]}
+    for i, (kind, _, _) in enumerate(prob.locations):
+        if kind != "beta":
+            name = str(fit.results.params.index[i])
+            theta[name] = np.asarray(th)[:, i]
+            groups[f"{'nesting' if kind == 'rho' else 'random coefficient'} {name}"] = [name]
+    vd = sensitivity.decomposition({k: np.asarray(v)[1:] for k, v in heads.items()}, theta,
+                                   groups)
+    vd.attrs["method"] = sensitivity.METHOD
+    return vd
+
+
+def _decomposition_json(vd: pd.DataFrame) -> dict:
+    from structural.counterfactual.report import _decomposition_json as as_json
+
+    return as_json(vd)
 
 
 def _entrant_delta(fit, ch, alpha):
@@ -378,7 +458,7 @@ def _open_nest(prob) -> int:
 
 
 def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataFrame,
-           summary: dict) -> None:
+           summary: dict, prov: pd.DataFrame, vd: pd.DataFrame) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -390,6 +470,10 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out, "products", sc.title)
     write_table(surplus, out, "surplus", "Change in consumer surplus ($ per week)")
+    write_table(prov, out, "provenance",
+                "Every parameter: value, source (fitted, published, assumed), reference")
+    write_table(vd, out, "variance_decomposition", "Share of each headline quantity's variance "
+                "due to each parameter group (first-order Sobol index)")
     write_json(summary, out / "summary.json")
     last = table[table["market_ids"] == table["market_ids"].max()].copy()
     last["dprice"] = last["new_price"] - last["price"]
@@ -421,6 +505,11 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     for k in ("median_pass_through_closed", "entrant_cost_per_mtok", "entrant_share_mean"):
         if summary.get(k) is not None:
             lines.append(f"- {k.replace('_', ' ')}: {summary[k]:.4g}")
+    from structural.counterfactual.report import _variance_lines
+
+    lines += ["", "## Parameters: value, source and reference", "", to_markdown(prov),
+              "", "## What drives the answer: share of variance by parameter group", "",
+              *_variance_lines(vd, console=False)]
     lines += ["", "## Consumer surplus by week", "", to_markdown(surplus), "",
               "## Largest price changes (last week)", "",
               to_markdown(movers.drop(columns=["dprice"])), "", "![changes](changes.png)", ""]

@@ -208,5 +208,5 @@ def test_magnitude_gap_is_stated_not_hidden(rep) -> None:
     assert "pooled" in a["specification"] and a["ci_high"] < 0
     text = rep.render()
     assert "NOT replicated" in text and "2025-12-12" in text
-    c = [ch for ch in rep.checks if ch.quantity.startswith("(c)")][0]
+    c = next(ch for ch in rep.checks if ch.quantity.startswith("(c)"))
     assert c.passed

@@ -49,9 +49,12 @@ ASSUMPTIONS = """Assumptions
 def register_fit_models(models: argparse._SubParsersAction) -> None:
     d = models.add_parser("llm_demand",
                           help="LLM API demand and supply on the bundled OpenRouter data")
-    d.add_argument("--model", choices=("nested", "rc", "logit"), default="rc",
-                   help="random coefficient on quality (default), nested logit (open/closed "
-                        "weights) or logit; price enters as alpha log p")
+    d.add_argument("--model", choices=("nested", "rc", "logit"), default="nested",
+                   help="nested logit (default), random coefficient on quality, or logit; "
+                        "price enters as alpha log p")
+    d.add_argument("--nests", choices=("tier", "weights"), default="tier",
+                   help="nests of --model nested: capability tier (default; ECI above or below "
+                        "the median) or open/closed/unknown weights")
     d.add_argument("--freq", choices=("W", "D"), default="W", help="markets: weeks or days")
     d.add_argument("--market-size", type=float, default=2.0,
                    help="potential tokens as a multiple of observed tokens (default 2)")
@@ -127,7 +130,8 @@ def run_llm_demand(args: argparse.Namespace) -> int:
     from structural.market import llm_api
 
     try:
-        products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
+        products = llm_api.llm_products(args.freq, args.market_size, args.hardware,
+                                        nests=args.nests, **tables)
         _check_memory(args, products)
         # Fitting and the draws take tens of seconds; a silent terminal looks hung.
         status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
@@ -135,7 +139,8 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes)
         sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
-                                   tables=tables, hardware=args.hardware, nodes=args.nodes) \
+                                   tables=tables, hardware=args.hardware, nodes=args.nodes,
+                                   nests=args.nests) \
             if sizes else None
     except MarketDataError as exc:
         raise UsageError(str(exc)) from None

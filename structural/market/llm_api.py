@@ -16,8 +16,9 @@ This module adds what the structural side owns and estimates with :mod:`structur
   the log number of providers, and differentiation
   instruments (Gandhi and Houde 2019: sums of squared quality distances to rivals, in the market
   and in the nest, and rival counts).
-- **Demand** (:func:`fit_llm_demand`): nested logit (open / closed / unknown weights) or
-  random-coefficients logit, δ_jt = β0 + α log p_jt + x_jt β + week effects + ξ_jt, by
+- **Demand** (:func:`fit_llm_demand`): nested logit (capability tiers, or open / closed /
+  unknown weights) or random-coefficients logit,
+  δ_jt = β0 + α log p_jt + x_jt β + week effects + ξ_jt, by
   :func:`structural.market.estimate_demand` (GMM). Price enters in **logs**: LLM prices span
   four orders of magnitude ($0.006 to $41 per Mtok here), and with a linear price term a lab's
   products share one absolute markup (logit: η_f = 1/(|α|(1 − s_f))), which exceeds the price of
@@ -190,9 +191,21 @@ def provider_premium(provider_prices: pd.DataFrame, freq: str = "W") -> pd.Serie
     return d.assign(loo=loo.fillna(0.0)).groupby(["period", "model"])["loo"].mean()
 
 
+#: Nests of the nested logit: capability tiers (quality above / at or below the sample's median
+#: ECI) by default, or the open / closed / unknown weights of the model.
+NESTS = ("tier", "weights")
+
+
+def capability_tier(quality, median: float) -> np.ndarray:
+    """The nest of a model of ECI ``quality``: "frontier" above the sample's median, else
+    "mainstream"."""
+    return np.where(np.asarray(quality, float) > median, "frontier", "mainstream")
+
+
 def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H100", *,
                  market: pd.DataFrame | None = None, models: pd.DataFrame | None = None,
-                 provider_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+                 provider_prices: pd.DataFrame | None = None,
+                 nests: str = "tier") -> pd.DataFrame:
     """The estimation table: :func:`data.openrouter.demand_products` with quality, instruments
     and the roofline serving cost added.
 
@@ -212,6 +225,10 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     market, models, provider_prices : DataFrame, optional
         The curated tables (default: the bundled ``api_market``, ``api_models``,
         ``api_provider_prices``).
+    nests : {"tier", "weights"}
+        ``nesting_ids`` of the nested logit: capability tier (:func:`capability_tier`; the
+        default: with open / closed weights as nests the fit puts ρ at 0.93 and leaves the price
+        coefficient at zero, not identified apart from ρ) or open / closed / unknown weights.
 
     Examples
     --------
@@ -221,6 +238,9 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     (4, True)
     """
     import data
+
+    if nests not in NESTS:
+        raise MarketDataError("nests", f"expected one of {', '.join(NESTS)}, got {nests!r}")
     from data.openrouter import demand_products
 
     market = data.load("api_market") if market is None else market
@@ -234,6 +254,11 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df.attrs["coverage"] = float(df["tokens"].sum() / full["tokens"].sum())
     q = df["quality"].to_numpy()
     df["quality_z"] = (q - q.mean()) / q.std()
+    df["weights_nest"] = df["nesting_ids"]
+    df.attrs["quality_median"] = float(np.median(q))
+    if nests == "tier":
+        df["nesting_ids"] = capability_tier(q, df.attrs["quality_median"])
+    df.attrs["nests"] = nests
     df["context_missing"] = df["context_length"].isna().astype(float)
     df["log_context"] = np.log(df["context_length"].fillna(df["context_length"].median()))
     df["reasoning"] = (df["reasoning_share"] > 0.1).astype(float)
@@ -695,7 +720,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     products : DataFrame
         From :func:`llm_products`.
     model : {"nested", "rc", "logit"}
-        Nested logit on open/closed/unknown weights (one ρ), random-coefficients logit with a
+        Nested logit on the products' ``nesting_ids`` (one ρ), random-coefficients logit with a
         normal coefficient on quality (``nodes`` Gauss–Hermite nodes), or plain logit; price
         enters as α log p in all three.
     draws : int
@@ -762,6 +787,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     mk = pd.DataFrame({
         "market_ids": products["market_ids"].to_numpy(), "product_ids": products["product_ids"],
         "firm_ids": products["firm_ids"], "nest": products["nesting_ids"],
+        "weights": products["weights_nest"] if "weights_nest" in products else
+        products["nesting_ids"],
         "pricing": np.where(closed, "bertrand", "competitive"), "prices": price,
         "markup": eta, "markup_low": np.quantile(eta_long[ok], lo, axis=0),
         "markup_high": np.quantile(eta_long[ok], hi, axis=0),
@@ -857,17 +884,18 @@ def first_stage(products: pd.DataFrame, model: str) -> str:
     return "\n".join(lines)
 
 
-def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "rc", freq: str = "W",
+def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str = "W",
                 draws: int = 20, seed: int = 0, tables: dict | None = None,
-                hardware: str = "H100", nodes: int = RC_NODES) -> pd.DataFrame:
+                hardware: str = "H100", nodes: int = RC_NODES,
+                nests: str = "tier") -> pd.DataFrame:
     """The outside-good assumption's weight: for each market size M (potential tokens = M ×
     observed OpenRouter tokens) the inside share, price coefficient, median own elasticity,
     median closed markup and Lerner index, and the share of closed product-weeks with a
     negative marginal cost, from a refit of ``model``."""
     rows = []
     for m in market_sizes:
-        fit = fit_llm_demand(llm_products(freq, m, hardware, **(tables or {})), model,
-                             draws=draws, seed=seed, nodes=nodes)
+        fit = fit_llm_demand(llm_products(freq, m, hardware, nests=nests, **(tables or {})),
+                             model, draws=draws, seed=seed, nodes=nodes)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()

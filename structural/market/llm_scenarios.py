@@ -46,7 +46,7 @@ CHANGES = {"open_model_entry": {"quality", "parameters", "active_parameters", "n
            "withdraw": {"models"},
            "merger": {"firms"},
            "guardrail": {"cost", "share"}}
-_MARKET_KEYS = {"model", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
+_MARKET_KEYS = {"model", "nests", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
 
 
 class ScenarioError(PipelineError):
@@ -132,7 +132,7 @@ def load(path: Path) -> MarketScenario:
     if bad:
         raise ScenarioError(f"market.{sorted(bad)[0]}", f"unknown key; expected "
                             f"{', '.join(sorted(_MARKET_KEYS))}")
-    market.setdefault("model", "rc")
+    market.setdefault("model", "nested")
     if market["model"] not in llm_api.MODELS:
         raise ScenarioError("market.model", f"expected one of {', '.join(llm_api.MODELS)}, got "
                             f"{market['model']!r}")
@@ -193,7 +193,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     draws = int(m.get("draws", 100) if draws is None else draws)
     seed = int(m.get("seed", 0) if seed is None else seed)
     products = llm_api.llm_products(m.get("freq", "W"), float(m.get("market_size", 2.0)),
-                                    m.get("hardware", "H100"))
+                                    m.get("hardware", "H100"), nests=m.get("nests", "tier"))
     ch = sc.change
     known_models = set(products["product_ids"])
     if ch["type"] == "withdraw":
@@ -258,7 +258,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
                 mu_e = jnp.einsum("k,tki->ti", x2, coefs)
             else:
                 mu_e = jnp.zeros((T, mu.shape[2]))
-            nest_id = _open_nest(prob)
+            nest_id = _entrant_nest(prob, fit.products, ch)
             rho_e = jnp.full(T, prob.unpack(theta)[2][0]) if prob.nests is not None \
                 else jnp.zeros(T)
             terms = (jnp.concatenate([mu, mu_e[:, None, :]], axis=1), w, a_rc,
@@ -450,11 +450,16 @@ def _entrant_delta(fit, ch, alpha):
     return jnp.asarray(out)
 
 
-def _open_nest(prob) -> int:
+def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:
+    """The entrant's nest code: its capability tier, or "open" with nests by weights."""
     if prob.nests is None:
         return 0
     uniq = sorted(pd.unique(pd.Series(prob.products.nesting_ids)))
-    return uniq.index("open") if "open" in uniq else 0
+    if products.attrs.get("nests") == "tier":
+        name = str(llm_api.capability_tier([ch["quality"]], products.attrs["quality_median"])[0])
+    else:
+        name = "open"
+    return uniq.index(name) if name in uniq else 0
 
 
 def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataFrame,

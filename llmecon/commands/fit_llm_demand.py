@@ -36,6 +36,7 @@ ASSUMPTIONS = """Assumptions
 - Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok; utility
   is alpha log p (prices span four orders of magnitude; with a linear price term a lab's
   products would share one absolute markup, above the price of its cheap models).
+- Nests (--model nested): {nests}.
 - Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
   firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
   price is its marginal cost, compared with the roofline serving cost on {hardware}
@@ -155,7 +156,9 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         else "",
         ASSUMPTIONS.format(freq_name="ISO weeks" if args.freq == "W" else "days",
                            coverage=products.attrs["coverage"], size=args.market_size,
-                           hardware=args.hardware, tokens=llm_api.QUERY_TOKENS),
+                           hardware=args.hardware, tokens=llm_api.QUERY_TOKENS,
+                           nests="capability tier, ECI above or at/below the sample median"
+                           if args.nests == "tier" else "open / closed / unknown weights"),
         "\n".join(f"note: {n}" for n in fit.notes)]).strip()
     print(text)
     with staged_output(args.out, force=args.force) as out:

@@ -46,6 +46,8 @@ CHANGES = {"open_model_entry": {"quality", "parameters", "active_parameters", "n
            "withdraw": {"models"},
            "merger": {"firms"},
            "guardrail": {"cost", "share"}}
+#: Parameter draws solved together (vmapped) in one batch of the compiled map over draws.
+DRAW_BATCH = 4
 _MARKET_KEYS = {"model", "nests", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
 
 
@@ -276,7 +278,9 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
             p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, **kw)
         return p, s1, cs1 - cs0, c1 - c, jnp.all(ok), s0
 
-    solve = jax.jit(jax.vmap(one))
+    # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a
+    # J × J × J tangent per market, too much memory to vmap over every draw at once
+    solve = jax.jit(lambda t, a: jax.lax.map(lambda x: one(*x), (t, a), batch_size=DRAW_BATCH))
     p_d, s_d, dcs_d, dc_d, ok_d, _ = solve(th, al)
     ok = np.asarray(ok_d)
     if not ok[0]:

@@ -21,7 +21,7 @@ This module adds what the structural side owns and estimates with :mod:`structur
   δ_jt = β0 + α log p_jt + x_jt β + week effects + ξ_jt, by
   :func:`structural.market.estimate_demand` (GMM). Price enters in **logs**: LLM prices span
   four orders of magnitude ($0.006 to $41 per Mtok here), and with a linear price term a lab's
-  products share one absolute markup (logit: η_f = 1/(|α|(1 − s_f))), which exceeds the price of
+  products share one absolute markup (logit: η_f = 1/(−α(1 − s_f))), which exceeds the price of
   its cheap models (negative marginal costs for most closed products). With α log p,
   ∂s_j/∂p_k = (∂s_j/∂log p_k)/p_k, the Lerner index rather than the markup is common to a
   firm's products, and the elasticity is comparable with Demirer et al.'s log–log −1.11.
@@ -173,6 +173,22 @@ def provider_premium(provider_prices: pd.DataFrame, freq: str = "W") -> pd.Serie
     Returns
     -------
     Series indexed by (period, model)
+
+    Examples
+    --------
+    Provider B charges 10 % more than A on model y; model x, sold by both, gets the mean of their
+    premia on y (A's −0.048 and B's +0.048, leaving x out), which cancel:
+
+    >>> import pandas as pd
+    >>> from structural.market.llm_api import provider_premium
+    >>> day = pd.Timestamp("2026-03-02")
+    >>> pp = pd.DataFrame({"date": [day] * 4, "model": ["x", "x", "y", "y"],
+    ...                    "provider": ["A", "B", "A", "B"],
+    ...                    "price_input": [1.0, 1.0, 1.0, 1.1],
+    ...                    "price_output": [1.0, 1.0, 1.0, 1.1]})
+    >>> z = provider_premium(pp)
+    >>> round(float(z.loc[(day, "x")]), 12), round(float(z.loc[(day, "y")]), 12)
+    (0.0, 0.0)
     """
     pp = provider_prices[(provider_prices["price_input"] > 0)]
     period = pp["date"] if freq == "D" else pp["date"] - pd.to_timedelta(
@@ -394,7 +410,15 @@ def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
 
 
 def demand_table(products: pd.DataFrame) -> pd.DataFrame:
-    """The products with ``prices`` replaced by log $/Mtok: what demand is estimated on."""
+    """The products with ``prices`` replaced by log $/Mtok: what demand is estimated on.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.market.llm_api import demand_table
+    >>> demand_table(pd.DataFrame({"product_ids": ["a"], "prices": [1.0]}))["prices"].tolist()
+    [0.0]
+    """
     p = products["prices"].to_numpy(float)
     bad = ~(np.isfinite(p) & (p > 0))
     if bad.any():

@@ -119,7 +119,7 @@ def load(path: Path) -> MarketScenario:
     >>> from structural.market.llm_scenarios import load
     >>> sc = load(files("structural.examples.scenarios") / "model_withdrawal.toml")
     >>> sc.change["type"], sc.market["model"]
-    ('withdraw', 'logit')
+    ('withdraw', 'nested')
     """
     try:
         raw = tomllib.loads(Path(path).read_text())

@@ -33,7 +33,10 @@ ASSUMPTIONS = """Assumptions
   unscored or unpriced slugs) and all direct API use are the outside good.
 - Market size: potential tokens = {size:g} x observed OpenRouter tokens of the period (see
   sensitivity.csv for other sizes).
-- Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok.
+- Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok; utility
+  is alpha log p (prices span four orders of magnitude; with a linear price term a lab's
+  products would share one absolute markup, above the price of its cheap models).
+- Nests (--model nested): {nests}.
 - Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
   firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
   price is its marginal cost, compared with the roofline serving cost on {hardware}
@@ -48,18 +51,21 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
     d = models.add_parser("llm_demand",
                           help="LLM API demand and supply on the bundled OpenRouter data")
     d.add_argument("--model", choices=("nested", "rc", "logit"), default="nested",
-                   help="nested logit (open/closed weights), random coefficients on price and "
-                        "quality, or logit (default nested)")
+                   help="nested logit (default), random coefficient on quality, or logit; "
+                        "price enters as alpha log p")
+    d.add_argument("--nests", choices=("tier", "weights"), default="tier",
+                   help="nests of --model nested: capability tier (default; ECI above or below "
+                        "the median) or open/closed/unknown weights")
     d.add_argument("--freq", choices=("W", "D"), default="W", help="markets: weeks or days")
     d.add_argument("--market-size", type=float, default=2.0,
                    help="potential tokens as a multiple of observed tokens (default 2)")
     d.add_argument("--sensitivity", type=str, default="2,5,10",
-                   help="market sizes of the sensitivity table (logit; '' for none)")
+                   help="market sizes of the sensitivity table, refitting --model ('' for none)")
     d.add_argument("--hardware", default="H100", help="chip of the roofline cost (default H100)")
     d.add_argument("--draws", type=int, default=200,
                    help="parameter draws for intervals (default 200)")
-    d.add_argument("--nodes", type=int, default=200,
-                   help="Monte Carlo agents per market for --model rc (default 200)")
+    d.add_argument("--nodes", type=int, default=15,
+                   help="Gauss-Hermite nodes for --model rc (default 15)")
     d.add_argument("--seed", type=int, default=0, help="seed of draws and agents")
     d.add_argument("--market", type=Path, default=None,
                    help="a token table in api_market's layout (default: the bundled one)")
@@ -125,15 +131,17 @@ def run_llm_demand(args: argparse.Namespace) -> int:
     from structural.market import llm_api
 
     try:
-        products = llm_api.llm_products(args.freq, args.market_size, args.hardware, **tables)
+        products = llm_api.llm_products(args.freq, args.market_size, args.hardware,
+                                        nests=args.nests, **tables)
         _check_memory(args, products)
         # Fitting and the draws take tens of seconds; a silent terminal looks hung.
         status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
                "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes)
-        sens = llm_api.sensitivity(sizes, "logit", args.freq, draws=20, seed=args.seed,
-                                   tables=tables) \
+        sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
+                                   tables=tables, hardware=args.hardware, nodes=args.nodes,
+                                   nests=args.nests) \
             if sizes else None
     except MarketDataError as exc:
         raise UsageError(str(exc)) from None
@@ -143,11 +151,14 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         "Headline\n" + "\n".join(f"  {k}: {v:.4g}" for k, v in h.items()),
         "Open-weights price / roofline cost (token-weighted geometric mean, bootstrap over "
         "models)\n" + fit.open_ratio.to_string(index=False),
-        ("Market-size sensitivity (logit)\n" + sens.to_string(index=False)) if sens is not None
+        (f"Market-size sensitivity ({args.model}, 20 draws each)\n" + sens.to_string(index=False))
+        if sens is not None
         else "",
         ASSUMPTIONS.format(freq_name="ISO weeks" if args.freq == "W" else "days",
                            coverage=products.attrs["coverage"], size=args.market_size,
-                           hardware=args.hardware, tokens=llm_api.QUERY_TOKENS),
+                           hardware=args.hardware, tokens=llm_api.QUERY_TOKENS,
+                           nests="capability tier, ECI above or at/below the sample median"
+                           if args.nests == "tier" else "open / closed / unknown weights"),
         "\n".join(f"note: {n}" for n in fit.notes)]).strip()
     print(text)
     with staged_output(args.out, force=args.force) as out:

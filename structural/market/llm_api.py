@@ -11,13 +11,20 @@ This module adds what the structural side owns and estimates with :mod:`structur
   max(compute, weight + KV bytes / bandwidth)), in $/Mtok at the model's input/output mix. One
   function, so a rebuilt cost model plugs in here and nowhere else.
 - **Instruments**: the serving-cost shifter log c_roofline(N, N_a) (with a flag where parameters
-  are unknown), the median price the same model's *other* providers post (Hausman 1996 style;
-  only where at least two providers list it), the log number of providers, and differentiation
+  are unknown), how dear the model's providers are on their *other* models
+  (:func:`provider_premium`, Hausman 1996 style; only where at least two providers list it),
+  the log number of providers, and differentiation
   instruments (Gandhi and Houde 2019: sums of squared quality distances to rivals, in the market
   and in the nest, and rival counts).
-- **Demand** (:func:`fit_llm_demand`): nested logit (open / closed / unknown weights) or
-  random-coefficients logit, δ_jt = β0 + α p_jt + x_jt β + week effects + ξ_jt, by
-  :func:`structural.market.estimate_demand` (GMM).
+- **Demand** (:func:`fit_llm_demand`): nested logit (capability tiers, or open / closed /
+  unknown weights) or random-coefficients logit,
+  δ_jt = β0 + α log p_jt + x_jt β + week effects + ξ_jt, by
+  :func:`structural.market.estimate_demand` (GMM). Price enters in **logs**: LLM prices span
+  four orders of magnitude ($0.006 to $41 per Mtok here), and with a linear price term a lab's
+  products share one absolute markup (logit: η_f = 1/(−α(1 − s_f))), which exceeds the price of
+  its cheap models (negative marginal costs for most closed products). With α log p,
+  ∂s_j/∂p_k = (∂s_j/∂log p_k)/p_k, the Lerner index rather than the markup is common to a
+  firm's products, and the elasticity is comparable with Demirer et al.'s log–log −1.11.
 - **Supply**: a lab owns its closed models and sets their prices as a multi-product Bertrand–Nash
   firm, η = −(O ∘ (∂s/∂p')')⁻¹ s (BLP 1995, eq. 3.6); an open-weights model is sold by a
   competitive provider set, so its price *is* its marginal cost — a restriction tested against
@@ -60,20 +67,21 @@ from structural.market.demand import (
 from structural.market.estimate import DemandResults, estimate_demand
 from structural.market.products import DemandSpec, build_agents, build_products
 
-__all__ = ["MODELS", "LLMDemandFit", "equilibrium", "fit_llm_demand", "llm_products",
-           "market_model", "serving_cost", "simulate_shares"]
+__all__ = ["MODELS", "LLMDemandFit", "demand_table", "equilibrium", "fit_llm_demand",
+           "llm_products", "market_model", "provider_premium", "serving_cost", "simulate_shares"]
 
 #: Demand models: the nest column or the random-coefficient formula.
 MODELS = ("nested", "rc", "logit")
-#: Default integration nodes per market for the random-coefficients model.
-RC_NODES = 200
+#: Default Gauss–Hermite nodes for the random-coefficients model (one random coefficient, so
+#: a product rule is exact for polynomials of degree 2·15 − 1 and free of simulation noise).
+RC_NODES = 15
 #: Default tokens per query for the roofline (prefill of the input, decode of the output).
 QUERY_TOKENS = 2000.0
 
 _X1 = ("1 + prices + quality_z + log_context + context_missing + reasoning + log_age"
        " + open_weights_known")
-_INSTRUMENTS = ("cost_shifter", "cost_known", "hausman", "multi_provider", "log_providers",
-                "gh_quality", "gh_quality_nest", "rivals_nest", "local_rivals")
+_INSTRUMENTS = ("cost_shifter", "cost_known", "provider_premium", "multi_provider",
+                "log_providers", "gh_quality", "gh_quality_nest", "rivals_nest", "local_rivals")
 
 
 def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="H100",
@@ -146,9 +154,74 @@ def _gh_distances(q: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def provider_premium(provider_prices: pd.DataFrame, freq: str = "W") -> pd.Series:
+    """Hausman-style price instrument: how dear model j's providers are on *other* models.
+
+    For each period, provider r's premium on model k is log p_rkt − mean_r' log p_r'kt (blended
+    at 80 % input tokens), over models with at least two providers. Model j's instrument is the
+    mean over its providers r of their premium on every model k ≠ j (leave-one-out):
+
+        z_jt = mean_{r ∈ R_jt} mean_{k ≠ j, r ∈ R_kt} (log p_rkt − mean_{r' ∈ R_kt} log p_r'kt)
+
+    Hausman (1996) uses a product's price in other markets as a common-cost shifter; here the
+    common component is the provider's (hardware, utilisation, margin policy), seen on the other
+    models it serves, so z_jt moves model j's price without being set in response to j's own
+    demand shock ξ_jt. (The median price of j itself across providers would not do: it is the
+    endogenous price's own ingredient.) Models with fewer than two providers get 0 and the
+    ``multi_provider`` flag.
+
+    Returns
+    -------
+    Series indexed by (period, model)
+
+    Examples
+    --------
+    Provider B charges 10 % more than A on model y; model x, sold by both, gets the mean of their
+    premia on y (A's −0.048 and B's +0.048, leaving x out), which cancel:
+
+    >>> import pandas as pd
+    >>> from structural.market.llm_api import provider_premium
+    >>> day = pd.Timestamp("2026-03-02")
+    >>> pp = pd.DataFrame({"date": [day] * 4, "model": ["x", "x", "y", "y"],
+    ...                    "provider": ["A", "B", "A", "B"],
+    ...                    "price_input": [1.0, 1.0, 1.0, 1.1],
+    ...                    "price_output": [1.0, 1.0, 1.0, 1.1]})
+    >>> z = provider_premium(pp)
+    >>> round(float(z.loc[(day, "x")]), 12), round(float(z.loc[(day, "y")]), 12)
+    (0.0, 0.0)
+    """
+    pp = provider_prices[(provider_prices["price_input"] > 0)]
+    period = pp["date"] if freq == "D" else pp["date"] - pd.to_timedelta(
+        pp["date"].dt.day_of_week, unit="D")
+    blend = 0.8 * pp["price_input"] + 0.2 * pp["price_output"].fillna(pp["price_input"])
+    d = pd.DataFrame({"period": period, "model": pp["model"], "provider": pp["provider"],
+                      "lp": np.log(blend)}).groupby(["period", "model", "provider"],
+                                                    as_index=False)["lp"].mean()
+    n = d.groupby(["period", "model"])["provider"].transform("size")
+    d = d[n >= 2].copy()
+    d["dev"] = d["lp"] - d.groupby(["period", "model"])["lp"].transform("mean")
+    tot = d.groupby(["period", "provider"])["dev"].agg(["sum", "count"])
+    d = d.join(tot, on=["period", "provider"])
+    # leave model j out of its providers' premia
+    loo = (d["sum"] - d["dev"]) / (d["count"] - 1).where(d["count"] > 1)
+    return d.assign(loo=loo.fillna(0.0)).groupby(["period", "model"])["loo"].mean()
+
+
+#: Nests of the nested logit: capability tiers (quality above / at or below the sample's median
+#: ECI) by default, or the open / closed / unknown weights of the model.
+NESTS = ("tier", "weights")
+
+
+def capability_tier(quality, median: float) -> np.ndarray:
+    """The nest of a model of ECI ``quality``: "frontier" above the sample's median, else
+    "mainstream"."""
+    return np.where(np.asarray(quality, float) > median, "frontier", "mainstream")
+
+
 def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H100", *,
                  market: pd.DataFrame | None = None, models: pd.DataFrame | None = None,
-                 provider_prices: pd.DataFrame | None = None) -> pd.DataFrame:
+                 provider_prices: pd.DataFrame | None = None,
+                 nests: str = "tier") -> pd.DataFrame:
     """The estimation table: :func:`data.openrouter.demand_products` with quality, instruments
     and the roofline serving cost added.
 
@@ -168,6 +241,10 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     market, models, provider_prices : DataFrame, optional
         The curated tables (default: the bundled ``api_market``, ``api_models``,
         ``api_provider_prices``).
+    nests : {"tier", "weights"}
+        ``nesting_ids`` of the nested logit: capability tier (:func:`capability_tier`; the
+        default: with open / closed weights as nests the fit puts ρ at 0.93 and leaves the price
+        coefficient at zero, not identified apart from ρ) or open / closed / unknown weights.
 
     Examples
     --------
@@ -177,6 +254,9 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     (4, True)
     """
     import data
+
+    if nests not in NESTS:
+        raise MarketDataError("nests", f"expected one of {', '.join(NESTS)}, got {nests!r}")
     from data.openrouter import demand_products
 
     market = data.load("api_market") if market is None else market
@@ -190,6 +270,11 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df.attrs["coverage"] = float(df["tokens"].sum() / full["tokens"].sum())
     q = df["quality"].to_numpy()
     df["quality_z"] = (q - q.mean()) / q.std()
+    df["weights_nest"] = df["nesting_ids"]
+    df.attrs["quality_median"] = float(np.median(q))
+    if nests == "tier":
+        df["nesting_ids"] = capability_tier(q, df.attrs["quality_median"])
+    df.attrs["nests"] = nests
     df["context_missing"] = df["context_length"].isna().astype(float)
     df["log_context"] = np.log(df["context_length"].fillna(df["context_length"].median()))
     df["reasoning"] = (df["reasoning_share"] > 0.1).astype(float)
@@ -207,7 +292,9 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df["cost_shifter"] = np.where(known, np.log(np.where(known, df["roofline_cost"], 1.0)), 0.0)
     multi = (df["n_providers"] >= 2).to_numpy()
     df["multi_provider"] = multi.astype(float)
-    df["hausman"] = np.where(multi, np.log(df["posted_price"].clip(lower=1e-6)), 0.0)
+    z = provider_premium(provider_prices, freq)
+    key = pd.MultiIndex.from_arrays([df["market_ids"], df["product_ids"]])
+    df["provider_premium"] = np.where(multi, z.reindex(key).fillna(0.0).to_numpy(), 0.0)
     df["log_providers"] = np.log(df["n_providers"].clip(lower=1))
     mk = df["market_ids"].astype(str).to_numpy()
     nest = (df["market_ids"].astype(str) + "|" + df["nesting_ids"]).to_numpy()
@@ -252,7 +339,10 @@ def spec_for(model: str, weeks: int) -> DemandSpec:
     if model == "nested":
         return DemandSpec(linear=linear, nesting="nesting_ids")
     if model == "rc":
-        return DemandSpec(linear=linear, random="0 + prices + quality_z")
+        # no random coefficient on price: its σ is not identified in these data (estimate
+        # 0.007, s.e. 5.4 with one on price and quality), and draws of it from that covariance
+        # give some agents upward-sloping demand, where no Bertrand–Nash equilibrium exists
+        return DemandSpec(linear=linear, random="0 + quality_z")
     return DemandSpec(linear=linear)
 
 
@@ -260,14 +350,18 @@ def spec_for(model: str, weeks: int) -> DemandSpec:
 class MarketModel:
     """One fitted demand model laid out for per-market equilibrium computations (padded, JAX).
 
-    Built by :func:`market_model`; ``shares``/``jacobian`` are functions of one market's
-    (δ, agent terms) so callers vmap them over markets and parameter draws.
+    Built by :func:`market_model`. Demand was estimated on log prices (the ``prices`` column of
+    the demand problem is log $/Mtok); ``levels`` holds the prices in $/Mtok that supply works
+    in, and ``pbar`` each market's share-weighted mean price, which converts utility into
+    dollars (see :func:`_cs_one`).
     """
 
     results: DemandResults
     kind: str
     closed: np.ndarray  # (T, J) products priced by a Bertrand–Nash owner
     owners: np.ndarray  # (T, J) owner codes (−1 padding)
+    levels: np.ndarray  # (T, J) prices in $/Mtok (1 on padding)
+    pbar: np.ndarray  # (T,) share-weighted mean price, $/Mtok
 
     def params(self, theta, alpha):
         """Per-market terms (μ, w, α_i − α, ρ_j) for parameters (θ, α)."""
@@ -298,7 +392,7 @@ def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
     >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
     >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
-    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> res = estimate_demand(build_products(llm_api.demand_table(products), spec), method="2s")
     >>> mm = llm_api.market_model(res, products)
     >>> type(mm).__name__, mm.closed.shape == res.problem.layout.mask.shape
     ('MarketModel', True)
@@ -307,7 +401,31 @@ def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
     lay = prob.layout
     closed = ~products["firm_ids"].astype(str).str.startswith("open:").to_numpy()
     owners = pd.factorize(products["firm_ids"])[0]
-    return MarketModel(results, prob.kind, lay.pad(closed, fill=False), lay.pad(owners, fill=-1))
+    price = products["prices"].to_numpy(float)
+    s = products["shares"].to_numpy(float)
+    pbar = (pd.Series(price * s).groupby(products["market_ids"].to_numpy()).sum()
+            / pd.Series(s).groupby(products["market_ids"].to_numpy()).sum())
+    return MarketModel(results, prob.kind, lay.pad(closed, fill=False), lay.pad(owners, fill=-1),
+                       lay.pad(price, fill=1.0), pbar.reindex(lay.market_ids).to_numpy())
+
+
+def demand_table(products: pd.DataFrame) -> pd.DataFrame:
+    """The products with ``prices`` replaced by log $/Mtok: what demand is estimated on.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.market.llm_api import demand_table
+    >>> demand_table(pd.DataFrame({"product_ids": ["a"], "prices": [1.0]}))["prices"].tolist()
+    [0.0]
+    """
+    p = products["prices"].to_numpy(float)
+    bad = ~(np.isfinite(p) & (p > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MarketDataError("prices", f"expected positive $/Mtok (demand is in log price), got "
+                              f"{p[i]!r} for {products['product_ids'].iloc[i]!r}")
+    return products.assign(prices=np.log(p))
 
 
 def _shares_one(d, mu, w, mask, rho_j, nest, n_nests, nested):
@@ -316,14 +434,34 @@ def _shares_one(d, mu, w, mask, rho_j, nest, n_nests, nested):
     return mixed_logit_shares(d, mu, w, mask)
 
 
-def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
-    """∂s_j/∂p_k (J, J) of one market: prices enter δ linearly (and μ through the price RC)."""
+def nested_share_jacobian(d, rho_j, nest, mask, n_nests: int):
+    """∂s_j/∂δ_k (J, J) of the nested logit in closed form (Berry 1994):
+
+        ∂s_j/∂δ_j = s_j [1/(1−ρ) − ρ/(1−ρ) s_j|g − s_j]
+        ∂s_j/∂δ_k = −s_j [ρ/(1−ρ) s_k|g + s_k]   (k ≠ j in j's nest g)
+        ∂s_j/∂δ_k = −s_j s_k                      (k in another nest)
+
+    One matrix product instead of J forward passes (the equilibrium's Newton differentiates it
+    once more)."""
+    s = nested_logit_shares(d, rho_j, nest, mask, n_nests)
+    s_g = jax.ops.segment_sum(s, nest, num_segments=n_nests)[nest]
+    within = s / jnp.where(mask & (s_g > 0), s_g, 1.0)
+    same = (nest[:, None] == nest[None, :]) & mask[:, None] & mask[None, :]
+    r = rho_j / (1.0 - rho_j)
+    D = (jnp.diag(s / (1.0 - rho_j)) - jnp.where(same, r[:, None] * s[:, None] * within[None, :],
+                                                   0.0) - s[:, None] * s[None, :])
+    return jnp.where(mask[:, None] & mask[None, :], D, 0.0)
+
+
+def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested, plev):
+    """∂s_j/∂p_k (J, J) of one market in $/Mtok: log prices enter δ linearly (and μ through the
+    price RC), so ∂s_j/∂p_k = (∂s_j/∂log p_k) / p_k."""
     if nested:
-        J = jax.jacfwd(nested_logit_shares)(d, rho_j, nest, mask, n_nests) * alpha
+        J = nested_share_jacobian(d, rho_j, nest, mask, n_nests) * alpha
     else:
         lam, gam = share_price_terms(d, mu, w, mask, alpha + a_rc)
         J = jnp.diag(lam) - gam
-    return jnp.where(mask[:, None] & mask[None, :], J, 0.0)
+    return jnp.where(mask[:, None] & mask[None, :], J / plev[None, :], 0.0)
 
 
 def _markups_one(J, s, owners, closed, mask):
@@ -335,9 +473,12 @@ def _markups_one(J, s, owners, closed, mask):
 
 
 def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
-    """Expected consumer surplus (Small and Rosen 1981) per unit of market, in price units:
+    """Expected consumer surplus (Small and Rosen 1981) per unit of market, in log-price units:
     nested logit log(1 + Σ_h D_h^(1−ρ_h))/(−α) (McFadden 1978); mixed logit Σ_i w_i log(1 +
-    Σ_j exp(δ_j + μ_ij))/(−α_i)."""
+    Σ_j exp(δ_j + μ_ij))/(−α_i). Multiplied by the market's mean price p̄ it is in $/Mtok of
+    market: with utility α log p the marginal utility of a dollar at price p is α/p, evaluated
+    at p̄ (the usual money metric when price enters in logs; exact for small price changes
+    around p̄)."""
     if nested:
         scale = 1.0 - rho_j
         v = jnp.where(mask, d / scale, -jnp.inf)
@@ -355,24 +496,74 @@ def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
     return jnp.sum(w * inc / -(alpha + a_rc))
 
 
+def _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs):
+    """The ζ-markup map p ← c + ζ(p) of Morrow and Skerlos (2011) in $ prices with log-price
+    utility: ∂s_j/∂p_k = (Λ_j δ_jk − Γ_jk)/p_k, so ζ_j = [Σ_k O_jk Γ_kj (p_k − c_k) − s_j p_j]/Λ_j
+    (Λ, Γ of :func:`structural.market.demand.share_price_terms` in log price)."""
+    zeta = (jnp.where(owned, gam, 0.0).T @ jnp.where(mk, p - c, 0.0) - s * p) / jnp.where(
+        bert, lam, -1.0)
+    return jnp.where(mk, c + jnp.where(bert, zeta, 0.0), pobs)
+
+
+def _newton(residual, p, mk, atol, max_iterations):
+    """Safeguarded Newton on the first-order conditions F(p) = 0 of one market.
+
+    A full Newton step is taken when it keeps every price positive and finite and lowers
+    ‖F‖∞; otherwise the step is halved (up to 30 times). Returns (p, iterations, ‖F‖∞).
+    """
+    def norm(q):
+        return jnp.max(jnp.abs(jnp.where(mk, residual(q), 0.0)))
+
+    def cond(state):
+        return (state[2] >= atol) & (state[1] < max_iterations)
+
+    def body(state):
+        q, it, f0 = state
+        F = residual(q)
+        JF = jax.jacfwd(residual)(q)
+        JF = jnp.where(mk[:, None] & mk[None, :], JF, jnp.eye(len(q)))
+        step = jnp.linalg.solve(JF, jnp.where(mk, F, 0.0))
+
+        def shrink(carry):
+            t, _ = carry
+            return t / 2, norm(q - t / 2 * step)
+
+        def bad(carry):
+            t, f = carry
+            qn = q - t * step
+            return ((~jnp.all(jnp.isfinite(qn) & ((qn > 0) | ~mk))) | ~jnp.isfinite(f)
+                    | (f >= f0)) & (t > 2.0 ** -30)
+
+        t, f = jax.lax.while_loop(bad, shrink, (1.0, norm(q - step)))
+        return q - t * step, it + 1, f
+
+    return jax.lax.while_loop(cond, body, (p, 0, norm(p)))
+
+
 def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mask=None,
                 closed=None, prices=None, terms=None, nest=None, atol: float = 1e-10,
-                max_iterations: int = 5000):
+                max_iterations: int = 1000):
     """Bertrand–Nash prices with competitive open models, every market (vmapped; jittable).
 
     Closed products solve p = c + η(p) with η the multi-product markups of their owner; open
-    products are priced at marginal cost. Prices shift δ linearly: δ(p) = δ + α(p − p_obs) and
-    μ(p) = μ + (p − p_obs)(α_i − α). Iterates the ζ-markup map (Morrow and Skerlos 2011) for
-    the mixed-logit family and p ← c + η(p) for the nested logit, reporting convergence per
-    market.
+    products are priced at marginal cost. Log prices shift δ linearly:
+    δ(p) = δ + α(log p − log p_obs) and μ(p) = μ + (log p − log p_obs)(α_i − α).
+
+    Solvers: the mixed-logit family iterates the ζ-markup map (Morrow and Skerlos 2011), which
+    converges where iterating the first-order conditions need not; its last iterate is then
+    polished, as is the nested logit's solution from the observed prices, by safeguarded Newton
+    on the first-order conditions (the nested logit's p ← c + η(p) contracts slowly at ρ near
+    1). Convergence is the first-order conditions' residual ‖s + (O ∘ ∂s/∂p')'(p − c)‖∞ below
+    ``atol`` × max share, reported per market.
 
     The padded arrays default to the data's; an entrant is an extra slot given through
-    ``prices`` (the prices δ refers to), ``terms`` (μ, w, α_i − α, ρ_j), ``nest``, ``mask``,
-    ``owners`` and ``closed``.
+    ``prices`` ($/Mtok, the prices δ refers to), ``terms`` (μ, w, α_i − α, ρ_j), ``nest``,
+    ``mask``, ``owners`` and ``closed``.
 
     Returns
     -------
-    prices, shares, consumer surplus (per market, price units), iterations, converged
+    prices ($/Mtok), shares, consumer surplus (per market, $/Mtok of market), iterations,
+    converged
 
     Examples
     --------
@@ -382,17 +573,17 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
     >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
-    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> res = estimate_demand(build_products(llm_api.demand_table(products), spec), method="2s")
     >>> import jax.numpy as jnp
     >>> import numpy as np
     >>> mm, prob = llm_api.market_model(res, products), res.problem
     >>> th, al = jnp.asarray(res.theta), res.price_coefficient
     >>> d = mm.delta(th)
     >>> _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
-    >>> c = prob.prices_pad - eta
+    >>> c = jnp.asarray(mm.levels) - eta
     >>> p, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, c)
     >>> m = np.asarray(prob.mask)
-    >>> bool(ok.all()), bool(np.allclose(np.asarray(p)[m], np.asarray(prob.prices_pad)[m]))
+    >>> bool(ok.all()), bool(np.allclose(np.asarray(p)[m], mm.levels[m]))
     (True, True)
     >>> p1, _, _, _, _ = llm_api.equilibrium(mm, th, al, d, c + 0.1)
     >>> open_ = ~np.asarray(mm.closed)[m]
@@ -405,68 +596,75 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     if nest is None:
         nest = jnp.asarray(prob.nests_pad) if nested else jnp.zeros(prob.mask.shape, int)
     mu, w, a_rc, rho_j = mm.params(theta, alpha) if terms is None else terms
-    p0 = prob.prices_pad if prices is None else prices
+    p0 = jnp.asarray(mm.levels) if prices is None else prices
     mask = prob.mask if mask is None else mask
     owners = jnp.asarray(mm.owners if owners is None else owners)
     closed = jnp.asarray(mm.closed if closed is None else closed)
+    pbar = jnp.asarray(mm.pbar)
 
-    def one(c, own, cl, pobs, d, m, ww, arc, rj, ns, mk):
+    def one(c, own, cl, pobs, d, m, ww, arc, rj, ns, mk, pb):
         def at(p):
-            dp = jnp.where(mk, p - pobs, 0.0)
-            dd = d + alpha * dp
-            mmu = m + dp[:, None] * arc[None, :]
-            return dd, mmu
+            dp = jnp.where(mk, jnp.log(jnp.where(mk, p, 1.0)) - jnp.log(pobs), 0.0)
+            return d + alpha * dp, m + dp[:, None] * arc[None, :]
 
         bert = cl & mk
         owned = (own[:, None] == own[None, :]) & bert[:, None] & bert[None, :]
 
-        def step(p):
+        def foc(p):  # s + (O ∘ J')(p − c) on Bertrand products, p − c on price-takers
             dd, mmu = at(p)
-            if nested:  # p ← c + η(p)
-                s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
-                J = _jac_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested)
-                return jnp.where(mk, c + _markups_one(J, s, own, cl, mk), pobs)
-            # mixed logit: the ζ-markup map of Morrow and Skerlos (2011), which converges where
-            # iterating the first-order conditions is slow (heterogeneous price sensitivity)
-            s = mixed_logit_shares(dd, mmu, ww, mk)
-            lam, gam = share_price_terms(dd, mmu, ww, mk, alpha + arc)
-            zeta = (jnp.where(owned, gam, 0.0).T @ jnp.where(mk, p - c, 0.0) - s) / jnp.where(
-                bert, lam, -1.0)
-            return jnp.where(mk, c + jnp.where(bert, zeta, 0.0), pobs)
+            s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
+            J = _jac_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested, p)
+            r = s + jnp.where(owned, J.T, 0.0) @ jnp.where(mk, p - c, 0.0)
+            return jnp.where(bert, r, jnp.where(mk, p - c, 0.0))
 
-        def cond(state):
-            return (state[2] >= atol) & (state[1] < max_iterations)
+        start = jnp.where(bert, pobs, jnp.where(mk, c, pobs))
+        if nested:
+            it0 = 0
+        else:
+            def zeta(p):
+                dd, mmu = at(p)
+                s = mixed_logit_shares(dd, mmu, ww, mk)
+                lam, gam = share_price_terms(dd, mmu, ww, mk, alpha + arc)
+                return _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs)
 
-        def body(state):
-            p, it, _ = state
-            pn = step(p)
-            return pn, it + 1, jnp.max(jnp.abs(jnp.where(mk, pn - p, 0.0)))
+            def cond(state):
+                return (state[2] >= atol) & (state[1] < max_iterations)
 
-        p, it, err = jax.lax.while_loop(cond, body, (jnp.where(mk, c, pobs), 0, jnp.inf))
+            def body(state):
+                p, it, _ = state
+                pn = zeta(p)
+                return pn, it + 1, jnp.max(jnp.abs(jnp.where(mk, pn - p, 0.0)))
+
+            start, it0, _ = jax.lax.while_loop(cond, body, (start, 0, jnp.inf))
+        scale = jnp.maximum(jnp.max(jnp.where(mk, _shares_one(*at(start), ww, mk, rj, ns,
+                                                                n_nests, nested), 0.0)), 1e-300)
+        p, it1, res = _newton(foc, start, mk, atol * scale, 50)
         dd, mmu = at(p)
         s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
-        cs = _cs_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested)
-        return p, s, cs, it, (err < atol) & jnp.all(jnp.isfinite(p))
+        cs = _cs_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested) * pb
+        return p, s, cs, it0 + it1, (res < atol * scale) & jnp.all(jnp.isfinite(p))
 
-    return jax.vmap(one)(costs, owners, closed, p0, delta, mu, w, a_rc, rho_j, nest, mask)
+    return jax.vmap(one)(costs, owners, closed, p0, delta, mu, w, a_rc, rho_j, nest, mask,
+                         pbar)
 
 
 def supply_terms(mm: MarketModel, theta, alpha, delta):
-    """(∂s/∂p (T, J, J), markups (T, J), shares (T, J), CS (T,)) at the observed prices."""
+    """(∂s/∂p (T, J, J) in $/Mtok, markups (T, J), shares (T, J), CS (T,) in $/Mtok of market)
+    at the observed prices."""
     prob = mm.results.problem
     nested = prob.nests is not None
     n_nests = prob.n_nests if nested else 1
     nest = jnp.asarray(prob.nests_pad) if nested else jnp.zeros(prob.mask.shape, int)
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
 
-    def one(d, m, ww, arc, rj, ns, mk, own, cl):
+    def one(d, m, ww, arc, rj, ns, mk, own, cl, plev, pb):
         s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
-        J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested)
-        cs = _cs_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested)
+        J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested, plev)
+        cs = _cs_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested) * pb
         return J, _markups_one(J, s, own, cl, mk), s, cs
 
     return jax.vmap(one)(delta, mu, w, a_rc, rho_j, nest, prob.mask, jnp.asarray(mm.owners),
-                         jnp.asarray(mm.closed))
+                         jnp.asarray(mm.closed), jnp.asarray(mm.levels), jnp.asarray(mm.pbar))
 
 
 def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
@@ -517,8 +715,10 @@ class LLMDemandFit:
     notes: list[str] = field(default_factory=list)
 
     def headline(self) -> dict[str, float]:
-        """Price coefficient, median own-price elasticity, median closed Lerner index, open
-        price/roofline ratio (geometric mean, token-weighted) with its interval."""
+        """Price coefficient, median own-price elasticity, median closed Lerner index, the share
+        of closed product-weeks whose marginal cost is negative (at the estimate, and with the
+        whole interval below 0), open price/roofline ratio (geometric mean, token-weighted)
+        with its interval."""
         e = self.elasticities
         own = e[e["product_j"] == e["product_k"]]
         mk = self.markups
@@ -529,6 +729,8 @@ class LLMDemandFit:
                 "median_own_elasticity": float(own["elasticity"].median()),
                 "median_closed_markup": float(closed["markup"].median()),
                 "median_closed_lerner": float((closed["markup"] / closed["prices"]).median()),
+                "closed_negative_mc_share": float((closed["marginal_cost"] < 0).mean()),
+                "closed_negative_mc_at_95": float((closed["marginal_cost_high"] < 0).mean()),
                 "open_ratio": float(r["ratio"]), "open_ratio_low": float(r["ratio_low"]),
                 "open_ratio_high": float(r["ratio_high"])}
 
@@ -542,9 +744,9 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     products : DataFrame
         From :func:`llm_products`.
     model : {"nested", "rc", "logit"}
-        Nested logit on open/closed/unknown weights (one ρ), random-coefficients logit with
-        normal coefficients on price and quality (``nodes`` Monte Carlo agents per market), or
-        plain logit.
+        Nested logit on the products' ``nesting_ids`` (one ρ), random-coefficients logit with a
+        normal coefficient on quality (``nodes`` Gauss–Hermite nodes), or plain logit; price
+        enters as α log p in all three.
     draws : int
         Parametric draws of (θ, α) for the intervals on markups and elasticities (≥ 2).
     level : float
@@ -568,16 +770,21 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     if draws < 2:
         raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")
     spec = spec_for(model, int(products["market_ids"].nunique()))
-    prod = build_products(products, spec)
+    prod = build_products(demand_table(products), spec)
     agents = None
     kw: dict = {}
     if model == "rc":
-        agents = build_agents(prod, integration=("monte_carlo", nodes), seed=seed)
-        kw["sigma"] = np.diag([0.05, 0.5])
+        agents = build_agents(prod, integration=("product", nodes), seed=seed)
+        kw["sigma"] = np.diag([0.5])
     res = estimate_demand(prod, agents, method="2s", **kw)
     notes = list(res.notes)
     if not res.converged:
         notes.append("the GMM fit did not converge: read the estimates with care")
+    a, a_se = res.price_coefficient, float(res.bse.get("prices", np.nan))
+    if not a + 1.959963984540054 * a_se < 0:
+        notes.append(f"the price coefficient ({a:.3g}, s.e. {a_se:.2g}) is not negative at 95 %: "
+                     "demand is not identified as downward sloping, and the Bertrand–Nash "
+                     "markups and marginal costs of this model are meaningless")
     mm = market_model(res, products)
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
@@ -586,7 +793,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     def per_draw(theta, alpha):
         d = mm.delta(theta)
         J, eta, s, _ = supply_terms(mm, theta, alpha, d)
-        p = res.problem.prices_pad
+        p = jnp.asarray(mm.levels)
         own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
         return eta, own, J
 
@@ -604,6 +811,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     mk = pd.DataFrame({
         "market_ids": products["market_ids"].to_numpy(), "product_ids": products["product_ids"],
         "firm_ids": products["firm_ids"], "nest": products["nesting_ids"],
+        "weights": products["weights_nest"] if "weights_nest" in products else
+        products["nesting_ids"],
         "pricing": np.where(closed, "bertrand", "competitive"), "prices": price,
         "markup": eta, "markup_low": np.quantile(eta_long[ok], lo, axis=0),
         "markup_high": np.quantile(eta_long[ok], hi, axis=0),
@@ -614,7 +823,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         "tokens": products["tokens"].to_numpy()})
     mk["price_over_roofline"] = mk["prices"] / mk["roofline_cost"]
     # elasticities: own with intervals, cross (every pair) at the estimate
-    el = _elasticity_table(res, J0, products)
+    el = _elasticity_table(res, J0, mm.levels)
     own_mask = el["product_j"] == el["product_k"]
     own_rows = el.index[own_mask]
     el.loc[own_rows, "elasticity_low"] = np.quantile(own_long[ok], lo, axis=0)
@@ -628,13 +837,14 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
                         first_stage(products, model), int(ok.sum()), notes)
 
 
-def _elasticity_table(res: DemandResults, J: np.ndarray, products: pd.DataFrame) -> pd.DataFrame:
-    """ε_jk = ∂s_j/∂p_k · p_k/s_j for every pair in every market (long)."""
+def _elasticity_table(res: DemandResults, J: np.ndarray, levels: np.ndarray) -> pd.DataFrame:
+    """ε_jk = ∂s_j/∂p_k · p_k/s_j for every pair in every market (long); J and the padded
+    prices ``levels`` in $/Mtok."""
     from structural.market.post import long_matrix
 
     prob = res.problem
     s = np.asarray(prob.shares_pad)
-    p = np.asarray(prob.prices_pad)
+    p = np.asarray(levels)
     m = np.asarray(prob.mask)
     e = J * p[:, None, :] / np.where(m, s, 1.0)[:, :, None]
     e = np.where(m[:, :, None] & m[:, None, :], e, 0.0)
@@ -681,7 +891,7 @@ def first_stage(products: pd.DataFrame, model: str) -> str:
     exog_cols = ["quality_z", "log_context", "context_missing", "reasoning", "log_age",
                  "open_weights_known", *weeks]
     exog = df[exog_cols].astype(float).assign(const=1.0)
-    endog = df[["prices"]].astype(float)
+    endog = np.log(df[["prices"]].astype(float))  # demand is in log price
     if model == "nested":
         within = df["shares"] / df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
             "sum")
@@ -698,14 +908,18 @@ def first_stage(products: pd.DataFrame, model: str) -> str:
     return "\n".join(lines)
 
 
-def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "logit", freq: str = "W",
-                draws: int = 20, seed: int = 0, tables: dict | None = None) -> pd.DataFrame:
-    """Price coefficient, median own elasticity and median closed markup by market size M
-    (potential tokens = M × observed OpenRouter tokens): the outside-good assumption's weight."""
+def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str = "W",
+                draws: int = 20, seed: int = 0, tables: dict | None = None,
+                hardware: str = "H100", nodes: int = RC_NODES,
+                nests: str = "tier") -> pd.DataFrame:
+    """The outside-good assumption's weight: for each market size M (potential tokens = M ×
+    observed OpenRouter tokens) the inside share, price coefficient, median own elasticity,
+    median closed markup and Lerner index, and the share of closed product-weeks with a
+    negative marginal cost, from a refit of ``model``."""
     rows = []
     for m in market_sizes:
-        fit = fit_llm_demand(llm_products(freq, m, **(tables or {})), model, draws=draws,
-                             seed=seed)
+        fit = fit_llm_demand(llm_products(freq, m, hardware, nests=nests, **(tables or {})),
+                             model, draws=draws, seed=seed, nodes=nodes)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()
@@ -713,7 +927,8 @@ def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "logit", freq: str =
                      "alpha": h["alpha"], "alpha_se": h["alpha_se"],
                      "median_own_elasticity": h["median_own_elasticity"],
                      "median_closed_markup": h["median_closed_markup"],
-                     "median_closed_lerner": h["median_closed_lerner"]})
+                     "median_closed_lerner": h["median_closed_lerner"],
+                     "closed_negative_mc_share": h["closed_negative_mc_share"]})
     return pd.DataFrame(rows)
 
 
@@ -725,7 +940,7 @@ def simulate_shares(mm: MarketModel, theta, alpha, delta) -> np.ndarray:
     >>> from structural.market import build_products, estimate_demand, llm_api
     >>> products = llm_api.llm_products()
     >>> spec = llm_api.spec_for("logit", products["market_ids"].nunique())
-    >>> res = estimate_demand(build_products(products, spec), method="2s")
+    >>> res = estimate_demand(build_products(llm_api.demand_table(products), spec), method="2s")
     >>> import jax.numpy as jnp
     >>> import numpy as np
     >>> mm = llm_api.market_model(res, products)

@@ -46,7 +46,9 @@ CHANGES = {"open_model_entry": {"quality", "parameters", "active_parameters", "n
            "withdraw": {"models"},
            "merger": {"firms"},
            "guardrail": {"cost", "share"}}
-_MARKET_KEYS = {"model", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
+#: Parameter draws solved together (vmapped) in one batch of the compiled map over draws.
+DRAW_BATCH = 4
+_MARKET_KEYS = {"model", "nests", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
 
 
 class ScenarioError(PipelineError):
@@ -117,7 +119,7 @@ def load(path: Path) -> MarketScenario:
     >>> from structural.market.llm_scenarios import load
     >>> sc = load(files("structural.examples.scenarios") / "model_withdrawal.toml")
     >>> sc.change["type"], sc.market["model"]
-    ('withdraw', 'logit')
+    ('withdraw', 'nested')
     """
     try:
         raw = tomllib.loads(Path(path).read_text())
@@ -132,11 +134,10 @@ def load(path: Path) -> MarketScenario:
     if bad:
         raise ScenarioError(f"market.{sorted(bad)[0]}", f"unknown key; expected "
                             f"{', '.join(sorted(_MARKET_KEYS))}")
-    market.setdefault("model", "logit")
-    if market["model"] not in ("rc", "logit"):
-        # the nested logit's equilibrium (p ← c + η(p)) converges too slowly at ρ near 1
-        raise ScenarioError("market.model", "expected 'rc' or 'logit' (market counterfactuals "
-                            "use the ζ-markup equilibrium of the mixed-logit family)")
+    market.setdefault("model", "nested")
+    if market["model"] not in llm_api.MODELS:
+        raise ScenarioError("market.model", f"expected one of {', '.join(llm_api.MODELS)}, got "
+                            f"{market['model']!r}")
     change = dict(raw.get("change", {}))
     kind = change.pop("type", None)
     if kind not in CHANGES:
@@ -194,7 +195,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     draws = int(m.get("draws", 100) if draws is None else draws)
     seed = int(m.get("seed", 0) if seed is None else seed)
     products = llm_api.llm_products(m.get("freq", "W"), float(m.get("market_size", 2.0)),
-                                    m.get("hardware", "H100"))
+                                    m.get("hardware", "H100"), nests=m.get("nests", "tier"))
     ch = sc.change
     known_models = set(products["product_ids"])
     if ch["type"] == "withdraw":
@@ -229,7 +230,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     def one(theta, alpha):
         d = mm.delta(theta)
         _, eta, s0, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
-        p_obs = prob.prices_pad
+        p_obs = jnp.asarray(mm.levels)
         c = jnp.where(prob.mask, p_obs - eta, 0.0)
         kw = {}
         c1 = c
@@ -251,15 +252,15 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
         if entry:
             mu, w, a_rc, rho_j = mm.params(theta, alpha)
             beta_x = _entrant_delta(fit, ch, alpha)
-            d_e = beta_x + alpha * c_e
+            d_e = beta_x + alpha * np.log(c_e)  # demand is in log price
             if prob.K2:
                 coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
                     *prob.unpack(theta)[:2], prob.nodes, prob.demog)
-                x2 = jnp.array([c_e, qz_e])
+                x2 = jnp.array([np.log(c_e), qz_e])
                 mu_e = jnp.einsum("k,tki->ti", x2, coefs)
             else:
                 mu_e = jnp.zeros((T, mu.shape[2]))
-            nest_id = _open_nest(prob)
+            nest_id = _entrant_nest(prob, fit.products, ch)
             rho_e = jnp.full(T, prob.unpack(theta)[2][0]) if prob.nests is not None \
                 else jnp.zeros(T)
             terms = (jnp.concatenate([mu, mu_e[:, None, :]], axis=1), w, a_rc,
@@ -277,7 +278,9 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
             p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, **kw)
         return p, s1, cs1 - cs0, c1 - c, jnp.all(ok), s0
 
-    solve = jax.jit(jax.vmap(one))
+    # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a
+    # J × J × J tangent per market, too much memory to vmap over every draw at once
+    solve = jax.jit(lambda t, a: jax.lax.map(lambda x: one(*x), (t, a), batch_size=DRAW_BATCH))
     p_d, s_d, dcs_d, dc_d, ok_d, _ = solve(th, al)
     ok = np.asarray(ok_d)
     if not ok[0]:
@@ -342,8 +345,88 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
         e = table.iloc[-T:]
         summary["entrant_cost_per_mtok"] = c_e
         summary["entrant_share_mean"] = float(e["new_share"].mean())
-    _write(out, sc, table, surplus, summary)
+    # per-draw headline quantities (NaN where the draw's equilibrium did not converge)
+    closed_rows = np.asarray(table["pricing"] == "bertrand")[: len(p_obs_l)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        heads = {"consumer surplus change, $ (window)": tot,
+                 "mean closed-model price change, %": 100 * np.nanmean(
+                     P[:, closed_rows] / p_obs_l[None, closed_rows] - 1.0, axis=1)}
+    if entry:
+        heads["entrant share (mean over weeks)"] = S[:, -T:].mean(axis=1)
+    heads = {k: np.where(good, v, np.nan) for k, v in heads.items()}
+    prov = provenance(fit, sc, products)
+    vd = variance_decomposition(heads, fit, th, al)
+    summary["parameters"] = prov.to_dict(orient="records")
+    summary["variance_decomposition"] = _decomposition_json(vd)
+    summary["parameter_draws"] = (f"{len(good) - 1} draws of the demand parameters (θ, α) ~ "
+                                  "N(estimate, GMM covariance), draw 0 the estimate")
+    _write(out, sc, table, surplus, summary, prov, vd)
     return summary
+
+
+def provenance(fit: llm_api.LLMDemandFit, sc: MarketScenario,
+               products: pd.DataFrame) -> pd.DataFrame:
+    """Every parameter of a market scenario: name, value, source, reference.
+
+    ``fitted``: the demand estimates (two-step GMM on the bundled OpenRouter tables, with their
+    standard errors); ``published``: the roofline's hardware constants (the chip's datasheet);
+    ``assumed``: the market size, the serving defaults of :func:`structural.costs.
+    cost_parameters` and the scenario's own change (the question asked)."""
+    from structural.costs import cost_parameters
+    from structural.counterfactual.provenance import Provenance, published_reference
+
+    m = sc.market
+    hw = products.attrs.get("hardware", m.get("hardware", "H100"))
+    data_ref = (f"api_market/api_models/api_provider_prices, {products['market_ids'].nunique()} "
+                f"weeks × {products['product_ids'].nunique()} models; {fit.model} demand in log "
+                "price, two-step GMM")
+    rows = [Provenance(str(k), float(v), "fitted",
+                       f"{data_ref}; s.e. {fit.params.loc[k, 'std_err']:.3g}")
+            for k, v in fit.params["estimate"].items()]
+    rows.append(Provenance("market_size", float(products.attrs.get("market_size", 2.0)),
+                           "assumed", "potential tokens = M × observed OpenRouter tokens "
+                           "(sensitivity: llmecon fit llm_demand writes sensitivity.csv)"))
+    theta = cost_parameters(hw)
+    for name in ("peak_infer", "bandwidth", "price_per_hour"):
+        ref = published_reference(name, None, hw) or f"{hw} preset (structural.hardware)"
+        rows.append(Provenance(name, float(theta[name]), "published", ref))
+    for name in ("u_prefill", "u_decode", "bytes_per_param", "bytes_kv"):
+        rows.append(Provenance(name, float(theta[name]), "assumed",
+                               "structural.costs.cost_parameters default (roofline serving)"))
+    rows.append(Provenance("query_tokens", llm_api.QUERY_TOKENS, "assumed",
+                           "tokens per query of the roofline (structural.market.llm_api)"))
+    for k, v in sc.change.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            rows.append(Provenance(f"change.{k}", float(v), "assumed",
+                                   f"the scenario's {sc.change['type']} (the question asked)"))
+    return pd.DataFrame([r.as_dict() for r in rows])
+
+
+def variance_decomposition(heads: dict, fit: llm_api.LLMDemandFit, th, al) -> pd.DataFrame:
+    """First-order variance shares of each headline quantity by demand-parameter group
+    (:func:`structural.counterfactual.sensitivity.decomposition`, the pipeline scenarios'
+    estimator): the price coefficient α and each nonlinear parameter (σ, ρ). Draw 0 (the
+    estimate) is left out; NaN where fewer than 20 draws converged."""
+    from structural.counterfactual import sensitivity
+
+    prob = fit.results.problem
+    theta = {"prices": np.asarray(al)}
+    groups = {"price coefficient α": ["prices"]}
+    for i, (kind, _, _) in enumerate(prob.locations):
+        if kind != "beta":
+            name = str(fit.results.params.index[i])
+            theta[name] = np.asarray(th)[:, i]
+            groups[f"{'nesting' if kind == 'rho' else 'random coefficient'} {name}"] = [name]
+    vd = sensitivity.decomposition({k: np.asarray(v)[1:] for k, v in heads.items()}, theta,
+                                   groups)
+    vd.attrs["method"] = sensitivity.METHOD
+    return vd
+
+
+def _decomposition_json(vd: pd.DataFrame) -> dict:
+    from structural.counterfactual.report import _decomposition_json as as_json
+
+    return as_json(vd)
 
 
 def _entrant_delta(fit, ch, alpha):
@@ -371,15 +454,20 @@ def _entrant_delta(fit, ch, alpha):
     return jnp.asarray(out)
 
 
-def _open_nest(prob) -> int:
+def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:
+    """The entrant's nest code: its capability tier, or "open" with nests by weights."""
     if prob.nests is None:
         return 0
     uniq = sorted(pd.unique(pd.Series(prob.products.nesting_ids)))
-    return uniq.index("open") if "open" in uniq else 0
+    if products.attrs.get("nests") == "tier":
+        name = str(llm_api.capability_tier([ch["quality"]], products.attrs["quality_median"])[0])
+    else:
+        name = "open"
+    return uniq.index(name) if name in uniq else 0
 
 
 def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataFrame,
-           summary: dict) -> None:
+           summary: dict, prov: pd.DataFrame, vd: pd.DataFrame) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -391,6 +479,10 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out, "products", sc.title)
     write_table(surplus, out, "surplus", "Change in consumer surplus ($ per week)")
+    write_table(prov, out, "provenance",
+                "Every parameter: value, source (fitted, published, assumed), reference")
+    write_table(vd, out, "variance_decomposition", "Share of each headline quantity's variance "
+                "due to each parameter group (first-order Sobol index)")
     write_json(summary, out / "summary.json")
     last = table[table["market_ids"] == table["market_ids"].max()].copy()
     last["dprice"] = last["new_price"] - last["price"]
@@ -422,6 +514,11 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     for k in ("median_pass_through_closed", "entrant_cost_per_mtok", "entrant_share_mean"):
         if summary.get(k) is not None:
             lines.append(f"- {k.replace('_', ' ')}: {summary[k]:.4g}")
+    from structural.counterfactual.report import _variance_lines
+
+    lines += ["", "## Parameters: value, source and reference", "", to_markdown(prov),
+              "", "## What drives the answer: share of variance by parameter group", "",
+              *_variance_lines(vd, console=False)]
     lines += ["", "## Consumer surplus by week", "", to_markdown(surplus), "",
               "## Largest price changes (last week)", "",
               to_markdown(movers.drop(columns=["dprice"])), "", "![changes](changes.png)", ""]

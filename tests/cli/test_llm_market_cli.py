@@ -118,6 +118,14 @@ def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cs_change_total_low"] <= summary["cs_change_total_usd"] <= summary[
         "cs_change_total_high"]
+    names = {r["name"]: r for r in summary["parameters"]}
+    assert names["prices"]["source"] == "fitted" and names["change.factor"]["value"] == 1.5
+    assert names["price_per_hour"]["source"] == "published"
+    # 3 draws are too few for variance shares: reported as undefined, never as a number
+    vd = summary["variance_decomposition"]
+    assert vd["method"] and all(v is None for k, g in vd.items() if k != "method"
+                                for v in g.values())
+    assert (out / "provenance.csv").is_file() and (out / "variance_decomposition.csv").is_file()
 
 
 def test_entry_scenario_lowers_no_price_and_gives_entrant_a_share(

@@ -15,12 +15,16 @@ from llmecon.cli import main
 from structural.counterfactual import load_scenario, run
 
 ALL = sorted((Path(structural.__file__).parent / "examples" / "scenarios").glob("*.toml"))
-# Market scenarios (``kind = "market"``) run on the fitted demand system, not this engine; their
-# outputs are checked in tests/cli/test_llm_market_cli.py.
-SCENARIOS = [p for p in ALL if not p.read_text().lstrip().startswith('kind = "market"')]
+# Market scenarios (``kind = "market"``) run on the fitted demand system instead of the pipeline
+# engine; they write the same provenance table and variance decomposition (checked below).
+MARKET = [p for p in ALL if p.read_text().lstrip().startswith('kind = "market"')]
+SCENARIOS = [p for p in ALL if p not in MARKET]
 # The structural.firm example compiles the firm's SQP solver: full run only with --runslow, a
-# reduced run (three Q, two hypotheses, two draws) by default.
-SLOW = {"firm_training_vs_sampling"}
+# reduced run (three Q, two hypotheses, two draws) by default. Of the market scenarios (an rc
+# demand fit each), entry runs by default and the others with --runslow; the compute-price shock's
+# provenance table is also checked by tests/cli/test_llm_market_cli.py on a logit fit.
+SLOW = {"firm_training_vs_sampling", "compute_price_shock", "guardrail_cost", "lab_merger",
+        "model_withdrawal"}
 
 
 def test_the_four_required_examples_ship():
@@ -81,3 +85,35 @@ def test_slow_example_reduced(tmp_path, stem):
     res = run(sc, draws=2, seed=0, out=tmp_path / stem)
     assert (res.tables["costs"]["status"] == "binding").all()
     _check_outputs(tmp_path / stem, path)
+
+
+def _check_market_outputs(out: Path) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["parameters"]
+    assert rows and all(set(r) == {"name", "value", "source", "reference"} for r in rows)
+    assert {r["source"] for r in rows} == {"fitted", "published", "assumed"}
+    assert any(r["name"] == "prices" and r["source"] == "fitted" for r in rows)
+    vd = summary["variance_decomposition"]
+    assert vd["method"] and any(k.startswith("consumer surplus") for k in vd)
+    shares = [v for k, g in vd.items() if k != "method" for v in g.values()]
+    assert shares and all(v is not None and 0.0 <= v <= 1.0 for v in shares)  # 22 draws ≥ 20
+    report = (out / "report.md").read_text()
+    assert "## Parameters: value, source and reference" in report
+    assert "| name | value | source | reference |" in report
+    assert "## What drives the answer" in report
+    assert summary["draws_converged"] == summary["draws"]  # convergence reported, all draws
+    for stem in ("products", "surplus", "provenance", "variance_decomposition"):
+        for ext in ("csv", "md", "tex"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 0
+    img = mpimg.imread(out / "changes.png")
+    assert img.ndim == 3 and np.std(img[..., :3]) > 0.01
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in MARKET],
+    ids=lambda p: p.stem)
+def test_market_example_writes_provenance_and_variance_decomposition(tmp_path, path, capsys):
+    out = tmp_path / path.stem
+    assert main(["counterfactual", str(path), "--out", str(out), "--draws", "22",
+                 "--seed", "1"]) == 0
+    _check_market_outputs(out)

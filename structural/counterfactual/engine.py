@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.distributed import batch_mesh, shard_batch
 from llmecon.errors import InputError
 from structural.counterfactual.model import Technology, _bisect
 
@@ -376,8 +377,13 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
 
     Every call has the same shape, so each solver compiles once however many draws, prices and
     Q a run has (compiling dominates small runs); small blocks also stay in cache and let each
-    block's Newton loop stop as soon as its own lanes have converged."""
-    m = -(-n // block) * block
+    block's Newton loop stop as soon as its own lanes have converged. With several local devices
+    (:func:`estimation.distributed.batch_mesh`) each call takes one block per device, sharded
+    along the lanes (``NamedSharding(mesh, P("batch"))``): every device runs the one-block
+    program on its own block, and each lane's result keeps its bytes (lanes never interact)."""
+    mesh = batch_mesh()
+    group = block * (1 if mesh is None else mesh.size)
+    m = -(-n // group) * group
 
     def pad(a):
         a = np.asarray(a, dtype=np.float64)
@@ -386,9 +392,11 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
     padded = [{k: pad(v) for k, v in x.items()} if isinstance(x, Mapping) else pad(x)
               for x in mapped]
     outs = []
-    for start in range(0, m, block):   # fixed-size blocks of one batch, not scenarios
-        blk = [{k: v[start:start + block] for k, v in x.items()} if isinstance(x, dict)
-               else x[start:start + block] for x in padded]
+    for start in range(0, m, group):   # fixed-size blocks of one batch, not scenarios
+        blk = [{k: v[start:start + group] for k, v in x.items()} if isinstance(x, dict)
+               else x[start:start + group] for x in padded]
+        if mesh is not None:
+            blk = shard_batch(blk, mesh)
         outs.append(fn(*blk, *shared))
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
 

@@ -49,9 +49,11 @@ class Progress:
         self._last = 0.0
         self._first = 0
 
-    def start(self, done: int = 0) -> None:
-        """Restart the clock with ``done`` units already finished (a resumed run): the rate,
-        and so the ETA, count only the work done from now on."""
+    def start(self, done: int = 0, total: int | None = None) -> None:
+        """Restart the clock with ``done`` units (of ``total``, if given) already finished (a
+        resumed run): the rate, and so the ETA, count only the work done from now on."""
+        if total is not None:
+            self.total = max(int(total), 1)
         self.done = self._first = int(done)
         self._t0 = time.perf_counter()
 

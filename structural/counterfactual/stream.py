@@ -169,8 +169,9 @@ class SweepResult:
                         {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses})
 
 
-def _open_store(store: Path, manifest: dict) -> set[int]:
-    """Create ``store`` or check that it holds this sweep; the chunks already finished."""
+def _open_store(store: Path, manifest: dict, replace_other: bool) -> set[int]:
+    """Create ``store`` or check that it holds this sweep (else refuse, or empty it with
+    ``replace_other``); the chunks already finished."""
     if store.exists() and not store.is_dir():
         raise SweepStoreError(f"store {store}: expected a folder, found a file")
     store.mkdir(parents=True, exist_ok=True)
@@ -180,6 +181,11 @@ def _open_store(store: Path, manifest: dict) -> set[int]:
             old = json.loads(mpath.read_text())
         except (OSError, ValueError) as e:
             raise SweepStoreError(f"store {store}: unreadable {MANIFEST} ({e})") from e
+        if old.get("fingerprint") != manifest["fingerprint"] and replace_other:
+            for p in store.iterdir():
+                if p.is_file() and (p.name == MANIFEST or p.suffix in (".npz", ".npy", ".tmp")):
+                    p.unlink()
+            return _open_store(store, manifest, False)
         if old.get("fingerprint") != manifest["fingerprint"]:
             raise SweepStoreError(
                 f"store {store} holds another sweep (other scenario, draws, prices, Q or chunk "
@@ -203,7 +209,7 @@ def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
           prices: Mapping[str, Any], Q: Any, store: str | Path, *,
           fields: Sequence[str] | None = None, chunk: int | None = None,
           scheduler: Any = None, progress: Any = None,
-          memory: int | None = None) -> SweepResult:
+          memory: int | None = None, replace_other: bool = False) -> SweepResult:
     """Solve every hypothesis over (draws × prices × Q) in chunks of draws, each written to
     ``store`` as it finishes; resume where an earlier call with the same inputs stopped.
 
@@ -222,6 +228,10 @@ def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
         Run the chunks on this Dask cluster instead of in this process.
     progress : estimation.progress.Progress, optional
         Advanced by the points of each finished chunk (a bar with an ETA on a terminal).
+    memory : int, optional
+        Bytes to size the chunks from (default: available now).
+    replace_other : bool
+        A store that holds another sweep is emptied and reused instead of refused.
 
     Returns
     -------
@@ -244,13 +254,13 @@ def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
     manifest = {"fingerprint": _fingerprint(tech, hypotheses, theta, prices, Q, fields, chunk),
                 "hypotheses": names, "shape": [K, P, nQ], "chunk": chunk, "fields": fields}
     store = Path(store)
-    done = _open_store(store, manifest)
+    done = _open_store(store, manifest, replace_other)
     bounds = [(a, min(a + chunk, K)) for a in range(0, K, chunk)]
     todo = [c for c in range(len(bounds)) if c not in done]
     per_draw = P * nQ * len(hypotheses)
     finished = (len(bounds) - len(todo)) * chunk * per_draw
     if progress is not None:
-        progress.start(min(finished, K * per_draw))
+        progress.start(min(finished, K * per_draw), total=K * per_draw)
 
     def args_of(c: int) -> tuple:
         a, b = bounds[c]

@@ -515,8 +515,9 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     ['1.14e+17', '1.14e+17', '1.14e+17']
     """
     theta = with_target(tech, theta)
-    th, pr, q, shape = _flat_batch(theta, prices, Q)
-    K, P, nQ = shape
+    K, P, nQ = shape = (len(next(iter(theta.values()))), len(next(iter(prices.values()))),
+                        len(Q))
+    flat = None   # the (K·P·nQ,) batch, built only for a hypothesis that needs it
     values = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
         if make_solver(tech, hyp).warm_start and nQ > 1 and np.all(np.diff(Q) > 0):
@@ -528,7 +529,9 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                              (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
         else:
-            out = solve_flat(tech, hyp, th, pr, q)
+            if flat is None:
+                flat = _flat_batch(theta, prices, Q)[:3]
+            out = solve_flat(tech, hyp, *flat)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
     return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values)
 

@@ -76,7 +76,7 @@ class Progress:
         self.stream.flush()
 
     def eta(self, elapsed: float) -> str:
-        """`` ETA 12s``: the time left at the rate since :meth:`start`, blank before any work."""
+        """The ETA suffix (``ETA 12s``) at the rate since :meth:`start`; blank before any work."""
         new = self.done - self._first
         if new <= 0 or self.done >= self.total:
             return ""

@@ -354,13 +354,12 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     return res
 
 
-def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
-           store: str | Path | None = None, scheduler: Any = None, progress: Any = None,
-           replace_other: bool = False) -> None:
-    tech = sc.technology
+def _draws(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> ParameterDraws:
+    """The parameter draws (row 0 the point estimate) with their targets, and the provenance
+    table."""
     pdraws = make_draws(sc.parameters, point_parameters(sc),
                         0 if isinstance(sc.parameters, Published) else draws, seed,
-                        tech.positive)
+                        sc.technology.positive)
     targets = draw_targets(sc, pdraws.theta)
     if targets is not None:   # a relative target: the reference pipeline's quality per draw
         pdraws.theta["target"] = targets
@@ -370,6 +369,14 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
         # an infinite value is a switched-off cap (e.g. the serving batch), not "unreachable"
         prov["value"] = prov["value"].map(lambda v: "inf" if np.isinf(v) else v).astype(object)
         res.tables["provenance"] = prov
+    return pdraws
+
+
+def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
+           store: str | Path | None = None, scheduler: Any = None, progress: Any = None,
+           replace_other: bool = False) -> None:
+    tech = sc.technology
+    pdraws = _draws(sc, res, draws, seed)
     with_draws = pdraws.used > 0
     if store is None:
         sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)

@@ -1,39 +1,66 @@
-"""Benchmark: the counterfactual engine's batched solve against a Python loop over the same points.
+"""Benchmark: counterfactual sweeps of any size against a Python loop over the same points.
 
-A sweep of (parameter draws × price points × lifetime queries) ≥ 10^5 points of the heavy-training
-hypothesis (N, D free; Sardana & Frankle's problem in dollars with data priced) is solved by
-``solve_grid``: jit + vmap over 64-lane blocks of (draw × price) lanes, each lane following the Q
-grid by Newton continuation. Baselines, on a random sample of the same points, timed and scaled to
-the full sweep:
+Two hypotheses of the LLM pipeline (Sardana & Frankle's problem in dollars, data priced, a
+500-token prompt whose context term (α_c/(c + x))^β_c enters the task loss):
 
-1. a Python loop calling scipy's bounded scalar minimiser per point (the hand-written approach);
-2. a Python loop calling the engine's own single-point solver (jit-compiled, no continuation).
+* **single-lever** ``heavy_training``: N optimised, D binding the target, no added context —
+  Newton continuation along the Q grid;
+* **three-lever** ``balanced``: N, D and the added context c free (D binding, N and c
+  optimised).
 
-Both baselines are checked against the batched answers on the sampled points. Prints both times
-and the ratios (compile time reported apart). Run:
-``python benchmarks/counterfactual.py [--draws 200] [--prices 20] [--queries 25] [--sample 300]``.
+For each, at ``--points`` (draws × ``--prices`` × ``--queries``; ``--points 1e8`` is the issue's
+size) the sweep is streamed by :func:`structural.counterfactual.stream.sweep` into a chunk store
+(chunks sized from available memory, ``total`` and ``status`` kept), and its throughput is printed
+beside the in-memory :func:`~structural.counterfactual.engine.solve_grid` figure at 10⁵ points.
+The baseline is a Python loop calling SciPy per point (``minimize_scalar`` in log N; for three
+levers nested, log c outside and log N inside), timed on ``--sample`` random points of the sweep,
+scaled to it
+and checked against the engine's answers there; ratios are printed with the engine's compilation
+counted and without. Peak RSS is the process's own (``getrusage``), for the whole run.
+
+Run: ``python benchmarks/counterfactual.py [--points 1e8] [--three-points 1e6] [--sample 300]``.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import sys
+from pathlib import Path
 
-import jax
-import numpy as np
-from scipy.optimize import minimize_scalar
+# benchmarks/estimation.py would shadow the estimation package: drop this folder from the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import structural  # noqa: F401  (float64)
-from structural.counterfactual.engine import Hypothesis, make_solver, solve_grid
-from structural.counterfactual.model import PIPELINE_DEFAULTS, PipelineTechnology, Target
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
-TARGET = 2.05
-TOKENS = 800.0
-HYP = Hypothesis("heavy_training", ("N", "D"), {"D_F": 0.0, "c": 0.0, "k": 1.0, "U": 1e20})
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize_scalar  # noqa: E402
+
+import structural  # noqa: E402, F401  (float64)
+from estimation.progress import Progress  # noqa: E402
+from structural.counterfactual.engine import Hypothesis, solve_grid  # noqa: E402
+from structural.counterfactual.model import (  # noqa: E402
+    PIPELINE_DEFAULTS,
+    PipelineTechnology,
+    Target,
+)
+from structural.counterfactual.stream import sweep  # noqa: E402
+
+TARGET = 2.15
+TOKENS_IN, TOKENS_OUT = 500.0, 300.0
+CTX_ALPHA, CTX_BETA = 5.0, 0.5
+C_MAX = 2.0**20
+FIXED = {"D_F": 0.0, "k": 1.0, "U": 1e20}
+SINGLE = Hypothesis("heavy_training", ("N", "D"), {**FIXED, "c": 0.0})
+THREE = Hypothesis("balanced", ("N", "D", "c"), FIXED, bounds={"c": (1.0, C_MAX)})
+TECH = PipelineTechnology(Target("loss", TARGET), attention=False)
+GiB = 2**30
 
 
-def sweep(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
-    """Draws of (A, B, α, β), price points (train $/FLOP, decode $/FLOP, data $/token), Q grid.
+def inputs(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
+    """Draws of (A, B, α, β), price points (train $/FLOP, serve $/FLOP, data $/token), Q grid.
 
     FLOPs are priced through the one cost accounting at peak 1 FLOP/s, utilisation 1 and no
     memory traffic, so $/chip-hour / 3600 is the price per FLOP."""
@@ -41,90 +68,130 @@ def sweep(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
     theta = {k: np.full(n_draws, v) for k, v in PIPELINE_DEFAULTS.items()}
     for k, sd in (("A", 10.0), ("B", 10.0), ("alpha", 0.003), ("beta", 0.003)):
         theta[k] = rng.normal(PIPELINE_DEFAULTS[k], sd, n_draws)
-    theta["tokens_in"] = np.zeros(n_draws)
-    theta["tokens_out"] = np.full(n_draws, TOKENS)
+    theta.update(tokens_in=np.full(n_draws, TOKENS_IN), tokens_out=np.full(n_draws, TOKENS_OUT),
+                 ctx_alpha=np.full(n_draws, CTX_ALPHA), ctx_beta=np.full(n_draws, CTX_BETA),
+                 bandwidth=np.full(n_draws, 1e30))
     for k in ("peak_train", "peak_infer", "u_train", "u_prefill", "u_decode"):
         theta[k] = np.ones(n_draws)
-    theta["bandwidth"] = np.full(n_draws, 1e30)
     prices = {"train_chip_hour": 3600 * 10 ** rng.uniform(-18.5, -17.5, n_prices),
               "serve_chip_hour": 3600 * 10 ** rng.uniform(-18, -16.5, n_prices),
               "data_token": 10 ** rng.uniform(-10, -8, n_prices),
               "ft_data_token": np.zeros(n_prices), "cache_hit": np.zeros(n_prices),
               "cache_discount": np.zeros(n_prices)}
-    Q = np.geomspace(1e6, 1e13, n_q)
-    return theta, prices, Q
+    return theta, prices, np.geomspace(1e6, 1e13, n_q)
 
 
-def scipy_point(A, B, E, a, b, pt, pd_, pdata, Q):
-    """One point by scipy: min over log N of 6ND·pt + D·pdata + Q·2N·tokens·pd on L(N, D) = L̄
-    (the law written out here on purpose: an independent check of the engine)."""
-    def cost(x):
-        N = np.exp(x)
-        D = (B / (TARGET - E - A * N ** (-a))) ** (1 / b)  # independent check
-        return 6 * N * D * pt + D * pdata + Q * 2 * N * TOKENS * pd_
+def scipy_point(three: bool, A, B, E, a, b, pt, pd_, pdata, Q) -> float:
+    """One point by SciPy: min 6ND·pt + D·pdata + Q·2N(x + c + y)·pd on L(N, D) + (α_c/(c +
+    x))^β_c = L̄ (the law written out here on purpose: an independent check of the engine)."""
+    def D_of(N, c):
+        gap = TARGET - E - A * N ** (-a) - (CTX_ALPHA / (c + TOKENS_IN)) ** CTX_BETA
+        return (B / gap) ** (1 / b) if gap > 0 else np.inf
 
-    lo = np.log((A / (TARGET - E)) ** (1 / a)) + 1e-9
-    return minimize_scalar(cost, bounds=(lo, np.log(1e14)), method="bounded",
-                           options={"xatol": 1e-9}).fun
+    def cost(logN, c):
+        N = np.exp(logN)
+        D = D_of(N, c)
+        return 6 * N * D * pt + D * pdata + Q * 2 * N * (TOKENS_IN + c + TOKENS_OUT) * pd_
+
+    def lo_N(c):   # the smallest N that can meet the target with this context
+        return np.log((A / (TARGET - E - (CTX_ALPHA / (c + TOKENS_IN)) ** CTX_BETA)) ** (1 / a))
+
+    def best_N(c):
+        return minimize_scalar(lambda x: cost(x, c), bounds=(lo_N(c) + 1e-9, np.log(1e14)),
+                               method="bounded", options={"xatol": 1e-10})
+
+    if not three:
+        return best_N(0.0).fun
+    # Nested bounded scalar searches: the context outside, N inside.
+    return minimize_scalar(lambda y: best_N(np.exp(y)).fun, bounds=(0.0, np.log(C_MAX)),
+                           method="bounded", options={"xatol": 1e-10}).fun
+
+
+def in_memory(hyp: Hypothesis, n_prices: int, n_q: int, points: int) -> tuple[float, float]:
+    """(first call incl. compilation, best of two later calls) of solve_grid on ``points``."""
+    theta, prices, Q = inputs(max(points // (n_prices * n_q), 1), n_prices, n_q)
+    t0 = time.perf_counter()
+    solve_grid(TECH, [hyp], theta, prices, Q)
+    first = time.perf_counter() - t0
+    runs = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        solve_grid(TECH, [hyp], theta, prices, Q)
+        runs.append(time.perf_counter() - t0)
+    return first, min(runs)
+
+
+def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
+             sample: int) -> dict:
+    """Stream ``points`` through a chunk store; time it; check SciPy on sampled points."""
+    n_draws = max(points // (n_prices * n_q), 1)
+    theta, prices, Q = inputs(n_draws, n_prices, n_q)
+    n = n_draws * n_prices * n_q
+    with Progress(n, f"{hyp.name} sweep") as bar:
+        t0 = time.perf_counter()
+        res = sweep(TECH, [hyp], theta, prices, Q, store, fields=("total", "status"),
+                    progress=bar)
+        wall = time.perf_counter() - t0
+    total = res.array(hyp.name, "total")
+    status = res.array(hyp.name, "status")
+    rng = np.random.default_rng(1)
+    idx = [tuple(int(rng.integers(s)) for s in total.shape) for _ in range(sample)]
+    three = len(hyp.free) == 3
+    t0 = time.perf_counter()
+    ref = [scipy_point(three, theta["A"][i], theta["B"][i], theta["E"][i], theta["alpha"][i],
+                       theta["beta"][i], prices["train_chip_hour"][p] / 3600,
+                       prices["serve_chip_hour"][p] / 3600, prices["data_token"][p], Q[q])
+           for i, p, q in idx]
+    scipy_s = (time.perf_counter() - t0) / sample * n
+    ok = [j for j, (i, p, q) in enumerate(idx) if status[i, p, q] == 0 and np.isfinite(ref[j])]
+    rel = np.array([ref[j] / total[idx[j]] - 1 for j in ok])
+    return {"n": n, "wall": wall, "chunks": res.n_chunks, "chunk": res.chunk,
+            "reached": float(np.mean(np.asarray(status) == 0)), "scipy": scipy_s,
+            "err": float(np.max(np.abs(rel))) if len(rel) else np.nan,
+            "worse": float(-np.min(rel)) if len(rel) else np.nan}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--points", type=float, default=1e5,
+                    help="points of the single-lever sweep (default 1e5; the issue's 1e8)")
+    ap.add_argument("--three-points", type=float, default=None,
+                    help="points of the three-lever sweep (default: --points)")
     ap.add_argument("--prices", type=int, default=20)
     ap.add_argument("--queries", type=int, default=25)
-    ap.add_argument("--sample", type=int, default=300, help="points timed in each Python loop")
+    ap.add_argument("--sample", type=int, default=300, help="points timed in the SciPy loops")
+    ap.add_argument("--store", type=Path, default=None,
+                    help="folder for the chunk stores (default a temporary one, removed)")
     args = ap.parse_args()
-    tech = PipelineTechnology(Target("loss", TARGET), attention=False)
-    theta, prices, Q = sweep(args.draws, args.prices, args.queries)
-    n = args.draws * args.prices * args.queries
-    print(f"sweep: {args.draws} draws × {args.prices} price points × {args.queries} Q = {n:,} "
-          f"points, heavy-training hypothesis (N, D free)")
-
-    t0 = time.perf_counter()
-    solve_grid(tech, [HYP], theta, prices, Q)               # compiles for this shape
-    first = time.perf_counter() - t0
-    runs = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        sol = solve_grid(tech, [HYP], theta, prices, Q)
-        runs.append(time.perf_counter() - t0)
-    batched = min(runs)
-    compile_s = first - batched
-    total = sol.values["heavy_training"]["total"]
-    assert np.all(sol.values["heavy_training"]["status"] == 0)
-
-    rng = np.random.default_rng(1)
-    idx = [tuple(rng.integers(s) for s in total.shape) for _ in range(args.sample)]
-
-    t0 = time.perf_counter()
-    ref = [scipy_point(theta["A"][i], theta["B"][i], theta["E"][i], theta["alpha"][i],
-                       theta["beta"][i], prices["train_chip_hour"][p] / 3600,
-                       prices["serve_chip_hour"][p] / 3600,
-                       prices["data_token"][p], Q[q]) for i, p, q in idx]
-    scipy_s = (time.perf_counter() - t0) / args.sample * n
-    err = max(abs(r / total[i, p, q] - 1) for r, (i, p, q) in zip(ref, idx, strict=True))
-    worse = min(r / total[i, p, q] - 1 for r, (i, p, q) in zip(ref, idx, strict=True))
-
-    point = jax.jit(make_solver(tech, HYP))
-
-    def args_of(i, p, q):
-        return ({k: v[i] for k, v in theta.items()}, {k: v[p] for k, v in prices.items()}, Q[q])
-
-    point(*args_of(*idx[0]))["total"].block_until_ready()
-    t0 = time.perf_counter()
-    loop = [float(point(*args_of(i, p, q))["total"]) for i, p, q in idx]
-    loop_s = (time.perf_counter() - t0) / args.sample * n
-    loop_err = max(abs(r / total[i, p, q] - 1) for r, (i, p, q) in zip(loop, idx, strict=True))
-
-    print(f"batched engine (jit + vmap):        {batched:9.2f} s  "
-          f"({batched / n * 1e6:.2f} µs/point; compile {compile_s:.1f} s, excluded)")
-    print(f"Python loop, scipy per point:       {scipy_s:9.2f} s  (scaled from {args.sample} "
-          f"points; max rel. diff {err:.1e}, scipy never cheaper by more than {-worse:.1e})")
-    print(f"Python loop, jitted point solver:   {loop_s:9.2f} s  (scaled from {args.sample} "
-          f"points; max rel. diff {loop_err:.1e})")
-    print(f"ratio vs scipy loop:  {scipy_s / batched:8.1f}×")
-    print(f"ratio vs jitted loop: {loop_s / batched:8.1f}×   (target ≥ 100×)")
+    tmp = Path(tempfile.mkdtemp(prefix="llmecon-sweep-")) if args.store is None else args.store
+    sizes = {SINGLE.name: int(args.points),
+             THREE.name: int(args.points if args.three_points is None else args.three_points)}
+    print(f"sweeps of draws × {args.prices} price points × {args.queries} Q; stores in {tmp}")
+    rows = []
+    try:
+        for hyp in (SINGLE, THREE):
+            first, small = in_memory(hyp, args.prices, args.queries, 100_000)
+            r = streamed(hyp, args.prices, args.queries, sizes[hyp.name],
+                         tmp / hyp.name, args.sample)
+            n = r["n"]
+            rows.append((hyp, first, small, r))
+            print(f"\n{hyp.name} ({', '.join(hyp.free)} free): {n:.3g} points in {r['chunks']} "
+                  f"chunks of {r['chunk']} draws; {r['reached']:.1%} reach the target")
+            print(f"  10^5 points in memory: {1e5 / small:12,.0f} points/s "
+                  f"(first call {first:.1f} s with compilation)")
+            print(f"  {n:.0e} points streamed: {n / r['wall']:11,.0f} points/s "
+                  f"({r['wall']:.1f} s, {r['wall'] / n * 1e6:.2f} µs/point)")
+            print(f"  SciPy loop (scaled from {args.sample} points): {r['scipy']:.4g} s; max rel. "
+                  f"diff {r['err']:.1e}; SciPy never cheaper by more than {r['worse']:.1e}")
+            comp = first - small
+            print(f"  ratio vs SciPy loop: {r['scipy'] / r['wall']:8.1f}× without compilation, "
+                  f"{r['scipy'] / (r['wall'] + comp):8.1f}× with it ({comp:.1f} s)")
+    finally:
+        if args.store is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"\npeak RSS of this process: {peak / GiB:.2f} GiB "
+          f"({'under' if peak < 4 * GiB else 'OVER'} the 4 GiB bound)")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ each member of a batched solve iterates alone (the solver's pool is a ``vmap``):
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -37,6 +38,22 @@ RETRIES = 3
 #: Chunks per worker by default: enough to balance uneven chunks, few enough to keep the
 #: per-task overhead (shipping the data, a compile on each new worker) small.
 CHUNKS_PER_WORKER = 4
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (``MemAvailable``; physical memory where
+    the kernel does not say): what chunk sizes and up-front memory checks are measured against."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**63
 
 
 def batch_mesh(devices: Sequence[Any] | None = None) -> jax.sharding.Mesh | None:
@@ -89,7 +106,8 @@ def chunk_bounds(m: int, chunk: int) -> list[tuple[int, int]]:
 
 def map_chunks(fn: Callable[..., Any], chunks: Sequence[tuple], scheduler: Any, *,
                retries: int = RETRIES, progress: Any = None,
-               sizes: Sequence[int] | None = None) -> list[Any]:
+               sizes: Sequence[int] | None = None,
+               on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``[fn(*args) for args in chunks]``, each call a task on a Dask cluster.
 
     ``fn`` and its arguments travel by (cloud)pickle to the workers, which import this package.
@@ -97,7 +115,9 @@ def map_chunks(fn: Callable[..., Any], chunks: Sequence[tuple], scheduler: Any, 
     this process as soon as it is done, so a worker killed later cannot take it along. A task
     that raises is rerun up to ``retries`` times; one whose worker dies is rescheduled by Dask.
     ``progress`` (an :class:`estimation.progress.Progress`) advances by ``sizes[i]`` as chunk
-    ``i`` arrives.
+    ``i`` arrives. ``on_result(i, result)``, when given, takes each chunk's result as it arrives
+    (e.g. to write it to disk) and the result is not kept (its slot in the list is None), so
+    the caller never holds more than one chunk.
     """
     from distributed import as_completed
 
@@ -112,7 +132,10 @@ def map_chunks(fn: Callable[..., Any], chunks: Sequence[tuple], scheduler: Any, 
         done = 0
         for fut, res in as_completed(futures, with_results=True):
             i = index[fut.key]
-            results[i] = res
+            if on_result is None:
+                results[i] = res
+            else:
+                on_result(i, res)
             fut.release()  # held here now: nothing to lose on the worker
             done += 1 if sizes is None else sizes[i]
             if progress is not None:

@@ -47,6 +47,15 @@ class Progress:
         self.done = 0
         self._t0 = time.perf_counter()
         self._last = 0.0
+        self._first = 0
+
+    def start(self, done: int = 0, total: int | None = None) -> None:
+        """Restart the clock with ``done`` units (of ``total``, if given) already finished (a
+        resumed run): the rate, and so the ETA, count only the work done from now on."""
+        if total is not None:
+            self.total = max(int(total), 1)
+        self.done = self._first = int(done)
+        self._t0 = time.perf_counter()
 
     def update(self, done: int, extra: str = "") -> None:
         self.done = int(done)
@@ -59,11 +68,20 @@ class Progress:
         _end_open_line(self.stream)
         frac = self.done / self.total
         bar = "#" * int(24 * frac)
+        elapsed = now - self._t0
         self.stream.write(
             f"\r{self.desc}: [{bar:<24}] {self.done}/{self.total} "
-            f"{now - self._t0:5.1f}s {extra}".rstrip()
+            f"{elapsed:5.1f}s{self.eta(elapsed)} {extra}".rstrip()
         )
         self.stream.flush()
+
+    def eta(self, elapsed: float) -> str:
+        """The ETA suffix (``ETA 12s``) at the rate since :meth:`start`; blank before any work."""
+        new = self.done - self._first
+        if new <= 0 or self.done >= self.total:
+            return ""
+        left = elapsed * (self.total - self.done) / new
+        return f" ETA {left:.0f}s" if left < 120 else f" ETA {left / 60:.1f}min"
 
     def __enter__(self) -> Progress:
         return self

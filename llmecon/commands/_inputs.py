@@ -342,21 +342,6 @@ def check_count(value: int, flag: str, minimum: int, zero_ok: bool = False) -> i
     return value
 
 
-def available_memory() -> int:
-    """Bytes of memory available to this process now (physical memory if unknown)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 2**63
-
-
 def check_memory(nbytes: float, flag: str, what: str) -> None:
     """Refuse, before any work, a size whose arrays would not fit in available memory.
 
@@ -369,6 +354,8 @@ def check_memory(nbytes: float, flag: str, what: str) -> None:
     what : str
         What the memory holds, for the message.
     """
+    from estimation.distributed import available_memory
+
     have = available_memory()
     if nbytes > 0.8 * have:
         raise UsageError(f"{flag}: {what} needs about {nbytes / 2**30:.1f} GiB, more than the "

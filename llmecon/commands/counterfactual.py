@@ -1,10 +1,15 @@
-"""``llmecon counterfactual SCENARIO.toml --out DIR [--force] [--draws K] [--seed S] [--quiet]``.
+"""``llmecon counterfactual SCENARIO.toml --out DIR [--force] [--draws K] [--seed S]
+[--scheduler ADDRESS] [--quiet]``.
 
 Thin over :func:`structural.counterfactual.run`: loads the scenario, solves every hypothesis over
 the draws, writes tables (CSV, Markdown, LaTeX), ``summary.json`` and plots to DIR, prints the
 report. Every option is checked before any work; the files are written into a hidden folder and
-moved into DIR only when the run has finished, so Ctrl-C or an error leaves nothing behind. A bad
-scenario (unknown key, missing field, unreachable target) or option exits 2 with one line.
+moved into DIR only when the run has finished, so an error leaves nothing behind. The solve
+streams in chunks of draws sized from available memory, each written as it finishes to the hidden
+folder ``.DIR.chunks`` beside DIR (with a progress bar and ETA on a terminal): after Ctrl-C the
+same command resumes from the last finished chunk, and the folder goes once the run has finished.
+``--scheduler`` solves the chunks on a Dask cluster. A bad scenario (unknown key, missing field,
+unreachable target) or option exits 2 with one line.
 SCENARIO may also name a bundled example (``guardrails``, ``guardrails.toml`` or
 ``structural/examples/scenarios/guardrails.toml``); ``--list-examples`` prints their names.
 """
@@ -12,6 +17,8 @@ SCENARIO may also name a bundled example (``guardrails``, ``guardrails.toml`` or
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from pathlib import Path
 
 from llmecon.cli import UsageError
@@ -28,9 +35,9 @@ from llmecon.commands._inputs import (
 #: Bytes one parameter draw needs at least, before the scenario is read: its parameters
 #: (at most ~64 float64) and the solver's outputs (~16 fields) at one price point and Q.
 MIN_BYTES_PER_DRAW = (64 + 16) * 8
-#: Float64 fields the solver keeps per draw, price point, Q and hypothesis, counting the flat
-#: batch and its solved copy (engine.solve_grid).
-FIELDS_PER_POINT = 2 * 16
+#: Float64 arrays the report holds per draw, price point, Q and hypothesis: the solve itself
+#: streams in chunks, but the break-evens compare whole cost grids (c1 − c2, signs, changes).
+FIELDS_PER_POINT = 8
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,8 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="parameter draws K for the uncertainty (default 200)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the draws, 0 to 2**32-1 (default 0)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="solve the chunks of draws on the Dask cluster whose scheduler listens "
+                        "at ADDRESS (e.g. tcp://host:8786); needs llmecon[distributed]; same "
+                        "results as a local run")
     p.add_argument("--quiet", action="store_true",
-                   help="no progress line on the terminal (the report is still printed)")
+                   help="no progress bar on the terminal (the report is still printed)")
     p.add_argument("--list-examples", action="store_true",
                    help="print the names of the bundled example scenarios and exit")
     p.set_defaults(func=main)
@@ -81,13 +92,34 @@ def main(args: argparse.Namespace) -> int:
             return market_scenario.main(path, args)
         scenario = load_scenario(path)
     check_grid_memory(args.draws, scenario)
-    from estimation.progress import status
+    from estimation.progress import Progress, status
 
     # Compiling and solving takes tens of seconds; a silent terminal looks hung.
     status(f"llmecon counterfactual: solving {scenario.title!r} over {args.draws} draws ...",
            not args.quiet)
-    with staged_output(args.out, force=args.force) as tmp:
-        result = run(scenario, draws=args.draws, seed=args.seed, out=tmp)
+    store = chunk_store(args.out)
+    try:
+        with staged_output(args.out, force=args.force) as tmp, \
+                Progress(1, "points", enabled=not args.quiet) as bar:
+            result = run(scenario, draws=args.draws, seed=args.seed, out=tmp, store=store,
+                         scheduler=args.scheduler, progress=bar, replace_other=True)
+    except BaseException as exc:
+        kept = len(list(store.glob("chunk-*.npz"))) if store.is_dir() else 0
+        if not kept:   # nothing to resume from: leave nothing behind
+            shutil.rmtree(store, ignore_errors=True)
+            raise
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        print(f"llmecon counterfactual: interrupted; {kept} finished chunk(s) kept in {store}: "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    shutil.rmtree(store, ignore_errors=True)
     print(result.render(console=True))
     print(f"Outputs in {args.out}")
     return 0
+
+
+def chunk_store(out: Path) -> Path:
+    """The hidden folder beside ``out`` where a run's finished chunks wait until it is done."""
+    out = out.absolute()
+    return out.parent / f".{out.name}.chunks"

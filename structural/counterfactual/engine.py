@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.distributed import batch_mesh, shard_batch
 from llmecon.errors import InputError
 from structural.counterfactual.model import Technology, _bisect
 
@@ -376,8 +377,13 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
 
     Every call has the same shape, so each solver compiles once however many draws, prices and
     Q a run has (compiling dominates small runs); small blocks also stay in cache and let each
-    block's Newton loop stop as soon as its own lanes have converged."""
-    m = -(-n // block) * block
+    block's Newton loop stop as soon as its own lanes have converged. With several local devices
+    (:func:`estimation.distributed.batch_mesh`) each call takes one block per device, sharded
+    along the lanes (``NamedSharding(mesh, P("batch"))``): every device runs the one-block
+    program on its own block, and each lane's result keeps its bytes (lanes never interact)."""
+    mesh = batch_mesh()
+    group = block * (1 if mesh is None else mesh.size)
+    m = -(-n // group) * group
 
     def pad(a):
         a = np.asarray(a, dtype=np.float64)
@@ -386,9 +392,11 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
     padded = [{k: pad(v) for k, v in x.items()} if isinstance(x, Mapping) else pad(x)
               for x in mapped]
     outs = []
-    for start in range(0, m, block):   # fixed-size blocks of one batch, not scenarios
-        blk = [{k: v[start:start + block] for k, v in x.items()} if isinstance(x, dict)
-               else x[start:start + block] for x in padded]
+    for start in range(0, m, group):   # fixed-size blocks of one batch, not scenarios
+        blk = [{k: v[start:start + group] for k, v in x.items()} if isinstance(x, dict)
+               else x[start:start + group] for x in padded]
+        if mesh is not None:
+            blk = shard_batch(blk, mesh)
         outs.append(fn(*blk, *shared))
     return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
 
@@ -507,8 +515,9 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     ['1.14e+17', '1.14e+17', '1.14e+17']
     """
     theta = with_target(tech, theta)
-    th, pr, q, shape = _flat_batch(theta, prices, Q)
-    K, P, nQ = shape
+    K, P, nQ = shape = (len(next(iter(theta.values()))), len(next(iter(prices.values()))),
+                        len(Q))
+    flat = None   # the (K·P·nQ,) batch, built only for a hypothesis that needs it
     values = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
         if make_solver(tech, hyp).warm_start and nQ > 1 and np.all(np.diff(Q) > 0):
@@ -520,7 +529,9 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                              (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
         else:
-            out = solve_flat(tech, hyp, th, pr, q)
+            if flat is None:
+                flat = _flat_batch(theta, prices, Q)[:3]
+            out = solve_flat(tech, hyp, *flat)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
     return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values)
 

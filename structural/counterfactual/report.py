@@ -9,10 +9,12 @@ import itertools
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from estimation.errors import SpecificationError
 from estimation.tables import MAX_WIDTH
 from structural.counterfactual import outputs, plots, sensitivity
 from structural.counterfactual.engine import (
@@ -29,6 +31,7 @@ from structural.counterfactual.scenario import (
     point_parameters,
 )
 from structural.counterfactual.shocks import shock_table
+from structural.counterfactual.stream import sweep
 
 __all__ = ["CounterfactualResult", "run"]
 
@@ -294,7 +297,9 @@ def _pct(a: np.ndarray, q: float, axis: int = 0) -> np.ndarray:
 
 
 def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
-        out: str | Path | None = None) -> CounterfactualResult:
+        out: str | Path | None = None, *, store: str | Path | None = None,
+        scheduler: Any = None, progress: Any = None,
+        replace_other: bool = False) -> CounterfactualResult:
     """Solve a scenario and (if ``out``) write its tables, JSON and plots.
 
     Parameters
@@ -303,6 +308,15 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     draws : K parameter draws for the uncertainty (ignored for published constants)
     seed : seed of the draws
     out : directory for the outputs
+    store : folder, optional
+        Stream the solve in chunks of draws written there (:func:`~.stream.sweep`); a run
+        interrupted after some chunks resumes from them when called again with the same store.
+    scheduler : Dask scheduler address or ``distributed.Client``, optional
+        Solve the chunks on that cluster (needs ``store``; same bytes as one process).
+    progress : estimation.progress.Progress, optional
+        Advanced by the points solved (with ``store``).
+    replace_other : bool
+        A ``store`` holding another sweep is emptied and reused instead of refused.
 
     Returns
     -------
@@ -322,8 +336,11 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     res = CounterfactualResult(sc, assumptions=assumptions_of(sc))
+    if scheduler is not None and store is None:
+        raise SpecificationError("scheduler= needs store=: the folder where the cluster's "
+                                 "chunks are written")
     if sc.hypotheses:
-        _solve(sc, res, draws, seed)
+        _solve(sc, res, draws, seed, store, scheduler, progress, replace_other)
     if sc.guardrails is not None:
         g = sc.guardrails.analyse()
         res.tables.update(g)
@@ -337,11 +354,12 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     return res
 
 
-def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> None:
-    tech = sc.technology
+def _draws(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> ParameterDraws:
+    """The parameter draws (row 0 the point estimate) with their targets, and the provenance
+    table."""
     pdraws = make_draws(sc.parameters, point_parameters(sc),
                         0 if isinstance(sc.parameters, Published) else draws, seed,
-                        tech.positive)
+                        sc.technology.positive)
     targets = draw_targets(sc, pdraws.theta)
     if targets is not None:   # a relative target: the reference pipeline's quality per draw
         pdraws.theta["target"] = targets
@@ -351,8 +369,21 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> No
         # an infinite value is a switched-off cap (e.g. the serving batch), not "unreachable"
         prov["value"] = prov["value"].map(lambda v: "inf" if np.isinf(v) else v).astype(object)
         res.tables["provenance"] = prov
+    return pdraws
+
+
+def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
+           store: str | Path | None = None, scheduler: Any = None, progress: Any = None,
+           replace_other: bool = False) -> None:
+    tech = sc.technology
+    pdraws = _draws(sc, res, draws, seed)
     with_draws = pdraws.used > 0
-    sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
+    if store is None:
+        sol = solve_grid(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries)
+    else:   # the same bytes, a chunk of draws at a time (memory maps of the chunk store)
+        sol = sweep(tech, sc.hypotheses, pdraws.theta, sc.prices, sc.queries, store,
+                    scheduler=scheduler, progress=progress,
+                    replace_other=replace_other).solution()
     res.solution = sol
     pc = probability_cheapest(sol) if with_draws else None
     if with_draws:

@@ -41,9 +41,11 @@ an assumption: a smaller, over-trained model costs less to serve, so the markup 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -517,7 +519,7 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
             continue
         g = g.assign(provider_code=0)
         d = long_format(g)
-        resid = d["log_price"] - (np.asarray(mean(p, d)) + avg_effect)
+        resid = d["log_price"] - (_mean_on_host(mean, p, d) + avg_effect)
         for k, kind in enumerate(["input", "output"]):
             r = resid[d["out"] == k]
             n = len(r)
@@ -529,6 +531,27 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
                          "ci_high": float(np.exp(r.mean() + q * se)),
                          "models": int(g["model"].nunique())})
     return pd.DataFrame(rows)
+
+
+_MEAN_KEYS = ("out", "log_active", "log_total", "log_window", "t")
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _mean_padded(mean: Any, p: dict[str, Any], d: dict[str, Any]) -> Any:
+    return mean(p, d)
+
+
+def _mean_on_host(mean: Any, p: dict[str, Any], d: dict[str, Any]) -> np.ndarray:
+    """``mean(p, d)`` (:func:`loglinear_mean` or :func:`roofline_mean`) as a NumPy array,
+    compiled once per form and row bucket (:func:`estimation.objective.padded_rows`; padded
+    with copies of the first row) instead of once per operation and per number of rows."""
+    from estimation.objective import padded_rows
+
+    n = len(d["out"])
+    pad = padded_rows(n) - n
+    dd = {k: np.concatenate([np.asarray(d[k]), np.repeat(np.asarray(d[k])[:1], pad)])
+          for k in _MEAN_KEYS}
+    return np.asarray(_mean_padded(mean, p, dd))[:n]
 
 
 def simulate(params: dict[str, float], table: pd.DataFrame, form: str = "loglinear",

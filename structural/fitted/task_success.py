@@ -130,8 +130,25 @@ def runs_table(runs: pd.DataFrame | None = None,
     missing = {"A", "B", "E", "alpha", "beta"} - set(law)
     if missing:
         raise FitInputError(f"law: missing Chinchilla constant(s) {', '.join(sorted(missing))}")
-    loss = pretraining.compute_optimal_loss(runs["training_compute_flop"].to_numpy(), **law)
-    return runs.assign(loss=np.asarray(loss))
+    return runs.assign(loss=_compute_optimal_loss(runs["training_compute_flop"].to_numpy(), law))
+
+
+@jax.jit
+def _optimal_loss_padded(C: Any, law: Mapping[str, Any]) -> Any:
+    return pretraining.compute_optimal_loss(C, **law)
+
+
+def _compute_optimal_loss(C: np.ndarray, law: Mapping[str, float]) -> np.ndarray:
+    """:func:`structural.pretraining.compute_optimal_loss` of every run, compiled once per row
+    bucket (:func:`estimation.objective.padded_rows`; padded with C = 1) instead of once per
+    operation and run count: each training/test split has its own number of runs."""
+    from estimation.objective import padded_rows
+
+    n = len(C)
+    padded = np.ones(padded_rows(n))
+    padded[:n] = C
+    law = {k: jnp.asarray(float(law[k])) for k in ("A", "B", "E", "alpha", "beta")}
+    return np.asarray(_optimal_loss_padded(padded, law))[:n]
 
 
 def variance_factor(phi: Any, epochs: Any) -> Any:
@@ -143,6 +160,9 @@ def mean_success(p: Mapping[str, Any], d: Mapping[str, Any], tasks: tuple[str, .
     """m_i = σ(κ (ℓ_b(i) − L_i)) for every run."""
     ell = jnp.stack([p[ell_name(t)] for t in tasks])[d["bench"]]
     return jax.nn.sigmoid(p["kappa"] * (ell - d["loss"]))
+
+
+_mean_success_jit = jax.jit(mean_success, static_argnums=2)
 
 
 def make_contributions(tasks: tuple[str, ...]):
@@ -306,10 +326,17 @@ def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None
     >>> task_success.predict(link, runs).round(3).tolist()
     [0.096, 0.541]
     """
+    from estimation.objective import padded_rows
+
     table = runs_table(runs, law)
     d = arrays(table, res.tasks)
+    n = len(table)
+    # Padded to its row bucket with copies of the first run: one compiled call per bucket.
+    d = {k: np.concatenate([v, np.repeat(v[:1], padded_rows(n) - n)]) for k, v in d.items()
+         if k in ("bench", "loss")}
     p = {k: jnp.asarray(v) for k, v in res.params.items()}
-    return pd.Series(np.asarray(mean_success(p, d, res.tasks)), index=table.index, name="predicted")
+    m = _mean_success_jit(p, d, res.tasks)
+    return pd.Series(np.asarray(m)[:n], index=table.index, name="predicted")
 
 
 def simulate(params: Mapping[str, float], runs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

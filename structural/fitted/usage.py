@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -357,11 +358,15 @@ def reasoning_medians(res: Any) -> pd.DataFrame:
 
 # --- simulation and cost per request -----------------------------------------------------------
 
+_components_jit = jax.jit(components, static_argnums=1)
+
+
 def simulate_mixture(params: dict[str, float], K: int, n: int, seed: int = 0,
                      cap: int | None = None) -> np.ndarray:
     """Integer token counts from the discretised mixture (rounded lognormal draws, ≥ 1)."""
     rng = np.random.default_rng(seed)
-    w, mu, sigma = (np.asarray(a) for a in components(
+    # One compiled call per K rather than an eager compile per operation.
+    w, mu, sigma = (np.asarray(a) for a in _components_jit(
         {k: jnp.asarray(v) for k, v in params.items()}, K))
     k = rng.choice(K, size=n, p=w / w.sum())
     x = np.maximum(np.round(np.exp(mu[k] + sigma[k] * rng.standard_normal(n))), 1.0)

@@ -38,7 +38,7 @@ def stub_run(monkeypatch):
     """Replace the solver by one that writes two files into its ``out`` folder; record calls."""
     calls = []
 
-    def run(scenario, draws, seed, out):
+    def run(scenario, draws, seed, out, **kw):
         calls.append((draws, seed, out))
         (Path(out) / "costs.csv").write_text("new\n")
         (Path(out) / "summary.json").write_text("{}\n")
@@ -90,7 +90,7 @@ def test_outputs_are_staged_and_moved_into_place(tmp_path, capsys, stub_run):
 
 
 def test_ctrl_c_exits_130_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    def interrupted(scenario, draws, seed, out):
+    def interrupted(scenario, draws, seed, out, **kw):
         (Path(out) / "costs.csv").write_text("half\n")
         raise KeyboardInterrupt
 
@@ -108,3 +108,38 @@ def test_progress_line_on_a_terminal_unless_quiet(tmp_path, capsys, monkeypatch,
     assert main(argv + (["--quiet"] if quiet else [])) == 0
     err = capsys.readouterr().err
     assert ("llmecon counterfactual: solving" in err) is not quiet
+
+
+def test_interrupted_run_resumes_from_its_chunks(tmp_path, capsys, monkeypatch):
+    """Ctrl-C after the first of two chunks keeps it beside --out; the same command then solves
+    only the second, removes the chunks, and writes the tables of an uninterrupted run."""
+    from structural.counterfactual import stream
+
+    monkeypatch.setattr(stream, "MAX_CHUNK_POINTS", 1)      # one quantum (256 draws) a chunk
+    calls = []
+
+    def interrupted_after_one(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return stream.solve_chunk(*args)
+
+    src = Path("structural/examples/scenarios/sardana_frankle_13b.toml").read_text()
+    scenario = tmp_path / "drawn.toml"   # the known answer with assumed uncertainty: 301 draws
+    scenario.write_text(src.replace("fit = []", 'fit = []\nuncertainty = { kind = "normal", '
+                                    'sd = { A = 10.0, alpha = 0.003 } }'))
+    argv = ["counterfactual", scenario, "--draws", "300", "--quiet", "--out"]
+    monkeypatch.setattr(stream, "_solve_chunk", interrupted_after_one)
+    line = _fails(capsys, [*argv, tmp_path / "out"], "1 finished chunk(s) kept", "resume",
+                  status=130)
+    store = tmp_path / ".out.chunks"
+    assert str(store) in line and not (tmp_path / "out").exists()
+    calls.clear()
+    monkeypatch.setattr(stream, "_solve_chunk", lambda *a: calls.append(1) or
+                        stream.solve_chunk(*a))
+    assert main([str(a) for a in argv] + [str(tmp_path / "out")]) == 0
+    assert len(calls) == 1 and not store.exists()
+    ref = cf.run(scenario, draws=300, seed=0, out=tmp_path / "ref")
+    assert ref is not None
+    for name in ("costs.csv", "breakeven.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()

@@ -119,3 +119,51 @@ def test_breakeven_equalises_the_two_costs():
     a, b = sol.total("heavy_training")[0, 0], sol.total("long_context")[0, 0]
     assert a[1] == pytest.approx(b[1], rel=1e-9)
     assert np.sign(a[0] - b[0]) == -np.sign(a[2] - b[2])
+
+
+def _scipy_balanced(L, Q, pt, pd_, x=500.0, y=300.0, ca=5.0, cb=0.5, cmax=2.0**20,
+                    A=406.4, B=410.7, E=1.69, a=0.336, b=0.283):
+    """min over N and c of 6ND·pt + Q·2N(x + c + y)·pd with D binding L(N, D) + (α_c/(c + x))^β_c
+    = L: nested bounded scalar searches (c outside, N inside), one point at a time."""
+    def inner(c):
+        gap0 = L - E - (ca / (c + x)) ** cb
+
+        def cost(t):
+            N = np.exp(t)
+            D = (B / (gap0 - A * N ** (-a))) ** (1 / b)
+            return 6 * N * D * pt + Q * 2 * N * (x + c + y) * pd_
+
+        lo = np.log((A / gap0) ** (1 / a)) + 1e-9
+        return minimize_scalar(cost, bounds=(lo, np.log(1e14)), method="bounded",
+                               options={"xatol": 1e-10}).fun
+
+    return minimize_scalar(lambda s: inner(np.exp(s)), bounds=(0.0, np.log(cmax)),
+                           method="bounded", options={"xatol": 1e-10}).fun
+
+
+def test_three_levers_match_scipy():
+    """N, D and the context c free (D binding; N and c optimised, nested), against nested SciPy
+    searches, with optima inside the context's range and at its bound c = 1."""
+    L = 2.15
+    tech = PipelineTechnology(Target("loss", L), attention=False)
+    hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
+                     bounds={"c": (1.0, 2.0**20)})
+    th = {k: np.array([v]) for k, v in PIPELINE_DEFAULTS.items()}
+    th.update(tokens_in=np.array([500.0]), tokens_out=np.array([300.0]),
+              ctx_alpha=np.array([5.0]), ctx_beta=np.array([0.5]), bandwidth=np.array([1e30]),
+              **{k: np.ones(1) for k in ("peak_train", "peak_infer", "u_train", "u_prefill",
+                                           "u_decode")})
+    pr = {k: np.zeros(2) for k in PRICE_FIELDS}
+    pr.update(train_chip_hour=3600 * np.array([3e-18, 1e-18]),
+              serve_chip_hour=3600 * np.array([1e-17, 3e-17]))
+    Q = np.geomspace(1e6, 1e13, 4)
+    v = solve_grid(tech, [hyp], th, pr, Q).values["balanced"]
+    assert np.all(v["status"] == 0)
+    c = v["lever_c"][0]
+    assert (c > 1.5).any() and (c < 1.0 + 1e-9).any()   # interior optima and the bound c = 1
+    for p in range(2):
+        for i in range(len(Q)):
+            ref = _scipy_balanced(L, Q[i], pr["train_chip_hour"][p] / 3600,
+                                  pr["serve_chip_hour"][p] / 3600)
+            assert v["total"][0, p, i] == pytest.approx(ref, rel=1e-9)
+            assert v["total"][0, p, i] <= ref * (1 + 1e-12)

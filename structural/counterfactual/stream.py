@@ -1,0 +1,303 @@
+"""Sweeps of any size: the engine's (draws × prices × Q) grid streamed in chunks of draws.
+
+:func:`sweep` solves every hypothesis exactly as :func:`~.engine.solve_grid` does, but a chunk of
+draws at a time, so memory stays bounded whatever the number of points:
+
+* **Chunk size from memory.** A chunk holds at most :data:`MEMORY_SHARE` of the memory available
+  now (and at most :data:`MAX_CHUNK_POINTS` points), at :data:`BYTES_PER_POINT` per point and
+  hypothesis (the flat batch, the solver's outputs and their concatenated copy). Its number of
+  draws is a multiple of the engine's block quantum (:func:`quantum`), so every compiled block
+  holds the same lanes, in the same places, as in one unchunked solve: the output bytes do not
+  depend on the chunk size.
+* **Written chunk by chunk, resumable.** Each finished chunk goes to ``store/chunk-NNNNNN.npz``
+  (written under a temporary name and renamed, so a file present is complete) beside a
+  ``manifest.json`` fingerprinting the inputs. A run interrupted at any point is resumed by
+  calling :func:`sweep` again with the same inputs and store: finished chunks are kept, the
+  others are solved. A store holding another sweep is refused.
+* **Every device, every machine.** Within a chunk the engine shards its blocks over the local
+  devices (:func:`estimation.distributed.batch_mesh`); with ``scheduler=`` (a Dask address or
+  client) the chunks run on a Dask cluster through :func:`estimation.distributed.map_chunks`,
+  each written here as soon as it arrives, so a worker that dies loses only the chunk it held.
+* **Reductions on the way.** P(cheapest hypothesis) over draws is accumulated per chunk (counts
+  kept in each chunk file), so a sweep that is never consolidated still yields it.
+
+The full arrays are assembled on demand into ``.npy`` files opened as memory maps
+(:meth:`SweepResult.array`, :meth:`SweepResult.solution`), again chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimation.distributed import available_memory, map_chunks
+from structural.counterfactual.engine import (
+    BLOCK,
+    BLOCK_PATH,
+    Hypothesis,
+    HypothesisError,
+    Solution,
+    solve_grid,
+    with_target,
+)
+
+#: Bytes one point (draw × price × Q) of one hypothesis needs while its chunk is solved: the
+#: flat inputs (~40 float64), the solver's ~20 output fields and their concatenated copy.
+BYTES_PER_POINT = 640
+#: Share of the memory available at the start that one chunk may take.
+MEMORY_SHARE = 0.25
+#: Most points (× hypotheses) in one chunk: small enough for a fine-grained resume and an
+#: honest ETA, large enough that the per-chunk overhead is negligible.
+MAX_CHUNK_POINTS = 1 << 21
+MANIFEST = "manifest.json"
+
+
+class SweepStoreError(HypothesisError):
+    """A chunk store that cannot take this sweep (it holds another one, or is not a folder)."""
+
+
+def quantum(n_prices: int, n_q: int) -> int:
+    """Draws per chunk must be a multiple of this, so that chunk boundaries fall on the engine's
+    block boundaries: (draw × price) lanes of the continuation solver come in blocks of
+    :data:`~.engine.BLOCK_PATH`, (draw × price × Q) lanes of the flat solver in blocks of
+    :data:`~.engine.BLOCK`."""
+    a = BLOCK_PATH // math.gcd(BLOCK_PATH, n_prices)
+    b = BLOCK // math.gcd(BLOCK, n_prices * n_q)
+    return a * b // math.gcd(a, b)
+
+
+def chunk_draws(n_draws: int, n_prices: int, n_q: int, n_hyp: int,
+                memory: int | None = None) -> int:
+    """Draws per chunk for a sweep: as many as :data:`MEMORY_SHARE` of ``memory`` (default:
+    available now) and :data:`MAX_CHUNK_POINTS` allow, rounded down to a multiple of
+    :func:`quantum` (at least one quantum)."""
+    memory = available_memory() if memory is None else memory
+    per_draw = n_prices * n_q * max(n_hyp, 1)
+    points = min(MEMORY_SHARE * memory / BYTES_PER_POINT, MAX_CHUNK_POINTS)
+    q = quantum(n_prices, n_q)
+    return int(min(max(q, int(points // per_draw) // q * q), -(-n_draws // q) * q))
+
+
+def _fingerprint(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, np.ndarray],
+                 prices: Mapping[str, np.ndarray], Q: np.ndarray, fields: Sequence[str] | None,
+                 chunk: int) -> str:
+    h = hashlib.sha256()
+    h.update(repr((tech, list(hypotheses), fields, chunk)).encode())
+    for name, arrays in (("theta", theta), ("prices", prices), ("Q", {"Q": Q})):
+        for k in sorted(arrays):
+            h.update(f"{name}.{k}".encode())
+            h.update(np.ascontiguousarray(arrays[k], dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def solve_chunk(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, np.ndarray],
+                prices: Mapping[str, np.ndarray], Q: np.ndarray,
+                fields: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """One chunk of draws: :func:`~.engine.solve_grid`'s values as flat ``"i:field"`` arrays
+    (hypothesis index i) plus the counts behind P(cheapest). Runs in this process or in a Dask
+    worker (everything it takes and returns pickles)."""
+    import structural  # noqa: F401  (float64 on in a fresh worker before any array is placed)
+
+    sol = solve_grid(tech, hypotheses, theta, prices, Q)
+    out: dict[str, np.ndarray] = {}
+    for i, h in enumerate(sol.hypotheses):
+        for k, v in sol.values[h].items():
+            if fields is None or k in fields:
+                out[f"{i}:{k}"] = v
+    totals = np.stack([sol.total(h) for h in sol.hypotheses])    # (H, k, P, nQ)
+    best = np.argmin(totals, axis=0)
+    any_feasible = np.isfinite(totals).any(axis=0)
+    out["cheapest_counts"] = np.stack([((best == i) & any_feasible).sum(axis=0)
+                                       for i in range(len(sol.hypotheses))])
+    return out
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep in its chunk store: ``hypotheses``, ``Q``, ``shape`` (K, P, nQ), the
+    draws per chunk and P(cheapest) over all draws (``p_cheapest[h]``, shape (P, nQ))."""
+
+    store: Path
+    hypotheses: list[str]
+    Q: np.ndarray
+    shape: tuple[int, int, int]
+    chunk: int
+    fields: list[str]
+    p_cheapest: dict[str, np.ndarray] = field(default_factory=dict)
+    solved_chunks: int = 0
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.shape[0] // self.chunk)
+
+    def chunk_path(self, c: int) -> Path:
+        return self.store / f"chunk-{c:06d}.npz"
+
+    def array(self, hypothesis: str, name: str) -> np.ndarray:
+        """The (K, P, nQ) array of one output field, assembled chunk by chunk into
+        ``store/HYPOTHESIS.FIELD.npy`` and returned as a read-only memory map."""
+        i = self.hypotheses.index(hypothesis)
+        path = self.store / f"{hypothesis}.{name}.npy"
+        if not path.exists():
+            tmp = path.with_suffix(".npy.tmp")
+            arr = None
+            for c in range(self.n_chunks):
+                with np.load(self.chunk_path(c)) as f:
+                    part = f[f"{i}:{name}"]
+                if arr is None:
+                    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=part.dtype,
+                                                    shape=self.shape)
+                arr[c * self.chunk:c * self.chunk + len(part)] = part
+            assert arr is not None
+            arr.flush()
+            del arr
+            os.replace(tmp, path)
+        return np.load(path, mmap_mode="r")
+
+    def solution(self) -> Solution:
+        """The whole sweep as the engine's :class:`~.engine.Solution`, every field a memory
+        map (see :meth:`array`)."""
+        return Solution(list(self.hypotheses), self.Q,
+                        {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses})
+
+
+def _open_store(store: Path, manifest: dict, replace_other: bool) -> set[int]:
+    """Create ``store`` or check that it holds this sweep (else refuse, or empty it with
+    ``replace_other``); the chunks already finished."""
+    if store.exists() and not store.is_dir():
+        raise SweepStoreError(f"store {store}: expected a folder, found a file")
+    store.mkdir(parents=True, exist_ok=True)
+    mpath = store / MANIFEST
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, ValueError) as e:
+            raise SweepStoreError(f"store {store}: unreadable {MANIFEST} ({e})") from e
+        if old.get("fingerprint") != manifest["fingerprint"] and replace_other:
+            for p in store.iterdir():
+                if p.is_file() and (p.name == MANIFEST or p.suffix in (".npz", ".npy", ".tmp")):
+                    p.unlink()
+            return _open_store(store, manifest, False)
+        if old.get("fingerprint") != manifest["fingerprint"]:
+            raise SweepStoreError(
+                f"store {store} holds another sweep (other scenario, draws, prices, Q or chunk "
+                "size); choose another folder or delete it")
+    else:
+        tmp = mpath.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        os.replace(tmp, mpath)
+    return {int(p.name[6:12]) for p in store.glob("chunk-*.npz")}
+
+
+def _save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write a chunk atomically: a file under its final name is always complete."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
+          prices: Mapping[str, Any], Q: Any, store: str | Path, *,
+          fields: Sequence[str] | None = None, chunk: int | None = None,
+          scheduler: Any = None, progress: Any = None,
+          memory: int | None = None, replace_other: bool = False) -> SweepResult:
+    """Solve every hypothesis over (draws × prices × Q) in chunks of draws, each written to
+    ``store`` as it finishes; resume where an earlier call with the same inputs stopped.
+
+    Parameters
+    ----------
+    tech, hypotheses, theta, prices, Q
+        As for :func:`~.engine.solve_grid` (theta: K draws per parameter).
+    store : path
+        Folder for the manifest and one ``.npz`` per chunk (created; reused to resume).
+    fields : sequence of str, optional
+        Output fields to keep (default all, e.g. ``("total", "status")`` for a lean sweep).
+    chunk : int, optional
+        Draws per chunk (default :func:`chunk_draws` from available ``memory``); must be a
+        multiple of :func:`quantum` so that the output bytes do not depend on it.
+    scheduler : str or distributed.Client, optional
+        Run the chunks on this Dask cluster instead of in this process.
+    progress : estimation.progress.Progress, optional
+        Advanced by the points of each finished chunk (a bar with an ETA on a terminal).
+    memory : int, optional
+        Bytes to size the chunks from (default: available now).
+    replace_other : bool
+        A store that holds another sweep is emptied and reused instead of refused.
+
+    Returns
+    -------
+    SweepResult
+    """
+    theta = {k: np.asarray(v, dtype=np.float64) for k, v in with_target(tech, theta).items()}
+    prices = {k: np.asarray(v, dtype=np.float64) for k, v in prices.items()}
+    Q = np.asarray(Q, dtype=np.float64)
+    K = len(next(iter(theta.values())))
+    P = len(next(iter(prices.values())))
+    nQ = len(Q)
+    names = [h.name for h in hypotheses]
+    q = quantum(P, nQ)
+    if chunk is None:
+        chunk = chunk_draws(K, P, nQ, len(hypotheses), memory)
+    if chunk < 1 or chunk % q:
+        raise HypothesisError(f"chunk: expected a positive multiple of {q} draws (the engine's "
+                              f"block quantum for {P} prices × {nQ} Q), got {chunk}")
+    fields = None if fields is None else list(fields)
+    manifest = {"fingerprint": _fingerprint(tech, hypotheses, theta, prices, Q, fields, chunk),
+                "hypotheses": names, "shape": [K, P, nQ], "chunk": chunk, "fields": fields}
+    store = Path(store)
+    done = _open_store(store, manifest, replace_other)
+    bounds = [(a, min(a + chunk, K)) for a in range(0, K, chunk)]
+    todo = [c for c in range(len(bounds)) if c not in done]
+    per_draw = P * nQ * len(hypotheses)
+    finished = (len(bounds) - len(todo)) * chunk * per_draw
+    if progress is not None:
+        progress.start(min(finished, K * per_draw), total=K * per_draw)
+
+    def args_of(c: int) -> tuple:
+        a, b = bounds[c]
+        return (tech, list(hypotheses), {k: v[a:b] for k, v in theta.items()}, prices, Q, fields)
+
+    def keep(c: int, arrays: Mapping[str, np.ndarray]) -> None:
+        nonlocal finished
+        _save_chunk(store / f"chunk-{c:06d}.npz", arrays)
+        finished += (bounds[c][1] - bounds[c][0]) * per_draw
+        if progress is not None:
+            progress.update(finished)
+
+    if scheduler is None:
+        for c in todo:   # chunks of one batch, bounded memory: not a loop over scenarios
+            keep(c, _solve_chunk(*args_of(c)))
+    elif todo:
+        map_chunks(solve_chunk, [args_of(c) for c in todo], scheduler,
+                   on_result=lambda i, res: keep(todo[i], res))
+    return _result(store, names, Q, (K, P, nQ), chunk, fields, len(todo), len(bounds))
+
+
+#: The chunk solver the in-process loop calls (a module global so that a test can interrupt it).
+_solve_chunk: Callable[..., dict[str, np.ndarray]] = solve_chunk
+
+
+def _result(store: Path, names: list[str], Q: np.ndarray, shape: tuple[int, int, int],
+            chunk: int, fields: list[str] | None, solved: int, n_chunks: int) -> SweepResult:
+    """Read back P(cheapest) from the chunk files (small arrays only) and the field names."""
+    counts = None
+    keys: list[str] = []
+    for c in range(n_chunks):
+        with np.load(store / f"chunk-{c:06d}.npz") as f:
+            part = f["cheapest_counts"]
+            if not keys:
+                keys = [k.split(":", 1)[1] for k in f.files if k.startswith("0:")]
+        counts = part.astype(np.int64) if counts is None else counts + part
+    assert counts is not None
+    pc = {h: counts[i] / shape[0] for i, h in enumerate(names)}
+    return SweepResult(store, names, Q, shape, chunk, keys if fields is None else fields, pc,
+                       solved)

@@ -49,6 +49,8 @@ from structural.counterfactual.engine import (
     with_target,
 )
 
+__all__ = ["sweep"]
+
 #: Bytes one point (draw × price × Q) of one hypothesis needs while its chunk is solved: the
 #: flat inputs (~40 float64), the solver's ~20 output fields and their concatenated copy.
 BYTES_PER_POINT = 640
@@ -236,6 +238,29 @@ def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
     Returns
     -------
     SweepResult
+
+    Examples
+    --------
+    300 draws of Erdil's (2024) trade-off in two chunks of one block quantum each; the streamed
+    arrays are byte for byte those of one :func:`~.engine.solve_grid` call:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> from structural.counterfactual.stream import quantum, sweep
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+    >>> theta = {"w_T": np.linspace(0.5, 1.5, 300), "w_I": np.ones(300)}
+    >>> prices = {"train_chip_hour": np.ones(1), "serve_chip_hour": np.ones(1)}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> res = sweep(tech, hyps, theta, prices, Q, tempfile.mkdtemp() + "/store",
+    ...             chunk=quantum(1, len(Q)))
+    >>> res.n_chunks, res.shape
+    (2, (300, 1, 10))
+    >>> whole = solve_grid(tech, hyps, theta, prices, Q)
+    >>> bool(np.array_equal(res.array("train_more", "total"), whole.total("train_more")))
+    True
     """
     theta = {k: np.asarray(v, dtype=np.float64) for k, v in with_target(tech, theta).items()}
     prices = {k: np.asarray(v, dtype=np.float64) for k, v in prices.items()}

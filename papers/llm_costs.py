@@ -50,7 +50,7 @@ from structural.fitted import FittedModel
 from structural.fitted.usage import EXAMPLE_PRICES  # the cost-per-request rows' prices
 
 __all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
-           "SECTIONS", "TITLE", "console_table", "reproduce"]
+           "SECTIONS", "TITLE", "console_table", "reproduce", "sections"]
 
 TITLE = "Fitted cost functions: parameters, standard errors, CIs and fit statistics"
 
@@ -138,7 +138,14 @@ def _checks(c: _Collected, quick: bool) -> list[Check]:
 def sections(registry: dict[str, FittedModel] | None = None) -> tuple[tuple[str, Any], ...]:
     """(heading, section) of each model of ``registry`` (default
     :data:`structural.fitted.REGISTRY`) in its order: each section is the model module's
-    ``llm_costs``, imported when it runs."""
+    ``llm_costs``, imported when it runs.
+
+    Examples
+    --------
+    >>> from papers.llm_costs import sections
+    >>> [what for what, _ in sections()][-1]
+    'task success'
+    """
     registry = structural.fitted.REGISTRY if registry is None else registry
     return tuple((model.section, model.llm_costs) for model in registry.values())
 

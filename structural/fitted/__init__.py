@@ -70,7 +70,14 @@ class CommandLine(Protocol):
     ``csv`` reads a CSV given by ``flag`` (None when ``path`` is None: use the bundled data),
     checks ``columns`` and a date are present and adds ``t`` in years since ``origin``;
     ``enough`` stops unless ``min_rows`` complete rows at two or more dates; ``write`` writes
-    the fits and extra tables to ``--out`` once every fit has converged (exit status 0)."""
+    the fits and extra tables to ``--out`` once every fit has converged (exit status 0).
+
+    Examples
+    --------
+    >>> from structural.fitted import CommandLine
+    >>> sorted(n for n in vars(CommandLine) if not n.startswith("_"))
+    ['check_bootstrap_memory', 'csv', 'enough', 'read', 'show', 'show_fit', 'show_table', 'write']
+    """
 
     def read(self, path: str, what: str, flag: str) -> Any: ...
 
@@ -95,7 +102,14 @@ class Collector(Protocol):
     """What a model's ``llm_costs`` section adds to: ``add_fit`` appends a fit's parameter rows
     (estimate, SE, 95% CI, N, fit statistics), ``add_derived`` a table of derived quantities
     (columns estimate, std_err, ci_low, ci_high); ``rows``, ``notes``, ``converged`` and
-    ``found`` (numbers the checks compare) are appended to directly."""
+    ``found`` (numbers the checks compare) are appended to directly.
+
+    Examples
+    --------
+    >>> from structural.fitted import Collector
+    >>> sorted(n for n in vars(Collector) if n.startswith("add_"))
+    ['add_derived', 'add_fit']
+    """
 
     rows: list[dict]
     notes: list[str]
@@ -167,7 +181,15 @@ def _declaration(path: Path) -> dict[str, Any] | None:
 def discover(paths: Iterable[str] | None = None,
              package: str = "structural.fitted") -> dict[str, FittedModel]:
     """Every module in ``paths`` (default: this package's ``__path__``) that declares
-    ``COMMAND``, in the order the declarations give."""
+    ``COMMAND``, in the order the declarations give.
+
+    Examples
+    --------
+    >>> import structural.fitted
+    >>> from structural.fitted import discover
+    >>> list(discover(structural.fitted.__path__)) == list(structural.fitted.REGISTRY)
+    True
+    """
     found = []
     for directory in (__path__ if paths is None else paths):
         for path in sorted(Path(directory).glob("*.py")):

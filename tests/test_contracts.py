@@ -179,6 +179,19 @@ def test_a_new_fitted_model_is_one_file(tmp_path, monkeypatch, capsys):
     sys.modules.pop("structural.fitted.toy_normal", None)
 
 
+@pytest.mark.parametrize("declaration, message", [
+    ("COMMAND = {'order': 1, 'summary': str(1), 'section': 's', 'arguments': []}",
+     "must be a dict of literals"),
+    ("COMMAND = {'order': 1, 'summary': 's', 'arguments': []}", "with exactly the keys"),
+])
+def test_a_malformed_declaration_names_its_file(tmp_path, declaration, message):
+    from structural.fitted import discover
+
+    (tmp_path / "bad_model.py").write_text(declaration + "\n", encoding="utf-8")
+    with pytest.raises(TypeError, match=f"bad_model.py: COMMAND .*{message}"):
+        discover([str(tmp_path)])
+
+
 def test_ci_runs_the_linter_the_import_contracts_and_the_type_checker():
     steps = [line.split("#")[0].strip() for line in
              (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]

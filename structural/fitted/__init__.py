@@ -169,10 +169,10 @@ def _declaration(path: Path) -> dict[str, Any] | None:
             try:
                 decl = ast.literal_eval(node.value)
             except ValueError:
-                raise ValueError(f"{path}: COMMAND must be a dict of literals "
+                raise TypeError(f"{path}: COMMAND must be a dict of literals "
                                  "(it is read without importing the module)") from None
             if not isinstance(decl, dict) or set(decl) != DECLARATION_KEYS:
-                raise ValueError(f"{path}: COMMAND must be a dict with exactly the keys "
+                raise TypeError(f"{path}: COMMAND must be a dict with exactly the keys "
                                  f"{', '.join(sorted(DECLARATION_KEYS))}")
             return decl
     return None

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
@@ -583,7 +584,7 @@ def simulate(params: dict[str, float], table: pd.DataFrame, form: str = "logline
     return table.assign(input_usd_per_mtok=np.exp(y[:n]), output_usd_per_mtok=np.exp(y[n:]))
 
 
-def command(args: Any, cli: Any) -> int:
+def command(args: Any, cli: CommandLine) -> int:
     """``llmecon fit inference_price``: one form on ``--prices`` (default: the curated
     third-party prices, then also the markups)."""
     import textwrap
@@ -611,7 +612,7 @@ def command(args: Any, cli: Any) -> int:
     return cli.write(f"inference_price_{args.form}", [("params", res)], extra)
 
 
-def llm_costs(c: Any, quick: bool) -> None:
+def llm_costs(c: Collector, quick: bool) -> None:
     """The ``llm_costs`` section: both forms (log-linear and roofline), their markups, and the
     long-context tier premium."""
     sample = third_party_open()

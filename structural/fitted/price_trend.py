@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import normal_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
@@ -235,7 +236,7 @@ def simulate(params: dict[str, float], t: np.ndarray, seed: int = 0) -> pd.DataF
                          "date": T0 + pd.to_timedelta(t * 365.25, unit="D")})
 
 
-def command(args: Any, cli: Any) -> int:
+def command(args: Any, cli: CommandLine) -> int:
     """``llmecon fit price_trend``: the trend above ``--threshold`` (or the ECI of
     ``--reference``) on ``--observations`` (default: the curated prices)."""
     import math
@@ -259,7 +260,7 @@ def command(args: Any, cli: Any) -> int:
     return cli.write("price_trend", [("params", res)], {"decline": dcl})
 
 
-def llm_costs(c: Any, quick: bool) -> None:
+def llm_costs(c: Collector, quick: bool) -> None:
     """The ``llm_costs`` section: the trend at the ECI of each reference model and its decline
     per year (``c.found["declines"]``)."""
     refs = ("GPT-3.5 Turbo", "GPT-4") if quick else REFERENCE_MODELS

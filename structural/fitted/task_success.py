@@ -66,6 +66,7 @@ from jax.scipy.special import log_ndtr
 import estimation
 from llmecon.errors import InputError
 from structural import pretraining
+from structural.fitted import Collector, CommandLine
 from structural.fitted.inputs import Field, FitInputError, check_table
 from structural.reasoning import beta_binomial_logpmf, beta_shape
 
@@ -452,7 +453,7 @@ def recovery(seed: int = 11, n_per_task: int = 60) -> tuple[Any, pd.DataFrame]:
     return res, table
 
 
-def command(args: Any, cli: Any) -> int:
+def command(args: Any, cli: CommandLine) -> int:
     """``llmecon fit task_success``: the link on ``--runs`` (default: Epoch's runs), the
     parameters of ``--benchmark`` and, with ``--cutoff``, the out-of-sample error."""
     if args.bootstrap < 0 or args.bootstrap == 1:
@@ -488,7 +489,7 @@ def command(args: Any, cli: Any) -> int:
     return cli.write("task_success", fits, extra)
 
 
-def llm_costs(c: Any, quick: bool) -> None:
+def llm_costs(c: Collector, quick: bool) -> None:
     """The ``llm_costs`` section: the loss → success link, its out-of-sample error and (full
     run) parameter recovery (``c.found["recovery_z"]``)."""
     r = fit()

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
@@ -401,7 +402,7 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
     return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)
 
 
-def command(args: Any, cli: Any) -> int:
+def command(args: Any, cli: CommandLine) -> int:
     """``llmecon fit training_cost``: the fit on ``--runs``/``--prices`` (default: the curated
     tables) and the growth factors."""
     run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
@@ -428,7 +429,7 @@ def command(args: Any, cli: Any) -> int:
     return cli.write("training_cost", [("params", res)], {"growth": growth})
 
 
-def llm_costs(c: Any, quick: bool) -> None:
+def llm_costs(c: Collector, quick: bool) -> None:
     """The ``llm_costs`` section: the fit, its growth factors and the price-per-FLOP trend in
     orders of magnitude per year (``c.found["oom"]``)."""
     res = fit()

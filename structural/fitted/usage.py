@@ -38,6 +38,7 @@ from jax.scipy.special import log_ndtr, logsumexp
 
 import estimation
 from data.traces import TRACE_NAMES
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import normal_logpdf, stick_breaking
 from structural.fitted.inputs import Field, FitInputError, check_table
 
@@ -477,7 +478,7 @@ def _token_prices(text: str) -> dict[str, float]:
     return dict(zip(names, vals, strict=False))
 
 
-def command(args: Any, cli: Any) -> int:
+def command(args: Any, cli: CommandLine) -> int:
     """``llmecon fit usage``: mixtures of ``--components`` for one token column of a trace,
     the best by AIC, and with ``--prices`` the cost per request."""
     table = cli.read(args.traces, "request trace", "--traces") if args.traces else None
@@ -502,7 +503,7 @@ def command(args: Any, cli: Any) -> int:
                      [(f"K{k}", r) for k, r in fits.items()], extra, ok=best is not None)
 
 
-def _command_cost(args: Any, cli: Any, Ks: tuple[int, ...], table: pd.DataFrame | None,
+def _command_cost(args: Any, cli: CommandLine, Ks: tuple[int, ...], table: pd.DataFrame | None,
                   prices: dict[str, float], best_fit: Any) -> pd.DataFrame:
     """The cost per request for ``llmecon fit usage --prices``: the other token column fitted
     the same way, with the Mooncake prefix-cache reuse on that bundled trace."""
@@ -522,7 +523,7 @@ def _command_cost(args: Any, cli: Any, Ks: tuple[int, ...], table: pd.DataFrame 
     return cost
 
 
-def llm_costs(c: Any, quick: bool) -> None:
+def llm_costs(c: Collector, quick: bool) -> None:
     """The ``llm_costs`` section: lognormal mixtures per trace and column (best K by AIC),
     prefix-cache reuse, reasoning tokens, and the cost per request of the Mooncake traffic."""
     pairs = ([("azure_code_2023", "output_tokens")] if quick
@@ -557,7 +558,7 @@ def llm_costs(c: Any, quick: bool) -> None:
         _section_cost(c, best_fits, reuse, float(r.params["mu_0"]), float(r.params["sigma_0"]))
 
 
-def _section_cost(c: Any, best_fits: dict, reuse: float, mu: float, sd: float) -> None:
+def _section_cost(c: Collector, best_fits: dict, reuse: float, mu: float, sd: float) -> None:
     """Cost per request of the Mooncake (Kimi) traffic at :data:`EXAMPLE_PRICES`, with its
     prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens."""
     for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:

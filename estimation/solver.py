@@ -261,103 +261,111 @@ def initial_state(theta: np.ndarray, mu0: float, status: np.ndarray | None = Non
     )
 
 
+def _value_grad_hess(obj, theta, w, use_gn: bool):
+    """(Q, ∇Q, ∇²Q, IRLS curvature, S_Q) at ``theta``; without Gauss-Newton the curvature is the
+    Hessian itself."""
+    if use_gn:
+        return obj.value_grad_hess_gn_scale(theta, w)
+    f, g, H, sq = obj.value_grad_hess_scale(theta, w)
+    return f, g, H, H, sq
+
+
+def _line_search(obj, s: PoolState, w, steps, gn_steps, use_gn: bool):
+    """(trial values along the Newton direction, best trial value, its move, the Newton
+    direction): a few step lengths along each direction evaluated at once."""
+    pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
+    tN = jax.vmap(lambda t: obj.value(s.theta + t * pN, w))(steps)
+    trial_f = tN
+    moves = steps[:, None] * pN
+    if use_gn:
+        pG = _direction_psd(s.B, s.g, s.mu)
+        tG = jax.vmap(lambda t: obj.value(s.theta + t * pG, w))(gn_steps)
+        trial_f = jnp.concatenate([tN, tG])
+        moves = jnp.concatenate([moves, gn_steps[:, None] * pG])
+    trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf)
+    j = jnp.argmin(trial_f)
+    return tN, trial_f[j], moves[j], pN
+
+
+def _classify(opts: SolverOptions, f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
+    """The member's :class:`Status` after the step."""
+    pd_ok, dec = _newton_decrement(ev2, V2, sc2, g2)
+    fscale = jnp.maximum(sq2, _TINY)
+    # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
+    # can never move again: the member cannot reach a positive definite Hessian.
+    flat = jnp.any((g2 == 0.0) & jnp.all(H2 == 0.0, axis=1))
+    finite = jnp.isfinite(f2) & jnp.all(jnp.isfinite(g2)) & jnp.all(jnp.isfinite(H2))
+    return jnp.where(
+        ~finite, NONFINITE,
+        jnp.where(
+            (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
+            jnp.where(pd_ok, CONVERGED, SINGULAR),
+            jnp.where(
+                mu2 > 1e8,
+                # No visible decrease left: converged, or stationary to the floor's precision
+                # on a singular Hessian (an unidentified direction), or stalled.
+                jnp.where(pd_ok & ((rg <= opts.gtol_floor) | (dec <= opts.ftol_floor * fscale)),
+                          CONVERGED,
+                          jnp.where(~pd_ok & (rg <= opts.gtol_floor), SINGULAR, STALLED)),
+                jnp.where(flat, FLAT, jnp.where(it2 >= opts.maxiter, MAXITER, RUNNING)),
+            ),
+        ),
+    )
+
+
+def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bool) -> PoolState:
+    """One masked Newton iteration of one member: line search, the trial full step at the
+    rounding floor (undone unless the scale-free gradient halves), damping and status."""
+    active = s.status == RUNNING
+    tN, best_f, move, pN = _line_search(obj, s, w, steps, gn_steps, use_gn)
+    # A member that just entered the pool only gets its value, gradient and Hessian.
+    # A decrease within the rounding noise of Q is no progress: counted as one, a member at
+    # a degenerate point kept μ low on noise and dithered there until maxiter.
+    noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
+    ok = (best_f < s.f - noise) & ~s.fresh
+    # At the rounding floor of Q no decrease can be seen: take the full Newton step on
+    # trial and keep it only if the scale-free gradient halves (checked below).
+    floor = ~ok & ~s.fresh & positive_definite(s.ev) & (tN[0] <= s.f + noise)
+    p = jnp.where(ok, move, pN)
+    theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
+    f2, g2, H2, B2, sq2 = _value_grad_hess(obj, theta2, w, use_gn)
+    ev2, V2, sc2 = _eig_scaled(H2)
+    rg_old = relative_gradient(s.theta, s.sq, s.g)
+    rg = relative_gradient(theta2, sq2, g2)
+    undo = floor & ~(rg <= 0.5 * rg_old)
+    theta2 = jnp.where(undo, s.theta, theta2)
+    f2, g2, H2, B2, sq2, ev2, V2, sc2, rg = (
+        jnp.where(undo, a, b) for a, b in
+        ((s.f, f2), (s.g, g2), (s.H, H2), (s.B, B2), (s.sq, sq2), (s.ev, ev2), (s.V, V2),
+         (s.sc, sc2), (rg_old, rg)))
+    ok = ok | (floor & ~undo)
+    mu2 = jnp.where(s.fresh, s.mu,
+                    jnp.where(ok, jnp.maximum(s.mu * 0.3, 1e-12), s.mu * 100.0))
+    it2 = jnp.where(s.fresh, s.it, s.it + 1)
+    new_status = _classify(opts, f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2)
+    moved = PoolState(theta2, f2, g2, H2, B2, sq2, ev2, V2, sc2, mu2, it2, new_status,
+                      s.fresh & False)
+    # A member that has finished keeps its state (its fresh flag clears all the same).
+    kept = PoolState(*(jnp.where(active, new, old) for new, old in zip(moved, s, strict=True)))
+    return kept._replace(fresh=moved.fresh)
+
+
 def _make_round(template, opts: SolverOptions, per_member: bool):
     """A jitted ``run_round(state, w, data) -> state`` running ``opts.round_iters`` masked
-    Newton steps on the whole pool.
+    Newton steps (:func:`_step`) on the whole pool.
 
     The data travel as an argument, so one compilation serves every dataset of the same shape.
     """
     steps = jnp.asarray(opts.steps)
     use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
     gn_steps = jnp.asarray(opts.gn_steps if use_gn else ())
-
-    def vgh(obj, theta, w):
-        if use_gn:
-            return obj.value_grad_hess_gn_scale(theta, w)
-        f, g, H, sq = obj.value_grad_hess_scale(theta, w)
-        return f, g, H, H, sq
-
-    def line_search(obj, s: PoolState, w):
-        """(trial values along the Newton direction, best trial value, its move, the Newton
-        direction): a few step lengths along each direction evaluated at once."""
-        pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
-        tN = jax.vmap(lambda t: obj.value(s.theta + t * pN, w))(steps)
-        trial_f = tN
-        moves = steps[:, None] * pN
-        if use_gn:
-            pG = _direction_psd(s.B, s.g, s.mu)
-            tG = jax.vmap(lambda t: obj.value(s.theta + t * pG, w))(gn_steps)
-            trial_f = jnp.concatenate([tN, tG])
-            moves = jnp.concatenate([moves, gn_steps[:, None] * pG])
-        trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf)
-        j = jnp.argmin(trial_f)
-        return tN, trial_f[j], moves[j], pN
-
-    def classify(f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
-        """The member's :class:`Status` after the step."""
-        pd_ok, dec = _newton_decrement(ev2, V2, sc2, g2)
-        fscale = jnp.maximum(sq2, _TINY)
-        # A parameter whose gradient and Hessian row are exactly zero (a term underflowed)
-        # can never move again: the member cannot reach a positive definite Hessian.
-        flat = jnp.any((g2 == 0.0) & jnp.all(H2 == 0.0, axis=1))
-        finite = jnp.isfinite(f2) & jnp.all(jnp.isfinite(g2)) & jnp.all(jnp.isfinite(H2))
-        return jnp.where(
-            ~finite, NONFINITE,
-            jnp.where(
-                (rg <= opts.gtol) | (pd_ok & (dec <= opts.ftol * fscale)),
-                jnp.where(pd_ok, CONVERGED, SINGULAR),
-                jnp.where(
-                    mu2 > 1e8,
-                    # No visible decrease left: converged, or stationary to the floor's precision
-                    # on a singular Hessian (an unidentified direction), or stalled.
-                    jnp.where(pd_ok & ((rg <= opts.gtol_floor) | (dec <= opts.ftol_floor * fscale)),
-                              CONVERGED,
-                              jnp.where(~pd_ok & (rg <= opts.gtol_floor), SINGULAR, STALLED)),
-                    jnp.where(flat, FLAT, jnp.where(it2 >= opts.maxiter, MAXITER, RUNNING)),
-                ),
-            ),
-        )
-
-    def step(obj, s: PoolState, w) -> PoolState:
-        active = s.status == RUNNING
-        tN, best_f, move, pN = line_search(obj, s, w)
-        # A member that just entered the pool only gets its value, gradient and Hessian.
-        # A decrease within the rounding noise of Q is no progress: counted as one, a member at
-        # a degenerate point kept μ low on noise and dithered there until maxiter.
-        noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
-        ok = (best_f < s.f - noise) & ~s.fresh
-        # At the rounding floor of Q no decrease can be seen: take the full Newton step on
-        # trial and keep it only if the scale-free gradient halves (checked below).
-        floor = ~ok & ~s.fresh & positive_definite(s.ev) & (tN[0] <= s.f + noise)
-        p = jnp.where(ok, move, pN)
-        theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
-        f2, g2, H2, B2, sq2 = vgh(obj, theta2, w)
-        ev2, V2, sc2 = _eig_scaled(H2)
-        rg_old = relative_gradient(s.theta, s.sq, s.g)
-        rg = relative_gradient(theta2, sq2, g2)
-        undo = floor & ~(rg <= 0.5 * rg_old)
-        theta2 = jnp.where(undo, s.theta, theta2)
-        f2, g2, H2, B2, sq2, ev2, V2, sc2, rg = (
-            jnp.where(undo, a, b) for a, b in
-            ((s.f, f2), (s.g, g2), (s.H, H2), (s.B, B2), (s.sq, sq2), (s.ev, ev2), (s.V, V2),
-             (s.sc, sc2), (rg_old, rg)))
-        ok = ok | (floor & ~undo)
-        mu2 = jnp.where(s.fresh, s.mu,
-                        jnp.where(ok, jnp.maximum(s.mu * 0.3, 1e-12), s.mu * 100.0))
-        it2 = jnp.where(s.fresh, s.it, s.it + 1)
-        new_status = classify(f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2)
-        moved = PoolState(theta2, f2, g2, H2, B2, sq2, ev2, V2, sc2, mu2, it2, new_status,
-                          s.fresh & False)
-        # A member that has finished keeps its state (its fresh flag clears all the same).
-        kept = PoolState(*(jnp.where(active, new, old) for new, old in zip(moved, s, strict=True)))
-        return kept._replace(fresh=moved.fresh)
-
     w_axis = 0 if per_member else None
 
     @jax.jit
     def run_round(state: PoolState, w, data) -> PoolState:
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda s, wm: step(obj, s, wm), in_axes=(0, w_axis))
+        vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn),
+                         in_axes=(0, w_axis))
         return jax.lax.fori_loop(0, opts.round_iters, lambda _, s: vstep(s, w), state)
 
     return run_round

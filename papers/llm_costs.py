@@ -36,21 +36,21 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+import structural.fitted
 from estimation.progress import status
 from papers.reproduction import CONSOLE_WIDTH, Check, Reproduction, write_tables
-from structural.fitted import REGISTRY
+from structural.fitted import FittedModel
+from structural.fitted.usage import EXAMPLE_PRICES  # the cost-per-request rows' prices
 
 __all__ = ["EPOCH_DECLINE_RANGE", "EPOCH_GPT4_DECLINE", "EXAMPLE_PRICES", "MOONCAKE_REUSE",
-           "SECTIONS", "TITLE", "console_table", "reproduce"]
+           "SECTIONS", "TITLE", "console_table", "reproduce", "sections"]
 
 TITLE = "Fitted cost functions: parameters, standard errors, CIs and fit statistics"
 
@@ -63,10 +63,6 @@ EPOCH_GPT4_DECLINE = 40.0
 #: Mooncake trace description (kvcache-ai/Mooncake FAST25-release): about 37% of prefix blocks
 #: repeat; the request_traces datasheet measures 37.4% of input tokens.
 MOONCAKE_REUSE = 0.37
-#: Example prices ($/Mtok) for the cost-per-request rows: DeepSeek-V3's list prices at release
-#: (api_price_history, 2024-12-26: input 0.27, output 1.10) with a cache read at a quarter of the
-#: input price (an assumption).
-EXAMPLE_PRICES = {"input": 0.27, "output": 1.10, "cache_read": 0.0675}
 
 
 def _rows(model: str, res: Any, n: int | None = None) -> list[dict]:
@@ -100,155 +96,13 @@ class _Collected:
     converged: list[bool] = field(default_factory=list)
     found: dict[str, Any] = field(default_factory=dict)
 
+    def add_fit(self, model: str, res: Any, n: int | None = None) -> None:
+        """A fit's parameter rows: estimate, SE, 95% CI, N and fit statistics."""
+        self.rows += _rows(model, res, n)
 
-def _training_cost(c: _Collected, quick: bool) -> None:
-    from structural.fitted import training_cost as tc
-
-    res = tc.fit()
-    c.rows += _rows("training_cost", res)
-    c.rows += _derived("training_cost", tc.growth_factors(res), res)
-    c.converged.append(res.converged)
-    c.found["oom"] = -float(res.params["price_growth"]) / np.log(10)
-    c.notes.append("training_cost: runs since 2016 with a cloud cost estimate (training_costs) "
-                   "and on-demand data-centre GPU/TPU prices (hardware_prices), 2023 USD")
-
-
-def _inference_price(c: _Collected, quick: bool) -> None:
-    """Both forms (log-linear and roofline), their markups, and the long-context tier premium."""
-    from structural.fitted import inference_price as ip
-
-    sample = ip.third_party_open()
-    prov = ", ".join(f"provider_{i + 1} = {p}" for i, p in enumerate(ip.providers(sample)))
-    for form in ("loglinear",) if quick else ("loglinear", "roofline"):
-        r = ip.fit(form, sample)
-        c.rows += _rows(f"inference_price ({form})", r)
-        c.rows += _derived(f"inference_price ({form})", ip.headline(r, form), r)
-        mk = ip.markups(r, form)
-        mk.index = [f"markup over third-party cost: {a}, {b} price (n={n})"
-                    for a, b, n in zip(mk["group"], mk["price"], mk["n"], strict=True)]
-        mk["std_err"] = np.nan
-        mk = mk.rename(columns={"markup": "estimate"})
-        c.rows += _derived(f"inference_price ({form})", mk, r)
-        c.converged.append(r.converged)
-    c.notes.append(f"inference_price provider effects: {prov}; pooled small providers = 0")
-    r = ip.fit_long_context_tier()
-    c.rows += _rows("long-context tier premium", r)
-    prem = r.delta_method(
-        lambda p: jnp.exp(jnp.stack([p["log_premium_input"], p["log_premium_output"]])),
-        ["long-tier/base price ratio, input", "long-tier/base price ratio, output"])
-    c.rows += _derived("long-context tier premium", prem, r)
-    c.converged.append(r.converged)
-
-
-def _price_trend(c: _Collected, quick: bool) -> None:
-    from structural.fitted import price_trend as pt
-
-    refs = ("GPT-3.5 Turbo", "GPT-4") if quick else pt.REFERENCE_MODELS
-    obs = pt.observations()
-    tr = pt.trends(obs, refs)
-    for ref, tau in zip(tr["reference"], tr["eci_threshold"], strict=True):
-        r = pt.fit_threshold(obs, tau)
-        name = f"price_trend (ECI >= {tau:.1f}, {ref} level)"
-        c.rows += _rows(name, r)
-        c.rows += _derived(name, pt.decline(r).to_frame().T, r)
-        c.converged.append(r.converged)
-    c.found["declines"] = tr.set_index("reference")["decline_per_year"]
-
-
-def _usage(c: _Collected, quick: bool) -> None:
-    """Lognormal mixtures per trace and column (best K by AIC), prefix-cache reuse, reasoning
-    tokens, and the cost per request of the Mooncake traffic."""
-    from structural.fitted import usage as us
-
-    pairs = ([("azure_code_2023", "output_tokens")] if quick
-             else [(t, col) for t in us.TRACES for col in us.COLUMNS])
-    fam_tables = []
-    best_fits: dict[tuple[str, str], Any] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for trace, col in pairs:
-            tab, fits = us.select_family(trace, col, (1, 2))
-            fam_tables.append(tab)
-            best = int(tab.loc[tab["aic"].idxmin(), "K"])
-            n = int(tab["N"].iloc[0])
-            c.rows += _rows(f"usage {trace} {col} (lognormal mixture K={best})", fits[best], n)
-            c.converged.append(bool(fits[best].converged))
-            best_fits[(trace, col)] = fits[best]
-    fam = pd.concat(fam_tables, ignore_index=True)
-    c.found["families"] = fam
-    d_aic = fam.pivot_table(index=["trace", "column"], columns="K", values="aic")
-    gain = d_aic[1] - d_aic.drop(columns=1).min(axis=1)
-    c.found["mixture_beats"] = float((gain > 0).mean())
-    c.notes.append("usage: ΔAIC of the best mixture over a single lognormal: "
-                   + "; ".join(f"{t}/{col} {v:,.0f}" for (t, col), v in gain.items()))
-    r = us.fit_cache_reuse()
-    c.rows += _rows("usage prefix-cache reuse (mooncake_conv)", r)
-    c.found["reuse"] = reuse = float(r.params["reuse_rate"])
-    r = us.fit_reasoning_tokens()
-    c.rows += _rows("usage reasoning tokens per question (eval_tokens)", r)
-    c.rows += _derived("usage reasoning tokens per question (eval_tokens)",
-                       us.reasoning_medians(r), r)
-    c.converged.append(r.converged)
-    if ("mooncake_conv", "input_tokens") in best_fits:
-        _cost_per_request(c, us, best_fits, reuse, float(r.params["mu_0"]),
-                          float(r.params["sigma_0"]))
-
-
-def _cost_per_request(c: _Collected, us: Any, best_fits: dict, reuse: float, mu: float,
-                      sd: float) -> None:
-    """Cost per request of the Mooncake (Kimi) traffic at example open-weights prices, with its
-    prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens."""
-    for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:
-        cost = us.cost_per_request(best_fits[("mooncake_conv", "input_tokens")],
-                                   best_fits[("mooncake_conv", "output_tokens")],
-                                   EXAMPLE_PRICES, reuse_rate=reuse, reasoning=reasoning)
-        for comp, r in cost.iterrows():
-            c.rows.append({"model": f"usage cost per request, mooncake_conv, {label}",
-                           "quantity": f"{comp}: mean $ (median {r['median']:.3g}, "
-                                       f"p99 {r['p99']:.3g}, share {r['share_of_mean']:.2f})",
-                           "estimate": float(r["mean"]), "std_err": np.nan,
-                           "ci_low": np.nan, "ci_high": np.nan, "N": 100_000, "llf": np.nan,
-                           "aic": np.nan, "bic": np.nan, "converged": True})
-    c.notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
-                   "output {output} (example open-weights prices); input and output drawn "
-                   "independently from the fitted mixtures".format(**EXAMPLE_PRICES))
-
-
-def _task_success(c: _Collected, quick: bool) -> None:
-    """The loss → success link, its out-of-sample error and (full run) parameter recovery."""
-    from structural.fitted import task_success as ts
-
-    r = ts.fit()
-    c.rows += _rows("task_success (loss-to-success link)", r)
-    c.converged.append(r.converged)
-    oos = ts.out_of_sample(ts.CUTOFF)
-    c.converged.append(oos["fit"].converged)
-    label = f"task_success out of sample (released >= {ts.CUTOFF})"
-    for q, key in [("mean absolute error of accuracy", "mae"), ("RMSE of accuracy", "rmse"),
-                   ("mean error (predicted - observed)", "bias"),
-                   ("MAE of the benchmark-mean baseline", "mae_baseline")]:
-        c.rows.append({"model": label, "quantity": q, "estimate": oos[key], "std_err": np.nan,
-                       "ci_low": np.nan, "ci_high": np.nan, "N": oos["n_test"], "llf": np.nan,
-                       "aic": np.nan, "bic": np.nan, "converged": bool(oos["fit"].converged)})
-    c.notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
-                   "Besiroglu et al. 2024 law; out of sample: fit on "
-                   f"{oos['n_train']} runs of models released before {ts.CUTOFF}, predict "
-                   f"{oos['n_test']} after, on {', '.join(oos['benchmarks'])} (models after the "
-                   "cut-off beat what their pretraining compute predicts: post-training and "
-                   "reasoning are not in L*)")
-    if quick:
-        return
-    rr, rec = ts.recovery()
-    c.converged.append(rr.converged)
-    c.found["recovery_z"] = float(rec["z"].abs().max())
-    for name, rw in rec.iterrows():
-        c.rows.append({"model": "task_success recovery (simulated runs)",
-                       "quantity": f"{name} (true {rw['true']:g})",
-                       "estimate": float(rw["estimate"]), "std_err": float(rw["std_err"]),
-                       "ci_low": float(rw["estimate"] - 1.96 * rw["std_err"]),
-                       "ci_high": float(rw["estimate"] + 1.96 * rw["std_err"]),
-                       "N": rr.nobs, "llf": rr.llf, "aic": rr.aic, "bic": rr.bic,
-                       "converged": bool(rr.converged)})
+    def add_derived(self, model: str, df: pd.DataFrame, res: Any, n: int | None = None) -> None:
+        """Rows of derived quantities (``df``: estimate, std_err, ci_low, ci_high) of ``res``."""
+        self.rows += _derived(model, df, res, n)
 
 
 def _checks(c: _Collected, quick: bool) -> list[Check]:
@@ -281,16 +135,23 @@ def _checks(c: _Collected, quick: bool) -> list[Check]:
     return checks
 
 
-#: The section of :func:`reproduce` that fits each model of :data:`structural.fitted.REGISTRY`,
-#: with what it fits (for the progress line).
-_SECTION_OF = {"training_cost": ("training cost", _training_cost),
-               "inference_price": ("inference prices", _inference_price),
-               "price_trend": ("price trends", _price_trend),
-               "usage": ("usage traces", _usage),
-               "task_success": ("task success", _task_success)}
-#: The sections in the registry's order. A model registered without a section here stops the
-#: import, so none is left out of the table.
-SECTIONS = tuple(_SECTION_OF[name] for name in REGISTRY)
+def sections(registry: dict[str, FittedModel] | None = None) -> tuple[tuple[str, Any], ...]:
+    """(heading, section) of each model of ``registry`` (default
+    :data:`structural.fitted.REGISTRY`) in its order: each section is the model module's
+    ``llm_costs``, imported when it runs.
+
+    Examples
+    --------
+    >>> from papers.llm_costs import sections
+    >>> [what for what, _ in sections()][-1]
+    'task success'
+    """
+    registry = structural.fitted.REGISTRY if registry is None else registry
+    return tuple((model.section, model.llm_costs) for model in registry.values())
+
+
+#: The sections :func:`reproduce` fits, one per registered model.
+SECTIONS = sections()
 
 
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:

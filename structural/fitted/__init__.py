@@ -19,9 +19,23 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
     the loss-to-success link :math:`\sigma(\kappa(\ell_b - L^*(C)))` with the between-model and
     question-difficulty spreads, on Epoch's benchmark runs.
 
-:data:`REGISTRY` declares them: the command line (``llmecon fit NAME``) iterates over it, so a new
-fitted model is its module here, one entry below, and its command in
-:mod:`llmecon.commands.fit_costs`.
+:data:`REGISTRY` finds them: a module of this package is a fitted model when it declares
+
+``COMMAND``
+    a dict of literals (read from the file without importing it, so ``llmecon --help`` starts
+    without JAX): ``order`` (its place in listings), ``summary`` (one line), ``section`` (its
+    heading in the ``llm_costs`` reproduction) and ``arguments``, a list of
+    ``[flag, {argparse keywords}]`` where ``type`` names ``"int"`` or ``"float"`` and ``group``
+    puts options in one mutually exclusive group;
+``command(args, cli) -> int``
+    the body of ``llmecon fit NAME``: ``args`` holds the options above, ``cli`` (a
+    :class:`CommandLine`) reads the user's CSVs, prints and writes the tables;
+``llm_costs(c, quick) -> None``
+    its section of :func:`papers.llm_costs.reproduce`: ``c`` (a :class:`Collector`) takes its
+    parameter rows, derived quantities, notes and the numbers the checks compare.
+
+The command line (``llmecon fit NAME``) and the ``llm_costs`` reproduction iterate over the
+registry, so a new fitted model is one new module here and nothing else.
 
 Examples
 --------
@@ -30,21 +44,88 @@ Examples
 ['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success']
 >>> REGISTRY["usage"].summary
 'tokens per request: lognormal mixtures chosen by AIC/BIC'
+>>> REGISTRY["price_trend"].arguments[0]
+('--observations', {'help': 'CSV: date or t, price_usd_per_mtok, eci'})
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Protocol
 
-__all__ = ["REGISTRY", "FittedModel"]
+__all__ = ["REGISTRY", "Collector", "CommandLine", "FittedModel", "discover"]
+
+#: The keys of a module's ``COMMAND`` declaration.
+DECLARATION_KEYS = frozenset({"order", "summary", "section", "arguments"})
+
+
+class CommandLine(Protocol):
+    """What ``llmecon fit NAME`` lends a model's ``command``: the user's files and the terminal.
+
+    ``csv`` reads a CSV given by ``flag`` (None when ``path`` is None: use the bundled data),
+    checks ``columns`` and a date are present and adds ``t`` in years since ``origin``;
+    ``enough`` stops unless ``min_rows`` complete rows at two or more dates; ``write`` writes
+    the fits and extra tables to ``--out`` once every fit has converged (exit status 0).
+
+    Examples
+    --------
+    >>> from structural.fitted import CommandLine
+    >>> sorted(n for n in vars(CommandLine) if not n.startswith("_"))
+    ['check_bootstrap_memory', 'csv', 'enough', 'read', 'show', 'show_fit', 'show_table', 'write']
+    """
+
+    def read(self, path: str, what: str, flag: str) -> Any: ...
+
+    def csv(self, path: str | None, what: str, origin: str, flag: str,
+            columns: tuple[str, ...] = ()) -> Any: ...
+
+    def enough(self, df: Any, source: str, columns: tuple[str, ...], min_rows: int) -> None: ...
+
+    def check_bootstrap_memory(self, replicates: int, rows: int) -> None: ...
+
+    def show(self, text: str) -> None: ...
+
+    def show_fit(self, res: Any) -> None: ...
+
+    def show_table(self, df: Any) -> None: ...
+
+    def write(self, stem: str, fits: list[tuple[str, Any]], extra: dict[str, Any],
+              ok: bool = True) -> int: ...
+
+
+class Collector(Protocol):
+    """What a model's ``llm_costs`` section adds to: ``add_fit`` appends a fit's parameter rows
+    (estimate, SE, 95% CI, N, fit statistics), ``add_derived`` a table of derived quantities
+    (columns estimate, std_err, ci_low, ci_high); ``rows``, ``notes``, ``converged`` and
+    ``found`` (numbers the checks compare) are appended to directly.
+
+    Examples
+    --------
+    >>> from structural.fitted import Collector
+    >>> sorted(n for n in vars(Collector) if n.startswith("add_"))
+    ['add_derived', 'add_fit']
+    """
+
+    rows: list[dict]
+    notes: list[str]
+    converged: list[bool]
+    found: dict[str, Any]
+
+    def add_fit(self, model: str, res: Any, n: int | None = None) -> None: ...
+
+    def add_derived(self, model: str, df: Any, res: Any, n: int | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
 class FittedModel:
-    """One fitted cost model: its name (= module name and ``llmecon fit`` subcommand) and what it
-    estimates, in one line.
+    """One fitted cost model, as its module declares it: its name (= module name and
+    ``llmecon fit`` subcommand), what it estimates in one line, its heading in ``llm_costs``,
+    its command-line options and where its module lives.
 
     Examples
     --------
@@ -52,23 +133,73 @@ class FittedModel:
     >>> model = REGISTRY["training_cost"]
     >>> model.module().__name__
     'structural.fitted.training_cost'
+    >>> model.section
+    'training cost'
     """
 
     name: str
     summary: str
+    section: str
+    order: float
+    arguments: tuple[tuple[str, dict[str, Any]], ...]
+    package: str = "structural.fitted"
 
     def module(self) -> ModuleType:
         """The model's module, imported on first use (it compiles JAX code)."""
-        return importlib.import_module(f"structural.fitted.{self.name}")
+        return importlib.import_module(f"{self.package}.{self.name}")
+
+    def command(self, args: Any, cli: CommandLine) -> int:
+        """Run ``llmecon fit NAME`` (the module's ``command``)."""
+        return self.module().command(args, cli)
+
+    def llm_costs(self, c: Collector, quick: bool) -> None:
+        """Fit the model's section of the ``llm_costs`` reproduction (the module's
+        ``llm_costs``)."""
+        self.module().llm_costs(c, quick)
 
 
-REGISTRY: dict[str, FittedModel] = {m.name: m for m in (
-    FittedModel("training_cost",
-                "training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost"),
-    FittedModel("inference_price",
-                "third-party open-weights prices vs active parameters; markups"),
-    FittedModel("price_trend", "cheapest price at or above a capability threshold over time"),
-    FittedModel("usage", "tokens per request: lognormal mixtures chosen by AIC/BIC"),
-    FittedModel("task_success",
-                "loss-to-success link sigma(kappa (ell_b - L*(C))) on Epoch benchmark runs"),
-)}
+def _declaration(path: Path) -> dict[str, Any] | None:
+    """The module's ``COMMAND`` literal, read without running the module; None when it has
+    none (a helper module such as :mod:`structural.fitted.inputs`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in tree.body:
+        target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  else node.target if isinstance(node, ast.AnnAssign) else None)
+        if isinstance(target, ast.Name) and target.id == "COMMAND" and node.value is not None:
+            try:
+                decl = ast.literal_eval(node.value)
+            except ValueError:
+                raise TypeError(f"{path}: COMMAND must be a dict of literals "
+                                 "(it is read without importing the module)") from None
+            if not isinstance(decl, dict) or set(decl) != DECLARATION_KEYS:
+                raise TypeError(f"{path}: COMMAND must be a dict with exactly the keys "
+                                 f"{', '.join(sorted(DECLARATION_KEYS))}")
+            return decl
+    return None
+
+
+def discover(paths: Iterable[str] | None = None,
+             package: str = "structural.fitted") -> dict[str, FittedModel]:
+    """Every module in ``paths`` (default: this package's ``__path__``) that declares
+    ``COMMAND``, in the order the declarations give.
+
+    Examples
+    --------
+    >>> import structural.fitted
+    >>> from structural.fitted import discover
+    >>> list(discover(structural.fitted.__path__)) == list(structural.fitted.REGISTRY)
+    True
+    """
+    found = []
+    for directory in (__path__ if paths is None else paths):
+        for path in sorted(Path(directory).glob("*.py")):
+            decl = _declaration(path)
+            if decl is None:
+                continue
+            arguments = tuple((str(flag), dict(kw)) for flag, kw in decl["arguments"])
+            found.append(FittedModel(path.stem, decl["summary"], decl["section"],
+                                     decl["order"], arguments, package))
+    return {m.name: m for m in sorted(found, key=lambda m: (m.order, m.name))}
+
+
+REGISTRY: dict[str, FittedModel] = discover()

@@ -51,11 +51,27 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
 __all__ = ["fit", "fit_long_context_tier", "headline", "long_context_tier", "markups",
            "price_table", "third_party_open"]
+
+#: ``llmecon fit inference_price`` and this model's place in the registry (literals: read without
+#: importing this module).
+COMMAND = {
+    "order": 2,
+    "summary": "third-party open-weights prices vs active parameters; markups",
+    "section": "inference prices",
+    "arguments": [
+        ["--prices", {"help": "CSV: provider, model, input_usd_per_mtok, output_usd_per_mtok, "
+                              "active_parameters, parameters, context_window, date or t"}],
+        ["--form", {"choices": ("loglinear", "roofline"), "default": "loglinear",
+                    "help": "loglinear: log price on log active parameters; roofline: price "
+                            "from the serving-cost roofline times a markup (default loglinear)"}],
+    ],
+}
 
 #: Parameters, active parameters and release dates of widely served open-weights models that the
 #: Epoch snapshot lacks (or lacks the active count of); from the developers' model cards.
@@ -566,3 +582,57 @@ def simulate(params: dict[str, float], table: pd.DataFrame, form: str = "logline
     y = mu + scale * rng.standard_t(params["df"], size=len(mu))
     n = len(table)
     return table.assign(input_usd_per_mtok=np.exp(y[:n]), output_usd_per_mtok=np.exp(y[n:]))
+
+
+def command(args: Any, cli: CommandLine) -> int:
+    """``llmecon fit inference_price``: one form on ``--prices`` (default: the curated
+    third-party prices, then also the markups)."""
+    import textwrap
+
+    from estimation.tables import MAX_WIDTH
+
+    table = cli.csv(args.prices, "open-weights prices", "2024-01-01", "--prices")
+    if table is not None:
+        for col in ("provider", "model"):
+            if col not in table.columns:
+                raise FitInputError(f"open-weights prices: missing column {col!r}")
+        table = with_provider_codes(table)
+    res = fit(args.form, table)
+    head = headline(res, args.form)
+    cli.show_fit(res)
+    names = providers(table if table is not None else third_party_open())
+    cli.show(textwrap.fill("providers (provider_1, provider_2, ...): " + ", ".join(names),
+                           width=MAX_WIDTH, subsequent_indent="  "))
+    cli.show_table(head)
+    extra = {"headline": head}
+    if table is None:
+        mk = markups(res, args.form).set_index(["group", "price"])
+        cli.show_table(mk)
+        extra["markups"] = mk.reset_index().set_index("group")
+    return cli.write(f"inference_price_{args.form}", [("params", res)], extra)
+
+
+def llm_costs(c: Collector, quick: bool) -> None:
+    """The ``llm_costs`` section: both forms (log-linear and roofline), their markups, and the
+    long-context tier premium."""
+    sample = third_party_open()
+    prov = ", ".join(f"provider_{i + 1} = {p}" for i, p in enumerate(providers(sample)))
+    for form in ("loglinear",) if quick else ("loglinear", "roofline"):
+        r = fit(form, sample)
+        c.add_fit(f"inference_price ({form})", r)
+        c.add_derived(f"inference_price ({form})", headline(r, form), r)
+        mk = markups(r, form)
+        mk.index = [f"markup over third-party cost: {a}, {b} price (n={n})"
+                    for a, b, n in zip(mk["group"], mk["price"], mk["n"], strict=True)]
+        mk["std_err"] = np.nan
+        mk = mk.rename(columns={"markup": "estimate"})
+        c.add_derived(f"inference_price ({form})", mk, r)
+        c.converged.append(r.converged)
+    c.notes.append(f"inference_price provider effects: {prov}; pooled small providers = 0")
+    r = fit_long_context_tier()
+    c.add_fit("long-context tier premium", r)
+    prem = r.delta_method(
+        lambda p: jnp.exp(jnp.stack([p["log_premium_input"], p["log_premium_output"]])),
+        ["long-tier/base price ratio, input", "long-tier/base price ratio, output"])
+    c.add_derived("long-context tier premium", prem, r)
+    c.converged.append(r.converged)

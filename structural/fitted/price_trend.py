@@ -33,10 +33,25 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import normal_logpdf
-from structural.fitted.inputs import Field, check_table
+from structural.fitted.inputs import Field, FitInputError, check_table
 
 __all__ = ["decline", "fit_threshold", "frontier", "observations", "trends"]
+
+#: ``llmecon fit price_trend`` and this model's place in the registry (literals: read without
+#: importing this module).
+COMMAND = {
+    "order": 3,
+    "summary": "cheapest price at or above a capability threshold over time",
+    "section": "price trends",
+    "arguments": [
+        ["--observations", {"help": "CSV: date or t, price_usd_per_mtok, eci"}],
+        ["--reference", {"group": "threshold", "default": "GPT-4",
+                         "help": "model whose ECI is the threshold"}],
+        ["--threshold", {"group": "threshold", "type": "float", "help": "ECI threshold"}],
+    ],
+}
 
 T0 = pd.Timestamp("2024-01-01")
 #: Reference models whose ECI defines a threshold.
@@ -219,3 +234,42 @@ def simulate(params: dict[str, float], t: np.ndarray, seed: int = 0) -> pd.DataF
         len(t))
     return pd.DataFrame({"t": t, "price_usd_per_mtok": np.exp(y), "eci": 200.0,
                          "date": T0 + pd.to_timedelta(t * 365.25, unit="D")})
+
+
+def command(args: Any, cli: CommandLine) -> int:
+    """``llmecon fit price_trend``: the trend above ``--threshold`` (or the ECI of
+    ``--reference``) on ``--observations`` (default: the curated prices)."""
+    import math
+
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise FitInputError(f"--threshold: expected a finite ECI score, got {args.threshold}")
+    obs = cli.csv(args.observations, "price observations", "2024-01-01", "--observations")
+    if obs is None:
+        obs = observations()
+    if args.threshold is not None:
+        tau = args.threshold
+    else:
+        scores = eci_scores()
+        if args.reference not in scores.index:
+            raise FitInputError(f"--reference {args.reference!r} has no ECI score")
+        tau = float(scores[args.reference])
+    res = fit_threshold(obs, tau)
+    dcl = decline(res).to_frame().T
+    cli.show_fit(res)
+    cli.show_table(dcl)
+    return cli.write("price_trend", [("params", res)], {"decline": dcl})
+
+
+def llm_costs(c: Collector, quick: bool) -> None:
+    """The ``llm_costs`` section: the trend at the ECI of each reference model and its decline
+    per year (``c.found["declines"]``)."""
+    refs = ("GPT-3.5 Turbo", "GPT-4") if quick else REFERENCE_MODELS
+    obs = observations()
+    tr = trends(obs, refs)
+    for ref, tau in zip(tr["reference"], tr["eci_threshold"], strict=True):
+        r = fit_threshold(obs, tau)
+        name = f"price_trend (ECI >= {tau:.1f}, {ref} level)"
+        c.add_fit(name, r)
+        c.add_derived(name, decline(r).to_frame().T, r)
+        c.converged.append(r.converged)
+    c.found["declines"] = tr.set_index("reference")["decline_per_year"]

@@ -66,10 +66,31 @@ from jax.scipy.special import log_ndtr
 import estimation
 from llmecon.errors import InputError
 from structural import pretraining
+from structural.fitted import Collector, CommandLine
 from structural.fitted.inputs import Field, FitInputError, check_table
 from structural.reasoning import beta_binomial_logpmf, beta_shape
 
 __all__ = ["fit", "link_parameters", "predict", "runs_table"]
+
+#: ``llmecon fit task_success`` and this model's place in the registry (literals: read without
+#: importing this module).
+COMMAND = {
+    "order": 5,
+    "summary": "loss-to-success link sigma(kappa (ell_b - L*(C))) on Epoch benchmark runs",
+    "section": "task success",
+    "arguments": [
+        ["--runs", {"help": "CSV of benchmark runs: task, accuracy, stderr, questions, "
+                            "epochs, training_compute_flop (and model, release_date)"}],
+        ["--benchmark", {"default": "GPQA diamond",
+                         "help": "benchmark whose kappa, ell_task, phi are printed "
+                                 "(default GPQA diamond)"}],
+        ["--cutoff", {"help": "also fit on models released before this date (YYYY-MM-DD) "
+                              "and print the error on those released after"}],
+        ["--bootstrap", {"type": "int", "default": 0,
+                         "help": "bootstrap replicates, resampling models (default 0: Hessian "
+                                 "SEs, clustered by model)"}],
+    ],
+}
 
 #: Rounding of the printed standard errors (two decimals).
 SE_ROUNDING = 0.005
@@ -430,3 +451,75 @@ def recovery(seed: int = 11, n_per_task: int = 60) -> tuple[Any, pd.DataFrame]:
                          index=names)
     table["z"] = (table["estimate"] - table["true"]) / table["std_err"]
     return res, table
+
+
+def command(args: Any, cli: CommandLine) -> int:
+    """``llmecon fit task_success``: the link on ``--runs`` (default: Epoch's runs), the
+    parameters of ``--benchmark`` and, with ``--cutoff``, the out-of-sample error."""
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise FitInputError(f"--bootstrap: expected 0 or at least 2 replicates, "
+                            f"got {args.bootstrap}")
+    if args.cutoff is not None:
+        try:
+            pd.Timestamp(args.cutoff)
+        except ValueError:
+            raise FitInputError(f"--cutoff {args.cutoff!r}: expected a date YYYY-MM-DD") from None
+    runs = cli.read(args.runs, "benchmark runs", "--runs") if args.runs else None
+    table = runs_table(runs)
+    if args.benchmark not in set(table["task"]):
+        raise FitInputError(f"--benchmark {args.benchmark!r} is not among the runs' tasks: "
+                            f"{', '.join(sorted(table['task'].unique()))}")
+    cli.check_bootstrap_memory(args.bootstrap, len(table))
+    res = fit(runs, bootstrap=args.bootstrap or None)
+    link = pd.DataFrame([link_parameters(res, args.benchmark)], index=[args.benchmark])
+    cli.show_fit(res)
+    cli.show_table(link.rename_axis("benchmark"))
+    extra = {"link": link.rename_axis("benchmark")}
+    fits = [("params", res)]
+    if args.cutoff is not None:
+        oos = out_of_sample(args.cutoff, runs)
+        err = pd.DataFrame({"value": [oos[k] for k in ("n_train", "n_test", "mae", "rmse", "bias",
+                                                       "mae_baseline")]},
+                           index=["runs before cut-off", "runs after", "MAE", "RMSE",
+                                  "mean error", "MAE of benchmark-mean baseline"])
+        cli.show(f"out of sample (released on or after {args.cutoff})")
+        cli.show_table(err.rename_axis("quantity"))
+        extra["out_of_sample"] = err.rename_axis("quantity")
+        fits.append(("params_before_cutoff", oos["fit"]))
+    return cli.write("task_success", fits, extra)
+
+
+def llm_costs(c: Collector, quick: bool) -> None:
+    """The ``llm_costs`` section: the loss → success link, its out-of-sample error and (full
+    run) parameter recovery (``c.found["recovery_z"]``)."""
+    r = fit()
+    c.add_fit("task_success (loss-to-success link)", r)
+    c.converged.append(r.converged)
+    oos = out_of_sample(CUTOFF)
+    c.converged.append(oos["fit"].converged)
+    label = f"task_success out of sample (released >= {CUTOFF})"
+    for q, key in [("mean absolute error of accuracy", "mae"), ("RMSE of accuracy", "rmse"),
+                   ("mean error (predicted - observed)", "bias"),
+                   ("MAE of the benchmark-mean baseline", "mae_baseline")]:
+        c.rows.append({"model": label, "quantity": q, "estimate": oos[key], "std_err": np.nan,
+                       "ci_low": np.nan, "ci_high": np.nan, "N": oos["n_test"], "llf": np.nan,
+                       "aic": np.nan, "bic": np.nan, "converged": bool(oos["fit"].converged)})
+    c.notes.append(f"task_success: {r.nobs} Epoch runs with a training compute; L*(C) from the "
+                   "Besiroglu et al. 2024 law; out of sample: fit on "
+                   f"{oos['n_train']} runs of models released before {CUTOFF}, predict "
+                   f"{oos['n_test']} after, on {', '.join(oos['benchmarks'])} (models after the "
+                   "cut-off beat what their pretraining compute predicts: post-training and "
+                   "reasoning are not in L*)")
+    if quick:
+        return
+    rr, rec = recovery()
+    c.converged.append(rr.converged)
+    c.found["recovery_z"] = float(rec["z"].abs().max())
+    for name, rw in rec.iterrows():
+        c.rows.append({"model": "task_success recovery (simulated runs)",
+                       "quantity": f"{name} (true {rw['true']:g})",
+                       "estimate": float(rw["estimate"]), "std_err": float(rw["std_err"]),
+                       "ci_low": float(rw["estimate"] - 1.96 * rw["std_err"]),
+                       "ci_high": float(rw["estimate"] + 1.96 * rw["std_err"]),
+                       "N": rr.nobs, "llf": rr.llf, "aic": rr.aic, "bic": rr.bic,
+                       "converged": bool(rr.converged)})

@@ -37,10 +37,25 @@ import numpy as np
 import pandas as pd
 
 import estimation
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import df_param, normal_logpdf, student_t_logpdf
 from structural.fitted.inputs import Field, FitInputError, check_table
 
 __all__ = ["fit", "fit_cost_trend", "growth_factors", "price_series", "training_runs"]
+
+#: ``llmecon fit training_cost`` and this model's place in the registry (literals: read without
+#: importing this module).
+COMMAND = {
+    "order": 1,
+    "summary": "training cost = FLOPs x $/FLOP / utilisation; growth of frontier cost",
+    "section": "training cost",
+    "arguments": [
+        ["--runs", {"help": "CSV of runs: date or t, training_compute_flop, cost_usd"}],
+        ["--prices", {"help": "CSV of prices: date or t, usd_per_flop (2023 $/FLOP)"}],
+        ["--cost", {"default": "cloud_usd",
+                    "help": "training_costs column for the curated runs (default cloud_usd)"}],
+    ],
+}
 
 EPOCH_2020 = pd.Timestamp("2020-01-01")
 LN_EFLOP = float(np.log(1e18))   # prices are modelled per 10^18 FLOP to keep parameters O(1)
@@ -385,3 +400,42 @@ def fit_cost_trend(runs: pd.DataFrame, errors: str = "normal", progress: bool = 
         raise estimation.SpecificationError(
             f"errors must be 'normal', 't' or 'huber', got {errors!r}")
     return estimation.fit(model, d, spec, kind="mle", start=start, progress=progress, **kwargs)
+
+
+def command(args: Any, cli: CommandLine) -> int:
+    """``llmecon fit training_cost``: the fit on ``--runs``/``--prices`` (default: the curated
+    tables) and the growth factors."""
+    run_cols, price_cols = ("training_compute_flop", "cost_usd"), ("usd_per_flop",)
+    runs = cli.csv(args.runs, "training runs", "2020-01-01", "--runs", run_cols)
+    prices = cli.csv(args.prices, "price series", "2020-01-01", "--prices", price_cols)
+    # Cells first (units, ranges), then the count: each equation has a level, a growth and a
+    # scale, so it needs three observations (SVD failures and LAPACK noise otherwise).
+    if runs is not None:
+        runs = check_table(runs, RUN_FIELDS, "training runs")
+    if prices is not None:
+        prices = check_table(prices, PRICE_FIELDS, "price series")
+    if runs is not None:
+        cli.enough(runs, f"--runs {args.runs}", run_cols, 3)
+    if prices is not None:
+        cli.enough(prices, f"--prices {args.prices}", price_cols, 3)
+    if runs is None:
+        runs = training_runs(cost=args.cost)
+    if prices is None:
+        prices = price_series()
+    res = fit(runs, prices)
+    growth = growth_factors(res)
+    cli.show_fit(res)
+    cli.show_table(growth)
+    return cli.write("training_cost", [("params", res)], {"growth": growth})
+
+
+def llm_costs(c: Collector, quick: bool) -> None:
+    """The ``llm_costs`` section: the fit, its growth factors and the price-per-FLOP trend in
+    orders of magnitude per year (``c.found["oom"]``)."""
+    res = fit()
+    c.add_fit("training_cost", res)
+    c.add_derived("training_cost", growth_factors(res), res)
+    c.converged.append(res.converged)
+    c.found["oom"] = -float(res.params["price_growth"]) / np.log(10)
+    c.notes.append("training_cost: runs since 2016 with a cloud cost estimate (training_costs) "
+                   "and on-demand data-centre GPU/TPU prices (hardware_prices), 2023 USD")

@@ -38,11 +38,38 @@ from jax.scipy.special import log_ndtr, logsumexp
 
 import estimation
 from data.traces import TRACE_NAMES
+from structural.fitted import Collector, CommandLine
 from structural.fitted.distributions import normal_logpdf, stick_breaking
 from structural.fitted.inputs import Field, FitInputError, check_table
 
 __all__ = ["cost_per_request", "fit_cache_reuse", "fit_reasoning_tokens", "fit_tokens",
            "reasoning_medians", "select_family"]
+
+#: ``llmecon fit usage`` and this model's place in the registry (literals: read without
+#: importing this module; ``<bundled trace names>`` is filled in when the help prints).
+COMMAND = {
+    "order": 4,
+    "summary": "tokens per request: lognormal mixtures chosen by AIC/BIC",
+    "section": "usage traces",
+    "arguments": [
+        # A wrong name is also refused with the list when the command runs.
+        ["--traces", {"help": "CSV with the token column (and optionally trace)"}],
+        ["--trace", {"default": "azure_code_2023",
+                     "help": "which bundled trace to fit: <bundled trace names> (default "
+                             "azure_code_2023); with --traces, a value of its trace column"}],
+        ["--column", {"default": "output_tokens", "choices": ("input_tokens", "output_tokens"),
+                      "help": "token count to fit (default output_tokens)"}],
+        ["--components", {"default": "1,2",
+                          "help": "comma-separated numbers of mixture components (default 1,2)"}],
+        ["--prices", {"dest": "token_prices",
+                      "help": "IN,OUT[,CACHE] $/Mtok: also print the cost per request, fitting "
+                              "the other token column of the same trace"}],
+    ],
+}
+#: Example prices ($/Mtok) for the cost-per-request rows of ``llm_costs``: DeepSeek-V3's list
+#: prices at release (api_price_history, 2024-12-26: input 0.27, output 1.10) with a cache read
+#: at a quarter of the input price (an assumption).
+EXAMPLE_PRICES = {"input": 0.27, "output": 1.10, "cache_read": 0.0675}
 
 TRACES = TRACE_NAMES
 COLUMNS = ("input_tokens", "output_tokens")
@@ -432,3 +459,119 @@ def cost_per_request(input_fit: Any, output_fit: Any, prices: dict[str, float],
 
 def _k_of(res: Any) -> int:
     return sum(1 for n in res.params.index if n.startswith("sigma_"))
+
+
+def _token_prices(text: str) -> dict[str, float]:
+    """``IN,OUT[,CACHE]`` in $/Mtok, range-checked like the price tables (0.0005 to 2000)."""
+    bad = f"--prices {text!r}: expected IN,OUT[,CACHE] in $/Mtok"
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise FitInputError(bad) from None
+    if len(vals) not in (2, 3):
+        raise FitInputError(bad)
+    names = ("input", "output", "cache_read")
+    for name, v in zip(names, vals, strict=False):
+        if not 0.0005 <= v <= 2000:
+            raise FitInputError(f"--prices {name} = {v:g} is outside [0.0005, 2000] $/Mtok "
+                                "(wrong units?)")
+    return dict(zip(names, vals, strict=False))
+
+
+def command(args: Any, cli: CommandLine) -> int:
+    """``llmecon fit usage``: mixtures of ``--components`` for one token column of a trace,
+    the best by AIC, and with ``--prices`` the cost per request."""
+    table = cli.read(args.traces, "request trace", "--traces") if args.traces else None
+    try:
+        Ks = tuple(int(k) for k in args.components.split(","))
+    except ValueError:
+        raise FitInputError(f"--components {args.components!r}: expected e.g. 1,2,3") from None
+    if not Ks or min(Ks) < 1 or max(Ks) > 4:
+        raise FitInputError(f"--components {args.components!r}: each between 1 and 4")
+    prices = _token_prices(args.token_prices) if args.token_prices else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab, fits = select_family(args.trace, args.column, Ks, table)
+    best = tab.loc[tab["aic"].idxmin(), "K"] if tab["aic"].notna().any() else None
+    if best is not None:
+        cli.show_fit(fits[int(best)])
+    cli.show_table(tab.set_index("family"))
+    extra = {"families": tab.set_index("family")}
+    if prices and best is not None:
+        extra["cost_per_request"] = _command_cost(args, cli, Ks, table, prices, fits[int(best)])
+    return cli.write(f"usage_{args.trace}_{args.column}",
+                     [(f"K{k}", r) for k, r in fits.items()], extra, ok=best is not None)
+
+
+def _command_cost(args: Any, cli: CommandLine, Ks: tuple[int, ...], table: pd.DataFrame | None,
+                  prices: dict[str, float], best_fit: Any) -> pd.DataFrame:
+    """The cost per request for ``llmecon fit usage --prices``: the other token column fitted
+    the same way, with the Mooncake prefix-cache reuse on that bundled trace."""
+    other = "input_tokens" if args.column == "output_tokens" else "output_tokens"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        otab, ofits = select_family(args.trace, other, Ks, table)
+    ok = int(otab.loc[otab["aic"].idxmin(), "K"])
+    fin, fout = ((best_fit, ofits[ok]) if args.column == "input_tokens"
+                 else (ofits[ok], best_fit))
+    reuse = 0.0
+    if table is None and args.trace == "mooncake_conv":
+        reuse = float(fit_cache_reuse().params["reuse_rate"])
+    cost = cost_per_request(fin, fout, prices, reuse_rate=reuse)
+    cli.show(f"cost per request, $ (prefix-cache reuse {reuse:.3f})")
+    cli.show_table(cost)
+    return cost
+
+
+def llm_costs(c: Collector, quick: bool) -> None:
+    """The ``llm_costs`` section: lognormal mixtures per trace and column (best K by AIC),
+    prefix-cache reuse, reasoning tokens, and the cost per request of the Mooncake traffic."""
+    pairs = ([("azure_code_2023", "output_tokens")] if quick
+             else [(t, col) for t in TRACES for col in COLUMNS])
+    fam_tables = []
+    best_fits: dict[tuple[str, str], Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for trace, col in pairs:
+            tab, fits = select_family(trace, col, (1, 2))
+            fam_tables.append(tab)
+            best = int(tab.loc[tab["aic"].idxmin(), "K"])
+            n = int(tab["N"].iloc[0])
+            c.add_fit(f"usage {trace} {col} (lognormal mixture K={best})", fits[best], n)
+            c.converged.append(bool(fits[best].converged))
+            best_fits[(trace, col)] = fits[best]
+    fam = pd.concat(fam_tables, ignore_index=True)
+    c.found["families"] = fam
+    d_aic = fam.pivot_table(index=["trace", "column"], columns="K", values="aic")
+    gain = d_aic[1] - d_aic.drop(columns=1).min(axis=1)
+    c.found["mixture_beats"] = float((gain > 0).mean())
+    c.notes.append("usage: ΔAIC of the best mixture over a single lognormal: "
+                   + "; ".join(f"{t}/{col} {v:,.0f}" for (t, col), v in gain.items()))
+    r = fit_cache_reuse()
+    c.add_fit("usage prefix-cache reuse (mooncake_conv)", r)
+    c.found["reuse"] = reuse = float(r.params["reuse_rate"])
+    r = fit_reasoning_tokens()
+    c.add_fit("usage reasoning tokens per question (eval_tokens)", r)
+    c.add_derived("usage reasoning tokens per question (eval_tokens)", reasoning_medians(r), r)
+    c.converged.append(r.converged)
+    if ("mooncake_conv", "input_tokens") in best_fits:
+        _section_cost(c, best_fits, reuse, float(r.params["mu_0"]), float(r.params["sigma_0"]))
+
+
+def _section_cost(c: Collector, best_fits: dict, reuse: float, mu: float, sd: float) -> None:
+    """Cost per request of the Mooncake (Kimi) traffic at :data:`EXAMPLE_PRICES`, with its
+    prefix-cache reuse and, for a reasoning variant, GPQA-like reasoning tokens."""
+    for label, reasoning in [("no reasoning", None), ("GPQA-like reasoning", (mu, sd))]:
+        cost = cost_per_request(best_fits[("mooncake_conv", "input_tokens")],
+                                best_fits[("mooncake_conv", "output_tokens")],
+                                EXAMPLE_PRICES, reuse_rate=reuse, reasoning=reasoning)
+        for comp, r in cost.iterrows():
+            c.rows.append({"model": f"usage cost per request, mooncake_conv, {label}",
+                           "quantity": f"{comp}: mean $ (median {r['median']:.3g}, "
+                                       f"p99 {r['p99']:.3g}, share {r['share_of_mean']:.2f})",
+                           "estimate": float(r["mean"]), "std_err": np.nan,
+                           "ci_low": np.nan, "ci_high": np.nan, "N": 100_000, "llf": np.nan,
+                           "aic": np.nan, "bic": np.nan, "converged": True})
+    c.notes.append("cost per request at $/Mtok input {input}, cached input {cache_read}, "
+                   "output {output} (example open-weights prices); input and output drawn "
+                   "independently from the fitted mixtures".format(**EXAMPLE_PRICES))

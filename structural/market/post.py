@@ -309,7 +309,7 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         if c0 is None:
             lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
             s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
-            c0 = prob.prices_pad - jax.vmap(bertrand_markups)(
+            c0 = prob.prices_pad - bertrand_markups(
                 lam, gam, s, jnp.asarray(prob.firms_pad), prob.mask)
         c = c0 + jnp.asarray(lay.pad(shift))
         p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc)

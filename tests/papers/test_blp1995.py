@@ -33,7 +33,7 @@ def test_pyblp_run_agrees_with_the_tutorial_printout():
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
-@pytest.mark.parametrize("name", ["pi[prices,I(1 / income)]", "gamma[trend]", "mean markup"])
+@pytest.mark.parametrize("name", ["pi[prices,I(1 / income)]", "gamma[trend]", "mean Lerner index"])
 def test_a_miss_of_two_per_mille_fails_the_reproduction(name):
     ref = dict(blp1995.PYBLP)
     est, se = ref[name]

@@ -63,6 +63,28 @@ def test_nested_logit_matches_pyblp_and_tutorial(nevo):
     assert round(r.params["rho"], 4) == 0.9826 and round(r.bse["rho"], 4) == 0.0136
 
 
+def test_nested_logit_post_estimation_matches_pyblp(nevo):
+    """Two nests (mushy or not), one ρ: elasticities, diversion ratios and markups as PyBLP's."""
+    df = nevo[0].copy()
+    df["nesting_ids"] = df["mushy"]
+    df["demand_instruments20"] = df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
+        np.size)
+    p = build_products(df, DemandSpec("0 + prices", nesting="nesting_ids"))
+    r = estimate_demand(p, rho=0.7)
+    ref = pyblp.Problem(pyblp.Formulation("0 + prices"), df).solve(rho=0.7)
+    assert r.params["rho"] == pytest.approx(ref.rho[0, 0], rel=1e-6)
+    lay = p.layout
+    rows = lambda m: np.array([m[lay.t[i], lay.j[i], :24] for i in range(p.N)])  # noqa: E731
+    np.testing.assert_allclose(rows(post.elasticities(r)), ref.compute_elasticities(),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(rows(post.diversion_ratios(r)), ref.compute_diversion_ratios(),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(post.markups(r) / p.prices, ref.compute_markups().ravel(),
+                               rtol=1e-6)
+    with pytest.raises(MarketDataError, match="not nested logit"):
+        post.counterfactual(r, tax=0.01)
+
+
 @pytest.fixture(scope="module")
 def nevo_at_start(nevo):
     """Our results and PyBLP's at Nevo's starting values (no optimisation): same point."""

@@ -17,9 +17,15 @@ problem.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
+
+# Run as a script, this folder comes first on sys.path and its estimation.py would shadow the
+# estimation package that papers and structural import.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def nevo(pyblp):

@@ -86,12 +86,20 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
 
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, atol,
                  max_iterations):
-    own = ownership(firms, mask)
+    # each product's firm as the first slot that firm holds: segment ids below J
+    owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
+    wa = weights * (alpha + alpha_rc)
 
     def zeta_map(p):
-        s, lam, gam, _ = _market_terms(p, p0, delta0, mu0, weights, mask, alpha, alpha_rc)
-        lam_safe = jnp.where(mask, lam, -1.0)
-        zeta = (jnp.where(own, gam, 0.0).T @ jnp.where(mask, p - costs, 0.0) - s) / lam_safe
+        dp = jnp.where(mask, p - p0, 0.0)
+        s_ij = choice_probabilities(delta0 + alpha * dp, mu0 + dp[:, None] * alpha_rc[None, :],
+                                    mask)
+        lam_safe = jnp.where(mask, s_ij @ wa, -1.0)
+        # (O ∘ Γ)'(p − c) without forming Γ (J² per agent): Γ is symmetric, so product j's entry
+        # is Σ_i w_i α_i s_ij Σ_{k owned with j} s_ik (p_k − c_k), a sum over firms per agent
+        margin = s_ij * jnp.where(mask, p - costs, 0.0)[:, None]
+        by_firm = jax.ops.segment_sum(margin, owner, num_segments=mask.shape[0])
+        zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
     def cond(state):

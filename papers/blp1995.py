@@ -28,6 +28,24 @@ Two references, both printed beside the reproduction:
 
 The data are read from the installed ``pyblp`` package (the ``market`` extra); nothing is copied
 into llmecon.
+
+Examples
+--------
+>>> from papers import blp1995
+>>> blp1995.TITLE
+'BLP (1995) automobiles: random-coefficients demand with Bertrand supply'
+>>> blp1995.TUTORIAL, blp1995.RUN, blp1995.REL
+('PyBLP tutorial (2 digits)', 'PyBLP 1.3.0, same spec/starts', 0.001)
+>>> blp1995.SIGMA0.diagonal().tolist(), blp1995.PI0.ravel().tolist()
+([3.612, 0.0, 4.628, 1.818, 1.05, 2.056], [0.0, -43.501, 0.0, 0.0, 0.0, 0.0])
+>>> blp1995.LINEAR, blp1995.RANDOM, blp1995.DEMOGRAPHICS
+('1 + hpwt + air + mpd + space', '1 + prices + hpwt + air + mpd + space', '0 + I(1 / income)')
+>>> blp1995.COST
+'1 + log(hpwt) + air + log(mpg) + log(space) + trend'
+>>> blp1995.OPTIONS["W_type"], blp1995.MERGER
+('clustered', {18: 19})
+>>> blp1995.PUBLISHED["pi[prices,I(1 / income)]"], blp1995.PYBLP["objective"]
+((-45.0, 9.2), (497.3356613027061, None))
 """
 
 from __future__ import annotations
@@ -39,6 +57,10 @@ import numpy as np
 import pandas as pd
 
 from papers.reproduction import Check, Reproduction, write_tables
+
+__all__ = ["COST", "DEMOGRAPHICS", "LINEAR", "MERGER", "OPTIONS", "PI0", "PUBLISHED", "PYBLP",
+           "RANDOM", "REL", "RUN", "SIGMA0", "TITLE", "TUTORIAL", "checks", "load", "merger_ids",
+           "post_summary", "pyblp_reference", "reproduce", "rounding", "spec"]
 
 TITLE = "BLP (1995) automobiles: random-coefficients demand with Bertrand supply"
 TUTORIAL = "PyBLP tutorial (2 digits)"
@@ -100,7 +122,15 @@ PYBLP: dict[str, tuple[float, float | None]] = {
 
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """BLP's product and agent data from the installed ``pyblp`` package."""
+    """BLP's product and agent data from the installed ``pyblp`` package.
+
+    Examples
+    --------
+    >>> from papers.blp1995 import load
+    >>> products, agents = load()
+    >>> products.shape, agents.shape
+    ((2217, 33), (4000, 8))
+    """
     try:
         import pyblp.data
     except ImportError as exc:
@@ -110,7 +140,14 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def spec():
-    """The tutorial's :class:`~structural.market.DemandSpec` (log marginal costs)."""
+    """The tutorial's :class:`~structural.market.DemandSpec` (log marginal costs).
+
+    Examples
+    --------
+    >>> from papers.blp1995 import spec
+    >>> spec().costs_type, spec().demographics
+    ('log', '0 + I(1 / income)')
+    """
     from structural.market import DemandSpec
 
     return DemandSpec(LINEAR, random=RANDOM, demographics=DEMOGRAPHICS, cost=COST,
@@ -118,18 +155,43 @@ def spec():
 
 
 def merger_ids(firm_ids) -> np.ndarray:
-    """Owners after :data:`MERGER`."""
+    """Owners after :data:`MERGER`.
+
+    Examples
+    --------
+    >>> from papers.blp1995 import merger_ids
+    >>> merger_ids([18, 19, 3]).tolist()
+    [19, 19, 3]
+    """
     return pd.Series(np.asarray(firm_ids)).replace(MERGER).to_numpy()
 
 
 def rounding(value: float) -> float:
-    """Half a unit in the second significant digit: what a 2-digit printout can hide."""
+    """Half a unit in the second significant digit: what a 2-digit printout can hide.
+
+    Examples
+    --------
+    >>> from papers.blp1995 import rounding
+    >>> rounding(500.0), rounding(-45.0), round(rounding(0.027), 6)
+    (5.0, 0.5, 0.0005)
+    """
     return 0.5 * 10.0 ** (math.floor(math.log10(abs(value))) - 1)
 
 
 def post_summary(own, lerner, prices, new_prices, change_in_cs) -> dict[str, float]:
     """Scalar post-estimation outputs compared with PyBLP: means over products (markets); the
-    Lerner index (p − c)/p is what PyBLP's ``compute_markups`` returns."""
+    Lerner index (p − c)/p is what PyBLP's ``compute_markups`` returns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from papers.blp1995 import post_summary
+    >>> out = post_summary(np.array([-4.0, -2.0]), np.array([0.3, 0.5]), np.array([10.0, 20.0]),
+    ...                    np.array([11.0, 20.0]), np.array([-0.1]))
+    >>> {k: round(v, 3) for k, v in out.items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'mean own-price elasticity': -3.0, 'mean Lerner index': 0.4,
+     'merger: mean relative price change': 0.05, 'merger: mean change in consumer surplus': -0.1}
+    """
     return {"mean own-price elasticity": float(np.mean(own)),
             "mean Lerner index": float(np.mean(lerner)),
             "merger: mean relative price change": float(np.mean(new_prices / prices - 1)),
@@ -138,7 +200,21 @@ def post_summary(own, lerner, prices, new_prices, change_in_cs) -> dict[str, flo
 
 def checks(params: pd.Series, bse: pd.Series, objective: float,
            post: dict[str, float]) -> list[Check]:
-    """Each published and each PyBLP value beside its reproduction."""
+    """Each published and each PyBLP value beside its reproduction.
+
+    Examples
+    --------
+    At PyBLP's own values every check passes (they round to the tutorial's printout):
+
+    >>> import pandas as pd
+    >>> from papers.blp1995 import PYBLP, checks
+    >>> names = [k for k, (_, se) in PYBLP.items() if se is not None]
+    >>> post = {k: v for k, (v, se) in PYBLP.items() if se is None and k != "objective"}
+    >>> found = checks(pd.Series({k: PYBLP[k][0] for k in names}),
+    ...                pd.Series({k: PYBLP[k][1] for k in names}), PYBLP["objective"][0], post)
+    >>> len(found), all(c.passed for c in found)
+    (63, True)
+    """
     value = {"objective": (objective, None)}
     value.update({k: (float(params[k]), float(bse[k])) for k in params.index})
     out = []
@@ -158,7 +234,16 @@ def checks(params: pd.Series, bse: pd.Series, objective: float,
 
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
     """Estimate the tutorial's problem, check it, and write estimates, elasticities, markups and
-    a merger simulation (firm 18 joins firm 19) with draw-based intervals."""
+    a merger simulation (firm 18 joins firm 19) with draw-based intervals.
+
+    Examples
+    --------
+    The full reproduction estimates demand and supply (minutes on two cores):
+
+    >>> from papers import blp1995
+    >>> rep = blp1995.reproduce(quick=True, progress=False)  # doctest: +SKIP
+    >>> rep.checks_frame()[["quantity", "reproduced", "published"]]  # doctest: +SKIP
+    """
     from structural.market import build_agents, build_products, estimate_demand, post
 
     products, agents = load()
@@ -209,7 +294,15 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
 def pyblp_reference() -> dict[str, tuple[float, float | None]]:
     """Solve the same problem with PyBLP (tens of minutes on two cores) and return what
     :data:`PYBLP` records: every estimate with its SE, the objective and the post-estimation
-    summary of :func:`post_summary` (same merger, costs from PyBLP's own estimates)."""
+    summary of :func:`post_summary` (same merger, costs from PyBLP's own estimates).
+
+    Examples
+    --------
+    >>> from papers import blp1995
+    >>> fresh = blp1995.pyblp_reference()  # doctest: +SKIP
+    >>> fresh["objective"]  # doctest: +SKIP
+    (497.3356613027061, None)
+    """
     import pyblp
 
     products, agents = load()

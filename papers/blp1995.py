@@ -251,7 +251,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     res = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, **OPTIONS)
     own = np.diagonal(post.elasticities(res), axis1=1, axis2=2)[p.layout.t, p.layout.j]
     eta = post.markups(res)
-    cf = post.counterfactual(res, firm_ids=merger_ids(p.firm_ids), draws=20 if quick else 100)
+    cf = post.counterfactual(res, firm_ids=merger_ids(p.firm_ids), draws=5 if quick else 20)
     new_p = cf.table["new_prices"].to_numpy()
     summary = post_summary(own, eta / p.prices, p.prices, new_p,
                            cf.surplus["change_in_cs"].to_numpy())

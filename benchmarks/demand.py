@@ -6,9 +6,10 @@ by PyBLP and by llmecon; the script prints both objectives (they must agree to 1
 llmecon's time end to end (including JAX compilation) and after compilation (a second solve
 reusing the compiled objective), and the ratios against PyBLP's time.
 
-PyBLP's BLP-with-supply problem takes tens of minutes on a 2-core machine; ``--reduced`` solves
-it on the first ``--markets`` markets (default 8) instead, and says so. ``--only nevo|blp`` runs
-one problem.
+The full BLP problem (PyBLP's tutorial specification, :mod:`papers.blp1995`) takes PyBLP a few
+minutes on two free cores; ``--reduced`` solves it on the first ``--markets`` markets (default 8,
+the fewest with full-rank supply instruments) instead, and says so. ``--only nevo|blp`` runs one
+problem.
 
     python benchmarks/demand.py [--reduced] [--markets 5] [--only nevo|blp]
 """
@@ -16,10 +17,15 @@ one problem.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+# Run as a script, this folder comes first on sys.path and its estimation.py would shadow the
+# estimation package that papers and structural import.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def nevo(pyblp):
@@ -50,39 +56,30 @@ def nevo(pyblp):
 
 
 def blp(pyblp, reduced: bool, markets: int):
-    from structural.market import DemandSpec, Problem, build_agents, build_products
+    from papers import blp1995
+    from structural.market import Problem, build_agents, build_products
     from structural.market import estimate_demand as est
 
-    df = pd.read_csv(pyblp.data.BLP_PRODUCTS_LOCATION)
-    ag = pd.read_csv(pyblp.data.BLP_AGENTS_LOCATION)
+    df, ag = blp1995.load()
     if reduced:
         keep = sorted(df.market_ids.unique())[:markets]
         df = df[df.market_ids.isin(keep)].reset_index(drop=True)
         ag = ag[ag.market_ids.isin(keep)].reset_index(drop=True)
-    sigma0 = np.diag([3.612, 0, 4.628, 1.818, 1.050, 2.056])
-    pi0 = np.c_[[0, -43.501, 0, 0, 0, 0]]
     t = time.perf_counter()
-    prob = pyblp.Problem((pyblp.Formulation("1 + hpwt + air + mpd + space"),
-                          pyblp.Formulation("1 + prices + hpwt + air + mpd + space"),
-                          pyblp.Formulation("1 + log(hpwt) + air + log(mpg) + log(space) + trend")),
-                         df, pyblp.Formulation("0 + I(1 / income)"), ag, costs_type="log")
-    ref = prob.solve(sigma0, pi0, costs_bounds=(0.001, None), W_type="clustered",
-                     se_type="clustered", initial_update=True)
+    prob = pyblp.Problem((pyblp.Formulation(blp1995.LINEAR), pyblp.Formulation(blp1995.RANDOM),
+                          pyblp.Formulation(blp1995.COST)), df,
+                         pyblp.Formulation(blp1995.DEMOGRAPHICS), ag, costs_type="log")
+    ref = prob.solve(blp1995.SIGMA0, blp1995.PI0, **blp1995.OPTIONS)
     t_ref = time.perf_counter() - t
-    spec = DemandSpec("1 + hpwt + air + mpd + space",
-                      random="1 + prices + hpwt + air + mpd + space",
-                      demographics="0 + I(1 / income)",
-                      cost="1 + log(hpwt) + air + log(mpg) + log(space) + trend", costs_type="log")
-    opts = {"costs_bounds": (0.001, None), "W_type": "clustered", "se_type": "clustered",
-            "initial_update": True}
 
     def build():
-        p = build_products(df, spec)
+        p = build_products(df, blp1995.spec())
         a = build_agents(p, ag)
-        return p, a, Problem(p, a, sigma=sigma0, pi=pi0, costs_bounds=(0.001, None))
+        return p, a, Problem(p, a, sigma=blp1995.SIGMA0, pi=blp1995.PI0,
+                             costs_bounds=blp1995.OPTIONS["costs_bounds"])
 
     name = "BLP with supply" + (f" (reduced: first {markets} markets)" if reduced else "")
-    return _compare(name, float(ref.objective), t_ref, build, est, opts)
+    return _compare(name, float(ref.objective), t_ref, build, est, blp1995.OPTIONS)
 
 
 def _compare(name, q_ref, t_ref, build, est, opts):

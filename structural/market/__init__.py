@@ -10,9 +10,9 @@ equilibrium prices), :mod:`~structural.market.post` (post-estimation and counter
 
 import jax
 
-# The BLP objective mixes jitted solves with op-by-op calls; with asynchronous CPU dispatch this
-# jaxlib (0.10) was seen to block forever acquiring its launch semaphore on the automobile problem.
-# Synchronous dispatch costs nothing measurable here (every evaluation is read back at once).
+# Synchronous CPU dispatch: every evaluation is read back at once, so it costs nothing here. It was
+# set against a hang on the automobile problem whose cause turned out to be two batched LAPACK
+# solves waiting on each other in XLA's intra-op pool (see demand.solve_by_market).
 jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 from structural.market.estimate import DemandResults, Problem, estimate_demand  # noqa: E402

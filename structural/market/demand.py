@@ -74,6 +74,21 @@ def shares_jacobian_delta(delta, mu, weights, mask):
     return jnp.where(pad[:, None] | pad[None, :], jnp.eye(len(mask)) * pad[:, None], jac)
 
 
+def solve_by_market(A, b):
+    """x_t = A_t⁻¹ b_t for every market t (A: (T, J, J), b: (T, J)), one market after another.
+
+    Not ``jnp.linalg.solve`` on the whole batch: jaxlib's batched LAPACK kernels split a batch
+    over XLA's intra-op thread pool and block the pool worker that called them until the pieces
+    are done. When every worker runs such a kernel at once — two independent batched solves in
+    one program on a two-core machine — no worker is left to run the pieces and the process
+    deadlocks (jaxlib 0.10: both ``tf_XLAEigen`` workers parked in ``ParallelBatchMap`` →
+    ``BlockingCounter::Wait`` under ``lapack_dgetrf_ffi``, the main thread in
+    ``BlockUntilReady``). A single matrix per call runs inline, so ``lax.map`` cannot deadlock;
+    the markets' solves are a small part of the objective's cost.
+    """
+    return jax.lax.map(lambda ab: jnp.linalg.solve(ab[0], ab[1]), (A, b))
+
+
 def nested_logit_shares(delta, rho_j, nest, mask, n_nests: int):
     """Nested-logit shares (J,) given δ, each product's ρ of its nest and its nest code.
 

@@ -374,7 +374,7 @@ class Problem:
         a_i = self.alpha_i(theta, alpha_linear)
         lam, gam = jax.vmap(share_price_terms)(delta_pad, mu, w, self.mask, a_i)
         s = jax.vmap(mixed_logit_shares)(delta_pad, mu, w, self.mask)
-        eta = jax.vmap(bertrand_markups)(lam, gam, s, jnp.asarray(self.firms_pad), self.mask)
+        eta = bertrand_markups(lam, gam, s, jnp.asarray(self.firms_pad), self.mask)
         return self.layout.unpad(eta)
 
     def tilde_costs(self, theta, delta_pad, alpha_linear):

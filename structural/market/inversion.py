@@ -17,7 +17,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from structural.market.demand import mixed_logit_shares, shares_jacobian_delta
+from structural.market.demand import mixed_logit_shares, shares_jacobian_delta, solve_by_market
 
 # The public API is the package's: estimate_demand inverts the shares with these.
 __all__: list[str] = []
@@ -100,5 +100,5 @@ def _implicit_delta_jvp(mu_fn, primals, tangents):
 
     _, ds = jax.jvp(s_of_theta, (theta,), (dtheta,))
     jac = jax.vmap(shares_jacobian_delta)(delta, mu_fn(theta), weights, mask)
-    ddelta = -jnp.linalg.solve(jac, ds[..., None])[..., 0]
+    ddelta = -solve_by_market(jac, ds)
     return delta, jnp.where(mask, ddelta, 0.0)

@@ -1,7 +1,8 @@
 """After estimation: elasticities, diversion ratios, markups, consumer surplus, counterfactuals.
 
 For the mixed-logit family (logit and random coefficients) with ∂s/∂p' = Λ − Γ
-(:func:`structural.market.demand.share_price_terms`):
+(:func:`structural.market.demand.share_price_terms`), and for the nested logit (its closed-form
+∂s/∂p'; elasticities, diversion ratios and markups only):
 
 - price elasticities ε_jk = (∂s_j/∂p_k) p_k / s_j;
 - diversion ratios D_jk = −(∂s_k/∂p_j)/(∂s_j/∂p_j), and on the diagonal the diversion to the
@@ -39,8 +40,8 @@ __all__ = ["Counterfactual", "consumer_surplus", "counterfactual", "diversion_ra
 
 def _require_mixed(results: DemandResults) -> None:
     if results.problem.nests is not None:
-        raise MarketDataError("model", "post-estimation is implemented for logit and random "
-                              "coefficients (not nested logit)")
+        raise MarketDataError("model", "consumer surplus and counterfactual equilibria are "
+                              "implemented for logit and random coefficients (not nested logit)")
 
 
 def _state(results: DemandResults, theta=None, alpha=None, delta_pad=None):
@@ -54,8 +55,34 @@ def _state(results: DemandResults, theta=None, alpha=None, delta_pad=None):
     return delta_pad, mu, w, a_rc, alpha
 
 
+def _nested_price_derivatives(results: DemandResults) -> jnp.ndarray:
+    """∂s_j/∂p_k = α ∂s_j/∂δ_k for the nested logit (Berry 1994, eq. 28; Cardell 1997):
+
+    ∂s_j/∂δ_k = s_j [1{j=k}/(1−ρ) − 1{h(j)=h(k)} ρ/(1−ρ) s_k|h − s_k],
+
+    s_k|h = s_k / Σ_{l∈h} s_l the share within the nest, ρ the nesting parameter of h(j).
+    """
+    prob = results.problem
+    lay = prob.layout
+    _, _, rho, _ = prob.unpack(jnp.asarray(results.theta))
+    rho_j = rho[prob.nests] if rho.shape[0] > 1 else jnp.full(prob.products.N, rho[0])
+    rho_pad = jnp.asarray(lay.pad(np.asarray(rho_j)))
+    s = prob.shares_pad
+    nests = jnp.asarray(prob.nests_pad)
+    m = prob.mask
+    same = (nests[:, :, None] == nests[:, None, :]) & m[:, :, None] & m[:, None, :]
+    nest_total = jnp.sum(jnp.where(same, s[:, None, :], 0.0), axis=2)  # (T, J): S_h(j)
+    within = s / jnp.where(m, nest_total, 1.0)
+    r = (rho_pad / (1.0 - rho_pad))[:, :, None]
+    eye = jnp.eye(lay.J, dtype=bool)[None]
+    dsdd = s[:, :, None] * (jnp.where(eye, 1.0, 0.0) / (1.0 - rho_pad)[:, :, None]
+                            - jnp.where(same, r * within[:, None, :], 0.0) - s[:, None, :])
+    return results.price_coefficient * dsdd
+
+
 def price_derivatives(results: DemandResults) -> np.ndarray:
-    """∂s_j/∂p_k per market, padded (T, J, J) (row j, column k).
+    """∂s_j/∂p_k per market, padded (T, J, J) (row j, column k): logit, nested logit and
+    random-coefficients logit.
 
     Examples
     --------
@@ -68,8 +95,10 @@ def price_derivatives(results: DemandResults) -> np.ndarray:
     >>> post.price_derivatives(logit).shape
     (94, 24, 24)
     """
-    _require_mixed(results)
     prob = results.problem
+    m2 = prob.mask[:, :, None] & prob.mask[:, None, :]
+    if prob.nests is not None:
+        return np.asarray(jnp.where(m2, _nested_price_derivatives(results), 0.0))
     d, mu, w, a_rc, alpha = _state(results)
     lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
     jac = jax.vmap(jnp.diag)(lam) - gam
@@ -146,8 +175,13 @@ def markups(results: DemandResults) -> np.ndarray:
     >>> eta.shape, round(float((eta / df["prices"]).median()), 3)
     ((2256,), 0.316)
     """
-    _require_mixed(results)
     prob = results.problem
+    if prob.nests is not None:
+        jac = jnp.asarray(price_derivatives(results))
+        lam = jnp.diagonal(jac, axis1=1, axis2=2)
+        gam = jax.vmap(jnp.diag)(lam) - jac  # so that diag(Λ) − Γ = ∂s/∂p'
+        eta = bertrand_markups(lam, gam, prob.shares_pad, jnp.asarray(prob.firms_pad), prob.mask)
+        return np.asarray(prob.layout.unpad(eta))
     return np.asarray(prob.markups(jnp.asarray(results.theta),
                                    jnp.asarray(prob.layout.pad(results.delta)),
                                    results.price_coefficient))
@@ -309,7 +343,7 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         if c0 is None:
             lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
             s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
-            c0 = prob.prices_pad - jax.vmap(bertrand_markups)(
+            c0 = prob.prices_pad - bertrand_markups(
                 lam, gam, s, jnp.asarray(prob.firms_pad), prob.mask)
         c = c0 + jnp.asarray(lay.pad(shift))
         p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc)

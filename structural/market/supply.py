@@ -23,7 +23,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from structural.market.demand import choice_probabilities
+from structural.market.demand import choice_probabilities, solve_by_market
 
 __all__ = ["bertrand_markups", "ownership"]
 
@@ -43,12 +43,21 @@ def ownership(firms, mask):
     return (firms[:, None] == firms[None, :]) & mask[:, None] & mask[None, :]
 
 
+def _foc_matrix(lam, gam, firms, mask):
+    """O ∘ (Λ − Γ)' for one market, the identity on padded products."""
+    own = ownership(firms, mask)
+    return jnp.where(own, (jnp.diag(lam) - gam).T, 0.0) + jnp.diag(~mask)
+
+
 def bertrand_markups(lam, gam, shares, firms, mask):
-    """η = −(O ∘ (Λ − Γ)')⁻¹ s for one market (padded products get 0).
+    """η = −(O ∘ (Λ − Γ)')⁻¹ s in every market: arrays (T, J) and (T, J, J); padded get 0.
+
+    The T linear systems are solved one market after another
+    (:func:`~structural.market.demand.solve_by_market`), never as one batched LAPACK call.
 
     Examples
     --------
-    Single-product firms under logit demand: the markup is 1 / (α (1 − s_j)):
+    Single-product firms under logit demand: the markup is 1 / (α (1 − s_j)) (one market):
 
     >>> import jax.numpy as jnp
     >>> from structural.market.demand import share_price_terms
@@ -56,14 +65,12 @@ def bertrand_markups(lam, gam, shares, firms, mask):
     >>> delta, mask = jnp.array([1.0, 0.0]), jnp.array([True, True])
     >>> lam, gam = share_price_terms(delta, jnp.zeros((2, 1)), jnp.ones(1), mask, jnp.array([-2.0]))
     >>> s = jnp.exp(delta) / (1 + jnp.exp(delta).sum())
-    >>> eta = bertrand_markups(lam, gam, s, jnp.array([0, 1]), mask)
-    >>> [round(float(v), 4) for v in eta], [round(float(1 / (2 * (1 - v))), 4) for v in s]
+    >>> eta = bertrand_markups(lam[None], gam[None], s[None], jnp.array([[0, 1]]), mask[None])
+    >>> [round(float(v), 4) for v in eta[0]], [round(float(1 / (2 * (1 - v))), 4) for v in s]
     ([1.1796, 0.6345], [1.1796, 0.6345])
     """
-    jac = jnp.diag(lam) - gam  # ∂s_j/∂p_k
-    own = ownership(firms, mask)
-    A = jnp.where(own, jac.T, 0.0) + jnp.diag(~mask)
-    return jnp.where(mask, -jnp.linalg.solve(A, jnp.where(mask, shares, 0.0)), 0.0)
+    A = jax.vmap(_foc_matrix)(lam, gam, firms, mask)
+    return jnp.where(mask, -solve_by_market(A, jnp.where(mask, shares, 0.0)), 0.0)
 
 
 def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
@@ -79,12 +86,20 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
 
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, atol,
                  max_iterations):
-    own = ownership(firms, mask)
+    # each product's firm as the first slot that firm holds: segment ids below J
+    owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
+    wa = weights * (alpha + alpha_rc)
 
     def zeta_map(p):
-        s, lam, gam, _ = _market_terms(p, p0, delta0, mu0, weights, mask, alpha, alpha_rc)
-        lam_safe = jnp.where(mask, lam, -1.0)
-        zeta = (jnp.where(own, gam, 0.0).T @ jnp.where(mask, p - costs, 0.0) - s) / lam_safe
+        dp = jnp.where(mask, p - p0, 0.0)
+        s_ij = choice_probabilities(delta0 + alpha * dp, mu0 + dp[:, None] * alpha_rc[None, :],
+                                    mask)
+        lam_safe = jnp.where(mask, s_ij @ wa, -1.0)
+        # (O ∘ Γ)'(p − c) without forming Γ (J² per agent): Γ is symmetric, so product j's entry
+        # is Σ_i w_i α_i s_ij Σ_{k owned with j} s_ik (p_k − c_k), a sum over firms per agent
+        margin = s_ij * jnp.where(mask, p - costs, 0.0)[:, None]
+        by_firm = jax.ops.segment_sum(margin, owner, num_segments=mask.shape[0])
+        zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
     def cond(state):

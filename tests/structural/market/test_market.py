@@ -10,8 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from papers import blp1995
 from structural.errors import MarketDataError
-from structural.market import DemandSpec, build_agents, build_products, estimate_demand, post
+from structural.market import (
+    DemandSpec,
+    Problem,
+    build_agents,
+    build_products,
+    estimate_demand,
+    post,
+)
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
@@ -53,6 +61,28 @@ def test_nested_logit_matches_pyblp_and_tutorial(nevo):
     assert r.params["prices"] == pytest.approx(ref.beta[0, 0], rel=1e-6)
     assert r.bse["prices"] == pytest.approx(ref.beta_se[0, 0], rel=1e-6)
     assert round(r.params["rho"], 4) == 0.9826 and round(r.bse["rho"], 4) == 0.0136
+
+
+def test_nested_logit_post_estimation_matches_pyblp(nevo):
+    """Two nests (mushy or not), one ρ: elasticities, diversion ratios and markups as PyBLP's."""
+    df = nevo[0].copy()
+    df["nesting_ids"] = df["mushy"]
+    df["demand_instruments20"] = df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
+        np.size)
+    p = build_products(df, DemandSpec("0 + prices", nesting="nesting_ids"))
+    r = estimate_demand(p, rho=0.7)
+    ref = pyblp.Problem(pyblp.Formulation("0 + prices"), df).solve(rho=0.7)
+    assert r.params["rho"] == pytest.approx(ref.rho[0, 0], rel=1e-6)
+    lay = p.layout
+    rows = lambda m: np.array([m[lay.t[i], lay.j[i], :24] for i in range(p.N)])  # noqa: E731
+    np.testing.assert_allclose(rows(post.elasticities(r)), ref.compute_elasticities(),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(rows(post.diversion_ratios(r)), ref.compute_diversion_ratios(),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(post.markups(r) / p.prices, ref.compute_markups().ravel(),
+                               rtol=1e-6)
+    with pytest.raises(MarketDataError, match="not nested logit"):
+        post.counterfactual(r, tax=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -223,12 +253,8 @@ def test_bad_products_name_the_column(mutate, field):
 
 # ----- BLP (1995) automobiles with supply: a reduced problem against PyBLP run beside ----------
 
-BLP_SPEC = DemandSpec("1 + hpwt + air + mpd + space",
-                      random="1 + prices + hpwt + air + mpd + space",
-                      demographics="0 + I(1 / income)",
-                      cost="1 + log(hpwt) + air + log(mpg) + log(space) + trend", costs_type="log")
-BLP_SIGMA = np.diag([3.612, 0, 4.628, 1.818, 1.050, 2.056])
-BLP_PI = np.c_[[0, -43.501, 0, 0, 0, 0]]
+BLP_SPEC = blp1995.spec()
+BLP_SIGMA, BLP_PI = blp1995.SIGMA0, blp1995.PI0
 
 
 def _blp_reduced(markets):
@@ -240,15 +266,16 @@ def _blp_reduced(markets):
 
 
 def _pyblp_blp(df, ag):
-    return pyblp.Problem((pyblp.Formulation("1 + hpwt + air + mpd + space"),
-                          pyblp.Formulation("1 + prices + hpwt + air + mpd + space"),
-                          pyblp.Formulation("1 + log(hpwt) + air + log(mpg) + log(space) + trend")),
-                         df, pyblp.Formulation("0 + I(1 / income)"), ag, costs_type="log")
+    return pyblp.Problem((pyblp.Formulation(blp1995.LINEAR), pyblp.Formulation(blp1995.RANDOM),
+                          pyblp.Formulation(blp1995.COST)), df,
+                         pyblp.Formulation(blp1995.DEMOGRAPHICS), ag, costs_type="log")
 
 
-# Slow, and in the full default run (after several hundred other tests in one process) jaxlib
-# 0.10's CPU runtime twice stopped here waiting on a result that never came; alone it passes in
-# under a minute. Run it with --runslow until that hang is understood.
+# Slow (about 45 s alone, mostly compilation; 8 markets is the fewest with full-rank supply
+# instruments). It used to hang the full default run: two batched LAPACK solves (markups and the
+# implicit derivatives of δ) ran at once on both of XLA's two intra-op workers, each waiting for a
+# free worker to run its pieces. Per-market solves (demand.solve_by_market) run inline, and
+# test_blp_objective_factorises_one_market_at_a_time keeps batched solves out of the objective.
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
 def test_blp_with_supply_objective_gradient_ses_match_pyblp_at_start():
@@ -256,11 +283,9 @@ def test_blp_with_supply_objective_gradient_ses_match_pyblp_at_start():
     df, ag = _blp_reduced(8)
     p = build_products(df, BLP_SPEC)
     r = estimate_demand(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI, method="1s",
-                        costs_bounds=(0.001, None), W_type="clustered", se_type="clustered",
-                        initial_update=True, optimizer="bfgs", optimizer_options={"maxiter": 0})
-    ref = _pyblp_blp(df, ag).solve(BLP_SIGMA, BLP_PI, costs_bounds=(0.001, None),
-                                   W_type="clustered", se_type="clustered", initial_update=True,
-                                   method="1s", optimization=pyblp.Optimization("return"))
+                        optimizer="bfgs", optimizer_options={"maxiter": 0}, **blp1995.OPTIONS)
+    ref = _pyblp_blp(df, ag).solve(BLP_SIGMA, BLP_PI, method="1s",
+                                   optimization=pyblp.Optimization("return"), **blp1995.OPTIONS)
     assert r.objective == pytest.approx(float(ref.objective), rel=1e-8)
     np.testing.assert_allclose(r.gradient, ref.gradient.ravel(), rtol=1e-6,
                                atol=1e-8 * np.abs(ref.gradient).max())
@@ -285,3 +310,31 @@ def test_blp_with_supply_reduced_estimate_matches_pyblp():
     assert r.objective == pytest.approx(float(ref.objective), rel=1e-6)
     np.testing.assert_allclose(r.params[p.X1_names], ref.beta.ravel(), rtol=1e-3)
     assert r.params["pi[prices,I(1 / income)]"] == pytest.approx(ref.pi[1, 0], rel=1e-3)
+
+
+def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
+    """Shapes of every matrix factorised by ``lu`` in ``jaxpr`` and the jaxprs nested in it."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "lu":
+            shapes.append(tuple(eqn.invars[0].aval.shape))
+        for v in eqn.params.values():
+            for j in (v if isinstance(v, tuple | list) else (v,)):
+                inner = getattr(j, "jaxpr", j)
+                if hasattr(inner, "eqns"):
+                    shapes += _lu_operand_shapes(inner)
+    return shapes
+
+
+def test_blp_objective_factorises_one_market_at_a_time():
+    """No batched LU in the objective or its gradient: jaxlib's batched LAPACK kernels wait on
+    XLA's intra-op pool from inside it and deadlock when every worker does so (the old hang)."""
+    df, ag = _blp_reduced(8)
+    p = build_products(df, BLP_SPEC)
+    prob = Problem(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI, costs_bounds=(0.001, None))
+    theta = jnp.asarray(prob.theta0, dtype=float)
+    vg = jax.value_and_grad(prob.objective_parts, has_aux=True)
+    closed = jax.make_jaxpr(vg)(theta, prob.logit_delta, jnp.asarray(prob.initial_W()))
+    shapes = _lu_operand_shapes(closed.jaxpr)
+    assert len(shapes) >= 2, "markups and the implicit derivatives of δ each solve per market"
+    assert all(len(s) == 2 for s in shapes), shapes

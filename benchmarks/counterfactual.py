@@ -85,7 +85,8 @@ def scipy_point(three: bool, A, B, E, a, b, pt, pd_, pdata, Q) -> float:
     """One point by SciPy: min 6ND·pt + D·pdata + Q·2N(x + c + y)·pd on L(N, D) + (α_c/(c +
     x))^β_c = L̄ (the law written out here on purpose: an independent check of the engine)."""
     def D_of(N, c):
-        gap = TARGET - E - A * N ** (-a) - (CTX_ALPHA / (c + TOKENS_IN)) ** CTX_BETA
+        law = E + A * N ** (-a)  # independent check: the law written out on purpose
+        gap = TARGET - law - (CTX_ALPHA / (c + TOKENS_IN)) ** CTX_BETA
         return (B / gap) ** (1 / b) if gap > 0 else np.inf
 
     def cost(logN, c):

@@ -25,8 +25,8 @@ def available() -> list[str]:
     --------
     >>> import papers
     >>> papers.available()
-    ['besiroglu2024', 'cottier2024', 'demirer2025', 'hoffmann2022', 'kaplan2020', 'llm_costs',
-    'muennighoff2023', 'nevo2000', 'sardana2023', 'snell2024']
+    ['besiroglu2024', 'blp1995', 'cottier2024', 'demirer2025', 'hoffmann2022', 'kaplan2020',
+    'llm_costs', 'muennighoff2023', 'nevo2000', 'sardana2023', 'snell2024']
     """
     names = []
     for info in pkgutil.iter_modules(__path__):
@@ -48,7 +48,7 @@ def get(name: str) -> ModuleType:
     >>> papers.get("smith1776")
     Traceback (most recent call last):
     ...
-    llmecon.errors.InputError: unknown paper 'smith1776'; known: besiroglu2024, cottier2024, ...
+    llmecon.errors.InputError: unknown paper 'smith1776'; known: besiroglu2024, blp1995, ...
     """
     if name not in available():
         raise InputError(f"unknown paper {name!r}; known: {', '.join(available())}")

@@ -1,6 +1,12 @@
-"""Shared pytest configuration: the ``slow`` marker runs only with ``--runslow``."""
+"""Shared pytest configuration: the ``slow`` marker runs only with ``--runslow``; compiled
+programs are released before the process runs out of memory mappings."""
 
 from __future__ import annotations
+
+import gc
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +24,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# XLA's CPU backend maps ~25 memory regions per compiled program and keeps them while the
+# program is cached. One pytest process compiles thousands of programs, and at the kernel's
+# vm.max_map_count (65,530 by default) the next compilation dies with a segmentation fault.
+# Drop JAX's compiled programs whenever the process gets near that limit.
+_MAPS = Path(f"/proc/{os.getpid()}/maps")
+_MAP_BUDGET = 30_000
+
+
+def _mapped_regions() -> int:
+    try:
+        with _MAPS.open("rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux: no such limit to stay under
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None and _mapped_regions() > _MAP_BUDGET:
+        jax.clear_caches()
+        gc.collect()

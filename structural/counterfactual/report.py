@@ -304,10 +304,14 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
 
     Parameters
     ----------
-    scenario : Scenario or path to a scenario TOML
-    draws : K parameter draws for the uncertainty (ignored for published constants)
-    seed : seed of the draws
-    out : directory for the outputs
+    scenario : Scenario or path
+        The scenario, or the path of its TOML file.
+    draws : int
+        K parameter draws for the uncertainty (ignored for published constants).
+    seed : int
+        Seed of the draws.
+    out : path, optional
+        Directory for the outputs.
     store : folder, optional
         Stream the solve in chunks of draws written there (:func:`~.stream.sweep`); a run
         interrupted after some chunks resumes from them when called again with the same store.

@@ -76,7 +76,7 @@ def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
     _check_outputs(out, path)
 
 
-@pytest.mark.parametrize("stem", sorted(SLOW))
+@pytest.mark.parametrize("stem", sorted(SLOW & {p.stem for p in SCENARIOS}))
 def test_slow_example_reduced(tmp_path, stem):
     path = next(p for p in SCENARIOS if p.stem == stem)
     sc = load_scenario(path)

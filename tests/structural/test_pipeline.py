@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,8 @@ def test_cost_command_formats(capsys):
     text = capsys.readouterr().out
     assert "pretrain" in text and "per query" in text and "Q = 1e+10" in text
     assert main(["cost", path, "--format", "md"]) == 0
-    assert "| stage |" in capsys.readouterr().out
+    # tabulate pads the header to the column width; the fallback writer does not
+    assert re.search(r"\| stage +\|", capsys.readouterr().out)
     assert main(["cost", path, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["queries"] == 1e11  # the file's [queries] Q

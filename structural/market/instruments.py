@@ -114,7 +114,6 @@ def differentiation_instruments(products_df: pd.DataFrame, characteristics: Sequ
 
     lay = Layout.from_ids(products_df[market].to_numpy())
     Xp = lay.pad(X)                                              # (T, J, K)
-    d = Xp[:, :, None, :] - Xp[:, None, :, :]                    # d[t, j, k, l] = x_j − x_k
     J = lay.J
     pair = lay.mask[:, :, None] & lay.mask[:, None, :] & ~np.eye(J, dtype=bool)
     if firm is None:
@@ -124,28 +123,32 @@ def differentiation_instruments(products_df: pd.DataFrame, characteristics: Sequ
         same = f[:, :, None] == f[:, None, :]
         blocks = {"own": pair & same, "rival": pair & ~same}
 
-    K = len(chars)
-    terms: list[tuple[str, np.ndarray]] = []
-    if kind == "quadratic":
-        for a in range(K):
-            for b in range(a, K if interact else a + 1):
-                name = chars[a] if a == b else f"{chars[a]}*{chars[b]}"
-                terms.append((name, d[..., a] * d[..., b]))
-    else:
-        # SD of the pairwise differences over all markets (j ≠ k), as PyBLP computes it
+    def diff(a: int) -> np.ndarray:
+        """d[t, j, k] = x_jta − x_kta, (T, J, J): one characteristic at a time to bound memory."""
+        return Xp[:, :, None, a] - Xp[:, None, :, a]
+
+    def terms():
+        K = len(chars)
+        if kind == "quadratic":
+            for a in range(K):
+                for b in range(a, K if interact else a + 1):
+                    yield (chars[a] if a == b else f"{chars[a]}*{chars[b]}"), diff(a) * diff(b)
+            return
         n = pair.sum()
         for a in range(K):
-            da = d[..., a][pair]
-            sd = np.sqrt((da ** 2).sum() / n - (da.sum() / n) ** 2)
-            close = (np.abs(d[..., a]) < sd).astype(float)
+            # SD of the pairwise differences over all markets (j ≠ k), as PyBLP computes it
+            da = diff(a)
+            sd = np.sqrt((da[pair] ** 2).sum() / n - (da[pair].sum() / n) ** 2)
+            close = (np.abs(da) < sd).astype(float)
             if not interact:
-                terms.append((chars[a], close))
+                yield chars[a], close
             else:
                 for b in range(K):
-                    terms.append((f"{chars[a]}*{chars[b]}", close * d[..., b]))
+                    yield f"{chars[a]}*{chars[b]}", close * diff(b)
 
-    out = {}
-    for block, m in blocks.items():
-        for name, term in terms:
-            out[f"diff_{kind}_{block}_{name}"] = lay.unpad(np.where(m, term, 0.0).sum(axis=2))
+    sums: dict[str, list[tuple[str, np.ndarray]]] = {block: [] for block in blocks}
+    for name, term in terms():
+        for block, m in blocks.items():
+            sums[block].append((name, lay.unpad(np.where(m, term, 0.0).sum(axis=2))))
+    out = {f"diff_{kind}_{block}_{name}": v for block in blocks for name, v in sums[block]}
     return pd.DataFrame(out, index=products_df.index)

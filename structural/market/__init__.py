@@ -16,6 +16,7 @@ import jax
 jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 from structural.market.estimate import DemandResults, Problem, estimate_demand  # noqa: E402
+from structural.market.instruments import differentiation_instruments  # noqa: E402
 from structural.market.products import (  # noqa: E402
     Agents,
     DemandSpec,
@@ -25,4 +26,4 @@ from structural.market.products import (  # noqa: E402
 )
 
 __all__ = ["Agents", "DemandResults", "DemandSpec", "Problem", "Products", "build_agents",
-           "build_products", "estimate_demand"]
+           "build_products", "differentiation_instruments", "estimate_demand"]

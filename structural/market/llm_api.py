@@ -65,6 +65,7 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, estimate_demand
+from structural.market.instruments import differentiation_instruments
 from structural.market.products import DemandSpec, build_agents, build_products
 
 __all__ = ["MODELS", "LLMDemandFit", "demand_table", "equilibrium", "fit_llm_demand",
@@ -146,12 +147,9 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
 
 def _gh_distances(q: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Σ_{k≠j in the same group} (q_j − q_k)²: Gandhi and Houde (2019) quadratic instrument."""
-    out = np.zeros(len(q))
-    for g in pd.unique(groups):
-        i = np.flatnonzero(groups == g)
-        d = q[i, None] - q[None, i]
-        out[i] = (d ** 2).sum(axis=1)
-    return out
+    df = pd.DataFrame({"group": groups, "q": q})
+    z = differentiation_instruments(df, ["q"], kind="quadratic", market="group", firm=None)
+    return z["diff_quadratic_all_q"].to_numpy()
 
 
 def provider_premium(provider_prices: pd.DataFrame, freq: str = "W") -> pd.Series:

@@ -72,6 +72,8 @@ Examples
 (-1.11, 0.22)
 >>> demirer2025.PUBLISHED_OPEN_RANGE, demirer2025.PUBLISHED_OPEN_SHARE_MAX
 ((-2.46, -1.91), 0.3)
+>>> demirer2025.PUBLISHED_INTELLIGENCE_SLOPE
+(0.039, 0.009)
 """
 
 from __future__ import annotations

@@ -53,9 +53,9 @@ open models are their marginal costs.
 
 Examples
 --------
->>> from structural.market.llm_api import MODELS
->>> MODELS
-('nested', 'rc', 'logit')
+>>> from structural.market.llm_api import MODELS, PRICE_FORMS
+>>> MODELS, PRICE_FORMS
+(('nested', 'rc', 'logit'), ('log', 'level'))
 """
 
 from __future__ import annotations

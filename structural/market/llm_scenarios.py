@@ -229,6 +229,10 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     table, P, S = _products_table(fit, sc.change, products, solved)
     surplus, totals = _surplus_table(fit, products, solved)
     summary = _summary(fit, sc, table, solved, totals)
+    if "pass_through" in table:
+        lo, hi = _pass_through_interval(fit, table, P, solved)
+        summary["median_pass_through_closed_low"] = lo
+        summary["median_pass_through_closed_high"] = hi
     heads = _headlines(table, P, S, solved, totals)
     prov = provenance(fit, sc, products)
     vd = variance_decomposition(heads, fit, th, al)
@@ -448,6 +452,23 @@ def _summary(fit: llm_api.LLMDemandFit, sc: MarketScenario, table: pd.DataFrame,
     return summary
 
 
+def _pass_through_interval(fit: llm_api.LLMDemandFit, table: pd.DataFrame, P: np.ndarray,
+                           solved: dict) -> tuple[float | None, float | None]:
+    """2.5–97.5 % over the converged draws of the closed models' median pass-through
+    Δp/Δc (each draw's own backed-out costs, cost change and equilibrium)."""
+    lay = fit.results.problem.layout
+    n = len(lay.t)
+    dc = solved["dc"][:, lay.t, lay.j]
+    closed = (table["pricing"] == "bertrand").to_numpy()[:n] & (np.abs(dc) > 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pt = np.where(closed, (P[:, :n] - table["price"].to_numpy()[None, :n]) / dc, np.nan)
+    med = np.nanmedian(pt[solved["ok"]], axis=1) if closed.any() else np.array([])
+    med = med[np.isfinite(med)]
+    if not len(med):
+        return None, None
+    return float(np.quantile(med, 0.025)), float(np.quantile(med, 0.975))
+
+
 def _headlines(table: pd.DataFrame, P: np.ndarray, S: np.ndarray, solved: dict,
                tot: np.ndarray) -> dict:
     """Per-draw headline quantities for the variance decomposition (NaN where the draw's
@@ -616,7 +637,8 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
               f"Consumer surplus changes by ${summary['cs_change_total_usd']:,.0f} over the "
               f"window (95 % interval ${summary['cs_change_total_low']:,.0f} to "
               f"${summary['cs_change_total_high']:,.0f}).", ""]
-    for k in ("median_pass_through_closed", "entrant_cost_per_mtok", "entrant_share_mean"):
+    for k in ("median_pass_through_closed", "median_pass_through_closed_low",
+              "median_pass_through_closed_high", "entrant_cost_per_mtok", "entrant_share_mean"):
         if summary.get(k) is not None:
             lines.append(f"- {k.replace('_', ' ')}: {summary[k]:.4g}")
     lines += ["", "## Parameters: value, source and reference", "", to_markdown(prov),

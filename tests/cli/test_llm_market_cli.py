@@ -139,7 +139,9 @@ def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path, form: str
     summary = json.loads((out / "summary.json").read_text())
     assert summary["price_form"] == form
     median = summary["median_pass_through_closed"]
-    assert (median > 1.0) if form == "log" else (median < 1.0)
+    lo, hi = summary["median_pass_through_closed_low"], summary["median_pass_through_closed_high"]
+    assert lo <= hi
+    assert (median > 1.0 and lo > 1.0) if form == "log" else (median < 1.0 and hi < 1.0)
     assert f"price form '{form}'" in (out / "report.md").read_text()
     assert summary["cs_change_total_low"] <= summary["cs_change_total_usd"] <= summary[
         "cs_change_total_high"]

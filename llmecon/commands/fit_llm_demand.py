@@ -130,8 +130,8 @@ def _negative_cost_lines(markups: pd.DataFrame) -> str:
     cols = ["market_ids", "product_ids", "prices", "markup", "marginal_cost",
             "marginal_cost_low", "marginal_cost_high", "price_vs_model_median", "flag"]
     return (f"Negative marginal costs ({len(neg)} of {len(markups)} product-weeks, flagged in "
-            "markups.csv; price_vs_model_median near 1: the price series is not an outlier, the "
-            "negative cost comes from the demand model's markup)\n"
+            "markups.csv, kept in every table; price_vs_model_median: the week's blended price "
+            "over the model's median week, far from 1 would point at the price series)\n"
             + neg[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 
 

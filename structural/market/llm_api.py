@@ -804,7 +804,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     >>> h["alpha"] < 0, h["median_own_elasticity"] < 0
     (True, True)
     >>> sorted(fit.markups.columns)[:5]
-    ['firm_ids', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low', 'market_ids']
+    ['firm_ids', 'flag', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low']
     """
     if draws < 2:
         raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")

@@ -19,8 +19,6 @@ PACKAGES = ("data", "estimation", "structural", "papers", "llmecon")
 NOT_YET_SPLIT = {
     "structural/market/estimate.py": {"estimate_demand",   # 120
                                       "__init__"},         # 84: Problem
-    "structural/market/llm_scenarios.py": {"run"},         # 156
-    "papers/demirer2025.py": {"reproduce"},                # 119
 }
 
 

@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="replace files already in --out (refused otherwise)")
     p.add_argument("--draws", type=int, default=200,
                    help="parameter draws K for the uncertainty (default 200)")
+    p.add_argument("--price-form", choices=("log", "level"), default=None,
+                   help="market scenarios only: price in utility as alpha log p or alpha p "
+                        "(default: the scenario's market.price_form, else log); decides "
+                        "whether cost pass-through exceeds 1")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the draws, 0 to 2**32-1 (default 0)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -90,6 +94,8 @@ def main(args: argparse.Namespace) -> int:
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
         if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
             return market_scenario.main(path, args)
+        if args.price_form is not None:
+            raise UsageError("--price-form: only for market scenarios (kind = \"market\")")
         scenario = load_scenario(path)
     check_grid_memory(args.draws, scenario)
     from estimation.progress import Progress, status

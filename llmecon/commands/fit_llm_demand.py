@@ -34,8 +34,7 @@ ASSUMPTIONS = """Assumptions
 - Market size: potential tokens = {size:g} x observed OpenRouter tokens of the period (see
   sensitivity.csv for other sizes).
 - Prices: traffic-weighted input/output price blended at the model's own mix, $/Mtok; utility
-  is alpha log p (prices span four orders of magnitude; with a linear price term a lab's
-  products would share one absolute markup, above the price of its cheap models).
+  is {price_term} ({price_note}).
 - Nests (--model nested): {nests}.
 - Supply: a lab prices its closed (and unknown-weights) models as a multi-product Bertrand-Nash
   firm; an open-weights model is sold by a competitive provider set at marginal cost, so its
@@ -56,6 +55,8 @@ def register_fit_models(models: argparse._SubParsersAction) -> None:
     d.add_argument("--nests", choices=("tier", "weights"), default="tier",
                    help="nests of --model nested: capability tier (default; ECI above or below "
                         "the median) or open/closed/unknown weights")
+    d.add_argument("--price-form", choices=("log", "level"), default="log",
+                   help="price in utility as alpha log p (default) or alpha p ($/Mtok)")
     d.add_argument("--freq", choices=("W", "D"), default="W", help="markets: weeks or days")
     d.add_argument("--market-size", type=float, default=2.0,
                    help="potential tokens as a multiple of observed tokens (default 2)")
@@ -108,6 +109,32 @@ def _sizes(text: str) -> list[float]:
     return sizes
 
 
+_PRICE_FORM_TEXT = {
+    "log": {"price_term": "alpha log p (--price-form log)",
+            "price_note": "prices span four orders of magnitude; with a linear price term a "
+                          "lab's products would share one absolute markup, above the price of "
+                          "its cheap models; the markup is a share of the price, so cost "
+                          "pass-through to closed prices exceeds 1"},
+    "level": {"price_term": "alpha p (--price-form level)",
+              "price_note": "the alternative to the default alpha log p: a lab's products share "
+                            "one absolute markup, so cheap closed models get negative marginal "
+                            "costs, and cost pass-through to closed prices is below 1"}}
+
+
+def _negative_cost_lines(markups: pd.DataFrame) -> str:
+    """The flagged product-weeks (negative backed-out marginal cost) with their intervals and the
+    price check, for summary.txt: shown, never dropped."""
+    neg = markups[markups["flag"] != ""]
+    if neg.empty:
+        return "Negative marginal costs: none"
+    cols = ["market_ids", "product_ids", "prices", "markup", "marginal_cost",
+            "marginal_cost_low", "marginal_cost_high", "price_vs_model_median", "flag"]
+    return (f"Negative marginal costs ({len(neg)} of {len(markups)} product-weeks, flagged in "
+            "markups.csv, kept in every table; price_vs_model_median: the week's blended price "
+            "over the model's median week, far from 1 would point at the price series)\n"
+            + neg[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
 def run_llm_demand(args: argparse.Namespace) -> int:
     if not args.market_size >= 1:
         raise UsageError(f"--market-size: expected a number >= 1, got {args.market_size}")
@@ -138,7 +165,7 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         status(f"llmecon fit llm_demand: fitting the {args.model} model and {args.draws} "
                "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
-                                     nodes=args.nodes)
+                                     nodes=args.nodes, price_form=args.price_form)
         sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
                                    tables=tables, hardware=args.hardware, nodes=args.nodes,
                                    nests=args.nests) \
@@ -157,8 +184,10 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         ASSUMPTIONS.format(freq_name="ISO weeks" if args.freq == "W" else "days",
                            coverage=products.attrs["coverage"], size=args.market_size,
                            hardware=args.hardware, tokens=llm_api.QUERY_TOKENS,
+                           **_PRICE_FORM_TEXT[args.price_form],
                            nests="capability tier, ECI above or at/below the sample median"
                            if args.nests == "tier" else "open / closed / unknown weights"),
+        _negative_cost_lines(fit.markups),
         "\n".join(f"note: {n}" for n in fit.notes)]).strip()
     print(text)
     with staged_output(args.out, force=args.force) as out:

@@ -28,7 +28,8 @@ def main(path: Path, args: argparse.Namespace) -> int:
            "draws ...", not args.quiet)
     with staged_output(args.out, force=args.force) as out:
         try:
-            summary = llm_scenarios.run(path, out, draws=args.draws, seed=args.seed)
+            summary = llm_scenarios.run(path, out, draws=args.draws, seed=args.seed,
+                                        price_form=getattr(args, "price_form", None))
         except MarketDataError as exc:
             raise UsageError(str(exc)) from None
     print(json.dumps(summary, indent=2, default=str))

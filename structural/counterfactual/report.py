@@ -33,7 +33,7 @@ from structural.counterfactual.scenario import (
 from structural.counterfactual.shocks import shock_table
 from structural.counterfactual.stream import sweep
 
-__all__ = ["CounterfactualResult", "run"]
+__all__ = ["CounterfactualResult", "decomposition_json", "run", "variance_lines"]
 
 
 @dataclass
@@ -85,7 +85,7 @@ class CounterfactualResult:
                       else outputs.to_markdown(prov)]
         if "variance_decomposition" in self.tables:
             lines += ["", "## What drives the answer: share of variance by parameter group", ""]
-            lines += _variance_lines(self.tables["variance_decomposition"], console)
+            lines += variance_lines(self.tables["variance_decomposition"], console)
         lines += ["", *[w for n in self.notes for w in _wrap(n)]]
         if self.files:
             lines.append(f"Wrote {len(self.files)} files.")
@@ -118,7 +118,7 @@ class CounterfactualResult:
             "unit": sc.unit, "assumptions": self.assumptions,
             "parameter_draws": self.draws.describe() if self.draws else None,
             "parameters": [p.as_dict() for p in sc.provenance],
-            "variance_decomposition": _decomposition_json(self.tables.get(
+            "variance_decomposition": decomposition_json(self.tables.get(
                 "variance_decomposition")),
             "target": ({"kind": sc.target.kind, "value": sc.target.value}
                        if sc.technology is not None else None),
@@ -168,9 +168,20 @@ def _narrow_markdown(df: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def _variance_lines(vd: pd.DataFrame, console: bool) -> list[str]:
+def variance_lines(vd: pd.DataFrame, console: bool) -> list[str]:
     """The variance decomposition: a groups × quantities table, or on the console one wrapped
-    line per quantity listing each group's share."""
+    line per quantity listing each group's share. Shared by the pipeline and the market
+    scenarios' reports.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.report import variance_lines
+    >>> vd = pd.DataFrame({"quantity": ["cost", "cost"], "group": ["α", "ρ"],
+    ...                    "first_order_share": [0.75, 0.25]})
+    >>> variance_lines(vd, console=True)[-1]
+    '- cost: α 0.75, ρ 0.25'
+    """
     method = _wrap(f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.")
     if not console:
         wide = vd.pivot_table(index="group", columns="quantity", values="first_order_share",
@@ -203,8 +214,17 @@ def _breakeven_line(r: pd.Series) -> str:
     return text
 
 
-def _decomposition_json(table: pd.DataFrame | None) -> dict:
-    """{quantity: {group: share}} plus the method."""
+def decomposition_json(table: pd.DataFrame | None) -> dict:
+    """{quantity: {group: share}} plus the method (NaN shares as None), for ``summary.json``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.report import decomposition_json
+    >>> vd = pd.DataFrame({"quantity": ["cost"], "group": ["α"], "first_order_share": [1.0]})
+    >>> decomposition_json(vd)["cost"]
+    {'α': 1.0}
+    """
     if table is None or not len(table):
         return {}
     out: dict = {"method": table.attrs.get("method", sensitivity.METHOD)}

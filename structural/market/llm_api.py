@@ -25,6 +25,15 @@ This module adds what the structural side owns and estimates with :mod:`structur
   its cheap models (negative marginal costs for most closed products). With α log p,
   ∂s_j/∂p_k = (∂s_j/∂log p_k)/p_k, the Lerner index rather than the markup is common to a
   firm's products, and the elasticity is comparable with Demirer et al.'s log–log −1.11.
+  ``price_form="level"`` (δ = … + α p) is offered as the alternative, to show what the
+  functional form decides (:data:`PRICE_FORMS`).
+- **Pass-through above one is a property of the log-price form.** With α log p a single-product
+  logit firm's first-order condition is p = c / (1 − 1/(−α(1 − s))): the markup is a constant
+  share of price, so dp/dc = 1/(1 − L) > 1 (L the Lerner index; ε/(ε − 1) for small shares,
+  ε = −α). With α p the markup 1/(−α(1 − s)) falls as the price rises and dp/dc = 1 − s < 1 for
+  that firm. A compute-price shock is therefore amplified into closed prices under the default
+  form and damped under the level form; ``llmecon counterfactual … --price-form level`` shows
+  the difference.
 - **Supply**: a lab owns its closed models and sets their prices as a multi-product Bertrand–Nash
   firm, η = −(O ∘ (∂s/∂p')')⁻¹ s (BLP 1995, eq. 3.6); an open-weights model is sold by a
   competitive provider set, so its price *is* its marginal cost — a restriction tested against
@@ -44,9 +53,9 @@ open models are their marginal costs.
 
 Examples
 --------
->>> from structural.market.llm_api import MODELS
->>> MODELS
-('nested', 'rc', 'logit')
+>>> from structural.market.llm_api import MODELS, PRICE_FORMS
+>>> MODELS, PRICE_FORMS
+(('nested', 'rc', 'logit'), ('log', 'level'))
 """
 
 from __future__ import annotations
@@ -68,11 +77,14 @@ from structural.market.estimate import DemandResults, estimate_demand
 from structural.market.instruments import differentiation_instruments
 from structural.market.products import DemandSpec, build_agents, build_products
 
-__all__ = ["MODELS", "LLMDemandFit", "demand_table", "equilibrium", "fit_llm_demand",
-           "llm_products", "market_model", "provider_premium", "serving_cost", "simulate_shares"]
+__all__ = ["MODELS", "PRICE_FORMS", "LLMDemandFit", "demand_table", "equilibrium",
+           "fit_llm_demand", "flag_negative_costs", "llm_products", "market_model",
+           "provider_premium", "serving_cost", "simulate_shares"]
 
 #: Demand models: the nest column or the random-coefficient formula.
 MODELS = ("nested", "rc", "logit")
+#: How price enters utility: α log p (default) or α p ($/Mtok).
+PRICE_FORMS = ("log", "level")
 #: Default Gauss–Hermite nodes for the random-coefficients model (one random coefficient, so
 #: a product rule is exact for polynomials of degree 2·15 − 1 and free of simulation noise).
 RC_NODES = 15
@@ -349,9 +361,9 @@ class MarketModel:
     """One fitted demand model laid out for per-market equilibrium computations (padded, JAX).
 
     Built by :func:`market_model`. Demand was estimated on log prices (the ``prices`` column of
-    the demand problem is log $/Mtok); ``levels`` holds the prices in $/Mtok that supply works
-    in, and ``pbar`` each market's share-weighted mean price, which converts utility into
-    dollars (see :func:`_cs_one`).
+    the demand problem is log $/Mtok) or, with ``price_form="level"``, on $/Mtok; ``levels``
+    holds the prices in $/Mtok that supply works in, and ``pbar`` each market's share-weighted
+    mean price, which converts log-price utility into dollars (see :func:`_cs_one`).
     """
 
     results: DemandResults
@@ -360,6 +372,11 @@ class MarketModel:
     owners: np.ndarray  # (T, J) owner codes (−1 padding)
     levels: np.ndarray  # (T, J) prices in $/Mtok (1 on padding)
     pbar: np.ndarray  # (T,) share-weighted mean price, $/Mtok
+    price_form: str = "log"  # how price enters utility (PRICE_FORMS)
+
+    @property
+    def log_price(self) -> bool:
+        return self.price_form == "log"
 
     def params(self, theta, alpha):
         """Per-market terms (μ, w, α_i − α, ρ_j) for parameters (θ, α)."""
@@ -381,7 +398,8 @@ class MarketModel:
         return prob.delta(theta, d0)[0]
 
 
-def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
+def market_model(results: DemandResults, products: pd.DataFrame,
+                 price_form: str = "log") -> MarketModel:
     """Wrap fitted demand with the LLM market's ownership: closed models priced by their lab,
     open-weights models at marginal cost (a competitive provider set).
 
@@ -404,11 +422,20 @@ def market_model(results: DemandResults, products: pd.DataFrame) -> MarketModel:
     pbar = (pd.Series(price * s).groupby(products["market_ids"].to_numpy()).sum()
             / pd.Series(s).groupby(products["market_ids"].to_numpy()).sum())
     return MarketModel(results, prob.kind, lay.pad(closed, fill=False), lay.pad(owners, fill=-1),
-                       lay.pad(price, fill=1.0), pbar.reindex(lay.market_ids).to_numpy())
+                       lay.pad(price, fill=1.0), pbar.reindex(lay.market_ids).to_numpy(),
+                       _price_form(price_form))
 
 
-def demand_table(products: pd.DataFrame) -> pd.DataFrame:
-    """The products with ``prices`` replaced by log $/Mtok: what demand is estimated on.
+def _price_form(price_form: str) -> str:
+    if price_form not in PRICE_FORMS:
+        raise MarketDataError("price_form", f"expected one of {', '.join(PRICE_FORMS)}, got "
+                              f"{price_form!r}")
+    return price_form
+
+
+def demand_table(products: pd.DataFrame, price_form: str = "log") -> pd.DataFrame:
+    """The products with ``prices`` replaced by log $/Mtok (``price_form="level"``: kept in
+    $/Mtok): what demand is estimated on.
 
     Examples
     --------
@@ -423,7 +450,7 @@ def demand_table(products: pd.DataFrame) -> pd.DataFrame:
         i = int(np.flatnonzero(bad)[0])
         raise MarketDataError("prices", f"expected positive $/Mtok (demand is in log price), got "
                               f"{p[i]!r} for {products['product_ids'].iloc[i]!r}")
-    return products.assign(prices=np.log(p))
+    return products.assign(prices=np.log(p) if _price_form(price_form) == "log" else p)
 
 
 def _shares_one(d, mu, w, mask, rho_j, nest, n_nests, nested):
@@ -451,15 +478,17 @@ def nested_share_jacobian(d, rho_j, nest, mask, n_nests: int):
     return jnp.where(mask[:, None] & mask[None, :], D, 0.0)
 
 
-def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested, plev):
+def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested, plev, log_price=True):
     """∂s_j/∂p_k (J, J) of one market in $/Mtok: log prices enter δ linearly (and μ through the
-    price RC), so ∂s_j/∂p_k = (∂s_j/∂log p_k) / p_k."""
+    price RC), so ∂s_j/∂p_k = (∂s_j/∂log p_k) / p_k; with ``log_price=False`` prices enter in
+    $/Mtok and the derivative is the utility's."""
     if nested:
         J = nested_share_jacobian(d, rho_j, nest, mask, n_nests) * alpha
     else:
         lam, gam = share_price_terms(d, mu, w, mask, alpha + a_rc)
         J = jnp.diag(lam) - gam
-    return jnp.where(mask[:, None] & mask[None, :], J / plev[None, :], 0.0)
+    scale = plev[None, :] if log_price else 1.0
+    return jnp.where(mask[:, None] & mask[None, :], J / scale, 0.0)
 
 
 def _markups_one(J, s, owners, closed, mask):
@@ -494,12 +523,13 @@ def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
     return jnp.sum(w * inc / -(alpha + a_rc))
 
 
-def _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs):
+def _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs, log_price=True):
     """The ζ-markup map p ← c + ζ(p) of Morrow and Skerlos (2011) in $ prices with log-price
     utility: ∂s_j/∂p_k = (Λ_j δ_jk − Γ_jk)/p_k, so ζ_j = [Σ_k O_jk Γ_kj (p_k − c_k) − s_j p_j]/Λ_j
-    (Λ, Γ of :func:`structural.market.demand.share_price_terms` in log price)."""
-    zeta = (jnp.where(owned, gam, 0.0).T @ jnp.where(mk, p - c, 0.0) - s * p) / jnp.where(
-        bert, lam, -1.0)
+    (Λ, Γ of :func:`structural.market.demand.share_price_terms` in log price); with level-price
+    utility ∂s_j/∂p_k = Λ_j δ_jk − Γ_jk and s_j p_j becomes s_j."""
+    zeta = (jnp.where(owned, gam, 0.0).T @ jnp.where(mk, p - c, 0.0)
+            - s * (p if log_price else 1.0)) / jnp.where(bert, lam, -1.0)
     return jnp.where(mk, c + jnp.where(bert, zeta, 0.0), pobs)
 
 
@@ -545,7 +575,8 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
 
     Closed products solve p = c + η(p) with η the multi-product markups of their owner; open
     products are priced at marginal cost. Log prices shift δ linearly:
-    δ(p) = δ + α(log p − log p_obs) and μ(p) = μ + (log p − log p_obs)(α_i − α).
+    δ(p) = δ + α(log p − log p_obs) and μ(p) = μ + (log p − log p_obs)(α_i − α) (with
+    ``mm.price_form == "level"``, p − p_obs in place of the log difference).
 
     Solvers: the mixed-logit family iterates the ζ-markup map (Morrow and Skerlos 2011), which
     converges where iterating the first-order conditions need not; its last iterate is then
@@ -598,11 +629,16 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     mask = prob.mask if mask is None else mask
     owners = jnp.asarray(mm.owners if owners is None else owners)
     closed = jnp.asarray(mm.closed if closed is None else closed)
-    pbar = jnp.asarray(mm.pbar)
+    log_price = mm.log_price
+    # CS in $/Mtok of market: log-price utility converts at the mean price, level-price is in $
+    pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
+
+    def g(p):  # the price term of utility
+        return jnp.log(p) if log_price else p
 
     def one(c, own, cl, pobs, d, m, ww, arc, rj, ns, mk, pb):
         def at(p):
-            dp = jnp.where(mk, jnp.log(jnp.where(mk, p, 1.0)) - jnp.log(pobs), 0.0)
+            dp = jnp.where(mk, g(jnp.where(mk, p, 1.0)) - g(pobs), 0.0)
             return d + alpha * dp, m + dp[:, None] * arc[None, :]
 
         bert = cl & mk
@@ -611,7 +647,7 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
         def foc(p):  # s + (O ∘ J')(p − c) on Bertrand products, p − c on price-takers
             dd, mmu = at(p)
             s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
-            J = _jac_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested, p)
+            J = _jac_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested, p, log_price)
             r = s + jnp.where(owned, J.T, 0.0) @ jnp.where(mk, p - c, 0.0)
             return jnp.where(bert, r, jnp.where(mk, p - c, 0.0))
 
@@ -623,7 +659,7 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
                 dd, mmu = at(p)
                 s = mixed_logit_shares(dd, mmu, ww, mk)
                 lam, gam = share_price_terms(dd, mmu, ww, mk, alpha + arc)
-                return _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs)
+                return _bertrand_map(p, c, s, lam, gam, owned, bert, mk, pobs, log_price)
 
             def cond(state):
                 return (state[2] >= atol) & (state[1] < max_iterations)
@@ -654,15 +690,17 @@ def supply_terms(mm: MarketModel, theta, alpha, delta):
     n_nests = prob.n_nests if nested else 1
     nest = jnp.asarray(prob.nests_pad) if nested else jnp.zeros(prob.mask.shape, int)
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
+    log_price = mm.log_price
+    pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
 
     def one(d, m, ww, arc, rj, ns, mk, own, cl, plev, pb):
         s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
-        J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested, plev)
+        J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested, plev, log_price)
         cs = _cs_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested) * pb
         return J, _markups_one(J, s, own, cl, mk), s, cs
 
     return jax.vmap(one)(delta, mu, w, a_rc, rho_j, nest, prob.mask, jnp.asarray(mm.owners),
-                         jnp.asarray(mm.closed), jnp.asarray(mm.levels), jnp.asarray(mm.pbar))
+                         jnp.asarray(mm.closed), jnp.asarray(mm.levels), pbar)
 
 
 def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
@@ -734,7 +772,8 @@ class LLMDemandFit:
 
 
 def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
-                   seed: int = 0, nodes: int = RC_NODES, level: float = 0.95) -> LLMDemandFit:
+                   seed: int = 0, nodes: int = RC_NODES, level: float = 0.95,
+                   price_form: str = "log") -> LLMDemandFit:
     """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
 
     Parameters
@@ -749,6 +788,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         Parametric draws of (θ, α) for the intervals on markups and elasticities (≥ 2).
     level : float
         Interval coverage.
+    price_form : {"log", "level"}
+        Price in utility as α log p (default) or α p; the fit's ``mm.price_form``.
 
     Returns
     -------
@@ -763,12 +804,12 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     >>> h["alpha"] < 0, h["median_own_elasticity"] < 0
     (True, True)
     >>> sorted(fit.markups.columns)[:5]
-    ['firm_ids', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low', 'market_ids']
+    ['firm_ids', 'flag', 'marginal_cost', 'marginal_cost_high', 'marginal_cost_low']
     """
     if draws < 2:
         raise MarketDataError("draws", f"need at least 2 draws for intervals, got {draws}")
     spec = spec_for(model, int(products["market_ids"].nunique()))
-    prod = build_products(demand_table(products), spec)
+    prod = build_products(demand_table(products, price_form), spec)
     agents = None
     kw: dict = {}
     if model == "rc":
@@ -783,7 +824,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         notes.append(f"the price coefficient ({a:.3g}, s.e. {a_se:.2g}) is not negative at 95 %: "
                      "demand is not identified as downward sloping, and the Bertrand–Nash "
                      "markups and marginal costs of this model are meaningless")
-    mm = market_model(res, products)
+    mm = market_model(res, products, price_form)
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
@@ -820,6 +861,7 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         "roofline_cost": products["roofline_cost"].to_numpy(),
         "tokens": products["tokens"].to_numpy()})
     mk["price_over_roofline"] = mk["prices"] / mk["roofline_cost"]
+    mk = flag_negative_costs(mk)
     # elasticities: own with intervals, cross (every pair) at the estimate
     el = _elasticity_table(res, J0, mm.levels)
     own_mask = el["product_j"] == el["product_k"]
@@ -832,7 +874,36 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     params.index.name = "param"
     return LLMDemandFit(model, res, products, mm, params, el, mk,
                         open_price_ratio(mk, seed=seed, level=level),
-                        first_stage(products, model), int(ok.sum()), notes)
+                        first_stage(products, model, price_form), int(ok.sum()), notes)
+
+
+def flag_negative_costs(markups: pd.DataFrame) -> pd.DataFrame:
+    """Mark the product-weeks whose backed-out marginal cost is negative, never drop them.
+
+    Adds ``flag`` ("negative marginal cost", with "at 95 %" where the whole interval is below
+    0; empty otherwise) and ``price_vs_model_median``: the product's price that week over its
+    median price across the window, the check that the price series itself is not an outlier
+    (a data error shows as a ratio far from 1; a ratio near 1 says the negative cost comes from
+    the demand model's markup, not from the price).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.market.llm_api import flag_negative_costs
+    >>> mk = pd.DataFrame({"product_ids": ["a", "a", "b"], "prices": [1.0, 1.0, 2.0],
+    ...                    "marginal_cost": [-0.1, 0.5, 1.0],
+    ...                    "marginal_cost_high": [0.2, 0.8, 1.5]})
+    >>> flag_negative_costs(mk)["flag"].tolist()
+    ['negative marginal cost', '', '']
+    """
+    mk = markups.copy()
+    neg = (mk["marginal_cost"] < 0).to_numpy()
+    all_neg = (mk["marginal_cost_high"] < 0).to_numpy()
+    mk["flag"] = np.where(all_neg, "negative marginal cost at 95 %",
+                          np.where(neg, "negative marginal cost", ""))
+    mk["price_vs_model_median"] = mk["prices"] / mk.groupby("product_ids")["prices"].transform(
+        "median")
+    return mk
 
 
 def _elasticity_table(res: DemandResults, J: np.ndarray, levels: np.ndarray) -> pd.DataFrame:
@@ -877,7 +948,7 @@ def open_price_ratio(markups: pd.DataFrame, seed: int = 0, level: float = 0.95,
                                    float(np.exp(np.median(lr))), float(len(models))]})
 
 
-def first_stage(products: pd.DataFrame, model: str) -> str:
+def first_stage(products: pd.DataFrame, model: str, price_form: str = "log") -> str:
     """First-stage strength of the excluded instruments (estimation.ivreg diagnostics): the
     linear IV of the logit (nested: with the log within-nest share) inversion on X1."""
     from estimation.iv import ivreg
@@ -889,7 +960,9 @@ def first_stage(products: pd.DataFrame, model: str) -> str:
     exog_cols = ["quality_z", "log_context", "context_missing", "reasoning", "log_age",
                  "open_weights_known", *weeks]
     exog = df[exog_cols].astype(float).assign(const=1.0)
-    endog = np.log(df[["prices"]].astype(float))  # demand is in log price
+    endog = df[["prices"]].astype(float)
+    if price_form == "log":
+        endog = np.log(endog)
     if model == "nested":
         within = df["shares"] / df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
             "sum")

@@ -19,6 +19,11 @@ of (θ, α) from the estimates' covariance (all draws in one ``vmap``). Changes 
 ``guardrail``
     A per-token safety overhead on closed models: ``cost`` $/Mtok, or ``share`` of marginal cost.
 
+``[market] price_form`` (or ``llmecon counterfactual … --price-form``) picks how price enters
+utility: ``"log"`` (default, α log p) or ``"level"`` (α p). It is the assumption behind the
+compute-price shock's pass-through: above one for closed models in log price, where the markup is
+proportional to the price, below one in level price (:mod:`structural.market.llm_api`).
+
 Each run writes ``products.csv/.md/.tex`` (prices, shares with intervals), ``surplus.csv/.md/.tex``
 (consumer surplus change per market in $ per week), ``report.md``, ``summary.json`` and a plot.
 """
@@ -34,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from structural.counterfactual.report import decomposition_json, variance_lines
 from structural.errors import PipelineError
 from structural.market import llm_api
 from structural.market.demand import random_coefficients
@@ -48,7 +54,8 @@ CHANGES = {"open_model_entry": {"quality", "parameters", "active_parameters", "n
            "guardrail": {"cost", "share"}}
 #: Parameter draws solved together (vmapped) in one batch of the compiled map over draws.
 DRAW_BATCH = 4
-_MARKET_KEYS = {"model", "nests", "freq", "market_size", "hardware", "draws", "nodes", "seed"}
+_MARKET_KEYS = {"model", "nests", "freq", "market_size", "hardware", "draws", "nodes", "seed",
+                "price_form"}
 
 
 class ScenarioError(PipelineError):
@@ -135,6 +142,8 @@ def load(path: Path) -> MarketScenario:
         raise ScenarioError(f"market.{sorted(bad)[0]}", f"unknown key; expected "
                             f"{', '.join(sorted(_MARKET_KEYS))}")
     market.setdefault("model", "nested")
+    market["price_form"] = _checked_price_form(market.get("price_form", "log"),
+                                               "market.price_form")
     if market["model"] not in llm_api.MODELS:
         raise ScenarioError("market.model", f"expected one of {', '.join(llm_api.MODELS)}, got "
                             f"{market['model']!r}")
@@ -175,8 +184,21 @@ def _augment(a, extra):
     return jnp.concatenate([a, jnp.asarray(extra)[:, None]], axis=1)
 
 
-def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None) -> dict:
+def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None,
+        price_form: str | None = None) -> dict:
     """Run a market scenario; write its tables, report and plot to ``out``; return a summary.
+
+    Parameters
+    ----------
+    path, out : Path
+        The scenario's TOML file and the folder written.
+    draws, seed : int, optional
+        Parametric draws of the demand parameters and their seed (default: the scenario's
+        ``market.draws`` / ``market.seed``, else 100 and 0).
+    price_form : {"log", "level"}, optional
+        How price enters utility (default: the scenario's ``market.price_form``, else "log"):
+        see :data:`structural.market.llm_api.PRICE_FORMS`. It decides pass-through: above one
+        for closed models in log price (markup ∝ price), below one in level price.
 
     Examples
     --------
@@ -187,19 +209,64 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     >>> from structural.market.llm_scenarios import run
     >>> with tempfile.TemporaryDirectory() as out:
     ...     summary = run(files("structural.examples.scenarios") / "lab_merger.toml", out, draws=2)
-    >>> summary["change"]["type"], summary["draws"]
-    ('merger', 2)
+    >>> summary["change"]["type"], summary["draws"], summary["price_form"]
+    ('merger', 2, 'log')
     """
     sc = load(path)
     m = sc.market
     draws = int(m.get("draws", 100) if draws is None else draws)
     seed = int(m.get("seed", 0) if seed is None else seed)
+    form = _checked_price_form(m.get("price_form", "log") if price_form is None else price_form,
+                               "price_form")
     products = llm_api.llm_products(m.get("freq", "W"), float(m.get("market_size", 2.0)),
                                     m.get("hardware", "H100"), nests=m.get("nests", "tier"))
-    ch = sc.change
-    known_models = set(products["product_ids"])
+    _check_targets(sc.change, products)
+    fit = llm_api.fit_llm_demand(products, m["model"], draws=max(draws, 2), seed=seed,
+                                 nodes=int(m.get("nodes", llm_api.RC_NODES)), price_form=form)
+    _check_downward_sloping(fit)
+    th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
+    solved = _solve_draws(fit, sc.change, products, th, al)
+    table, P, S = _products_table(fit, sc.change, products, solved)
+    surplus, totals = _surplus_table(fit, products, solved)
+    summary = _summary(fit, sc, table, solved, totals)
+    if "pass_through" in table:
+        lo, hi = _pass_through_interval(fit, table, P, solved)
+        summary["median_pass_through_closed_low"] = lo
+        summary["median_pass_through_closed_high"] = hi
+    heads = _headlines(table, P, S, solved, totals)
+    prov = provenance(fit, sc, products)
+    vd = variance_decomposition(heads, fit, th, al)
+    summary["parameters"] = prov.to_dict(orient="records")
+    summary["variance_decomposition"] = decomposition_json(vd)
+    summary["parameter_draws"] = (f"{len(solved['ok']) - 1} draws of the demand parameters "
+                                  "(θ, α) ~ N(estimate, GMM covariance), draw 0 the estimate")
+    _write(out, sc, table, surplus, summary, prov, vd)
+    return summary
+
+
+def _checked_price_form(form: str, where: str) -> str:
+    if form not in llm_api.PRICE_FORMS:
+        raise ScenarioError(where, f"expected one of {', '.join(llm_api.PRICE_FORMS)}, got "
+                            f"{form!r}")
+    return form
+
+
+def _check_downward_sloping(fit: llm_api.LLMDemandFit) -> None:
+    """A price coefficient that is not negative has no Bertrand–Nash equilibrium to solve for
+    (the nested logit in level price on these data: α ≈ +0.10, s.e. 0.07)."""
+    a = float(fit.results.price_coefficient)
+    if not a < 0:
+        se = float(fit.results.bse.get("prices", np.nan))
+        raise ScenarioError("market.price_form", f"the {fit.model} demand in {fit.mm.price_form} "
+                            f"price has a price coefficient {a:.3g} (s.e. {se:.2g}) that is not "
+                            "negative: demand does not slope down and no Bertrand–Nash "
+                            "equilibrium exists; use price_form = \"log\" or another model")
+
+
+def _check_targets(ch: dict, products: pd.DataFrame) -> None:
+    """The models a withdrawal names and the firms a merger names exist in the data."""
     if ch["type"] == "withdraw":
-        unknown = [x for x in ch.get("models", []) if x not in known_models]
+        unknown = [x for x in ch.get("models", []) if x not in set(products["product_ids"])]
         if not ch.get("models") or unknown:
             raise ScenarioError("change.models", f"unknown model {unknown[0]!r} (not an inside "
                                 f"product of the data)" if unknown else "list at least one model")
@@ -209,159 +276,214 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
         if len(ch.get("firms", [])) < 2 or unknown:
             raise ScenarioError("change.firms", f"unknown firm {unknown[0]!r}" if unknown
                                 else "list at least two firms")
-    fit = llm_api.fit_llm_demand(products, m["model"], draws=max(draws, 2), seed=seed,
-                                 nodes=int(m.get("nodes", llm_api.RC_NODES)))
-    res, mm = fit.results, fit.mm
-    prob = res.problem
+
+
+def _new_costs(ch: dict, c, roof, closed):
+    """Marginal costs after a compute-price or guardrail change (others leave them)."""
+    if ch["type"] == "compute_price":
+        f = float(ch["factor"]) - 1.0
+        share = float(ch.get("compute_share", 1.0))
+        return jnp.where(jnp.isfinite(roof), c + f * jnp.nan_to_num(roof),
+                         c + f * share * jnp.maximum(c, 0.0))
+    if ch["type"] == "guardrail":
+        extra = float(ch.get("cost", 0.0)) + float(ch.get("share", 0.0)) * c
+        return jnp.where(closed, c + extra, c)
+    return c
+
+
+def _market_change(ch: dict, products: pd.DataFrame, prob, closed_long) -> dict:
+    """The ``equilibrium`` keywords of a withdrawal (mask) or a merger (owners)."""
     lay = prob.layout
-    th, al = llm_api.parameter_draws(res, max(draws, 2), seed)
-    closed_long = lay.unpad(mm.closed)
-    roof = lay.pad(products["roofline_cost"].fillna(np.nan).to_numpy(), fill=np.nan)
-    firm_long = products["firm_ids"].to_numpy()
-    potential_mtok = np.asarray(
-        products.groupby("market_ids", sort=False).apply(
-            lambda g: (g["tokens"] / g["shares"]).iloc[0], include_groups=False
-        ).reindex(lay.market_ids)) * 1e3
-    T, J = lay.mask.shape
-    entry = ch["type"] == "open_model_entry"
-    if entry:
-        c_e, qz_e = _entrant(fit, ch)
+    if ch["type"] == "withdraw":
+        gone = lay.pad(products["product_ids"].isin(ch["models"]).to_numpy(), fill=False)
+        return {"mask": prob.mask & ~jnp.asarray(gone)}
+    if ch["type"] == "merger":
+        firm_long = products["firm_ids"].to_numpy()
+        merged = np.where(np.isin(firm_long, ch["firms"]) & closed_long, "merged:"
+                          + "+".join(ch["firms"]), firm_long)
+        return {"owners": jnp.asarray(lay.pad(pd.factorize(merged)[0], fill=-1))}
+    return {}
+
+
+def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1, entrant):
+    """The equilibrium with the entrant as an extra, competitively priced slot per market."""
+    mm = fit.mm
+    prob = fit.results.problem
+    T, J = prob.mask.shape
+    c_e, qz_e = entrant
+    mu, w, a_rc, rho_j = mm.params(theta, alpha)
+    price_term = np.log(c_e) if mm.log_price else c_e
+    d_e = _entrant_delta(fit, ch, alpha) + alpha * price_term
+    if prob.K2:
+        coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
+            *prob.unpack(theta)[:2], prob.nodes, prob.demog)
+        mu_e = jnp.einsum("k,tki->ti", jnp.array([price_term, qz_e]), coefs)
+    else:
+        mu_e = jnp.zeros((T, mu.shape[2]))
+    rho_e = jnp.full(T, prob.unpack(theta)[2][0]) if prob.nests is not None else jnp.zeros(T)
+    terms = (jnp.concatenate([mu, mu_e[:, None, :]], axis=1), w, a_rc, _augment(rho_j, rho_e))
+    nest0 = jnp.asarray(prob.nests_pad) if prob.nests is not None else jnp.zeros((T, J), int)
+    return llm_api.equilibrium(
+        mm, theta, alpha, _augment(d, d_e), _augment(c1, jnp.full(T, c_e)),
+        owners=_augment(jnp.asarray(mm.owners), jnp.full(T, J + 10_000)),
+        closed=_augment(jnp.asarray(mm.closed), jnp.zeros(T, bool)),
+        mask=_augment(prob.mask, jnp.ones(T, bool)),
+        prices=_augment(jnp.asarray(mm.levels), jnp.full(T, c_e)), terms=terms,
+        nest=_augment(nest0, jnp.full(T, _entrant_nest(prob, fit.products, ch))))
+
+
+def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th, al) -> dict:
+    """Back out costs at the observed prices, apply the change and solve the new equilibrium
+    for every parameter draw (batches of :data:`DRAW_BATCH` vmapped draws in one compiled map).
+
+    Returns numpy arrays over draws: ``p``, ``s`` (T, J[+1]), ``dcs`` (T,), ``dc`` (T, J),
+    ``ok`` (converged), and ``entrant`` (its cost and quality_z) for an entry."""
+    mm, prob = fit.mm, fit.results.problem
+    lay = prob.layout
+    roof = jnp.asarray(lay.pad(products["roofline_cost"].to_numpy(float), fill=np.nan))
+    kw = _market_change(ch, products, prob, lay.unpad(mm.closed))
+    entrant = _entrant(fit, ch) if ch["type"] == "open_model_entry" else None
 
     def one(theta, alpha):
         d = mm.delta(theta)
-        _, eta, s0, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
-        p_obs = jnp.asarray(mm.levels)
-        c = jnp.where(prob.mask, p_obs - eta, 0.0)
-        kw = {}
-        c1 = c
-        if ch["type"] == "compute_price":
-            f = float(ch["factor"]) - 1.0
-            share = float(ch.get("compute_share", 1.0))
-            c1 = jnp.where(jnp.isfinite(roof), c + f * jnp.nan_to_num(jnp.asarray(roof)),
-                           c + f * share * jnp.maximum(c, 0.0))
-        elif ch["type"] == "guardrail":
-            extra = float(ch.get("cost", 0.0)) + float(ch.get("share", 0.0)) * c
-            c1 = jnp.where(jnp.asarray(mm.closed), c + extra, c)
-        elif ch["type"] == "withdraw":
-            gone = lay.pad(products["product_ids"].isin(ch["models"]).to_numpy(), fill=False)
-            kw["mask"] = prob.mask & ~jnp.asarray(gone)
-        elif ch["type"] == "merger":
-            merged = np.where(np.isin(firm_long, ch["firms"]) & closed_long, "merged:"
-                              + "+".join(ch["firms"]), firm_long)
-            kw["owners"] = jnp.asarray(lay.pad(pd.factorize(merged)[0], fill=-1))
-        if entry:
-            mu, w, a_rc, rho_j = mm.params(theta, alpha)
-            beta_x = _entrant_delta(fit, ch, alpha)
-            d_e = beta_x + alpha * np.log(c_e)  # demand is in log price
-            if prob.K2:
-                coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
-                    *prob.unpack(theta)[:2], prob.nodes, prob.demog)
-                x2 = jnp.array([np.log(c_e), qz_e])
-                mu_e = jnp.einsum("k,tki->ti", x2, coefs)
-            else:
-                mu_e = jnp.zeros((T, mu.shape[2]))
-            nest_id = _entrant_nest(prob, fit.products, ch)
-            rho_e = jnp.full(T, prob.unpack(theta)[2][0]) if prob.nests is not None \
-                else jnp.zeros(T)
-            terms = (jnp.concatenate([mu, mu_e[:, None, :]], axis=1), w, a_rc,
-                     _augment(rho_j, rho_e))
-            nest0 = jnp.asarray(prob.nests_pad) if prob.nests is not None else jnp.zeros(
-                (T, J), int)
-            p, s1, cs1, _, ok = llm_api.equilibrium(
-                mm, theta, alpha, _augment(d, d_e), _augment(c1, jnp.full(T, c_e)),
-                owners=_augment(jnp.asarray(mm.owners), jnp.full(T, J + 10_000)),
-                closed=_augment(jnp.asarray(mm.closed), jnp.zeros(T, bool)),
-                mask=_augment(prob.mask, jnp.ones(T, bool)),
-                prices=_augment(p_obs, jnp.full(T, c_e)), terms=terms,
-                nest=_augment(nest0, jnp.full(T, nest_id)))
+        _, eta, _, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
+        c = jnp.where(prob.mask, jnp.asarray(mm.levels) - eta, 0.0)
+        c1 = _new_costs(ch, c, roof, jnp.asarray(mm.closed))
+        if entrant is not None:
+            p, s1, cs1, _, ok = _entry_equilibrium(fit, ch, theta, alpha, d, c1, entrant)
         else:
             p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, **kw)
-        return p, s1, cs1 - cs0, c1 - c, jnp.all(ok), s0
+        return p, s1, cs1 - cs0, c1 - c, jnp.all(ok)
 
     # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a
     # J × J × J tangent per market, too much memory to vmap over every draw at once
     solve = jax.jit(lambda t, a: jax.lax.map(lambda x: one(*x), (t, a), batch_size=DRAW_BATCH))
-    p_d, s_d, dcs_d, dc_d, ok_d, _ = solve(th, al)
+    p_d, s_d, dcs_d, dc_d, ok_d = solve(th, al)
     ok = np.asarray(ok_d)
     if not ok[0]:
         from llmecon.errors import ComputationError
 
         raise ComputationError("the counterfactual equilibrium did not converge at the point "
                                "estimate")
-    lo, hi = 0.025, 0.975
-    Jx = p_d.shape[2]
+    return {"p": np.asarray(p_d), "s": np.asarray(s_d), "dcs": np.asarray(dcs_d),
+            "dc": np.asarray(dc_d), "ok": ok, "entrant": entrant}
+
+
+def _products_table(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame,
+                    solved: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Prices and shares before and after, per product and market, with 2.5–97.5 % intervals
+    over the converged draws; cost change and pass-through for cost changes. Also returns the
+    draws' prices and shares in the table's rows (draws × rows)."""
+    lay = fit.results.problem.layout
+    T = lay.T
+    entry = solved["entrant"] is not None
     rows_t = np.concatenate([lay.t, np.arange(T)]) if entry else lay.t
-    rows_j = np.concatenate([lay.j, np.full(T, J)]) if entry else lay.j
-    pid = list(products["product_ids"]) + ([ch.get("name", "entrant/open-model")] * T
-                                           if entry else [])
-    mids = list(products["market_ids"]) + (list(lay.market_ids) if entry else [])
-    P = np.asarray(p_d)[:, rows_t, rows_j]
-    S = np.asarray(s_d)[:, rows_t, rows_j]
-    p_obs_l = np.concatenate([products["prices"].to_numpy(), np.full(T, np.nan)]) if entry \
-        else products["prices"].to_numpy()
-    s_obs_l = np.concatenate([products["shares"].to_numpy(), np.zeros(T)]) if entry \
-        else products["shares"].to_numpy()
-    gone = ~np.asarray(jnp.ones((T, Jx), bool))[rows_t, rows_j]
+    rows_j = np.concatenate([lay.j, np.full(T, lay.mask.shape[1])]) if entry else lay.j
+    P = solved["p"][:, rows_t, rows_j]
+    S = solved["s"][:, rows_t, rows_j]
+    extra = T if entry else 0
+    price = np.concatenate([products["prices"].to_numpy(), np.full(extra, np.nan)])
+    share = np.concatenate([products["shares"].to_numpy(), np.zeros(extra)])
     if ch["type"] == "withdraw":
-        gone = np.asarray(products["product_ids"].isin(ch["models"]).to_numpy())
+        gone = products["product_ids"].isin(ch["models"]).to_numpy()
         P[:, gone] = np.nan
         S[:, gone] = 0.0
-    good = ok
+    good = solved["ok"]
+    closed = lay.unpad(fit.mm.closed)
     table = pd.DataFrame({
-        "market_ids": pd.to_datetime(pd.Series(mids)).dt.date.astype(str),
-        "product_ids": pid,
-        "pricing": list(np.where(closed_long, "bertrand", "competitive"))
-        + (["competitive"] * T if entry else []),
-        "price": p_obs_l, "new_price": P[0],
-        "new_price_low": np.nanquantile(P[good], lo, axis=0),
-        "new_price_high": np.nanquantile(P[good], hi, axis=0),
-        "share": s_obs_l, "new_share": S[0],
-        "new_share_low": np.quantile(S[good], lo, axis=0),
-        "new_share_high": np.quantile(S[good], hi, axis=0)})
+        "market_ids": pd.to_datetime(pd.Series(list(products["market_ids"])
+                                               + (list(lay.market_ids) if entry else [])))
+        .dt.date.astype(str),
+        "product_ids": list(products["product_ids"])
+        + [ch.get("name", "entrant/open-model")] * extra,
+        "pricing": list(np.where(closed, "bertrand", "competitive")) + ["competitive"] * extra,
+        "price": price, "new_price": P[0],
+        "new_price_low": np.nanquantile(P[good], 0.025, axis=0),
+        "new_price_high": np.nanquantile(P[good], 0.975, axis=0),
+        "share": share, "new_share": S[0],
+        "new_share_low": np.quantile(S[good], 0.025, axis=0),
+        "new_share_high": np.quantile(S[good], 0.975, axis=0)})
     if ch["type"] in ("compute_price", "guardrail"):
-        dc = np.asarray(dc_d)[0][lay.t, lay.j]
+        dc = solved["dc"][0][lay.t, lay.j]
         with np.errstate(divide="ignore", invalid="ignore"):
             table["cost_change"] = dc
             table["pass_through"] = np.where(np.abs(dc) > 1e-12,
                                              (table["new_price"] - table["price"]) / dc, np.nan)
-    dcs = np.asarray(dcs_d) * potential_mtok[None, :]
+    return table, P, S
+
+
+def _surplus_table(fit: llm_api.LLMDemandFit, products: pd.DataFrame,
+                   solved: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """Change in consumer surplus per market in $ (per-Mtok CS × the market's potential Mtok),
+    with intervals, and its total over the window per draw."""
+    lay = fit.results.problem.layout
+    potential_mtok = np.asarray(
+        products.groupby("market_ids", sort=False).apply(
+            lambda g: (g["tokens"] / g["shares"]).iloc[0], include_groups=False
+        ).reindex(lay.market_ids)) * 1e3
+    dcs = solved["dcs"] * potential_mtok[None, :]
+    good = solved["ok"]
     surplus = pd.DataFrame({"market_ids": pd.to_datetime(pd.Series(lay.market_ids)).dt.date
                             .astype(str),
                             "change_in_cs_usd": dcs[0],
-                            "change_in_cs_low": np.quantile(dcs[good], lo, axis=0),
-                            "change_in_cs_high": np.quantile(dcs[good], hi, axis=0)})
-    tot = dcs.sum(axis=1)
-    summary = {"scenario": sc.title, "change": ch, "model": m["model"],
+                            "change_in_cs_low": np.quantile(dcs[good], 0.025, axis=0),
+                            "change_in_cs_high": np.quantile(dcs[good], 0.975, axis=0)})
+    return surplus, dcs.sum(axis=1)
+
+
+def _summary(fit: llm_api.LLMDemandFit, sc: MarketScenario, table: pd.DataFrame, solved: dict,
+             tot: np.ndarray) -> dict:
+    """The headline numbers of ``summary.json`` (before provenance and variance shares)."""
+    good = solved["ok"]
+    summary = {"scenario": sc.title, "change": sc.change, "model": sc.market["model"],
+               "price_form": fit.mm.price_form,
                "draws_converged": int(good.sum()), "draws": len(good),
-               "alpha": float(res.price_coefficient),
+               "alpha": float(fit.results.price_coefficient),
                "cs_change_total_usd": float(tot[0]),
-               "cs_change_total_low": float(np.quantile(tot[good], lo)),
-               "cs_change_total_high": float(np.quantile(tot[good], hi))}
-    bert = table["pricing"] == "bertrand"
+               "cs_change_total_low": float(np.quantile(tot[good], 0.025)),
+               "cs_change_total_high": float(np.quantile(tot[good], 0.975))}
     if "pass_through" in table:
-        pt = table.loc[bert, "pass_through"].dropna()
+        pt = table.loc[table["pricing"] == "bertrand", "pass_through"].dropna()
         summary["median_pass_through_closed"] = float(pt.median()) if len(pt) else None
-    if entry:
-        e = table.iloc[-T:]
-        summary["entrant_cost_per_mtok"] = c_e
-        summary["entrant_share_mean"] = float(e["new_share"].mean())
-    # per-draw headline quantities (NaN where the draw's equilibrium did not converge)
-    closed_rows = np.asarray(table["pricing"] == "bertrand")[: len(p_obs_l)]
+    if solved["entrant"] is not None:
+        T = fit.results.problem.layout.T
+        summary["entrant_cost_per_mtok"] = solved["entrant"][0]
+        summary["entrant_share_mean"] = float(table.iloc[-T:]["new_share"].mean())
+    return summary
+
+
+def _pass_through_interval(fit: llm_api.LLMDemandFit, table: pd.DataFrame, P: np.ndarray,
+                           solved: dict) -> tuple[float | None, float | None]:
+    """2.5–97.5 % over the converged draws of the closed models' median pass-through
+    Δp/Δc (each draw's own backed-out costs, cost change and equilibrium)."""
+    lay = fit.results.problem.layout
+    n = len(lay.t)
+    dc = solved["dc"][:, lay.t, lay.j]
+    closed = (table["pricing"] == "bertrand").to_numpy()[:n] & (np.abs(dc) > 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pt = np.where(closed, (P[:, :n] - table["price"].to_numpy()[None, :n]) / dc, np.nan)
+    med = np.nanmedian(pt[solved["ok"]], axis=1) if closed.any() else np.array([])
+    med = med[np.isfinite(med)]
+    if not len(med):
+        return None, None
+    return float(np.quantile(med, 0.025)), float(np.quantile(med, 0.975))
+
+
+def _headlines(table: pd.DataFrame, P: np.ndarray, S: np.ndarray, solved: dict,
+               tot: np.ndarray) -> dict:
+    """Per-draw headline quantities for the variance decomposition (NaN where the draw's
+    equilibrium did not converge); ``P``, ``S`` the draws' prices and shares in the table's
+    rows."""
+    closed = (table["pricing"] == "bertrand").to_numpy()
+    p_obs = table["price"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         heads = {"consumer surplus change, $ (window)": tot,
                  "mean closed-model price change, %": 100 * np.nanmean(
-                     P[:, closed_rows] / p_obs_l[None, closed_rows] - 1.0, axis=1)}
-    if entry:
+                     P[:, closed] / p_obs[None, closed] - 1.0, axis=1)}
+    if solved["entrant"] is not None:
+        T = solved["p"].shape[1]  # the entrant's rows, one per market, come last
         heads["entrant share (mean over weeks)"] = S[:, -T:].mean(axis=1)
-    heads = {k: np.where(good, v, np.nan) for k, v in heads.items()}
-    prov = provenance(fit, sc, products)
-    vd = variance_decomposition(heads, fit, th, al)
-    summary["parameters"] = prov.to_dict(orient="records")
-    summary["variance_decomposition"] = _decomposition_json(vd)
-    summary["parameter_draws"] = (f"{len(good) - 1} draws of the demand parameters (θ, α) ~ "
-                                  "N(estimate, GMM covariance), draw 0 the estimate")
-    _write(out, sc, table, surplus, summary, prov, vd)
-    return summary
+    return {k: np.where(solved["ok"], v, np.nan) for k, v in heads.items()}
 
 
 def provenance(fit: llm_api.LLMDemandFit, sc: MarketScenario,
@@ -421,12 +543,6 @@ def variance_decomposition(heads: dict, fit: llm_api.LLMDemandFit, th, al) -> pd
                                    groups)
     vd.attrs["method"] = sensitivity.METHOD
     return vd
-
-
-def _decomposition_json(vd: pd.DataFrame) -> dict:
-    from structural.counterfactual.report import _decomposition_json as as_json
-
-    return as_json(vd)
 
 
 def _entrant_delta(fit, ch, alpha):
@@ -501,8 +617,18 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     plt.close(fig)
     lines = [f"# {sc.title}", "", sc.description, "", "## Assumptions", ""]
     lines += [f"- {a}" for a in sc.assumptions]
+    log_form = summary["price_form"] == "log"
     lines += [f"- Demand: {summary['model']} logit family fitted on the bundled OpenRouter data; "
-              f"price coefficient {summary['alpha']:.4g} per $/Mtok.",
+              f"price enters utility as α {'log p' if log_form else 'p'} (price form "
+              f"'{summary['price_form']}'), α = {summary['alpha']:.4g} per "
+              f"{'log $/Mtok' if log_form else '$/Mtok'}.",
+              "- Pass-through of a cost change into closed prices is decided by that form: "
+              + ("with α log p the markup is a share of the price (p = c/(1 − L)), so closed "
+                 "prices move by more than the cost (pass-through above 1); rerun with "
+                 "--price-form level for the alternative" if log_form else
+                 "with α p the markup 1/(−α(1 − s)) shrinks as the price rises, so closed "
+                 "prices move by less than the cost (pass-through below 1); the default "
+                 "--price-form log gives the alternative") + ".",
               "- Closed models priced by their lab (Bertrand–Nash); open-weights models at "
               "marginal cost (competitive providers).",
               f"- Intervals: 2.5–97.5 % over {summary['draws_converged']} of "
@@ -511,14 +637,13 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
               f"Consumer surplus changes by ${summary['cs_change_total_usd']:,.0f} over the "
               f"window (95 % interval ${summary['cs_change_total_low']:,.0f} to "
               f"${summary['cs_change_total_high']:,.0f}).", ""]
-    for k in ("median_pass_through_closed", "entrant_cost_per_mtok", "entrant_share_mean"):
+    for k in ("median_pass_through_closed", "median_pass_through_closed_low",
+              "median_pass_through_closed_high", "entrant_cost_per_mtok", "entrant_share_mean"):
         if summary.get(k) is not None:
             lines.append(f"- {k.replace('_', ' ')}: {summary[k]:.4g}")
-    from structural.counterfactual.report import _variance_lines
-
     lines += ["", "## Parameters: value, source and reference", "", to_markdown(prov),
               "", "## What drives the answer: share of variance by parameter group", "",
-              *_variance_lines(vd, console=False)]
+              *variance_lines(vd, console=False)]
     lines += ["", "## Consumer surplus by week", "", to_markdown(surplus), "",
               "## Largest price changes (last week)", "",
               to_markdown(movers.drop(columns=["dprice"])), "", "![changes](changes.png)", ""]

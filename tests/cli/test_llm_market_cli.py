@@ -35,6 +35,11 @@ def test_fit_llm_demand_writes_its_tables(tmp_path: Path,
     assert (own["elasticity"] < 0).all() and own["elasticity_low"].notna().all()
     text = (out / "summary.txt").read_text()
     assert "First stage" in text and "f_stat" in text and "Market size" in text
+    # product-weeks with a negative cost are listed with their interval, never dropped
+    assert "Negative marginal costs" in text and {"flag", "price_vs_model_median"} <= set(
+        mk.columns)
+    flagged = mk["flag"].astype(str).str.startswith("negative")
+    assert (flagged == (mk["marginal_cost"] < 0)).all()
     params = pd.read_csv(out / "params.csv", index_col=0)
     assert params.loc["prices", "estimate"] < 0
     # full precision in every CSV (Markdown and the summary round; CSVs used to stop at 8-10)
@@ -95,6 +100,17 @@ def test_scenario_naming_an_unknown_model_exits_2(tmp_path: Path,
     assert not out.exists()
 
 
+def test_price_form_bad_or_on_a_pipeline_scenario_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _scenario(tmp_path, 'type = "guardrail"\nshare = 0.1')
+    f.write_text(f.read_text().replace("[market]", '[market]\nprice_form = "cubic"'))
+    assert "market.price_form" in _exit2(capsys, ["counterfactual", str(f), "--out",
+                                                  str(tmp_path / "a")])
+    err = _exit2(capsys, ["counterfactual", "guardrails", "--out", str(tmp_path / "b"),
+                          "--price-form", "level"])
+    assert "--price-form" in err and "market" in err
+
+
 def test_scenario_with_unknown_key_exits_2(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     f = _scenario(tmp_path, 'type = "guardrail"\nshare = 0.1\nbogus = 1')
@@ -102,12 +118,17 @@ def test_scenario_with_unknown_key_exits_2(tmp_path: Path,
     assert "bogus" in err
 
 
-def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
+@pytest.mark.parametrize("form", ["log", "level"])
+def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path, form: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Both price forms run; the form decides closed models' pass-through (above 1 with
+    α log p, where the markup is a share of the price; below 1 with α p), and the report says
+    which form it used."""
     f = _scenario(tmp_path, 'type = "compute_price"\nfactor = 1.5\ncompute_share = 1.0',
                   model="logit")
     out = tmp_path / "cf"
-    assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3"]) == 0
+    assert main(["counterfactual", str(f), "--out", str(out), "--draws", "3",
+                 "--price-form", form]) == 0
     for name in ("products.csv", "products.md", "surplus.csv", "report.md", "summary.json",
                  "changes.png"):
         assert (out / name).is_file(), name
@@ -116,6 +137,12 @@ def test_compute_price_scenario_runs_and_writes_report(tmp_path: Path,
     # open weights priced at marginal cost pass a cost change through one for one
     assert comp["pass_through"].dropna().sub(1.0).abs().max() < 1e-6
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["price_form"] == form
+    median = summary["median_pass_through_closed"]
+    lo, hi = summary["median_pass_through_closed_low"], summary["median_pass_through_closed_high"]
+    assert lo <= hi
+    assert (median > 1.0 and lo > 1.0) if form == "log" else (median < 1.0 and hi < 1.0)
+    assert f"price form '{form}'" in (out / "report.md").read_text()
     assert summary["cs_change_total_low"] <= summary["cs_change_total_usd"] <= summary[
         "cs_change_total_high"]
     names = {r["name"]: r for r in summary["parameters"]}

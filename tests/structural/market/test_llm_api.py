@@ -262,3 +262,63 @@ def test_log_price_markups_make_positive_costs(model, products) -> None:
     assert h["closed_negative_mc_at_95"] == 0.0
     assert h["closed_negative_mc_share"] < 0.005
     assert not fit.notes
+    # the product-weeks with a negative cost are flagged, not dropped, and their prices are not
+    # outliers of their own series (the negative cost is the markup's, not a data error)
+    mk = fit.markups
+    flagged = mk["flag"] != ""
+    assert (flagged == (mk["marginal_cost"] < 0)).all() and len(mk) == len(fit.products)
+    assert mk.loc[flagged, "price_vs_model_median"].between(0.8, 1.25).all()
+
+
+@pytest.fixture(scope="module")
+def logit_by_form(products):
+    return {form: llm_api.fit_llm_demand(products, "logit", draws=2, price_form=form)
+            for form in llm_api.PRICE_FORMS}
+
+
+@pytest.mark.parametrize("form", llm_api.PRICE_FORMS)
+def test_pass_through_of_a_single_product_firm_is_its_price_forms(logit_by_form, form) -> None:
+    """The functional form decides pass-through. A closed model whose lab sells nothing else in
+    the market, logit demand: with α log p, p(1 − L) = c with L = −1/(α(1 − s)), so
+    dp/dc = 1/(1 − L + s/(1 − s)) > 1 (the markup is a share of the price); with α p,
+    p − c = −1/(α(1 − s)) and dp/dc = 1 − s < 1. The equilibrium's response to a small cost
+    change of that product agrees with the formula (rivals' responses are second order)."""
+    fit = logit_by_form[form]
+    mm, prob = fit.mm, fit.results.problem
+    assert mm.price_form == form
+    th, al = jnp.asarray(fit.results.theta), fit.results.price_coefficient
+    d = mm.delta(th)
+    _, eta, s, _ = llm_api.supply_terms(mm, th, al, d)
+    c = jnp.asarray(mm.levels) - eta
+    t = 0
+    own, closed = np.asarray(mm.owners[t]), np.asarray(mm.closed[t] & prob.mask[t])
+    alone = [j for j in np.flatnonzero(closed) if (own == own[j]).sum() == 1]
+    j = max(alone, key=lambda k: float(s[t, k]))
+    p0 = float(mm.levels[t, j])
+    h = 1e-4 * p0
+    p1, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, c.at[t, j].add(h))
+    assert bool(jnp.all(ok))
+    got = (float(p1[t, j]) - p0) / h
+    sj, lerner = float(s[t, j]), float(eta[t, j]) / p0
+    want = 1.0 / (1.0 - lerner + sj / (1.0 - sj)) if form == "log" else 1.0 - sj
+    assert got == pytest.approx(want, rel=1e-3)
+    assert (got > 1.0) if form == "log" else (got < 1.0)
+
+
+def test_level_price_equilibrium_returns_observed_prices(logit_by_form) -> None:
+    """At the costs backed out under α p, the equilibrium reproduces the observed prices."""
+    fit = logit_by_form["level"]
+    mm, m = fit.mm, np.asarray(fit.results.problem.mask)
+    th, al = jnp.asarray(fit.results.theta), fit.results.price_coefficient
+    d = mm.delta(th)
+    _, eta, _, _ = llm_api.supply_terms(mm, th, al, d)
+    p, _, _, _, ok = llm_api.equilibrium(mm, th, al, d, jnp.asarray(mm.levels) - eta)
+    assert bool(jnp.all(ok))
+    np.testing.assert_allclose(np.asarray(p)[m], mm.levels[m], rtol=1e-8)
+
+
+def test_price_form_is_checked() -> None:
+    from structural.errors import MarketDataError
+
+    with pytest.raises(MarketDataError, match="price_form"):
+        llm_api.demand_table(pd.DataFrame({"product_ids": ["a"], "prices": [1.0]}), "cubic")

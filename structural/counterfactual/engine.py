@@ -413,98 +413,106 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     unreachable = ~jnp.isfinite(jnp.min(c_cand))
     x0 = cand[jnp.where(unreachable, cand.shape[0] - 1, jnp.argmin(c_cand))]
     unreachable = unreachable & jnp.all(x0 == hi)
-    eye = jnp.eye(2)
-    pairs = (jnp.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]),
-             jnp.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
-
-    def first(u, v):
-        c, dc, out = jax.jvp(fun, (u,), (v,), has_aux=True)
-        return dc, (c, out)
-
-    def derivatives(u):
-        # d²C[v, w] for (e1, e1), (e2, e2), (e1, e2): forward over forward, three directions.
-        def second(v, w):
-            dc, d2c, (c, _) = jax.jvp(lambda t: first(t, v), (u,), (w,), has_aux=True)
-            return c, dc, d2c
-
-        c, dc, d2c = jax.vmap(second)(*pairs)
-        # Materialise the six numbers: without the barrier XLA fuses the whole derivative
-        # computation into each of their consumers, recomputing it several times per iteration.
-        k = _barrier(jnp.stack([c[0], dc[0], dc[1], d2c[0], d2c[2], d2c[1]]))
-        return k[0], k[1:3], jnp.stack([k[3:5], k[4:6]])
-
-    def solve2(Hf, gf):
-        """-Hf⁻¹ gf for a 2 × 2 symmetric Hf, and whether Hf is positive definite."""
-        a, b, d = Hf[0, 0], Hf[0, 1], Hf[1, 1]
-        det = a * d - b * b
-        return -jnp.stack([d * gf[0] - b * gf[1], a * gf[1] - b * gf[0]]) / det, \
-            (a > 0) & (det > 0)
-
-    def newton_steps(x, g, H):
-        """Projected Newton steps in log levers and in the levers themselves (as a change of
-        log lever), and whether x passes the KKT test."""
-        fixed = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-        free = ~fixed
-        both = free[:, None] & free[None, :]
-        gf = jnp.where(free, g, 0.0)
-        step, pd = solve2(jnp.where(both, H, eye), gf)
-        # Not positive definite: shift by the smallest eigenvalue plus a margin.
-        a, b, d = (jnp.where(both, H, eye)[i, j] for i, j in ((0, 0), (0, 1), (1, 1)))
-        lam = 0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + b * b)
-        shift = -lam + 1e-3 * jnp.maximum(jnp.abs(a), jnp.abs(d)) + 1e-300
-        shifted, _ = solve2(jnp.where(both, H, eye) + shift * eye, gf)
-        step = jnp.where(pd, step, shifted)
-        size = jnp.max(jnp.abs(step))
-        step = step * jnp.minimum(1.0, MAX_STEP / jnp.where(size > 0, size, 1.0))
-        # In z = exp(u): Hessian (H − diag g)/(z zᵀ), so the relative step s solves
-        # (H − diag g) s = −g; where the cost is nearly linear in a lever (a lever running
-        # down to its bound) this step lands where the log step would creep, an e-fold at most.
-        rel, pd_lin = solve2(jnp.where(both, H - jnp.diag(g), eye), gf)
-        lin = jnp.minimum(jnp.log(jnp.maximum(1.0 + rel, 1e-300)), MAX_STEP)
-        lin = jnp.where(pd_lin & jnp.all(jnp.isfinite(lin)), lin, step)
-        finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & \
-            jnp.all(jnp.isfinite(step))
-        kkt = pd & finite & (size <= 1e-6 * (1.0 + jnp.max(jnp.abs(x))))
-        return step, lin, kkt, finite
-
-    def take(x, c, g, step, lin, kkt, finite):
-        """Line search: the cheaper of the full log and linear steps where one passes Armijo's
-        test, else backtracking along the log step. Returns (new x, accepted)."""
-        def armijo(xn, cn, on):
-            return ~on & (cn <= c + 1e-4 * jnp.dot(g, xn - x))
-
-        trial = jnp.clip(jnp.stack([x + step, x + lin]), lo, hi)
-        ct, ot = _barrier(jax.vmap(fun)(trial))
-        good = armijo(trial, ct, ot)
-        pick = jnp.where(good[1] & (~good[0] | (ct[1] < ct[0])), 1, 0)
-
-        def back_cond(ls):
-            _, xn, cn, on, k = ls
-            return ~armijo(xn, cn, on) & (k < LINE_SEARCH) & ~kkt & finite
-
-        def back(ls):
-            t, _, _, _, k = ls
-            xn = jnp.clip(x + t * step, lo, hi)
-            return (0.5 * t, xn, *_barrier(fun(xn)), k + 1)
-
-        _, xn, cn, on, _ = jax.lax.while_loop(back_cond, back,
-                                              (0.5, trial[pick], ct[pick], ot[pick], 0))
-        # The last (tiny) Newton step is taken without a line search: rounding, not descent,
-        # decides its cost comparison; only a step out of reach is refused.
-        accepted = finite & (armijo(xn, cn, on) | (kkt & ~on))
-        return jnp.where(accepted, xn, x), accepted
 
     def body(s):
         x, it, _, _ = s
-        c, g, H = derivatives(x)
-        step, lin, kkt, finite = newton_steps(x, g, H)
-        x, accepted = take(x, c, g, step, lin, kkt, finite)
+        c, g, H = _derivatives2(fun, x)
+        step, lin, kkt, finite = _newton_steps(x, g, H, lo, hi)
+        x, accepted = _take(fun, x, c, g, step, lin, kkt, finite, lo, hi)
         return x, it + 1, kkt | ~accepted, kkt
 
     s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < NEWTON2_ITERATIONS), body,
                            (x0, 0, unreachable, unreachable))
     x, it, _, ok = s
     return jnp.where(unreachable, hi, x), it, ok | unreachable
+
+
+_EYE2 = np.eye(2)
+#: Direction pairs (v, w) of the second derivatives d²C[v, w] that make a 2 × 2 Hessian.
+_PAIRS = (np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]),
+          np.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+
+
+def _derivatives2(fun: Callable, u: Array) -> tuple[Array, Array, Array]:
+    """Cost, gradient and Hessian of ``fun(u) -> (cost, out)`` at two log levers u: d²C[v, w]
+    for (e1, e1), (e2, e2), (e1, e2), forward over forward."""
+    def first(t, v):
+        c, dc, out = jax.jvp(fun, (t,), (v,), has_aux=True)
+        return dc, (c, out)
+
+    def second(v, w):
+        dc, d2c, (c, _) = jax.jvp(lambda t: first(t, v), (u,), (w,), has_aux=True)
+        return c, dc, d2c
+
+    c, dc, d2c = jax.vmap(second)(*(jnp.asarray(p) for p in _PAIRS))
+    # Materialise the six numbers: without the barrier XLA fuses the whole derivative
+    # computation into each of their consumers, recomputing it several times per iteration.
+    k = _barrier(jnp.stack([c[0], dc[0], dc[1], d2c[0], d2c[2], d2c[1]]))
+    return k[0], k[1:3], jnp.stack([k[3:5], k[4:6]])
+
+
+def _solve2(Hf: Array, gf: Array) -> tuple[Array, Array]:
+    """-Hf⁻¹ gf for a 2 × 2 symmetric Hf, and whether Hf is positive definite."""
+    a, b, d = Hf[0, 0], Hf[0, 1], Hf[1, 1]
+    det = a * d - b * b
+    return -jnp.stack([d * gf[0] - b * gf[1], a * gf[1] - b * gf[0]]) / det, \
+        (a > 0) & (det > 0)
+
+
+def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array):
+    """Projected Newton steps in log levers and in the levers themselves (as a change of log
+    lever), whether x passes the KKT test, and whether the derivatives are finite."""
+    eye = jnp.asarray(_EYE2)
+    fixed = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+    free = ~fixed
+    both = free[:, None] & free[None, :]
+    gf = jnp.where(free, g, 0.0)
+    step, pd = _solve2(jnp.where(both, H, eye), gf)
+    # Not positive definite: shift by the smallest eigenvalue plus a margin.
+    a, b, d = (jnp.where(both, H, eye)[i, j] for i, j in ((0, 0), (0, 1), (1, 1)))
+    lam = 0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + b * b)
+    shift = -lam + 1e-3 * jnp.maximum(jnp.abs(a), jnp.abs(d)) + 1e-300
+    shifted, _ = _solve2(jnp.where(both, H, eye) + shift * eye, gf)
+    step = jnp.where(pd, step, shifted)
+    size = jnp.max(jnp.abs(step))
+    step = step * jnp.minimum(1.0, MAX_STEP / jnp.where(size > 0, size, 1.0))
+    # In z = exp(u): Hessian (H − diag g)/(z zᵀ), so the relative step s solves
+    # (H − diag g) s = −g; where the cost is nearly linear in a lever (a lever running
+    # down to its bound) this step lands where the log step would creep, an e-fold at most.
+    rel, pd_lin = _solve2(jnp.where(both, H - jnp.diag(g), eye), gf)
+    lin = jnp.minimum(jnp.log(jnp.maximum(1.0 + rel, 1e-300)), MAX_STEP)
+    lin = jnp.where(pd_lin & jnp.all(jnp.isfinite(lin)), lin, step)
+    finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(step))
+    kkt = pd & finite & (size <= 1e-6 * (1.0 + jnp.max(jnp.abs(x))))
+    return step, lin, kkt, finite
+
+
+def _take(fun: Callable, x, c, g, step, lin, kkt, finite, lo, hi):
+    """Line search: the cheaper of the full log and linear steps where one passes Armijo's
+    test, else backtracking along the log step. Returns (new x, accepted)."""
+    def armijo(xn, cn, on):
+        return ~on & (cn <= c + 1e-4 * jnp.dot(g, xn - x))
+
+    trial = jnp.clip(jnp.stack([x + step, x + lin]), lo, hi)
+    ct, ot = _barrier(jax.vmap(fun)(trial))
+    good = armijo(trial, ct, ot)
+    pick = jnp.where(good[1] & (~good[0] | (ct[1] < ct[0])), 1, 0)
+
+    def back_cond(ls):
+        _, xn, cn, on, k = ls
+        return ~armijo(xn, cn, on) & (k < LINE_SEARCH) & ~kkt & finite
+
+    def back(ls):
+        t, _, _, _, k = ls
+        xn = jnp.clip(x + t * step, lo, hi)
+        return (0.5 * t, xn, *_barrier(fun(xn)), k + 1)
+
+    _, xn, cn, on, _ = jax.lax.while_loop(back_cond, back,
+                                          (0.5, trial[pick], ct[pick], ot[pick], 0))
+    # The last (tiny) Newton step is taken without a line search: rounding, not descent,
+    # decides its cost comparison; only a step out of reach is refused.
+    accepted = finite & (armijo(xn, cn, on) | (kkt & ~on))
+    return jnp.where(accepted, xn, x), accepted
 
 
 def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:

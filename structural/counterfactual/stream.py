@@ -173,7 +173,8 @@ class SweepResult:
         """The whole sweep as the engine's :class:`~.engine.Solution`, every field a memory
         map (see :meth:`array`)."""
         return Solution(list(self.hypotheses), self.Q,
-                        {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses})
+                        {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses},
+                        dict(self.fallbacks))
 
 
 def _open_store(store: Path, manifest: dict, replace_other: bool) -> set[int]:

@@ -6,7 +6,9 @@ Two hypotheses of the LLM pipeline (Sardana & Frankle's problem in dollars, data
 * **single-lever** ``heavy_training``: N optimised, D binding the target, no added context —
   Newton continuation along the Q grid;
 * **three-lever** ``balanced``: N, D and the added context c free (D binding, N and c
-  optimised).
+  optimised) — projected Newton continuation along the Q grid, timed beside the nested
+  bisection it replaced (``--nested-points`` points, same process), with the number of points
+  that failed Newton's KKT test and went to that solver.
 
 For each, at ``--points`` (draws × ``--prices`` × ``--queries``; ``--points 1e8`` is the issue's
 size) the sweep is streamed by :func:`structural.counterfactual.stream.sweep` into a chunk store
@@ -40,7 +42,14 @@ from scipy.optimize import minimize_scalar  # noqa: E402
 
 import structural  # noqa: E402, F401  (float64)
 from estimation.progress import Progress  # noqa: E402
-from structural.counterfactual.engine import Hypothesis, solve_grid  # noqa: E402
+from structural.counterfactual.engine import (  # noqa: E402
+    Hypothesis,
+    _flat_batch,
+    _in_blocks,
+    batched_nested_solver,
+    solve_grid,
+    with_target,
+)
 from structural.counterfactual.model import (  # noqa: E402
     PIPELINE_DEFAULTS,
     PipelineTechnology,
@@ -122,6 +131,21 @@ def in_memory(hyp: Hypothesis, n_prices: int, n_q: int, points: int) -> tuple[fl
     return first, min(runs)
 
 
+def nested(hyp: Hypothesis, n_prices: int, n_q: int, points: int) -> tuple[float, float]:
+    """(first call incl. compilation, later call) of the nested-bisection solver that two
+    optimised levers used before projected Newton (now the fallback of points failing its KKT
+    test), on ``points`` points of the same kind, in the same process."""
+    theta, prices, Q = inputs(max(points // (n_prices * n_q), 1), n_prices, n_q)
+    th, pr, q, _ = _flat_batch(with_target(TECH, theta), prices, Q)
+    fn = batched_nested_solver(TECH, hyp)
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        _in_blocks(fn, [th, pr, q], (), len(q))
+        times.append(time.perf_counter() - t0)
+    return times[0], times[1] / len(q)
+
+
 def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
              sample: int) -> dict:
     """Stream ``points`` through a chunk store; time it; check SciPy on sampled points."""
@@ -147,6 +171,7 @@ def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
     ok = [j for j, (i, p, q) in enumerate(idx) if status[i, p, q] == 0 and np.isfinite(ref[j])]
     rel = np.array([ref[j] / total[idx[j]] - 1 for j in ok])
     return {"n": n, "wall": wall, "chunks": res.n_chunks, "chunk": res.chunk,
+            "fallbacks": res.fallbacks.get(hyp.name),
             "reached": float(np.mean(np.asarray(status) == 0)), "scipy": scipy_s,
             "err": float(np.max(np.abs(rel))) if len(rel) else np.nan,
             "worse": float(-np.min(rel)) if len(rel) else np.nan}
@@ -161,6 +186,8 @@ def main() -> None:
     ap.add_argument("--prices", type=int, default=20)
     ap.add_argument("--queries", type=int, default=25)
     ap.add_argument("--sample", type=int, default=300, help="points timed in the SciPy loops")
+    ap.add_argument("--nested-points", type=int, default=2000,
+                    help="points timed with the nested-bisection solver (three-lever baseline)")
     ap.add_argument("--store", type=Path, default=None,
                     help="folder for the chunk stores (default a temporary one, removed)")
     args = ap.parse_args()
@@ -187,6 +214,13 @@ def main() -> None:
             comp = first - small
             print(f"  ratio vs SciPy loop: {r['scipy'] / r['wall']:8.1f}× without compilation, "
                   f"{r['scipy'] / (r['wall'] + comp):8.1f}× with it ({comp:.1f} s)")
+            if r["fallbacks"] is not None:
+                print(f"  points failing Newton's KKT test, re-solved by nested bisection: "
+                      f"{r['fallbacks']:,} of {n:,}")
+                first_b, per = nested(hyp, args.prices, args.queries, args.nested_points)
+                print(f"  nested bisection (the solver before Newton) on {args.nested_points:,}"
+                      f" points: {per * 1e6:.1f} µs/point ({first_b - per * args.nested_points:.1f}"
+                      f" s compilation); Newton path {per * n / r['wall']:.1f}× faster")
     finally:
         if args.store is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -6,11 +6,15 @@ For an investment hypothesis h (some levers free, the rest fixed) the firm's pro
 
 (Sardana & Frankle 2023, arXiv:2401.00448, eq. 3, generalised to the pipeline's levers).
 One free lever *binds* the constraint (solved in closed form where the technology has one, by
-bisection otherwise). With one lever left to optimise and a closed-form binding lever, the reduced
-cost C(u) is differentiated twice by ``jax`` and minimised by safeguarded Newton (``rtsafe``: a
-coarse grid brackets the optimum, Newton steps inside the bracket); along an increasing Q grid each
-Q starts from the previous optimum (continuation), so a point costs a handful of Newton steps.
-Otherwise the optimised levers are found by bisection on the total derivative
+bisection otherwise). With a closed-form binding lever the reduced cost C(u) of the optimised log
+levers u is differentiated by ``jax``: one lever is minimised by safeguarded Newton (``rtsafe``:
+a coarse grid brackets the optimum, Newton steps inside the bracket), two by projected Newton on
+the lever bounds (Bertsekas 1982; an Armijo line search, a KKT test at the end); along an
+increasing Q grid each Q starts from the optimum extrapolated from the previous ones
+(continuation), so a point costs two or three Newton steps. A point where the two-lever Newton
+fails its KKT test is re-solved by the nested bisection below, and counted
+(:attr:`Solution.fallbacks`). Otherwise the optimised levers are found by bisection on the total
+derivative
 
     dC/du_i = ∂F/∂u_i + ∂F/∂w · dw/du_i,     dw/du_i = −(∂g/∂u_i)/(∂g/∂w)
 
@@ -51,6 +55,15 @@ TIE = 1e-9  # relative cost difference below which two hypotheses are equally ch
 #: Newton's tolerance on a log lever: 1e-12·(1 + |log z|) ≈ 3e-11 relative in z, where the cost's
 #: relative error is of the order of its square (the optimum is flat).
 XTOL = 1e-12
+#: Two optimised levers: projected-Newton iterations before a point is declared non-converged
+#: (and re-solved by the nested bisection), halvings of one line search, the coarse grid per lever
+#: that starts a point without a warm start, and the longest step in a log lever.
+NEWTON2_ITERATIONS = 40
+LINE_SEARCH = 30
+GRID2 = 8
+MAX_STEP = 2.0
+#: Internal output field: whether the two-lever Newton met its KKT test (popped by the engine).
+CONVERGED = "_converged"
 
 
 class HypothesisError(InputError):
@@ -162,7 +175,7 @@ class _Problem:
     Every method is pure JAX in (θ, prices, Q); the hypothesis' structure (which levers are free,
     the fixed values) is Python data fixed at trace time."""
 
-    def __init__(self, tech: Technology, hyp: Hypothesis) -> None:
+    def __init__(self, tech: Technology, hyp: Hypothesis, nested: bool = False) -> None:
         self.tech = tech
         self.bind, self.opt, self.bounds = _plan(tech, hyp)
         self.fixed_stages = tech.fixed_stages
@@ -173,7 +186,11 @@ class _Problem:
         self.charge = bool(hyp.charge_pretraining)
         self.blo, self.bhi = self.bounds[self.bind]
         self.closed = tech.closed_form(self.bind)
-        self.warm_start = len(self.opt) == 1 and self.closed
+        # Two optimised levers with a closed-form binding one: projected Newton on the reduced
+        # cost (warm-started along Q), unless ``nested`` asks for the nested bisection (the
+        # fallback of points where Newton fails its KKT test).
+        self.newton2 = len(self.opt) == 2 and self.closed and not nested
+        self.warm_start = self.closed and (len(self.opt) == 1 or self.newton2)
         self._grad_f = jax.grad(self.total, argnums=(0, 1))
         self._grad_g = jax.grad(self.margin, argnums=(0, 1))
 
@@ -229,20 +246,26 @@ class _Problem:
         return self.total(u, w, th, pr, Q), out
 
     def optimise(self, th, pr, Q, x_start=None):
-        """The optimised levers (log) and the iterations spent: Newton on the reduced cost with
-        one lever and a closed-form binding lever, else bisection on the total derivative (two
-        levers: nested, the outer one by the envelope theorem)."""
+        """The optimised levers (log), the iterations spent and whether the KKT test was met:
+        Newton on the reduced cost with a closed-form binding lever (one lever: safeguarded;
+        two: projected, :func:`_newton2`), else bisection on the total derivative (two levers:
+        nested, the outer one by the envelope theorem). ``x_start``: the warm start of one lever,
+        or the candidate starts (rows) of two."""
         opt, bounds = self.opt, self.bounds
         if not opt:
-            return jnp.zeros(0), 0
+            return jnp.zeros(0), 0, True
         lo0, hi0 = bounds[opt[0]]
         if len(opt) == 1 and self.closed:
             x, it = _newton(lambda t: self.reduced(t[None], th, pr, Q), lo0, hi0, x_start)
-            return x[None], it
+            return x[None], it, True
+        if self.newton2:
+            lo = jnp.asarray([lo0, bounds[opt[1]][0]])
+            hi = jnp.asarray([hi0, bounds[opt[1]][1]])
+            return _newton2(lambda u: self.reduced(u, th, pr, Q), lo, hi, x_start)
         if len(opt) == 1:
             u = _bisect(lambda t: self.dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
                         jnp.asarray(hi0), ITERATIONS)
-            return u[None], ITERATIONS
+            return u[None], ITERATIONS, True
         lo1, hi1 = bounds[opt[1]]
 
         def inner(t0):
@@ -259,10 +282,15 @@ class _Problem:
             return d
 
         t0 = _bisect(outer, jnp.asarray(lo0), jnp.asarray(hi0), ITERATIONS)
-        return inner(t0), ITERATIONS * ITERATIONS
+        return inner(t0), ITERATIONS * ITERATIONS, True
 
     def solve(self, th: dict, pr: dict, Q: Array, x_start: Array | None = None) -> dict:
-        u, iterations = self.optimise(th, pr, Q, x_start)
+        return self.solve_u(th, pr, Q, x_start)[0]
+
+    def solve_u(self, th: dict, pr: dict, Q: Array,
+                x_start: Array | None = None) -> tuple[dict, Array]:
+        """:meth:`solve`'s fields and the optimised levers (log), the next Q's warm start."""
+        u, iterations, converged = self.optimise(th, pr, Q, x_start)
         w, status = self.bind_solve(u, th)
         z = self.assemble(u, w)
         parts = self.tech.cost_parts(z, th, pr, self.charge)
@@ -275,7 +303,9 @@ class _Problem:
                    total=jnp.where(status == 2, jnp.inf, tot), quality=self.tech.quality(z, th),
                    iterations=jnp.asarray(iterations),
                    u_opt=u[0] if len(self.opt) else jnp.asarray(0.0))
-        return out
+        if self.newton2:
+            out[CONVERGED] = converged
+        return out, u
 
 
 def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None):
@@ -339,15 +369,164 @@ def _bracket(d12: Callable, lo0: Array, hi0: Array) -> tuple:
     return (x0, lo, hi, hi - lo, hi - lo, 0)
 
 
+def _barrier(x):
+    """``x`` materialised (``jax.lax.optimization_barrier``): XLA may not fuse the computation
+    that made it into each of its consumers."""
+    return jax.lax.optimization_barrier(x)
+
+
+def _grid_start(fun: Callable, lo: Array, hi: Array) -> Array:
+    """The cheapest feasible point of a :data:`GRID2`² grid over the box of two log levers
+    (the upper corner, the grid's last point, where none is feasible): a cold start."""
+    axes = [jnp.linspace(lo[i], hi[i], GRID2) for i in range(2)]
+    grid = jnp.stack([a.ravel() for a in jnp.meshgrid(*axes, indexing="ij")], axis=1)
+    c, out = _barrier(jax.vmap(fun)(grid))
+    c = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
+    return grid[jnp.where(jnp.isfinite(jnp.min(c)), jnp.argmin(c), grid.shape[0] - 1)]
+
+
+def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
+    """Minimise ``fun(u) -> (cost, out)`` over the box lo ≤ u ≤ hi of two log levers by
+    projected Newton (Bertsekas 1982, "Projected Newton methods for optimization problems with
+    simple constraints", SIAM J. Control Optim. 20(2)), ``out`` marking points where the target
+    is out of reach (never accepted).
+
+    An iteration fixes the levers at a bound whose derivative points out of the box and steps by
+    Newton on the others (the Hessian shifted to positive definite where it is not), projected on
+    the box. It tries two full steps, Newton's in the log levers and in the levers themselves
+    (where the cost is nearly linear in a lever, e.g. one running down to its bound, the log step
+    creeps an e-fold at a time), keeps the cheaper one that passes Armijo's test, else backtracks
+    along the log step. The KKT test at u: the free levers' Hessian positive definite and their
+    Newton step below 1e-6·(1 + |u|) (the step is then taken, and Newton converging
+    quadratically it lands within about 1e-12), every fixed lever's derivative pointing out of
+    the box. The start is the cheapest feasible row of ``starts`` (in a path: the last optimum
+    and its extrapolation), else a :func:`_grid_start`. Where no start is feasible and the
+    cheapest is the upper corner, the target is unreachable (every lever raises quality) and the
+    corner is returned. Returns (u, iterations, converged); ``converged`` is False where the test
+    was not met in :data:`NEWTON2_ITERATIONS` iterations, a line search failed, or a derivative
+    was not finite."""
+    if starts is None:
+        starts = _grid_start(fun, lo, hi)[None]
+    cand = jnp.clip(jnp.atleast_2d(starts), lo, hi)
+    c_cand, out_cand = _barrier(jax.vmap(fun)(cand))
+    c_cand = jnp.where(out_cand | ~jnp.isfinite(c_cand), jnp.inf, c_cand)
+    unreachable = ~jnp.isfinite(jnp.min(c_cand))
+    x0 = cand[jnp.where(unreachable, cand.shape[0] - 1, jnp.argmin(c_cand))]
+    unreachable = unreachable & jnp.all(x0 == hi)
+
+    def body(s):
+        x, it, _, _ = s
+        c, g, H = _derivatives2(fun, x)
+        step, lin, kkt, finite = _newton_steps(x, g, H, lo, hi)
+        x, accepted = _take(fun, x, c, g, step, lin, kkt, finite, lo, hi)
+        return x, it + 1, kkt | ~accepted, kkt
+
+    s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < NEWTON2_ITERATIONS), body,
+                           (x0, 0, unreachable, unreachable))
+    x, it, _, ok = s
+    return jnp.where(unreachable, hi, x), it, ok | unreachable
+
+
+_EYE2 = np.eye(2)
+#: Direction pairs (v, w) of the second derivatives d²C[v, w] that make a 2 × 2 Hessian.
+_PAIRS = (np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]),
+          np.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+
+
+def _derivatives2(fun: Callable, u: Array) -> tuple[Array, Array, Array]:
+    """Cost, gradient and Hessian of ``fun(u) -> (cost, out)`` at two log levers u: d²C[v, w]
+    for (e1, e1), (e2, e2), (e1, e2), forward over forward."""
+    def first(t, v):
+        c, dc, out = jax.jvp(fun, (t,), (v,), has_aux=True)
+        return dc, (c, out)
+
+    def second(v, w):
+        dc, d2c, (c, _) = jax.jvp(lambda t: first(t, v), (u,), (w,), has_aux=True)
+        return c, dc, d2c
+
+    c, dc, d2c = jax.vmap(second)(*(jnp.asarray(p) for p in _PAIRS))
+    # Materialise the six numbers: without the barrier XLA fuses the whole derivative
+    # computation into each of their consumers, recomputing it several times per iteration.
+    k = _barrier(jnp.stack([c[0], dc[0], dc[1], d2c[0], d2c[2], d2c[1]]))
+    return k[0], k[1:3], jnp.stack([k[3:5], k[4:6]])
+
+
+def _solve2(Hf: Array, gf: Array) -> tuple[Array, Array]:
+    """-Hf⁻¹ gf for a 2 × 2 symmetric Hf, and whether Hf is positive definite."""
+    a, b, d = Hf[0, 0], Hf[0, 1], Hf[1, 1]
+    det = a * d - b * b
+    return -jnp.stack([d * gf[0] - b * gf[1], a * gf[1] - b * gf[0]]) / det, \
+        (a > 0) & (det > 0)
+
+
+def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array):
+    """Projected Newton steps in log levers and in the levers themselves (as a change of log
+    lever), whether x passes the KKT test, and whether the derivatives are finite."""
+    eye = jnp.asarray(_EYE2)
+    fixed = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+    free = ~fixed
+    both = free[:, None] & free[None, :]
+    gf = jnp.where(free, g, 0.0)
+    step, pd = _solve2(jnp.where(both, H, eye), gf)
+    # Not positive definite: shift by the smallest eigenvalue plus a margin.
+    a, b, d = (jnp.where(both, H, eye)[i, j] for i, j in ((0, 0), (0, 1), (1, 1)))
+    lam = 0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + b * b)
+    shift = -lam + 1e-3 * jnp.maximum(jnp.abs(a), jnp.abs(d)) + 1e-300
+    shifted, _ = _solve2(jnp.where(both, H, eye) + shift * eye, gf)
+    step = jnp.where(pd, step, shifted)
+    size = jnp.max(jnp.abs(step))
+    step = step * jnp.minimum(1.0, MAX_STEP / jnp.where(size > 0, size, 1.0))
+    # In z = exp(u): Hessian (H − diag g)/(z zᵀ), so the relative step s solves
+    # (H − diag g) s = −g; where the cost is nearly linear in a lever (a lever running
+    # down to its bound) this step lands where the log step would creep, an e-fold at most.
+    rel, pd_lin = _solve2(jnp.where(both, H - jnp.diag(g), eye), gf)
+    lin = jnp.minimum(jnp.log(jnp.maximum(1.0 + rel, 1e-300)), MAX_STEP)
+    lin = jnp.where(pd_lin & jnp.all(jnp.isfinite(lin)), lin, step)
+    finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(step))
+    kkt = pd & finite & (size <= 1e-6 * (1.0 + jnp.max(jnp.abs(x))))
+    return step, lin, kkt, finite
+
+
+def _take(fun: Callable, x, c, g, step, lin, kkt, finite, lo, hi):
+    """Line search: the cheaper of the full log and linear steps where one passes Armijo's
+    test, else backtracking along the log step. Returns (new x, accepted)."""
+    def armijo(xn, cn, on):
+        return ~on & (cn <= c + 1e-4 * jnp.dot(g, xn - x))
+
+    trial = jnp.clip(jnp.stack([x + step, x + lin]), lo, hi)
+    ct, ot = _barrier(jax.vmap(fun)(trial))
+    good = armijo(trial, ct, ot)
+    pick = jnp.where(good[1] & (~good[0] | (ct[1] < ct[0])), 1, 0)
+
+    def back_cond(ls):
+        _, xn, cn, on, k = ls
+        return ~armijo(xn, cn, on) & (k < LINE_SEARCH) & ~kkt & finite
+
+    def back(ls):
+        t, _, _, _, k = ls
+        xn = jnp.clip(x + t * step, lo, hi)
+        return (0.5 * t, xn, *_barrier(fun(xn)), k + 1)
+
+    _, xn, cn, on, _ = jax.lax.while_loop(back_cond, back,
+                                          (0.5, trial[pick], ct[pick], ot[pick], 0))
+    # The last (tiny) Newton step is taken without a line search: rounding, not descent,
+    # decides its cost comparison; only a step out of reach is refused.
+    accepted = finite & (armijo(xn, cn, on) | (kkt & ~on))
+    return jnp.where(accepted, xn, x), accepted
+
+
 def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     """Solve one hypothesis along an increasing Q grid by continuation: the first Q from a
-    coarse bracket, each next one by Newton from the previous optimum (a few steps, since the
-    optimum moves smoothly with Q). Returns arrays over the grid; vmap over draws × prices."""
-    solve = make_solver(tech, hyp)
+    coarse bracket (one lever) or grid (two), each next one by Newton from the optimum predicted
+    by the last two (a few steps, since the optimum moves smoothly with Q). Returns arrays over
+    the grid; vmap over draws × prices."""
+    problem = _Problem(tech, hyp)
 
     def path(th: dict, pr: dict, Qs: Array) -> dict:
-        first = solve(th, pr, Qs[0])
         lq = jnp.log(jnp.maximum(Qs, 1e-300))
+        if problem.newton2:
+            return path2(th, pr, Qs, lq)
+        first, x_first = problem.solve_u(th, pr, Qs[0])
 
         def step(carry, i):
             x1, x0 = carry
@@ -356,12 +535,37 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
             slope = (x1 - x0) / jnp.where(lq[i - 1] != lq[i - 2], lq[i - 1] - lq[i - 2], 1.0)
             ok = (i >= 2) & (Qs[i - 2] > 0) & jnp.isfinite(slope)
             pred = jnp.where(ok, x1 + slope * (lq[i] - lq[i - 1]), x1)
-            out = solve(th, pr, Qs[i], pred)
-            return (out["u_opt"], x1), out
+            out, x = problem.solve_u(th, pr, Qs[i], pred[0])
+            return (x, x1), out
 
-        x_first = first["u_opt"]
         _, rest = jax.lax.scan(step, (x_first, x_first), jnp.arange(1, Qs.shape[0]))
         return {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
+
+    def path2(th: dict, pr: dict, Qs: Array, lq: Array) -> dict:
+        # Two levers: the first Q from a coarse grid, then Newton from the cheaper of the last
+        # optimum (feasible whatever Q is) and its extrapolation through the last three optima
+        # (a parabola in log Q; a line through two at the second step), which near a lever's
+        # bound may overshoot. One loop body serves every Q, so Newton is compiled once.
+        lo = jnp.asarray([problem.bounds[v][0] for v in problem.opt])
+        hi = jnp.asarray([problem.bounds[v][1] for v in problem.opt])
+        start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi)
+
+        def step(carry, i):
+            x1, x0, x2 = carry
+            t, t1, t0, t2 = lq[i], lq[i - 1], lq[i - 2], lq[i - 3]
+            slope = (x1 - x0) / jnp.where(t1 != t0, t1 - t0, 1.0)
+            line = x1 + slope * (t - t1)
+            quad = (x1 * (t - t0) * (t - t2) / ((t1 - t0) * (t1 - t2))
+                    + x0 * (t - t1) * (t - t2) / ((t0 - t1) * (t0 - t2))
+                    + x2 * (t - t1) * (t - t0) / ((t2 - t1) * (t2 - t0)))
+            use_line = (i >= 2) & (Qs[jnp.maximum(i - 2, 0)] > 0) & jnp.all(jnp.isfinite(line))
+            use_quad = (i >= 3) & (Qs[jnp.maximum(i - 3, 0)] > 0) & jnp.all(jnp.isfinite(quad))
+            pred = jnp.where(use_quad, quad, jnp.where(use_line, line, x1))
+            out, x = problem.solve_u(th, pr, Qs[i], jnp.stack([pred, x1]))
+            return (x, x1, x0), out
+
+        _, outs = jax.lax.scan(step, (start, start, start), jnp.arange(Qs.shape[0]))
+        return outs
 
     return path
 
@@ -425,6 +629,9 @@ class Solution:
     hypotheses: list[str]
     Q: np.ndarray
     values: dict[str, dict[str, np.ndarray]]
+    #: Points per hypothesis where the two-lever Newton failed its KKT test and the nested
+    #: bisection solved them instead (absent: a hypothesis without that solver).
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
     def total(self, h: str) -> np.ndarray:
         return self.values[h]["total"]
@@ -482,10 +689,43 @@ def batched_path_solver(tech, hyp: Hypothesis) -> Callable:
     return _COMPILED[key]
 
 
+def batched_nested_solver(tech, hyp: Hypothesis) -> Callable:
+    """``jit(vmap)`` of the nested-bisection solver of a two-lever hypothesis (the fallback)."""
+    key = ("nested", _key(tech), repr(hyp))
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(jax.vmap(_Problem(tech, hyp, nested=True).solve))
+    return _COMPILED[key]
+
+
+def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, Array],
+              pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int | None:
+    """Re-solve by nested bisection, in place, the points of ``out`` where the two-lever Newton
+    failed its KKT test (``th``, ``pr`` indexed by the first axis of ``out``'s arrays, ``q_at``
+    giving Q at the failed points' indices); returns their number (None: no such solver)."""
+    converged = out.pop(CONVERGED, None)
+    if converged is None:
+        return None
+    bad = np.nonzero(~np.asarray(converged, dtype=bool))
+    n = len(bad[0])
+    if n:
+        lanes = bad[0]
+        fix = _in_blocks(batched_nested_solver(tech, hyp),
+                         [{k: np.asarray(v)[lanes] for k, v in th.items()},
+                          {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad)], (), n)
+        for k, v in out.items():
+            v[bad] = fix[k]
+    return n
+
+
 def solve_flat(tech, hyp: Hypothesis, th: Mapping[str, Array], pr: Mapping[str, Array],
-               q: Array) -> dict[str, np.ndarray]:
-    """Solve one hypothesis on a flat batch (every array of the same length n)."""
-    return _in_blocks(batched_solver(tech, hyp), [th, pr, q], (), len(q))
+               q: Array, counts: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Solve one hypothesis on a flat batch (every array of the same length n); the number of
+    points re-solved by the fallback goes to ``counts[hyp.name]``."""
+    out = _in_blocks(batched_solver(tech, hyp), [th, pr, q], (), len(q))
+    n = _fallback(tech, hyp, out, th, pr, lambda bad: np.asarray(q)[bad[0]])
+    if n is not None and counts is not None:
+        counts[hyp.name] = n
+    return out
 
 
 def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array],
@@ -519,6 +759,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                         len(Q))
     flat = None   # the (K·P·nQ,) batch, built only for a hypothesis that needs it
     values = {}
+    fallbacks: dict[str, int] = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
         if make_solver(tech, hyp).warm_start and nQ > 1 and np.all(np.diff(Q) > 0):
             lane_th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
@@ -527,13 +768,17 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
                              (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
+            n = _fallback(tech, hyp, out, lane_th, lane_pr,
+                          lambda bad: np.asarray(Q, dtype=np.float64)[bad[1]])
+            if n is not None:
+                fallbacks[hyp.name] = n
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
         else:
             if flat is None:
                 flat = _flat_batch(theta, prices, Q)[:3]
-            out = solve_flat(tech, hyp, *flat)
+            out = solve_flat(tech, hyp, *flat, counts=fallbacks)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
-    return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values)
+    return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values, fallbacks)
 
 
 def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],

@@ -119,6 +119,8 @@ def solve_chunk(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, np.n
     any_feasible = np.isfinite(totals).any(axis=0)
     out["cheapest_counts"] = np.stack([((best == i) & any_feasible).sum(axis=0)
                                        for i in range(len(sol.hypotheses))])
+    # Points re-solved by the nested fallback (-1: a hypothesis without the two-lever Newton).
+    out["fallback_counts"] = np.array([sol.fallbacks.get(h, -1) for h in sol.hypotheses])
     return out
 
 
@@ -135,6 +137,9 @@ class SweepResult:
     fields: list[str]
     p_cheapest: dict[str, np.ndarray] = field(default_factory=dict)
     solved_chunks: int = 0
+    #: Points per two-lever hypothesis that failed Newton's KKT test and were solved by the
+    #: nested bisection instead (see :attr:`.engine.Solution.fallbacks`).
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_chunks(self) -> int:
@@ -168,7 +173,8 @@ class SweepResult:
         """The whole sweep as the engine's :class:`~.engine.Solution`, every field a memory
         map (see :meth:`array`)."""
         return Solution(list(self.hypotheses), self.Q,
-                        {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses})
+                        {h: {k: self.array(h, k) for k in self.fields} for h in self.hypotheses},
+                        dict(self.fallbacks))
 
 
 def _open_store(store: Path, manifest: dict, replace_other: bool) -> set[int]:
@@ -315,14 +321,17 @@ def _result(store: Path, names: list[str], Q: np.ndarray, shape: tuple[int, int,
             chunk: int, fields: list[str] | None, solved: int, n_chunks: int) -> SweepResult:
     """Read back P(cheapest) from the chunk files (small arrays only) and the field names."""
     counts = None
+    fallbacks = np.zeros(len(names), dtype=np.int64)
     keys: list[str] = []
     for c in range(n_chunks):
         with np.load(store / f"chunk-{c:06d}.npz") as f:
             part = f["cheapest_counts"]
+            fallbacks += f["fallback_counts"] if "fallback_counts" in f.files else -1
             if not keys:
                 keys = [k.split(":", 1)[1] for k in f.files if k.startswith("0:")]
         counts = part.astype(np.int64) if counts is None else counts + part
     assert counts is not None
     pc = {h: counts[i] / shape[0] for i, h in enumerate(names)}
     return SweepResult(store, names, Q, shape, chunk, keys if fields is None else fields, pc,
-                       solved)
+                       solved, {h: int(fallbacks[i]) for i, h in enumerate(names)
+                                if fallbacks[i] >= 0})

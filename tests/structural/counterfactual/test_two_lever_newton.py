@@ -1,0 +1,152 @@
+"""Two optimised levers (the "balanced" N, D, c hypothesis): projected Newton along the Q grid
+equals the nested bisection it replaced, on the bundled scenario's grid and with the context at
+its bound; points that fail the KKT test are re-solved by the nested solver and counted; the
+streamed sweep keeps the bytes of one solve_grid call."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from structural.counterfactual import Hypothesis, engine, load_scenario, solve_grid
+from structural.counterfactual.engine import _flat_batch, _in_blocks, with_target
+from structural.counterfactual.model import (
+    PIPELINE_DEFAULTS,
+    PRICE_FIELDS,
+    PipelineTechnology,
+    Target,
+)
+from structural.counterfactual.report import _draws
+from structural.counterfactual.stream import quantum, sweep
+
+SCENARIO = "structural/examples/scenarios/heavy_training_vs_long_context.toml"
+
+
+@pytest.fixture(scope="module")
+def case():
+    """The scenario's technology, its "balanced" hypothesis, 6 parameter draws (row 0 the point
+    estimate), its two price points and its 29-point Q grid."""
+    sc = load_scenario(SCENARIO)
+    hyp = next(h for h in sc.hypotheses if h.name == "balanced")
+    d = _draws(sc, types.SimpleNamespace(tables={}), 5, 0)
+    theta = with_target(sc.technology, {k: np.asarray(v)[:6] for k, v in d.theta.items()})
+    return sc.technology, hyp, theta, sc.prices, np.asarray(sc.queries, dtype=float)
+
+
+def _nested(tech, hyp, theta, prices, Q):
+    """The nested-bisection solver (the engine's before projected Newton) on the whole grid."""
+    th, pr, q, shape = _flat_batch(theta, prices, Q)
+    out = _in_blocks(engine.batched_nested_solver(tech, hyp), [th, pr, q], (), len(q))
+    return {k: v.reshape(shape) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def solved(case):
+    tech, hyp, theta, prices, Q = case
+    return solve_grid(tech, [hyp], theta, prices, Q), _nested(*case)
+
+
+def _agree(v, ref):
+    """Same status; cost to rounding, levers to the solvers' tolerances, never dearer."""
+    assert sorted(v) == sorted(ref)
+    np.testing.assert_array_equal(v["status"], ref["status"])
+    ok = v["status"] == 0
+    np.testing.assert_allclose(v["total"][ok], ref["total"][ok], rtol=1e-12)
+    np.testing.assert_allclose(v["lever_N"][ok], ref["lever_N"][ok], rtol=1e-8)
+    np.testing.assert_allclose(v["lever_c"][ok], ref["lever_c"][ok], rtol=1e-8)
+    # D = D(N, c) on the target: its error is N's times |d log D / d log N| (about 7 here).
+    np.testing.assert_allclose(v["lever_D"][ok], ref["lever_D"][ok], rtol=1e-7)
+    assert np.all(v["total"][ok] <= ref["total"][ok] * (1 + 1e-13))
+    return ok
+
+
+def test_newton_path_equals_nested_bisection(case, solved):
+    """The bundled scenario's grid (its context is inside its range everywhere; attention on,
+    the serving replica chosen for cost)."""
+    sol, ref = solved
+    v = sol.values["balanced"]
+    ok = _agree(v, ref)
+    assert ok.mean() > 0.9
+    assert np.all(v["lever_c"][ok] > 2.0)
+    # Newton, not bisection, at almost every point: a few steps along the path. The serving
+    # replica's chips and batch are discrete choices, so the cost has kinks; a point on one
+    # fails the KKT test and is solved (and counted) by the nested bisection instead.
+    assert 0 <= sol.fallbacks["balanced"] < 0.1 * v["total"].size
+    assert np.median(v["iterations"]) <= 3
+
+
+def test_newton_path_with_the_context_at_its_bound():
+    """FLOP prices where the context runs down to its bound c = 1 as Q grows (the bound
+    active at about a third of the points), against the nested solver."""
+    tech = PipelineTechnology(Target("loss", 2.15), attention=False)
+    hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
+                     bounds={"c": (1.0, 2.0**20)})
+    rng = np.random.default_rng(0)
+    K, P = 4, 6
+    th = {k: np.full(K, v) for k, v in PIPELINE_DEFAULTS.items()}
+    for k, sd in (("A", 10.0), ("B", 10.0), ("alpha", 0.003), ("beta", 0.003)):
+        th[k] = rng.normal(PIPELINE_DEFAULTS[k], sd, K)
+    th.update(tokens_in=np.full(K, 500.0), tokens_out=np.full(K, 300.0),
+              ctx_alpha=np.full(K, 5.0), ctx_beta=np.full(K, 0.5), bandwidth=np.full(K, 1e30),
+              **{k: np.ones(K) for k in ("peak_train", "peak_infer", "u_train", "u_prefill",
+                                           "u_decode")})
+    pr = {k: np.zeros(P) for k in PRICE_FIELDS}
+    pr.update(train_chip_hour=3600 * 10 ** rng.uniform(-18.5, -17.5, P),
+              serve_chip_hour=3600 * 10 ** rng.uniform(-18, -16.5, P),
+              data_token=10 ** rng.uniform(-10, -8, P))
+    Q = np.geomspace(1e6, 1e13, 25)
+    sol = solve_grid(tech, [hyp], th, pr, Q)
+    v = sol.values["balanced"]
+    ok = _agree(v, _nested(tech, hyp, with_target(tech, th), pr, Q))
+    c = v["lever_c"][ok]
+    assert 0.1 < (c == 1.0).mean() < 0.9 and (c > 2.0).any()
+    assert sol.fallbacks == {"balanced": 0}
+
+
+def test_cold_start_without_a_path_equals_nested(case, solved):
+    """A decreasing Q grid has no continuation: each point from the coarse grid."""
+    tech, hyp, theta, prices, Q = case
+    rows = slice(0, 2)
+    th = {k: v[rows] for k, v in theta.items()}
+    Qd = Q[::-4]
+    sol = solve_grid(tech, [hyp], th, prices, Qd)
+    ref = {k: v[rows][..., ::-4] for k, v in solved[1].items()}
+    _agree(sol.values["balanced"], ref)
+    # Kinks of the serving cost (see above) send a few points to the nested solver.
+    assert sol.fallbacks["balanced"] < 0.25 * sol.values["balanced"]["total"].size
+
+
+def test_points_failing_the_kkt_test_go_to_the_nested_solver(case, solved, monkeypatch):
+    """One Newton iteration is too few for the first Q of every path: those points fail the
+    KKT test, are counted, and carry the nested solver's answer byte for byte."""
+    tech, hyp, theta, prices, Q = case
+    monkeypatch.setattr(engine, "NEWTON2_ITERATIONS", 1)
+    monkeypatch.setattr(engine, "_COMPILED", {
+        k: v for k, v in engine._COMPILED.items() if k[0] == "nested"})
+    sol = solve_grid(tech, [hyp], theta, prices, Q)
+    ref = solved[1]
+    v = sol.values["balanced"]
+    n = sol.fallbacks["balanced"]
+    assert 0 < n < v["total"].size
+    fresh = v["iterations"] == ref["iterations"]      # the nested solver's fixed count
+    assert fresh.sum() >= n
+    for k in v:
+        np.testing.assert_array_equal(v[k][fresh], ref[k][fresh], err_msg=k)
+    ok = v["status"] == 0
+    np.testing.assert_allclose(v["total"][ok], ref["total"][ok], rtol=1e-12)
+
+
+def test_streamed_sweep_same_bytes(case, tmp_path):
+    """In chunks of one block quantum (130 draws: two chunks), the bytes of one solve_grid."""
+    tech, hyp, theta, prices, Q = case
+    th = {k: np.resize(v, 130) for k, v in theta.items()}
+    whole = solve_grid(tech, [hyp], th, prices, Q)
+    res = sweep(tech, [hyp], th, prices, Q, tmp_path / "store",
+                chunk=quantum(len(prices["train_chip_hour"]), len(Q)))
+    assert res.n_chunks == 2
+    for k, v in whole.values["balanced"].items():
+        got = res.array("balanced", k)
+        assert got.dtype == v.dtype and np.array_equal(got, v), k
+    assert res.fallbacks == whole.fallbacks

@@ -15,6 +15,9 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 ``usage``
     request-level context and output tokens, prefix-cache reuse and reasoning tokens; the implied
     per-request cost distribution.
+``serving``
+    the prefill and decode utilisations of the serving rooflines, fitted to published serving
+    throughput (TensorRT-LLM's benchmark tables).
 ``task_success``
     the loss-to-success link :math:`\sigma(\kappa(\ell_b - L^*(C)))` with the between-model and
     question-difficulty spreads, on Epoch's benchmark runs.

@@ -44,7 +44,7 @@ Examples
 --------
 >>> from structural.fitted import REGISTRY
 >>> list(REGISTRY)
-['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success']
+['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success', 'serving']
 >>> REGISTRY["usage"].summary
 'tokens per request: lognormal mixtures chosen by AIC/BIC'
 >>> REGISTRY["price_trend"].arguments[0]

@@ -28,6 +28,7 @@ from data import (
     models,
     openrouter,
     prices,
+    serving,
     traces,
 )
 from data.catalog import DATASETS, EXACT_FLOATS
@@ -245,6 +246,12 @@ def build_demirer2025_figures(sources: Path) -> pd.DataFrame:
     )
 
 
+def build_serving_throughput(sources: Path) -> pd.DataFrame:
+    """TensorRT-LLM's published throughput tables, transcribed in :mod:`data.serving` (the
+    documents are not among the raw sources, so ``sources`` is not read)."""
+    return serving.curate()
+
+
 BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "chinchilla": build_chinchilla,
     "api_prices": build_api_prices,
@@ -265,6 +272,7 @@ BUILDERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "openrouter_crosswalk": build_openrouter_crosswalk,
     "openrouter_list_prices": build_openrouter_list_prices,
     "demirer2025_figures": build_demirer2025_figures,
+    "serving_throughput": build_serving_throughput,
 }
 
 

@@ -23,6 +23,7 @@ from data import (
     models,
     openrouter,
     prices,
+    serving,
     traces,
 )
 from data.errors import UnknownDatasetError
@@ -195,6 +196,13 @@ DATASETS: dict[str, Dataset] = {
             "Demirer et al. (2025) Figs. 5, 11, 15 percentile series as digitised from the paper",
             "2026-01-02",
             "no licence: values read off the paper's figures; cite Demirer et al. (2025)",
+        ),
+        Dataset(
+            "serving_throughput",
+            serving.SCHEMA,
+            "TensorRT-LLM v0.5.0/v0.6.1 published serving throughput (Llama, A100/H100, TP 1-4)",
+            "2023-12-01",
+            "Apache-2.0 (NVIDIA TensorRT-LLM documentation); cite NVIDIA/TensorRT-LLM",
         ),
     ]
 }

@@ -27,7 +27,8 @@ Examples
 >>> llm_costs.TITLE
 'Fitted cost functions: parameters, standard errors, CIs and fit statistics'
 >>> [name for name, _ in llm_costs.SECTIONS]
-['training cost', 'inference prices', 'price trends', 'usage traces', 'task success']
+['training cost', 'inference prices', 'price trends', 'usage traces', 'task success',
+ 'serving utilisation']
 >>> llm_costs.EXAMPLE_PRICES
 {'input': 0.27, 'output': 1.1, 'cache_read': 0.0675}
 >>> llm_costs.EPOCH_DECLINE_RANGE, llm_costs.EPOCH_GPT4_DECLINE, llm_costs.MOONCAKE_REUSE
@@ -144,7 +145,7 @@ def sections(registry: dict[str, FittedModel] | None = None) -> tuple[tuple[str,
     --------
     >>> from papers.llm_costs import sections
     >>> [what for what, _ in sections()][-1]
-    'task success'
+    'serving utilisation'
     """
     registry = structural.fitted.REGISTRY if registry is None else registry
     return tuple((model.section, model.llm_costs) for model in registry.values())

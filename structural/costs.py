@@ -14,8 +14,13 @@ per query
 
 Seconds: training stages take FLOPs / (peak × utilisation). Prefill and decode are rooflines
 (:mod:`structural.inference`): max(FLOPs / (peak × u), (weight bytes / batch + KV bytes read or
-written) / bandwidth). Dollars = seconds × $/chip-hour / 3600, with one price per chip-hour for the
-training stages (``price_per_hour_train``) and one for serving (``price_per_hour``).
+written) / bandwidth), plus, on a replica of t > 1 chips, tensor parallelism's all-reduces: two
+per layer of (tokens × d_model × bytes per activation), ring volume 2(t − 1)/t, over the NVLink
+bandwidth, 8 (t − 1) n_layer d_model bytes_act / B chip-seconds per token in prefill and decode
+(Shoeybi et al. 2019, Megatron-LM §3; Pope et al. 2022 §3.1;
+:func:`structural.inference.tensor_parallel_seconds`). Dollars = seconds × $/chip-hour / 3600,
+with one price per chip-hour for the training stages (``price_per_hour_train``) and one for
+serving (``price_per_hour``).
 
 Serving batch (:func:`serving`): a replica holds the weights and, per sequence, the KV cache of
 the full context, split over its chips (tensor parallelism), so
@@ -23,10 +28,10 @@ the full context, split over its chips (tensor parallelism), so
 cap, cost per token falls with the batch until decode turns compute-bound, so the batch that
 minimises cost is where the two sides of the roofline meet ("cost"); ``batch`` is an optional cap
 (a lever, "lever"; inf = none). The batch is continuous (a time-averaged occupancy). Chips per
-replica change chip-seconds per token only through the batch (n chips read n× the bandwidth for n×
-the price), so the replica has the chips that let the batch reach its cost-minimising size, at
-least enough to hold the weights and one sequence and at most one node (:func:`replica_chips`;
-``chips`` fixes them, a lever).
+replica change the roofline's chip-seconds per token only through the batch (n chips read n× the
+bandwidth for n× the price) while every chip more adds all-reduce traffic, so the replica has the
+chips that minimise the chip-seconds per query, at least enough to hold the weights and one
+sequence and at most one node (:func:`replica_chips`; ``chips`` fixes them, a lever).
 
 The k attempts share one prefill (their prompt's KV cache), so the per-query cost v already
 includes k: cost per solved problem = (F/Q + v) / P(solved).
@@ -41,6 +46,7 @@ model keeps its aspect ratio, so n_layer d_attn ∝ N^{2/3}
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
@@ -66,16 +72,17 @@ THETA_KEYS = (
     "bytes_per_param", "bytes_kv", "kv_fraction",      # weight and KV-cache precision, GQA share
     "n_layer_d_attn", "N_ref", "n_ctx_train", "active_fraction",  # architecture (MoE: active)
     "kv_bytes_ref",                      # KV bytes/token at N_ref for latent attention (0: derive)
+    "interconnect_bandwidth", "bytes_act",  # NVLink bytes/s per chip (both ways), activation bytes
     "data_price", "finetune_data_price", "cache_cost_ratio",      # $/token, $/token, ratio
 )
 
-#: Decode utilisation (compute side) of the serving precision's peak: 0.25 reproduces TensorRT-LLM
-#: v0.6.1's published throughput tables (NVIDIA/TensorRT-LLM, docs/source/performance.md, "Peak
-#: Throughput"): on A100 (FP16) every LLaMA 7B/70B row, TP 1-4, within a factor 1.8 (Llama-2-70B
-#: TP 4, batch 240, 128 → 2048 tokens: 525 out tok/s/GPU, predicted 1.03×); on H100 (FP8) the same
-#: effective FLOP rate (0.125 of the FP8 peak) puts Llama-2-70B TP 4, batch 480, 128 → 2048 at
-#: 1,486 tok/s/GPU within 20%. At 0.5 that TP-4 case was overstated 4.5× (tests).
-DECODE_UTILISATION = 0.25
+#: Prefill and decode utilisations (compute side of the rooflines) of the FP16/BF16 peak: the
+#: estimates of :mod:`structural.fitted.serving` rounded to two decimals (nonlinear least squares
+#: on log throughput of TensorRT-LLM v0.5.0/v0.6.1's 18 published benchmarks,
+#: ``serving_throughput``: u_prefill 0.837, SE 0.134; u_decode 0.302, SE 0.046; HC1). Reproduce with
+#: ``llmecon fit serving``; the counterfactual scenarios draw both from that fit.
+PREFILL_UTILISATION = 0.84
+DECODE_UTILISATION = 0.30
 
 FIXED_STAGES = ("pretrain", "finetune", "data")
 QUERY_STAGES = ("context", "input", "reasoning", "output")
@@ -103,30 +110,54 @@ def _dollars(seconds: Array, theta: dict[str, Array], train: bool = False) -> Ar
     return seconds * price / 3600.0
 
 
+#: Replica sizes searched from the fewest chips that hold the model up (:func:`replica_chips`):
+#: two 8-GPU nodes' worth.
+CHIP_CANDIDATES = 16
+
 #: Why the serving batch is what it is (index of :func:`serving`'s ``limit``).
 BATCH_LIMITS = ("memory", "cost", "lever")
 
 
 def replica_chips(weights: Array, seq: Array, wanted: Array,
-                  theta: dict[str, Array]) -> Array:
+                  seconds: Callable[[Array, Array], Array], theta: dict[str, Array]) -> Array:
     """Chips per serving replica (tensor parallelism: weights and KV cache split over them).
 
     At least ``n_min = ⌈(weights + one sequence's cache) / HBM⌉``. A replica of n chips holds a
-    batch of (n HBM − weights) / seq sequences; per token it costs max(compute, (weights/batch +
-    KV reads)/bandwidth) chip-seconds whatever n (n chips read n× the bandwidth at n× the price),
-    so more chips lower the cost only by letting the batch grow, until the batch reaches the one
-    that makes decode compute-bound (``wanted``, or the batch cap). The cost-minimising replica is
-    therefore ``⌈(weights + wanted × seq) / HBM⌉`` chips, no more than ``max_chips`` (one
-    NVLink node; tensor parallelism's all-reduce traffic is left out of the cost, so chips beyond
-    a node are not chosen) unless the weights alone need more. ``chips`` > 0 in ``theta`` fixes
-    the replica (a lever; at least n_min)."""
+    batch of b(n) = min((n HBM − weights) / seq, ``wanted``) sequences (``wanted``: the batch that
+    makes decode compute-bound, or the batch cap). Per token the roofline costs max(compute,
+    (weights/b + KV reads)/bandwidth) chip-seconds whatever n (n chips read n× the bandwidth at n×
+    the price), so more chips lower it only by letting the batch grow, while tensor parallelism's
+    all-reduces add 8 (n − 1) n_layer d_model bytes_act / NVLink bandwidth per token
+    (:func:`structural.inference.tensor_parallel_seconds`). The replica is the n in
+    [n_min, max(n_min, ``max_chips``)] (the first :data:`CHIP_CANDIDATES` from n_min) that
+    minimises ``seconds(n, b(n))``, the chip-seconds per query of the prefill and decode
+    rooflines plus the all-reduces; the smallest such n on ties. Without communication this is
+    ⌈(weights + wanted × seq) / HBM⌉ chips. ``chips`` > 0 in ``theta`` fixes the replica (a
+    lever; at least n_min)."""
     H = theta["memory_bytes"]
     n_min = jnp.maximum(1.0, jnp.ceil((weights + seq) / H))
-    finite = jnp.isfinite(wanted)
-    n_cost = jnp.where(finite, jnp.ceil((weights + jnp.where(finite, wanted, 0.0) * seq) / H),
-                       theta["max_chips"])
-    chosen = jnp.clip(n_cost, n_min, jnp.maximum(n_min, theta["max_chips"]))
+    n_max = jnp.maximum(n_min, jnp.ceil(theta["max_chips"]))
+    n = n_min[..., None] + jnp.arange(CHIP_CANDIDATES, dtype=jnp.float64)
+    b = replica_batch(n, weights[..., None], seq[..., None], wanted[..., None], _along(theta))
+    cost = jnp.where(n <= n_max[..., None], seconds(n, b), jnp.inf)
+    best = jnp.min(cost, axis=-1, keepdims=True)
+    # the smallest replica within rounding of the least cost (exact ties without communication)
+    first = jnp.argmax(cost <= best * (1.0 + 1e-12), axis=-1)
+    chosen = jnp.take_along_axis(n, first[..., None], axis=-1)[..., 0]
     return jnp.where(theta["chips"] > 0, jnp.maximum(n_min, jnp.ceil(theta["chips"])), chosen)
+
+
+def _along(theta: dict[str, Array]) -> dict[str, Array]:
+    """theta with a trailing axis, to broadcast against the candidate replica sizes."""
+    return {k: jnp.asarray(v, jnp.float64)[..., None] for k, v in theta.items()}
+
+
+def replica_batch(chips: Array, weights: Array, seq: Array, wanted: Array,
+                  theta: dict[str, Array]) -> Array:
+    """min(memory cap, ``wanted``), at least one sequence: the batch a replica of ``chips`` chips
+    serves (:func:`serving`)."""
+    b_mem = (chips * theta["memory_bytes"] - weights) / seq
+    return jnp.maximum(jnp.minimum(b_mem, wanted), 1.0)
 
 
 def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
@@ -159,7 +190,21 @@ def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     room = compute - kv_read / theta["bandwidth"]
     b_cost = jnp.where(room > 0, weights * T1 / theta["bandwidth"] / jnp.where(room > 0, room, 1.0),
                        jnp.inf)
-    chips = replica_chips(weights, seq, jnp.minimum(b_cost, theta["batch"]), theta)
+    wanted = jnp.minimum(b_cost, theta["batch"])
+    parts = _prefill_parts(z, N, theta)
+
+    def e(a: Array) -> Array:       # against the candidate axis
+        return jnp.asarray(a, jnp.float64)[..., None]
+
+    th = _along(theta)
+
+    def seconds(n: Array, b: Array) -> Array:
+        """Chip-seconds per query of a replica of n chips at batch b (k attempts' decode)."""
+        pre = sum(_prefill_seconds(e(N), e(F_), e(P), e(C), b, n, th) for F_, P, C in parts)
+        _, dec = _decode(e(N), e(start), e(T), b, n, th)
+        return pre + e(z["k"]) * dec
+
+    chips = replica_chips(weights, seq, wanted, seconds, theta)
     b_mem = (chips * theta["memory_bytes"] - weights) / seq
     batch = jnp.minimum(jnp.minimum(b_mem, b_cost), theta["batch"])
     limit = jnp.where(batch == b_mem, 0, jnp.where(batch == b_cost, 1, 2))
@@ -169,23 +214,48 @@ def serving(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
             "limit": limit}
 
 
-def _decode(N: Array, start: Array, T: Array, batch: Array,
+def _prefill_parts(z: dict[str, Array], N: Array,
+                   theta: dict[str, Array]) -> tuple[tuple[Array, Array, Array], ...]:
+    """(FLOPs, tokens written to the KV cache, tokens through the all-reduces) of the context's
+    and the input's prefill. The cached share of the context is charged ``cache_cost_ratio`` of
+    its prefill, all-reduces included."""
+    N_a = N * theta["active_fraction"]
+    nd = attention_width(N, theta)
+    c, x = z["c"], z["x"]
+    F_c = inference.cached_prefill_flops(N_a, c, z["cached_fraction"], nd,
+                                         theta["cache_cost_ratio"])
+    F_x = flops.prefill_flops(N_a, c + x, nd) - flops.prefill_flops(N_a, c, nd)
+    c_comm = c * (1.0 - z["cached_fraction"] * (1.0 - theta["cache_cost_ratio"]))
+    return (F_c, c, c_comm), (F_x, x, x)
+
+
+def _all_reduce(N: Array, tokens: Array, chips: Array, theta: dict[str, Array]) -> Array:
+    """Chip-seconds of tensor parallelism's all-reduces over ``tokens`` tokens (n_layer d_model
+    = n_layer d_attn of the architecture)."""
+    return inference.tensor_parallel_seconds(tokens, attention_width(N, theta), theta["bytes_act"],
+                                             chips, theta["interconnect_bandwidth"])
+
+
+def _decode(N: Array, start: Array, T: Array, batch: Array, chips: Array,
             theta: dict[str, Array]) -> tuple[Array, Array]:
-    """FLOPs and roofline chip-seconds to decode T tokens after ``start`` tokens of context."""
-    return inference.decode(
+    """FLOPs and chip-seconds to decode T tokens after ``start`` tokens of context: the roofline
+    plus the tensor-parallel all-reduces."""
+    F, s = inference.decode(
         N, N * theta["active_fraction"], start, T, attention_width(N, theta),
         peak=theta["peak_infer"], utilisation=theta["u_decode"], bandwidth=theta["bandwidth"],
         batch=batch, bytes_per_param=theta["bytes_per_param"],
         kv_bytes=kv_bytes_per_token(N, theta))
+    return F, s + _all_reduce(N, T, chips, theta)
 
 
-def _prefill_seconds(N: Array, F: Array, P: Array, batch: Array,
-                     theta: dict[str, Array]) -> Array:
-    """Prefill roofline: max(FLOPs/(peak u), (weights/batch + KV written)/bandwidth)."""
+def _prefill_seconds(N: Array, F: Array, P: Array, comm_tokens: Array, batch: Array,
+                     chips: Array, theta: dict[str, Array]) -> Array:
+    """Prefill roofline, max(FLOPs/(peak u), (weights/batch + KV written)/bandwidth), plus the
+    tensor-parallel all-reduces of ``comm_tokens`` tokens."""
     compute = inference.prefill_seconds(F, theta["peak_infer"], theta["u_prefill"])
     memory = (N * theta["bytes_per_param"] / batch * (P > 0)
               + kv_bytes_per_token(N, theta) * P) / theta["bandwidth"]
-    return jnp.maximum(compute, memory)
+    return jnp.maximum(compute, memory) + _all_reduce(N, comm_tokens, chips, theta)
 
 
 def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[str, Array]]:
@@ -199,8 +269,8 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
     >>> from structural.firm import default_levers
     >>> costs = stage_costs(default_levers(), cost_parameters("H100"))
     >>> {stage: f"{float(c['dollars']):.3g}" for stage, c in costs.items()}
-    {'pretrain': '1.89e+06', 'finetune': '0', 'data': '0', 'context': '0.000348', 'input':
-    '0.000175', 'reasoning': '0', 'output': '0.000352'}
+    {'pretrain': '1.89e+06', 'finetune': '0', 'data': '0', 'context': '0.000235', 'input':
+    '0.000118', 'reasoning': '0', 'output': '0.000307'}
     """
     N = jnp.asarray(z["N"], jnp.float64)
     N_a = N * theta["active_fraction"]
@@ -222,19 +292,18 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
                    + theta["finetune_data_price"] * z["D_F"]}
 
     c, x = z["c"], z["x"]
-    batch = serving(z, theta)["batch"]
-    F = inference.cached_prefill_flops(N_a, c, z["cached_fraction"], nd, theta["cache_cost_ratio"])
-    s = _prefill_seconds(N, F, c, batch, theta)
-    out["context"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
-
-    F = flops.prefill_flops(N_a, c + x, nd) - flops.prefill_flops(N_a, c, nd)
-    s = _prefill_seconds(N, F, x, batch, theta)
-    out["input"] = {"flops": F, "seconds": s, "dollars": _dollars(s, theta)}
+    plan = serving(z, theta)
+    batch, chips = plan["batch"], plan["chips"]
+    (F_c, P_c, C_c), (F_x, P_x, C_x) = _prefill_parts(z, N, theta)
+    s = _prefill_seconds(N, F_c, P_c, C_c, batch, chips, theta)
+    out["context"] = {"flops": F_c, "seconds": s, "dollars": _dollars(s, theta)}
+    s = _prefill_seconds(N, F_x, P_x, C_x, batch, chips, theta)
+    out["input"] = {"flops": F_x, "seconds": s, "dollars": _dollars(s, theta)}
 
     k = z["k"]
-    F, s = _decode(N, c + x, z["r"], batch, theta)
+    F, s = _decode(N, c + x, z["r"], batch, chips, theta)
     out["reasoning"] = {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
-    F, s = _decode(N, c + x + z["r"], z["y"], batch, theta)
+    F, s = _decode(N, c + x + z["r"], z["y"], batch, chips, theta)
     out["output"] = {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
     return out
 
@@ -267,7 +336,7 @@ def variable_cost(costs: dict[str, dict[str, Array]], field: str = "dollars") ->
     >>> from structural.costs import cost_parameters, stage_costs, variable_cost
     >>> from structural.firm import default_levers
     >>> f"{float(variable_cost(stage_costs(default_levers(), cost_parameters('H100')))):.3g}"
-    '0.000874'
+    '0.000661'
     """
     return sum(costs[s][field] for s in QUERY_STAGES)
 
@@ -282,7 +351,7 @@ def total_cost(z: dict[str, Array], theta: dict[str, Array], Q: Array) -> Array:
     >>> from structural.costs import cost_parameters, total_cost
     >>> from structural.firm import default_levers
     >>> f"{float(total_cost(default_levers(), cost_parameters('H100'), 1e9)):.4g}"
-    '2.76e+06'
+    '2.546e+06'
     """
     costs = stage_costs(z, theta)
     return fixed_cost(costs) + Q * variable_cost(costs)
@@ -297,7 +366,7 @@ def cost_per_solved(z: dict[str, Array], theta: dict[str, Array], Q: Array,
     >>> from structural.costs import cost_parameters, cost_per_solved
     >>> from structural.firm import default_levers
     >>> f"{float(cost_per_solved(default_levers(), cost_parameters('H100'), 1e9, 0.5)):.3g}"
-    '0.00552'
+    '0.00509'
     """
     costs = stage_costs(z, theta)
     return (fixed_cost(costs) / Q + variable_cost(costs)) / p_solved
@@ -308,8 +377,10 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     """A complete ``theta`` for :func:`stage_costs` from a hardware preset (or a
     :class:`~structural.hardware.Hardware`) plus stated defaults; any key can be overridden.
 
-    Defaults (assumptions, to be varied): utilisation 0.40 training, 0.30 fine-tuning, 0.50 prefill,
-    :data:`DECODE_UTILISATION` decode (compute side, calibrated on published serving throughput);
+    Defaults (assumptions, to be varied, except where fitted): utilisation 0.40 training, 0.30
+    fine-tuning, :data:`PREFILL_UTILISATION` prefill and :data:`DECODE_UTILISATION` decode (compute
+    side, fitted to published serving throughput by :mod:`structural.fitted.serving`); NVLink
+    bandwidth from the hardware preset and bf16 activations in the all-reduces;
     no cap on the serving batch (memory and cost choose it, :func:`serving`) and the chips per
     replica chosen for cost, at most 8 (:func:`replica_chips`); one $/chip-hour for training and
     serving (the hardware preset's); bf16 weights and
@@ -331,7 +402,9 @@ def cost_parameters(hardware: Any = "H100", precision_train: str = "bf16",
     theta = {
         "peak_train": hw.flops(precision_train), "peak_infer": hw.flops(precision_infer),
         "bandwidth": hw.memory_bandwidth, "price_per_hour": hw.price_per_hour,
-        "u_train": 0.40, "u_finetune": 0.30, "u_prefill": 0.50, "u_decode": DECODE_UTILISATION,
+        "interconnect_bandwidth": hw.interconnect_bandwidth, "bytes_act": 2.0,
+        "u_train": 0.40, "u_finetune": 0.30, "u_prefill": PREFILL_UTILISATION,
+        "u_decode": DECODE_UTILISATION,
         "batch": float("inf"), "chips": 0.0, "max_chips": 8.0, "memory_bytes": hw.memory_bytes,
         "price_per_hour_train": hw.price_per_hour, "bytes_per_param": 2.0, "bytes_kv": 2.0,
         "kv_fraction": 0.125,

@@ -118,13 +118,13 @@ class FirmSolution(NamedTuple):
     (True, 0.6)
     >>> sol.stage_table().round(3)
            stage       kind       dollars  share
-    0   pretrain      fixed  4.934474e+07  0.971
+    0   pretrain      fixed  4.933975e+07  0.977
     1   finetune      fixed  0.000000e+00  0.000
     2       data      fixed  0.000000e+00  0.000
-    3    context  per query  5.787742e+05  0.011
-    4      input  per query  2.910942e+05  0.006
+    3    context  per query  4.261302e+05  0.008
+    4      input  per query  2.140839e+05  0.004
     5  reasoning  per query  0.000000e+00  0.000
-    6     output  per query  5.844645e+05  0.012
+    6     output  per query  5.290853e+05  0.010
     """
 
     levers: dict[str, Array]
@@ -279,9 +279,9 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     >>> theta, z = default_parameters(), default_levers()
     >>> sol = solve(("N", "D"), z, theta, Q=1e9, target=0.6)
     >>> f"N = {float(sol.levers['N']):.3g}, D = {float(sol.levers['D']):.3g}"
-    'N = 1.17e+11, D = 2.21e+13'
+    'N = 1.17e+11, D = 2.2e+13'
     >>> f"${float(sol.cost):.3g}, {float(sol.shadow_price):.3g} $ per unit of coverage"
-    '$5.08e+07, 1.51e+09 $ per unit of coverage'
+    '$5.05e+07, 1.51e+09 $ per unit of coverage'
 
     Batched over lifetime queries (one compilation for the whole grid):
 

@@ -13,6 +13,12 @@ with KV bytes per token of context 2 n_layer d_attn × kv_fraction × bytes_kv (
 kv_fraction < 1 under grouped-query attention). Summed over T decoded tokens after ``start`` tokens
 of context, the max is taken over the totals (exact when one regime binds throughout).
 
+Tensor parallelism (Shoeybi et al. 2019, "Megatron-LM", arXiv:1909.08053, §3; Pope et al. 2022
+§3.1, 1D weight-stationary layout): a replica whose weights are split over t chips all-reduces the
+hidden state twice per layer (after attention and after the MLP), in prefill and in decode alike,
+and those all-reduces sit on the critical path (Megatron's g operator is synchronous), so their
+time adds to the roofline (:func:`tensor_parallel_seconds`).
+
 Prompt caching: a cached prefix of C_c tokens is not recomputed; it is charged ``cache_cost_ratio``
 of its prefill (the cache-read discount of API prices, or the storage-and-read cost of a self-hosted
 cache), while new tokens still attend to it.
@@ -26,7 +32,8 @@ import jax.numpy as jnp
 
 from structural import flops
 
-__all__ = ["cached_prefill_flops", "decode", "kv_bytes_per_token", "prefill_seconds"]
+__all__ = ["cached_prefill_flops", "decode", "kv_bytes_per_token", "prefill_seconds",
+           "tensor_parallel_seconds"]
 
 Array = Any
 
@@ -104,3 +111,37 @@ def decode(N: Array, N_active: Array, start: Array, T: Array, n_layer_d_attn: Ar
     cache_bytes = kv_bytes * (start * T + 0.5 * T**2)
     memory = (weight_bytes + cache_bytes) / bandwidth
     return F, jnp.maximum(compute, memory)
+
+
+def tensor_parallel_seconds(tokens: Array, n_layer_d_model: Array, bytes_act: Array,
+                            chips: Array, interconnect_bandwidth: Array) -> Array:
+    """Chip-seconds of tensor parallelism's all-reduces while ``tokens`` tokens pass the model.
+
+    Megatron-LM's tensor-parallel transformer layer (Shoeybi et al. 2019, arXiv:1909.08053, §3,
+    Fig. 3) all-reduces the layer's output activations twice per layer in the forward pass, a
+    message of M = (tokens in the step) × d_model × ``bytes_act`` bytes. A ring all-reduce over
+    t chips sends and receives 2(t − 1)/t × M bytes per chip (Pope et al. 2022, "Efficiently
+    Scaling Transformer Inference", arXiv:2211.05102, §3.1: communication time = bytes moved /
+    interconnect bandwidth), each direction at half the datasheet's bidirectional
+    ``interconnect_bandwidth`` B. All t chips wait for it, so per token
+
+        chip-seconds = t × 2 n_layer × 2(t − 1)/t × d_model bytes_act / (B/2)
+                     = 8 (t − 1) n_layer d_model bytes_act / B,
+
+    linear in the tokens whatever the batch. The all-reduce's fixed latency per call (the α of
+    an α–β model) is left out: no published per-call figure for NVLink was at hand, so small
+    batches' communication is understated.
+
+    Examples
+    --------
+    Llama 2 70B (80 layers × d_model 8192) on 2 H100s (NVLink 900 GB/s), bf16 activations,
+    per token:
+
+    >>> from structural.inference import tensor_parallel_seconds
+    >>> f"{float(tensor_parallel_seconds(1.0, 80 * 8192, 2.0, 2.0, 900e9)):.3g}"
+    '1.17e-05'
+    >>> float(tensor_parallel_seconds(1e6, 80 * 8192, 2.0, 1.0, 900e9))
+    0.0
+    """
+    return (8.0 * (chips - 1.0) * n_layer_d_model * bytes_act / interconnect_bandwidth
+            * jnp.asarray(tokens, jnp.float64))

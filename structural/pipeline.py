@@ -3,20 +3,20 @@
 >>> p = Pipeline.from_toml("structural/examples/pipelines/frontier.toml")
 >>> p.cost_table(Q=1e10)           # per-stage FLOPs, seconds, dollars and share of the total
                stage       kind  ...  total_dollars     share
-0           pretrain      fixed  ...   1.219594e+08  0.822087
-1           finetune      fixed  ...   1.042388e+05  0.000703
+0           pretrain      fixed  ...   1.219594e+08  0.831230
+1           finetune      fixed  ...   1.042388e+05  0.000710
 2               data      fixed  ...   0.000000e+00  0.000000
-3            context  per query  ...   1.108461e+07  0.074718
-4              input  per query  ...   5.059900e+06  0.034107
+3            context  per query  ...   1.005187e+07  0.068510
+4              input  per query  ...   4.581796e+06  0.031228
 5          reasoning  per query  ...   0.000000e+00  0.000000
-6             output  per query  ...   1.014530e+07  0.068386
-7       fixed cost F      fixed  ...   1.220637e+08  0.822789
-8    variable cost v  per query  ...   2.628980e+07  0.177211
-9  total for Q=1e+10             ...   1.483535e+08  1.000000
+6             output  per query  ...   1.002437e+07  0.068322
+7       fixed cost F      fixed  ...   1.220637e+08  0.831940
+8    variable cost v  per query  ...   2.465803e+07  0.168060
+9  total for Q=1e+10             ...   1.467217e+08  1.000000
 <BLANKLINE>
 [10 rows x 8 columns]
 >>> p.total_cost(1e10)             # F + Q v in dollars
-148353482.13858038
+146721713.9062052
 
 Fixed stages (pretraining, fine-tuning, data) are paid once; per-query stages (context, input,
 reasoning, output) are paid Q times. The numbers come from the pure function
@@ -71,7 +71,7 @@ from structural.stages import (
 
 __all__ = ["Pipeline"]
 
-_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": 0.50,
+_DEFAULT_UTILISATION = {"train": 0.40, "finetune": 0.30, "prefill": costs.PREFILL_UTILISATION,
                         "decode": costs.DECODE_UTILISATION}
 _DEFAULT_SERVING = {"batch": float("inf"), "chips": 0.0, "max_chips": 8.0, "bytes_per_param": 2.0,
                     "bytes_kv": 2.0}
@@ -115,7 +115,7 @@ class Pipeline:
     >>> p = Pipeline(Pretrain(N=7e9, D=2e12), get_hardware("H100"), context=Context(c=2000),
     ...              reasoning=Reasoning(k=4, r=1000), output=Output(y=400), name="small reasoner")
     >>> f"${p.total_cost(Q=1e9):.3g} over a billion queries"
-    '$7.79e+05 over a billion queries'
+    '$7.83e+05 over a billion queries'
     >>> p.cost_table(Q=1e9)[["kind", "dollars"]].round(0)
             kind   dollars
     0      fixed  280849.0

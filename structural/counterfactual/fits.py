@@ -17,6 +17,11 @@ uncertainty, feeding the counterfactuals.
   drawn jointly from the fit's asymptotic normal on the estimation scale (logit u; the log price
   line a_p + b_p t), as ``u_train`` and a multiplicative ``train_price_scale`` (draw / point).
 
+* ``serving_utilisation`` — the prefill and decode utilisations of :mod:`structural.costs` fitted
+  to TensorRT-LLM's published serving throughput (:mod:`structural.fitted.serving`, nonlinear
+  least squares on log throughput), drawn jointly from the fit's asymptotic normal on the
+  estimation scale (logit u_prefill, logit u_decode; the FP8 speed-up marginalised out).
+
 Fits run once and are cached on disk in ``fits/`` of llmecon's user cache directory (beside the
 compiled code: :func:`estimation.compilation.user_cache_root`, ``~/.cache/llmecon`` on Linux;
 keyed by the fit's name and version), so a scenario does not refit them each run; delete that
@@ -26,7 +31,7 @@ Examples
 --------
 >>> from structural.counterfactual.fits import FITS
 >>> sorted(FITS)
-['besiroglu2024', 'success_link', 'training_cost']
+['besiroglu2024', 'serving_utilisation', 'success_link', 'training_cost']
 """
 
 from __future__ import annotations
@@ -146,6 +151,17 @@ def _training_cost() -> tuple[dict, pd.DataFrame]:
     return {"u_train": float(p["utilisation"]), "train_price_scale": 1.0}, draws
 
 
+def _serving_utilisation() -> tuple[dict, pd.DataFrame]:
+    from structural.fitted import serving
+
+    res = serving.published_fit()
+    if not res.converged:
+        raise RuntimeError("serving utilisation fit did not converge")
+    d = asymptotic_draws(res, 2000, 20240103)
+    cols = ["u_prefill", "u_decode"]
+    return {k: float(res.params[k]) for k in cols}, d[cols]
+
+
 def _success_link() -> tuple[dict, pd.DataFrame]:
     from structural.fitted import task_success
 
@@ -162,6 +178,10 @@ FITS: dict[str, tuple[Callable[[], tuple[dict, pd.DataFrame]], str, str]] = {
                       f"summed Huber, {CHINCHILLA_REPLICATES} bootstrap replicates"),
     "training_cost": (_training_cost, "training_costs × hardware_prices (Epoch AI)",
                       "Student-t MLE, asymptotic normal on the estimation scale"),
+    "serving_utilisation": (_serving_utilisation, "serving_throughput (TensorRT-LLM v0.5.0/"
+                                                   "v0.6.1 performance.md, 18 benchmarks)",
+                            "NLS on log throughput (structural.fitted.serving), HC1 SEs, "
+                            "asymptotic normal on the logit scale"),
     "success_link": (_success_link, "benchmark_runs × training compute (Epoch AI), "
                                     "benchmark GPQA diamond",
                      "beta-binomial MLE (structural.fitted.task_success), asymptotic normal on "

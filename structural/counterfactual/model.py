@@ -50,6 +50,8 @@ COST_PARAMETERS: dict[str, str] = {
     "peak_train": "peak FLOP/s per training chip", "peak_infer": "peak FLOP/s per serving chip",
     "bandwidth": "memory bandwidth per serving chip, bytes/s",
     "memory_bytes": "accelerator memory (HBM) per serving chip, bytes",
+    "interconnect_bandwidth": "NVLink bandwidth per serving chip, both directions, bytes/s",
+    "bytes_act": "bytes per activation in tensor parallelism's all-reduces",
     "u_train": "training utilisation (MFU)", "u_finetune": "fine-tuning utilisation",
     "u_prefill": "prefill utilisation", "u_decode": "decode utilisation (compute side)",
     "batch": "cap on the serving batch (inf: memory and cost choose it)",

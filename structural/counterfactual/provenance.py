@@ -39,13 +39,14 @@ ASSUMED_RANGES: dict[str, tuple[str, tuple[float, float], bool, str]] = {
     "verifier_fnr": ("answer selection", (0.5, 2.0), True, "÷2 to ×2"),
     "task_data_share": ("task data", (0.5, 2.0), True, "÷2 to ×2"),
     "chars_per_token": ("fine-tuning transfer", (0.875, 1.125), True, "3.5 to 4.5 at 4"),
-    "u_prefill": ("serving utilisation", (0.6, 1.4), True, "±40%"),
+    # used only where a scenario leaves out the serving_utilisation fit
+    "u_prefill": ("serving utilisation", (0.6, 1.4), True, "±40% (about 2.5 SEs of the fit)"),
     "u_decode": ("serving utilisation", (0.6, 1.4), True,
-                 "±40% around the value calibrated on TensorRT-LLM's throughput tables"),
+                 "±40% around the value fitted to TensorRT-LLM's throughput tables"),
     "serve_price_scale": ("serving price", (0.8, 1.25), True, "÷1.25 to ×1.25 of the price"),
 }
 
-HARDWARE = ("peak_train", "peak_infer", "bandwidth", "memory_bytes")
+HARDWARE = ("peak_train", "peak_infer", "bandwidth", "memory_bytes", "interconnect_bandwidth")
 
 
 @dataclass(frozen=True)

@@ -423,7 +423,7 @@ def _workload(doc: Mapping[str, Any], tech_name: str, base_params: dict,
 PARAMETER_KEYS = {"preset", "fit", "values", "uncertainty", "ranges", "pinned"}
 #: Fits a pipeline or firm scenario uses unless it names its own (``fit = [...]``, ``[]``: none);
 #: a success or coverage target adds the fitted loss-to-success link (:data:`SUCCESS_FITS`).
-DEFAULT_FITS = ("besiroglu2024", "training_cost")
+DEFAULT_FITS = ("besiroglu2024", "training_cost", "serving_utilisation")
 SUCCESS_FITS = ("success_link",)
 
 

@@ -15,6 +15,9 @@ data from :mod:`data` tables, simulates from known parameters (for recovery test
 ``usage``
     request-level context and output tokens, prefix-cache reuse and reasoning tokens; the implied
     per-request cost distribution.
+``serving``
+    the prefill and decode utilisations of the serving rooflines, fitted to published serving
+    throughput (TensorRT-LLM's benchmark tables).
 ``task_success``
     the loss-to-success link :math:`\sigma(\kappa(\ell_b - L^*(C)))` with the between-model and
     question-difficulty spreads, on Epoch's benchmark runs.
@@ -41,7 +44,7 @@ Examples
 --------
 >>> from structural.fitted import REGISTRY
 >>> list(REGISTRY)
-['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success']
+['training_cost', 'inference_price', 'price_trend', 'usage', 'task_success', 'serving']
 >>> REGISTRY["usage"].summary
 'tokens per request: lognormal mixtures chosen by AIC/BIC'
 >>> REGISTRY["price_trend"].arguments[0]

@@ -135,7 +135,7 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
 
     >>> from structural.market.llm_api import serving_cost
     >>> [round(float(c), 3) for c in serving_cost([70e9, 671e9], [70e9, 37e9])]
-    [0.419, 16.438]
+    [0.312, 17.403]
     """
     from structural.costs import cost_parameters, stage_costs, variable_cost
 

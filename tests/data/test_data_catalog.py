@@ -28,6 +28,7 @@ ROWS = {
     "openrouter_crosswalk": 1164,
     "openrouter_list_prices": 4652,
     "demirer2025_figures": 7727,
+    "serving_throughput": 18,
 }
 
 

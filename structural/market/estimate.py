@@ -446,7 +446,9 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         One-step GMM with W = (Z'Z/N)⁻¹, or two-step with W = S⁻¹ from the first step.
     optimizer : {"bfgs", "l-bfgs-b"}, optional
         SciPy routine on the exact gradient; default L-BFGS-B with ``{"ftol": 0, "gtol": 1e-8}``
-        and bounds σ_kk ≥ 0, ρ ∈ [0, 0.99] (PyBLP's defaults); BFGS is unbounded.
+        and bounds σ_kk ≥ 0, ρ ∈ [0, 0.99] (PyBLP's defaults), run on θ scaled by its starting
+        values' sizes (same minimum, fewer evaluations); BFGS (``{"gtol": 1e-5}``) is unbounded
+        and unscaled, PyBLP's path.
     W_type, se_type : {"robust", "clustered"}
         Moment covariance used for the updated weighting matrix and for the SEs (clustered on the
         ``clustering_ids`` column).
@@ -483,6 +485,28 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
     (-30.0471, 1.0086)
     """
     t0 = time.perf_counter()
+    _check_options(products, method, W_type, se_type)
+    prob = problem or Problem(products, agents, sigma=sigma, pi=pi, rho=rho,
+                              costs_bounds=costs_bounds, atol=atol)
+    clusters_W = products.clustering_ids if W_type == "clustered" else None
+    clusters_se = products.clustering_ids if se_type == "clustered" else None
+    theta = np.asarray(prob.theta0, float)
+    W = prob.initial_W()
+    if prob.alpha_in_theta:  # start the price coefficient at the demand-only IV estimate
+        theta[-1] = _logit_alpha(prob)
+    if prob._compiled is None:
+        prob._compiled = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+    if initial_update:
+        _, aux = prob.objective_parts(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
+        W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
+                        "moment covariances at the starting values")
+    optimizer, opts = _optimizer_options(optimizer, optimizer_options)
+    fit = _gmm_steps(prob, theta, W, 1 if method == "1s" else 2, optimizer, opts,
+                     _bounds(prob, theta, sigma_bounds), clusters_W)
+    return _results(prob, fit, clusters_se, t0)
+
+
+def _check_options(products: Products, method: str, W_type: str, se_type: str) -> None:
     if method not in ("1s", "2s"):
         raise MarketDataError("method", f"expected '1s' or '2s', got {method!r}")
     for name, val in (("W_type", W_type), ("se_type", se_type)):
@@ -490,24 +514,54 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
             raise MarketDataError(name, f"expected 'robust' or 'clustered', got {val!r}")
         if val == "clustered" and products.clustering_ids is None:
             raise MarketDataError("clustering_ids", f"{name}='clustered' needs this column")
-    prob = problem or Problem(products, agents, sigma=sigma, pi=pi, rho=rho,
-                              costs_bounds=costs_bounds, atol=atol)
-    N = products.N
-    clusters_W = products.clustering_ids if W_type == "clustered" else None
-    clusters_se = products.clustering_ids if se_type == "clustered" else None
-    theta = np.asarray(prob.theta0, float)
-    W = prob.initial_W()
-    if prob.alpha_in_theta:  # start the price coefficient at the demand-only IV estimate
-        theta[-1] = _logit_alpha(prob)
 
-    if prob._compiled is None:
-        prob._compiled = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+
+def _optimizer_options(optimizer: str | None, optimizer_options: dict | None):
+    """The SciPy routine and its options: PyBLP's defaults unless the caller overrides them."""
+    if optimizer is None:
+        optimizer = "l-bfgs-b"
+    if optimizer not in ("bfgs", "l-bfgs-b"):
+        raise MarketDataError("optimizer", f"expected 'bfgs' or 'l-bfgs-b', got {optimizer!r}")
+    opts = {"gtol": 1e-5} if optimizer == "bfgs" else {"ftol": 0, "gtol": 1e-8}
+    opts.update(optimizer_options or {})
+    return optimizer, opts
+
+
+@dataclass
+class _Fit:
+    """Where the GMM steps ended: θ, W, the objective's value, aux and gradient there."""
+
+    theta: np.ndarray
+    W: np.ndarray
+    q: float
+    aux: tuple
+    grad: np.ndarray
+    steps: int
+    iterations: int
+    evaluations: int
+    converged: bool
+    notes: list[str]
+
+
+def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, bounds,
+               clusters_W) -> _Fit:
+    """Minimise q(θ) once per GMM step, updating W = S⁻¹ between steps.
+
+    L-BFGS-B works on θ/s with s = |θ₀| (1 where θ₀ = 0): its first step and the first
+    Hessian approximation are the identity, which in θ's own units sends a trial point as
+    far as the gradient's size, whatever the parameters' scales (BLP's Π ≈ −45 beside
+    σ ≈ 0.3–6 drove its line search into q ≈ 2·10⁴ six times). Scaling changes the path only:
+    L-BFGS-B's tolerances take it to the same minimum. BFGS keeps PyBLP's unscaled path,
+    because with PyBLP's gtol = 1e-5 where it stops depends on the path (Nevo's tutorial).
+    """
     vg = prob._compiled
     delta_state = {"d": prob.logit_delta}
     counts = {"evals": 0, "iters": 0}
+    scale = (np.where(theta != 0, np.abs(theta), 1.0) if optimizer == "l-bfgs-b"
+             else np.ones_like(theta))
 
     def fun(x, W_):
-        (q, aux), g = vg(jnp.asarray(x), delta_state["d"], jnp.asarray(W_))
+        (q, aux), g = vg(jnp.asarray(x * scale), delta_state["d"], jnp.asarray(W_))
         counts["evals"] += 1
         d_pad, _, conv = aux[0], aux[1], aux[2]
         if bool(jnp.all(conv)) and np.isfinite(float(q)):
@@ -515,41 +569,35 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         qf = float(q)
         if not np.isfinite(qf):
             return 1e10, np.zeros_like(x)
-        return qf, np.asarray(g)
+        return qf, np.asarray(g) * scale
 
-    if initial_update:
-        _, aux = prob.objective_parts(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
-        W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
-                        "moment covariances at the starting values")
-    bounds = _bounds(prob, theta, sigma_bounds)
-    if optimizer is None:
-        optimizer = "l-bfgs-b"
-        opts = {"ftol": 0, "gtol": 1e-8}
-    else:
-        opts = {"gtol": 1e-5} if optimizer == "bfgs" else {"ftol": 0, "gtol": 1e-8}
-    opts.update(optimizer_options or {})
-    if optimizer not in ("bfgs", "l-bfgs-b"):
-        raise MarketDataError("optimizer", f"expected 'bfgs' or 'l-bfgs-b', got {optimizer!r}")
-    steps = 1 if method == "1s" else 2
+    scaled_bounds = [tuple(None if v is None else v / s for v in b)
+                     for b, s in zip(bounds, scale, strict=True)]
     converged = True
     notes: list[str] = []
     for step in range(steps):
         if prob.P:
             res = scipy.optimize.minimize(
-                fun, theta, args=(W,), jac=True, method=optimizer.upper() if optimizer == "bfgs"
-                else "L-BFGS-B", bounds=bounds if optimizer == "l-bfgs-b" else None,
-                options=opts)
-            theta = np.asarray(res.x, float)
+                fun, theta / scale, args=(W,), jac=True, method=optimizer.upper(),
+                bounds=scaled_bounds if optimizer == "l-bfgs-b" else None, options=opts)
+            theta = np.asarray(res.x, float) * scale
             counts["iters"] += int(res.nit)
             if not res.success:
                 converged = False
                 notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
         (q, aux), grad = vg(jnp.asarray(theta), delta_state["d"], jnp.asarray(W))
-        d_pad, it, conv, b, xi, omega = aux
         if step + 1 < steps:
-            W = gmm.weights(gmm.moment_covariances(prob.moments(xi, omega), clusters_W),
+            W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
                             f"moment covariances after step {step + 1}")
-    # standard errors: G = ∂ḡ/∂(θ, β, γ) with the raw δ Jacobian (PyBLP's mean_G)
+    return _Fit(theta, np.asarray(W), float(q), aux, np.asarray(grad), steps, counts["iters"],
+                counts["evals"], converged, notes)
+
+
+def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
+    """Standard errors (PyBLP's sandwich, G with the raw δ Jacobian), tables and the report."""
+    products, N = prob.products, prob.products.N
+    theta, W = fit.theta, fit.W
+    d_pad, it, conv, b, xi, omega = fit.aux
     K1 = prob.X1e.shape[1]
     K3 = prob.X3.shape[1] if prob.supply else 0
     if prob.P:
@@ -564,20 +612,17 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         Gs = np.hstack([np.asarray(jac_s), np.zeros((N, K1)), -np.asarray(prob.X3)])
         G = np.vstack([G, products.ZS.T @ Gs / N])
     S = gmm.moment_covariances(prob.moments(xi, omega), clusters_se)
-    V = gmm.sandwich(G, np.asarray(W), S, N)
+    V = gmm.sandwich(G, W, S, N)
     b = np.asarray(b)
     beta = np.zeros(products.X1.shape[1])
     beta[prob.elim] = b[:K1]
     if prob.alpha_in_theta:
         beta[prob.ip] = theta[-1]
-    gamma = b[K1:]
     names = (prob.labels + [products.X1_names[k] for k in prob.elim]
              + [f"gamma[{n}]" for n in products.X3_names])
-    est = np.concatenate([theta, b])
-    params = pd.Series(est, index=names)
-    bse = pd.Series(np.sqrt(np.maximum(np.diag(V), 0.0)), index=names)
     report = pd.DataFrame({"market": prob.layout.market_ids, "iterations": np.asarray(it),
                            "converged": np.asarray(conv)})
+    converged, notes = fit.converged, list(fit.notes)
     if not bool(np.all(np.asarray(conv))):
         converged = False
         notes.append(f"share inversion failed in {int((~np.asarray(conv)).sum())} markets")
@@ -587,14 +632,16 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
                                     theta[-1] if prob.alpha_in_theta else 0.0)
         costs = np.asarray(costs)
     if not converged:
-        warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=2)
+        warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=3)
     return DemandResults(
-        problem=prob, theta=theta, beta=beta, gamma=gamma, params=params, bse=bse,
-        covariance=pd.DataFrame(V, index=names, columns=names), objective=float(q),
-        gradient=np.asarray(grad), W=np.asarray(W), delta=np.asarray(prob.layout.unpad(d_pad)),
+        problem=prob, theta=theta, beta=beta, gamma=b[K1:],
+        params=pd.Series(np.concatenate([theta, b]), index=names),
+        bse=pd.Series(np.sqrt(np.maximum(np.diag(V), 0.0)), index=names),
+        covariance=pd.DataFrame(V, index=names, columns=names), objective=fit.q,
+        gradient=fit.grad, W=W, delta=np.asarray(prob.layout.unpad(d_pad)),
         xi=np.asarray(xi), omega=None if omega is None else np.asarray(omega), costs=costs,
-        inversion=report, converged=converged, steps=steps,
-        optimizer_iterations=counts["iters"], evaluations=counts["evals"],
+        inversion=report, converged=converged, steps=fit.steps,
+        optimizer_iterations=fit.iterations, evaluations=fit.evaluations,
         seconds=time.perf_counter() - t0, notes=notes)
 
 

@@ -71,6 +71,7 @@ from structural.errors import MarketDataError
 from structural.market.demand import (
     mixed_logit_shares,
     nested_logit_shares,
+    nested_share_jacobian,
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, estimate_demand
@@ -457,25 +458,6 @@ def _shares_one(d, mu, w, mask, rho_j, nest, n_nests, nested):
     if nested:
         return nested_logit_shares(d, rho_j, nest, mask, n_nests)
     return mixed_logit_shares(d, mu, w, mask)
-
-
-def nested_share_jacobian(d, rho_j, nest, mask, n_nests: int):
-    """∂s_j/∂δ_k (J, J) of the nested logit in closed form (Berry 1994):
-
-        ∂s_j/∂δ_j = s_j [1/(1−ρ) − ρ/(1−ρ) s_j|g − s_j]
-        ∂s_j/∂δ_k = −s_j [ρ/(1−ρ) s_k|g + s_k]   (k ≠ j in j's nest g)
-        ∂s_j/∂δ_k = −s_j s_k                      (k in another nest)
-
-    One matrix product instead of J forward passes (the equilibrium's Newton differentiates it
-    once more)."""
-    s = nested_logit_shares(d, rho_j, nest, mask, n_nests)
-    s_g = jax.ops.segment_sum(s, nest, num_segments=n_nests)[nest]
-    within = s / jnp.where(mask & (s_g > 0), s_g, 1.0)
-    same = (nest[:, None] == nest[None, :]) & mask[:, None] & mask[None, :]
-    r = rho_j / (1.0 - rho_j)
-    D = (jnp.diag(s / (1.0 - rho_j)) - jnp.where(same, r[:, None] * s[:, None] * within[None, :],
-                                                   0.0) - s[:, None] * s[None, :])
-    return jnp.where(mask[:, None] & mask[None, :], D, 0.0)
 
 
 def _jac_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested, plev, log_price=True):

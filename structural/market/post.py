@@ -1,8 +1,9 @@
 """After estimation: elasticities, diversion ratios, markups, consumer surplus, counterfactuals.
 
 For the mixed-logit family (logit and random coefficients) with ∂s/∂p' = Λ − Γ
-(:func:`structural.market.demand.share_price_terms`), and for the nested logit (its closed-form
-∂s/∂p'; elasticities, diversion ratios and markups only):
+(:func:`structural.market.demand.share_price_terms`), and for the nested logit with one or more
+nesting parameters (its closed-form ∂s/∂p' = Λ − Γ,
+:func:`structural.market.demand.nested_share_price_terms`):
 
 - price elasticities ε_jk = (∂s_j/∂p_k) p_k / s_j;
 - diversion ratios D_jk = −(∂s_k/∂p_j)/(∂s_j/∂p_j), and on the diagonal the diversion to the
@@ -10,13 +11,16 @@ For the mixed-logit family (logit and random coefficients) with ∂s/∂p' = Λ 
 - markups η and marginal costs c = p − η from the Bertrand–Nash conditions
   (:mod:`structural.market.supply`);
 - consumer surplus per market, CS_t = Σ_i w_i log(1 + Σ_j exp(δ_jt + μ_ijt)) / (−α_i)
-  (Small and Rosen 1981; Nevo 2000 eq. 10), in the units of price;
+  (Small and Rosen 1981; Nevo 2000 eq. 10), in the units of price; for the nested logit
+  CS_t = log(1 + Σ_h D_ht^(1−ρ_h)) / (−α), D_ht = Σ_{j∈h} exp(δ_jt/(1−ρ_h)) (McFadden 1978);
 - equilibrium counterfactuals by the ζ-markup fixed point: a merger (new owners), a cost shock
   (new costs; pass-through dp/dc), a per-unit tax (cost + tax), removing products (exit).
 
 Every counterfactual can carry intervals from parametric draws of (θ, α) from the estimates'
-asymptotic covariance: each draw re-solves the share inversion at the observed shares, backs out
-that draw's costs, and re-solves the equilibrium — all draws in one ``vmap``.
+asymptotic covariance: each draw re-solves the share inversion at the observed shares (for the
+nested logit the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
+and re-solves the equilibrium — all draws in one ``vmap``; a draw whose inversion or equilibrium
+fails, or whose ρ leaves [0, 1), is dropped and the count of those kept is reported.
 """
 
 from __future__ import annotations
@@ -29,55 +33,52 @@ import numpy as np
 import pandas as pd
 
 from structural.errors import MarketDataError
-from structural.market.demand import choice_probabilities, mixed_logit_shares, share_price_terms
+from structural.market.demand import (
+    choice_probabilities,
+    mixed_logit_shares,
+    nested_logit_inclusive_value,
+    nested_logit_shares,
+    nested_share_jacobian,
+    nested_share_price_terms,
+    share_price_terms,
+)
 from structural.market.estimate import DemandResults
 from structural.market.inversion import solve_delta
-from structural.market.supply import bertrand_markups, equilibrium_prices
+from structural.market.supply import (
+    bertrand_markups,
+    equilibrium_prices,
+    nested_equilibrium_prices,
+)
 
 __all__ = ["Counterfactual", "consumer_surplus", "counterfactual", "diversion_ratios",
            "elasticities", "long_matrix", "markups", "price_derivatives"]
 
 
-def _require_mixed(results: DemandResults) -> None:
-    if results.problem.nests is not None:
-        raise MarketDataError("model", "consumer surplus and counterfactual equilibria are "
-                              "implemented for logit and random coefficients (not nested logit)")
+def _state(results: DemandResults):
+    """(δ, μ, w, α_i − α, α) at the estimates, padded."""
+    return _state_of(results.problem, jnp.asarray(results.theta), results.price_coefficient,
+                     jnp.asarray(results.problem.layout.pad(results.delta)))
 
 
-def _state(results: DemandResults, theta=None, alpha=None, delta_pad=None):
-    prob = results.problem
-    theta = jnp.asarray(results.theta if theta is None else theta)
-    alpha = results.price_coefficient if alpha is None else alpha
+def _state_of(prob, theta, alpha, delta_pad):
     mu, w = prob.agent_terms(theta)
     a_rc = prob.alpha_i(theta, 0.0) if prob.K2 else jnp.zeros_like(w)
-    if delta_pad is None:
-        delta_pad = jnp.asarray(prob.layout.pad(results.delta))
     return delta_pad, mu, w, a_rc, alpha
 
 
-def _nested_price_derivatives(results: DemandResults) -> jnp.ndarray:
-    """∂s_j/∂p_k = α ∂s_j/∂δ_k for the nested logit (Berry 1994, eq. 28; Cardell 1997):
-
-    ∂s_j/∂δ_k = s_j [1{j=k}/(1−ρ) − 1{h(j)=h(k)} ρ/(1−ρ) s_k|h − s_k],
-
-    s_k|h = s_k / Σ_{l∈h} s_l the share within the nest, ρ the nesting parameter of h(j).
-    """
-    prob = results.problem
-    lay = prob.layout
-    _, _, rho, _ = prob.unpack(jnp.asarray(results.theta))
-    rho_j = rho[prob.nests] if rho.shape[0] > 1 else jnp.full(prob.products.N, rho[0])
-    rho_pad = jnp.asarray(lay.pad(np.asarray(rho_j)))
-    s = prob.shares_pad
+def _nests(prob, theta):
+    """Each product's ρ (padded (T, J)) and its nest code (T, J) at θ."""
+    rho = prob.unpack(theta)[2]
     nests = jnp.asarray(prob.nests_pad)
-    m = prob.mask
-    same = (nests[:, :, None] == nests[:, None, :]) & m[:, :, None] & m[:, None, :]
-    nest_total = jnp.sum(jnp.where(same, s[:, None, :], 0.0), axis=2)  # (T, J): S_h(j)
-    within = s / jnp.where(m, nest_total, 1.0)
-    r = (rho_pad / (1.0 - rho_pad))[:, :, None]
-    eye = jnp.eye(lay.J, dtype=bool)[None]
-    dsdd = s[:, :, None] * (jnp.where(eye, 1.0, 0.0) / (1.0 - rho_pad)[:, :, None]
-                            - jnp.where(same, r * within[:, None, :], 0.0) - s[:, None, :])
-    return results.price_coefficient * dsdd
+    rho_j = rho[nests] if rho.shape[0] > 1 else jnp.full(nests.shape, rho[0])
+    return rho_j, nests
+
+
+#: the nested-logit functions of one market, vmapped over markets (n_nests and α shared)
+_nested_jacobian = jax.vmap(nested_share_jacobian, in_axes=(0, 0, 0, 0, None))
+_nested_terms = jax.vmap(nested_share_price_terms, in_axes=(0, 0, 0, 0, None, None))
+_nested_shares = jax.vmap(nested_logit_shares, in_axes=(0, 0, 0, 0, None))
+_nested_inclusive = jax.vmap(nested_logit_inclusive_value, in_axes=(0, 0, 0, 0, None))
 
 
 def price_derivatives(results: DemandResults) -> np.ndarray:
@@ -97,9 +98,11 @@ def price_derivatives(results: DemandResults) -> np.ndarray:
     """
     prob = results.problem
     m2 = prob.mask[:, :, None] & prob.mask[:, None, :]
-    if prob.nests is not None:
-        return np.asarray(jnp.where(m2, _nested_price_derivatives(results), 0.0))
     d, mu, w, a_rc, alpha = _state(results)
+    if prob.nests is not None:  # ∂s/∂p' = α ∂s/∂δ' (Berry 1994, eq. 28)
+        rho_j, nests = _nests(prob, jnp.asarray(results.theta))
+        jac = alpha * _nested_jacobian(d, rho_j, nests, prob.mask, prob.n_nests)
+        return np.asarray(jnp.where(m2, jac, 0.0))
     lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
     jac = jax.vmap(jnp.diag)(lam) - gam
     return np.asarray(jnp.where(prob.mask[:, :, None] & prob.mask[:, None, :], jac, 0.0))
@@ -177,9 +180,9 @@ def markups(results: DemandResults) -> np.ndarray:
     """
     prob = results.problem
     if prob.nests is not None:
-        jac = jnp.asarray(price_derivatives(results))
-        lam = jnp.diagonal(jac, axis1=1, axis2=2)
-        gam = jax.vmap(jnp.diag)(lam) - jac  # so that diag(Λ) − Γ = ∂s/∂p'
+        d, _, _, _, alpha = _state(results)
+        rho_j, nests = _nests(prob, jnp.asarray(results.theta))
+        lam, gam = _nested_terms(d, rho_j, nests, prob.mask, prob.n_nests, alpha)
         eta = bertrand_markups(lam, gam, prob.shares_pad, jnp.asarray(prob.firms_pad), prob.mask)
         return np.asarray(prob.layout.unpad(eta))
     return np.asarray(prob.markups(jnp.asarray(results.theta),
@@ -188,7 +191,9 @@ def markups(results: DemandResults) -> np.ndarray:
 
 
 def consumer_surplus(results: DemandResults, prices=None) -> np.ndarray:
-    """CS_t = Σ_i w_i log(1 + Σ_j exp(V_ijt)) / (−α_i) per market (T,), at ``prices`` (long).
+    """CS_t = Σ_i w_i log(1 + Σ_j exp(V_ijt)) / (−α_i) per market (T,), at ``prices`` (long);
+    for the nested logit log(1 + Σ_h D_ht^(1−ρ_h)) / (−α) (McFadden 1978), as PyBLP's
+    ``compute_consumer_surpluses``.
 
     Examples
     --------
@@ -202,13 +207,19 @@ def consumer_surplus(results: DemandResults, prices=None) -> np.ndarray:
     >>> cs.shape, round(float(cs[0]), 4)
     ((94,), 0.0196)
     """
-    _require_mixed(results)
     prob = results.problem
     d, mu, w, a_rc, alpha = _state(results)
     if prices is not None:
-        dp = jnp.asarray(prob.layout.pad(np.asarray(prices) - prob.products.prices))
+        prices = np.asarray(prices, float)
+        if prices.shape != (prob.products.N,) or not np.all(np.isfinite(prices)):
+            raise MarketDataError("prices", f"expected {prob.products.N} finite prices (long), "
+                                  f"got shape {prices.shape}")
+        dp = jnp.asarray(prob.layout.pad(prices - prob.products.prices))
         d = d + alpha * dp
         mu = mu + dp[:, :, None] * a_rc[:, None, :]
+    if prob.nests is not None:
+        rho_j, nests = _nests(prob, jnp.asarray(results.theta))
+        return np.asarray(_nested_inclusive(d, rho_j, nests, prob.mask, prob.n_nests) / -alpha)
     return np.asarray(jax.vmap(_cs_market)(d, mu, w, prob.mask, alpha + a_rc))
 
 
@@ -282,7 +293,7 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     Parameters
     ----------
     results : DemandResults
-        Logit or random-coefficients estimates.
+        Logit, nested-logit or random-coefficients estimates.
     firm_ids : array_like, optional
         New owners (long, N): a merger is the data's firm ids with merged firms relabelled.
     costs : array_like, optional
@@ -318,8 +329,33 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     >>> round(float(change[df["firm_ids"].isin([1, 2])].mean()), 4)
     0.0677
     """
-    _require_mixed(results)
     prob = results.problem
+    lay = prob.layout
+    firms, shift, keep, given_costs = _change(prob, firm_ids, costs, cost_shock, tax, remove)
+    mask_cf = jnp.asarray(lay.pad(keep, fill=False))
+    solver = _solve_nested if prob.nests is not None else _solve_mixed
+
+    def solve(theta, alpha, delta_pad):
+        return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs)
+
+    d0 = jnp.asarray(lay.pad(results.delta))
+    p, s1, mk, dcs, it, conv = jax.jit(solve)(jnp.asarray(results.theta),
+                                             results.price_coefficient, d0)
+    table = pd.DataFrame({"market_ids": prob.products.market_ids,
+                          "product_ids": prob.products.product_ids,
+                          "prices": prob.products.prices,
+                          "new_prices": np.asarray(lay.unpad(p)),
+                          "new_shares": np.asarray(lay.unpad(s1)),
+                          "new_markups": np.asarray(lay.unpad(mk))})
+    table.loc[~keep, ["new_prices", "new_shares", "new_markups"]] = np.nan
+    surplus = pd.DataFrame({"market_ids": lay.market_ids, "change_in_cs": np.asarray(dcs)})
+    if draws:
+        draws = _intervals(results, solve, d0, table, surplus, draws, level, seed)
+    return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))), int(np.max(it)), draws)
+
+
+def _change(prob, firm_ids, costs, cost_shock, tax, remove):
+    """The change, checked and padded: owners, cost shift, products kept and given costs."""
     lay = prob.layout
     N = prob.products.N
     firms_long = prob.products.firm_ids if firm_ids is None else np.asarray(firm_ids)
@@ -334,63 +370,94 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
                 raise MarketDataError(name, "must be finite")
             shift = shift + v
     keep = np.ones(N, bool) if remove is None else ~np.asarray(remove, bool)
-    mask_cf = jnp.asarray(lay.pad(keep, fill=False))
-    given_costs = None if costs is None else jnp.asarray(lay.pad(np.asarray(costs, float)))
+    if keep.shape != (N,):
+        raise MarketDataError("remove", f"expected {N} booleans (long), got shape {keep.shape}")
+    given = None
+    if costs is not None:
+        costs = np.asarray(costs, float)
+        if costs.shape != (N,) or not np.all(np.isfinite(costs)):
+            raise MarketDataError("costs", f"expected {N} finite marginal costs (long), got "
+                                  f"shape {costs.shape}")
+        given = jnp.asarray(lay.pad(costs))
+    return firms, jnp.asarray(lay.pad(shift)), keep, given
 
-    def solve(theta, alpha, delta_pad):
-        d, mu, w, a_rc, _ = _state(results, theta, alpha, delta_pad)
-        c0 = given_costs
-        if c0 is None:
-            lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
-            s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
-            c0 = prob.prices_pad - bertrand_markups(
-                lam, gam, s, jnp.asarray(prob.firms_pad), prob.mask)
-        c = c0 + jnp.asarray(lay.pad(shift))
-        p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc)
-        dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
-        d1 = d + alpha * dp
-        mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
-        s1 = jax.vmap(lambda a, b, ww, m: choice_probabilities(a, b, m) @ ww)(d1, mu1, w, mask_cf)
-        cs0 = jax.vmap(_cs_market)(d, mu, w, prob.mask, alpha + a_rc)
-        cs1 = jax.vmap(_cs_market)(d1, mu1, w, mask_cf, alpha + a_rc)
-        return p, s1, p - c, cs1 - cs0, it, conv
 
-    d0 = jnp.asarray(lay.pad(results.delta))
-    p, s1, mk, dcs, it, conv = jax.jit(solve)(jnp.asarray(results.theta),
-                                             results.price_coefficient, d0)
-    table = pd.DataFrame({"market_ids": prob.products.market_ids,
-                          "product_ids": prob.products.product_ids,
-                          "prices": prob.products.prices,
-                          "new_prices": np.asarray(lay.unpad(p)),
-                          "new_shares": np.asarray(lay.unpad(s1)),
-                          "new_markups": np.asarray(lay.unpad(mk))})
-    table.loc[~keep, ["new_prices", "new_shares", "new_markups"]] = np.nan
-    surplus = pd.DataFrame({"market_ids": lay.market_ids, "change_in_cs": np.asarray(dcs)})
-    if draws:
-        pt, pa, V = _draw_layout(results)
-        rng = np.random.default_rng(seed)
-        z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
+def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs):
+    """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged)."""
+    d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
+    c = given_costs
+    if c is None:
+        lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
+        s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
+        c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
+                                               prob.mask)
+    c = c + shift
+    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc)
+    dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
+    d1 = d + alpha * dp
+    mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
+    s1 = jax.vmap(lambda a, b, ww, m: choice_probabilities(a, b, m) @ ww)(d1, mu1, w, mask_cf)
+    cs0 = jax.vmap(_cs_market)(d, mu, w, prob.mask, alpha + a_rc)
+    cs1 = jax.vmap(_cs_market)(d1, mu1, w, mask_cf, alpha + a_rc)
+    return p, s1, p - c, cs1 - cs0, it, conv
 
-        def one(zd):
-            nt = len(pt)
-            theta = jnp.asarray(results.theta).at[pt].add(zd[:nt])
-            alpha = results.price_coefficient + (zd[nt] if pa is not None else 0.0)
+
+def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs):
+    """Nested logit: (prices, shares, markups, ΔCS, iterations, converged)."""
+    rho_j, nests = _nests(prob, theta)
+    H = prob.n_nests
+    c = given_costs
+    if c is None:
+        lam, gam = _nested_terms(delta_pad, rho_j, nests, prob.mask, H, alpha)
+        s = _nested_shares(delta_pad, rho_j, nests, prob.mask, H)
+        c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
+                                               prob.mask)
+    c = c + shift
+    p, it, conv = nested_equilibrium_prices(c, firms, prob.prices_pad, delta_pad, rho_j, nests,
+                                            mask_cf, alpha, H)
+    d1 = delta_pad + alpha * jnp.where(mask_cf, p - prob.prices_pad, 0.0)
+    s1 = _nested_shares(d1, rho_j, nests, mask_cf, H)
+    cs0 = _nested_inclusive(delta_pad, rho_j, nests, prob.mask, H) / -alpha
+    cs1 = _nested_inclusive(d1, rho_j, nests, mask_cf, H) / -alpha
+    return p, s1, p - c, cs1 - cs0, it, conv
+
+
+def _intervals(results, solve, d0, table, surplus, draws, level, seed) -> int:
+    """Add ``*_low``/``*_high`` columns from parametric draws; return the draws kept."""
+    prob = results.problem
+    lay = prob.layout
+    pt, pa, V = _draw_layout(results)
+    rng = np.random.default_rng(seed)
+    z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
+    rho_at = jnp.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
+
+    def one(zd):
+        nt = len(pt)
+        theta = jnp.asarray(results.theta).at[pt].add(zd[:nt])
+        alpha = results.price_coefficient + (zd[nt] if pa is not None else 0.0)
+        if prob.nests is not None:  # closed-form inversion; ρ outside [0, 1) is no model
+            d, ok = prob.delta(theta, d0)[0], jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1))
+        else:
             mu_d, w_d = prob.agent_terms(theta)
-            d, _, ok = solve_delta(d0, prob.log_s, mu_d, w_d, prob.mask)
-            out = solve(theta, alpha, d)
-            return out[0], out[3], jnp.all(ok) & jnp.all(out[5])
+            d, _, conv_d = solve_delta(d0, prob.log_s, mu_d, w_d, prob.mask)
+            ok = jnp.all(conv_d)
+        out = solve(theta, alpha, d)
+        return out[0], out[3], ok & jnp.all(out[5])
 
-        pd_, cs_d, ok = jax.jit(jax.vmap(one))(jnp.asarray(z))
-        ok = np.asarray(ok)
-        lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-        pl = np.asarray(jax.vmap(lay.unpad)(pd_))[ok]
-        table["new_prices_low"] = np.quantile(pl, lo_q, axis=0)
-        table["new_prices_high"] = np.quantile(pl, hi_q, axis=0)
-        cs_ok = np.asarray(cs_d)[ok]
-        surplus["change_in_cs_low"] = np.quantile(cs_ok, lo_q, axis=0)
-        surplus["change_in_cs_high"] = np.quantile(cs_ok, hi_q, axis=0)
-        draws = int(ok.sum())
-    return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))), int(np.max(it)), draws)
+    pd_, cs_d, ok = jax.jit(jax.vmap(one))(jnp.asarray(z))
+    ok = np.asarray(ok)
+    if not ok.any():  # no usable draw: no interval (the count, 0, says so)
+        for col, frame in (("new_prices", table), ("change_in_cs", surplus)):
+            frame[f"{col}_low"] = frame[f"{col}_high"] = np.nan
+        return 0
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    pl = np.asarray(jax.vmap(lay.unpad)(pd_))[ok]
+    table["new_prices_low"] = np.quantile(pl, lo_q, axis=0)
+    table["new_prices_high"] = np.quantile(pl, hi_q, axis=0)
+    cs_ok = np.asarray(cs_d)[ok]
+    surplus["change_in_cs_low"] = np.quantile(cs_ok, lo_q, axis=0)
+    surplus["change_in_cs_high"] = np.quantile(cs_ok, hi_q, axis=0)
+    return int(ok.sum())
 
 
 def _draw_layout(results: DemandResults):

@@ -64,7 +64,9 @@ def test_nested_logit_matches_pyblp_and_tutorial(nevo):
 
 
 def test_nested_logit_post_estimation_matches_pyblp(nevo):
-    """Two nests (mushy or not), one ρ: elasticities, diversion ratios and markups as PyBLP's."""
+    """PyBLP's nested-logit tutorial problem with two nests (mushy or not), one ρ: elasticities,
+    diversion ratios, markups, consumer surplus and a merger's equilibrium (prices, shares,
+    markups, change in consumer surplus) as PyBLP's."""
     df = nevo[0].copy()
     df["nesting_ids"] = df["mushy"]
     df["demand_instruments20"] = df.groupby(["market_ids", "nesting_ids"])["shares"].transform(
@@ -81,8 +83,24 @@ def test_nested_logit_post_estimation_matches_pyblp(nevo):
                                rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(post.markups(r) / p.prices, ref.compute_markups().ravel(),
                                rtol=1e-6)
-    with pytest.raises(MarketDataError, match="not nested logit"):
-        post.counterfactual(r, tax=0.01)
+    order = np.unique(df["market_ids"])  # PyBLP's market order
+    cs0 = ref.compute_consumer_surpluses().ravel()
+    np.testing.assert_allclose(pd.Series(post.consumer_surplus(r), lay.market_ids)[order], cs0,
+                               rtol=1e-6)
+    merger = df["firm_ids"].replace(2, 1)
+    costs = ref.compute_costs()
+    new_prices = ref.compute_prices(firm_ids=merger, costs=costs)
+    cf = post.counterfactual(r, firm_ids=merger.to_numpy())
+    assert cf.converged
+    np.testing.assert_allclose(cf.table["new_prices"], new_prices.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(cf.table["new_shares"],
+                               ref.compute_shares(prices=new_prices).ravel(), rtol=1e-6)
+    np.testing.assert_allclose(cf.table["new_markups"] / cf.table["new_prices"],
+                               ref.compute_markups(prices=new_prices, costs=costs).ravel(),
+                               rtol=1e-6)
+    dcs = ref.compute_consumer_surpluses(prices=new_prices).ravel() - cs0
+    np.testing.assert_allclose(cf.surplus.set_index("market_ids")["change_in_cs"][order], dcs,
+                               rtol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,7 @@ import pandas as pd
 from structural.errors import MarketDataError
 from structural.market.demand import (
     mixed_logit_shares,
+    nested_logit_inclusive_value,
     nested_logit_shares,
     nested_share_jacobian,
     share_price_terms,
@@ -489,17 +490,7 @@ def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
     at p̄ (the usual money metric when price enters in logs; exact for small price changes
     around p̄)."""
     if nested:
-        scale = 1.0 - rho_j
-        v = jnp.where(mask, d / scale, -jnp.inf)
-        m = jnp.max(v)
-        Dh = jax.ops.segment_sum(jnp.where(mask, jnp.exp(v - m), 0.0), nest,
-                                 num_segments=n_nests)
-        rho_h = jax.ops.segment_max(jnp.where(mask, rho_j, -jnp.inf), nest,
-                                    num_segments=n_nests)
-        present = Dh > 0
-        li = jnp.where(present, (1.0 - jnp.where(present, rho_h, 0.0))
-                       * (jnp.log(jnp.where(present, Dh, 1.0)) + m), -jnp.inf)
-        return jnp.logaddexp(0.0, jax.nn.logsumexp(li)) / -alpha
+        return nested_logit_inclusive_value(d, rho_j, nest, mask, n_nests) / -alpha
     u = jnp.where(mask[:, None], d[:, None] + mu, -jnp.inf)
     inc = jnp.logaddexp(0.0, jax.nn.logsumexp(u, axis=0))
     return jnp.sum(w * inc / -(alpha + a_rc))

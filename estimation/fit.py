@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, NEEDS_LEVERAGE, covariance
@@ -53,6 +52,7 @@ def fit(
     progress: bool = True,
     name: str = "model",
     scheduler: Any = None,
+    rows: int | None = None,
 ) -> Results:
     r"""Estimate a model by maximum likelihood or M-estimation.
 
@@ -106,6 +106,11 @@ def fit(
         address such as ``"tcp://host:8786"``, or a client), one JAX process per worker; the
         results are byte-identical to a run in this process (:mod:`estimation.distributed`).
         Without it, batches are sharded over every local device (``jax.devices()``).
+    rows : int, optional
+        Pad the data to the row bucket of at least this many rows (zero-weight copies of the
+        last row; nothing reported changes). Fits of one model on datasets of different
+        lengths given the same ``rows`` share one bucket and so compile once, not once per
+        bucket (:func:`estimation.objective.padded_rows`).
 
     Examples
     --------
@@ -132,7 +137,7 @@ def fit(
     True
     """
     options = options or SolverOptions()
-    obj = _objective(model, data, params, kind, residuals, loss, derivatives)
+    obj = _objective(model, data, params, kind, residuals, loss, derivatives, rows)
     cov_type = _cov_type(cov_type, obj.kind, clusters)
     if ci not in CI_METHODS:
         raise SpecificationError(f"ci must be one of {CI_METHODS}, got {ci!r}")
@@ -204,7 +209,8 @@ class _Estimate:
     notes: list[str] = field(default_factory=list)
 
 
-def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objective:
+def _objective(model, data, params, kind, residuals, loss, derivatives,
+               rows: int | None = None) -> Objective:
     """The objective to minimise, after checking that the arguments describe one model."""
     if residuals is not None:
         if loss is None:
@@ -219,6 +225,9 @@ def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objec
     if data is None or params is None:
         raise SpecificationError("fit needs data= and params=")
     spec = as_spec(params)
+    if rows is not None and not (isinstance(rows, int | np.integer) and rows > 0):
+        raise SpecificationError(f"rows={rows!r}: expected a positive whole number of rows to "
+                                 "pad the data to")
     arrays, n = as_data(data)
     if n < len(spec):
         raise SpecificationError(
@@ -226,7 +235,7 @@ def _objective(model, data, params, kind, residuals, loss, derivatives) -> Objec
             f"({', '.join(spec.names)}): they cannot all be identified; give at least "
             f"{len(spec)} rows (many more for useful standard errors)")
     return Objective(model, arrays, spec, kind, n, residuals=residuals, loss=loss,
-                     derivatives=derivatives).padded()
+                     derivatives=derivatives).padded(rows)
 
 
 def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
@@ -247,8 +256,11 @@ def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
 
 #: A multistart whose starts × rows exceed this is screened on a subsample of rows first.
 SCREEN_CELLS = 2e7
-#: Rows of the screening subsample, and how many of its best distinct optima are refined.
-SCREEN_ROWS, SCREEN_KEEP = 2048, 16
+#: Rows of the screening subsample, and how many of its best distinct optima are refined. The
+#: screen dominates the cost of a large grid (starts × subsample against survivors × rows), and
+#: a thousand rows locate the basins of a few-parameter model (Hoffmann et al. fitted their
+#: 4,500-start grid to about 400 runs), so the subsample is 1,024 rows, not more.
+SCREEN_ROWS, SCREEN_KEEP = 1024, 16
 
 
 def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,
@@ -348,10 +360,8 @@ def _polish(obj: Objective, est: _Estimate) -> None:
     R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
     dropped.
     """
-    w1 = obj.weights()
-    vghs = compiled(obj, "value_grad_hess_scale")  # shared with the SciPy path and diagnosis
     theta = np.asarray(est.theta, dtype=np.float64)
-    f, g, H, sq = (np.asarray(a) for a in vghs(theta, w1, obj.data))
+    f, g, H, sq = obj.at(theta)[:4]  # the host's one compiled function of this model
     rg = float(relative_gradient(theta, sq, g, np))
     for _ in range(POLISH_STEPS):
         if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
@@ -361,7 +371,7 @@ def _polish(obj: Objective, est: _Estimate) -> None:
         except np.linalg.LinAlgError:
             return
         t2 = theta + step
-        f2, g2, H2, sq2 = (np.asarray(a) for a in vghs(t2, w1, obj.data))
+        f2, g2, H2, sq2 = obj.at(t2)[:4]
         if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
             return
         rg2 = float(relative_gradient(t2, sq2, g2, np))
@@ -391,15 +401,11 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     raises where they are not finite. Where SciPy stopped, the scale-free test decides
     convergence."""
     w1 = obj.weights()
-    th = np.asarray(est.theta)
+    f, g, H, _, q_hat, scores = obj.at(est.theta)
+    q_hat, scores = q_hat[: obj.nobs], scores[: obj.nobs]
     if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
         # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
         f, g, H = (np.asarray(a) for a in est.at_hat)
-    else:
-        f, g, H = (np.asarray(a) for a in
-                   compiled(obj, "value_grad_hess_scale")(th, w1, obj.data)[:3])
-    q_hat, scores = (np.asarray(a)[: obj.nobs]
-                     for a in compiled(obj, "per_obs_scores")(th, None, obj.data))
     rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
@@ -480,20 +486,21 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
 def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
                     scipy_options: Mapping[str, Any] | None) -> _Estimate:
     """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
-    w = obj.weights()
-    vgh = compiled(obj, "value_grad_hess_scale")
     last: dict[str, Any] = {}
 
     def at(t):
-        # One compiled function for value, gradient and Hessian (not one each): SciPy asks
-        # for them at the same point, so the last evaluation is kept.
+        # One compiled function for value, gradient and Hessian (not one each, and the same
+        # one the checks and the diagnosis use): SciPy asks for them at the same point, so the
+        # last evaluation is kept.
         if last.get("t") is None or not np.array_equal(last["t"], t):
-            last["t"], last["v"] = np.array(t), [np.asarray(a) for a in vgh(t, w, obj.data)]
+            last["t"], last["v"] = np.array(t), obj.at(t)[:3]
         return last["v"]
 
     kwargs: dict[str, Any] = {"jac": True}
     if method.lower() in ("trust-exact", "newton-cg", "trust-krylov"):
         kwargs["hess"] = lambda t: at(t)[2]
+    from scipy import optimize  # imported on use (start-up time)
+
     res = optimize.minimize(lambda t: (float(at(t)[0]), at(t)[1]), theta0,
                             method=method.lower(), options=dict(scipy_options or {}), **kwargs)
     return _Estimate(theta=np.asarray(res.x), status=str(res.message),

@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from estimation.errors import (
     CovarianceWarning,
@@ -170,6 +169,8 @@ def j_test(J: float, df: int, name: str = "Hansen's J") -> TestResult | None:
     """J ~ χ²(df); None when exactly identified (df = 0)."""
     if df <= 0:
         return None
+    from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
     return TestResult(float(J), int(df), float(stats.chi2.sf(J, df)), name)
 
 
@@ -742,6 +743,8 @@ def _minimise(vg_fn, curvature, exact_h, theta0, W, method, scipy_options, polis
     opts = {"gtol": 1e-10} if method == "bfgs" else {}
     opts.update(scipy_options or {})
     try:
+        from scipy import optimize  # imported on use (start-up time)
+
         res = optimize.minimize(fg, theta0, jac=True, method=method, options=opts, **kw)
     except ValueError as err:
         raise SpecificationError(f"method={method!r}: {err}") from err

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from estimation.hypothesis_tests import TestResult
 from estimation.tables import parameter_table, render
@@ -116,6 +115,8 @@ class GMMResults:
         return (self.params / self.bse).rename("t" if self.debiased else "z")
 
     def _dist(self):
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
         return stats.t(self.df_resid) if self.debiased and self.df_resid else stats.norm()
 
     @property
@@ -152,6 +153,8 @@ class GMMResults:
         """Estimate, SE and normal CI of a differentiable function of the parameters."""
         est = np.asarray(self._func_vec(func)(jnp.asarray(self.params.to_numpy())))
         se = np.sqrt(np.diag(self.delta_method_cov(func)))
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
         z = stats.norm.ppf(1 - alpha / 2)
         return pd.DataFrame({"estimate": est, "std_err": se, "ci_low": est - z * se,
                              "ci_high": est + z * se},

@@ -32,7 +32,6 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from estimation.errors import SpecificationError
 from estimation.formula import _context, iv_design
@@ -445,6 +444,7 @@ def _first_stage(Xe: pd.DataFrame, Xn: pd.DataFrame, Zi: pd.DataFrame, Xa, Za, c
         V = sandwich(-(Za.T @ Za) / n, np.linalg.inv(Za.T @ Za / n), S, n)
         b, Vb = gam[-q:], V[-q:, -q:]
         wald = float(b @ np.linalg.solve(Vb, b))
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
         rows[col] = {"rsquared": r2, "partial_rsquared": pr2,
                      "shea_rsquared": shea_all[Xe.shape[1] + j], "wald": wald,
                      "wald_pvalue": stats.chi2.sf(wald, q), "f_stat": wald / q,

@@ -145,10 +145,12 @@ class Objective:
         if self.rows == 0:  # the data arrays hold the observations and nothing else
             object.__setattr__(self, "rows", self.nobs)
 
-    def padded(self) -> Objective:
-        """The same objective on data padded to :func:`padded_rows` rows, the extra rows copies
-        of the last observation that :meth:`weights` gives weight zero."""
-        rows = padded_rows(self.nobs)
+    def padded(self, at_least: int | None = None) -> Objective:
+        """The same objective on data padded to :func:`padded_rows` rows (of ``at_least`` rows
+        where that is more: fits of one model on datasets of several lengths then share one
+        bucket, hence one compilation), the extra rows copies of the last observation that
+        :meth:`weights` gives weight zero."""
+        rows = padded_rows(max(self.nobs, int(at_least or 0)))
         if rows == self.rows:
             return self
         extra = rows - self.nobs
@@ -303,6 +305,44 @@ class Objective:
         f, g, H, B = self._over_chunks(w, lambda o, wc: part(o, wc)[:4])
         return f, g, 0.5 * (H + H.T), B, self._chunked_scale(theta, w, f, rho)
 
+    def evaluate(self, theta: jax.Array, w: jax.Array):
+        """(Q, ∇Q, ∇²Q, S_Q, q, S): the value, gradient, Hessian and scale of Q with the signed
+        contributions q_i and their scores S_i = ∂q_i/∂θ, from one set of k forward passes
+        over the reverse-mode gradient (the forward tangents of q are those the gradient's own
+        forward pass carries, so the scores cost little beside the Hessian).
+
+        This is the one function the host compiles per model and row bucket besides the
+        solver's round: the start checks, the final Newton steps, a SciPy fit and the
+        diagnosis at the estimate all read from it, so a fit compiles two programs, not three.
+        Beyond :data:`CHUNK_ROWS` rows Q, ∇Q and ∇²Q are summed over chunks and q, S put back
+        together from them.
+        """
+
+        def part(o, wc):
+            def value_aux(u):
+                q = o.per_obs(u)
+                return jnp.sum(wc * q), q
+
+            def grad_aux(t):
+                (f, q), g = jax.value_and_grad(value_aux, has_aux=True)(t)
+                return (g, q), (f, g, q)
+
+            (H, S), (f, g, q) = jax.jacfwd(grad_aux, has_aux=True)(theta)
+            return f, g, H, q, S
+
+        if not self._is_chunked():
+            f, g, H, q, S = part(self, w)
+        else:
+            rows = next(iter(self.data.values())).shape[0]
+            c = chunk_rows(rows)
+            nc = rows // c
+            data = {k: jnp.reshape(v, (nc, c, *v.shape[1:])) for k, v in self.data.items()}
+            f, g, H, q, S = jax.lax.map(lambda a: part(self.with_data(a[0]), a[1]),
+                                        (data, jnp.reshape(w, (nc, c))))
+            f, g, H = jnp.sum(f, axis=0), jnp.sum(g, axis=0), jnp.sum(H, axis=0)
+            q, S = jnp.reshape(q, (rows,)), jnp.reshape(S, (rows, -1))
+        return f, g, 0.5 * (H + H.T), objective_scale(q, w), q, S
+
     def scores(self, theta: jax.Array) -> jax.Array:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""
         return jax.jacfwd(self.per_obs)(theta)
@@ -337,8 +377,10 @@ class Objective:
             # shape is reported in the user's row count.
             rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
                     for k, v in self.data.items()}
+            # A shape, not an array: jnp.asarray would compile a copy per parameter count.
             shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
-                                   jnp.asarray(theta), rows).shape
+                                   jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
+                                   rows).shape
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
@@ -356,8 +398,7 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.nobs},)")
-        q = np.asarray(compiled(self, "per_obs_scores")(np.asarray(theta), None, self.data)[0])
-        q = q[: self.nobs]  # the rows after it only pad the data
+        q = np.asarray(self.at(theta)[4])[: self.nobs]  # the rows after it only pad the data
         bad = np.flatnonzero(~np.isfinite(q))
         if bad.size:
             raise ModelFunctionError(
@@ -366,14 +407,20 @@ class Objective:
             )
         self._check_used(np.asarray(theta, dtype=np.float64), where)
 
+    def at(self, theta: Any, w: Any = None) -> tuple[np.ndarray, ...]:
+        """:meth:`evaluate` at ``theta`` on the host (compiled once per model and row bucket),
+        with weights ``w`` (default: ones), as NumPy arrays over every padded row."""
+        out = compiled(self, "evaluate")(np.asarray(theta, dtype=np.float64), self.weights(w),
+                                         self.data)
+        return tuple(np.asarray(a) for a in out)
+
     def _check_used(self, theta: np.ndarray, where: str) -> None:
         """Refuse a parameter that never moves the objective: its score is zero for every row
         at the start and at a nearby point (one point alone could be a saddle by chance)."""
-        scores = compiled(self, "per_obs_scores")
         step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
         unused = np.ones(theta.size, dtype=bool)
         for t in (theta, theta + step):
-            S = np.asarray(scores(t, None, self.data)[1])[: self.nobs]
+            S = np.asarray(self.at(t)[5])[: self.nobs]
             unused &= np.all(S == 0.0, axis=0)
         if unused.any():
             names = [n for n, u in zip(self.spec.names, unused, strict=True) if u]
@@ -386,11 +433,11 @@ _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("value", "value_grad_hess", "value_grad_hess_scale", "scores",
-    "per_obs", "per_obs_scores", "obs_hessians") jitted with the data as an argument and cached
-    by the model's static key: ``f(theta, w, data)``. The engine itself uses two per model and
-    shape on the host (``per_obs_scores`` and ``value_grad_hess_scale``) besides the solver's
-    round, so each costs one compilation."""
+    """``method`` of ``obj`` ("evaluate", "value", "value_grad_hess", "value_grad_hess_scale",
+    "scores", "per_obs", "per_obs_scores", "obs_hessians") jitted with the data as an argument
+    and cached by the model's static key: ``f(theta, w, data)``. The engine itself uses one per
+    model and shape on the host (``evaluate``, through :meth:`Objective.at`) besides the
+    solver's round, so a fit costs two compilations."""
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:

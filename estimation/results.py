@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from estimation.bootstrap import BootstrapResults
 from estimation.errors import CovarianceWarning, SpecificationError
@@ -157,6 +156,8 @@ class Results:
         return max(self.nobs - len(self.theta), 1)
 
     def _critical(self, alpha: float) -> float:
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
         if self.interval_method == "t":
             return float(stats.t.ppf(1 - alpha / 2, self.df_resid))
         return float(stats.norm.ppf(1 - alpha / 2))
@@ -187,6 +188,8 @@ class Results:
 
     @property
     def pvalues(self) -> pd.Series:
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
         z = np.abs(self.tvalues.to_numpy())
         p = (2 * stats.t.sf(z, self.df_resid) if self.interval_method == "t"
              else 2 * stats.norm.sf(z))
@@ -202,6 +205,8 @@ class Results:
             if self.bootstrap is None:
                 raise SpecificationError("percentile intervals need a bootstrap (bootstrap=B)")
             return self.bootstrap.conf_int(alpha, "percentile").reindex(self.spec.names)
+        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+
         crit = (float(stats.t.ppf(1 - alpha / 2, self.df_resid)) if method == "t"
                 else float(stats.norm.ppf(1 - alpha / 2)))
         return pd.DataFrame({"lower": self.params - crit * self.bse,

@@ -356,9 +356,11 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
 
     The data travel as an argument, so one compilation serves every dataset of the same shape.
     """
-    steps = jnp.asarray(opts.steps)
+    # NumPy constants enter the compiled round as literals (jnp.asarray here would compile a
+    # conversion per length on the first fit).
+    steps = np.asarray(opts.steps, dtype=np.float64)
     use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
-    gn_steps = jnp.asarray(opts.gn_steps if use_gn else ())
+    gn_steps = np.asarray(opts.gn_steps if use_gn else (), dtype=np.float64)
     w_axis = 0 if per_member else None
 
     @jax.jit

@@ -84,6 +84,16 @@ def check_utf8(path: Path) -> None:
 def _examples_dir(kind: str) -> Traversable:
     if kind not in EXAMPLE_KINDS:
         raise ValueError(f"kind: expected one of {EXAMPLE_KINDS}, got {kind!r}")
+    import importlib.util
+    import sys
+
+    # Found without running the package (whose import loads the engine and JAX, seconds of
+    # start-up for ``--list-examples``), unless it is imported already or not a plain folder.
+    spec = None if "structural" in sys.modules else importlib.util.find_spec("structural")
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations))) / "examples" / kind
+        if folder.is_dir():
+            return folder
     return resources.files("structural").joinpath("examples").joinpath(kind)
 
 

@@ -47,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_examples:  # before the model's import: listing names needs no JAX
+        return print_examples("pipelines")
     from structural.pipeline import Pipeline, queries_from_spec
 
-    if args.list_examples:
-        return print_examples("pipelines")
     if args.pipeline is None:
         raise UsageError("give a PIPELINE file or example name (see --list-examples)")
     with example_or_file(args.pipeline, "pipelines", "cost") as path:

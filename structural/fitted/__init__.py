@@ -161,10 +161,30 @@ class FittedModel:
         self.module().llm_costs(c, quick)
 
 
+def _command_statement(text: str) -> ast.Module | None:
+    """The ``COMMAND = {...}`` statement alone, parsed: from its first line to the next line that
+    starts a new top-level statement. ``llmecon --help`` reads every fitted model's declaration,
+    and parsing only it takes a fraction of the time of parsing the whole module. None where
+    it cannot be cut out (the caller then parses the whole module)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines)
+                  if ln.startswith("COMMAND") and ln[7:].lstrip()[:1] in ("=", ":")), None)
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t)]}#"):
+        end += 1
+    try:
+        return ast.parse("\n".join(lines[start:end]))
+    except SyntaxError:
+        return None
+
+
 def _declaration(path: Path) -> dict[str, Any] | None:
     """The module's ``COMMAND`` literal, read without running the module; None when it has
     none (a helper module such as :mod:`structural.fitted.inputs`)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    text = path.read_text(encoding="utf-8")
+    tree = _command_statement(text) or ast.parse(text, filename=str(path))
     for node in tree.body:
         target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
                   else node.target if isinstance(node, ast.AnnAssign) else None)

@@ -523,19 +523,21 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
     n_chin = np.sqrt(closed["training_compute_flop"] / 120.0)
     closed["active_parameters"] = n_chin
     closed["parameters"] = n_chin
-    p = {k: jnp.asarray(v) for k, v in res.params.items()}
+    # NumPy scalars, not jnp.asarray: each of those compiled a conversion of its own.
+    p = {k: np.float64(v) for k, v in res.params.items()}
     sample = third_party_open()
     prov = np.asarray([float(p.get(f"provider_{c}", 0.0)) if c > 0 else 0.0
                        for c in sample["provider_code"]])
     avg_effect = float(prov.mean())
     mean = loglinear_mean if form == "loglinear" else roofline_mean
     rows = []
-    for group, g in [("first-party open weights", first), ("closed models", closed)]:
-        if g.empty:
-            continue
-        g = g.assign(provider_code=0)
-        d = long_format(g)
-        resid = d["log_price"] - (_mean_on_host(mean, p, d) + avg_effect)
+    groups = [(group, long_format(g.assign(provider_code=0)), g)
+              for group, g in [("first-party open weights", first), ("closed models", closed)]
+              if not g.empty]
+    # Both groups in one row bucket: one compiled mean per form, not one per group.
+    at_least = max((len(d["out"]) for _, d, _ in groups), default=0)
+    for group, d, g in groups:
+        resid = d["log_price"] - (_mean_on_host(mean, p, d, at_least) + avg_effect)
         for k, kind in enumerate(["input", "output"]):
             r = resid[d["out"] == k]
             n = len(r)
@@ -557,14 +559,16 @@ def _mean_padded(mean: Any, p: dict[str, Any], d: dict[str, Any]) -> Any:
     return mean(p, d)
 
 
-def _mean_on_host(mean: Any, p: dict[str, Any], d: dict[str, Any]) -> np.ndarray:
+def _mean_on_host(mean: Any, p: dict[str, Any], d: dict[str, Any],
+                  at_least: int = 0) -> np.ndarray:
     """``mean(p, d)`` (:func:`loglinear_mean` or :func:`roofline_mean`) as a NumPy array,
-    compiled once per form and row bucket (:func:`estimation.objective.padded_rows`; padded
-    with copies of the first row) instead of once per operation and per number of rows."""
+    compiled once per form and row bucket (:func:`estimation.objective.padded_rows` of at least
+    ``at_least`` rows; padded with copies of the first row) instead of once per operation and
+    per number of rows."""
     from estimation.objective import padded_rows
 
     n = len(d["out"])
-    pad = padded_rows(n) - n
+    pad = padded_rows(max(n, at_least)) - n
     dd = {k: np.concatenate([np.asarray(d[k]), np.repeat(np.asarray(d[k])[:1], pad)])
           for k in _MEAN_KEYS}
     return np.asarray(_mean_padded(mean, p, dd))[:n]

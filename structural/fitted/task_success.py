@@ -154,6 +154,11 @@ def runs_table(runs: pd.DataFrame | None = None,
     return runs.assign(loss=_compute_optimal_loss(runs["training_compute_flop"].to_numpy(), law))
 
 
+#: Row bucket floor of this module's compiled helpers: the bundled tables, their training and
+#: test splits and the simulated design (a few hundred runs each) then share one bucket.
+_MIN_ROWS = 1024
+
+
 @jax.jit
 def _optimal_loss_padded(C: Any, law: Mapping[str, Any]) -> Any:
     return pretraining.compute_optimal_loss(C, **law)
@@ -166,7 +171,7 @@ def _compute_optimal_loss(C: np.ndarray, law: Mapping[str, float]) -> np.ndarray
     from estimation.objective import padded_rows
 
     n = len(C)
-    padded = np.ones(padded_rows(n))
+    padded = np.ones(padded_rows(max(n, _MIN_ROWS)))
     padded[:n] = C
     law = {k: jnp.asarray(float(law[k])) for k in ("A", "B", "E", "alpha", "beta")}
     return np.asarray(_optimal_loss_padded(padded, law))[:n]
@@ -353,9 +358,9 @@ def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None
     d = arrays(table, res.tasks)
     n = len(table)
     # Padded to its row bucket with copies of the first run: one compiled call per bucket.
-    d = {k: np.concatenate([v, np.repeat(v[:1], padded_rows(n) - n)]) for k, v in d.items()
-         if k in ("bench", "loss")}
-    p = {k: jnp.asarray(v) for k, v in res.params.items()}
+    d = {k: np.concatenate([v, np.repeat(v[:1], padded_rows(max(n, _MIN_ROWS)) - n)])
+         for k, v in d.items() if k in ("bench", "loss")}
+    p = {k: np.float64(v) for k, v in res.params.items()}
     m = _mean_success_jit(p, d, res.tasks)
     return pd.Series(np.asarray(m)[:n], index=table.index, name="predicted")
 

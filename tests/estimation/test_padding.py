@@ -84,3 +84,24 @@ def test_scipy_path_pads_too(method):
                          method=method, progress=False)
     assert res.objective.rows == 64
     np.testing.assert_allclose(res.params.to_numpy(), [y.mean(), y.std()], rtol=1e-6)
+
+
+def test_rows_puts_datasets_of_several_lengths_in_one_bucket():
+    """``rows=N``: a 30-row and a 200-row dataset padded to N's bucket fit to their own closed
+    forms and the second compiles nothing (without it they sit in the 32- and 256-row buckets);
+    a row count that is not a positive integer is refused by name."""
+    rng = np.random.default_rng(7)
+    ys = [rng.normal(0.3, 1.5, 30), rng.normal(-0.2, 0.7, 200)]
+    fits, deltas = [], []
+    for y in ys:
+        before = compile_stats()
+        fits.append(estimation.fit(normal_loglik, {"y": y}, SPEC, rows=300,
+                                   start={"mu": 0.0, "sigma": 1.0}, method="bfgs",
+                                   progress=False))
+        deltas.append(compile_stats() - before)
+    for res, y in zip(fits, ys, strict=True):
+        assert res.objective.rows == 512 and res.nobs == len(y) and res.converged
+        np.testing.assert_allclose(res.params.to_numpy(), [y.mean(), y.std()], rtol=1e-6)
+    assert deltas[1].compiled + deltas[1].loaded == 0, deltas[1]
+    with pytest.raises(estimation.SpecificationError, match="rows=0"):
+        estimation.fit(normal_loglik, {"y": ys[0]}, SPEC, rows=0, progress=False)

@@ -50,7 +50,7 @@ from structural.market.inversion import implicit_delta
 from structural.market.products import Products, _check_rank, _matrix
 from structural.market.supply import equilibrium_prices
 
-__all__ = ["OptimalInstruments", "optimal_instruments"]
+__all__ = ["OptimalInstruments", "optimal_instruments", "shifters"]
 
 _METHODS = ("approximate", "normal", "empirical")
 
@@ -95,33 +95,12 @@ class OptimalInstruments:
     equilibrium_converged: bool
     seconds: float
 
-    def shifters(self) -> tuple[list[str], list[str]]:
-        """(cost shifters: X3 columns not in X1, demand shifters: X1 columns not in X3), the
-        extra excluded instruments of each side with supply (PyBLP's default formulations);
-        intercepts and prices are never shifters.
-
-        Examples
-        --------
-        >>> from papers import blp1995
-        >>> import numpy as np
-        >>> from structural.market import build_products
-        >>> p = build_products(blp1995.load()[0], blp1995.spec())
-        >>> sorted(set(p.X3_names) - set(p.X1_names) - {"1"})
-        ['log(hpwt)', 'log(mpg)', 'log(space)', 'trend']
-        """
-        p = self.results.problem.products
-        if p.X3 is None:
-            return [], []
-        x1 = [n for n in p.X1_names if n not in ("1", "prices")]
-        x3 = [n for n in p.X3_names if n != "1"]
-        return sorted(set(x3) - set(x1)), sorted(set(x1) - set(x3))
-
     def to_products(self, supply_shifters: list[str] | None = None,
                     demand_shifters: list[str] | None = None) -> Products:
         """The products with the optimal excluded instruments in place of the old ones.
 
         Demand: Z_D^opt, the expected prices when the price coefficient is concentrated out, and
-        the cost shifters (default :meth:`shifters`); supply: Z_S^opt and the demand shifters.
+        the cost shifters (default :func:`shifters`); supply: Z_S^opt and the demand shifters.
         The exogenous columns of X1 (of X3) join as always, and the absorbed fixed effects are
         removed from the demand instruments (PyBLP's ``to_problem``).
 
@@ -160,7 +139,7 @@ class OptimalInstruments:
             which = "supply_shifters" if supply_shifters is not None else "demand_shifters"
             raise MarketDataError(which, "the results have no supply side (no cost formula), so "
                                   "there are no supply instruments or shifters to add")
-        default_s, default_d = self.shifters()
+        default_s, default_d = shifters(p)
         s_names = default_s if supply_shifters is None else list(supply_shifters)
         d_names = default_d if demand_shifters is None else list(demand_shifters)
         for which, names, have in (("supply_shifters", s_names, p.X3_names),
@@ -215,9 +194,9 @@ class OptimalInstruments:
         >>> from structural.market import optimal_instruments
         >>> df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
         >>> logit = estimate_demand(build_products(df, DemandSpec("prices", absorb="product_ids")))
-        >>> again = optimal_instruments(logit).estimate()
-        >>> round(float(again.params["prices"]), 2)
-        -30.05
+        >>> again = optimal_instruments(logit).estimate()  # PyBLP: -30.0978 (1.0187)
+        >>> round(float(again.params["prices"]), 4), round(float(again.bse["prices"]), 4)
+        (-30.0978, 1.0187)
         """
         prob = self.results.problem
         start = {}
@@ -286,9 +265,9 @@ def optimal_instruments(results: DemandResults, method: str = "approximate", dra
     ...                   absorb="product_ids")
     >>> p = build_products(df, spec)
     >>> agents = build_agents(p, pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION))
-    >>> sigma = np.diag([0.5581, 3.3125, -0.0058, 0.0934])
-    >>> pi = [[2.2918, 0, 1.2844, 0], [588.3252, -30.1920, 0, 11.0546],
-    ...       [-0.3847, 0, 0.0522, 0], [0.7481, 0, -1.3534, 0]]
+    >>> sigma = np.diag([0.3302, 2.4526, 0.0163, 0.2441])  # PyBLP's tutorial starts
+    >>> pi = [[5.4819, 0, 0.2037, 0], [15.8935, -1.2, 0, 2.6342], [-0.2506, 0, 0.0511, 0],
+    ...       [1.2650, 0, -0.8091, 0]]
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
@@ -362,6 +341,32 @@ def optimal_instruments(results: DemandResults, method: str = "approximate", dra
         expected_xi_jacobian=j_xi, expected_omega_jacobian=j_omega, inverse_covariance=inv_cov,
         expected_prices=prices_e, expected_shares=shares_e, equilibrium_converged=converged,
         seconds=time.perf_counter() - t0)
+
+
+def shifters(products: Products) -> tuple[list[str], list[str]]:
+    """(cost shifters: X3 columns not in X1, demand shifters: X1 columns not in X3).
+
+    With a supply side each side's excluded optimal instruments are joined by the other side's
+    own characteristics (PyBLP's default ``supply_shifter_formulation`` and
+    ``demand_shifter_formulation``); intercepts and prices are never shifters. Empty without a
+    cost formula.
+
+    Examples
+    --------
+    BLP's automobiles: cost shifters join the demand instruments, demand shifters the supply
+    instruments.
+
+    >>> from papers import blp1995
+    >>> from structural.market import build_products
+    >>> from structural.market.optimal import shifters
+    >>> shifters(build_products(blp1995.load()[0], blp1995.spec()))
+    (['log(hpwt)', 'log(mpg)', 'log(space)', 'trend'], ['hpwt', 'mpd', 'space'])
+    """
+    if products.X3 is None:
+        return [], []
+    x1 = [n for n in products.X1_names if n not in ("1", "prices")]
+    x3 = [n for n in products.X3_names if n != "1"]
+    return sorted(set(x3) - set(x1)), sorted(set(x1) - set(x3))
 
 
 # ----- pieces -------------------------------------------------------------------------------

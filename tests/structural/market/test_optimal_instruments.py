@@ -21,6 +21,7 @@ from structural.market import (
     estimate_demand,
     optimal_instruments,
 )
+from structural.market.optimal import shifters
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
@@ -79,6 +80,20 @@ def test_nevo_approximate_optimal_instruments_match_pyblp(nevo):
     assert_columns_close(ours.demand_instruments, theirs.demand_instruments)
     assert list(ours.demand_instruments.columns) == r.problem.labels
     assert ours.supply_instruments is None and ours.equilibrium_converged
+
+
+def test_logit_reestimated_on_its_expected_price_matches_pyblp():
+    """No nonlinear parameter: the one optimal excluded instrument is E[p | Z]."""
+    df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
+    logit = estimate_demand(build_products(df, DemandSpec("prices", absorb="product_ids")))
+    ref = pyblp.Problem(pyblp.Formulation("prices", absorb="C(product_ids)"), df).solve()
+    theirs = ref.compute_optimal_instruments()
+    ours = optimal_instruments(logit)
+    np.testing.assert_allclose(ours.expected_prices, theirs.expected_prices.ravel(), rtol=1e-10)
+    again, ref2 = ours.estimate(), theirs.to_problem().solve()
+    assert again.params["prices"] == pytest.approx(ref2.beta[0, 0], rel=1e-8)
+    assert again.bse["prices"] == pytest.approx(ref2.beta_se[0, 0], rel=1e-8)
+    assert again.objective == pytest.approx(float(ref2.objective), rel=1e-6, abs=1e-10)
 
 
 @pytest.mark.parametrize("method, draws, seed", [("normal", 2, 0), ("empirical", 2, 1)])
@@ -164,8 +179,8 @@ def test_blp_with_supply_optimal_instruments_match_pyblp():
                                rtol=1e-8)
     assert_columns_close(ours.demand_instruments, theirs.demand_instruments)
     assert_columns_close(ours.supply_instruments, theirs.supply_instruments)
-    assert ours.shifters() == (["log(hpwt)", "log(mpg)", "log(space)", "trend"],
-                               ["hpwt", "mpd", "space"])
+    assert shifters(p) == (["log(hpwt)", "log(mpg)", "log(space)", "trend"],
+                           ["hpwt", "mpd", "space"])
     updated = theirs.to_problem()
     new = ours.to_products()
     assert new.ZD.shape == updated.products.ZD.shape and new.ZS.shape == updated.products.ZS.shape

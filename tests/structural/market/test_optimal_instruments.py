@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,6 +160,7 @@ def _blp_reduced(markets=8):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Integration weights:UserWarning")  # PyBLP: BLP's weights
 def test_blp_with_supply_optimal_instruments_match_pyblp():
     """Supply side: Bertrand–Nash prices at the fitted costs (ζ-markup iteration to 1e-12 on
     both sides), ∂ω/∂θ through log costs, (ξ, ω) covariance, shifters on both sides."""
@@ -246,6 +249,34 @@ def test_optimal_instruments_recover_parameters():
     assert again.params["prices"] == pytest.approx(-2.0, abs=max(0.4, 3 * again.bse["prices"]))
     assert abs(again.params["sigma[prices]"] - 1.0) < max(0.3, 3 * again.bse["sigma[prices]"])
     assert again.params["x"] == pytest.approx(1.0, abs=max(0.3, 3 * again.bse["x"]))
+
+
+def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
+    """Shapes of every matrix factorised by ``lu`` in ``jaxpr`` and the jaxprs nested in it."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "lu":
+            shapes.append(tuple(eqn.invars[0].aval.shape))
+        for v in eqn.params.values():
+            for j in (v if isinstance(v, tuple | list) else (v,)):
+                inner = getattr(j, "jaxpr", j)
+                if hasattr(inner, "eqns"):
+                    shapes += _lu_operand_shapes(inner)
+    return shapes
+
+
+def test_realizations_factorise_one_market_at_a_time():
+    """With supply, the realization solves the inversion's and the markups' linear systems
+    under a Jacobian over θ and a scan over draws: still one J×J matrix per LU, never a batch
+    (batched LAPACK kernels deadlock XLA's two-worker pool; see demand.solve_by_market)."""
+    from structural.market.optimal import _realizations
+
+    df, ag = simulate(T=10, J=4, I=10)
+    p = build_products(df, DemandSpec("1 + prices + x", random="0 + prices", cost="1 + x"))
+    r = _quiet(estimate_demand, p, build_agents(p, ag), sigma=[[0.8]], **AT_START)
+    zeros = jnp.zeros((2, p.N))
+    shapes = _lu_operand_shapes(jax.make_jaxpr(_realizations(r, None))(zeros, zeros).jaxpr)
+    assert len(shapes) >= 2 and all(len(s) == 2 for s in shapes), shapes
 
 
 # ----- bad input -------------------------------------------------------------------------------

@@ -278,9 +278,10 @@ def optimal_instruments(results: DemandResults, method: str = "approximate", dra
     ((2256, 13), 14)
     """
     t0 = time.perf_counter()
-    prob = results.problem
     if not isinstance(results, DemandResults):
-        raise MarketDataError("results", "expected the DemandResults of estimate_demand")
+        raise MarketDataError("results", "expected the DemandResults of estimate_demand, got "
+                              f"{type(results).__name__}")
+    prob = results.problem
     if method not in _METHODS:
         raise MarketDataError("method", f"expected one of {_METHODS}, got {method!r}")
     if method == "approximate":

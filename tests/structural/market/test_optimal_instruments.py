@@ -300,6 +300,11 @@ def test_bad_arguments_name_the_argument(small, kwargs, field):
         optimal_instruments(small[2], **kwargs)
 
 
+def test_not_estimation_results_is_an_error():
+    with pytest.raises(MarketDataError, match=r"^results: expected the DemandResults"):
+        optimal_instruments(pd.DataFrame({"prices": [1.0]}))
+
+
 def test_supply_shifters_without_a_supply_side_are_an_error(small):
     with pytest.raises(MarketDataError, match=r"^supply_shifters: the results have no supply"):
         optimal_instruments(small[2]).to_products(supply_shifters=["x"])

@@ -319,15 +319,14 @@ def verify_stage(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Arra
     >>> from structural.costs import cost_parameters, verify_stage
     >>> from structural.firm import default_levers
     >>> f"{float(verify_stage(default_levers(k=4.0), cost_parameters('H100'))['dollars']):.3g}"
-    '0.000703'
+    '0.000504'
     """
     N = jnp.asarray(z["N"], jnp.float64)
-    N_a = N * theta["active_fraction"]
-    nd = attention_width(N, theta)
-    start = z["c"] + z["x"]
-    batch = serving({**z, "c": start, "x": z["y"]}, theta)["batch"]
-    F = flops.prefill_flops(N_a, start + z["y"], nd) - flops.prefill_flops(N_a, start, nd)
-    s = _prefill_seconds(N, F, z["y"], batch, theta)
+    # the input stage of a request whose prompt is the question and whose input is the answer
+    zv = {**z, "c": z["c"] + z["x"], "x": z["y"], "cached_fraction": 0.0}
+    plan = serving(zv, theta)
+    _, (F, P, C) = _prefill_parts(zv, N, theta)
+    s = _prefill_seconds(N, F, P, C, plan["batch"], plan["chips"], theta)
     k = z["k"]
     return {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
 

@@ -55,7 +55,7 @@ from structural import flops, inference
 from structural.errors import PipelineError
 
 __all__ = ["cost_parameters", "cost_per_solved", "fixed_cost", "serving", "stage_costs",
-           "total_cost", "variable_cost"]
+           "total_cost", "variable_cost", "verify_stage"]
 
 Array = Any
 
@@ -306,6 +306,29 @@ def stage_costs(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, dict[
     F, s = _decode(N, c + x + z["r"], z["y"], batch, chips, theta)
     out["output"] = {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
     return out
+
+
+def verify_stage(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
+    """The ``verify`` stage of answer selection by a verifier: z["k"] checks (the samples drawn,
+    :func:`structural.quality.attempts`), each the prefill of one answer's y tokens after the
+    c + x prompt, uncached, by a generative verifier of the model's own size on a replica that
+    holds c + x + y tokens per sequence (the ``input`` stage of that request).
+
+    Examples
+    --------
+    >>> from structural.costs import cost_parameters, verify_stage
+    >>> from structural.firm import default_levers
+    >>> f"{float(verify_stage(default_levers(k=4.0), cost_parameters('H100'))['dollars']):.3g}"
+    '0.000504'
+    """
+    N = jnp.asarray(z["N"], jnp.float64)
+    # the input stage of a request whose prompt is the question and whose input is the answer
+    zv = {**z, "c": z["c"] + z["x"], "x": z["y"], "cached_fraction": 0.0}
+    plan = serving(zv, theta)
+    _, (F, P, C) = _prefill_parts(zv, N, theta)
+    s = _prefill_seconds(N, F, P, C, plan["batch"], plan["chips"], theta)
+    k = z["k"]
+    return {"flops": k * F, "seconds": k * s, "dollars": _dollars(k * s, theta)}
 
 
 def unique_tokens_bought(z: dict[str, Array]) -> Array:

@@ -9,9 +9,17 @@ z_free ⊂ {N, D, D_F, c, k, r} to
 with the other quantities held at their given values. F and v come from
 :func:`structural.costs.stage_costs`; quality from :mod:`structural.quality` and is one of
 
-``"coverage"``    P(solved) over k attempts, target q̄ ∈ (0, 1);
+``"coverage"``    P(solved) over k attempts with a free, perfect verifier (pass@k), q̄ ∈ (0, 1);
+``"success"``     P(the chosen answer is correct) under the rule ``selection``, q̄ ∈ (0, 1);
 ``"task_loss"``   the task loss L_task (with context), target L̄ (quality means L_task ≤ L̄);
 ``"model_loss"``  the model loss L(N, D, D_F) without context, target L̄ (Sardana & Frankle's case).
+
+Answer selection (``"success"``, :func:`structural.quality.success`): ``selection="verifier"``
+checks samples one at a time with error rates ``verifier_fpr``, ``verifier_fnr``; decode is paid
+for the expected samples drawn (:func:`structural.quality.attempts`, at most k) and each is checked
+at the price of :func:`structural.costs.verify_stage`, as in the counterfactual pipeline;
+``"oracle"`` is coverage. Majority vote is a step function of k (⌈k/2⌉ votes decide), which a
+Newton solver cannot move along, so it is refused here.
 
 An *investment hypothesis* is this problem with a particular free set: ``("N", "D")`` heavy
 training, ``("c",)`` long context, ``("k",)`` or ``("r",)`` inference-time compute, ``("D_F",)``
@@ -69,7 +77,9 @@ Array = Any
 #: Levers the firm may free, and their lower bounds (z = lower + exp(u)).
 LEVERS: tuple[str, ...] = ("N", "D", "D_F", "c", "k", "r")
 LOWER: dict[str, float] = {"N": 0.0, "D": 0.0, "D_F": 0.0, "c": 0.0, "k": 1.0, "r": 0.0}
-QUALITY_MODES: tuple[str, ...] = ("coverage", "task_loss", "model_loss")
+QUALITY_MODES: tuple[str, ...] = ("coverage", "success", "task_loss", "model_loss")
+#: Answer-selection rules the firm's solver can use (smooth in k); see the module docstring.
+FIRM_SELECTION: tuple[str, ...] = ("verifier", "oracle")
 
 _U_MIN, _U_MAX = -60.0, 80.0   # exp(-60) ≈ 1e-26: a lever this small is "at its bound"
 _U_START_MIN = -8.0            # a free lever given at its bound starts just above it
@@ -144,9 +154,10 @@ class FirmSolution(NamedTuple):
         the total); for one solution, not a batch."""
         import pandas as pd
 
+        names = [n for n in (*costs.STAGES, "verify") if n in self.stage_dollars]
         rows = [{"stage": name,
-                 "kind": "per query" if name in costs.QUERY_STAGES else "fixed",
-                 "dollars": float(self.stage_dollars[name])} for name in costs.STAGES]
+                 "kind": "fixed" if name in costs.FIXED_STAGES else "per query",
+                 "dollars": float(self.stage_dollars[name])} for name in names]
         frame = pd.DataFrame(rows)
         frame["share"] = frame["dollars"] / float(self.cost)
         return frame
@@ -204,10 +215,33 @@ def free_mask(free: tuple[str, ...] | list[str]) -> np.ndarray:
     return np.array([1.0 if name in free else 0.0 for name in LEVERS])
 
 
+def _rule(mode: str) -> str | None:
+    """The answer-selection rule of an internal mode ``"success:<rule>"`` (None otherwise)."""
+    return mode.split(":", 1)[1] if mode.startswith("success:") else None
+
+
+def quality_mode(quality_: str, selection: str = "verifier") -> str:
+    """The solver's static mode for a quality measure: ``"success:<rule>"`` for ``"success"``,
+    the measure itself otherwise; bad names raise :class:`PipelineError`."""
+    if quality_ not in QUALITY_MODES:
+        raise PipelineError("quality", f"expected one of {QUALITY_MODES}, got {quality_!r}")
+    if quality_ != "success":
+        return quality_
+    if selection not in FIRM_SELECTION:
+        raise PipelineError("selection", f"expected one of {', '.join(FIRM_SELECTION)} (the "
+                            "firm's Newton solver needs a quality smooth in k; majority vote "
+                            f"is a step function of k), got {selection!r}")
+    return f"success:{selection}"
+
+
 def quality_value(z: dict[str, Array], theta: dict[str, Array], mode: str) -> Array:
-    """The quality measure of ``mode`` at z: coverage, task loss or model loss."""
+    """The quality measure of ``mode`` at z: coverage, success under an answer-selection rule
+    (``"success:verifier"``, ``"success:oracle"``; :func:`quality_mode`), task loss or model
+    loss."""
     if mode == "coverage":
         return quality.coverage(z, theta)
+    if _rule(mode) is not None:
+        return quality.success(z, theta, _rule(mode))
     if mode == "task_loss":
         return quality.task_loss(z, theta)
     if mode == "model_loss":
@@ -215,9 +249,33 @@ def quality_value(z: dict[str, Array], theta: dict[str, Array], mode: str) -> Ar
     raise PipelineError("quality", f"expected one of {QUALITY_MODES}, got {mode!r}")
 
 
+def stage_costs(z: dict[str, Array], theta: dict[str, Array], mode: str) -> dict[str, dict]:
+    """:func:`structural.costs.stage_costs` of the pipeline under ``mode``: with the verifier,
+    the samples drawn are :func:`structural.quality.attempts` (≤ k) and a ``verify`` stage
+    (:func:`structural.costs.verify_stage`) is added, as in the counterfactual pipeline."""
+    if _rule(mode) != "verifier":
+        return costs.stage_costs(z, theta)
+    drawn = {**z, "k": quality.attempts(z, theta, "verifier")}
+    return {**costs.stage_costs(drawn, theta), "verify": costs.verify_stage(drawn, theta)}
+
+
+def query_stages(mode: str) -> tuple[str, ...]:
+    """The per-query stages under ``mode`` (the verifier adds ``verify``)."""
+    return costs.QUERY_STAGES + (("verify",) if _rule(mode) == "verifier" else ())
+
+
+def total_cost(z: dict[str, Array], theta: dict[str, Array], Q: Array, mode: str) -> Array:
+    """F + Q v in dollars under ``mode`` (:func:`stage_costs`)."""
+    sc = stage_costs(z, theta, mode)
+    return costs.fixed_cost(sc) + Q * sum(sc[k]["dollars"] for k in query_stages(mode))
+
+
 def _constraint(z: dict[str, Array], theta: dict[str, Array], target: Array, mode: str) -> Array:
     """g(z) ≥ 0 ⇔ quality met, in a scale-free form."""
-    if mode == "coverage":
+    if _rule(mode) == "verifier":
+        p = quality.success(z, theta, "verifier")
+        return (jnp.log(p) - jnp.log1p(-p)) - (jnp.log(target) - jnp.log1p(-target))
+    if mode in ("coverage", "success:oracle"):
         logit = quality.attempt_logit(z, theta)
         # log(cov/(1 − cov)) with 1 − cov = B(a, b+k)/B(a, b) computed in logs for accuracy.
         a = theta["phi"] * jax.nn.sigmoid(logit)
@@ -241,8 +299,8 @@ def _pack(z: dict[str, Array]) -> Array:
 
 
 def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[str, Array],
-          Q: Array, target: Array, *, quality: str = "coverage", iterations: int = 60,
-          max_step: float = 2.0, tol: float = 1e-7) -> FirmSolution:
+          Q: Array, target: Array, *, quality: str = "coverage", selection: str = "verifier",
+          iterations: int = 60, max_step: float = 2.0, tol: float = 1e-7) -> FirmSolution:
     """Minimise F + Q v over the free levers subject to quality ≥ target.
 
     Parameters
@@ -258,8 +316,10 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
         Queries over the model's life.
     target : scalar
         q̄ (coverage mode) or L̄ (loss modes).
-    quality : {"coverage", "task_loss", "model_loss"}
+    quality : {"coverage", "success", "task_loss", "model_loss"}
         What the target constrains (static: each mode compiles once).
+    selection : {"verifier", "oracle"}
+        The answer-selection rule of ``quality="success"`` (static).
     iterations, max_step, tol
         Fixed iteration count, step cap in log-lever units, stationarity tolerance (static).
 
@@ -289,21 +349,20 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     ...     jnp.array([1e8, 1e9, 1e10]))  # doctest: +SKIP
     """
     return solve_masked(free_mask(free), z, theta, Q, target, quality=quality,
-                        iterations=iterations, max_step=max_step, tol=tol)
+                        selection=selection, iterations=iterations, max_step=max_step, tol=tol)
 
 
 def solve_masked(mask: Array, z: dict[str, Array], theta: dict[str, Array], Q: Array,
-                 target: Array, *, quality: str = "coverage", iterations: int = 60,
-                 max_step: float = 2.0, tol: float = 1e-7) -> FirmSolution:
+                 target: Array, *, quality: str = "coverage", selection: str = "verifier",
+                 iterations: int = 60, max_step: float = 2.0, tol: float = 1e-7) -> FirmSolution:
     """:func:`solve` with the free levers as a 0/1 array over :data:`LEVERS` (see
     :func:`free_mask`). The mask is traced, so it can be batched with ``jax.vmap`` to solve several
     investment hypotheses in one call, all sharing one compiled solver."""
-    if quality not in QUALITY_MODES:
-        raise PipelineError("quality", f"expected one of {QUALITY_MODES}, got {quality!r}")
+    mode = quality_mode(quality, selection)
     mask = jnp.asarray(mask, jnp.float64)
     z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
     theta = {k: jnp.asarray(v, jnp.float64) for k, v in theta.items()}
-    args = (quality, int(iterations), float(max_step), float(tol), mask, z, theta,
+    args = (mode, int(iterations), float(max_step), float(tol), mask, z, theta,
             jnp.asarray(Q, jnp.float64), jnp.asarray(target, jnp.float64))
     with _compile_notice(args):
         return _solve(*args)
@@ -331,13 +390,13 @@ def _compile_notice(args: tuple) -> StatusLine:
 # ---------------------------------------------------------------------------------------------
 # The normalised problem: f(u) = C(z(u)) / s, g(u) ≥ 0, over u ∈ R^6 with fixed levers masked.
 
-def _scale(z: dict[str, Array], theta: dict[str, Array], Q: Array) -> Array:
-    return jax.lax.stop_gradient(costs.total_cost(z, theta, Q))
+def _scale(z: dict[str, Array], theta: dict[str, Array], Q: Array, mode: str) -> Array:
+    return jax.lax.stop_gradient(total_cost(z, theta, Q, mode))
 
 
 def _fg(u, mask, z, theta, Q, target, s, mode):
     z_u = _unpack(u, mask, z)
-    return jnp.stack([costs.total_cost(z_u, theta, Q) / s, _constraint(z_u, theta, target, mode)])
+    return jnp.stack([total_cost(z_u, theta, Q, mode) / s, _constraint(z_u, theta, target, mode)])
 
 
 def _lagrangian(u, lam, mask, z, theta, Q, target, s, mode):
@@ -348,7 +407,7 @@ def _lagrangian(u, lam, mask, z, theta, Q, target, s, mode):
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
 def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
     """(u*, λ*, diagnostics) by SQP-Newton with a merit line search (see the module docstring)."""
-    s = _scale(z, theta, Q)
+    s = _scale(z, theta, Q, mode)
     jac = jax.jacrev(_fg)
     hess = jax.hessian(_lagrangian)
 
@@ -413,7 +472,7 @@ def _optimum_jvp(mode, iterations, max_step, tol, primals, tangents):
     mask, z, theta, Q, target = primals
     _, dz, dtheta, dQ, dtarget = tangents
     u, lam, diagnostics, active = _optimum(mode, iterations, max_step, tol, *primals)
-    s = _scale(z, theta, Q)
+    s = _scale(z, theta, Q, mode)
     n = u.shape[0]
 
     def residual(z_, theta_, Q_, target_):
@@ -438,14 +497,14 @@ def _solve(mode: str, iterations: int, max_step: float, tol: float, mask: Array,
            z: dict[str, Array], theta: dict[str, Array], Q: Array, target: Array) -> FirmSolution:
     u, lam, diagnostics, _ = _optimum(mode, iterations, max_step, tol, mask, z, theta, Q,
                                       target)
-    s = _scale(z, theta, Q)
+    s = _scale(z, theta, Q, mode)
     z_out = _unpack(u, mask, z)
-    sc = costs.stage_costs(z_out, theta)
+    sc = stage_costs(z_out, theta, mode)
     F = costs.fixed_cost(sc)
-    v = costs.variable_cost(sc)
-    stage_dollars = {name: sc[name]["dollars"] * (Q if name in costs.QUERY_STAGES else 1.0)
-                     for name in costs.STAGES}
-    if mode == "coverage":
+    per_query = query_stages(mode)
+    v = sum(sc[name]["dollars"] for name in per_query)
+    stage_dollars = {name: sc[name]["dollars"] * (Q if name in per_query else 1.0) for name in sc}
+    if mode == "coverage" or _rule(mode) is not None:
         shadow = s * lam / (target * (1.0 - target))
     else:
         shadow = s * lam / target

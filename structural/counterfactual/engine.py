@@ -572,6 +572,12 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
 BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
 BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a whole Q grid)
+#: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
+#: (the grid is its shared argument) and costs more to compile than the point solver, which the
+#: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
+#: continuation, so it is solved point by point (in the reasoning example this saves compiling a
+#: second continuation solver, about a third of its compile time).
+PATH_MIN_Q = 4
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
@@ -761,7 +767,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     values = {}
     fallbacks: dict[str, int] = {}
     for hyp in hypotheses:  # hypotheses differ in structure (which levers are free): one each
-        if make_solver(tech, hyp).warm_start and nQ > 1 and np.all(np.diff(Q) > 0):
+        if make_solver(tech, hyp).warm_start and nQ >= PATH_MIN_Q and np.all(np.diff(Q) > 0):
             lane_th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
                        for k, v in theta.items()}
             lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()

@@ -5,7 +5,9 @@
 roofline, KV cache, cached context, reasoning tokens, repeated data) and maps its
 :class:`~structural.firm.FirmSolution` onto the engine's fields. Use it with
 ``[technology] name = "firm"`` in a scenario; the quality targets are the firm's modes
-``coverage``, ``task_loss`` and ``model_loss``.
+``success`` (under the answer-selection rule ``selection``: the priced verifier, as in the
+pipeline technology, or the oracle), ``coverage`` (the oracle), ``task_loss`` and
+``model_loss``.
 
 Differences from :class:`~structural.counterfactual.model.PipelineTechnology` (this adapter does
 not paper over them; scenarios state them):
@@ -42,7 +44,8 @@ FIRM_POSITIVE = ("A", "B", "E", "alpha", "beta", "kappa", "phi", "R_D_star", "R_
                  "peak_train", "peak_infer", "bandwidth", "u_train", "u_finetune", "u_prefill",
                  "u_decode", "batch")
 
-MODES = {"coverage": "coverage", "task_loss": "task_loss", "model_loss": "model_loss"}
+MODES = {"coverage": "coverage", "success": "success", "task_loss": "task_loss",
+         "model_loss": "model_loss"}
 
 
 def firm_parameters(hardware: str = "H100") -> dict[str, float]:
@@ -65,6 +68,8 @@ class FirmTechnology:
 
     target: Target
     iterations: int = 60
+    #: Answer selection of a ``success`` target (:data:`structural.firm.FIRM_SELECTION`).
+    selection: str = "verifier"
     name: str = "firm"
     levers: tuple[str, ...] = firm.LEVERS
     fixed_stages: tuple[str, ...] = costs.FIXED_STAGES
@@ -78,8 +83,12 @@ class FirmTechnology:
     lever_defaults: dict[str, float] = field(default_factory=dict)
     bind_priority: tuple[str, ...] = ()
 
+    def mode(self) -> str:
+        """The firm solver's mode (:func:`structural.firm.quality_mode`)."""
+        return firm.quality_mode(MODES[self.target.kind], self.selection)
+
     def quality(self, z: dict, th: dict) -> Array:
-        return firm.quality_value(z, th, MODES[self.target.kind])
+        return firm.quality_value(z, th, self.mode())
 
     def _data(self, hyp) -> tuple[Array, dict, Array]:
         """The hypothesis as data: free-lever mask, pipeline quantities (free levers start at
@@ -93,7 +102,7 @@ class FirmTechnology:
     def own_solver(self, hyp) -> Any:
         """``solve(theta, prices, Q) -> dict`` for one point, in the engine's field names."""
         mask, z, charge = self._data(hyp)
-        mode, its = MODES[self.target.kind], self.iterations
+        mode, its = (MODES[self.target.kind], self.selection), self.iterations
 
         def solve(th: dict, pr: dict, Q: Array) -> dict:
             return _solve_point(mode, its, mask, z, charge, th, pr, Q)
@@ -105,7 +114,7 @@ class FirmTechnology:
         """One compiled batch solver shared by every hypothesis (the free set, the fixed levers
         and the charge flag travel as data, as :func:`structural.firm.solve_masked` allows)."""
         mask, z, charge = self._data(hyp)
-        mode, its = MODES[self.target.kind], self.iterations
+        mode, its = (MODES[self.target.kind], self.selection), self.iterations
 
         def run(th: dict, pr: dict, q: Array) -> dict:
             return _batched(mode, its, mask, z, charge, th, pr, q)
@@ -113,19 +122,20 @@ class FirmTechnology:
         return run
 
 
-def _solve_point(mode: str, its: int, mask: Array, z: dict, charge: Array, th: dict, pr: dict,
-                 Q: Array) -> dict:
+def _solve_point(mode: tuple[str, str], its: int, mask: Array, z: dict, charge: Array, th: dict,
+                 pr: dict, Q: Array) -> dict:
     theta = {k: v for k, v in th.items() if k != "target"}
     theta.update(pr)
-    s = firm.solve_masked(mask, z, theta, Q, th["target"], quality=mode, iterations=its)
-    stages = costs.stage_costs(s.levers, theta)
-    parts = {name: stages[name]["dollars"] for name in costs.STAGES}
+    s = firm.solve_masked(mask, z, theta, Q, th["target"], quality=mode[0], selection=mode[1],
+                          iterations=its)
+    stages = firm.stage_costs(s.levers, theta, firm.quality_mode(*mode))
+    parts = {name: stage["dollars"] for name, stage in stages.items()}
     # A bought-in or open base model: its pretraining and unique data are sunk.
     parts["pretrain"] = charge * parts["pretrain"]
     parts["data"] = charge * theta["data_price"] * s.levers["U"] \
         + theta["finetune_data_price"] * s.levers["D_F"]
     F = sum(parts[k] for k in costs.FIXED_STAGES)
-    v = sum(parts[k] for k in costs.QUERY_STAGES)
+    v = sum(parts[k] for k in firm.query_stages(firm.quality_mode(*mode)))
     ok = s.converged
     out = {f"lever_{k}": jnp.broadcast_to(s.levers[k], ()) for k in firm.LEVERS}
     out.update({f"cost_{k}": v_ for k, v_ in parts.items()})
@@ -137,6 +147,6 @@ def _solve_point(mode: str, its: int, mask: Array, z: dict, charge: Array, th: d
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _batched(mode: str, its: int, mask: Array, z: dict, charge: Array, th: dict, pr: dict,
-             q: Array) -> dict:
+def _batched(mode: tuple[str, str], its: int, mask: Array, z: dict, charge: Array, th: dict,
+             pr: dict, q: Array) -> dict:
     return jax.vmap(lambda t, p, Q: _solve_point(mode, its, mask, z, charge, t, p, Q))(th, pr, q)

@@ -8,9 +8,11 @@ uncertainty, feeding the counterfactuals.
   (corr(A, α) ≈ 0.98): scenarios draw whole replicates, never independent marginals.
 * ``success_link`` — the loss → success link (κ, ℓ_task, φ) of :mod:`structural.fitted.task_success`
   (beta-binomial MLE on Epoch's benchmark runs × training compute), for the GPQA-diamond threshold
-  ℓ, drawn from its asymptotic normal on the estimation scale (log κ, log φ). Every scenario with a
-  success or coverage target uses it by default; one that lists its own ``fit = [...]`` without it
-  makes the link an assumption with a stated range
+  ℓ: the point estimate and its joint cluster-bootstrap replicates (:data:`LINK_REPLICATES`
+  resamples of the models, every run of a model together, NumPy seed :data:`LINK_SEED`; all
+  replicates refitted in one batched solve, :func:`structural.fitted.task_success.bootstrap_link`).
+  Every scenario with a success or coverage target uses it by default; one that lists its own
+  ``fit = [...]`` without it makes the link an assumption with a stated range
   (:func:`structural.counterfactual.provenance.success_link`).
 * ``training_cost`` — the training-cost model of :mod:`structural.fitted.training_cost` (MLE):
   the effective training utilisation u and the price of a training FLOP at the reference date,
@@ -49,8 +51,13 @@ from llmecon.errors import InputError
 
 __all__ = ["FITS"]
 
-#: Version of the cached draws; bump when a fit's method changes.
+#: Version of the cached draws; bump when a fit's method changes (:data:`FIT_VERSIONS` per fit).
 CACHE_VERSION = 1
+#: Fits whose method changed since :data:`CACHE_VERSION`: their own cache version.
+FIT_VERSIONS = {"success_link": 2}   # 2: bootstrap replicates, not the asymptotic normal
+#: Cluster-bootstrap replicates of the loss-to-success link, and the seed of their resamples.
+LINK_REPLICATES = 400
+LINK_SEED = 20240102
 #: Bootstrap replicates of the Chinchilla refit (Besiroglu et al.'s first 400 resamples).
 CHINCHILLA_REPLICATES = 400
 #: Date at which the fitted price of a training FLOP is read (years since 2020-01-01).
@@ -86,7 +93,7 @@ def _cache_dir() -> Path:
 
 def _cached(name: str, compute: Callable[[], tuple[dict, pd.DataFrame]]) -> tuple[dict,
                                                                                   pd.DataFrame]:
-    path = _cache_dir() / f"{name}-v{CACHE_VERSION}.csv"
+    path = _cache_dir() / f"{name}-v{FIT_VERSIONS.get(name, CACHE_VERSION)}.csv"
     if path.exists():
         table = pd.read_csv(path)
         point = table.iloc[0].to_dict()
@@ -165,11 +172,7 @@ def _serving_utilisation() -> tuple[dict, pd.DataFrame]:
 def _success_link() -> tuple[dict, pd.DataFrame]:
     from structural.fitted import task_success
 
-    res = task_success.fit()
-    point = task_success.link_parameters(res, SUCCESS_TASK)
-    d = asymptotic_draws(res, 2000, 20240102)
-    ell = task_success.ell_name(SUCCESS_TASK)
-    return point, pd.DataFrame({"kappa": d["kappa"], "ell_task": d[ell], "phi": d["phi"]})
+    return task_success.bootstrap_link(SUCCESS_TASK, LINK_REPLICATES, LINK_SEED)
 
 
 FITS: dict[str, tuple[Callable[[], tuple[dict, pd.DataFrame]], str, str]] = {
@@ -184,8 +187,8 @@ FITS: dict[str, tuple[Callable[[], tuple[dict, pd.DataFrame]], str, str]] = {
                             "asymptotic normal on the logit scale"),
     "success_link": (_success_link, "benchmark_runs × training compute (Epoch AI), "
                                     "benchmark GPQA diamond",
-                     "beta-binomial MLE (structural.fitted.task_success), asymptotic normal on "
-                     "the estimation scale"),
+                     "beta-binomial MLE (structural.fitted.task_success), "
+                     f"{LINK_REPLICATES} cluster-bootstrap replicates (models resampled)"),
 }
 
 

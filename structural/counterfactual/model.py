@@ -432,9 +432,7 @@ class PipelineTechnology(EngineSolved):
         stages = costs.stage_costs(q, ct)
         parts = {name: stages[name][field_] for name in costs.STAGES}
         if self.selection == "verifier":
-            check = costs.stage_costs({**q, "c": q["c"] + q["x"], "x": q["y"],
-                                       "cached_fraction": 0.0}, ct)["input"][field_]
-            parts["verify"] = q["k"] * check
+            parts["verify"] = costs.verify_stage(q, ct)[field_]
         return parts
 
     def _expected_query_parts(self, q: dict, th: dict, ct: dict, field_: str) -> dict:

@@ -299,7 +299,8 @@ def _technology_name(tdoc: dict) -> str:
         raise ScenarioError(f"technology.name: expected 'pipeline', 'tradeoff' or 'firm', "
                             f"got {tech_name!r}")
     _keys(tdoc, {"name", "attention", "selection"} if tech_name == "pipeline" else
-          {"name", "hardware", "iterations"} if tech_name == "firm" else {"name"}, "technology")
+          {"name", "hardware", "iterations", "selection"} if tech_name == "firm" else {"name"},
+          "technology")
     return tech_name
 
 
@@ -360,6 +361,20 @@ def _selection(tdoc: dict) -> str:
     if rule not in SELECTION_RULES:
         raise ScenarioError(f"technology.selection: expected one of {', '.join(SELECTION_RULES)}, "
                             f"got {rule!r}")
+    return rule
+
+
+def _firm_selection(tdoc: dict) -> str:
+    """[technology] selection of a firm scenario: the answer-selection rule of a ``success``
+    target, the priced verifier by default (the firm's solver needs a rule smooth in k, so not
+    majority vote; ``oracle`` is the free perfect verifier, which ``coverage`` also names)."""
+    from structural.firm import FIRM_SELECTION
+
+    rule = tdoc.get("selection", "verifier")
+    if rule not in FIRM_SELECTION:
+        raise ScenarioError(f"technology.selection: expected one of {', '.join(FIRM_SELECTION)} "
+                            f"for the firm (its solver needs success smooth in k; majority vote "
+                            f"is a step function of k), got {rule!r}")
     return rule
 
 
@@ -563,9 +578,10 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
         raise ScenarioError("missing field 'target' (a [target] table)")
     tg = _table(doc["target"], "target")
     _keys(tg, {"kind", "value"}, "target", ("kind", "value"))
-    if tg["kind"] not in ("coverage", "task_loss", "model_loss"):
-        raise ScenarioError(f"target.kind: expected one of coverage, task_loss, model_loss, "
-                            f"got {tg['kind']!r}")
+    if tg["kind"] not in ("success", "coverage", "task_loss", "model_loss"):
+        raise ScenarioError(f"target.kind: expected one of success, coverage, task_loss, "
+                            f"model_loss, got {tg['kind']!r}")
+    selection = _firm_selection(tdoc)
     pdoc = _table(doc.get("parameters", {}), "parameters")
     _keys(pdoc, PARAMETER_KEYS, "parameters")
     if "preset" in pdoc:
@@ -607,11 +623,11 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
     hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), firm.LEVERS, base_levers, kinds,
                         extra_fixed=set(base_levers) - set(firm.LEVERS))
             for name, h in hdoc.items()]
-    used = _used(base_params, hyps, tg["kind"], "dollars") - {"serve_price_scale"}
+    used = _used(base_params, hyps, tg["kind"], "dollars", selection) - {"serve_price_scale"}
     source_, prov = _parameter_sources(pdoc, "firm", base_params, used, str(hardware), base_dir,
                                        kind=tg["kind"])
     tech = FirmTechnology(M.Target(tg["kind"], _num(tg["value"], "target.value")),
-                          iterations=int(tdoc.get("iterations", 60)))
+                          iterations=int(tdoc.get("iterations", 60)), selection=selection)
     shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails,

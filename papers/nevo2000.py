@@ -118,28 +118,8 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
     """
-    from structural.market import (
-        DemandSpec,
-        build_agents,
-        build_products,
-        estimate_demand,
-        optimal_instruments,
-        post,
-    )
-
-    products, agents = load()
-    logit = estimate_demand(build_products(products, DemandSpec("prices", absorb="product_ids")))
-    nl_data = products.assign(nesting_ids=1)
-    nl_data["demand_instruments20"] = nl_data.groupby(["market_ids", "nesting_ids"])[
-        "shares"].transform("size")
-    nested = estimate_demand(build_products(nl_data, DemandSpec("0 + prices",
-                                                                nesting="nesting_ids")), rho=0.7)
-    spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                      demographics="0 + income + income_squared + age + child",
-                      absorb="product_ids")
-    p = build_products(products, spec)
-    rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
-                         optimizer="bfgs")
+    logit, nested, rc, p = _estimate_three()
+    products = load()[0]
     pub = [("logit price coefficient", logit.params["prices"], -30.0471),
            ("logit price SE", logit.bse["prices"], 1.0086),
            ("nested logit rho", nested.params["rho"], 0.9826),
@@ -156,6 +136,54 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
                                                                 "std_err": rc.bse})})
     estimates.index.names = ["model", "parameter"]
     table = estimates.reset_index().set_index("parameter")
+    summary, merger, cf = _post_estimation(rc, p, products, quick)
+    notes = [f"RC estimated in {rc.seconds:.1f} s ({rc.optimizer_iterations} BFGS iterations); "
+             f"share inversion converged in {int(rc.inversion['converged'].sum())}/"
+             f"{len(rc.inversion)} markets",
+             f"merger: firm 2 joins firm 1; ζ-markup equilibrium converged: {cf.converged}; "
+             f"intervals from {cf.draws} parametric draws (2.5%–97.5%)"]
+    if quick:
+        notes.insert(1, "optimal-instrument step skipped (quick)")
+    else:
+        table = _optimal_iv_step(rc, table, checks, notes)
+    files: list[Path] = []
+    if out is not None:
+        files += write_tables(table, out, "estimates", "Nevo (2000): estimates", notes[:-1])
+        files += write_tables(summary, out, "elasticities_markups",
+                              "Nevo (2000) RC: mean own-price elasticity and markup by product")
+        files += write_tables(merger, out, "merger", "Nevo (2000) RC: merger of firms 1 and 2, "
+                              "mean relative price change by firm", notes[-1:])
+    rep = Reproduction("nevo2000", TITLE, table, checks, notes, files)
+    rep.table = table
+    return rep
+
+
+def _estimate_three():
+    """The tutorial's logit (product effects), one-nest nested logit and RC model with
+    demographics, from PyBLP's starting values."""
+    from structural.market import DemandSpec, build_agents, build_products, estimate_demand
+
+    products, agents = load()
+    logit = estimate_demand(build_products(products, DemandSpec("prices", absorb="product_ids")))
+    nl_data = products.assign(nesting_ids=1)
+    nl_data["demand_instruments20"] = nl_data.groupby(["market_ids", "nesting_ids"])[
+        "shares"].transform("size")
+    nested = estimate_demand(build_products(nl_data, DemandSpec("0 + prices",
+                                                                nesting="nesting_ids")), rho=0.7)
+    spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+                      demographics="0 + income + income_squared + age + child",
+                      absorb="product_ids")
+    p = build_products(products, spec)
+    rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
+                         optimizer="bfgs")
+    return logit, nested, rc, p
+
+
+def _post_estimation(rc, p, products, quick: bool):
+    """Mean own elasticity and markup by product, and the merger of firms 1 and 2 (mean relative
+    price change by firm with draw-based intervals)."""
+    from structural.market import post
+
     el = post.elasticities(rc)
     own = np.diagonal(el, axis1=1, axis2=2)[p.layout.t, p.layout.j]
     eta = post.markups(rc)
@@ -172,32 +200,22 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     merger = change.groupby("firm_ids")[["price_change", "price_change_low",
                                          "price_change_high"]].mean()
     merger.index.name = "firm_ids"
-    notes = [f"RC estimated in {rc.seconds:.1f} s ({rc.optimizer_iterations} BFGS iterations); "
-             f"share inversion converged in {int(rc.inversion['converged'].sum())}/"
-             f"{len(rc.inversion)} markets",
-             f"merger: firm 2 joins firm 1; ζ-markup equilibrium converged: {cf.converged}; "
-             f"intervals from {cf.draws} parametric draws (2.5%–97.5%)"]
-    if quick:
-        notes.insert(1, "optimal-instrument step skipped (quick)")
-    else:
-        again = optimal_instruments(rc).estimate(method="1s", optimizer="bfgs")
-        checks += optimal_iv_checks(again)
-        extra = pd.DataFrame({"model": "random_coefficients_optimal_iv",
-                              "estimate": again.params, "std_err": again.bse})
-        table = pd.concat([table, extra.rename_axis("parameter")])
-        notes.insert(1, f"optimal instruments: re-estimated in {again.seconds:.1f} s "
-                        f"({again.optimizer_iterations} BFGS iterations), GMM objective "
-                        f"{again.objective:.6g}")
-    files: list[Path] = []
-    if out is not None:
-        files += write_tables(table, out, "estimates", "Nevo (2000): estimates", notes[:-1])
-        files += write_tables(summary, out, "elasticities_markups",
-                              "Nevo (2000) RC: mean own-price elasticity and markup by product")
-        files += write_tables(merger, out, "merger", "Nevo (2000) RC: merger of firms 1 and 2, "
-                              "mean relative price change by firm", notes[-1:])
-    rep = Reproduction("nevo2000", TITLE, table, checks, notes, files)
-    rep.table = table
-    return rep
+    return summary, merger, cf
+
+
+def _optimal_iv_step(rc, table: pd.DataFrame, checks: list, notes: list) -> pd.DataFrame:
+    """PyBLP's post-estimation tutorial step: re-estimate the RC model on its feasible optimal
+    instruments; adds the checks and a note, returns the table with the new estimates."""
+    from structural.market import optimal_instruments
+
+    again = optimal_instruments(rc).estimate(method="1s", optimizer="bfgs")
+    checks += optimal_iv_checks(again)
+    extra = pd.DataFrame({"model": "random_coefficients_optimal_iv",
+                          "estimate": again.params, "std_err": again.bse})
+    notes.insert(1, f"optimal instruments: re-estimated in {again.seconds:.1f} s "
+                    f"({again.optimizer_iterations} BFGS iterations), GMM objective "
+                    f"{again.objective:.6g}")
+    return pd.concat([table, extra.rename_axis("parameter")])
 
 
 def optimal_iv_checks(results) -> list[Check]:

@@ -4,6 +4,9 @@ post-estimation against PyBLP's methods."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,19 +26,14 @@ from structural.market import (
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
+sys.path.insert(0, str(Path(__file__).parent))
 
-NEVO_SIGMA = np.diag([0.3302, 2.4526, 0.0163, 0.2441])
-NEVO_PI = np.array([[5.4819, 0, 0.2037, 0], [15.8935, -1.2000, 0, 2.6342],
-                    [-0.2506, 0, 0.0511, 0], [1.2650, 0, -0.8091, 0]])
-NEVO_SPEC = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                       demographics="0 + income + income_squared + age + child",
-                       absorb="product_ids")
+from _nevo import NEVO_PI, NEVO_SIGMA, NEVO_SPEC  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def nevo():
-    return (pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION),
-            pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION))
+def nevo(nevo_data):
+    return nevo_data
 
 
 def test_logit_matches_pyblp_and_tutorial(nevo):
@@ -104,17 +102,9 @@ def test_nested_logit_post_estimation_matches_pyblp(nevo):
 
 
 @pytest.fixture(scope="module")
-def nevo_at_start(nevo):
-    """Our results and PyBLP's at Nevo's starting values (no optimisation): same point."""
-    df, ag = nevo
-    p = build_products(df, NEVO_SPEC)
-    r = estimate_demand(p, build_agents(p, ag), sigma=NEVO_SIGMA, pi=NEVO_PI, method="1s",
-                        optimizer="bfgs", optimizer_options={"maxiter": 0})
-    prob = pyblp.Problem((pyblp.Formulation("0 + prices", absorb="C(product_ids)"),
-                          pyblp.Formulation("1 + prices + sugar + mushy")), df,
-                         pyblp.Formulation("0 + income + income_squared + age + child"), ag)
-    ref = prob.solve(NEVO_SIGMA, NEVO_PI, optimization=pyblp.Optimization("return"), method="1s")
-    return p, r, ref
+def nevo_at_start(nevo_start):
+    """Ours and PyBLP's results at Nevo's starting values (no optimisation): same point."""
+    return nevo_start
 
 
 @pytest.mark.filterwarnings("ignore::estimation.errors.NotConvergedWarning")
@@ -144,10 +134,10 @@ def test_post_estimation_matches_pyblp(nevo, nevo_at_start):
     np.testing.assert_allclose(cs.to_numpy(), ref.compute_consumer_surpluses().ravel(), rtol=1e-6)
     merger = df["firm_ids"].replace(2, 1)
     ref_prices = ref.compute_prices(firm_ids=merger, costs=ref.compute_costs()).ravel()
-    cf = post.counterfactual(r, firm_ids=merger.to_numpy(), draws=8)
+    cf = post.counterfactual(r, firm_ids=merger.to_numpy(), draws=3)
     assert cf.converged
     np.testing.assert_allclose(cf.table["new_prices"], ref_prices, rtol=1e-6)
-    assert 0 < cf.draws <= 8  # draws whose inversion or equilibrium fails are dropped, counted
+    assert 0 < cf.draws <= 3  # draws whose inversion or equilibrium fails are dropped, counted
     inside = (cf.table["new_prices_low"] <= cf.table["new_prices_high"]).all()
     # the merging firms raise every price; rivals need not at these (starting-value) parameters:
     # PyBLP's equilibrium has 177 of them a little lower, and ours equals it (above)

@@ -5,7 +5,9 @@ inversion, parameter recovery on simulated data with the optimal instruments, an
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -27,14 +29,10 @@ from structural.market.optimal import shifters
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
+sys.path.insert(0, str(Path(__file__).parent))
 
-NEVO_SIGMA = np.diag([0.3302, 2.4526, 0.0163, 0.2441])
-NEVO_PI = np.array([[5.4819, 0, 0.2037, 0], [15.8935, -1.2000, 0, 2.6342],
-                    [-0.2506, 0, 0.0511, 0], [1.2650, 0, -0.8091, 0]])
-NEVO_SPEC = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                       demographics="0 + income + income_squared + age + child",
-                       absorb="product_ids")
-AT_START = {"method": "1s", "optimizer": "bfgs", "optimizer_options": {"maxiter": 0}}
+from _nevo import AT_START, NEVO_PI, NEVO_SIGMA, NEVO_SPEC  # noqa: E402
+from _nevo import pyblp_nevo as _pyblp_nevo_with  # noqa: E402
 
 
 def _quiet(fn, *args, **kwargs):
@@ -45,9 +43,7 @@ def _quiet(fn, *args, **kwargs):
 
 
 def _pyblp_nevo(df, ag):
-    return pyblp.Problem((pyblp.Formulation("0 + prices", absorb="C(product_ids)"),
-                          pyblp.Formulation("1 + prices + sugar + mushy")), df,
-                         pyblp.Formulation("0 + income + income_squared + age + child"), ag)
+    return _pyblp_nevo_with(pyblp, df, ag)
 
 
 def assert_columns_close(ours, theirs, rtol=1e-6):
@@ -59,15 +55,9 @@ def assert_columns_close(ours, theirs, rtol=1e-6):
 
 
 @pytest.fixture(scope="module")
-def nevo():
+def nevo(nevo_start):
     """Ours and PyBLP's results at Nevo's starting values (same point, no optimisation)."""
-    df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
-    ag = pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION)
-    p = build_products(df, NEVO_SPEC)
-    r = _quiet(estimate_demand, p, build_agents(p, ag), sigma=NEVO_SIGMA, pi=NEVO_PI, **AT_START)
-    ref = _pyblp_nevo(df, ag).solve(NEVO_SIGMA, NEVO_PI, method="1s",
-                                    optimization=pyblp.Optimization("return"))
-    return r, ref
+    return nevo_start[1:]
 
 
 def test_nevo_approximate_optimal_instruments_match_pyblp(nevo):

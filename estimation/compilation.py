@@ -147,6 +147,8 @@ class CompileStats:
     loaded: int = 0
     compile_seconds: float = 0.0
     trace_seconds: float = 0.0
+    #: Traced programs read back from disk instead of traced (:func:`traced_jit`).
+    reused: int = 0
 
     @property
     def seconds(self) -> float:
@@ -155,12 +157,14 @@ class CompileStats:
     def __sub__(self, other: CompileStats) -> CompileStats:
         return CompileStats(self.compiled - other.compiled, self.loaded - other.loaded,
                             self.compile_seconds - other.compile_seconds,
-                            self.trace_seconds - other.trace_seconds)
+                            self.trace_seconds - other.trace_seconds,
+                            self.reused - other.reused)
 
     def line(self) -> str:
         """One line for ``--verbose`` output."""
         return (f"compilation: {self.seconds:.2f} s ({self.compiled} compiled, {self.loaded} "
-                f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering)")
+                f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering; "
+                f"{self.reused} traced programs read back)")
 
 
 class _Counter:
@@ -197,7 +201,7 @@ def compile_stats() -> CompileStats:
     as loaded, not compiled)."""
     with _COUNTER.lock:
         return CompileStats(_COUNTER.backend - _COUNTER.hits, _COUNTER.hits,
-                            _COUNTER.compile_s, _COUNTER.trace_s)
+                            _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"])
 
 
 # --- Traced programs kept on disk -------------------------------------------------------------

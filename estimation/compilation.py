@@ -296,6 +296,10 @@ def fingerprint(x: object, _depth: int = 0) -> str:
         if _module_kind(x.__module__) is None:
             raise _Unkeyable(f"class {x.__qualname__} of {x.__module__}")
         return f"type:{x.__module__}.{x.__qualname__}"
+    if isinstance(x, types.ModuleType):
+        if _module_kind(x.__name__) is None:
+            raise _Unkeyable(f"module {x.__name__}")
+        return f"module:{x.__name__}"
     if isinstance(x, types.MethodType):
         return f"method({fp(x.__func__)},{fp(x.__self__)})"
     if isinstance(x, functools.partial):

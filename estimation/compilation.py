@@ -368,7 +368,7 @@ class _TracedJit:
 
             try:
                 text = fingerprint(self.key)
-            except _Unkeyable:
+            except Exception:  # _Unkeyable, or an object that does not look as expected
                 self.base = None
             else:
                 self.base = hashlib.sha256(f"{_source_digest()}|{text}".encode()).hexdigest()
@@ -413,12 +413,12 @@ class _TracedJit:
 
             try:
                 exported = jax.export.export(jax.jit(flat))(*leaves)
-                blob = exported.serialize()
+                out_tree = box["tree"]
+                payload = pickle.dumps((out_tree, exported.serialize()))
             except Exception:  # a program JAX cannot export: traced every run, as before
                 _TRACED[digest] = fallback = self._plain(args)
                 return fallback
-            out_tree = box["tree"]
-            _write_atomic(path, pickle.dumps((out_tree, blob)))
+            _write_atomic(path, payload)
             _TRACED_STATS["written"] += 1
         run = jax.jit(exported.call)
 

@@ -25,10 +25,14 @@ import json, sys
 import numpy as np
 from structural.fitted import price_trend
 from estimation.compilation import compile_stats, traced_programs
-res = price_trend.fit()
+scores = price_trend.eci_scores()
+res = price_trend.fit_threshold(price_trend.observations(),
+                                float(scores[price_trend.REFERENCE_MODELS[0]]))
+dcl = price_trend.decline(res)  # a delta-method function of the parameters
 s = compile_stats()
 print(json.dumps({"params": res.params.to_numpy().tolist(), "bse": res.bse.to_numpy().tolist(),
-                  "llf": res.llf, "traced": traced_programs(), "compiled": s.compiled}))
+                  "llf": res.llf, "decline": dcl.to_numpy().tolist(),
+                  "traced": traced_programs(), "compiled": s.compiled}))
 """
 
 
@@ -42,11 +46,11 @@ def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     first, second = run(), run()
-    assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
+    assert first["traced"]["written"] >= 3 and first["traced"]["loaded"] == 0
     assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0}
     assert second["compiled"] == 0
     # bit for bit: the program read back is the one traced
-    for key in ("params", "bse", "llf"):
+    for key in ("params", "bse", "llf", "decline"):
         assert second[key] == first[key]
     assert list((tmp_path / "cache" / compilation.TRACED_DIR).glob("*.jaxexport"))
 

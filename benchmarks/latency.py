@@ -118,14 +118,17 @@ class Timing:
 
 
 def run(argv: list[str], env: dict[str, str]) -> Timing:
-    """Run one ``llmecon`` process (``--verbose`` for its compile count) and time it."""
+    """Run one ``llmecon`` process (``--verbose`` for its compile count) and time it, from the
+    checkout ``env["PYTHONPATH"]`` names if any (its working directory: ``python -m`` puts that
+    before PYTHONPATH), else from this one."""
     cmd = [sys.executable, "-m", "llmecon", *argv]
     if argv and argv[0] != "--help":
         cmd.append("--verbose")
     load = os.getloadavg()[0]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
+                       cwd=env.get("PYTHONPATH") or ROOT)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -175,6 +178,7 @@ def main() -> int:
         scratch.mkdir()
         env = {**os.environ, "LLMECON_CACHE_DIR": str(Path(tmp) / "cache")}
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        env.pop("PYTHONPATH", None)  # this checkout (the working directory of each run)
         base_env = None
         if args.baseline is not None:
             base_env = {**env, "LLMECON_CACHE_DIR": str(Path(tmp) / "cache_baseline"),

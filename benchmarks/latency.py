@@ -15,7 +15,12 @@ filled with bundled data written to a scratch folder; lines with ``[...]`` alter
 skipped), plus ``llmecon reproduce NAME`` for every paper and ``llmecon counterfactual NAME`` for
 the counterfactual examples the README names.
 
-    python benchmarks/latency.py [--only SUBSTRING ...] [--repeat-warm K]
+Each line also gives the CPU seconds of the process (user + system), which other work on the
+machine does not inflate, and the load average when the command started. With ``--baseline DIR``
+(a checkout of another version, e.g. ``git worktree add /tmp/base main``) every command also runs
+from that version, alternating with this one under the same load, and the ratios are printed.
+
+    python benchmarks/latency.py [--only SUBSTRING ...] [--repeat-warm K] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,16 +104,49 @@ def _fresh_out(argv: list[str], k: int) -> list[str]:
     return [f"{a}_warm{k}" if i and argv[i - 1] == "--out" else a for i, a in enumerate(argv)]
 
 
-def run(argv: list[str], env: dict[str, str]) -> tuple[float, int | None, int]:
-    """(wall seconds, XLA compilations, exit status) of one ``llmecon`` process."""
+@dataclass
+class Timing:
+    """One ``llmecon`` process: wall and CPU seconds (user + system, of the process and its
+    children: what it costs whatever else the machine runs), XLA compilations, exit status and
+    the 1-minute load average when it started."""
+
+    wall: float
+    cpu: float
+    compiled: int | None
+    rc: int
+    load: float
+
+
+def run(argv: list[str], env: dict[str, str]) -> Timing:
+    """Run one ``llmecon`` process (``--verbose`` for its compile count) and time it, from the
+    checkout ``env["PYTHONPATH"]`` names if any (its working directory: ``python -m`` puts that
+    before PYTHONPATH), else from this one."""
     cmd = [sys.executable, "-m", "llmecon", *argv]
     if argv and argv[0] != "--help":
         cmd.append("--verbose")
+    load = os.getloadavg()[0]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
+                       cwd=env.get("PYTHONPATH") or ROOT)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     m = COMPILE_RE.search(p.stderr)
-    return wall, (int(m.group(1)) if m else None), p.returncode
+    return Timing(wall, cpu, int(m.group(1)) if m else None, p.returncode, load)
+
+
+def cold_and_warm(argv: list[str], env: dict[str, str], repeat_warm: int) -> tuple[Timing, Timing]:
+    """The cold run (an empty cache) and the fastest of ``repeat_warm`` warm runs."""
+    cold = run(argv, env)
+    warm = min((run(_fresh_out(argv, k), env) for k in range(max(repeat_warm, 1))),
+               key=lambda t: t.wall)
+    return cold, warm
+
+
+def _cell(t: Timing) -> str:
+    comp = t.compiled if t.compiled is not None else "-"
+    return f"{t.wall:7.2f} {t.cpu:6.2f} {comp:>4}"
 
 
 def help_imports_jax(env: dict[str, str]) -> bool:
@@ -123,41 +163,67 @@ def main() -> int:
                     help="run only commands containing one of these substrings")
     ap.add_argument("--repeat-warm", type=int, default=1,
                     help="warm runs per command; the fastest is reported")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a checkout of another version (e.g. main): each command also runs "
+                         "from it (PYTHONPATH), alternating with this one so both see the same "
+                         "load, and the ratios baseline / this are printed")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"cores available: {cores}")
+    print(f"cores available: {cores}; load average at start {os.getloadavg()[0]:.1f}")
+    print("wall and cpu in seconds (cpu: user + system of the process, what it costs whatever "
+          "else runs); comp: XLA compilations; load: 1-minute load average at the cold start")
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        scratch, cache = Path(tmp) / "scratch", Path(tmp) / "cache"
+        scratch = Path(tmp) / "scratch"
         scratch.mkdir()
-        env = {**os.environ, "LLMECON_CACHE_DIR": str(cache)}
+        env = {**os.environ, "LLMECON_CACHE_DIR": str(Path(tmp) / "cache")}
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        env.pop("PYTHONPATH", None)  # this checkout (the working directory of each run)
+        base_env = None
+        if args.baseline is not None:
+            base_env = {**env, "LLMECON_CACHE_DIR": str(Path(tmp) / "cache_baseline"),
+                        "PYTHONPATH": str(args.baseline.resolve())}
         commands = [["--help"], *readme_commands(scratch)]
         if args.only:
             commands = [c for c in commands if any(s in " ".join(c) for s in args.only)]
-        print(f"{'command':<64} {'cold s':>7} {'comp':>5} {'warm s':>7} {'comp':>5}  rc")
+        head = (f"{'cold: wall':>12} {'cpu':>6} {'comp':>4} "
+                f"{'warm: wall':>12} {'cpu':>6} {'comp':>4}")
+        print(f"{'command':<52} {'load':>5} {head}  rc")
         for argv in commands:
             label = "llmecon " + " ".join(a if not a.startswith(tmp) else "DIR" for a in argv)
-            cold, c_comp, rc = run(argv, env)
-            warm, w_comp = min((run(_fresh_out(argv, k), env)[:2]
-                                for k in range(max(args.repeat_warm, 1))), key=lambda r: r[0])
-            print(f"{label[:64]:<64} {cold:7.2f} {c_comp if c_comp is not None else '-':>5} "
-                  f"{warm:7.2f} {w_comp if w_comp is not None else '-':>5}  {rc}", flush=True)
             text = " ".join(argv)
+            if base_env is not None:
+                b_cold, b_warm = cold_and_warm(_fresh_out(argv, 100), base_env,
+                                               args.repeat_warm)
+            cold, warm = cold_and_warm(argv, env, args.repeat_warm)
+            print(f"{label[:52]:<52} {cold.load:5.1f} {_cell(cold):>24}  {_cell(warm):>24}  "
+                  f"{cold.rc}", flush=True)
+            if base_env is not None:
+                print(f"{'  baseline':<52} {b_cold.load:5.1f} {_cell(b_cold):>24}  "
+                      f"{_cell(b_warm):>24}  {b_cold.rc}")
+                print(f"{'  ratio baseline / this':<52} {'':5} "
+                      f"{b_cold.wall / cold.wall:7.2f}x {b_cold.cpu / cold.cpu:5.2f}x {'':4} "
+                      f"{b_warm.wall / warm.wall:7.2f}x {b_warm.cpu / warm.cpu:5.2f}x", flush=True)
             if argv == ["--help"]:
-                if warm > HELP_LIMIT:
-                    failures.append(f"llmecon --help took {warm:.2f} s (target {HELP_LIMIT} s)")
-            elif FULL_BOOTSTRAP not in text and warm > WARM_LIMIT:
-                failures.append(f"{label}: warm {warm:.2f} s (target {WARM_LIMIT} s)")
+                if warm.wall > HELP_LIMIT:
+                    failures.append(f"llmecon --help took {warm.wall:.2f} s, cpu {warm.cpu:.2f} s "
+                                    f"(target {HELP_LIMIT} s)")
+            elif FULL_BOOTSTRAP not in text and warm.wall > WARM_LIMIT:
+                failures.append(f"{label}: warm {warm.wall:.2f} s, cpu {warm.cpu:.2f} s "
+                                f"(target {WARM_LIMIT} s)")
             if text.startswith("reproduce llm_costs"):
-                if cold > LLM_COSTS_COLD or (c_comp or 0) > LLM_COSTS_COMPILES:
-                    failures.append(f"{label}: cold {cold:.1f} s with {c_comp} compilations "
-                                    f"(target {LLM_COSTS_COLD} s, {LLM_COSTS_COMPILES})")
-                if warm > LLM_COSTS_WARM:
-                    failures.append(f"{label}: warm {warm:.1f} s (target {LLM_COSTS_WARM} s)")
+                if cold.wall > LLM_COSTS_COLD or (cold.compiled or 0) > LLM_COSTS_COMPILES:
+                    failures.append(f"{label}: cold {cold.wall:.1f} s (cpu {cold.cpu:.1f} s) with "
+                                    f"{cold.compiled} compilations (target {LLM_COSTS_COLD} s, "
+                                    f"{LLM_COSTS_COMPILES})")
+                if warm.wall > LLM_COSTS_WARM:
+                    failures.append(f"{label}: warm {warm.wall:.1f} s, cpu {warm.cpu:.1f} s "
+                                    f"(target {LLM_COSTS_WARM} s)")
         if help_imports_jax(env):
             failures.append("llmecon --help imports JAX")
-    print()
+    print(f"load average at the end {os.getloadavg()[0]:.1f} on {cores} cores"
+          + (" (wall times are inflated by the other work; cpu is not)"
+             if os.getloadavg()[0] > cores else ""))
     print("targets met" if not failures else "targets missed:\n  " + "\n  ".join(failures))
     return 0
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,8 @@ class CompileStats:
     loaded: int = 0
     compile_seconds: float = 0.0
     trace_seconds: float = 0.0
+    #: Traced programs read back from disk instead of traced (:func:`traced_jit`).
+    reused: int = 0
 
     @property
     def seconds(self) -> float:
@@ -154,12 +157,14 @@ class CompileStats:
     def __sub__(self, other: CompileStats) -> CompileStats:
         return CompileStats(self.compiled - other.compiled, self.loaded - other.loaded,
                             self.compile_seconds - other.compile_seconds,
-                            self.trace_seconds - other.trace_seconds)
+                            self.trace_seconds - other.trace_seconds,
+                            self.reused - other.reused)
 
     def line(self) -> str:
         """One line for ``--verbose`` output."""
         return (f"compilation: {self.seconds:.2f} s ({self.compiled} compiled, {self.loaded} "
-                f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering)")
+                f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering; "
+                f"{self.reused} traced programs read back)")
 
 
 class _Counter:
@@ -196,4 +201,266 @@ def compile_stats() -> CompileStats:
     as loaded, not compiled)."""
     with _COUNTER.lock:
         return CompileStats(_COUNTER.backend - _COUNTER.hits, _COUNTER.hits,
-                            _COUNTER.compile_s, _COUNTER.trace_s)
+                            _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"])
+
+
+# --- Traced programs kept on disk -------------------------------------------------------------
+#
+# The persistent cache above saves XLA's compilation, but JAX finds an entry by hashing the
+# lowered program, so every run still traces and lowers each program in Python first: most of a
+# warm run's time. :func:`traced_jit` keeps the traced program itself (``jax.export``, StableHLO)
+# under a key computed without tracing: the function's code and the values it closes over, the
+# argument shapes and the versions of the code and of JAX. A warm run reads it back and only
+# wraps it, and the wrapped program's compilation is then a hit of the persistent cache.
+
+TRACED_DIR = "traced"
+#: Packages whose functions may be keyed by their code: their source is hashed into every key,
+#: so editing any of them invalidates the traced programs. Library functions are keyed by name
+#: (and the library versions).
+_OWN_PACKAGES = ("estimation", "structural", "papers", "data", "llmecon")
+_LIBRARIES = ("jax", "jaxlib", "numpy", "scipy", "builtins", "math", "operator", "functools")
+
+
+class _Unkeyable(Exception):
+    """A value whose content cannot be keyed without tracing: its program is not kept."""
+
+
+_SOURCE_DIGEST: str | None = None
+
+
+def _source_digest() -> str:
+    """SHA-256 of the project's Python sources and the versions of JAX and NumPy."""
+    global _SOURCE_DIGEST
+    if _SOURCE_DIGEST is None:
+        import hashlib
+
+        import jaxlib
+        import numpy as np
+
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256(f"{jax.__version__} {jaxlib.__version__} {np.__version__} "
+                           f"x64={jax.config.jax_enable_x64}".encode())
+        for pkg in _OWN_PACKAGES:
+            for path in sorted((root / pkg).rglob("*.py")):
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
+        _SOURCE_DIGEST = h.hexdigest()
+    return _SOURCE_DIGEST
+
+
+def _module_kind(module: str | None) -> str | None:
+    top = (module or "").split(".")[0]
+    if top in _OWN_PACKAGES:
+        return "own"
+    if top in _LIBRARIES:
+        return "library"
+    return None
+
+
+def fingerprint(x: object, _depth: int = 0) -> str:
+    """A text that identifies what ``x`` computes, for the key of a traced program: numbers,
+    strings, containers, arrays (by their bytes), dataclasses, enums, and functions of this
+    project (code, defaults and closure) or of JAX/NumPy/SciPy (by name). Raises
+    :class:`_Unkeyable` for anything else (a user's function from a script, an object of
+    unknown state): its program is then traced every run, as before."""
+    import dataclasses
+    import enum
+    import functools
+    import types
+
+    import numpy as np
+
+    if _depth > 40:
+        raise _Unkeyable("too deep")
+    fp = functools.partial(fingerprint, _depth=_depth + 1)
+    if x is None or isinstance(x, (bool, int, float, complex, str, bytes)):
+        return f"{type(x).__name__}:{x!r}"
+    if isinstance(x, (tuple, list)):
+        return f"{type(x).__qualname__}({','.join(fp(i) for i in x)})"
+    if isinstance(x, dict):
+        return "dict{" + ",".join(sorted(f"{fp(k)}:{fp(v)}" for k, v in x.items())) + "}"
+    if isinstance(x, (set, frozenset)):
+        return "set{" + ",".join(sorted(fp(i) for i in x)) + "}"
+    if isinstance(x, (np.ndarray, np.generic)):
+        import hashlib
+
+        a = np.asarray(x)
+        return f"nd:{a.dtype}:{a.shape}:{hashlib.sha256(a.tobytes()).hexdigest()}"
+    if isinstance(x, jax.Array):
+        if isinstance(x, jax.core.Tracer):
+            raise _Unkeyable("a traced value")
+        return fp(np.asarray(x)) + f":{getattr(x, 'weak_type', False)}"
+    if isinstance(x, enum.Enum):
+        return f"enum:{fp(type(x))}.{x.name}"
+    if isinstance(x, type):
+        if _module_kind(x.__module__) is None:
+            raise _Unkeyable(f"class {x.__qualname__} of {x.__module__}")
+        return f"type:{x.__module__}.{x.__qualname__}"
+    if isinstance(x, types.ModuleType):
+        if _module_kind(x.__name__) is None:
+            raise _Unkeyable(f"module {x.__name__}")
+        return f"module:{x.__name__}"
+    if isinstance(x, types.MethodType):
+        return f"method({fp(x.__func__)},{fp(x.__self__)})"
+    if isinstance(x, functools.partial):
+        return f"partial({fp(x.func)},{fp(x.args)},{fp(x.keywords)})"
+    if isinstance(x, types.FunctionType):
+        kind = _module_kind(x.__module__)
+        if kind is None:
+            raise _Unkeyable(f"function {x.__qualname__} of {x.__module__}")
+        name = f"fn:{x.__module__}.{x.__qualname__}"
+        if kind == "library":
+            return name
+        code = x.__code__
+        cells = tuple(c.cell_contents for c in (x.__closure__ or ()))
+        return (f"{name}@{code.co_firstlineno}:{code.co_code.hex()}:{fp(_consts(code))}:"
+                f"{fp(x.__defaults__)}:{fp(x.__kwdefaults__)}:{fp(cells)}")
+    if isinstance(x, (types.BuiltinFunctionType, np.ufunc)):
+        return f"builtin:{getattr(x, '__module__', None)}.{getattr(x, '__qualname__', x)}"
+    if dataclasses.is_dataclass(x):
+        return f"dc:{fp(type(x))}" + fp({f.name: getattr(x, f.name)
+                                         for f in dataclasses.fields(x)})
+    if isinstance(x, jax.custom_jvp | jax.custom_vjp):
+        return f"custom:{fp(x.fun)}:{fp(getattr(x, 'jvp', None))}:" \
+               f"{fp(getattr(x, 'fwd', None))}:{fp(getattr(x, 'bwd', None))}:" \
+               f"{fp(tuple(x.nondiff_argnums))}"
+    wrapped = getattr(x, "__wrapped__", None)
+    if wrapped is not None and type(x).__module__.split(".")[0] in ("jax", "jaxlib"):
+        raise _Unkeyable("a jitted function (its static arguments are not visible)")
+    if _module_kind(type(x).__module__) == "own" and hasattr(x, "__dict__"):
+        return f"obj:{fp(type(x))}{fp(vars(x))}"
+    raise _Unkeyable(f"a {type(x).__qualname__}")
+
+
+def _consts(code):
+    """A code object's constants with nested code objects (lambdas, comprehensions) expanded."""
+    import types
+
+    return tuple((c.co_code.hex(), _consts(c)) if isinstance(c, types.CodeType) else c
+                 for c in code.co_consts)
+
+
+#: Traced programs already wrapped in this process, by key: equal models share one.
+_TRACED: dict[str, Callable] = {}
+_TRACED_STATS = {"loaded": 0, "written": 0}
+
+
+def traced_programs() -> dict[str, int]:
+    """How many traced programs this process read from disk (``loaded``) and wrote
+    (``written``)."""
+    return dict(_TRACED_STATS)
+
+
+class _TracedJit:
+    """``jax.jit(fn)`` whose traced program is kept beside the compilation cache (module note
+    above); see :func:`traced_jit`."""
+
+    def __init__(self, fn: Callable, key: object) -> None:
+        self.fn = fn
+        self.jit = jax.jit(fn)
+        self.key = key
+        self.base: str | bool | None = False  # not computed yet
+        self.by_sig: dict[tuple, Callable] = {}
+
+    def _base(self) -> str | None:
+        if self.base is False:
+            import hashlib
+
+            try:
+                text = fingerprint(self.key)
+            except Exception:  # _Unkeyable, or an object that does not look as expected
+                self.base = None
+            else:
+                self.base = hashlib.sha256(f"{_source_digest()}|{text}".encode()).hexdigest()
+        return self.base
+
+    def __call__(self, *args):
+        directory = cache_in_use()
+        if directory is None or jax.device_count() > 1 or self._base() is None:
+            return self.jit(*args)
+        leaves, tree = jax.tree.flatten(args)
+        sig = (tree, tuple(str(jax.typeof(x)) for x in leaves))
+        call = self.by_sig.get(sig)
+        if call is None:
+            call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args, leaves, sig)
+        return call(*leaves)
+
+    def _program(self, directory: Path, args: tuple, leaves: list, sig: tuple) -> Callable:
+        import hashlib
+        import pickle
+
+        digest = hashlib.sha256(f"{self.base}|{sig[1]}|{sig[0]}".encode()).hexdigest()
+        if digest in _TRACED:
+            return _TRACED[digest]
+        path = directory / f"{digest}.jaxexport"
+        exported = out_tree = None
+        try:
+            out_tree, blob = pickle.loads(path.read_bytes())
+            exported = jax.export.deserialize(blob)
+            _TRACED_STATS["loaded"] += 1
+        except FileNotFoundError:
+            pass
+        except Exception:  # a stale or damaged entry: trace again and replace it
+            exported = None
+        if exported is None:
+            in_tree = jax.tree.structure(args)
+            box: dict[str, object] = {}
+
+            def flat(*xs):
+                out = self.fn(*jax.tree.unflatten(in_tree, xs))
+                flat_out, box["tree"] = jax.tree.flatten(out)
+                return flat_out
+
+            try:
+                exported = jax.export.export(jax.jit(flat))(*leaves)
+                out_tree = box["tree"]
+                payload = pickle.dumps((out_tree, exported.serialize()))
+            except Exception:  # a program JAX cannot export: traced every run, as before
+                _TRACED[digest] = fallback = self._plain(args)
+                return fallback
+            _write_atomic(path, payload)
+            _TRACED_STATS["written"] += 1
+        run = jax.jit(exported.call)
+
+        def call(*xs):
+            return jax.tree.unflatten(out_tree, run(*xs))
+
+        _TRACED[digest] = call
+        return call
+
+    def _plain(self, args: tuple) -> Callable:
+        in_tree = jax.tree.structure(args)
+        return lambda *xs: self.jit(*jax.tree.unflatten(in_tree, xs))
+
+
+def traced_jit(fn: Callable, key: object) -> Callable:
+    """``jax.jit(fn)`` (positional arguments, no static ones) whose traced program is kept on
+    disk under ``key`` (what identifies ``fn``'s computation besides the argument shapes: see
+    :func:`fingerprint`) while the compilation cache is on, so that a later process neither
+    traces nor lowers it again. Where ``key`` cannot be keyed, the cache is off or several
+    devices are in use, it is plain ``jax.jit(fn)``. Same results as ``jax.jit(fn)``: the kept
+    program is the one JAX would compile."""
+    return _TracedJit(fn, key)
+
+
+def _write_atomic(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` through a rename (another process never reads half of it),
+    then bound the folder to a quarter of the cache's size, oldest entries first."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+        entries = sorted(path.parent.glob("*.jaxexport"), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in entries)
+        budget = _max_bytes() // 4
+        for p in entries:
+            if total <= budget:
+                break
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or vanished cache costs only the time to trace again

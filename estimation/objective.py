@@ -441,9 +441,14 @@ def compiled(obj: Objective, method: str) -> Callable:
     key = (obj.static_key, method)
     fn = _COMPILED.get(key)
     if fn is None:
+        from estimation.compilation import traced_jit
+
         if method in ("scores", "per_obs", "per_obs_scores", "obs_hessians"):
-            fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t))
+            def fn(t, w, d):
+                return getattr(obj.with_data(d), method)(t)
         else:
-            fn = jax.jit(lambda t, w, d, _m=method: getattr(obj.with_data(d), _m)(t, w))
-        _COMPILED[key] = fn
+            def fn(t, w, d):
+                return getattr(obj.with_data(d), method)(t, w)
+        # Kept traced on disk under the model's static key: a later run does not trace again.
+        fn = _COMPILED[key] = traced_jit(fn, ("objective", key))
     return fn

@@ -155,12 +155,16 @@ class Results:
             return max(self.n_clusters - 1, 1)
         return max(self.nobs - len(self.theta), 1)
 
-    def _critical(self, alpha: float) -> float:
-        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+    def _critical(self, alpha: float, method: str | None = None) -> float:
+        """The two-sided critical value of ``method`` (default :attr:`interval_method`): the
+        quantile 1 − α/2 of Student's t with :attr:`df_resid` degrees of freedom, or of N(0, 1).
+        From ``scipy.special`` (what ``scipy.stats.t.ppf`` and ``norm.ppf`` call, so the same
+        numbers) rather than ``scipy.stats``, whose import is seconds of a short command."""
+        from scipy import special
 
-        if self.interval_method == "t":
-            return float(stats.t.ppf(1 - alpha / 2, self.df_resid))
-        return float(stats.norm.ppf(1 - alpha / 2))
+        if (method or self.interval_method) == "t":
+            return float(special.stdtrit(self.df_resid, 1 - alpha / 2))
+        return float(special.ndtri(1 - alpha / 2))
 
     def _warn_if_unreliable(self) -> None:
         if self.cov_warning is not None and not self.uses_bootstrap:
@@ -188,11 +192,11 @@ class Results:
 
     @property
     def pvalues(self) -> pd.Series:
-        from scipy import stats  # imported on use: scipy.stats is a second of start-up
+        from scipy import special  # scipy.stats.t.sf / norm.sf call these; lighter import
 
         z = np.abs(self.tvalues.to_numpy())
-        p = (2 * stats.t.sf(z, self.df_resid) if self.interval_method == "t"
-             else 2 * stats.norm.sf(z))
+        p = (2 * special.stdtr(self.df_resid, -z) if self.interval_method == "t"
+             else 2 * special.ndtr(-z))
         return pd.Series(p, index=self.spec.names, name="p_value")
 
     def conf_int(self, alpha: float = 0.05, method: str | None = None) -> pd.DataFrame:
@@ -205,10 +209,7 @@ class Results:
             if self.bootstrap is None:
                 raise SpecificationError("percentile intervals need a bootstrap (bootstrap=B)")
             return self.bootstrap.conf_int(alpha, "percentile").reindex(self.spec.names)
-        from scipy import stats  # imported on use: scipy.stats is a second of start-up
-
-        crit = (float(stats.t.ppf(1 - alpha / 2, self.df_resid)) if method == "t"
-                else float(stats.norm.ppf(1 - alpha / 2)))
+        crit = self._critical(alpha, method)
         return pd.DataFrame({"lower": self.params - crit * self.bse,
                              "upper": self.params + crit * self.bse})
 
@@ -254,7 +255,7 @@ class Results:
             g = _func_theta(func, spec)
             return g(theta), jax.jacobian(g)(theta)
 
-        fn = _compiled_func(func, spec, "value_and_jacobian", lambda: jax.jit(both))
+        fn = _compiled_func(func, spec, "value_and_jacobian", lambda: both)
         est, G = fn(np.asarray(self.theta))
         return np.asarray(est), np.asarray(G)
 
@@ -283,7 +284,7 @@ class Results:
                 f"fit has {len(self.theta)} (missing from the replicates: {missing}); functions "
                 "of the parameters need every parameter in each replicate")
         spec = self.spec
-        fn = _compiled_func(func, spec, "vmap", lambda: jax.jit(jax.vmap(_func_theta(func, spec))))
+        fn = _compiled_func(func, spec, "vmap", lambda: jax.vmap(_func_theta(func, spec)))
         return np.asarray(fn(np.asarray(theta)))
 
     def delta_method(self, func: Callable, names: list[str] | None = None,
@@ -390,13 +391,16 @@ _FUNCS: dict[tuple, Callable] = {}
 
 
 def _compiled_func(func: Callable, spec: Any, what: str, make: Callable[[], Callable]) -> Callable:
-    """The compiled form ``make()`` of a function of the parameters, shared by every call with
-    the same code and the same captured values.
+    """The compiled form of ``make()`` (a function of θ) of a function of the parameters,
+    shared by every call with the same code and the same captured values.
 
     Functions handed to :meth:`Results.delta_method` are usually lambdas written inline, a new
     object at every call; JAX would compile each afresh. Their code object and the values they
     capture identify them instead (a closure over an unhashable value is compiled every time).
+    The traced program is kept between runs (:func:`estimation.compilation.traced_jit`).
     """
+    from estimation.compilation import traced_jit
+
     code = getattr(func, "__code__", None)
     key = None
     if code is not None:
@@ -407,9 +411,9 @@ def _compiled_func(func: Callable, spec: Any, what: str, make: Callable[[], Call
         except (TypeError, ValueError):  # an unhashable or empty cell
             key = None
     if key is None:
-        return make()
+        return jax.jit(make())
     fn = _FUNCS.get(key)
     if fn is None:
-        fn = _FUNCS[key] = make()
+        fn = _FUNCS[key] = traced_jit(make(), (what, func, spec.params))
     return fn
 

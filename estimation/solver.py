@@ -363,14 +363,16 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
     gn_steps = np.asarray(opts.gn_steps if use_gn else (), dtype=np.float64)
     w_axis = 0 if per_member else None
 
-    @jax.jit
+    from estimation.compilation import traced_jit
+
     def run_round(state: PoolState, w, data) -> PoolState:
         obj = template.with_data(data)
         vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn),
                          in_axes=(0, w_axis))
         return jax.lax.fori_loop(0, opts.round_iters, lambda _, s: vstep(s, w), state)
 
-    return run_round
+    # Kept traced on disk (estimation.compilation.traced_jit): a later run does not trace again.
+    return traced_jit(run_round, ("solver round", template.static_key, opts, per_member))
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""Traced programs kept between runs (``estimation.compilation.traced_jit``): a second process
+reads back what the first traced instead of tracing and lowering it again, with the same
+numbers to the last bit; the key follows the code and every value a function closes over; a
+function the key cannot describe (a script's own) is traced as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from estimation import compilation
+from estimation.compilation import _Unkeyable, fingerprint, traced_jit
+from estimation.objective import objective_scale
+
+FIT = """
+import json, sys
+import numpy as np
+from structural.fitted import price_trend
+from estimation.compilation import compile_stats, traced_programs
+scores = price_trend.eci_scores()
+res = price_trend.fit_threshold(price_trend.observations(),
+                                float(scores[price_trend.REFERENCE_MODELS[0]]))
+dcl = price_trend.decline(res)  # a delta-method function of the parameters
+s = compile_stats()
+print(json.dumps({"params": res.params.to_numpy().tolist(), "bse": res.bse.to_numpy().tolist(),
+                  "llf": res.llf, "decline": dcl.to_numpy().tolist(),
+                  "traced": traced_programs(), "compiled": s.compiled}))
+"""
+
+
+def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp_path):
+    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", FIT], env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert first["traced"]["written"] >= 3 and first["traced"]["loaded"] == 0
+    assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0}
+    assert second["compiled"] == 0
+    # bit for bit: the program read back is the one traced
+    for key in ("params", "bse", "llf", "decline"):
+        assert second[key] == first[key]
+    assert list((tmp_path / "cache" / compilation.TRACED_DIR).glob("*.jaxexport"))
+
+
+def _scaled_sum(scale, x, w):
+    return objective_scale(x * scale, w) + jnp.sum(jnp.sin(x) * w)
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    before = compilation.cache_in_use()
+    yield compilation.configure_cache(tmp_path / "jax")
+    compilation.configure_cache(before)
+
+
+def test_read_back_in_a_fresh_wrapper_equals_jit(cache_dir):
+    fn = partial(_scaled_sum, 1.7)
+    x = np.linspace(-3.0, 5.0, 33)
+    w = np.linspace(0.0, 1.0, 33)
+    expected = np.asarray(jax.jit(fn)(x, w))
+    # keyed on a project function: this test module is not one, so key the computation by
+    # objective_scale plus the closed-over constant instead
+    key = ("test", objective_scale, 1.7, "scaled sum of sines")
+    before = compilation.traced_programs()
+    assert np.asarray(traced_jit(fn, key)(x, w)).tobytes() == expected.tobytes()
+    mid = compilation.traced_programs()
+    assert mid["written"] == before["written"] + 1
+    compilation._TRACED.clear()  # as a new process would start
+    again = traced_jit(fn, key)(x, w)
+    assert compilation.traced_programs()["loaded"] == mid["loaded"] + 1
+    assert np.asarray(again).tobytes() == expected.tobytes()
+    # another shape is another program
+    traced_jit(fn, key)(x[:5], w[:5])
+    assert compilation.traced_programs()["written"] == mid["written"] + 1
+
+
+def test_unkeyable_function_is_plain_jit(cache_dir):
+    before = compilation.traced_programs()
+    f = traced_jit(lambda x: jnp.cos(x) * 2.0, ("test", lambda x: x))  # a test module lambda
+    assert float(f(jnp.float64(0.5))) == float(jax.jit(lambda x: jnp.cos(x) * 2.0)(0.5))
+    assert compilation.traced_programs() == before
+    assert not list((cache_dir / compilation.TRACED_DIR).glob("*.jaxexport"))
+
+
+def test_fingerprint_follows_code_and_captured_values():
+    from structural.fitted import task_success
+
+    a = task_success.make_contributions(("GPQA diamond", "MATH level 5"))
+    b = task_success.make_contributions(("GPQA diamond", "MATH level 5"))
+    c = task_success.make_contributions(("GPQA diamond",))
+    assert a is not b and fingerprint(a) == fingerprint(b)  # new closure, same computation
+    assert fingerprint(a) != fingerprint(c)
+    assert fingerprint(np.arange(3.0)) != fingerprint(np.array([0.0, 1.0, 3.0]))
+    assert fingerprint({"b": 1, "a": 2.0}) == fingerprint({"a": 2.0, "b": 1})
+    with pytest.raises(_Unkeyable):
+        fingerprint(lambda x: x)  # defined in a test module, not the project
+    with pytest.raises(_Unkeyable):
+        fingerprint(object())

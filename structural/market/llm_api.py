@@ -90,6 +90,8 @@ PRICE_FORMS = ("log", "level")
 #: Default Gauss–Hermite nodes for the random-coefficients model (one random coefficient, so
 #: a product rule is exact for polynomials of degree 2·15 − 1 and free of simulation noise).
 RC_NODES = 15
+#: A model is a reasoning model when reasoning tokens exceed this share of its output tokens.
+REASONING_SHARE = 0.1
 #: Default tokens per query for the roofline (prefill of the input, decode of the output).
 QUERY_TOKENS = 2000.0
 
@@ -289,7 +291,7 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df.attrs["nests"] = nests
     df["context_missing"] = df["context_length"].isna().astype(float)
     df["log_context"] = np.log(df["context_length"].fillna(df["context_length"].median()))
-    df["reasoning"] = (df["reasoning_share"] > 0.1).astype(float)
+    df["reasoning"] = (df["reasoning_share"] > REASONING_SHARE).astype(float)
     df["log_age"] = np.log1p(df["age_weeks"].clip(lower=0))
     df["open_weights_known"] = df["open_weights"].notna().astype(float)
     weeks = sorted(df["market_ids"].unique())

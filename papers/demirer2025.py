@@ -713,7 +713,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
 
     >>> from papers import demirer2025
     >>> rep = demirer2025.reproduce(quick=True, progress=False)
-    >>> rep.checks_frame()["quantity"].iloc[0][:52]
+    >>> rep.checks_frame()["quantity"].iloc[0][:53]
     '(a) open-weights log-price coefficient < 0 (same sign'
     """
     tables = {name: data.load(name) for name in (

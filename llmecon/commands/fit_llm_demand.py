@@ -135,6 +135,23 @@ def _negative_cost_lines(markups: pd.DataFrame) -> str:
             + neg[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
 
 
+def _refuse(fit, problem: str, out: Path, force: bool) -> None:
+    """A demand that does not slope down: write the estimates and the first stage (params.csv,
+    summary.txt led by the reason), no markups, elasticities or open ratio, and stop with
+    exit status 1 and the reason on one line."""
+    from llmecon.errors import ComputationError
+
+    text = "\n\n".join([f"NOT IDENTIFIED: {problem}.", fit.results.summary(),
+                         fit.first_stage, "\n".join(f"note: {n}" for n in fit.notes)]).strip()
+    print(text)
+    with staged_output(out, force=force) as o:
+        fit.params.to_csv(o / "params.csv")
+        (o / "summary.txt").write_text(text + "\n")
+    hint = " (--price-form log is identified)" if fit.mm.price_form == "level" else ""
+    raise ComputationError(f"{problem}; wrote only params.csv and "
+                           f"summary.txt to {out}{hint}")
+
+
 def run_llm_demand(args: argparse.Namespace) -> int:
     if not args.market_size >= 1:
         raise UsageError(f"--market-size: expected a number >= 1, got {args.market_size}")
@@ -166,6 +183,9 @@ def run_llm_demand(args: argparse.Namespace) -> int:
                "draws ...", not args.quiet)
         fit = llm_api.fit_llm_demand(products, args.model, draws=args.draws, seed=args.seed,
                                      nodes=args.nodes, price_form=args.price_form)
+        problem = llm_api.identification_problem(fit)
+        if problem is not None:
+            _refuse(fit, problem, args.out, force=args.force)
         sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
                                    tables=tables, hardware=args.hardware, nodes=args.nodes,
                                    nests=args.nests) \

@@ -50,6 +50,23 @@ def test_fit_llm_demand_writes_its_tables(tmp_path: Path,
         assert max(digits) > 12, name
 
 
+def test_unidentified_level_price_nested_demand_is_refused_with_its_first_stage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nested logit in level price: α is not negative at 95 % on the bundled data, so the fit
+    stops with exit 1 and a one-line reason (first-stage F, Shea R²), writes the estimates and
+    the first stage, and no markups or elasticities."""
+    out = tmp_path / "lvl"
+    assert main(["fit", "llm_demand", "--model", "nested", "--price-form", "level", "--draws",
+                 "2", "--sensitivity", "", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "not identified" in err and "Shea partial R²" in err and "--price-form log" in err
+    assert sorted(p.name for p in out.iterdir()) == ["params.csv", "summary.txt"]
+    text = (out / "summary.txt").read_text()
+    assert text.startswith("NOT IDENTIFIED") and "First stage" in text
+    assert pd.read_csv(out / "params.csv", index_col=0).loc["prices", "ci_high"] > 0
+
+
 def test_token_file_in_wrong_unit_exits_2_and_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "tokens.csv"

@@ -202,23 +202,52 @@ def test_pooled_open_discount_matches_statsmodels_with_snapshot_effects() -> Non
 
 
 def test_magnitude_gap_is_stated_not_hidden(rep) -> None:
-    """The published −1.91…−2.46 sits beside ours with its interval, which is labelled derived
-    (no published SE); our closest replication is the pooled 2025 list-price row."""
+    """The published −1.91…−2.46 sits beside ours with its interval, labelled derived (no
+    published SE); the headline is the Table 1 design's fullest column and every other
+    specification is a labelled sensitivity row."""
     a = rep.table[rep.table["result"].str.startswith("(a)")]
     pub = a[a["specification"].str.startswith("PUBLISHED")]
     assert sorted(pub["estimate"]) == [-2.46, -1.91]
     assert pub["note"].str.contains("derived").all()
-    ours = a[~a["specification"].str.startswith("PUBLISHED")].iloc[0]
-    assert "pooled" in ours["specification"] and ours["ci_high"] < 0
+    ours = a[~a["specification"].str.startswith("PUBLISHED")]
+    head = ours[ours["specification"].str.startswith("HEADLINE")]
+    assert len(head) == 1 and "creator effects" in head["specification"].iloc[0]
+    assert head["ci_high"].iloc[0] < 0
+    sens = ours[ours["specification"].str.startswith("sensitivity")]
+    assert sens["specification"].str.contains("pooled").any()  # the earlier primary row
+    assert sens["specification"].str.contains("cheapest provider").any()
     text = rep.render()
-    assert "SE DERIVED" in text and "NOT available" in text and "2025-12-12" in text
+    assert "DERIVED" in text and "not available" in text and "2025-12-12" in text
+    assert "delta method" in text
     c = next(ch for ch in rep.checks if ch.quantity.startswith("(c)"))
     assert c.passed
 
 
+def test_table1_columns_share_one_sample_and_match_statsmodels(results) -> None:
+    """The Table 1 columns are OLS on one sample; the headline (creator effects) equals
+    statsmodels' HC1 fit of the same design (an external oracle)."""
+    sm = pytest.importorskip("statsmodels.api")
+    t1 = results["pi"][results["pi"]["role"] == "table1"]
+    assert t1["N"].nunique() == 1 and len(t1) == len(d.TABLE1_COLUMNS)
+    lists, models, market = (data.load(n) for n in ("openrouter_list_prices", "api_models",
+                                                    "api_market"))
+    at = lists.loc[lists["date"] < "2026-01-01", "date"].max()
+    x = d._list_cross_section(lists, d.model_characteristics(models, market, at))
+    X = pd.concat([pd.DataFrame({"const": 1.0, "iq": x["aa_intelligence"] / 100,
+                                 "open": x["open_weights"].astype(float),
+                                 "r": x["reasoning"], "c": x["log_context"],
+                                 "age": x["age_years"]}),
+                   pd.get_dummies(x["author"], drop_first=True, dtype=float)], axis=1)
+    ref = sm.OLS(np.log(x["price_input"]), X).fit(cov_type="HC1")
+    head = results["a"]
+    assert head["open_coef"] == pytest.approx(ref.params["open"], rel=1e-8)
+    assert head["open_se"] == pytest.approx(ref.bse["open"], rel=1e-6)
+    assert head["N"] == len(x) and head["creators_with_both"] >= 2
+
+
 def test_two_regressor_se_identity_behind_the_derived_published_se() -> None:
-    """SE(δ)/SE(β) = sd(x_β)/sd(x_δ) in homoskedastic OLS on a constant and two regressors
-    (the identity :func:`published_open_interval` uses), exactly, on correlated regressors."""
+    """SE(δ)/SE(β) = sd(x_β)/sd(x_δ) in homoskedastic OLS on a constant and two regressors: the
+    design ratio :func:`published_open_interval` takes reduces to it, exactly."""
     sm = pytest.importorskip("statsmodels.api")
     rng = np.random.default_rng(11)
     n = 150
@@ -227,11 +256,22 @@ def test_two_regressor_se_identity_behind_the_derived_published_se() -> None:
     y = 0.5 + 0.04 * iq - 2.0 * open_ + rng.normal(0, 1.0, n)
     ref = sm.OLS(y, sm.add_constant(np.column_stack([iq, open_]))).fit()
     assert ref.bse[2] / ref.bse[1] == pytest.approx(iq.std() / open_.std(), rel=1e-10)
-    got = d.published_open_interval(iq.std(ddof=1), open_.std(ddof=1), scale=1.0,
-                                    slope_se=ref.bse[1])
+    got = d.published_open_interval(iq.std() / open_.std(), scale=1.0, slope_se=ref.bse[1])
     assert got["se"] == pytest.approx(ref.bse[2], rel=1e-10)
     assert got["ci_low"] == pytest.approx(-2.46 - d.Z95 * ref.bse[2])
     assert got["ci_high"] == pytest.approx(-1.91 + d.Z95 * ref.bse[2])
+    assert got["se_se"] == 0.0
+
+
+def test_derived_se_carries_the_rescaling_uncertainty_by_the_delta_method() -> None:
+    """SE(SE) = SE · SE(c)/c: compared with the spread of SE over draws of c (Monte Carlo)."""
+    c, sc = 0.53, 0.04
+    got = d.published_open_interval(30.0, scale=c, scale_se=sc)
+    draws = np.random.default_rng(0).normal(c, sc, 200_000)
+    mc = (0.009 * 30.0 / draws).std()
+    assert got["se_se"] == pytest.approx(mc, rel=0.05)
+    lo_band, hi_band = got["ci_low_band"], got["ci_high_band"]
+    assert lo_band[0] < got["ci_low"] < lo_band[1] and hi_band[0] < got["ci_high"] < hi_band[1]
 
 
 def test_index_scale_is_linear_in_our_index() -> None:
@@ -251,13 +291,21 @@ def results():
 
 def test_open_coefficient_check_fails_when_intervals_do_not_overlap(results) -> None:
     """The (a) interval check passes on the data and fails for an estimate whose interval lies
-    above the published one's (it is a real check, not a sign test)."""
+    above the published range (it is a real check, not a sign test)."""
     def overlap_check(r):
         return next(c for c in d._checks(r) if c.quantity.startswith("(a) its 95% CI"))
 
     assert overlap_check(results).passed
     moved = dict(results)
     moved["a"] = results["a"].copy()
-    moved["a"]["open_ci_low"] = results["pub_open"]["ci_high"] + 0.01
+    moved["a"]["open_ci_low"] = d.PUBLISHED_OPEN_RANGE[1] + 0.01
     moved["a"]["open_ci_high"] = moved["a"]["open_ci_low"] + 0.5
     assert not overlap_check(moved).passed
+
+
+def test_index_scale_fit_se_is_positive_and_scale_free() -> None:
+    models, figs = data.load("api_models"), data.load("demirer2025_figures")
+    c, se = d.index_scale_fit(models, figs)
+    doubled = models.assign(aa_intelligence=2 * models["aa_intelligence"])
+    c2, se2 = d.index_scale_fit(doubled, figs)
+    assert c2 == pytest.approx(2 * c) and se2 == pytest.approx(2 * se) and 0 < se < c / 4

@@ -188,11 +188,48 @@ def _scaled(H):
     return H * s[:, None] * s[None, :], s
 
 
+def one_at_a_time(f: Callable) -> Callable:
+    """``f`` whose ``jax.vmap`` runs the members one after another (``lax.map``), not as one
+    batched call.
+
+    For LAPACK kernels (eigh, Cholesky). jaxlib's batched LAPACK kernels split a large batch
+    over XLA's intra-op thread pool and block the worker that called them until the pieces are
+    done. :func:`solve_batch` runs a pool per host thread; when the compiled rounds of two
+    threads each reach such a kernel at once on a two-core machine, both workers of the pool
+    wait on pieces that no worker is left to run, and the process hangs (seen with 400
+    bootstrap replicates of the loss-to-success link; reproduced with two threads each
+    running a vmapped eigh of 64 matrices of size 40, ``tests/estimation/test_solver_threads.py``).
+    A single matrix per call runs inline on its caller, so nothing can wait on the pool. The
+    same cause as the market package's :func:`structural.market.demand.solve_by_market`."""
+    g = jax.custom_batching.custom_vmap(f)
+
+    @g.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        args = tuple(a if b else jnp.broadcast_to(a, (axis_size, *jnp.shape(a)))
+                     for a, b in zip(args, in_batched, strict=True))
+        out = jax.lax.map(lambda xs: g(*xs), args)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return g
+
+
+@one_at_a_time
+def _eigh(H):
+    return jnp.linalg.eigh(H)
+
+
+@one_at_a_time
+def _psd_solve(A, b):
+    c = jax.scipy.linalg.cho_factor(A, lower=True)
+    return jax.scipy.linalg.cho_solve(c, b)
+
+
 def _eig_scaled(H):
     """Eigen-decomposition of the Jacobi-scaled S H S, computed once per iteration: it serves
-    the convergence test at the new point and the next Newton direction."""
+    the convergence test at the new point and the next Newton direction. One member's matrix
+    per LAPACK call under ``vmap`` (:func:`one_at_a_time`)."""
     Hs, s = _scaled(H)
-    ev, V = jnp.linalg.eigh(Hs)
+    ev, V = _eigh(Hs)
     return ev, V, s
 
 
@@ -206,8 +243,7 @@ def _direction_psd(B, g, mu):
     """−(SBS + λI)⁻¹ S g for a positive semi-definite B (IRLS): a Cholesky suffices."""
     Bs, s = _scaled(B)
     lam = mu * jnp.max(jnp.diag(Bs)) + 1e-12
-    c = jax.scipy.linalg.cho_factor(Bs + lam * jnp.eye(B.shape[0]), lower=True)
-    return -s * jax.scipy.linalg.cho_solve(c, g * s)
+    return -s * _psd_solve(Bs + lam * jnp.eye(B.shape[0]), g * s)
 
 
 def _newton_decrement(ev, V, s, g):

@@ -40,9 +40,12 @@ value and floored (so every step is a descent direction), each lever's step capp
 A lever that slides below one token (k below 1.001) while the Lagrangian still pushes it down is
 pinned at its bound (an active set). The problem is not convex in k, r and D_F — a corner and an
 interior optimum can both be local minima — so a free lever given at its bound starts inside
-(:data:`START`); start elsewhere by passing another value in ``z``. The iteration count is fixed,
-so the solver compiles once and vmaps over scenario grids (Q, prices, parameter draws); every
-solution carries its own ``converged`` flag and KKT residuals — a batch never raises halfway.
+(:data:`START`); start elsewhere by passing another value in ``z``. The iteration count is
+capped (``iterations``; the loop stops earlier once the KKT test passes and the iterate has
+stopped moving, :data:`STILL`), so the solver compiles once and vmaps over scenario grids (Q,
+prices, parameter draws); every solution carries its own ``converged`` flag and KKT residuals — a
+batch never raises halfway. Each iteration takes the cost's and the constraint's gradients and
+the Lagrangian's Hessian from one forward-over-reverse pass (:func:`_derivatives`).
 
 Shadow price. λ is the multiplier of the normalised problem; the shadow price of quality is
 d C* / d q̄ = s λ dg/dq̄ (s the cost scale): for coverage s λ / (q̄ (1 − q̄)); for a loss target it is
@@ -84,6 +87,9 @@ FIRM_SELECTION: tuple[str, ...] = ("verifier", "oracle")
 _U_MIN, _U_MAX = -60.0, 80.0   # exp(-60) ≈ 1e-26: a lever this small is "at its bound"
 _U_START_MIN = -8.0            # a free lever given at its bound starts just above it
 _STEPS = 0.5 ** jnp.arange(10.0)
+#: The solver stops once the KKT test passes and its last step moved no lever by more than
+#: this (log units, so a relative change), or after ``iterations`` steps.
+STILL = 1e-10
 _LOWER_VEC = np.array([LOWER[name] for name in LEVERS])
 #: Where a free lever starts when it is given at its bound: the problem is not convex in k, r or
 #: D_F (a corner at the bound and an interior optimum can both be local minima), so a free lever
@@ -321,7 +327,7 @@ def solve(free: tuple[str, ...] | list[str], z: dict[str, Array], theta: dict[st
     selection : {"verifier", "oracle"}
         The answer-selection rule of ``quality="success"`` (static).
     iterations, max_step, tol
-        Fixed iteration count, step cap in log-lever units, stationarity tolerance (static).
+        Most iterations, step cap in log-lever units, stationarity tolerance (static).
 
     Returns
     -------
@@ -404,22 +410,44 @@ def _lagrangian(u, lam, mask, z, theta, Q, target, s, mode):
     return v[0] - lam * v[1]
 
 
+def _derivatives(u, lam, mask, z, theta, Q, target, s, mode):
+    """(f, g), their gradients (2 × 6) and the Lagrangian's Hessian at (u, λ) from one
+    forward-over-reverse pass: the Jacobian is the primal of the Hessian's pass, so the reverse
+    sweep through the cost and the verifier's quadrature is traced and compiled once, not once
+    for the Jacobian and again inside the Hessian."""
+    def jac_and_value(u_):
+        fv, vjp = jax.vjp(lambda x: _fg(x, mask, z, theta, Q, target, s, mode), u_)
+        J = jax.vmap(vjp)(jnp.eye(2))[0]
+        return J, fv
+
+    basis = jnp.eye(u.shape[0])
+    (J, fv), (dJ, _) = jax.vmap(lambda t: jax.jvp(jac_and_value, (u,), (t,)),
+                                out_axes=((None, None), 0))(basis)
+    # dJ[i, m, j] = ∂²v_m / ∂u_j ∂u_i: the Hessian of f − λ g (symmetric).
+    H = dJ[:, 0, :] - lam * dJ[:, 1, :]
+    return fv, J, H
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
 def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
-    """(u*, λ*, diagnostics) by SQP-Newton with a merit line search (see the module docstring)."""
+    """(u*, λ*, diagnostics) by SQP-Newton with a merit line search (see the module docstring).
+
+    The loop stops once the KKT test passes and the last step moved no lever by more than
+    :data:`STILL` (or after ``iterations``): the steps a fixed count would add move nothing
+    beyond that, and a batch under ``vmap`` runs only as long as its slowest member. Where the
+    optimum is flat in a lever (k when pretraining dominates the cost) Newton creeps along it
+    and the loop runs on, as a fixed count would."""
     s = _scale(z, theta, Q, mode)
-    jac = jax.jacrev(_fg)
-    hess = jax.hessian(_lagrangian)
 
     def merit(u, mu):
         v = _fg(u, mask, z, theta, Q, target, s, mode)
         return v[0] + mu * jnp.abs(v[1])
 
-    def step(carry, i):
-        u, lam, mu, free_now, _ = carry
+    def step(carry):
+        u, lam, mu, free_now, _, i, moved = carry
         eff = mask * free_now
-        fv = _fg(u, mask, z, theta, Q, target, s, mode)
-        J = jac(u, mask, z, theta, Q, target, s, mode) * eff
+        fv, J, H = _derivatives(u, lam, mask, z, theta, Q, target, s, mode)
+        J = J * eff
         gf, gg, gv = J[0], J[1], fv[1]
         # KKT residuals at u with the current multiplier: reported for the final iterate, which
         # the last pass of the loop evaluates without moving.
@@ -427,8 +455,7 @@ def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
         converged = ((stationarity <= tol * jnp.maximum(fv[0], 1e-12))
                      & (jnp.abs(gv) <= 1e-8) & jnp.isfinite(fv[0]))
         diagnostics = jnp.stack([stationarity, jnp.abs(gv), converged.astype(jnp.float64)])
-        last = i == iterations
-        H = hess(u, lam, mask, z, theta, Q, target, s, mode)
+        last = (i == iterations) | (converged & (moved <= STILL))
         H = H * eff[:, None] * eff[None, :] + jnp.diag(1.0 - eff)
         w, V = jnp.linalg.eigh(H)
         floor = 1e-8 + 1e-4 * jnp.max(jnp.abs(w))
@@ -453,15 +480,18 @@ def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
         u_new = jnp.where(pin, _U_MIN, u_new)
         u_new = jnp.where(last, u, u_new)
         lam_new = jnp.where(last, lam, lam_new)
-        return (u_new, lam_new, mu, free_now * (1.0 - pin), diagnostics), None
+        i_new = jnp.where(last, iterations + 1, i + 1)
+        moved = jnp.max(jnp.abs(u_new - u))
+        return (u_new, lam_new, mu, free_now * (1.0 - pin), diagnostics, i_new, moved)
 
     # A free lever given at its bound (k = 1, D_F = c = r = 0) starts at an interior default.
     at_lower = jnp.stack([z[name] <= LOWER[name] for name in LEVERS])
     u0 = jnp.where(at_lower, jnp.log(_START_VEC - _LOWER_VEC), _pack(z))
     u0 = jnp.where(mask > 0, jnp.clip(u0, _U_START_MIN, _U_MAX), 0.0)
-    carry0 = (u0, jnp.float64(0.0), jnp.float64(1.0), jnp.ones_like(mask), jnp.zeros(3))
-    (u, lam, _, free_now, diagnostics), _ = jax.lax.scan(step, carry0,
-                                                         jnp.arange(iterations + 1))
+    carry0 = (u0, jnp.float64(0.0), jnp.float64(1.0), jnp.ones_like(mask), jnp.zeros(3),
+              jnp.int32(0), jnp.float64(jnp.inf))
+    u, lam, _, free_now, diagnostics, _, _ = jax.lax.while_loop(
+        lambda c: c[5] <= iterations, step, carry0)
     return u, lam, diagnostics, mask * free_now
 
 

@@ -16,8 +16,8 @@ not paper over them; scenarios state them):
   on the lever D; so a data-price change moves no lever of this technology, and a D above U is
   repeated data (Muennighoff et al. 2023) rather than fresh tokens;
 * one price per chip-hour serves every stage (no separate training and serving hardware);
-* the firm's solver runs a fixed number of iterations without lever bounds: a target out of reach
-  shows as an unconverged point (status 3 here), never as a silent number.
+* the firm's solver runs at most a fixed number of iterations without lever bounds: a target
+  out of reach shows as an unconverged point (status 3 here), never as a silent number.
 """
 
 from __future__ import annotations

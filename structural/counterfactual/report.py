@@ -242,7 +242,7 @@ def assumptions_of(sc: Scenario) -> list[str]:
         return out
     p = point_parameters(sc)
     if sc.technology.name == "firm":
-        out.append("Firm's problem of structural.firm (SQP-Newton, fixed iterations; unconverged "
+        out.append("Firm's problem of structural.firm (SQP-Newton to convergence; unconverged "
                    "points are reported, never averaged): costs of structural.costs (decode as a "
                    "roofline, KV cache, one price per chip-hour for every stage; data cost on the "
                    "unique tokens U), quality composition of structural.quality (its defaults "

@@ -77,8 +77,9 @@ def test_example_runs_and_writes_tables_and_plots(tmp_path, path, capsys):
 
 
 # Under the priced verifier the firm's SQP compiles the verifier's quadrature inside its second
-# derivatives (about 4 minutes on 2 cores), so even the reduced run is exhaustive; by default the
-# firm's verifier path is checked by tests/structural/test_firm_selection.py.
+# derivatives (the reduced run: about 3 minutes on 2 shared cores, 2 of them compiling; was 7), so
+# even the reduced run is exhaustive; by default the firm's verifier path is checked by
+# tests/structural/test_firm_selection.py.
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", sorted(SLOW & {p.stem for p in SCENARIOS}))
 def test_slow_example_reduced(tmp_path, stem):

@@ -107,3 +107,37 @@ def assumed_ranges(values: Mapping[str, float], used: set[str],
 
 def group_of(name: str) -> str:
     return ASSUMED_RANGES[name][0] if name in ASSUMED_RANGES else name
+
+
+def guardrail_rows(parameters: Mapping[str, float]) -> list[Provenance]:
+    """The provenance of a guardrail question's parameters (``[guardrails]``): the chip's peak
+    FLOP/s and $/chip-hour are published where they are a hardware preset's values (datasheet;
+    Epoch AI's median on-demand price); everything else is an assumption the scenario pins (the
+    question's own numbers, held at their values).
+
+    Examples
+    --------
+    >>> from structural.counterfactual.provenance import guardrail_rows
+    >>> rows = guardrail_rows({"peak_flops": 989.4e12, "chip_hour": 4.40, "N": 8e9})
+    >>> [(r.name, r.source) for r in rows]
+    [('peak_flops', 'published'), ('chip_hour', 'published'), ('N', 'assumed')]
+    """
+    from structural.hardware import PRESETS
+
+    def preset(name: str, value: float) -> str | None:
+        for h, hw in PRESETS.items():
+            if name == "chip_hour" and hw.price_per_hour == value:
+                return f"{h} $/chip-hour (structural.hardware: {hw.source})"
+            for prec, peak in hw.peak_flops.items():
+                if name == "peak_flops" and peak == value:
+                    return f"{h} datasheet, {prec} (structural.hardware)"
+        return None
+
+    rows = []
+    for name, value in parameters.items():
+        ref = preset(name, value)
+        rows.append(Provenance(name, float(value), "published", ref) if ref else
+                    Provenance(name, float(value), "assumed",
+                               "pinned by the scenario's [guardrails] table"))
+    return rows
+

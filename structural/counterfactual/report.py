@@ -368,6 +368,10 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     if sc.guardrails is not None:
         g = sc.guardrails.analyse()
         res.tables.update(g)
+        if not sc.hypotheses:     # the guardrail question alone: its provenance, no draws
+            res.tables["provenance"] = pd.DataFrame([p.as_dict() for p in sc.provenance])
+            res.tables["variance_decomposition"] = _no_variance_table(
+                [f"log expected cost: {r}" for r in g["guardrail_summary"]["route"]])
         thr = g["guardrail_summary"].attrs.get("p_threshold", 0.0)
         if thr > 0:
             res.notes.append(f"Guardrail: below a per-attempt success of {thr:.3g} the API route "
@@ -511,10 +515,11 @@ def _drivers(sc: Scenario, res: CounterfactualResult, pdraws: ParameterDraws,
     """The variance decomposition of the headline quantities (:mod:`.sensitivity`): break-even Q
     (log) per pair and cost at the reference Q (log) per hypothesis at price point 0, and whether
     each hypothesis is the cheapest there."""
+    qi = int(np.argmin(np.abs(sol.Q - sc.reference_queries)))
     if pdraws.used < 2:
+        res.tables["variance_decomposition"] = _no_variance(res, sol, qi)
         return
     groups = pdraws.groups or {n: (n,) for n in pdraws.drawn}
-    qi = int(np.argmin(np.abs(sol.Q - sc.reference_queries)))
     with np.errstate(divide="ignore", invalid="ignore"):
         quantities = {f"log break-even Q: {pair}": np.log(be["Q"][1:, 0])
                       for pair, be in res.breakevens.items()}
@@ -530,3 +535,26 @@ def _drivers(sc: Scenario, res: CounterfactualResult, pdraws: ParameterDraws,
     if len(table):
         table.attrs["method"] = sensitivity.METHOD
         res.tables["variance_decomposition"] = table
+
+
+#: The decomposition's method when no parameter is drawn.
+NO_VARIANCE = ("none: every parameter is a point value (published or pinned by the scenario), so "
+               "each headline quantity has zero parameter variance and no share to attribute")
+
+
+def _no_variance(res: CounterfactualResult, sol: Solution, qi: int) -> pd.DataFrame:
+    """The decomposition of a scenario with no parameter draws: each headline quantity (as
+    :func:`_drivers` names them) with no share, and the reason as the method, so that
+    ``summary.json`` and ``report.md`` say why instead of leaving the section out."""
+    names = [f"log break-even Q: {pair}" for pair in res.breakevens]
+    names += [f"log cost at Q = {sol.Q[qi]:.3g}: {h}" for h in sol.hypotheses]
+    if len(sol.hypotheses) > 1:
+        names += [f"cheapest at Q = {sol.Q[qi]:.3g}: {h}" for h in sol.hypotheses]
+    return _no_variance_table(names)
+
+
+def _no_variance_table(names: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame({"quantity": names, "group": "no parameter drawn", "parameters": "",
+                          "first_order_share": np.nan, "draws_used": 0})
+    table.attrs["method"] = NO_VARIANCE
+    return table

@@ -249,7 +249,8 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
             raise ScenarioError("missing field 'hypotheses' (at least one [hypotheses.NAME])")
         return Scenario(title, None, [], np.zeros(0), {}, Published({}), {}, 0.0,
                         assumptions=list(assumptions), description=str(doc.get("description", "")),
-                        guardrails=guardrails, source=source)
+                        guardrails=guardrails, source=source,
+                        provenance=provenance.guardrail_rows(guardrails.parameters()))
     tdoc = _table(doc.get("technology", {}), "technology")
     tech_name = _technology_name(tdoc)
     if tech_name == "firm":

@@ -185,7 +185,15 @@ def test_serving_against_trtllm_published_throughput(serving_fit):
     the published 547 tok/s/GPU: memory-bound, and its all-reduces are ~3% of its chip-seconds,
     so tensor parallelism's communication does not explain it); the next, 70B TP 2 at batch
     1024, 128 → 128 (0.52×). Calibrated at u_decode 0.25 without communication the
-    range was 0.54-2.56 (the same two rows)."""
+    range was 0.54-2.56 (the same two rows). A per-call all-reduce latency cannot close the TP-2
+    row: it would need ~250 µs per all-reduce (160 per decode step) and would slow the 128 → 128
+    TP-2 row, already 0.52×. What fits: TensorRT-LLM up to v0.6.1 decoded with its masked
+    multi-head attention kernel, one thread block per query head (docs/source/gpt_attention.md,
+    "Generation Phase"; the XQA kernel for grouped-query attention came later), so each KV head
+    is read once per query head of its group, 8× for Llama 2 70B. Counting those reads in the
+    70B rows brings this row to 1.07×, the range to 0.77-1.41 and the squared log error from
+    2.0 to 0.75 with no parameter added (u_decode 0.51, u_prefill 0.75, FP8 gain 1.15); not
+    adopted yet because it moves the utilisations every scenario draws from."""
     _, rows = serving_fit
     ratio = rows["ratio"].to_numpy()
     assert len(rows) == 18

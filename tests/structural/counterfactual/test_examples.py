@@ -37,18 +37,23 @@ def _check_outputs(out: Path, path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["title"]
     assert summary["assumptions"], "every scenario names its assumptions"
-    if "guardrail" not in path.stem:
-        # every parameter with its value, source and reference; what drives the answer
-        rows = summary["parameters"]
-        assert rows and all(set(r) == {"name", "value", "source", "reference"} for r in rows)
-        assert {r["source"] for r in rows} <= {"fitted", "published", "assumed"}
-        report = (out / "report.md").read_text()
-        assert "## Parameters: value, source and reference" in report
-        assert "| name | value | source | reference |" in report
-        if summary["parameter_draws"] and "draws of" in summary["parameter_draws"]:
-            vd = summary["variance_decomposition"]
-            assert vd["method"] and any(k.startswith("log cost at Q") for k in vd)
-            assert "## What drives the answer" in report
+    # every parameter with its value, source and reference; what drives the answer
+    rows = summary["parameters"]
+    assert rows and all(set(r) == {"name", "value", "source", "reference"} for r in rows)
+    assert {r["source"] for r in rows} <= {"fitted", "published", "assumed"}
+    report = (out / "report.md").read_text()
+    assert "## Parameters: value, source and reference" in report
+    assert "| name | value | source | reference |" in report
+    # every headline quantity is in the decomposition; without draws each says why it has no
+    # shares (zero parameter variance) instead of the section being left out
+    vd = summary["variance_decomposition"]
+    headline = "log expected cost" if "guardrail" in path.stem else "log cost at Q"
+    assert vd["method"] and any(k.startswith(headline) for k in vd)
+    assert "## What drives the answer" in report
+    drawn = bool(summary["parameter_draws"]) and "draws of" in summary["parameter_draws"]
+    assert vd["method"].startswith("none") != drawn
+    if not drawn:
+        assert all(v == {"no parameter drawn": None} for k, v in vd.items() if k != "method")
     pngs = list(out.glob("*.png"))
     assert pngs
     for png in pngs:

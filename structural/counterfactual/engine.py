@@ -59,9 +59,15 @@ TIE = 1e-9  # relative cost difference below which two hypotheses are equally ch
 #: relative error is of the order of its square (the optimum is flat).
 XTOL = 1e-12
 #: Two optimised levers: projected-Newton iterations before a point is declared non-converged
-#: (and re-solved by the nested bisection), halvings of one line search, the coarse grid per lever
-#: that starts a point without a warm start, and the longest step in a log lever.
-NEWTON2_ITERATIONS = 40
+#: (and solved along the ridge, else by the nested bisection), halvings of one line search, the
+#: coarse grid per lever that starts a point without a warm start, and the longest step in a log
+#: lever. Converged points take at most 6 iterations on the bundled grid (7 from a cold start);
+#: a point on the serving ridge zig-zags across it until the cap, and every lane of its block
+#: waits for it (vmap), so the cap is kept low: 40 made the path 2–3× slower on that grid. A
+#: cold start (no candidate starts: a point off a path) may take longer and gets
+#: :data:`NEWTON2_COLD_ITERATIONS`.
+NEWTON2_ITERATIONS = 12
+NEWTON2_COLD_ITERATIONS = 40
 LINE_SEARCH = 30
 GRID2 = 8
 MAX_STEP = 2.0
@@ -484,8 +490,9 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     and its extrapolation), else a :func:`_grid_start`. Where no start is feasible and the
     cheapest is the upper corner, the target is unreachable (every lever raises quality) and the
     corner is returned. Returns (u, iterations, converged); ``converged`` is False where the test
-    was not met in :data:`NEWTON2_ITERATIONS` iterations, a line search failed, or a derivative
-    was not finite."""
+    was not met in :data:`NEWTON2_ITERATIONS` iterations (:data:`NEWTON2_COLD_ITERATIONS` from a
+    cold start), a line search failed, or a derivative was not finite."""
+    cap = NEWTON2_ITERATIONS if starts is not None else NEWTON2_COLD_ITERATIONS
     if starts is None:
         starts = _grid_start(fun, lo, hi)[None]
     cand = jnp.clip(jnp.atleast_2d(starts), lo, hi)
@@ -502,7 +509,7 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
         x, accepted = _take(fun, x, c, g, step, lin, kkt, finite, lo, hi)
         return x, it + 1, kkt | ~accepted, kkt
 
-    s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < NEWTON2_ITERATIONS), body,
+    s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < cap), body,
                            (x0, 0, unreachable, unreachable))
     x, it, _, ok = s
     return jnp.where(unreachable, hi, x), it, ok | unreachable

@@ -20,6 +20,15 @@ scaled to it
 and checked against the engine's answers there; ratios are printed with the engine's compilation
 counted and without. Peak RSS is the process's own (``getrusage``), for the whole run.
 
+The bundled scenario ``heavy_training_vs_long_context`` (attention on, H100 serving) adds what
+the FLOP-priced sweep lacks: a kinked cost. Its serving batch is min(memory cap, compute-bound
+batch), so decode's cost is the larger of two smooth pieces, and 8–14% of its "balanced"
+optima lie on the ridge where they meet, where Newton's KKT test fails. On ``--kink-draws`` draws
+of its grid the benchmark times, in the same process, the single-lever hypothesis, the three-lever
+one with those points solved along the ridge, and as before the ridge solve (40 Newton
+iterations, then the nested bisection), with the number of points each leaves to the nested
+solver.
+
 Run: ``python benchmarks/counterfactual.py [--points 1e8] [--three-points 1e6] [--sample 300]``.
 """
 
@@ -36,12 +45,14 @@ import resource  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.optimize import minimize_scalar  # noqa: E402
 
 import structural  # noqa: E402, F401  (float64)
 from estimation.progress import Progress  # noqa: E402
+from structural.counterfactual import engine, load_scenario  # noqa: E402
 from structural.counterfactual.engine import (  # noqa: E402
     Hypothesis,
     _flat_batch,
@@ -55,6 +66,7 @@ from structural.counterfactual.model import (  # noqa: E402
     PipelineTechnology,
     Target,
 )
+from structural.counterfactual.report import _draws  # noqa: E402
 from structural.counterfactual.stream import sweep  # noqa: E402
 
 TARGET = 2.15
@@ -66,6 +78,8 @@ SINGLE = Hypothesis("heavy_training", ("N", "D"), {**FIXED, "c": 0.0})
 THREE = Hypothesis("balanced", ("N", "D", "c"), FIXED, bounds={"c": (1.0, C_MAX)})
 TECH = PipelineTechnology(Target("loss", TARGET), attention=False)
 GiB = 2**30
+SCENARIO = Path(__file__).resolve().parents[1] / "structural" / "examples" / "scenarios" / \
+    "heavy_training_vs_long_context.toml"
 
 
 def inputs(n_draws: int, n_prices: int, n_q: int, seed: int = 0):
@@ -177,6 +191,52 @@ def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
             "worse": float(-np.min(rel)) if len(rel) else np.nan}
 
 
+def kinked(n_draws: int) -> None:
+    """The bundled scenario's single- and three-lever hypotheses on ``n_draws`` draws of its grid
+    (module docstring): µs per point of solve_grid after compilation, the three-lever one with
+    Newton's failures solved along the serving ridge and, as before, by nested bisection."""
+    sc = load_scenario(SCENARIO)
+    hyps = {h.name: h for h in sc.hypotheses}
+    d = _draws(sc, types.SimpleNamespace(tables={}), n_draws, 0)
+    theta = with_target(sc.technology, d.theta)
+    n = len(theta["target"]) * len(sc.prices["train_chip_hour"]) * len(sc.queries)
+
+    def timed(hyp):
+        solve_grid(sc.technology, [hyp], theta, sc.prices, sc.queries)   # compiles
+        t0 = time.perf_counter()
+        sol = solve_grid(sc.technology, [hyp], theta, sc.prices, sc.queries)
+        return (time.perf_counter() - t0) / n * 1e6, sol
+
+    print(f"\nbundled scenario {SCENARIO.stem} (attention on, H100 serving), {n:,} points "
+          f"({len(theta['target'])} draws × {len(sc.prices['train_chip_hour'])} prices × "
+          f"{len(sc.queries)} Q), solve_grid after compilation:")
+    single, _ = timed(hyps["heavy_training"])
+    print(f"  heavy_training (N, D free):   {single:8.2f} µs/point")
+    three = hyps["balanced"]
+    # Before: Newton's failures to the nested bisection, and 40 Newton iterations before a point
+    # is declared non-converged (the cap the ridge solve allowed lowering); the path solver is
+    # recompiled for each setting.
+    key = ("path", engine._key(sc.technology), repr(three))
+    cap = engine.NEWTON2_ITERATIONS
+    try:
+        engine.RIDGE, engine.NEWTON2_ITERATIONS = False, 40
+        engine._COMPILED.pop(key, None)
+        before, old = timed(three)
+    finally:
+        engine.RIDGE, engine.NEWTON2_ITERATIONS = True, cap
+        engine._COMPILED.pop(key, None)
+    after, new = timed(three)
+    cheaper = (new.total(three.name) < old.total(three.name) * (1 - 1e-12)).sum()
+    dearer = (new.total(three.name) > old.total(three.name) * (1 + 1e-13)).sum()
+    print(f"  balanced (N, D, c free), Newton's failures along the ridge: {after:8.2f} µs/point, "
+          f"{new.fallbacks[three.name]:,} of {n:,} points left to nested bisection")
+    print(f"  balanced, before (40 iterations, then nested bisection):    {before:8.2f} µs/point, "
+          f"{old.fallbacks[three.name]:,} of {n:,} points ({old.fallbacks[three.name] / n:.1%})")
+    print(f"  ridge vs nested fallback: {before / after:.1f}× faster; cheaper at {cheaper:,} "
+          f"points (the nested bisection stops short on the ridge), dearer at {dearer:,}; "
+          f"three-lever / single-lever cost per point {after / single:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=float, default=1e5,
@@ -188,6 +248,9 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=300, help="points timed in the SciPy loops")
     ap.add_argument("--nested-points", type=int, default=2000,
                     help="points timed with the nested-bisection solver (three-lever baseline)")
+    ap.add_argument("--kink-draws", type=int, default=100,
+                    help="draws of the bundled scenario's grid for the kinked three-lever timing "
+                         "(0: skip)")
     ap.add_argument("--store", type=Path, default=None,
                     help="folder for the chunk stores (default a temporary one, removed)")
     args = ap.parse_args()
@@ -218,12 +281,16 @@ def main() -> None:
                 print(f"  points failing Newton's KKT test, re-solved by nested bisection: "
                       f"{r['fallbacks']:,} of {n:,}")
                 first_b, per = nested(hyp, args.prices, args.queries, args.nested_points)
+                comp_b = first_b - per * args.nested_points
+                comp_b = f"{comp_b:.1f} s compilation" if comp_b > 0 else "compiled by the sweep"
                 print(f"  nested bisection (the solver before Newton) on {args.nested_points:,}"
-                      f" points: {per * 1e6:.1f} µs/point ({first_b - per * args.nested_points:.1f}"
-                      f" s compilation); Newton path {per * n / r['wall']:.1f}× faster")
+                      f" points: {per * 1e6:.1f} µs/point ({comp_b}); Newton path "
+                      f"{per * n / r['wall']:.1f}× faster")
     finally:
         if args.store is None:
             shutil.rmtree(tmp, ignore_errors=True)
+    if args.kink_draws:
+        kinked(args.kink_draws)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"\npeak RSS of this process: {peak / GiB:.2f} GiB "
           f"({'under' if peak < 4 * GiB else 'OVER'} the 4 GiB bound)")

@@ -12,9 +12,12 @@ a coarse grid brackets the optimum, Newton steps inside the bracket), two by pro
 the lever bounds (Bertsekas 1982; an Armijo line search, a KKT test at the end); along an
 increasing Q grid each Q starts from the optimum extrapolated from the previous ones
 (continuation), so a point costs two or three Newton steps. A point where the two-lever Newton
-fails its KKT test is re-solved by the nested bisection below, and counted
-(:attr:`Solution.fallbacks`). Otherwise the optimised levers are found by bisection on the total
-derivative
+fails its KKT test is, where the technology's cost has a ridge (:meth:`Technology.kink`: the
+larger of two smooth pieces, e.g. decode's memory- and compute-bound rooflines meeting at the
+serving batch), minimised along that ridge by a one-lever Newton and certified as a minimum of the
+kinked cost (:meth:`_Problem.ridge`); a point not certified is re-solved by the nested bisection
+below, and counted (:attr:`Solution.fallbacks`). Otherwise the optimised levers are found by
+bisection on the total derivative
 
     dC/du_i = ∂F/∂u_i + ∂F/∂w · dw/du_i,     dw/du_i = −(∂g/∂u_i)/(∂g/∂w)
 
@@ -56,14 +59,24 @@ TIE = 1e-9  # relative cost difference below which two hypotheses are equally ch
 #: relative error is of the order of its square (the optimum is flat).
 XTOL = 1e-12
 #: Two optimised levers: projected-Newton iterations before a point is declared non-converged
-#: (and re-solved by the nested bisection), halvings of one line search, the coarse grid per lever
-#: that starts a point without a warm start, and the longest step in a log lever.
-NEWTON2_ITERATIONS = 40
+#: (and solved along the ridge, else by the nested bisection), halvings of one line search, the
+#: coarse grid per lever that starts a point without a warm start, and the longest step in a log
+#: lever. Converged points take at most 6 iterations on the bundled grid (7 from a cold start);
+#: a point on the serving ridge zig-zags across it until the cap, and every lane of its block
+#: waits for it (vmap), so the cap is kept low: 40 made the path 2–3× slower on that grid. A
+#: cold start (no candidate starts: a point off a path) may take longer and gets
+#: :data:`NEWTON2_COLD_ITERATIONS`.
+NEWTON2_ITERATIONS = 12
+NEWTON2_COLD_ITERATIONS = 40
 LINE_SEARCH = 30
 GRID2 = 8
 MAX_STEP = 2.0
 #: Internal output field: whether the two-lever Newton met its KKT test (popped by the engine).
 CONVERGED = "_converged"
+#: Whether points failing the two-lever Newton's KKT test are first solved along the cost's ridge
+#: (:meth:`_Problem.ridge`); False sends them straight to the nested bisection (the engine before
+#: the ridge solve, which ``benchmarks/counterfactual.py`` times beside it).
+RIDGE = True
 
 
 class HypothesisError(InputError):
@@ -235,14 +248,19 @@ class _Problem:
         d = fu[i] + fw * implicit
         return jnp.where(status == 2, -1.0, d), status
 
-    def reduced(self, u, th, pr, Q):
-        """Cost at optimised levers u with the closed-form binding lever substituted, and
-        whether the target is out of reach there (then the search moves up)."""
+    def reduced_w(self, u, th, out: bool = False):
+        """The closed-form binding lever (log, clipped to its bounds) at optimised levers u, and
+        with ``out`` whether the target is out of reach there."""
         blo, bhi = self.blo, self.bhi
         y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
         w = jnp.log(jnp.where(y > 0, y, 1.0))
-        out = ~(y <= jnp.exp(bhi))          # unreachable (also inf/NaN)
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
+        return (w, ~(y <= jnp.exp(bhi))) if out else w     # unreachable (also inf/NaN)
+
+    def reduced(self, u, th, pr, Q):
+        """Cost at optimised levers u with the closed-form binding lever substituted, and
+        whether the target is out of reach there (then the search moves up)."""
+        w, out = self.reduced_w(u, th, out=True)
         return self.total(u, w, th, pr, Q), out
 
     def optimise(self, th, pr, Q, x_start=None):
@@ -291,6 +309,10 @@ class _Problem:
                 x_start: Array | None = None) -> tuple[dict, Array]:
         """:meth:`solve`'s fields and the optimised levers (log), the next Q's warm start."""
         u, iterations, converged = self.optimise(th, pr, Q, x_start)
+        return self.outputs(u, iterations, converged, th, pr, Q), u
+
+    def outputs(self, u, iterations, converged, th: dict, pr: dict, Q: Array) -> dict:
+        """:meth:`solve`'s fields at optimised levers u (log)."""
         w, status = self.bind_solve(u, th)
         z = self.assemble(u, w)
         parts = self.tech.cost_parts(z, th, pr, self.charge)
@@ -305,7 +327,72 @@ class _Problem:
                    u_opt=u[0] if len(self.opt) else jnp.asarray(0.0))
         if self.newton2:
             out[CONVERGED] = converged
-        return out, u
+        return out
+
+    def ridge(self, th: dict, pr: dict, Q: Array, x: Array) -> dict:
+        """A point where the two-lever Newton failed its KKT test, solved along the cost's ridge
+        (:meth:`Technology.kink`): the cost is there the larger of two smooth pieces, so its
+        minimum may lie on the ridge h(u) = 0, where Newton's step zig-zags across the kink.
+
+        One log lever s (the one h moves most) is solved from h(t, s) = 0 given the other t
+        (Newton; derivatives by the implicit-function theorem, ds/dt = −h_t/h_s), and the cost
+        along the ridge φ(t) = C(t, s(t)), smooth, is minimised by safeguarded Newton
+        (:func:`_newton`) within an e-fold of Newton's end point ``x``. The result is certified
+        (``CONVERGED``) where it is a minimum of the kinked cost: on the ridge (|h| ≤ 1e-9),
+        inside the box and the search interval, φ'' > 0 with a Newton step below 1e-6, the cost
+        rising off the ridge into both pieces (each one-sided derivative along the ridge's
+        normal ≥ 0: the multiplier of max(f₁, f₂) lies in [0, 1]), reachable, and no dearer than
+        ``x``. Points not certified go to the nested bisection (:func:`_fallback`)."""
+        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
+        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
+
+        def h(u):
+            w = self.reduced_w(u, th)
+            return self.tech.kink(self.assemble(u, w), th, pr)
+
+        if h(x) is None:                 # no ridge: every such point to the nested bisection
+            return {**self.outputs(x, 0, False, th, pr, Q), CONVERGED: jnp.asarray(False)}
+        gh = _gradient2(h, x)
+        j = jnp.where(jnp.abs(gh[1]) >= jnp.abs(gh[0]), 1, 0)    # the lever solved on the ridge
+
+        def at(t, s_):
+            return jnp.where(j == 1, jnp.stack([t, s_]), jnp.stack([s_, t]))
+
+        t0, s0 = x[1 - j], x[j]
+        slo, shi = lo[j], hi[j]
+        tlo = jnp.maximum(lo[1 - j], t0 - 1.0)
+        thi = jnp.minimum(hi[1 - j], t0 + 1.0)
+        s_of = _ridge_lever(lambda t, s_: h(at(t, s_)), s0, slo, shi)
+        t, it = _newton(lambda t: self.reduced(at(t, s_of(t)), th, pr, Q), tlo, thi, t0)
+        u = at(t, s_of(t))
+        c, out = self.reduced(u, th, pr, Q)
+        # Certificate (docstring): on the ridge, inside, a strict minimum along it ...
+        _, d1, _ = jax.jvp(lambda t: self.reduced(at(t, s_of(t)), th, pr, Q), (t,),
+                           (jnp.ones_like(t),), has_aux=True)
+        d2 = jax.jvp(lambda t: jax.jvp(lambda t_: self.reduced(at(t_, s_of(t_)), th, pr, Q)[0],
+                                       (t,), (jnp.ones_like(t),))[1], (t,), (jnp.ones_like(t),))[1]
+        s_ = u[j]
+        inside = (t > tlo) & (t < thi) & (s_ > slo) & (s_ < shi)
+        along = (d2 > 0) & (jnp.abs(d1 / d2) <= 1e-6 * (1.0 + jnp.abs(t)))
+        # ... and the cost rising off it into each piece.
+        n = _gradient2(h, u)
+        n = n / jnp.linalg.norm(n)
+        delta = 1e-6 * (1.0 + jnp.max(jnp.abs(u)))
+        g = _gradient2(lambda v: self.reduced(v, th, pr, Q)[0], u)
+        scale = jnp.linalg.norm(g) + jnp.abs(c) * 1e-12
+
+        def rise(sign):
+            v = u + sign * delta * n
+            _, dv = jax.jvp(lambda e: self.reduced(v + e * sign * n, th, pr, Q)[0],
+                            (jnp.asarray(0.0),), (jnp.asarray(1.0),))
+            return dv >= -1e-8 * scale
+
+        x_cost, _ = self.reduced(x, th, pr, Q)
+        ok = (jnp.abs(h(u)) <= 1e-9) & inside & along & rise(1.0) & rise(-1.0) & ~out \
+            & jnp.isfinite(c) & (c <= x_cost * (1.0 + 1e-12))
+        res = self.outputs(u, it, ok, th, pr, Q)
+        res[CONVERGED] = ok
+        return res
 
 
 def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None):
@@ -403,8 +490,9 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     and its extrapolation), else a :func:`_grid_start`. Where no start is feasible and the
     cheapest is the upper corner, the target is unreachable (every lever raises quality) and the
     corner is returned. Returns (u, iterations, converged); ``converged`` is False where the test
-    was not met in :data:`NEWTON2_ITERATIONS` iterations, a line search failed, or a derivative
-    was not finite."""
+    was not met in :data:`NEWTON2_ITERATIONS` iterations (:data:`NEWTON2_COLD_ITERATIONS` from a
+    cold start), a line search failed, or a derivative was not finite."""
+    cap = NEWTON2_ITERATIONS if starts is not None else NEWTON2_COLD_ITERATIONS
     if starts is None:
         starts = _grid_start(fun, lo, hi)[None]
     cand = jnp.clip(jnp.atleast_2d(starts), lo, hi)
@@ -421,33 +509,59 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
         x, accepted = _take(fun, x, c, g, step, lin, kkt, finite, lo, hi)
         return x, it + 1, kkt | ~accepted, kkt
 
-    s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < NEWTON2_ITERATIONS), body,
+    s = jax.lax.while_loop(lambda s: ~s[2] & (s[1] < cap), body,
                            (x0, 0, unreachable, unreachable))
     x, it, _, ok = s
     return jnp.where(unreachable, hi, x), it, ok | unreachable
 
 
+def _gradient2(fun: Callable, u: Array) -> Array:
+    """Gradient of a scalar ``fun`` of two log levers, forward mode (two directions)."""
+    return jax.vmap(lambda v: jax.jvp(fun, (u,), (v,))[1])(jnp.asarray(_EYE2))
+
+
+#: Newton iterations that solve the ridge h(t, s) = 0 for s (quadratic from a nearby start).
+RIDGE_ITERATIONS = 12
+
+
+def _ridge_lever(h: Callable, s0: Array, lo: Array, hi: Array) -> Callable:
+    """s(t) with h(t, s(t)) = 0 by Newton from ``s0`` (clipped to [lo, hi]), differentiable in t
+    to any order by the implicit-function theorem: ds/dt = −h_t/h_s."""
+
+    @jax.custom_jvp
+    def s_of(t):
+        def body(_, s):
+            hv, hs = jax.jvp(lambda s_: h(t, s_), (s,), (jnp.ones_like(s),))
+            return jnp.clip(s - hv / jnp.where(hs != 0, hs, 1.0), lo, hi)
+        return jax.lax.fori_loop(0, RIDGE_ITERATIONS, body, s0)
+
+    @s_of.defjvp
+    def _(primals, tangents):
+        (t,), (dt,) = primals, tangents
+        s = s_of(t)
+        ht = jax.jvp(lambda t_: h(t_, s), (t,), (jnp.ones_like(t),))[1]
+        hs = jax.jvp(lambda s_: h(t, s_), (s,), (jnp.ones_like(s),))[1]
+        return s, -ht / jnp.where(hs != 0, hs, 1.0) * dt
+
+    return s_of
+
+
 _EYE2 = np.eye(2)
-#: Direction pairs (v, w) of the second derivatives d²C[v, w] that make a 2 × 2 Hessian.
-_PAIRS = (np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]),
-          np.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
 
 
 def _derivatives2(fun: Callable, u: Array) -> tuple[Array, Array, Array]:
-    """Cost, gradient and Hessian of ``fun(u) -> (cost, out)`` at two log levers u: d²C[v, w]
-    for (e1, e1), (e2, e2), (e1, e2), forward over forward."""
-    def first(t, v):
-        c, dc, out = jax.jvp(fun, (t,), (v,), has_aux=True)
-        return dc, (c, out)
+    """Cost, gradient and Hessian of ``fun(u) -> (cost, out)`` at two log levers u in one pass:
+    the gradient by forward mode (two directions), the Hessian as its forward Jacobian, cost and
+    gradient carried out as the Jacobian's aux (cheaper than three separate d²C[v, w] lanes)."""
+    def grad(t):
+        c = fun(t)[0]
+        g = _gradient2(lambda s: fun(s)[0], t)
+        return g, (c, g)
 
-    def second(v, w):
-        dc, d2c, (c, _) = jax.jvp(lambda t: first(t, v), (u,), (w,), has_aux=True)
-        return c, dc, d2c
-
-    c, dc, d2c = jax.vmap(second)(*(jnp.asarray(p) for p in _PAIRS))
+    H, (c, g) = jax.jacfwd(grad, has_aux=True)(u)
     # Materialise the six numbers: without the barrier XLA fuses the whole derivative
     # computation into each of their consumers, recomputing it several times per iteration.
-    k = _barrier(jnp.stack([c[0], dc[0], dc[1], d2c[0], d2c[2], d2c[1]]))
+    k = _barrier(jnp.stack([c, g[0], g[1], H[0, 0], H[0, 1], H[1, 1]]))
     return k[0], k[1:3], jnp.stack([k[3:5], k[4:6]])
 
 
@@ -635,8 +749,9 @@ class Solution:
     hypotheses: list[str]
     Q: np.ndarray
     values: dict[str, dict[str, np.ndarray]]
-    #: Points per hypothesis where the two-lever Newton failed its KKT test and the nested
-    #: bisection solved them instead (absent: a hypothesis without that solver).
+    #: Points per hypothesis where the two-lever Newton failed its KKT test and neither it nor
+    #: the ridge solve was certified, so the nested bisection solved them (absent: a hypothesis
+    #: without that solver).
     fallbacks: dict[str, int] = field(default_factory=dict)
 
     def total(self, h: str) -> np.ndarray:
@@ -703,21 +818,42 @@ def batched_nested_solver(tech, hyp: Hypothesis) -> Callable:
     return _COMPILED[key]
 
 
+def batched_ridge_solver(tech, hyp: Hypothesis) -> Callable:
+    """``jit(vmap)`` of :meth:`_Problem.ridge` (points where the two-lever Newton failed)."""
+    key = ("ridge", _key(tech), repr(hyp))
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(jax.vmap(_Problem(tech, hyp).ridge))
+    return _COMPILED[key]
+
+
 def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, Array],
               pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int | None:
-    """Re-solve by nested bisection, in place, the points of ``out`` where the two-lever Newton
-    failed its KKT test (``th``, ``pr`` indexed by the first axis of ``out``'s arrays, ``q_at``
-    giving Q at the failed points' indices); returns their number (None: no such solver)."""
+    """Re-solve, in place, the points of ``out`` where the two-lever Newton failed its KKT test
+    (``th``, ``pr`` indexed by the first axis of ``out``'s arrays, ``q_at`` giving Q at the failed
+    points' indices): first along the cost's ridge from Newton's end point
+    (:meth:`_Problem.ridge`, where the technology has one), then by nested bisection where that
+    is not certified. Returns the number solved by nested bisection (None: no such solver)."""
     converged = out.pop(CONVERGED, None)
     if converged is None:
         return None
+
+    def gather(bad):
+        lanes = bad[0]
+        return [{k: np.asarray(v)[lanes] for k, v in th.items()},
+                {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad)]
+
     bad = np.nonzero(~np.asarray(converged, dtype=bool))
+    problem = _Problem(tech, hyp)
+    if len(bad[0]) and RIDGE:
+        x = np.stack([np.log(out[f"lever_{v}"][bad]) for v in problem.opt], axis=1)
+        fix = _in_blocks(batched_ridge_solver(tech, hyp), [*gather(bad), x], (), len(bad[0]))
+        ok = fix.pop(CONVERGED).astype(bool)
+        for k, v in out.items():
+            v[tuple(b[ok] for b in bad)] = fix[k][ok]
+        bad = tuple(b[~ok] for b in bad)
     n = len(bad[0])
     if n:
-        lanes = bad[0]
-        fix = _in_blocks(batched_nested_solver(tech, hyp),
-                         [{k: np.asarray(v)[lanes] for k, v in th.items()},
-                          {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad)], (), n)
+        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n)
         for k, v in out.items():
             v[bad] = fix[k]
     return n

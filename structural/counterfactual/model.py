@@ -239,6 +239,11 @@ class ConstrainedTechnology(Technology, Protocol):
     def cost_parts(self, z: dict, th: dict, pr: dict, charge_pretraining: bool = True) -> dict:
         """Cost by stage: once for :attr:`fixed_stages`, per query for the others."""
 
+    def kink(self, z: dict, th: dict, pr: dict) -> Array | None:
+        """A smooth function whose zero set is a ridge of the cost (where it is the larger of two
+        smooth pieces, so an optimum may lie on it), or None where the cost has none; the engine
+        minimises along it where Newton's KKT test fails."""
+
 
 class EngineSolved:
     """Mixin of the technologies that the engine solves (they have no solver of their own)."""
@@ -425,6 +430,16 @@ class PipelineTechnology(EngineSolved):
                              else pr["ft_data_token"] * z["D_F"] + 0.0 * parts["data"])
         return parts
 
+    def kink(self, z: dict, th: dict, pr: dict) -> Array:
+        """log(b_mem / b_cost) of the (mean request's) serving replica, :func:`structural.costs.
+        serving`: the batch is min(b_mem, b_cost), so decode's chip-seconds per token are
+        max(compute, (weights/b_mem + KV reads)/bandwidth), the larger of two smooth pieces that
+        meet where this is zero (decode turns compute-bound exactly at the memory cap). The
+        cheapest pipeline often sits on that ridge: the firm sizes N and c so that the batch
+        that fills memory is the one that saturates compute. −inf where decode never turns
+        compute-bound (no ridge)."""
+        s = costs.serving(self.quantities(z, th, pr), self.cost_theta(th, pr))
+        return jnp.log(s["batch_memory"]) - jnp.log(s["batch_cost"])
 
     def _parts_at(self, q: dict, ct: dict, field_: str) -> dict:
         """Every stage's cost for quantities q (plus the verifier's checks: each the prefill of
@@ -507,6 +522,10 @@ class TradeoffTechnology(EngineSolved):
         per_train = pr["train_chip_hour"] / 3600.0 / (th["peak_train"] * th["u_train"])
         per_serve = pr["serve_chip_hour"] / 3600.0 / (th["peak_infer"] * th["u_decode"])
         return {"pretrain": per_train * z["T"], "output": per_serve * z["I"]}
+
+    def kink(self, z: dict, th: dict, pr: dict) -> None:
+        """No ridge: both stages are linear in their compute."""
+        return None
 
 
 TRADEOFF_PARAMETERS = {"w_T": "weight of log training compute", "w_I": "weight of log inference "

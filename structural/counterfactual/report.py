@@ -418,7 +418,8 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
         res.notes.append("Solver: " + ", ".join(
             f"{n} of {sol.values[h]['total'].size} points of {h}" for h, n in refit.items())
             + " failed projected Newton's KKT test (a kink of the cost, e.g. where the serving "
-            "replica's chips or batch change) and were solved by nested bisection instead.")
+            "replica's chips change) and could not be certified along the serving ridge, so "
+            "were solved by nested bisection instead.")
     pc = probability_cheapest(sol) if with_draws else None
     if with_draws:
         # P(cheapest) over draws only (row 0 is the point estimate).

@@ -1,12 +1,15 @@
 """Two optimised levers (the "balanced" N, D, c hypothesis): projected Newton along the Q grid
 equals the nested bisection it replaced, on the bundled scenario's grid and with the context at
-its bound; points that fail the KKT test are re-solved by the nested solver and counted; the
-streamed sweep keeps the bytes of one solve_grid call."""
+its bound; points that fail the KKT test on the serving ridge are solved along it (cheaper than
+the nested bisection there, and local minima); the rest are re-solved by the nested solver and
+counted; the streamed sweep keeps the bytes of one solve_grid call."""
 
 from __future__ import annotations
 
 import types
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -48,17 +51,22 @@ def solved(case):
     return solve_grid(tech, [hyp], theta, prices, Q), _nested(*case)
 
 
-def _agree(v, ref):
+def _agree(v, ref, kinked=None):
     """Same status; cost to rounding, levers to the solvers' tolerances, never dearer. The
-    serving replica's chips and batch are discrete, so the cost has kinks: where the nested
-    bisection stops on one, the path solver finds a cheaper point. Those points (at most 2%) are
-    only required to be cheaper, not equal."""
+    serving batch is min(memory cap, compute-bound batch), so decode's cost is the larger of two
+    smooth pieces and has a ridge where they meet: where the optimum lies on it, the nested
+    bisection stops short (its inner derivative jumps there) and the ridge solve finds a cheaper
+    point. Those points are only required to be cheaper, and to be local minima
+    (:func:`_local_minimum`); ``kinked`` (the case) enables that check, else there must be none."""
     assert sorted(v) == sorted(ref)
     np.testing.assert_array_equal(v["status"], ref["status"])
     ok = v["status"] == 0
     assert np.all(v["total"][ok] <= ref["total"][ok] * (1 + 1e-13))
     kink = ok & (v["total"] < ref["total"] * (1 - 1e-12))
-    assert kink.sum() <= 0.02 * ok.sum()
+    if kinked is None:
+        assert not kink.any()
+    elif kink.any():
+        _local_minimum(kinked, v, kink)
     ok &= ~kink
     np.testing.assert_allclose(v["total"][ok], ref["total"][ok], rtol=1e-12)
     np.testing.assert_allclose(v["lever_N"][ok], ref["lever_N"][ok], rtol=1e-8)
@@ -69,19 +77,44 @@ def _agree(v, ref):
     return ok
 
 
+def _local_minimum(case, v, mask):
+    """Points cheaper than the nested bisection are minima of the kinked cost: no point on a
+    ring of 24 directions at steps of 1e-6 to 1e-2 in (log N, log c) around them is cheaper."""
+    tech, hyp, theta, prices, Q = case
+    problem = engine._Problem(tech, hyp)
+    idx = np.nonzero(mask)
+    th = {k: np.asarray(a)[idx[0]] for k, a in theta.items()}
+    pr = {k: np.asarray(a)[idx[1]] for k, a in prices.items()}
+    q = np.asarray(Q)[idx[2]]
+    u = np.log(np.stack([v[f"lever_{k}"][mask] for k in problem.opt], axis=1))
+    ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ring = np.concatenate([r * np.stack([np.cos(ang), np.sin(ang)], 1)
+                           for r in (1e-6, 1e-4, 1e-2)])
+
+    def worst(t, p_, q_, u_):
+        c0, _ = problem.reduced(u_, t, p_, q_)
+        c, out = jax.vmap(lambda d: problem.reduced(u_ + d, t, p_, q_))(jnp.asarray(ring))
+        return jnp.min(jnp.where(out, jnp.inf, c)) / c0 - 1.0
+
+    gap = np.asarray(jax.jit(jax.vmap(worst))(th, pr, q, u))
+    assert np.all(gap >= -1e-13), gap.min()
+
+
 def test_newton_path_equals_nested_bisection(case, solved):
     """The bundled scenario's grid (its context is inside its range everywhere; attention on,
     the serving replica chosen for cost)."""
     sol, ref = solved
     v = sol.values["balanced"]
-    ok = _agree(v, ref)
-    assert ok.mean() > 0.9
+    ok = _agree(v, ref, case)
+    assert ok.mean() > 0.8
     assert np.all(v["lever_c"][ok] > 2.0)
-    # Newton, not bisection, at almost every point: a few steps along the path. The serving
-    # replica's chips and batch are discrete choices, so the cost has kinks; a point on one
-    # fails the KKT test and is solved (and counted) by the nested bisection instead. With the
-    # tensor-parallel replica choice (up to 16 chips) these are about 14% of this grid's points.
-    assert 0 <= sol.fallbacks["balanced"] < 0.2 * v["total"].size
+    # About 14% of this grid's optima lie on the serving ridge, where Newton's KKT test fails:
+    # solved along the ridge, they are cheaper than the nested bisection's (checked above).
+    on_ridge = (v["status"] == 0) & (v["total"] < ref["total"] * (1 - 1e-12))
+    assert on_ridge.mean() > 0.05
+    # Newton (or the ridge), not bisection, at every point but at most 1%: a few steps along
+    # the path. A point neither certifies goes to the nested bisection and is counted.
+    assert 0 <= sol.fallbacks["balanced"] <= 0.01 * v["total"].size
     assert np.median(v["iterations"]) <= 3
 
 
@@ -121,16 +154,18 @@ def test_cold_start_without_a_path_equals_nested(case, solved):
     Qd = Q[::-4]
     sol = solve_grid(tech, [hyp], th, prices, Qd)
     ref = {k: v[rows][..., ::-4] for k, v in solved[1].items()}
-    _agree(sol.values["balanced"], ref)
-    # Kinks of the serving cost (see above) send a few points to the nested solver.
-    assert sol.fallbacks["balanced"] < 0.25 * sol.values["balanced"]["total"].size
+    _agree(sol.values["balanced"], ref, (tech, hyp, th, prices, Qd))
+    # Points on the serving ridge (see above) are solved along it, not by the nested solver.
+    assert sol.fallbacks["balanced"] <= 0.02 * sol.values["balanced"]["total"].size
 
 
 def test_points_failing_the_kkt_test_go_to_the_nested_solver(case, solved, monkeypatch):
     """Two Newton iterations are too few for the first Q of every path: those points fail the
-    KKT test, are counted, and carry the nested solver's answer byte for byte."""
+    KKT test, are counted, and carry the nested solver's answer byte for byte (the ridge solve
+    disabled: with no Newton step on the ridge it never certifies a point)."""
     tech, hyp, theta, prices, Q = case
     monkeypatch.setattr(engine, "NEWTON2_ITERATIONS", 2)
+    monkeypatch.setattr(engine, "RIDGE_ITERATIONS", 0)
     monkeypatch.setattr(engine, "_COMPILED", {
         k: v for k, v in engine._COMPILED.items() if k[0] == "nested"})
     sol = solve_grid(tech, [hyp], theta, prices, Q)
@@ -142,7 +177,7 @@ def test_points_failing_the_kkt_test_go_to_the_nested_solver(case, solved, monke
     assert fresh.sum() >= n
     for k in v:
         np.testing.assert_array_equal(v[k][fresh], ref[k][fresh], err_msg=k)
-    _agree(v, ref)
+    _agree(v, ref, case)
 
 
 def test_streamed_sweep_same_bytes(case, tmp_path):

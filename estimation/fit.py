@@ -14,12 +14,25 @@ from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, NEEDS_LEVERAGE, covariance
 from estimation.derivatives import check_residual_derivatives
 from estimation.errors import EstimationFailed, NotConvergedWarning, SpecificationError
-from estimation.objective import Contributions, Objective, as_data, compiled, objective_scale
+from estimation.objective import (
+    Contributions,
+    Objective,
+    as_data,
+    compiled,
+    host_columns,
+    objective_scale,
+)
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import CI_METHODS, Diagnostics, Results
+from estimation.single import (
+    POLISH_STEPS,
+    fit_one,
+    polish_keeps,
+    polish_ready,
+    scaled_hessian,
+)
 from estimation.solver import (
-    NOISE_ULPS,
     BatchSolution,
     SolverOptions,
     Status,
@@ -151,10 +164,17 @@ def fit(
 
     x0 = obj.spec.starts_array(start)
     theta0 = obj.spec.to_internal(x0, what="start")
-    obj.check_start(theta0[0])
+    # One start runs as one compiled program that checks its start on the way (fit_one).
+    one = method == "newton" and len(theta0) == 1
+    if one:
+        obj.check_shape(theta0[0])
+    else:
+        obj.check_start(theta0[0])
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
-    if method == "newton":
+    if one:
+        est = _one_newton_estimate(obj, theta0[0], options, cov_type in OUTER_COVS)
+    elif method == "newton":
         est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
         if len(theta0) > 1:
@@ -174,8 +194,11 @@ def fit(
     th = np.asarray(est.theta)
     obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
              if cov_type in NEEDS_LEVERAGE else None)
+    if scores is None and cov_type not in (*OUTER_COVS, "hessian"):
+        scores = obj.at(th)[5][: obj.nobs]  # cluster sums and leverages need them row by row
     cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
-                           cluster_correction=cluster_correction)
+                           cluster_correction=cluster_correction, outer=est.outer,
+                           nobs=obj.nobs)
 
     res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
                   cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
@@ -196,7 +219,8 @@ class _Estimate:
     """What a solver hands back to :func:`fit`: the chosen iterate and how it was reached.
 
     ``converged`` is None where the solver's own rule does not decide it (SciPy); ``at_hat``
-    holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them.
+    holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them, ``scale`` the
+    scale S_Q there and ``outer`` the scores' outer product where a compiled fit formed them.
     """
 
     theta: np.ndarray
@@ -207,6 +231,12 @@ class _Estimate:
     at_hat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     starts: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    scale: float | None = None
+    outer: np.ndarray | None = None
+
+
+#: Covariances that need the scores only through Σ s_i s_iᵀ (formed where the scores are).
+OUTER_COVS = ("opg", "robust", "hc1")
 
 
 def _objective(model, data, params, kind, residuals, loss, derivatives,
@@ -228,7 +258,7 @@ def _objective(model, data, params, kind, residuals, loss, derivatives,
     if rows is not None and not (isinstance(rows, int | np.integer) and rows > 0):
         raise SpecificationError(f"rows={rows!r}: expected a positive whole number of rows to "
                                  "pad the data to")
-    arrays, n = as_data(data)
+    arrays, n = host_columns(data)  # copied once, when padded to the row bucket
     if n < len(spec):
         raise SpecificationError(
             f"the data have {n} row(s) but the model has {len(spec)} parameters "
@@ -346,37 +376,40 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     return est
 
 
-#: Full Newton steps tried at the chosen estimate after the solver has stopped.
-POLISH_STEPS = 3
+def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
+                         outer: bool) -> _Estimate:
+    """One start through :func:`estimation.single.fit_one`: the Newton iterations, the polish
+    and the start checks' sums in one compiled program (and Σ s_i s_iᵀ where ``outer``). Where
+    a check fails, :meth:`Objective.check_start` runs on the host for the message."""
+    out = fit_one(obj, theta0, options, outer=outer)
+    if out.bad_rows > 0 or not np.all(out.moved > 0):
+        obj.check_start(theta0)  # names the row or the parameter
+    status = Status.of(out.status)
+    if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
+        check_residual_derivatives(obj, out.theta)
+    return _Estimate(theta=out.theta, status=status.message, iterations=int(out.iterations),
+                     converged=status == Status.CONVERGED,
+                     method="Newton (exact Hessian, line search)",
+                     at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer)
 
 
 def _polish(obj: Objective, est: _Estimate) -> None:
-    """Full Newton steps from the converged estimate, each kept only while it lowers the
-    scale-free gradient without raising Q beyond its rounding noise.
-
-    The solver stops as soon as the convergence test passes, which can leave an estimate a few
-    parts in 10⁶ from the optimum where the objective is flat (a zero-truncated Poisson, say);
-    Newton converges quadratically there, so one or two more steps bring it to the digits that
-    R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
-    dropped.
-    """
+    """Full Newton steps from the converged estimate on the host (the multistart's winner),
+    each kept only where :func:`estimation.single.polish_keeps` says so."""
     theta = np.asarray(est.theta, dtype=np.float64)
     f, g, H, sq = obj.at(theta)[:4]  # the host's one compiled function of this model
     rg = float(relative_gradient(theta, sq, g, np))
     for _ in range(POLISH_STEPS):
-        if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
+        if not polish_ready(H, rg):
             return
         try:
-            step = -np.linalg.solve(0.5 * (H + H.T), g)
+            t2 = theta - np.linalg.solve(0.5 * (H + H.T), g)
         except np.linalg.LinAlgError:
             return
-        t2 = theta + step
         f2, g2, H2, sq2 = obj.at(t2)[:4]
-        if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
-            return
-        rg2 = float(relative_gradient(t2, sq2, g2, np))
-        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + sq)
-        if not (rg2 < rg and f2 <= f + noise):
+        with np.errstate(invalid="ignore"):
+            rg2 = float(relative_gradient(t2, sq2, g2, np))
+        if not polish_keeps(f, sq, rg, f2, g2, H2, rg2):
             return
         theta, f, g, H, rg, sq = t2, f2, g2, H2, rg2, sq2
         est.theta, est.at_hat = theta, (f, g, H)
@@ -396,17 +429,25 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
 
 
 def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
-              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray]:
-    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores;
+              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray | None]:
+    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores (None
+    where a compiled fit kept what the covariance needs of them);
     raises where they are not finite. Where SciPy stopped, the scale-free test decides
     convergence."""
-    w1 = obj.weights()
-    f, g, H, _, q_hat, scores = obj.at(est.theta)
-    q_hat, scores = q_hat[: obj.nobs], scores[: obj.nobs]
-    if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
-        # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
+    scores: np.ndarray | None = None
+    if est.scale is not None and est.at_hat is not None:
+        # A compiled fit formed Q, ∇Q, ∇²Q and S_Q at the estimate (and what the covariance
+        # needs of the scores).
         f, g, H = (np.asarray(a) for a in est.at_hat)
-    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
+        sq = est.scale
+    else:
+        f, g, H, _, q_hat, scores = obj.at(est.theta)
+        q_hat, scores = q_hat[: obj.nobs], scores[: obj.nobs]
+        if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
+            # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
+            f, g, H = (np.asarray(a) for a in est.at_hat)
+        sq = objective_scale(q_hat, np.ones(obj.nobs), np)
+    rg = float(relative_gradient(est.theta, sq, g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(names, g, H, strict=True)
@@ -420,7 +461,7 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     converged, status_text = est.converged, est.status
     if converged is None:
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.
-        scaled_pd = bool(positive_definite(np.linalg.eigvalsh(_scaled_np(H))))
+        scaled_pd = bool(positive_definite(np.linalg.eigvalsh(scaled_hessian(H))))
         converged = bool(rg <= options.gtol_floor and scaled_pd)
         if not converged:
             failed = []
@@ -434,13 +475,6 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
                        hessian_eigenvalues=ev, method=est.method)
     return f, H, diag, scores
-
-
-def _scaled_np(H: np.ndarray) -> np.ndarray:
-    r""":math:`D H D` with :math:`D = \operatorname{diag}(|H_{jj}|)^{-1/2}`: the Hessian in units
-    of each parameter's curvature."""
-    d = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
-    return 0.5 * (H + H.T) * d[:, None] * d[None, :]
 
 
 _RESIDUAL_MODELS: dict[tuple, Contributions] = {}

@@ -1,0 +1,153 @@
+r"""One start on one device: a whole fit as one compiled program.
+
+A fit from a single start (no grid, no bootstrap pool to fill, no cluster) needs none of the
+batched solver's machinery between rounds. :func:`fit_one` runs it as one ``jit``: the checks at
+the start, the Newton iterations of :func:`estimation.solver._step` (the same damped exact-Hessian
+step, line search and convergence test as every member of a batch) in a ``lax.while_loop`` until
+the member leaves the running state, the final full Newton steps of :func:`polish_ready` /
+:func:`polish_keeps`, and, where the covariance asks for it, the outer product of the scores at
+the estimate (:meth:`~estimation.objective.Objective.score_outer`), all without a return to the
+host. The observation weights are built inside from the row count (ones over the observations,
+zeros over the rows that pad them to their bucket), so nothing of the data's size crosses from
+the host but the data themselves.
+
+Compared with a pool of one member driven round by round, this traces and lowers one program
+instead of two (the round and the host's ``evaluate``), and evaluates the data about half as
+often: the start checks and the estimate's diagnosis come from sums formed in the same program,
+not from (n, k) arrays of scores brought back to the host three to five times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from estimation.solver import (
+    MU0_COLD,
+    NOISE_ULPS,
+    RUNNING,
+    PoolState,
+    SolverOptions,
+    Status,
+    _step,
+    initial_state,
+    positive_definite,
+    relative_gradient,
+)
+
+#: Full Newton steps tried at the chosen estimate after the solver has stopped.
+POLISH_STEPS = 3
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def scaled_hessian(H, xp=np):
+    r""":math:`D H D` with :math:`D = \operatorname{diag}(|H_{jj}|)^{-1/2}`: the Hessian in units
+    of each parameter's curvature (``xp``: NumPy on the host, ``jax.numpy`` in compiled code)."""
+    d = 1.0 / xp.sqrt(xp.maximum(xp.abs(xp.diagonal(H)), 1e-300))
+    return 0.5 * (H + H.T) * d[:, None] * d[None, :]
+
+
+def polish_ready(H, rg, xp=np):
+    """Whether a full Newton step from a point with Hessian ``H`` and scale-free gradient ``rg``
+    is worth trying: H positive definite in its own units and the gradient not exactly zero."""
+    return positive_definite(xp.linalg.eigvalsh(scaled_hessian(H, xp))) & (rg != 0.0)
+
+
+def polish_keeps(f, sq, rg, f2, g2, H2, rg2, xp=np):
+    """Whether the point reached by a full Newton step (Q = ``f2``, gradient ``g2``, Hessian
+    ``H2``, scale-free gradient ``rg2``) replaces the current one (``f``, scale ``sq``, ``rg``):
+    everything finite, the scale-free gradient lower, and Q not above its rounding noise.
+
+    The solver stops as soon as its convergence test passes, which can leave an estimate a few
+    parts in 10⁶ from the optimum where the objective is flat (a zero-truncated Poisson, say);
+    Newton converges quadratically there, so one or two more steps bring it to the digits that
+    R, Stata or statsmodels print. A step across a kink of a robust loss fails the test.
+    """
+    finite = xp.isfinite(f2) & xp.all(xp.isfinite(g2)) & xp.all(xp.isfinite(H2))
+    noise = NOISE_ULPS * _EPS * (xp.abs(f) + sq)
+    return finite & (rg2 < rg) & (f2 <= f + noise)
+
+
+class OneFit(NamedTuple):
+    """What the program hands back (NumPy on the host): the estimate and Q, ∇Q, ∇²Q and the
+    scale S_Q there, the iterations and :class:`~estimation.solver.Status` code, the start
+    checks' sums (:meth:`~estimation.objective.Objective.start_flags`) and, where asked for,
+    :math:`\\sum_i s_i s_i^\\top` at the estimate."""
+
+    theta: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    H: np.ndarray
+    sq: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+    bad_rows: np.ndarray
+    moved: np.ndarray
+    outer: np.ndarray | None
+
+
+def _polish(obj, w, theta, f, g, H, sq, go):
+    """:data:`POLISH_STEPS` full Newton steps from the solver's estimate (where ``go``), each
+    kept only where :func:`polish_keeps` says so; the first refused one ends the loop."""
+
+    def body(c):
+        i, _, theta, f, g, H, sq, rg = c
+        ready = polish_ready(H, rg, jnp)
+        t2 = theta - jnp.linalg.solve(0.5 * (H + H.T), g)
+        f2, g2, H2, sq2 = obj.value_grad_hess_scale(t2, w)
+        rg2 = relative_gradient(t2, sq2, g2)
+        keep = ready & polish_keeps(f, sq, rg, f2, g2, H2, rg2, jnp)
+        new = tuple(jnp.where(keep, b, a) for a, b in
+                    ((theta, t2), (f, f2), (g, g2), (H, H2), (sq, sq2), (rg, rg2)))
+        return (i + 1, ~keep, *new)
+
+    rg = relative_gradient(theta, sq, g)
+    out = jax.lax.while_loop(lambda c: (c[0] < POLISH_STEPS) & ~c[1], body,
+                             (0, ~go, theta, f, g, H, sq, rg))
+    return out[2:7]
+
+
+def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
+    """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
+    one compilation serves every dataset of its row bucket)."""
+    steps = np.asarray(opts.steps, dtype=np.float64)
+    use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
+    gn_steps = np.asarray(opts.gn_steps if use_gn else (), dtype=np.float64)
+
+    @jax.jit
+    def run(theta0, nobs, data):
+        obj = template.with_data(data)
+        rows = next(iter(data.values())).shape[0]
+        w = (jnp.arange(rows) < nobs).astype(jnp.float64)
+        bad_rows, moved = obj.start_flags(theta0, w)
+        first = initial_state(np.zeros((1, theta0.shape[0])), MU0_COLD)
+        state = PoolState(*(a[0] for a in first))._replace(theta=theta0)
+        end = jax.lax.while_loop(lambda s: s.status == RUNNING,
+                                 lambda s: _step(obj, s, w, opts, steps, gn_steps, use_gn),
+                                 state)
+        theta, f, g, H, sq = _polish(obj, w, end.theta, end.f, end.g, end.H, end.sq,
+                                     end.status == Status.CONVERGED)
+        return OneFit(theta, f, g, H, sq, end.it, end.status, bad_rows, moved,
+                      obj.score_outer(theta, w) if outer else None)
+
+    return run
+
+
+_PROGRAMS: dict[tuple, Callable] = {}
+
+
+def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False) -> OneFit:
+    """Minimise ``obj`` from ``theta0`` (internal coordinates) in one compiled program, with
+    the start checks' sums and, where ``outer``, the scores' outer product at the estimate."""
+    # The pool's size, rounds and threads do not enter this program.
+    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer)
+    run = _PROGRAMS.get(key)
+    if run is None:
+        run = _PROGRAMS[key] = _make_program(obj, opts, outer)
+    out = run(np.asarray(theta0, dtype=np.float64), np.int64(obj.nobs), obj.data)
+    return OneFit(*(None if a is None else np.asarray(a) for a in out))

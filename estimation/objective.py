@@ -373,14 +373,14 @@ class Objective:
         ``theta``, per parameter the rows whose score is non-zero at ``theta`` or at the nearby
         point of :func:`nearby`). Where either flags a problem the host runs
         :meth:`check_start` for the message."""
-        t2 = nearby(theta, jnp)
+        both = jnp.stack([theta, nearby(theta, jnp)])
 
         def part(o, wc):
-            S, q = jax.jacfwd(lambda t: (o.per_obs(t),) * 2, has_aux=True)(theta)
-            S2 = jax.jacfwd(o.per_obs)(t2)
+            # Both points in one batch: one trace of the scores, not two.
+            S, q = jax.vmap(jax.jacfwd(lambda t: (o.per_obs(t),) * 2, has_aux=True))(both)
             real = wc > 0
-            moved = real[:, None] & ((S != 0.0) | (S2 != 0.0))
-            return jnp.sum(real & ~jnp.isfinite(q)), jnp.sum(moved, axis=0)
+            moved = real[:, None] & jnp.any(S != 0.0, axis=0)
+            return jnp.sum(real & ~jnp.isfinite(q[0])), jnp.sum(moved, axis=0)
 
         return self._over_chunks(w, part)
 

@@ -35,6 +35,7 @@ from estimation.solver import (
     SolverOptions,
     Status,
     _step,
+    _value_grad_hess,
     initial_state,
     positive_definite,
     relative_gradient,
@@ -91,7 +92,26 @@ class OneFit(NamedTuple):
     outer: np.ndarray | None
 
 
-def _polish(obj, w, theta, f, g, H, sq, go):
+class _TracedOnce:
+    """``obj`` whose Q, ∇Q, ∇²Q, S_Q (and IRLS curvature) are one nested ``jit``: the Newton
+    step and the polish both call it, and it is traced and lowered once, not once per call."""
+
+    def __init__(self, obj):
+        self._obj = obj
+        self._vgh = jax.jit(lambda t, w, d: obj.with_data(d).value_grad_hess_scale(t, w))
+        self._vgh_gn = jax.jit(lambda t, w, d: obj.with_data(d).value_grad_hess_gn_scale(t, w))
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
+    def value_grad_hess_scale(self, theta, w):
+        return self._vgh(theta, w, self._obj.data)
+
+    def value_grad_hess_gn_scale(self, theta, w):
+        return self._vgh_gn(theta, w, self._obj.data)
+
+
+def _polish(obj, w, use_gn, theta, f, g, H, sq, go):
     """:data:`POLISH_STEPS` full Newton steps from the solver's estimate (where ``go``), each
     kept only where :func:`polish_keeps` says so; the first refused one ends the loop."""
 
@@ -99,7 +119,7 @@ def _polish(obj, w, theta, f, g, H, sq, go):
         i, _, theta, f, g, H, sq, rg = c
         ready = polish_ready(H, rg, jnp)
         t2 = theta - jnp.linalg.solve(0.5 * (H + H.T), g)
-        f2, g2, H2, sq2 = obj.value_grad_hess_scale(t2, w)
+        f2, g2, H2, _, sq2 = _value_grad_hess(obj, t2, w, use_gn)  # the step's own function
         rg2 = relative_gradient(t2, sq2, g2)
         keep = ready & polish_keeps(f, sq, rg, f2, g2, H2, rg2, jnp)
         new = tuple(jnp.where(keep, b, a) for a, b in
@@ -121,7 +141,7 @@ def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
 
     @jax.jit
     def run(theta0, nobs, data):
-        obj = template.with_data(data)
+        obj = _TracedOnce(template.with_data(data))
         rows = next(iter(data.values())).shape[0]
         w = (jnp.arange(rows) < nobs).astype(jnp.float64)
         bad_rows, moved = obj.start_flags(theta0, w)
@@ -130,7 +150,7 @@ def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
         end = jax.lax.while_loop(lambda s: s.status == RUNNING,
                                  lambda s: _step(obj, s, w, opts, steps, gn_steps, use_gn),
                                  state)
-        theta, f, g, H, sq = _polish(obj, w, end.theta, end.f, end.g, end.H, end.sq,
+        theta, f, g, H, sq = _polish(obj, w, use_gn, end.theta, end.f, end.g, end.H, end.sq,
                                      end.status == Status.CONVERGED)
         return OneFit(theta, f, g, H, sq, end.it, end.status, bad_rows, moved,
                       obj.score_outer(theta, w) if outer else None)

@@ -391,12 +391,12 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
 
 def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
                          outer: bool) -> _Estimate:
-    """One start through :func:`estimation.single.fit_one`: the Newton iterations, the polish
-    and the start checks' sums in one compiled program (and Σ s_i s_iᵀ where ``outer``). Where
-    a check fails, :meth:`Objective.check_start` runs on the host for the message."""
+    """One start through :func:`estimation.single.fit_one`: the Newton iterations and the polish
+    in one compiled program (and Σ s_i s_iᵀ where ``outer``). Where Q is not finite at the start
+    or a parameter does not move it there, :meth:`Objective.check_start` runs on the host."""
     out = fit_one(obj, theta0, options, outer=outer)
-    if out.bad_rows > 0 or not np.all(out.moved > 0):
-        obj.check_start(theta0)  # names the row or the parameter
+    if not out.start_finite or not np.all(out.start_moves):
+        obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
     status = Status.of(out.status)
     if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
         check_residual_derivatives(obj, out.theta)

@@ -367,23 +367,6 @@ class Objective:
             q, S = jnp.reshape(q, (rows,)), jnp.reshape(S, (rows, -1))
         return f, g, 0.5 * (H + H.T), objective_scale(q, w), q, S
 
-    def start_flags(self, theta: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """What :meth:`check_start` looks at, as sums over the rows of positive weight that a
-        compiled fit returns beside its estimate: (rows whose contribution is not finite at
-        ``theta``, per parameter the rows whose score is non-zero at ``theta`` or at the nearby
-        point of :func:`nearby`). Where either flags a problem the host runs
-        :meth:`check_start` for the message."""
-        both = jnp.stack([theta, nearby(theta, jnp)])
-
-        def part(o, wc):
-            # Both points in one batch: one trace of the scores, not two.
-            S, q = jax.vmap(jax.jacfwd(lambda t: (o.per_obs(t),) * 2, has_aux=True))(both)
-            real = wc > 0
-            moved = real[:, None] & jnp.any(S != 0.0, axis=0)
-            return jnp.sum(real & ~jnp.isfinite(q[0])), jnp.sum(moved, axis=0)
-
-        return self._over_chunks(w, part)
-
     def score_outer(self, theta: jax.Array, w: jax.Array) -> jax.Array:
         r""":math:`\sum_i w_i s_i s_i^\top` with the scores :math:`s_i = \nabla q_i(\theta)`: the
         outer-product (OPG) matrix and the sandwich's meat (:mod:`estimation.covariance`),

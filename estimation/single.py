@@ -1,19 +1,21 @@
 r"""One start on one device: a whole fit as one compiled program.
 
 A fit from a single start (no grid, no bootstrap pool to fill, no cluster) needs none of the
-batched solver's machinery between rounds. :func:`fit_one` runs it as one ``jit``: the checks at
-the start, the Newton iterations of :func:`estimation.solver._step` (the same damped exact-Hessian
-step, line search and convergence test as every member of a batch) in a ``lax.while_loop`` until
-the member leaves the running state, the final full Newton steps of :func:`polish_ready` /
-:func:`polish_keeps`, and, where the covariance asks for it, the outer product of the scores at
-the estimate (:meth:`~estimation.objective.Objective.score_outer`), all without a return to the
-host. The observation weights are built inside from the row count (ones over the observations,
-zeros over the rows that pad them to their bucket), so nothing of the data's size crosses from
-the host but the data themselves.
+batched solver's machinery between rounds. :func:`fit_one` runs it as one ``jit``: the
+evaluation at the start (Q finite there and every parameter moving it; else the host runs the
+full start checks for their message), the Newton iterations of :func:`estimation.solver._step`
+(the same damped exact-Hessian step, line search and convergence test as every member of a
+batch) in a ``lax.while_loop`` until the member leaves the running state, the final full Newton
+steps of :func:`polish_ready` / :func:`polish_keeps`, and, where the covariance asks for it, the
+outer product of the scores at the estimate
+(:meth:`~estimation.objective.Objective.score_outer`), all without a return to the host. The
+observation weights are built inside from the row count (ones over the observations, zeros over
+the rows that pad them to their bucket), so nothing of the data's size crosses from the host but
+the data themselves.
 
 Compared with a pool of one member driven round by round, this traces and lowers one program
 instead of two (the round and the host's ``evaluate``), and evaluates the data about half as
-often: the start checks and the estimate's diagnosis come from sums formed in the same program,
+often: the start checks and the estimate's diagnosis come from what the iterations compute,
 not from (n, k) arrays of scores brought back to the host three to five times.
 """
 
@@ -34,9 +36,10 @@ from estimation.solver import (
     PoolState,
     SolverOptions,
     Status,
+    _classify,
+    _eig_scaled,
     _step,
     _value_grad_hess,
-    initial_state,
     positive_definite,
     relative_gradient,
 )
@@ -76,9 +79,9 @@ def polish_keeps(f, sq, rg, f2, g2, H2, rg2, xp=np):
 
 class OneFit(NamedTuple):
     """What the program hands back (NumPy on the host): the estimate and Q, ∇Q, ∇²Q and the
-    scale S_Q there, the iterations and :class:`~estimation.solver.Status` code, the start
-    checks' sums (:meth:`~estimation.objective.Objective.start_flags`) and, where asked for,
-    :math:`\\sum_i s_i s_i^\\top` at the estimate."""
+    scale S_Q there, the iterations and :class:`~estimation.solver.Status` code, whether Q was
+    finite at the start and which parameters moved it there (∂Q/∂θ_j ≠ 0) and, where asked
+    for, :math:`\\sum_i s_i s_i^\\top` at the estimate."""
 
     theta: np.ndarray
     f: np.ndarray
@@ -87,8 +90,8 @@ class OneFit(NamedTuple):
     sq: np.ndarray
     iterations: np.ndarray
     status: np.ndarray
-    bad_rows: np.ndarray
-    moved: np.ndarray
+    start_finite: np.ndarray
+    start_moves: np.ndarray
     outer: np.ndarray | None
 
 
@@ -132,6 +135,17 @@ def _polish(obj, w, use_gn, theta, f, g, H, sq, go):
     return out[2:7]
 
 
+def _entered(obj, theta0, w, opts: SolverOptions, use_gn: bool) -> PoolState:
+    """The member's state once it has entered at ``theta0``: what :func:`_step` makes of a fresh
+    member (Q, ∇Q, ∇²Q, the eigen-decomposition and the status there), without the line search
+    a fresh member computes and discards."""
+    f, g, H, B, sq = _value_grad_hess(obj, theta0, w, use_gn)
+    ev, V, sc = _eig_scaled(H)
+    mu, it = jnp.float64(MU0_COLD), jnp.int64(0)
+    status = _classify(opts, f, g, H, sq, ev, V, sc, relative_gradient(theta0, sq, g), mu, it)
+    return PoolState(theta0, f, g, H, B, sq, ev, V, sc, mu, it, status, jnp.bool_(False))
+
+
 def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
     """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
     one compilation serves every dataset of its row bucket)."""
@@ -144,15 +158,14 @@ def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
         obj = _TracedOnce(template.with_data(data))
         rows = next(iter(data.values())).shape[0]
         w = (jnp.arange(rows) < nobs).astype(jnp.float64)
-        bad_rows, moved = obj.start_flags(theta0, w)
-        first = initial_state(np.zeros((1, theta0.shape[0])), MU0_COLD)
-        state = PoolState(*(a[0] for a in first))._replace(theta=theta0)
+        state = _entered(obj, theta0, w, opts, use_gn)
         end = jax.lax.while_loop(lambda s: s.status == RUNNING,
                                  lambda s: _step(obj, s, w, opts, steps, gn_steps, use_gn),
                                  state)
         theta, f, g, H, sq = _polish(obj, w, use_gn, end.theta, end.f, end.g, end.H, end.sq,
                                      end.status == Status.CONVERGED)
-        return OneFit(theta, f, g, H, sq, end.it, end.status, bad_rows, moved,
+        return OneFit(theta, f, g, H, sq, end.it, end.status, jnp.isfinite(state.f),
+                      state.g != 0.0,
                       obj.score_outer(theta, w) if outer else None)
 
     return run

@@ -191,15 +191,7 @@ def fit(
     if not diag.converged:
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
-    th = np.asarray(est.theta)
-    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
-             if cov_type in NEEDS_LEVERAGE else None)
-    if scores is None and cov_type not in (*OUTER_COVS, "hessian"):
-        scores = obj.at(th)[5][: obj.nobs]  # cluster sums and leverages need them row by row
-    cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
-                           cluster_correction=cluster_correction, outer=est.outer,
-                           nobs=obj.nobs)
-
+    cov_theta = _covariance(obj, est, cov_type, H, scores, clusters, cluster_correction)
     res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
                   cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
                   cluster_correction=cluster_correction if cov_type == "cluster" else None,
@@ -212,6 +204,20 @@ def fit(
                                       scheduler=scheduler)
         res.se_source = "bootstrap"
     return res
+
+
+def _covariance(obj: Objective, est: _Estimate, cov_type: str, H: np.ndarray,
+                scores: np.ndarray | None, clusters: Any, cluster_correction: str) -> np.ndarray:
+    """The covariance of θ̂ (:func:`estimation.covariance.covariance`) from what the fit holds:
+    the scores' outer product where the program formed it, the scores row by row (and the
+    per-row Hessians for HC2/HC3) where the covariance needs them so."""
+    th = np.asarray(est.theta)
+    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
+             if cov_type in NEEDS_LEVERAGE else None)
+    if scores is None and cov_type not in (*OUTER_COVS, "hessian"):
+        scores = obj.at(th)[5][: obj.nobs]  # cluster sums and leverages need them row by row
+    return covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
+                      cluster_correction=cluster_correction, outer=est.outer, nobs=obj.nobs)
 
 
 @dataclass

@@ -125,6 +125,7 @@ def covariance(
     if cov_type in ("robust", "hc1"):
         c = n / (n - k) if cov_type == "hc1" and n > k else 1.0
         return c * (Hinv @ outer @ Hinv)
+    assert scores is not None  # checked above: only opg, robust and hc1 go without them
     if cov_type in NEEDS_LEVERAGE:
         if obs_hessians is None or obs_hessians.shape != (n, k, k):
             raise SpecificationError(f"cov_type={cov_type!r} needs the per-observation Hessians, "

@@ -403,7 +403,7 @@ def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOpti
     out = fit_one(obj, theta0, options, outer=outer)
     if not out.start_finite or not np.all(out.start_moves):
         obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
-    status = Status.of(out.status)
+    status = Status.of(int(out.status))
     if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
         check_residual_derivatives(obj, out.theta)
     return _Estimate(theta=out.theta, status=status.message, iterations=int(out.iterations),

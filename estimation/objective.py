@@ -157,7 +157,7 @@ class Objective:
     """
 
     contributions: Contributions
-    data: dict[str, jax.Array]
+    data: dict[str, Any]  # JAX arrays (NumPy ones until :meth:`padded` places them)
     spec: ParamSpec
     kind: str
     nobs: int

@@ -183,4 +183,4 @@ def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False) -
     if run is None:
         run = _PROGRAMS[key] = _make_program(obj, opts, outer)
     out = run(np.asarray(theta0, dtype=np.float64), np.int64(obj.nobs), obj.data)
-    return OneFit(*(None if a is None else np.asarray(a) for a in out))
+    return OneFit._make(None if a is None else np.asarray(a) for a in out)

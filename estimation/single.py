@@ -146,14 +146,16 @@ def _entered(obj, theta0, w, opts: SolverOptions, use_gn: bool) -> PoolState:
     return PoolState(theta0, f, g, H, B, sq, ev, V, sc, mu, it, status, jnp.bool_(False))
 
 
-def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
+def _make_program(template, opts: SolverOptions, outer: bool, key: tuple) -> Callable:
     """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
-    one compilation serves every dataset of its row bucket)."""
+    one compilation serves every dataset of its row bucket), kept traced on disk under ``key``
+    (:func:`estimation.compilation.traced_jit`): a later run neither traces nor lowers it."""
+    from estimation.compilation import traced_jit
+
     steps = np.asarray(opts.steps, dtype=np.float64)
     use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
     gn_steps = np.asarray(opts.gn_steps if use_gn else (), dtype=np.float64)
 
-    @jax.jit
     def run(theta0, nobs, data):
         obj = _TracedOnce(template.with_data(data))
         rows = next(iter(data.values())).shape[0]
@@ -168,7 +170,7 @@ def _make_program(template, opts: SolverOptions, outer: bool) -> Callable:
                       state.g != 0.0,
                       obj.score_outer(theta, w) if outer else None)
 
-    return run
+    return traced_jit(run, ("one-start fit", *key))
 
 
 _PROGRAMS: dict[tuple, Callable] = {}
@@ -181,6 +183,6 @@ def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False) -
     key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer)
     run = _PROGRAMS.get(key)
     if run is None:
-        run = _PROGRAMS[key] = _make_program(obj, opts, outer)
+        run = _PROGRAMS[key] = _make_program(obj, opts, outer, key)
     out = run(np.asarray(theta0, dtype=np.float64), np.int64(obj.nobs), obj.data)
     return OneFit._make(None if a is None else np.asarray(a) for a in out)

@@ -7,13 +7,17 @@ both peak resident memories (each process reports its own ``ru_maxrss``) and the
 llmecon/statsmodels (below 1: llmecon is faster or leaner). llmecon runs twice against a fresh
 compilation cache: cold (it compiles the model for this row count's bucket) and warm (the
 compiled code read from the cache, as every later run on this machine); the ratios use the warm
-run, the cold time is printed beside it. Beyond 2^18 rows llmecon sums the
-likelihood, gradient and Hessian over chunks of rows (:data:`estimation.objective.CHUNK_ROWS`).
-At the largest size statsmodels may be skipped (``--sm-max``).
+run, the cold time is printed beside it. From one start llmecon runs the whole fit (start checks,
+Newton iterations, final steps) as one compiled program (:mod:`estimation.single`) on one copy of
+the data. Beyond 2^18 rows it sums the likelihood, gradient and Hessian over chunks of rows
+(:data:`estimation.objective.CHUNK_ROWS`). At the largest size statsmodels may be skipped
+(``--sm-max``). The machine may be shared: each line ends with the one-minute load average
+when it finished, and the ratios compare runs made one after the other.
 
 Then ``llmecon fit chinchilla`` (the default 4,500-start grid) on ``--chinchilla-runs`` simulated
 training runs (the Besiroglu et al. law with 2% multiplicative noise), whole process: with that
-many rows its grid is screened on a subsample and the best optima refined on all rows.
+many rows its grid is screened on a subsample and the best converged optima refined on all
+rows.
 
     python benchmarks/estimation.py [--rows 1e4 1e5 1e6 1e7] [--sm-max 1e7] [--chinchilla-runs 1e5]
 """
@@ -102,7 +106,8 @@ def main() -> int:
                     help="simulated runs for `llmecon fit chinchilla` (0: skip)")
     args = ap.parse_args()
     print(f"{'rows':>10} {'cold s':>8} {'llmecon s':>10} {'statsm. s':>10} {'time ratio':>10} "
-          f"{'llmecon MB':>11} {'statsm. MB':>11} {'mem ratio':>10} {'max |Δβ|':>10}")
+          f"{'llmecon MB':>11} {'statsm. MB':>11} {'mem ratio':>10} {'max |Δβ|':>10} "
+          f"{'load':>5}")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LLMECON_CACHE_DIR"] = str(Path(tmp) / "cache")
         for n in (int(r) for r in args.rows):
@@ -113,13 +118,14 @@ def main() -> int:
             mb = ours["rss"] / 1024
             if theirs is None:
                 print(f"{n:>10,} {cold:>8.2f} {ours['wall']:>10.2f} {'-':>10} {'-':>10} "
-                      f"{mb:>11.0f}")
+                      f"{mb:>11.0f} {'-':>11} {'-':>10} {'-':>10} {os.getloadavg()[0]:>5.1f}",
+                      flush=True)
                 continue
             smb = theirs["rss"] / 1024
             diff = float(np.max(np.abs(np.subtract(ours["params"], theirs["params"]))))
             print(f"{n:>10,} {cold:>8.2f} {ours['wall']:>10.2f} {theirs['wall']:>10.2f} "
                   f"{ours['wall'] / theirs['wall']:>10.2f} {mb:>11.0f} {smb:>11.0f} "
-                  f"{mb / smb:>10.2f} {diff:>10.1e}", flush=True)
+                  f"{mb / smb:>10.2f} {diff:>10.1e} {os.getloadavg()[0]:>5.1f}", flush=True)
             px.unlink()
             py.unlink()
         if args.chinchilla_runs:
@@ -131,10 +137,11 @@ def main() -> int:
                                check=False)
             wall = time.perf_counter() - t0
             print(f"\nllmecon fit chinchilla on {n:,} simulated runs (4,500 starts): {wall:.1f} s, "
-                  f"exit {p.returncode} (target 60 s)")
+                  f"exit {p.returncode} (target 60 s; load {os.getloadavg()[0]:.1f})")
             print("\n".join(ln for ln in p.stdout.splitlines()
-                            if ln.strip().startswith(("A ", "B ", "E ", "alpha", "beta"))
-                            or "screened" in ln))
+                            if ln.strip().startswith(("A ", "B ", "E ", "alpha", "beta",
+                                                      "Starts:", "Note: multistart"))))
+            print("\n".join(ln for ln in p.stderr.splitlines() if ln.startswith("llmecon:")))
     return 0
 
 

@@ -81,11 +81,13 @@ def _inv(M: np.ndarray, what: str) -> np.ndarray:
 def covariance(
     cov_type: str,
     hess: np.ndarray,
-    scores: np.ndarray,
+    scores: np.ndarray | None,
     clusters: np.ndarray | None = None,
     *,
     obs_hessians: np.ndarray | None = None,
     cluster_correction: str = "statsmodels",
+    outer: np.ndarray | None = None,
+    nobs: int | None = None,
 ) -> np.ndarray:
     """The covariance of θ̂ of the requested type (NaN-filled if the Hessian is not invertible).
 
@@ -93,27 +95,37 @@ def covariance(
     ----------
     cov_type : {"hessian", "opg", "robust", "hc1", "hc2", "hc3", "cluster"}
     hess : (k, k) Hessian of the minimised objective at the estimate.
-    scores : (n, k) per-observation gradients of the objective's contributions.
+    scores : (n, k) per-observation gradients of the objective's contributions, or None where
+        ``outer`` and ``nobs`` stand for them (``"hessian"``, ``"opg"``, ``"robust"``, ``"hc1"``).
     clusters : (n,) group labels, required for ``"cluster"``.
     obs_hessians : (n, k, k) per-observation Hessians ∇²q_i, required for ``"hc2"``/``"hc3"``.
     cluster_correction : {"statsmodels", "stata-ml"}
         The small-sample factor of ``"cluster"``: G/(G−1)·(n−1)/(n−k) or G/(G−1).
+    outer, nobs : (k, k) array and int, optional
+        :math:`\\sum_i s_i s_i^\\top` already summed (a compiled fit forms it where the scores
+        are, :meth:`~estimation.objective.Objective.score_outer`) and the number of rows n.
     """
     if cov_type not in COV_TYPES:
         raise SpecificationError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if cluster_correction not in CLUSTER_CORRECTIONS:
         raise SpecificationError(f"cluster_correction must be one of {CLUSTER_CORRECTIONS}, "
                                  f"got {cluster_correction!r}")
-    n, k = scores.shape
     if cov_type == "hessian":
         return _inv(hess, "Hessian")
+    if scores is None:
+        if outer is None or nobs is None or cov_type not in ("opg", "robust", "hc1"):
+            raise SpecificationError(f"cov_type={cov_type!r} needs the per-observation scores")
+        n, k = int(nobs), outer.shape[0]
+    else:
+        n, k = scores.shape
+        outer = scores.T @ scores
     if cov_type == "opg":
-        return _inv(scores.T @ scores, "outer product of gradients")
+        return _inv(outer, "outer product of gradients")
     Hinv = _inv(hess, "Hessian")
     if cov_type in ("robust", "hc1"):
-        meat = scores.T @ scores
         c = n / (n - k) if cov_type == "hc1" and n > k else 1.0
-        return c * (Hinv @ meat @ Hinv)
+        return c * (Hinv @ outer @ Hinv)
+    assert scores is not None  # checked above: only opg, robust and hc1 go without them
     if cov_type in NEEDS_LEVERAGE:
         if obs_hessians is None or obs_hessians.shape != (n, k, k):
             raise SpecificationError(f"cov_type={cov_type!r} needs the per-observation Hessians, "

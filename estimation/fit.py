@@ -14,12 +14,25 @@ from estimation.bootstrap import Bootstrap, BootstrapResults
 from estimation.covariance import COV_TYPES, NEEDS_LEVERAGE, covariance
 from estimation.derivatives import check_residual_derivatives
 from estimation.errors import EstimationFailed, NotConvergedWarning, SpecificationError
-from estimation.objective import Contributions, Objective, as_data, compiled, objective_scale
+from estimation.objective import (
+    Contributions,
+    Objective,
+    as_data,
+    compiled,
+    host_columns,
+    objective_scale,
+)
 from estimation.parameters import Param, ParamSpec, as_spec
 from estimation.progress import Progress
 from estimation.results import CI_METHODS, Diagnostics, Results
+from estimation.single import (
+    POLISH_STEPS,
+    fit_one,
+    polish_keeps,
+    polish_ready,
+    scaled_hessian,
+)
 from estimation.solver import (
-    NOISE_ULPS,
     BatchSolution,
     SolverOptions,
     Status,
@@ -151,10 +164,17 @@ def fit(
 
     x0 = obj.spec.starts_array(start)
     theta0 = obj.spec.to_internal(x0, what="start")
-    obj.check_start(theta0[0])
+    # One start runs as one compiled program that checks its start on the way (fit_one).
+    one = method == "newton" and len(theta0) == 1
+    if one:
+        obj.check_shape(theta0[0])
+    else:
+        obj.check_start(theta0[0])
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
-    if method == "newton":
+    if one:
+        est = _one_newton_estimate(obj, theta0[0], options, cov_type in OUTER_COVS)
+    elif method == "newton":
         est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
         if len(theta0) > 1:
@@ -171,12 +191,7 @@ def fit(
     if not diag.converged:
         warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
                       stacklevel=2)
-    th = np.asarray(est.theta)
-    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
-             if cov_type in NEEDS_LEVERAGE else None)
-    cov_theta = covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
-                           cluster_correction=cluster_correction)
-
+    cov_theta = _covariance(obj, est, cov_type, H, scores, clusters, cluster_correction)
     res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
                   cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
                   cluster_correction=cluster_correction if cov_type == "cluster" else None,
@@ -191,12 +206,27 @@ def fit(
     return res
 
 
+def _covariance(obj: Objective, est: _Estimate, cov_type: str, H: np.ndarray,
+                scores: np.ndarray | None, clusters: Any, cluster_correction: str) -> np.ndarray:
+    """The covariance of θ̂ (:func:`estimation.covariance.covariance`) from what the fit holds:
+    the scores' outer product where the program formed it, the scores row by row (and the
+    per-row Hessians for HC2/HC3) where the covariance needs them so."""
+    th = np.asarray(est.theta)
+    obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
+             if cov_type in NEEDS_LEVERAGE else None)
+    if scores is None and cov_type not in (*OUTER_COVS, "hessian"):
+        scores = obj.at(th)[5][: obj.nobs]  # cluster sums and leverages need them row by row
+    return covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
+                      cluster_correction=cluster_correction, outer=est.outer, nobs=obj.nobs)
+
+
 @dataclass
 class _Estimate:
     """What a solver hands back to :func:`fit`: the chosen iterate and how it was reached.
 
     ``converged`` is None where the solver's own rule does not decide it (SciPy); ``at_hat``
-    holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them.
+    holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them, ``scale`` the
+    scale S_Q there and ``outer`` the scores' outer product where a compiled fit formed them.
     """
 
     theta: np.ndarray
@@ -207,6 +237,12 @@ class _Estimate:
     at_hat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     starts: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    scale: float | None = None
+    outer: np.ndarray | None = None
+
+
+#: Covariances that need the scores only through Σ s_i s_iᵀ (formed where the scores are).
+OUTER_COVS = ("opg", "robust", "hc1")
 
 
 def _objective(model, data, params, kind, residuals, loss, derivatives,
@@ -228,7 +264,7 @@ def _objective(model, data, params, kind, residuals, loss, derivatives,
     if rows is not None and not (isinstance(rows, int | np.integer) and rows > 0):
         raise SpecificationError(f"rows={rows!r}: expected a positive whole number of rows to "
                                  "pad the data to")
-    arrays, n = as_data(data)
+    arrays, n = host_columns(data)  # copied once, when padded to the row bucket
     if n < len(spec):
         raise SpecificationError(
             f"the data have {n} row(s) but the model has {len(spec)} parameters "
@@ -258,9 +294,10 @@ def _cov_type(cov_type: str, kind: str, clusters: Any) -> str:
 SCREEN_CELLS = 2e7
 #: Rows of the screening subsample, and how many of its best distinct optima are refined. The
 #: screen dominates the cost of a large grid (starts × subsample against survivors × rows), and
-#: a thousand rows locate the basins of a few-parameter model (Hoffmann et al. fitted their
-#: 4,500-start grid to about 400 runs), so the subsample is 1,024 rows, not more.
-SCREEN_ROWS, SCREEN_KEEP = 1024, 16
+#: a few hundred rows locate the basins of a few-parameter model (Hoffmann et al. fitted their
+#: 4,500-start grid to about 400 runs), so the subsample is 512 rows, not more (1,024 took
+#: 1.5× as long on the Chinchilla grid and led to the same optimum).
+SCREEN_ROWS, SCREEN_KEEP = 512, 16
 
 
 def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverOptions,
@@ -269,6 +306,11 @@ def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverO
     first run to convergence on a random subsample of :data:`SCREEN_ROWS` rows and only the
     :data:`SCREEN_KEEP` best distinct optima found there go on (from those optima) to the full
     data, so a grid costs starts × subsample + survivors × rows instead of starts × rows.
+
+    An endpoint that did not converge there (a saddle, a flat direction, a stall) goes on only
+    if its objective is below that of every converged optimum: above one, it cannot be where
+    the full grid's minimum lies, and refining it on all rows would cost as much as the
+    minimum's own refinement (on the Chinchilla grid, fifteen copies of one degenerate basin).
     Returns (their starts on the user's scale, their internal starting points, a note)."""
     m, n = len(theta0), obj.nobs
     if m <= SCREEN_KEEP or m * n <= SCREEN_CELLS or n <= 2 * SCREEN_ROWS:
@@ -280,11 +322,15 @@ def _screen(obj: Objective, x0: np.ndarray, theta0: np.ndarray, options: SolverO
         sol = solve_batch(sub, theta0, sub.weights(), options, progress=bar,
                           scheduler=scheduler)
     finite = np.isfinite(sol.fun)
-    order = np.lexsort((np.where(finite, sol.fun, np.inf), sol.status != Status.CONVERGED))
+    ok = sol.status == Status.CONVERGED
+    best_ok = np.min(sol.fun[ok & finite], initial=np.inf)
+    order = np.lexsort((np.where(finite, sol.fun, np.inf), ~ok))
     keep: list[int] = []
     for j in order:
         if not finite[j]:
             break
+        if not ok[j] and not sol.fun[j] < best_ok:
+            continue
         # Distinct optima: endpoints that agree to 1e-4 (relative) are one basin.
         if all(np.max(np.abs(sol.theta[j] - sol.theta[i])
                       / np.maximum(np.abs(sol.theta[i]), 1.0)) > 1e-4 for i in keep):
@@ -309,9 +355,12 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     x0, theta0, screened = _screen(obj, x0, theta0, options, progress, scheduler)
     w1 = obj.weights()
     with Progress(len(theta0), "multistart", progress and len(theta0) > 1) as bar:
-        # One start (or a handful of survivors) is not worth a trip to the cluster.
+        # One start (or a handful of survivors) is not worth a trip to the cluster. The
+        # survivors of a screen, on many rows, run one per pool: a pool computes every slot
+        # until its slowest member stops, which only pays where members are cheap.
         sol = solve_batch(obj, theta0, w1, options, progress=bar,
-                          scheduler=scheduler if len(theta0) > 1 else None)
+                          scheduler=scheduler if len(theta0) > 1 else None,
+                          pool_size=1 if screened else None)
     ok = sol.status == Status.CONVERGED
     pick = np.where(ok, sol.fun, np.inf)
     if not np.isfinite(pick).any():
@@ -339,44 +388,47 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
             f"{sol.fun[best]:.10g}, {Status.of(sol.status[j]).message}): a better optimum "
             "may exist; refine from there")
         warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
-    if len(theta0) > 1:
+    if len(theta0) > 1 or screened:
         est.starts = _starts_table(obj.spec, x0, sol)
     if screened:
         est.notes.append(screened)
     return est
 
 
-#: Full Newton steps tried at the chosen estimate after the solver has stopped.
-POLISH_STEPS = 3
+def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
+                         outer: bool) -> _Estimate:
+    """One start through :func:`estimation.single.fit_one`: the Newton iterations and the polish
+    in one compiled program (and Σ s_i s_iᵀ where ``outer``). Where Q is not finite at the start
+    or a parameter does not move it there, :meth:`Objective.check_start` runs on the host."""
+    out = fit_one(obj, theta0, options, outer=outer)
+    if not out.start_finite or not np.all(out.start_moves):
+        obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
+    status = Status.of(int(out.status))
+    if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
+        check_residual_derivatives(obj, out.theta)
+    return _Estimate(theta=out.theta, status=status.message, iterations=int(out.iterations),
+                     converged=status == Status.CONVERGED,
+                     method="Newton (exact Hessian, line search)",
+                     at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer)
 
 
 def _polish(obj: Objective, est: _Estimate) -> None:
-    """Full Newton steps from the converged estimate, each kept only while it lowers the
-    scale-free gradient without raising Q beyond its rounding noise.
-
-    The solver stops as soon as the convergence test passes, which can leave an estimate a few
-    parts in 10⁶ from the optimum where the objective is flat (a zero-truncated Poisson, say);
-    Newton converges quadratically there, so one or two more steps bring it to the digits that
-    R, Stata or statsmodels print. A step across a kink of a robust loss fails the test and is
-    dropped.
-    """
+    """Full Newton steps from the converged estimate on the host (the multistart's winner),
+    each kept only where :func:`estimation.single.polish_keeps` says so."""
     theta = np.asarray(est.theta, dtype=np.float64)
     f, g, H, sq = obj.at(theta)[:4]  # the host's one compiled function of this model
     rg = float(relative_gradient(theta, sq, g, np))
     for _ in range(POLISH_STEPS):
-        if not positive_definite(np.linalg.eigvalsh(_scaled_np(H))) or rg == 0.0:
+        if not polish_ready(H, rg):
             return
         try:
-            step = -np.linalg.solve(0.5 * (H + H.T), g)
+            t2 = theta - np.linalg.solve(0.5 * (H + H.T), g)
         except np.linalg.LinAlgError:
             return
-        t2 = theta + step
         f2, g2, H2, sq2 = obj.at(t2)[:4]
-        if not (np.isfinite(f2) and np.all(np.isfinite(g2)) and np.all(np.isfinite(H2))):
-            return
-        rg2 = float(relative_gradient(t2, sq2, g2, np))
-        noise = NOISE_ULPS * np.finfo(np.float64).eps * (abs(f) + sq)
-        if not (rg2 < rg and f2 <= f + noise):
+        with np.errstate(invalid="ignore"):
+            rg2 = float(relative_gradient(t2, sq2, g2, np))
+        if not polish_keeps(f, sq, rg, f2, g2, H2, rg2):
             return
         theta, f, g, H, rg, sq = t2, f2, g2, H2, rg2, sq2
         est.theta, est.at_hat = theta, (f, g, H)
@@ -396,17 +448,25 @@ def _starts_table(spec: ParamSpec, x0: np.ndarray, sol: BatchSolution) -> pd.Dat
 
 
 def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
-              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray]:
-    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores;
+              name: str) -> tuple[np.ndarray, np.ndarray, Diagnostics, np.ndarray | None]:
+    """(Q, ∇²Q) at the estimate, its :class:`Diagnostics` and the per-observation scores (None
+    where a compiled fit kept what the covariance needs of them);
     raises where they are not finite. Where SciPy stopped, the scale-free test decides
     convergence."""
-    w1 = obj.weights()
-    f, g, H, _, q_hat, scores = obj.at(est.theta)
-    q_hat, scores = q_hat[: obj.nobs], scores[: obj.nobs]
-    if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
-        # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
+    scores: np.ndarray | None = None
+    if est.scale is not None and est.at_hat is not None:
+        # A compiled fit formed Q, ∇Q, ∇²Q and S_Q at the estimate (and what the covariance
+        # needs of the scores).
         f, g, H = (np.asarray(a) for a in est.at_hat)
-    rg = float(relative_gradient(est.theta, objective_scale(q_hat, w1[: obj.nobs], np), g, np))
+        sq = est.scale
+    else:
+        f, g, H, _, q_hat, scores = obj.at(est.theta)
+        q_hat, scores = q_hat[: obj.nobs], scores[: obj.nobs]
+        if est.at_hat is not None and np.all(np.isfinite(est.at_hat[2])):
+            # The solver already holds Q, ∇Q and the exact ∇²Q at its final iterate.
+            f, g, H = (np.asarray(a) for a in est.at_hat)
+        sq = objective_scale(q_hat, np.ones(obj.nobs), np)
+    rg = float(relative_gradient(est.theta, sq, g, np))
     names = obj.spec.names
     if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         bad = [n for n, gj, hj in zip(names, g, H, strict=True)
@@ -420,7 +480,7 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
     converged, status_text = est.converged, est.status
     if converged is None:
         # SciPy's own stopping rule does not decide convergence: the scale-free test does.
-        scaled_pd = bool(positive_definite(np.linalg.eigvalsh(_scaled_np(H))))
+        scaled_pd = bool(positive_definite(np.linalg.eigvalsh(scaled_hessian(H))))
         converged = bool(rg <= options.gtol_floor and scaled_pd)
         if not converged:
             failed = []
@@ -434,13 +494,6 @@ def _diagnose(obj: Objective, est: _Estimate, options: SolverOptions,
                        relative_gradient=rg, gradient_norm=float(np.linalg.norm(g)),
                        hessian_eigenvalues=ev, method=est.method)
     return f, H, diag, scores
-
-
-def _scaled_np(H: np.ndarray) -> np.ndarray:
-    r""":math:`D H D` with :math:`D = \operatorname{diag}(|H_{jj}|)^{-1/2}`: the Hessian in units
-    of each parameter's curvature."""
-    d = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
-    return 0.5 * (H + H.T) * d[:, None] * d[None, :]
 
 
 _RESIDUAL_MODELS: dict[tuple, Contributions] = {}

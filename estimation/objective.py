@@ -90,16 +90,25 @@ def chunk_rows(rows: int) -> int:
 
 def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array], int]:
     """Data as a dict of float64 (or integer) JAX arrays sharing a leading dimension n."""
+    arrays, n = host_columns(data)
+    # jnp.asarray would compile a copy per shape.
+    return {k: jax.device_put(v) for k, v in arrays.items()}, n
+
+
+def host_columns(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, np.ndarray], int]:
+    """The data's columns checked (numbers, one value per row, one row count) as NumPy float64
+    (or integer, boolean) arrays, without a copy where a column already is one: a fit makes its
+    one copy when it pads the rows (:meth:`Objective.padded`)."""
     if isinstance(data, pd.DataFrame):
         data = {c: data[c].to_numpy() for c in data.columns}
-    out: dict[str, jax.Array] = {}
+    out: dict[str, np.ndarray] = {}
     n = None
     for key, value in data.items():
         arr = np.asarray(value)
         if arr.dtype.kind in "biu":
-            arr = arr.astype(np.int64)
+            arr = arr.astype(np.int64, copy=False)
         elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float64)
+            arr = arr.astype(np.float64, copy=False)
         elif arr.dtype.kind != "b":
             raise SpecificationError(
                 f"data column {key!r} has dtype {arr.dtype}; expected numbers (encode categories "
@@ -113,10 +122,28 @@ def as_data(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, jax.Array
             raise SpecificationError(
                 f"data column {key!r} has {arr.shape[0]} rows; the others have {n}"
             )
-        out[str(key)] = jax.device_put(arr)  # jnp.asarray would compile a copy per shape
+        out[str(key)] = arr
     if not n:
         raise SpecificationError("data has no rows")
     return out, int(n)
+
+
+#: XLA on the CPU reads a host array in place (no copy) when it starts on this boundary.
+_ALIGN = 64
+
+
+def _padded_column(arr: np.ndarray, rows: int) -> jax.Array:
+    """``arr`` followed by copies of its last row up to ``rows`` rows, as a JAX array: one aligned
+    host buffer that the CPU device then uses in place, so a fit holds one copy of its data (not
+    the three a conversion, a concatenation and a transfer would make)."""
+    n = arr.shape[0]
+    nbytes = rows * int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    off = (-raw.ctypes.data) % _ALIGN
+    out = raw[off:off + nbytes].view(arr.dtype).reshape((rows, *arr.shape[1:]))
+    out[:n] = arr
+    out[n:] = arr[n - 1]
+    return jax.device_put(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +157,7 @@ class Objective:
     """
 
     contributions: Contributions
-    data: dict[str, jax.Array]
+    data: dict[str, Any]  # JAX arrays (NumPy ones until :meth:`padded` places them)
     spec: ParamSpec
     kind: str
     nobs: int
@@ -151,13 +178,10 @@ class Objective:
         bucket, hence one compilation), the extra rows copies of the last observation that
         :meth:`weights` gives weight zero."""
         rows = padded_rows(max(self.nobs, int(at_least or 0)))
-        if rows == self.rows:
+        if rows == self.rows and all(isinstance(v, jax.Array) for v in self.data.values()):
             return self
-        extra = rows - self.nobs
-        data = {}
-        for key, value in self.data.items():
-            arr = np.asarray(value)[: self.nobs]
-            data[key] = jax.device_put(np.concatenate([arr, np.repeat(arr[-1:], extra, axis=0)]))
+        data = {key: _padded_column(np.asarray(value)[: self.nobs], rows)
+                for key, value in self.data.items()}
         return replace(self, data=data, rows=rows)
 
     def weights(self, w: Any = None) -> np.ndarray:
@@ -343,6 +367,17 @@ class Objective:
             q, S = jnp.reshape(q, (rows,)), jnp.reshape(S, (rows, -1))
         return f, g, 0.5 * (H + H.T), objective_scale(q, w), q, S
 
+    def score_outer(self, theta: jax.Array, w: jax.Array) -> jax.Array:
+        r""":math:`\sum_i w_i s_i s_i^\top` with the scores :math:`s_i = \nabla q_i(\theta)`: the
+        outer-product (OPG) matrix and the sandwich's meat (:mod:`estimation.covariance`),
+        summed chunk by chunk without forming the (n, k) scores on the host."""
+
+        def part(o, wc):
+            S = jax.jacfwd(o.per_obs)(theta)
+            return (S * wc[:, None]).T @ S
+
+        return self._over_chunks(w, part)
+
     def scores(self, theta: jax.Array) -> jax.Array:
         """Per-observation gradients ∂q_i/∂θ, shape (n, k): k forward passes, not n reverse."""
         return jax.jacfwd(self.per_obs)(theta)
@@ -369,6 +404,20 @@ class Objective:
         """Check the model at the start: it runs, returns one finite contribution per row, and
         every parameter affects it. Each failure names the function, the parameter values and
         what was expected (:class:`~estimation.errors.ModelFunctionError`)."""
+        where = self.check_shape(theta)
+        q = np.asarray(self.at(theta)[4])[: self.nobs]  # the rows after it only pad the data
+        bad = np.flatnonzero(~np.isfinite(q))
+        if bad.size:
+            raise ModelFunctionError(
+                f"the model's contribution is {q[bad[0]]} at row {int(bad[0])} at the start "
+                f"{where}; {bad.size} row(s) non-finite"
+            )
+        self._check_used(np.asarray(theta, dtype=np.float64), where)
+
+    def check_shape(self, theta: np.ndarray) -> str:
+        """The part of :meth:`check_start` that needs no data, only their shapes (a trace, not a
+        compilation): the model runs and returns one value per row. Returns the description of
+        the model at ``theta`` that messages quote."""
         where = self._where(theta)
         what = "residuals" if self.residuals is not None else "contributions"
         user_fn = self.residuals if self.residuals is not None else self.contributions
@@ -398,14 +447,7 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.nobs},)")
-        q = np.asarray(self.at(theta)[4])[: self.nobs]  # the rows after it only pad the data
-        bad = np.flatnonzero(~np.isfinite(q))
-        if bad.size:
-            raise ModelFunctionError(
-                f"the model's contribution is {q[bad[0]]} at row {int(bad[0])} at the start "
-                f"{where}; {bad.size} row(s) non-finite"
-            )
-        self._check_used(np.asarray(theta, dtype=np.float64), where)
+        return where
 
     def at(self, theta: Any, w: Any = None) -> tuple[np.ndarray, ...]:
         """:meth:`evaluate` at ``theta`` on the host (compiled once per model and row bucket),
@@ -417,9 +459,8 @@ class Objective:
     def _check_used(self, theta: np.ndarray, where: str) -> None:
         """Refuse a parameter that never moves the objective: its score is zero for every row
         at the start and at a nearby point (one point alone could be a saddle by chance)."""
-        step = 1e-3 * np.maximum(np.abs(theta), 1.0) * (1.0 + 0.1 * np.arange(theta.size))
         unused = np.ones(theta.size, dtype=bool)
-        for t in (theta, theta + step):
+        for t in (theta, nearby(theta, np)):
             S = np.asarray(self.at(t)[5])[: self.nobs]
             unused &= np.all(S == 0.0, axis=0)
         if unused.any():
@@ -427,6 +468,12 @@ class Objective:
             raise SpecificationError(
                 f"parameter(s) {names} never affect the objective of {where}: the model does "
                 "not use them, so they cannot be estimated; remove them from the parameters")
+
+
+def nearby(theta, xp=jnp):
+    """A point near ``theta``, a different relative distance along each parameter, where a
+    parameter's scores are looked at a second time (one point alone could be a saddle)."""
+    return theta + 1e-3 * xp.maximum(xp.abs(theta), 1.0) * (1.0 + 0.1 * xp.arange(theta.size))
 
 
 _COMPILED: dict[tuple, Callable] = {}

@@ -1,0 +1,75 @@
+"""A fit from one start runs as one compiled program (:mod:`estimation.single`): its start checks,
+Newton iterations, polish and the scores' outer product come from that program alone, and its
+estimate is the batched solver's (the same iteration) to its last digits."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import estimation
+from estimation.compilation import compile_stats
+from estimation.covariance import covariance
+from estimation.solver import SolverOptions, solve_batch
+
+
+def _logit():
+    def loglik(p, d):  # a new function object per call: its own compiled code
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    return loglik
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n = 3000
+    x1, x2 = rng.normal(size=n), rng.uniform(-1, 1, n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.2 + 0.9 * x1 - 1.1 * x2)))).astype(float)
+    return {"x1": x1, "x2": x2, "y": y}
+
+
+def test_one_start_is_one_program_and_the_batched_solvers_estimate(data):
+    model = _logit()
+    before = compile_stats()
+    res = estimation.fit(model, data, ["b0", "b1", "b2"], start=np.zeros(3), progress=False)
+    used = compile_stats() - before
+    assert res.converged
+    assert used.compiled + used.loaded == 1, used  # not the round and a host function besides
+    sol = solve_batch(res.objective, np.zeros((1, 3)), res.objective.weights(), SolverOptions())
+    assert sol.converged[0] and res.diagnostics.iterations == sol.iterations[0]
+    # The batched solver stops at its convergence test; the program then polishes.
+    np.testing.assert_allclose(res.theta, sol.theta[0], rtol=1e-6)
+    sm = pytest.importorskip("statsmodels.api")
+    X = sm.add_constant(np.column_stack([data["x1"], data["x2"]]))
+    ref = sm.Logit(data["y"], X).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.bse.to_numpy(), ref.bse, rtol=1e-8)
+
+
+def test_sandwich_from_the_programs_outer_product_equals_the_scores(data):
+    """robust, hc1 and opg from Σ s_i s_iᵀ formed in the program equal those from the (n, k)
+    scores on the host."""
+    model = _logit()
+    res = {c: estimation.fit(model, data, ["b0", "b1", "b2"], start=np.zeros(3), cov_type=c,
+                             progress=False) for c in ("robust", "hc1", "opg")}
+    obj, theta = res["robust"].objective, res["robust"].theta
+    scores = obj.at(theta)[5][: obj.nobs]
+    H = obj.at(theta)[2]
+    for c, r in res.items():
+        np.testing.assert_allclose(r.cov_theta, covariance(c, H, scores), rtol=1e-9)
+
+
+def test_start_checks_from_the_program_name_the_row_and_the_parameter(data):
+    def bad_row(p, d):
+        eta = p["b0"] + p["b1"] * d["x1"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta) + jnp.log(d["x2"] + 1.0)  # x2 = -1: log 0
+
+    d = dict(data, x2=np.where(np.arange(len(data["y"])) == 17, -1.0, 0.5))
+    with pytest.raises(estimation.ModelFunctionError, match="at row 17"):
+        estimation.fit(bad_row, d, ["b0", "b1"], start=np.zeros(2), progress=False)
+    with pytest.raises(estimation.SpecificationError, match=r"\['b9'\] never affect"):
+        estimation.fit(_logit(), data, ["b0", "b1", "b2", "b9"], start=np.zeros(4),
+                       progress=False)

@@ -239,7 +239,7 @@ def _source_digest() -> str:
 
         root = Path(__file__).resolve().parents[1]
         h = hashlib.sha256(f"{jax.__version__} {jaxlib.__version__} {np.__version__} "
-                           f"x64={jax.config.jax_enable_x64}".encode())
+                           f"x64={jax.config.read('jax_enable_x64')}".encode())
         for pkg in _OWN_PACKAGES:
             for path in sorted((root / pkg).rglob("*.py")):
                 h.update(str(path.relative_to(root)).encode())
@@ -359,13 +359,15 @@ class _TracedJit:
         self.fn = fn
         self.jit = jax.jit(fn)
         self.key = key
-        self.base: str | bool | None = False  # not computed yet
+        self.base: str | None = None  # None: not keyable (or not computed yet)
+        self.keyed = False  # whether ``base`` was computed
         self.by_sig: dict[tuple, Callable] = {}
 
     def _base(self) -> str | None:
-        if self.base is False:
+        if not self.keyed:
             import hashlib
 
+            self.keyed = True
             try:
                 text = fingerprint(self.key)
             except Exception:  # _Unkeyable, or an object that does not look as expected

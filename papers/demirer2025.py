@@ -81,6 +81,10 @@ Examples
 ((-2.46, -1.91), 0.3)
 >>> demirer2025.PUBLISHED_INTELLIGENCE_SLOPE
 (0.039, 0.009)
+>>> [name for name, _, _ in demirer2025.TABLE1_COLUMNS][-1] == demirer2025.HEADLINE_COLUMN
+True
+>>> demirer2025.TABLE1_COLUMNS[1]
+('(2) + open', ('open',), False)
 """
 
 from __future__ import annotations
@@ -268,7 +272,18 @@ def model_characteristics(models: pd.DataFrame, market: pd.DataFrame, at: pd.Tim
     """Paid base models with Table 1's controls: ``reasoning`` (reasoning tokens above
     :data:`structural.market.llm_api.REASONING_SHARE` of output tokens over the window, the
     demand model's flag), ``log_context`` and ``age_years`` (years from OpenRouter's listing
-    date to ``at``)."""
+    date to ``at``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import data
+    >>> from papers.demirer2025 import model_characteristics
+    >>> ch = model_characteristics(data.load("api_models"), data.load("api_market"),
+    ...                            pd.Timestamp("2025-12-01"))
+    >>> {"reasoning", "log_context", "age_years"} <= set(ch.columns), len(ch) > 300
+    (True, True)
+    """
     paid = _paid_models(models).set_index("model")
     tok = market.groupby("model")[["tokens_reasoning", "tokens_output"]].sum()
     share = (tok["tokens_reasoning"] / tok["tokens_output"]).reindex(paid.index)
@@ -348,6 +363,17 @@ def price_intelligence(market: pd.DataFrame, models: pd.DataFrame,
     fixed sample; HC1 SEs. The last column is the headline. Rows with ``role ==
     "sensitivity"`` change one thing each (price measure, snapshot, pooling, period, provider,
     quality index) and say which.
+
+    Examples
+    --------
+    >>> import data
+    >>> from papers.demirer2025 import price_intelligence
+    >>> pi = price_intelligence(data.load("api_market"), data.load("api_models"),
+    ...                         data.load("openrouter_list_prices"),
+    ...                         data.load("api_provider_prices"))
+    >>> head = pi[pi["column"] == "(5) + creator effects"].iloc[0]
+    >>> int(head["N"]), round(float(head["open_coef"]), 2), int(head["creators_with_both"])
+    (93, -1.63, 4)
     """
     at = list_prices.loc[list_prices["date"] < "2026-01-01", "date"].max()
     chars = model_characteristics(models, market, at)
@@ -406,7 +432,17 @@ def unscored_list_models(list_prices: pd.DataFrame, models: pd.DataFrame, top: i
                          ) -> dict:
     """(a) what the AA score requirement drops: paid base slugs of the 2025 list-price
     snapshots, how many have an AA (2026) score, and the dearest unscored ones by mean prompt
-    price ($/Mtok)."""
+    price ($/Mtok).
+
+    Examples
+    --------
+    >>> import data
+    >>> from papers.demirer2025 import unscored_list_models
+    >>> u = unscored_list_models(data.load("openrouter_list_prices"), data.load("api_models"),
+    ...                          top=1)
+    >>> u["listed"], u["scored"], u["dearest_unscored"]
+    (356, 113, 'o1-pro $150')
+    """
     lp = list_prices[(list_prices["date"] < "2026-01-01") & (list_prices["price_input"] > 0)
                      & ~list_prices["model"].str.contains(":")]
     price = lp.groupby("model")["price_input"].mean()

@@ -47,7 +47,7 @@ class CounterfactualResult:
     >>> from structural.counterfactual import run
     >>> res = run(files("structural.examples.scenarios") / "equal_spend_tradeoff.toml", draws=20)
     >>> sorted(res.tables)
-    ['breakeven', 'costs', 'prices', 'provenance', 'stage_shares']
+    ['breakeven', 'costs', 'prices', 'provenance', 'stage_shares', 'variance_decomposition']
     >>> res.render().splitlines()[0]
     '# Erdil (2024): equal spending on training and inference'
     """

@@ -938,7 +938,16 @@ def first_stage(products: pd.DataFrame, model: str, price_form: str = "log") -> 
 def first_stage_table(products: pd.DataFrame, model: str, price_form: str = "log"
                       ) -> pd.DataFrame:
     """One row per endogenous regressor (``prices``; nested: ``log_within_share``): R², partial
-    R², Shea's partial R² and the robust first-stage F of the excluded instruments."""
+    R², Shea's partial R² and the robust first-stage F of the excluded instruments.
+
+    Examples
+    --------
+    >>> from structural.market import llm_api
+    >>> fit = llm_api.fit_llm_demand(llm_api.llm_products(), "logit", draws=2)
+    >>> fs = llm_api.first_stage_table(fit.products, "logit")
+    >>> list(fs.index), round(float(fs.loc["prices", "f_stat"]), 1)
+    (['prices'], 31.0)
+    """
     from estimation.iv import ivreg
 
     df = products

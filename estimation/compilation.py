@@ -239,7 +239,7 @@ def _source_digest() -> str:
 
         root = Path(__file__).resolve().parents[1]
         h = hashlib.sha256(f"{jax.__version__} {jaxlib.__version__} {np.__version__} "
-                           f"x64={jax.config.read('jax_enable_x64')}".encode())
+                           f"float={jax.dtypes.canonicalize_dtype(np.float64)}".encode())
         for pkg in _OWN_PACKAGES:
             for path in sorted((root / pkg).rglob("*.py")):
                 h.update(str(path.relative_to(root)).encode())

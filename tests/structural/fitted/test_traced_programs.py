@@ -46,7 +46,8 @@ def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     first, second = run(), run()
-    assert first["traced"]["written"] >= 3 and first["traced"]["loaded"] == 0
+    # the single-start fit (one program) and the decline's delta method
+    assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
     assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0}
     assert second["compiled"] == 0
     # bit for bit: the program read back is the one traced

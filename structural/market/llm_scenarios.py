@@ -491,9 +491,10 @@ def provenance(fit: llm_api.LLMDemandFit, sc: MarketScenario,
     """Every parameter of a market scenario: name, value, source, reference.
 
     ``fitted``: the demand estimates (two-step GMM on the bundled OpenRouter tables, with their
-    standard errors); ``published``: the roofline's hardware constants (the chip's datasheet);
-    ``assumed``: the market size, the serving defaults of :func:`structural.costs.
-    cost_parameters` and the scenario's own change (the question asked)."""
+    standard errors; the serving utilisations of ``llmecon fit serving``, held at their point
+    estimates); ``published``: the roofline's hardware constants (the chip's datasheet);
+    ``assumed``: the market size, the byte widths of :func:`structural.costs.cost_parameters`
+    and the scenario's own change (the question asked)."""
     from structural.costs import cost_parameters
     from structural.counterfactual.provenance import Provenance, published_reference
 
@@ -512,7 +513,12 @@ def provenance(fit: llm_api.LLMDemandFit, sc: MarketScenario,
     for name in ("peak_infer", "bandwidth", "price_per_hour"):
         ref = published_reference(name, None, hw) or f"{hw} preset (structural.hardware)"
         rows.append(Provenance(name, float(theta[name]), "published", ref))
-    for name in ("u_prefill", "u_decode", "bytes_per_param", "bytes_kv"):
+    for name in ("u_prefill", "u_decode"):  # the serving fit's estimates, held at their points
+        rows.append(Provenance(name, float(theta[name]), "fitted",
+                               "serving_throughput, llmecon fit serving (NLS on TensorRT-LLM's "
+                               "published throughput; see structural.costs.PREFILL_UTILISATION); "
+                               "held at the point estimate, not drawn"))
+    for name in ("bytes_per_param", "bytes_kv"):
         rows.append(Provenance(name, float(theta[name]), "assumed",
                                "structural.costs.cost_parameters default (roofline serving)"))
     rows.append(Provenance("query_tokens", llm_api.QUERY_TOKENS, "assumed",

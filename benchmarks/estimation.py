@@ -2,24 +2,31 @@
 
 Both sides run as whole processes, as a user runs them (Python start-up, imports, reading the
 data, the fit with standard errors, printing the estimates), on one simulated logit with an
-intercept and four regressors, stored once as ``.npy`` files. Each line gives both wall times,
-both peak resident memories (each process reports its own ``ru_maxrss``) and the ratios
-llmecon/statsmodels (below 1: llmecon is faster or leaner). llmecon runs twice against a fresh
-compilation cache: cold (it compiles the model for this row count's bucket) and warm (the
-compiled code read from the cache, as every later run on this machine); the ratios use the warm
-run, the cold time is printed beside it. From one start llmecon runs the whole fit (start checks,
-Newton iterations, final steps) as one compiled program (:mod:`estimation.single`) on one copy of
-the data. Beyond 2^18 rows it sums the likelihood, gradient and Hessian over chunks of rows
-(:data:`estimation.objective.CHUNK_ROWS`). At the largest size statsmodels may be skipped
-(``--sm-max``). The machine may be shared: each line ends with the one-minute load average
-when it finished, and the ratios compare runs made one after the other.
+intercept and four regressors, stored once as ``.npy`` files: statsmodels' ``Logit`` with its
+default method (Newton) and tolerance, llmecon's :func:`estimation.fit` from the same zero start
+with its defaults (Hessian standard errors for a likelihood, as statsmodels reports). The model
+is a script's own function, as a user writes it. Each line gives both wall times, both peak
+resident memories (each process reports its own ``ru_maxrss``) and the ratios
+llmecon/statsmodels (below 1: llmecon is faster or leaner). llmecon first runs once against a
+fresh compilation cache: cold (it traces and compiles the model for this row count's bucket),
+printed alone. Then ``--repeats`` pairs of warm llmecon (the traced program and compiled code
+read back from the cache, as every later run on this machine) and statsmodels runs, the order
+alternating from pair to pair; the times and memories are the medians, the ratios the medians
+of the ratios within each pair (two runs one after the other share the load of the machine,
+which may be shared: each line ends with the one-minute load average when it finished).
+From one start llmecon runs the whole fit (start checks, Newton iterations, final steps) as one
+compiled program (:mod:`estimation.single`) on one copy of the data; beyond 2^18 rows it sums
+the likelihood, gradient and Hessian over chunks of rows
+(:data:`estimation.objective.CHUNK_ROWS`). At the largest sizes statsmodels may be skipped
+(``--sm-max``).
 
 Then ``llmecon fit chinchilla`` (the default 4,500-start grid) on ``--chinchilla-runs`` simulated
 training runs (the Besiroglu et al. law with 2% multiplicative noise), whole process: with that
 many rows its grid is screened on a subsample and the best converged optima refined on all
 rows.
 
-    python benchmarks/estimation.py [--rows 1e4 1e5 1e6 1e7] [--sm-max 1e7] [--chinchilla-runs 1e5]
+    python benchmarks/estimation.py [--rows 1e4 1e5 1e6 1e7] [--sm-max 1e7] [--repeats 3]
+                                    [--chinchilla-runs 1e5]
 """
 
 from __future__ import annotations
@@ -102,6 +109,8 @@ def main() -> int:
     ap.add_argument("--rows", nargs="*", type=float, default=[1e4, 1e5, 1e6, 1e7])
     ap.add_argument("--sm-max", type=float, default=1e7,
                     help="largest row count statsmodels is run at")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="warm llmecon / statsmodels pairs per row count (alternating order)")
     ap.add_argument("--chinchilla-runs", type=float, default=1e5,
                     help="simulated runs for `llmecon fit chinchilla` (0: skip)")
     args = ap.parse_args()
@@ -113,19 +122,35 @@ def main() -> int:
         for n in (int(r) for r in args.rows):
             px, py = simulate(n, Path(tmp))
             cold = run(LLMECON, px, py)["wall"]
-            ours = run(LLMECON, px, py)
-            theirs = run(STATSMODELS, px, py) if n <= args.sm_max else None
-            mb = ours["rss"] / 1024
-            if theirs is None:
-                print(f"{n:>10,} {cold:>8.2f} {ours['wall']:>10.2f} {'-':>10} {'-':>10} "
+            ours, theirs = [], []
+            for r in range(max(args.repeats, 1)):
+                # Alternate which side runs first, so a change of load on the shared machine
+                # falls on both alike; each ratio compares the two runs of one pair.
+                if n > args.sm_max:
+                    ours.append(run(LLMECON, px, py))
+                elif r % 2 == 0:
+                    ours.append(run(LLMECON, px, py))
+                    theirs.append(run(STATSMODELS, px, py))
+                else:
+                    theirs.append(run(STATSMODELS, px, py))
+                    ours.append(run(LLMECON, px, py))
+            wall = float(np.median([o["wall"] for o in ours]))
+            mb = float(np.median([o["rss"] for o in ours])) / 1024
+            if not theirs:
+                print(f"{n:>10,} {cold:>8.2f} {wall:>10.2f} {'-':>10} {'-':>10} "
                       f"{mb:>11.0f} {'-':>11} {'-':>10} {'-':>10} {os.getloadavg()[0]:>5.1f}",
                       flush=True)
                 continue
-            smb = theirs["rss"] / 1024
-            diff = float(np.max(np.abs(np.subtract(ours["params"], theirs["params"]))))
-            print(f"{n:>10,} {cold:>8.2f} {ours['wall']:>10.2f} {theirs['wall']:>10.2f} "
-                  f"{ours['wall'] / theirs['wall']:>10.2f} {mb:>11.0f} {smb:>11.0f} "
-                  f"{mb / smb:>10.2f} {diff:>10.1e} {os.getloadavg()[0]:>5.1f}", flush=True)
+            swall = float(np.median([t["wall"] for t in theirs]))
+            smb = float(np.median([t["rss"] for t in theirs])) / 1024
+            t_ratio = float(np.median([o["wall"] / t["wall"]
+                                       for o, t in zip(ours, theirs, strict=True)]))
+            m_ratio = float(np.median([o["rss"] / t["rss"]
+                                       for o, t in zip(ours, theirs, strict=True)]))
+            diff = float(np.max(np.abs(np.subtract(ours[0]["params"], theirs[0]["params"]))))
+            print(f"{n:>10,} {cold:>8.2f} {wall:>10.2f} {swall:>10.2f} {t_ratio:>10.2f} "
+                  f"{mb:>11.0f} {smb:>11.0f} {m_ratio:>10.2f} {diff:>10.1e} "
+                  f"{os.getloadavg()[0]:>5.1f}", flush=True)
             px.unlink()
             py.unlink()
         if args.chinchilla_runs:

@@ -260,9 +260,10 @@ def _module_kind(module: str | None) -> str | None:
 def fingerprint(x: object, _depth: int = 0) -> str:
     """A text that identifies what ``x`` computes, for the key of a traced program: numbers,
     strings, containers, arrays (by their bytes), dataclasses, enums, and functions of this
-    project (code, defaults and closure) or of JAX/NumPy/SciPy (by name). Raises
-    :class:`_Unkeyable` for anything else (a user's function from a script, an object of
-    unknown state): its program is then traced every run, as before."""
+    project (code, defaults and closure) or of JAX/NumPy/SciPy (by name), and a user's
+    functions (a script's model) by their code, closure and the globals they read. Raises
+    :class:`_Unkeyable` for anything else (an object of unknown state, a user's module): its
+    program is then traced every run, as before."""
     import dataclasses
     import enum
     import functools
@@ -306,15 +307,21 @@ def fingerprint(x: object, _depth: int = 0) -> str:
         return f"partial({fp(x.func)},{fp(x.args)},{fp(x.keywords)})"
     if isinstance(x, types.FunctionType):
         kind = _module_kind(x.__module__)
-        if kind is None:
-            raise _Unkeyable(f"function {x.__qualname__} of {x.__module__}")
         name = f"fn:{x.__module__}.{x.__qualname__}"
         if kind == "library":
             return name
         code = x.__code__
         cells = tuple(c.cell_contents for c in (x.__closure__ or ()))
-        return (f"{name}@{code.co_firstlineno}:{code.co_code.hex()}:{fp(_consts(code))}:"
+        text = (f"{name}@{code.co_firstlineno}:{code.co_code.hex()}:{fp(_consts(code))}:"
                 f"{fp(x.__defaults__)}:{fp(x.__kwdefaults__)}:{fp(cells)}")
+        if kind is None:
+            # A user's function (a script's model): its source is not hashed with the
+            # project's, so the names it reads (globals, attributes) and the value of each
+            # global among them are keyed too; one of unknown content makes it unkeyable.
+            names = _names(code)
+            g = x.__globals__
+            text += f":{fp(names)}:{fp({n: g[n] for n in names if n in g})}"
+        return text
     if isinstance(x, (types.BuiltinFunctionType, np.ufunc)):
         return f"builtin:{getattr(x, '__module__', None)}.{getattr(x, '__qualname__', x)}"
     if dataclasses.is_dataclass(x):
@@ -330,6 +337,17 @@ def fingerprint(x: object, _depth: int = 0) -> str:
     if _module_kind(type(x).__module__) == "own" and hasattr(x, "__dict__"):
         return f"obj:{fp(type(x))}{fp(vars(x))}"
     raise _Unkeyable(f"a {type(x).__qualname__}")
+
+
+def _names(code) -> tuple[str, ...]:
+    """The global and attribute names a code object and its nested code objects read."""
+    import types
+
+    out = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out.update(_names(c))
+    return tuple(sorted(out))
 
 
 def _consts(code):

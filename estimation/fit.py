@@ -29,6 +29,7 @@ from estimation.single import (
     POLISH_STEPS,
     fit_one,
     polish_keeps,
+    polish_moves,
     polish_ready,
     scaled_hessian,
 )
@@ -424,6 +425,8 @@ def _polish(obj: Objective, est: _Estimate) -> None:
         try:
             t2 = theta - np.linalg.solve(0.5 * (H + H.T), g)
         except np.linalg.LinAlgError:
+            return
+        if not polish_moves(theta, t2, g, sq):
             return
         f2, g2, H2, sq2 = obj.at(t2)[:4]
         with np.errstate(invalid="ignore"):

@@ -62,6 +62,17 @@ def polish_ready(H, rg, xp=np):
     return positive_definite(xp.linalg.eigvalsh(scaled_hessian(H, xp))) & (rg != 0.0)
 
 
+def polish_moves(theta, t2, g, sq, xp=np):
+    r"""Whether the full Newton step from ``theta`` (gradient ``g``, scale S_Q = ``sq``) to
+    ``t2`` is more than rounding, so worth a pass over the data: its Newton decrement
+    :math:`\tfrac12 g^\top H^{-1} g = \tfrac12 g^\top(\theta - t_2)` above
+    :math:`(16\varepsilon)^2 S_Q`, what a step of :data:`~estimation.solver.NOISE_ULPS` units in
+    the last place of each parameter (in its own units: the Hessian's metric) would gain. The
+    first step from the solver's estimate gains far more (its decrement is at most
+    ``ftol``·S_Q = 10⁻¹⁴ S_Q, not 10⁻²⁹ S_Q); a step after it is usually noise."""
+    return 0.5 * xp.sum(g * (theta - t2)) > (NOISE_ULPS * _EPS) ** 2 * sq
+
+
 def polish_keeps(f, sq, rg, f2, g2, H2, rg2, xp=np):
     """Whether the point reached by a full Newton step (Q = ``f2``, gradient ``g2``, Hessian
     ``H2``, scale-free gradient ``rg2``) replaces the current one (``f``, scale ``sq``, ``rg``):
@@ -120,9 +131,14 @@ def _polish(obj, w, use_gn, theta, f, g, H, sq, go):
 
     def body(c):
         i, _, theta, f, g, H, sq, rg = c
-        ready = polish_ready(H, rg, jnp)
         t2 = theta - jnp.linalg.solve(0.5 * (H + H.T), g)
-        f2, g2, H2, _, sq2 = _value_grad_hess(obj, t2, w, use_gn)  # the step's own function
+        ready = polish_ready(H, rg, jnp) & polish_moves(theta, t2, g, sq, jnp)
+
+        def at_step(_):  # a pass over the data, only where the step is worth trying
+            f2, g2, H2, _, sq2 = _value_grad_hess(obj, t2, w, use_gn)  # the step's own function
+            return f2, g2, H2, sq2
+
+        f2, g2, H2, sq2 = jax.lax.cond(ready, at_step, lambda _: (f, g, H, sq), None)
         rg2 = relative_gradient(t2, sq2, g2)
         keep = ready & polish_keeps(f, sq, rg, f2, g2, H2, rg2, jnp)
         new = tuple(jnp.where(keep, b, a) for a, b in

@@ -101,6 +101,10 @@ MU0_COLD, MU0_WARM = 1e-2, 1e-8
 #: error, as ρ(r/σ) does for small σ). Smaller decreases are left to the rounding-floor rule (a
 #: full Newton step kept only if it halves the relative gradient).
 NOISE_ULPS = 16.0
+#: Armijo's sufficient-decrease constant for the first trial step (Nocedal & Wright, §3.1:
+#: "c₁ is chosen to be quite small, say c₁ = 10⁻⁴"): the full Newton step is kept when Q falls
+#: by at least this fraction of what its slope promises, without comparing the shorter steps.
+ARMIJO_C1 = 1e-4
 
 
 def positive_definite(ev):
@@ -306,11 +310,14 @@ def _value_grad_hess(obj, theta, w, use_gn: bool):
     return f, g, H, H, sq
 
 
-def _line_search(obj, s: PoolState, w, steps, gn_steps, use_gn: bool):
-    """(trial values along the Newton direction, best trial value, its move, the Newton
-    direction): a few step lengths along each direction evaluated at once."""
-    pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
-    tN = jax.vmap(lambda t: obj.value(s.theta + t * pN, w))(steps)
+def _trial_values(obj, s: PoolState, w, pN, steps, gn_steps, use_gn: bool, f_first=None):
+    """(trial values along the Newton direction, their moves), with the IRLS direction's
+    appended where ``use_gn``: a few step lengths along each direction evaluated at once.
+    ``f_first``: Q at the first step, already known (it is not evaluated again)."""
+    tail = steps if f_first is None else steps[1:]
+    tN = jax.vmap(lambda t: obj.value(s.theta + t * pN, w))(tail)
+    if f_first is not None:
+        tN = jnp.concatenate([jnp.reshape(f_first, (1,)), tN])
     trial_f = tN
     moves = steps[:, None] * pN
     if use_gn:
@@ -318,9 +325,31 @@ def _line_search(obj, s: PoolState, w, steps, gn_steps, use_gn: bool):
         tG = jax.vmap(lambda t: obj.value(s.theta + t * pG, w))(gn_steps)
         trial_f = jnp.concatenate([tN, tG])
         moves = jnp.concatenate([moves, gn_steps[:, None] * pG])
-    trial_f = jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf)
+    return jnp.where(jnp.isfinite(trial_f), trial_f, jnp.inf), moves
+
+
+def _first_step_kept(f1, s: PoolState, move, noise):
+    """Whether the first (longest) trial step is taken without looking at the others: Q falls
+    by more than its rounding noise and by at least ``ARMIJO_C1`` of the decrease its slope
+    promises (Armijo's condition; Nocedal & Wright, §3.1)."""
+    return (~s.fresh & (f1 < s.f - noise)
+            & (f1 <= s.f + ARMIJO_C1 * jnp.dot(s.g, move)))
+
+
+def _chosen(tN, trial_f, moves, pN, s: PoolState, noise, first_ok):
+    """(decrease?, rounding-floor trial?, the move): the first step where it passes
+    :func:`_first_step_kept`, else the trial with the lowest value; at the rounding floor of
+    Q the full Newton step (see :func:`_step`)."""
     j = jnp.argmin(trial_f)
-    return tN, trial_f[j], moves[j], pN
+    best_f = jnp.where(first_ok, tN[0], trial_f[j])
+    move = jnp.where(first_ok, moves[0], moves[j])
+    # A decrease within the rounding noise of Q is no progress: counted as one, a member at
+    # a degenerate point kept μ low on noise and dithered there until maxiter.
+    ok = (best_f < s.f - noise) & ~s.fresh
+    # At the rounding floor of Q no decrease can be seen: take the full Newton step on
+    # trial and keep it only if the scale-free gradient halves (checked in _step).
+    floor = ~ok & ~s.fresh & positive_definite(s.ev) & (tN[0] <= s.f + noise)
+    return ok, floor, jnp.where(ok, move, pN)
 
 
 def _classify(opts: SolverOptions, f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
@@ -349,22 +378,47 @@ def _classify(opts: SolverOptions, f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
     )
 
 
-def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bool) -> PoolState:
+def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bool,
+          batched: bool = False) -> PoolState:
     """One masked Newton iteration of one member: line search, the trial full step at the
-    rounding floor (undone unless the scale-free gradient halves), damping and status."""
+    rounding floor (undone unless the scale-free gradient halves), damping and status.
+
+    The first step length (the full Newton step) is taken whenever it passes Armijo's test
+    (:func:`_first_step_kept`), else the trial with the lowest value. One member alone
+    (``batched=False``: the single-start program) first evaluates Q, ∇Q and ∇²Q at the full
+    step, which near the optimum is always taken, and evaluates the other trial values only
+    where it is not (a ``lax.cond``): an iteration then passes over the data once, not twice.
+    Under ``vmap`` (the pool) a ``cond`` would run both branches for every member, so there
+    every trial value is evaluated at once and the same rule picks among them. Residual models
+    with an IRLS direction keep the all-at-once search either way (its trials may cross a kink
+    of the loss that the full step does not)."""
     active = s.status == RUNNING
-    tN, best_f, move, pN = _line_search(obj, s, w, steps, gn_steps, use_gn)
-    # A member that just entered the pool only gets its value, gradient and Hessian.
-    # A decrease within the rounding noise of Q is no progress: counted as one, a member at
-    # a degenerate point kept μ low on noise and dithered there until maxiter.
     noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
-    ok = (best_f < s.f - noise) & ~s.fresh
-    # At the rounding floor of Q no decrease can be seen: take the full Newton step on
-    # trial and keep it only if the scale-free gradient halves (checked below).
-    floor = ~ok & ~s.fresh & positive_definite(s.ev) & (tN[0] <= s.f + noise)
-    p = jnp.where(ok, move, pN)
-    theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
-    f2, g2, H2, B2, sq2 = _value_grad_hess(obj, theta2, w, use_gn)
+    pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
+    if batched or use_gn:
+        trial_f, moves = _trial_values(obj, s, w, pN, steps, gn_steps, use_gn)
+        tN = trial_f[: len(steps)]
+        first_ok = _first_step_kept(tN[0], s, moves[0], noise)
+        ok, floor, p = _chosen(tN, trial_f, moves, pN, s, noise, first_ok)
+        theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
+        f2, g2, H2, B2, sq2 = _value_grad_hess(obj, theta2, w, use_gn)
+    else:
+        first = s.theta + steps[0] * pN
+        at_first = _value_grad_hess(obj, first, w, use_gn)
+        f1 = jnp.where(jnp.isfinite(at_first[0]), at_first[0], jnp.inf)
+        first_ok = _first_step_kept(f1, s, steps[0] * pN, noise)
+
+        def search(_):
+            trial_f, moves = _trial_values(obj, s, w, pN, steps, gn_steps, use_gn, f1)
+            ok, floor, p = _chosen(trial_f[: len(steps)], trial_f, moves, pN, s, noise,
+                                   first_ok)
+            t2 = jnp.where(ok | floor, s.theta + p, s.theta)
+            at2 = jax.lax.cond(jnp.all(t2 == first), lambda _: at_first,
+                               lambda _: _value_grad_hess(obj, t2, w, use_gn), None)
+            return ok, floor, t2, at2
+
+        ok, floor, theta2, (f2, g2, H2, B2, sq2) = jax.lax.cond(
+            first_ok, lambda _: (first_ok, first_ok & False, first, at_first), search, None)
     ev2, V2, sc2 = _eig_scaled(H2)
     rg_old = relative_gradient(s.theta, s.sq, s.g)
     rg = relative_gradient(theta2, sq2, g2)
@@ -403,8 +457,8 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
 
     def run_round(state: PoolState, w, data) -> PoolState:
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn),
-                         in_axes=(0, w_axis))
+        vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn,
+                                             batched=True), in_axes=(0, w_axis))
         return jax.lax.fori_loop(0, opts.round_iters, lambda _, s: vstep(s, w), state)
 
     # Kept traced on disk (estimation.compilation.traced_jit): a later run does not trace again.

@@ -137,3 +137,50 @@ def test_solver_state_is_a_named_pytree_and_outcomes_carry_their_message():
     res = estimation.fit(lambda p, d: jnorm.logpdf(d["y"], p["mu"], p["sigma"]), {"y": y}, spec,
                          start={"mu": 0.0, "sigma": 1.0}, progress=False)
     assert res.diagnostics.status == solver.Status.CONVERGED.message
+
+
+def test_one_start_passes_over_the_data_once_per_iteration_and_searches_only_where_needed():
+    """The single-start program evaluates Q, ∇Q, ∇²Q at the full Newton step first and keeps it
+    where Armijo's test passes (every iteration of a logit from zero): one pass over the data
+    per iteration, plus the start and one polishing step (the next one would move the estimate
+    by rounding only, so it is not evaluated). Where the full step fails (a far start of a
+    normal model) the other step lengths are tried, and both paths take the steps the batched
+    solver takes."""
+    import jax
+    import jax.numpy as jnp
+
+    from estimation import fit
+
+    passes = []
+    rng = np.random.default_rng(0)
+    n = 2000
+    x = rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 - 0.8 * x)))).astype(float)
+
+    def loglik(p, d):
+        jax.debug.callback(lambda: passes.append(1))  # once per evaluation of all rows
+        eta = p["a"] + p["b"] * d["x"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    res = fit(loglik, {"x": x, "y": y}, ["a", "b"], start=np.zeros(2), progress=False)
+    assert res.converged and len(passes) == res.diagnostics.iterations + 2
+    sol = solver.solve_batch(res.objective, np.zeros((1, 2)), res.objective.weights())
+    assert sol.iterations[0] == res.diagnostics.iterations
+
+    passes.clear()
+    ys = np.random.default_rng(3).normal(1.5, 2.0, 200)
+
+    def normal(p, d):
+        jax.debug.callback(lambda: passes.append(1))
+        return jnorm.logpdf(d["y"], p["mu"], p["sigma"])
+
+    spec = ParamSpec([Param("mu"), Param("sigma", transform="log")])
+    far = np.array([40.0, 3.0])  # μ far off: full Newton steps overshoot at first
+    one = fit(normal, {"y": ys}, spec, start=far, progress=False)
+    assert one.converged and len(passes) > one.diagnostics.iterations + 2  # it searched
+    pool = solver.solve_batch(one.objective, spec.to_internal(far[None]),
+                              one.objective.weights())
+    assert pool.converged[0] and one.diagnostics.iterations == pool.iterations[0]
+    # the program polishes the estimate, the batched solver stops at its convergence test
+    np.testing.assert_allclose(one.theta, pool.theta[0], rtol=1e-6)
+    np.testing.assert_allclose(one.params["mu"], ys.mean(), rtol=1e-12)

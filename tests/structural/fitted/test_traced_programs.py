@@ -1,7 +1,8 @@
 """Traced programs kept between runs (``estimation.compilation.traced_jit``): a second process
 reads back what the first traced instead of tracing and lowering it again, with the same
-numbers to the last bit; the key follows the code and every value a function closes over; a
-function the key cannot describe (a script's own) is traced as before."""
+numbers to the last bit; the key follows the code and every value a function closes over (for a
+script's own function, every global it reads too); a key holding what it cannot describe (an
+object of unknown state) leaves the program traced as before."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_read_back_in_a_fresh_wrapper_equals_jit(cache_dir):
 
 def test_unkeyable_function_is_plain_jit(cache_dir):
     before = compilation.traced_programs()
-    f = traced_jit(lambda x: jnp.cos(x) * 2.0, ("test", lambda x: x))  # a test module lambda
+    f = traced_jit(lambda x: jnp.cos(x) * 2.0, ("test", object()))  # unknown state
     assert float(f(jnp.float64(0.5))) == float(jax.jit(lambda x: jnp.cos(x) * 2.0)(0.5))
     assert compilation.traced_programs() == before
     assert not list((cache_dir / compilation.TRACED_DIR).glob("*.jaxexport"))
@@ -107,6 +108,31 @@ def test_fingerprint_follows_code_and_captured_values():
     assert fingerprint(np.arange(3.0)) != fingerprint(np.array([0.0, 1.0, 3.0]))
     assert fingerprint({"b": 1, "a": 2.0}) == fingerprint({"a": 2.0, "b": 1})
     with pytest.raises(_Unkeyable):
-        fingerprint(lambda x: x)  # defined in a test module, not the project
-    with pytest.raises(_Unkeyable):
         fingerprint(object())
+
+
+SCRIPT = """
+import jax.numpy as jnp
+def model(p, d):
+    return -jnp.{fn}(d["y"] - p["a"] * SHIFT) * sum(p[k] * SCALE for k in ("a",))
+"""
+
+
+def _script_model(fn: str = "exp", **globals_):
+    """``model`` of a script (module ``__main__``) run with these globals."""
+    ns = {"__name__": "__main__", "SHIFT": 1.0, "SCALE": 3.0, **globals_}
+    exec(SCRIPT.format(fn=fn), ns)
+    return ns["model"]
+
+
+def test_a_scripts_function_is_keyed_by_its_code_and_the_globals_it_reads():
+    """A user's model (a script's function) is keyed by its code, the names it reads (in
+    nested code too) and the value of each global among them: a second run of the script
+    reuses its traced program, and a changed global or library function changes the key."""
+    key = fingerprint(_script_model())
+    assert fingerprint(_script_model()) == key  # the script run again
+    assert fingerprint(_script_model("log")) != key  # another jax.numpy function
+    assert fingerprint(_script_model(SHIFT=2.0)) != key
+    assert fingerprint(_script_model(SCALE=4.0)) != key  # read in the generator's code only
+    with pytest.raises(_Unkeyable):
+        fingerprint(_script_model(SHIFT=object()))  # a global of unknown state

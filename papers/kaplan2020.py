@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import pandas as pd
 
-from papers.reproduction import Check, Reproduction, write_tables
+from papers.reproduction import Check, Reproduction, pipeline_flops, write_tables
 from structural import costs, flops
 
 __all__ = ["CONFIG", "TITLE", "reproduce"]
@@ -76,8 +75,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
                                   n_ctx_train=c["n_ctx"])
     z = {"N": N, "D": 1.0, "U": 1.0, "D_F": 0.0, "trainable_fraction": 1.0, "c": 0.0,
          "cached_fraction": 0.0, "x": 0.0, "k": 1.0, "r": 0.0, "y": 0.0}
-    z = {k: jnp.asarray(v, jnp.float64) for k, v in z.items()}
-    train_per_token = float(costs.stage_costs(z, theta)["pretrain"]["flops"])
+    train_per_token = pipeline_flops(z, theta)[0]["pretrain"]
     checks = [
         Check("N (non-embedding parameters)", N, N_paper, 1e-12, "rel",
               "§2.1 eq. 2.1: 12 n_layer d_model²"),

@@ -3,6 +3,7 @@ source, the tolerance and whether it holds. Renders as text, Markdown, LaTeX and
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import pandas as pd
 
 from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
-__all__ = ["Check", "Reproduction", "write_tables"]
+__all__ = ["Check", "Reproduction", "pipeline_flops", "write_tables"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,46 @@ def _tex(v: str) -> str:
                  ("#", "\\#"), ("$", "\\$")):
         v = v.replace(a, b)
     return v
+
+
+def pipeline_flops(z: dict[str, float], theta: dict[str, float]
+                   ) -> tuple[dict[str, float], float, float]:
+    """FLOPs of each stage of a pipeline (:func:`structural.costs.stage_costs` at the levers
+    ``z`` and cost parameters ``theta``), with the fixed total F and the per-query total v
+    (:func:`structural.costs.fixed_cost`, :func:`structural.costs.variable_cost`), as floats.
+
+    One compiled program whose trace is kept between runs
+    (:func:`estimation.compilation.traced_jit`), where evaluating the stages operation by
+    operation compiled some sixty small programs: the short reproductions that cost a pipeline
+    run in well under a second warm.
+
+    Examples
+    --------
+    >>> from papers.reproduction import pipeline_flops
+    >>> from structural import costs
+    >>> theta = costs.cost_parameters("H100", n_layer_d_attn=0.0, N_ref=1.0)
+    >>> z = {"N": 1e9, "D": 1e12, "U": 1e12, "D_F": 0.0, "trainable_fraction": 1.0, "c": 0.0,
+    ...      "cached_fraction": 0.0, "x": 0.0, "k": 1.0, "r": 0.0, "y": 1.0}
+    >>> stages, F, v = pipeline_flops(z, theta)
+    >>> stages["pretrain"] == 6 * 1e9 * 1e12, F == stages["pretrain"], v
+    (True, True, 2000000000.0)
+    """
+    import numpy as np
+
+    # float64 scalars (not Python floats, which JAX would weakly type), as jnp.asarray gave.
+    stages, F, v = _stage_flops()({k: np.float64(x) for k, x in z.items()},
+                                  {k: np.float64(x) for k, x in theta.items()})
+    return {k: float(x) for k, x in stages.items()}, float(F), float(v)
+
+
+@functools.cache
+def _stage_flops():
+    from estimation.compilation import traced_jit
+    from structural import costs
+
+    def flops(z, theta):
+        sc = costs.stage_costs(z, theta)
+        return ({name: stage["flops"] for name, stage in sc.items()},
+                costs.fixed_cost(sc, "flops"), costs.variable_cost(sc, "flops"))
+
+    return traced_jit(flops, ("papers: pipeline FLOPs", flops))

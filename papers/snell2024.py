@@ -27,10 +27,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import pandas as pd
 
-from papers.reproduction import Check, Reproduction, write_tables
+from papers.reproduction import Check, Reproduction, pipeline_flops, write_tables
 from structural import costs
 
 __all__ = ["PUBLISHED", "TITLE", "inference_multiplier", "reproduce"]
@@ -48,8 +47,8 @@ def _pipeline_flops(N: float, D_pretrain: float, D_inference: float) -> tuple[fl
     theta = costs.cost_parameters("H100", n_layer_d_attn=0.0, N_ref=1.0)
     z = {"N": N, "D": D_pretrain, "U": D_pretrain, "D_F": 0.0, "trainable_fraction": 1.0,
          "c": 0.0, "cached_fraction": 0.0, "x": 0.0, "k": 1.0, "r": 0.0, "y": 1.0}
-    sc = costs.stage_costs({k: jnp.asarray(v, jnp.float64) for k, v in z.items()}, theta)
-    return float(costs.fixed_cost(sc, "flops")), float(costs.variable_cost(sc, "flops"))
+    _, F, v = pipeline_flops(z, theta)
+    return F, v
 
 
 def inference_multiplier(ratio: float, M: float = M) -> float:

@@ -45,7 +45,6 @@ import functools
 import re
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -159,7 +158,8 @@ def _mixture_active(name: str) -> float | None:
 
 
 def price_table() -> pd.DataFrame:
-    """Current API prices joined to model size, release date and openness.
+    """Current API prices joined to model size, release date and openness (a fresh copy each
+    call: built once per process from the bundled data, which one command reads several times).
 
     One row per (canonical provider, Epoch model) with the median input and output price over the
     provider's ids and regions; routers dropped; zero prices dropped. Columns: ``provider``,
@@ -174,6 +174,11 @@ def price_table() -> pd.DataFrame:
     >>> len(table) > 100
     True
     """
+    return _price_table().copy()
+
+
+@functools.cache
+def _price_table() -> pd.DataFrame:
     import data
 
     p = data.load("api_prices")
@@ -513,7 +518,9 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
     >>> sorted(m.columns)
     ['ci_high', 'ci_low', 'group', 'markup', 'models', 'n', 'price']
     """
-    from scipy import stats
+    # scipy.special's stdtrit is what scipy.stats.t.ppf calls (the same numbers) without the
+    # import of scipy.stats, most of a second of the command's start-up.
+    from scipy.special import stdtrit
 
     t = price_table() if table is None else table
     first = t[(t["open_weights"] == True) & t["first_party"]]  # noqa: E712
@@ -542,7 +549,7 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
             r = resid[d["out"] == k]
             n = len(r)
             se = r.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-            q = stats.t.ppf(0.975, n - 1) if n > 1 else np.nan
+            q = stdtrit(n - 1, 0.975) if n > 1 else np.nan
             rows.append({"group": group, "price": kind, "n": n,
                          "markup": float(np.exp(r.mean())),
                          "ci_low": float(np.exp(r.mean() - q * se)),
@@ -554,9 +561,13 @@ def markups(res: Any, form: str = "loglinear", table: pd.DataFrame | None = None
 _MEAN_KEYS = ("out", "log_active", "log_total", "log_window", "t")
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _mean_padded(mean: Any, p: dict[str, Any], d: dict[str, Any]) -> Any:
-    return mean(p, d)
+@functools.cache
+def _mean_padded(mean: Any) -> Any:
+    """``mean`` compiled, its traced program kept between runs
+    (:func:`estimation.compilation.traced_jit`): a warm run neither traces nor lowers it."""
+    from estimation.compilation import traced_jit
+
+    return traced_jit(lambda p, d: mean(p, d), ("inference price mean", mean))
 
 
 def _mean_on_host(mean: Any, p: dict[str, Any], d: dict[str, Any],
@@ -571,7 +582,7 @@ def _mean_on_host(mean: Any, p: dict[str, Any], d: dict[str, Any],
     pad = padded_rows(max(n, at_least)) - n
     dd = {k: np.concatenate([np.asarray(d[k]), np.repeat(np.asarray(d[k])[:1], pad)])
           for k in _MEAN_KEYS}
-    return np.asarray(_mean_padded(mean, p, dd))[:n]
+    return np.asarray(_mean_padded(mean)(p, dd))[:n]
 
 
 def simulate(params: dict[str, float], table: pd.DataFrame, form: str = "loglinear",

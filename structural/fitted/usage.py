@@ -27,6 +27,7 @@ split into context (the input terms), output and reasoning.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -149,7 +150,19 @@ def make_contributions(K: int):
 
 
 def token_data(trace: str, column: str, table: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The counts of ``column`` in ``trace`` with a censoring flag at the trace's output cap."""
+    """The counts of ``column`` in ``trace`` with a censoring flag at the trace's output cap
+    (of a bundled trace, counted once per process: a command reads them for every K)."""
+    if table is None:
+        return {k: v.copy() for k, v in _bundled_token_data(trace, column).items()}
+    return _token_data(trace, column, table)
+
+
+@functools.cache
+def _bundled_token_data(trace: str, column: str) -> dict[str, Any]:
+    return _token_data(trace, column, None)
+
+
+def _token_data(trace: str, column: str, table: pd.DataFrame | None) -> dict[str, Any]:
     if column not in COLUMNS:
         raise FitInputError(f"column must be one of {COLUMNS}, got {column!r}")
     t = _traces() if table is None else table

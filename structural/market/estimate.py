@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import scipy.optimize
 
 from estimation.errors import NotConvergedWarning, SpecificationError
 from structural.errors import MarketDataError
@@ -575,6 +574,8 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
                      for b, s in zip(bounds, scale, strict=True)]
     converged = True
     notes: list[str] = []
+    import scipy.optimize  # imported on use: with scipy.stats, most of a second of start-up
+
     for step in range(steps):
         if prob.P:
             res = scipy.optimize.minimize(

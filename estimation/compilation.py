@@ -149,6 +149,10 @@ class CompileStats:
     trace_seconds: float = 0.0
     #: Traced programs read back from disk instead of traced (:func:`traced_jit`).
     reused: int = 0
+    #: Traced programs that could not be written to disk (traced again by every run), and why
+    #: the first of them could not (e.g. ``flatbuffers``, which ``jax.export`` needs, missing).
+    unkept: int = 0
+    unkept_why: str = ""
 
     @property
     def seconds(self) -> float:
@@ -158,13 +162,16 @@ class CompileStats:
         return CompileStats(self.compiled - other.compiled, self.loaded - other.loaded,
                             self.compile_seconds - other.compile_seconds,
                             self.trace_seconds - other.trace_seconds,
-                            self.reused - other.reused)
+                            self.reused - other.reused, self.unkept - other.unkept,
+                            self.unkept_why)
 
     def line(self) -> str:
         """One line for ``--verbose`` output."""
         return (f"compilation: {self.seconds:.2f} s ({self.compiled} compiled, {self.loaded} "
                 f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering; "
-                f"{self.reused} traced programs read back)")
+                f"{self.reused} traced programs read back)"
+                + (f"; {self.unkept} traced programs could not be kept ({self.unkept_why})"
+                   if self.unkept else ""))
 
 
 class _Counter:
@@ -201,7 +208,8 @@ def compile_stats() -> CompileStats:
     as loaded, not compiled)."""
     with _COUNTER.lock:
         return CompileStats(_COUNTER.backend - _COUNTER.hits, _COUNTER.hits,
-                            _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"])
+                            _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"],
+                            _TRACED_STATS["unkept"], _UNKEPT_WHY[0] if _UNKEPT_WHY else "")
 
 
 # --- Traced programs kept on disk -------------------------------------------------------------
@@ -360,12 +368,14 @@ def _consts(code):
 
 #: Traced programs already wrapped in this process, by key: equal models share one.
 _TRACED: dict[str, Callable] = {}
-_TRACED_STATS = {"loaded": 0, "written": 0}
+_TRACED_STATS = {"loaded": 0, "written": 0, "unkept": 0}
+#: Why the first program that could not be exported was not (one entry at most).
+_UNKEPT_WHY: list[str] = []
 
 
 def traced_programs() -> dict[str, int]:
-    """How many traced programs this process read from disk (``loaded``) and wrote
-    (``written``)."""
+    """How many traced programs this process read from disk (``loaded``), wrote (``written``)
+    and could not write (``unkept``)."""
     return dict(_TRACED_STATS)
 
 
@@ -435,7 +445,10 @@ class _TracedJit:
                 exported = jax.export.export(jax.jit(flat))(*leaves)
                 out_tree = box["tree"]
                 payload = pickle.dumps((out_tree, exported.serialize()))
-            except Exception:  # a program JAX cannot export: traced every run, as before
+            except Exception as exc:  # a program JAX cannot export: traced every run, as before
+                _TRACED_STATS["unkept"] += 1
+                if not _UNKEPT_WHY:  # said by --verbose: a missing package must not hide here
+                    _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
                 _TRACED[digest] = fallback = self._plain(args)
                 return fallback
             _write_atomic(path, payload)

@@ -49,7 +49,7 @@ def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp
     first, second = run(), run()
     # the single-start fit (one program) and the decline's delta method
     assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
-    assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0}
+    assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0, "unkept": 0}
     assert second["compiled"] == 0
     # bit for bit: the program read back is the one traced
     for key in ("params", "bse", "llf", "decline"):
@@ -95,6 +95,24 @@ def test_unkeyable_function_is_plain_jit(cache_dir):
     assert float(f(jnp.float64(0.5))) == float(jax.jit(lambda x: jnp.cos(x) * 2.0)(0.5))
     assert compilation.traced_programs() == before
     assert not list((cache_dir / compilation.TRACED_DIR).glob("*.jaxexport"))
+
+
+def test_program_that_cannot_be_kept_is_reported(cache_dir, monkeypatch):
+    # jax.export needs flatbuffers: where it (or anything else) fails, the program still runs,
+    # traced every run, and --verbose says so instead of hiding the lost warm-run saving
+    def refuse(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'flatbuffers'")
+
+    monkeypatch.setattr(jax.export, "export", refuse)
+    monkeypatch.setattr(compilation, "_UNKEPT_WHY", [])
+    fn = partial(_scaled_sum, 2.3)
+    x = np.linspace(-1.0, 1.0, 7)
+    before = compilation.compile_stats()
+    got = traced_jit(fn, ("test", objective_scale, 2.3, "unkept"))(x, x)
+    assert np.asarray(got).tobytes() == np.asarray(jax.jit(fn)(x, x)).tobytes()
+    line = (compilation.compile_stats() - before).line()
+    assert "1 traced programs could not be kept" in line
+    assert "flatbuffers" in line
 
 
 def test_fingerprint_follows_code_and_captured_values():

@@ -979,7 +979,6 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
-    @jax.jit
     def per_draw(theta, alpha):
         d = mm.delta(theta)
         J, eta, s, _ = supply_terms(mm, theta, alpha, d)
@@ -987,8 +986,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
         return eta, own, J
 
-    eta_d, own_d, _ = jax.vmap(per_draw)(th, al)
-    J0 = np.asarray(per_draw(th[0], al[0])[2])
+    # the draws keep markups and own elasticities only: every draw's markets × J × J price
+    # derivatives (300 MB at 200 draws) are not materialised, the estimate's are
+    eta_d, own_d = jax.jit(jax.vmap(lambda t, a: per_draw(t, a)[:2]))(th, al)
+    J0 = np.asarray(jax.jit(per_draw)(th[0], al[0])[2])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     eta_long = np.asarray(jax.vmap(lay.unpad)(eta_d))
     own_long = np.asarray(jax.vmap(lay.unpad)(own_d))

@@ -485,6 +485,39 @@ def _markups_one(J, s, owners, closed, mask):
     return jnp.where(bert, -jnp.linalg.solve(A, jnp.where(bert, s, 0.0)), 0.0)
 
 
+def _nested_markups_one(s, u, rho_j, nest, own, bert, n_nests: int, size: int):
+    r"""The nested logit's Bertrand–Nash markups of one market, η = −(O ∘ ∂s/∂p'')⁻¹ s, in
+    one unknown per owner × nest group (``size`` slots) instead of one per product.
+
+    With u_j = ∂δ_j/∂p_j the first-order conditions read η_j = (1−ρ_j)(Q_g − 1/u_j) with
+    Q = (diag(κ/S) + F) A and A_g = Σ_{k∈g} s_k η_k = (1−ρ_g)(σ_g Q_g − τ_g), σ_g = Σ_{k∈g}
+    s_k, τ_g = Σ_{k∈g} s_k/u_k, F the same-firm indicator between groups (see
+    :func:`_nested_newton`): the linear system (I − M diag((1−ρ)σ)) Q = −M (1−ρ)τ,
+    M = diag(κ/S) + F. Zero for price-takers and padding.
+    """
+    gid = _group_index(own, nest, bert, size)
+
+    def seg(x):
+        return jax.ops.segment_sum(jnp.where(bert, x, 0.0), gid, num_segments=size + 1)[:size]
+
+    n = seg(jnp.ones_like(s))
+    present = n > 0
+    om_g = seg(1.0 - rho_j) / jnp.where(present, n, 1.0)
+    kap_g = seg(rho_j / (1.0 - rho_j)) / jnp.where(present, n, 1.0)
+    nest_g = jax.ops.segment_max(jnp.where(bert, nest, 0), gid, num_segments=size + 1)[:size]
+    own_g = jax.ops.segment_max(jnp.where(bert, own, jnp.iinfo(own.dtype).min), gid,
+                                num_segments=size + 1)[:size]
+    S = jax.ops.segment_sum(s, nest, num_segments=n_nests)[nest_g]
+    keep = present[:, None] & present[None, :]
+    M = jnp.where(keep, (own_g[:, None] == own_g[None, :]) * 1.0
+                  + jnp.diag(kap_g / jnp.where(present, S, 1.0)), 0.0)
+    u_safe = jnp.where(bert, u, 1.0)
+    A = jnp.where(keep, jnp.eye(size) - M * (om_g * seg(s))[None, :], jnp.eye(size))
+    Q = jnp.linalg.solve(A, -M @ (om_g * seg(s / u_safe)))
+    q = jnp.concatenate([Q, jnp.zeros(1)])[gid]
+    return jnp.where(bert, (1.0 - rho_j) * (q - 1.0 / u_safe), 0.0)
+
+
 def _cs_one(d, mu, w, mask, rho_j, nest, alpha, a_rc, n_nests, nested):
     """Expected consumer surplus (Small and Rosen 1981) per unit of market, in log-price units:
     nested logit log(1 + Σ_h D_h^(1−ρ_h))/(−α) (McFadden 1978); mixed logit Σ_i w_i log(1 +
@@ -544,9 +577,133 @@ def _newton(residual, p, mk, atol, max_iterations):
     return jax.lax.while_loop(cond, body, (p, 0, norm(p)))
 
 
+def firm_nest_groups(owners, closed, mask, nest) -> int:
+    """The largest number of owner × nest groups of Bertrand (closed) products in one market,
+    at least 1: the unknowns of the nested logit's equilibrium (:func:`_nested_newton`). Arrays
+    being traced have no values to count: their markets' product count is the bound then.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from structural.market.llm_api import firm_nest_groups
+    >>> firm_nest_groups(np.array([[0, 0, 1, 2]]), np.array([[True, True, True, False]]),
+    ...                  np.ones((1, 4), bool), np.array([[0, 1, 1, 0]]))
+    3
+    """
+    try:
+        o, cl, m, h = (np.asarray(x) for x in (owners, closed, mask, nest))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return int(np.shape(mask)[-1])
+    bert = cl & m
+    counts = [len(set(zip(o[t][bert[t]].tolist(), h[t][bert[t]].tolist(), strict=True)))
+              for t in range(o.shape[0])]
+    return max([1, *counts])
+
+
+def _group_index(own, nest, bert, size: int):
+    """Each Bertrand product's owner × nest group in one market, numbered 0, 1, … in the order
+    of each group's first product; ``size`` (a slot left out) on the other products."""
+    same = ((own[:, None] == own[None, :]) & (nest[:, None] == nest[None, :])
+            & bert[:, None] & bert[None, :])
+    rep = jnp.argmax(same, axis=1)  # the group's first product (j itself for the first)
+    first = bert & (rep == jnp.arange(own.shape[0]))
+    order = jnp.cumsum(first) - 1
+    return jnp.where(bert, order[rep], size)
+
+
+def _nested_newton(delta_at, c, own, bert, mk, pobs, rho_j, nest, n_nests, alpha, log_price,
+                   start, size: int, atol, max_iterations):
+    r"""Bertrand–Nash prices of one nested-logit market by Newton on one unknown per owner ×
+    nest group.
+
+    With ∂s_k/∂δ_j = s_k[1{k=j}/(1−ρ) − 1{h(k)=h(j)} κ s_j/S_h − s_j] (κ = ρ/(1−ρ), S_h the
+    nest's share) and u_j = ∂δ_j/∂p_j (α/p_j in log price, α in level price), the first-order
+    condition of Bertrand product j of firm f in nest h,
+    r_j = s_j + u_j Σ_k O_jk (∂s_k/∂δ_j)(p_k − c_k) = 0, is
+
+    .. math::
+
+        rac{p_j - c_j}{1-
+ho_h} + rac{1}{u_j} = Q_{fh}, \qquad
+        Q_{fh} = \kappa_h rac{A_{fh}}{S_h} + \sum_{h'} A_{fh'}, \quad
+        A_{fh} = \sum_{k \in f \cap h} s_k (p_k - c_k),
+
+    so each price is a closed form in its group's Q (p = (c + (1−ρ)Q)/(1 + (1−ρ)/α) in log
+    price, c + (1−ρ)(Q − 1/α) in level price) and the equilibrium is Φ(Q) = Q − Ψ(p(Q)) = 0 in
+    as many unknowns as groups (``size`` slots, the empty ones fixed at 0), not products: its
+    Jacobian costs groups × products, where the first-order conditions' own costs products³.
+    Since r_j = u_j s_j Φ_fh at p(Q), the residual and the stopping rule are the first-order
+    conditions' as before. Price-takers sit at p = c. Newton steps are halved (up to 30 times)
+    until prices stay positive and finite and ‖r‖∞ falls. Returns (p, iterations, ‖r‖∞).
+    """
+    gid = _group_index(own, nest, bert, size)
+
+    def seg(x):
+        return jax.ops.segment_sum(x, gid, num_segments=size + 1)[:size]
+
+    present = seg(bert.astype(float)) > 0
+    om = 1.0 - rho_j
+    kap_g = seg(jnp.where(bert, rho_j / om, 0.0)) / jnp.where(present, seg(bert * 1.0), 1.0)
+    nest_g = jax.ops.segment_max(jnp.where(bert, nest, 0), gid, num_segments=size + 1)[:size]
+    own_g = jax.ops.segment_max(jnp.where(bert, own, jnp.iinfo(own.dtype).min), gid,
+                                num_segments=size + 1)[:size]
+    same_firm = (own_g[:, None] == own_g[None, :]) & present[:, None] & present[None, :]
+    keep = present[:, None] & present[None, :]
+
+    def prices(Q):
+        q = jnp.concatenate([Q, jnp.zeros(1)])[gid]
+        pb = (c + om * q) / (1.0 + om / alpha) if log_price else c + om * (q - 1.0 / alpha)
+        return jnp.where(bert, pb, jnp.where(mk, c, pobs))
+
+    def psi(p):
+        s = nested_logit_shares(delta_at(p), rho_j, nest, mk, n_nests)
+        A = seg(jnp.where(bert, s * (p - c), 0.0))
+        S = jax.ops.segment_sum(s, nest, num_segments=n_nests)[nest_g]
+        return s, jnp.where(present, kap_g * A / jnp.where(present, S, 1.0) + same_firm @ A, 0.0)
+
+    def phi(Q):
+        return Q - psi(prices(Q))[1]
+
+    def residual(Q):  # ‖r‖∞ of the first-order conditions at p(Q): r_j = u_j s_j Φ
+        p = prices(Q)
+        s, ps = psi(p)
+        u = alpha / jnp.where(bert, p, 1.0) if log_price else alpha
+        r = u * s * jnp.concatenate([Q - ps, jnp.zeros(1)])[gid]
+        return jnp.max(jnp.abs(jnp.where(bert, r, 0.0)))
+
+    def fine(p):
+        return jnp.all(jnp.isfinite(p) & ((p > 0) | ~mk))
+
+    def cond(state):
+        return (state[2] >= atol) & (state[1] < max_iterations)
+
+    def body(state):
+        Q, it, f0 = state
+        F = phi(Q)
+        JF = jnp.where(keep, jax.jacfwd(phi)(Q), jnp.eye(size))
+        step = jnp.linalg.solve(JF, jnp.where(present, F, 0.0))
+
+        def merit(t):  # the first-order conditions' ‖r‖∞, as the stopping rule
+            return residual(Q - t * step)
+
+        def bad(carry):
+            t, f = carry
+            return ((~fine(prices(Q - t * step))) | ~jnp.isfinite(f) | (f >= f0)) \
+                & (t > 2.0 ** -30)
+
+        t, f = jax.lax.while_loop(bad, lambda cr: (cr[0] / 2, merit(cr[0] / 2)),
+                                  (1.0, merit(1.0)))
+        return Q - t * step, it + 1, f
+
+    Q0 = psi(start)[1]  # Q at the observed prices: the equilibrium when costs are unchanged
+    Q, it, res = jax.lax.while_loop(cond, body, (Q0, 0, residual(Q0)))
+    p = prices(Q)
+    return p, it, jnp.where(fine(p), res, jnp.inf)
+
+
 def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mask=None,
                 closed=None, prices=None, terms=None, nest=None, atol: float = 1e-10,
-                max_iterations: int = 1000):
+                max_iterations: int = 1000, groups: int | None = None):
     """Bertrand–Nash prices with competitive open models, every market (vmapped; jittable).
 
     Closed products solve p = c + η(p) with η the multi-product markups of their owner; open
@@ -556,10 +713,14 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
 
     Solvers: the mixed-logit family iterates the ζ-markup map (Morrow and Skerlos 2011), which
     converges where iterating the first-order conditions need not; its last iterate is then
-    polished, as is the nested logit's solution from the observed prices, by safeguarded Newton
-    on the first-order conditions (the nested logit's p ← c + η(p) contracts slowly at ρ near
-    1). Convergence is the first-order conditions' residual ‖s + (O ∘ ∂s/∂p')'(p − c)‖∞ below
-    ``atol`` × max share, reported per market.
+    polished by safeguarded Newton on the first-order conditions. The nested logit (whose
+    p ← c + η(p) contracts slowly at ρ near 1) is solved by safeguarded Newton from the observed
+    prices on its first-order conditions reduced to one unknown per owner × nest
+    (:func:`_nested_newton`): ``groups`` of them at most in a market (default: counted from
+    the ownership, :func:`firm_nest_groups`); a market where that stalls (ρ near 1 and a large
+    cost change) is solved by Newton on every product's condition from the observed prices
+    instead. Convergence is the first-order conditions'
+    residual ‖s + (O ∘ ∂s/∂p')'(p − c)‖∞ below ``atol`` × max share, reported per market.
 
     The padded arrays default to the data's; an entrant is an extra slot given through
     ``prices`` ($/Mtok, the prices δ refers to), ``terms`` (μ, w, α_i − α, ρ_j), ``nest``,
@@ -608,6 +769,7 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     log_price = mm.log_price
     # CS in $/Mtok of market: log-price utility converts at the mean price, level-price is in $
     pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
+    n_groups = (groups or firm_nest_groups(owners, closed, mask, nest)) if nested else 0
 
     def g(p):  # the price term of utility
         return jnp.log(p) if log_price else p
@@ -628,9 +790,17 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
             return jnp.where(bert, r, jnp.where(mk, p - c, 0.0))
 
         start = jnp.where(bert, pobs, jnp.where(mk, c, pobs))
-        if nested:
-            it0 = 0
-        else:
+        scale = jnp.maximum(jnp.max(jnp.where(mk, _shares_one(*at(start), ww, mk, rj, ns,
+                                                                n_nests, nested), 0.0)), 1e-300)
+        if nested:  # Newton on one unknown per owner × nest (see _nested_newton) ...
+            p, it0, res = _nested_newton(lambda q: at(q)[0], c, own, bert, mk, pobs, rj, ns,
+                                         n_nests, alpha, log_price, start, n_groups,
+                                         atol * scale, 50)
+            # ... and where that stalls, Newton on every product's condition from the observed
+            # prices (its loop does not run in a market already solved)
+            p, it1, res = _newton(foc, jnp.where(res < atol * scale, p, start), mk,
+                                  atol * scale, 50)
+        else:  # ζ-markup map, its last iterate polished by Newton on the FOCs
             def zeta(p):
                 dd, mmu = at(p)
                 s = mixed_logit_shares(dd, mmu, ww, mk)
@@ -646,9 +816,10 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
                 return pn, it + 1, jnp.max(jnp.abs(jnp.where(mk, pn - p, 0.0)))
 
             start, it0, _ = jax.lax.while_loop(cond, body, (start, 0, jnp.inf))
-        scale = jnp.maximum(jnp.max(jnp.where(mk, _shares_one(*at(start), ww, mk, rj, ns,
-                                                                n_nests, nested), 0.0)), 1e-300)
-        p, it1, res = _newton(foc, start, mk, atol * scale, 50)
+            scale = jnp.maximum(jnp.max(jnp.where(mk, _shares_one(*at(start), ww, mk, rj, ns,
+                                                                    n_nests, nested), 0.0)),
+                                1e-300)
+            p, it1, res = _newton(foc, start, mk, atol * scale, 50)
         dd, mmu = at(p)
         s = _shares_one(dd, mmu, ww, mk, rj, ns, n_nests, nested)
         cs = _cs_one(dd, mmu, ww, mk, rj, ns, alpha, arc, n_nests, nested) * pb
@@ -668,11 +839,15 @@ def supply_terms(mm: MarketModel, theta, alpha, delta):
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
     log_price = mm.log_price
     pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
+    size = firm_nest_groups(mm.owners, mm.closed, prob.mask, nest) if nested else 0
 
     def one(d, m, ww, arc, rj, ns, mk, own, cl, plev, pb):
         s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
         J = _jac_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested, plev, log_price)
         cs = _cs_one(d, m, ww, mk, rj, ns, alpha, arc, n_nests, nested) * pb
+        if nested:  # the same markups, solved in one unknown per owner × nest
+            u = alpha / plev if log_price else jnp.full_like(plev, alpha)
+            return J, _nested_markups_one(s, u, rj, ns, own, cl & mk, n_nests, size), s, cs
         return J, _markups_one(J, s, own, cl, mk), s, cs
 
     return jax.vmap(one)(delta, mu, w, a_rc, rho_j, nest, prob.mask, jnp.asarray(mm.owners),
@@ -804,7 +979,6 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
-    @jax.jit
     def per_draw(theta, alpha):
         d = mm.delta(theta)
         J, eta, s, _ = supply_terms(mm, theta, alpha, d)
@@ -812,8 +986,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
         return eta, own, J
 
-    eta_d, own_d, _ = jax.vmap(per_draw)(th, al)
-    J0 = np.asarray(per_draw(th[0], al[0])[2])
+    # the draws keep markups and own elasticities only: every draw's markets × J × J price
+    # derivatives (300 MB at 200 draws) are not materialised, the estimate's are
+    eta_d, own_d = jax.jit(jax.vmap(lambda t, a: per_draw(t, a)[:2]))(th, al)
+    J0 = np.asarray(jax.jit(per_draw)(th[0], al[0])[2])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     eta_long = np.asarray(jax.vmap(lay.unpad)(eta_d))
     own_long = np.asarray(jax.vmap(lay.unpad)(own_d))

@@ -305,8 +305,10 @@ def _market_change(ch: dict, products: pd.DataFrame, prob, closed_long) -> dict:
     return {}
 
 
-def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1, entrant):
-    """The equilibrium with the entrant as an extra, competitively priced slot per market."""
+def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1, entrant,
+                       groups: int | None = None):
+    """The equilibrium with the entrant as an extra, competitively priced slot per market
+    (``groups``: see :func:`structural.market.llm_api.equilibrium`)."""
     mm = fit.mm
     prob = fit.results.problem
     T, J = prob.mask.shape
@@ -329,7 +331,7 @@ def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1,
         closed=_augment(jnp.asarray(mm.closed), jnp.zeros(T, bool)),
         mask=_augment(prob.mask, jnp.ones(T, bool)),
         prices=_augment(jnp.asarray(mm.levels), jnp.full(T, c_e)), terms=terms,
-        nest=_augment(nest0, jnp.full(T, _entrant_nest(prob, fit.products, ch))))
+        nest=_augment(nest0, jnp.full(T, _entrant_nest(prob, fit.products, ch))), groups=groups)
 
 
 def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th, al) -> dict:
@@ -343,6 +345,11 @@ def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th
     roof = jnp.asarray(lay.pad(products["roofline_cost"].to_numpy(float), fill=np.nan))
     kw = _market_change(ch, products, prob, lay.unpad(mm.closed))
     entrant = _entrant(fit, ch) if ch["type"] == "open_model_entry" else None
+    # the nested equilibrium's unknowns, one per owner × nest of closed products (the entrant
+    # is priced competitively): counted here, where the arrays have values
+    groups = llm_api.firm_nest_groups(
+        kw.get("owners", mm.owners), mm.closed, kw.get("mask", prob.mask),
+        prob.nests_pad if prob.nests is not None else np.zeros(prob.mask.shape, int))
 
     def one(theta, alpha):
         d = mm.delta(theta)
@@ -350,9 +357,10 @@ def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th
         c = jnp.where(prob.mask, jnp.asarray(mm.levels) - eta, 0.0)
         c1 = _new_costs(ch, c, roof, jnp.asarray(mm.closed))
         if entrant is not None:
-            p, s1, cs1, _, ok = _entry_equilibrium(fit, ch, theta, alpha, d, c1, entrant)
+            p, s1, cs1, _, ok = _entry_equilibrium(fit, ch, theta, alpha, d, c1, entrant,
+                                                   groups)
         else:
-            p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, **kw)
+            p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, groups=groups, **kw)
         return p, s1, cs1 - cs0, c1 - c, jnp.all(ok)
 
     # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a

@@ -6,9 +6,10 @@ Two hypotheses of the LLM pipeline (Sardana & Frankle's problem in dollars, data
 * **single-lever** ``heavy_training``: N optimised, D binding the target, no added context —
   Newton continuation along the Q grid;
 * **three-lever** ``balanced``: N, D and the added context c free (D binding, N and c
-  optimised) — projected Newton continuation along the Q grid, timed beside the nested
-  bisection it replaced (``--nested-points`` points, same process), with the number of points
-  that failed Newton's KKT test and went to that solver.
+  optimised) — a fixed number of Newton steps per Q from the optimum's Taylor prediction along
+  the Q grid (its uncertified points re-solved after the path; their number is printed), timed
+  beside the nested bisection it replaced (``--nested-points`` points, same process), with the
+  number of points that failed Newton's KKT test and went to that solver.
 
 For each, at ``--points`` (draws × ``--prices`` × ``--queries``; ``--points 1e8`` is the issue's
 size) the sweep is streamed by :func:`structural.counterfactual.stream.sweep` into a chunk store
@@ -18,7 +19,10 @@ The baseline is a Python loop calling SciPy per point (``minimize_scalar`` in lo
 levers nested, log c outside and log N inside), timed on ``--sample`` random points of the sweep,
 scaled to it
 and checked against the engine's answers there; ratios are printed with the engine's compilation
-counted and without. Peak RSS is the process's own (``getrusage``), for the whole run.
+counted and without. Costs per point are also printed in CPU seconds (every thread's) per point,
+which a shared machine's load inflates far less than wall time, and the three-lever hypothesis's
+against the single-lever one's of the same run. Peak RSS is the process's own (``getrusage``),
+for the whole run.
 
 The bundled scenario ``heavy_training_vs_long_context`` (attention on, H100 serving) adds what
 the FLOP-priced sweep lacks: a kinked cost. Its serving batch is min(memory cap, compute-bound
@@ -131,18 +135,21 @@ def scipy_point(three: bool, A, B, E, a, b, pt, pd_, pdata, Q) -> float:
                            method="bounded", options={"xatol": 1e-10}).fun
 
 
-def in_memory(hyp: Hypothesis, n_prices: int, n_q: int, points: int) -> tuple[float, float]:
-    """(first call incl. compilation, best of two later calls) of solve_grid on ``points``."""
+def in_memory(hyp: Hypothesis, n_prices: int, n_q: int,
+              points: int) -> tuple[float, float, float]:
+    """(first call incl. compilation, best of two later calls, its CPU seconds: every thread's,
+    so that a loaded machine does not inflate it) of solve_grid on ``points``."""
     theta, prices, Q = inputs(max(points // (n_prices * n_q), 1), n_prices, n_q)
     t0 = time.perf_counter()
     solve_grid(TECH, [hyp], theta, prices, Q)
     first = time.perf_counter() - t0
     runs = []
     for _ in range(2):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         solve_grid(TECH, [hyp], theta, prices, Q)
-        runs.append(time.perf_counter() - t0)
-    return first, min(runs)
+        runs.append((time.perf_counter() - t0, time.process_time() - c0))
+    wall, cpu = min(runs)
+    return first, wall, cpu
 
 
 def nested(hyp: Hypothesis, n_prices: int, n_q: int, points: int) -> tuple[float, float]:
@@ -166,11 +173,12 @@ def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
     n_draws = max(points // (n_prices * n_q), 1)
     theta, prices, Q = inputs(n_draws, n_prices, n_q)
     n = n_draws * n_prices * n_q
+    refined = engine.REFINED.get(hyp.name, 0)
     with Progress(n, f"{hyp.name} sweep") as bar:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = sweep(TECH, [hyp], theta, prices, Q, store, fields=("total", "status"),
                     progress=bar)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     total = res.array(hyp.name, "total")
     status = res.array(hyp.name, "status")
     rng = np.random.default_rng(1)
@@ -184,8 +192,9 @@ def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
     scipy_s = (time.perf_counter() - t0) / sample * n
     ok = [j for j, (i, p, q) in enumerate(idx) if status[i, p, q] == 0 and np.isfinite(ref[j])]
     rel = np.array([ref[j] / total[idx[j]] - 1 for j in ok])
-    return {"n": n, "wall": wall, "chunks": res.n_chunks, "chunk": res.chunk,
+    return {"n": n, "wall": wall, "cpu": cpu, "chunks": res.n_chunks, "chunk": res.chunk,
             "fallbacks": res.fallbacks.get(hyp.name),
+            "refined": engine.REFINED.get(hyp.name, 0) - refined,
             "reached": float(np.mean(np.asarray(status) == 0)), "scipy": scipy_s,
             "err": float(np.max(np.abs(rel))) if len(rel) else np.nan,
             "worse": float(-np.min(rel)) if len(rel) else np.nan}
@@ -216,15 +225,18 @@ def kinked(n_draws: int) -> None:
     # Before: Newton's failures to the nested bisection, and 40 Newton iterations before a point
     # is declared non-converged (the cap the ridge solve allowed lowering); the path solver is
     # recompiled for each setting.
-    key = ("path", engine._key(sc.technology), repr(three))
     cap = engine.NEWTON2_ITERATIONS
+
+    def forget():   # the solvers that read the cap when they are traced
+        for k in [k for k in engine._COMPILED if k[0] in ("path", "refine")]:
+            engine._COMPILED.pop(k)
     try:
         engine.RIDGE, engine.NEWTON2_ITERATIONS = False, 40
-        engine._COMPILED.pop(key, None)
+        forget()
         before, old = timed(three)
     finally:
         engine.RIDGE, engine.NEWTON2_ITERATIONS = True, cap
-        engine._COMPILED.pop(key, None)
+        forget()
     after, new = timed(three)
     cheaper = (new.total(three.name) < old.total(three.name) * (1 - 1e-12)).sum()
     dearer = (new.total(three.name) > old.total(three.name) * (1 + 1e-13)).sum()
@@ -261,23 +273,27 @@ def main() -> None:
     rows = []
     try:
         for hyp in (SINGLE, THREE):
-            first, small = in_memory(hyp, args.prices, args.queries, 100_000)
+            first, small, small_cpu = in_memory(hyp, args.prices, args.queries, 100_000)
             r = streamed(hyp, args.prices, args.queries, sizes[hyp.name],
                          tmp / hyp.name, args.sample)
             n = r["n"]
-            rows.append((hyp, first, small, r))
+            rows.append((hyp, first, small, r, small_cpu))
             print(f"\n{hyp.name} ({', '.join(hyp.free)} free): {n:.3g} points in {r['chunks']} "
                   f"chunks of {r['chunk']} draws; {r['reached']:.1%} reach the target")
             print(f"  10^5 points in memory: {1e5 / small:12,.0f} points/s "
-                  f"(first call {first:.1f} s with compilation)")
+                  f"(first call {first:.1f} s with compilation; "
+                  f"{small_cpu / 1e5 * 1e6:.2f} CPU-µs/point)")
             print(f"  {n:.0e} points streamed: {n / r['wall']:11,.0f} points/s "
-                  f"({r['wall']:.1f} s, {r['wall'] / n * 1e6:.2f} µs/point)")
+                  f"({r['wall']:.1f} s, {r['wall'] / n * 1e6:.2f} µs/point; "
+                  f"{r['cpu'] / n * 1e6:.2f} CPU-µs/point)")
             print(f"  SciPy loop (scaled from {args.sample} points): {r['scipy']:.4g} s; max rel. "
                   f"diff {r['err']:.1e}; SciPy never cheaper by more than {r['worse']:.1e}")
             comp = first - small
             print(f"  ratio vs SciPy loop: {r['scipy'] / r['wall']:8.1f}× without compilation, "
                   f"{r['scipy'] / (r['wall'] + comp):8.1f}× with it ({comp:.1f} s)")
             if r["fallbacks"] is not None:
+                print(f"  points the path's fixed Newton steps did not certify, re-solved after "
+                      f"it: {r['refined']:,} of {n:,} ({r['refined'] / n:.1%})")
                 print(f"  points failing Newton's KKT test, re-solved by nested bisection: "
                       f"{r['fallbacks']:,} of {n:,}")
                 first_b, per = nested(hyp, args.prices, args.queries, args.nested_points)
@@ -289,6 +305,12 @@ def main() -> None:
     finally:
         if args.store is None:
             shutil.rmtree(tmp, ignore_errors=True)
+    if len(rows) == 2:
+        (_, _, _, r1, c1), (_, _, _, r3, c3) = rows
+        print(f"\nthree-lever / single-lever, same run: {c3 / c1:.2f}× the CPU per point at 10^5 "
+              f"in memory ({c3 / 1e5 * 1e6:.2f} vs {c1 / 1e5 * 1e6:.2f} CPU-µs/point), "
+              f"{(r3['cpu'] / r3['n']) / (r1['cpu'] / r1['n']):.2f}× streamed "
+              f"({r3['cpu'] / r3['n'] * 1e6:.2f} vs {r1['cpu'] / r1['n'] * 1e6:.2f})")
     if args.kink_draws:
         kinked(args.kink_draws)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

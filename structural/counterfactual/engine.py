@@ -11,13 +11,18 @@ levers u is differentiated by ``jax``: one lever is minimised by safeguarded New
 a coarse grid brackets the optimum, Newton steps inside the bracket), two by projected Newton on
 the lever bounds (Bertsekas 1982; an Armijo line search, a KKT test at the end); along an
 increasing Q grid each Q starts from the optimum extrapolated from the previous ones
-(continuation), so a point costs two or three Newton steps. A point where the two-lever Newton
-fails its KKT test is, where the technology's cost has a ridge (:meth:`Technology.kink`: the
-larger of two smooth pieces, e.g. decode's memory- and compute-bound rooflines meeting at the
-serving batch), minimised along that ridge by a one-lever Newton and certified as a minimum of the
-kinked cost (:meth:`_Problem.ridge`); a point not certified is re-solved by the nested bisection
-below, and counted (:attr:`Solution.fallbacks`). Otherwise the optimised levers are found by
-bisection on the total derivative
+(continuation), so a point costs two or three Newton steps. With two levers the path takes a
+fixed number of Newton steps per Q (no line search, no loop: every lane of a block runs the same
+code) from the optimum's Taylor prediction, its tangent du/dlog Q by the implicit-function
+theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated in one pass), and
+certifies each point by the KKT test and descent from its start; the points it does not certify
+are gathered and re-solved by more steps, then by the line-searched Newton (:func:`_refine`).
+A point where the two-lever Newton fails its KKT test is, where the technology's cost has a ridge
+(:meth:`Technology.kink`: the larger of two smooth pieces, e.g. decode's memory- and compute-bound
+rooflines meeting at the serving batch), minimised along that ridge by a one-lever Newton and
+certified as a minimum of the kinked cost (:meth:`_Problem.ridge`); a point not certified is
+re-solved by the nested bisection below, and counted (:attr:`Solution.fallbacks`). Otherwise the
+optimised levers are found by bisection on the total derivative
 
     dC/du_i = ∂F/∂u_i + ∂F/∂w · dw/du_i,     dw/du_i = −(∂g/∂u_i)/(∂g/∂w)
 
@@ -70,6 +75,22 @@ NEWTON2_ITERATIONS = 12
 NEWTON2_COLD_ITERATIONS = 40
 LINE_SEARCH = 30
 GRID2 = 8
+#: Two levers along a path (:func:`_path_newton2`): Newton steps per Q (the first Q of a path,
+#: from the coarse grid, takes :data:`PATH2_COLD_ITERATIONS`), and the KKT test's tolerance on
+#: the last step, in log levers relative to 1 + |u|. After a step of that size Newton's error
+#: is of its square (about 1e-12 relative in the cost). A point that fails goes to
+#: :func:`_newton2` (:func:`_refine`).
+PATH2_ITERATIONS = 3
+PATH2_COLD_ITERATIONS = 6
+PATH2_TOL = 1e-6
+#: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
+#: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
+REFINE_ITERATIONS = 5
+#: Internal output fields of the path: the two-lever point and its start (popped by the engine).
+PATH_X, PATH_X0 = "_x", "_x0"
+#: Points per hypothesis, in this process, that failed the two-lever path's certificate and
+#: were re-solved by :func:`_newton2` (:func:`_refine`); read by ``benchmarks/counterfactual.py``.
+REFINED: dict[str, int] = {}
 MAX_STEP = 2.0
 #: Internal output field: whether the two-lever Newton met its KKT test (popped by the engine).
 CONVERGED = "_converged"
@@ -257,6 +278,16 @@ class _Problem:
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
         return (w, ~(y <= jnp.exp(bhi))) if out else w     # unreachable (also inf/NaN)
 
+    def split(self, u, th, pr):
+        """(F, V) at optimised levers u with the closed-form binding lever substituted: the
+        fixed and the per-query cost, so that the cost at any Q is F + Q·V (the binding lever
+        does not depend on Q), and whether the target is out of reach there."""
+        w, out = self.reduced_w(u, th, out=True)
+        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        fixed = sum(v for k, v in parts.items() if k in self.fixed_stages)
+        return jnp.stack([fixed, sum(v for k, v in parts.items()
+                                     if k not in self.fixed_stages)]), out
+
     def reduced(self, u, th, pr, Q):
         """Cost at optimised levers u with the closed-form binding lever substituted, and
         whether the target is out of reach there (then the search moves up)."""
@@ -328,6 +359,31 @@ class _Problem:
         if self.newton2:
             out[CONVERGED] = converged
         return out
+
+    def path_point(self, th: dict, pr: dict, Q: Array, start: Array, iters: int,
+                   prev: Array) -> tuple[dict, Array]:
+        """:meth:`solve`'s fields at one point of a two-lever path by :func:`_path_newton2`
+        from ``start``, and the optimum's tangent du/dlog Q. ``CONVERGED`` certifies the point:
+        the KKT test met and the cost no dearer than the start's (:func:`_refine` re-solves
+        the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of the
+        path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
+        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
+        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
+        x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters)
+        out = self.outputs(x, iters, kkt, th, pr, Q)
+        out[CONVERGED] = kkt & (out["total"] <= cs * (1.0 + 1e-12))
+        out[PATH_X], out[PATH_X0] = x, prev
+        return out, d
+
+    def refine(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
+        """A point that failed the path's certificate, by :data:`REFINE_ITERATIONS` more steps
+        of :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
+        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1])[0]
+
+    def solve_from(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
+        """:meth:`solve` from candidate ``starts`` (:func:`_newton2`), with ``PATH_X`` and
+        ``PATH_X0`` (the path's fields) carried through."""
+        return {**self.solve(th, pr, Q, starts), PATH_X: starts[0], PATH_X0: starts[1]}
 
     def ridge(self, th: dict, pr: dict, Q: Array, x: Array) -> dict:
         """A point where the two-lever Newton failed its KKT test, solved along the cost's ridge
@@ -515,6 +571,38 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     return jnp.where(unreachable, hi, x), it, ok | unreachable
 
 
+def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, iters: int):
+    """One point of a two-lever path: ``iters`` projected Newton steps (:func:`_newton_steps`)
+    on C(u) = F(u) + Q·V(u) (``fv(u) -> ((F, V), out)``, :meth:`_Problem.split`) from
+    ``start``, with no line search and no test of convergence between them, so that every lane
+    of a block runs the same straight-line code (unrolled: XLA fuses across the steps).
+
+    Returns (u, the start's cost (inf where the target is out of reach there), whether the
+    last step passed the KKT test at :data:`PATH2_TOL`, du/dlog Q). The last is the optimum's
+    tangent along the path by the implicit-function theorem on ∇F + Q∇V = 0: H du/dt = −Q∇V
+    on the free levers (t = log Q), from the derivatives of F and V (one pass gives both). The
+    caller certifies the point (the KKT test met and the cost no dearer than the start's) or
+    hands it on (:func:`_refine`)."""
+    weights = jnp.stack([jnp.ones_like(Q), Q])
+    x = jnp.clip(start, lo, hi)
+    c0 = kkt = tangent = None
+    for _ in range(iters):
+        c2, g2, H2, out = _derivatives2(fv, x, aux=True)
+        H = H2 @ weights
+        g = g2 @ weights
+        if c0 is None:
+            c = c2 @ weights
+            c0 = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
+        step, _, kkt, finite = _newton_steps(x, g, H, lo, hi, PATH2_TOL)
+        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
+        both = free[:, None] & free[None, :]
+        tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)),
+                             jnp.where(free, Q * g2[:, 1], 0.0))
+        tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
+        x = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
+    return x, c0, kkt & jnp.isfinite(c0), tangent
+
+
 def _gradient2(fun: Callable, u: Array) -> Array:
     """Gradient of a scalar ``fun`` of two log levers, forward mode (two directions)."""
     return jax.vmap(lambda v: jax.jvp(fun, (u,), (v,))[1])(jnp.asarray(_EYE2))
@@ -549,20 +637,30 @@ def _ridge_lever(h: Callable, s0: Array, lo: Array, hi: Array) -> Callable:
 _EYE2 = np.eye(2)
 
 
-def _derivatives2(fun: Callable, u: Array) -> tuple[Array, Array, Array]:
-    """Cost, gradient and Hessian of ``fun(u) -> (cost, out)`` at two log levers u in one pass:
-    the gradient by forward mode (two directions), the Hessian as its forward Jacobian, cost and
-    gradient carried out as the Jacobian's aux (cheaper than three separate d²C[v, w] lanes)."""
-    def grad(t):
-        c = fun(t)[0]
-        g = _gradient2(lambda s: fun(s)[0], t)
-        return g, (c, g)
+def _derivatives2(fun: Callable, u: Array, aux: bool = False):
+    """Value, gradient and Hessian of ``fun(u) -> (value, out)`` at two log levers u in one
+    pass (with ``aux``, also ``out``): three second-order forward derivatives d²C[e₀, e₀],
+    d²C[e₁, e₁], d²C[e₀, e₁] (a jvp of a jvp each, which also gives the gradient and the
+    value), the symmetric Hessian's three distinct entries; the forward Jacobian of the gradient
+    computes four (the mixed one twice) and costs almost twice as much on the pipeline. A
+    vector value (F, V) gives a gradient and Hessian per component (trailing axis)."""
+    eye = jnp.asarray(_EYE2)
 
-    H, (c, g) = jax.jacfwd(grad, has_aux=True)(u)
+    def second(a, b):
+        def first(t):
+            c, d, out = jax.jvp(fun, (t,), (a,), has_aux=True)
+            return d, (c, out)
+        d, dd, (c, out) = jax.jvp(first, (u,), (b,), has_aux=True)
+        return c, d, dd, out
+
+    c, g0, h00, out = second(eye[0], eye[0])
+    _, g1, h11, _ = second(eye[1], eye[1])
+    _, _, h01, _ = second(eye[0], eye[1])
     # Materialise the six numbers: without the barrier XLA fuses the whole derivative
     # computation into each of their consumers, recomputing it several times per iteration.
-    k = _barrier(jnp.stack([c, g[0], g[1], H[0, 0], H[0, 1], H[1, 1]]))
-    return k[0], k[1:3], jnp.stack([k[3:5], k[4:6]])
+    k = _barrier(jnp.stack([c, g0, g1, h00, h01, h11]))
+    res = (k[0], k[1:3], jnp.stack([k[3:5], k[4:6]]))
+    return (*res, out) if aux else res
 
 
 def _solve2(Hf: Array, gf: Array) -> tuple[Array, Array]:
@@ -573,9 +671,10 @@ def _solve2(Hf: Array, gf: Array) -> tuple[Array, Array]:
         (a > 0) & (det > 0)
 
 
-def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array):
+def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array, tol: float = 1e-6):
     """Projected Newton steps in log levers and in the levers themselves (as a change of log
-    lever), whether x passes the KKT test, and whether the derivatives are finite."""
+    lever), whether x passes the KKT test (a Newton step below ``tol``·(1 + |x|)), and whether
+    the derivatives are finite."""
     eye = jnp.asarray(_EYE2)
     fixed = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
     free = ~fixed
@@ -597,7 +696,7 @@ def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array):
     lin = jnp.minimum(jnp.log(jnp.maximum(1.0 + rel, 1e-300)), MAX_STEP)
     lin = jnp.where(pd_lin & jnp.all(jnp.isfinite(lin)), lin, step)
     finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(step))
-    kkt = pd & finite & (size <= 1e-6 * (1.0 + jnp.max(jnp.abs(x))))
+    kkt = pd & finite & (size <= tol * (1.0 + jnp.max(jnp.abs(x))))
     return step, lin, kkt, finite
 
 
@@ -656,36 +755,39 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
         return {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
 
     def path2(th: dict, pr: dict, Qs: Array, lq: Array) -> dict:
-        # Two levers: the first Q from a coarse grid, then Newton from the cheaper of the last
-        # optimum (feasible whatever Q is) and its extrapolation through the last three optima
-        # (a parabola in log Q; a line through two at the second step), which near a lever's
-        # bound may overshoot. One loop body serves every Q, so Newton is compiled once.
+        # Two levers: the first Q from a coarse grid, then a fixed number of Newton steps from
+        # the optimum's Taylor prediction (tangent and curvature in log Q, projected on the
+        # box); a point that fails the certificate is re-solved after the path (_refine).
         lo = jnp.asarray([problem.bounds[v][0] for v in problem.opt])
         hi = jnp.asarray([problem.bounds[v][1] for v in problem.opt])
         start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi)
 
-        def step(carry, i):
-            x1, x0, x2 = carry
-            t, t1, t0, t2 = lq[i], lq[i - 1], lq[i - 2], lq[i - 3]
-            slope = (x1 - x0) / jnp.where(t1 != t0, t1 - t0, 1.0)
-            line = x1 + slope * (t - t1)
-            quad = (x1 * (t - t0) * (t - t2) / ((t1 - t0) * (t1 - t2))
-                    + x0 * (t - t1) * (t - t2) / ((t0 - t1) * (t0 - t2))
-                    + x2 * (t - t1) * (t - t0) / ((t2 - t1) * (t2 - t0)))
-            use_line = (i >= 2) & (Qs[jnp.maximum(i - 2, 0)] > 0) & jnp.all(jnp.isfinite(line))
-            use_quad = (i >= 3) & (Qs[jnp.maximum(i - 3, 0)] > 0) & jnp.all(jnp.isfinite(quad))
-            pred = jnp.where(use_quad, quad, jnp.where(use_line, line, x1))
-            out, x = problem.solve_u(th, pr, Qs[i], jnp.stack([pred, x1]))
-            return (x, x1, x0), out
+        first, d_first = problem.path_point(th, pr, Qs[0], start, PATH2_COLD_ITERATIONS, start)
 
-        _, outs = jax.lax.scan(step, (start, start, start), jnp.arange(Qs.shape[0]))
-        return outs
+        def step(carry, i):
+            x1, d1, d0 = carry
+            # Predict by the optimum's Taylor expansion in log Q: its tangent at the last Q,
+            # the curvature from the last two tangents (a line at the second Q).
+            h, h1 = lq[i] - lq[i - 1], lq[i - 1] - lq[i - 2]
+            curve = jnp.where((i >= 2) & (Qs[jnp.maximum(i - 2, 0)] > 0),
+                              (d1 - d0) / jnp.where(h1 != 0, h1, 1.0), 0.0)
+            pred = x1 + d1 * h + 0.5 * curve * h**2
+            pred = jnp.where((Qs[i - 1] > 0) & jnp.all(jnp.isfinite(pred)), pred, x1)
+            out, d = problem.path_point(th, pr, Qs[i], pred, PATH2_ITERATIONS, x1)
+            return (out[PATH_X], d, d1), out
+
+        _, rest = jax.lax.scan(step, (first[PATH_X], d_first, d_first),
+                               jnp.arange(1, Qs.shape[0]))
+        return {k: jnp.concatenate([jnp.asarray(first[k])[None], rest[k]]) for k in first}
 
     return path
 
 
 BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
 BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a whole Q grid)
+#: Points per call of the re-solves of a path's uncertified points (:func:`_refine`): a call
+#: costs about a millisecond whatever its size, as much as solving a thousand points.
+BLOCK_REFINE = 1024
 #: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
 #: (the grid is its shared argument) and costs more to compile than the point solver, which the
 #: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
@@ -826,6 +928,45 @@ def batched_ridge_solver(tech, hyp: Hypothesis) -> Callable:
     return _COMPILED[key]
 
 
+def batched_refine_solver(tech, hyp: Hypothesis, robust: bool = False) -> Callable:
+    """``jit(vmap)`` of :meth:`_Problem.refine` (``robust``: :meth:`_Problem.solve_from`), the
+    two re-solves of the path's uncertified points (:func:`_refine`)."""
+    key = ("refine", robust, _key(tech), repr(hyp))
+    if key not in _COMPILED:
+        problem = _Problem(tech, hyp)
+        _COMPILED[key] = jax.jit(jax.vmap(problem.solve_from if robust else problem.refine))
+    return _COMPILED[key]
+
+
+def _refine(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, Array],
+            pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int:
+    """Re-solve, in place, the points of a two-lever path that failed its certificate
+    (:meth:`_Problem.path_point`): first by more of the path's Newton steps from the path's
+    point and its start (:meth:`_Problem.refine`), then those still uncertified by
+    :func:`_newton2` with its line search (:meth:`_Problem.solve_from`); a point that this also
+    fails keeps ``CONVERGED`` False for :func:`_fallback`. The points are gathered, so only
+    they pay for the extra steps. Returns the number of points re-solved."""
+    if PATH_X not in out:
+        return 0
+    first = None
+    for robust in (False, True):
+        bad = np.nonzero(~np.asarray(out[CONVERGED], dtype=bool))
+        n = len(bad[0])
+        first = n if first is None else first
+        if not n:
+            break
+        lanes = bad[0]
+        fix = _in_blocks(batched_refine_solver(tech, hyp, robust),
+                         [{k: np.asarray(v)[lanes] for k, v in th.items()},
+                          {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad),
+                          np.stack([out[PATH_X][bad], out[PATH_X0][bad]], axis=1)], (), n,
+                         BLOCK_REFINE)
+        for k, v in out.items():
+            v[bad] = fix[k].astype(v.dtype)
+    out.pop(PATH_X), out.pop(PATH_X0)
+    return first
+
+
 def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, Array],
               pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int | None:
     """Re-solve, in place, the points of ``out`` where the two-lever Newton failed its KKT test
@@ -910,6 +1051,9 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
                              (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
+            REFINED[hyp.name] = REFINED.get(hyp.name, 0) + _refine(
+                tech, hyp, out, lane_th, lane_pr,
+                lambda bad: np.asarray(Q, dtype=np.float64)[bad[1]])
             n = _fallback(tech, hyp, out, lane_th, lane_pr,
                           lambda bad: np.asarray(Q, dtype=np.float64)[bad[1]])
             if n is not None:

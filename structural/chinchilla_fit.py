@@ -36,7 +36,7 @@ from estimation.fit import SCREEN_CELLS
 from estimation.losses import Huber
 from structural.pretraining import chinchilla_log_loss, chinchilla_log_loss_and_shares
 
-__all__ = ["check_identified", "fit_chinchilla"]
+__all__ = ["check_identified", "fit_chinchilla", "paper_resamples", "screen_starts"]
 
 # Hoffmann et al. (2022), §D.2: the initialisation grid of their Approach 3 fit, on (a, b, e, α, β)
 # with a = log A, b = log B, e = log E.
@@ -280,6 +280,21 @@ def grid_to_starts(grid: dict[str, Any]) -> pd.DataFrame:
     g = estimation.grid_starts(grid)
     return pd.DataFrame({"A": np.exp(g["a"]), "B": np.exp(g["b"]), "E": np.exp(g["e"]),
                          "alpha": g["alpha"], "beta": g["beta"]})
+
+
+def paper_resamples(n: int = 240, draws: int = 4000) -> np.ndarray:
+    """Besiroglu et al.'s bootstrap resamples (their notebook): ``np.random.seed(42)``, then
+    ``choice(n, n)`` per draw; a (draws, n) array of row numbers for
+    ``estimation.Bootstrap(indices=...)``.
+
+    Examples
+    --------
+    >>> from structural.chinchilla_fit import paper_resamples
+    >>> paper_resamples(240, 2).shape
+    (2, 240)
+    """
+    rs = np.random.RandomState(42)
+    return np.stack([rs.choice(n, size=n, replace=True) for _ in range(draws)])
 
 
 _LAW_CACHE: dict[float, Any] = {}

@@ -15,8 +15,8 @@
 9  total for Q=1e+10             ...   1.467217e+08  1.000000
 <BLANKLINE>
 [10 rows x 8 columns]
->>> p.total_cost(1e10)             # F + Q v in dollars
-146721713.9062052
+>>> round(p.total_cost(1e10), 2)  # F + Q v in dollars
+146721713.91
 
 Fixed stages (pretraining, fine-tuning, data) are paid once; per-query stages (context, input,
 reasoning, output) are paid Q times. The numbers come from the pure function

@@ -885,8 +885,20 @@ def _compiled(fn: Callable, kind: str, solver: Callable) -> Callable:
     program kept between runs (:func:`estimation.compilation.traced_jit`): keyed by ``kind``
     and the solver's code and captured values (technology, hypothesis), so a warm run reads it
     back instead of tracing and lowering it again. Every compiled site of the engine goes
-    through here."""
-    return traced_jit(fn, (kind, solver))
+    through here. The key also holds the module's numeric settings (iteration counts,
+    tolerances), which the solvers read when traced: a program traced under other settings (a
+    test or a user tuning them) is never read back."""
+    from structural.counterfactual import model
+
+    settings = {f"{m.__name__}.{k}": v for m in (model, _this_module()) for k, v in vars(m).items()
+                if k.isupper() and isinstance(v, (bool, int, float, str))}
+    return traced_jit(fn, (kind, solver, settings))
+
+
+def _this_module():
+    import sys
+
+    return sys.modules[__name__]
 
 
 def _key(tech) -> str:

@@ -45,7 +45,9 @@ def test_second_process_reads_the_solvers_back_with_the_same_numbers(tmp_path):
     first, second = run(), run()
     # a solver per hypothesis (the break-even's re-solves reuse them)
     assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
-    assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0}
+    assert second["traced"]["loaded"] == first["traced"]["written"]
+    assert second["traced"]["written"] == 0
+    assert first["traced"].get("unkept", 0) == 0  # every solver could be keyed
     assert second["compiled"] == 0
     assert second["totals"] == first["totals"]
     assert second["breakeven"] == first["breakeven"]

@@ -49,8 +49,8 @@ from structural.chinchilla_fit import (
     as_fit_data,
     fit_chinchilla,
     log_residuals,
+    paper_resamples,
 )
-from structural.counterfactual.fits import paper_resamples
 from structural.published import BESIROGLU_2024, HOFFMANN_2022_TEX
 
 __all__ = ["PUBLISHED", "TITLE", "TOLERANCE", "allocation_exponent", "reproduce", "table1"]

@@ -15,8 +15,8 @@
 9  total for Q=1e+10             ...   1.467217e+08  1.000000
 <BLANKLINE>
 [10 rows x 8 columns]
->>> p.total_cost(1e10)             # F + Q v in dollars
-146721713.9062052
+>>> round(p.total_cost(1e10), 2)  # F + Q v in dollars
+146721713.91
 
 Fixed stages (pretraining, fine-tuning, data) are paid once; per-query stages (context, input,
 reasoning, output) are paid Q times. The numbers come from the pure function
@@ -50,7 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from structural import costs, quality
@@ -210,13 +212,27 @@ class Pipeline:
         theta.update(quality.quality_parameters(**self.quality))
         return theta
 
+    def accounts(self, Q: float = 1.0) -> dict[str, Any]:
+        """Everything the pipeline's numbers come from, at Q queries, as NumPy floats: ``stages``
+        (:func:`structural.costs.stage_costs`), ``serving`` (:func:`structural.costs.serving`),
+        ``quality`` (:func:`structural.quality.evaluate`), ``total`` (F + Q v) and
+        ``per_solved`` ((F/Q + v) / P(solved)).
+
+        They are computed by one compiled program (:func:`_accounts`), kept between runs by the
+        compilation cache, not operation by operation: evaluated eagerly, JAX compiles each of
+        the ~70 distinct operations of the accounting separately, which cost a fresh process
+        over a second even with every one of them in the cache.
+        """
+        return _accounts_program(_jax(self.quantities()), _jax(self.parameters()),
+                                 jnp.asarray(Q, jnp.float64))
+
     def stage_costs(self) -> dict[str, dict[str, Any]]:
         """FLOPs, seconds and dollars per stage (fixed stages once, query stages per query)."""
-        return costs.stage_costs(_jax(self.quantities()), _jax(self.parameters()))
+        return self.accounts()["stages"]
 
     def serving_plan(self) -> dict[str, Any]:
         """The serving replica: chips, batch and why (``batch_limit``: memory, cost or lever)."""
-        out = costs.serving(_jax(self.quantities()), _jax(self.parameters()))
+        out = self.accounts()["serving"]
         return {"chips": float(out["chips"]), "batch": float(out["batch"]),
                 "batch_limit": costs.BATCH_LIMITS[int(out["limit"])],
                 "batch_memory": float(out["batch_memory"]),
@@ -224,17 +240,16 @@ class Pipeline:
 
     def total_cost(self, Q: float) -> float:
         """F + Q v in dollars."""
-        return float(costs.total_cost(_jax(self.quantities()), _jax(self.parameters()), Q))
+        return float(self.accounts(Q)["total"])
 
     def quality_measures(self) -> dict[str, float]:
         """Model loss, task loss, per-attempt success and coverage (:mod:`structural.quality`)."""
-        out = quality.evaluate(_jax(self.quantities()), _jax(self.parameters()))
-        return {k: float(v) for k, v in out.items()}
+        q = self.accounts()["quality"]
+        return {k: float(q[k]) for k in quality.MEASURES}
 
     def cost_per_solved(self, Q: float) -> float:
         """(F/Q + v) / P(solved), with P(solved) the pipeline's coverage."""
-        z, theta = _jax(self.quantities()), _jax(self.parameters())
-        return float(costs.cost_per_solved(z, theta, Q, quality.coverage(z, theta)))
+        return float(self.accounts(Q)["per_solved"])
 
     def cost_table(self, Q: float = 1.0) -> pd.DataFrame:
         """One row per stage: kind (fixed / per query), FLOPs, chip-seconds and dollars per unit
@@ -366,3 +381,24 @@ def _build(kind: type, section: str, values: dict[str, Any]) -> Any:
 
 def _jax(d: dict[str, float]) -> dict[str, Any]:
     return {k: jnp.asarray(v, jnp.float64) for k, v in d.items()}
+
+
+def _accounts(z: dict[str, Any], theta: dict[str, Any], Q: Any) -> dict[str, Any]:
+    """Stage costs, serving plan, quality, F + Q v and cost per solved problem of one pipeline
+    (:meth:`Pipeline.accounts`), as one program."""
+    return {"stages": costs.stage_costs(z, theta), "serving": costs.serving(z, theta),
+            "quality": quality.evaluate(z, theta), "total": costs.total_cost(z, theta, Q),
+            "per_solved": costs.cost_per_solved(z, theta, Q, quality.coverage(z, theta))}
+
+
+_PROGRAM: list[Any] = []
+
+
+def _accounts_program(z: dict[str, Any], theta: dict[str, Any], Q: Any) -> dict[str, Any]:
+    """:func:`_accounts` compiled once per process and traced once per machine
+    (:func:`estimation.compilation.traced_jit`), its outputs on the host."""
+    if not _PROGRAM:
+        from estimation.compilation import traced_jit
+
+        _PROGRAM.append(traced_jit(_accounts, ("pipeline accounts", _accounts)))
+    return jax.tree.map(np.asarray, _PROGRAM[0](z, theta, Q))

@@ -183,6 +183,11 @@ def attempts(z: dict[str, Array], theta: dict[str, Array], rule: str = "majority
                                               theta["verifier_fnr"])
 
 
+#: The measures :func:`evaluate` returns, in its order (a compiled program hands a dict back
+#: with its keys sorted; :meth:`structural.pipeline.Pipeline.quality_measures` restores this).
+MEASURES = ("model_loss", "task_loss", "p_attempt", "coverage")
+
+
 def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     """All quality measures at once: model_loss, task_loss, p_attempt, coverage.
 
@@ -195,8 +200,9 @@ def evaluate(z: dict[str, Array], theta: dict[str, Array]) -> dict[str, Array]:
     {'model_loss': 1.942, 'task_loss': 2.047, 'p_attempt': 0.385, 'coverage': 0.385}
     """
     mu = jax.nn.sigmoid(attempt_logit(z, theta))
-    return {"model_loss": model_loss(z, theta), "task_loss": task_loss(z, theta),
-            "p_attempt": mu, "coverage": reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"])}
+    values = (model_loss(z, theta), task_loss(z, theta), mu,
+              reasoning.coverage_beta_mu_phi(z["k"], mu, theta["phi"]))
+    return dict(zip(MEASURES, values, strict=True))
 
 
 def quality_parameters(**overrides: float) -> dict[str, float]:

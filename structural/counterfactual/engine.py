@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from estimation.compilation import traced_jit
 from estimation.distributed import batch_mesh, shard_batch
 from llmecon.errors import InputError
 from structural.counterfactual.model import Technology, _bisect
@@ -879,6 +880,27 @@ def _flat_batch(theta: Mapping[str, Array], prices: Mapping[str, Array], Q: Arra
 _COMPILED: dict[tuple, Callable] = {}
 
 
+def _compiled(fn: Callable, kind: str, solver: Callable) -> Callable:
+    """``jax.jit(fn)``, ``fn`` being ``solver`` as batched for the solve ``kind``, with its traced
+    program kept between runs (:func:`estimation.compilation.traced_jit`): keyed by ``kind``
+    and the solver's code and captured values (technology, hypothesis), so a warm run reads it
+    back instead of tracing and lowering it again. Every compiled site of the engine goes
+    through here. The key also holds the module's numeric settings (iteration counts,
+    tolerances), which the solvers read when traced: a program traced under other settings (a
+    test or a user tuning them) is never read back."""
+    from structural.counterfactual import model
+
+    settings = {f"{m.__name__}.{k}": v for m in (model, _this_module()) for k, v in vars(m).items()
+                if k.isupper() and isinstance(v, (bool, int, float, str))}
+    return traced_jit(fn, (kind, solver, settings))
+
+
+def _this_module():
+    import sys
+
+    return sys.modules[__name__]
+
+
 def _key(tech) -> str:
     """Cache key of a technology without its target value (the value travels as data)."""
     return repr(dataclasses.replace(tech, target=type(tech.target)(tech.target.kind, 0.0)))
@@ -900,7 +922,8 @@ def batched_solver(tech, hyp: Hypothesis) -> Callable:
         return own
     key = (_key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(jax.vmap(make_solver(tech, hyp)))
+        solver = make_solver(tech, hyp)
+        _COMPILED[key] = _compiled(jax.vmap(solver), "point", solver)
     return _COMPILED[key]
 
 
@@ -908,7 +931,8 @@ def batched_path_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit`` of the continuation solver over lanes (draw × price) sharing one Q grid."""
     key = ("path", _key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(jax.vmap(make_path_solver(tech, hyp), in_axes=(0, 0, None)))
+        path = make_path_solver(tech, hyp)
+        _COMPILED[key] = _compiled(jax.vmap(path, in_axes=(0, 0, None)), "path", path)
     return _COMPILED[key]
 
 
@@ -916,7 +940,8 @@ def batched_nested_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit(vmap)`` of the nested-bisection solver of a two-lever hypothesis (the fallback)."""
     key = ("nested", _key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(jax.vmap(_Problem(tech, hyp, nested=True).solve))
+        nested = _Problem(tech, hyp, nested=True).solve
+        _COMPILED[key] = _compiled(jax.vmap(nested), "nested", nested)
     return _COMPILED[key]
 
 
@@ -924,7 +949,8 @@ def batched_ridge_solver(tech, hyp: Hypothesis) -> Callable:
     """``jit(vmap)`` of :meth:`_Problem.ridge` (points where the two-lever Newton failed)."""
     key = ("ridge", _key(tech), repr(hyp))
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(jax.vmap(_Problem(tech, hyp).ridge))
+        ridge = _Problem(tech, hyp).ridge
+        _COMPILED[key] = _compiled(jax.vmap(ridge), "ridge", ridge)
     return _COMPILED[key]
 
 

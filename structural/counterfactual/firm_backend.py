@@ -23,12 +23,12 @@ not paper over them; scenarios state them):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from estimation.compilation import traced_jit
 from structural import costs, firm
 from structural.counterfactual.model import Target
 
@@ -146,7 +146,18 @@ def _solve_point(mode: tuple[str, str], its: int, mask: Array, z: dict, charge: 
     return out
 
 
-@partial(jax.jit, static_argnums=(0, 1))
+_BATCHED: dict[tuple, Any] = {}
+
+
 def _batched(mode: tuple[str, str], its: int, mask: Array, z: dict, charge: Array, th: dict,
              pr: dict, q: Array) -> dict:
-    return jax.vmap(lambda t, p, Q: _solve_point(mode, its, mask, z, charge, t, p, Q))(th, pr, q)
+    """:func:`_solve_point` vmapped over the batch, one compiled program per (mode, iterations)
+    whose traced program is kept between runs (:func:`estimation.compilation.traced_jit`)."""
+    fn = _BATCHED.get((mode, its))
+    if fn is None:
+        def run(mask: Array, z: dict, charge: Array, th: dict, pr: dict, q: Array) -> dict:
+            return jax.vmap(lambda t, p, Q: _solve_point(mode, its, mask, z, charge, t, p, Q))(
+                th, pr, q)
+
+        fn = _BATCHED[(mode, its)] = traced_jit(run, ("firm batch", run))
+    return fn(mask, z, charge, th, pr, q)

@@ -107,18 +107,11 @@ def _cached(name: str, compute: Callable[[], tuple[dict, pd.DataFrame]]) -> tupl
     return point, draws
 
 
-def paper_resamples(n: int = 240, draws: int = 4000) -> np.ndarray:
-    """Besiroglu et al.'s bootstrap resamples (their notebook): ``np.random.seed(42)``, then
-    ``choice(n, n)`` per draw."""
-    rs = np.random.RandomState(42)
-    return np.stack([rs.choice(n, size=n, replace=True) for _ in range(draws)])
-
-
 def _chinchilla() -> tuple[dict, pd.DataFrame]:
     import data
     import estimation
     from estimation import Bootstrap
-    from structural.chinchilla_fit import QUICK_GRID, fit_chinchilla
+    from structural.chinchilla_fit import QUICK_GRID, fit_chinchilla, paper_resamples
 
     df = data.load("chinchilla")
     df = df[~df["outlier"]].reset_index(drop=True)

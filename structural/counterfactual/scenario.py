@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estimation.compilation import traced_jit
 from llmecon.errors import InputError
 from structural import costs, published
 from structural.counterfactual import model as M
@@ -859,7 +860,11 @@ def draw_targets(sc: Scenario, theta: Mapping[str, np.ndarray]) -> np.ndarray | 
     tech = sc.technology
     z = {k: np.float64(v) for k, v in sc.target_match.items()}
     th = {k: np.asarray(v, np.float64) for k, v in theta.items() if k != "target"}
-    return np.asarray(jax.jit(jax.vmap(lambda t: tech.quality(z, t)))(th))
+    def quality(t: dict) -> Any:
+        return tech.quality(z, t)
+
+    # kept between runs (traced_jit): keyed by the technology and the reference levers
+    return np.asarray(traced_jit(jax.vmap(quality), ("target quality", quality))(th))
 
 
 def _shocks(sd: dict) -> list[Shock]:

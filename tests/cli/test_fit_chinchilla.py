@@ -40,3 +40,22 @@ def test_fit_writes_params_and_summary(tmp_path):
     assert list(params["param"]) == ["A", "B", "E", "alpha", "beta"]
     assert params.set_index("param").loc["alpha", "estimate"] == pytest.approx(0.3473, abs=2e-3)
     assert "Converged" in (out / "summary.txt").read_text()
+
+
+def test_grid_is_screened_unless_full_grid(tmp_path):
+    """By default the 64 starts with the lowest loss run and the summary says so; --full-grid
+    runs all 243 of --quick's grid; both reach the same optimum."""
+    df = data.load("chinchilla")
+    f = tmp_path / "runs.csv"
+    df[["params", "tokens", "loss"]].to_csv(f, index=False)
+    fits = {}
+    for name, extra in (("screened", []), ("full", ["--full-grid"])):
+        out = tmp_path / name
+        assert main(["fit", "chinchilla", "--data", str(f), "--out", str(out), "--quick",
+                     "--quiet", *extra]) == 0
+        fits[name] = (pd.read_csv(out / "params.csv").set_index("param"),
+                      (out / "summary.txt").read_text())
+    (screened, s_text), (full, f_text) = fits["screened"], fits["full"]
+    assert "the 64 of the 243 starts" in " ".join(s_text.split())
+    assert "screened" not in f_text and "243 (" in f_text
+    pd.testing.assert_series_equal(screened["estimate"], full["estimate"], rtol=1e-7)

@@ -135,3 +135,29 @@ def test_cost_command_formats(capsys):
 def test_missing_file_is_exit_2(capsys):
     assert main(["cost", "/nonexistent/pipeline.toml"]) == 2
     assert "path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["frontier", "reasoning"])
+def test_compiled_accounts_match_the_model_evaluated_operation_by_operation(name):
+    """Pipeline.accounts runs the accounting as one compiled program; the model's functions
+    evaluated eagerly give the same numbers (XLA may fuse, so to a few ulp), and the quality
+    measures keep :func:`structural.quality.evaluate`'s order."""
+    import jax.numpy as jnp
+
+    from structural import costs, quality
+
+    p = Pipeline.from_toml(EXAMPLES / f"{name}.toml")
+    z = {k: jnp.asarray(v, jnp.float64) for k, v in p.quantities().items()}
+    theta = {k: jnp.asarray(v, jnp.float64) for k, v in p.parameters().items()}
+    eager = costs.stage_costs(z, theta)
+    for stage, fields in p.stage_costs().items():
+        for field, v in fields.items():
+            assert float(v) == pytest.approx(float(eager[stage][field]), rel=1e-13, abs=0.0)
+    assert list(p.quality_measures()) == list(quality.evaluate(z, theta)) == list(quality.MEASURES)
+    Q = 1e9
+    assert p.cost_per_solved(Q) == pytest.approx(
+        float(costs.cost_per_solved(z, theta, Q, quality.coverage(z, theta))), rel=1e-13)
+    assert p.total_cost(Q) == pytest.approx(float(costs.total_cost(z, theta, Q)), rel=1e-13)
+    plan, eager_plan = p.serving_plan(), costs.serving(z, theta)
+    assert plan["chips"] == float(eager_plan["chips"])
+    assert plan["batch"] == pytest.approx(float(eager_plan["batch"]), rel=1e-13)

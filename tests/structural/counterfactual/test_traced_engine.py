@@ -1,0 +1,66 @@
+"""The counterfactual engine's compiled solvers keep their traced programs between runs
+(``estimation.compilation.traced_jit``): a second process reads them back instead of tracing and
+lowering them again, with the same numbers to the last bit, and the key tells hypotheses and
+technologies apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from estimation.compilation import fingerprint
+from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, engine
+
+SOLVE = """
+import json
+import numpy as np
+from estimation.compilation import compile_stats, traced_programs
+from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+from structural.counterfactual import breakeven
+tech = TradeoffTechnology(Target("performance", 60.0))
+hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+        Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
+theta = {"w_T": np.array([1.0, 1.1]), "w_I": np.array([1.0, 0.9])}
+prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+Q = np.geomspace(1e3, 1e12, 10)
+sol = solve_grid(tech, hyps, theta, prices, Q)
+be = breakeven(tech, hyps[0], hyps[1], theta, prices, Q, sol)
+print(json.dumps({"totals": [sol.total(h).tolist() for h in sol.hypotheses],
+                  "breakeven": be["Q"].tolist(), "traced": traced_programs(),
+                  "compiled": compile_stats().compiled}))
+"""
+
+
+def test_second_process_reads_the_solvers_back_with_the_same_numbers(tmp_path):
+    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", SOLVE], env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    # a solver per hypothesis (the break-even's re-solves reuse them)
+    assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
+    assert second["traced"]["loaded"] == first["traced"]["written"]
+    assert second["traced"]["written"] == 0
+    assert first["traced"].get("unkept", 0) == 0  # every solver could be keyed
+    assert second["compiled"] == 0
+    assert second["totals"] == first["totals"]
+    assert second["breakeven"] == first["breakeven"]
+
+
+def test_solver_keys_tell_hypotheses_and_technologies_apart():
+    tech = TradeoffTechnology(Target("performance", 60.0))
+    h1 = Hypothesis("train_more", ("T",), fixed={"I": 1e9})
+    h2 = Hypothesis("train_more", ("T",), fixed={"I": 1e11})
+    keys = {fingerprint(("point", engine.make_solver(t, h)))
+            for t in (tech, TradeoffTechnology(Target("performance", 70.0))) for h in (h1, h2)}
+    assert len(keys) == 4
+    # the same problem built twice is one key (a warm run finds it)
+    assert fingerprint(engine.make_path_solver(tech, h1)) \
+        == fingerprint(engine.make_path_solver(tech, Hypothesis("train_more", ("T",),
+                                                                 fixed={"I": 1e9})))

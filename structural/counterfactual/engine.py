@@ -959,8 +959,8 @@ def batched_refine_solver(tech, hyp: Hypothesis, robust: bool = False) -> Callab
     two re-solves of the path's uncertified points (:func:`_refine`)."""
     key = ("refine", robust, _key(tech), repr(hyp))
     if key not in _COMPILED:
-        problem = _Problem(tech, hyp)
-        _COMPILED[key] = jax.jit(jax.vmap(problem.solve_from if robust else problem.refine))
+        solve = _Problem(tech, hyp).solve_from if robust else _Problem(tech, hyp).refine
+        _COMPILED[key] = _compiled(jax.vmap(solve), "robust" if robust else "refine", solve)
     return _COMPILED[key]
 
 

@@ -7,8 +7,9 @@ full start checks for their message), the Newton iterations of the batched solve
 damped exact-Hessian step, line-search rule and convergence test as every member of a batch,
 :func:`estimation.solver._search` / :func:`estimation.solver._advance`, entering at the start
 as a fresh member of a pool does, but with the full Newton step evaluated first and the other
-step lengths only where it fails Armijo's test) until the member leaves the running state, the final full Newton steps of :func:`polish_ready` / :func:`polish_keeps`, and,
-where the covariance asks for them, the scores at the estimate or their outer product
+step lengths only where it fails Armijo's test) until the member leaves the running state, the
+final full Newton steps of :func:`polish_ready` / :func:`polish_moves` / :func:`polish_keeps`,
+and, where the covariance asks for them, the scores at the estimate or their outer product
 (:meth:`~estimation.objective.Objective.score_outer`), all without a return to the host. All
 of it is one ``lax.while_loop`` whose body evaluates the model's derivatives once, so XLA
 compiles that code (most of a fit's compile time) once per program. The observation weights

@@ -220,6 +220,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
             if use_gn:
                 ok, floor, theta2, at2 = gn_ok, gn_floor, x, at
                 apply, defer = newton, no
+                t2, s_ok, s_floor = x, no, no  # never deferred
             else:
                 first_ok = _first_step_kept(f1, s, steps[0] * pN, noise)
                 look = newton & ~s.fresh & ~first_ok
@@ -264,8 +265,8 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
                 S = jnp.where(jnp.all(state.theta == x), S2, S)
             return _Carry(jnp.where(polish, p_phase, n_phase), state, p_count, S, start_f,
                           start_g, jnp.where(defer, t2, c.pending),
-                          jnp.where(defer, s_ok, c.pending_ok) if not use_gn else no,
-                          jnp.where(defer, s_floor, c.pending_floor) if not use_gn else no)
+                          jnp.where(defer, s_ok, c.pending_ok),
+                          jnp.where(defer, s_floor, c.pending_floor))
 
         S0 = jnp.zeros((rows, k) if keep_scores else (1, k))
         first = _Carry(jnp.int64(_NEWTON), _fresh(theta0, k), jnp.int64(0), S0,

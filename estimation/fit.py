@@ -174,7 +174,8 @@ def fit(
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
     if one:
-        est = _one_newton_estimate(obj, theta0[0], options, cov_type in OUTER_COVS)
+        est = _one_newton_estimate(obj, theta0[0], options, cov_type in OUTER_COVS,
+                                   cov_type not in (*OUTER_COVS, "hessian"))
     elif method == "newton":
         est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
@@ -215,6 +216,8 @@ def _covariance(obj: Objective, est: _Estimate, cov_type: str, H: np.ndarray,
     th = np.asarray(est.theta)
     obs_h = (np.asarray(compiled(obj, "obs_hessians")(th, None, obj.data))[: obj.nobs]
              if cov_type in NEEDS_LEVERAGE else None)
+    if scores is None:
+        scores = est.scores  # formed by the compiled fit, where it did
     if scores is None and cov_type not in (*OUTER_COVS, "hessian"):
         scores = obj.at(th)[5][: obj.nobs]  # cluster sums and leverages need them row by row
     return covariance(cov_type, H, scores, clusters, obs_hessians=obs_h,
@@ -227,7 +230,8 @@ class _Estimate:
 
     ``converged`` is None where the solver's own rule does not decide it (SciPy); ``at_hat``
     holds (Q, ∇Q, ∇²Q) at ``theta`` where the solver already computed them, ``scale`` the
-    scale S_Q there and ``outer`` the scores' outer product where a compiled fit formed them.
+    scale S_Q there, ``outer`` the scores' outer product and ``scores`` the scores (observations'
+    rows) where a compiled fit formed them.
     """
 
     theta: np.ndarray
@@ -240,6 +244,7 @@ class _Estimate:
     notes: list[str] = field(default_factory=list)
     scale: float | None = None
     outer: np.ndarray | None = None
+    scores: np.ndarray | None = None
 
 
 #: Covariances that need the scores only through Σ s_i s_iᵀ (formed where the scores are).
@@ -397,11 +402,12 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
 
 
 def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
-                         outer: bool) -> _Estimate:
+                         outer: bool, scores: bool) -> _Estimate:
     """One start through :func:`estimation.single.fit_one`: the Newton iterations and the polish
-    in one compiled program (and Σ s_i s_iᵀ where ``outer``). Where Q is not finite at the start
+    in one compiled program (and Σ s_i s_iᵀ where ``outer``, the scores where ``scores``: the
+    covariance then needs no second program of the model). Where Q is not finite at the start
     or a parameter does not move it there, :meth:`Objective.check_start` runs on the host."""
-    out = fit_one(obj, theta0, options, outer=outer)
+    out = fit_one(obj, theta0, options, outer=outer, scores=scores)
     if not out.start_finite or not np.all(out.start_moves):
         obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
     status = Status.of(int(out.status))
@@ -410,7 +416,8 @@ def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOpti
     return _Estimate(theta=out.theta, status=status.message, iterations=int(out.iterations),
                      converged=status == Status.CONVERGED,
                      method="Newton (exact Hessian, line search)",
-                     at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer)
+                     at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer,
+                     scores=None if out.scores is None else out.scores[: obj.nobs])
 
 
 def _polish(obj: Objective, est: _Estimate) -> None:

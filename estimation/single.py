@@ -3,15 +3,19 @@ r"""One start on one device: a whole fit as one compiled program.
 A fit from a single start (no grid, no bootstrap pool to fill, no cluster) needs none of the
 batched solver's machinery between rounds. :func:`fit_one` runs it as one ``jit``: the
 evaluation at the start (Q finite there and every parameter moving it; else the host runs the
-full start checks for their message), the Newton iterations of :func:`estimation.solver._step`
-(the same damped exact-Hessian step, line search and convergence test as every member of a
-batch) in a ``lax.while_loop`` until the member leaves the running state, the final full Newton
-steps of :func:`polish_ready` / :func:`polish_keeps`, and, where the covariance asks for it, the
-outer product of the scores at the estimate
-(:meth:`~estimation.objective.Objective.score_outer`), all without a return to the host. The
-observation weights are built inside from the row count (ones over the observations, zeros over
-the rows that pad them to their bucket), so nothing of the data's size crosses from the host but
-the data themselves.
+full start checks for their message), the Newton iterations of the batched solver (the same
+damped exact-Hessian step, line-search rule and convergence test as every member of a batch,
+:func:`estimation.solver._search` / :func:`estimation.solver._advance`, entering at the start
+as a fresh member of a pool does, but with the full Newton step evaluated first and the other
+step lengths only where it fails Armijo's test) until the member leaves the running state, the
+final full Newton steps of :func:`polish_ready` / :func:`polish_moves` / :func:`polish_keeps`,
+and, where the covariance asks for them, the scores at the estimate or their outer product
+(:meth:`~estimation.objective.Objective.score_outer`), all without a return to the host. All
+of it is one ``lax.while_loop`` whose body evaluates the model's derivatives once, so XLA
+compiles that code (most of a fit's compile time) once per program. The observation weights
+are built inside from the row count (ones over the observations, zeros over the rows that pad
+them to their bucket), so nothing of the data's size crosses from the host but the data
+themselves.
 
 Compared with a pool of one member driven round by round, this traces and lowers one program
 instead of two (the round and the host's ``evaluate``), and evaluates the data about half as
@@ -36,9 +40,10 @@ from estimation.solver import (
     PoolState,
     SolverOptions,
     Status,
-    _classify,
-    _eig_scaled,
-    _step,
+    _advance,
+    _direction,
+    _first_step_kept,
+    _search,
     _value_grad_hess,
     positive_definite,
     relative_gradient,
@@ -104,87 +109,179 @@ class OneFit(NamedTuple):
     start_finite: np.ndarray
     start_moves: np.ndarray
     outer: np.ndarray | None
+    scores: np.ndarray | None
 
 
-class _TracedOnce:
-    """``obj`` whose Q, ∇Q, ∇²Q, S_Q (and IRLS curvature) are one nested ``jit``: the Newton
-    step and the polish both call it, and it is traced and lowered once, not once per call."""
-
-    def __init__(self, obj):
-        self._obj = obj
-        self._vgh = jax.jit(lambda t, w, d: obj.with_data(d).value_grad_hess_scale(t, w))
-        self._vgh_gn = jax.jit(lambda t, w, d: obj.with_data(d).value_grad_hess_gn_scale(t, w))
-
-    def __getattr__(self, name):
-        return getattr(self._obj, name)
-
-    def value_grad_hess_scale(self, theta, w):
-        return self._vgh(theta, w, self._obj.data)
-
-    def value_grad_hess_gn_scale(self, theta, w):
-        return self._vgh_gn(theta, w, self._obj.data)
+#: Phases of the one loop: a Newton iteration (the first one enters at the start; the full
+#: Newton step's point is evaluated), the point the line search chose where the full step
+#: failed Armijo's test, a polish step, and done.
+_NEWTON, _SEARCHED, _POLISH, _DONE = 0, 1, 2, 3
 
 
-def _polish(obj, w, use_gn, theta, f, g, H, sq, go):
-    """:data:`POLISH_STEPS` full Newton steps from the solver's estimate (where ``go``), each
-    kept only where :func:`polish_keeps` says so; the first refused one ends the loop."""
-
-    def body(c):
-        i, _, theta, f, g, H, sq, rg = c
-        t2 = theta - jnp.linalg.solve(0.5 * (H + H.T), g)
-        ready = polish_ready(H, rg, jnp) & polish_moves(theta, t2, g, sq, jnp)
-
-        def at_step(_):  # a pass over the data, only where the step is worth trying
-            f2, g2, H2, _, sq2 = _value_grad_hess(obj, t2, w, use_gn)  # the step's own function
-            return f2, g2, H2, sq2
-
-        f2, g2, H2, sq2 = jax.lax.cond(ready, at_step, lambda _: (f, g, H, sq), None)
-        rg2 = relative_gradient(t2, sq2, g2)
-        keep = ready & polish_keeps(f, sq, rg, f2, g2, H2, rg2, jnp)
-        new = tuple(jnp.where(keep, b, a) for a, b in
-                    ((theta, t2), (f, f2), (g, g2), (H, H2), (sq, sq2), (rg, rg2)))
-        return (i + 1, ~keep, *new)
-
-    rg = relative_gradient(theta, sq, g)
-    out = jax.lax.while_loop(lambda c: (c[0] < POLISH_STEPS) & ~c[1], body,
-                             (0, ~go, theta, f, g, H, sq, rg))
-    return out[2:7]
+class _Carry(NamedTuple):
+    phase: jax.Array
+    state: PoolState
+    polished: jax.Array  # polish steps taken
+    scores: jax.Array  # ∂q_i/∂θ at state.theta (a (1, k) placeholder where not kept)
+    start_f: jax.Array
+    start_g: jax.Array
+    # The step the line search chose (phase _SEARCHED): its point, decrease?, floor trial?
+    pending: jax.Array
+    pending_ok: jax.Array
+    pending_floor: jax.Array
 
 
-def _entered(obj, theta0, w, opts: SolverOptions, use_gn: bool) -> PoolState:
-    """The member's state once it has entered at ``theta0``: what :func:`_step` makes of a fresh
-    member (Q, ∇Q, ∇²Q, the eigen-decomposition and the status there), without the line search
-    a fresh member computes and discards."""
-    f, g, H, B, sq = _value_grad_hess(obj, theta0, w, use_gn)
-    ev, V, sc = _eig_scaled(H)
-    mu, it = jnp.float64(MU0_COLD), jnp.int64(0)
-    status = _classify(opts, f, g, H, sq, ev, V, sc, relative_gradient(theta0, sq, g), mu, it)
-    return PoolState(theta0, f, g, H, B, sq, ev, V, sc, mu, it, status, jnp.bool_(False))
+def _fresh(theta0, k: int) -> PoolState:
+    """The member about to enter at ``theta0``: its first pass only evaluates Q, ∇Q, ∇²Q there
+    and classifies the start (:func:`estimation.solver._advance` of a fresh member)."""
+    eye = jnp.eye(k)
+    return PoolState(theta0, jnp.float64(0.0), jnp.zeros(k), eye, eye, jnp.float64(1.0),
+                     jnp.ones(k), eye, jnp.ones(k), jnp.float64(MU0_COLD), jnp.int64(0),
+                     jnp.int64(RUNNING), jnp.bool_(True))
 
 
-def _make_program(template, opts: SolverOptions, outer: bool, key: tuple) -> Callable:
+def _polish_step(s: PoolState):
+    """(the full Newton step's point from ``s``, whether it is worth a pass over the data:
+    :func:`polish_ready` and :func:`polish_moves`)."""
+    t = s.theta - jnp.linalg.solve(0.5 * (s.H + s.H.T), s.g)
+    go = polish_ready(s.H, relative_gradient(s.theta, s.sq, s.g), jnp)
+    return t, go & polish_moves(s.theta, t, s.g, s.sq, jnp)
+
+
+def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
+                  key: tuple) -> Callable:
     """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
     one compilation serves every dataset of its row bucket), kept traced on disk under ``key``
-    (:func:`estimation.compilation.traced_jit`): a later run neither traces nor lowers it."""
+    (:func:`estimation.compilation.traced_jit`): a later run neither traces nor lowers it.
+
+    The program is one ``lax.while_loop`` whose body evaluates the model's Q, ∇Q, ∇²Q, S_Q
+    (and, where kept, the scores) once, at the point its phase names:
+
+    * Newton: entering at the start, then the full Newton step θ + p_N of each iteration. Where
+      the step passes Armijo's test (:func:`estimation.solver._first_step_kept`; near the
+      optimum, always) the member takes it (:func:`estimation.solver._advance`): one pass over
+      the data per iteration. Where it fails, the other step lengths' values (value only, in a
+      ``lax.cond`` that runs only then) pick the step as the batched solver's line search does
+      (:func:`estimation.solver._search`); a chosen point other than the full step's, or no
+      move, is evaluated by the next pass (phase "searched") or read from the state.
+    * Polish: the full Newton steps of :func:`polish_keeps` from the solver's estimate, entered
+      only where :func:`polish_moves` says a step is more than rounding.
+
+    XLA then compiles the model's derivatives once, not once per phase (start, iterations,
+    fallback, polish, scores): that code is most of a fit's compile time. Residual models with
+    an IRLS direction search all step lengths first, as the pool does (their trials may cross
+    a kink of the loss that the full step does not), and evaluate the chosen point.
+    """
     from estimation.compilation import traced_jit
 
     steps = np.asarray(opts.steps, dtype=np.float64)
     use_gn = template.has_gauss_newton and len(opts.gn_steps) > 0
     gn_steps = np.asarray(opts.gn_steps if use_gn else (), dtype=np.float64)
+    # The scores ride along with each evaluation (no second copy of the model's derivatives)
+    # where the data are one chunk and the curvature is the exact Hessian.
+    carry_scores = (outer or scores) and not use_gn
 
     def run(theta0, nobs, data):
-        obj = _TracedOnce(template.with_data(data))
+        obj = template.with_data(data)
         rows = next(iter(data.values())).shape[0]
+        keep_scores = carry_scores and not obj._is_chunked()
         w = (jnp.arange(rows) < nobs).astype(jnp.float64)
-        state = _entered(obj, theta0, w, opts, use_gn)
-        end = jax.lax.while_loop(lambda s: s.status == RUNNING,
-                                 lambda s: _step(obj, s, w, opts, steps, gn_steps, use_gn),
-                                 state)
-        theta, f, g, H, sq = _polish(obj, w, use_gn, end.theta, end.f, end.g, end.H, end.sq,
-                                     end.status == Status.CONVERGED)
-        return OneFit(theta, f, g, H, sq, end.it, end.status, jnp.isfinite(state.f),
-                      state.g != 0.0,
-                      obj.score_outer(theta, w) if outer else None)
+        k = theta0.shape[0]
+        no = jnp.bool_(False)
+
+        def evaluate(x):
+            """The body's one evaluation of the model: (Q, ∇Q, ∇²Q, curvature, S_Q), S."""
+            if keep_scores:
+                f, g, H, sq, _, S = obj.evaluate(x, w)
+                return (f, g, H, H, sq), S
+            return _value_grad_hess(obj, x, w, use_gn), None
+
+        def body(c: _Carry) -> _Carry:
+            s = c.state
+            newton, searched = c.phase == _NEWTON, c.phase == _SEARCHED
+            polish = c.phase == _POLISH
+            noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
+            pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
+            t_pol, _ = _polish_step(s)
+            if use_gn:  # every trial value first, as the pool's step
+                gn_ok, gn_floor, gn_p = jax.lax.cond(
+                    newton & ~s.fresh,
+                    lambda _: _search(obj, s, w, pN, noise, steps, gn_steps, use_gn),
+                    lambda _: (no, no, pN), None)
+                x_newton = jnp.where(gn_ok | gn_floor, s.theta + gn_p, s.theta)
+            else:
+                x_newton = jnp.where(s.fresh, s.theta, s.theta + steps[0] * pN)
+            x = jnp.where(polish, t_pol, jnp.where(searched, c.pending, x_newton))
+            at, S2 = evaluate(x)
+            f1 = jnp.where(jnp.isfinite(at[0]), at[0], jnp.inf)
+            stay = (s.f, s.g, s.H, s.B, s.sq)
+
+            # Newton and searched: the step, now or (the line search's other point) next pass.
+            if use_gn:
+                ok, floor, theta2, at2 = gn_ok, gn_floor, x, at
+                apply, defer = newton, no
+                t2, s_ok, s_floor = x, no, no  # never deferred
+            else:
+                first_ok = _first_step_kept(f1, s, steps[0] * pN, noise)
+                look = newton & ~s.fresh & ~first_ok
+                s_ok, s_floor, s_p = jax.lax.cond(  # value only, where the full step failed
+                    look, lambda _: _search(obj, s, w, pN, noise, steps, gn_steps, use_gn, f1),
+                    lambda _: (no, no, pN), None)
+                t2 = jnp.where(s_ok | s_floor, s.theta + s_p, s.theta)
+                at_x = jnp.all(t2 == x)
+                moves = s_ok | s_floor
+                defer = look & moves & ~at_x
+                ok = jnp.where(searched, c.pending_ok, jnp.where(look, s_ok, first_ok))
+                floor = jnp.where(searched, c.pending_floor, look & s_floor)
+                theta2 = jnp.where(look & ~moves, s.theta, x)
+                at2 = tuple(jnp.where(look & ~moves, a, b) for a, b in zip(stay, at, strict=True))
+                apply = (newton | searched) & ~defer
+            stepped = _advance(opts, s, ok, floor, theta2, at2)
+            start_f = jnp.where(s.fresh, at[0], c.start_f)
+            start_g = jnp.where(s.fresh, at[1], c.start_g)
+            _, go = _polish_step(stepped)
+            n_phase = jnp.where(
+                defer, _SEARCHED,
+                jnp.where(stepped.status == RUNNING, _NEWTON,
+                          jnp.where((stepped.status == Status.CONVERGED) & go, _POLISH,
+                                    _DONE)))
+
+            # Polish: the step from the current estimate, kept where polish_keeps says so.
+            f2, g2, H2, _, sq2 = at
+            rg = relative_gradient(s.theta, s.sq, s.g)
+            rg2 = relative_gradient(x, sq2, g2)
+            keep = polish_keeps(s.f, s.sq, rg, f2, g2, H2, rg2, jnp)
+            polished = s._replace(**{n: jnp.where(keep, b, a) for n, a, b in
+                                     (("theta", s.theta, x), ("f", s.f, f2), ("g", s.g, g2),
+                                      ("H", s.H, H2), ("sq", s.sq, sq2))})
+            p_count = c.polished + jnp.where(polish, 1, 0)
+            _, p_go = _polish_step(polished)
+            p_phase = jnp.where(keep & (p_count < POLISH_STEPS) & p_go, _POLISH, _DONE)
+
+            state = jax.tree.map(lambda n, p, o: jnp.where(polish, p, jnp.where(apply, n, o)),
+                                 stepped, polished, s)
+            S = c.scores
+            if keep_scores:  # the scores where the state moved to the evaluated point
+                S = jnp.where(jnp.all(state.theta == x), S2, S)
+            return _Carry(jnp.where(polish, p_phase, n_phase), state, p_count, S, start_f,
+                          start_g, jnp.where(defer, t2, c.pending),
+                          jnp.where(defer, s_ok, c.pending_ok),
+                          jnp.where(defer, s_floor, c.pending_floor))
+
+        S0 = jnp.zeros((rows, k) if keep_scores else (1, k))
+        first = _Carry(jnp.int64(_NEWTON), _fresh(theta0, k), jnp.int64(0), S0,
+                       jnp.float64(0.0), jnp.zeros(k), theta0, no, no)
+        end = jax.lax.while_loop(lambda c: c.phase != _DONE, body, first)
+        s = end.state
+        if keep_scores:
+            S = end.scores
+            out_outer = (S * w[:, None]).T @ S if outer else None
+            out_scores = S if scores else None
+        else:
+            out_outer = obj.score_outer(s.theta, w) if outer else None
+            out_scores = None
+        return OneFit(s.theta, s.f, s.g, s.H, s.sq, s.it, s.status, jnp.isfinite(end.start_f),
+                      end.start_g != 0.0, out_outer, out_scores)
 
     return traced_jit(run, ("one-start fit", *key))
 
@@ -192,13 +289,16 @@ def _make_program(template, opts: SolverOptions, outer: bool, key: tuple) -> Cal
 _PROGRAMS: dict[tuple, Callable] = {}
 
 
-def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False) -> OneFit:
+def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False,
+            scores: bool = False) -> OneFit:
     """Minimise ``obj`` from ``theta0`` (internal coordinates) in one compiled program, with
-    the start checks' sums and, where ``outer``, the scores' outer product at the estimate."""
+    the start checks' sums and, where ``outer``, the scores' outer product at the estimate
+    (where ``scores``, the scores themselves, one row per padded row, or None where the
+    program does not keep them: Gauss–Newton curvature or data in several chunks)."""
     # The pool's size, rounds and threads do not enter this program.
-    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer)
+    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer, scores)
     run = _PROGRAMS.get(key)
     if run is None:
-        run = _PROGRAMS[key] = _make_program(obj, opts, outer, key)
+        run = _PROGRAMS[key] = _make_program(obj, opts, outer, scores, key)
     out = run(np.asarray(theta0, dtype=np.float64), np.int64(obj.nobs), obj.data)
     return OneFit._make(None if a is None else np.asarray(a) for a in out)

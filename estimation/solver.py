@@ -378,47 +378,23 @@ def _classify(opts: SolverOptions, f2, g2, H2, sq2, ev2, V2, sc2, rg, mu2, it2):
     )
 
 
-def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bool,
-          batched: bool = False) -> PoolState:
-    """One masked Newton iteration of one member: line search, the trial full step at the
-    rounding floor (undone unless the scale-free gradient halves), damping and status.
+def _search(obj, s: PoolState, w, pN, noise, steps, gn_steps, use_gn: bool, f_first=None):
+    """(decrease?, rounding-floor trial?, the move) of the line search: every trial value
+    along the Newton (and IRLS) direction at once, picked by :func:`_chosen`. ``f_first``: Q at
+    the full Newton step, already known (the single-start program's first pass) and not
+    evaluated again."""
+    trial_f, moves = _trial_values(obj, s, w, pN, steps, gn_steps, use_gn, f_first)
+    tN = trial_f[: len(steps)]
+    first_ok = _first_step_kept(tN[0], s, moves[0], noise)
+    return _chosen(tN, trial_f, moves, pN, s, noise, first_ok)
 
-    The first step length (the full Newton step) is taken whenever it passes Armijo's test
-    (:func:`_first_step_kept`), else the trial with the lowest value. One member alone
-    (``batched=False``: the single-start program) first evaluates Q, ∇Q and ∇²Q at the full
-    step, which near the optimum is always taken, and evaluates the other trial values only
-    where it is not (a ``lax.cond``): an iteration then passes over the data once, not twice.
-    Under ``vmap`` (the pool) a ``cond`` would run both branches for every member, so there
-    every trial value is evaluated at once and the same rule picks among them. Residual models
-    with an IRLS direction keep the all-at-once search either way (its trials may cross a kink
-    of the loss that the full step does not)."""
+
+def _advance(opts: SolverOptions, s: PoolState, ok, floor, theta2, at2) -> PoolState:
+    """The member after its step to ``theta2`` (``ok``: a decrease; ``floor``: the full Newton
+    step tried at the rounding floor of Q, undone unless the scale-free gradient halves), with
+    ``at2`` = (Q, ∇Q, ∇²Q, IRLS curvature, S_Q) evaluated there: damping, count and status."""
     active = s.status == RUNNING
-    noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
-    pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
-    if batched or use_gn:
-        trial_f, moves = _trial_values(obj, s, w, pN, steps, gn_steps, use_gn)
-        tN = trial_f[: len(steps)]
-        first_ok = _first_step_kept(tN[0], s, moves[0], noise)
-        ok, floor, p = _chosen(tN, trial_f, moves, pN, s, noise, first_ok)
-        theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
-        f2, g2, H2, B2, sq2 = _value_grad_hess(obj, theta2, w, use_gn)
-    else:
-        first = s.theta + steps[0] * pN
-        at_first = _value_grad_hess(obj, first, w, use_gn)
-        f1 = jnp.where(jnp.isfinite(at_first[0]), at_first[0], jnp.inf)
-        first_ok = _first_step_kept(f1, s, steps[0] * pN, noise)
-
-        def search(_):
-            trial_f, moves = _trial_values(obj, s, w, pN, steps, gn_steps, use_gn, f1)
-            ok, floor, p = _chosen(trial_f[: len(steps)], trial_f, moves, pN, s, noise,
-                                   first_ok)
-            t2 = jnp.where(ok | floor, s.theta + p, s.theta)
-            at2 = jax.lax.cond(jnp.all(t2 == first), lambda _: at_first,
-                               lambda _: _value_grad_hess(obj, t2, w, use_gn), None)
-            return ok, floor, t2, at2
-
-        ok, floor, theta2, (f2, g2, H2, B2, sq2) = jax.lax.cond(
-            first_ok, lambda _: (first_ok, first_ok & False, first, at_first), search, None)
+    f2, g2, H2, B2, sq2 = at2
     ev2, V2, sc2 = _eig_scaled(H2)
     rg_old = relative_gradient(s.theta, s.sq, s.g)
     rg = relative_gradient(theta2, sq2, g2)
@@ -440,6 +416,25 @@ def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bo
     return kept._replace(fresh=moved.fresh)
 
 
+def _step(obj, s: PoolState, w, opts: SolverOptions, steps, gn_steps, use_gn: bool) -> PoolState:
+    """One masked Newton iteration of one member of the pool: line search, the trial full step
+    at the rounding floor (undone unless the scale-free gradient halves), damping and status.
+
+    The first step length (the full Newton step) is taken whenever it passes Armijo's test
+    (:func:`_first_step_kept`), else the trial with the lowest value. Under ``vmap`` a
+    ``lax.cond`` would run both branches for every member, so every trial value is evaluated at
+    once and that rule picks among them. The single-start program
+    (:func:`estimation.single.fit_one`) takes the same steps by the same rule but evaluates
+    Q, ∇Q, ∇²Q at the full step first and the other trial values only where it fails (one pass
+    over the data per accepted iteration), from these same pieces (:func:`_search`,
+    :func:`_advance`)."""
+    noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
+    pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
+    ok, floor, p = _search(obj, s, w, pN, noise, steps, gn_steps, use_gn)
+    theta2 = jnp.where(ok | floor, s.theta + p, s.theta)
+    return _advance(opts, s, ok, floor, theta2, _value_grad_hess(obj, theta2, w, use_gn))
+
+
 def _make_round(template, opts: SolverOptions, per_member: bool):
     """A jitted ``run_round(state, w, data) -> state`` running ``opts.round_iters`` masked
     Newton steps (:func:`_step`) on the whole pool.
@@ -457,8 +452,8 @@ def _make_round(template, opts: SolverOptions, per_member: bool):
 
     def run_round(state: PoolState, w, data) -> PoolState:
         obj = template.with_data(data)
-        vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn,
-                                             batched=True), in_axes=(0, w_axis))
+        vstep = jax.vmap(lambda s, wm: _step(obj, s, wm, opts, steps, gn_steps, use_gn),
+                         in_axes=(0, w_axis))
         return jax.lax.fori_loop(0, opts.round_iters, lambda _, s: vstep(s, w), state)
 
     # Kept traced on disk (estimation.compilation.traced_jit): a later run does not trace again.

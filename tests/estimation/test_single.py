@@ -73,3 +73,43 @@ def test_start_checks_from_the_program_name_the_row_and_the_parameter(data):
     with pytest.raises(estimation.SpecificationError, match=r"\['b9'\] never affect"):
         estimation.fit(_logit(), data, ["b0", "b1", "b2", "b9"], start=np.zeros(4),
                        progress=False)
+
+
+def test_cluster_covariance_from_the_programs_scores_is_one_program(data):
+    """A clustered (or HC0) covariance reads the scores the fit's program formed at the
+    estimate: no second program of the model, and the same covariance as from the host's
+    scores."""
+    model = _logit()
+    clusters = np.arange(len(data["y"])) % 40
+    before = compile_stats()
+    res = estimation.fit(model, data, ["b0", "b1", "b2"], start=np.zeros(3), clusters=clusters,
+                         progress=False)
+    used = compile_stats() - before
+    assert res.converged and res.cov_type == "cluster"
+    assert used.compiled + used.loaded == 1, used
+    obj, theta = res.objective, res.theta
+    scores = obj.at(theta)[5][: obj.nobs]
+    expected = covariance("cluster", obj.at(theta)[2], scores, clusters)
+    np.testing.assert_allclose(res.cov_theta, expected, rtol=1e-9)
+
+
+def test_the_program_evaluates_the_model_once_per_iteration(data):
+    """Start, Newton iterations, polish and scores share one evaluation of the model in the
+    program's loop: the model's log-sum-exp appears in the lowered program as often as one
+    evaluation of Q, ∇Q, ∇²Q and the scores needs it, not once per phase (four times)."""
+    import jax
+
+    from estimation.fit import _objective
+    from estimation.single import _make_program
+
+    model = _logit()
+    obj = _objective(model, data, estimation.ParamSpec(["b0", "b1", "b2"]), "mle", None, None,
+                     None, None).padded()
+    one = jax.jit(lambda t, w, d: obj.with_data(d).evaluate(t, w)).lower(
+        np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
+    run = _make_program(obj, SolverOptions(), True, True, ("test", id(obj)))
+    text = jax.jit(run.fn).lower(np.zeros(3), np.int64(obj.nobs), obj.data).as_text()
+    # the line search's value-only evaluations add their own (cheaper) copy
+    value = jax.jit(lambda t, w, d: obj.with_data(d).value(t, w)).lower(
+        np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
+    assert 0 < text.count("stablehlo.log_plus_one") <= one + value

@@ -148,6 +148,76 @@ def _polish_step(s: PoolState):
     return t, go & polish_moves(s.theta, t, s.g, s.sq, jnp)
 
 
+def _newton_or_searched(c: _Carry, search: Callable, pN, noise, step0, x, at, f1):
+    """A Newton or searched pass of :func:`_make_program`'s loop (no Gauss–Newton direction):
+    the full step's point ``x`` (evaluated: ``at``, value ``f1``) is kept under Armijo's test,
+    else ``search`` (value only, run only then) picks the step; a chosen point other than
+    ``x`` is deferred to the next pass. Returns (decrease?, floor trial?, θ', its
+    evaluation, apply?, defer?, deferred point, its decrease?, its floor?)."""
+    s = c.state
+    no = jnp.bool_(False)
+    newton, searched = c.phase == _NEWTON, c.phase == _SEARCHED
+    stay = (s.f, s.g, s.H, s.B, s.sq)
+    first_ok = _first_step_kept(f1, s, step0 * pN, noise)
+    look = newton & ~s.fresh & ~first_ok
+    s_ok, s_floor, s_p = jax.lax.cond(look, lambda _: search(f1), lambda _: (no, no, pN), None)
+    t2 = jnp.where(s_ok | s_floor, s.theta + s_p, s.theta)
+    at_x = jnp.all(t2 == x)
+    moves = s_ok | s_floor
+    defer = look & moves & ~at_x
+    ok = jnp.where(searched, c.pending_ok, jnp.where(look, s_ok, first_ok))
+    floor = jnp.where(searched, c.pending_floor, look & s_floor)
+    theta2 = jnp.where(look & ~moves, s.theta, x)
+    at2 = tuple(jnp.where(look & ~moves, a, b) for a, b in zip(stay, at, strict=True))
+    apply = (newton | searched) & ~defer
+    return ok, floor, theta2, at2, apply, defer, t2, s_ok, s_floor
+
+
+def _polished(c: _Carry, polish, x, at):
+    """A polish pass: the full Newton step's point ``x`` from the estimate (evaluated: ``at``),
+    kept where :func:`polish_keeps` says so. Returns (the state, polish steps taken, the next
+    phase)."""
+    s = c.state
+    f2, g2, H2, _, sq2 = at
+    rg = relative_gradient(s.theta, s.sq, s.g)
+    rg2 = relative_gradient(x, sq2, g2)
+    keep = polish_keeps(s.f, s.sq, rg, f2, g2, H2, rg2, jnp)
+    polished = s._replace(**{n: jnp.where(keep, b, a) for n, a, b in
+                             (("theta", s.theta, x), ("f", s.f, f2), ("g", s.g, g2),
+                              ("H", s.H, H2), ("sq", s.sq, sq2))})
+    p_count = c.polished + jnp.where(polish, 1, 0)
+    _, p_go = _polish_step(polished)
+    p_phase = jnp.where(keep & (p_count < POLISH_STEPS) & p_go, _POLISH, _DONE)
+    return polished, p_count, p_phase
+
+
+def _one_fit(end, obj, w, keep_scores, outer, scores):
+    """The fit program's outputs from the loop's last carry: the estimate, its status, and
+    the score outer product (or the scores) where asked for."""
+    s = end.state
+    if keep_scores:
+        S = end.scores
+        out_outer = (S * w[:, None]).T @ S if outer else None
+        out_scores = S if scores else None
+    else:
+        out_outer = obj.score_outer(s.theta, w) if outer else None
+        out_scores = None
+    return OneFit(s.theta, s.f, s.g, s.H, s.sq, s.it, s.status, jnp.isfinite(end.start_f),
+                  end.start_g != 0.0, out_outer, out_scores)
+
+
+def _evaluator(obj, w, keep_scores: bool, use_gn: bool) -> Callable:
+    """The fit loop's one evaluation of the model: x -> ((Q, ∇Q, ∇²Q, curvature, S_Q), the
+    scores or None)."""
+    def evaluate(x):
+        if keep_scores:
+            f, g, H, sq, _, S = obj.evaluate(x, w)
+            return (f, g, H, H, sq), S
+        return _value_grad_hess(obj, x, w, use_gn), None
+
+    return evaluate
+
+
 def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
                   key: tuple) -> Callable:
     """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
@@ -189,12 +259,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
         k = theta0.shape[0]
         no = jnp.bool_(False)
 
-        def evaluate(x):
-            """The body's one evaluation of the model: (Q, ∇Q, ∇²Q, curvature, S_Q), S."""
-            if keep_scores:
-                f, g, H, sq, _, S = obj.evaluate(x, w)
-                return (f, g, H, H, sq), S
-            return _value_grad_hess(obj, x, w, use_gn), None
+        evaluate = _evaluator(obj, w, keep_scores, use_gn)
 
         def body(c: _Carry) -> _Carry:
             s = c.state
@@ -214,7 +279,6 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
             x = jnp.where(polish, t_pol, jnp.where(searched, c.pending, x_newton))
             at, S2 = evaluate(x)
             f1 = jnp.where(jnp.isfinite(at[0]), at[0], jnp.inf)
-            stay = (s.f, s.g, s.H, s.B, s.sq)
 
             # Newton and searched: the step, now or (the line search's other point) next pass.
             if use_gn:
@@ -222,20 +286,11 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
                 apply, defer = newton, no
                 t2, s_ok, s_floor = x, no, no  # never deferred
             else:
-                first_ok = _first_step_kept(f1, s, steps[0] * pN, noise)
-                look = newton & ~s.fresh & ~first_ok
-                s_ok, s_floor, s_p = jax.lax.cond(  # value only, where the full step failed
-                    look, lambda _: _search(obj, s, w, pN, noise, steps, gn_steps, use_gn, f1),
-                    lambda _: (no, no, pN), None)
-                t2 = jnp.where(s_ok | s_floor, s.theta + s_p, s.theta)
-                at_x = jnp.all(t2 == x)
-                moves = s_ok | s_floor
-                defer = look & moves & ~at_x
-                ok = jnp.where(searched, c.pending_ok, jnp.where(look, s_ok, first_ok))
-                floor = jnp.where(searched, c.pending_floor, look & s_floor)
-                theta2 = jnp.where(look & ~moves, s.theta, x)
-                at2 = tuple(jnp.where(look & ~moves, a, b) for a, b in zip(stay, at, strict=True))
-                apply = (newton | searched) & ~defer
+                def search(f1):  # value only, where the full step failed
+                    return _search(obj, s, w, pN, noise, steps, gn_steps, use_gn, f1)
+
+                (ok, floor, theta2, at2, apply, defer, t2, s_ok,
+                 s_floor) = _newton_or_searched(c, search, pN, noise, steps[0], x, at, f1)
             stepped = _advance(opts, s, ok, floor, theta2, at2)
             start_f = jnp.where(s.fresh, at[0], c.start_f)
             start_g = jnp.where(s.fresh, at[1], c.start_g)
@@ -246,17 +301,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
                           jnp.where((stepped.status == Status.CONVERGED) & go, _POLISH,
                                     _DONE)))
 
-            # Polish: the step from the current estimate, kept where polish_keeps says so.
-            f2, g2, H2, _, sq2 = at
-            rg = relative_gradient(s.theta, s.sq, s.g)
-            rg2 = relative_gradient(x, sq2, g2)
-            keep = polish_keeps(s.f, s.sq, rg, f2, g2, H2, rg2, jnp)
-            polished = s._replace(**{n: jnp.where(keep, b, a) for n, a, b in
-                                     (("theta", s.theta, x), ("f", s.f, f2), ("g", s.g, g2),
-                                      ("H", s.H, H2), ("sq", s.sq, sq2))})
-            p_count = c.polished + jnp.where(polish, 1, 0)
-            _, p_go = _polish_step(polished)
-            p_phase = jnp.where(keep & (p_count < POLISH_STEPS) & p_go, _POLISH, _DONE)
+            polished, p_count, p_phase = _polished(c, polish, x, at)
 
             state = jax.tree.map(lambda n, p, o: jnp.where(polish, p, jnp.where(apply, n, o)),
                                  stepped, polished, s)
@@ -272,16 +317,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
         first = _Carry(jnp.int64(_NEWTON), _fresh(theta0, k), jnp.int64(0), S0,
                        jnp.float64(0.0), jnp.zeros(k), theta0, no, no)
         end = jax.lax.while_loop(lambda c: c.phase != _DONE, body, first)
-        s = end.state
-        if keep_scores:
-            S = end.scores
-            out_outer = (S * w[:, None]).T @ S if outer else None
-            out_scores = S if scores else None
-        else:
-            out_outer = obj.score_outer(s.theta, w) if outer else None
-            out_scores = None
-        return OneFit(s.theta, s.f, s.g, s.H, s.sq, s.it, s.status, jnp.isfinite(end.start_f),
-                      end.start_g != 0.0, out_outer, out_scores)
+        return _one_fit(end, obj, w, keep_scores, outer, scores)
 
     return traced_jit(run, ("one-start fit", *key))
 

@@ -296,6 +296,18 @@ def select(commands: list[list[str]], only: list[str] | None,
     return [c for c in commands if (not only or has(c, only)) and not (skip and has(c, skip))]
 
 
+def _print_baseline(b_cold: Timing, b_warm: Timing | None, cold: Timing,
+                    warm: Timing | None) -> None:
+    """The baseline's line under a command's, and the ratios baseline / this."""
+    print(f"{'  baseline':<52} {b_cold.load:5.1f} {_cell(b_cold):>24}  "
+          f"{_cell(b_warm):>24}  {_status(b_cold)}")
+    if b_warm is not None and warm is not None:
+        print(f"{'  ratio baseline / this':<52} {'':5} "
+              f"{b_cold.wall / cold.wall:7.2f}x {b_cold.cpu / cold.cpu:5.2f}x "
+              f"{'':4} {b_warm.wall / warm.wall:7.2f}x "
+              f"{b_warm.cpu / warm.cpu:5.2f}x", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", default=None,
@@ -364,13 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label[:52]:<52} {cold.load:5.1f} {_cell(cold):>24}  {_cell(warm):>24}  "
                   f"{target.text:<24} {'no' if missed else 'yes'}", flush=True)
             if base_env is not None:
-                print(f"{'  baseline':<52} {b_cold.load:5.1f} {_cell(b_cold):>24}  "
-                      f"{_cell(b_warm):>24}  {_status(b_cold)}")
-                if b_warm is not None and warm is not None:
-                    print(f"{'  ratio baseline / this':<52} {'':5} "
-                          f"{b_cold.wall / cold.wall:7.2f}x {b_cold.cpu / cold.cpu:5.2f}x "
-                          f"{'':4} {b_warm.wall / warm.wall:7.2f}x "
-                          f"{b_warm.cpu / warm.cpu:5.2f}x", flush=True)
+                _print_baseline(b_cold, b_warm, cold, warm)
         if commands and commands[0] == ["--help"] and help_imports_jax(env):
             failures.append("llmecon --help imports JAX")
     print(f"load average at the end {os.getloadavg()[0]:.1f} on {cores} cores"

@@ -143,7 +143,7 @@ def _supplied(obj):
             r, J = d.jacobian(t, data)
             return r, J, d.curvature(t, data, c)
 
-        _CACHE[key] = jax.jit(f)
+        _CACHE[key] = _kept(f, key)
     return _CACHE[key]
 
 
@@ -156,5 +156,15 @@ def _autodiff(obj):
             res = obj.with_data(data)._residuals_of
             return res(t), jax.jacfwd(res)(t), jax.jacfwd(jax.jacfwd(res))(t)
 
-        _CACHE[key] = jax.jit(f)
+        _CACHE[key] = _kept(f, key)
     return _CACHE[key]
+
+
+def _kept(f, key: tuple):
+    """``jax.jit(f)`` kept traced between runs under the model's static key, as the objective's
+    programs are (:func:`estimation.objective.compiled`): the check runs at every fit with
+    supplied derivatives, and tracing its nested forward-mode Hessian took longer than the
+    rest of a warm ``llmecon fit chinchilla``'s compilation."""
+    from estimation.compilation import traced_jit
+
+    return traced_jit(f, ("derivative check", key))

@@ -80,17 +80,49 @@ def tokens_for_loss(N: float, ell: float) -> float:
 
 def _direct_optimum(ell: float) -> float:
     """N minimising 6 N D(N) + 2 N D_inf along L(N, D(N)) = ℓ, by bounded scalar search in log N:
-    an independent check on the firm's solver."""
+    an independent check on the firm's solver. The lifetime FLOPs are one compiled program
+    (:func:`_lifetime`), called by the search, instead of one small program per array operation."""
     from scipy.optimize import minimize_scalar
 
-    def lifetime(logN: float) -> float:
-        N = float(np.exp(logN))
-        return 6 * N * tokens_for_loss(N, ell) + 2 * N * D_INFERENCE
-
+    lifetime = _kept(_lifetime, "sardana2023 lifetime FLOPs on the iso-loss curve")
+    ell64 = np.float64(ell)
     lo = np.log((A / (ell - E)) ** (1 / ALPHA)) + 1e-6  # smallest N that can reach ℓ
-    res = minimize_scalar(lifetime, bounds=(lo, np.log(1e12)), method="bounded",
-                          options={"xatol": 1e-10})
+    res = minimize_scalar(lambda logN: float(lifetime(np.float64(logN), ell64)),
+                          bounds=(lo, np.log(1e12)), method="bounded", options={"xatol": 1e-10})
     return float(np.exp(res.x))
+
+
+def _lifetime(logN, ell):
+    """6 N D(N) + 2 N D_inf with D(N) the tokens that reach loss ℓ (eq. 2 along the constraint)."""
+    N = jnp.exp(logN)
+    return 6 * N * data_for_loss(N, ell, A, B, E, ALPHA, BETA) + 2 * N * D_INFERENCE
+
+
+def _example(N13, N7):
+    """The worked example in one program: the 13B's compute-optimal C and D (the law's own
+    optimum), its loss ℓ, the 7B's tokens of equal loss and the 7B's loss."""
+    opt = compute_optimal_for_size(N13, A, B, ALPHA, BETA)
+    ell = chinchilla_loss(N13, opt["D"], A, B, E, ALPHA, BETA)
+    D7 = data_for_loss(N7, ell, A, B, E, ALPHA, BETA)
+    return {"C13": opt["C"], "D13": opt["D"], "ell": ell, "D7": D7,
+            "loss7": chinchilla_loss(N7, D7, A, B, E, ALPHA, BETA)}
+
+
+def _at_optimum(N, D):
+    """The loss at (N, D) and the elasticities ε_N, ε_D = −∂ ln(L − E)/∂ ln X there."""
+    def log_excess(logN, logD):
+        return jnp.log(A * jnp.exp(-ALPHA * logN) + B * jnp.exp(-BETA * logD))
+
+    eN, eD = jax.grad(log_excess, argnums=(0, 1))(jnp.log(N), jnp.log(D))
+    return {"loss": chinchilla_loss(N, D, A, B, E, ALPHA, BETA), "eN": -eN, "eD": -eD}
+
+
+def _kept(fn, name: str):
+    """``fn`` as one compiled program kept between runs (:func:`estimation.compilation.traced_jit`):
+    run operation by operation, the reproduction's scalar formulas built ~20 small programs."""
+    from estimation.compilation import traced_jit
+
+    return traced_jit(fn, (name, fn))
 
 
 def flops_theta() -> dict[str, float]:
@@ -126,10 +158,9 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep.passed
     True
     """
-    opt13 = compute_optimal_for_size(N_CHINCHILLA, A, B, ALPHA, BETA)
-    C13, D13 = float(opt13["C"]), float(opt13["D"])
-    ell = loss(N_CHINCHILLA, D13)
-    D7 = tokens_for_loss(N_SMALL, ell)
+    ex = {k: float(v) for k, v in _kept(_example, "sardana2023 worked example")(
+        np.float64(N_CHINCHILLA), np.float64(N_SMALL)).items()}
+    C13, D13, ell, D7 = ex["C13"], ex["D13"], ex["ell"], ex["D7"]
     life13 = 6 * N_CHINCHILLA * D13 + 2 * N_CHINCHILLA * D_INFERENCE
     life7 = 6 * N_SMALL * D7 + 2 * N_SMALL * D_INFERENCE
 
@@ -141,21 +172,17 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
                             y=1.0)
     sol = _solve_model_loss()(firm.free_mask(("N", "D")), z, theta, D_INFERENCE, ell)
     N_star, D_star = float(sol.levers["N"]), float(sol.levers["D"])
-
-    def log_excess(logN, logD):
-        return jnp.log(A * jnp.exp(-ALPHA * logN) + B * jnp.exp(-BETA * logD))
-
-    eN, eD = (-float(g) for g in jax.grad(log_excess, argnums=(0, 1))(
-        jnp.log(N_star), jnp.log(D_star)))
-    foc_lhs, foc_rhs = eN / eD, 1.0 + D_INFERENCE / (3.0 * D_star)
+    opt = {k: float(v) for k, v in _kept(_at_optimum, "sardana2023 optimum")(
+        np.float64(N_star), np.float64(D_star)).items()}
+    foc_lhs, foc_rhs = opt["eN"] / opt["eD"], 1.0 + D_INFERENCE / (3.0 * D_star)
 
     table = pd.DataFrame([
         {"model": "13B Chinchilla-optimal", "N": N_CHINCHILLA, "D_train": D13,
          "loss": ell, "training FLOPs": 6 * N_CHINCHILLA * D13, "lifetime FLOPs": life13},
-        {"model": "7B, equal loss", "N": N_SMALL, "D_train": D7, "loss": loss(N_SMALL, D7),
+        {"model": "7B, equal loss", "N": N_SMALL, "D_train": D7, "loss": ex["loss7"],
          "training FLOPs": 6 * N_SMALL * D7, "lifetime FLOPs": life7},
         {"model": "inference-aware optimum (firm.solve)", "N": N_star, "D_train": D_star,
-         "loss": loss(N_star, D_star), "training FLOPs": 6 * N_star * D_star,
+         "loss": opt["loss"], "training FLOPs": 6 * N_star * D_star,
          "lifetime FLOPs": float(sol.cost)},
     ]).set_index("model")
     checks = [
@@ -166,7 +193,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         Check("firm.solve converged", float(bool(sol.converged)), 1.0, 0.0, "abs", "solver flag"),
         Check("FOC ε_N/ε_D − (1 + D_inf/(3 D_tr))", foc_lhs - foc_rhs, 0.0, 1e-8, "abs",
               "eq. 3–4 (first-order condition)"),
-        Check("loss at the optimum − target", loss(N_star, D_star) - ell, 0.0, 1e-10, "abs",
+        Check("loss at the optimum − target", opt["loss"] - ell, 0.0, 1e-10, "abs",
               "constraint"),
         Check("N* (firm.solve) vs a direct 1-D minimisation", N_star, _direct_optimum(ell),
               1e-6, "rel", "eq. 2 minimised along the iso-loss curve"),

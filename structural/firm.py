@@ -86,7 +86,7 @@ FIRM_SELECTION: tuple[str, ...] = ("verifier", "oracle")
 
 _U_MIN, _U_MAX = -60.0, 80.0   # exp(-60) ≈ 1e-26: a lever this small is "at its bound"
 _U_START_MIN = -8.0            # a free lever given at its bound starts just above it
-_STEPS = 0.5 ** jnp.arange(10.0)
+_STEPS = 0.5 ** np.arange(10.0)  # NumPy: jnp at import built three programs every run
 #: The solver stops once the KKT test passes and its last step moved no lever by more than
 #: this (log units, so a relative change), or after ``iterations`` steps.
 STILL = 1e-10
@@ -472,7 +472,7 @@ def _optimum(mode, iterations, max_step, tol, mask, z, theta, Q, target):
         slope = gf @ d - mu * jnp.abs(gv)
         ok = cand <= m0 + 1e-4 * _STEPS * jnp.minimum(slope, 0.0)
         j = jnp.where(jnp.any(ok), jnp.argmax(ok), jnp.argmin(cand))
-        u_new = jnp.clip(u + _STEPS[j] * d, _U_MIN, _U_MAX)
+        u_new = jnp.clip(u + jnp.asarray(_STEPS)[j] * d, _U_MIN, _U_MAX)
         # Active set: a lever that has slid below its floor (less than one token of fine-tuning,
         # context or reasoning; k < 1.001) while the Lagrangian still pushes it down is pinned at
         # its bound for the rest of the solve.

@@ -92,3 +92,42 @@ def test_derivatives_cannot_be_checked_where_jax_gives_nan():
                        loss=estimation.Huber(0.05), derivatives=Wrong(),
                        start={"K": 1.0, "lam": 0.0}, progress=False)
 
+
+
+CHECK = """
+import json
+import numpy as np
+import data
+from estimation.compilation import compile_stats, traced_programs
+from estimation.derivatives import check_residual_derivatives
+from estimation.fit import _objective
+from structural import chinchilla_fit as cf
+resid, loss, _ = cf._huber_residual_model(1e-3)
+obj = _objective(None, cf.as_fit_data(data.load("chinchilla")), cf.law_spec(), "m", resid, loss,
+                 cf.LAW_DERIVATIVES, None)
+before = compile_stats()
+check_residual_derivatives(obj, np.array([6.0, 6.0, 0.5, 0.3, 0.3]))
+print(json.dumps({"compiled": (compile_stats() - before).compiled, "traced": traced_programs()}))
+"""
+
+
+def test_the_check_is_read_back_by_a_second_process_without_compiling(tmp_path):
+    """The derivative check runs at every fit with supplied derivatives: its two programs (the
+    supplied derivatives and JAX's nested forward mode) are kept traced under the model's key,
+    so a later process neither traces nor compiles them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert first["traced"]["written"] == 2 and first["compiled"] == 2
+    assert second["traced"]["loaded"] == 2 and second["compiled"] == 0

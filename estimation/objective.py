@@ -426,15 +426,21 @@ class Objective:
         where = self._where(theta)
         what = "residuals" if self.residuals is not None else "contributions"
         user_fn = self.residuals if self.residuals is not None else self.contributions
+        # The shapes of the observations alone (not the rows that pad them), so a wrong
+        # shape is reported in the user's row count.
+        rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
+                for k, v in self.data.items()}
+        # One trace per model and shapes in a process: a command refits a model many times
+        # (starts, traces, splits), and tracing it is most of a warm fit's host time.
+        shape_key = (self.static_key, np.shape(theta),
+                     tuple(sorted((k, v.shape, str(v.dtype)) for k, v in rows.items())))
+        shape = _CHECKED_SHAPES.get(shape_key)
         try:
-            # The shapes of the observations alone (not the rows that pad them), so a wrong
-            # shape is reported in the user's row count.
-            rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
-                    for k, v in self.data.items()}
-            # A shape, not an array: jnp.asarray would compile a copy per parameter count.
-            shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
-                                   jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
-                                   rows).shape
+            if shape is None:
+                # A shape, not an array: jnp.asarray would compile a copy per parameter count.
+                shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
+                                       jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
+                                       rows).shape
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
@@ -452,6 +458,7 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.nobs},)")
+        _CHECKED_SHAPES[shape_key] = shape
         return where
 
     def at(self, theta: Any, w: Any = None) -> tuple[np.ndarray, ...]:
@@ -473,6 +480,11 @@ class Objective:
             raise SpecificationError(
                 f"parameter(s) {names} never affect the objective of {where}: the model does "
                 "not use them, so they cannot be estimated; remove them from the parameters")
+
+
+#: Output shapes of model functions already traced by :meth:`Objective.check_shape`, by the
+#: model's static key and the shapes of the parameters and data.
+_CHECKED_SHAPES: dict[tuple, tuple] = {}
 
 
 def nearby(theta, xp=jnp):

@@ -59,8 +59,10 @@ def test_value_grad_equals_the_full_evaluation_and_finite_differences(data):
 
 
 def test_bfgs_on_value_and_gradient_equals_bfgs_on_the_full_evaluation(data, monkeypatch):
-    """The fit with the cheap search against the same fit whose search reads Q and ∇Q from the
-    full evaluation (the engine's former path): the same estimate, SEs and log-likelihood."""
+    """The fit with the cheap search (here on any number of rows) against the same fit whose
+    search reads Q and ∇Q from the full evaluation (the engine's path below
+    ``VALUE_GRAD_ROWS``): the same estimate, SEs and log-likelihood."""
+    monkeypatch.setattr(fit_module, "VALUE_GRAD_ROWS", 0)
     new = estimation.fit(_mixture_loglik, data, SPEC, start=START, method="bfgs",
                          progress=False)
     calls = {"n": 0}

@@ -546,21 +546,40 @@ def run_bootstrap(obj: Objective, theta_hat: np.ndarray, boot: Bootstrap, cluste
     )
 
 
+#: Rows (after padding) from which a SciPy search evaluates Q and ∇Q by a program of their own:
+#: below them, compiling (cold) or loading (warm) that second program costs more than the
+#: Hessians and scores it saves over a search's hundred or so trial points.
+VALUE_GRAD_ROWS = 2048
+
+
 def _scipy_estimate(obj: Objective, theta0: np.ndarray, method: str,
                     scipy_options: Mapping[str, Any] | None) -> _Estimate:
-    """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule."""
+    """One start through SciPy with exact JAX derivatives and SciPy's own stopping rule.
+
+    A method that needs only Q and ∇Q (BFGS, L-BFGS-B) on data of at least
+    :data:`VALUE_GRAD_ROWS` rows gets them from one compiled reverse pass per trial point
+    (:meth:`Objective.value_grad`), about half a full evaluation: ∇²Q and the per-row scores
+    are formed once, at the estimate, by the diagnosis. On fewer rows, or for a method that
+    asks for the Hessian, every point reads them from the one full evaluation
+    (:meth:`Objective.at`) that the checks and the diagnosis use anyway."""
     last: dict[str, Any] = {}
+    wants_hess = method.lower() in ("trust-exact", "newton-cg", "trust-krylov")
+    cheap = not wants_hess and obj.rows >= VALUE_GRAD_ROWS
+    vg = compiled(obj, "value_grad") if cheap else None
+    w = obj.weights()
 
     def at(t):
-        # One compiled function for value, gradient and Hessian (not one each, and the same
-        # one the checks and the diagnosis use): SciPy asks for them at the same point, so the
-        # last evaluation is kept.
+        # SciPy asks for the value, gradient (and Hessian) at the same point: the last
+        # evaluation is kept.
         if last.get("t") is None or not np.array_equal(last["t"], t):
-            last["t"], last["v"] = np.array(t), obj.at(t)[:3]
+            t = np.array(t, dtype=np.float64)
+            last["t"] = t
+            last["v"] = (tuple(np.asarray(a) for a in vg(t, w, obj.data)) if cheap
+                         else obj.at(t)[:3])
         return last["v"]
 
     kwargs: dict[str, Any] = {"jac": True}
-    if method.lower() in ("trust-exact", "newton-cg", "trust-krylov"):
+    if wants_hess:
         kwargs["hess"] = lambda t: at(t)[2]
     from scipy import optimize  # imported on use (start-up time)
 

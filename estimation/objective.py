@@ -219,6 +219,11 @@ class Objective:
     def value(self, theta: jax.Array, w: jax.Array) -> jax.Array:
         return self._over_chunks(w, lambda o, wc: jnp.sum(wc * o.per_obs(theta)))
 
+    def value_grad(self, theta: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(Q, ∇Q) by one reverse pass: what a quasi-Newton search needs at each trial point,
+        at a fraction of :meth:`evaluate`'s cost (no Hessian, no per-row scores)."""
+        return jax.value_and_grad(self.value)(theta, w)
+
     def _over_chunks(self, w: jax.Array, part: Callable) -> Any:
         """Σ over chunks of rows of ``part(objective on the chunk, the chunk's weights)`` (a
         pytree of sums); one call on all rows where they fit in one chunk."""
@@ -421,15 +426,21 @@ class Objective:
         where = self._where(theta)
         what = "residuals" if self.residuals is not None else "contributions"
         user_fn = self.residuals if self.residuals is not None else self.contributions
+        # The shapes of the observations alone (not the rows that pad them), so a wrong
+        # shape is reported in the user's row count.
+        rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
+                for k, v in self.data.items()}
+        # One trace per model and shapes in a process: a command refits a model many times
+        # (starts, traces, splits), and tracing it is most of a warm fit's host time.
+        shape_key = (self.static_key, np.shape(theta),
+                     tuple(sorted((k, v.shape, str(v.dtype)) for k, v in rows.items())))
+        shape = _CHECKED_SHAPES.get(shape_key)
         try:
-            # The shapes of the observations alone (not the rows that pad them), so a wrong
-            # shape is reported in the user's row count.
-            rows = {k: jax.ShapeDtypeStruct((self.nobs, *v.shape[1:]), v.dtype)
-                    for k, v in self.data.items()}
-            # A shape, not an array: jnp.asarray would compile a copy per parameter count.
-            shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
-                                   jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
-                                   rows).shape
+            if shape is None:
+                # A shape, not an array: jnp.asarray would compile a copy per parameter count.
+                shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
+                                       jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
+                                       rows).shape
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):
@@ -447,6 +458,7 @@ class Objective:
             raise ModelFunctionError(
                 f"{where} returned {what} of shape {tuple(shape)}; expected one per row, shape "
                 f"({self.nobs},)")
+        _CHECKED_SHAPES[shape_key] = shape
         return where
 
     def at(self, theta: Any, w: Any = None) -> tuple[np.ndarray, ...]:
@@ -470,6 +482,11 @@ class Objective:
                 "not use them, so they cannot be estimated; remove them from the parameters")
 
 
+#: Output shapes of model functions already traced by :meth:`Objective.check_shape`, by the
+#: model's static key and the shapes of the parameters and data.
+_CHECKED_SHAPES: dict[tuple, tuple] = {}
+
+
 def nearby(theta, xp=jnp):
     """A point near ``theta``, a different relative distance along each parameter, where a
     parameter's scores are looked at a second time (one point alone could be a saddle)."""
@@ -480,8 +497,9 @@ _COMPILED: dict[tuple, Callable] = {}
 
 
 def compiled(obj: Objective, method: str) -> Callable:
-    """``method`` of ``obj`` ("evaluate", "value", "value_grad_hess", "value_grad_hess_scale",
-    "scores", "per_obs", "per_obs_scores", "obs_hessians") jitted with the data as an argument
+    """``method`` of ``obj`` ("evaluate", "value", "value_grad", "value_grad_hess",
+    "value_grad_hess_scale", "scores", "per_obs", "per_obs_scores", "obs_hessians") jitted with
+    the data as an argument
     and cached by the model's static key: ``f(theta, w, data)``. The engine itself uses one per
     model and shape on the host (``evaluate``, through :meth:`Objective.at`) besides the
     solver's round, so a fit costs two compilations."""

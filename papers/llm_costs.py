@@ -37,6 +37,10 @@ Examples
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +198,72 @@ def _shorten(s: str, width: int) -> str:
     return s if len(s) <= width else s[:width - 1] + "…"
 
 
+#: Sections started first when several run at once (they compile and fit the longest), so the
+#: others fill the second thread meanwhile; the rest start in the registry's order.
+LONGEST_FIRST = ("task success", "inference prices")
+
+
+def _threads(sections: int) -> int:
+    """How many sections run at once: one per CPU this process may use (at most 4: the
+    compilations are what runs in parallel, and each holds its program in memory)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(sections, cpus, 4))
+
+
+def _fit_sections(quick: bool, progress: bool) -> _Collected:
+    """Every section of :data:`SECTIONS`, each into a :class:`_Collected` of its own, merged in
+    the registry's order (so the table and notes do not depend on which finished first).
+
+    The sections are independent fits of different models, so they run in threads, one per
+    CPU: most of a cold run is XLA compiling each model's program and most of a warm one reading
+    it back and running it, and JAX releases the interpreter lock for both, so two compilations
+    proceed at once. Each section's status line is written when it starts, in the order they
+    start. The first section to fail (in the registry's order) raises once the others stop.
+    """
+    n = len(SECTIONS)
+    parts = [_Collected() for _ in range(n)]
+    order = sorted(range(n), key=lambda i: (SECTIONS[i][0] not in LONGEST_FIRST, i))
+    said = [threading.Event() for _ in range(n + 1)]
+    said[0].set()
+
+    def run(pos: int, i: int) -> None:
+        what, section = SECTIONS[i]
+        said[pos].wait()  # the status lines in the order the sections start
+        try:
+            # The full run takes minutes: say which fit is running (on a terminal, unless
+            # quiet).
+            status(f"llm_costs: [{i + 1}/{n}] fitting {what} ...", progress)
+        finally:
+            said[pos + 1].set()
+        section(parts[i], quick)
+
+    workers = _threads(n)
+    if workers == 1:
+        for pos, i in enumerate(order):
+            run(pos, i)
+    else:
+        # The sections' own warning filters (catch_warnings) are process-wide and not
+        # thread-safe: whatever they leave is undone when all have run.
+        with warnings.catch_warnings():
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="llm_costs")
+            try:
+                futures = {i: pool.submit(run, pos, i) for pos, i in enumerate(order)}
+                for i in range(n):
+                    futures[i].result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    c = _Collected()
+    for part in parts:
+        c.rows += part.rows
+        c.notes += part.notes
+        c.converged += part.converged
+        c.found.update(part.found)
+    return c
+
+
 def reproduce(out: Path | None = None, quick: bool = False, progress: bool = True) -> Reproduction:
     """Fit every cost function and assemble the results table (``quick``: fewer variants);
     ``progress`` says which section is fitting on a terminal.
@@ -209,11 +279,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep.passed  # doctest: +SKIP
     True
     """
-    c = _Collected()
-    for i, (what, section) in enumerate(SECTIONS):
-        # The full run takes minutes: say which fit is running (on a terminal, unless quiet).
-        status(f"llm_costs: [{i + 1}/{len(SECTIONS)}] fitting {what} ...", progress)
-        section(c, quick)
+    c = _fit_sections(quick, progress)
     c.notes.append("price_trend thresholds are ECI scores of reference models, not a single "
                    "benchmark; early prices are partly current list prices dated at release, "
                    "which understates declines")

@@ -113,3 +113,31 @@ def test_the_program_evaluates_the_model_once_per_iteration(data):
     value = jax.jit(lambda t, w, d: obj.with_data(d).value(t, w)).lower(
         np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
     assert 0 < text.count("stablehlo.log_plus_one") <= one + value
+
+
+def test_a_refit_of_the_same_model_traces_it_no_more(data):
+    """The shape check at the start traces the model once per model and data shapes in a
+    process: refitting it (other starts, other data of the same shapes) traces nothing, and a
+    wrong shape is still refused on every fit."""
+    calls = []
+
+    def loglik(p, d):
+        calls.append(1)  # runs only while JAX traces the function
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    first = estimation.fit(loglik, data, ["b0", "b1", "b2"], start=np.zeros(3), progress=False)
+    traced = len(calls)
+    flipped = {**data, "y": 1.0 - data["y"]}
+    again = estimation.fit(loglik, flipped, ["b0", "b1", "b2"], start=np.full(3, 0.1),
+                           progress=False)
+    assert len(calls) == traced
+    assert first.converged and again.converged
+    np.testing.assert_allclose(again.params.to_numpy(), -first.params.to_numpy(), rtol=1e-8)
+
+    def wrong(p, d):
+        return jnp.sum(loglik(p, d))  # one value, not one per row
+
+    for _ in range(2):
+        with pytest.raises(estimation.ModelFunctionError, match="shape"):
+            estimation.fit(wrong, data, ["b0", "b1", "b2"], start=np.zeros(3), progress=False)

@@ -76,8 +76,9 @@ def test_progress_line_names_each_section_on_a_terminal(monkeypatch, capsys, pro
     with pytest.raises(_Stop):
         papers.get("llm_costs").reproduce(quick=True, progress=progress)
     err = capsys.readouterr().err
-    expected = ["llm_costs: [1/3] fitting training cost ...",
-                "llm_costs: [2/3] fitting inference prices ...",
+    # in the order the sections start: the longest (LONGEST_FIRST) first, then the registry's
+    expected = ["llm_costs: [2/3] fitting inference prices ...",
+                "llm_costs: [1/3] fitting training cost ...",
                 "llm_costs: [3/3] fitting usage traces ..."]
     assert err.splitlines() == (expected if progress else [])
 
@@ -111,3 +112,42 @@ def test_reproduce_command_shows_it_unless_quiet(monkeypatch, capsys, tmp_path, 
     import os
 
     assert "LLMECON_QUIET" not in os.environ  # --quiet is undone when the command ends
+
+
+def test_sections_run_at_once_and_merge_in_the_registry_order(monkeypatch):
+    """With two threads the sections overlap (each waits at a barrier only the other can pass)
+    and the merged rows, notes and flags are in the registry's order whichever finished first:
+    the same as one thread running them in turn."""
+    import threading
+    import time
+
+    from papers import llm_costs
+
+    barrier = threading.Barrier(2, timeout=60)
+
+    def make(name, delay, meet):
+        def section(c, quick):
+            if meet:
+                barrier.wait()  # raises BrokenBarrierError if the other never comes
+            time.sleep(delay)
+            c.rows.append({"model": name})
+            c.notes.append(name)
+            c.converged.append(True)
+            c.found[name] = delay
+        return section
+
+    sections = (("training cost", make("a", 0.3, False)),
+                ("inference prices", make("b", 0.2, True)),
+                ("task success", make("c", 0.0, True)))
+    monkeypatch.setattr(llm_costs, "SECTIONS", sections)
+    monkeypatch.setattr(llm_costs, "_threads", lambda n: 2)
+    both = llm_costs._fit_sections(quick=True, progress=False)
+    assert [r["model"] for r in both.rows] == ["a", "b", "c"]
+    assert both.notes == ["a", "b", "c"] and both.found == {"a": 0.3, "b": 0.2, "c": 0.0}
+    sections = tuple((w, make(n, d, False)) for (w, _), n, d in
+                     zip(sections, "abc", (0.3, 0.2, 0.0), strict=True))
+    monkeypatch.setattr(llm_costs, "SECTIONS", sections)
+    monkeypatch.setattr(llm_costs, "_threads", lambda n: 1)
+    one = llm_costs._fit_sections(quick=True, progress=False)
+    assert (one.rows, one.notes, one.converged, one.found) == (
+        both.rows, both.notes, both.converged, both.found)

@@ -431,6 +431,48 @@ def market_model(results: DemandResults, products: pd.DataFrame,
                        _price_form(price_form))
 
 
+#: Plain values a kept program's key may hold (see :func:`kept_program`).
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain_vars(obj) -> dict:
+    """The numeric arrays, numbers, strings and lists of ``obj``'s attributes: what a padded
+    demand problem computes from (its pandas tables and compiled functions are left out)."""
+    out = {}
+    for k, v in sorted(vars(obj).items()):
+        if isinstance(v, jax.Array):
+            v = np.asarray(v)
+        if (isinstance(v, np.ndarray) and v.dtype != object) or isinstance(v, _PLAIN) or (
+                isinstance(v, (list, tuple)) and all(
+                    isinstance(x, (*_PLAIN, tuple, np.generic)) for x in v)):
+            out[k] = v
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+    return out
+
+
+def kept_program(tag: str, fn, mm: MarketModel, *extra):
+    """``jax.jit(fn)`` whose traced program is kept between runs
+    (:func:`estimation.compilation.traced_jit`), keyed by ``tag``, everything of the fitted
+    model ``mm`` that ``fn`` may read (the padded problem's arrays and settings, the estimates,
+    ownership, prices) and ``extra`` (the values ``fn`` closes over besides ``mm``). The
+    project's source is part of every key, so the code of ``fn`` need not be.
+
+    A warm run reads the program back instead of tracing it (the draws of
+    :func:`fit_llm_demand` and the counterfactual equilibria took 2–5 s of tracing a run).
+    """
+    from estimation.compilation import traced_jit
+
+    prob = mm.results.problem
+    res = mm.results
+    key = (tag, _plain_vars(prob), _plain_vars(prob.layout), prob.products.X1_names,
+           prob.products.N, None if prob.agents is None else _plain_vars(prob.agents),
+           np.asarray(res.theta), np.asarray(res.beta), np.asarray(res.delta),
+           np.asarray(mm.closed), np.asarray(mm.owners), np.asarray(mm.levels),
+           np.asarray(mm.pbar), mm.price_form, extra)
+    return traced_jit(fn, key)
+
+
 def _price_form(price_form: str) -> str:
     if price_form not in PRICE_FORMS:
         raise MarketDataError("price_form", f"expected one of {', '.join(PRICE_FORMS)}, got "
@@ -839,7 +881,10 @@ def supply_terms(mm: MarketModel, theta, alpha, delta):
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
     log_price = mm.log_price
     pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
-    size = firm_nest_groups(mm.owners, mm.closed, prob.mask, nest) if nested else 0
+    # counted from the NumPy arrays: under jit the jnp copies are traced and the count would
+    # fall back to J slots per market (a 177 × 177 solve per market and draw instead of ~26)
+    size = firm_nest_groups(mm.owners, mm.closed, np.asarray(prob.mask), prob.nests_pad) \
+        if nested else 0
 
     def one(d, m, ww, arc, rj, ns, mk, own, cl, plev, pb):
         s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
@@ -979,20 +1024,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
-    def per_draw(theta, alpha):
-        d = mm.delta(theta)
-        J, eta, s, _ = supply_terms(mm, theta, alpha, d)
-        p = jnp.asarray(mm.levels)
-        own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
-        return eta, own, J
-
-    # the draws keep markups and own elasticities only: every draw's markets × J × J price
-    # derivatives (300 MB at 200 draws) are not materialised, the estimate's are
-    eta_d, own_d = jax.jit(jax.vmap(lambda t, a: per_draw(t, a)[:2]))(th, al)
-    J0 = np.asarray(jax.jit(per_draw)(th[0], al[0])[2])
+    eta_d, own_d, J0 = (np.asarray(x) for x in _draw_program(mm)(th, al))
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    eta_long = np.asarray(jax.vmap(lay.unpad)(eta_d))
-    own_long = np.asarray(jax.vmap(lay.unpad)(own_d))
+    eta_long = eta_d[:, lay.t, lay.j]
+    own_long = own_d[:, lay.t, lay.j]
     ok = np.all(np.isfinite(eta_long), axis=1)
     if ok.sum() < 2:
         raise MarketDataError("draws", "fewer than 2 parameter draws give finite markups")
@@ -1027,6 +1062,27 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     return LLMDemandFit(model, res, products, mm, params, el, mk,
                         open_price_ratio(mk, seed=seed, level=level),
                         first_stage(products, model, price_form), int(ok.sum()), notes)
+
+
+def _draw_program(mm: MarketModel):
+    """One kept program (:func:`kept_program`) for the parametric draws (θ_k, α_k): each draw's
+    markups and own-price elasticities (K, T, J), and the price derivatives ∂s/∂p' (T, J, J)
+    at draw 0 (the estimate). The draws keep markups and own elasticities only: every draw's
+    markets × J × J price derivatives (300 MB at 200 draws) are not materialised."""
+    mask = mm.results.problem.mask
+
+    def per_draw(theta, alpha):
+        d = mm.delta(theta)
+        J, eta, s, _ = supply_terms(mm, theta, alpha, d)
+        own = jnp.diagonal(J, axis1=1, axis2=2) * jnp.asarray(mm.levels) / jnp.where(
+            mask, s, 1.0)
+        return eta, own, J
+
+    def draws(th, al):
+        eta, own = jax.vmap(lambda t, a: per_draw(t, a)[:2])(th, al)
+        return eta, own, per_draw(th[0], al[0])[2]
+
+    return kept_program("llm_api.fit_llm_demand draws", draws, mm)
 
 
 def flag_negative_costs(markups: pd.DataFrame) -> pd.DataFrame:

@@ -142,24 +142,34 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
     >>> [round(float(c), 3) for c in serving_cost([70e9, 671e9], [70e9, 37e9])]
     [0.312, 17.403]
     """
-    from structural.costs import cost_parameters, stage_costs, variable_cost
+    from estimation.compilation import traced_jit
+    from structural.costs import cost_parameters
 
     N = np.asarray(parameters, float)
     Na = N if active_parameters is None else np.where(np.isnan(active_parameters), N,
                                                       np.asarray(active_parameters, float))
     share = np.broadcast_to(np.asarray(input_share, float), N.shape)
     known = np.isfinite(N)
-    theta = cost_parameters(hardware, **overrides)
-    theta = {k: jnp.asarray(v) for k, v in theta.items()}
-    Ns = jnp.asarray(np.where(known, N, 1e9))
-    theta["active_fraction"] = jnp.asarray(np.where(known, Na, 1e9)) / Ns
+    theta = {k: np.asarray(v, float) for k, v in cost_parameters(hardware, **overrides).items()}
     L = float(query_tokens)
+    # one kept program instead of the roofline's few dozen eager operations
+    per_query = traced_jit(_per_query_cost, ("llm_api.serving_cost", L))(
+        np.where(known, N, 1e9), np.where(known, Na, 1e9), share, theta, np.asarray(L))
+    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+
+
+def _per_query_cost(Ns, Na, share, theta, L):
+    """The roofline's variable cost of one query of L tokens (``share`` of them input) for
+    models of Ns total and Na active parameters: :func:`serving_cost` before the per-token
+    scaling."""
+    from structural.costs import stage_costs, variable_cost
+
+    theta = dict(theta, active_fraction=Na / Ns)
     zero = jnp.zeros_like(Ns)
     z = {"N": Ns, "D": zero, "U": zero, "D_F": zero, "trainable_fraction": zero, "c": zero,
-         "cached_fraction": zero, "x": jnp.asarray(share) * L, "k": 1.0 + zero, "r": zero,
-         "y": (1.0 - jnp.asarray(share)) * L}
-    per_query = variable_cost(stage_costs(z, theta))
-    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+         "cached_fraction": zero, "x": share * L, "k": 1.0 + zero, "r": zero,
+         "y": (1.0 - share) * L}
+    return variable_cost(stage_costs(z, theta))
 
 
 def _gh_distances(q: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -969,7 +979,7 @@ class LLMDemandFit:
 
 def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
                    seed: int = 0, nodes: int = RC_NODES, level: float = 0.95,
-                   price_form: str = "log") -> LLMDemandFit:
+                   price_form: str = "log", diagnostics: bool = True) -> LLMDemandFit:
     """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
 
     Parameters
@@ -986,6 +996,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         Interval coverage.
     price_form : {"log", "level"}
         Price in utility as α log p (default) or α p; the fit's ``mm.price_form``.
+    diagnostics : bool
+        Whether to run the first stage (:func:`first_stage`, the fit's ``first_stage`` text);
+        False leaves it empty, for callers that only use the estimates (a counterfactual, the
+        market-size sensitivity).
 
     Returns
     -------
@@ -1061,7 +1075,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     params.index.name = "param"
     return LLMDemandFit(model, res, products, mm, params, el, mk,
                         open_price_ratio(mk, seed=seed, level=level),
-                        first_stage(products, model, price_form), int(ok.sum()), notes)
+                        first_stage(products, model, price_form) if diagnostics else "",
+                        int(ok.sum()), notes)
 
 
 def _draw_program(mm: MarketModel):
@@ -1240,15 +1255,21 @@ def identification_problem(fit: LLMDemandFit) -> str | None:
 def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str = "W",
                 draws: int = 20, seed: int = 0, tables: dict | None = None,
                 hardware: str = "H100", nodes: int = RC_NODES,
-                nests: str = "tier") -> pd.DataFrame:
+                nests: str = "tier", fits: dict | None = None) -> pd.DataFrame:
     """The outside-good assumption's weight: for each market size M (potential tokens = M ×
     observed OpenRouter tokens) the inside share, price coefficient, median own elasticity,
     median closed markup and Lerner index, and the share of closed product-weeks with a
-    negative marginal cost, from a refit of ``model``."""
+    negative marginal cost, from a refit of ``model``.
+
+    Every column is a point quantity (the estimates, draw 0), so ``draws`` does not move the
+    table. ``fits`` maps a market size to a fit already made with these settings (the same
+    ``model``, ``freq``, ``tables``, ``hardware``, ``nodes``, ``nests``, ``seed`` and log price,
+    any number of draws): it is used instead of refitting that size."""
     rows = []
     for m in market_sizes:
-        fit = fit_llm_demand(llm_products(freq, m, hardware, nests=nests, **(tables or {})),
-                             model, draws=draws, seed=seed, nodes=nodes)
+        fit = (fits or {}).get(m) or fit_llm_demand(
+            llm_products(freq, m, hardware, nests=nests, **(tables or {})), model, draws=draws,
+            seed=seed, nodes=nodes, diagnostics=False)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()

@@ -625,10 +625,9 @@ def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:
 
 def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataFrame,
            summary: dict, prov: pd.DataFrame, vd: pd.DataFrame) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # the figure drawn without pyplot (its import and backend machinery are half a second)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from structural.counterfactual.outputs import to_markdown, write_json, write_table
 
@@ -645,7 +644,9 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     last["dprice"] = last["new_price"] - last["price"]
     movers = last.reindex(last["dprice"].abs().sort_values(ascending=False).index).head(15)
     top = last.sort_values("new_share", ascending=False).head(15)
-    fig, ax = plt.subplots(1, 2, figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 2)
     ax[0].barh(movers["product_ids"], movers["dprice"].fillna(0.0))
     ax[0].set_xlabel("price change, $/Mtok (last week)")
     ax[0].set_title("Largest price changes")
@@ -655,7 +656,6 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     fig.suptitle(sc.title)
     fig.tight_layout()
     fig.savefig(out / "changes.png", dpi=100)
-    plt.close(fig)
     lines = [f"# {sc.title}", "", sc.description, "", "## Assumptions", ""]
     lines += [f"- {a}" for a in sc.assumptions]
     log_form = summary["price_form"] == "log"

@@ -89,7 +89,7 @@ def test_nested_markups_under_jit_equal_the_eager_and_the_per_product_count(fits
     jitted = np.asarray(jax.jit(markups)(th[1], al[1]))
     np.testing.assert_allclose(jitted, eager, rtol=1e-12, atol=1e-14)
     # the old path: J slots per market
-    mu, w, a_rc, rho_j = mm.params(th[1], al[1])
+    mu, w, _, rho_j = mm.params(th[1], al[1])
     d = mm.delta(th[1])
     nest = jnp.asarray(prob.nests_pad)
     s = jax.vmap(llm_api._shares_one, in_axes=(0, 0, 0, 0, 0, 0, None, None))(

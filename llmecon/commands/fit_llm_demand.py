@@ -186,9 +186,12 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         problem = llm_api.identification_problem(fit)
         if problem is not None:
             _refuse(fit, problem, args.out, force=args.force)
+        # the sensitivity refits in log price: the fit above is its row at --market-size
         sens = llm_api.sensitivity(sizes, args.model, args.freq, draws=20, seed=args.seed,
                                    tables=tables, hardware=args.hardware, nodes=args.nodes,
-                                   nests=args.nests) \
+                                   nests=args.nests,
+                                   fits={args.market_size: fit}
+                                   if args.price_form == "log" else None) \
             if sizes else None
     except MarketDataError as exc:
         raise UsageError(str(exc)) from None

@@ -142,24 +142,34 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
     >>> [round(float(c), 3) for c in serving_cost([70e9, 671e9], [70e9, 37e9])]
     [0.312, 17.403]
     """
-    from structural.costs import cost_parameters, stage_costs, variable_cost
+    from estimation.compilation import traced_jit
+    from structural.costs import cost_parameters
 
     N = np.asarray(parameters, float)
     Na = N if active_parameters is None else np.where(np.isnan(active_parameters), N,
                                                       np.asarray(active_parameters, float))
     share = np.broadcast_to(np.asarray(input_share, float), N.shape)
     known = np.isfinite(N)
-    theta = cost_parameters(hardware, **overrides)
-    theta = {k: jnp.asarray(v) for k, v in theta.items()}
-    Ns = jnp.asarray(np.where(known, N, 1e9))
-    theta["active_fraction"] = jnp.asarray(np.where(known, Na, 1e9)) / Ns
+    theta = {k: np.asarray(v, float) for k, v in cost_parameters(hardware, **overrides).items()}
     L = float(query_tokens)
+    # one kept program instead of the roofline's few dozen eager operations
+    per_query = traced_jit(_per_query_cost, ("llm_api.serving_cost", L))(
+        np.where(known, N, 1e9), np.where(known, Na, 1e9), share, theta, np.asarray(L))
+    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+
+
+def _per_query_cost(Ns, Na, share, theta, L):
+    """The roofline's variable cost of one query of L tokens (``share`` of them input) for
+    models of Ns total and Na active parameters: :func:`serving_cost` before the per-token
+    scaling."""
+    from structural.costs import stage_costs, variable_cost
+
+    theta = dict(theta, active_fraction=Na / Ns)
     zero = jnp.zeros_like(Ns)
     z = {"N": Ns, "D": zero, "U": zero, "D_F": zero, "trainable_fraction": zero, "c": zero,
-         "cached_fraction": zero, "x": jnp.asarray(share) * L, "k": 1.0 + zero, "r": zero,
-         "y": (1.0 - jnp.asarray(share)) * L}
-    per_query = variable_cost(stage_costs(z, theta))
-    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+         "cached_fraction": zero, "x": share * L, "k": 1.0 + zero, "r": zero,
+         "y": (1.0 - share) * L}
+    return variable_cost(stage_costs(z, theta))
 
 
 def _gh_distances(q: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -429,6 +439,48 @@ def market_model(results: DemandResults, products: pd.DataFrame,
     return MarketModel(results, prob.kind, lay.pad(closed, fill=False), lay.pad(owners, fill=-1),
                        lay.pad(price, fill=1.0), pbar.reindex(lay.market_ids).to_numpy(),
                        _price_form(price_form))
+
+
+#: Plain values a kept program's key may hold (see :func:`kept_program`).
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain_vars(obj) -> dict:
+    """The numeric arrays, numbers, strings and lists of ``obj``'s attributes: what a padded
+    demand problem computes from (its pandas tables and compiled functions are left out)."""
+    out = {}
+    for k, v in sorted(vars(obj).items()):
+        if isinstance(v, jax.Array):
+            v = np.asarray(v)
+        if (isinstance(v, np.ndarray) and v.dtype != object) or isinstance(v, _PLAIN) or (
+                isinstance(v, (list, tuple)) and all(
+                    isinstance(x, (*_PLAIN, tuple, np.generic)) for x in v)):
+            out[k] = v
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+    return out
+
+
+def kept_program(tag: str, fn, mm: MarketModel, *extra):
+    """``jax.jit(fn)`` whose traced program is kept between runs
+    (:func:`estimation.compilation.traced_jit`), keyed by ``tag``, everything of the fitted
+    model ``mm`` that ``fn`` may read (the padded problem's arrays and settings, the estimates,
+    ownership, prices) and ``extra`` (the values ``fn`` closes over besides ``mm``). The
+    project's source is part of every key, so the code of ``fn`` need not be.
+
+    A warm run reads the program back instead of tracing it (the draws of
+    :func:`fit_llm_demand` and the counterfactual equilibria took 2–5 s of tracing a run).
+    """
+    from estimation.compilation import traced_jit
+
+    prob = mm.results.problem
+    res = mm.results
+    key = (tag, _plain_vars(prob), _plain_vars(prob.layout), prob.products.X1_names,
+           prob.products.N, None if prob.agents is None else _plain_vars(prob.agents),
+           np.asarray(res.theta), np.asarray(res.beta), np.asarray(res.delta),
+           np.asarray(mm.closed), np.asarray(mm.owners), np.asarray(mm.levels),
+           np.asarray(mm.pbar), mm.price_form, extra)
+    return traced_jit(fn, key)
 
 
 def _price_form(price_form: str) -> str:
@@ -839,7 +891,10 @@ def supply_terms(mm: MarketModel, theta, alpha, delta):
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
     log_price = mm.log_price
     pbar = jnp.asarray(mm.pbar) if log_price else jnp.ones_like(jnp.asarray(mm.pbar))
-    size = firm_nest_groups(mm.owners, mm.closed, prob.mask, nest) if nested else 0
+    # counted from the NumPy arrays: under jit the jnp copies are traced and the count would
+    # fall back to J slots per market (a 177 × 177 solve per market and draw instead of ~26)
+    size = firm_nest_groups(mm.owners, mm.closed, np.asarray(prob.mask), prob.nests_pad) \
+        if nested else 0
 
     def one(d, m, ww, arc, rj, ns, mk, own, cl, plev, pb):
         s = _shares_one(d, m, ww, mk, rj, ns, n_nests, nested)
@@ -924,7 +979,7 @@ class LLMDemandFit:
 
 def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
                    seed: int = 0, nodes: int = RC_NODES, level: float = 0.95,
-                   price_form: str = "log") -> LLMDemandFit:
+                   price_form: str = "log", diagnostics: bool = True) -> LLMDemandFit:
     """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
 
     Parameters
@@ -941,6 +996,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         Interval coverage.
     price_form : {"log", "level"}
         Price in utility as α log p (default) or α p; the fit's ``mm.price_form``.
+    diagnostics : bool
+        Whether to run the first stage (:func:`first_stage`, the fit's ``first_stage`` text);
+        False leaves it empty, for callers that only use the estimates (a counterfactual, the
+        market-size sensitivity).
 
     Returns
     -------
@@ -979,20 +1038,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
-    def per_draw(theta, alpha):
-        d = mm.delta(theta)
-        J, eta, s, _ = supply_terms(mm, theta, alpha, d)
-        p = jnp.asarray(mm.levels)
-        own = jnp.diagonal(J, axis1=1, axis2=2) * p / jnp.where(res.problem.mask, s, 1.0)
-        return eta, own, J
-
-    # the draws keep markups and own elasticities only: every draw's markets × J × J price
-    # derivatives (300 MB at 200 draws) are not materialised, the estimate's are
-    eta_d, own_d = jax.jit(jax.vmap(lambda t, a: per_draw(t, a)[:2]))(th, al)
-    J0 = np.asarray(jax.jit(per_draw)(th[0], al[0])[2])
+    eta_d, own_d, J0 = (np.asarray(x) for x in _draw_program(mm)(th, al))
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    eta_long = np.asarray(jax.vmap(lay.unpad)(eta_d))
-    own_long = np.asarray(jax.vmap(lay.unpad)(own_d))
+    eta_long = eta_d[:, lay.t, lay.j]
+    own_long = own_d[:, lay.t, lay.j]
     ok = np.all(np.isfinite(eta_long), axis=1)
     if ok.sum() < 2:
         raise MarketDataError("draws", "fewer than 2 parameter draws give finite markups")
@@ -1026,7 +1075,29 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     params.index.name = "param"
     return LLMDemandFit(model, res, products, mm, params, el, mk,
                         open_price_ratio(mk, seed=seed, level=level),
-                        first_stage(products, model, price_form), int(ok.sum()), notes)
+                        first_stage(products, model, price_form) if diagnostics else "",
+                        int(ok.sum()), notes)
+
+
+def _draw_program(mm: MarketModel):
+    """One kept program (:func:`kept_program`) for the parametric draws (θ_k, α_k): each draw's
+    markups and own-price elasticities (K, T, J), and the price derivatives ∂s/∂p' (T, J, J)
+    at draw 0 (the estimate). The draws keep markups and own elasticities only: every draw's
+    markets × J × J price derivatives (300 MB at 200 draws) are not materialised."""
+    mask = mm.results.problem.mask
+
+    def per_draw(theta, alpha):
+        d = mm.delta(theta)
+        J, eta, s, _ = supply_terms(mm, theta, alpha, d)
+        own = jnp.diagonal(J, axis1=1, axis2=2) * jnp.asarray(mm.levels) / jnp.where(
+            mask, s, 1.0)
+        return eta, own, J
+
+    def draws(th, al):
+        eta, own = jax.vmap(lambda t, a: per_draw(t, a)[:2])(th, al)
+        return eta, own, per_draw(th[0], al[0])[2]
+
+    return kept_program("llm_api.fit_llm_demand draws", draws, mm)
 
 
 def flag_negative_costs(markups: pd.DataFrame) -> pd.DataFrame:
@@ -1184,15 +1255,21 @@ def identification_problem(fit: LLMDemandFit) -> str | None:
 def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str = "W",
                 draws: int = 20, seed: int = 0, tables: dict | None = None,
                 hardware: str = "H100", nodes: int = RC_NODES,
-                nests: str = "tier") -> pd.DataFrame:
+                nests: str = "tier", fits: dict | None = None) -> pd.DataFrame:
     """The outside-good assumption's weight: for each market size M (potential tokens = M ×
     observed OpenRouter tokens) the inside share, price coefficient, median own elasticity,
     median closed markup and Lerner index, and the share of closed product-weeks with a
-    negative marginal cost, from a refit of ``model``."""
+    negative marginal cost, from a refit of ``model``.
+
+    Every column is a point quantity (the estimates, draw 0), so ``draws`` does not move the
+    table. ``fits`` maps a market size to a fit already made with these settings (the same
+    ``model``, ``freq``, ``tables``, ``hardware``, ``nodes``, ``nests``, ``seed`` and log price,
+    any number of draws): it is used instead of refitting that size."""
     rows = []
     for m in market_sizes:
-        fit = fit_llm_demand(llm_products(freq, m, hardware, nests=nests, **(tables or {})),
-                             model, draws=draws, seed=seed, nodes=nodes)
+        fit = (fits or {}).get(m) or fit_llm_demand(
+            llm_products(freq, m, hardware, nests=nests, **(tables or {})), model, draws=draws,
+            seed=seed, nodes=nodes, diagnostics=False)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()

@@ -222,7 +222,8 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
                                     m.get("hardware", "H100"), nests=m.get("nests", "tier"))
     _check_targets(sc.change, products)
     fit = llm_api.fit_llm_demand(products, m["model"], draws=max(draws, 2), seed=seed,
-                                 nodes=int(m.get("nodes", llm_api.RC_NODES)), price_form=form)
+                                 nodes=int(m.get("nodes", llm_api.RC_NODES)), price_form=form,
+                                 diagnostics=False)
     _check_downward_sloping(fit)
     th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
     solved = _solve_draws(fit, sc.change, products, th, al)
@@ -305,17 +306,18 @@ def _market_change(ch: dict, products: pd.DataFrame, prob, closed_long) -> dict:
     return {}
 
 
-def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1, entrant,
-                       groups: int | None = None):
-    """The equilibrium with the entrant as an extra, competitively priced slot per market
-    (``groups``: see :func:`structural.market.llm_api.equilibrium`)."""
-    mm = fit.mm
-    prob = fit.results.problem
+def _entry_equilibrium(mm: llm_api.MarketModel, theta, alpha, d, c1, entrant, x_e,
+                       nest_e: int, groups: int | None = None):
+    """The equilibrium with the entrant as an extra, competitively priced slot per market:
+    ``entrant`` its (cost, quality_z), ``x_e`` its x β per market without the price term
+    (:func:`_entrant_delta`), ``nest_e`` its nest code (:func:`_entrant_nest`); ``groups``: see
+    :func:`structural.market.llm_api.equilibrium`."""
+    prob = mm.results.problem
     T, J = prob.mask.shape
     c_e, qz_e = entrant
     mu, w, a_rc, rho_j = mm.params(theta, alpha)
     price_term = np.log(c_e) if mm.log_price else c_e
-    d_e = _entrant_delta(fit, ch, alpha) + alpha * price_term
+    d_e = jnp.asarray(x_e) + alpha * price_term
     if prob.K2:
         coefs = jax.vmap(random_coefficients, in_axes=(None, None, 0, 0))(
             *prob.unpack(theta)[:2], prob.nodes, prob.demog)
@@ -331,50 +333,75 @@ def _entry_equilibrium(fit: llm_api.LLMDemandFit, ch: dict, theta, alpha, d, c1,
         closed=_augment(jnp.asarray(mm.closed), jnp.zeros(T, bool)),
         mask=_augment(prob.mask, jnp.ones(T, bool)),
         prices=_augment(jnp.asarray(mm.levels), jnp.full(T, c_e)), terms=terms,
-        nest=_augment(nest0, jnp.full(T, _entrant_nest(prob, fit.products, ch))), groups=groups)
+        nest=_augment(nest0, jnp.full(T, nest_e)), groups=groups)
 
 
 def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th, al) -> dict:
     """Back out costs at the observed prices, apply the change and solve the new equilibrium
     for every parameter draw (batches of :data:`DRAW_BATCH` vmapped draws in one compiled map).
 
+    Everything the solver needs from the tables (roofline costs, the change's mask or owners,
+    the entrant's cost, utility and nest) is computed here as arrays, so the compiled map is a
+    kept program (:func:`structural.market.llm_api.kept_program`) that a later run reads back
+    instead of tracing.
+
     Returns numpy arrays over draws: ``p``, ``s`` (T, J[+1]), ``dcs`` (T,), ``dc`` (T, J),
     ``ok`` (converged), and ``entrant`` (its cost and quality_z) for an entry."""
+    return _solve_program(fit, ch, products)(th, al)
+
+
+def _solve_program(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame):
+    """The compiled map over draws of :func:`_solve_draws`: a function of (θ draws, α draws)."""
     mm, prob = fit.mm, fit.results.problem
     lay = prob.layout
-    roof = jnp.asarray(lay.pad(products["roofline_cost"].to_numpy(float), fill=np.nan))
-    kw = _market_change(ch, products, prob, lay.unpad(mm.closed))
-    entrant = _entrant(fit, ch) if ch["type"] == "open_model_entry" else None
+    roof = lay.pad(products["roofline_cost"].to_numpy(float), fill=np.nan)
+    kw = {k: np.asarray(v) for k, v in _market_change(ch, products, prob,
+                                                      lay.unpad(mm.closed)).items()}
+    entry = None
+    if ch["type"] == "open_model_entry":
+        entry = (_entrant(fit, ch), np.asarray(_entrant_delta(fit, ch, None)),
+                 _entrant_nest(prob, products, ch))
     # the nested equilibrium's unknowns, one per owner × nest of closed products (the entrant
     # is priced competitively): counted here, where the arrays have values
     groups = llm_api.firm_nest_groups(
-        kw.get("owners", mm.owners), mm.closed, kw.get("mask", prob.mask),
+        kw.get("owners", mm.owners), mm.closed, kw.get("mask", np.asarray(prob.mask)),
         prob.nests_pad if prob.nests is not None else np.zeros(prob.mask.shape, int))
+    costs = {k: v for k, v in ch.items() if k in ("type", "factor", "compute_share", "cost",
+                                                   "share")}
 
     def one(theta, alpha):
         d = mm.delta(theta)
         _, eta, _, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
         c = jnp.where(prob.mask, jnp.asarray(mm.levels) - eta, 0.0)
-        c1 = _new_costs(ch, c, roof, jnp.asarray(mm.closed))
-        if entrant is not None:
-            p, s1, cs1, _, ok = _entry_equilibrium(fit, ch, theta, alpha, d, c1, entrant,
-                                                   groups)
+        c1 = _new_costs(costs, c, jnp.asarray(roof), jnp.asarray(mm.closed))
+        if entry is not None:
+            p, s1, cs1, _, ok = _entry_equilibrium(mm, theta, alpha, d, c1, *entry, groups)
         else:
-            p, s1, cs1, _, ok = llm_api.equilibrium(mm, theta, alpha, d, c1, groups=groups, **kw)
+            p, s1, cs1, _, ok = llm_api.equilibrium(
+                mm, theta, alpha, d, c1, groups=groups, **{k: jnp.asarray(v)
+                                                           for k, v in kw.items()})
         return p, s1, cs1 - cs0, c1 - c, jnp.all(ok)
 
     # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a
     # J × J × J tangent per market, too much memory to vmap over every draw at once
-    solve = jax.jit(lambda t, a: jax.lax.map(lambda x: one(*x), (t, a), batch_size=DRAW_BATCH))
-    p_d, s_d, dcs_d, dc_d, ok_d = solve(th, al)
-    ok = np.asarray(ok_d)
-    if not ok[0]:
-        from llmecon.errors import ComputationError
+    solve = llm_api.kept_program(
+        "llm_scenarios equilibria", lambda t, a: jax.lax.map(lambda x: one(*x), (t, a),
+                                                            batch_size=DRAW_BATCH),
+        mm, costs, roof, kw, entry, groups, DRAW_BATCH)
 
-        raise ComputationError("the counterfactual equilibrium did not converge at the point "
-                               "estimate")
-    return {"p": np.asarray(p_d), "s": np.asarray(s_d), "dcs": np.asarray(dcs_d),
-            "dc": np.asarray(dc_d), "ok": ok, "entrant": entrant}
+    def run(th, al) -> dict:
+        p_d, s_d, dcs_d, dc_d, ok_d = solve(jnp.asarray(th), jnp.asarray(al))
+        ok = np.asarray(ok_d)
+        if not ok[0]:
+            from llmecon.errors import ComputationError
+
+            raise ComputationError("the counterfactual equilibrium did not converge at the "
+                                   "point estimate")
+        return {"p": np.asarray(p_d), "s": np.asarray(s_d), "dcs": np.asarray(dcs_d),
+                "dc": np.asarray(dc_d), "ok": ok, "entrant": None if entry is None
+                else entry[0]}
+
+    return run
 
 
 def _products_table(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame,
@@ -598,10 +625,9 @@ def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:
 
 def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataFrame,
            summary: dict, prov: pd.DataFrame, vd: pd.DataFrame) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # the figure drawn without pyplot (its import and backend machinery are half a second)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from structural.counterfactual.outputs import to_markdown, write_json, write_table
 
@@ -618,7 +644,9 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     last["dprice"] = last["new_price"] - last["price"]
     movers = last.reindex(last["dprice"].abs().sort_values(ascending=False).index).head(15)
     top = last.sort_values("new_share", ascending=False).head(15)
-    fig, ax = plt.subplots(1, 2, figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 2)
     ax[0].barh(movers["product_ids"], movers["dprice"].fillna(0.0))
     ax[0].set_xlabel("price change, $/Mtok (last week)")
     ax[0].set_title("Largest price changes")
@@ -628,7 +656,6 @@ def _write(out: Path, sc: MarketScenario, table: pd.DataFrame, surplus: pd.DataF
     fig.suptitle(sc.title)
     fig.tight_layout()
     fig.savefig(out / "changes.png", dpi=100)
-    plt.close(fig)
     lines = [f"# {sc.title}", "", sc.description, "", "## Assumptions", ""]
     lines += [f"- {a}" for a in sc.assumptions]
     log_form = summary["price_form"] == "log"

@@ -653,9 +653,10 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
         notes.append(f"share inversion failed in {int((~np.asarray(conv)).sum())} markets")
     costs = None
     if prob.supply:
-        _, costs = prob.tilde_costs(jnp.asarray(theta), d_pad,
-                                    theta[-1] if prob.alpha_in_theta else 0.0)
-        costs = np.asarray(costs)
+        # one kept program, not the markups op by op
+        costs_at = prob.program("demand costs", lambda: lambda th, d: prob.tilde_costs(
+            th, d, th[-1] if prob.alpha_in_theta else 0.0)[1])
+        costs = np.asarray(costs_at(jnp.asarray(theta), d_pad))
     if not converged:
         warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=3)
     return DemandResults(

@@ -294,7 +294,9 @@ def fingerprint(x: object, _depth: int = 0) -> str:
         import hashlib
 
         a = np.asarray(x)
-        return f"nd:{a.dtype}:{a.shape}:{hashlib.sha256(a.tobytes()).hexdigest()}"
+        # an object array's bytes are pointers, different in every process: key its items
+        blob = fp(a.tolist()).encode() if a.dtype == object else a.tobytes()
+        return f"nd:{a.dtype}:{a.shape}:{hashlib.sha256(blob).hexdigest()}"
     if isinstance(x, jax.Array):
         if isinstance(x, jax.core.Tracer):
             raise _Unkeyable("a traced value")

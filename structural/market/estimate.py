@@ -230,7 +230,29 @@ class Problem:
         self.costs_bounds = costs_bounds
         self.atol = atol
         self._compiled = None
+        self._programs: dict = {}
         self._build_arrays()
+
+    def program_key(self) -> dict:
+        """What the problem's compiled programs compute besides their arguments' shapes: every
+        array and setting they read (the data frame aside), so a later process with the same
+        problem reads the programs back (:func:`estimation.compilation.traced_jit`)."""
+        import dataclasses
+
+        own = {k: v for k, v in vars(self).items()
+               if k not in ("products", "agents", "_compiled", "_programs")}
+        products = {f.name: getattr(self.products, f.name)
+                    for f in dataclasses.fields(self.products) if f.name != "frame"}
+        return {"problem": own, "products": products, "agents": self.agents}
+
+    def program(self, name: str, make):
+        """The kept program ``name`` of this problem, built once by ``make()`` (a function of
+        arrays) and wrapped by :func:`~estimation.compilation.traced_jit`."""
+        from estimation.compilation import traced_jit
+
+        if name not in self._programs:
+            self._programs[name] = traced_jit(make(), (name, self.program_key()))
+        return self._programs[name]
 
     # ----- layout and θ ---------------------------------------------------------------------
     def _build_arrays(self) -> None:
@@ -494,9 +516,10 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
     if prob.alpha_in_theta:  # start the price coefficient at the demand-only IV estimate
         theta[-1] = _logit_alpha(prob)
     if prob._compiled is None:
-        prob._compiled = jax.jit(jax.value_and_grad(prob.objective_parts, has_aux=True))
+        prob._compiled = prob.program("demand objective", lambda: jax.value_and_grad(
+            prob.objective_parts, has_aux=True))
     if initial_update:
-        _, aux = prob.objective_parts(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
+        (_, aux), _ = prob._compiled(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
         W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
                         "moment covariances at the starting values")
     optimizer, opts = _optimizer_options(optimizer, optimizer_options)
@@ -603,7 +626,8 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
     K3 = prob.X3.shape[1] if prob.supply else 0
     if prob.P:
         # compiled, not op by op: the eager Jacobian dispatched thousands of small programs
-        jac = jax.jit(jax.jacfwd(lambda th, d0: prob.raw_residuals(th, d0)[:2]))
+        jac = prob.program("demand residual jacobian", lambda: jax.jacfwd(
+            lambda th, d0: prob.raw_residuals(th, d0)[:2]))
         jac_d, jac_s = jac(jnp.asarray(theta), d_pad)
     else:
         jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
@@ -629,9 +653,10 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
         notes.append(f"share inversion failed in {int((~np.asarray(conv)).sum())} markets")
     costs = None
     if prob.supply:
-        _, costs = prob.tilde_costs(jnp.asarray(theta), d_pad,
-                                    theta[-1] if prob.alpha_in_theta else 0.0)
-        costs = np.asarray(costs)
+        # one kept program, not the markups op by op
+        costs_at = prob.program("demand costs", lambda: lambda th, d: prob.tilde_costs(
+            th, d, th[-1] if prob.alpha_in_theta else 0.0)[1])
+        costs = np.asarray(costs_at(jnp.asarray(theta), d_pad))
     if not converged:
         warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=3)
     return DemandResults(

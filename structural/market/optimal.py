@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from estimation.compilation import traced_jit
 from estimation.errors import NotConvergedWarning
 from structural.errors import MarketDataError
 from structural.market.demand import mixed_logit_shares
@@ -414,9 +415,10 @@ def _draw_errors(method: str, draws: int, seed: int | None, xi: np.ndarray,
     return np.asarray(xs), np.asarray(os_)
 
 
-def _realizations(results: DemandResults, expected_prices):
+def _realizations(results: DemandResults, expected_prices, keep: bool = True):
     """A compiled function of the (draws, N) error realizations returning the sums over draws of
-    prices, shares, ∂ξ/∂θ' and ∂ω/∂θ' (N, P), and whether every equilibrium converged."""
+    prices, shares, ∂ξ/∂θ' and ∂ω/∂θ' (N, P), and whether every equilibrium converged; kept
+    between runs (``keep=False``: plain ``jax.jit``, whose jaxpr shows the computation)."""
     prob = results.problem
     lay = prob.layout
     mask = prob.mask
@@ -480,7 +482,14 @@ def _realizations(results: DemandResults, expected_prices):
         acc, _ = jax.lax.scan(step, init, (xi_draws, omega_draws))
         return acc
 
-    return jax.jit(total)
+    if not keep:
+        return jax.jit(total)
+    # kept between runs, keyed by the problem and every estimate ``total`` closes over
+    key = ("optimal-instrument realizations", prob.program_key(), np.asarray(results.theta),
+           alpha, np.asarray(results.delta), np.asarray(results.xi),
+           None if expected_prices is None else np.asarray(expected_prices),
+           np.asarray(results.gamma) if prob.supply else None)
+    return traced_jit(total, key)
 
 
 def _pad(lay, x_long):

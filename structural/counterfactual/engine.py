@@ -40,7 +40,7 @@ no Python loop over scenarios or draws. A technology with its own solver (the SQ
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -798,7 +798,8 @@ PATH_MIN_Q = 4
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
-               n: int, block: int = BLOCK) -> dict[str, np.ndarray]:
+               n: int, block: int = BLOCK,
+               keep: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """Apply ``fn`` (a jitted vmap over :data:`BLOCK` lanes) to a batch of n lanes, block by
     block (the last block padded with copies of its last lane).
 
@@ -825,7 +826,10 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
         if mesh is not None:
             blk = shard_batch(blk, mesh)
         outs.append(fn(*blk, *shared))
-    return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]}
+    # Only the fields asked for (``keep``) are copied out and joined: a streamed sweep keeping
+    # two fields would otherwise move every field of every point through memory.
+    return {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in outs[0]
+            if keep is None or k in keep}
 
 
 @dataclass
@@ -869,11 +873,12 @@ def _flat_batch(theta: Mapping[str, Array], prices: Mapping[str, Array], Q: Arra
     K = len(next(iter(theta.values())))
     P = len(next(iter(prices.values())))
     nQ = len(Q)
-    th = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float64)[:, None, None], (K, P, nQ)).ravel()
+    # NumPy on the host: each jnp.broadcast_to here was a one-op program compiled every run.
+    th = {k: np.broadcast_to(np.asarray(v, np.float64)[:, None, None], (K, P, nQ)).ravel()
           for k, v in theta.items()}
-    pr = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float64)[None, :, None], (K, P, nQ)).ravel()
+    pr = {k: np.broadcast_to(np.asarray(v, np.float64)[None, :, None], (K, P, nQ)).ravel()
           for k, v in prices.items()}
-    q = jnp.broadcast_to(jnp.asarray(Q, jnp.float64)[None, None, :], (K, P, nQ)).ravel()
+    q = np.broadcast_to(np.asarray(Q, np.float64)[None, None, :], (K, P, nQ)).ravel()
     return th, pr, q, (K, P, nQ)
 
 
@@ -1027,18 +1032,32 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
 
 
 def solve_flat(tech, hyp: Hypothesis, th: Mapping[str, Array], pr: Mapping[str, Array],
-               q: Array, counts: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+               q: Array, counts: dict[str, int] | None = None,
+               fields: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """Solve one hypothesis on a flat batch (every array of the same length n); the number of
-    points re-solved by the fallback goes to ``counts[hyp.name]``."""
-    out = _in_blocks(batched_solver(tech, hyp), [th, pr, q], (), len(q))
+    points re-solved by the fallback goes to ``counts[hyp.name]``; ``fields``: the output fields
+    to return (default all)."""
+    out = _in_blocks(batched_solver(tech, hyp), [th, pr, q], (), len(q),
+                     keep=_kept(tech, hyp, fields))
     n = _fallback(tech, hyp, out, th, pr, lambda bad: np.asarray(q)[bad[0]])
     if n is not None and counts is not None:
         counts[hyp.name] = n
     return out
 
 
+def _kept(tech, hyp: Hypothesis, fields: Collection[str] | None) -> set[str] | None:
+    """The output fields a solve copies out: ``fields``, ``total`` and ``status``, and what the
+    re-solves of uncertified points read (the path's points, the optimised levers)."""
+    if fields is None:
+        return None
+    opt = _plan(tech, hyp)[1] if tech.own_solver(hyp) is None else []
+    return {*fields, "total", "status", PATH_X, PATH_X0, CONVERGED,
+            *(f"lever_{v}" for v in opt)}
+
+
 def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array],
-               prices: Mapping[str, Array], Q: Array) -> Solution:
+               prices: Mapping[str, Array], Q: Array, *,
+               fields: Collection[str] | None = None) -> Solution:
     """Solve every hypothesis on the (draws × prices × Q) grid, batched (vmap over lanes).
 
     Parameters
@@ -1048,6 +1067,8 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     theta : parameter name → array of K draws (K = 1 for published constants)
     prices : price field → array of P price points
     Q : lifetime queries, array of nQ values
+    fields : output fields to keep (default all; ``total`` and ``status`` always): a sweep that
+        keeps few fields copies only those out of each solved block
 
     Examples
     --------
@@ -1076,7 +1097,8 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
             lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
-                             (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH)
+                             (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH,
+                             keep=_kept(tech, hyp, fields))
             REFINED[hyp.name] = REFINED.get(hyp.name, 0) + _refine(
                 tech, hyp, out, lane_th, lane_pr,
                 lambda bad: np.asarray(Q, dtype=np.float64)[bad[1]])
@@ -1088,7 +1110,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
         else:
             if flat is None:
                 flat = _flat_batch(theta, prices, Q)[:3]
-            out = solve_flat(tech, hyp, *flat, counts=fallbacks)
+            out = solve_flat(tech, hyp, *flat, counts=fallbacks, fields=fields)
             values[hyp.name] = {k: v.reshape(shape) for k, v in out.items()}
     return Solution([h.name for h in hypotheses], np.asarray(Q, dtype=float), values, fallbacks)
 

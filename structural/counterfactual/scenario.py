@@ -845,7 +845,14 @@ def _match_levers(match: Any, base_levers: dict, params: dict) -> dict[str, floa
 def _match_target(z: dict, kind: str, params: dict, extra: dict) -> float:
     """Quality of the pipeline with levers z at the point values ``params``."""
     tech = M.PipelineTechnology(M.Target(kind, 0.0), **extra)
-    return float(tech.quality({k: np.float64(v) for k, v in z.items()}, params))
+    levers = {k: np.float64(v) for k, v in z.items()}
+
+    def quality(p: dict) -> Any:
+        return tech.quality(levers, p)
+
+    # One kept program (read back on a warm run), not a one-op program per step of the law.
+    p = {k: np.float64(v) for k, v in params.items()}
+    return float(traced_jit(quality, ("match target", quality))(p))
 
 
 def draw_targets(sc: Scenario, theta: Mapping[str, np.ndarray]) -> np.ndarray | None:

@@ -108,7 +108,7 @@ def solve_chunk(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, np.n
     worker (everything it takes and returns pickles)."""
     import structural  # noqa: F401  (float64 on in a fresh worker before any array is placed)
 
-    sol = solve_grid(tech, hypotheses, theta, prices, Q)
+    sol = solve_grid(tech, hypotheses, theta, prices, Q, fields=fields)
     out: dict[str, np.ndarray] = {}
     for i, h in enumerate(sol.hypotheses):
         for k, v in sol.values[h].items():

@@ -47,6 +47,26 @@ def test_chunked_same_bytes_as_one_call(single, tmp_path):
         np.testing.assert_array_equal(res.p_cheapest[h], p)
 
 
+def test_lean_fields_same_bytes(single, tmp_path):
+    """A sweep keeping two fields copies only those (and what the re-solves read) out of each
+    solved block: the same bytes as the whole solve's, and no other field in the chunks."""
+    from structural.counterfactual.engine import solve_grid
+
+    theta, prices, q = S.inputs()
+    lean = solve_grid(S.TECH, S.HYPS, theta, prices, q, fields=("total",))
+    for h in lean.hypotheses:
+        assert {"total", "status"} <= set(lean.values[h]) < set(k.split(":")[1] for k in single
+                                                                if k.startswith(f"{h}:"))
+        for k, v in lean.values[h].items():
+            assert np.array_equal(v, single[f"{h}:{k}"]), (h, k)
+    theta = {k: v[:128] for k, v in theta.items()}
+    res = stream.sweep(S.TECH, S.HYPS, theta, prices, q, tmp_path / "lean", chunk=128,
+                       fields=("total", "status"))
+    with np.load(res.chunk_path(0)) as f:
+        assert sorted(k for k in f.files if ":" in k) == ["0:status", "0:total", "1:status",
+                                                          "1:total"]
+
+
 def test_two_host_devices_same_bytes(single, tmp_path):
     """Sharded over two devices (a fresh process: XLA reads the device count at JAX's import)."""
     env = dict(os.environ)

@@ -209,8 +209,31 @@ def _first(mask: np.ndarray) -> int | None:
     return int(idx[0]) if idx.size else None
 
 
-def _missing_mask(raw: pd.Series) -> np.ndarray:
+def _distinct_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(codes, uniques)`` of a column whose present cells are all str (code -1 where missing),
+    else None.
+
+    A column of strings repeats few distinct values (model and provider names over weeks), so
+    the per-string work (strip, blank and boolean tests) is done once per distinct value and
+    spread back by the codes, instead of once per row. Only all-str columns: factorize counts
+    1, 1.0 and True as one value, which ``str`` tells apart.
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    codes, uniques = pd.factorize(values)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _by_code(codes: np.ndarray, per_unique: list, missing_value: object) -> np.ndarray:
+    """``per_unique[code]`` for every row; ``missing_value`` where the code is -1 (missing)."""
+    return np.array([*per_unique, missing_value], dtype=object)[codes]
+
+
+def _missing_mask(raw: pd.Series, strings: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     m = raw.isna().to_numpy()
+    if strings is not None:
+        codes, uniques = strings
+        return m | _by_code(codes, [not u.strip() for u in uniques], False).astype(bool)
     if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         s = raw.astype("string").str.strip()
         m = m | (s == "").fillna(False).to_numpy(dtype=bool)
@@ -219,7 +242,11 @@ def _missing_mask(raw: pd.Series) -> np.ndarray:
 
 def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) -> pd.Series:
     """Convert one column to its declared kind, raising on the first unconvertible value."""
-    missing = _missing_mask(raw)
+    values = raw.to_numpy(dtype=object)
+    strings = None
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+        strings = _distinct_strings(values)
+    missing = _missing_mask(raw, strings)
     if not col.nullable:
         pos = _first(missing)
         if pos is not None:
@@ -229,7 +256,6 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
                 col,
                 _row_msg(pos, raw.iloc[pos], col, "missing value (not nullable)"),
             )
-    values = raw.to_numpy(dtype=object)
     if col.kind in ("float", "int"):
         num = pd.to_numeric(raw.where(~missing), errors="coerce")
         bad = num.isna().to_numpy() & ~missing
@@ -258,6 +284,16 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(raw.dtype) and not col.nullable:
             return raw.astype(bool)
+        if strings is not None:
+            codes, uniques = strings
+            low = [u.strip().lower() for u in uniques]
+            flags = _by_code(codes, [True if w in _TRUE else False if w in _FALSE else None
+                                     for w in low], None)
+            pos = _first(np.equal(flags, None) & ~missing)
+            if pos is not None:
+                raise _fail(schema, source, col, _row_msg(pos, values[pos], col, "not a boolean"))
+            flags[missing] = pd.NA
+            return pd.Series(flags, index=raw.index, dtype="boolean" if col.nullable else bool)
         out = []
         for pos, v in enumerate(values):
             if missing[pos]:
@@ -286,7 +322,12 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
             raise _fail(schema, source, col, _row_msg(pos, values[pos], col, "not a date"))
         return out.astype("datetime64[ns]")
     # str: strip surrounding blanks; missing stays NaN (only reachable when nullable)
-    out = [np.nan if missing[pos] else str(v).strip() for pos, v in enumerate(values)]
+    if strings is not None:
+        codes, uniques = strings
+        out = _by_code(codes, [u.strip() for u in uniques], np.nan)
+        out[missing] = np.nan
+    else:
+        out = [np.nan if missing[pos] else str(v).strip() for pos, v in enumerate(values)]
     return pd.Series(out, index=raw.index, dtype="str")
 
 

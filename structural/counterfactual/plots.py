@@ -1,18 +1,33 @@
-"""Plots of a counterfactual (matplotlib, non-interactive Agg backend)."""
+"""Plots of a counterfactual (matplotlib Figures on the Agg canvas, without pyplot).
+
+matplotlib is imported only when a figure is drawn: a command that draws nothing (most of them)
+does not pay its import, and pyplot's backend machinery is never loaded.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 # The public API is the package's: run(out=...) draws these figures.
 __all__: list[str] = []
+
+
+def _axes(figsize: tuple[float, float]):
+    """A new Figure on the Agg canvas and its one Axes (what ``pyplot.subplots`` gives, without
+    pyplot's figure manager; the same rcParams, so the same PNG bytes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Path, title: str,
@@ -20,7 +35,7 @@ def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Pat
     """Total cost against lifetime queries per hypothesis (price point 0): the point estimate,
     the draws' 95% band, and break-even markers with their interval."""
     df = costs[costs["price_point"] == 0]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = _axes(figsize=(7.5, 4.8))
     for i, (h, g) in enumerate(df.groupby("hypothesis", sort=False)):
         color = f"C{i}"
         ok = np.isfinite(g["total"]) & (g["Q"] > 0)
@@ -46,17 +61,16 @@ def plot_cost_vs_queries(costs: pd.DataFrame, breakeven: pd.DataFrame, path: Pat
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
-def cost_shares_figure(shares: pd.DataFrame, title: str) -> plt.Figure:
+def cost_shares_figure(shares: pd.DataFrame, title: str) -> Figure:
     """Share of total cost by stage, one stacked bar per hypothesis, at the table's Q (the
     scenario's reference lifetime queries, said in the axis label)."""
     piv = shares.pivot(index="hypothesis", columns="stage", values="share").fillna(0.0)
     piv = piv.loc[list(dict.fromkeys(shares["hypothesis"]))]
     piv = piv.loc[:, (piv > 0).any(axis=0)]     # stages no hypothesis pays for add only clutter
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.6 * len(piv)))
+    fig, ax = _axes(figsize=(8.5, 1.2 + 0.6 * len(piv)))
     left = np.zeros(len(piv))
     for i, stage in enumerate(piv.columns):
         ax.barh(piv.index, piv[stage], left=left, color=f"C{i}", label=stage)
@@ -81,14 +95,14 @@ STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "x")
 
 
-def probability_cheapest_figure(costs: pd.DataFrame, title: str) -> plt.Figure:
+def probability_cheapest_figure(costs: pd.DataFrame, title: str) -> Figure:
     """Probability over parameter draws that each hypothesis is the cheapest, against Q.
 
     The lines often coincide (one at P = 1, another at 0), so each hypothesis has its own line
     style and marker and a slightly thinner line drawn over the first; the legend sits below the
     axes, off the P = 0 and P = 1 lines."""
     df = costs[costs["price_point"] == 0]
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    fig, ax = _axes(figsize=(7.5, 4.4))
     groups = list(df.groupby("hypothesis", sort=False))
     for i, (h, g) in enumerate(groups):
         ax.plot(g["Q"], g["p_cheapest"], color=f"C{i}", label=h, lw=max(3.0 - 0.7 * i, 1.0),
@@ -114,7 +128,7 @@ def plot_probability_cheapest(costs: pd.DataFrame, path: Path, title: str) -> Pa
 def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
     """Adversary's expected cost against the guarded API's per-attempt success probability, with
     the open-weights fine-tuning route as a horizontal line."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = _axes(figsize=(7.5, 4.5))
     ax.plot(sweep["p_success"], sweep["api_cost"], lw=2, label="guarded API (repeated attempts)")
     ax.plot(sweep["p_success"], sweep["open_weights_cost"], lw=2, ls="--",
             label="open weights (fine-tune guardrail away)")
@@ -128,7 +142,7 @@ def plot_guardrail_costs(sweep: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def _finish(fig, ax, path: Path, title: str) -> Path:
-    """Title, legend and grid; save at 110 dpi and close (every plot here ends the same way)."""
+    """Title, legend and grid; save at 110 dpi (every plot here ends the same way)."""
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
@@ -136,8 +150,7 @@ def _finish(fig, ax, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """Save at 110 dpi (the legend outside the axes included) and close."""
+def _save(fig: Figure, path: Path) -> Path:
+    """Save at 110 dpi (the legend outside the axes included)."""
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path

@@ -117,3 +117,39 @@ def test_loaders_never_read_raw_sources() -> None:
             continue
         text = path.read_text()
         assert "shared/sources" not in text and "read_json(" not in text, path.name
+
+
+def _repeated_strings() -> pd.DataFrame:
+    """A toy table of 300 rows whose string columns repeat few values, padded and blank."""
+    df = pd.concat([_toy()] * 100, ignore_index=True)
+    df["name"] = [f" m{i} " for i in range(len(df))]
+    df["open"] = [" Yes", "n", None, "T ", "0", "FALSE"] * 50
+    df["flag"] = ["true", " no "] * 150
+    df["note"] = [" x", "", "  ", None, "y z "] * 60
+    return df
+
+
+def test_distinct_string_work_equals_the_per_row_work(monkeypatch) -> None:
+    """Strings are stripped and tested once per distinct value (pandas.factorize); the result
+    and every error message equal the per-row conversion's."""
+    import data.schema as schema
+
+    bad = {"flag": ["true", "maybe"] * 150, "name": [" m ", "\t"] * 150,
+           "day": ["2021-01-02", "2021-13-45"] * 150}
+    fast = validate(_repeated_strings(), SCHEMA)
+    fast_errors = {c: _error(_repeated_strings().assign(**{c: v})) for c, v in bad.items()}
+    monkeypatch.setattr(schema, "_distinct_strings", lambda values: None)
+    pd.testing.assert_frame_equal(fast, validate(_repeated_strings(), SCHEMA))
+    assert fast["open"].tolist()[:6] == [True, False, pd.NA, True, False, False]
+    assert fast["note"].isna().tolist()[:5] == [False, True, True, True, False]
+    assert fast["note"].iloc[4] == "y z" and fast["name"].iloc[0] == "m0"
+    for c, v in bad.items():
+        assert _error(_repeated_strings().assign(**{c: v})) == fast_errors[c]
+    assert "row 1 (0-based) has 'maybe': not a boolean" in fast_errors["flag"]
+    assert "row 1 (0-based) has '\\t': missing value" in fast_errors["name"]
+
+
+def test_mixed_object_columns_take_the_per_row_path() -> None:
+    # factorize would count 1, 1.0 and True as one value; str() tells them apart
+    df = _toy().assign(note=pd.Series([1, 1.0, True], dtype=object))
+    assert validate(df, SCHEMA)["note"].tolist() == ["1", "1.0", "True"]

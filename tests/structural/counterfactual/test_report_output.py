@@ -61,26 +61,20 @@ def _costs() -> pd.DataFrame:
 
 def test_probability_cheapest_legend_is_off_the_lines_and_lines_differ():
     fig = plots.probability_cheapest_figure(_costs(), "title")
-    try:
-        ax = fig.axes[0]
-        fig.canvas.draw()
-        legend = ax.get_legend().get_window_extent()
-        assert legend.y1 <= ax.get_window_extent().y0  # below the axes, not on P = 1 or 0
-        lines = ax.get_lines()
-        styles = {(ln.get_linestyle(), ln.get_marker()) for ln in lines}
-        assert len(lines) == 3 and len(styles) == 3  # coinciding lines stay visible
-    finally:
-        plots.plt.close(fig)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 <= ax.get_window_extent().y0  # below the axes, not on P = 1 or 0
+    lines = ax.get_lines()
+    styles = {(ln.get_linestyle(), ln.get_marker()) for ln in lines}
+    assert len(lines) == 3 and len(styles) == 3  # coinciding lines stay visible
 
 
 def test_cost_shares_says_at_which_Q():
     shares = pd.DataFrame([{"hypothesis": h, "Q": 1e9, "stage": s, "cost": 1.0, "share": 0.5}
                            for h in ("a", "b") for s in ("pretrain", "decode")])
     fig = plots.cost_shares_figure(shares, "title")
-    try:
-        assert "at Q = 1e+09 lifetime queries" in fig.axes[0].get_xlabel()
-    finally:
-        plots.plt.close(fig)
+    assert "at Q = 1e+09 lifetime queries" in fig.axes[0].get_xlabel()
 
 
 @pytest.mark.parametrize("name", ["probability_cheapest.png", "cost_shares.png"])

@@ -38,6 +38,8 @@ Examples
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,11 +101,18 @@ def _cached(name: str, compute: Callable[[], tuple[dict, pd.DataFrame]]) -> tupl
         point = table.iloc[0].to_dict()
         return {k: float(v) for k, v in point.items()}, table.iloc[1:].reset_index(drop=True)
     point, draws = compute()
+    # Written beside and moved into place: another process (a second command, a parallel test
+    # worker) that finds the file finds it whole, never half-written.
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        pd.concat([pd.DataFrame([point]), draws], ignore_index=True).to_csv(path, index=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", newline="") as fh:
+            pd.concat([pd.DataFrame([point]), draws], ignore_index=True).to_csv(fh, index=False)
+        os.replace(tmp, path)
     except OSError:   # a read-only home: refit next time
-        pass
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
     return point, draws
 
 

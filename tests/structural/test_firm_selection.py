@@ -69,7 +69,7 @@ def test_verifier_success_is_below_the_oracle_and_priced(sol):
     assert "verify" not in oracle.stage_dollars and float(sol.stage_dollars["verify"]) > 0
 
 
-def test_derivatives_of_the_optimum_match_finite_differences():
+def test_derivatives_of_the_optimum_match_finite_differences(sol):
     """jax.grad of the optimal cost in the target (the shadow price) and in the verifier's
     false-positive rate (implicit-function rule) against central differences."""
     def cost(t, fpr):
@@ -84,7 +84,6 @@ def test_derivatives_of_the_optimum_match_finite_differences():
     assert float(g_t) > 0 and float(g_f) > 0      # a higher target or a worse verifier costs
     assert float(g_t) == pytest.approx(fd_t, rel=1e-4)
     assert float(g_f) == pytest.approx(fd_f, rel=1e-4)
-    sol = firm.solve(("k",), Z, THETA, Q, TARGET, quality="success", selection="verifier")
     assert float(sol.shadow_price) == pytest.approx(float(g_t), rel=1e-6)
 
 

@@ -109,8 +109,15 @@ def beta_binomial_logpmf(s: Array, n: Array, a: Array, b: Array) -> Array:
     """log P(s successes in n samples) under the beta-binomial with shapes (a, b)."""
     s = jnp.asarray(s, jnp.float64)
     n = jnp.asarray(n, jnp.float64)
-    log_choose = gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(n - s + 1.0)
-    return log_choose + log_beta(s + a, n - s + b) - log_beta(a, b)
+    s, n, a, b = jnp.broadcast_arrays(s, n, a, b)
+    # The nine log-gammas of log C(n, s) + log B(s + a, n − s + b) − log B(a, b) (the same
+    # arguments and order of sums as log_beta's) by one gammaln call on their stack: a fit's
+    # Hessian then holds one copy of digamma's and trigamma's series, not nine (XLA compiles the
+    # task-success fit's programs in about two thirds of the CPU time; same values to rounding).
+    u, v = s + a, n - s + b
+    g = gammaln(jnp.stack([n + 1.0, s + 1.0, n - s + 1.0, u, v, u + v, a, b, a + b]))
+    log_choose = g[0] - g[1] - g[2]
+    return log_choose + (g[3] + g[4] - g[5]) - (g[6] + g[7] - g[8])
 
 
 def beta_binomial_loglik(params: dict[str, Array], data: dict[str, Array]) -> Array:

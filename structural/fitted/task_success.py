@@ -206,8 +206,9 @@ def make_contributions(tasks: tuple[str, ...]):
         tau = se / jnp.sqrt(2.0 * (d["questions"] - 1.0))
         hi = (d["stderr"] + SE_ROUNDING - se) / tau
         lo = (jnp.maximum(d["stderr"] - SE_ROUNDING, 0.0) - se) / tau
-        log_hi = log_ndtr(hi)
-        se_ll = log_hi + jnp.log(-jnp.expm1(log_ndtr(lo) - log_hi))
+        # one log_ndtr on the stacked bounds: one copy of its series in the Hessian's program
+        log_hi, log_lo = log_ndtr(jnp.stack([hi, lo]))
+        se_ll = log_hi + jnp.log(-jnp.expm1(log_lo - log_hi))
         return acc + jnp.where(inner, se_ll, 0.0)
 
     return contributions

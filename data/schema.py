@@ -13,7 +13,9 @@ silently fitted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -256,62 +258,11 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
                 col,
                 _row_msg(pos, raw.iloc[pos], col, "missing value (not nullable)"),
             )
+    fail = partial(_fail, schema, source, col)
     if col.kind in ("float", "int"):
-        num = pd.to_numeric(raw.where(~missing), errors="coerce")
-        bad = num.isna().to_numpy() & ~missing
-        pos = _first(bad)
-        if pos is not None:
-            raise _fail(schema, source, col, _row_msg(pos, values[pos], col, "not a number"))
-        arr = num.to_numpy(dtype=float)
-        pos = _first(~np.isfinite(arr) & ~missing)
-        if pos is not None:
-            raise _fail(schema, source, col, _row_msg(pos, arr[pos], col, "not finite"))
-        pos = _first((np.abs(arr) > LARGEST) & ~missing)
-        if pos is not None:
-            raise _fail(schema, source, col, _row_msg(
-                pos, arr[pos], col, f"beyond {LARGEST:g}, too large to compute with"))
-        if col.kind == "int":
-            pos = _first((arr != np.round(arr)) & ~missing)
-            if pos is not None:
-                raise _fail(schema, source, col, _row_msg(pos, arr[pos], col, "not an integer"))
-            out = (
-                pd.Series(arr, index=raw.index).round().astype("Int64" if col.nullable else "int64")
-            )
-            if col.nullable:
-                out[missing] = pd.NA
-            return out
-        return pd.Series(arr, index=raw.index, dtype="float64")
+        return _to_number(raw, values, missing, col, fail)
     if col.kind == "bool":
-        if pd.api.types.is_bool_dtype(raw.dtype) and not col.nullable:
-            return raw.astype(bool)
-        if strings is not None:
-            codes, uniques = strings
-            low = [u.strip().lower() for u in uniques]
-            flags = _by_code(codes, [True if w in _TRUE else False if w in _FALSE else None
-                                     for w in low], None)
-            pos = _first(np.equal(flags, None) & ~missing)
-            if pos is not None:
-                raise _fail(schema, source, col, _row_msg(pos, values[pos], col, "not a boolean"))
-            flags[missing] = pd.NA
-            return pd.Series(flags, index=raw.index, dtype="boolean" if col.nullable else bool)
-        out = []
-        for pos, v in enumerate(values):
-            if missing[pos]:
-                out.append(pd.NA)
-                continue
-            if isinstance(v, bool | np.bool_):
-                out.append(bool(v))
-                continue
-            s = str(v).strip().lower()
-            if isinstance(v, float | int | np.integer | np.floating) and v in (0, 1):
-                out.append(bool(v))
-            elif s in _TRUE:
-                out.append(True)
-            elif s in _FALSE:
-                out.append(False)
-            else:
-                raise _fail(schema, source, col, _row_msg(pos, v, col, "not a boolean"))
-        return pd.Series(out, index=raw.index, dtype="boolean" if col.nullable else bool)
+        return _to_bool(raw, values, missing, strings, col, fail)
     if col.kind == "date":
         if pd.api.types.is_datetime64_any_dtype(raw.dtype):
             return raw.astype("datetime64[ns]")
@@ -319,7 +270,7 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
         bad = out.isna().to_numpy() & ~missing
         pos = _first(bad)
         if pos is not None:
-            raise _fail(schema, source, col, _row_msg(pos, values[pos], col, "not a date"))
+            raise fail(_row_msg(pos, values[pos], col, "not a date"))
         return out.astype("datetime64[ns]")
     # str: strip surrounding blanks; missing stays NaN (only reachable when nullable)
     if strings is not None:
@@ -329,6 +280,67 @@ def _convert(raw: pd.Series, col: Column, schema: Schema, source: str | None) ->
     else:
         out = [np.nan if missing[pos] else str(v).strip() for pos, v in enumerate(values)]
     return pd.Series(out, index=raw.index, dtype="str")
+
+
+def _to_number(raw: pd.Series, values: np.ndarray, missing: np.ndarray, col: Column,
+               fail: Callable[[str], Exception]) -> pd.Series:
+    """A float or int column: numeric, finite, within ``LARGEST``, integral for ints."""
+    num = pd.to_numeric(raw.where(~missing), errors="coerce")
+    bad = num.isna().to_numpy() & ~missing
+    pos = _first(bad)
+    if pos is not None:
+        raise fail(_row_msg(pos, values[pos], col, "not a number"))
+    arr = num.to_numpy(dtype=float)
+    pos = _first(~np.isfinite(arr) & ~missing)
+    if pos is not None:
+        raise fail(_row_msg(pos, arr[pos], col, "not finite"))
+    pos = _first((np.abs(arr) > LARGEST) & ~missing)
+    if pos is not None:
+        raise fail(_row_msg(pos, arr[pos], col, f"beyond {LARGEST:g}, too large to compute with"))
+    if col.kind == "int":
+        pos = _first((arr != np.round(arr)) & ~missing)
+        if pos is not None:
+            raise fail(_row_msg(pos, arr[pos], col, "not an integer"))
+        out = pd.Series(arr, index=raw.index).round().astype("Int64" if col.nullable else "int64")
+        if col.nullable:
+            out[missing] = pd.NA
+        return out
+    return pd.Series(arr, index=raw.index, dtype="float64")
+
+
+def _to_bool(raw: pd.Series, values: np.ndarray, missing: np.ndarray, strings, col: Column,
+             fail: Callable[[str], Exception]) -> pd.Series:
+    """A boolean column: true/false words (once per distinct string), 0/1 numbers, bools."""
+    if pd.api.types.is_bool_dtype(raw.dtype) and not col.nullable:
+        return raw.astype(bool)
+    if strings is not None:
+        codes, uniques = strings
+        low = [u.strip().lower() for u in uniques]
+        flags = _by_code(codes, [True if w in _TRUE else False if w in _FALSE else None
+                                 for w in low], None)
+        pos = _first(np.equal(flags, None) & ~missing)
+        if pos is not None:
+            raise fail(_row_msg(pos, values[pos], col, "not a boolean"))
+        flags[missing] = pd.NA
+        return pd.Series(flags, index=raw.index, dtype="boolean" if col.nullable else bool)
+    out = []
+    for pos, v in enumerate(values):
+        if missing[pos]:
+            out.append(pd.NA)
+            continue
+        if isinstance(v, bool | np.bool_):
+            out.append(bool(v))
+            continue
+        s = str(v).strip().lower()
+        if isinstance(v, float | int | np.integer | np.floating) and v in (0, 1):
+            out.append(bool(v))
+        elif s in _TRUE:
+            out.append(True)
+        elif s in _FALSE:
+            out.append(False)
+        else:
+            raise fail(_row_msg(pos, v, col, "not a boolean"))
+    return pd.Series(out, index=raw.index, dtype="boolean" if col.nullable else bool)
 
 
 def _check_range(series: pd.Series, col: Column, schema: Schema, source: str | None) -> None:

@@ -8,6 +8,7 @@ and, for linear IV, the first-stage diagnostics.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,8 +108,19 @@ class GMMResults:
 
     @property
     def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index,
-                         name="std_err")
+        """Standard errors, ``sqrt(diag(cov))``. A variance that is zero in exact arithmetic (a
+        dummy fitting one observation exactly under HC1 or clustering) can come out a few ulps
+        below zero: such rounding is read as 0; a clearly negative variance is NaN and warned."""
+        var = np.diag(self.cov.to_numpy()).copy()
+        scale = float(np.max(np.abs(var), initial=0.0))
+        var[(var < 0) & (var >= -64 * np.finfo(float).eps * scale)] = 0.0
+        if (var < 0).any():
+            bad = list(self.params.index[var < 0])
+            warnings.warn(f"negative variance for {bad}: their standard errors are NaN",
+                          RuntimeWarning, stacklevel=2)
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(var)
+        return pd.Series(se, index=self.params.index, name="std_err")
 
     @property
     def tvalues(self) -> pd.Series:

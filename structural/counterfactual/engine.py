@@ -1060,6 +1060,8 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
                fields: Collection[str] | None = None) -> Solution:
     """Solve every hypothesis on the (draws × prices × Q) grid, batched (vmap over lanes).
 
+    A sweep that keeps few ``fields`` copies only those out of each solved block.
+
     Parameters
     ----------
     tech : technology (see :mod:`structural.counterfactual.model`)
@@ -1067,8 +1069,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
     theta : parameter name → array of K draws (K = 1 for published constants)
     prices : price field → array of P price points
     Q : lifetime queries, array of nQ values
-    fields : output fields to keep (default all; ``total`` and ``status`` always): a sweep that
-        keeps few fields copies only those out of each solved block
+    fields : output fields to keep, default all (``total`` and ``status`` are always kept)
 
     Examples
     --------

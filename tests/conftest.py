@@ -4,8 +4,11 @@ programs are released before the process runs out of memory mappings."""
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,19 @@ def _release_compiled_programs():
     if jax is not None and _mapped_regions() > _MAP_BUDGET:
         jax.clear_caches()
         gc.collect()
+
+
+@pytest.fixture
+def second_process(tmp_path: Path) -> Callable[[str], tuple[dict, dict]]:
+    """Run a script in two fresh Python processes sharing one new compilation cache: the first
+    traces and compiles, the second should read the kept programs back. The script prints a JSON
+    object as its last line; both objects are returned, parsed."""
+    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+
+    def run(script: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    return lambda script: (run(script), run(script))

@@ -111,23 +111,11 @@ print(json.dumps({"compiled": (compile_stats() - before).compiled, "traced": tra
 """
 
 
-def test_the_check_is_read_back_by_a_second_process_without_compiling(tmp_path):
+def test_the_check_is_read_back_by_a_second_process_without_compiling(second_process):
     """The derivative check runs at every fit with supplied derivatives: its two programs (the
     supplied derivatives and JAX's nested forward mode) are kept traced under the model's key,
     so a later process neither traces nor compiles them."""
-    import json
-    import os
-    import subprocess
-    import sys
 
-    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
-
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True,
-                             text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(), run()
+    first, second = second_process(CHECK)
     assert first["traced"]["written"] == 2 and first["compiled"] == 2
     assert second["traced"]["loaded"] == 2 and second["compiled"] == 0

@@ -38,11 +38,7 @@ def test_kept_programs_equal_the_formulas_operation_by_operation():
                                rtol=1e-13)
 
 
-def test_a_second_process_compiles_none_of_the_kept_programs(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
+def test_a_second_process_compiles_none_of_the_kept_programs(second_process):
 
     code = ("import json\nfrom papers import sardana2023 as s\n"
             "from estimation.compilation import compile_stats, traced_programs\n"
@@ -51,15 +47,7 @@ def test_a_second_process_compiles_none_of_the_kept_programs(tmp_path):
             "n = s._direct_optimum(2.0)\n"
             "print(json.dumps({'n': n, 'compiled': compile_stats().compiled, "
             "'traced': traced_programs()}))")
-    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
-
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(), run()
+    first, second = second_process(code)
     assert first["traced"]["written"] == 2 and first["compiled"] >= 2
     assert second["traced"]["loaded"] == 2 and second["compiled"] == 0
     assert second["n"] == first["n"]

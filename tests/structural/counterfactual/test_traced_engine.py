@@ -5,11 +5,6 @@ technologies apart."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from estimation.compilation import fingerprint
 from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, engine
 
@@ -33,16 +28,8 @@ print(json.dumps({"totals": [sol.total(h).tolist() for h in sol.hypotheses],
 """
 
 
-def test_second_process_reads_the_solvers_back_with_the_same_numbers(tmp_path):
-    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
-
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", SOLVE], env=env, capture_output=True,
-                             text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(), run()
+def test_second_process_reads_the_solvers_back_with_the_same_numbers(second_process):
+    first, second = second_process(SOLVE)
     # a solver per hypothesis (the break-even's re-solves reuse them)
     assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
     assert second["traced"]["loaded"] == first["traced"]["written"]

@@ -6,10 +6,6 @@ object of unknown state) leaves the program traced as before."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from functools import partial
 
 import jax
@@ -37,16 +33,9 @@ print(json.dumps({"params": res.params.to_numpy().tolist(), "bse": res.bse.to_nu
 """
 
 
-def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp_path):
-    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
-
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", FIT], env=env, capture_output=True,
-                             text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(), run()
+def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp_path,
+                                                                           second_process):
+    first, second = second_process(FIT)
     # the single-start fit (one program) and the decline's delta method
     assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
     assert second["traced"] == {"loaded": first["traced"]["written"], "written": 0, "unkept": 0}

@@ -5,11 +5,6 @@ the faster paths give the numbers of the old ones."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,16 +29,8 @@ print(json.dumps({"p": solved["p"].tolist(), "dcs": solved["dcs"].tolist(),
 """
 
 
-def test_second_process_reads_the_market_programs_back_with_the_same_numbers(tmp_path):
-    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
-
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", SOLVE], env=env, capture_output=True,
-                             text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    first, second = run(), run()
+def test_second_process_reads_the_market_programs_back_with_the_same_numbers(second_process):
+    first, second = second_process(SOLVE)
     # the roofline cost, the draws of the fit and the equilibria over draws
     assert first["traced"]["written"] >= 3 and first["traced"]["loaded"] == 0
     assert first["traced"].get("unkept", 0) == 0  # every program could be keyed and exported

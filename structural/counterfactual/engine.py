@@ -12,8 +12,8 @@ a coarse grid brackets the optimum, Newton steps inside the bracket), two by pro
 the lever bounds (Bertsekas 1982; an Armijo line search, a KKT test at the end); along an
 increasing Q grid each Q starts from the optimum extrapolated from the previous ones
 (continuation), so a point costs two or three Newton steps. With two levers the path takes a
-fixed number of Newton steps per Q (no line search, no loop: every lane of a block runs the same
-code) from the optimum's Taylor prediction, its tangent du/dlog Q by the implicit-function
+fixed number of Newton steps per Q (no line search, no test between them: each lane of a block runs
+the same code) from the optimum's Taylor prediction, its tangent du/dlog Q by the implicit-function
 theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated in one pass), and
 certifies each point by the KKT test and descent from its start; the points it does not certify
 are gathered and re-solved by more steps, then by the line-searched Newton (:func:`_refine`).
@@ -576,7 +576,9 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
     """One point of a two-lever path: ``iters`` projected Newton steps (:func:`_newton_steps`)
     on C(u) = F(u) + Q·V(u) (``fv(u) -> ((F, V), out)``, :meth:`_Problem.split`) from
     ``start``, with no line search and no test of convergence between them, so that every lane
-    of a block runs the same straight-line code (unrolled: XLA fuses across the steps).
+    of a block runs the same code (a ``fori_loop`` of fixed length: one copy of the step in the
+    compiled program, not ``iters``, which made the path's programs several times larger to
+    compile and to load).
 
     Returns (u, the start's cost (inf where the target is out of reach there), whether the
     last step passed the KKT test at :data:`PATH2_TOL`, du/dlog Q). The last is the optimum's
@@ -586,21 +588,24 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
     hands it on (:func:`_refine`)."""
     weights = jnp.stack([jnp.ones_like(Q), Q])
     x = jnp.clip(start, lo, hi)
-    c0 = kkt = tangent = None
-    for _ in range(iters):
+
+    def step(i, s):
+        x, c0, _, _ = s
         c2, g2, H2, out = _derivatives2(fv, x, aux=True)
         H = H2 @ weights
         g = g2 @ weights
-        if c0 is None:
-            c = c2 @ weights
-            c0 = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
+        c = c2 @ weights
+        c0 = jnp.where(i == 0, jnp.where(out | ~jnp.isfinite(c), jnp.inf, c), c0)
         step, _, kkt, finite = _newton_steps(x, g, H, lo, hi, PATH2_TOL)
         free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
         both = free[:, None] & free[None, :]
         tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)),
                              jnp.where(free, Q * g2[:, 1], 0.0))
         tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
-        x = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
+        return jnp.where(finite, jnp.clip(x + step, lo, hi), x), c0, kkt, tangent
+
+    init = (x, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(False), jnp.zeros_like(x))
+    x, c0, kkt, tangent = jax.lax.fori_loop(0, iters, step, init)
     return x, c0, kkt & jnp.isfinite(c0), tangent
 
 
@@ -645,7 +650,6 @@ def _derivatives2(fun: Callable, u: Array, aux: bool = False):
     value), the symmetric Hessian's three distinct entries; the forward Jacobian of the gradient
     computes four (the mixed one twice) and costs almost twice as much on the pipeline. A
     vector value (F, V) gives a gradient and Hessian per component (trailing axis)."""
-    eye = jnp.asarray(_EYE2)
 
     def second(a, b):
         def first(t):
@@ -654,12 +658,15 @@ def _derivatives2(fun: Callable, u: Array, aux: bool = False):
         d, dd, (c, out) = jax.jvp(first, (u,), (b,), has_aux=True)
         return c, d, dd, out
 
-    c, g0, h00, out = second(eye[0], eye[0])
-    _, g1, h11, _ = second(eye[1], eye[1])
-    _, _, h01, _ = second(eye[0], eye[1])
+    # The three directions (e₀, e₀), (e₁, e₁), (e₀, e₁) as one vmap: one copy of the cost's
+    # second-order derivative in the compiled program instead of three (the value, which does
+    # not depend on the directions, is computed once either way).
+    c, d, dd, out = jax.vmap(second)(jnp.asarray(_EYE2[[0, 1, 0]]),
+                                     jnp.asarray(_EYE2[[0, 1, 1]]))
     # Materialise the six numbers: without the barrier XLA fuses the whole derivative
     # computation into each of their consumers, recomputing it several times per iteration.
-    k = _barrier(jnp.stack([c, g0, g1, h00, h01, h11]))
+    k = _barrier(jnp.stack([c[0], d[0], d[1], dd[0], dd[2], dd[1]]))
+    out = out[0]
     res = (k[0], k[1:3], jnp.stack([k[3:5], k[4:6]]))
     return (*res, out) if aux else res
 
@@ -789,6 +796,11 @@ BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a wh
 #: Points per call of the re-solves of a path's uncertified points (:func:`_refine`): a call
 #: costs about a millisecond whatever its size, as much as solving a thousand points.
 BLOCK_REFINE = 1024
+#: Points per call of the nested-bisection fallback (:func:`_fallback`): a run sends it a few
+#: points at a time (18 of the 11,658 of a default sweep, a handful per break-even step), and a
+#: lane costs the same whether it is padding or not, so a block of 64 spent ~90% of this
+#: solver's time on padding.
+BLOCK_NESTED = 8
 #: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
 #: (the grid is its shared argument) and costs more to compile than the point solver, which the
 #: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
@@ -1025,7 +1037,7 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
         bad = tuple(b[~ok] for b in bad)
     n = len(bad[0])
     if n:
-        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n)
+        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n, BLOCK_NESTED)
         for k, v in out.items():
             v[bad] = fix[k]
     return n

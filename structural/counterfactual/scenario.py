@@ -39,6 +39,7 @@ optional; see ``structural/examples/scenarios/`` for complete files)::
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tomllib
 from collections.abc import Mapping
@@ -899,7 +900,21 @@ def best_attainable(sc: Scenario, hyp: Hypothesis) -> float:
     for lv in hyp.free:
         z[lv] = np.float64(hyp.bounds.get(lv, tech.bounds[lv])[1])
     params = {k: np.float64(v) for k, v in point_parameters(sc).items()}
-    return float(tech.quality(z, params))
+    return float(_lever_quality(tech)(z, params))
+
+
+def _lever_quality(tech: Any) -> Any:
+    """``tech.quality(levers, params)`` as one kept program (:func:`traced_jit`, keyed by the
+    technology without its target value), shared by every hypothesis with the same levers:
+    evaluated op by op it compiled (or read back) seventeen one-op programs every run."""
+    if not dataclasses.is_dataclass(tech):   # a user's technology: evaluated as it is
+        return tech.quality
+    key = dataclasses.replace(tech, target=type(tech.target)(tech.target.kind, 0.0))
+
+    def quality(z: dict, p: dict) -> Any:
+        return tech.quality(z, p)
+
+    return traced_jit(quality, ("lever quality", key))
 
 
 def point_parameters(sc: Scenario) -> dict[str, float]:

@@ -67,6 +67,7 @@ def fit(
     name: str = "model",
     scheduler: Any = None,
     rows: int | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> Results:
     r"""Estimate a model by maximum likelihood or M-estimation.
 
@@ -125,6 +126,12 @@ def fit(
         last row; nothing reported changes). Fits of one model on datasets of different
         lengths given the same ``rows`` share one bucket and so compile once, not once per
         bucket (:func:`estimation.objective.padded_rows`).
+    fixed : dict, optional
+        Parameters of ``params`` held at these values (user's scale) instead of estimated; they
+        are left out of the results. One Newton start, no bootstrap, ``model`` only (not
+        ``residuals``). The held set is data of the compiled program, not part of it, so fits
+        of one model and parameter list that hold different parameters (a benchmark absent
+        from a subsample, say) compile once.
 
     Examples
     --------
@@ -163,6 +170,9 @@ def fit(
             raise SpecificationError(
                 f"clusters has shape {clusters.shape}; expected ({obj.nobs},)")
 
+    free = None
+    if fixed:
+        start, free = _held(obj, fixed, start, method, bootstrap)
     x0 = obj.spec.starts_array(start)
     theta0 = obj.spec.to_internal(x0, what="start")
     # One start, or a few, run through one compiled program that checks its start on the way
@@ -176,7 +186,10 @@ def fit(
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
     outer, scores = cov_type in OUTER_COVS, cov_type not in (*OUTER_COVS, "hessian")
-    if one:
+    if one and free is not None:
+        est = _one_newton_estimate(obj, theta0[0], options, outer, scores, free)
+        obj, est = _without_held(obj, est, fixed, free)
+    elif one:
         est = _one_newton_estimate(obj, theta0[0], options, outer, scores)
     elif few:
         est = _few_newton_estimate(obj, x0, theta0, options, outer, scores, name)
@@ -390,13 +403,56 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     return est
 
 
+def _held(obj: Objective, fixed: Mapping[str, float], start: Any, method: str,
+          bootstrap: Any) -> tuple[dict[str, float], np.ndarray]:
+    """(the start with the held values in it, the mask of free parameters) for ``fixed``,
+    after checking that it names parameters of the model and that the fit can hold them."""
+    names = obj.spec.names
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise SpecificationError(f"fixed: {unknown} are not parameters of the model ({names})")
+    if len(fixed) == len(names):
+        raise SpecificationError("fixed: every parameter is held; nothing to estimate")
+    if method != "newton" or bootstrap or obj.residuals is not None:
+        raise SpecificationError("fixed= needs method='newton', a model of contributions (not "
+                                 "residuals=) and no bootstrap")
+    if start is None:
+        start = {p.name: p.start for p in obj.spec.params if p.name not in fixed}
+    if not isinstance(start, Mapping | pd.Series):
+        raise SpecificationError("fixed= needs one start given as {name: value} (the free "
+                                 "parameters; the held ones come from fixed)")
+    start = {**{k: v for k, v in dict(start).items() if k not in fixed},
+             **{k: float(v) for k, v in fixed.items()}}
+    return start, np.array([n not in fixed for n in names])
+
+
+def _without_held(obj: Objective, est: _Estimate, fixed: Mapping[str, float],
+                  free: np.ndarray) -> tuple[Objective, _Estimate]:
+    """The objective of the free parameters alone (the model with the held values filled in)
+    and the estimate restricted to them: what :class:`Results` reports."""
+    values = {k: float(v) for k, v in fixed.items()}
+    model = obj.contributions
+
+    def holding(p, d):
+        return model({**p, **values}, d)
+
+    spec = ParamSpec([p for p in obj.spec.params if p.name not in values])
+    f, g, H = est.at_hat
+    idx = np.flatnonzero(free)
+    est = replace(est, theta=np.asarray(est.theta)[idx], at_hat=(f, g[idx], H[np.ix_(idx, idx)]),
+                  outer=None if est.outer is None else est.outer[np.ix_(idx, idx)],
+                  scores=None if est.scores is None else est.scores[:, idx])
+    return replace(obj, contributions=holding, spec=spec), est
+
+
 def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
-                         outer: bool, scores: bool) -> _Estimate:
+                         outer: bool, scores: bool, free: np.ndarray | None = None
+                         ) -> _Estimate:
     """One start through :func:`estimation.single.fit_one`: the Newton iterations and the polish
     in one compiled program (and Σ s_i s_iᵀ where ``outer``, the scores where ``scores``: the
     covariance then needs no second program of the model). Where Q is not finite at the start
     or a parameter does not move it there, :meth:`Objective.check_start` runs on the host."""
-    out = fit_one(obj, theta0, options, outer=outer, scores=scores)
+    out = fit_one(obj, theta0, options, outer=outer, scores=scores, free=free)
     if not out.start_finite or not np.all(out.start_moves):
         obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
     status = Status.of(int(out.status))

@@ -108,7 +108,7 @@ def test_the_program_evaluates_the_model_once_per_iteration(data):
     one = jax.jit(lambda t, w, d: obj.with_data(d).evaluate(t, w)).lower(
         np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
     run = _make_program(obj, SolverOptions(), True, True, ("test", id(obj)))
-    text = jax.jit(run.fn).lower(np.zeros(3), np.int64(obj.nobs), obj.data).as_text()
+    text = jax.jit(run.fn).lower(np.zeros(3), np.int64(obj.nobs), np.ones(3), obj.data).as_text()
     # the line search's value-only evaluations add their own (cheaper) copy
     value = jax.jit(lambda t, w, d: obj.with_data(d).value(t, w)).lower(
         np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 
@@ -476,6 +477,33 @@ def traced_jit(fn: Callable, key: object) -> Callable:
     devices are in use, it is plain ``jax.jit(fn)``. Same results as ``jax.jit(fn)``: the kept
     program is the one JAX would compile."""
     return _TracedJit(fn, key)
+
+
+def kept_value(key: object, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept on disk beside the traced programs under ``key`` (see
+    :func:`fingerprint`; hashed with the project's sources) while the compilation cache is on:
+    for what a warm run would otherwise trace just to learn again, such as the output shape of
+    a model function. Where ``key`` cannot be keyed or the cache is off, plain ``compute()``.
+    ``compute`` must return a picklable value; an exception it raises is not kept."""
+    import hashlib
+    import pickle
+
+    directory = cache_in_use()
+    if directory is None:
+        return compute()
+    try:
+        text = fingerprint(key)
+    except Exception:  # _Unkeyable, or an object that does not look as expected
+        return compute()
+    digest = hashlib.sha256(f"{_source_digest()}|value|{text}".encode()).hexdigest()
+    path = directory / TRACED_DIR / f"{digest}.value"
+    try:
+        return pickle.loads(path.read_bytes())
+    except Exception:  # absent, stale or damaged: compute it again
+        pass
+    value = compute()
+    _write_atomic(path, pickle.dumps(value))
+    return value
 
 
 def _write_atomic(path: Path, blob: bytes) -> None:

@@ -456,9 +456,14 @@ class Objective:
         try:
             if shape is None:
                 # A shape, not an array: jnp.asarray would compile a copy per parameter count.
-                shape = jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
-                                       jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
-                                       rows).shape
+                # Kept on disk with the traced programs: a warm run does not trace the model
+                # just to learn its shape again.
+                from estimation.compilation import kept_value
+
+                shape = kept_value(("model output shape", shape_key), lambda: tuple(
+                    jax.eval_shape(lambda t, d: user_fn(self.spec.model_dict(t), d),
+                                   jax.ShapeDtypeStruct(np.shape(theta), jnp.float64),
+                                   rows).shape))
         except KeyError as exc:
             key = exc.args[0] if exc.args else "?"
             if key in self.data or key in self.spec.model_dict(jnp.asarray(theta)):

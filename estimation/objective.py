@@ -526,7 +526,10 @@ def compiled(obj: Objective, method: str) -> Callable:
     and cached by the model's static key: ``f(theta, w, data)``. The engine itself uses one per
     model and shape on the host (``evaluate``, through :meth:`Objective.at`) besides the
     solver's round, so a fit costs two compilations."""
-    key = (obj.static_key, method)
+    from estimation.compilation import compiler_options
+
+    options = compiler_options(obj.rows)  # compiled quickly on a few thousand rows
+    key = (obj.static_key, method, options is not None)
     fn = _COMPILED.get(key)
     if fn is None:
         from estimation.compilation import traced_jit
@@ -538,5 +541,5 @@ def compiled(obj: Objective, method: str) -> Callable:
             def fn(t, w, d):
                 return getattr(obj.with_data(d), method)(t, w)
         # Kept traced on disk under the model's static key: a later run does not trace again.
-        fn = _COMPILED[key] = traced_jit(fn, ("objective", key))
+        fn = _COMPILED[key] = traced_jit(fn, ("objective", key), options)
     return fn

@@ -230,7 +230,7 @@ def _evaluator(obj, w, keep_scores: bool, use_gn: bool, free) -> Callable:
 
 
 def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
-                  key: tuple) -> Callable:
+                  key: tuple, options: dict | None = None) -> Callable:
     """The jitted ``run(theta0, nobs, free, data) -> OneFit`` of one model (data as an argument, so
     one compilation serves every dataset of its row bucket), kept traced on disk under ``key``
     (:func:`estimation.compilation.traced_jit`): a later run neither traces nor lowers it.
@@ -330,7 +330,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
         end = jax.lax.while_loop(lambda c: c.phase != _DONE, body, first)
         return _one_fit(end, obj, w, keep_scores, outer, scores, free)
 
-    return traced_jit(run, ("one-start fit", *key))
+    return traced_jit(run, ("one-start fit", *key), options)
 
 
 _PROGRAMS: dict[tuple, Callable] = {}
@@ -348,10 +348,16 @@ def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False,
     (the Hessian's diagonal one). The mask is an argument of the program, not part of it, so
     fits of one model that hold different parameters share one compilation."""
     # The pool's size, rounds and threads do not enter this program.
-    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer, scores)
+    from estimation.compilation import compiler_options
+
+    # On a few thousand rows the fit runs in milliseconds and compiles in seconds: compiled
+    # quickly there (compilation.QUICK_COMPILE), with XLA's default beyond.
+    options = compiler_options(obj.rows)
+    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer, scores,
+           options is not None)
     run = _PROGRAMS.get(key)
     if run is None:
-        run = _PROGRAMS[key] = _make_program(obj, opts, outer, scores, key)
+        run = _PROGRAMS[key] = _make_program(obj, opts, outer, scores, key, options)
     theta0 = np.asarray(theta0, dtype=np.float64)
     free = np.ones(theta0.shape) if free is None else np.asarray(free, dtype=np.float64)
     out = run(theta0, np.int64(obj.nobs), free, obj.data)

@@ -150,14 +150,18 @@ def test_a_few_starts_run_through_the_one_start_program_and_match_the_pool(data,
 
     fit_module = importlib.import_module("estimation.fit")  # the module, not the function
     starts = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, -0.5]])
-    model = _logit()
+
+    def model(p, d, _own="few starts"):  # its own default: a program no other test shares
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
     before = compile_stats()
     few = estimation.fit(model, data, ["b0", "b1", "b2"], start=starts, progress=False)
     used = compile_stats() - before
     assert used.compiled + used.loaded == 1, used
     assert "each start" in few.diagnostics.method
     monkeypatch.setattr(fit_module, "FEW_STARTS", 1)  # the batched pool, as before
-    pool = estimation.fit(_logit(), data, ["b0", "b1", "b2"], start=starts, progress=False)
+    pool = estimation.fit(model, data, ["b0", "b1", "b2"], start=starts, progress=False)
     assert "batched" in pool.diagnostics.method
     assert few.converged and pool.converged
     np.testing.assert_allclose(few.params, pool.params, rtol=1e-9)
@@ -170,7 +174,10 @@ def test_fixed_parameters_are_held_and_share_the_program(data):
     """``fixed=`` holds a parameter at its value: the estimate and SEs of the others are those
     of the model with the value written in (1e-9 relative), the held parameter is not reported,
     and fits holding different parameters of one model compile once."""
-    model = _logit()
+    def model(p, d, _own="fixed"):  # its own default: a program no other test shares
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
     names = ["b0", "b1", "b2"]
     held = estimation.fit(model, data, names, start={"b0": 0.0, "b1": 0.0},
                           fixed={"b2": -1.0}, progress=False)

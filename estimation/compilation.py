@@ -479,8 +479,10 @@ class _TracedJit:
 #: results equal to the solver's stopping noise (1e-8 relative, the same as any rounding
 #: change).
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
-#: Rows (after padding) up to which a fit's programs are compiled with :data:`QUICK_COMPILE`.
-QUICK_COMPILE_ROWS = 1 << 14
+#: Rows (after padding) up to which a fit's programs are compiled with :data:`QUICK_COMPILE`:
+#: beyond a few thousand rows a search's hundred evaluations start to cost what compiling saves
+#: (at 16,384 the warm ``reproduce llm_costs`` ran 45% longer, its usage traces of 10,240 rows).
+QUICK_COMPILE_ROWS = 1 << 12
 
 
 def compiler_options(rows: int | None = None) -> dict[str, Any] | None:

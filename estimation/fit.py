@@ -67,6 +67,7 @@ def fit(
     name: str = "model",
     scheduler: Any = None,
     rows: int | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> Results:
     r"""Estimate a model by maximum likelihood or M-estimation.
 
@@ -125,6 +126,12 @@ def fit(
         last row; nothing reported changes). Fits of one model on datasets of different
         lengths given the same ``rows`` share one bucket and so compile once, not once per
         bucket (:func:`estimation.objective.padded_rows`).
+    fixed : dict, optional
+        Parameters of ``params`` held at these values (user's scale) instead of estimated; they
+        are left out of the results. One Newton start, no bootstrap, ``model`` only (not
+        ``residuals``). The held set is data of the compiled program, not part of it, so fits
+        of one model and parameter list that hold different parameters (a benchmark absent
+        from a subsample, say) compile once.
 
     Examples
     --------
@@ -163,19 +170,29 @@ def fit(
             raise SpecificationError(
                 f"clusters has shape {clusters.shape}; expected ({obj.nobs},)")
 
+    free = None
+    if fixed:
+        start, free = _held(obj, fixed, start, method, bootstrap)
     x0 = obj.spec.starts_array(start)
     theta0 = obj.spec.to_internal(x0, what="start")
-    # One start runs as one compiled program that checks its start on the way (fit_one).
+    # One start, or a few, run through one compiled program that checks its start on the way
+    # (fit_one).
     one = method == "newton" and len(theta0) == 1
-    if one:
+    few = method == "newton" and _few_starts(len(theta0), scheduler)
+    if one or few:
         obj.check_shape(theta0[0])
     else:
         obj.check_start(theta0[0])
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
-    if one:
-        est = _one_newton_estimate(obj, theta0[0], options, cov_type in OUTER_COVS,
-                                   cov_type not in (*OUTER_COVS, "hessian"))
+    outer, scores = cov_type in OUTER_COVS, cov_type not in (*OUTER_COVS, "hessian")
+    if one and free is not None:
+        est = _one_newton_estimate(obj, theta0[0], options, outer, scores, free)
+        obj, est = _without_held(obj, est, fixed, free)
+    elif one:
+        est = _one_newton_estimate(obj, theta0[0], options, outer, scores)
+    elif few:
+        est = _few_newton_estimate(obj, x0, theta0, options, outer, scores, name)
     elif method == "newton":
         est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
@@ -367,11 +384,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
         sol = solve_batch(obj, theta0, w1, options, progress=bar,
                           scheduler=scheduler if len(theta0) > 1 else None,
                           pool_size=1 if screened else None)
-    ok = sol.status == Status.CONVERGED
-    pick = np.where(ok, sol.fun, np.inf)
-    if not np.isfinite(pick).any():
-        pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
-    best = int(np.argmin(pick))
+    best = _best_start(sol)
     status = Status.of(sol.status[best])
     if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
         check_residual_derivatives(obj, sol.theta[best])
@@ -382,18 +395,7 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
                     at_hat=(sol.fun[best], sol.grad[best], sol.hess[best]))
     if est.converged:
         _polish(obj, est)
-    # A start that stopped short of convergence but below the chosen optimum points to a
-    # better optimum the grid did not resolve: say so rather than hide it.
-    lower = ~ok & np.isfinite(sol.fun) & (
-        sol.fun < sol.fun[best] - 1e-8 * max(abs(sol.fun[best]), 1e-300))
-    if est.converged and lower.any():
-        j = int(np.argmin(np.where(lower, sol.fun, np.inf)))
-        est.notes.append(
-            f"{int(lower.sum())} start(s) stopped without converging below the chosen "
-            f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
-            f"{sol.fun[best]:.10g}, {Status.of(sol.status[j]).message}): a better optimum "
-            "may exist; refine from there")
-        warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=3)
+    _note_lower(est, sol, best, name)
     if len(theta0) > 1 or screened:
         est.starts = _starts_table(obj.spec, x0, sol)
     if screened:
@@ -401,13 +403,56 @@ def _newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
     return est
 
 
+def _held(obj: Objective, fixed: Mapping[str, float], start: Any, method: str,
+          bootstrap: Any) -> tuple[dict[str, float], np.ndarray]:
+    """(the start with the held values in it, the mask of free parameters) for ``fixed``,
+    after checking that it names parameters of the model and that the fit can hold them."""
+    names = obj.spec.names
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise SpecificationError(f"fixed: {unknown} are not parameters of the model ({names})")
+    if len(fixed) == len(names):
+        raise SpecificationError("fixed: every parameter is held; nothing to estimate")
+    if method != "newton" or bootstrap or obj.residuals is not None:
+        raise SpecificationError("fixed= needs method='newton', a model of contributions (not "
+                                 "residuals=) and no bootstrap")
+    if start is None:
+        start = {p.name: p.start for p in obj.spec.params if p.name not in fixed}
+    if not isinstance(start, Mapping | pd.Series):
+        raise SpecificationError("fixed= needs one start given as {name: value} (the free "
+                                 "parameters; the held ones come from fixed)")
+    start = {**{k: v for k, v in dict(start).items() if k not in fixed},
+             **{k: float(v) for k, v in fixed.items()}}
+    return start, np.array([n not in fixed for n in names])
+
+
+def _without_held(obj: Objective, est: _Estimate, fixed: Mapping[str, float],
+                  free: np.ndarray) -> tuple[Objective, _Estimate]:
+    """The objective of the free parameters alone (the model with the held values filled in)
+    and the estimate restricted to them: what :class:`Results` reports."""
+    values = {k: float(v) for k, v in fixed.items()}
+    model = obj.contributions
+
+    def holding(p, d):
+        return model({**p, **values}, d)
+
+    spec = ParamSpec([p for p in obj.spec.params if p.name not in values])
+    f, g, H = est.at_hat
+    idx = np.flatnonzero(free)
+    est = replace(est, theta=np.asarray(est.theta)[idx], at_hat=(f, g[idx], H[np.ix_(idx, idx)]),
+                  outer=None if est.outer is None else est.outer[np.ix_(idx, idx)],
+                  scores=None if est.scores is None else est.scores[:, idx])
+    return replace(obj, contributions=holding, spec=spec), est
+
+
 def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOptions,
-                         outer: bool, scores: bool) -> _Estimate:
+                         outer: bool, scores: bool, free: np.ndarray | None = None
+                         ) -> _Estimate:
     """One start through :func:`estimation.single.fit_one`: the Newton iterations and the polish
     in one compiled program (and Σ s_i s_iᵀ where ``outer``, the scores where ``scores``: the
     covariance then needs no second program of the model). Where Q is not finite at the start
     or a parameter does not move it there, :meth:`Objective.check_start` runs on the host."""
-    out = fit_one(obj, theta0, options, outer=outer, scores=scores)
+    out = fit_one(obj, theta0, options, outer=outer, scores=scores, free=free)
     if not out.start_finite or not np.all(out.start_moves):
         obj.check_start(theta0)  # names the row or the parameter (or finds nothing wrong)
     status = Status.of(int(out.status))
@@ -418,6 +463,79 @@ def _one_newton_estimate(obj: Objective, theta0: np.ndarray, options: SolverOpti
                      method="Newton (exact Hessian, line search)",
                      at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer,
                      scores=None if out.scores is None else out.scores[: obj.nobs])
+
+
+#: A multistart of at most this many starts (on one device, no cluster) runs each start through
+#: the one-start program (:func:`estimation.single.fit_one`) rather than the batched pool: the
+#: model then compiles once, not twice (the pool's round and the host's evaluation for the
+#: polish and the checks), which for a handful of starts is most of the fit's time. Each start
+#: takes the same steps either way; the pool pays from a few tens of starts.
+FEW_STARTS = 4
+
+
+def _few_starts(m: int, scheduler: Any) -> bool:
+    """Whether ``m`` starts run one by one through :func:`estimation.single.fit_one`."""
+    if not 1 < m <= FEW_STARTS or scheduler is not None:
+        return False
+    from estimation.distributed import batch_mesh
+
+    return batch_mesh() is None  # several devices: the pool, sharded over them
+
+
+def _few_newton_estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
+                         options: SolverOptions, outer: bool, scores: bool,
+                         name: str) -> _Estimate:
+    """A few starts, each through :func:`estimation.single.fit_one` (one compiled program for
+    all of them); the converged start with the lowest objective wins, as in
+    :func:`_newton_estimate`, and every start's outcome is kept in the starts table. The first
+    start is checked as a single start is (:func:`_one_newton_estimate`)."""
+    outs = [fit_one(obj, t, options, outer=outer, scores=scores) for t in theta0]
+    if not outs[0].start_finite or not np.all(outs[0].start_moves):
+        obj.check_start(theta0[0])  # names the row or the parameter (or finds nothing wrong)
+    sol = BatchSolution(theta=np.stack([o.theta for o in outs]),
+                        fun=np.array([float(o.f) for o in outs]),
+                        grad=np.stack([o.g for o in outs]), hess=np.stack([o.H for o in outs]),
+                        iterations=np.array([int(o.iterations) for o in outs]),
+                        status=np.array([int(o.status) for o in outs]))
+    best = _best_start(sol)
+    out = outs[best]
+    status = Status.of(int(out.status))
+    if obj.derivatives is not None:  # the solver's Hessian at the estimate came from them
+        check_residual_derivatives(obj, out.theta)
+    est = _Estimate(theta=out.theta, status=status.message, iterations=int(out.iterations),
+                    converged=status == Status.CONVERGED,
+                    method="Newton (exact Hessian, line search), each start",
+                    at_hat=(out.f, out.g, out.H), scale=float(out.sq), outer=out.outer,
+                    scores=None if out.scores is None else out.scores[: obj.nobs])
+    _note_lower(est, sol, best, name)
+    est.starts = _starts_table(obj.spec, x0, sol)
+    return est
+
+
+def _best_start(sol: BatchSolution) -> int:
+    """The converged start with the lowest objective (the lowest finite one where none
+    converged)."""
+    pick = np.where(sol.status == Status.CONVERGED, sol.fun, np.inf)
+    if not np.isfinite(pick).any():
+        pick = np.where(np.isfinite(sol.fun), sol.fun, np.inf)
+    return int(np.argmin(pick))
+
+
+def _note_lower(est: _Estimate, sol: BatchSolution, best: int, name: str) -> None:
+    """A start that stopped short of convergence but below the chosen optimum points to a
+    better optimum the grid did not resolve: say so (a note and a warning) rather than hide
+    it."""
+    ok = sol.status == Status.CONVERGED
+    lower = ~ok & np.isfinite(sol.fun) & (
+        sol.fun < sol.fun[best] - 1e-8 * max(abs(sol.fun[best]), 1e-300))
+    if est.converged and lower.any():
+        j = int(np.argmin(np.where(lower, sol.fun, np.inf)))
+        est.notes.append(
+            f"{int(lower.sum())} start(s) stopped without converging below the chosen "
+            f"optimum (lowest: start {j}, objective {sol.fun[j]:.10g} against "
+            f"{sol.fun[best]:.10g}, {Status.of(sol.status[j]).message}): a better optimum "
+            "may exist; refine from there")
+        warnings.warn(f"{name}: {est.notes[-1]}", NotConvergedWarning, stacklevel=4)
 
 
 def _polish(obj: Objective, est: _Estimate) -> None:

@@ -399,7 +399,7 @@ def _compiled_func(func: Callable, spec: Any, what: str, make: Callable[[], Call
     capture identify them instead (a closure over an unhashable value is compiled every time).
     The traced program is kept between runs (:func:`estimation.compilation.traced_jit`).
     """
-    from estimation.compilation import traced_jit
+    from estimation.compilation import compiler_options, traced_jit
 
     code = getattr(func, "__code__", None)
     key = None
@@ -414,6 +414,7 @@ def _compiled_func(func: Callable, spec: Any, what: str, make: Callable[[], Call
         return jax.jit(make())
     fn = _FUNCS.get(key)
     if fn is None:
-        fn = _FUNCS[key] = traced_jit(make(), (what, func, spec.params))
+        # A function of θ alone: milliseconds to run, compiled quickly.
+        fn = _FUNCS[key] = traced_jit(make(), (what, func, spec.params), compiler_options())
     return fn
 

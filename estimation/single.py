@@ -191,36 +191,47 @@ def _polished(c: _Carry, polish, x, at):
     return polished, p_count, p_phase
 
 
-def _one_fit(end, obj, w, keep_scores, outer, scores):
+def _one_fit(end, obj, w, keep_scores, outer, scores, free):
     """The fit program's outputs from the loop's last carry: the estimate, its status, and
-    the score outer product (or the scores) where asked for."""
+    the score outer product (or the scores) where asked for (held parameters: zero rows and
+    columns; a held parameter counts as moving Q at the start)."""
     s = end.state
     if keep_scores:
         S = end.scores
         out_outer = (S * w[:, None]).T @ S if outer else None
         out_scores = S if scores else None
     else:
-        out_outer = obj.score_outer(s.theta, w) if outer else None
+        out_outer = (obj.score_outer(s.theta, w) * free[:, None] * free[None, :]
+                     if outer else None)
         out_scores = None
     return OneFit(s.theta, s.f, s.g, s.H, s.sq, s.it, s.status, jnp.isfinite(end.start_f),
-                  end.start_g != 0.0, out_outer, out_scores)
+                  (end.start_g != 0.0) | (free == 0.0), out_outer, out_scores)
 
 
-def _evaluator(obj, w, keep_scores: bool, use_gn: bool) -> Callable:
+def _evaluator(obj, w, keep_scores: bool, use_gn: bool, free) -> Callable:
     """The fit loop's one evaluation of the model: x -> ((Q, ∇Q, ∇²Q, curvature, S_Q), the
-    scores or None)."""
+    scores or None), with the held parameters (``free`` = 0) masked out: their gradient and
+    scores zero, their rows and columns of the Hessian and curvature those of the identity, so
+    that no step moves them and the convergence tests see only the free block."""
+    held = 1.0 - free
+    both = free[:, None] * free[None, :]
+
+    def mask(H):
+        return H * both + jnp.diag(held)
+
     def evaluate(x):
         if keep_scores:
             f, g, H, sq, _, S = obj.evaluate(x, w)
-            return (f, g, H, H, sq), S
-        return _value_grad_hess(obj, x, w, use_gn), None
+            return (f, g * free, mask(H), mask(H), sq), S * free
+        f, g, H, B, sq = _value_grad_hess(obj, x, w, use_gn)
+        return (f, g * free, mask(H), mask(B), sq), None
 
     return evaluate
 
 
 def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
-                  key: tuple) -> Callable:
-    """The jitted ``run(theta0, nobs, data) -> OneFit`` of one model (data as an argument, so
+                  key: tuple, options: dict | None = None) -> Callable:
+    """The jitted ``run(theta0, nobs, free, data) -> OneFit`` of one model (data as an argument, so
     one compilation serves every dataset of its row bucket), kept traced on disk under ``key``
     (:func:`estimation.compilation.traced_jit`): a later run neither traces nor lowers it.
 
@@ -251,7 +262,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
     # where the data are one chunk and the curvature is the exact Hessian.
     carry_scores = (outer or scores) and not use_gn
 
-    def run(theta0, nobs, data):
+    def run(theta0, nobs, free, data):
         obj = template.with_data(data)
         rows = next(iter(data.values())).shape[0]
         keep_scores = carry_scores and not obj._is_chunked()
@@ -259,7 +270,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
         k = theta0.shape[0]
         no = jnp.bool_(False)
 
-        evaluate = _evaluator(obj, w, keep_scores, use_gn)
+        evaluate = _evaluator(obj, w, keep_scores, use_gn, free)
 
         def body(c: _Carry) -> _Carry:
             s = c.state
@@ -317,24 +328,37 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
         first = _Carry(jnp.int64(_NEWTON), _fresh(theta0, k), jnp.int64(0), S0,
                        jnp.float64(0.0), jnp.zeros(k), theta0, no, no)
         end = jax.lax.while_loop(lambda c: c.phase != _DONE, body, first)
-        return _one_fit(end, obj, w, keep_scores, outer, scores)
+        return _one_fit(end, obj, w, keep_scores, outer, scores, free)
 
-    return traced_jit(run, ("one-start fit", *key))
+    return traced_jit(run, ("one-start fit", *key), options)
 
 
 _PROGRAMS: dict[tuple, Callable] = {}
 
 
 def fit_one(obj, theta0: np.ndarray, opts: SolverOptions, outer: bool = False,
-            scores: bool = False) -> OneFit:
+            scores: bool = False, free: np.ndarray | None = None) -> OneFit:
     """Minimise ``obj`` from ``theta0`` (internal coordinates) in one compiled program, with
     the start checks' sums and, where ``outer``, the scores' outer product at the estimate
     (where ``scores``, the scores themselves, one row per padded row, or None where the
-    program does not keep them: Gauss–Newton curvature or data in several chunks)."""
+    program does not keep them: Gauss–Newton curvature or data in several chunks).
+
+    ``free`` (boolean, one per parameter; default all): the parameters that move; the others
+    are held at ``theta0`` and their entries of the gradient, Hessian and scores are zero
+    (the Hessian's diagonal one). The mask is an argument of the program, not part of it, so
+    fits of one model that hold different parameters share one compilation."""
     # The pool's size, rounds and threads do not enter this program.
-    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer, scores)
+    from estimation.compilation import compiler_options
+
+    # On a few thousand rows the fit runs in milliseconds and compiles in seconds: compiled
+    # quickly there (compilation.QUICK_COMPILE), with XLA's default beyond.
+    options = compiler_options(obj.rows)
+    key = (obj.static_key, replace(opts, pool=1, round_iters=1, threads=None), outer, scores,
+           options is not None)
     run = _PROGRAMS.get(key)
     if run is None:
-        run = _PROGRAMS[key] = _make_program(obj, opts, outer, scores, key)
-    out = run(np.asarray(theta0, dtype=np.float64), np.int64(obj.nobs), obj.data)
+        run = _PROGRAMS[key] = _make_program(obj, opts, outer, scores, key, options)
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    free = np.ones(theta0.shape) if free is None else np.asarray(free, dtype=np.float64)
+    out = run(theta0, np.int64(obj.nobs), free, obj.data)
     return OneFit._make(None if a is None else np.asarray(a) for a in out)

@@ -53,6 +53,7 @@ Data: ``benchmark_runs`` (Epoch AI Benchmarking Hub, CC-BY 4.0: credit Epoch AI)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -191,8 +192,11 @@ def mean_success(p: Mapping[str, Any], d: Mapping[str, Any], tasks: tuple[str, .
 _mean_success_jit = jax.jit(mean_success, static_argnums=2)
 
 
+@functools.cache
 def make_contributions(tasks: tuple[str, ...]):
-    """The per-run log-likelihood ``contributions(p, d)`` for benchmarks ``tasks`` (module doc)."""
+    """The per-run log-likelihood ``contributions(p, d)`` for benchmarks ``tasks`` (module doc);
+    one function per tuple of benchmarks, so fits on the same benchmarks share its compiled
+    program."""
 
     def contributions(p: Mapping[str, Any], d: Mapping[str, Any]) -> Any:
         m = mean_success(p, d, tasks)
@@ -259,8 +263,14 @@ def _clusters(runs: pd.DataFrame) -> np.ndarray | None:
     return pd.factorize(key.fillna("?"))[0]
 
 
+#: The threshold loss at which a benchmark without runs in a fit is held (:func:`fit`'s
+#: ``tasks``): no run reads it, so any value serves.
+HELD_ELL = 2.0
+
+
 def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None,
-        bootstrap: int | None = None, progress: bool = False, **kwargs: Any) -> Any:
+        bootstrap: int | None = None, progress: bool = False,
+        tasks: tuple[str, ...] | None = None, **kwargs: Any) -> Any:
     """Fit (κ, ℓ_b, ψ, φ) by maximum likelihood on benchmark runs.
 
     Parameters
@@ -273,6 +283,12 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
     bootstrap : int, optional
         Bootstrap replicates, resampling models (all runs of one model together, as the SEs are
         clustered by model when the table has a ``model`` column).
+    tasks : tuple of str, optional
+        The benchmarks of the model's parameter list (default: those of ``runs``); the ℓ of one
+        without runs here is held at :data:`HELD_ELL` and left out of the results
+        (``estimation.fit(fixed=...)``), so that fits on subsets of one table (a training
+        split, simulated runs) share one compiled program. Pass ``rows`` (padded row count)
+        alike for the same reason.
     kwargs
         Passed to :func:`estimation.fit`.
 
@@ -295,13 +311,18 @@ def fit(runs: pd.DataFrame | None = None, law: Mapping[str, float] | None = None
     Name: estimate, dtype: float64
     """
     table = runs_table(runs, law)
-    tasks = tuple(sorted(table["task"].unique()))
+    present = tuple(sorted(table["task"].unique()))
+    tasks = present if tasks is None else tuple(tasks)
+    missing = sorted(set(present) - set(tasks))
+    if missing:
+        raise FitInputError(f"benchmark runs: task(s) {missing} not among tasks {list(tasks)}")
+    held = {ell_name(t): HELD_ELL for t in tasks if t not in present}
     kwargs.setdefault("name", "loss-to-success link")
     clusters = _clusters(table)
     res = estimation.fit(make_contributions(tasks), arrays(table, tasks), param_spec(tasks),
-                         kind="mle", start=starts(table, tasks), clusters=clusters,
-                         bootstrap=bootstrap, progress=progress, **kwargs)
-    res.tasks = tasks
+                         kind="mle", start=starts(table, present), clusters=clusters,
+                         bootstrap=bootstrap, progress=progress, fixed=held or None, **kwargs)
+    res.tasks = present
     return res
 
 
@@ -454,6 +475,9 @@ def out_of_sample(cutoff: str = CUTOFF, runs: pd.DataFrame | None = None,
     if len(train) == 0 or len(test) == 0:
         raise FitInputError(f"cut-off {cutoff}: {len(train)} runs before and {len(test)} after; "
                             "need both")
+    # The full table's benchmarks and row bucket: the same compiled program as its fit.
+    kwargs.setdefault("tasks", tuple(sorted(table["task"].unique())))
+    kwargs.setdefault("rows", len(table))
     res = fit(train, law, **kwargs)
     test = test.assign(predicted=predict(res, test, law).to_numpy(),
                        baseline=test["task"].map(train.groupby("task")["accuracy"].mean()))
@@ -486,10 +510,18 @@ def simulation_design(n_per_task: int = 60, seed: int = 3) -> pd.DataFrame:
     return runs_table(pd.concat(rows, ignore_index=True))
 
 
-def recovery(seed: int = 11, n_per_task: int = 60) -> tuple[Any, pd.DataFrame]:
+def recovery(seed: int = 11, n_per_task: int = 60,
+             tasks: tuple[str, ...] | None = None) -> tuple[Any, pd.DataFrame]:
     """Simulate runs from :data:`RECOVERY_TRUTH` and refit: the fit and a table of true value,
-    estimate, SE and (estimate − true)/SE per parameter."""
-    res = fit(simulate(RECOVERY_TRUTH, simulation_design(n_per_task), seed=seed))
+    estimate, SE and (estimate − true)/SE per parameter. ``tasks``: the benchmarks of the
+    parameter list (default: those of the bundled runs, so that the refit shares the compiled
+    program of :func:`fit` on them; the others are held)."""
+    rows = None
+    if tasks is None:
+        bundled = runs_table()
+        tasks, rows = tuple(sorted(bundled["task"].unique())), len(bundled)
+    res = fit(simulate(RECOVERY_TRUTH, simulation_design(n_per_task), seed=seed), tasks=tasks,
+              rows=rows)
     est, se = res.params, res.bse
     names = list(RECOVERY_TRUTH)
     table = pd.DataFrame({"true": [RECOVERY_TRUTH[k] for k in names],

@@ -119,3 +119,36 @@ def test_compile_stats_count_compilations_in_process():
     assert d.compiled + d.loaded == 1
     assert d.seconds > 0
     assert "compilation:" in d.line()
+
+
+#: Checks a model's output shape (Objective.check_shape) and reports whether it traced the model.
+SHAPE_CHECK = """
+import json
+import jax.numpy as jnp
+import numpy as np
+import estimation
+from estimation.fit import _objective
+traced = []
+def loglik(p, d):
+    traced.append(1)
+    return -0.5 * (d["y"] - p["mu"]) ** 2
+obj = _objective(loglik, {"y": np.arange(5.0)}, ["mu"], "mle", None, None, None, None)
+obj.check_shape(np.zeros(1))
+print(json.dumps({"traced": len(traced)}))
+"""
+
+
+def test_a_second_process_reads_the_model_shape_back_without_tracing(tmp_path):
+    """The output shape that the start checks trace the model for is kept beside the traced
+    programs (estimation.compilation.kept_value): a warm run does not trace the model for it."""
+    env = _env(tmp_path, LLMECON_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", SHAPE_CHECK], env=env, capture_output=True,
+                             text=True, timeout=300, check=False)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert run()["traced"] == 1
+    assert run()["traced"] == 0
+    assert list((tmp_path / "cache" / "traced").glob("*.value"))

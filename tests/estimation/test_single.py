@@ -108,7 +108,7 @@ def test_the_program_evaluates_the_model_once_per_iteration(data):
     one = jax.jit(lambda t, w, d: obj.with_data(d).evaluate(t, w)).lower(
         np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
     run = _make_program(obj, SolverOptions(), True, True, ("test", id(obj)))
-    text = jax.jit(run.fn).lower(np.zeros(3), np.int64(obj.nobs), obj.data).as_text()
+    text = jax.jit(run.fn).lower(np.zeros(3), np.int64(obj.nobs), np.ones(3), obj.data).as_text()
     # the line search's value-only evaluations add their own (cheaper) copy
     value = jax.jit(lambda t, w, d: obj.with_data(d).value(t, w)).lower(
         np.zeros(3), obj.weights(), obj.data).as_text().count("stablehlo.log_plus_one")
@@ -141,3 +141,61 @@ def test_a_refit_of_the_same_model_traces_it_no_more(data):
     for _ in range(2):
         with pytest.raises(estimation.ModelFunctionError, match="shape"):
             estimation.fit(wrong, data, ["b0", "b1", "b2"], start=np.zeros(3), progress=False)
+
+
+def test_a_few_starts_run_through_the_one_start_program_and_match_the_pool(data, monkeypatch):
+    """Two starts: one compiled program (not the pool's round and the host's evaluate), the
+    pool's estimate to 1e-9 relative, and every start in the starts table."""
+    import importlib
+
+    fit_module = importlib.import_module("estimation.fit")  # the module, not the function
+    starts = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, -0.5]])
+
+    def model(p, d, _own="few starts"):  # its own default: a program no other test shares
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    before = compile_stats()
+    few = estimation.fit(model, data, ["b0", "b1", "b2"], start=starts, progress=False)
+    used = compile_stats() - before
+    assert used.compiled + used.loaded == 1, used
+    assert "each start" in few.diagnostics.method
+    monkeypatch.setattr(fit_module, "FEW_STARTS", 1)  # the batched pool, as before
+    pool = estimation.fit(model, data, ["b0", "b1", "b2"], start=starts, progress=False)
+    assert "batched" in pool.diagnostics.method
+    assert few.converged and pool.converged
+    np.testing.assert_allclose(few.params, pool.params, rtol=1e-9)
+    np.testing.assert_allclose(few.bse, pool.bse, rtol=1e-7)
+    assert few.starts["converged"].all() and len(few.starts) == 2
+    np.testing.assert_allclose(few.starts["objective"], pool.starts["objective"], rtol=1e-12)
+
+
+def test_fixed_parameters_are_held_and_share_the_program(data):
+    """``fixed=`` holds a parameter at its value: the estimate and SEs of the others are those
+    of the model with the value written in (1e-9 relative), the held parameter is not reported,
+    and fits holding different parameters of one model compile once."""
+    def model(p, d, _own="fixed"):  # its own default: a program no other test shares
+        eta = p["b0"] + p["b1"] * d["x1"] + p["b2"] * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    names = ["b0", "b1", "b2"]
+    held = estimation.fit(model, data, names, start={"b0": 0.0, "b1": 0.0},
+                          fixed={"b2": -1.0}, progress=False)
+
+    def written_in(p, d):
+        eta = p["b0"] + p["b1"] * d["x1"] - 1.0 * d["x2"]
+        return d["y"] * eta - jnp.logaddexp(0.0, eta)
+
+    ref = estimation.fit(written_in, data, ["b0", "b1"], start=np.zeros(2), progress=False)
+    assert held.converged and list(held.params.index) == ["b0", "b1"]
+    np.testing.assert_allclose(held.params, ref.params, rtol=1e-9)
+    np.testing.assert_allclose(held.bse, ref.bse, rtol=1e-9)
+    assert held.llf == pytest.approx(ref.llf, rel=1e-12)
+    before = compile_stats()
+    other = estimation.fit(model, data, names, start={"b1": 0.0, "b2": 0.0},
+                           fixed={"b0": 0.2}, progress=False)
+    used = compile_stats() - before
+    assert other.converged and list(other.params.index) == ["b1", "b2"]
+    assert used.compiled + used.loaded == 0, used
+    with pytest.raises(estimation.SpecificationError, match="not parameters"):
+        estimation.fit(model, data, names, start={"b0": 0.0}, fixed={"c": 1.0}, progress=False)

@@ -107,9 +107,10 @@ def test_program_that_cannot_be_kept_is_reported(cache_dir, monkeypatch):
 def test_fingerprint_follows_code_and_captured_values():
     from structural.fitted import task_success
 
-    a = task_success.make_contributions(("GPQA diamond", "MATH level 5"))
-    b = task_success.make_contributions(("GPQA diamond", "MATH level 5"))
-    c = task_success.make_contributions(("GPQA diamond",))
+    make = task_success.make_contributions.__wrapped__  # a new closure per call (not cached)
+    a = make(("GPQA diamond", "MATH level 5"))
+    b = make(("GPQA diamond", "MATH level 5"))
+    c = make(("GPQA diamond",))
     assert a is not b and fingerprint(a) == fingerprint(b)  # new closure, same computation
     assert fingerprint(a) != fingerprint(c)
     assert fingerprint(np.arange(3.0)) != fingerprint(np.array([0.0, 1.0, 3.0]))

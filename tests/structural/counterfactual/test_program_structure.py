@@ -78,17 +78,20 @@ def test_vmapped_derivatives_equal_the_three_separate_ones():
 
 
 def test_path_newton_steps_in_a_loop_equal_the_unrolled_steps():
-    for iters in (engine.PATH2_ITERATIONS, engine.PATH2_COLD_ITERATIONS):
-        def new(q, s, iters=iters):
-            return engine._path_newton2(_fv, q, LO, HI, s, iters)
+    # the path's step count (one count: the loop is the same code for any, and each count
+    # compiles both versions again)
+    iters = engine.PATH2_ITERATIONS
 
-        def old(q, s, iters=iters):
-            return _path_newton2_unrolled(_fv, q, LO, HI, s, iters)
+    def new(q, s):
+        return engine._path_newton2(_fv, q, LO, HI, s, iters)
 
-        a = jax.jit(jax.vmap(new))(QS, STARTS)
-        b = jax.jit(jax.vmap(old))(QS, STARTS)
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13, atol=1e-300)
-        # the steps do something: they move the levers, from starts whose cost is finite
-        assert np.all(np.isfinite(np.asarray(a[1])))
-        assert np.any(np.abs(np.asarray(a[0]) - STARTS) > 1e-3)
+    def old(q, s):
+        return _path_newton2_unrolled(_fv, q, LO, HI, s, iters)
+
+    a = jax.jit(jax.vmap(new))(QS, STARTS)
+    b = jax.jit(jax.vmap(old))(QS, STARTS)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13, atol=1e-300)
+    # the steps do something: they move the levers, from starts whose cost is finite
+    assert np.all(np.isfinite(np.asarray(a[1])))
+    assert np.any(np.abs(np.asarray(a[0]) - STARTS) > 1e-3)

@@ -414,10 +414,19 @@ class _TracedJit:
         if directory is None or jax.device_count() > 1 or self._base() is None:
             return self.jit(*args)
         leaves, tree = jax.tree.flatten(args)
-        sig = (tree, tuple(str(jax.typeof(x)) for x in leaves))
-        call = self.by_sig.get(sig)
+        # NumPy leaves are typed by their shape and dtype alone: a cheap key for the repeated
+        # calls of a batched solver (hundreds per run, each with dozens of leaves), where
+        # spelling out every leaf's JAX type cost more than some of the calls themselves.
+        fast = _numpy_signature(tree, leaves)
+        call = self.by_sig.get(fast) if fast is not None else None
         if call is None:
-            call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args, leaves, sig)
+            sig = (tree, tuple(str(jax.typeof(x)) for x in leaves))
+            call = self.by_sig.get(sig)
+            if call is None:
+                call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args, leaves,
+                                                        sig)
+            if fast is not None:
+                self.by_sig[fast] = call
         return call(*leaves)
 
     def _program(self, directory: Path, args: tuple, leaves: list, sig: tuple) -> Callable:
@@ -489,6 +498,19 @@ def compiler_options(rows: int | None = None) -> dict[str, Any] | None:
     """:data:`QUICK_COMPILE` for a program over at most :data:`QUICK_COMPILE_ROWS` rows (or
     over none: ``rows`` None, a function of the parameters alone), else None (XLA's default)."""
     return dict(QUICK_COMPILE) if rows is None or rows <= QUICK_COMPILE_ROWS else None
+
+
+def _numpy_signature(tree: object, leaves: list) -> tuple | None:
+    """``(tree, shapes and dtypes)`` when every leaf is a NumPy array (whose JAX type these
+    fix), else None; tagged so that it never equals a signature of JAX types."""
+    import numpy as np
+
+    out = []
+    for x in leaves:
+        if type(x) is not np.ndarray:
+            return None
+        out.append((x.shape, x.dtype.str))
+    return ("numpy", tree, tuple(out))
 
 
 def traced_jit(fn: Callable, key: object,

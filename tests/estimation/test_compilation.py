@@ -152,3 +152,36 @@ def test_a_second_process_reads_the_model_shape_back_without_tracing(tmp_path):
     assert run()["traced"] == 1
     assert run()["traced"] == 0
     assert list((tmp_path / "cache" / "traced").glob("*.value"))
+
+
+TYPED = """
+import json
+import jax
+import numpy as np
+import jax.numpy as jnp
+from estimation.compilation import traced_jit, traced_programs
+jax.config.update("jax_enable_x64", True)
+
+def f(d):
+    return {"y": jnp.cumsum(d["x"]) * d["s"]}
+
+g = traced_jit(f, ("cumsum", f))
+a = {"x": np.arange(3.0), "s": np.array(2.0)}
+b = {"x": np.arange(4.0), "s": np.array(2.0)}
+c = {"x": jnp.asarray(np.arange(3.0)), "s": jnp.asarray(np.array(2.0))}
+r = [g(x)["y"].tolist() for x in (a, a, b, c)]
+programs = len({id(p) for p in g.by_sig.values()})
+print(json.dumps({"r": r, "traced": traced_programs(), "programs": programs}))
+"""
+
+
+def test_numpy_arguments_find_their_kept_program_by_shape_and_dtype(tmp_path):
+    """Repeated NumPy arguments take the cheap signature (shape, dtype); another shape is another
+    program, and JAX arrays of the same type find the same program."""
+    out = subprocess.run([sys.executable, "-c", TYPED], capture_output=True, text=True,
+                         timeout=300, check=False,
+                         env=_env(tmp_path, LLMECON_CACHE_DIR=str(tmp_path / "c")))
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["r"] == [[0.0, 2.0, 6.0], [0.0, 2.0, 6.0], [0.0, 2.0, 6.0, 12.0], [0.0, 2.0, 6.0]]
+    assert res["traced"]["written"] == 2 and res["programs"] == 2

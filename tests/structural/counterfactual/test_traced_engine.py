@@ -51,3 +51,25 @@ def test_solver_keys_tell_hypotheses_and_technologies_apart():
     assert fingerprint(engine.make_path_solver(tech, h1)) \
         == fingerprint(engine.make_path_solver(tech, Hypothesis("train_more", ("T",),
                                                                  fixed={"I": 1e9})))
+
+
+LOAD = """
+import json
+from importlib.resources import files
+from estimation.compilation import compile_stats, traced_programs
+from structural.counterfactual import load_scenario
+from structural.counterfactual.scenario import best_attainable
+sc = load_scenario(files("structural.examples.scenarios") / "equal_spend_tradeoff.toml")
+print(json.dumps({"best": [best_attainable(sc, h) for h in sc.hypotheses],
+                  "traced": traced_programs(), "compiled": compile_stats().compiled}))
+"""
+
+
+def test_loading_a_scenario_reads_its_one_quality_program_back(second_process):
+    """The reachability check evaluates every hypothesis' best quality through one kept program
+    (not op by op): a second process compiles nothing and gets the same numbers."""
+    first, second = second_process(LOAD)
+    assert first["traced"]["written"] == 1 and first["compiled"] >= 1
+    assert second["traced"] == {"loaded": 1, "written": 0, "unkept": 0}
+    assert second["compiled"] == 0
+    assert second["best"] == first["best"] and len(first["best"]) == 2

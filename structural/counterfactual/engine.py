@@ -17,6 +17,10 @@ the same code) from the optimum's Taylor prediction, its tangent du/dlog Q by th
 theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated in one pass), and
 certifies each point by the KKT test and descent from its start; the points it does not certify
 are gathered and re-solved by more steps, then by the line-searched Newton (:func:`_refine`).
+Projected Newton takes a lever whose technology names an offset o(θ) (``lever_offsets``: the
+context c, seen by quality and cost as c + x beside the prompt x) in log(z + o) instead of log z,
+so that an optimum running down to the lever's bound reaches it at a finite slope instead of an
+e-fold per step (log c → −∞ along the path where c falls to its bound 1).
 A point where the two-lever Newton fails its KKT test is, where the technology's cost has a ridge
 (:meth:`Technology.kink`: the larger of two smooth pieces, e.g. decode's memory- and compute-bound
 rooflines meeting at the serving batch), minimised along that ridge by a one-lever Newton and
@@ -226,28 +230,65 @@ class _Problem:
         # fallback of points where Newton fails its KKT test).
         self.newton2 = len(self.opt) == 2 and self.closed and not nested
         self.warm_start = self.closed and (len(self.opt) == 1 or self.newton2)
+        # Projected Newton works in u = log(z + o(θ)) for a lever whose technology names an
+        # offset o (``lever_offsets``: the context c beside the prompt x, since quality and cost
+        # see c + x). In log c the optimum runs down to c's bound 1 an e-fold per step (the cost
+        # is nearly linear in c there, and the path's tangent steepens without limit); in
+        # log(c + x) it reaches the bound at a finite slope, like any smooth lever.
+        offsets = getattr(tech, "lever_offsets", {}) if self.newton2 else {}
+        self.offset = {lv: offsets[lv] for lv in self.opt if lv in offsets}
         self._grad_f = jax.grad(self.total, argnums=(0, 1))
         self._grad_g = jax.grad(self.margin, argnums=(0, 1))
 
-    def assemble(self, u: Array, w: Array) -> dict:
+    def assemble(self, u: Array, w: Array, th: Mapping[str, Array]) -> dict:
         z: dict[str, Array] = dict(self.fixed)
         for i, lv in enumerate(self.opt):
-            z[lv] = jnp.exp(u[i])
+            if lv in self.offset:
+                # z = z_lo + e^u − e^{u_lo}: exactly the bound z_lo at u = u_lo.
+                z_lo, lo = np.exp(self.bounds[lv][0]), self.coord_lo(lv, th, jnp)
+                z[lv] = z_lo + (jnp.exp(u[i]) - jnp.exp(lo))
+            else:
+                z[lv] = jnp.exp(u[i])
         z[self.bind] = jnp.exp(w)
         return z
 
+    def coord_lo(self, lv: str, th: Mapping[str, Array], xp: Any = np) -> Array:
+        """Lower bound of optimised lever ``lv``'s coordinate: log z_lo, or log(z_lo + o(θ))."""
+        lo = self.bounds[lv][0]
+        return xp.log(np.exp(lo) + th[self.offset[lv]]) if lv in self.offset else lo
+
+    def box(self, th: Mapping[str, Array]) -> tuple[Array, Array]:
+        """Bounds (lo, hi) of the optimised levers' coordinates (log levers, or log(z + o))."""
+        lo = [self.coord_lo(v, th, jnp) for v in self.opt]
+        hi = [jnp.log(np.exp(self.bounds[v][1]) + th[self.offset[v]]) if v in self.offset
+              else self.bounds[v][1] for v in self.opt]
+        return (jnp.stack([jnp.asarray(x, jnp.float64) for x in lo]),
+                jnp.stack([jnp.asarray(x, jnp.float64) for x in hi]))
+
+    def coords(self, z: Mapping[str, np.ndarray], th: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The optimised levers' coordinates (rows) at lever values z, on the host (NumPy):
+        the inverse of :meth:`assemble`."""
+        cols = []
+        for lv in self.opt:
+            if lv in self.offset:
+                cols.append(np.log(z[lv] - np.exp(self.bounds[lv][0])
+                                   + np.exp(self.coord_lo(lv, th))))
+            else:
+                cols.append(np.log(z[lv]))
+        return np.stack(cols, axis=1)
+
     def total(self, u, w, th, pr, Q):
-        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        parts = self.tech.cost_parts(self.assemble(u, w, th), th, pr, self.charge)
         return sum(v if k in self.fixed_stages else Q * v for k, v in parts.items())
 
     def margin(self, u, w, th):
-        return self.tech.margin(self.assemble(u, w), th)
+        return self.tech.margin(self.assemble(u, w, th), th)
 
     def bind_solve(self, u, th):
         """The binding lever (log) that meets the target and its status (0 binding, 1 met at
         the lower bound, 2 unreachable)."""
         blo, bhi = self.blo, self.bhi
-        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo), th), th)
         if y is None:
             g_hi = self.margin(u, jnp.asarray(bhi), th)
             g_lo = self.margin(u, jnp.asarray(blo), th)
@@ -274,7 +315,7 @@ class _Problem:
         """The closed-form binding lever (log, clipped to its bounds) at optimised levers u, and
         with ``out`` whether the target is out of reach there."""
         blo, bhi = self.blo, self.bhi
-        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo), th), th)
         w = jnp.log(jnp.where(y > 0, y, 1.0))
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
         return (w, ~(y <= jnp.exp(bhi))) if out else w     # unreachable (also inf/NaN)
@@ -284,7 +325,7 @@ class _Problem:
         fixed and the per-query cost, so that the cost at any Q is F + Q·V (the binding lever
         does not depend on Q), and whether the target is out of reach there."""
         w, out = self.reduced_w(u, th, out=True)
-        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        parts = self.tech.cost_parts(self.assemble(u, w, th), th, pr, self.charge)
         fixed = sum(v for k, v in parts.items() if k in self.fixed_stages)
         return jnp.stack([fixed, sum(v for k, v in parts.items()
                                      if k not in self.fixed_stages)]), out
@@ -309,8 +350,7 @@ class _Problem:
             x, it = _newton(lambda t: self.reduced(t[None], th, pr, Q), lo0, hi0, x_start)
             return x[None], it, True
         if self.newton2:
-            lo = jnp.asarray([lo0, bounds[opt[1]][0]])
-            hi = jnp.asarray([hi0, bounds[opt[1]][1]])
+            lo, hi = self.box(th)
             return _newton2(lambda u: self.reduced(u, th, pr, Q), lo, hi, x_start)
         if len(opt) == 1:
             u = _bisect(lambda t: self.dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
@@ -346,7 +386,7 @@ class _Problem:
     def outputs(self, u, iterations, converged, th: dict, pr: dict, Q: Array) -> dict:
         """:meth:`solve`'s fields at optimised levers u (log)."""
         w, status = self.bind_solve(u, th)
-        z = self.assemble(u, w)
+        z = self.assemble(u, w, th)
         parts = self.tech.cost_parts(z, th, pr, self.charge)
         fixed_cost = sum(v for k, v in parts.items() if k in self.fixed_stages)
         variable = sum(v for k, v in parts.items() if k not in self.fixed_stages)
@@ -356,7 +396,8 @@ class _Problem:
         out.update(fixed=fixed_cost, variable=variable, status=status,
                    total=jnp.where(status == 2, jnp.inf, tot), quality=self.tech.quality(z, th),
                    iterations=jnp.asarray(iterations),
-                   u_opt=u[0] if len(self.opt) else jnp.asarray(0.0))
+                   u_opt=(jnp.log(z[self.opt[0]]) if self.opt and self.opt[0] in self.offset
+                          else u[0] if self.opt else jnp.asarray(0.0)))
         if self.newton2:
             out[CONVERGED] = converged
         return out
@@ -368,8 +409,7 @@ class _Problem:
         the KKT test met and the cost no dearer than the start's (:func:`_refine` re-solves
         the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of the
         path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
-        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
-        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
+        lo, hi = self.box(th)
         x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters)
         out = self.outputs(x, iters, kkt, th, pr, Q)
         out[CONVERGED] = kkt & (out["total"] <= cs * (1.0 + 1e-12))
@@ -400,12 +440,11 @@ class _Problem:
         rising off the ridge into both pieces (each one-sided derivative along the ridge's
         normal ≥ 0: the multiplier of max(f₁, f₂) lies in [0, 1]), reachable, and no dearer than
         ``x``. Points not certified go to the nested bisection (:func:`_fallback`)."""
-        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
-        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
+        lo, hi = self.box(th)
 
         def h(u):
             w = self.reduced_w(u, th)
-            return self.tech.kink(self.assemble(u, w), th, pr)
+            return self.tech.kink(self.assemble(u, w, th), th, pr)
 
         if h(x) is None:                 # no ridge: every such point to the nested bisection
             return {**self.outputs(x, 0, False, th, pr, Q), CONVERGED: jnp.asarray(False)}
@@ -766,8 +805,7 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
         # Two levers: the first Q from a coarse grid, then a fixed number of Newton steps from
         # the optimum's Taylor prediction (tangent and curvature in log Q, projected on the
         # box); a point that fails the certificate is re-solved after the path (_refine).
-        lo = jnp.asarray([problem.bounds[v][0] for v in problem.opt])
-        hi = jnp.asarray([problem.bounds[v][1] for v in problem.opt])
+        lo, hi = problem.box(th)
         start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi)
 
         first, d_first = problem.path_point(th, pr, Qs[0], start, PATH2_COLD_ITERATIONS, start)
@@ -781,8 +819,13 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
                               (d1 - d0) / jnp.where(h1 != 0, h1, 1.0), 0.0)
             pred = x1 + d1 * h + 0.5 * curve * h**2
             pred = jnp.where((Qs[i - 1] > 0) & jnp.all(jnp.isfinite(pred)), pred, x1)
+            # Where a lever reaches its bound the tangent jumps, and the curvature term can
+            # throw the prediction out of reach (no line search follows): start from the last
+            # point instead, and carry it on past a point that ended out of reach.
+            pred = jnp.clip(pred, lo, hi)
+            pred = jnp.where(problem.reduced_w(pred, th, out=True)[1], x1, pred)
             out, d = problem.path_point(th, pr, Qs[i], pred, PATH2_ITERATIONS, x1)
-            return (out[PATH_X], d, d1), out
+            return (jnp.where(out["status"] == 2, x1, out[PATH_X]), d, d1), out
 
         _, rest = jax.lax.scan(step, (first[PATH_X], d_first, d_first),
                                jnp.arange(1, Qs.shape[0]))
@@ -1029,8 +1072,9 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
     bad = np.nonzero(~np.asarray(converged, dtype=bool))
     problem = _Problem(tech, hyp)
     if len(bad[0]) and RIDGE:
-        x = np.stack([np.log(out[f"lever_{v}"][bad]) for v in problem.opt], axis=1)
-        fix = _in_blocks(batched_ridge_solver(tech, hyp), [*gather(bad), x], (), len(bad[0]))
+        args = gather(bad)
+        x = problem.coords({v: out[f"lever_{v}"][bad] for v in problem.opt}, args[0])
+        fix = _in_blocks(batched_ridge_solver(tech, hyp), [*args, x], (), len(bad[0]))
         ok = fix.pop(CONVERGED).astype(bool)
         for k, v in out.items():
             v[tuple(b[ok] for b in bad)] = fix[k][ok]

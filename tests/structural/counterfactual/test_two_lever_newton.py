@@ -79,14 +79,15 @@ def _agree(v, ref, kinked=None):
 
 def _local_minimum(case, v, mask):
     """Points cheaper than the nested bisection are minima of the kinked cost: no point on a
-    ring of 24 directions at steps of 1e-6 to 1e-2 in (log N, log c) around them is cheaper."""
+    ring of 24 directions at steps of 1e-6 to 1e-2 in Newton's coordinates (log N, log(c + x))
+    around them is cheaper."""
     tech, hyp, theta, prices, Q = case
     problem = engine._Problem(tech, hyp)
     idx = np.nonzero(mask)
     th = {k: np.asarray(a)[idx[0]] for k, a in theta.items()}
     pr = {k: np.asarray(a)[idx[1]] for k, a in prices.items()}
     q = np.asarray(Q)[idx[2]]
-    u = np.log(np.stack([v[f"lever_{k}"][mask] for k in problem.opt], axis=1))
+    u = problem.coords({k: v[f"lever_{k}"][mask] for k in problem.opt}, th)
     ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     ring = np.concatenate([r * np.stack([np.cos(ang), np.sin(ang)], 1)
                            for r in (1e-6, 1e-4, 1e-2)])
@@ -192,3 +193,27 @@ def test_streamed_sweep_same_bytes(case, tmp_path):
         got = res.array("balanced", k)
         assert got.dtype == v.dtype and np.array_equal(got, v), k
     assert res.fallbacks == whole.fallbacks
+
+
+@pytest.mark.parametrize("x", [0.0, 500.0, 3000.0])
+def test_context_optimised_in_log_c_plus_prompt(x):
+    """Projected Newton takes the context in log(c + x) (x the prompt): its box is
+    [log(1 + x), log(c_max + x)], the lower bound maps back to c = 1 exactly, and the map
+    inverts on the host (:meth:`_Problem.coords`). N stays in log N; the nested bisection keeps
+    log c."""
+    tech = PipelineTechnology(Target("loss", 2.15), attention=False)
+    hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
+                     bounds={"c": (1.0, 2.0**20)})
+    problem = engine._Problem(tech, hyp)
+    assert problem.opt == ["N", "c"] and problem.offset == {"c": "tokens_in"}
+    assert engine._Problem(tech, hyp, nested=True).offset == {}
+    th = {"tokens_in": np.float64(x)}
+    lo, hi = (np.asarray(b) for b in problem.box(th))
+    np.testing.assert_allclose(lo, [np.log(1e6), np.log(1.0 + x)], rtol=1e-15)
+    np.testing.assert_allclose(hi, [np.log(1e14), np.log(2.0**20 + x)], rtol=1e-15)
+    assert float(problem.assemble(jnp.asarray(lo), jnp.asarray(30.0), th)["c"]) == 1.0
+    u = lo + np.array([[0.1, 0.3], [0.5, 0.9], [0.999, 1e-9]]) * (hi - lo)
+    z = [problem.assemble(jnp.asarray(r), jnp.asarray(30.0), th) for r in u]
+    back = problem.coords({k: np.array([float(zi[k]) for zi in z]) for k in ("N", "c")},
+                          {"tokens_in": np.full(len(u), x)})
+    np.testing.assert_allclose(back, u, rtol=1e-12)

@@ -90,7 +90,13 @@ PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
 #: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
-REFINE_ITERATIONS = 5
+REFINE_ITERATIONS = 6
+#: Relative rise of the cost over a step beyond which the re-solve's steps are damped
+#: (:func:`_path_newton2` with ``damp``): far above rounding (a converged step changes the
+#: cost by about 1e-12 relative, its rounding by 1e-16), far below a real overshoot.
+DAMP_RISE = 1e-10
+#: Whether the re-solve's steps are damped (:func:`_path_newton2`'s ``damp``).
+DAMP = True
 #: Internal output fields of the path: the two-lever point and its start (popped by the engine).
 PATH_X, PATH_X0 = "_x", "_x0"
 #: Points per hypothesis, in this process, that failed the two-lever path's certificate and
@@ -403,14 +409,15 @@ class _Problem:
         return out
 
     def path_point(self, th: dict, pr: dict, Q: Array, start: Array, iters: int,
-                   prev: Array) -> tuple[dict, Array]:
+                   prev: Array, damp: bool = False) -> tuple[dict, Array]:
         """:meth:`solve`'s fields at one point of a two-lever path by :func:`_path_newton2`
         from ``start``, and the optimum's tangent du/dlog Q. ``CONVERGED`` certifies the point:
         the KKT test met and the cost no dearer than the start's (:func:`_refine` re-solves
         the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of the
         path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
         lo, hi = self.box(th)
-        x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters)
+        x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters,
+                                      damp)
         out = self.outputs(x, iters, kkt, th, pr, Q)
         out[CONVERGED] = kkt & (out["total"] <= cs * (1.0 + 1e-12))
         out[PATH_X], out[PATH_X0] = x, prev
@@ -419,7 +426,7 @@ class _Problem:
     def refine(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """A point that failed the path's certificate, by :data:`REFINE_ITERATIONS` more steps
         of :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
-        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1])[0]
+        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1], DAMP)[0]
 
     def solve_from(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """:meth:`solve` from candidate ``starts`` (:func:`_newton2`), with ``PATH_X`` and
@@ -611,7 +618,8 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     return jnp.where(unreachable, hi, x), it, ok | unreachable
 
 
-def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, iters: int):
+def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, iters: int,
+                  damp: bool = False):
     """One point of a two-lever path: ``iters`` projected Newton steps (:func:`_newton_steps`)
     on C(u) = F(u) + Q·V(u) (``fv(u) -> ((F, V), out)``, :meth:`_Problem.split`) from
     ``start``, with no line search and no test of convergence between them, so that every lane
@@ -624,12 +632,20 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
     tangent along the path by the implicit-function theorem on ∇F + Q∇V = 0: H du/dt = −Q∇V
     on the free levers (t = log Q), from the derivatives of F and V (one pass gives both). The
     caller certifies the point (the KKT test met and the cost no dearer than the start's) or
-    hands it on (:func:`_refine`)."""
+    hands it on (:func:`_refine`).
+
+    With ``damp`` a step that raised the cost (beyond :data:`DAMP_RISE` relative, or out of
+    reach) is taken back to the secant root of the directional derivative along it (a halving
+    where the two slopes do not bracket a root) instead of stepping on from where it landed;
+    the next evaluation, whose value each step computes anyway, judges the shortened step.
+    Where the cost's curvature changes fast (the serving accounting's pieces) undamped Newton
+    can cycle between two points on either side of the optimum; this breaks the cycle at no
+    extra evaluation. A point whose last step was shortened fails the KKT test."""
     weights = jnp.stack([jnp.ones_like(Q), Q])
     x = jnp.clip(start, lo, hi)
 
     def step(i, s):
-        x, c0, _, _ = s
+        x, c0, _, _, x_prev, c_prev, g_prev = s
         c2, g2, H2, out = _derivatives2(fv, x, aux=True)
         H = H2 @ weights
         g = g2 @ weights
@@ -641,10 +657,27 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
         tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)),
                              jnp.where(free, Q * g2[:, 1], 0.0))
         tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
-        return jnp.where(finite, jnp.clip(x + step, lo, hi), x), c0, kkt, tangent
+        x_new = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
+        if damp:
+            c = jnp.where(out, jnp.inf, c)
+            # c_prev is inf before the first step: no rise to judge there.
+            rose = jnp.isfinite(c_prev) & ~(c <= c_prev * (1.0 + DAMP_RISE))
+            # Back along the step to the secant root of the directional derivative (the
+            # overshoot crossed the optimum: it falls at the start, rises at the end), kept
+            # within [0.1, 0.9] of the step; a halving where the slopes do not bracket it.
+            d = x - x_prev
+            s0, s1 = jnp.dot(g_prev, d), jnp.dot(g, d)
+            t = jnp.where((s0 < 0) & (s1 > 0), s0 / jnp.where(s0 < s1, s0 - s1, -1.0), 0.5)
+            t = jnp.clip(jnp.where(jnp.isfinite(t), t, 0.5), 0.1, 0.9)
+            x_new = jnp.where(rose, x_prev + t * d, x_new)
+            kkt = kkt & ~rose
+            x_prev, c_prev, g_prev = (jnp.where(rose, a, b) for a, b in
+                                      ((x_prev, x), (c_prev, c), (g_prev, g)))
+        return x_new, c0, kkt, tangent, x_prev, c_prev, g_prev
 
-    init = (x, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(False), jnp.zeros_like(x))
-    x, c0, kkt, tangent = jax.lax.fori_loop(0, iters, step, init)
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    init = (x, inf, jnp.asarray(False), jnp.zeros_like(x), x, inf, jnp.zeros_like(x))
+    x, c0, kkt, tangent, _, _, _ = jax.lax.fori_loop(0, iters, step, init)
     return x, c0, kkt & jnp.isfinite(c0), tangent
 
 
@@ -836,6 +869,11 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
 BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
 BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a whole Q grid)
+#: Lanes per call of the continuation solver in a large batch (:func:`path_block`): its loop
+#: over Q runs hundreds of small kernels per step, whose fixed cost 256 lanes do not amortise
+#: (the three-lever path costs about a quarter less per point in blocks of 1024). A lane's
+#: bytes do not depend on its block's size or its place in it (lanes never interact; tested).
+BLOCK_PATH_LARGE = 1024
 #: Points per call of the re-solves of a path's uncertified points (:func:`_refine`): a call
 #: costs about a millisecond whatever its size, as much as solving a thousand points.
 BLOCK_REFINE = 1024
@@ -850,6 +888,24 @@ BLOCK_NESTED = 8
 #: continuation, so it is solved point by point (in the reasoning example this saves compiling a
 #: second continuation solver, about a third of its compile time).
 PATH_MIN_Q = 4
+
+
+def path_block(lanes: int) -> int:
+    """Lanes per call of the continuation solver for a batch of ``lanes`` lanes: the large
+    block (:data:`BLOCK_PATH_LARGE`) where its padding costs at most a quarter more lanes than
+    the small block's, which keeps small runs (and their compilation) on :data:`BLOCK_PATH`.
+
+    Examples
+    --------
+    >>> from structural.counterfactual.engine import path_block
+    >>> path_block(300), path_block(1100), path_block(4000)
+    (256, 256, 1024)
+    """
+    def padded(block):
+        return -(-lanes // block) * block
+
+    return BLOCK_PATH_LARGE if padded(BLOCK_PATH_LARGE) <= 1.25 * padded(BLOCK_PATH) \
+        else BLOCK_PATH
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
@@ -1154,7 +1210,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
             lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
-                             (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH,
+                             (jnp.asarray(Q, jnp.float64),), K * P, path_block(K * P),
                              keep=_kept(tech, hyp, fields))
             REFINED[hyp.name] = REFINED.get(hyp.name, 0) + _refine(
                 tech, hyp, out, lane_th, lane_pr,

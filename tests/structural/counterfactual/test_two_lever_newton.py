@@ -119,9 +119,9 @@ def test_newton_path_equals_nested_bisection(case, solved):
     assert np.median(v["iterations"]) <= 3
 
 
-def test_newton_path_with_the_context_at_its_bound():
+def _flop_case():
     """FLOP prices where the context runs down to its bound c = 1 as Q grows (the bound
-    active at about a third of the points), against the nested solver."""
+    active at about a third of the points): 4 draws, 6 price points, 25 Q."""
     tech = PipelineTechnology(Target("loss", 2.15), attention=False)
     hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
                      bounds={"c": (1.0, 2.0**20)})
@@ -138,7 +138,12 @@ def test_newton_path_with_the_context_at_its_bound():
     pr.update(train_chip_hour=3600 * 10 ** rng.uniform(-18.5, -17.5, P),
               serve_chip_hour=3600 * 10 ** rng.uniform(-18, -16.5, P),
               data_token=10 ** rng.uniform(-10, -8, P))
-    Q = np.geomspace(1e6, 1e13, 25)
+    return tech, hyp, th, pr, np.geomspace(1e6, 1e13, 25)
+
+
+def test_newton_path_with_the_context_at_its_bound():
+    """The context at its bound (:func:`_flop_case`), against the nested solver."""
+    tech, hyp, th, pr, Q = _flop_case()
     sol = solve_grid(tech, [hyp], th, pr, Q)
     v = sol.values["balanced"]
     ok = _agree(v, _nested(tech, hyp, with_target(tech, th), pr, Q))
@@ -217,3 +222,70 @@ def test_context_optimised_in_log_c_plus_prompt(x):
     back = problem.coords({k: np.array([float(zi[k]) for zi in z]) for k in ("N", "c")},
                           {"tokens_in": np.full(len(u), x)})
     np.testing.assert_allclose(back, u, rtol=1e-12)
+
+
+def test_damped_steps_break_a_newton_cycle():
+    """Newton on f(u) = √(1 + u₀²) + √(1 + u₁²) maps u₀ to −u₀³: from u₀ = 1.05 it overshoots
+    ever further and fails the KKT test, while the damped steps (a rise taken back to the
+    secant root of the slope along the step) reach the minimum 0 to 1e-12 and pass it."""
+    def fv(u):
+        return jnp.stack([jnp.sum(jnp.sqrt(1.0 + u**2)), 0.0 * u[0]]), jnp.asarray(False)
+
+    lo, hi = jnp.full(2, -5.0), jnp.full(2, 5.0)
+    start = jnp.asarray([1.05, 0.5])
+    x, c0, kkt, _ = engine._path_newton2(fv, jnp.asarray(1.0), lo, hi, start, 6)
+    assert not bool(kkt) and abs(float(x[0])) > 1.0
+    x, c0, kkt, _ = engine._path_newton2(fv, jnp.asarray(1.0), lo, hi, start, 6, damp=True)
+    assert bool(kkt) and float(c0) == pytest.approx(np.sqrt(1 + 1.05**2) + np.sqrt(1.25))
+    np.testing.assert_allclose(np.asarray(x), 0.0, atol=1e-12)
+
+
+def test_path_lanes_do_not_depend_on_the_block(case):
+    """The continuation solver's lanes have the same bytes in blocks of 256 and of 1024 and at
+    any offset in them, so a large batch may take the larger block (:func:`path_block`) and a
+    streamed sweep keeps the bytes of one solve."""
+    tech, hyp, theta, prices, Q = case
+    K, P = len(theta["target"]), len(prices["train_chip_hour"])
+    th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()[1:]
+          for k, v in theta.items()}
+    pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()[1:]
+          for k, v in prices.items()}
+    fn = engine.batched_path_solver(tech, hyp)
+    q = (jnp.asarray(Q),)
+    small = _in_blocks(fn, [th, pr], q, K * P - 1, engine.BLOCK_PATH)
+    large = _in_blocks(fn, [th, pr], q, K * P - 1, engine.BLOCK_PATH_LARGE)
+    for k, v in small.items():
+        assert np.array_equal(v, large[k], equal_nan=True), k
+    assert engine.path_block(K * P) == engine.BLOCK_PATH
+    assert engine.path_block(16 * engine.BLOCK_PATH_LARGE - 5) == engine.BLOCK_PATH_LARGE
+
+
+def test_damped_resolve_equals_line_searched_newton():
+    """The path's uncertified points of :func:`_flop_case`, re-solved by the damped steps
+    (:meth:`_Problem.refine`), equal the line-searched projected Newton (:func:`_newton2`,
+    the re-solve's second stage) from the same starts where both pass the KKT test: cost to
+    1e-12, levers to 1e-8 (the tolerances of the path against the nested solver)."""
+    tech, hyp, th, pr, Q = _flop_case()
+    theta = with_target(tech, th)
+    K, P = len(th["A"]), len(pr["data_token"])
+    lane_th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
+               for k, v in theta.items()}
+    lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
+               for k, v in pr.items()}
+    out = _in_blocks(engine.batched_path_solver(tech, hyp), [lane_th, lane_pr],
+                     (jnp.asarray(Q),), K * P, engine.BLOCK_PATH)
+    bad = np.nonzero(~out[engine.CONVERGED].astype(bool))
+    assert len(bad[0]) >= 5
+    args = [{k: v[bad[0]] for k, v in lane_th.items()}, {k: v[bad[0]] for k, v in lane_pr.items()},
+            Q[bad[1]], np.stack([out[engine.PATH_X][bad], out[engine.PATH_X0][bad]], axis=1)]
+    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args, (), len(bad[0]),
+                        engine.BLOCK_REFINE)
+    robust = _in_blocks(engine.batched_refine_solver(tech, hyp, True), args, (), len(bad[0]),
+                        engine.BLOCK_REFINE)
+    both = damped[engine.CONVERGED].astype(bool) & robust[engine.CONVERGED].astype(bool)
+    assert both.mean() > 0.5
+    np.testing.assert_array_equal(damped["status"][both], robust["status"][both])
+    np.testing.assert_allclose(damped["total"][both], robust["total"][both], rtol=1e-12)
+    for lv in ("N", "c", "D"):
+        np.testing.assert_allclose(damped[f"lever_{lv}"][both], robust[f"lever_{lv}"][both],
+                                   rtol=1e-7 if lv == "D" else 1e-8)

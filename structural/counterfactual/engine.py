@@ -88,6 +88,12 @@ GRID2 = 8
 PATH2_ITERATIONS = 3
 PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
+#: The coarse grid per lever that starts a path's first Q (:func:`_grid_start`): its 25 costs
+#: are about a fifth of a 25-point path's work at 8 (64 costs); the first point then takes
+#: :data:`PATH2_COLD_ITERATIONS` Newton steps and, like every point, is certified or re-solved
+#: (a start off the cheapest basin shows as a dearer point in the tests against the nested
+#: solver). A point solved alone (:func:`_newton2`) keeps :data:`GRID2`.
+PATH2_GRID = 5
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
 #: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
 REFINE_ITERATIONS = 6
@@ -565,10 +571,11 @@ def _barrier(x):
     return jax.lax.optimization_barrier(x)
 
 
-def _grid_start(fun: Callable, lo: Array, hi: Array) -> Array:
-    """The cheapest feasible point of a :data:`GRID2`² grid over the box of two log levers
-    (the upper corner, the grid's last point, where none is feasible): a cold start."""
-    axes = [jnp.linspace(lo[i], hi[i], GRID2) for i in range(2)]
+def _grid_start(fun: Callable, lo: Array, hi: Array, n: int | None = None) -> Array:
+    """The cheapest feasible point of an ``n``² grid (default :data:`GRID2`) over the box of
+    two log levers (the upper corner, the grid's last point, where none is feasible): a cold
+    start."""
+    axes = [jnp.linspace(lo[i], hi[i], GRID2 if n is None else n) for i in range(2)]
     grid = jnp.stack([a.ravel() for a in jnp.meshgrid(*axes, indexing="ij")], axis=1)
     c, out = _barrier(jax.vmap(fun)(grid))
     c = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
@@ -839,7 +846,7 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
         # the optimum's Taylor prediction (tangent and curvature in log Q, projected on the
         # box); a point that fails the certificate is re-solved after the path (_refine).
         lo, hi = problem.box(th)
-        start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi)
+        start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi, PATH2_GRID)
 
         first, d_first = problem.path_point(th, pr, Qs[0], start, PATH2_COLD_ITERATIONS, start)
 

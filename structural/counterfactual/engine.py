@@ -17,6 +17,10 @@ the same code) from the optimum's Taylor prediction, its tangent du/dlog Q by th
 theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated in one pass), and
 certifies each point by the KKT test and descent from its start; the points it does not certify
 are gathered and re-solved by more steps, then by the line-searched Newton (:func:`_refine`).
+Projected Newton takes a lever whose technology names an offset o(θ) (``lever_offsets``: the
+context c, seen by quality and cost as c + x beside the prompt x) in log(z + o) instead of log z,
+so that an optimum running down to the lever's bound reaches it at a finite slope instead of an
+e-fold per step (log c → −∞ along the path where c falls to its bound 1).
 A point where the two-lever Newton fails its KKT test is, where the technology's cost has a ridge
 (:meth:`Technology.kink`: the larger of two smooth pieces, e.g. decode's memory- and compute-bound
 rooflines meeting at the serving batch), minimised along that ridge by a one-lever Newton and
@@ -84,9 +88,21 @@ GRID2 = 8
 PATH2_ITERATIONS = 3
 PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
+#: The coarse grid per lever that starts a path's first Q (:func:`_grid_start`): its 25 costs
+#: are about a fifth of a 25-point path's work at 8 (64 costs); the first point then takes
+#: :data:`PATH2_COLD_ITERATIONS` Newton steps and, like every point, is certified or re-solved
+#: (a start off the cheapest basin shows as a dearer point in the tests against the nested
+#: solver). A point solved alone (:func:`_newton2`) keeps :data:`GRID2`.
+PATH2_GRID = 5
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
 #: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
-REFINE_ITERATIONS = 5
+REFINE_ITERATIONS = 6
+#: Relative rise of the cost over a step beyond which the re-solve's steps are damped
+#: (:func:`_path_newton2` with ``damp``): far above rounding (a converged step changes the
+#: cost by about 1e-12 relative, its rounding by 1e-16), far below a real overshoot.
+DAMP_RISE = 1e-10
+#: Whether the re-solve's steps are damped (:func:`_path_newton2`'s ``damp``).
+DAMP = True
 #: Internal output fields of the path: the two-lever point and its start (popped by the engine).
 PATH_X, PATH_X0 = "_x", "_x0"
 #: Points per hypothesis, in this process, that failed the two-lever path's certificate and
@@ -226,28 +242,65 @@ class _Problem:
         # fallback of points where Newton fails its KKT test).
         self.newton2 = len(self.opt) == 2 and self.closed and not nested
         self.warm_start = self.closed and (len(self.opt) == 1 or self.newton2)
+        # Projected Newton works in u = log(z + o(θ)) for a lever whose technology names an
+        # offset o (``lever_offsets``: the context c beside the prompt x, since quality and cost
+        # see c + x). In log c the optimum runs down to c's bound 1 an e-fold per step (the cost
+        # is nearly linear in c there, and the path's tangent steepens without limit); in
+        # log(c + x) it reaches the bound at a finite slope, like any smooth lever.
+        offsets = getattr(tech, "lever_offsets", {}) if self.newton2 else {}
+        self.offset = {lv: offsets[lv] for lv in self.opt if lv in offsets}
         self._grad_f = jax.grad(self.total, argnums=(0, 1))
         self._grad_g = jax.grad(self.margin, argnums=(0, 1))
 
-    def assemble(self, u: Array, w: Array) -> dict:
+    def assemble(self, u: Array, w: Array, th: Mapping[str, Array]) -> dict:
         z: dict[str, Array] = dict(self.fixed)
         for i, lv in enumerate(self.opt):
-            z[lv] = jnp.exp(u[i])
+            if lv in self.offset:
+                # z = z_lo + e^u − e^{u_lo}: exactly the bound z_lo at u = u_lo.
+                z_lo, lo = np.exp(self.bounds[lv][0]), self.coord_lo(lv, th, jnp)
+                z[lv] = z_lo + (jnp.exp(u[i]) - jnp.exp(lo))
+            else:
+                z[lv] = jnp.exp(u[i])
         z[self.bind] = jnp.exp(w)
         return z
 
+    def coord_lo(self, lv: str, th: Mapping[str, Array], xp: Any = np) -> Array:
+        """Lower bound of optimised lever ``lv``'s coordinate: log z_lo, or log(z_lo + o(θ))."""
+        lo = self.bounds[lv][0]
+        return xp.log(np.exp(lo) + th[self.offset[lv]]) if lv in self.offset else lo
+
+    def box(self, th: Mapping[str, Array]) -> tuple[Array, Array]:
+        """Bounds (lo, hi) of the optimised levers' coordinates (log levers, or log(z + o))."""
+        lo = [self.coord_lo(v, th, jnp) for v in self.opt]
+        hi = [jnp.log(np.exp(self.bounds[v][1]) + th[self.offset[v]]) if v in self.offset
+              else self.bounds[v][1] for v in self.opt]
+        return (jnp.stack([jnp.asarray(x, jnp.float64) for x in lo]),
+                jnp.stack([jnp.asarray(x, jnp.float64) for x in hi]))
+
+    def coords(self, z: Mapping[str, np.ndarray], th: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The optimised levers' coordinates (rows) at lever values z, on the host (NumPy):
+        the inverse of :meth:`assemble`."""
+        cols = []
+        for lv in self.opt:
+            if lv in self.offset:
+                cols.append(np.log(z[lv] - np.exp(self.bounds[lv][0])
+                                   + np.exp(self.coord_lo(lv, th))))
+            else:
+                cols.append(np.log(z[lv]))
+        return np.stack(cols, axis=1)
+
     def total(self, u, w, th, pr, Q):
-        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        parts = self.tech.cost_parts(self.assemble(u, w, th), th, pr, self.charge)
         return sum(v if k in self.fixed_stages else Q * v for k, v in parts.items())
 
     def margin(self, u, w, th):
-        return self.tech.margin(self.assemble(u, w), th)
+        return self.tech.margin(self.assemble(u, w, th), th)
 
     def bind_solve(self, u, th):
         """The binding lever (log) that meets the target and its status (0 binding, 1 met at
         the lower bound, 2 unreachable)."""
         blo, bhi = self.blo, self.bhi
-        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo), th), th)
         if y is None:
             g_hi = self.margin(u, jnp.asarray(bhi), th)
             g_lo = self.margin(u, jnp.asarray(blo), th)
@@ -274,7 +327,7 @@ class _Problem:
         """The closed-form binding lever (log, clipped to its bounds) at optimised levers u, and
         with ``out`` whether the target is out of reach there."""
         blo, bhi = self.blo, self.bhi
-        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo)), th)
+        y = self.tech.bind(self.bind, self.assemble(u, jnp.asarray(blo), th), th)
         w = jnp.log(jnp.where(y > 0, y, 1.0))
         w = jnp.where(y > 0, jnp.clip(w, blo, bhi), blo)
         return (w, ~(y <= jnp.exp(bhi))) if out else w     # unreachable (also inf/NaN)
@@ -284,7 +337,7 @@ class _Problem:
         fixed and the per-query cost, so that the cost at any Q is F + Q·V (the binding lever
         does not depend on Q), and whether the target is out of reach there."""
         w, out = self.reduced_w(u, th, out=True)
-        parts = self.tech.cost_parts(self.assemble(u, w), th, pr, self.charge)
+        parts = self.tech.cost_parts(self.assemble(u, w, th), th, pr, self.charge)
         fixed = sum(v for k, v in parts.items() if k in self.fixed_stages)
         return jnp.stack([fixed, sum(v for k, v in parts.items()
                                      if k not in self.fixed_stages)]), out
@@ -309,8 +362,7 @@ class _Problem:
             x, it = _newton(lambda t: self.reduced(t[None], th, pr, Q), lo0, hi0, x_start)
             return x[None], it, True
         if self.newton2:
-            lo = jnp.asarray([lo0, bounds[opt[1]][0]])
-            hi = jnp.asarray([hi0, bounds[opt[1]][1]])
+            lo, hi = self.box(th)
             return _newton2(lambda u: self.reduced(u, th, pr, Q), lo, hi, x_start)
         if len(opt) == 1:
             u = _bisect(lambda t: self.dcost(t[None], 0, th, pr, Q)[0], jnp.asarray(lo0),
@@ -346,7 +398,7 @@ class _Problem:
     def outputs(self, u, iterations, converged, th: dict, pr: dict, Q: Array) -> dict:
         """:meth:`solve`'s fields at optimised levers u (log)."""
         w, status = self.bind_solve(u, th)
-        z = self.assemble(u, w)
+        z = self.assemble(u, w, th)
         parts = self.tech.cost_parts(z, th, pr, self.charge)
         fixed_cost = sum(v for k, v in parts.items() if k in self.fixed_stages)
         variable = sum(v for k, v in parts.items() if k not in self.fixed_stages)
@@ -356,21 +408,22 @@ class _Problem:
         out.update(fixed=fixed_cost, variable=variable, status=status,
                    total=jnp.where(status == 2, jnp.inf, tot), quality=self.tech.quality(z, th),
                    iterations=jnp.asarray(iterations),
-                   u_opt=u[0] if len(self.opt) else jnp.asarray(0.0))
+                   u_opt=(jnp.log(z[self.opt[0]]) if self.opt and self.opt[0] in self.offset
+                          else u[0] if self.opt else jnp.asarray(0.0)))
         if self.newton2:
             out[CONVERGED] = converged
         return out
 
     def path_point(self, th: dict, pr: dict, Q: Array, start: Array, iters: int,
-                   prev: Array) -> tuple[dict, Array]:
+                   prev: Array, damp: bool = False) -> tuple[dict, Array]:
         """:meth:`solve`'s fields at one point of a two-lever path by :func:`_path_newton2`
         from ``start``, and the optimum's tangent du/dlog Q. ``CONVERGED`` certifies the point:
         the KKT test met and the cost no dearer than the start's (:func:`_refine` re-solves
         the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of the
         path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
-        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
-        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
-        x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters)
+        lo, hi = self.box(th)
+        x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters,
+                                      damp)
         out = self.outputs(x, iters, kkt, th, pr, Q)
         out[CONVERGED] = kkt & (out["total"] <= cs * (1.0 + 1e-12))
         out[PATH_X], out[PATH_X0] = x, prev
@@ -379,7 +432,7 @@ class _Problem:
     def refine(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """A point that failed the path's certificate, by :data:`REFINE_ITERATIONS` more steps
         of :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
-        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1])[0]
+        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1], DAMP)[0]
 
     def solve_from(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """:meth:`solve` from candidate ``starts`` (:func:`_newton2`), with ``PATH_X`` and
@@ -400,12 +453,11 @@ class _Problem:
         rising off the ridge into both pieces (each one-sided derivative along the ridge's
         normal ≥ 0: the multiplier of max(f₁, f₂) lies in [0, 1]), reachable, and no dearer than
         ``x``. Points not certified go to the nested bisection (:func:`_fallback`)."""
-        lo = jnp.asarray([self.bounds[v][0] for v in self.opt])
-        hi = jnp.asarray([self.bounds[v][1] for v in self.opt])
+        lo, hi = self.box(th)
 
         def h(u):
             w = self.reduced_w(u, th)
-            return self.tech.kink(self.assemble(u, w), th, pr)
+            return self.tech.kink(self.assemble(u, w, th), th, pr)
 
         if h(x) is None:                 # no ridge: every such point to the nested bisection
             return {**self.outputs(x, 0, False, th, pr, Q), CONVERGED: jnp.asarray(False)}
@@ -519,10 +571,11 @@ def _barrier(x):
     return jax.lax.optimization_barrier(x)
 
 
-def _grid_start(fun: Callable, lo: Array, hi: Array) -> Array:
-    """The cheapest feasible point of a :data:`GRID2`² grid over the box of two log levers
-    (the upper corner, the grid's last point, where none is feasible): a cold start."""
-    axes = [jnp.linspace(lo[i], hi[i], GRID2) for i in range(2)]
+def _grid_start(fun: Callable, lo: Array, hi: Array, n: int | None = None) -> Array:
+    """The cheapest feasible point of an ``n``² grid (default :data:`GRID2`) over the box of
+    two log levers (the upper corner, the grid's last point, where none is feasible): a cold
+    start."""
+    axes = [jnp.linspace(lo[i], hi[i], GRID2 if n is None else n) for i in range(2)]
     grid = jnp.stack([a.ravel() for a in jnp.meshgrid(*axes, indexing="ij")], axis=1)
     c, out = _barrier(jax.vmap(fun)(grid))
     c = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
@@ -572,7 +625,8 @@ def _newton2(fun: Callable, lo: Array, hi: Array, starts: Array | None = None):
     return jnp.where(unreachable, hi, x), it, ok | unreachable
 
 
-def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, iters: int):
+def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, iters: int,
+                  damp: bool = False):
     """One point of a two-lever path: ``iters`` projected Newton steps (:func:`_newton_steps`)
     on C(u) = F(u) + Q·V(u) (``fv(u) -> ((F, V), out)``, :meth:`_Problem.split`) from
     ``start``, with no line search and no test of convergence between them, so that every lane
@@ -585,12 +639,20 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
     tangent along the path by the implicit-function theorem on ∇F + Q∇V = 0: H du/dt = −Q∇V
     on the free levers (t = log Q), from the derivatives of F and V (one pass gives both). The
     caller certifies the point (the KKT test met and the cost no dearer than the start's) or
-    hands it on (:func:`_refine`)."""
+    hands it on (:func:`_refine`).
+
+    With ``damp`` a step that raised the cost (beyond :data:`DAMP_RISE` relative, or out of
+    reach) is taken back to the secant root of the directional derivative along it (a halving
+    where the two slopes do not bracket a root) instead of stepping on from where it landed;
+    the next evaluation, whose value each step computes anyway, judges the shortened step.
+    Where the cost's curvature changes fast (the serving accounting's pieces) undamped Newton
+    can cycle between two points on either side of the optimum; this breaks the cycle at no
+    extra evaluation. A point whose last step was shortened fails the KKT test."""
     weights = jnp.stack([jnp.ones_like(Q), Q])
     x = jnp.clip(start, lo, hi)
 
     def step(i, s):
-        x, c0, _, _ = s
+        x, c0, _, _, x_prev, c_prev, g_prev = s
         c2, g2, H2, out = _derivatives2(fv, x, aux=True)
         H = H2 @ weights
         g = g2 @ weights
@@ -602,10 +664,27 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
         tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)),
                              jnp.where(free, Q * g2[:, 1], 0.0))
         tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
-        return jnp.where(finite, jnp.clip(x + step, lo, hi), x), c0, kkt, tangent
+        x_new = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
+        if damp:
+            c = jnp.where(out, jnp.inf, c)
+            # c_prev is inf before the first step: no rise to judge there.
+            rose = jnp.isfinite(c_prev) & ~(c <= c_prev * (1.0 + DAMP_RISE))
+            # Back along the step to the secant root of the directional derivative (the
+            # overshoot crossed the optimum: it falls at the start, rises at the end), kept
+            # within [0.1, 0.9] of the step; a halving where the slopes do not bracket it.
+            d = x - x_prev
+            s0, s1 = jnp.dot(g_prev, d), jnp.dot(g, d)
+            t = jnp.where((s0 < 0) & (s1 > 0), s0 / jnp.where(s0 < s1, s0 - s1, -1.0), 0.5)
+            t = jnp.clip(jnp.where(jnp.isfinite(t), t, 0.5), 0.1, 0.9)
+            x_new = jnp.where(rose, x_prev + t * d, x_new)
+            kkt = kkt & ~rose
+            x_prev, c_prev, g_prev = (jnp.where(rose, a, b) for a, b in
+                                      ((x_prev, x), (c_prev, c), (g_prev, g)))
+        return x_new, c0, kkt, tangent, x_prev, c_prev, g_prev
 
-    init = (x, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(False), jnp.zeros_like(x))
-    x, c0, kkt, tangent = jax.lax.fori_loop(0, iters, step, init)
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    init = (x, inf, jnp.asarray(False), jnp.zeros_like(x), x, inf, jnp.zeros_like(x))
+    x, c0, kkt, tangent, _, _, _ = jax.lax.fori_loop(0, iters, step, init)
     return x, c0, kkt & jnp.isfinite(c0), tangent
 
 
@@ -766,9 +845,8 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
         # Two levers: the first Q from a coarse grid, then a fixed number of Newton steps from
         # the optimum's Taylor prediction (tangent and curvature in log Q, projected on the
         # box); a point that fails the certificate is re-solved after the path (_refine).
-        lo = jnp.asarray([problem.bounds[v][0] for v in problem.opt])
-        hi = jnp.asarray([problem.bounds[v][1] for v in problem.opt])
-        start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi)
+        lo, hi = problem.box(th)
+        start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi, PATH2_GRID)
 
         first, d_first = problem.path_point(th, pr, Qs[0], start, PATH2_COLD_ITERATIONS, start)
 
@@ -781,8 +859,13 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
                               (d1 - d0) / jnp.where(h1 != 0, h1, 1.0), 0.0)
             pred = x1 + d1 * h + 0.5 * curve * h**2
             pred = jnp.where((Qs[i - 1] > 0) & jnp.all(jnp.isfinite(pred)), pred, x1)
+            # Where a lever reaches its bound the tangent jumps, and the curvature term can
+            # throw the prediction out of reach (no line search follows): start from the last
+            # point instead, and carry it on past a point that ended out of reach.
+            pred = jnp.clip(pred, lo, hi)
+            pred = jnp.where(problem.reduced_w(pred, th, out=True)[1], x1, pred)
             out, d = problem.path_point(th, pr, Qs[i], pred, PATH2_ITERATIONS, x1)
-            return (out[PATH_X], d, d1), out
+            return (jnp.where(out["status"] == 2, x1, out[PATH_X]), d, d1), out
 
         _, rest = jax.lax.scan(step, (first[PATH_X], d_first, d_first),
                                jnp.arange(1, Qs.shape[0]))
@@ -793,6 +876,11 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
 BLOCK = 64  # lanes per compiled call: one shape, so one compilation serves every batch size
 BLOCK_PATH = 256  # lanes per call of the continuation solver (each lane is a whole Q grid)
+#: Lanes per call of the continuation solver in a large batch (:func:`path_block`): its loop
+#: over Q runs hundreds of small kernels per step, whose fixed cost 256 lanes do not amortise
+#: (the three-lever path costs about a quarter less per point in blocks of 1024). A lane's
+#: bytes do not depend on its block's size or its place in it (lanes never interact; tested).
+BLOCK_PATH_LARGE = 1024
 #: Points per call of the re-solves of a path's uncertified points (:func:`_refine`): a call
 #: costs about a millisecond whatever its size, as much as solving a thousand points.
 BLOCK_REFINE = 1024
@@ -807,6 +895,24 @@ BLOCK_NESTED = 8
 #: continuation, so it is solved point by point (in the reasoning example this saves compiling a
 #: second continuation solver, about a third of its compile time).
 PATH_MIN_Q = 4
+
+
+def path_block(lanes: int) -> int:
+    """Lanes per call of the continuation solver for a batch of ``lanes`` lanes: the large
+    block (:data:`BLOCK_PATH_LARGE`) where its padding costs at most a quarter more lanes than
+    the small block's, which keeps small runs (and their compilation) on :data:`BLOCK_PATH`.
+
+    Examples
+    --------
+    >>> from structural.counterfactual.engine import path_block
+    >>> path_block(300), path_block(1100), path_block(4000)
+    (256, 256, 1024)
+    """
+    def padded(block):
+        return -(-lanes // block) * block
+
+    return BLOCK_PATH_LARGE if padded(BLOCK_PATH_LARGE) <= 1.25 * padded(BLOCK_PATH) \
+        else BLOCK_PATH
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
@@ -1029,8 +1135,9 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
     bad = np.nonzero(~np.asarray(converged, dtype=bool))
     problem = _Problem(tech, hyp)
     if len(bad[0]) and RIDGE:
-        x = np.stack([np.log(out[f"lever_{v}"][bad]) for v in problem.opt], axis=1)
-        fix = _in_blocks(batched_ridge_solver(tech, hyp), [*gather(bad), x], (), len(bad[0]))
+        args = gather(bad)
+        x = problem.coords({v: out[f"lever_{v}"][bad] for v in problem.opt}, args[0])
+        fix = _in_blocks(batched_ridge_solver(tech, hyp), [*args, x], (), len(bad[0]))
         ok = fix.pop(CONVERGED).astype(bool)
         for k, v in out.items():
             v[tuple(b[ok] for b in bad)] = fix[k][ok]
@@ -1110,7 +1217,7 @@ def solve_grid(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Array
             lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
                        for k, v in prices.items()}
             out = _in_blocks(batched_path_solver(tech, hyp), [lane_th, lane_pr],
-                             (jnp.asarray(Q, jnp.float64),), K * P, BLOCK_PATH,
+                             (jnp.asarray(Q, jnp.float64),), K * P, path_block(K * P),
                              keep=_kept(tech, hyp, fields))
             REFINED[hyp.name] = REFINED.get(hyp.name, 0) + _refine(
                 tech, hyp, out, lane_th, lane_pr,

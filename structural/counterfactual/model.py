@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -331,6 +332,9 @@ class PipelineTechnology(EngineSolved):
     bind_priority: tuple[str, ...] = ("D", "c", "D_F", "k", "N", "U")
     fixed_stages: tuple[str, ...] = FIXED_STAGES
     positive: tuple[str, ...] = POSITIVE
+    #: Levers that the engine's projected Newton optimises in log(z + θ[name]) rather than log z:
+    #: the context c beside the prompt x (``tokens_in``), since quality and cost see c + x.
+    lever_offsets: ClassVar[Any] = MappingProxyType({"c": "tokens_in"})
 
     # -- the one pipeline's quantities and parameters ---------------------------------------
     def quantities(self, z: dict, th: dict, pr: dict | None = None) -> dict:

@@ -81,14 +81,15 @@ def _agree(v, ref, kinked=None):
 
 def _local_minimum(case, v, mask):
     """Points cheaper than the nested bisection are minima of the kinked cost: no point on a
-    ring of 24 directions at steps of 1e-6 to 1e-2 in (log N, log c) around them is cheaper."""
+    ring of 24 directions at steps of 1e-6 to 1e-2 in Newton's coordinates (log N, log(c + x))
+    around them is cheaper."""
     tech, hyp, theta, prices, Q = case
-    opt = engine._Problem(tech, hyp).opt
+    problem = engine._Problem(tech, hyp)
     idx = np.nonzero(mask)
     th = {k: np.asarray(a)[idx[0]] for k, a in theta.items()}
     pr = {k: np.asarray(a)[idx[1]] for k, a in prices.items()}
     q = np.asarray(Q)[idx[2]]
-    u = np.log(np.stack([v[f"lever_{k}"][mask] for k in opt], axis=1))
+    u = problem.coords({k: v[f"lever_{k}"][mask] for k in problem.opt}, th)
     # In blocks of 64 points through one compiled check per hypothesis (the tests share it).
     gap = _in_blocks(_ring_check(tech, hyp), [th, pr, q, u], (), len(q))["gap"]
     assert np.all(gap >= -1e-13), gap.min()
@@ -134,9 +135,9 @@ def test_newton_path_equals_nested_bisection(case, solved):
     assert np.median(v["iterations"]) <= 3
 
 
-def test_newton_path_with_the_context_at_its_bound():
+def _flop_case():
     """FLOP prices where the context runs down to its bound c = 1 as Q grows (the bound
-    active at about a third of the points), against the nested solver."""
+    active at about a third of the points): 4 draws, 6 price points, 25 Q."""
     tech = PipelineTechnology(Target("loss", 2.15), attention=False)
     hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
                      bounds={"c": (1.0, 2.0**20)})
@@ -153,7 +154,12 @@ def test_newton_path_with_the_context_at_its_bound():
     pr.update(train_chip_hour=3600 * 10 ** rng.uniform(-18.5, -17.5, P),
               serve_chip_hour=3600 * 10 ** rng.uniform(-18, -16.5, P),
               data_token=10 ** rng.uniform(-10, -8, P))
-    Q = np.geomspace(1e6, 1e13, 25)
+    return tech, hyp, th, pr, np.geomspace(1e6, 1e13, 25)
+
+
+def test_newton_path_with_the_context_at_its_bound():
+    """The context at its bound (:func:`_flop_case`), against the nested solver."""
+    tech, hyp, th, pr, Q = _flop_case()
     sol = solve_grid(tech, [hyp], th, pr, Q)
     v = sol.values["balanced"]
     ok = _agree(v, _nested(tech, hyp, with_target(tech, th), pr, Q))
@@ -208,3 +214,96 @@ def test_streamed_sweep_same_bytes(case, tmp_path):
         got = res.array("balanced", k)
         assert got.dtype == v.dtype and np.array_equal(got, v), k
     assert res.fallbacks == whole.fallbacks
+
+
+@pytest.mark.parametrize("x", [0.0, 500.0, 3000.0])
+def test_context_optimised_in_log_c_plus_prompt(x):
+    """Projected Newton takes the context in log(c + x) (x the prompt): its box is
+    [log(1 + x), log(c_max + x)], the lower bound maps back to c = 1 exactly, and the map
+    inverts on the host (:meth:`_Problem.coords`). N stays in log N; the nested bisection keeps
+    log c."""
+    tech = PipelineTechnology(Target("loss", 2.15), attention=False)
+    hyp = Hypothesis("balanced", ("N", "D", "c"), {"D_F": 0.0, "k": 1.0, "U": 1e20},
+                     bounds={"c": (1.0, 2.0**20)})
+    problem = engine._Problem(tech, hyp)
+    assert problem.opt == ["N", "c"] and problem.offset == {"c": "tokens_in"}
+    assert engine._Problem(tech, hyp, nested=True).offset == {}
+    th = {"tokens_in": np.float64(x)}
+    lo, hi = (np.asarray(b) for b in problem.box(th))
+    np.testing.assert_allclose(lo, [np.log(1e6), np.log(1.0 + x)], rtol=1e-15)
+    np.testing.assert_allclose(hi, [np.log(1e14), np.log(2.0**20 + x)], rtol=1e-15)
+    assert float(problem.assemble(jnp.asarray(lo), jnp.asarray(30.0), th)["c"]) == 1.0
+    u = lo + np.array([[0.1, 0.3], [0.5, 0.9], [0.999, 1e-9]]) * (hi - lo)
+    z = [problem.assemble(jnp.asarray(r), jnp.asarray(30.0), th) for r in u]
+    back = problem.coords({k: np.array([float(zi[k]) for zi in z]) for k in ("N", "c")},
+                          {"tokens_in": np.full(len(u), x)})
+    # Next to the bound the coordinate carries e^lo's rounding, an absolute error.
+    np.testing.assert_allclose(back, u, rtol=1e-12, atol=1e-15)
+
+
+def test_damped_steps_break_a_newton_cycle():
+    """Newton on f(u) = √(s² + u₀²) + √(s² + u₁²), s = 1/2, maps u₀ to −u₀³/s²: from u₀ = 0.55
+    it overshoots, and once its steps are capped (:data:`MAX_STEP`) it cycles between about
+    1.18 and −0.82, failing the KKT test; the damped steps (a rise taken back to the secant
+    root of the slope along the step) reach the minimum 0 to 1e-12 and pass it."""
+    def fv(u):
+        return jnp.stack([jnp.sum(jnp.sqrt(0.25 + u**2)), 0.0 * u[0]]), jnp.asarray(False)
+
+    lo, hi = jnp.full(2, -5.0), jnp.full(2, 5.0)
+    start = jnp.asarray([0.55, 0.1])
+    x, c0, kkt, _ = engine._path_newton2(fv, jnp.asarray(1.0), lo, hi, start, 6)
+    assert not bool(kkt) and abs(float(x[0])) > 0.8
+    x, c0, kkt, _ = engine._path_newton2(fv, jnp.asarray(1.0), lo, hi, start, 6, damp=True)
+    assert bool(kkt) and float(c0) == pytest.approx(np.sqrt(0.25 + 0.55**2) + np.sqrt(0.26))
+    np.testing.assert_allclose(np.asarray(x), 0.0, atol=1e-12)
+
+
+def test_path_lanes_do_not_depend_on_the_block(case):
+    """The continuation solver's lanes have the same bytes in blocks of 256 and of 1024 and at
+    any offset in them, so a large batch may take the larger block (:func:`path_block`) and a
+    streamed sweep keeps the bytes of one solve."""
+    tech, hyp, theta, prices, Q = case
+    K, P = len(theta["target"]), len(prices["train_chip_hour"])
+    th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()[1:]
+          for k, v in theta.items()}
+    pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()[1:]
+          for k, v in prices.items()}
+    fn = engine.batched_path_solver(tech, hyp)
+    q = (jnp.asarray(Q),)
+    small = _in_blocks(fn, [th, pr], q, K * P - 1, engine.BLOCK_PATH)
+    large = _in_blocks(fn, [th, pr], q, K * P - 1, engine.BLOCK_PATH_LARGE)
+    for k, v in small.items():
+        assert np.array_equal(v, large[k], equal_nan=True), k
+    assert engine.path_block(K * P) == engine.BLOCK_PATH
+    assert engine.path_block(16 * engine.BLOCK_PATH_LARGE - 5) == engine.BLOCK_PATH_LARGE
+
+
+def test_damped_resolve_equals_line_searched_newton():
+    """The path's uncertified points of :func:`_flop_case`, re-solved by the damped steps
+    (:meth:`_Problem.refine`), equal the line-searched projected Newton (:func:`_newton2`,
+    the re-solve's second stage) from the same starts where both pass the KKT test: cost to
+    1e-12, levers to 1e-8 (the tolerances of the path against the nested solver)."""
+    tech, hyp, th, pr, Q = _flop_case()
+    theta = with_target(tech, th)
+    K, P = len(th["A"]), len(pr["data_token"])
+    lane_th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
+               for k, v in theta.items()}
+    lane_pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
+               for k, v in pr.items()}
+    out = _in_blocks(engine.batched_path_solver(tech, hyp), [lane_th, lane_pr],
+                     (jnp.asarray(Q),), K * P, engine.BLOCK_PATH)
+    bad = np.nonzero(~out[engine.CONVERGED].astype(bool))
+    assert len(bad[0]) >= 5
+    args = [{k: v[bad[0]] for k, v in lane_th.items()}, {k: v[bad[0]] for k, v in lane_pr.items()},
+            Q[bad[1]], np.stack([out[engine.PATH_X][bad], out[engine.PATH_X0][bad]], axis=1)]
+    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args, (), len(bad[0]),
+                        engine.BLOCK_REFINE)
+    robust = _in_blocks(engine.batched_refine_solver(tech, hyp, True), args, (), len(bad[0]),
+                        engine.BLOCK_REFINE)
+    both = damped[engine.CONVERGED].astype(bool) & robust[engine.CONVERGED].astype(bool)
+    assert both.mean() > 0.5
+    np.testing.assert_array_equal(damped["status"][both], robust["status"][both])
+    np.testing.assert_allclose(damped["total"][both], robust["total"][both], rtol=1e-12)
+    for lv in ("N", "c", "D"):
+        np.testing.assert_allclose(damped[f"lever_{lv}"][both], robust[f"lever_{lv}"][both],
+                                   rtol=1e-7 if lv == "D" else 1e-8)

@@ -6,9 +6,10 @@ draws at a time, so memory stays bounded whatever the number of points:
 * **Chunk size from memory.** A chunk holds at most :data:`MEMORY_SHARE` of the memory available
   now (and at most :data:`MAX_CHUNK_POINTS` points), at :data:`BYTES_PER_POINT` per point and
   hypothesis (the flat batch, the solver's outputs and their concatenated copy). Its number of
-  draws is a multiple of the engine's block quantum (:func:`quantum`), so every compiled block
-  holds the same lanes, in the same places, as in one unchunked solve: the output bytes do not
-  depend on the chunk size.
+  draws is a multiple of the engine's block quantum (:func:`quantum`), so chunk boundaries fall
+  on block boundaries; a lane's bytes depend neither on its block's size (a large batch's path
+  solver takes :data:`~.engine.BLOCK_PATH_LARGE` lanes per call) nor on its place in the block
+  (lanes never interact; tested), so the output bytes do not depend on the chunk size.
 * **Written chunk by chunk, resumable.** Each finished chunk goes to ``store/chunk-NNNNNN.npz``
   (written under a temporary name and renamed, so a file present is complete) beside a
   ``manifest.json`` fingerprinting the inputs. A run interrupted at any point is resumed by

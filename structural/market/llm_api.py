@@ -441,26 +441,6 @@ def market_model(results: DemandResults, products: pd.DataFrame,
                        _price_form(price_form))
 
 
-#: Plain values a kept program's key may hold (see :func:`kept_program`).
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _plain_vars(obj) -> dict:
-    """The numeric arrays, numbers, strings and lists of ``obj``'s attributes: what a padded
-    demand problem computes from (its pandas tables and compiled functions are left out)."""
-    out = {}
-    for k, v in sorted(vars(obj).items()):
-        if isinstance(v, jax.Array):
-            v = np.asarray(v)
-        if (isinstance(v, np.ndarray) and v.dtype != object) or isinstance(v, _PLAIN) or (
-                isinstance(v, (list, tuple)) and all(
-                    isinstance(x, (*_PLAIN, tuple, np.generic)) for x in v)):
-            out[k] = v
-        elif isinstance(v, np.generic):
-            out[k] = v.item()
-    return out
-
-
 def kept_program(tag: str, fn, mm: MarketModel, *extra):
     """``jax.jit(fn)`` whose traced program is kept between runs
     (:func:`estimation.compilation.traced_jit`), keyed by ``tag``, everything of the fitted
@@ -475,11 +455,10 @@ def kept_program(tag: str, fn, mm: MarketModel, *extra):
 
     prob = mm.results.problem
     res = mm.results
-    key = (tag, _plain_vars(prob), _plain_vars(prob.layout), prob.products.X1_names,
-           prob.products.N, None if prob.agents is None else _plain_vars(prob.agents),
-           np.asarray(res.theta), np.asarray(res.beta), np.asarray(res.delta),
-           np.asarray(mm.closed), np.asarray(mm.owners), np.asarray(mm.levels),
-           np.asarray(mm.pbar), mm.price_form, extra)
+    # the problem's own key (:meth:`Problem.program_key`: its arrays, settings and data)
+    key = (tag, prob.program_key(), np.asarray(res.theta), np.asarray(res.beta),
+           np.asarray(res.delta), np.asarray(mm.closed), np.asarray(mm.owners),
+           np.asarray(mm.levels), np.asarray(mm.pbar), mm.price_form, extra)
     return traced_jit(fn, key)
 
 

@@ -928,9 +928,9 @@ class LLMDemandFit:
     products: pd.DataFrame
     mm: MarketModel
     params: pd.DataFrame
-    elasticities: pd.DataFrame
-    markups: pd.DataFrame
-    open_ratio: pd.DataFrame
+    elasticities: pd.DataFrame | None  # None: fitted with supply=False
+    markups: pd.DataFrame | None
+    open_ratio: pd.DataFrame | None
     first_stage: str
     draws: int
     notes: list[str] = field(default_factory=list)
@@ -958,7 +958,8 @@ class LLMDemandFit:
 
 def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
                    seed: int = 0, nodes: int = RC_NODES, level: float = 0.95,
-                   price_form: str = "log", diagnostics: bool = True) -> LLMDemandFit:
+                   price_form: str = "log", diagnostics: bool = True,
+                   supply: bool = True) -> LLMDemandFit:
     """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
 
     Parameters
@@ -979,6 +980,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         Whether to run the first stage (:func:`first_stage`, the fit's ``first_stage`` text);
         False leaves it empty, for callers that only use the estimates (a counterfactual, the
         market-size sensitivity).
+    supply : bool
+        Whether to back out supply over the draws (the fit's ``markups``, ``elasticities``
+        and ``open_ratio``); False leaves them None and ``draws`` 0, for callers that use only
+        the estimates and the market model (a counterfactual solves its own draws).
 
     Returns
     -------
@@ -1014,6 +1019,13 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
                      "demand is not identified as downward sloping, and the Bertrand–Nash "
                      "markups and marginal costs of this model are meaningless")
     mm = market_model(res, products, price_form)
+    params = pd.DataFrame({"estimate": res.params, "std_err": res.bse})
+    params["ci_low"] = params["estimate"] - 1.959963984540054 * params["std_err"]
+    params["ci_high"] = params["estimate"] + 1.959963984540054 * params["std_err"]
+    params.index.name = "param"
+    first = first_stage(products, model, price_form) if diagnostics else ""
+    if not supply:
+        return LLMDemandFit(model, res, products, mm, params, None, None, None, first, 0, notes)
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
@@ -1048,14 +1060,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     own_rows = el.index[own_mask]
     el.loc[own_rows, "elasticity_low"] = np.quantile(own_long[ok], lo, axis=0)
     el.loc[own_rows, "elasticity_high"] = np.quantile(own_long[ok], hi, axis=0)
-    params = pd.DataFrame({"estimate": res.params, "std_err": res.bse})
-    params["ci_low"] = params["estimate"] - 1.959963984540054 * params["std_err"]
-    params["ci_high"] = params["estimate"] + 1.959963984540054 * params["std_err"]
-    params.index.name = "param"
     return LLMDemandFit(model, res, products, mm, params, el, mk,
-                        open_price_ratio(mk, seed=seed, level=level),
-                        first_stage(products, model, price_form) if diagnostics else "",
-                        int(ok.sum()), notes)
+                        open_price_ratio(mk, seed=seed, level=level), first, int(ok.sum()), notes)
 
 
 def _draw_program(mm: MarketModel):

@@ -223,7 +223,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     _check_targets(sc.change, products)
     fit = llm_api.fit_llm_demand(products, m["model"], draws=max(draws, 2), seed=seed,
                                  nodes=int(m.get("nodes", llm_api.RC_NODES)), price_form=form,
-                                 diagnostics=False)
+                                 diagnostics=False, supply=False)
     _check_downward_sloping(fit)
     th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
     solved = _solve_draws(fit, sc.change, products, th, al)

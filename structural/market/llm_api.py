@@ -905,7 +905,8 @@ def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
         if k == "rho":
             theta[:, i] = np.clip(theta[:, i], 0.0, 0.99)
     alpha = results.price_coefficient + (z[:, len(idx)] if alpha_name else 0.0)
-    return jnp.asarray(theta), jnp.asarray(alpha)
+    # device_put, not jnp.asarray: no compiled copy to read back per shape (estimate._put)
+    return jax.device_put(theta), jax.device_put(alpha)
 
 
 @dataclass

@@ -608,7 +608,7 @@ def _entrant_delta(fit, ch, alpha):
         for i in range(1, T):
             xt[f"wk{i}"] = float(rank == i)
         out[t] = sum(res.beta[k] * xt[n] for k, n in enumerate(names) if n != "prices")
-    return jnp.asarray(out)
+    return out
 
 
 def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:

@@ -89,15 +89,13 @@ def main(args: argparse.Namespace) -> int:
     check_memory(args.draws * MIN_BYTES_PER_DRAW, "--draws", f"{args.draws} parameter draws")
     output_dir(args.out, force=args.force)
     from llmecon.commands import market_scenario
+    from structural.counterfactual import load_scenario, run
 
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
         if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
             return market_scenario.main(path, args)
         if args.price_form is not None:
             raise UsageError("--price-form: only for market scenarios (kind = \"market\")")
-        # imported here: a market scenario does not need the engine (0.3 s of its start-up)
-        from structural.counterfactual import load_scenario, run
-
         scenario = load_scenario(path)
     check_grid_memory(args.draws, scenario)
     from estimation.progress import Progress, status

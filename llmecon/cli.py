@@ -192,6 +192,12 @@ def _dispatch(argv: list[str] | None) -> int:
         sys.stdout.flush()
         return 2
     _apply_cache_options(args)
+    # OpenBLAS to one thread, as importing `estimation` sets it (see there why: its spinning
+    # workers cost 10-25x the CPU on our small matrices on a busy machine), but before NumPy
+    # loads its own OpenBLAS, which reads the variable once: commands that import `data` or
+    # pandas first had NumPy's least squares run threaded (a market fit's first stage: 1.3 CPU
+    # s, 0.05 with one thread). A value the user set is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         with _quiet_if_asked(args):
             status = int(args.func(args) or 0)

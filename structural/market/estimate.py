@@ -40,6 +40,13 @@ from structural.market.products import Agents, Products
 __all__ = ["DemandResults", "Problem", "estimate_demand"]
 
 
+def _put(x) -> jax.Array:
+    """A NumPy array on the device as it stands: ``jnp.asarray`` of a NumPy array runs a small
+    compiled copy, one per shape and dtype, which a warm run reads back from the compilation
+    cache one by one (a dozen of them in a demand fit); ``jax.device_put`` copies the bytes."""
+    return jax.device_put(x)
+
+
 @dataclass
 class DemandResults:
     """What :func:`estimate_demand` returns: estimates, SEs and the state post-estimation needs.
@@ -257,47 +264,47 @@ class Problem:
     # ----- layout and θ ---------------------------------------------------------------------
     def _build_arrays(self) -> None:
         p, lay = self.products, self.layout
-        self.mask = jnp.asarray(lay.mask)
-        self.log_s = jnp.asarray(lay.pad(np.log(p.shares)))
+        self.mask = _put(lay.mask)
+        self.log_s = _put(lay.pad(np.log(p.shares)))
         outside = 1.0 - np.bincount(lay.t, weights=p.shares)
         self.log_s0 = np.log(outside)
-        self.logit_delta = jnp.asarray(lay.pad(np.log(p.shares) - self.log_s0[lay.t]))
-        self.prices_pad = jnp.asarray(lay.pad(p.prices))
-        self.shares_pad = jnp.asarray(lay.pad(p.shares))
+        self.logit_delta = _put(lay.pad(np.log(p.shares) - self.log_s0[lay.t]))
+        self.prices_pad = _put(lay.pad(p.prices))
+        self.shares_pad = _put(lay.pad(p.shares))
         firms = pd.factorize(pd.Series(p.firm_ids))[0]
         self.firms_pad = lay.pad(firms, fill=-1)
         if self.K2:
-            self.X2_pad = jnp.asarray(lay.pad(p.X2))
-            self.nodes = jnp.asarray(self.agents.nodes)
-            self.weights = jnp.asarray(self.agents.weights)
-            self.demog = jnp.asarray(self.agents.demographics)
+            self.X2_pad = _put(lay.pad(p.X2))
+            self.nodes = _put(self.agents.nodes)
+            self.weights = _put(self.agents.weights)
+            self.demog = _put(self.agents.demographics)
             self.ip2 = p.X2_names.index("prices") if self.price_in_X2 else -1
         if self.nests is not None:
             codes = self.nests
             group_share = pd.Series(p.shares).groupby([lay.t, codes]).transform("sum").to_numpy()
-            self.log_within = jnp.asarray(np.log(p.shares / group_share))
+            self.log_within = _put(np.log(p.shares / group_share))
             self.nests_pad = lay.pad(codes)
             self.n_nests = int(codes.max()) + 1
         if p.absorb_ids is not None:
             codes = pd.factorize(pd.Series(p.absorb_ids))[0]
-            self.absorb_codes = jnp.asarray(codes)
-            self.absorb_counts = jnp.asarray(np.bincount(codes).astype(float))
+            self.absorb_codes = _put(codes)
+            self.absorb_counts = _put(np.bincount(codes).astype(float))
         N = p.N
-        self.ZD = jnp.asarray(p.ZD)
+        self.ZD = _put(p.ZD)
         X1e = p.X1[:, self.elim]
-        self.X1e = jnp.asarray(X1e)
-        self.X1p = jnp.asarray(p.X1[:, self.ip]) if self.price_in_X1 else None
+        self.X1e = _put(X1e)
+        self.X1p = _put(p.X1[:, self.ip]) if self.price_in_X1 else None
         if self.supply:
-            self.ZS = jnp.asarray(p.ZS)
-            self.X3 = jnp.asarray(p.X3)
+            self.ZS = _put(p.ZS)
+            self.X3 = _put(p.X3)
             MD, MS = p.ZD.shape[1], p.ZS.shape[1]
             K1, K3 = X1e.shape[1], p.X3.shape[1]
             ZX = np.zeros((MD + MS, K1 + K3))
             ZX[:MD, :K1] = p.ZD.T @ X1e / N
             ZX[MD:, K1:] = p.ZS.T @ p.X3 / N
-            self.ZX = jnp.asarray(ZX)
+            self.ZX = _put(ZX)
         else:
-            self.ZX = jnp.asarray(p.ZD.T @ X1e / N)
+            self.ZX = _put(p.ZD.T @ X1e / N)
         M, K = self.ZX.shape
         if K + self.P > M:
             raise MarketDataError("demand_instruments", f"{K + self.P} parameters but only {M} "
@@ -577,16 +584,18 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
     because with PyBLP's gtol = 1e-5 where it stops depends on the path (Nevo's tutorial).
     """
     vg = prob._compiled
-    delta_state = {"d": prob.logit_delta}
+    # committed to the device as the δ the objective returns is, so that the first call and
+    # the warm-started ones are one program, not two lowerings of it
+    delta_state = {"d": jax.device_put(prob.logit_delta, jax.devices()[0])}
     counts = {"evals": 0, "iters": 0}
     scale = (np.where(theta != 0, np.abs(theta), 1.0) if optimizer == "l-bfgs-b"
              else np.ones_like(theta))
 
     def fun(x, W_):
-        (q, aux), g = vg(jnp.asarray(x * scale), delta_state["d"], jnp.asarray(W_))
+        (q, aux), g = vg(_put(x * scale), delta_state["d"], _put(W_))
         counts["evals"] += 1
         d_pad, _, conv = aux[0], aux[1], aux[2]
-        if bool(jnp.all(conv)) and np.isfinite(float(q)):
+        if bool(np.all(np.asarray(conv))) and np.isfinite(float(q)):
             delta_state["d"] = d_pad  # warm start the next inversion, as PyBLP does
         qf = float(q)
         if not np.isfinite(qf):
@@ -609,7 +618,7 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
             if not res.success:
                 converged = False
                 notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
-        (q, aux), grad = vg(jnp.asarray(theta), delta_state["d"], jnp.asarray(W))
+        (q, aux), grad = vg(_put(theta), delta_state["d"], _put(W))
         if step + 1 < steps:
             W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
                             f"moment covariances after step {step + 1}")
@@ -628,7 +637,7 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
         # compiled, not op by op: the eager Jacobian dispatched thousands of small programs
         jac = prob.program("demand residual jacobian", lambda: jax.jacfwd(
             lambda th, d0: prob.raw_residuals(th, d0)[:2]))
-        jac_d, jac_s = jac(jnp.asarray(theta), d_pad)
+        jac_d, jac_s = jac(_put(theta), d_pad)
     else:
         jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
     Gd = np.hstack([np.asarray(jac_d), -np.asarray(prob.X1e), np.zeros((N, K3))])
@@ -664,7 +673,7 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
         params=pd.Series(np.concatenate([theta, b]), index=names),
         bse=pd.Series(np.sqrt(np.maximum(np.diag(V), 0.0)), index=names),
         covariance=pd.DataFrame(V, index=names, columns=names), objective=fit.q,
-        gradient=fit.grad, W=W, delta=np.asarray(prob.layout.unpad(d_pad)),
+        gradient=fit.grad, W=W, delta=prob.layout.unpad(np.asarray(d_pad)),
         xi=np.asarray(xi), omega=None if omega is None else np.asarray(omega), costs=costs,
         inversion=report, converged=converged, steps=fit.steps,
         optimizer_iterations=fit.iterations, evaluations=fit.evaluations,

@@ -441,26 +441,6 @@ def market_model(results: DemandResults, products: pd.DataFrame,
                        _price_form(price_form))
 
 
-#: Plain values a kept program's key may hold (see :func:`kept_program`).
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _plain_vars(obj) -> dict:
-    """The numeric arrays, numbers, strings and lists of ``obj``'s attributes: what a padded
-    demand problem computes from (its pandas tables and compiled functions are left out)."""
-    out = {}
-    for k, v in sorted(vars(obj).items()):
-        if isinstance(v, jax.Array):
-            v = np.asarray(v)
-        if (isinstance(v, np.ndarray) and v.dtype != object) or isinstance(v, _PLAIN) or (
-                isinstance(v, (list, tuple)) and all(
-                    isinstance(x, (*_PLAIN, tuple, np.generic)) for x in v)):
-            out[k] = v
-        elif isinstance(v, np.generic):
-            out[k] = v.item()
-    return out
-
-
 def kept_program(tag: str, fn, mm: MarketModel, *extra):
     """``jax.jit(fn)`` whose traced program is kept between runs
     (:func:`estimation.compilation.traced_jit`), keyed by ``tag``, everything of the fitted
@@ -475,11 +455,10 @@ def kept_program(tag: str, fn, mm: MarketModel, *extra):
 
     prob = mm.results.problem
     res = mm.results
-    key = (tag, _plain_vars(prob), _plain_vars(prob.layout), prob.products.X1_names,
-           prob.products.N, None if prob.agents is None else _plain_vars(prob.agents),
-           np.asarray(res.theta), np.asarray(res.beta), np.asarray(res.delta),
-           np.asarray(mm.closed), np.asarray(mm.owners), np.asarray(mm.levels),
-           np.asarray(mm.pbar), mm.price_form, extra)
+    # the problem's own key (:meth:`Problem.program_key`: its arrays, settings and data)
+    key = (tag, prob.program_key(), np.asarray(res.theta), np.asarray(res.beta),
+           np.asarray(res.delta), np.asarray(mm.closed), np.asarray(mm.owners),
+           np.asarray(mm.levels), np.asarray(mm.pbar), mm.price_form, extra)
     return traced_jit(fn, key)
 
 
@@ -926,7 +905,8 @@ def parameter_draws(results: DemandResults, draws: int, seed: int = 0):
         if k == "rho":
             theta[:, i] = np.clip(theta[:, i], 0.0, 0.99)
     alpha = results.price_coefficient + (z[:, len(idx)] if alpha_name else 0.0)
-    return jnp.asarray(theta), jnp.asarray(alpha)
+    # device_put, not jnp.asarray: no compiled copy to read back per shape (estimate._put)
+    return jax.device_put(theta), jax.device_put(alpha)
 
 
 @dataclass
@@ -949,9 +929,9 @@ class LLMDemandFit:
     products: pd.DataFrame
     mm: MarketModel
     params: pd.DataFrame
-    elasticities: pd.DataFrame
-    markups: pd.DataFrame
-    open_ratio: pd.DataFrame
+    elasticities: pd.DataFrame | None  # None: fitted with supply=False
+    markups: pd.DataFrame | None
+    open_ratio: pd.DataFrame | None
     first_stage: str
     draws: int
     notes: list[str] = field(default_factory=list)
@@ -979,7 +959,8 @@ class LLMDemandFit:
 
 def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int = 200,
                    seed: int = 0, nodes: int = RC_NODES, level: float = 0.95,
-                   price_form: str = "log", diagnostics: bool = True) -> LLMDemandFit:
+                   price_form: str = "log", diagnostics: bool = True,
+                   supply: bool = True) -> LLMDemandFit:
     """Estimate LLM API demand and back out supply (markups, marginal costs) with intervals.
 
     Parameters
@@ -1000,6 +981,10 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
         Whether to run the first stage (:func:`first_stage`, the fit's ``first_stage`` text);
         False leaves it empty, for callers that only use the estimates (a counterfactual, the
         market-size sensitivity).
+    supply : bool
+        Whether to back out supply over the draws (the fit's ``markups``, ``elasticities``
+        and ``open_ratio``); False leaves them None and ``draws`` 0, for callers that use only
+        the estimates and the market model (a counterfactual solves its own draws).
 
     Returns
     -------
@@ -1035,6 +1020,13 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
                      "demand is not identified as downward sloping, and the Bertrand–Nash "
                      "markups and marginal costs of this model are meaningless")
     mm = market_model(res, products, price_form)
+    params = pd.DataFrame({"estimate": res.params, "std_err": res.bse})
+    params["ci_low"] = params["estimate"] - 1.959963984540054 * params["std_err"]
+    params["ci_high"] = params["estimate"] + 1.959963984540054 * params["std_err"]
+    params.index.name = "param"
+    first = first_stage(products, model, price_form) if diagnostics else ""
+    if not supply:
+        return LLMDemandFit(model, res, products, mm, params, None, None, None, first, 0, notes)
     lay = res.problem.layout
     th, al = parameter_draws(res, draws, seed)
 
@@ -1069,14 +1061,8 @@ def fit_llm_demand(products: pd.DataFrame, model: str = "nested", *, draws: int 
     own_rows = el.index[own_mask]
     el.loc[own_rows, "elasticity_low"] = np.quantile(own_long[ok], lo, axis=0)
     el.loc[own_rows, "elasticity_high"] = np.quantile(own_long[ok], hi, axis=0)
-    params = pd.DataFrame({"estimate": res.params, "std_err": res.bse})
-    params["ci_low"] = params["estimate"] - 1.959963984540054 * params["std_err"]
-    params["ci_high"] = params["estimate"] + 1.959963984540054 * params["std_err"]
-    params.index.name = "param"
     return LLMDemandFit(model, res, products, mm, params, el, mk,
-                        open_price_ratio(mk, seed=seed, level=level),
-                        first_stage(products, model, price_form) if diagnostics else "",
-                        int(ok.sum()), notes)
+                        open_price_ratio(mk, seed=seed, level=level), first, int(ok.sum()), notes)
 
 
 def _draw_program(mm: MarketModel):

@@ -213,6 +213,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     ('merger', 2, 'log')
     """
     sc = load(path)
+    plotting = _import_plotting()
     m = sc.market
     draws = int(m.get("draws", 100) if draws is None else draws)
     seed = int(m.get("seed", 0) if seed is None else seed)
@@ -223,7 +224,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     _check_targets(sc.change, products)
     fit = llm_api.fit_llm_demand(products, m["model"], draws=max(draws, 2), seed=seed,
                                  nodes=int(m.get("nodes", llm_api.RC_NODES)), price_form=form,
-                                 diagnostics=False)
+                                 diagnostics=False, supply=False)
     _check_downward_sloping(fit)
     th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
     solved = _solve_draws(fit, sc.change, products, th, al)
@@ -241,8 +242,28 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     summary["variance_decomposition"] = decomposition_json(vd)
     summary["parameter_draws"] = (f"{len(solved['ok']) - 1} draws of the demand parameters "
                                   "(θ, α) ~ N(estimate, GMM covariance), draw 0 the estimate")
+    plotting.join()
     _write(out, sc, table, surplus, summary, prov, vd)
     return summary
+
+
+def _import_plotting():
+    """Import what :func:`_write` draws with (matplotlib's Figure and Agg canvas, about 0.4 s)
+    on a second thread, started before the fit: the import then runs beside the estimation
+    and the equilibria (compiled code, which releases the GIL) instead of after them. An
+    import error surfaces at :func:`_write`'s own import."""
+    import threading
+
+    def load() -> None:
+        try:
+            from matplotlib import figure  # noqa: F401
+            from matplotlib.backends import backend_agg  # noqa: F401
+        except Exception:  # _write imports them again and reports what failed
+            pass
+
+    thread = threading.Thread(target=load, name="import-matplotlib", daemon=True)
+    thread.start()
+    return thread
 
 
 def _checked_price_form(form: str, where: str) -> str:
@@ -608,7 +629,7 @@ def _entrant_delta(fit, ch, alpha):
         for i in range(1, T):
             xt[f"wk{i}"] = float(rank == i)
         out[t] = sum(res.beta[k] * xt[n] for k, n in enumerate(names) if n != "prices")
-    return jnp.asarray(out)
+    return out
 
 
 def _entrant_nest(prob, products: pd.DataFrame, ch: dict) -> int:

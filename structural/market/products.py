@@ -195,15 +195,40 @@ class Products:
         return x - (sums / np.bincount(codes).reshape(-1, *([1] * (x.ndim - 1))))[codes]
 
 
-def _matrix(formula: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
-    from formulaic import model_matrix
+def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
+    """The terms of ``formula`` when it is ``1 + a + b …`` or ``0 + a + b …`` over distinct
+    numeric (float or integer, NumPy or nullable) columns of ``df`` with no missing value, in
+    order (``"1"`` the intercept); None for any other formula (transforms, interactions,
+    categoricals, an implicit intercept), which formulaic builds. Its matrix is those columns
+    as they stand, which is what formulaic gives for such a formula; the shortcut saves
+    importing formulaic (0.4–0.6 CPU s of a command)."""
+    terms = [t.strip() for t in formula.split("+")]
+    names = terms[1:]
+    if terms[0] not in ("0", "1") or len(set(names)) < len(names):
+        return None
+    for n in names:
+        col = df.get(n) if n.isidentifier() else None
+        if not isinstance(col, pd.Series) or not (pd.api.types.is_float_dtype(col.dtype) or
+                                                  pd.api.types.is_integer_dtype(col.dtype)) \
+                or col.isna().any():
+            return None
+    return names if terms[0] == "0" else ["1", *names]
 
-    try:
-        mm = model_matrix(formula, df)
-    except Exception as exc:  # formulaic raises many types; the user needs the formula and why
-        raise MarketDataError(what, f"cannot build {formula!r}: {exc}") from None
-    names = [("1" if c == "Intercept" else str(c)) for c in mm.columns]
-    x = np.asarray(mm, dtype=float)
+
+def _matrix(formula: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
+    names = _plain_terms(formula, df)
+    if names is not None:
+        x = np.column_stack([np.ones(len(df)) if n == "1" else df[n].to_numpy(float)
+                             for n in names]) if names else np.zeros((len(df), 0))
+    else:
+        from formulaic import model_matrix
+
+        try:
+            mm = model_matrix(formula, df)
+        except Exception as exc:  # formulaic raises many types; the user needs the formula and why
+            raise MarketDataError(what, f"cannot build {formula!r}: {exc}") from None
+        names = [("1" if c == "Intercept" else str(c)) for c in mm.columns]
+        x = np.asarray(mm, dtype=float)
     if x.shape[0] != len(df):
         raise MarketDataError(what, f"{formula!r} dropped rows (missing values in its columns)")
     bad = ~np.isfinite(x)

@@ -177,6 +177,17 @@ def test_spec_rejects_unknown_model() -> None:
         llm_api.spec_for("probit", 6)
 
 
+def test_fit_without_supply_has_the_same_estimates_and_no_tables(products, nested) -> None:
+    """supply=False (what a counterfactual asks for) skips the draws and the supply tables
+    only: the same estimates, parameter table and market model as the full fit."""
+    bare = llm_api.fit_llm_demand(products, "nested", draws=10, diagnostics=False, supply=False)
+    pd.testing.assert_frame_equal(bare.params, nested.params)
+    np.testing.assert_array_equal(bare.results.delta, nested.results.delta)
+    np.testing.assert_array_equal(bare.mm.levels, nested.mm.levels)
+    assert bare.markups is None and bare.elasticities is None and bare.open_ratio is None
+    assert bare.draws == 0 and nested.draws > 0
+
+
 def test_build_products_accepts_the_table(products) -> None:
     p = build_products(products, llm_api.spec_for("logit", 6))
     assert p.ZD.shape[1] >= len(products.attrs["instruments"])

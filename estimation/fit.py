@@ -185,14 +185,14 @@ def fit(
         obj.check_start(theta0[0])
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
-    outer, scores = cov_type in OUTER_COVS, cov_type not in (*OUTER_COVS, "hessian")
-    if one and free is not None:
-        est = _one_newton_estimate(obj, theta0[0], options, outer, scores, free)
+    outer, want_scores = cov_type in OUTER_COVS, cov_type not in (*OUTER_COVS, "hessian")
+    if one and fixed and free is not None:
+        est = _one_newton_estimate(obj, theta0[0], options, outer, want_scores, free)
         obj, est = _without_held(obj, est, fixed, free)
     elif one:
-        est = _one_newton_estimate(obj, theta0[0], options, outer, scores)
+        est = _one_newton_estimate(obj, theta0[0], options, outer, want_scores)
     elif few:
-        est = _few_newton_estimate(obj, x0, theta0, options, outer, scores, name)
+        est = _few_newton_estimate(obj, x0, theta0, options, outer, want_scores, name)
     elif method == "newton":
         est = _newton_estimate(obj, x0, theta0, options, progress, name, scheduler)
     elif method.lower() in SCIPY_METHODS:
@@ -437,6 +437,7 @@ def _without_held(obj: Objective, est: _Estimate, fixed: Mapping[str, float],
         return model({**p, **values}, d)
 
     spec = ParamSpec([p for p in obj.spec.params if p.name not in values])
+    assert est.at_hat is not None  # the one-start program always returns (Q, ∇Q, ∇²Q)
     f, g, H = est.at_hat
     idx = np.flatnonzero(free)
     est = replace(est, theta=np.asarray(est.theta)[idx], at_hat=(f, g[idx], H[np.ix_(idx, idx)]),

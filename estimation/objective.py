@@ -128,7 +128,7 @@ def host_columns(data: Mapping[str, Any] | pd.DataFrame) -> tuple[dict[str, np.n
     return out, int(n)
 
 
-def jacobian_columns(fun: Callable, theta: jax.Array) -> tuple[Any, Any]:
+def jacobian_columns(fun: Callable, theta: jax.Array) -> tuple[Any, Any, Any]:
     """(``fun(θ)``'s outputs, their Jacobian in θ, aux) of ``fun(θ) -> (outputs, aux)``: the same
     numbers as ``jax.jacfwd(fun, has_aux=True)`` but with the Jacobian laid out column-first
     (leading axis: the parameter), from one linearisation at θ whose tangent map runs once per

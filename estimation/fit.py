@@ -185,6 +185,37 @@ def fit(
         obj.check_start(theta0[0])
     if derivatives is not None:
         check_residual_derivatives(obj, theta0[0])
+    obj, est = _estimate(obj, x0, theta0, fixed, free, cov_type, method, options, progress, name,
+                         scheduler, scipy_options)
+
+    f, H, diag, scores = _diagnose(obj, est, options, name)
+    if not diag.converged:
+        warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
+                      stacklevel=2)
+    cov_theta = _covariance(obj, est, cov_type, H, scores, clusters, cluster_correction)
+    res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
+                  cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
+                  cluster_correction=cluster_correction if cov_type == "cluster" else None,
+                  n_clusters=len(np.unique(clusters)) if clusters is not None else None,
+                  ci_method=ci)
+    res.notes.extend(est.notes)
+    if bootstrap is not None and bootstrap is not False:
+        boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
+        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress,
+                                      scheduler=scheduler)
+        res.se_source = "bootstrap"
+    return res
+
+
+def _estimate(obj: Objective, x0: np.ndarray, theta0: np.ndarray,
+              fixed: Mapping[str, float] | None, free: np.ndarray | None, cov_type: str,
+              method: str, options: SolverOptions, progress: Any, name: str, scheduler: Any,
+              scipy_options: Any) -> tuple[Objective, _Estimate]:
+    """The estimate by the path :func:`fit` takes for its method and number of starts (and, with
+    parameters held, the objective of the free ones): one start or a few through the one-start
+    program, a batched multistart, or SciPy."""
+    one = method == "newton" and len(theta0) == 1
+    few = method == "newton" and _few_starts(len(theta0), scheduler)
     outer, want_scores = cov_type in OUTER_COVS, cov_type not in (*OUTER_COVS, "hessian")
     if one and fixed and free is not None:
         est = _one_newton_estimate(obj, theta0[0], options, outer, want_scores, free)
@@ -205,24 +236,7 @@ def fit(
         raise SpecificationError(
             f"method must be 'newton' or one of {SCIPY_METHODS}, got {method!r}"
         )
-
-    f, H, diag, scores = _diagnose(obj, est, options, name)
-    if not diag.converged:
-        warnings.warn(f"{name}: the fit did not converge ({diag.status})", NotConvergedWarning,
-                      stacklevel=2)
-    cov_theta = _covariance(obj, est, cov_type, H, scores, clusters, cluster_correction)
-    res = Results(objective=obj, theta=np.asarray(est.theta), fun=float(f), cov_theta=cov_theta,
-                  cov_type=cov_type, diagnostics=diag, name=name, starts=est.starts,
-                  cluster_correction=cluster_correction if cov_type == "cluster" else None,
-                  n_clusters=len(np.unique(clusters)) if clusters is not None else None,
-                  ci_method=ci)
-    res.notes.extend(est.notes)
-    if bootstrap is not None and bootstrap is not False:
-        boot = bootstrap if isinstance(bootstrap, Bootstrap) else Bootstrap(draws=int(bootstrap))
-        res.bootstrap = run_bootstrap(obj, res.theta, boot, clusters, options, progress,
-                                      scheduler=scheduler)
-        res.se_source = "bootstrap"
-    return res
+    return obj, est
 
 
 def _covariance(obj: Objective, est: _Estimate, cov_type: str, H: np.ndarray,

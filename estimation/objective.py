@@ -138,7 +138,7 @@ def jacobian_columns(fun: Callable, theta: jax.Array) -> tuple[Any, Any, Any]:
     wide: the Hessian program of the loss-to-success link compiled in 3.5 CPU s this way against
     2.6 s with one tangent in a loop, at the same Hessian to 1e-17 relative. The primal and its
     residuals are computed once either way, so a pass over the data costs the same work.
-    Returns (outputs at θ, Jacobian with shape (k, *output shape) per output, aux).
+    Returns (outputs at θ, Jacobian with shape ``(k, *output_shape)`` per output, aux).
     """
     out, lin, aux = jax.linearize(fun, theta, has_aux=True)
     cols = jax.lax.map(lin, jnp.eye(theta.shape[0], dtype=theta.dtype))

@@ -74,6 +74,7 @@ def unit_seconds(unit: str) -> float:
     return sum(COLD_SECONDS.get(m, 0.0) for m in SHARED_PROGRAMS.get(unit, (unit,)))
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """``--dist loadfile`` with :func:`work_unit` as the unit and the heaviest unit handed out
     first; any other ``--dist`` is left to pytest-xdist."""

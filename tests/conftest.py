@@ -26,16 +26,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # Distribution over the worker processes (pytest-xdist). The suite is mostly XLA compilation, and
 # on a clean machine (a cold compilation cache) every process compiles each program it runs
 # unless another process has finished writing that program to the shared persistent cache. So:
-# - a module runs in one worker (its module-scoped fixtures are solved once, and two workers do
-#   not compile the same programs side by side, as they did when worksteal split a module);
+# - a module runs in one worker: its module-scoped fixtures are solved once and its programs
+#   compiled in one process (worksteal hands the tail of one worker's queue to the other, which
+#   splits the module at that point);
 # - modules that compile the same programs form one unit, run back to back in one worker (the
 #   second finds the first's programs in memory);
 # - the heaviest units are handed out first (longest processing time first), so the workers
 #   finish together instead of one waiting on the other's last heavy module.
 
-#: Cold-cache CPU seconds of the heaviest test modules on this project's 2-core reference machine
-#: (``--durations`` of a cold run). Only their order matters: a stale figure costs balance, never
-#: correctness. Modules not listed are light and run after these, in collection order.
+#: Cold-cache seconds of the heaviest test modules on a 2-core machine (from a cold run's
+#: ``--durations`` and per-test CPU time). Only their order matters: a stale figure costs
+#: balance, never correctness. Modules not listed are light and run after these.
 COLD_SECONDS: dict[str, float] = {
     "structural/counterfactual/test_examples.py": 300,
     "structural/counterfactual/test_engine.py": 150,

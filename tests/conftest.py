@@ -1,5 +1,7 @@
 """Shared pytest configuration: the ``slow`` marker runs only with ``--runslow``; compiled
-programs are released before the process runs out of memory mappings."""
+programs are released before the process runs out of memory mappings; under ``--dist loadfile``
+(the default, pyproject.toml) the two worker processes get whole modules, heaviest first, and
+modules that compile the same programs go to one worker together."""
 
 from __future__ import annotations
 
@@ -18,6 +20,80 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--runslow", action="store_true", default=False, help="run exhaustive slow checks"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Distribution over the worker processes (pytest-xdist). The suite is mostly XLA compilation, and
+# on a clean machine (a cold compilation cache) every process compiles each program it runs
+# unless another process has finished writing that program to the shared persistent cache. So:
+# - a module runs in one worker: its module-scoped fixtures are solved once and its programs
+#   compiled in one process (worksteal hands the tail of one worker's queue to the other, which
+#   splits the module at that point);
+# - modules that compile the same programs form one unit, run back to back in one worker (the
+#   second finds the first's programs in memory);
+# - the heaviest units are handed out first (longest processing time first), so the workers
+#   finish together instead of one waiting on the other's last heavy module.
+
+#: Cold-cache seconds of the heaviest test modules on a 2-core machine (from a cold run's
+#: ``--durations`` and per-test CPU time). Only their order matters: a stale figure costs
+#: balance, never correctness. Modules not listed are light and run after these.
+COLD_SECONDS: dict[str, float] = {
+    "structural/counterfactual/test_examples.py": 190,
+    "structural/counterfactual/test_engine.py": 56,
+    "structural/counterfactual/test_two_lever_newton.py": 135,
+    "structural/counterfactual/test_known_answers.py": 51,
+    "cli/test_counterfactual_cli.py": 80,
+    "structural/test_firm_selection.py": 58,
+    "structural/test_firm.py": 45,
+    "docs/test_model_docstrings.py": 182,
+    "structural/market/test_llm_api.py": 98,
+    "structural/market/test_market.py": 56,
+    "estimation/test_screening.py": 44,
+    "structural/fitted/test_task_success.py": 45,
+    "papers/test_llm_costs.py": 30,
+    "structural/fitted/test_serving.py": 20,
+}
+
+#: Units of modules that compile the same programs (same static options and shapes), run in one
+#: worker one after the other: the firm's SQP solver in its quality modes.
+SHARED_PROGRAMS: dict[str, tuple[str, ...]] = {
+    "firm solver": ("structural/test_firm_selection.py", "structural/test_firm.py"),
+}
+
+_UNIT_OF = {module: unit for unit, modules in SHARED_PROGRAMS.items() for module in modules}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a test is scheduled in: its module's path below ``tests/``, or the name of the
+    :data:`SHARED_PROGRAMS` unit that module belongs to."""
+    module = nodeid.split("::", 1)[0].removeprefix("tests/")
+    return _UNIT_OF.get(module, module)
+
+
+def unit_seconds(unit: str) -> float:
+    """Estimated cold seconds of a unit (:data:`COLD_SECONDS`; 0 for a light module)."""
+    return sum(COLD_SECONDS.get(m, 0.0) for m in SHARED_PROGRAMS.get(unit, (unit,)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` with :func:`work_unit` as the unit and the heaviest unit handed out
+    first; any other ``--dist`` is left to pytest-xdist."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class HeaviestModuleFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            # the heaviest unit left goes next (ties: pytest-xdist's order)
+            heaviest = max(self.workqueue, key=unit_seconds)
+            self.workqueue.move_to_end(heaviest, last=False)
+            super()._assign_work_unit(node)
+
+    return HeaviestModuleFirst(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -239,6 +239,12 @@ def test_nested_equilibrium_converges_by_newton_at_rho_near_one() -> None:
     assert np.all(dp[closed] > 0)
 
 
+# one market's shares and products × products Jacobian, compiled once for every market and both
+# parametrisations of the test below (instead of op-by-op dispatch)
+_shares_one = jax.jit(llm_api._shares_one, static_argnums=(6, 7))
+_jac_one = jax.jit(llm_api._jac_one, static_argnums=(8, 9, 11))
+
+
 def _full_foc(mm, theta, alpha, d, c, p, owners):
     """s + (O ∘ ∂s/∂p')'(p − c) on closed products from the products × products Jacobian of
     the nested logit (``nested_share_jacobian``), per market: what the reduced solver solves."""
@@ -249,10 +255,9 @@ def _full_foc(mm, theta, alpha, d, c, p, owners):
         mk, pt = prob.mask[t], jnp.asarray(p[t])
         g = jnp.log if mm.log_price else (lambda x: x)
         dd = d[t] + alpha * jnp.where(mk, g(jnp.where(mk, pt, 1.0)) - g(mm.levels[t]), 0.0)
-        s = llm_api._shares_one(dd, None, None, mk, rho_j[t], prob.nests_pad[t], prob.n_nests,
-                                True)
-        J = llm_api._jac_one(dd, None, None, mk, rho_j[t], prob.nests_pad[t], alpha, None,
-                             prob.n_nests, True, pt, mm.log_price)
+        s = _shares_one(dd, None, None, mk, rho_j[t], prob.nests_pad[t], prob.n_nests, True)
+        J = _jac_one(dd, None, None, mk, rho_j[t], prob.nests_pad[t], alpha, None, prob.n_nests,
+                     True, pt, mm.log_price)
         bert = np.asarray(mm.closed[t] & mk)
         own = (owners[t][:, None] == owners[t][None, :]) & bert[:, None] & bert[None, :]
         r = np.asarray(s + jnp.where(own, J.T, 0.0) @ jnp.where(mk, pt - c[t], 0.0))

@@ -247,7 +247,7 @@ class _Problem:
         # see c + x). In log c the optimum runs down to c's bound 1 an e-fold per step (the cost
         # is nearly linear in c there, and the path's tangent steepens without limit); in
         # log(c + x) it reaches the bound at a finite slope, like any smooth lever.
-        offsets = getattr(tech, "lever_offsets", {}) if self.newton2 else {}
+        offsets = tech.lever_offsets if self.newton2 else {}
         self.offset = {lv: offsets[lv] for lv in self.opt if lv in offsets}
         self._grad_f = jax.grad(self.total, argnums=(0, 1))
         self._grad_g = jax.grad(self.margin, argnums=(0, 1))

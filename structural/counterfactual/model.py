@@ -24,7 +24,7 @@ peak × utilisation).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -226,7 +226,12 @@ class Technology(Protocol):
 
 @runtime_checkable
 class ConstrainedTechnology(Technology, Protocol):
-    """A :class:`Technology` solved by the engine's own solver (``own_solver`` returns None)."""
+    """A :class:`Technology` solved by the engine's own solver (``own_solver`` returns None).
+
+    Its ``lever_offsets`` maps a lever z to the parameter o(θ) that projected Newton adds to it,
+    optimising log(z + o) instead of log z (:class:`EngineSolved` declares none)."""
+
+    lever_offsets: Mapping[str, str]
 
     def margin(self, z: dict, th: dict) -> Array:
         """g(z; θ): quality minus target, ≥ 0 where the target is met."""
@@ -248,6 +253,10 @@ class ConstrainedTechnology(Technology, Protocol):
 
 class EngineSolved:
     """Mixin of the technologies that the engine solves (they have no solver of their own)."""
+
+    #: Levers Newton optimises in log(z + θ[name]) instead of log z: none unless a technology
+    #: declares them (:attr:`PipelineTechnology.lever_offsets`).
+    lever_offsets: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     def own_solver(self, hyp: Any) -> None:
         return None
@@ -334,7 +343,7 @@ class PipelineTechnology(EngineSolved):
     positive: tuple[str, ...] = POSITIVE
     #: Levers that the engine's projected Newton optimises in log(z + θ[name]) rather than log z:
     #: the context c beside the prompt x (``tokens_in``), since quality and cost see c + x.
-    lever_offsets: ClassVar[Any] = MappingProxyType({"c": "tokens_in"})
+    lever_offsets: ClassVar[Mapping[str, str]] = MappingProxyType({"c": "tokens_in"})
 
     # -- the one pipeline's quantities and parameters ---------------------------------------
     def quantities(self, z: dict, th: dict, pr: dict | None = None) -> dict:

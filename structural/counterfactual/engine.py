@@ -722,6 +722,16 @@ def _ridge_lever(h: Callable, s0: Array, lo: Array, hi: Array) -> Callable:
 _EYE2 = np.eye(2)
 
 
+def _second_directional(fun: Callable, u: Array, a: Array, b: Array):
+    """(value, d fun[a], d² fun[a, b], aux) of ``fun(u) -> (value, aux)`` at u: a jvp along b of
+    a jvp along a (:func:`_derivatives2` takes three such directions)."""
+    def first(t):
+        c, d, out = jax.jvp(fun, (t,), (a,), has_aux=True)
+        return d, (c, out)
+    d, dd, (c, out) = jax.jvp(first, (u,), (b,), has_aux=True)
+    return c, d, dd, out
+
+
 def _derivatives2(fun: Callable, u: Array, aux: bool = False):
     """Value, gradient and Hessian of ``fun(u) -> (value, out)`` at two log levers u in one
     pass (with ``aux``, also ``out``): three second-order forward derivatives d²C[e₀, e₀],
@@ -731,11 +741,7 @@ def _derivatives2(fun: Callable, u: Array, aux: bool = False):
     vector value (F, V) gives a gradient and Hessian per component (trailing axis)."""
 
     def second(a, b):
-        def first(t):
-            c, d, out = jax.jvp(fun, (t,), (a,), has_aux=True)
-            return d, (c, out)
-        d, dd, (c, out) = jax.jvp(first, (u,), (b,), has_aux=True)
-        return c, d, dd, out
+        return _second_directional(fun, u, a, b)
 
     # The three directions (e₀, e₀), (e₁, e₁), (e₀, e₁) as one vmap: one copy of the cost's
     # second-order derivative in the compiled program instead of three (the value, which does

@@ -26,11 +26,7 @@ def _derivatives2_unbatched(fun, u):
     eye = jnp.asarray(np.eye(2))
 
     def second(a, b):
-        def first(t):
-            c, d, out = jax.jvp(fun, (t,), (a,), has_aux=True)
-            return d, (c, out)
-        d, dd, (c, out) = jax.jvp(first, (u,), (b,), has_aux=True)
-        return c, d, dd, out
+        return engine._second_directional(fun, u, a, b)
 
     c, g0, h00, out = second(eye[0], eye[0])
     _, g1, h11, _ = second(eye[1], eye[1])

@@ -427,6 +427,10 @@ def _held(obj: Objective, fixed: Mapping[str, float], start: Any, method: str,
         raise SpecificationError(f"fixed: {unknown} are not parameters of the model ({names})")
     if len(fixed) == len(names):
         raise SpecificationError("fixed: every parameter is held; nothing to estimate")
+    bad = [k for k, v in fixed.items() if not np.isfinite(float(v))]
+    if bad:
+        raise SpecificationError(f"fixed: {bad} held at a value that is not finite; expected "
+                                 "finite numbers")
     if method != "newton" or bootstrap or obj.residuals is not None:
         raise SpecificationError("fixed= needs method='newton', a model of contributions (not "
                                  "residuals=) and no bootstrap")

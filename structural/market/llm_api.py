@@ -79,8 +79,8 @@ from structural.market.estimate import DemandResults, estimate_demand
 from structural.market.instruments import differentiation_instruments
 from structural.market.products import DemandSpec, build_agents, build_products
 
-__all__ = ["MODELS", "PRICE_FORMS", "LLMDemandFit", "demand_table", "equilibrium",
-           "first_stage_table", "fit_llm_demand", "flag_negative_costs",
+__all__ = ["MODELS", "PRICE_FORMS", "LLMDemandFit", "at_market_size", "demand_table",
+           "equilibrium", "first_stage_table", "fit_llm_demand", "flag_negative_costs",
            "identification_problem", "llm_products", "market_model", "provider_premium",
            "serving_cost", "simulate_shares"]
 
@@ -340,8 +340,39 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df.attrs["instruments"] = list(_INSTRUMENTS)
     df.attrs["weeks"] = len(weeks)
     df.attrs["market_size"] = market_size
+    df.attrs["freq"] = freq
     df.attrs["hardware"] = hardware
     return df
+
+
+def at_market_size(products: pd.DataFrame, market_size: float,
+                   market: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``products`` (from :func:`llm_products`) at another market size M: the shares
+    tokens / (M × the period's OpenRouter tokens), computed as
+    :func:`data.openrouter.demand_products` does, so the table equals
+    ``llm_products(freq, M, …)`` with the same settings exactly; nothing else in it depends on
+    M. ``market`` is the token table ``products`` was built from (default: the bundled
+    ``api_market``).
+
+    Examples
+    --------
+    >>> from structural.market.llm_api import at_market_size, llm_products
+    >>> five = at_market_size(llm_products(market_size=2.0), 5.0)
+    >>> five.equals(llm_products(market_size=5.0)), five.attrs["market_size"]
+    (True, 5.0)
+    """
+    import data
+    from data.openrouter import period_tokens
+
+    if not market_size >= 1:
+        raise MarketDataError("market_size", f"expected a number >= 1, got {market_size!r}")
+    market = data.load("api_market") if market is None else market
+    freq = "D" if products.attrs.get("freq") == "D" else "W"
+    out = products.copy()
+    out["shares"] = out["tokens"] / out["market_ids"].map(period_tokens(market, freq)
+                                                          * market_size)
+    out.attrs["market_size"] = market_size
+    return out
 
 
 def _output_share(df: pd.DataFrame, market: pd.DataFrame, freq: str) -> np.ndarray:
@@ -1252,10 +1283,17 @@ def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str 
     ``model``, ``freq``, ``tables``, ``hardware``, ``nodes``, ``nests``, ``seed`` and log price,
     any number of draws): it is used instead of refitting that size."""
     rows = []
+    fits = fits or {}
+    base = next(iter(fits.values())).products if fits else None
     for m in market_sizes:
-        fit = (fits or {}).get(m) or fit_llm_demand(
-            llm_products(freq, m, hardware, nests=nests, **(tables or {})), model, draws=draws,
-            seed=seed, nodes=nodes, diagnostics=False)
+        fit = fits.get(m)
+        if fit is None:
+            # only the shares depend on the market size: the rest of the table is reused
+            products = llm_products(freq, m, hardware, nests=nests, **(tables or {})) \
+                if base is None else at_market_size(base, m, (tables or {}).get("market"))
+            base = products if base is None else base
+            fit = fit_llm_demand(products, model, draws=draws, seed=seed, nodes=nodes,
+                                 diagnostics=False)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()

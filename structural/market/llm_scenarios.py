@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from structural.counterfactual.report import decomposition_json, variance_lines
+from structural.counterfactual.sensitivity import decomposition_json, variance_lines
 from structural.errors import PipelineError
 from structural.market import llm_api
 from structural.market.demand import random_coefficients

@@ -105,12 +105,15 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     Here a float is Python's shortest round-trip ``repr`` (what ``numpy.float64.astype(str)``,
     pandas' formatter, gives; NaN an empty field), a datetime, string or integer column is
     formatted by pandas once per distinct value (so the formats are pandas' own), and the rows
-    are joined. A column of any other type, or a string that the CSV format would quote (a
-    comma, quote or line break), falls back to pandas.
+    are joined. A column of any other type, a string that the CSV format would quote (a
+    comma, quote or line break) or a repeated column name falls back to pandas.
     """
     import numpy as np
     import pandas as pd
 
+    if not df.columns.is_unique:
+        df.to_csv(path, index=False)
+        return
     fields = []
     for name in df.columns:
         col = df[name]

@@ -30,9 +30,12 @@ def _frame(**override) -> pd.DataFrame:
     {"d": pd.to_datetime(["2026-01-05 10:30"] + ["2026-01-06 00:00"] * 11)},  # times
     {"b": [True, False] * 6},  # a type it leaves to pandas
     {"s": ["line\nbreak"] + ["x"] * 11},
+    {"x": EDGE_FLOATS[::-1], "x2": EDGE_FLOATS},  # renamed below to a repeated name
 ])
 def test_fast_csv_writer_writes_the_bytes_of_pandas(tmp_path, case) -> None:
     df = _frame(**case)
+    if "x2" in df:
+        df = df.rename(columns={"x2": "x"})
     df.to_csv(tmp_path / "pandas.csv", index=False)
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()

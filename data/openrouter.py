@@ -999,6 +999,40 @@ def market_panel(market: pd.DataFrame, models: pd.DataFrame, freq: str = "D") ->
     return m.join(attrs, on="model")
 
 
+def _priced_days(market: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """``api_market`` with ``tokens`` (input + output) and ``period`` (the day, or its ISO
+    week's Monday), on the days with weighted prices only, so partial weeks at the window's
+    ends keep the same market definition (potential and inside tokens over the same days)."""
+    m = market.copy()
+    m["tokens"] = m["tokens_input"] + m["tokens_output"]
+    m["period"] = m["date"] if freq == "D" else m["date"] - pd.to_timedelta(
+        m["date"].dt.day_of_week, unit="D")
+    # unique() rather than a set of Timestamps: the same days, without boxing every row's date
+    return m[m["date"].isin(m.loc[m["price_input"].notna(), "date"].unique())]
+
+
+def period_tokens(market: pd.DataFrame, freq: str | None = None) -> pd.Series:
+    """All OpenRouter tokens of each market period (priced days only; indexed by the period):
+    a market's potential in :func:`demand_products` is ``market_size`` times this.
+
+    ``market`` is ``api_market`` with ``freq`` given, or the table of its priced days already
+    (``freq`` None). Shares at another market size M are ``tokens / (period_tokens × M)``, the
+    same arithmetic as :func:`demand_products`, without redoing the rest of its table.
+
+    Examples
+    --------
+    >>> import data
+    >>> from data.openrouter import period_tokens
+    >>> s = period_tokens(data.load("api_market"), "W")
+    >>> s.index.name, bool((s > 0).all())
+    ('period', True)
+    """
+    if freq is not None and freq not in ("D", "W"):
+        raise InputError(f"freq must be 'D' or 'W', got {freq!r}")
+    m = market if freq is None else _priced_days(market, freq)
+    return m.groupby("period")["tokens"].sum()
+
+
 def demand_products(
     market: pd.DataFrame,
     models: pd.DataFrame,
@@ -1045,17 +1079,11 @@ def demand_products(
     if not market_size >= 1:
         raise InputError(f"market_size must be >= 1 (potential ≥ observed tokens), got "
                          f"{market_size!r}")
-    m = market.copy()
-    m["tokens"] = m["tokens_input"] + m["tokens_output"]
-    m["period"] = m["date"] if freq == "D" else m["date"] - pd.to_timedelta(
-        m["date"].dt.day_of_week, unit="D")
+    m = _priced_days(market, freq)
     pp = provider_prices.assign(period=provider_prices["date"] if freq == "D" else
                                 provider_prices["date"] - pd.to_timedelta(
                                     provider_prices["date"].dt.day_of_week, unit="D"))
-    # only the days with weighted prices count, so partial weeks at the window's ends keep the
-    # same market definition (potential and inside tokens over the same days)
-    m = m[m["date"].isin(set(m.loc[m["price_input"].notna(), "date"]))]
-    potential = m.groupby("period")["tokens"].sum() * market_size
+    potential = period_tokens(m) * market_size
     paid = models[models["variant"].isna() & models["alias_of"].isna()].set_index("model")
     inside = m[m["model"].isin(paid.index) & (m["price_input"] > 0) & (m["tokens"] > 0)].copy()
     inside["spend"] = (inside["price_input"] * inside["tokens_input"]

@@ -89,11 +89,13 @@ def main(args: argparse.Namespace) -> int:
     check_memory(args.draws * MIN_BYTES_PER_DRAW, "--draws", f"{args.draws} parameter draws")
     output_dir(args.out, force=args.force)
     from llmecon.commands import market_scenario
-    from structural.counterfactual import load_scenario, run
 
     with example_or_file(args.scenario, "scenarios", "counterfactual") as path:
         if market_scenario.is_market_scenario(path):  # LLM API market: its own runner
             return market_scenario.main(path, args)
+        # imported here: a market scenario does not load the engine (structural.counterfactual)
+        from structural.counterfactual import load_scenario, run
+
         if args.price_form is not None:
             raise UsageError("--price-form: only for market scenarios (kind = \"market\")")
         scenario = load_scenario(path)

@@ -13,12 +13,26 @@ draws), :mod:`~.usage` (tokens per query fitted to request traces), :mod:`~.shoc
 :mod:`structural.guardrails`.
 """
 
-from structural.counterfactual.engine import Hypothesis, breakeven, solve_grid
-from structural.counterfactual.firm_backend import FirmTechnology
-from structural.counterfactual.model import PipelineTechnology, Target, TradeoffTechnology
-from structural.counterfactual.params import Draws, Normal, Published, from_results, make_draws
-from structural.counterfactual.report import CounterfactualResult, run
-from structural.counterfactual.scenario import Scenario, ScenarioError, load_scenario
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from structural.counterfactual.engine import Hypothesis, breakeven, solve_grid
+    from structural.counterfactual.firm_backend import FirmTechnology
+    from structural.counterfactual.model import (
+        PipelineTechnology,
+        Target,
+        TradeoffTechnology,
+    )
+    from structural.counterfactual.params import (
+        Draws,
+        Normal,
+        Published,
+        from_results,
+        make_draws,
+    )
+    from structural.counterfactual.report import CounterfactualResult, run
+    from structural.counterfactual.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = [
     "CounterfactualResult", "Draws", "FirmTechnology", "Hypothesis", "Normal",
@@ -26,3 +40,28 @@ __all__ = [
     "TradeoffTechnology", "breakeven", "from_results", "load_scenario", "make_draws", "run",
     "solve_grid",
 ]
+
+#: The module of each name above. They are imported on first use (PEP 562), so that a light
+#: submodule (:mod:`.sensitivity`, :mod:`.outputs`, :mod:`.provenance`: what the LLM API
+#: market's scenarios use) does not load the engine, the technologies and the firm's problem
+#: with the package (0.1 CPU s of every market counterfactual).
+_HOME = {
+    "CounterfactualResult": "report", "run": "report", "Draws": "params", "Normal": "params",
+    "Published": "params", "from_results": "params", "make_draws": "params",
+    "FirmTechnology": "firm_backend", "Hypothesis": "engine", "breakeven": "engine",
+    "solve_grid": "engine", "PipelineTechnology": "model", "Target": "model",
+    "TradeoffTechnology": "model", "Scenario": "scenario", "ScenarioError": "scenario",
+    "load_scenario": "scenario",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

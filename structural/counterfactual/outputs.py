@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def _cells(df: pd.DataFrame) -> list[list[str]]:
     return [[_fmt(row[c]) for c in cols] for _, row in df.iterrows()]
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def to_markdown(df: pd.DataFrame, cells: list[list[str]] | None = None) -> str:
     """A GitHub-flavoured Markdown table (no optional dependency).
 
     Examples
@@ -57,14 +58,22 @@ def to_markdown(df: pd.DataFrame) -> str:
     |---|---|
     | a | 1.5 |
     | b | 2.25 |
+
+    ``cells``: :func:`_cells` of ``df`` where the caller has them already.
     """
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in _cells(df)]
+    lines += ["| " + " | ".join(row) + " |" for row in (_cells(df) if cells is None else cells)]
     return "\n".join(lines) + "\n"
 
 
+#: The characters :func:`_tex_escape` replaces: a cell without any (most numbers) is left as is.
+_TEX_SPECIAL = re.compile("[\\\\&%_#$×→*—]")
+
+
 def _tex_escape(s: str) -> str:
+    if _TEX_SPECIAL.search(s) is None:
+        return s
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
                  ("#", r"\#"), ("$", r"\$"), ("×", r"$\times$"), ("→", r"$\to$"),
                  ("*", r"$^*$"), ("—", "--")):
@@ -72,7 +81,7 @@ def _tex_escape(s: str) -> str:
     return s
 
 
-def to_latex(df: pd.DataFrame, caption: str = "") -> str:
+def to_latex(df: pd.DataFrame, caption: str = "", cells: list[list[str]] | None = None) -> str:
     r"""A booktabs LaTeX table.
 
     Examples
@@ -91,11 +100,14 @@ def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     \end{tabular}
     \caption{Costs}
     \end{table}
+
+    ``cells``: :func:`_cells` of ``df`` where the caller has them already.
     """
     cols = list(df.columns)
     out = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(cols) + "}",
            r"\toprule", " & ".join(_tex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
-    out += [" & ".join(_tex_escape(v) for v in row) + r" \\" for row in _cells(df)]
+    out += [" & ".join(_tex_escape(v) for v in row) + r" \\"
+            for row in (_cells(df) if cells is None else cells)]
     out += [r"\bottomrule", r"\end{tabular}"]
     if caption:
         out.append(r"\caption{" + _tex_escape(caption) + "}")
@@ -120,8 +132,9 @@ def write_table(df: pd.DataFrame, out: Path, name: str, caption: str = "") -> li
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"]
     df.to_csv(paths[0], index=False)
-    paths[1].write_text((f"**{caption}**\n\n" if caption else "") + to_markdown(df))
-    paths[2].write_text(to_latex(df, caption))
+    cells = _cells(df)  # formatted once for both
+    paths[1].write_text((f"**{caption}**\n\n" if caption else "") + to_markdown(df, cells))
+    paths[2].write_text(to_latex(df, caption, cells))
     return paths
 
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import itertools
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from structural.counterfactual.scenario import (
     load_scenario,
     point_parameters,
 )
+from structural.counterfactual.sensitivity import _wrap, decomposition_json, variance_lines
 from structural.counterfactual.shocks import shock_table
 from structural.counterfactual.stream import sweep
 
@@ -150,11 +150,6 @@ class CounterfactualResult:
         return files
 
 
-def _wrap(text: str) -> list[str]:
-    """A report line wrapped to the console's 100 columns (continuations indented)."""
-    return textwrap.wrap(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
-
-
 def _narrow_markdown(df: pd.DataFrame) -> str:
     """``df`` as Markdown with each row's last cell cut (with "…") so that no line passes the
     console width."""
@@ -166,33 +161,6 @@ def _narrow_markdown(df: pd.DataFrame) -> str:
             line = f"{head} | {cell[:max(len(cell) - over - 1, 8)]}… |"
         out.append(line)
     return "\n".join(out)
-
-
-def variance_lines(vd: pd.DataFrame, console: bool) -> list[str]:
-    """The variance decomposition: a groups × quantities table, or on the console one wrapped
-    line per quantity listing each group's share. Shared by the pipeline and the market
-    scenarios' reports.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from structural.counterfactual.report import variance_lines
-    >>> vd = pd.DataFrame({"quantity": ["cost", "cost"], "group": ["α", "ρ"],
-    ...                    "first_order_share": [0.75, 0.25]})
-    >>> variance_lines(vd, console=True)[-1]
-    '- cost: α 0.75, ρ 0.25'
-    """
-    method = _wrap(f"Method: {vd.attrs.get('method', sensitivity.METHOD)}.")
-    if not console:
-        wide = vd.pivot_table(index="group", columns="quantity", values="first_order_share",
-                              sort=False, dropna=False)
-        return ["\n".join(method), "", outputs.to_markdown(wide.reset_index())]
-    lines = [*method, ""]
-    for q, sub in vd.groupby("quantity", sort=False):
-        shares = ", ".join(f"{g} {outputs._fmt(float(v))}" for g, v in
-                           zip(sub["group"], sub["first_order_share"], strict=True))
-        lines += _wrap(f"- {q}: {shares}")
-    return lines
 
 
 def _breakeven_line(r: pd.Series) -> str:
@@ -212,26 +180,6 @@ def _breakeven_line(r: pd.Series) -> str:
     if ci:
         text += f", the others cross in {ci} (95%)"
     return text
-
-
-def decomposition_json(table: pd.DataFrame | None) -> dict:
-    """{quantity: {group: share}} plus the method (NaN shares as None), for ``summary.json``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from structural.counterfactual.report import decomposition_json
-    >>> vd = pd.DataFrame({"quantity": ["cost"], "group": ["α"], "first_order_share": [1.0]})
-    >>> decomposition_json(vd)["cost"]
-    {'α': 1.0}
-    """
-    if table is None or not len(table):
-        return {}
-    out: dict = {"method": table.attrs.get("method", sensitivity.METHOD)}
-    for q, sub in table.groupby("quantity", sort=False):
-        out[q] = {r["group"]: (None if not np.isfinite(r["first_order_share"])
-                               else float(r["first_order_share"])) for _, r in sub.iterrows()}
-    return out
 
 
 def assumptions_of(sc: Scenario) -> list[str]:

@@ -23,12 +23,16 @@ grid, unreachable target) are left out, and their number is reported.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["decomposition", "first_order"]
+from estimation.tables import MAX_WIDTH
+from structural.counterfactual.outputs import _fmt, to_markdown
+
+__all__ = ["decomposition", "decomposition_json", "first_order", "variance_lines"]
 
 METHOD = ("first-order Sobol indices S_g = Var(E[Y|X_g])/Var(Y), given-data estimator: "
           "adjusted R² of least squares of Y on a full quadratic in the group's standardised "
@@ -109,3 +113,55 @@ def decomposition(quantities: Mapping[str, np.ndarray], theta: Mapping[str, np.n
             rows.append({"quantity": label, "group": g, "parameters": ", ".join(groups[g]),
                          "first_order_share": s, "draws_used": int(np.isfinite(y).sum())})
     return pd.DataFrame(rows)
+
+
+def _wrap(text: str) -> list[str]:
+    """A report line wrapped to the console's 100 columns (continuations indented)."""
+    return textwrap.wrap(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def variance_lines(vd: pd.DataFrame, console: bool) -> list[str]:
+    """The variance decomposition: a groups × quantities table, or on the console one wrapped
+    line per quantity listing each group's share. Shared by the pipeline and the market
+    scenarios' reports.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.sensitivity import variance_lines
+    >>> vd = pd.DataFrame({"quantity": ["cost", "cost"], "group": ["α", "ρ"],
+    ...                    "first_order_share": [0.75, 0.25]})
+    >>> variance_lines(vd, console=True)[-1]
+    '- cost: α 0.75, ρ 0.25'
+    """
+    method = _wrap(f"Method: {vd.attrs.get('method', METHOD)}.")
+    if not console:
+        wide = vd.pivot_table(index="group", columns="quantity", values="first_order_share",
+                              sort=False, dropna=False)
+        return ["\n".join(method), "", to_markdown(wide.reset_index())]
+    lines = [*method, ""]
+    for q, sub in vd.groupby("quantity", sort=False):
+        shares = ", ".join(f"{g} {_fmt(float(v))}" for g, v in
+                           zip(sub["group"], sub["first_order_share"], strict=True))
+        lines += _wrap(f"- {q}: {shares}")
+    return lines
+
+
+def decomposition_json(table: pd.DataFrame | None) -> dict:
+    """{quantity: {group: share}} plus the method (NaN shares as None), for ``summary.json``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from structural.counterfactual.sensitivity import decomposition_json
+    >>> vd = pd.DataFrame({"quantity": ["cost"], "group": ["α"], "first_order_share": [1.0]})
+    >>> decomposition_json(vd)["cost"]
+    {'α': 1.0}
+    """
+    if table is None or not len(table):
+        return {}
+    out: dict = {"method": table.attrs.get("method", METHOD)}
+    for q, sub in table.groupby("quantity", sort=False):
+        out[q] = {r["group"]: (None if not np.isfinite(r["first_order_share"])
+                               else float(r["first_order_share"])) for _, r in sub.iterrows()}
+    return out

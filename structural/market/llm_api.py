@@ -79,8 +79,8 @@ from structural.market.estimate import DemandResults, estimate_demand
 from structural.market.instruments import differentiation_instruments
 from structural.market.products import DemandSpec, build_agents, build_products
 
-__all__ = ["MODELS", "PRICE_FORMS", "LLMDemandFit", "demand_table", "equilibrium",
-           "first_stage_table", "fit_llm_demand", "flag_negative_costs",
+__all__ = ["MODELS", "PRICE_FORMS", "LLMDemandFit", "at_market_size", "demand_table",
+           "equilibrium", "first_stage_table", "fit_llm_demand", "flag_negative_costs",
            "identification_problem", "llm_products", "market_model", "provider_premium",
            "serving_cost", "simulate_shares"]
 
@@ -95,6 +95,8 @@ RC_NODES = 15
 REASONING_SHARE = 0.1
 #: Default tokens per query for the roofline (prefill of the input, decode of the output).
 QUERY_TOKENS = 2000.0
+#: The shortest length :func:`serving_cost`'s program is compiled for (longer: powers of two).
+SERVING_COST_BUCKET = 1024
 
 _X1 = ("1 + prices + quality_z + log_context + context_missing + reasoning + log_age"
        " + open_weights_known")
@@ -152,10 +154,19 @@ def serving_cost(parameters, active_parameters=None, input_share=0.8, hardware="
     known = np.isfinite(N)
     theta = {k: np.asarray(v, float) for k, v in cost_parameters(hardware, **overrides).items()}
     L = float(query_tokens)
-    # one kept program instead of the roofline's few dozen eager operations
+    # one kept program instead of the roofline's few dozen eager operations, its length padded
+    # to a power of two (at least 1024) so that a products table and an entrant's single model
+    # share one program instead of reading back one per length
+    n = N.size
+    size = max(SERVING_COST_BUCKET, 1 << max(n - 1, 0).bit_length())
+
+    def pad(x, fill):
+        return np.concatenate([np.ravel(x), np.full(size - n, fill)])
+
     per_query = traced_jit(_per_query_cost, ("llm_api.serving_cost", L))(
-        np.where(known, N, 1e9), np.where(known, Na, 1e9), share, theta, np.asarray(L))
-    return np.where(known, np.asarray(per_query) / L * 1e6, np.nan)
+        pad(np.where(known, N, 1e9), 1e9), pad(np.where(known, Na, 1e9), 1e9), pad(share, 0.5),
+        theta, np.asarray(L))
+    return np.where(known, np.asarray(per_query)[:n].reshape(N.shape) / L * 1e6, np.nan)
 
 
 def _per_query_cost(Ns, Na, share, theta, L):
@@ -340,8 +351,39 @@ def llm_products(freq: str = "W", market_size: float = 2.0, hardware: str = "H10
     df.attrs["instruments"] = list(_INSTRUMENTS)
     df.attrs["weeks"] = len(weeks)
     df.attrs["market_size"] = market_size
+    df.attrs["freq"] = freq
     df.attrs["hardware"] = hardware
     return df
+
+
+def at_market_size(products: pd.DataFrame, market_size: float,
+                   market: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``products`` (from :func:`llm_products`) at another market size M: the shares
+    tokens / (M × the period's OpenRouter tokens), computed as
+    :func:`data.openrouter.demand_products` does, so the table equals
+    ``llm_products(freq, M, …)`` with the same settings exactly; nothing else in it depends on
+    M. ``market`` is the token table ``products`` was built from (default: the bundled
+    ``api_market``).
+
+    Examples
+    --------
+    >>> from structural.market.llm_api import at_market_size, llm_products
+    >>> five = at_market_size(llm_products(market_size=2.0), 5.0)
+    >>> five.equals(llm_products(market_size=5.0)), five.attrs["market_size"]
+    (True, 5.0)
+    """
+    import data
+    from data.openrouter import period_tokens
+
+    if not market_size >= 1:
+        raise MarketDataError("market_size", f"expected a number >= 1, got {market_size!r}")
+    market = data.load("api_market") if market is None else market
+    freq = "D" if products.attrs.get("freq") == "D" else "W"
+    out = products.copy()
+    out["shares"] = out["tokens"] / out["market_ids"].map(period_tokens(market, freq)
+                                                          * market_size)
+    out.attrs["market_size"] = market_size
+    return out
 
 
 def _output_share(df: pd.DataFrame, market: pd.DataFrame, freq: str) -> np.ndarray:
@@ -734,7 +776,8 @@ ho_h} + rac{1}{u_j} = Q_{fh}, \qquad
 
 def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mask=None,
                 closed=None, prices=None, terms=None, nest=None, atol: float = 1e-10,
-                max_iterations: int = 1000, groups: int | None = None):
+                max_iterations: int = 1000, groups: int | None = None,
+                fallback: bool = True):
     """Bertrand–Nash prices with competitive open models, every market (vmapped; jittable).
 
     Closed products solve p = c + η(p) with η the multi-product markups of their owner; open
@@ -752,6 +795,14 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
     cost change) is solved by Newton on every product's condition from the observed prices
     instead. Convergence is the first-order conditions'
     residual ‖s + (O ∘ ∂s/∂p')'(p − c)‖∞ below ``atol`` × max share, reported per market.
+    ``fallback=False`` leaves that second Newton out of the program: a market it would have
+    worked on (the residual at the reduced solution, or at the observed prices where the
+    reduced Newton stalled, not below the tolerance) is reported as not converged, and every
+    other market's prices, shares, surplus and convergence are those of ``fallback=True``.
+    The second Newton's Jacobian holds J × J × J tangents per market: without it the
+    compiled program is a third smaller and faster to read back, for callers that solve
+    again with the fallback where a market is not converged
+    (:func:`structural.market.llm_scenarios.run`).
 
     The padded arrays default to the data's; an entrant is an extra slot given through
     ``prices`` ($/Mtok, the prices δ refers to), ``terms`` (μ, w, α_i − α, ρ_j), ``nest``,
@@ -829,8 +880,11 @@ def equilibrium(mm: MarketModel, theta, alpha, delta, costs, *, owners=None, mas
                                          atol * scale, 50)
             # ... and where that stalls, Newton on every product's condition from the observed
             # prices (its loop does not run in a market already solved)
-            p, it1, res = _newton(foc, jnp.where(res < atol * scale, p, start), mk,
-                                  atol * scale, 50)
+            p = jnp.where(res < atol * scale, p, start)
+            if fallback:
+                p, it1, res = _newton(foc, p, mk, atol * scale, 50)
+            else:  # the residual _newton starts from; its loop would run where it is not small
+                it1, res = 0, jnp.max(jnp.abs(jnp.where(mk, foc(p), 0.0)))
         else:  # ζ-markup map, its last iterate polished by Newton on the FOCs
             def zeta(p):
                 dd, mmu = at(p)
@@ -1252,10 +1306,17 @@ def sensitivity(market_sizes=(2.0, 5.0, 10.0), model: str = "nested", freq: str 
     ``model``, ``freq``, ``tables``, ``hardware``, ``nodes``, ``nests``, ``seed`` and log price,
     any number of draws): it is used instead of refitting that size."""
     rows = []
+    fits = fits or {}
+    base = next(iter(fits.values())).products if fits else None
     for m in market_sizes:
-        fit = (fits or {}).get(m) or fit_llm_demand(
-            llm_products(freq, m, hardware, nests=nests, **(tables or {})), model, draws=draws,
-            seed=seed, nodes=nodes, diagnostics=False)
+        fit = fits.get(m)
+        if fit is None:
+            # only the shares depend on the market size: the rest of the table is reused
+            products = llm_products(freq, m, hardware, nests=nests, **(tables or {})) \
+                if base is None else at_market_size(base, m, (tables or {}).get("market"))
+            base = products if base is None else base
+            fit = fit_llm_demand(products, model, draws=draws, seed=seed, nodes=nodes,
+                                 diagnostics=False)
         h = fit.headline()
         rows.append({"market_size": m,
                      "inside_share": float(fit.products.groupby("market_ids")["shares"].sum()

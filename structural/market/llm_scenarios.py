@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from structural.counterfactual.report import decomposition_json, variance_lines
+from structural.counterfactual.sensitivity import decomposition_json, variance_lines
 from structural.errors import PipelineError
 from structural.market import llm_api
 from structural.market.demand import random_coefficients
@@ -213,7 +213,6 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     ('merger', 2, 'log')
     """
     sc = load(path)
-    plotting = _import_plotting()
     m = sc.market
     draws = int(m.get("draws", 100) if draws is None else draws)
     seed = int(m.get("seed", 0) if seed is None else seed)
@@ -227,6 +226,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
                                  diagnostics=False, supply=False)
     _check_downward_sloping(fit)
     th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
+    plotting = _import_plotting()  # beside the equilibria's compiled code (see there)
     solved = _solve_draws(fit, sc.change, products, th, al)
     table, P, S = _products_table(fit, sc.change, products, solved)
     surplus, totals = _surplus_table(fit, products, solved)
@@ -248,10 +248,13 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
 
 
 def _import_plotting():
-    """Import what :func:`_write` draws with (matplotlib's Figure and Agg canvas, about 0.4 s)
-    on a second thread, started before the fit: the import then runs beside the estimation
-    and the equilibria (compiled code, which releases the GIL) instead of after them. An
-    import error surfaces at :func:`_write`'s own import."""
+    """Import what :func:`_write` draws with (matplotlib's Figure and Agg canvas, about 0.4 CPU
+    s) on a second thread, started just before the equilibria: reading their compiled program
+    back (about 0.3 s) and running it (0.1-0.3 s) release the GIL, so the import runs beside
+    them. Started before the fit it ran mostly beside Python code (the products table, the
+    optimiser's loop), which holds the GIL: the two took turns, and the import added its
+    whole time to the run's wall time. An import error surfaces at :func:`_write`'s own
+    import."""
     import threading
 
     def load() -> None:
@@ -328,11 +331,11 @@ def _market_change(ch: dict, products: pd.DataFrame, prob, closed_long) -> dict:
 
 
 def _entry_equilibrium(mm: llm_api.MarketModel, theta, alpha, d, c1, entrant, x_e,
-                       nest_e: int, groups: int | None = None):
+                       nest_e: int, groups: int | None = None, fallback: bool = True):
     """The equilibrium with the entrant as an extra, competitively priced slot per market:
     ``entrant`` its (cost, quality_z), ``x_e`` its x β per market without the price term
-    (:func:`_entrant_delta`), ``nest_e`` its nest code (:func:`_entrant_nest`); ``groups``: see
-    :func:`structural.market.llm_api.equilibrium`."""
+    (:func:`_entrant_delta`), ``nest_e`` its nest code (:func:`_entrant_nest`); ``groups`` and
+    ``fallback``: see :func:`structural.market.llm_api.equilibrium`."""
     prob = mm.results.problem
     T, J = prob.mask.shape
     c_e, qz_e = entrant
@@ -354,7 +357,7 @@ def _entry_equilibrium(mm: llm_api.MarketModel, theta, alpha, d, c1, entrant, x_
         closed=_augment(jnp.asarray(mm.closed), jnp.zeros(T, bool)),
         mask=_augment(prob.mask, jnp.ones(T, bool)),
         prices=_augment(jnp.asarray(mm.levels), jnp.full(T, c_e)), terms=terms,
-        nest=_augment(nest0, jnp.full(T, nest_e)), groups=groups)
+        nest=_augment(nest0, jnp.full(T, nest_e)), groups=groups, fallback=fallback)
 
 
 def _solve_draws(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame, th, al) -> dict:
@@ -390,28 +393,38 @@ def _solve_program(fit: llm_api.LLMDemandFit, ch: dict, products: pd.DataFrame):
     costs = {k: v for k, v in ch.items() if k in ("type", "factor", "compute_share", "cost",
                                                    "share")}
 
-    def one(theta, alpha):
+    def one(theta, alpha, fallback):
         d = mm.delta(theta)
         _, eta, _, cs0 = llm_api.supply_terms(mm, theta, alpha, d)
         c = jnp.where(prob.mask, jnp.asarray(mm.levels) - eta, 0.0)
         c1 = _new_costs(costs, c, jnp.asarray(roof), jnp.asarray(mm.closed))
         if entry is not None:
-            p, s1, cs1, _, ok = _entry_equilibrium(mm, theta, alpha, d, c1, *entry, groups)
+            p, s1, cs1, _, ok = _entry_equilibrium(mm, theta, alpha, d, c1, *entry, groups,
+                                                   fallback)
         else:
             p, s1, cs1, _, ok = llm_api.equilibrium(
-                mm, theta, alpha, d, c1, groups=groups, **{k: jnp.asarray(v)
-                                                           for k, v in kw.items()})
+                mm, theta, alpha, d, c1, groups=groups, fallback=fallback,
+                **{k: jnp.asarray(v) for k, v in kw.items()})
         return p, s1, cs1 - cs0, c1 - c, jnp.all(ok)
 
-    # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions holds a
-    # J × J × J tangent per market, too much memory to vmap over every draw at once
-    solve = llm_api.kept_program(
-        "llm_scenarios equilibria", lambda t, a: jax.lax.map(lambda x: one(*x), (t, a),
-                                                            batch_size=DRAW_BATCH),
-        mm, costs, roof, kw, entry, groups, DRAW_BATCH)
+    def program(fallback: bool):
+        # draws in vmapped batches: Newton's Jacobian of the nested first-order conditions
+        # holds a J × J × J tangent per market, too much memory to vmap over every draw at once
+        return llm_api.kept_program(
+            "llm_scenarios equilibria", lambda t, a: jax.lax.map(
+                lambda x: one(*x, fallback), (t, a), batch_size=DRAW_BATCH),
+            mm, costs, roof, kw, entry, groups, DRAW_BATCH, fallback)
+
+    nested = prob.nests is not None
 
     def run(th, al) -> dict:
-        p_d, s_d, dcs_d, dc_d, ok_d = solve(jnp.asarray(th), jnp.asarray(al))
+        th, al = jnp.asarray(th), jnp.asarray(al)
+        # the nested logit without its fallback Newton first (a smaller program, read back
+        # faster: llm_api.equilibrium); where a draw has a market the fallback would have
+        # worked on, every draw again with it, so the results are those of the full solver
+        p_d, s_d, dcs_d, dc_d, ok_d = program(not nested)(th, al)
+        if nested and not np.all(np.asarray(ok_d)):
+            p_d, s_d, dcs_d, dc_d, ok_d = program(True)(th, al)
         ok = np.asarray(ok_d)
         if not ok[0]:
             from llmecon.errors import ComputationError

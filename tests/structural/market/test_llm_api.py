@@ -231,9 +231,16 @@ def test_nested_equilibrium_converges_by_newton_at_rho_near_one() -> None:
     p, _, _, it, ok = llm_api.equilibrium(mm, th, al, d, c)
     assert bool(jnp.all(ok)) and int(jnp.max(it)) <= 3
     np.testing.assert_allclose(np.asarray(p)[m], np.asarray(mm.levels)[m], rtol=1e-8)
-    p1, _, _, it1, ok1 = llm_api.equilibrium(mm, th, al, d, c * 1.2)
+    p1, s1, cs1, it1, ok1 = llm_api.equilibrium(mm, th, al, d, c * 1.2)
     # iterations of the owner × nest Newton, then (where it stalls) of every product's
     assert bool(jnp.all(ok1)) and int(jnp.max(it1)) < 100
+    # without that fallback: the same prices, bit for bit, where the owner × nest Newton
+    # sufficed; a market it did not is reported as not converged, never returned as solved
+    q, sq, csq, itq, okq = llm_api.equilibrium(mm, th, al, d, c * 1.2, fallback=False)
+    okq = np.asarray(okq)
+    for new, old in ((q, p1), (sq, s1), (csq, cs1)):
+        np.testing.assert_array_equal(np.asarray(new)[okq], np.asarray(old)[okq])
+    assert np.all(np.asarray(it1)[~okq] > np.asarray(itq)[~okq])  # the fallback's own steps
     closed = np.asarray(mm.closed)[m]
     dp = (np.asarray(p1) - np.asarray(p))[m]
     assert np.all(dp[closed] > 0)

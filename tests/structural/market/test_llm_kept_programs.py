@@ -96,3 +96,40 @@ def test_sensitivity_reuses_a_fit_with_the_same_numbers(fits):
     refit = llm_api.sensitivity([5.0], "nested", draws=2)
     reused = llm_api.sensitivity([5.0], "nested", draws=2, fits={5.0: fits[5.0]})
     assert reused.equals(refit)
+
+
+@pytest.mark.parametrize("reduced_converges", [True, False])
+def test_scenario_equilibria_run_again_with_the_fallback_only_where_needed(
+        fits, monkeypatch, reduced_converges) -> None:
+    """The nested scenario's equilibria run first without the full-Newton fallback
+    (``llm_api.equilibrium(fallback=False)``); a draw with a market that program leaves
+    unconverged sends every draw through the program with the fallback, whose results are the
+    ones returned (programs stubbed: the control flow, not the solver, is under test)."""
+    from importlib.resources import files
+
+    from structural.market import llm_scenarios
+
+    sc = llm_scenarios.load(files("structural.examples.scenarios") / "compute_price_shock.toml")
+    fit = fits[2.0]
+    T, J = fit.results.problem.mask.shape
+    made = []
+
+    def stub(tag, fn, mm, *extra):
+        fallback = extra[-1]
+        made.append(fallback)
+
+        def run(th, al):
+            k = th.shape[0]
+            ok = np.ones(k, bool)
+            ok[1] = fallback or reduced_converges
+            v = 1.0 if fallback else 0.0
+            return (np.full((k, T, J), v), np.full((k, T, J), v), np.full((k, T), v),
+                    np.full((k, T, J), v), ok)
+        return run
+
+    monkeypatch.setattr(llm_api, "kept_program", stub)
+    th, al = llm_api.parameter_draws(fit.results, 4, 0)
+    solved = llm_scenarios._solve_draws(fit, sc.change, fit.products, th, al)
+    assert made == ([False] if reduced_converges else [False, True])
+    assert solved["ok"].all()
+    assert np.all(solved["p"] == (0.0 if reduced_converges else 1.0))

@@ -34,23 +34,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # - the heaviest units are handed out first (longest processing time first), so the workers
 #   finish together instead of one waiting on the other's last heavy module.
 
-#: Cold-cache seconds of the heaviest test modules on a 2-core machine (from a cold run's
-#: ``--durations`` and per-test CPU time). Only their order matters: a stale figure costs
-#: balance, never correctness. Modules not listed are light and run after these.
+#: Cold CPU seconds of the heaviest test modules, each run alone in a fresh process with a fresh
+#: compilation cache and fit cache (``LLMECON_CACHE_DIR=$(mktemp -d) XDG_CACHE_HOME=$(mktemp -d)
+#: python -m pytest -q -n 0 MODULE``, user + system time); the counterfactual and market modules
+#: from the previous cold run of the suite. Only their order matters: a stale figure costs
+#: balance, never correctness. Modules not listed are light (under ~10 s) and run after these.
 COLD_SECONDS: dict[str, float] = {
     "structural/counterfactual/test_examples.py": 190,
     "structural/counterfactual/test_engine.py": 56,
     "structural/counterfactual/test_two_lever_newton.py": 135,
     "structural/counterfactual/test_known_answers.py": 51,
-    "cli/test_counterfactual_cli.py": 80,
-    "structural/test_firm_selection.py": 58,
-    "structural/test_firm.py": 45,
-    "docs/test_model_docstrings.py": 182,
+    "cli/test_counterfactual_cli.py": 18,
+    "structural/test_firm_selection.py": 47,
+    "structural/test_firm.py": 53,
+    "docs/test_model_docstrings.py": 183,
     "structural/market/test_llm_api.py": 98,
     "structural/market/test_market.py": 56,
-    "estimation/test_screening.py": 44,
-    "structural/fitted/test_task_success.py": 45,
-    "papers/test_llm_costs.py": 30,
+    "estimation/test_screening.py": 18,
+    "structural/fitted/test_task_success.py": 10,
+    "papers/test_llm_costs.py": 42,
     "structural/fitted/test_serving.py": 20,
 }
 

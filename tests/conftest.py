@@ -34,24 +34,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # - the heaviest units are handed out first (longest processing time first), so the workers
 #   finish together instead of one waiting on the other's last heavy module.
 
-#: Cold-cache seconds of the heaviest test modules on a 2-core machine (from a cold run's
-#: ``--durations`` and per-test CPU time). Only their order matters: a stale figure costs
-#: balance, never correctness. Modules not listed are light and run after these.
+#: Cold CPU seconds of the heaviest test modules, each run alone in a fresh process with a fresh
+#: compilation cache and fit cache (``LLMECON_CACHE_DIR=$(mktemp -d) XDG_CACHE_HOME=$(mktemp -d)
+#: python -m pytest -q -n 0 MODULE``, user + system time); the counterfactual and market modules
+#: from the previous cold run of the suite; the modules from 15 s down measured together in one
+#: process (their shared programs compiled once: low figures). Only their order matters: a
+#: stale figure costs balance, never correctness. Modules not listed are light (under 15 s) and
+#: run after these.
 COLD_SECONDS: dict[str, float] = {
     "structural/counterfactual/test_examples.py": 190,
     "structural/counterfactual/test_engine.py": 56,
     "structural/counterfactual/test_two_lever_newton.py": 135,
     "structural/counterfactual/test_known_answers.py": 51,
-    "cli/test_counterfactual_cli.py": 80,
-    "structural/test_firm_selection.py": 58,
-    "structural/test_firm.py": 45,
-    "docs/test_model_docstrings.py": 182,
+    "cli/test_counterfactual_cli.py": 18,
+    "structural/test_firm_selection.py": 47,
+    "structural/test_firm.py": 53,
+    "docs/test_model_docstrings.py": 183,
     "structural/market/test_llm_api.py": 98,
     "structural/market/test_market.py": 56,
-    "estimation/test_screening.py": 44,
-    "structural/fitted/test_task_success.py": 45,
-    "papers/test_llm_costs.py": 30,
+    "estimation/test_screening.py": 18,
+    "structural/fitted/test_task_success.py": 10,
+    "papers/test_llm_costs.py": 42,
     "structural/fitted/test_serving.py": 20,
+    "structural/test_chinchilla_mle.py": 36,
+    "structural/test_chinchilla_engine.py": 28,
+    "cli/test_llm_market_cli.py": 28,
+    "estimation/test_trust.py": 26,
+    "estimation/test_scale_out.py": 25,
+    "estimation/test_single.py": 23,
+    "estimation/test_solver.py": 23,
+    "estimation/test_inference_checks.py": 22,
+    "test_contracts.py": 20,
+    "structural/test_production.py": 20,
+    "estimation/test_iv_oracles.py": 19,
+    "cli/test_bad_scenarios.py": 19,
+    "structural/fitted/test_usage.py": 19,
+    "structural/test_one_model.py": 18,
+    "estimation/test_engine.py": 17,
+    "estimation/test_oracles.py": 17,
+    "papers/test_demirer2025.py": 15,
+    "estimation/test_derivatives.py": 15,
+    "estimation/test_compilation.py": 15,
 }
 
 #: Units of modules that compile the same programs (same static options and shapes), run in one

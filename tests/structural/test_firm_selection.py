@@ -20,9 +20,30 @@ Z = firm.default_levers(N=7e9, D=2e12, U=1e14, c=1000.0, x=500.0, y=300.0)
 Q, TARGET = 1e9, 0.10
 
 
+def _cost(t, fpr):
+    """The optimal cost at target ``t`` and verifier false-positive rate ``fpr``, and the whole
+    solution beside it."""
+    sol = firm.solve(("k",), Z, dict(THETA, verifier_fpr=fpr), Q, t, quality="success",
+                     selection="verifier")
+    return sol.cost, sol
+
+
+#: The optimum and jax.grad of its cost in the target and in the verifier's false-positive rate
+#: (implicit-function rule) from one compiled program: the solve, the rule and its transpose
+#: compile once (the plain solve would be a second compilation of the same SQP loop, cold ~25
+#: CPU s); the finite differences evaluate the same program at shifted inputs.
+_SOLVE_AND_GRAD = jax.jit(jax.grad(_cost, argnums=(0, 1), has_aux=True))
+T0, FPR0 = jnp.float64(TARGET), jnp.float64(LINK["verifier_fpr"])
+
+
 @pytest.fixture(scope="module")
-def sol():
-    return firm.solve(("k",), Z, THETA, Q, TARGET, quality="success", selection="verifier")
+def solved():
+    return _SOLVE_AND_GRAD(T0, FPR0)
+
+
+@pytest.fixture(scope="module")
+def sol(solved):
+    return solved[1]
 
 
 def _pipeline_at(levers):
@@ -69,24 +90,33 @@ def test_verifier_success_is_below_the_oracle_and_priced(sol):
     assert "verify" not in oracle.stage_dollars and float(sol.stage_dollars["verify"]) > 0
 
 
-def test_derivatives_of_the_optimum_match_finite_differences(sol):
+def test_derivatives_of_the_optimum_match_finite_differences(solved):
     """jax.grad of the optimal cost in the target (the shadow price) and in the verifier's
     false-positive rate (implicit-function rule) against central differences."""
-    def cost(t, fpr):
-        th = dict(THETA, verifier_fpr=fpr)
-        return firm.solve(("k",), Z, th, Q, t, quality="success", selection="verifier").cost
+    (g_t, g_f), sol = solved
 
-    t0, f0 = jnp.float64(TARGET), jnp.float64(0.05)
-    # jitted: the solve, the implicit-function rule and its transpose compile as one program
-    # (a quarter of the CPU time of the separate programs jax.grad alone compiles, cold)
-    g_t, g_f = jax.jit(jax.grad(cost, argnums=(0, 1)))(t0, f0)
+    def cost(t, fpr):
+        return float(_SOLVE_AND_GRAD(jnp.float64(t), jnp.float64(fpr))[1].cost)
+
     h_t, h_f = 1e-5, 1e-5
-    fd_t = (float(cost(t0 + h_t, f0)) - float(cost(t0 - h_t, f0))) / (2 * h_t)
-    fd_f = (float(cost(t0, f0 + h_f)) - float(cost(t0, f0 - h_f))) / (2 * h_f)
+    fd_t = (cost(T0 + h_t, FPR0) - cost(T0 - h_t, FPR0)) / (2 * h_t)
+    fd_f = (cost(T0, FPR0 + h_f) - cost(T0, FPR0 - h_f)) / (2 * h_f)
     assert float(g_t) > 0 and float(g_f) > 0      # a higher target or a worse verifier costs
     assert float(g_t) == pytest.approx(fd_t, rel=1e-4)
     assert float(g_f) == pytest.approx(fd_f, rel=1e-4)
     assert float(sol.shadow_price) == pytest.approx(float(g_t), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_the_plain_solve_is_the_differentiated_programs_solution(sol):
+    """The default tests take the optimum from the program that also differentiates it; the
+    plain solve (its own compiled program) gives the same solution."""
+    plain = firm.solve(("k",), Z, THETA, Q, TARGET, quality="success", selection="verifier")
+    assert bool(plain.converged)
+    for name in ("cost", "quality", "shadow_price", "multiplier"):
+        assert float(getattr(plain, name)) == pytest.approx(float(getattr(sol, name)),
+                                                            rel=1e-10), name
+    assert float(plain.levers["k"]) == pytest.approx(float(sol.levers["k"]), rel=1e-10)
 
 
 def test_majority_vote_is_refused_with_the_reason():

@@ -118,3 +118,43 @@ def test_product_exit_equilibrium(logit):
     rivals = (df["firm_ids"] != 0).to_numpy()
     assert (rise[rivals] > 0).all()
     assert (rise[(df["product_ids"] == 1).to_numpy()] < 0).all()
+
+
+def test_no_equilibrium_where_a_consumer_likes_higher_prices():
+    """A market with one agent whose price coefficient α + α_i is positive has no Bertrand–Nash
+    equilibrium (that agent's demand for j tends to one as p_j grows, so the margin times the
+    share grows without bound): it comes back unconverged after 0 iterations, while the same
+    market without that agent's positive coefficient converges to the FOC's root."""
+    import jax.numpy as jnp
+
+    from structural.market.demand import choice_probabilities
+    from structural.market.supply import equilibrium_prices
+
+    J, I = 3, 4
+    delta = jnp.tile(jnp.array([[0.5, 0.2, -0.1]]), (2, 1))
+    prices = jnp.full((2, J), 2.0)
+    costs = jnp.full((2, J), 1.2)
+    firms = jnp.tile(jnp.arange(J), (2, 1))
+    mask = jnp.ones((2, J), bool)
+    weights = jnp.full((2, I), 1 / I)
+    alpha_rc = jnp.array([[0.0, 0.3, -0.3, 0.5], [0.0, 0.3, -0.3, 2.5]])  # α + 2.5 > 0
+    mu = jnp.zeros((2, J, I))
+    p, it, conv = equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, -2.0,
+                                     alpha_rc)
+    assert bool(conv[0]) and not bool(conv[1])
+    assert int(it[1]) == 0 and int(it[0]) > 0
+    np.testing.assert_array_equal(p[1], prices[1])
+    # the first market's prices satisfy the FOCs: single-product firms, p − c = −s / (∂s/∂p)
+    a_i = -2.0 + alpha_rc[0]
+    s_ij = choice_probabilities(delta[0] + -2.0 * (p[0] - prices[0]),
+                                (p[0] - prices[0])[:, None] * alpha_rc[0][None, :], mask[0])
+    ds = (s_ij * (1 - s_ij) * a_i) @ weights[0]
+    np.testing.assert_allclose(p[0] - costs[0], -(s_ij @ weights[0]) / ds, rtol=1e-9)
+    # and in the second, raising one price without limit raises its profit without limit
+    def profit(pj):
+        dp = jnp.array([pj - 2.0, 0.0, 0.0])
+        s = choice_probabilities(delta[1] - 2.0 * dp, dp[:, None] * alpha_rc[1][None, :],
+                                 mask[1]) @ weights[1]
+        return float((pj - 1.2) * s[0])
+
+    assert profit(1e3) > profit(1e2) > profit(10.0) > 0

@@ -14,11 +14,6 @@ Morrow and Skerlos (2011), p ← c + ζ(p),
     ζ(p) = Λ⁻¹ (O ∘ Γ)'(p − c) − Λ⁻¹ s,
 
 which converges where iterating on the FOC directly need not (Conlon and Gortmaker 2020, §3.6).
-A market in which some consumer (of positive weight) has a price coefficient α_i ≥ 0 has no
-equilibrium: that consumer's choice probability of product j does not fall as p_j → ∞ (it tends
-to one when α_i > 0), so (p_j − c_j) s_j grows without bound and no price is a best reply. Such a
-market is reported unconverged at once (0 iterations) instead of iterating to the limit; this is
-what makes parametric draws of a random price coefficient cheap (:func:`post.counterfactual`).
 The nested logit has the same decomposition with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
 1{same nest} ρ/(1−ρ) s_j s_k|h] (:func:`nested_equilibrium_prices`).
 """
@@ -100,8 +95,7 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
                  max_iterations):
     # each product's firm as the first slot that firm holds: segment ids below J
     owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
-    a_i = alpha + alpha_rc
-    wa = weights * a_i
+    wa = weights * (alpha + alpha_rc)
 
     def zeta_map(p):
         dp = jnp.where(mask, p - p0, 0.0)
@@ -115,17 +109,14 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
         zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
-    exists = ~jnp.any((weights > 0) & (a_i >= 0)) | ~jnp.any(mask)
-    return _iterate(zeta_map, p0, mask, atol, max_iterations, exists)
+    return _iterate(zeta_map, p0, mask, atol, max_iterations)
 
 
-def _iterate(zeta_map, p0, mask, atol, max_iterations, exists):
-    """p ← zeta_map(p) from p0 until ‖Δp‖∞ < atol: (p, iterations, converged). Where
-    ``exists`` is false (no equilibrium, see the module docstring) p0 comes back unconverged
-    after 0 iterations."""
+def _iterate(zeta_map, p0, mask, atol, max_iterations):
+    """p ← zeta_map(p) from p0 until ‖Δp‖∞ < atol: (p, iterations, converged)."""
     def cond(state):
         _, it, err = state
-        return (err >= atol) & (it < max_iterations) & exists
+        return (err >= atol) & (it < max_iterations)
 
     def body(state):
         p, it, _ = state
@@ -133,7 +124,7 @@ def _iterate(zeta_map, p0, mask, atol, max_iterations, exists):
         return pn, it + 1, jnp.max(jnp.abs(jnp.where(mask, pn - p, 0.0)))
 
     p, it, err = jax.lax.while_loop(cond, body, (p0, 0, jnp.inf))
-    return p, it, (err < atol) & jnp.all(jnp.isfinite(p)) & exists
+    return p, it, (err < atol) & jnp.all(jnp.isfinite(p))
 
 
 @partial(jax.jit, static_argnames=("max_iterations",))
@@ -153,8 +144,6 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
     Returns
     -------
     prices (T, J), iterations (T,), converged (T,)
-        A market where some agent of positive weight has α + α_i ≥ 0 has no equilibrium: it
-        keeps the observed prices, unconverged, after 0 iterations.
     """
     return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None))(
         costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations)
@@ -172,7 +161,7 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
             mask, lam, -1.0)
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations, (alpha < 0) | ~jnp.any(mask))
+    return _iterate(zeta_map, p0, mask, atol, max_iterations)
 
 
 @partial(jax.jit, static_argnames=("n_nests", "max_iterations"))

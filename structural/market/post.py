@@ -485,7 +485,8 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     def all_draws(z, *args):
         return jax.lax.map(lambda zd: one(zd, *args), z)
 
-    program = prob.program(f"counterfactual draws ({costs_kind} costs)", lambda: all_draws)
+    program = prob.program(f"counterfactual draws ({costs_kind} costs, at most "
+                           f"{DRAW_ITERATIONS} steps)", lambda: all_draws)
     pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)

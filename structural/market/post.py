@@ -54,8 +54,8 @@ from structural.market.supply import (
 
 #: ζ steps a parametric draw's equilibrium may take before the draw is dropped (the point
 #: counterfactual keeps :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the
-#: 200 draws of Nevo's merger (``papers.nevo2000``), the 55 that give some consumers an
-#: upward-sloping demand never converge, and the 145 that do take 20 to a few hundred steps: the
+#: 200 draws of Nevo's merger (``papers.nevo2000``) 55 never converge (each one inspected gives
+#: some consumers an upward-sloping demand), and the 145 that do take 20 to a few hundred steps: the
 #: same 145 are kept with 1,000 steps as with 10,000, and the failed draws' 10,000 steps were
 #: nearly all of the intervals' time (181 CPU s against 30 on a loaded two-core machine).
 DRAW_ITERATIONS = 1000

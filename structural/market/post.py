@@ -19,13 +19,15 @@ nesting parameters (its closed-form ∂s/∂p' = Λ − Γ,
 Every counterfactual can carry intervals from parametric draws of (θ, α) from the estimates'
 asymptotic covariance: each draw re-solves the share inversion at the observed shares (for the
 nested logit the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
-and re-solves the equilibrium — all draws in one ``vmap``; a draw whose inversion or equilibrium
-fails, or whose ρ leaves [0, 1), is dropped and the count of those kept is reported.
+and re-solves the equilibrium — all draws in one compiled program, one draw after another; a
+draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` ζ steps), or whose ρ
+leaves [0, 1), is dropped and the count of those kept is reported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +44,7 @@ from structural.market.demand import (
     nested_share_price_terms,
     share_price_terms,
 )
-from structural.market.estimate import DemandResults
+from structural.market.estimate import DemandResults, _put
 from structural.market.inversion import solve_delta
 from structural.market.supply import (
     bertrand_markups,
@@ -50,8 +52,16 @@ from structural.market.supply import (
     nested_equilibrium_prices,
 )
 
-__all__ = ["Counterfactual", "consumer_surplus", "counterfactual", "diversion_ratios",
-           "elasticities", "long_matrix", "markups", "price_derivatives"]
+#: ζ steps a parametric draw's equilibrium may take before the draw is dropped (the point
+#: counterfactual keeps :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the
+#: 200 draws of Nevo's merger (``papers.nevo2000``) 55 never converge (each one inspected gives
+#: some consumers an upward-sloping demand), and the 145 that do take 20 to a few hundred steps: the
+#: same 145 are kept with 1,000 steps as with 10,000, and the failed draws' 10,000 steps were
+#: nearly all of the intervals' time (181 CPU s against 30 on a loaded two-core machine).
+DRAW_ITERATIONS = 1000
+
+__all__ = ["DRAW_ITERATIONS", "Counterfactual", "consumer_surplus", "counterfactual",
+           "diversion_ratios", "elasticities", "long_matrix", "markups", "price_derivatives"]
 
 
 def _state(results: DemandResults):
@@ -97,15 +107,25 @@ def price_derivatives(results: DemandResults) -> np.ndarray:
     (94, 24, 24)
     """
     prob = results.problem
+    program = prob.program("price derivatives", lambda: partial(_price_derivatives, prob))
+    return np.asarray(program(*_at_estimates(results)))
+
+
+def _at_estimates(results: DemandResults):
+    """(θ, α, δ padded) of the estimates on the device: a kept program's arguments."""
+    return (_put(results.theta), _put(np.float64(results.price_coefficient)),
+            _put(results.problem.layout.pad(results.delta)))
+
+
+def _price_derivatives(prob, theta, alpha, delta_pad):
     m2 = prob.mask[:, :, None] & prob.mask[:, None, :]
-    d, mu, w, a_rc, alpha = _state(results)
+    d, mu, w, a_rc, alpha = _state_of(prob, theta, alpha, delta_pad)
     if prob.nests is not None:  # ∂s/∂p' = α ∂s/∂δ' (Berry 1994, eq. 28)
-        rho_j, nests = _nests(prob, jnp.asarray(results.theta))
-        jac = alpha * _nested_jacobian(d, rho_j, nests, prob.mask, prob.n_nests)
-        return np.asarray(jnp.where(m2, jac, 0.0))
+        rho_j, nests = _nests(prob, theta)
+        return jnp.where(m2, alpha * _nested_jacobian(d, rho_j, nests, prob.mask, prob.n_nests),
+                         0.0)
     lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
-    jac = jax.vmap(jnp.diag)(lam) - gam
-    return np.asarray(jnp.where(prob.mask[:, :, None] & prob.mask[:, None, :], jac, 0.0))
+    return jnp.where(m2, jax.vmap(jnp.diag)(lam) - gam, 0.0)
 
 
 def elasticities(results: DemandResults) -> np.ndarray:
@@ -179,15 +199,17 @@ def markups(results: DemandResults) -> np.ndarray:
     ((2256,), 0.316)
     """
     prob = results.problem
+    program = prob.program("markups", lambda: partial(_markups, prob))
+    return np.asarray(program(*_at_estimates(results)))
+
+
+def _markups(prob, theta, alpha, delta_pad):
     if prob.nests is not None:
-        d, _, _, _, alpha = _state(results)
-        rho_j, nests = _nests(prob, jnp.asarray(results.theta))
-        lam, gam = _nested_terms(d, rho_j, nests, prob.mask, prob.n_nests, alpha)
+        rho_j, nests = _nests(prob, theta)
+        lam, gam = _nested_terms(delta_pad, rho_j, nests, prob.mask, prob.n_nests, alpha)
         eta = bertrand_markups(lam, gam, prob.shares_pad, jnp.asarray(prob.firms_pad), prob.mask)
-        return np.asarray(prob.layout.unpad(eta))
-    return np.asarray(prob.markups(jnp.asarray(results.theta),
-                                   jnp.asarray(prob.layout.pad(results.delta)),
-                                   results.price_coefficient))
+        return prob.layout.unpad(eta)
+    return prob.markups(theta, delta_pad, alpha)
 
 
 def consumer_surplus(results: DemandResults, prices=None) -> np.ndarray:
@@ -304,7 +326,8 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         Products that exit (long mask); entry is the same computation with the entrant in the
         data at a prohibitive price beforehand.
     draws : int
-        Parametric draws of (θ, α) ~ N(estimate, covariance) for intervals (0: point values).
+        Parametric draws of (θ, α) ~ N(estimate, covariance) for intervals (0: point values);
+        a draw whose equilibrium takes more than :data:`DRAW_ITERATIONS` steps is dropped.
     level : float
         Interval coverage.
     seed : int
@@ -335,12 +358,18 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     mask_cf = jnp.asarray(lay.pad(keep, fill=False))
     solver = _solve_nested if prob.nests is not None else _solve_mixed
 
-    def solve(theta, alpha, delta_pad):
-        return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs)
+    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, max_iterations=10000):
+        return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf,
+                      costs[0] if costs else None, max_iterations)
 
-    d0 = jnp.asarray(lay.pad(results.delta))
-    p, s1, mk, dcs, it, conv = jax.jit(solve)(jnp.asarray(results.theta),
-                                             results.price_coefficient, d0)
+    # the change is an argument of one kept program per problem (not a closure of a new jit
+    # per call), so a second process reads it back instead of tracing and lowering it again
+    change = (firms, shift, mask_cf) + (() if given_costs is None else (given_costs,))
+    costs_kind = "implied" if given_costs is None else "given"
+    d0 = _put(lay.pad(results.delta))
+    theta, alpha = _put(results.theta), _put(np.float64(results.price_coefficient))
+    program = prob.program(f"counterfactual ({costs_kind} costs)", lambda: solve)
+    p, s1, mk, dcs, it, conv = program(theta, alpha, d0, *change)
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
                           "prices": prob.products.prices,
@@ -350,8 +379,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     table.loc[~keep, ["new_prices", "new_shares", "new_markups"]] = np.nan
     surplus = pd.DataFrame({"market_ids": lay.market_ids, "change_in_cs": np.asarray(dcs)})
     if draws:
-        draws = _intervals(results, solve, d0, table, surplus, draws, level, seed)
-    return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))), int(np.max(it)), draws)
+        draws = _intervals(results, (solve, costs_kind), (theta, alpha, d0, *change), table,
+                           surplus, draws, level, seed)
+    return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))),
+                          int(np.asarray(it).max()), draws)
 
 
 def _change(prob, firm_ids, costs, cost_shock, tax, remove):
@@ -382,7 +413,8 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
     return firms, jnp.asarray(lay.pad(shift)), keep, given
 
 
-def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs):
+def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
+                 max_iterations):
     """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged)."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
@@ -392,7 +424,8 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
         c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
                                                prob.mask)
     c = c + shift
-    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc)
+    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
+                                     max_iterations=max_iterations)
     dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
@@ -402,7 +435,8 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
     return p, s1, p - c, cs1 - cs0, it, conv
 
 
-def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs):
+def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
+                  max_iterations):
     """Nested logit: (prices, shares, markups, ΔCS, iterations, converged)."""
     rho_j, nests = _nests(prob, theta)
     H = prob.n_nests
@@ -414,7 +448,7 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
                                                prob.mask)
     c = c + shift
     p, it, conv = nested_equilibrium_prices(c, firms, prob.prices_pad, delta_pad, rho_j, nests,
-                                            mask_cf, alpha, H)
+                                            mask_cf, alpha, H, max_iterations=max_iterations)
     d1 = delta_pad + alpha * jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     s1 = _nested_shares(d1, rho_j, nests, mask_cf, H)
     cs0 = _nested_inclusive(delta_pad, rho_j, nests, prob.mask, H) / -alpha
@@ -422,29 +456,39 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
     return p, s1, p - c, cs1 - cs0, it, conv
 
 
-def _intervals(results, solve, d0, table, surplus, draws, level, seed) -> int:
-    """Add ``*_low``/``*_high`` columns from parametric draws; return the draws kept."""
+def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -> int:
+    """Add ``*_low``/``*_high`` columns from parametric draws; return the draws kept.
+    ``solve_kind``: the counterfactual's solver and its costs' kind (the kept program's name);
+    ``point``: its arguments at the estimates (θ, α, δ, then the change)."""
     prob = results.problem
     lay = prob.layout
+    solve, costs_kind = solve_kind
     pt, pa, V = _draw_layout(results)
     rng = np.random.default_rng(seed)
     z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
-    rho_at = jnp.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
+    rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
 
-    def one(zd):
+    def one(zd, theta0, alpha0, d0, *change):
         nt = len(pt)
-        theta = jnp.asarray(results.theta).at[pt].add(zd[:nt])
-        alpha = results.price_coefficient + (zd[nt] if pa is not None else 0.0)
+        theta = theta0.at[pt].add(zd[:nt])
+        alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
         if prob.nests is not None:  # closed-form inversion; ρ outside [0, 1) is no model
             d, ok = prob.delta(theta, d0)[0], jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1))
         else:
             mu_d, w_d = prob.agent_terms(theta)
             d, _, conv_d = solve_delta(d0, prob.log_s, mu_d, w_d, prob.mask)
             ok = jnp.all(conv_d)
-        out = solve(theta, alpha, d)
+        out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS)
         return out[0], out[3], ok & jnp.all(out[5])
 
-    pd_, cs_d, ok = jax.jit(jax.vmap(one))(jnp.asarray(z))
+    # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs every
+    # lane until the slowest lane stops, so each draw would pay for the slowest draw's steps
+    def all_draws(z, *args):
+        return jax.lax.map(lambda zd: one(zd, *args), z)
+
+    program = prob.program(f"counterfactual draws ({costs_kind} costs, at most "
+                           f"{DRAW_ITERATIONS} steps)", lambda: all_draws)
+    pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
         for col, frame in (("new_prices", table), ("change_in_cs", surplus)):

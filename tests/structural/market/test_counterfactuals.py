@@ -118,3 +118,15 @@ def test_product_exit_equilibrium(logit):
     rivals = (df["firm_ids"] != 0).to_numpy()
     assert (rise[rivals] > 0).all()
     assert (rise[(df["product_ids"] == 1).to_numpy()] < 0).all()
+
+
+def test_a_draw_whose_equilibrium_needs_more_steps_than_the_cap_is_dropped(logit, monkeypatch):
+    """Intervals keep the draws whose equilibrium converges within ``post.DRAW_ITERATIONS`` ζ
+    steps; the point counterfactual keeps its own limit, so its prices do not move."""
+    _, res = logit
+    kept = post.counterfactual(res, tax=0.05, draws=3)
+    assert kept.draws == 3 and kept.table["new_prices_low"].notna().all()
+    monkeypatch.setattr(post, "DRAW_ITERATIONS", 1)
+    capped = post.counterfactual(res, tax=0.05, draws=3)
+    assert capped.draws == 0 and capped.table["new_prices_low"].isna().all()
+    np.testing.assert_array_equal(capped.table["new_prices"], kept.table["new_prices"])

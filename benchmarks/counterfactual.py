@@ -286,6 +286,8 @@ def main() -> None:
             print(f"  {n:.0e} points streamed: {n / r['wall']:11,.0f} points/s "
                   f"({r['wall']:.1f} s, {r['wall'] / n * 1e6:.2f} µs/point; "
                   f"{r['cpu'] / n * 1e6:.2f} CPU-µs/point)")
+            print(f"  streamed / in memory, per point: {(n / r['wall']) / (1e5 / small):.3f}× "
+                  f"the throughput, {(r['cpu'] / n) / (small_cpu / 1e5):.3f}× the CPU")
             print(f"  SciPy loop (scaled from {args.sample} points): {r['scipy']:.4g} s; max rel. "
                   f"diff {r['err']:.1e}; SciPy never cheaper by more than {r['worse']:.1e}")
             comp = first - small

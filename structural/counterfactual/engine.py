@@ -88,7 +88,7 @@ GRID2 = 8
 #: the last step, in log levers relative to 1 + |u|. After a step of that size Newton's error
 #: is of its square (about 1e-12 relative in the cost). A point that fails goes to
 #: :func:`_newton2` (:func:`_refine`).
-PATH2_ITERATIONS = 3
+PATH2_ITERATIONS = 2
 PATH2_FIRST_ITERATIONS = 3
 PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
@@ -99,7 +99,12 @@ PATH2_TOL = 1e-6
 #: solver). A point solved alone (:func:`_newton2`) keeps :data:`GRID2`.
 PATH2_GRID = 5
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
-#: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
+#: before :func:`_newton2` with its line search (:meth:`_Problem.refine`): first
+#: :data:`REFINE_SHORT` (a point where a lever reached its bound, from a prediction a few
+#: 1e-3 off, ends two steps within about 1e-6 of its optimum: one more step and the test),
+#: then those still uncertified :data:`REFINE_ITERATIONS` (one compiled program: the count is
+#: an argument).
+REFINE_SHORT = 2
 REFINE_ITERATIONS = 6
 #: Relative rise of the cost over a step beyond which the re-solve's steps are damped
 #: (:func:`_path_newton2` with ``damp``): far above rounding (a converged step changes the
@@ -433,10 +438,10 @@ class _Problem:
         out[PATH_X], out[PATH_X0] = x, prev
         return out, d
 
-    def refine(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
-        """A point that failed the path's certificate, by :data:`REFINE_ITERATIONS` more steps
-        of :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
-        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1], DAMP)[0]
+    def refine(self, th: dict, pr: dict, Q: Array, starts: Array, iters: Array) -> dict:
+        """A point that failed the path's certificate, by ``iters`` more steps of
+        :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
+        return self.path_point(th, pr, Q, starts[0], iters, starts[1], DAMP)[0]
 
     def solve_from(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """:meth:`solve` from candidate ``starts`` (:func:`_newton2`), with ``PATH_X`` and
@@ -1139,11 +1144,14 @@ def batched_ridge_solver(tech, hyp: Hypothesis) -> Callable:
 
 def batched_refine_solver(tech, hyp: Hypothesis, robust: bool = False) -> Callable:
     """``jit(vmap)`` of :meth:`_Problem.refine` (``robust``: :meth:`_Problem.solve_from`), the
-    two re-solves of the path's uncertified points (:func:`_refine`)."""
+    re-solves of the path's uncertified points (:func:`_refine`); the first takes its step
+    count as a shared last argument."""
     key = ("refine", robust, _key(tech), repr(hyp))
     if key not in _COMPILED:
         solve = _Problem(tech, hyp).solve_from if robust else _Problem(tech, hyp).refine
-        _COMPILED[key] = _compiled(jax.vmap(solve), "robust" if robust else "refine", solve)
+        axes = 0 if robust else (0, 0, 0, 0, None)
+        _COMPILED[key] = _compiled(jax.vmap(solve, in_axes=axes),
+                                   "robust" if robust else "refine", solve)
     return _COMPILED[key]
 
 
@@ -1151,24 +1159,26 @@ def _refine(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, 
             pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int:
     """Re-solve, in place, the points of a two-lever path that failed its certificate
     (:meth:`_Problem.path_point`): first by more of the path's Newton steps from the path's
-    point and its start (:meth:`_Problem.refine`), then those still uncertified by
+    point and its start (:meth:`_Problem.refine`: :data:`REFINE_SHORT`, then
+    :data:`REFINE_ITERATIONS`), then those still uncertified by
     :func:`_newton2` with its line search (:meth:`_Problem.solve_from`); a point that this also
     fails keeps ``CONVERGED`` False for :func:`_fallback`. The points are gathered, so only
     they pay for the extra steps. Returns the number of points re-solved."""
     if PATH_X not in out:
         return 0
     first = None
-    for robust in (False, True):
+    for steps in (REFINE_SHORT, REFINE_ITERATIONS, None):   # None: the line-searched Newton
         bad = np.nonzero(~np.asarray(out[CONVERGED], dtype=bool))
         n = len(bad[0])
         first = n if first is None else first
         if not n:
             break
         lanes = bad[0]
-        fix = _in_blocks(batched_refine_solver(tech, hyp, robust),
+        fix = _in_blocks(batched_refine_solver(tech, hyp, steps is None),
                          [{k: np.asarray(v)[lanes] for k, v in th.items()},
                           {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad),
-                          np.stack([out[PATH_X][bad], out[PATH_X0][bad]], axis=1)], (), n,
+                          np.stack([out[PATH_X][bad], out[PATH_X0][bad]], axis=1)],
+                         () if steps is None else (jnp.asarray(steps, jnp.int32),), n,
                          BLOCK_REFINE)
         for k, v in out.items():
             v[bad] = fix[k].astype(v.dtype)

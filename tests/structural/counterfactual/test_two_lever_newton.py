@@ -296,8 +296,8 @@ def test_damped_resolve_equals_line_searched_newton():
     assert len(bad[0]) >= 5
     args = [{k: v[bad[0]] for k, v in lane_th.items()}, {k: v[bad[0]] for k, v in lane_pr.items()},
             Q[bad[1]], np.stack([out[engine.PATH_X][bad], out[engine.PATH_X0][bad]], axis=1)]
-    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args, (), len(bad[0]),
-                        engine.BLOCK_REFINE)
+    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args,
+                        (jnp.asarray(engine.REFINE_ITERATIONS),), len(bad[0]), engine.BLOCK_REFINE)
     robust = _in_blocks(engine.batched_refine_solver(tech, hyp, True), args, (), len(bad[0]),
                         engine.BLOCK_REFINE)
     both = damped[engine.CONVERGED].astype(bool) & robust[engine.CONVERGED].astype(bool)

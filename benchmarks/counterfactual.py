@@ -6,7 +6,7 @@ Two hypotheses of the LLM pipeline (Sardana & Frankle's problem in dollars, data
 * **single-lever** ``heavy_training``: N optimised, D binding the target, no added context —
   Newton continuation along the Q grid;
 * **three-lever** ``balanced``: N, D and the added context c free (D binding, N and c
-  optimised) — two Newton steps per Q from the optimum's cubic prediction along the Q grid
+  optimised) — three Newton steps per Q from the optimum's cubic prediction along the Q grid
   (its uncertified points, where c reaches its bound, re-solved after the path; their number is
   printed), timed
   beside the nested bisection it replaced (``--nested-points`` points, same process), with the

@@ -88,7 +88,7 @@ GRID2 = 8
 #: the last step, in log levers relative to 1 + |u|. After a step of that size Newton's error
 #: is of its square (about 1e-12 relative in the cost). A point that fails goes to
 #: :func:`_newton2` (:func:`_refine`).
-PATH2_ITERATIONS = 2
+PATH2_ITERATIONS = 3
 PATH2_FIRST_ITERATIONS = 3
 PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
@@ -100,10 +100,9 @@ PATH2_TOL = 1e-6
 PATH2_GRID = 5
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
 #: before :func:`_newton2` with its line search (:meth:`_Problem.refine`): first
-#: :data:`REFINE_SHORT` (a point where a lever reached its bound, from a prediction a few
-#: 1e-3 off, ends two steps within about 1e-6 of its optimum: one more step and the test),
-#: then those still uncertified :data:`REFINE_ITERATIONS` (one compiled program: the count is
-#: an argument).
+#: :data:`REFINE_SHORT` (a point left uncertified by the path is mostly within about 1e-6 of
+#: its optimum: one more step and the test), then those still uncertified
+#: :data:`REFINE_ITERATIONS` (one compiled program: the count is an argument).
 REFINE_SHORT = 2
 REFINE_ITERATIONS = 6
 #: Relative rise of the cost over a step beyond which the re-solve's steps are damped
@@ -926,7 +925,7 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
             # The prediction can still land out of reach (no line search follows): start from
             # the last point instead, and carry it on past a point that ended out of reach.
             pred = jnp.where(problem.reduced_w(pred, th, out=True)[1], x1, pred)
-            # From the second Q's prediction, a line, one more step than from the others.
+            # The second Q's prediction is a line (PATH2_FIRST_ITERATIONS steps from it).
             iters = jnp.where(i == 1, PATH2_FIRST_ITERATIONS, PATH2_ITERATIONS)
             out, d = problem.path_point(th, pr, Qs[i], pred, iters, x1)
             return (jnp.where(out["status"] == 2, x1, out[PATH_X]), d, x1, t1), out

@@ -279,9 +279,9 @@ def test_path_lanes_do_not_depend_on_the_block(case):
 
 
 def test_damped_resolve_equals_line_searched_newton():
-    """Points of :func:`_flop_case` with the context at its bound, started 0.05 off the path's
-    optimum in both log levers (where the path leaves points uncertified: its prediction misses
-    where c reaches its bound), re-solved by the damped steps (:meth:`_Problem.refine`), equal
+    """Points of :func:`_flop_case` with the context at its bound, started 0.01 off the path's
+    optimum in log N (where the path left points uncertified, its prediction missed N as c
+    reached its bound), re-solved by the damped steps (:meth:`_Problem.refine`), equal
     the line-searched projected Newton (:func:`_newton2`, the re-solve's last stage) from the
     same starts where both pass the KKT test: cost to 1e-12, levers to 1e-8 (the tolerances of
     the path against the nested solver)."""
@@ -297,7 +297,7 @@ def test_damped_resolve_equals_line_searched_newton():
     bad = np.nonzero(out["lever_c"] == 1.0)
     assert len(bad[0]) >= 5
     args = [{k: v[bad[0]] for k, v in lane_th.items()}, {k: v[bad[0]] for k, v in lane_pr.items()},
-            Q[bad[1]], np.stack([out[engine.PATH_X][bad] + 0.05, out[engine.PATH_X0][bad]],
+            Q[bad[1]], np.stack([out[engine.PATH_X][bad] + [0.01, 0.0], out[engine.PATH_X0][bad]],
                                 axis=1)]
     damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args,
                         (jnp.asarray(engine.REFINE_ITERATIONS),), len(bad[0]), engine.BLOCK_REFINE)

@@ -12,11 +12,13 @@ a coarse grid brackets the optimum, Newton steps inside the bracket), two by pro
 the lever bounds (Bertsekas 1982; an Armijo line search, a KKT test at the end); along an
 increasing Q grid each Q starts from the optimum extrapolated from the previous ones
 (continuation), so a point costs two or three Newton steps. With two levers the path takes a
-fixed number of Newton steps per Q (no line search, no test between them: each lane of a block runs
-the same code) from the optimum's Taylor prediction, its tangent du/dlog Q by the implicit-function
-theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated in one pass), and
-certifies each point by the KKT test and descent from its start; the points it does not certify
-are gathered and re-solved by more steps, then by the line-searched Newton (:func:`_refine`).
+fixed number of Newton steps per Q (no line search, no test between them: each lane of a block
+runs the same code) from the optimum's prediction (the cubic through the last two optima and
+their tangents du/dlog Q, bent where a lever reaches its bound), each tangent by the
+implicit-function theorem on ∇F + Q∇V = 0 (F, V: the fixed and per-query cost, differentiated
+in one pass), and certifies each point by the KKT test and descent from its start; the points it
+does not certify are gathered and re-solved by more steps, then by the line-searched Newton
+(:func:`_refine`).
 Projected Newton takes a lever whose technology names an offset o(θ) (``lever_offsets``: the
 context c, seen by quality and cost as c + x beside the prompt x) in log(z + o) instead of log z,
 so that an optimum running down to the lever's bound reaches it at a finite slope instead of an
@@ -81,11 +83,13 @@ NEWTON2_COLD_ITERATIONS = 40
 LINE_SEARCH = 30
 GRID2 = 8
 #: Two levers along a path (:func:`_path_newton2`): Newton steps per Q (the first Q of a path,
-#: from the coarse grid, takes :data:`PATH2_COLD_ITERATIONS`), and the KKT test's tolerance on
+#: from the coarse grid, takes :data:`PATH2_COLD_ITERATIONS`; the second, predicted by a line
+#: from the first, :data:`PATH2_FIRST_ITERATIONS`), and the KKT test's tolerance on
 #: the last step, in log levers relative to 1 + |u|. After a step of that size Newton's error
 #: is of its square (about 1e-12 relative in the cost). A point that fails goes to
 #: :func:`_newton2` (:func:`_refine`).
 PATH2_ITERATIONS = 3
+PATH2_FIRST_ITERATIONS = 3
 PATH2_COLD_ITERATIONS = 6
 PATH2_TOL = 1e-6
 #: The coarse grid per lever that starts a path's first Q (:func:`_grid_start`): its 25 costs
@@ -95,7 +99,11 @@ PATH2_TOL = 1e-6
 #: solver). A point solved alone (:func:`_newton2`) keeps :data:`GRID2`.
 PATH2_GRID = 5
 #: Steps of :func:`_path_newton2` that re-solve a point of a path failing its certificate,
-#: before :func:`_newton2` with its line search (:meth:`_Problem.refine`).
+#: before :func:`_newton2` with its line search (:meth:`_Problem.refine`): first
+#: :data:`REFINE_SHORT` (a point left uncertified by the path is mostly within about 1e-6 of
+#: its optimum: one more step and the test), then those still uncertified
+#: :data:`REFINE_ITERATIONS` (one compiled program: the count is an argument).
+REFINE_SHORT = 2
 REFINE_ITERATIONS = 6
 #: Relative rise of the cost over a step beyond which the re-solve's steps are damped
 #: (:func:`_path_newton2` with ``damp``): far above rounding (a converged step changes the
@@ -417,10 +425,10 @@ class _Problem:
     def path_point(self, th: dict, pr: dict, Q: Array, start: Array, iters: int,
                    prev: Array, damp: bool = False) -> tuple[dict, Array]:
         """:meth:`solve`'s fields at one point of a two-lever path by :func:`_path_newton2`
-        from ``start``, and the optimum's tangent du/dlog Q. ``CONVERGED`` certifies the point:
-        the KKT test met and the cost no dearer than the start's (:func:`_refine` re-solves
-        the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of the
-        path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
+        from ``start``, and the optimum's tangents (:func:`_tangents`). ``CONVERGED`` certifies
+        the point: the KKT test met and the cost no dearer than the start's (:func:`_refine`
+        re-solves the others); ``PATH_X``, ``PATH_X0``: the point and ``prev`` (the last point of
+        the path, where the target is met whatever Q is), the re-solve's starts (log levers)."""
         lo, hi = self.box(th)
         x, cs, kkt, d = _path_newton2(lambda u: self.split(u, th, pr), Q, lo, hi, start, iters,
                                       damp)
@@ -429,10 +437,10 @@ class _Problem:
         out[PATH_X], out[PATH_X0] = x, prev
         return out, d
 
-    def refine(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
-        """A point that failed the path's certificate, by :data:`REFINE_ITERATIONS` more steps
-        of :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
-        return self.path_point(th, pr, Q, starts[0], REFINE_ITERATIONS, starts[1], DAMP)[0]
+    def refine(self, th: dict, pr: dict, Q: Array, starts: Array, iters: Array) -> dict:
+        """A point that failed the path's certificate, by ``iters`` more steps of
+        :func:`_path_newton2` from the path's point (``starts``: it and the last point)."""
+        return self.path_point(th, pr, Q, starts[0], iters, starts[1], DAMP)[0]
 
     def solve_from(self, th: dict, pr: dict, Q: Array, starts: Array) -> dict:
         """:meth:`solve` from candidate ``starts`` (:func:`_newton2`), with ``PATH_X`` and
@@ -635,11 +643,11 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
     compile and to load).
 
     Returns (u, the start's cost (inf where the target is out of reach there), whether the
-    last step passed the KKT test at :data:`PATH2_TOL`, du/dlog Q). The last is the optimum's
-    tangent along the path by the implicit-function theorem on ∇F + Q∇V = 0: H du/dt = −Q∇V
-    on the free levers (t = log Q), from the derivatives of F and V (one pass gives both). The
-    caller certifies the point (the KKT test met and the cost no dearer than the start's) or
-    hands it on (:func:`_refine`).
+    last step passed the KKT test at :data:`PATH2_TOL`, the optimum's tangents du/dlog Q). The
+    last are the tangents along the path (:func:`_tangents`) by the implicit-function theorem
+    on ∇F + Q∇V = 0: H du/dt = −Q∇V on the free levers (t = log Q), from the derivatives of F
+    and V (one pass gives both). The caller certifies the point (the KKT test met and the cost
+    no dearer than the start's) or hands it on (:func:`_refine`).
 
     With ``damp`` a step that raised the cost (beyond :data:`DAMP_RISE` relative, or out of
     reach) is taken back to the secant root of the directional derivative along it (a halving
@@ -659,11 +667,7 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
         c = c2 @ weights
         c0 = jnp.where(i == 0, jnp.where(out | ~jnp.isfinite(c), jnp.inf, c), c0)
         step, _, kkt, finite = _newton_steps(x, g, H, lo, hi, PATH2_TOL)
-        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
-        both = free[:, None] & free[None, :]
-        tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)),
-                             jnp.where(free, Q * g2[:, 1], 0.0))
-        tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
+        tangent = _tangents(x, g, H, Q * g2[:, 1], lo, hi)
         x_new = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
         if damp:
             c = jnp.where(out, jnp.inf, c)
@@ -683,9 +687,22 @@ def _path_newton2(fv: Callable, Q: Array, lo: Array, hi: Array, start: Array, it
         return x_new, c0, kkt, tangent, x_prev, c_prev, g_prev
 
     inf = jnp.asarray(jnp.inf, x.dtype)
-    init = (x, inf, jnp.asarray(False), jnp.zeros_like(x), x, inf, jnp.zeros_like(x))
+    init = (x, inf, jnp.asarray(False), jnp.zeros((2, 2), x.dtype), x, inf, jnp.zeros_like(x))
     x, c0, kkt, tangent, _, _, _ = jax.lax.fori_loop(0, iters, step, init)
     return x, c0, kkt & jnp.isfinite(c0), tangent
+
+
+def _tangents(x: Array, g: Array, H: Array, qv: Array, lo: Array, hi: Array) -> Array:
+    """The optimum's tangents du/dlog Q at x (rows): on the levers free at x (those at a bound
+    whose derivative ``g`` points out of the box fixed), H du = −Q∇V (``qv``), and each lever's
+    with the other held, −(Q∂V/∂u_i)/H_ii, which the path's predictor follows past the point
+    where the other lever reaches its bound. Zero where not finite."""
+    free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
+    both = free[:, None] & free[None, :]
+    tangent, _ = _solve2(jnp.where(both, H, jnp.asarray(_EYE2)), jnp.where(free, qv, 0.0))
+    held = -qv / jnp.diagonal(H)
+    t = jnp.stack([tangent, held])
+    return jnp.where(jnp.all(jnp.isfinite(t), axis=1, keepdims=True), t, 0.0)
 
 
 def _gradient2(fun: Callable, u: Array) -> Array:
@@ -767,10 +784,29 @@ def _solve2(Hf: Array, gf: Array) -> tuple[Array, Array]:
 def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array, tol: float = 1e-6):
     """Projected Newton steps in log levers and in the levers themselves (as a change of log
     lever), whether x passes the KKT test (a Newton step below ``tol``·(1 + |x|)), and whether
-    the derivatives are finite."""
-    eye = jnp.asarray(_EYE2)
+    the derivatives are finite.
+
+    The levers fixed at a bound are those whose derivative points out of the box (Bertsekas
+    1982); a lever at a bound that this leaves free but whose Newton step points out of the
+    box is then fixed too, and the others' step solved again (a second stage of the active
+    set, 2 × 2 algebra only). Clipping the two-lever step instead would keep the other lever's
+    part of it, computed as if this one moved: where the context c runs into its bound as Q
+    grows, that step overshot N and the path zig-zagged across the bound for several
+    iterations. The KKT test reads the first stage's step."""
     fixed = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
-    free = ~fixed
+    step, lin, pd, size = _projected_steps(~fixed, g, H)
+    finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(step))
+    kkt = pd & finite & (size <= tol * (1.0 + jnp.max(jnp.abs(x))))
+    leaves = ~fixed & (((x <= lo) & (step < 0)) | ((x >= hi) & (step > 0)))
+    step2, lin2, _, _ = _projected_steps(~(fixed | leaves), g, H)
+    again = jnp.any(leaves)
+    return jnp.where(again, step2, step), jnp.where(again, lin2, lin), kkt, finite
+
+
+def _projected_steps(free: Array, g: Array, H: Array):
+    """:func:`_newton_steps`' two steps on the ``free`` levers (the others' step zero), whether
+    their Hessian is positive definite, and the size of the log step before it is capped."""
+    eye = jnp.asarray(_EYE2)
     both = free[:, None] & free[None, :]
     gf = jnp.where(free, g, 0.0)
     step, pd = _solve2(jnp.where(both, H, eye), gf)
@@ -788,9 +824,7 @@ def _newton_steps(x: Array, g: Array, H: Array, lo: Array, hi: Array, tol: float
     rel, pd_lin = _solve2(jnp.where(both, H - jnp.diag(g), eye), gf)
     lin = jnp.minimum(jnp.log(jnp.maximum(1.0 + rel, 1e-300)), MAX_STEP)
     lin = jnp.where(pd_lin & jnp.all(jnp.isfinite(lin)), lin, step)
-    finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(step))
-    kkt = pd & finite & (size <= tol * (1.0 + jnp.max(jnp.abs(x))))
-    return step, lin, kkt, finite
+    return step, lin, pd, size
 
 
 def _take(fun: Callable, x, c, g, step, lin, kkt, finite, lo, hi):
@@ -821,6 +855,32 @@ def _take(fun: Callable, x, c, g, step, lin, kkt, finite, lo, hi):
     return jnp.where(accepted, xn, x), accepted
 
 
+def _predict(x1: Array, t1: Array, x0: Array, t0: Array, h: Array, h1: Array, cubic: Array,
+             lo: Array, hi: Array) -> Array:
+    """The two-lever path's start at the next Q (log Q a step ``h`` past the last point x1,
+    which is ``h1`` past the one before, x0), projected on the box: the cubic through both
+    points with their tangents (Hermite, t1[0] and t0[0]: :func:`_tangents`) extrapolated,
+    where ``cubic`` and the levers free at both are the same, else the tangent's line. Where
+    that crosses a lever's bound, the other lever follows the tangent to the crossing and its
+    tangent with the bound's lever held (t1[1]) beyond: the bound's lever stops there, and
+    the other's path bends."""
+    d1, d0 = t1[0], t0[0]
+    s = jnp.where(h1 != 0, h1, 1.0)
+    # p(τ) = x1 + d1 τ + a τ² + b τ³ with p(−s) = x0, p'(−s) = d0.
+    A, B = x0 - x1 + d1 * s, d0 - d1
+    a, b = (3.0 * A + B * s) / s**2, (B + 2.0 * A / s) / s**2
+    same = cubic & jnp.all((d1 == 0) == (d0 == 0))
+    pred = x1 + d1 * h + jnp.where(same, a * h**2 + b * h**3, 0.0)
+    over = (pred < lo) | (pred > hi)
+    step = d1 * h
+    tau = jnp.clip((jnp.where(pred < lo, lo, hi) - x1) / jnp.where(step != 0, step, 1.0), 0.0,
+                   1.0)
+    # Lever i follows the crossing of the other one, j = 1 − i.
+    bend = x1 + step * tau[::-1] + t1[1] * (1.0 - tau[::-1]) * h
+    pred = jnp.where(over[::-1] & ~over, bend, pred)
+    return jnp.clip(pred, lo, hi)
+
+
 def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dict]:
     """Solve one hypothesis along an increasing Q grid by continuation: the first Q from a
     coarse bracket (one lever) or grid (two), each next one by Newton from the optimum predicted
@@ -849,7 +909,7 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
 
     def path2(th: dict, pr: dict, Qs: Array, lq: Array) -> dict:
         # Two levers: the first Q from a coarse grid, then a fixed number of Newton steps from
-        # the optimum's Taylor prediction (tangent and curvature in log Q, projected on the
+        # the optimum's prediction (_predict: the tangents in log Q, projected on the
         # box); a point that fails the certificate is re-solved after the path (_refine).
         lo, hi = problem.box(th)
         start = _grid_start(lambda u: problem.reduced(u, th, pr, Qs[0]), lo, hi, PATH2_GRID)
@@ -857,23 +917,21 @@ def make_path_solver(tech, hyp: Hypothesis) -> Callable[[dict, dict, Array], dic
         first, d_first = problem.path_point(th, pr, Qs[0], start, PATH2_COLD_ITERATIONS, start)
 
         def step(carry, i):
-            x1, d1, d0 = carry
-            # Predict by the optimum's Taylor expansion in log Q: its tangent at the last Q,
-            # the curvature from the last two tangents (a line at the second Q).
+            x1, t1, x0, t0 = carry
             h, h1 = lq[i] - lq[i - 1], lq[i - 1] - lq[i - 2]
-            curve = jnp.where((i >= 2) & (Qs[jnp.maximum(i - 2, 0)] > 0),
-                              (d1 - d0) / jnp.where(h1 != 0, h1, 1.0), 0.0)
-            pred = x1 + d1 * h + 0.5 * curve * h**2
+            pred = _predict(x1, t1, x0, t0, h, h1, (i >= 2) & (Qs[jnp.maximum(i - 2, 0)] > 0),
+                            lo, hi)
             pred = jnp.where((Qs[i - 1] > 0) & jnp.all(jnp.isfinite(pred)), pred, x1)
-            # Where a lever reaches its bound the tangent jumps, and the curvature term can
-            # throw the prediction out of reach (no line search follows): start from the last
-            # point instead, and carry it on past a point that ended out of reach.
-            pred = jnp.clip(pred, lo, hi)
+            # The prediction can still land out of reach (no line search follows): start from
+            # the last point instead, and carry it on past a point that ended out of reach.
             pred = jnp.where(problem.reduced_w(pred, th, out=True)[1], x1, pred)
-            out, d = problem.path_point(th, pr, Qs[i], pred, PATH2_ITERATIONS, x1)
-            return (jnp.where(out["status"] == 2, x1, out[PATH_X]), d, d1), out
+            # The second Q's prediction is a line (PATH2_FIRST_ITERATIONS steps from it).
+            iters = jnp.where(i == 1, PATH2_FIRST_ITERATIONS, PATH2_ITERATIONS)
+            out, d = problem.path_point(th, pr, Qs[i], pred, iters, x1)
+            return (jnp.where(out["status"] == 2, x1, out[PATH_X]), d, x1, t1), out
 
-        _, rest = jax.lax.scan(step, (first[PATH_X], d_first, d_first),
+        x_first = first[PATH_X]
+        _, rest = jax.lax.scan(step, (x_first, d_first, x_first, d_first),
                                jnp.arange(1, Qs.shape[0]))
         return {k: jnp.concatenate([jnp.asarray(first[k])[None], rest[k]]) for k in first}
 
@@ -1085,11 +1143,14 @@ def batched_ridge_solver(tech, hyp: Hypothesis) -> Callable:
 
 def batched_refine_solver(tech, hyp: Hypothesis, robust: bool = False) -> Callable:
     """``jit(vmap)`` of :meth:`_Problem.refine` (``robust``: :meth:`_Problem.solve_from`), the
-    two re-solves of the path's uncertified points (:func:`_refine`)."""
+    re-solves of the path's uncertified points (:func:`_refine`); the first takes its step
+    count as a shared last argument."""
     key = ("refine", robust, _key(tech), repr(hyp))
     if key not in _COMPILED:
         solve = _Problem(tech, hyp).solve_from if robust else _Problem(tech, hyp).refine
-        _COMPILED[key] = _compiled(jax.vmap(solve), "robust" if robust else "refine", solve)
+        axes = 0 if robust else (0, 0, 0, 0, None)
+        _COMPILED[key] = _compiled(jax.vmap(solve, in_axes=axes),
+                                   "robust" if robust else "refine", solve)
     return _COMPILED[key]
 
 
@@ -1097,24 +1158,26 @@ def _refine(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str, 
             pr: Mapping[str, Array], q_at: Callable[[tuple], np.ndarray]) -> int:
     """Re-solve, in place, the points of a two-lever path that failed its certificate
     (:meth:`_Problem.path_point`): first by more of the path's Newton steps from the path's
-    point and its start (:meth:`_Problem.refine`), then those still uncertified by
+    point and its start (:meth:`_Problem.refine`: :data:`REFINE_SHORT`, then
+    :data:`REFINE_ITERATIONS`), then those still uncertified by
     :func:`_newton2` with its line search (:meth:`_Problem.solve_from`); a point that this also
     fails keeps ``CONVERGED`` False for :func:`_fallback`. The points are gathered, so only
     they pay for the extra steps. Returns the number of points re-solved."""
     if PATH_X not in out:
         return 0
     first = None
-    for robust in (False, True):
+    for steps in (REFINE_SHORT, REFINE_ITERATIONS, None):   # None: the line-searched Newton
         bad = np.nonzero(~np.asarray(out[CONVERGED], dtype=bool))
         n = len(bad[0])
         first = n if first is None else first
         if not n:
             break
         lanes = bad[0]
-        fix = _in_blocks(batched_refine_solver(tech, hyp, robust),
+        fix = _in_blocks(batched_refine_solver(tech, hyp, steps is None),
                          [{k: np.asarray(v)[lanes] for k, v in th.items()},
                           {k: np.asarray(v)[lanes] for k, v in pr.items()}, q_at(bad),
-                          np.stack([out[PATH_X][bad], out[PATH_X0][bad]], axis=1)], (), n,
+                          np.stack([out[PATH_X][bad], out[PATH_X0][bad]], axis=1)],
+                         () if steps is None else (jnp.asarray(steps, jnp.int32),), n,
                          BLOCK_REFINE)
         for k, v in out.items():
             v[bad] = fix[k].astype(v.dtype)

@@ -14,7 +14,8 @@ draws at a time, so memory stays bounded whatever the number of points:
   (written under a temporary name and renamed, so a file present is complete) beside a
   ``manifest.json`` fingerprinting the inputs. A run interrupted at any point is resumed by
   calling :func:`sweep` again with the same inputs and store: finished chunks are kept, the
-  others are solved. A store holding another sweep is refused.
+  others are solved. A store holding another sweep is refused. In this process a chunk is
+  written on a thread while the next is solved (an interruption waits for that write).
 * **Every device, every machine.** Within a chunk the engine shards its blocks over the local
   devices (:func:`estimation.distributed.batch_mesh`); with ``scheduler=`` (a Dask address or
   client) the chunks run on a Dask cluster through :func:`estimation.distributed.map_chunks`,
@@ -33,6 +34,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,12 +308,28 @@ def sweep(tech, hypotheses: Sequence[Hypothesis], theta: Mapping[str, Any],
             progress.update(finished)
 
     if scheduler is None:
-        for c in todo:   # chunks of one batch, bounded memory: not a loop over scenarios
-            keep(c, _solve_chunk(*args_of(c)))
+        _solve_and_write(todo, lambda c: _solve_chunk(*args_of(c)), keep)
     elif todo:
         map_chunks(solve_chunk, [args_of(c) for c in todo], scheduler,
                    on_result=lambda i, res: keep(todo[i], res))
     return _result(store, names, Q, (K, P, nQ), chunk, fields, len(todo), len(bounds))
+
+
+def _solve_and_write(todo: Sequence[int], solve: Callable[[int], dict[str, np.ndarray]],
+                     keep: Callable[[int, dict[str, np.ndarray]], None]) -> None:
+    """Solve the chunks ``todo`` in order, each written (``keep``) on a writer thread while the
+    next one is solved: the write (about 1–5 % of a chunk's time) overlaps the solve instead of
+    adding to it, at the cost of one finished chunk's outputs held while the next is solved.
+    An interruption or error waits for the write in flight, so a chunk solved is not lost."""
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future | None = None
+        for c in todo:   # chunks of one batch, bounded memory: not a loop over scenarios
+            arrays = solve(c)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(keep, c, arrays)
+        if pending is not None:
+            pending.result()
 
 
 #: The chunk solver the in-process loop calls (a module global so that a test can interrupt it).

@@ -46,11 +46,7 @@ def _path_newton2_unrolled(fv, Q, lo, hi, start, iters):
             c = c2 @ weights
             c0 = jnp.where(out | ~jnp.isfinite(c), jnp.inf, c)
         step, _, kkt, finite = engine._newton_steps(x, g, H, lo, hi, engine.PATH2_TOL)
-        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
-        both = free[:, None] & free[None, :]
-        tangent, _ = engine._solve2(jnp.where(both, H, jnp.eye(2)),
-                                    jnp.where(free, Q * g2[:, 1], 0.0))
-        tangent = jnp.where(jnp.all(jnp.isfinite(tangent)), tangent, 0.0)
+        tangent = engine._tangents(x, g, H, Q * g2[:, 1], lo, hi)
         x = jnp.where(finite, jnp.clip(x + step, lo, hi), x)
     return x, c0, kkt & jnp.isfinite(c0), tangent
 

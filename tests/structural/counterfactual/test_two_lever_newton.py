@@ -279,10 +279,12 @@ def test_path_lanes_do_not_depend_on_the_block(case):
 
 
 def test_damped_resolve_equals_line_searched_newton():
-    """The path's uncertified points of :func:`_flop_case`, re-solved by the damped steps
-    (:meth:`_Problem.refine`), equal the line-searched projected Newton (:func:`_newton2`,
-    the re-solve's second stage) from the same starts where both pass the KKT test: cost to
-    1e-12, levers to 1e-8 (the tolerances of the path against the nested solver)."""
+    """Points of :func:`_flop_case` with the context at its bound, started 0.01 off the path's
+    optimum in log N (where the path left points uncertified, its prediction missed N as c
+    reached its bound), re-solved by the damped steps (:meth:`_Problem.refine`), equal
+    the line-searched projected Newton (:func:`_newton2`, the re-solve's last stage) from the
+    same starts where both pass the KKT test: cost to 1e-12, levers to 1e-8 (the tolerances of
+    the path against the nested solver)."""
     tech, hyp, th, pr, Q = _flop_case()
     theta = with_target(tech, th)
     K, P = len(th["A"]), len(pr["data_token"])
@@ -292,12 +294,13 @@ def test_damped_resolve_equals_line_searched_newton():
                for k, v in pr.items()}
     out = _in_blocks(engine.batched_path_solver(tech, hyp), [lane_th, lane_pr],
                      (jnp.asarray(Q),), K * P, engine.BLOCK_PATH)
-    bad = np.nonzero(~out[engine.CONVERGED].astype(bool))
+    bad = np.nonzero(out["lever_c"] == 1.0)
     assert len(bad[0]) >= 5
     args = [{k: v[bad[0]] for k, v in lane_th.items()}, {k: v[bad[0]] for k, v in lane_pr.items()},
-            Q[bad[1]], np.stack([out[engine.PATH_X][bad], out[engine.PATH_X0][bad]], axis=1)]
-    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args, (), len(bad[0]),
-                        engine.BLOCK_REFINE)
+            Q[bad[1]], np.stack([out[engine.PATH_X][bad] + [0.01, 0.0], out[engine.PATH_X0][bad]],
+                                axis=1)]
+    damped = _in_blocks(engine.batched_refine_solver(tech, hyp), args,
+                        (jnp.asarray(engine.REFINE_ITERATIONS),), len(bad[0]), engine.BLOCK_REFINE)
     robust = _in_blocks(engine.batched_refine_solver(tech, hyp, True), args, (), len(bad[0]),
                         engine.BLOCK_REFINE)
     both = damped[engine.CONVERGED].astype(bool) & robust[engine.CONVERGED].astype(bool)

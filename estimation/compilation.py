@@ -19,6 +19,7 @@ monitoring events, so a command can report compilation apart from computation.
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import warnings
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def compile_stats() -> CompileStats:
     as loaded, not compiled)."""
     with _COUNTER.lock:
         return CompileStats(_COUNTER.backend - _COUNTER.hits,
-                            _COUNTER.hits + _TRACED_STATS["loaded"],
+                            _COUNTER.hits + _EXECUTABLES_LOADED[0],
                             _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"],
                             _TRACED_STATS["unkept"], _UNKEPT_WHY[0] if _UNKEPT_WHY else "")
 
@@ -234,11 +235,15 @@ def compile_stats() -> CompileStats:
 # traced program was kept, StableHLO from ``jax.export``, and lowered again by every run to find
 # its compilation in the cache: 0.4-0.5 CPU s of the 19 programs of ``reproduce llm_costs
 # --quick``, a tenth of the run.) What remains is XLA building the executable from its bytes,
-# in proportion to the program's size (about 0.1 ms per kB).
+# in proportion to the program's size (about 0.1 ms per kB). A program that JAX found in its
+# own cache instead of compiling (after an edit of the sources changed every key, typically)
+# is kept traced instead, as before: XLA:CPU cannot write such an executable back whole.
 
 TRACED_DIR = "traced"
-#: Suffix of a kept program's file in :data:`TRACED_DIR`.
+#: Suffixes of a kept program's file in :data:`TRACED_DIR`: compiled (XLA's executable), or
+#: traced (``jax.export``'s StableHLO) where JAX read the compiled program from its own cache.
 PROGRAM_SUFFIX = ".xla"
+TRACED_SUFFIX = ".jaxexport"
 #: Packages whose functions may be keyed by their code: their source is hashed into every key,
 #: so editing any of them invalidates the traced programs. Library functions are keyed by name
 #: (and the library versions).
@@ -388,6 +393,9 @@ def _consts(code):
 #: Traced programs already wrapped in this process, by key: equal models share one.
 _TRACED: dict[str, Callable] = {}
 _TRACED_STATS = {"loaded": 0, "written": 0, "unkept": 0}
+#: Of the programs read back, those read as compiled code (the others, traced, are then read
+#: from JAX's cache and counted there).
+_EXECUTABLES_LOADED = [0]
 #: Why the first program that could not be kept was not (one entry at most).
 _UNKEPT_WHY: list[str] = []
 
@@ -421,7 +429,6 @@ def _machine() -> str:
 def _serialize_program(compiled: Any, tree: Any) -> bytes:
     """The bytes of a compiled program (XLA's executable) and of ``tree``, the structure of
     its outputs before they were flattened."""
-    import pickle
 
     from jax.experimental.serialize_executable import serialize
 
@@ -454,7 +461,6 @@ def _lapack_for(executable: bytes) -> None:
 def _read_program(path: Path) -> tuple[Callable, Any] | None:
     """The compiled program kept at ``path`` and its output structure, or None where there is
     none, or it is stale or damaged (then compiled again and replaced)."""
-    import pickle
     import time
 
     try:
@@ -472,6 +478,7 @@ def _read_program(path: Path) -> tuple[Callable, Any] | None:
         return None
     with _COUNTER.lock:  # read back instead of compiled: counted as a load of the cache
         _TRACED_STATS["loaded"] += 1
+        _EXECUTABLES_LOADED[0] += 1
         _COUNTER.compile_s += time.perf_counter() - t0
     return compiled, tree
 
@@ -537,44 +544,12 @@ class _TracedJit:
         if digest in _TRACED:
             return _TRACED[digest]
         path = directory / f"{digest}{PROGRAM_SUFFIX}"
-        kept = _read_program(path)
+        kept = _read_program(path) or self._from_traced(path, leaves)
         if kept is None:
-            in_tree = jax.tree.structure(args)
-            box: dict[str, object] = {}
-
-            def flat(*xs):
-                out = self.fn(*jax.tree.unflatten(in_tree, xs))
-                flat_out, box["tree"] = jax.tree.flatten(out)
-                return flat_out
-
-            hits = _COUNTER.thread_hits()
-            try:
-                compiled = jax.jit(flat, compiler_options=self.options).lower(*leaves).compile()
-            except Exception:  # the model's own error: raised by the plain jit, as without
+            kept = self._compile(path, args, leaves)
+            if kept is None:  # the model's own error: raised by the plain jit, as without
                 _TRACED[digest] = fallback = self._plain(args)  # keeping
                 return fallback
-            kept = compiled, box["tree"]
-            if _COUNTER.thread_hits() > hits:
-                # Read from JAX's cache, not compiled: XLA:CPU serializes such an executable
-                # without all of its kernels ("Function ... not found" when the copy runs), so
-                # it is not kept. Until a run compiles it (a fresh cache), this program is
-                # lowered and read from JAX's cache every run, as before programs were kept.
-                with _COUNTER.lock:
-                    _TRACED_STATS["unkept"] += 1
-                    if not _UNKEPT_WHY:
-                        _UNKEPT_WHY.append("read from JAX's cache, which keeps it instead")
-            else:
-                try:
-                    payload = _serialize_program(compiled, box["tree"])
-                except Exception as exc:  # a program XLA cannot serialize: compiled every run
-                    with _COUNTER.lock:
-                        _TRACED_STATS["unkept"] += 1
-                        if not _UNKEPT_WHY:  # said by --verbose: a lost saving must not hide
-                            _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
-                else:
-                    _write_atomic(path, payload)
-                    with _COUNTER.lock:
-                        _TRACED_STATS["written"] += 1
         run, out_tree = kept
 
         def call(*xs):
@@ -582,6 +557,67 @@ class _TracedJit:
 
         _TRACED[digest] = call
         return call
+
+    def _from_traced(self, path: Path, leaves: list) -> tuple[Callable, Any] | None:
+        """The program kept traced beside ``path`` (see :meth:`_compile`), compiled or read
+        from JAX's cache, and its output structure; None where there is none or it is damaged.
+        Where XLA compiles it here, its compiled code replaces the traced program: the next
+        run reads that instead."""
+        traced = path.with_suffix(TRACED_SUFFIX)
+        hits = _COUNTER.thread_hits()
+        try:
+            tree, blob = pickle.loads(traced.read_bytes())
+            exported = jax.export.deserialize(blob)
+            compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves
+                                                                                 ).compile()
+        except Exception:  # absent, stale or damaged: compiled again and replaced
+            return None
+        with _COUNTER.lock:
+            _TRACED_STATS["loaded"] += 1
+        if _COUNTER.thread_hits() == hits:  # compiled, not read from JAX's cache: keep that
+            try:
+                _write_atomic(path, _serialize_program(compiled, tree))
+                traced.unlink(missing_ok=True)
+            except Exception:  # kept traced, as it was
+                pass
+        return compiled, tree
+
+    def _compile(self, path: Path, args: tuple, leaves: list) -> tuple[Callable, Any] | None:
+        """Trace and compile the program, and keep it at ``path``: its compiled code, or where
+        JAX read that from its own cache instead of compiling, its traced program (XLA:CPU
+        writes such an executable without all of its kernels: "Function ... not found" when the
+        copy runs). None where tracing or compiling fails."""
+        in_tree = jax.tree.structure(args)
+        box: dict[str, Any] = {}
+
+        def flat(*xs):
+            out = self.fn(*jax.tree.unflatten(in_tree, xs))
+            flat_out, box["tree"] = jax.tree.flatten(out)
+            return flat_out
+
+        hits = _COUNTER.thread_hits()
+        jitted = jax.jit(flat, compiler_options=self.options)
+        try:
+            compiled = jitted.lower(*leaves).compile()
+        except Exception:
+            return None
+        try:
+            if _COUNTER.thread_hits() > hits:  # (after an edit of the sources, typically)
+                path = path.with_suffix(TRACED_SUFFIX)
+                payload = pickle.dumps((box["tree"],
+                                        jax.export.export(jitted)(*leaves).serialize()))
+            else:
+                payload = _serialize_program(compiled, box["tree"])
+        except Exception as exc:  # a program that cannot be kept: compiled every run
+            with _COUNTER.lock:
+                _TRACED_STATS["unkept"] += 1
+                if not _UNKEPT_WHY:  # said by --verbose: a lost saving must not hide here
+                    _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
+        else:
+            _write_atomic(path, payload)
+            with _COUNTER.lock:
+                _TRACED_STATS["written"] += 1
+        return compiled, box["tree"]
 
     def _plain(self, args: tuple) -> Callable:
         in_tree = jax.tree.structure(args)
@@ -640,7 +676,6 @@ def kept_value(key: object, compute: Callable[[], Any]) -> Any:
     a model function. Where ``key`` cannot be keyed or the cache is off, plain ``compute()``.
     ``compute`` must return a picklable value; an exception it raises is not kept."""
     import hashlib
-    import pickle
 
     directory = cache_in_use()
     if directory is None:
@@ -671,7 +706,8 @@ def _write_atomic(path: Path, blob: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, path)
-        entries = sorted(path.parent.glob(f"*{PROGRAM_SUFFIX}"), key=lambda p: p.stat().st_mtime)
+        entries = sorted([*path.parent.glob(f"*{PROGRAM_SUFFIX}"),
+                          *path.parent.glob(f"*{TRACED_SUFFIX}")], key=lambda p: p.stat().st_mtime)
         total = sum(p.stat().st_size for p in entries)
         budget = _max_bytes() // 4
         for p in entries:

@@ -547,8 +547,8 @@ class _TracedJit:
         kept = _read_program(path) or self._from_traced(path, leaves)
         if kept is None:
             kept = self._compile(path, args, leaves)
-            if kept is None:  # the model's own error: raised by the plain jit, as without
-                _TRACED[digest] = fallback = self._plain(args)  # keeping
+            if kept is None:
+                _TRACED[digest] = fallback = self._plain(args)
                 return fallback
         run, out_tree = kept
 
@@ -583,10 +583,12 @@ class _TracedJit:
         return compiled, tree
 
     def _compile(self, path: Path, args: tuple, leaves: list) -> tuple[Callable, Any] | None:
-        """Trace and compile the program, and keep it at ``path``: its compiled code, or where
-        JAX read that from its own cache instead of compiling, its traced program (XLA:CPU
-        writes such an executable without all of its kernels: "Function ... not found" when the
-        copy runs). None where tracing or compiling fails."""
+        """Trace the program (``jax.export``), compile it, and keep it at ``path``: its
+        compiled code, or where JAX read that from its own cache instead of compiling (after an
+        edit of the sources, typically) or it cannot be written, the traced program, as before
+        programs were kept compiled (XLA:CPU writes an executable read from a cache without all
+        of its kernels: "Function ... not found" when the copy runs). None where it cannot be
+        traced: then it is traced every run (a model's own error is raised by the plain jit)."""
         in_tree = jax.tree.structure(args)
         box: dict[str, Any] = {}
 
@@ -595,28 +597,26 @@ class _TracedJit:
             flat_out, box["tree"] = jax.tree.flatten(out)
             return flat_out
 
-        hits = _COUNTER.thread_hits()
-        jitted = jax.jit(flat, compiler_options=self.options)
         try:
-            compiled = jitted.lower(*leaves).compile()
-        except Exception:
-            return None
-        try:
-            if _COUNTER.thread_hits() > hits:  # (after an edit of the sources, typically)
-                path = path.with_suffix(TRACED_SUFFIX)
-                payload = pickle.dumps((box["tree"],
-                                        jax.export.export(jitted)(*leaves).serialize()))
-            else:
-                payload = _serialize_program(compiled, box["tree"])
-        except Exception as exc:  # a program that cannot be kept: compiled every run
+            exported = jax.export.export(jax.jit(flat))(*leaves)
+            traced = pickle.dumps((box["tree"], exported.serialize()))
+        except Exception as exc:  # a program JAX cannot export: traced every run, as before
             with _COUNTER.lock:
                 _TRACED_STATS["unkept"] += 1
                 if not _UNKEPT_WHY:  # said by --verbose: a lost saving must not hide here
                     _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
-        else:
-            _write_atomic(path, payload)
-            with _COUNTER.lock:
-                _TRACED_STATS["written"] += 1
+            return None
+        hits = _COUNTER.thread_hits()
+        compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves).compile()
+        payload = None
+        if _COUNTER.thread_hits() == hits:  # compiled here, not read from JAX's cache
+            try:
+                payload = _serialize_program(compiled, box["tree"])
+            except Exception:  # kept traced
+                payload = None
+        _write_atomic(path if payload else path.with_suffix(TRACED_SUFFIX), payload or traced)
+        with _COUNTER.lock:
+            _TRACED_STATS["written"] += 1
         return compiled, box["tree"]
 
     def _plain(self, args: tuple) -> Callable:

@@ -19,6 +19,7 @@ monitoring events, so a command can report compilation apart from computation.
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import warnings
 from collections.abc import Callable
@@ -148,10 +149,11 @@ class CompileStats:
     loaded: int = 0
     compile_seconds: float = 0.0
     trace_seconds: float = 0.0
-    #: Traced programs read back from disk instead of traced (:func:`traced_jit`).
+    #: Compiled programs of :func:`traced_jit` read back from disk instead of traced and
+    #: compiled (counted in ``loaded`` too).
     reused: int = 0
-    #: Traced programs that could not be written to disk (traced again by every run), and why
-    #: the first of them could not (e.g. ``flatbuffers``, which ``jax.export`` needs, missing).
+    #: Programs that could not be written to disk (traced and compiled again by every run),
+    #: and why the first of them could not (e.g. one that calls back into Python).
     unkept: int = 0
     unkept_why: str = ""
 
@@ -170,8 +172,8 @@ class CompileStats:
         """One line for ``--verbose`` output."""
         return (f"compilation: {self.seconds:.2f} s ({self.compiled} compiled, {self.loaded} "
                 f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering; "
-                f"{self.reused} traced programs read back)"
-                + (f"; {self.unkept} traced programs could not be kept ({self.unkept_why})"
+                f"{self.reused} compiled programs read back)"
+                + (f"; {self.unkept} programs could not be kept ({self.unkept_why})"
                    if self.unkept else ""))
 
 
@@ -182,6 +184,12 @@ class _Counter:
         self.hits = 0
         self.compile_s = 0.0
         self.trace_s = 0.0
+        #: This thread's cache hits (JAX reports them in the thread that compiles).
+        self.local = threading.local()
+
+    def thread_hits(self) -> int:
+        """How many compilations of the calling thread were hits of the persistent cache."""
+        return getattr(self.local, "hits", 0)
 
     def on_duration(self, event: str, duration_secs: float, **_: str | int) -> None:
         duration = duration_secs
@@ -197,6 +205,7 @@ class _Counter:
         if event == _CACHE_HIT:
             with self.lock:
                 self.hits += 1
+            self.local.hits = self.thread_hits() + 1
 
 
 _COUNTER = _Counter()
@@ -208,7 +217,8 @@ def compile_stats() -> CompileStats:
     """A snapshot of this process's compilations (a backend compile that was a cache hit counts
     as loaded, not compiled)."""
     with _COUNTER.lock:
-        return CompileStats(_COUNTER.backend - _COUNTER.hits, _COUNTER.hits,
+        return CompileStats(_COUNTER.backend - _COUNTER.hits,
+                            _COUNTER.hits + _EXECUTABLES_LOADED[0],
                             _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"],
                             _TRACED_STATS["unkept"], _UNKEPT_WHY[0] if _UNKEPT_WHY else "")
 
@@ -217,12 +227,23 @@ def compile_stats() -> CompileStats:
 #
 # The persistent cache above saves XLA's compilation, but JAX finds an entry by hashing the
 # lowered program, so every run still traces and lowers each program in Python first: most of a
-# warm run's time. :func:`traced_jit` keeps the traced program itself (``jax.export``, StableHLO)
-# under a key computed without tracing: the function's code and the values it closes over, the
-# argument shapes and the versions of the code and of JAX. A warm run reads it back and only
-# wraps it, and the wrapped program's compilation is then a hit of the persistent cache.
+# warm run's time. :func:`traced_jit` keeps the compiled program itself (XLA's serialized
+# executable, ``jax.experimental.serialize_executable``) under a key computed without tracing:
+# the function's code and the values it closes over, the argument shapes, the versions of the
+# code and of JAX, and the machine (XLA compiles for this CPU). A warm run reads it back and
+# calls it: nothing is traced, lowered, hashed or looked up in JAX's cache. (Until 2026-12 the
+# traced program was kept, StableHLO from ``jax.export``, and lowered again by every run to find
+# its compilation in the cache: 0.4-0.5 CPU s of the 19 programs of ``reproduce llm_costs
+# --quick``, a tenth of the run.) What remains is XLA building the executable from its bytes,
+# in proportion to the program's size (about 0.1 ms per kB). A program that JAX found in its
+# own cache instead of compiling (after an edit of the sources changed every key, typically)
+# is kept traced instead, as before: XLA:CPU cannot write such an executable back whole.
 
 TRACED_DIR = "traced"
+#: Suffixes of a kept program's file in :data:`TRACED_DIR`: compiled (XLA's executable), or
+#: traced (``jax.export``'s StableHLO) where JAX read the compiled program from its own cache.
+PROGRAM_SUFFIX = ".xla"
+TRACED_SUFFIX = ".jaxexport"
 #: Packages whose functions may be keyed by their code: their source is hashed into every key,
 #: so editing any of them invalidates the traced programs. Library functions are keyed by name
 #: (and the library versions).
@@ -372,18 +393,104 @@ def _consts(code):
 #: Traced programs already wrapped in this process, by key: equal models share one.
 _TRACED: dict[str, Callable] = {}
 _TRACED_STATS = {"loaded": 0, "written": 0, "unkept": 0}
-#: Why the first program that could not be exported was not (one entry at most).
+#: Of the programs read back, those read as compiled code (the others, traced, are then read
+#: from JAX's cache and counted there).
+_EXECUTABLES_LOADED = [0]
+#: Why the first program that could not be kept was not (one entry at most).
 _UNKEPT_WHY: list[str] = []
 
 
+_MACHINE: list[str] = []
+
+
+def _machine() -> str:
+    """What kept machine code was compiled for: XLA's platform and version, and this CPU's
+    model and features (XLA compiles for the host CPU: a cache directory shared by machines of
+    different CPUs must not hand one the other's code), as a digest; computed once."""
+    if not _MACHINE:
+        import hashlib
+        import platform
+
+        client = jax.devices()[0].client
+        text = f"{client.platform} {client.platform_version} {platform.machine()}"
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                for line in f:  # the first processor's model and flags
+                    if not line.strip():
+                        break
+                    if line.startswith(("model name", "flags", "Features", "CPU part")):
+                        text += line
+        except OSError:  # not Linux
+            text += platform.processor()
+        _MACHINE.append(hashlib.sha256(text.encode()).hexdigest())
+    return _MACHINE[0]
+
+
+def _serialize_program(compiled: Any, tree: Any) -> bytes:
+    """The bytes of a compiled program (XLA's executable) and of ``tree``, the structure of
+    its outputs before they were flattened."""
+
+    from jax.experimental.serialize_executable import serialize
+
+    return pickle.dumps((*serialize(compiled), tree))
+
+
+_LAPACK_READY: list[bool] = []
+
+
+def _lapack_for(executable: bytes) -> None:
+    """Make JAX's CPU LAPACK kernels ready where ``executable`` calls one (``lapack_*`` custom
+    calls: solves, factorisations, eigenvalues). They find SciPy's BLAS and LAPACK when a
+    program calling them is lowered; a program read back is never lowered, and its first call
+    would otherwise jump through a null pointer. A program without them does not import SciPy
+    for it (0.2-0.3 s of start-up)."""
+    if _LAPACK_READY or b"lapack_" not in executable:
+        return
+    try:
+        from jax._src.lax.linalg import initialize_lapack
+    except ImportError:  # moved in a later JAX: lowering a LAPACK call initializes them
+        import jax.numpy as jnp
+        import numpy as np
+
+        jax.jit(jnp.linalg.eigvalsh).lower(np.eye(2))
+    else:
+        initialize_lapack()
+    _LAPACK_READY.append(True)
+
+
+def _read_program(path: Path) -> tuple[Callable, Any] | None:
+    """The compiled program kept at ``path`` and its output structure, or None where there is
+    none, or it is stale or damaged (then compiled again and replaced)."""
+    import time
+
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    t0 = time.perf_counter()
+    try:
+        from jax.experimental.serialize_executable import deserialize_and_load
+
+        executable, in_tree, out_tree, tree = pickle.loads(blob)
+        _lapack_for(executable)
+        compiled = deserialize_and_load(executable, in_tree, out_tree)
+    except Exception:
+        return None
+    with _COUNTER.lock:  # read back instead of compiled: counted as a load of the cache
+        _TRACED_STATS["loaded"] += 1
+        _EXECUTABLES_LOADED[0] += 1
+        _COUNTER.compile_s += time.perf_counter() - t0
+    return compiled, tree
+
+
 def traced_programs() -> dict[str, int]:
-    """How many traced programs this process read from disk (``loaded``), wrote (``written``)
+    """How many kept programs this process read from disk (``loaded``), wrote (``written``)
     and could not write (``unkept``)."""
     return dict(_TRACED_STATS)
 
 
 class _TracedJit:
-    """``jax.jit(fn)`` whose traced program is kept beside the compilation cache (module note
+    """``jax.jit(fn)`` whose compiled program is kept beside the compilation cache (module note
     above); see :func:`traced_jit`."""
 
     def __init__(self, fn: Callable, key: object,
@@ -431,49 +538,86 @@ class _TracedJit:
 
     def _program(self, directory: Path, args: tuple, leaves: list, sig: tuple) -> Callable:
         import hashlib
-        import pickle
 
-        digest = hashlib.sha256(f"{self.base}|{sig[1]}|{sig[0]}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self.base}|{sig[1]}|{sig[0]}|{_machine()}".encode()
+                                ).hexdigest()
         if digest in _TRACED:
             return _TRACED[digest]
-        path = directory / f"{digest}.jaxexport"
-        exported = out_tree = None
-        try:
-            out_tree, blob = pickle.loads(path.read_bytes())
-            exported = jax.export.deserialize(blob)
-            _TRACED_STATS["loaded"] += 1
-        except FileNotFoundError:
-            pass
-        except Exception:  # a stale or damaged entry: trace again and replace it
-            exported = None
-        if exported is None:
-            in_tree = jax.tree.structure(args)
-            box: dict[str, object] = {}
-
-            def flat(*xs):
-                out = self.fn(*jax.tree.unflatten(in_tree, xs))
-                flat_out, box["tree"] = jax.tree.flatten(out)
-                return flat_out
-
-            try:
-                exported = jax.export.export(jax.jit(flat))(*leaves)
-                out_tree = box["tree"]
-                payload = pickle.dumps((out_tree, exported.serialize()))
-            except Exception as exc:  # a program JAX cannot export: traced every run, as before
-                _TRACED_STATS["unkept"] += 1
-                if not _UNKEPT_WHY:  # said by --verbose: a missing package must not hide here
-                    _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
+        path = directory / f"{digest}{PROGRAM_SUFFIX}"
+        kept = _read_program(path) or self._from_traced(path, leaves)
+        if kept is None:
+            kept = self._compile(path, args, leaves)
+            if kept is None:
                 _TRACED[digest] = fallback = self._plain(args)
                 return fallback
-            _write_atomic(path, payload)
-            _TRACED_STATS["written"] += 1
-        run = jax.jit(exported.call, compiler_options=self.options)
+        run, out_tree = kept
 
         def call(*xs):
             return jax.tree.unflatten(out_tree, run(*xs))
 
         _TRACED[digest] = call
         return call
+
+    def _from_traced(self, path: Path, leaves: list) -> tuple[Callable, Any] | None:
+        """The program kept traced beside ``path`` (see :meth:`_compile`), compiled or read
+        from JAX's cache, and its output structure; None where there is none or it is damaged.
+        Where XLA compiles it here, its compiled code replaces the traced program: the next
+        run reads that instead."""
+        traced = path.with_suffix(TRACED_SUFFIX)
+        hits = _COUNTER.thread_hits()
+        try:
+            tree, blob = pickle.loads(traced.read_bytes())
+            exported = jax.export.deserialize(blob)
+            compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves
+                                                                                 ).compile()
+        except Exception:  # absent, stale or damaged: compiled again and replaced
+            return None
+        with _COUNTER.lock:
+            _TRACED_STATS["loaded"] += 1
+        if _COUNTER.thread_hits() == hits:  # compiled, not read from JAX's cache: keep that
+            try:
+                _write_atomic(path, _serialize_program(compiled, tree))
+                traced.unlink(missing_ok=True)
+            except Exception:  # kept traced, as it was
+                pass
+        return compiled, tree
+
+    def _compile(self, path: Path, args: tuple, leaves: list) -> tuple[Callable, Any] | None:
+        """Trace the program (``jax.export``), compile it, and keep it at ``path``: its
+        compiled code, or where JAX read that from its own cache instead of compiling (after an
+        edit of the sources, typically) or it cannot be written, the traced program, as before
+        programs were kept compiled (XLA:CPU writes an executable read from a cache without all
+        of its kernels: "Function ... not found" when the copy runs). None where it cannot be
+        traced: then it is traced every run (a model's own error is raised by the plain jit)."""
+        in_tree = jax.tree.structure(args)
+        box: dict[str, Any] = {}
+
+        def flat(*xs):
+            out = self.fn(*jax.tree.unflatten(in_tree, xs))
+            flat_out, box["tree"] = jax.tree.flatten(out)
+            return flat_out
+
+        try:
+            exported = jax.export.export(jax.jit(flat))(*leaves)
+            traced = pickle.dumps((box["tree"], exported.serialize()))
+        except Exception as exc:  # a program JAX cannot export: traced every run, as before
+            with _COUNTER.lock:
+                _TRACED_STATS["unkept"] += 1
+                if not _UNKEPT_WHY:  # said by --verbose: a lost saving must not hide here
+                    _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
+            return None
+        hits = _COUNTER.thread_hits()
+        compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves).compile()
+        payload = None
+        if _COUNTER.thread_hits() == hits:  # compiled here, not read from JAX's cache
+            try:
+                payload = _serialize_program(compiled, box["tree"])
+            except Exception:  # kept traced
+                payload = None
+        _write_atomic(path if payload else path.with_suffix(TRACED_SUFFIX), payload or traced)
+        with _COUNTER.lock:
+            _TRACED_STATS["written"] += 1
+        return compiled, box["tree"]
 
     def _plain(self, args: tuple) -> Callable:
         in_tree = jax.tree.structure(args)
@@ -515,13 +659,13 @@ def _numpy_signature(tree: object, leaves: list) -> tuple | None:
 
 def traced_jit(fn: Callable, key: object,
                options: dict[str, Any] | None = None) -> Callable:
-    """``jax.jit(fn)`` (positional arguments, no static ones) whose traced program is kept on
+    """``jax.jit(fn)`` (positional arguments, no static ones) whose compiled program is kept on
     disk under ``key`` (what identifies ``fn``'s computation besides the argument shapes: see
     :func:`fingerprint`) while the compilation cache is on, so that a later process neither
-    traces nor lowers it again. Where ``key`` cannot be keyed, the cache is off or several
-    devices are in use, it is plain ``jax.jit(fn)``. Same results as ``jax.jit(fn)``: the kept
-    program is the one JAX would compile. ``options``: XLA compiler options (e.g.
-    :func:`compiler_options`), part of the compilation cache's key."""
+    traces, lowers nor compiles it again. Where ``key`` cannot be keyed, the cache is off or
+    several devices are in use, it is plain ``jax.jit(fn)``. Same results as ``jax.jit(fn)``:
+    the kept program is the one JAX compiles. ``options``: XLA compiler options (e.g.
+    :func:`compiler_options`), part of the program's key."""
     return _TracedJit(fn, key, options)
 
 
@@ -532,7 +676,6 @@ def kept_value(key: object, compute: Callable[[], Any]) -> Any:
     a model function. Where ``key`` cannot be keyed or the cache is off, plain ``compute()``.
     ``compute`` must return a picklable value; an exception it raises is not kept."""
     import hashlib
-    import pickle
 
     directory = cache_in_use()
     if directory is None:
@@ -563,7 +706,8 @@ def _write_atomic(path: Path, blob: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, path)
-        entries = sorted(path.parent.glob("*.jaxexport"), key=lambda p: p.stat().st_mtime)
+        entries = sorted([*path.parent.glob(f"*{PROGRAM_SUFFIX}"),
+                          *path.parent.glob(f"*{TRACED_SUFFIX}")], key=lambda p: p.stat().st_mtime)
         total = sum(p.stat().st_size for p in entries)
         budget = _max_bytes() // 4
         for p in entries:

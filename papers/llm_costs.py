@@ -198,9 +198,13 @@ def _shorten(s: str, width: int) -> str:
     return s if len(s) <= width else s[:width - 1] + "…"
 
 
-#: Sections started first when several run at once (they compile and fit the longest), so the
-#: others fill the second thread meanwhile; the rest start in the registry's order.
-LONGEST_FIRST = ("task success", "inference prices")
+#: Sections started first when several run at once, longest first, so the others fill the
+#: second thread meanwhile; the rest start in the registry's order. Cold, the first two compile
+#: the longest; warm, the usage traces take the longest (their SciPy BFGS fits and its import:
+#: about 0.9 of 2.5 CPU s of sections), then the inference prices (0.7), task success (0.35)
+#: and the rest (0.1-0.25 each): started third rather than fifth, they no longer finish alone
+#: after the others (warm sections' wall on two threads ~1.6 -> ~1.3 s).
+LONGEST_FIRST = ("task success", "inference prices", "usage traces")
 
 
 def _threads(sections: int) -> int:

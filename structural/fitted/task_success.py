@@ -65,6 +65,7 @@ import pandas as pd
 from jax.scipy.special import log_ndtr
 
 import estimation
+from estimation.compilation import traced_jit
 from llmecon.errors import InputError
 from structural import pretraining
 from structural.fitted import Collector, CommandLine
@@ -160,9 +161,13 @@ def runs_table(runs: pd.DataFrame | None = None,
 _MIN_ROWS = 1024
 
 
-@jax.jit
-def _optimal_loss_padded(C: Any, law: Mapping[str, Any]) -> Any:
+def _optimal_loss(C: Any, law: Mapping[str, Any]) -> Any:
     return pretraining.compute_optimal_loss(C, **law)
+
+
+#: Compiled once per row bucket and kept between runs (``traced_jit``): a warm run neither
+#: traces nor compiles it.
+_optimal_loss_padded = traced_jit(_optimal_loss, ("task_success optimal loss", _optimal_loss))
 
 
 def _compute_optimal_loss(C: np.ndarray, law: Mapping[str, float]) -> np.ndarray:
@@ -189,7 +194,12 @@ def mean_success(p: Mapping[str, Any], d: Mapping[str, Any], tasks: tuple[str, .
     return jax.nn.sigmoid(p["kappa"] * (ell - d["loss"]))
 
 
-_mean_success_jit = jax.jit(mean_success, static_argnums=2)
+@functools.cache
+def _mean_success_jit(tasks: tuple[str, ...]):
+    """:func:`mean_success` for benchmarks ``tasks``, compiled once per row bucket and kept
+    between runs (``traced_jit``)."""
+    fn = functools.partial(mean_success, tasks=tasks)
+    return traced_jit(fn, ("task_success mean success", fn))
 
 
 @functools.cache
@@ -423,7 +433,7 @@ def predict(res: Any, runs: pd.DataFrame, law: Mapping[str, float] | None = None
     d = {k: np.concatenate([v, np.repeat(v[:1], padded_rows(max(n, _MIN_ROWS)) - n)])
          for k, v in d.items() if k in ("bench", "loss")}
     p = {k: np.float64(v) for k, v in res.params.items()}
-    m = _mean_success_jit(p, d, res.tasks)
+    m = _mean_success_jit(tuple(res.tasks))(p, d)
     return pd.Series(np.asarray(m)[:n], index=table.index, name="predicted")
 
 

@@ -57,8 +57,9 @@ def _stub_sections(monkeypatch, last=None):
     def failing(c, quick):
         raise last
 
+    # the failing one is started last however many threads run them: not one of LONGEST_FIRST
     sections = (("training cost", section), ("inference prices", section),
-                ("usage traces", failing if last is not None else section))
+                ("price trends", failing if last is not None else section))
     monkeypatch.setattr(llm_costs, "SECTIONS", sections)
 
 
@@ -79,7 +80,7 @@ def test_progress_line_names_each_section_on_a_terminal(monkeypatch, capsys, pro
     # in the order the sections start: the longest (LONGEST_FIRST) first, then the registry's
     expected = ["llm_costs: [2/3] fitting inference prices ...",
                 "llm_costs: [1/3] fitting training cost ...",
-                "llm_costs: [3/3] fitting usage traces ..."]
+                "llm_costs: [3/3] fitting price trends ..."]
     assert err.splitlines() == (expected if progress else [])
 
 

@@ -1,6 +1,7 @@
-"""Traced programs kept between runs (``estimation.compilation.traced_jit``): a second process
-reads back what the first traced instead of tracing and lowering it again, with the same
-numbers to the last bit; the key follows the code and every value a function closes over (for a
+"""Compiled programs kept between runs (``estimation.compilation.traced_jit``): a second process
+reads back what the first compiled instead of tracing, lowering and compiling it again, with the
+same numbers to the last bit (a fit's program calls LAPACK, which a program read back must make
+ready itself); the key follows the code and every value a function closes over (for a
 script's own function, every global it reads too); a key holding what it cannot describe (an
 object of unknown state) leaves the program traced as before."""
 
@@ -43,7 +44,8 @@ def test_second_process_reads_the_traced_programs_back_with_the_same_numbers(tmp
     # bit for bit: the program read back is the one traced
     for key in ("params", "bse", "llf", "decline"):
         assert second[key] == first[key]
-    assert list((tmp_path / "cache" / compilation.TRACED_DIR).glob("*.jaxexport"))
+    assert list((tmp_path / "cache" / compilation.TRACED_DIR).glob(
+        f"*{compilation.PROGRAM_SUFFIX}"))
 
 
 def _scaled_sum(scale, x, w):
@@ -83,7 +85,8 @@ def test_unkeyable_function_is_plain_jit(cache_dir):
     f = traced_jit(lambda x: jnp.cos(x) * 2.0, ("test", object()))  # unknown state
     assert float(f(jnp.float64(0.5))) == float(jax.jit(lambda x: jnp.cos(x) * 2.0)(0.5))
     assert compilation.traced_programs() == before
-    assert not list((cache_dir / compilation.TRACED_DIR).glob("*.jaxexport"))
+    assert not list((cache_dir / compilation.TRACED_DIR).glob(
+        f"*{compilation.PROGRAM_SUFFIX}"))
 
 
 def test_program_that_cannot_be_kept_is_reported(cache_dir, monkeypatch):
@@ -100,8 +103,48 @@ def test_program_that_cannot_be_kept_is_reported(cache_dir, monkeypatch):
     got = traced_jit(fn, ("test", objective_scale, 2.3, "unkept"))(x, x)
     assert np.asarray(got).tobytes() == np.asarray(jax.jit(fn)(x, x)).tobytes()
     line = (compilation.compile_stats() - before).line()
-    assert "1 traced programs could not be kept" in line
+    assert "1 programs could not be kept" in line
     assert "flatbuffers" in line
+
+
+def test_program_that_cannot_be_written_compiled_is_kept_traced(cache_dir, monkeypatch):
+    # where XLA cannot write the compiled program, the traced one is kept: read back, no trace
+    def refuse(*args, **kwargs):
+        raise ValueError("Compilation does not support serialization")
+
+    monkeypatch.setattr(compilation, "_serialize_program", refuse)
+    fn = partial(_scaled_sum, 2.9)
+    x = np.linspace(-1.0, 1.0, 7)
+    got = traced_jit(fn, ("test", objective_scale, 2.9, "kept traced"))(x, x)
+    assert np.asarray(got).tobytes() == np.asarray(jax.jit(fn)(x, x)).tobytes()
+    kept = cache_dir / compilation.TRACED_DIR
+    assert [p.suffix for p in kept.iterdir()] == [compilation.TRACED_SUFFIX]
+
+
+def test_program_found_in_jaxs_cache_is_kept_traced(cache_dir):
+    """A program JAX read from its own cache instead of compiling (after an edit of the
+    sources, say) is kept traced, as before programs were kept compiled: XLA:CPU writes such
+    an executable without all of its kernels. The next run reads the traced program back (no
+    tracing) and JAX's cache the compiled one. The numbers are the same throughout."""
+    fn = partial(_scaled_sum, 0.7)
+    x = np.linspace(-2.0, 2.0, 9)
+    key = ("test", objective_scale, 0.7, "compiled by JAX's cache")
+    expected = np.asarray(traced_jit(fn, key)(x, x)).tobytes()  # compiled, and kept compiled
+    kept = cache_dir / compilation.TRACED_DIR
+    for path in kept.glob(f"*{compilation.PROGRAM_SUFFIX}"):
+        path.unlink()  # as after an edit of the sources: JAX's cache still holds the program
+    runs, files = [], []
+    for _ in range(2):
+        compilation._TRACED.clear()
+        jax.clear_caches()  # as a new process would start
+        before = compilation.compile_stats()
+        got = traced_jit(fn, key)(x, x)
+        runs.append(compilation.compile_stats() - before)
+        files.append(sorted(p.suffix for p in kept.iterdir() if p.suffix != ".tmp"))
+        assert np.asarray(got).tobytes() == expected
+    assert [(r.compiled, r.loaded, r.reused, r.unkept) for r in runs] == \
+        [(0, 1, 0, 0), (0, 1, 1, 0)]
+    assert files == [[compilation.TRACED_SUFFIX]] * 2
 
 
 def test_fingerprint_follows_code_and_captured_values():

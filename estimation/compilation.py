@@ -771,7 +771,8 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     except Exception:  # absent, stale or damaged: nothing to read ahead
         planned = {}
     todo = [(d, o) for d, o in planned.items() if d not in _TRACED and d not in _PENDING]
-    futures = {d: concurrent.futures.Future() for d, _ in todo}
+    futures: dict[str, concurrent.futures.Future] = {
+        d: concurrent.futures.Future() for d, _ in todo}
     _PENDING.update(futures)
     stop = threading.Event()
 

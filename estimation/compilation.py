@@ -798,8 +798,10 @@ def prefetch_programs(name: str) -> Callable[[], None]:
 
         atexit.register(finish)
 
+    before = set(_USED)  # asked for by earlier work of this process (another scenario)
+
     def record() -> None:
-        used = dict(_USED)
+        used = {d: o for d, o in _USED.items() if d not in before or d in planned}
         if used != planned:
             _write_atomic(manifest, pickle.dumps(used))
 

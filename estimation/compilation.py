@@ -541,6 +541,10 @@ class _TracedJit:
 
         digest = hashlib.sha256(f"{self.base}|{sig[1]}|{sig[0]}|{_machine()}".encode()
                                 ).hexdigest()
+        _USED.setdefault(digest, self.options)
+        pending = _PENDING.get(digest)
+        if pending is not None:   # being read back by prefetch_programs: wait for it
+            pending.result()
         if digest in _TRACED:
             return _TRACED[digest]
         path = directory / f"{digest}{PROGRAM_SUFFIX}"
@@ -717,3 +721,107 @@ def _write_atomic(path: Path, blob: bytes) -> None:
             p.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only or vanished cache costs only the time to trace again
+
+
+# --- Reading a run's programs back ahead of use -----------------------------------------------
+#
+# Reading a kept program back costs tens to hundreds of milliseconds (XLA deserialising its
+# machine code, most of it outside the GIL), paid when the program is first called. A command
+# that names its run (:func:`prefetch_programs`) has the programs its last run used read back
+# on a background thread from its start, while the main thread imports, draws and solves.
+
+#: Programs this process has asked for, by digest (with their compiler options), in order.
+_USED: dict[str, dict[str, Any] | None] = {}
+#: Programs being read back by :func:`prefetch_programs`, by digest.
+_PENDING: dict[str, Any] = {}
+#: Programs :func:`prefetch_programs` read back (counted in ``traced_programs()["loaded"]``).
+_PREFETCHED: list[str] = []
+
+
+def prefetched_programs() -> int:
+    """How many of the traced programs read back (:func:`traced_programs`'s ``loaded``) were
+    read ahead of their first call by :func:`prefetch_programs`."""
+    return len(_PREFETCHED)
+
+
+def prefetch_programs(name: str) -> Callable[[], None]:
+    """Start reading back, on a background thread, the kept programs that the last run named
+    ``name`` used (programs another run needs are only read back sooner; results are
+    unchanged), and return a function to call when the run is done: it records the programs
+    this run used under ``name``, for the next run. With the cache off, both do nothing. The
+    function's ``ahead`` attribute is the number of programs being read ahead (0: none known).
+
+    A program the run calls while it is still being read waits for it instead of reading it
+    twice; one the run does not call costs only background work, stopped at exit."""
+    import concurrent.futures
+    import hashlib
+    import pickle
+
+    directory = cache_in_use()
+    if directory is None or jax.device_count() > 1:
+        def nothing() -> None:
+            pass
+
+        nothing.ahead = 0  # type: ignore[attr-defined]
+        return nothing
+    manifest = directory / TRACED_DIR / (hashlib.sha256(
+        f"{_source_digest()}|programs|{name}".encode()).hexdigest() + ".programs")
+    try:
+        planned: dict[str, dict[str, Any] | None] = pickle.loads(manifest.read_bytes())
+    except Exception:  # absent, stale or damaged: nothing to read ahead
+        planned = {}
+    todo = [(d, o) for d, o in planned.items() if d not in _TRACED and d not in _PENDING]
+    futures: dict[str, concurrent.futures.Future] = {
+        d: concurrent.futures.Future() for d, _ in todo}
+    _PENDING.update(futures)
+    stop = threading.Event()
+
+    def work() -> None:
+        for digest, options in todo:
+            try:
+                if not stop.is_set():
+                    _read_back(directory / TRACED_DIR, digest, options)
+            except Exception:  # the run's own call reads it (or traces it) as before
+                pass
+            finally:
+                _PENDING.pop(digest, None)
+                futures[digest].set_result(None)
+
+    thread = threading.Thread(target=work, name="read-kept-programs", daemon=True)
+    if todo:
+        thread.start()
+        import atexit
+
+        def finish() -> None:   # an unused program's read is not cut short by the exit
+            stop.set()
+            thread.join()
+
+        atexit.register(finish)
+
+    before = set(_USED)  # asked for by earlier work of this process (another scenario)
+
+    def record() -> None:
+        used = {d: o for d, o in _USED.items() if d not in before or d in planned}
+        if used != planned:
+            _write_atomic(manifest, pickle.dumps(used))
+
+    record.ahead = len(todo)  # type: ignore[attr-defined]
+    return record
+
+
+def _read_back(directory: Path, digest: str, options: dict[str, Any] | None) -> None:
+    """Read the compiled program ``digest`` back into this process, as
+    :meth:`_TracedJit._program` does at a first call (a program kept only traced is left to
+    that call)."""
+    if digest in _TRACED:
+        return
+    kept = _read_program(directory / f"{digest}{PROGRAM_SUFFIX}")
+    if kept is None:
+        return
+    run, out_tree = kept
+
+    def call(*xs):
+        return jax.tree.unflatten(out_tree, run(*xs))
+
+    _PREFETCHED.append(digest)
+    _TRACED[digest] = call

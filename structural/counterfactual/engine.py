@@ -67,6 +67,10 @@ Array = Any
 ITERATIONS = 64  # bisection halvings: a log-range of 60 shrinks below 1e-17
 SCAN = 12  # coarse grid that brackets the optimum before Newton steps
 TIE = 1e-9  # relative cost difference below which two hypotheses are equally cheap
+#: Width of a break-even bracket in t = log Q (relative to max(1, |t|)) at which its search
+#: stops: 1e-10 of t is a few 1e-9 of Q, finer than the costs' own precision sets the root, and
+#: a lane that got there is not solved again (the search's every step solves both hypotheses).
+BREAKEVEN_TTOL = 1e-10
 #: Newton's tolerance on a log lever: 1e-12·(1 + |log z|) ≈ 3e-11 relative in z, where the cost's
 #: relative error is of the order of its square (the optimum is flat).
 XTOL = 1e-12
@@ -1366,29 +1370,39 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
         def to_q(t):
             return np.where(lin, t, np.exp(t))
 
-        def delta(t):
-            q_ = to_q(t)
+        def delta(t, lanes=slice(None)):
+            q_ = to_q(t)[lanes]
+            th_l = {k: v[lanes] for k, v in th_c.items()}
+            pr_l = {k: v[lanes] for k, v in pr_c.items()}
+            out = np.full(len(t), np.nan)
             with np.errstate(invalid="ignore", divide="ignore"):
-                return (np.log(solve_flat(tech, h1, th_c, pr_c, q_)["total"])
-                        - np.log(solve_flat(tech, h2, th_c, pr_c, q_)["total"]))
+                out[lanes] = (np.log(solve_flat(tech, h1, th_l, pr_l, q_)["total"])
+                              - np.log(solve_flat(tech, h2, th_l, pr_l, q_)["total"]))
+            return out
 
         a = np.where(lin, lo[todo], np.log(np.where(lin, 1.0, lo[todo])))
         c = np.where(lin, hi[todo], np.log(hi[todo]))
         fa, fc = delta(a), delta(c)
         side = np.zeros(len(a))
         for _ in range(iters):
+            # A lane whose bracket has closed to BREAKEVEN_TTOL (or that hit the root) is done:
+            # only the others are solved again, and the step leaves its values as they are.
+            going = ~((np.abs(c - a) <= BREAKEVEN_TTOL * np.maximum(1.0, np.abs(a)))
+                      | (fa == 0) | (fc == 0))
+            if not going.any():
+                break
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = np.clip((a * fc - c * fa) / np.where(fc != fa, fc - fa, 1.0),
                             np.minimum(a, c), np.maximum(a, c))
             x = np.where(np.isfinite(x), x, 0.5 * (a + c))
-            fx = delta(x)
+            fx = delta(x, np.flatnonzero(going))
             same_a = np.sign(fx) == np.sign(fa)
             # Illinois: halve the stale end's value when the same end is kept twice in a row.
-            fc = np.where(same_a & (side == 1), 0.5 * fc, fc)
-            fa = np.where(~same_a & (side == -1), 0.5 * fa, fa)
-            a, fa = np.where(same_a, x, a), np.where(same_a, fx, fa)
-            c, fc = np.where(same_a, c, x), np.where(same_a, fc, fx)
-            side = np.where(same_a, 1, -1)
+            fc = np.where(going & same_a & (side == 1), 0.5 * fc, fc)
+            fa = np.where(going & ~same_a & (side == -1), 0.5 * fa, fa)
+            a, fa = np.where(going & same_a, x, a), np.where(going & same_a, fx, fa)
+            c, fc = np.where(going & ~same_a, x, c), np.where(going & ~same_a, fx, fc)
+            side = np.where(going, np.where(same_a, 1, -1), side)
         best = np.where(np.abs(fa) < np.abs(fc), a, c)
         lo[todo] = to_q(best)
     q = lo

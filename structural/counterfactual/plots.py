@@ -19,6 +19,25 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
+def import_in_background():
+    """Import what the figures are drawn with (matplotlib's Figure and Agg canvas, about 0.4 s)
+    on a second thread, started before the solve: the import then runs beside the compiled
+    solvers (which release the GIL) instead of after them. An import error surfaces at
+    :func:`_axes`'s own import. Returns the thread."""
+    import threading
+
+    def load() -> None:
+        try:
+            from matplotlib import figure  # noqa: F401
+            from matplotlib.backends import backend_agg  # noqa: F401
+        except Exception:  # _axes imports them again and reports what failed
+            pass
+
+    thread = threading.Thread(target=load, name="import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
 def _axes(figsize: tuple[float, float]):
     """A new Figure on the Agg canvas and its one Axes (what ``pyplot.subplots`` gives, without
     pyplot's figure manager; the same rcParams, so the same PNG bytes)."""

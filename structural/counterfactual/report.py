@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from estimation.compilation import prefetch_programs
 from estimation.errors import SpecificationError
 from estimation.tables import MAX_WIDTH
 from structural.counterfactual import outputs, plots, sensitivity
@@ -307,12 +308,19 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     'I', 'status', 'p_cheapest']
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    # The programs this scenario's last run used are read back on a second thread meanwhile
+    # (a warm run's largest cost: XLA deserialising a dozen solvers' machine code).
+    record = prefetch_programs(f"counterfactual.run|{sc.title}|{[repr(h) for h in sc.hypotheses]}"
+                               f"|{len(sc.queries)}")
+    if out is not None:
+        plots.import_in_background()
     res = CounterfactualResult(sc, assumptions=assumptions_of(sc))
     if scheduler is not None and store is None:
         raise SpecificationError("scheduler= needs store=: the folder where the cluster's "
                                  "chunks are written")
     if sc.hypotheses:
-        _solve(sc, res, draws, seed, store, scheduler, progress, replace_other)
+        _solve(sc, res, draws, seed, store, scheduler, progress, replace_other,
+               overlap=record.ahead > 0)
     if sc.guardrails is not None:
         g = sc.guardrails.analyse()
         res.tables.update(g)
@@ -325,6 +333,7 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
             res.notes.append(f"Guardrail: below a per-attempt success of {thr:.3g} the API route "
                              "is dearer than fine-tuning open weights, so a stronger guardrail "
                              "shifts no further cost.")
+    record()
     if out is not None:
         res.write(out)
     return res
@@ -350,7 +359,11 @@ def _draws(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> Pa
 
 def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
            store: str | Path | None = None, scheduler: Any = None, progress: Any = None,
-           replace_other: bool = False) -> None:
+           replace_other: bool = False, overlap: bool = False) -> None:
+    """Solve the hypotheses and tabulate costs, break-evens, stage shares and shocks into
+    ``res`` (``overlap``: the stage shares and shocks on a second thread beside the break-even
+    search, for a run whose programs are already compiled: a cold run would compile the
+    programs they share twice at once)."""
     tech = sc.technology
     pdraws = _draws(sc, res, draws, seed)
     with_draws = pdraws.used > 0
@@ -401,9 +414,33 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
                 rows.append(row)
     res.tables["costs"] = pd.DataFrame(rows)
 
-    res.tables["breakeven"] = _breakeven_table(sc, res, pdraws, sol, with_draws, P)
+    # With ``overlap`` the stage shares' and the shock table's solves run on a second thread
+    # beside the break-even search (compiled solvers release the GIL; a point's result is the
+    # same whichever thread solves it); the tables are added in the same order either way.
+    from concurrent.futures import ThreadPoolExecutor
 
-    # Stage shares at the reference Q (point estimate, price point 0).
+    with ThreadPoolExecutor(1, thread_name_prefix="stage-shares-and-shocks") as pool:
+        side = pool.submit(_stage_shares_and_shocks, sc, pdraws, with_draws) if overlap \
+            else None
+        res.tables["breakeven"] = _breakeven_table(sc, res, pdraws, sol, with_draws, P)
+        stage_shares, shocks = side.result() if side is not None \
+            else _stage_shares_and_shocks(sc, pdraws, with_draws)
+    res.tables["stage_shares"] = stage_shares
+    if len(shocks):
+        res.tables["shocks"] = shocks
+    if len(sc.price_table):
+        res.tables["prices"] = sc.price_table.reset_index()
+    _drivers(sc, res, pdraws, sol)
+    if pdraws.dropped:
+        res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
+                                                       pdraws.dropped.items()))
+
+
+def _stage_shares_and_shocks(sc: Scenario, pdraws: ParameterDraws, with_draws: bool
+                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The share of each stage in the total cost at the reference Q (point estimate, price point
+    0), and the shock table (:func:`.shocks.shock_table`)."""
+    tech = sc.technology
     ref = solve_grid(tech, sc.hypotheses, {k: v[:1] for k, v in pdraws.theta.items()},
                      {k: v[:1] for k, v in sc.prices.items()}, np.array([sc.reference_queries]))
     rows = []
@@ -417,18 +454,7 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
         for stage, c in parts.items():
             rows.append({"hypothesis": h, "Q": sc.reference_queries, "stage": stage, "cost": c,
                          "share": c / total if total > 0 and np.isfinite(total) else 0.0})
-    res.tables["stage_shares"] = pd.DataFrame(rows)
-    shocks = shock_table(sc, pdraws.theta, with_draws)
-    if len(shocks):
-        res.tables["shocks"] = shocks
-    if len(sc.price_table):
-        res.tables["prices"] = sc.price_table.reset_index()
-    _drivers(sc, res, pdraws, sol)
-    if pdraws.dropped:
-        res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
-                                                       pdraws.dropped.items()))
-
-
+    return pd.DataFrame(rows), shock_table(sc, pdraws.theta, with_draws)
 
 
 def _breakeven_table(sc: Scenario, res: CounterfactualResult, pdraws: ParameterDraws,

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from structural.counterfactual.plots import import_in_background
 from structural.counterfactual.sensitivity import decomposition_json, variance_lines
 from structural.errors import PipelineError
 from structural.market import llm_api
@@ -226,7 +227,7 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
                                  diagnostics=False, supply=False)
     _check_downward_sloping(fit)
     th, al = llm_api.parameter_draws(fit.results, max(draws, 2), seed)
-    plotting = _import_plotting()  # beside the equilibria's compiled code (see there)
+    plotting = import_in_background()  # beside the equilibria's compiled code
     solved = _solve_draws(fit, sc.change, products, th, al)
     table, P, S = _products_table(fit, sc.change, products, solved)
     surplus, totals = _surplus_table(fit, products, solved)
@@ -245,28 +246,6 @@ def run(path: Path, out: Path, draws: int | None = None, seed: int | None = None
     plotting.join()
     _write(out, sc, table, surplus, summary, prov, vd)
     return summary
-
-
-def _import_plotting():
-    """Import what :func:`_write` draws with (matplotlib's Figure and Agg canvas, about 0.4 CPU
-    s) on a second thread, started just before the equilibria: reading their compiled program
-    back (about 0.3 s) and running it (0.1-0.3 s) release the GIL, so the import runs beside
-    them. Started before the fit it ran mostly beside Python code (the products table, the
-    optimiser's loop), which holds the GIL: the two took turns, and the import added its
-    whole time to the run's wall time. An import error surfaces at :func:`_write`'s own
-    import."""
-    import threading
-
-    def load() -> None:
-        try:
-            from matplotlib import figure  # noqa: F401
-            from matplotlib.backends import backend_agg  # noqa: F401
-        except Exception:  # _write imports them again and reports what failed
-            pass
-
-    thread = threading.Thread(target=load, name="import-matplotlib", daemon=True)
-    thread.start()
-    return thread
 
 
 def _checked_price_form(form: str, where: str) -> str:

@@ -167,3 +167,57 @@ def test_three_levers_match_scipy():
                                   pr["serve_chip_hour"][p] / 3600)
             assert v["total"][0, p, i] == pytest.approx(ref, rel=1e-9)
             assert v["total"][0, p, i] <= ref * (1 + 1e-12)
+
+
+def test_shock_points_are_the_full_grids_points_to_the_last_bit():
+    """The shock table solves only the (draw, variant) points it reads; each equals, bit for
+    bit, the same point of the variants × Q grid solved whole (as the table was built before)."""
+    from structural.counterfactual.shocks import _solve_variants, _variants
+
+    res = run(scenario_from_dict(copy.deepcopy(DOC)), draws=3)
+    sc, theta = res.scenario, res.draws.theta
+    variants = _variants(sc)
+    got = _solve_variants(sc, theta, variants)
+    prices = {k: np.concatenate([v[1][k] for v in variants]) for k in variants[0][1]}
+    qs = sorted({sc.reference_queries * v[2] for v in variants})
+    assert len(qs) == 2   # the model-life shock's Q: the grid has an off-diagonal
+    full = solve_grid(sc.technology, sc.hypotheses, theta, prices, np.array(qs))
+    for vi, v in enumerate(variants):
+        qi = qs.index(sc.reference_queries * v[2])
+        for h in full.hypotheses:
+            assert set(got[h]) == set(full.values[h])
+            for f, a in got[h].items():
+                np.testing.assert_array_equal(a[:, vi], full.values[h][f][:, vi, qi])
+
+
+def test_breakeven_search_stops_within_its_tolerance(monkeypatch):
+    """A break-even lane whose bracket has closed to BREAKEVEN_TTOL is not solved again: fewer
+    solves, and Q within 1e-10·|log Q| (about 3e-9 relative here) of the search run to the end
+    (BREAKEVEN_TTOL = 0 runs it as before: a lane stops only where it is exact)."""
+    from structural.counterfactual import breakeven, engine
+
+    sc = scenario_from_dict(copy.deepcopy(DOC))
+    theta = {k: np.repeat(v, 6) for k, v in run(sc, draws=1).draws.theta.items()}
+    theta["ctx_alpha"] = theta["ctx_alpha"] * np.linspace(0.7, 1.3, 6)  # six break-evens
+    sol = solve_grid(sc.technology, sc.hypotheses, theta, sc.prices, sc.queries)
+    lanes = []
+    solve_flat = engine.solve_flat
+
+    def counted(tech, hyp, th, pr, q, *a, **k):
+        lanes.append(len(q))
+        return solve_flat(tech, hyp, th, pr, q, *a, **k)
+
+    monkeypatch.setattr(engine, "solve_flat", counted)
+    h1, h2 = sc.hypotheses[:2]
+    be = breakeven(sc.technology, h1, h2, theta, sc.prices, sc.queries, sol)
+    short = sum(lanes)
+    lanes.clear()
+    monkeypatch.setattr(engine, "BREAKEVEN_TTOL", 0.0)
+    full = breakeven(sc.technology, h1, h2, theta, sc.prices, sc.queries, sol)
+    assert np.isfinite(full["Q"]).sum() == 6
+    assert short < sum(lanes)
+    np.testing.assert_array_equal(np.isfinite(be["Q"]), np.isfinite(full["Q"]))
+    ok = np.isfinite(full["Q"])
+    np.testing.assert_allclose(be["Q"][ok], full["Q"][ok], rtol=1e-10 * np.log(1e13), atol=0)
+    for k in ("crossed", "crossings", "cheaper_below"):
+        np.testing.assert_array_equal(be[k], full[k])

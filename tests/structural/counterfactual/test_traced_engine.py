@@ -1,6 +1,7 @@
 """The counterfactual engine's compiled solvers keep their traced programs between runs
 (``estimation.compilation.traced_jit``): a second process reads them back instead of tracing and
-lowering them again, with the same numbers to the last bit, and the key tells hypotheses and
+lowering them again (read ahead on a second thread where the run is named:
+``prefetch_programs``), with the same numbers to the last bit, and the key tells hypotheses and
 technologies apart."""
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, en
 SOLVE = """
 import json
 import numpy as np
-from estimation.compilation import compile_stats, traced_programs
+from estimation.compilation import compile_stats, prefetch_programs, prefetched_programs
+from estimation.compilation import traced_programs
 from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
 from structural.counterfactual import breakeven
+record = prefetch_programs("test_traced_engine")
 tech = TradeoffTechnology(Target("performance", 60.0))
 hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
         Hypothesis("infer_more", ("T",), fixed={"I": 1e11})]
@@ -22,8 +25,10 @@ prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])
 Q = np.geomspace(1e3, 1e12, 10)
 sol = solve_grid(tech, hyps, theta, prices, Q)
 be = breakeven(tech, hyps[0], hyps[1], theta, prices, Q, sol)
+record()
 print(json.dumps({"totals": [sol.total(h).tolist() for h in sol.hypotheses],
                   "breakeven": be["Q"].tolist(), "traced": traced_programs(),
+                  "prefetched": prefetched_programs(),
                   "compiled": compile_stats().compiled}))
 """
 
@@ -34,6 +39,9 @@ def test_second_process_reads_the_solvers_back_with_the_same_numbers(second_proc
     assert first["traced"]["written"] >= 2 and first["traced"]["loaded"] == 0
     assert second["traced"]["loaded"] == first["traced"]["written"]
     assert second["traced"]["written"] == 0
+    # the second run read them ahead, on a second thread, from the first run's record
+    assert first["prefetched"] == 0
+    assert second["prefetched"] == first["traced"]["written"]
     assert first["traced"].get("unkept", 0) == 0  # every solver could be keyed
     assert second["compiled"] == 0
     assert second["totals"] == first["totals"]

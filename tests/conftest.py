@@ -67,7 +67,7 @@ COLD_SECONDS: dict[str, float] = {
     "test_contracts.py": 20,
     "structural/test_production.py": 20,
     "estimation/test_iv_oracles.py": 19,
-    "cli/test_bad_scenarios.py": 19,
+    "cli/test_bad_scenarios.py": 4,
     "structural/fitted/test_usage.py": 19,
     "structural/test_one_model.py": 18,
     "estimation/test_engine.py": 17,

@@ -269,12 +269,13 @@ def scenario_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None,
 
     base_levers, hyps = _hypotheses(doc, tech_name)
     selection = _selection(tdoc)
+    # every field checked before the fits run (a typo in [shocks] costs no fitting)
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     used = _used(base_params, hyps, tg["kind"], unit, selection)
     source_, prov = _parameter_sources(pdoc, tech_name, base_params, used,
                                        price_table.attrs.get("hardware", ""), base_dir, usage_ref,
                                        tg["kind"])
     tech, match = _technology(tdoc, tech_name, tg, unit, base_levers, base_params, selection)
-    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, price_table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails, unit,
                   source, prov, match)
@@ -626,12 +627,12 @@ def _firm_scenario(doc: Mapping[str, Any], tdoc: dict, title: str, assumptions: 
     hyps = [_hypothesis(name, _table(h, f"hypotheses.{name}"), firm.LEVERS, base_levers, kinds,
                         extra_fixed=set(base_levers) - set(firm.LEVERS))
             for name, h in hdoc.items()]
+    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))   # checked before the fits run
     used = _used(base_params, hyps, tg["kind"], "dollars", selection) - {"serve_price_scale"}
     source_, prov = _parameter_sources(pdoc, "firm", base_params, used, str(hardware), base_dir,
                                        kind=tg["kind"])
     tech = FirmTechnology(M.Target(tg["kind"], _num(tg["value"], "target.value")),
                           iterations=int(tdoc.get("iterations", 60)), selection=selection)
-    shocks = _shocks(_table(doc.get("shocks", {}), "shocks"))
     sc = Scenario(title, tech, hyps, queries, prices, source_, base_params, ref_q, table,
                   list(assumptions), str(doc.get("description", "")), shocks, guardrails,
                   "dollars", source, prov)

@@ -22,6 +22,14 @@ nested logit the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs o
 and re-solves the equilibrium — all draws in one compiled program, one draw after another; a
 draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` ζ steps), or whose ρ
 leaves [0, 1), is dropped and the count of those kept is reported.
+
+Examples
+--------
+A parametric draw's equilibrium gets a tenth of the point counterfactual's ζ steps:
+
+>>> from structural.market import post
+>>> post.DRAW_ITERATIONS
+1000
 """
 
 from __future__ import annotations
@@ -55,9 +63,10 @@ from structural.market.supply import (
 #: ζ steps a parametric draw's equilibrium may take before the draw is dropped (the point
 #: counterfactual keeps :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the
 #: 200 draws of Nevo's merger (``papers.nevo2000``) 55 never converge (each one inspected gives
-#: some consumers an upward-sloping demand), and the 145 that do take 20 to a few hundred steps: the
-#: same 145 are kept with 1,000 steps as with 10,000, and the failed draws' 10,000 steps were
-#: nearly all of the intervals' time (181 CPU s against 30 on a loaded two-core machine).
+#: some consumers an upward-sloping demand), and the 145 that do take 22 to 782 steps (median
+#: 85, 90th percentile 248): the same 145 are kept with 1,000 steps as with 10,000, and the
+#: failed draws' 10,000 steps were nearly all of the intervals' time (181 CPU s against 30 on a
+#: loaded two-core machine).
 DRAW_ITERATIONS = 1000
 
 __all__ = ["DRAW_ITERATIONS", "Counterfactual", "consumer_surplus", "counterfactual",

@@ -25,13 +25,14 @@ import pandas as pd
 from data import catalog, crosswalk, prices
 from data.errors import DataValidationError
 from data.schema import validate
+from llmecon.errors import MissingExtraError
 
 INSTALL_HINT = (
     "the optional live price source needs the genai-prices package: pip install 'llmecon[live]'"
 )
 
 
-class LivePricesUnavailable(ImportError):
+class LivePricesUnavailable(MissingExtraError):
     """The optional ``genai-prices`` package is not installed (or cannot be imported).
 
     Examples

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmecon import __version__, commands
-from llmecon.errors import ComputationError, InputError, UsageError
+from llmecon.errors import ComputationError, InputError, MissingExtraError, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -214,6 +214,9 @@ def _dispatch(argv: list[str] | None) -> int:
     except ComputationError as exc:
         print(f"llmecon {args.command}: failed: {_one_line(str(exc))}", file=sys.stderr)
         return 1
+    except MissingExtraError as exc:  # an optional extra not installed: say which
+        print(f"llmecon {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     except OSError as exc:
         if exc.filename is None:  # not about a file the user named: a bug, shown in full
             return _bug(args.command)

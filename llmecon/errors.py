@@ -9,6 +9,8 @@ it without depending on anything else of ours.
 - :class:`ComputationError`: the input is well formed but no trustworthy answer exists (a fit that
   cannot identify its parameters, an estimate where the objective is not finite). The CLI prints
   it as one line and exits 1, writing no files.
+- :class:`MissingExtraError` (an ``ImportError``): an optional extra the command needs is not
+  installed; the message names the ``pip install`` line. The CLI prints it as one line, exits 2.
 
 Anything else that escapes a command is a bug: the CLI shows its traceback and asks for a report.
 """
@@ -68,4 +70,21 @@ class ComputationError(RuntimeError):
     ... except ComputationError as err:
     ...     print(type(err).__name__)
     EstimationFailed
+    """
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency (a ``pip install 'llmecon[EXTRA]'`` extra) that is not installed.
+
+    The message names the extra to install, on one line.
+
+    Examples
+    --------
+    The paper reproductions on PyBLP's bundled data raise it where pyblp is missing; the CLI
+    prints the message and exits 2:
+
+    >>> from llmecon.errors import MissingExtraError
+    >>> err = MissingExtraError("the Nevo data ship with pyblp: pip install 'llmecon[market]'")
+    >>> isinstance(err, ImportError), str(err).endswith("'llmecon[market]'")
+    (True, True)
     """

@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import MissingExtraError
 from papers.reproduction import Check, Reproduction, write_tables
 
 __all__ = ["COST", "DEMOGRAPHICS", "LINEAR", "MERGER", "OPTIONS", "PI0", "PUBLISHED", "PYBLP",
@@ -136,7 +137,8 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         import pyblp.data
     except ImportError as exc:
-        raise ImportError("the BLP data ship with pyblp: pip install 'llmecon[market]'") from exc
+        raise MissingExtraError("the BLP data ship with pyblp: pip install 'llmecon[market]'"
+                                ) from exc
     return (pd.read_csv(pyblp.data.BLP_PRODUCTS_LOCATION),
             pd.read_csv(pyblp.data.BLP_AGENTS_LOCATION))
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from llmecon.errors import MissingExtraError
 from papers.reproduction import Check, Reproduction, write_tables
 
 __all__ = ["OPTIMAL_RUN", "PI0", "PYBLP_OPTIMAL", "SIGMA0", "SOURCE", "TITLE", "load",
@@ -94,7 +95,8 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         import pyblp.data
     except ImportError as exc:
-        raise ImportError("the Nevo data ship with pyblp: pip install 'llmecon[market]'") from exc
+        raise MissingExtraError("the Nevo data ship with pyblp: pip install 'llmecon[market]'"
+                                ) from exc
     return (pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION),
             pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION))
 

@@ -211,3 +211,14 @@ def test_unknown_paper_is_an_input_error():
 
     with pytest.raises(errors.InputError, match="unknown paper 'nosuch'"):
         papers.get("nosuch")
+
+
+@pytest.mark.parametrize("paper", ["nevo2000", "blp1995"])
+def test_a_missing_optional_extra_is_one_line_and_exit_2(paper, monkeypatch, capsys):
+    # pyblp (the `market` extra) unimportable: the reproduction names the extra, no traceback
+    monkeypatch.setitem(__import__("sys").modules, "pyblp", None)
+    monkeypatch.setitem(__import__("sys").modules, "pyblp.data", None)
+    assert main(["reproduce", paper, "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'llmecon[market]'" in err
+    assert BUG_REPORT not in err and "Traceback" not in err

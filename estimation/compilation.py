@@ -554,12 +554,7 @@ class _TracedJit:
             if kept is None:
                 _TRACED[digest] = fallback = self._plain(args)
                 return fallback
-        run, out_tree = kept
-
-        def call(*xs):
-            return jax.tree.unflatten(out_tree, run(*xs))
-
-        _TRACED[digest] = call
+        _TRACED[digest] = call = _with_tree(*kept)
         return call
 
     def _from_traced(self, path: Path, leaves: list) -> tuple[Callable, Any] | None:
@@ -777,10 +772,10 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     stop = threading.Event()
 
     def work() -> None:
-        for digest, options in todo:
+        for digest, _ in todo:
             try:
                 if not stop.is_set():
-                    _read_back(directory / TRACED_DIR, digest, options)
+                    _read_back(directory / TRACED_DIR, digest)
             except Exception:  # the run's own call reads it (or traces it) as before
                 pass
             finally:
@@ -809,7 +804,7 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     return record
 
 
-def _read_back(directory: Path, digest: str, options: dict[str, Any] | None) -> None:
+def _read_back(directory: Path, digest: str) -> None:
     """Read the compiled program ``digest`` back into this process, as
     :meth:`_TracedJit._program` does at a first call (a program kept only traced is left to
     that call)."""
@@ -818,10 +813,13 @@ def _read_back(directory: Path, digest: str, options: dict[str, Any] | None) -> 
     kept = _read_program(directory / f"{digest}{PROGRAM_SUFFIX}")
     if kept is None:
         return
-    run, out_tree = kept
+    _PREFETCHED.append(digest)
+    _TRACED[digest] = _with_tree(*kept)
 
+
+def _with_tree(run: Callable, out_tree: Any) -> Callable:
+    """A kept program's flat ``run`` returning its outputs in their tree."""
     def call(*xs):
         return jax.tree.unflatten(out_tree, run(*xs))
 
-    _PREFETCHED.append(digest)
-    _TRACED[digest] = call
+    return call

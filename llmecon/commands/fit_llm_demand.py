@@ -97,50 +97,6 @@ def _check_memory(args: argparse.Namespace, products: pd.DataFrame) -> None:
                      f"{args.nodes} agents in each of {markets} markets")
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` as ``df.to_csv(path, index=False)`` would, byte for byte, faster.
-
-    The elasticities table (every pair of products in every week, 175,000 rows) took half a
-    CPU second through pandas, most of it formatting floats with NumPy and datetimes row by row.
-    Here a float is Python's shortest round-trip ``repr`` (what ``numpy.float64.astype(str)``,
-    pandas' formatter, gives; NaN an empty field), a datetime, string or integer column is
-    formatted by pandas once per distinct value (so the formats are pandas' own), and the rows
-    are joined. A column of any other type, a string that the CSV format would quote (a
-    comma, quote or line break) or a repeated column name falls back to pandas.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if not df.columns.is_unique:
-        df.to_csv(path, index=False)
-        return
-    fields = []
-    for name in df.columns:
-        col = df[name]
-        if col.dtype.kind == "f":
-            v = col.to_numpy()
-            text = np.full(len(v), "", dtype=object)
-            ok = ~np.isnan(v)
-            text[ok] = list(map(repr, v[ok].tolist()))
-            fields.append(text.tolist())
-            continue
-        if col.dtype.kind not in "MiuO" and not isinstance(col.dtype, pd.StringDtype):
-            df.to_csv(path, index=False)
-            return
-        codes, uniques = pd.factorize(col, use_na_sentinel=False)
-        shown = pd.DataFrame({name: uniques}).to_csv(index=False, header=False,
-                                                     lineterminator="\n")
-        values = shown.split("\n")[:-1]
-        if len(values) != len(uniques) or any(v[:1] == '"' for v in values):
-            df.to_csv(path, index=False)  # quoted or multi-line values: pandas' own quoting
-            return
-        fields.append(np.asarray(values, dtype=object)[codes].tolist())
-    header = pd.DataFrame(columns=df.columns).to_csv(index=False, lineterminator="\n")
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(header)
-        fh.writelines(",".join(row) + "\n" for row in zip(*fields, strict=True))
-
-
 def _sizes(text: str) -> list[float]:
     if not text.strip():
         return []
@@ -215,6 +171,7 @@ def run_llm_demand(args: argparse.Namespace) -> int:
         if path is not None:  # checked like `llmecon data validate`: units, columns, names
             tables[key] = data.validate(read_csv(path, flag), name, source=str(path))
     from estimation.progress import status
+    from structural.counterfactual.outputs import write_csv
     from structural.errors import MarketDataError
     from structural.market import llm_api
 

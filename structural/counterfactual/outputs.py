@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_latex", "to_markdown", "write_table"]
+__all__ = ["to_latex", "to_markdown", "write_csv", "write_table"]
 
 
 def _fmt(v: Any) -> str:
@@ -115,6 +115,66 @@ def to_latex(df: pd.DataFrame, caption: str = "", cells: list[list[str]] | None 
     return "\n".join(out) + "\n"
 
 
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as ``df.to_csv(path, index=False)`` would, byte for byte, faster.
+
+    A long table (``fit llm_demand``'s elasticities, every pair of products in every week,
+    175,000 rows) took half a CPU second through pandas, most of it formatting floats with NumPy
+    and datetimes row by row.
+    Here a float is Python's shortest round-trip ``repr`` (what ``numpy.float64.astype(str)``,
+    pandas' formatter, gives; NaN an empty field), a datetime, string or integer column is
+    formatted by pandas once per distinct value (so the formats are pandas' own), and the rows
+    are joined. A column of any other type, a string that the CSV format would quote (a
+    comma, quote or line break) or a repeated column name falls back to pandas.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from pathlib import Path
+    >>> from structural.counterfactual.outputs import write_csv
+    >>> df = pd.DataFrame({"product": ["a", "b"], "elasticity": [-1 / 3, float("nan")]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_csv(df, Path(tmp) / "fast.csv")
+    ...     df.to_csv(Path(tmp) / "pandas.csv", index=False)
+    ...     fast, slow = ((Path(tmp) / f).read_bytes() for f in ("fast.csv", "pandas.csv"))
+    >>> fast == slow
+    True
+    >>> print(fast.decode(), end="")
+    product,elasticity
+    a,-0.3333333333333333
+    b,
+    """
+    if not df.columns.is_unique:
+        df.to_csv(path, index=False)
+        return
+    fields = []
+    for name in df.columns:
+        col = df[name]
+        if col.dtype.kind == "f":
+            v = col.to_numpy()
+            text = np.full(len(v), "", dtype=object)
+            ok = ~np.isnan(v)
+            text[ok] = list(map(repr, v[ok].tolist()))
+            fields.append(text.tolist())
+            continue
+        if col.dtype.kind not in "MiuO" and not isinstance(col.dtype, pd.StringDtype):
+            df.to_csv(path, index=False)
+            return
+        codes, uniques = pd.factorize(col, use_na_sentinel=False)
+        shown = pd.DataFrame({name: uniques}).to_csv(index=False, header=False,
+                                                     lineterminator="\n")
+        values = shown.split("\n")[:-1]
+        if len(values) != len(uniques) or any(v[:1] == '"' for v in values):
+            df.to_csv(path, index=False)  # quoted or multi-line values: pandas' own quoting
+            return
+        fields.append(np.asarray(values, dtype=object)[codes].tolist())
+    header = pd.DataFrame(columns=df.columns).to_csv(index=False, lineterminator="\n")
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(header)
+        fh.writelines(",".join(row) + "\n" for row in zip(*fields, strict=True))
+
+
 def write_table(df: pd.DataFrame, out: Path, name: str, caption: str = "") -> list[Path]:
     """Write ``name``.csv, .md and .tex under ``out``; returns the paths.
 
@@ -131,7 +191,7 @@ def write_table(df: pd.DataFrame, out: Path, name: str, caption: str = "") -> li
     """
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"]
-    df.to_csv(paths[0], index=False)
+    write_csv(df, paths[0])
     cells = _cells(df)  # formatted once for both
     paths[1].write_text((f"**{caption}**\n\n" if caption else "") + to_markdown(df, cells))
     paths[2].write_text(to_latex(df, caption, cells))

@@ -1,6 +1,6 @@
-"""``fit llm_demand``'s fast CSV writer (used for the 175,000-row elasticities table) writes
-the bytes ``DataFrame.to_csv(index=False)`` writes, for the column types it handles itself and
-for those it hands back to pandas."""
+"""The fast CSV writer of output tables (``write_table``; ``fit llm_demand``'s 175,000-row
+elasticities table) writes the bytes ``DataFrame.to_csv(index=False)`` writes, for the column
+types it handles itself and for those it hands back to pandas."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmecon.commands.fit_llm_demand import write_csv
+from structural.counterfactual.outputs import write_csv
 
 EDGE_FLOATS = [1e16, 1e-5, -0.0, np.inf, -np.inf, np.nan, 1 / 3, 123456789.0, 1e-4,
                9.999999999999999e15, 5e-324, 1.7976931348623157e308]

@@ -137,18 +137,23 @@ def scipy_point(three: bool, A, B, E, a, b, pt, pd_, pdata, Q) -> float:
                            method="bounded", options={"xatol": 1e-10}).fun
 
 
+#: The output fields a sweep keeps, in memory and streamed alike (the same work for both figures).
+FIELDS = ("total", "status")
+
+
 def in_memory(hyp: Hypothesis, n_prices: int, n_q: int,
               points: int) -> tuple[float, float, float]:
     """(first call incl. compilation, best of two later calls, its CPU seconds: every thread's,
-    so that a loaded machine does not inflate it) of solve_grid on ``points``."""
+    so that a loaded machine does not inflate it) of solve_grid on ``points``, keeping the
+    streamed sweep's :data:`FIELDS`."""
     theta, prices, Q = inputs(max(points // (n_prices * n_q), 1), n_prices, n_q)
     t0 = time.perf_counter()
-    solve_grid(TECH, [hyp], theta, prices, Q)
+    solve_grid(TECH, [hyp], theta, prices, Q, fields=FIELDS)
     first = time.perf_counter() - t0
     runs = []
     for _ in range(2):
         t0, c0 = time.perf_counter(), time.process_time()
-        solve_grid(TECH, [hyp], theta, prices, Q)
+        solve_grid(TECH, [hyp], theta, prices, Q, fields=FIELDS)
         runs.append((time.perf_counter() - t0, time.process_time() - c0))
     wall, cpu = min(runs)
     return first, wall, cpu
@@ -178,7 +183,7 @@ def streamed(hyp: Hypothesis, n_prices: int, n_q: int, points: int, store: Path,
     refined = engine.REFINED.get(hyp.name, 0)
     with Progress(n, f"{hyp.name} sweep") as bar:
         t0, c0 = time.perf_counter(), time.process_time()
-        res = sweep(TECH, [hyp], theta, prices, Q, store, fields=("total", "status"),
+        res = sweep(TECH, [hyp], theta, prices, Q, store, fields=FIELDS,
                     progress=bar)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     total = res.array(hyp.name, "total")

@@ -54,14 +54,22 @@ from structural.counterfactual.engine import (
 
 __all__ = ["sweep"]
 
-#: Bytes one point (draw × price × Q) of one hypothesis needs while its chunk is solved: the
-#: flat inputs (~40 float64), the solver's ~20 output fields and their concatenated copy.
+#: Bytes one point (draw × price × Q) of one hypothesis needs while its chunk is solved, an
+#: upper bound: the flat inputs (~40 float64) and the kept output fields (~25 when all are
+#: kept; only the few blocks in flight hold the others, see :func:`.engine._in_blocks`).
 BYTES_PER_POINT = 640
 #: Share of the memory available at the start that one chunk may take.
 MEMORY_SHARE = 0.25
 #: Most points (× hypotheses) in one chunk: small enough for a fine-grained resume and an
-#: honest ETA, large enough that the per-chunk overhead is negligible.
-MAX_CHUNK_POINTS = 1 << 21
+#: honest ETA, large enough that the per-chunk overhead (a few re-solve calls, a file) is
+#: negligible, and small enough that a chunk's arrays (a few MB a field) are freed and taken
+#: again within about a second. Memory that a process frees and touches again seconds later
+#: costs the kernel's page clearing again, and on a virtual machine that hands free memory back
+#: to its host far more (measured here: 0.1 ns a byte re-touched at once, 0.6 after 10 s idle,
+#: 2.6 for memory the host had taken back): chunks of 2²¹ points (about 6 s each) spent
+#: 0.19–0.24 CPU-µs a point in the kernel, 2¹⁸ (the three-lever sweep's 512 draws, ten
+#: blocks of 1,024 lanes) 0.04–0.06, as a 10⁵-point call repeated in memory does.
+MAX_CHUNK_POINTS = 1 << 18
 MANIFEST = "manifest.json"
 
 

@@ -120,11 +120,12 @@ def test_store_of_another_sweep_refused(tmp_path):
 
 
 def test_chunk_size_from_memory():
-    # 2 prices × 4 Q × 2 hypotheses = 16 points a draw; 1 GiB × 0.25 / 640 B ≈ 419,430 points.
-    assert stream.chunk_draws(10**6, 2, 4, 2, memory=2**30) == 26112   # 204 quanta of 128
+    # 2 prices × 4 Q × 2 hypotheses = 16 points a draw; 256 MiB × 0.25 / 640 B ≈ 104,858
+    # points, under MAX_CHUNK_POINTS (2^18).
+    assert stream.chunk_draws(10**6, 2, 4, 2, memory=2**28) == 6528     # 51 quanta of 128
     assert stream.chunk_draws(100, 2, 4, 2, memory=2**30) == 128       # at least one quantum
     assert stream.chunk_draws(10**6, 2, 4, 2, memory=10**6) == 128
-    assert stream.chunk_draws(10**9, 2, 4, 2, memory=2**40) == (1 << 21) // 16 // 128 * 128
+    assert stream.chunk_draws(10**9, 2, 4, 2, memory=2**40) == (1 << 18) // 16 // 128 * 128
 
 
 def test_progress_eta():

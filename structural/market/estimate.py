@@ -94,11 +94,11 @@ class DemandResults:
 
     @property
     def sigma(self) -> np.ndarray:
-        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[0])
+        return self.problem.unpack_numpy(self.theta)[0]
 
     @property
     def pi(self) -> np.ndarray:
-        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[1])
+        return self.problem.unpack_numpy(self.theta)[1]
 
     @property
     def price_coefficient(self) -> float:
@@ -329,6 +329,21 @@ class Problem:
             else:
                 alpha = theta[i]
         return sigma, pi, (jnp.stack(rho) if rho else None), alpha
+
+    def unpack_numpy(self, theta) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(Σ, Π, ρ) of :meth:`unpack` in NumPy, for results: no device work (each ``.at[]``
+        of :meth:`unpack` outside a compiled program is a small program of its own)."""
+        theta = np.asarray(theta, float)
+        sigma, pi = np.zeros((self.K2, self.K2)), np.zeros((self.K2, self.Dd))
+        rho = []
+        for i, (k, r, c) in enumerate(self.locations):
+            if k == "sigma":
+                sigma[r, c] = theta[i]
+            elif k == "pi":
+                pi[r, c] = theta[i]
+            elif k == "rho":
+                rho.append(theta[i])
+        return sigma, pi, (np.asarray(rho) if rho else None)
 
     def alpha_of(self, theta, beta):
         """The linear price coefficient: from θ with supply, else from β (0 without prices)."""
@@ -639,7 +654,7 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
             lambda th, d0: prob.raw_residuals(th, d0)[:2]))
         jac_d, jac_s = jac(_put(theta), d_pad)
     else:
-        jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
+        jac_d, jac_s = np.zeros((N, 0)), (np.zeros((N, 0)) if prob.supply else None)
     Gd = np.hstack([np.asarray(jac_d), -np.asarray(prob.X1e), np.zeros((N, K3))])
     G = products.ZD.T @ Gd / N
     if prob.supply:
@@ -695,7 +710,10 @@ def _bounds(prob: Problem, theta: np.ndarray, sigma_bounds) -> list[tuple]:
 def _logit_alpha(prob: Problem) -> float:
     """The price coefficient of the demand-only linear IV at δ = logit δ (a starting value)."""
     p = prob.products
-    y = np.asarray(prob.absorb(jnp.asarray(np.log(p.shares) - prob.log_s0[prob.layout.t])))
+    y = np.log(p.shares) - prob.log_s0[prob.layout.t]
+    if p.absorb_ids is not None:  # Problem.absorb in NumPy: no device work for a start value
+        codes = np.asarray(prob.absorb_codes)
+        y = y - (np.bincount(codes, weights=y) / np.asarray(prob.absorb_counts))[codes]
     Z = p.ZD
     W = np.linalg.pinv(Z.T @ Z)
     X = p.X1

@@ -247,7 +247,7 @@ class Problem:
         import dataclasses
 
         own = {k: v for k, v in vars(self).items()
-               if k not in ("products", "agents", "_compiled", "_programs")}
+               if k not in ("products", "agents", "_compiled", "_programs", "_key_text")}
         products = {f.name: getattr(self.products, f.name)
                     for f in dataclasses.fields(self.products) if f.name != "frame"}
         return {"problem": own, "products": products, "agents": self.agents}
@@ -258,8 +258,21 @@ class Problem:
         from estimation.compilation import traced_jit
 
         if name not in self._programs:
-            self._programs[name] = traced_jit(make(), (name, self.program_key()))
+            self._programs[name] = traced_jit(make(), (name, self._key()))
         return self._programs[name]
+
+    def _key(self):
+        """:meth:`program_key` as its fingerprint, computed once for all of the problem's
+        programs (hashing the data is tens of milliseconds; a problem keeps several programs);
+        the key itself where it cannot be fingerprinted (its programs are then not kept)."""
+        if "_key_text" not in vars(self):
+            from estimation.compilation import fingerprint
+
+            try:
+                self._key_text = ("problem fingerprint", fingerprint(self.program_key()))
+            except Exception:  # unkeyable: traced_jit finds that again and keeps nothing
+                self._key_text = self.program_key()
+        return self._key_text
 
     # ----- layout and θ ---------------------------------------------------------------------
     def _build_arrays(self) -> None:

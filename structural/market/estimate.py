@@ -618,9 +618,18 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
     counts = {"evals": 0, "iters": 0}
     scale = (np.where(theta != 0, np.abs(theta), 1.0) if optimizer == "l-bfgs-b"
              else np.ones_like(theta))
+    last: dict = {}  # the latest evaluation: where the optimizer stops, as a rule
+
+    def evaluate(th, W_):
+        at = (th.tobytes(), np.asarray(W_).tobytes())
+        if last.get("at") == at:
+            return last["out"]
+        out = vg(_put(th), delta_state["d"], _put(W_))
+        last.update(at=at, out=out)
+        return out
 
     def fun(x, W_):
-        (q, aux), g = vg(_put(x * scale), delta_state["d"], _put(W_))
+        (q, aux), g = evaluate(x * scale, W_)
         counts["evals"] += 1
         d_pad, _, conv = aux[0], aux[1], aux[2]
         if bool(np.all(np.asarray(conv))) and np.isfinite(float(q)):
@@ -646,7 +655,8 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
             if not res.success:
                 converged = False
                 notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
-        (q, aux), grad = vg(_put(theta), delta_state["d"], _put(W))
+        # q, δ and the gradient at the optimizer's θ: its last evaluation, not a second one
+        (q, aux), grad = evaluate(theta, W)
         if step + 1 < steps:
             W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
                             f"moment covariances after step {step + 1}")

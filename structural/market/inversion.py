@@ -4,7 +4,10 @@ Berry (1994) and BLP (1995) show that δ ↦ δ + log s_obs − log s(δ, θ) is
 point is solved per market, accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3; the
 default of Conlon and Gortmaker 2020), batched over markets padded to a common size (``vmap`` of a
 ``while_loop``, so converged markets stop changing while the rest iterate). Each market reports
-its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance.
+its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance. The contraction's shares reuse
+exp(μ_ij − c_i), computed once per θ (PyBLP's contraction likewise reuses exp(μ)): a step takes J
+exponentials and two (J, I) products instead of J·I exponentials, the same shares to rounding
+(``python benchmarks/demand.py --inversion`` times both).
 
 Derivatives never go through the iterations: :func:`implicit_delta` attaches the implicit-function
 theorem, dδ/dθ = −(∂s/∂δ')⁻¹ ∂s/∂θ', per market, as a ``custom_jvp`` (reverse mode transposes it).

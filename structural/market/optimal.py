@@ -318,7 +318,8 @@ def optimal_instruments(results: DemandResults, method: str = "approximate", dra
         inv_cov = np.array([[1.0 / var]])
 
     run = _realizations(results, expected_prices)
-    sums = run(jnp.asarray(xi_draws), jnp.asarray(omega_draws))
+    # device_put: jnp.asarray of a NumPy array is a small program of its own (see estimate._put)
+    sums = run(jax.device_put(xi_draws), jax.device_put(omega_draws))
     prices_e, shares_e, j_xi, j_eta, ok = (np.asarray(v) for v in sums)
     prices_e, shares_e = prices_e / draws, shares_e / draws
     j_xi = j_xi / draws

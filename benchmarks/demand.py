@@ -12,7 +12,14 @@ minutes on two free cores; ``--reduced`` solves it on the first ``--markets`` ma
 the fewest with full-rank supply instruments) instead, and says so. ``--only nevo|blp`` runs one
 problem.
 
-    python benchmarks/demand.py [--reduced] [--markets 5] [--only nevo|blp]
+``--inversion`` (no PyBLP run) times one step of the share inversion's contraction on both
+problems at the tutorials' starting values, in the same process: shares from δ + μ exponentiated
+at every step (:func:`structural.market.demand.mixed_logit_shares`, the step before exp(μ) was
+reused) against shares from exp(μ) computed once per θ (what
+:func:`structural.market.inversion.solve_delta` iterates), their ratio and largest relative
+difference, and the whole inversion from the logit δ.
+
+    python benchmarks/demand.py [--reduced] [--markets 5] [--only nevo|blp] [--inversion]
 """
 
 from __future__ import annotations
@@ -105,13 +112,65 @@ def _compare(name, ref, t_ref, build, est, opts):
     return rel
 
 
+def inversion(only: str | None) -> None:
+    """Per-step CPU time of the contraction's shares, direct vs exp(μ) reused (same process)."""
+    import jax
+    import numpy as np
+
+    from papers import blp1995, nevo2000
+    from structural.market import DemandSpec, Problem, build_agents, build_products
+    from structural.market.demand import mixed_logit_shares
+    from structural.market.inversion import _exp_mu, _shares_exp, solve_delta
+
+    nevo_spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+                           demographics="0 + income + income_squared + age + child",
+                           absorb="product_ids")
+    cases = {"nevo": (nevo2000.load, lambda: nevo_spec, nevo2000.SIGMA0, nevo2000.PI0),
+             "blp": (blp1995.load, blp1995.spec, blp1995.SIGMA0, blp1995.PI0)}
+    direct = jax.jit(jax.vmap(mixed_logit_shares))
+    reused = jax.jit(jax.vmap(_shares_exp))
+    exp_mu = jax.jit(jax.vmap(_exp_mu))
+
+    def cpu_per_call(f, *args, n=50):
+        jax.block_until_ready(f(*args))
+        c = time.process_time()
+        for _ in range(n):
+            jax.block_until_ready(f(*args))
+        return (time.process_time() - c) / n
+
+    for name, (load, spec, sigma, pi) in cases.items():
+        if only not in (None, name):
+            continue
+        df, ag = load()
+        p = build_products(df, spec())
+        prob = Problem(p, build_agents(p, ag), sigma=sigma, pi=pi)
+        mu = prob.mu(jax.device_put(np.asarray(prob.theta0, float)))
+        d, w, mask = prob.logit_delta, prob.weights, prob.mask
+        e, c = exp_mu(mu, mask)
+        t_old = cpu_per_call(direct, d, mu, w, mask)
+        t_new = cpu_per_call(reused, d, e, c, w, mask)
+        s_old, s_new = np.asarray(direct(d, mu, w, mask)), np.asarray(reused(d, e, c, w, mask))
+        m = np.asarray(mask)
+        rel = float(np.max(np.abs(s_new - s_old)[m] / s_old[m]))
+        t_solve = cpu_per_call(solve_delta, d, prob.log_s, mu, w, mask, n=5)
+        T, J, I = mu.shape
+        print(f"{name} (T={T}, J≤{J}, I={I}): contraction shares {t_old * 1e3:.3f} ms direct, "
+              f"{t_new * 1e3:.3f} ms exp(μ) reused (ratio {t_old / t_new:.1f}x, max rel. diff "
+              f"{rel:.1e}); whole inversion from the logit δ {t_solve * 1e3:.1f} ms CPU")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reduced", action="store_true",
                         help="BLP with supply on the first --markets markets only")
     parser.add_argument("--markets", type=int, default=8)
     parser.add_argument("--only", choices=("nevo", "blp"))
+    parser.add_argument("--inversion", action="store_true",
+                        help="time the share inversion's contraction step only (no PyBLP)")
     args = parser.parse_args()
+    if args.inversion:
+        inversion(args.only)
+        return 0
     import pyblp
 
     pyblp.options.verbose = False

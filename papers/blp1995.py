@@ -56,8 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmecon.errors import MissingExtraError
-from papers.reproduction import Check, Reproduction, write_tables
+from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["COST", "DEMOGRAPHICS", "LINEAR", "MERGER", "OPTIONS", "PI0", "PUBLISHED", "PYBLP",
            "RANDOM", "REL", "RUN", "SIGMA0", "TITLE", "TUTORIAL", "checks", "load", "merger_ids",
@@ -125,7 +124,8 @@ PYBLP: dict[str, tuple[float, float | None]] = {
 
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """BLP's product and agent data from the installed ``pyblp`` package.
+    """BLP's product and agent data from the installed ``pyblp`` package (read without importing
+    it: :func:`papers.reproduction.pyblp_data`).
 
     Examples
     --------
@@ -134,13 +134,7 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     >>> products.shape, agents.shape
     ((2217, 33), (4000, 8))
     """
-    try:
-        import pyblp.data
-    except ImportError as exc:
-        raise MissingExtraError("the BLP data ship with pyblp: pip install 'llmecon[market]'"
-                                ) from exc
-    return (pd.read_csv(pyblp.data.BLP_PRODUCTS_LOCATION),
-            pd.read_csv(pyblp.data.BLP_AGENTS_LOCATION))
+    return pyblp_data("blp", "the BLP data")
 
 
 def spec():

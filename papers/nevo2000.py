@@ -41,8 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmecon.errors import MissingExtraError
-from papers.reproduction import Check, Reproduction, write_tables
+from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["OPTIMAL_RUN", "PI0", "PYBLP_OPTIMAL", "SIGMA0", "SOURCE", "TITLE", "load",
            "optimal_iv_checks", "pyblp_optimal_reference", "reproduce"]
@@ -83,7 +82,8 @@ PYBLP_OPTIMAL: dict[str, float] = {
 
 
 def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nevo's product and agent data from the installed ``pyblp`` package.
+    """Nevo's product and agent data from the installed ``pyblp`` package (read without importing
+    it: :func:`papers.reproduction.pyblp_data`).
 
     Examples
     --------
@@ -92,13 +92,7 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     >>> products.shape, agents.shape
     ((2256, 30), (1880, 12))
     """
-    try:
-        import pyblp.data
-    except ImportError as exc:
-        raise MissingExtraError("the Nevo data ship with pyblp: pip install 'llmecon[market]'"
-                                ) from exc
-    return (pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION),
-            pd.read_csv(pyblp.data.NEVO_AGENTS_LOCATION))
+    return pyblp_data("nevo", "the Nevo data")
 
 
 def _tol(published: float) -> float:
@@ -120,8 +114,8 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
     """
-    logit, nested, rc, p = _estimate_three()
-    products = load()[0]
+    products, agents = load()
+    logit, nested, rc, p = _estimate_three(products, agents)
     pub = [("logit price coefficient", logit.params["prices"], -30.0471),
            ("logit price SE", logit.bse["prices"], 1.0086),
            ("nested logit rho", nested.params["rho"], 0.9826),
@@ -160,12 +154,11 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     return rep
 
 
-def _estimate_three():
+def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame):
     """The tutorial's logit (product effects), one-nest nested logit and RC model with
-    demographics, from PyBLP's starting values."""
+    demographics, from PyBLP's starting values, on :func:`load`'s data."""
     from structural.market import DemandSpec, build_agents, build_products, estimate_demand
 
-    products, agents = load()
     logit = estimate_demand(build_products(products, DemandSpec("prices", absorb="product_ids")))
     nl_data = products.assign(nesting_ids=1)
     nl_data["demand_instruments20"] = nl_data.groupby(["market_ids", "nesting_ids"])[

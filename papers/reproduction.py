@@ -13,7 +13,7 @@ import pandas as pd
 
 from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
-__all__ = ["Check", "Reproduction", "pipeline_flops", "write_tables"]
+__all__ = ["Check", "Reproduction", "pipeline_flops", "pyblp_data", "write_tables"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,45 @@ def write_tables(table: pd.DataFrame, out: Path, stem: str, title: str | None = 
     paths[1].write_text("\n".join(md) + "\n")
     paths[2].write_text("\n".join(tex) + "\n")
     return paths
+
+
+def pyblp_data(name: str, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The product and agent data ``{name}_products.csv`` and ``{name}_agents.csv`` that ship in
+    the installed ``pyblp`` package's ``data`` folder (the ``market`` extra), read without
+    importing ``pyblp`` (whose import, with SciPy's statistics and SymPy, is seconds of a
+    reproduction that needs only the two files): the folder is found from the package's import
+    spec, where ``pyblp.data.NEVO_PRODUCTS_LOCATION`` and its siblings point.
+
+    Raises
+    ------
+    llmecon.errors.MissingExtraError
+        ``pyblp`` is not installed, or its ``data`` folder lacks the files; the message names
+        ``what`` and the ``pip install`` line.
+
+    Examples
+    --------
+    >>> from papers.reproduction import pyblp_data
+    >>> products, agents = pyblp_data("nevo", "the Nevo data")
+    >>> products.shape, agents.shape
+    ((2256, 30), (1880, 12))
+    """
+    import importlib.util
+
+    from llmecon.errors import MissingExtraError
+
+    missing = f"{what} ship with pyblp: pip install 'llmecon[market]'"
+    try:
+        spec = importlib.util.find_spec("pyblp")
+    except (ImportError, ValueError):  # a broken or half-imported pyblp
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(missing)
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    paths = [folder / f"{name}_{kind}.csv" for kind in ("products", "agents")]
+    for path in paths:
+        if not path.is_file():
+            raise MissingExtraError(f"{missing} (the installed pyblp has no {path.name})")
+    return pd.read_csv(paths[0]), pd.read_csv(paths[1])
 
 
 def _cell(v: object) -> str:

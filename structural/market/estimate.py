@@ -94,11 +94,11 @@ class DemandResults:
 
     @property
     def sigma(self) -> np.ndarray:
-        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[0])
+        return self.problem.unpack_numpy(self.theta)[0]
 
     @property
     def pi(self) -> np.ndarray:
-        return np.asarray(self.problem.unpack(jnp.asarray(self.theta))[1])
+        return self.problem.unpack_numpy(self.theta)[1]
 
     @property
     def price_coefficient(self) -> float:
@@ -247,7 +247,7 @@ class Problem:
         import dataclasses
 
         own = {k: v for k, v in vars(self).items()
-               if k not in ("products", "agents", "_compiled", "_programs")}
+               if k not in ("products", "agents", "_compiled", "_programs", "_key_text")}
         products = {f.name: getattr(self.products, f.name)
                     for f in dataclasses.fields(self.products) if f.name != "frame"}
         return {"problem": own, "products": products, "agents": self.agents}
@@ -258,8 +258,21 @@ class Problem:
         from estimation.compilation import traced_jit
 
         if name not in self._programs:
-            self._programs[name] = traced_jit(make(), (name, self.program_key()))
+            self._programs[name] = traced_jit(make(), (name, self._key()))
         return self._programs[name]
+
+    def _key(self):
+        """:meth:`program_key` as its fingerprint, computed once for all of the problem's
+        programs (hashing the data is tens of milliseconds; a problem keeps several programs);
+        the key itself where it cannot be fingerprinted (its programs are then not kept)."""
+        if "_key_text" not in vars(self):
+            from estimation.compilation import fingerprint
+
+            try:
+                self._key_text = ("problem fingerprint", fingerprint(self.program_key()))
+            except Exception:  # unkeyable: traced_jit finds that again and keeps nothing
+                self._key_text = self.program_key()
+        return self._key_text
 
     # ----- layout and θ ---------------------------------------------------------------------
     def _build_arrays(self) -> None:
@@ -329,6 +342,21 @@ class Problem:
             else:
                 alpha = theta[i]
         return sigma, pi, (jnp.stack(rho) if rho else None), alpha
+
+    def unpack_numpy(self, theta) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(Σ, Π, ρ) of :meth:`unpack` in NumPy, for results: no device work (each ``.at[]``
+        of :meth:`unpack` outside a compiled program is a small program of its own)."""
+        theta = np.asarray(theta, float)
+        sigma, pi = np.zeros((self.K2, self.K2)), np.zeros((self.K2, self.Dd))
+        rho = []
+        for i, (k, r, c) in enumerate(self.locations):
+            if k == "sigma":
+                sigma[r, c] = theta[i]
+            elif k == "pi":
+                pi[r, c] = theta[i]
+            elif k == "rho":
+                rho.append(theta[i])
+        return sigma, pi, (np.asarray(rho) if rho else None)
 
     def alpha_of(self, theta, beta):
         """The linear price coefficient: from θ with supply, else from β (0 without prices)."""
@@ -590,9 +618,18 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
     counts = {"evals": 0, "iters": 0}
     scale = (np.where(theta != 0, np.abs(theta), 1.0) if optimizer == "l-bfgs-b"
              else np.ones_like(theta))
+    last: dict = {}  # the latest evaluation: where the optimizer stops, as a rule
+
+    def evaluate(th, W_):
+        at = (th.tobytes(), np.asarray(W_).tobytes())
+        if last.get("at") == at:
+            return last["out"]
+        out = vg(_put(th), delta_state["d"], _put(W_))
+        last.update(at=at, out=out)
+        return out
 
     def fun(x, W_):
-        (q, aux), g = vg(_put(x * scale), delta_state["d"], _put(W_))
+        (q, aux), g = evaluate(x * scale, W_)
         counts["evals"] += 1
         d_pad, _, conv = aux[0], aux[1], aux[2]
         if bool(np.all(np.asarray(conv))) and np.isfinite(float(q)):
@@ -618,7 +655,8 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
             if not res.success:
                 converged = False
                 notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
-        (q, aux), grad = vg(_put(theta), delta_state["d"], _put(W))
+        # q, δ and the gradient at the optimizer's θ: its last evaluation, not a second one
+        (q, aux), grad = evaluate(theta, W)
         if step + 1 < steps:
             W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
                             f"moment covariances after step {step + 1}")
@@ -639,7 +677,7 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
             lambda th, d0: prob.raw_residuals(th, d0)[:2]))
         jac_d, jac_s = jac(_put(theta), d_pad)
     else:
-        jac_d, jac_s = jnp.zeros((N, 0)), (jnp.zeros((N, 0)) if prob.supply else None)
+        jac_d, jac_s = np.zeros((N, 0)), (np.zeros((N, 0)) if prob.supply else None)
     Gd = np.hstack([np.asarray(jac_d), -np.asarray(prob.X1e), np.zeros((N, K3))])
     G = products.ZD.T @ Gd / N
     if prob.supply:
@@ -695,7 +733,10 @@ def _bounds(prob: Problem, theta: np.ndarray, sigma_bounds) -> list[tuple]:
 def _logit_alpha(prob: Problem) -> float:
     """The price coefficient of the demand-only linear IV at δ = logit δ (a starting value)."""
     p = prob.products
-    y = np.asarray(prob.absorb(jnp.asarray(np.log(p.shares) - prob.log_s0[prob.layout.t])))
+    y = np.log(p.shares) - prob.log_s0[prob.layout.t]
+    if p.absorb_ids is not None:  # Problem.absorb in NumPy: no device work for a start value
+        codes = np.asarray(prob.absorb_codes)
+        y = y - (np.bincount(codes, weights=y) / np.asarray(prob.absorb_counts))[codes]
     Z = p.ZD
     W = np.linalg.pinv(Z.T @ Z)
     X = p.X1

@@ -4,7 +4,10 @@ Berry (1994) and BLP (1995) show that δ ↦ δ + log s_obs − log s(δ, θ) is
 point is solved per market, accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3; the
 default of Conlon and Gortmaker 2020), batched over markets padded to a common size (``vmap`` of a
 ``while_loop``, so converged markets stop changing while the rest iterate). Each market reports
-its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance.
+its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance. The contraction's shares reuse
+exp(μ_ij − c_i), computed once per θ (PyBLP's contraction likewise reuses exp(μ)): a step takes J
+exponentials and two (J, I) products instead of J·I exponentials, the same shares to rounding
+(``python benchmarks/demand.py --inversion`` times both).
 
 Derivatives never go through the iterations: :func:`implicit_delta` attaches the implicit-function
 theorem, dδ/dθ = −(∂s/∂δ')⁻¹ ∂s/∂θ', per market, as a ``custom_jvp`` (reverse mode transposes it).
@@ -23,13 +26,39 @@ from structural.market.demand import mixed_logit_shares, shares_jacobian_delta, 
 __all__: list[str] = []
 
 
-def _contraction(delta, log_s, mu, weights, mask):
-    s = mixed_logit_shares(delta, mu, weights, mask)
+def _exp_mu(mu, mask):
+    """exp(μ_ij − c_i) (J, I) with c_i = max_j μ_ij over real products (zero on padding), and c
+    (I,): the part of exp(δ_j + μ_ij) that does not change while δ is solved, computed once per
+    θ instead of once per contraction step (as PyBLP's contraction reuses exp(μ))."""
+    c = jnp.max(jnp.where(mask[:, None], mu, -jnp.inf), axis=0)
+    c = jnp.where(jnp.isfinite(c), c, 0.0)
+    return jnp.where(mask[:, None], jnp.exp(mu - c), 0.0), c
+
+
+def _shares_exp(delta, exp_mu, c, weights, mask):
+    """Market shares s_j = Σ_i w_i exp(δ_j + μ_ij) / (1 + Σ_k exp(δ_k + μ_ik)) from exp(μ − c)
+    (:func:`_exp_mu`): J exponentials and two (J, I) products per step instead of J·I
+    exponentials. Overflow-safe as :func:`~structural.market.demand.choice_probabilities` is:
+    with d = max_j δ_j and a_i = d + c_i ≥ max_j (δ_j + μ_ij), every exponential taken is of a
+    non-positive number: e_j = exp(δ_j − d), f_i = exp(a_i − n_i) and exp(−n_i), n_i = max(a_i,
+    0), and s_j = e_j Σ_i E_ij w_i f_i / (exp(−n_i) + f_i Σ_k e_k E_ik)."""
+    d = jnp.max(jnp.where(mask, delta, -jnp.inf))
+    e = jnp.where(mask, jnp.exp(delta - d), 0.0)
+    a = d + c
+    n = jnp.maximum(a, 0.0)
+    f = jnp.exp(a - n)
+    g = weights * f / (jnp.exp(-n) + f * (e @ exp_mu))
+    return e * (exp_mu @ g)
+
+
+def _contraction(delta, log_s, exp_mu, c, weights, mask):
+    s = _shares_exp(delta, exp_mu, c, weights, mask)
     return jnp.where(mask, delta + log_s - jnp.log(jnp.where(mask, s, 1.0)), 0.0)
 
 
 def _squarem_market(delta0, log_s, mu, weights, mask, atol, max_iterations):
-    F = partial(_contraction, log_s=log_s, mu=mu, weights=weights, mask=mask)
+    exp_mu, c = _exp_mu(mu, mask)
+    F = partial(_contraction, log_s=log_s, exp_mu=exp_mu, c=c, weights=weights, mask=mask)
 
     def cond(state):
         _, it, err = state

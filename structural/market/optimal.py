@@ -204,7 +204,7 @@ class OptimalInstruments:
         if prob.K2:
             start = {"sigma": self.results.sigma, "pi": self.results.pi}
         if prob.nests is not None:
-            start["rho"] = self.results.problem.unpack(jnp.asarray(self.results.theta))[2]
+            start["rho"] = self.results.problem.unpack_numpy(self.results.theta)[2]
         start.update(options)
         return estimate_demand(self.to_products(), prob.agents, **start)
 
@@ -318,7 +318,8 @@ def optimal_instruments(results: DemandResults, method: str = "approximate", dra
         inv_cov = np.array([[1.0 / var]])
 
     run = _realizations(results, expected_prices)
-    sums = run(jnp.asarray(xi_draws), jnp.asarray(omega_draws))
+    # device_put: jnp.asarray of a NumPy array is a small program of its own (see estimate._put)
+    sums = run(jax.device_put(xi_draws), jax.device_put(omega_draws))
     prices_e, shares_e, j_xi, j_eta, ok = (np.asarray(v) for v in sums)
     prices_e, shares_e = prices_e / draws, shares_e / draws
     j_xi = j_xi / draws
@@ -422,20 +423,18 @@ def _realizations(results: DemandResults, expected_prices, keep: bool = True):
     prob = results.problem
     lay = prob.layout
     mask = prob.mask
-    theta = jnp.asarray(results.theta)
     alpha = float(results.price_coefficient)
-    mu0, w = prob.agent_terms(theta)
-    a_rc = prob.alpha_i(theta, 0.0) if prob.K2 else jnp.zeros_like(w)
     p_obs = prob.prices_pad
-    base = jnp.asarray(lay.pad(results.delta - results.xi))  # δ̂ − ξ̂ at the observed prices
-    firms = jnp.asarray(prob.firms_pad)
-    fixed_p = None if expected_prices is None else jnp.asarray(lay.pad(expected_prices))
-    if prob.supply:
-        fitted_costs = jnp.asarray(prob.products.X3 @ results.gamma)  # f(c) − ω = X3 γ
     log_costs = prob.spec.costs_type == "log"
     ia = next((i for i, loc in enumerate(prob.locations) if loc[0] == "beta"), None)
+    # what does not depend on the draws is computed inside the program (traced once, kept), not
+    # op by op before it: outside, each operation was a small program of its own, read back
+    # from the compilation cache one by one in every run
+    base_np = lay.pad(results.delta - results.xi)  # δ̂ − ξ̂ at the observed prices
+    fixed_np = None if expected_prices is None else lay.pad(expected_prices)
+    costs_np = prob.products.X3 @ results.gamma if prob.supply else None  # f(c) − ω = X3 γ
 
-    def one(xi_draw, omega_draw):
+    def one(xi_draw, omega_draw, theta, mu0, w, a_rc, base, firms, fixed_p, fitted_costs):
         delta0 = base + _pad(lay, xi_draw)
         tilde = fitted_costs + omega_draw if prob.supply else None
         if fixed_p is not None:
@@ -469,11 +468,17 @@ def _realizations(results: DemandResults, expected_prices, keep: bool = True):
 
     def total(xi_draws, omega_draws):
         N, P = prob.products.N, len(prob.locations)
+        theta = jnp.asarray(results.theta)
+        mu0, w = prob.agent_terms(theta)
+        a_rc = prob.alpha_i(theta, 0.0) if prob.K2 else jnp.zeros_like(w)
+        fixed = (theta, mu0, w, a_rc, jnp.asarray(base_np), jnp.asarray(prob.firms_pad),
+                 None if fixed_np is None else jnp.asarray(fixed_np),
+                 None if costs_np is None else jnp.asarray(costs_np))
         init = (jnp.zeros(N), jnp.zeros(N), jnp.zeros((N, P)), jnp.zeros((N, P)),
                 jnp.asarray(True))
 
         def step(acc, draw):
-            out = one(*draw)
+            out = one(*draw, *fixed)
             sums = (a + o for a, o in zip(acc[:4], out[:4], strict=True))
             return (*sums, acc[4] & out[4]), None
 
@@ -500,6 +505,7 @@ def _at_prices(prob, prices_pad):
     """The problem seen at other prices: the price column of X2 replaced (prices enter X2
     linearly, as everywhere in the model); everything else is shared."""
     view = copy.copy(prob)
+    vars(view).pop("_key_text", None)  # its programs' key is not the problem's
     if prob.K2 and prob.price_in_X2:
         view.X2_pad = prob.X2_pad.at[:, :, prob.ip2].set(jnp.where(prob.mask, prices_pad, 0.0))
     return view
@@ -522,6 +528,11 @@ def _check_jacobian(prob, j_xi: np.ndarray, j_omega: np.ndarray | None) -> None:
                               f"{what} with respect to this parameter is not finite")
     scale = np.abs(J).max(axis=0)
     top = max(float(scale.max()), 1e-300)
+    s = np.linalg.svd(J / np.maximum(scale, 1e-300), compute_uv=False)
+    if np.all(scale > 1e-12 * top) and s[-1] > s[0] * 1e-10:
+        # every leading block of columns passes too (dropping columns cannot lower the
+        # smallest singular value nor raise the largest): the loop below only names a culprit
+        return
     for k in range(J.shape[1]):
         if scale[k] <= 1e-12 * top:
             raise MarketDataError(labels[k], f"the expected Jacobian of {what} with respect to "

@@ -131,7 +131,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # XLA's CPU backend maps ~25 memory regions per compiled program and keeps them while the
 # program is cached. One pytest process compiles thousands of programs, and at the kernel's
 # vm.max_map_count (65,530 by default) the next compilation dies with a segmentation fault.
-# Drop JAX's compiled programs whenever the process gets near that limit.
+# Drop the compiled programs whenever the process gets near that limit: JAX's, and the kept
+# programs that estimation.compilation holds itself (several times as many regions each; left
+# held, the process stayed over the budget and every later test cleared JAX's caches and
+# compiled its programs again).
 _MAPS = Path(f"/proc/{os.getpid()}/maps")
 _MAP_BUDGET = 30_000
 
@@ -149,6 +152,9 @@ def _release_compiled_programs():
     yield
     jax = sys.modules.get("jax")
     if jax is not None and _mapped_regions() > _MAP_BUDGET:
+        compilation = sys.modules.get("estimation.compilation")
+        if compilation is not None:
+            compilation.release_programs()
         jax.clear_caches()
         gc.collect()
 

@@ -185,3 +185,39 @@ def test_numpy_arguments_find_their_kept_program_by_shape_and_dtype(tmp_path):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["r"] == [[0.0, 2.0, 6.0], [0.0, 2.0, 6.0], [0.0, 2.0, 6.0, 12.0], [0.0, 2.0, 6.0]]
     assert res["traced"]["written"] == 2 and res["programs"] == 2
+
+
+RELEASED = """
+import json
+import jax
+import numpy as np
+import jax.numpy as jnp
+from estimation.compilation import release_programs, traced_jit, traced_programs
+jax.config.update("jax_enable_x64", True)
+
+def f(x):
+    return jnp.cumsum(x) * 2.0
+
+g = traced_jit(f, ("released", f))
+x = np.arange(3.0)
+first = g(x).tolist()
+release_programs()
+held_after = len(g.by_sig)
+again = g(x).tolist()
+print(json.dumps({"r": [first, again], "held_after": held_after, "traced": traced_programs()}))
+"""
+
+
+def test_released_programs_are_read_back_from_disk(tmp_path):
+    """release_programs lets go of the kept programs this process holds (jax.clear_caches does
+    not reach them; the test run's memory-map guard in tests/conftest.py calls both): the next
+    call reads its program back from disk, without tracing or compiling it again, and gives the
+    same result."""
+    out = subprocess.run([sys.executable, "-c", RELEASED], capture_output=True, text=True,
+                         timeout=300, check=False,
+                         env=_env(tmp_path, LLMECON_CACHE_DIR=str(tmp_path / "c")))
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["r"] == [[0.0, 2.0, 6.0], [0.0, 2.0, 6.0]]
+    assert res["held_after"] == 0
+    assert res["traced"]["written"] == 1 and res["traced"]["loaded"] == 1

@@ -730,7 +730,8 @@ def _write_atomic(path: Path, blob: bytes) -> None:
 #: module, its buffer assignment and analyses: CPU in proportion to the program's size) outside
 #: the GIL, and the run's main thread mostly waits for the next program it calls (a warm
 #: ``counterfactual heavy_training_vs_long_context`` reads back 26 MB of programs), so two
-#: readers fill both cores of a small machine; more than the machine's cores gain nothing.
+#: readers can fill both cores of a small machine while the main thread waits; more than the
+#: machine's cores gain nothing.
 READ_THREADS = 2
 #: Programs this process has asked for, by digest (with their compiler options), in order.
 _USED: dict[str, dict[str, Any] | None] = {}

@@ -742,8 +742,16 @@ def _write_atomic(path: Path, blob: bytes) -> None:
 # Reading a kept program back costs tens to hundreds of milliseconds (XLA deserialising its
 # machine code, most of it outside the GIL), paid when the program is first called. A command
 # that names its run (:func:`prefetch_programs`) has the programs its last run used read back
-# on a background thread from its start, while the main thread imports, draws and solves.
+# on background threads (:data:`READ_THREADS`) from its start, while the main thread imports,
+# draws and solves.
 
+#: Threads that read programs back ahead of use. XLA rebuilds a program from its bytes (the HLO
+#: module, its buffer assignment and analyses: CPU in proportion to the program's size) outside
+#: the GIL, and the run's main thread mostly waits for the next program it calls (a warm
+#: ``counterfactual heavy_training_vs_long_context`` reads back 26 MB of programs), so two
+#: readers can fill both cores of a small machine while the main thread waits; more than the
+#: machine's cores gain nothing.
+READ_THREADS = 2
 #: Programs this process has asked for, by digest (with their compiler options), in order.
 _USED: dict[str, dict[str, Any] | None] = {}
 #: Programs being read back by :func:`prefetch_programs`, by digest.
@@ -759,7 +767,7 @@ def prefetched_programs() -> int:
 
 
 def prefetch_programs(name: str) -> Callable[[], None]:
-    """Start reading back, on a background thread, the kept programs that the last run named
+    """Start reading back, on background threads, the kept programs that the last run named
     ``name`` used (programs another run needs are only read back sooner; results are
     unchanged), and return a function to call when the run is done: it records the programs
     this run used under ``name``, for the next run. With the cache off, both do nothing. The
@@ -790,8 +798,15 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     _PENDING.update(futures)
     stop = threading.Event()
 
+    queue = iter(todo)
+    lock = threading.Lock()
+
     def work() -> None:
-        for digest, _ in todo:
+        while True:
+            with lock:   # the next program in the order the last run first called them
+                digest, _ = next(queue, (None, None))
+            if digest is None:
+                return
             try:
                 if not stop.is_set():
                     _read_back(directory / TRACED_DIR, digest)
@@ -801,14 +816,17 @@ def prefetch_programs(name: str) -> Callable[[], None]:
                 _PENDING.pop(digest, None)
                 futures[digest].set_result(None)
 
-    thread = threading.Thread(target=work, name="read-kept-programs", daemon=True)
-    if todo:
-        thread.start()
+    threads = [threading.Thread(target=work, name=f"read-kept-programs-{i}", daemon=True)
+               for i in range(min(READ_THREADS, len(todo)))]
+    if threads:
+        for thread in threads:
+            thread.start()
         import atexit
 
         def finish() -> None:   # an unused program's read is not cut short by the exit
             stop.set()
-            thread.join()
+            for thread in threads:
+                thread.join()
 
         atexit.register(finish)
 

@@ -61,8 +61,8 @@ from estimation.distributed import batch_mesh, shard_batch
 from llmecon.errors import InputError
 from structural.counterfactual.model import Technology, _bisect
 
-__all__ = ["Hypothesis", "HypothesisError", "Solution", "breakeven", "probability_cheapest",
-           "solve_grid"]
+__all__ = ["Hypothesis", "HypothesisError", "Solution", "breakeven", "breakevens",
+           "probability_cheapest", "solve_grid"]
 
 Array = Any
 
@@ -955,10 +955,14 @@ BLOCK_PATH_LARGE = 1024
 #: costs about a millisecond whatever its size, as much as solving a thousand points.
 BLOCK_REFINE = 1024
 #: Points per call of the nested-bisection fallback (:func:`_fallback`): a run sends it a few
-#: points at a time (18 of the 11,658 of a default sweep, a handful per break-even step), and a
-#: lane costs the same whether it is padding or not, so a block of 64 spent ~90% of this
-#: solver's time on padding.
-BLOCK_NESTED = 8
+#: points at a time (16 of the 11,658 of ``heavy_training_vs_long_context``, one or two per step
+#: of its heavy-vs-balanced break-even, 17 steps), and a lane costs the same whether it is
+#: padding or not, so a block of 64 spent ~90% of this solver's time on padding. A call's
+#: vmapped loops also run as long as its slowest lane: on that scenario's technology a call took
+#: 3.4, 3.8, 21 and 53 ms of CPU at 1, 2, 4 and 8 lanes (lanes at several Q), so 2 (was 8); in
+#: its warm run the fallback's calls took 0.79 s of wall time in all (40 calls) against 1.14 s
+#: (19 calls of 8).
+BLOCK_NESTED = 2
 #: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
 #: (the grid is its shared argument) and costs more to compile than the point solver, which the
 #: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
@@ -1368,78 +1372,132 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     >>> f"{float(be['Q'][0, 0]):.3g}", int(be["cheaper_below"][0, 0])
     ('1.14e+06', -1)
     """
-    c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf where infeasible
-    valid = np.isfinite(c1) & np.isfinite(c2)
-    with np.errstate(invalid="ignore"):
-        d = c1 - c2
-        # Costs equal to solver precision are ties, not crossings (nested hypotheses meet there).
-        tie = np.abs(d) <= TIE * np.maximum(np.abs(c1), np.abs(c2))
-    s = np.where(valid, np.where(tie, 0.0, np.sign(d)), np.nan)
-    change = (s[..., :-1] * s[..., 1:] < 0)
-    crossed = change.any(axis=-1)
-    first = np.argmax(change, axis=-1)
-    Qg = np.asarray(Q, dtype=float)
-    qlo = np.where(crossed, Qg[first], Qg[0])
-    qhi = np.where(crossed, Qg[np.minimum(first + 1, len(Qg) - 1)], Qg[0])
-    below = np.take_along_axis(s, first[..., None], axis=-1)[..., 0]
-    K, P = crossed.shape
+    return breakevens(tech, [(h1, h2)], theta, prices, Q, sol, iters)[0]
+
+
+def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapping[str, Array],
+               prices: Mapping[str, Array], Q: Array, sol: Solution,
+               iters: int = 16) -> list[dict[str, np.ndarray]]:
+    """:func:`breakeven` of several pairs of hypotheses, searched in lockstep: each step of the
+    Illinois method solves each hypothesis once, over the lanes of every pair that still needs
+    it, instead of once per pair (a hypothesis in two pairs, e.g. the ``balanced`` of
+    ``heavy_training vs balanced`` and ``long_context vs balanced``, shares its blocks and the
+    fallback's). Each lane's steps are those of :func:`breakeven` alone (a point's solution
+    does not depend on the other points of its batch), so the results are the same."""
+    K = P = 0
+    searches = []
+    for h1, h2 in pairs:
+        c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf: infeasible
+        valid = np.isfinite(c1) & np.isfinite(c2)
+        with np.errstate(invalid="ignore"):
+            d = c1 - c2
+            # Costs equal to solver precision are ties, not crossings (nested hypotheses meet
+            # there).
+            tie = np.abs(d) <= TIE * np.maximum(np.abs(c1), np.abs(c2))
+        s = np.where(valid, np.where(tie, 0.0, np.sign(d)), np.nan)
+        change = (s[..., :-1] * s[..., 1:] < 0)
+        crossed = change.any(axis=-1)
+        first = np.argmax(change, axis=-1)
+        Qg = np.asarray(Q, dtype=float)
+        qlo = np.where(crossed, Qg[first], Qg[0])
+        qhi = np.where(crossed, Qg[np.minimum(first + 1, len(Qg) - 1)], Qg[0])
+        below = np.take_along_axis(s, first[..., None], axis=-1)[..., 0]
+        K, P = crossed.shape
+        searches.append({"h": (h1, h2), "crossed": crossed, "change": change, "below": below,
+                         "lo": qlo.ravel().copy(), "hi": qhi.ravel().copy(),
+                         "todo": crossed.ravel()})
     theta = with_target(tech, theta)
     th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
           for k, v in theta.items()}
     pr = {k: np.broadcast_to(np.asarray(v, float)[None, :], (K, P)).ravel()
           for k, v in prices.items()}
-    lo, hi = qlo.ravel().copy(), qhi.ravel().copy()
-    todo = crossed.ravel()
-    if todo.any():
-        # Illinois (modified regula falsi) on Δ(t) = log C_h1 − log C_h2 with t = log Q (t = Q
-        # next to Q = 0): it keeps a bracket like bisection but converges superlinearly, so each
-        # of the few steps is one batched solve of both hypotheses over every draw and price.
-        th_c = {k: v[todo] for k, v in th.items()}
-        pr_c = {k: v[todo] for k, v in pr.items()}
-        lin = lo[todo] <= 0
+    # Illinois (modified regula falsi) on Δ(t) = log C_h1 − log C_h2 with t = log Q (t = Q next
+    # to Q = 0): it keeps a bracket like bisection but converges superlinearly, so each of the
+    # few steps is one batched solve of every hypothesis over every pair, draw and price.
+    live = [r for r in searches if r["todo"].any()]
+    for r in live:
+        todo = r["todo"]
+        r["th"] = {k: v[todo] for k, v in th.items()}
+        r["pr"] = {k: v[todo] for k, v in pr.items()}
+        r["lin"] = r["lo"][todo] <= 0
 
-        def to_q(t):
-            return np.where(lin, t, np.exp(t))
+    def deltas(lanes, ts):
+        """Δ of search ``live[i]`` on its lanes ``lanes[i]`` at ``ts[i]`` (one t per lane):
+        every hypothesis solved once over the lanes of all searches."""
+        parts: dict[str, list] = {}
+        for i, r in enumerate(live):
+            for h in r["h"]:
+                parts.setdefault(h.name, [h, []])[1].append(i)
+        totals: dict[tuple[int, str], np.ndarray] = {}
+        for name, (h, users) in parts.items():
+            users = [i for i in users if len(lanes[i])]
+            if not users:
+                continue
+            th_l = {k: np.concatenate([live[i]["th"][k][lanes[i]] for i in users])
+                    for k in th}
+            pr_l = {k: np.concatenate([live[i]["pr"][k][lanes[i]] for i in users])
+                    for k in pr}
+            q_l = np.concatenate([np.where(live[i]["lin"][lanes[i]], ts[i], np.exp(ts[i]))
+                                  for i in users])
+            tot = solve_flat(tech, h, th_l, pr_l, q_l)["total"]
+            cuts = np.cumsum([len(lanes[i]) for i in users])[:-1]
+            for i, piece in zip(users, np.split(tot, cuts), strict=True):
+                totals[(i, name)] = piece
+        outs = []
+        for i, r in enumerate(live):
+            out = np.full(len(lanes[i]), np.nan)
+            if len(lanes[i]):
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = (np.log(totals[(i, r["h"][0].name)])
+                           - np.log(totals[(i, r["h"][1].name)]))
+            outs.append(out)
+        return outs
 
-        def delta(t, lanes=slice(None)):
-            q_ = to_q(t)[lanes]
-            th_l = {k: v[lanes] for k, v in th_c.items()}
-            pr_l = {k: v[lanes] for k, v in pr_c.items()}
-            out = np.full(len(t), np.nan)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[lanes] = (np.log(solve_flat(tech, h1, th_l, pr_l, q_)["total"])
-                              - np.log(solve_flat(tech, h2, th_l, pr_l, q_)["total"]))
-            return out
-
-        a = np.where(lin, lo[todo], np.log(np.where(lin, 1.0, lo[todo])))
-        c = np.where(lin, hi[todo], np.log(hi[todo]))
-        fa, fc = delta(a), delta(c)
-        side = np.zeros(len(a))
-        for _ in range(iters):
+    for r in live:
+        todo, lin = r["todo"], r["lin"]
+        r["a"] = np.where(lin, r["lo"][todo], np.log(np.where(lin, 1.0, r["lo"][todo])))
+        r["c"] = np.where(lin, r["hi"][todo], np.log(r["hi"][todo]))
+        r["side"] = np.zeros(len(r["a"]))
+    # both ends of every bracket in one solve per hypothesis
+    every = [np.arange(len(r["a"])) for r in live]
+    ends = deltas([np.concatenate([e, e]) for e in every],
+                  [np.concatenate([r["a"], r["c"]]) for r in live])
+    for r, e, f in zip(live, every, ends, strict=True):
+        r["fa"], r["fc"] = f[:len(e)], f[len(e):]
+    for _ in range(iters):
+        xs, going = [], []
+        for r in live:
+            a, c, fa, fc = r["a"], r["c"], r["fa"], r["fc"]
             # A lane whose bracket has closed to BREAKEVEN_TTOL (or that hit the root) is done:
             # only the others are solved again, and the step leaves its values as they are.
-            going = ~((np.abs(c - a) <= BREAKEVEN_TTOL * np.maximum(1.0, np.abs(a)))
-                      | (fa == 0) | (fc == 0))
-            if not going.any():
-                break
+            g = ~((np.abs(c - a) <= BREAKEVEN_TTOL * np.maximum(1.0, np.abs(a)))
+                  | (fa == 0) | (fc == 0))
             with np.errstate(invalid="ignore", divide="ignore"):
                 x = np.clip((a * fc - c * fa) / np.where(fc != fa, fc - fa, 1.0),
                             np.minimum(a, c), np.maximum(a, c))
-            x = np.where(np.isfinite(x), x, 0.5 * (a + c))
-            fx = delta(x, np.flatnonzero(going))
+            xs.append(np.where(np.isfinite(x), x, 0.5 * (a + c)))
+            going.append(g)
+        if not any(g.any() for g in going):
+            break
+        lanes = [np.flatnonzero(g) for g in going]
+        found = deltas(lanes, [x[ln] for x, ln in zip(xs, lanes, strict=True)])
+        for r, x, ln, f, g in zip(live, xs, lanes, found, going, strict=True):
+            fx = np.full(len(x), np.nan)
+            fx[ln] = f
+            a, c, fa, fc, side = r["a"], r["c"], r["fa"], r["fc"], r["side"]
             same_a = np.sign(fx) == np.sign(fa)
             # Illinois: halve the stale end's value when the same end is kept twice in a row.
-            fc = np.where(going & same_a & (side == 1), 0.5 * fc, fc)
-            fa = np.where(going & ~same_a & (side == -1), 0.5 * fa, fa)
-            a, fa = np.where(going & same_a, x, a), np.where(going & same_a, fx, fa)
-            c, fc = np.where(going & ~same_a, x, c), np.where(going & ~same_a, fx, fc)
-            side = np.where(going, np.where(same_a, 1, -1), side)
-        best = np.where(np.abs(fa) < np.abs(fc), a, c)
-        lo[todo] = to_q(best)
-    q = lo
-    q = q.reshape(K, P)
-    return {"Q": np.where(crossed, q, np.nan), "crossed": crossed,
-            "crossings": change.sum(axis=-1), "cheaper_below": np.where(crossed, -below, 0)}
+            fc = np.where(g & same_a & (side == 1), 0.5 * fc, fc)
+            fa = np.where(g & ~same_a & (side == -1), 0.5 * fa, fa)
+            r["a"], r["fa"] = np.where(g & same_a, x, a), np.where(g & same_a, fx, fa)
+            r["c"], r["fc"] = np.where(g & ~same_a, x, c), np.where(g & ~same_a, fx, fc)
+            r["side"] = np.where(g, np.where(same_a, 1, -1), side)
+    for r in live:
+        best = np.where(np.abs(r["fa"]) < np.abs(r["fc"]), r["a"], r["c"])
+        r["lo"][r["todo"]] = np.where(r["lin"], best, np.exp(best))
+    return [{"Q": np.where(r["crossed"], r["lo"].reshape(K, P), np.nan), "crossed": r["crossed"],
+             "crossings": r["change"].sum(axis=-1),
+             "cheaper_below": np.where(r["crossed"], -r["below"], 0)} for r in searches]
 
 
 def probability_cheapest(sol: Solution) -> dict[str, np.ndarray]:

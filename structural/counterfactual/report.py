@@ -19,7 +19,7 @@ from estimation.tables import MAX_WIDTH
 from structural.counterfactual import outputs, plots, sensitivity
 from structural.counterfactual.engine import (
     Solution,
-    breakeven,
+    breakevens,
     probability_cheapest,
     solve_grid,
 )
@@ -463,8 +463,10 @@ def _breakeven_table(sc: Scenario, res: CounterfactualResult, pdraws: ParameterD
     the per-draw break-evens are kept in ``res.breakevens``."""
     tech = sc.technology
     rows = []
-    for h1, h2 in itertools.combinations(sc.hypotheses, 2):
-        be = breakeven(tech, h1, h2, pdraws.theta, sc.prices, sc.queries, sol)
+    # every pair searched at once: a hypothesis in several pairs is solved once per step
+    pairs = list(itertools.combinations(sc.hypotheses, 2))
+    found = breakevens(tech, pairs, pdraws.theta, sc.prices, sc.queries, sol)
+    for (h1, h2), be in zip(pairs, found, strict=True):
         pair = f"{h1.name} vs {h2.name}"
         res.breakevens[pair] = be
         for p in range(P):

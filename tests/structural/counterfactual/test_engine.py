@@ -221,3 +221,41 @@ def test_breakeven_search_stops_within_its_tolerance(monkeypatch):
     np.testing.assert_allclose(be["Q"][ok], full["Q"][ok], rtol=1e-10 * np.log(1e13), atol=0)
     for k in ("crossed", "crossings", "cheaper_below"):
         np.testing.assert_array_equal(be[k], full[k])
+
+
+def test_breakevens_of_several_pairs_are_each_pairs_own_to_the_last_bit(monkeypatch):
+    """breakevens searches every pair in lockstep, solving each hypothesis once per step over
+    the lanes of all pairs (the report's table: a hypothesis in two pairs shares its blocks):
+    each pair's result is breakeven's for that pair alone, bit for bit, with the same points
+    solved in no more calls."""
+    import itertools
+
+    from structural.counterfactual import breakeven, engine
+    from structural.counterfactual.engine import breakevens
+
+    doc = copy.deepcopy(DOC)
+    doc["hypotheses"]["balanced"] = {"kind": "custom", "free": ["N", "D", "c"],
+                                     "bounds": {"c": [1, 1048576]}}
+    sc = scenario_from_dict(doc)
+    theta = {k: np.repeat(v, 3) for k, v in run(sc, draws=1).draws.theta.items()}
+    theta["ctx_alpha"] = theta["ctx_alpha"] * np.linspace(0.8, 1.2, 3)
+    sol = solve_grid(sc.technology, sc.hypotheses, theta, sc.prices, sc.queries)
+    calls = []
+    solve_flat = engine.solve_flat
+
+    def counted(tech, hyp, th, pr, q, *a, **k):
+        calls.append(len(q))
+        return solve_flat(tech, hyp, th, pr, q, *a, **k)
+
+    monkeypatch.setattr(engine, "solve_flat", counted)
+    pairs = list(itertools.combinations(sc.hypotheses, 3 - 1))
+    together = breakevens(sc.technology, pairs, theta, sc.prices, sc.queries, sol)
+    n_together, lanes_together = len(calls), sum(calls)
+    calls.clear()
+    for (h1, h2), got in zip(pairs, together, strict=True):
+        alone = breakeven(sc.technology, h1, h2, theta, sc.prices, sc.queries, sol)
+        assert set(got) == set(alone)
+        for k in alone:
+            np.testing.assert_array_equal(got[k], alone[k])
+    assert sum(np.isfinite(be["Q"]).sum() for be in together) >= 2
+    assert lanes_together == sum(calls) and n_together <= len(calls)

@@ -53,7 +53,7 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, _put
-from structural.market.inversion import solve_delta
+from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
@@ -68,6 +68,7 @@ from structural.market.supply import (
 #: failed draws' 10,000 steps were nearly all of the intervals' time (181 CPU s against 30 on a
 #: loaded two-core machine).
 DRAW_ITERATIONS = 1000
+DRAW_PATIENCE = 30
 
 __all__ = ["DRAW_ITERATIONS", "Counterfactual", "consumer_surplus", "counterfactual",
            "diversion_ratios", "elasticities", "long_matrix", "markups", "price_derivatives"]
@@ -367,9 +368,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     mask_cf = jnp.asarray(lay.pad(keep, fill=False))
     solver = _solve_nested if prob.nests is not None else _solve_mixed
 
-    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, max_iterations=10000):
+    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, max_iterations=10000,
+              patience=None):
         return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf,
-                      costs[0] if costs else None, max_iterations)
+                      costs[0] if costs else None, max_iterations, patience)
 
     # the change is an argument of one kept program per problem (not a closure of a new jit
     # per call), so a second process reads it back instead of tracing and lowering it again
@@ -423,7 +425,7 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
 
 
 def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                 max_iterations):
+                 max_iterations, patience):
     """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged)."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
@@ -434,7 +436,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
                                                prob.mask)
     c = c + shift
     p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
-                                     max_iterations=max_iterations)
+                                     max_iterations=max_iterations, patience=patience)
     dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
@@ -445,7 +447,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
 
 
 def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                  max_iterations):
+                  max_iterations, patience):
     """Nested logit: (prices, shares, markups, ΔCS, iterations, converged)."""
     rho_j, nests = _nests(prob, theta)
     H = prob.n_nests
@@ -457,7 +459,8 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
                                                prob.mask)
     c = c + shift
     p, it, conv = nested_equilibrium_prices(c, firms, prob.prices_pad, delta_pad, rho_j, nests,
-                                            mask_cf, alpha, H, max_iterations=max_iterations)
+                                            mask_cf, alpha, H, max_iterations=max_iterations,
+                                            patience=patience)
     d1 = delta_pad + alpha * jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     s1 = _nested_shares(d1, rho_j, nests, mask_cf, H)
     cs0 = _nested_inclusive(delta_pad, rho_j, nests, prob.mask, H) / -alpha
@@ -477,26 +480,47 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
     rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
 
-    def one(zd, theta0, alpha0, d0, *change):
+    def one(zd, theta0, alpha0, d0, d_theta, *change):
         nt = len(pt)
         theta = theta0.at[pt].add(zd[:nt])
         alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
-        if prob.nests is not None:  # closed-form inversion; ρ outside [0, 1) is no model
-            d, ok = prob.delta(theta, d0)[0], jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1))
-        else:
-            mu_d, w_d = prob.agent_terms(theta)
-            d, _, conv_d = solve_delta(d0, prob.log_s, mu_d, w_d, prob.mask)
-            ok = jnp.all(conv_d)
-        out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS)
-        return out[0], out[3], ok & jnp.all(out[5])
+        # an agent (of positive weight) whose demand slopes up (α_i ≥ 0) buys at any price, so a
+        # firm's profit grows without bound in its price: no equilibrium, nothing to solve
+        usable = jnp.all((prob.alpha_i(theta, alpha) < 0) | (prob.agent_terms(theta)[1] <= 0))
+        if prob.nests is not None:  # ρ outside [0, 1) is no model
+            usable = usable & jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1))
+
+        def solved(d0):
+            if prob.nests is not None:  # closed-form inversion
+                d, ok = prob.delta(theta, d0)[0], True
+            else:  # from δ's first-order change in θ (implicit function theorem)
+                mu_d, w_d = prob.agent_terms(theta)
+                d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d,
+                                           w_d, prob.mask)
+                ok = jnp.all(conv_d)
+            out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS,
+                        patience=DRAW_PATIENCE)
+            return out[0], out[3], ok & jnp.all(out[5])
+
+        def unsolved(d0):
+            p, dcs, _ = jax.eval_shape(solved, d0)
+            return jnp.full(p.shape, jnp.nan), jnp.full(dcs.shape, jnp.nan), jnp.asarray(False)
+
+        return jax.lax.cond(usable, solved, unsolved, d0)
 
     # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs every
     # lane until the slowest lane stops, so each draw would pay for the slowest draw's steps
-    def all_draws(z, *args):
-        return jax.lax.map(lambda zd: one(zd, *args), z)
+    def all_draws(z, theta0, alpha0, d0, *change):
+        if prob.nests is None and prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
+            d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
+                                                           prob.mask))(theta0)
+        else:
+            d_theta = jnp.zeros(d0.shape + theta0.shape)
+        return jax.lax.map(lambda zd: one(zd, theta0, alpha0, d0, d_theta, *change), z)
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, at most "
-                           f"{DRAW_ITERATIONS} steps)", lambda: all_draws)
+                           f"{DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
+                           lambda: all_draws)
     pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)

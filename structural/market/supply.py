@@ -31,6 +31,7 @@ from structural.market.demand import (
     nested_share_price_terms,
     solve_by_market,
 )
+from structural.market.inversion import squarem
 
 __all__ = ["bertrand_markups", "ownership"]
 
@@ -92,7 +93,7 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
 
 
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, atol,
-                 max_iterations):
+                 max_iterations, patience):
     # each product's firm as the first slot that firm holds: segment ids below J
     owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
     wa = weights * (alpha + alpha_rc)
@@ -109,27 +110,18 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
         zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations)
+    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
 
 
-def _iterate(zeta_map, p0, mask, atol, max_iterations):
-    """p ← zeta_map(p) from p0 until ‖Δp‖∞ < atol: (p, iterations, converged)."""
-    def cond(state):
-        _, it, err = state
-        return (err >= atol) & (it < max_iterations)
-
-    def body(state):
-        p, it, _ = state
-        pn = zeta_map(p)
-        return pn, it + 1, jnp.max(jnp.abs(jnp.where(mask, pn - p, 0.0)))
-
-    p, it, err = jax.lax.while_loop(cond, body, (p0, 0, jnp.inf))
-    return p, it, (err < atol) & jnp.all(jnp.isfinite(p))
+def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
+    """p = zeta_map(p) from p0 by SQUAREM with its step bounded adaptively from 1
+    (:func:`~structural.market.inversion.squarem`): (p, iterations, converged)."""
+    return squarem(zeta_map, p0, atol, max_iterations, step_max=1.0, patience=patience)
 
 
-@partial(jax.jit, static_argnames=("max_iterations",))
+@partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000):
+                       atol=1e-12, max_iterations=10000, patience=None):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -145,12 +137,13 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
     -------
     prices (T, J), iterations (T,), converged (T,)
     """
-    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None))(
-        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations)
+    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None, None))(
+        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations,
+        patience)
 
 
 def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_nests, atol,
-                        max_iterations):
+                        max_iterations, patience):
     own = ownership(firms, mask)
 
     def zeta_map(p):
@@ -161,12 +154,12 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
             mask, lam, -1.0)
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations)
+    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
 
 
-@partial(jax.jit, static_argnames=("n_nests", "max_iterations"))
+@partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000):
+                              atol=1e-12, max_iterations=10000, patience=None):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
@@ -205,5 +198,6 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
     (True, True)
     """
     return jax.vmap(_zeta_nested_market,
-                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None))(
-        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, atol, max_iterations)
+                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None, None))(
+        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, atol, max_iterations,
+        patience)

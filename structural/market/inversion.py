@@ -98,7 +98,7 @@ def squarem(F, x0, atol, max_iterations, *, step_max=jnp.inf, patience=None):
     patience = max_iterations if patience is None else patience
 
     def cond(state):
-        x, it, err, _, mark, since = state
+        x, it, err, _, _, since = state
         return ((err >= atol) & (it < max_iterations) & (since < patience)
                 & jnp.all(jnp.isfinite(x)))
 

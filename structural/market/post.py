@@ -20,12 +20,15 @@ Every counterfactual can carry intervals from parametric draws of (θ, α) from 
 asymptotic covariance: each draw re-solves the share inversion at the observed shares (for the
 nested logit the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
 and re-solves the equilibrium — all draws in one compiled program, one draw after another; a
-draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` ζ steps), or whose ρ
-leaves [0, 1), is dropped and the count of those kept is reported.
+draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` SQUAREM steps, or
+stalled for :data:`DRAW_PATIENCE`), whose ρ leaves [0, 1), or that gives some consumers an
+upward-sloping demand (α_i ≥ 0: a firm's profit then grows without bound in its price, so there
+is no equilibrium; such a draw is not solved) is dropped and the count of those kept is
+reported.
 
 Examples
 --------
-A parametric draw's equilibrium gets a tenth of the point counterfactual's ζ steps:
+A parametric draw's equilibrium gets a tenth of the point counterfactual's SQUAREM steps:
 
 >>> from structural.market import post
 >>> post.DRAW_ITERATIONS
@@ -60,18 +63,21 @@ from structural.market.supply import (
     nested_equilibrium_prices,
 )
 
-#: ζ steps a parametric draw's equilibrium may take before the draw is dropped (the point
-#: counterfactual keeps :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the
-#: 200 draws of Nevo's merger (``papers.nevo2000``) 55 never converge (each one inspected gives
-#: some consumers an upward-sloping demand), and the 145 that do take 22 to 782 steps (median
-#: 85, 90th percentile 248): the same 145 are kept with 1,000 steps as with 10,000, and the
-#: failed draws' 10,000 steps were nearly all of the intervals' time (181 CPU s against 30 on a
-#: loaded two-core machine).
+#: SQUAREM steps (three ζ evaluations each) a parametric draw's equilibrium may take before the
+#: draw is dropped (the point counterfactual keeps
+#: :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the 200 draws of Nevo's
+#: merger (``papers.nevo2000``) 145 converge, in at most 45 steps (the simple iteration took 22
+#: to 782 ζ steps); the other 55 give some consumers an upward-sloping demand (α_i ≥ 0), have no
+#: equilibrium and are not solved.
 DRAW_ITERATIONS = 1000
+#: SQUAREM steps in a row without a tenfold fall of a market's residual before a draw is dropped
+#: as stalled (no equilibrium found): none of the 145 converging draws of Nevo's merger needs
+#: more (the same 145 are kept as with the simple iteration and 10,000 steps).
 DRAW_PATIENCE = 30
 
-__all__ = ["DRAW_ITERATIONS", "Counterfactual", "consumer_surplus", "counterfactual",
-           "diversion_ratios", "elasticities", "long_matrix", "markups", "price_derivatives"]
+__all__ = ["DRAW_ITERATIONS", "DRAW_PATIENCE", "Counterfactual", "consumer_surplus",
+           "counterfactual", "diversion_ratios", "elasticities", "long_matrix", "markups",
+           "price_derivatives"]
 
 
 def _state(results: DemandResults):
@@ -337,7 +343,9 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         data at a prohibitive price beforehand.
     draws : int
         Parametric draws of (θ, α) ~ N(estimate, covariance) for intervals (0: point values);
-        a draw whose equilibrium takes more than :data:`DRAW_ITERATIONS` steps is dropped.
+        a draw without an equilibrium (some α_i ≥ 0, or none found within
+        :data:`DRAW_ITERATIONS` steps or :data:`DRAW_PATIENCE` steps without progress) is
+        dropped.
     level : float
         Interval coverage.
     seed : int
@@ -368,10 +376,9 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     mask_cf = jnp.asarray(lay.pad(keep, fill=False))
     solver = _solve_nested if prob.nests is not None else _solve_mixed
 
-    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, max_iterations=10000,
-              patience=None):
+    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, **limits):
         return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf,
-                      costs[0] if costs else None, max_iterations, patience)
+                      costs[0] if costs else None, limits)
 
     # the change is an argument of one kept program per problem (not a closure of a new jit
     # per call), so a second process reads it back instead of tracing and lowering it again
@@ -424,9 +431,9 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
     return firms, jnp.asarray(lay.pad(shift)), keep, given
 
 
-def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                 max_iterations, patience):
-    """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged)."""
+def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
+    """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged);
+    ``limits``: the equilibrium's ``max_iterations`` and ``patience`` where not the default."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
@@ -436,7 +443,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
                                                prob.mask)
     c = c + shift
     p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
-                                     max_iterations=max_iterations, patience=patience)
+                                     **limits)
     dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
@@ -446,8 +453,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
     return p, s1, p - c, cs1 - cs0, it, conv
 
 
-def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                  max_iterations, patience):
+def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
     """Nested logit: (prices, shares, markups, ΔCS, iterations, converged)."""
     rho_j, nests = _nests(prob, theta)
     H = prob.n_nests
@@ -459,8 +465,7 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
                                                prob.mask)
     c = c + shift
     p, it, conv = nested_equilibrium_prices(c, firms, prob.prices_pad, delta_pad, rho_j, nests,
-                                            mask_cf, alpha, H, max_iterations=max_iterations,
-                                            patience=patience)
+                                            mask_cf, alpha, H, **limits)
     d1 = delta_pad + alpha * jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     s1 = _nested_shares(d1, rho_j, nests, mask_cf, H)
     cs0 = _nested_inclusive(delta_pad, rho_j, nests, prob.mask, H) / -alpha

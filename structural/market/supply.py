@@ -14,6 +14,10 @@ Morrow and Skerlos (2011), p ← c + ζ(p),
     ζ(p) = Λ⁻¹ (O ∘ Γ)'(p − c) − Λ⁻¹ s,
 
 which converges where iterating on the FOC directly need not (Conlon and Gortmaker 2020, §3.6).
+The iteration is accelerated by SQUAREM (Varadhan and Roland 2008) with its step bounded from 1
+(:func:`~structural.market.inversion.squarem`), and a market whose residual stops falling (a
+cycle or a drift: no equilibrium, e.g. when some consumers' demand slopes up) is reported not
+converged after ``patience`` steps instead of running to ``max_iterations``.
 The nested logit has the same decomposition with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
 1{same nest} ρ/(1−ρ) s_j s_k|h] (:func:`nested_equilibrium_prices`).
 """
@@ -121,7 +125,7 @@ def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
 
 @partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000, patience=None):
+                       atol=1e-12, max_iterations=10000, patience=100):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -132,6 +136,13 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
         Agent utilities at the observed prices; weights (T, I); mask (T, J).
     alpha : float
         Linear price coefficient; alpha_rc (T, I) the agents' random price coefficients.
+    atol : float
+        Tolerance on ‖ζ(p) + c − p‖∞ per market.
+    max_iterations : int
+        SQUAREM steps (three evaluations of the map each) before a market is declared failed.
+    patience : int, optional
+        Steps in a row without a tenfold fall of the residual before a market is declared
+        failed (stalled); None: only ``max_iterations``.
 
     Returns
     -------
@@ -159,7 +170,7 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
 
 @partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000, patience=None):
+                              atol=1e-12, max_iterations=10000, patience=100):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
@@ -174,6 +185,8 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
         Each product's nesting parameter and nest code; mask (T, J) the products present.
     alpha : float
         The price coefficient; n_nests the number of nest codes.
+    atol, max_iterations, patience
+        As in :func:`equilibrium_prices`.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """The Bertrand–Nash equilibrium solver (SQUAREM on the ζ-markup map) against the simple ζ
 iteration it accelerates and against the first-order conditions; a market without an
-equilibrium is reported quickly; parametric draws with an upward-sloping demand are dropped."""
+equilibrium is reported quickly; parametric draws whose demand slopes up are dropped."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def test_a_market_without_equilibrium_is_reported_after_a_few_steps(markets):
 
 
 def test_draws_with_upward_sloping_demand_are_dropped(markets_logit):
-    """Logit draws of α from a wide covariance: exactly the draws with α < 0 are kept."""
+    """Logit draws of α from a wide covariance: exactly the draws with α < 0 are kept (α ≥ 0:
+    every consumer's demand slopes up, no equilibrium)."""
     res, firms = markets_logit
     wide = res.covariance.copy()
     wide.loc["prices", "prices"] = (0.5 * res.price_coefficient) ** 2

@@ -17,15 +17,18 @@ nesting parameters (its closed-form ∂s/∂p' = Λ − Γ,
   (new costs; pass-through dp/dc), a per-unit tax (cost + tax), removing products (exit).
 
 Every counterfactual can carry intervals from parametric draws of (θ, α) from the estimates'
-asymptotic covariance: each draw re-solves the share inversion at the observed shares (for the
-nested logit the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
+asymptotic covariance: each draw re-solves the share inversion at the observed shares, from
+δ̂ + (∂δ/∂θ')(θ_d − θ̂) (the implicit-function derivative at the estimates; for the nested logit
+the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
 and re-solves the equilibrium — all draws in one compiled program, one draw after another; a
-draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` ζ steps), or whose ρ
-leaves [0, 1), is dropped and the count of those kept is reported.
+draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` SQUAREM steps, or
+stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or α_i ≥ 0 for every
+consumer of a market (no equilibrium; not solved), is dropped and the count of those kept is
+reported.
 
 Examples
 --------
-A parametric draw's equilibrium gets a tenth of the point counterfactual's ζ steps:
+A parametric draw's equilibrium gets a tenth of the point counterfactual's SQUAREM steps:
 
 >>> from structural.market import post
 >>> post.DRAW_ITERATIONS
@@ -53,24 +56,30 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, _put
-from structural.market.inversion import solve_delta
+from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
     nested_equilibrium_prices,
 )
 
-#: ζ steps a parametric draw's equilibrium may take before the draw is dropped (the point
-#: counterfactual keeps :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the
-#: 200 draws of Nevo's merger (``papers.nevo2000``) 55 never converge (each one inspected gives
-#: some consumers an upward-sloping demand), and the 145 that do take 22 to 782 steps (median
-#: 85, 90th percentile 248): the same 145 are kept with 1,000 steps as with 10,000, and the
-#: failed draws' 10,000 steps were nearly all of the intervals' time (181 CPU s against 30 on a
-#: loaded two-core machine).
+#: SQUAREM steps (three ζ evaluations each) a parametric draw's equilibrium may take before the
+#: draw is dropped (the point counterfactual keeps
+#: :func:`~structural.market.supply.equilibrium_prices`' 10,000). Of the 200 draws of Nevo's
+#: merger (``papers.nevo2000``) 145 converge, in at most 45 steps (the simple iteration took 22
+#: to 782 ζ steps). The other 55 never do: each gives some consumers an upward-sloping demand
+#: (α_i ≥ 0) in the markets that fail, where the iteration cycles or drifts to negative prices
+#: (with such consumers a firm's profit grows without bound in its price); they stall.
 DRAW_ITERATIONS = 1000
+#: SQUAREM steps in a row without a tenfold fall of a market's residual before a draw is dropped
+#: as stalled: Nevo's 55 failing draws stop after 31 to 60 steps instead of 1,000, and none of
+#: the 145 converging draws needs more (the same 145 are kept as with the simple iteration and
+#: 10,000 steps).
+DRAW_PATIENCE = 30
 
-__all__ = ["DRAW_ITERATIONS", "Counterfactual", "consumer_surplus", "counterfactual",
-           "diversion_ratios", "elasticities", "long_matrix", "markups", "price_derivatives"]
+__all__ = ["DRAW_ITERATIONS", "DRAW_PATIENCE", "Counterfactual", "consumer_surplus",
+           "counterfactual", "diversion_ratios", "elasticities", "long_matrix", "markups",
+           "price_derivatives"]
 
 
 def _state(results: DemandResults):
@@ -336,7 +345,8 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         data at a prohibitive price beforehand.
     draws : int
         Parametric draws of (θ, α) ~ N(estimate, covariance) for intervals (0: point values);
-        a draw whose equilibrium takes more than :data:`DRAW_ITERATIONS` steps is dropped.
+        a draw whose equilibrium is not found (within :data:`DRAW_ITERATIONS` steps, or stalled
+        for :data:`DRAW_PATIENCE` steps) is dropped.
     level : float
         Interval coverage.
     seed : int
@@ -367,9 +377,9 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     mask_cf = jnp.asarray(lay.pad(keep, fill=False))
     solver = _solve_nested if prob.nests is not None else _solve_mixed
 
-    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, max_iterations=10000):
+    def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, **limits):
         return solver(prob, theta, alpha, delta_pad, firms, shift, mask_cf,
-                      costs[0] if costs else None, max_iterations)
+                      costs[0] if costs else None, limits)
 
     # the change is an argument of one kept program per problem (not a closure of a new jit
     # per call), so a second process reads it back instead of tracing and lowering it again
@@ -422,9 +432,9 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
     return firms, jnp.asarray(lay.pad(shift)), keep, given
 
 
-def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                 max_iterations):
-    """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged)."""
+def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
+    """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged);
+    ``limits``: the equilibrium's ``max_iterations`` and ``patience`` where not the default."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
@@ -434,7 +444,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
                                                prob.mask)
     c = c + shift
     p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
-                                     max_iterations=max_iterations)
+                                     **limits)
     dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
@@ -444,8 +454,7 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
     return p, s1, p - c, cs1 - cs0, it, conv
 
 
-def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs,
-                  max_iterations):
+def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
     """Nested logit: (prices, shares, markups, ΔCS, iterations, converged)."""
     rho_j, nests = _nests(prob, theta)
     H = prob.n_nests
@@ -457,7 +466,7 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
                                                prob.mask)
     c = c + shift
     p, it, conv = nested_equilibrium_prices(c, firms, prob.prices_pad, delta_pad, rho_j, nests,
-                                            mask_cf, alpha, H, max_iterations=max_iterations)
+                                            mask_cf, alpha, H, **limits)
     d1 = delta_pad + alpha * jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     s1 = _nested_shares(d1, rho_j, nests, mask_cf, H)
     cs0 = _nested_inclusive(delta_pad, rho_j, nests, prob.mask, H) / -alpha
@@ -477,26 +486,49 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
     rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
 
-    def one(zd, theta0, alpha0, d0, *change):
+    def one(zd, theta0, alpha0, d0, d_theta, *change):
         nt = len(pt)
         theta = theta0.at[pt].add(zd[:nt])
         alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
-        if prob.nests is not None:  # closed-form inversion; ρ outside [0, 1) is no model
-            d, ok = prob.delta(theta, d0)[0], jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1))
-        else:
-            mu_d, w_d = prob.agent_terms(theta)
-            d, _, conv_d = solve_delta(d0, prob.log_s, mu_d, w_d, prob.mask)
-            ok = jnp.all(conv_d)
-        out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS)
-        return out[0], out[3], ok & jnp.all(out[5])
+        # nothing to solve where ρ leaves [0, 1) (no model), or where every consumer of a market
+        # has an upward-sloping demand (α_i ≥ 0: the first-order conditions' solution, if any,
+        # is a profit minimum); where only some do, a firm's profit has a local maximum, the
+        # solution the point counterfactual finds, and the draw is solved as it is
+        upward = jnp.all((prob.alpha_i(theta, alpha) >= 0) | (prob.agent_terms(theta)[1] <= 0),
+                         axis=1)
+        usable = jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1)) & ~jnp.any(upward)
+
+        def solved(d0):
+            if prob.nests is not None:  # closed-form inversion
+                d, ok = prob.delta(theta, d0)[0], True
+            else:  # from δ's first-order change in θ (implicit function theorem)
+                mu_d, w_d = prob.agent_terms(theta)
+                d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d,
+                                           w_d, prob.mask)
+                ok = jnp.all(conv_d)
+            out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS,
+                        patience=DRAW_PATIENCE)
+            return out[0], out[3], ok & jnp.all(out[5])
+
+        def unsolved(d0):
+            p, dcs, _ = jax.eval_shape(solved, d0)
+            return jnp.full(p.shape, jnp.nan), jnp.full(dcs.shape, jnp.nan), jnp.asarray(False)
+
+        return jax.lax.cond(usable, solved, unsolved, d0)
 
     # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs every
     # lane until the slowest lane stops, so each draw would pay for the slowest draw's steps
-    def all_draws(z, *args):
-        return jax.lax.map(lambda zd: one(zd, *args), z)
+    def all_draws(z, theta0, alpha0, d0, *change):
+        if prob.nests is None and prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
+            d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
+                                                           prob.mask))(theta0)
+        else:
+            d_theta = jnp.zeros(d0.shape + theta0.shape)
+        return jax.lax.map(lambda zd: one(zd, theta0, alpha0, d0, d_theta, *change), z)
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, at most "
-                           f"{DRAW_ITERATIONS} steps)", lambda: all_draws)
+                           f"{DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
+                           lambda: all_draws)
     pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)

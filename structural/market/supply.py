@@ -14,6 +14,10 @@ Morrow and Skerlos (2011), p ← c + ζ(p),
     ζ(p) = Λ⁻¹ (O ∘ Γ)'(p − c) − Λ⁻¹ s,
 
 which converges where iterating on the FOC directly need not (Conlon and Gortmaker 2020, §3.6).
+The iteration is accelerated by SQUAREM (Varadhan and Roland 2008) with its step bounded from 1
+(:func:`~structural.market.inversion.squarem`), and a market whose residual stops falling (a
+cycle or a drift: no equilibrium, e.g. when some consumers' demand slopes up) is reported not
+converged after ``patience`` steps instead of running to ``max_iterations``.
 The nested logit has the same decomposition with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
 1{same nest} ρ/(1−ρ) s_j s_k|h] (:func:`nested_equilibrium_prices`).
 """
@@ -31,6 +35,7 @@ from structural.market.demand import (
     nested_share_price_terms,
     solve_by_market,
 )
+from structural.market.inversion import squarem
 
 __all__ = ["bertrand_markups", "ownership"]
 
@@ -92,7 +97,7 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
 
 
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, atol,
-                 max_iterations):
+                 max_iterations, patience):
     # each product's firm as the first slot that firm holds: segment ids below J
     owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
     wa = weights * (alpha + alpha_rc)
@@ -109,27 +114,18 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
         zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations)
+    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
 
 
-def _iterate(zeta_map, p0, mask, atol, max_iterations):
-    """p ← zeta_map(p) from p0 until ‖Δp‖∞ < atol: (p, iterations, converged)."""
-    def cond(state):
-        _, it, err = state
-        return (err >= atol) & (it < max_iterations)
-
-    def body(state):
-        p, it, _ = state
-        pn = zeta_map(p)
-        return pn, it + 1, jnp.max(jnp.abs(jnp.where(mask, pn - p, 0.0)))
-
-    p, it, err = jax.lax.while_loop(cond, body, (p0, 0, jnp.inf))
-    return p, it, (err < atol) & jnp.all(jnp.isfinite(p))
+def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
+    """p = zeta_map(p) from p0 by SQUAREM with its step bounded adaptively from 1
+    (:func:`~structural.market.inversion.squarem`): (p, iterations, converged)."""
+    return squarem(zeta_map, p0, atol, max_iterations, step_max=1.0, patience=patience)
 
 
-@partial(jax.jit, static_argnames=("max_iterations",))
+@partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000):
+                       atol=1e-12, max_iterations=10000, patience=100):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -140,17 +136,25 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
         Agent utilities at the observed prices; weights (T, I); mask (T, J).
     alpha : float
         Linear price coefficient; alpha_rc (T, I) the agents' random price coefficients.
+    atol : float
+        Tolerance on ‖ζ(p) + c − p‖∞ per market.
+    max_iterations : int
+        SQUAREM steps (three evaluations of the map each) before a market is declared failed.
+    patience : int, optional
+        Steps in a row without a tenfold fall of the residual before a market is declared
+        failed (stalled); None: only ``max_iterations``.
 
     Returns
     -------
     prices (T, J), iterations (T,), converged (T,)
     """
-    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None))(
-        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations)
+    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None, None))(
+        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations,
+        patience)
 
 
 def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_nests, atol,
-                        max_iterations):
+                        max_iterations, patience):
     own = ownership(firms, mask)
 
     def zeta_map(p):
@@ -161,12 +165,12 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
             mask, lam, -1.0)
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations)
+    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
 
 
-@partial(jax.jit, static_argnames=("n_nests", "max_iterations"))
+@partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000):
+                              atol=1e-12, max_iterations=10000, patience=100):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
@@ -181,6 +185,8 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
         Each product's nesting parameter and nest code; mask (T, J) the products present.
     alpha : float
         The price coefficient; n_nests the number of nest codes.
+    atol, max_iterations, patience
+        As in :func:`equilibrium_prices`.
 
     Returns
     -------
@@ -205,5 +211,6 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
     (True, True)
     """
     return jax.vmap(_zeta_nested_market,
-                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None))(
-        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, atol, max_iterations)
+                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None, None))(
+        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, atol, max_iterations,
+        patience)

@@ -1,0 +1,130 @@
+"""The Bertrand–Nash equilibrium solver (SQUAREM on the ζ-markup map) against the simple ζ
+iteration it accelerates and against the first-order conditions; a market without an
+equilibrium is reported quickly; parametric draws whose demand slopes up are dropped."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from structural.market import post
+from structural.market.demand import mixed_logit_shares, share_price_terms
+from structural.market.supply import bertrand_markups, equilibrium_prices, ownership
+
+T, J, I = 6, 5, 40
+
+
+@pytest.fixture(scope="module")
+def markets():
+    """Random-coefficients markets (every α_i < 0), costs implied by the observed prices under
+    single-product firms, and a merger of products 0, 1 and 2."""
+    rng = np.random.default_rng(5)
+    delta = jnp.asarray(rng.normal(0.0, 1.0, (T, J)))
+    prices = jnp.asarray(rng.uniform(1.0, 2.0, (T, J)))
+    mu = jnp.asarray(rng.normal(0.0, 0.5, (T, J, I)))
+    weights = jnp.full((T, I), 1.0 / I)
+    mask = jnp.ones((T, J), bool).at[0, J - 1].set(False)  # one padded product
+    alpha = -2.0
+    alpha_rc = jnp.asarray(-np.exp(rng.normal(-1.0, 0.6, (T, I))))
+    lam, gam = jax.vmap(share_price_terms)(delta, mu, weights, mask, alpha + alpha_rc)
+    s = jax.vmap(mixed_logit_shares)(delta, mu, weights, mask)
+    firms = jnp.tile(jnp.arange(J), (T, 1))
+    costs = prices - bertrand_markups(lam, gam, s, firms, mask)
+    merged = jnp.tile(jnp.array([0, 0, 0, 3, 4]), (T, 1))
+    return costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc
+
+
+def _simple_iteration(costs, firms, p0, delta, mu, weights, mask, alpha, alpha_rc, steps):
+    """p ← c + Λ⁻¹[(O ∘ Γ)'(p − c) − s], written out with Λ and Γ, ``steps`` times."""
+    own = jax.vmap(ownership)(firms, mask)
+
+    def zeta(p):
+        dp = jnp.where(mask, p - p0, 0.0)
+        d = delta + alpha * dp
+        m = mu + dp[:, :, None] * alpha_rc[:, None, :]
+        lam, gam = jax.vmap(share_price_terms)(d, m, weights, mask, alpha + alpha_rc)
+        s = jax.vmap(mixed_logit_shares)(d, m, weights, mask)
+        og = jnp.where(own, gam, 0.0)
+        z = (jnp.einsum("tkj,tk->tj", og, jnp.where(mask, p - costs, 0.0)) - s) / jnp.where(
+            mask, lam, -1.0)
+        return jnp.where(mask, costs + z, p0)
+
+    return jax.lax.fori_loop(0, steps, lambda _, p: zeta(p), p0)
+
+
+def test_squarem_finds_the_simple_iterations_fixed_point(markets):
+    costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
+    p, it, conv = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha,
+                                     alpha_rc)
+    assert bool(conv.all())
+    simple = _simple_iteration(costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc,
+                               3000)
+    np.testing.assert_allclose(p, simple, rtol=0, atol=1e-10)
+    # and the first-order conditions hold: s + (O ∘ (Λ − Γ)')(p − c) = 0
+    dp = jnp.where(mask, p - prices, 0.0)
+    d, m = delta + alpha * dp, mu + dp[:, :, None] * alpha_rc[:, None, :]
+    lam, gam = jax.vmap(share_price_terms)(d, m, weights, mask, alpha + alpha_rc)
+    s = jax.vmap(mixed_logit_shares)(d, m, weights, mask)
+    own = jax.vmap(ownership)(merged, mask)
+    dsdp = jax.vmap(jnp.diag)(lam) - gam
+    foc = s + jnp.einsum("tkj,tk->tj", jnp.where(own, dsdp, 0.0), jnp.where(mask, p - costs, 0))
+    assert float(jnp.max(jnp.abs(jnp.where(mask, foc, 0.0)))) < 1e-12
+    # the merging products' prices rise
+    assert bool((p[:, :3] > prices[:, :3])[mask[:, :3]].all()) and int(it.max()) <= 30
+
+
+def test_a_market_without_equilibrium_is_reported_after_a_few_steps(markets):
+    """Some consumers with α_i > 0 buy at any price: a firm's profit has no maximum. The
+    market stalls and is declared not converged after ``patience`` steps; the others solve."""
+    costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
+    upward = alpha_rc.at[2, : I // 2].set(2.5)  # half of market 2's consumers: α_i = +0.5
+    _, it, conv = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha,
+                                     upward, patience=30)
+    assert not bool(conv[2]) and int(it[2]) <= 40
+    assert bool(jnp.delete(conv, 2).all())
+    # without the stall test it runs to the cap and still reports no convergence
+    _, it_cap, conv_cap = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask,
+                                             alpha, upward, max_iterations=500, patience=None)
+    assert not bool(conv_cap[2]) and int(it_cap[2]) == 500
+
+
+def test_draws_with_upward_sloping_demand_are_dropped(markets_logit):
+    """Logit draws of α from a wide covariance: exactly the draws with α < 0 are kept (α ≥ 0:
+    every consumer's demand slopes up, no equilibrium)."""
+    res, firms = markets_logit
+    wide = res.covariance.copy()
+    wide.loc["prices", "prices"] = (0.5 * res.price_coefficient) ** 2
+    wide_res = dataclasses.replace(res, covariance=wide)
+    cf = post.counterfactual(wide_res, firm_ids=firms, draws=40, seed=2)
+    _, _, V = post._draw_layout(wide_res)
+    z = np.random.default_rng(2).multivariate_normal(np.zeros(1), V, size=40, method="eigh")
+    negative = int((res.price_coefficient + z[:, 0] < 0).sum())
+    assert 0 < negative < 40 and cf.draws == negative
+
+
+@pytest.fixture(scope="module")
+def markets_logit():
+    import pandas as pd
+
+    from structural.market import DemandSpec, build_products, estimate_demand
+
+    rng = np.random.default_rng(3)
+    TT, JJ = 12, 6
+    N = TT * JJ
+    x = rng.uniform(0, 2, N)
+    w = rng.uniform(0, 1, N)
+    xi = rng.normal(0, 0.3, N)
+    price = 1 + 0.5 * x + w + 0.5 * xi
+    delta = 1.0 + x - 2.0 * price + xi
+    e = np.exp(delta).reshape(TT, JJ)
+    s = (e / (1 + e.sum(axis=1, keepdims=True))).ravel()
+    df = pd.DataFrame({"market_ids": np.repeat(np.arange(TT), JJ),
+                       "product_ids": np.tile(np.arange(JJ), TT),
+                       "firm_ids": np.tile(np.arange(JJ) // 2, TT), "shares": s, "prices": price,
+                       "x": x, "demand_instruments0": w, "demand_instruments1": w ** 2})
+    res = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
+    return res, df["firm_ids"].replace(1, 0).to_numpy()

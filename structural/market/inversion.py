@@ -85,9 +85,11 @@ def squarem(F, x0, atol, max_iterations, *, step_max=jnp.inf, patience=None):
         is not finite halves it (not below 1). A bound from 1 keeps the extrapolation near the
         simple iteration's path, so that where F has several fixed points it mostly finds the
         one the simple iteration finds: all 145 converging draws of Nevo's merger do (with
-        their factor 4 one did not), but not one of the 20 of BLP's (a market with another
-        equilibrium at five times the price); nothing guarantees it. Infinite (the default):
-        no bound.
+        their factor 4 one did not), but from the observed prices one of BLP's 20 did not (a
+        market with another equilibrium at five times the price); nothing guarantees it, and
+        the merger draws start next to the equilibrium they seek instead (from the point
+        counterfactual's prices, :func:`structural.market.post.counterfactual`), where BLP's 20
+        draws agree with the simple iteration to 1e-11. Infinite (the default): no bound.
     patience : int, optional
         Give up as stalled after this many steps in a row without the residual falling below a
         tenth of the residual at the last such fall (a cycle, a drift or a divergence);

@@ -345,8 +345,11 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         data at a prohibitive price beforehand.
     draws : int
         Parametric draws of (θ, α) ~ N(estimate, covariance) for intervals (0: point values);
-        a draw whose equilibrium is not found (within :data:`DRAW_ITERATIONS` steps, or stalled
-        for :data:`DRAW_PATIENCE` steps) is dropped.
+        each draw's equilibrium is sought from the point counterfactual's prices where that
+        converged (where a market has several equilibria, the one next to the point's), from
+        the observed prices elsewhere; a draw whose equilibrium is not
+        found (within :data:`DRAW_ITERATIONS` steps, or stalled for :data:`DRAW_PATIENCE`
+        steps) is dropped.
     level : float
         Interval coverage.
     seed : int
@@ -398,8 +401,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     table.loc[~keep, ["new_prices", "new_shares", "new_markups"]] = np.nan
     surplus = pd.DataFrame({"market_ids": lay.market_ids, "change_in_cs": np.asarray(dcs)})
     if draws:
-        draws = _intervals(results, (solve, costs_kind), (theta, alpha, d0, *change), table,
-                           surplus, draws, level, seed)
+        # the draws start from the point's equilibrium where it was found, else as it started
+        start = jnp.where(jnp.asarray(conv)[:, None], p, prob.prices_pad)
+        draws = _intervals(results, (solve, costs_kind), (start, theta, alpha, d0, *change),
+                           table, surplus, draws, level, seed)
     return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))),
                           int(np.asarray(it).max()), draws)
 
@@ -434,7 +439,8 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
 
 def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
     """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged);
-    ``limits``: the equilibrium's ``max_iterations`` and ``patience`` where not the default."""
+    ``limits``: the equilibrium's ``max_iterations``, ``patience`` and ``start`` where not the
+    default."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
@@ -477,7 +483,12 @@ def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_co
 def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -> int:
     """Add ``*_low``/``*_high`` columns from parametric draws; return the draws kept.
     ``solve_kind``: the counterfactual's solver and its costs' kind (the kept program's name);
-    ``point``: its arguments at the estimates (θ, α, δ, then the change)."""
+    ``point``: where the draws start (the point counterfactual's prices in the markets where it
+    converged, the observed prices elsewhere), then its arguments at the estimates (θ, α, δ,
+    then the change). Each draw's equilibrium is sought from the point counterfactual's prices:
+    where a market has several equilibria, a draw then finds the one next to the point's (the
+    interval describes the uncertainty of that equilibrium), not whichever the iteration reaches
+    from the observed prices under that draw's parameters."""
     prob = results.problem
     lay = prob.layout
     solve, costs_kind = solve_kind
@@ -486,7 +497,7 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
     rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
 
-    def one(zd, theta0, alpha0, d0, d_theta, *change):
+    def one(zd, p_point, theta0, alpha0, d0, d_theta, *change):
         nt = len(pt)
         theta = theta0.at[pt].add(zd[:nt])
         alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
@@ -507,7 +518,7 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
                                            w_d, prob.mask)
                 ok = jnp.all(conv_d)
             out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS,
-                        patience=DRAW_PATIENCE)
+                        patience=DRAW_PATIENCE, start=p_point)
             return out[0], out[3], ok & jnp.all(out[5])
 
         def unsolved(d0):
@@ -518,16 +529,16 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
     # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs every
     # lane until the slowest lane stops, so each draw would pay for the slowest draw's steps
-    def all_draws(z, theta0, alpha0, d0, *change):
+    def all_draws(z, p_point, theta0, alpha0, d0, *change):
         if prob.nests is None and prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
             d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
                                                            prob.mask))(theta0)
         else:
             d_theta = jnp.zeros(d0.shape + theta0.shape)
-        return jax.lax.map(lambda zd: one(zd, theta0, alpha0, d0, d_theta, *change), z)
+        return jax.lax.map(lambda zd: one(zd, p_point, theta0, alpha0, d0, d_theta, *change), z)
 
-    program = prob.program(f"counterfactual draws ({costs_kind} costs, at most "
-                           f"{DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
+    program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
+                           f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
                            lambda: all_draws)
     pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)

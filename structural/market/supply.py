@@ -96,7 +96,7 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
     return s_ij @ weights, s_ij @ wa, (s_ij * wa) @ s_ij.T, s_ij
 
 
-def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, atol,
+def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, start, atol,
                  max_iterations, patience):
     # each product's firm as the first slot that firm holds: segment ids below J
     owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
@@ -114,7 +114,7 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
         zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
+    return _iterate(zeta_map, start, mask, atol, max_iterations, patience)
 
 
 def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
@@ -125,7 +125,7 @@ def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
 
 @partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000, patience=100):
+                       atol=1e-12, max_iterations=10000, patience=100, start=None):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -143,18 +143,22 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
     patience : int, optional
         Steps in a row without a tenfold fall of the residual before a market is declared
         failed (stalled); None: only ``max_iterations``.
+    start : (T, J), optional
+        Where the iteration starts (default the observed prices): where a market has several
+        equilibria, the one found is the one the iteration reaches from here.
 
     Returns
     -------
     prices (T, J), iterations (T,), converged (T,)
     """
-    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, None, None, None))(
-        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, atol, max_iterations,
-        patience)
+    start = prices if start is None else start
+    return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, 0, None, None, None))(
+        costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, start, atol,
+        max_iterations, patience)
 
 
-def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_nests, atol,
-                        max_iterations, patience):
+def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_nests, start,
+                        atol, max_iterations, patience):
     own = ownership(firms, mask)
 
     def zeta_map(p):
@@ -165,12 +169,12 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
             mask, lam, -1.0)
         return jnp.where(mask, costs + zeta, p0)
 
-    return _iterate(zeta_map, p0, mask, atol, max_iterations, patience)
+    return _iterate(zeta_map, start, mask, atol, max_iterations, patience)
 
 
 @partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000, patience=100):
+                              atol=1e-12, max_iterations=10000, patience=100, start=None):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
@@ -185,7 +189,7 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
         Each product's nesting parameter and nest code; mask (T, J) the products present.
     alpha : float
         The price coefficient; n_nests the number of nest codes.
-    atol, max_iterations, patience
+    atol, max_iterations, patience, start
         As in :func:`equilibrium_prices`.
 
     Returns
@@ -210,7 +214,8 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
     >>> bool(ok[0]), bool(jnp.allclose(new, p, atol=1e-10))
     (True, True)
     """
+    start = prices if start is None else start
     return jax.vmap(_zeta_nested_market,
-                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, None, None))(
-        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, atol, max_iterations,
-        patience)
+                    in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, 0, None, None, None))(
+        costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, start, atol,
+        max_iterations, patience)

@@ -1,6 +1,7 @@
 """The Bertrand–Nash equilibrium solver (SQUAREM on the ζ-markup map) against the simple ζ
-iteration it accelerates and against the first-order conditions; a market without an
-equilibrium is reported quickly; parametric draws whose demand slopes up are dropped."""
+iteration it accelerates and against the first-order conditions; the iteration starts where it
+is told; a market without an equilibrium is reported quickly; parametric draws whose demand
+slopes up are dropped."""
 
 from __future__ import annotations
 
@@ -75,6 +76,23 @@ def test_squarem_finds_the_simple_iterations_fixed_point(markets):
     assert float(jnp.max(jnp.abs(jnp.where(mask, foc, 0.0)))) < 1e-12
     # the merging products' prices rise
     assert bool((p[:, :3] > prices[:, :3])[mask[:, :3]].all()) and int(it.max()) <= 30
+
+
+def test_the_iteration_starts_where_it_is_told(markets):
+    """``start`` moves where the search begins, not the model (δ and μ stay at the observed
+    prices): from the equilibrium itself it stops at once, from elsewhere it finds the same
+    prices (these markets have one equilibrium)."""
+    costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
+    args = (costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc)
+    p, _, conv = equilibrium_prices(*args)
+    assert bool(conv.all())
+    p1, it1, conv1 = equilibrium_prices(*args, start=p)
+    assert bool(conv1.all()) and int(it1.max()) <= 1
+    np.testing.assert_array_equal(np.asarray(p1), np.asarray(p))
+    far = jnp.where(mask, 1.5 * p, prices)
+    p2, _, conv2 = equilibrium_prices(*args, start=far)
+    assert bool(conv2.all())
+    np.testing.assert_allclose(p2, p, rtol=0, atol=1e-10)
 
 
 def test_a_market_without_equilibrium_is_reported_after_a_few_steps(markets):

@@ -37,8 +37,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 
 def nevo(pyblp):
-    from papers.nevo2000 import PI0, SIGMA0
-    from structural.market import DemandSpec, Problem, build_agents, build_products
+    from papers.nevo2000 import PI0, SIGMA0, spec
+    from structural.market import Problem, build_agents, build_products
     from structural.market import estimate_demand as est
 
     df = pd.read_csv(pyblp.data.NEVO_PRODUCTS_LOCATION)
@@ -50,13 +50,10 @@ def nevo(pyblp):
     ref = prob.solve(SIGMA0, PI0, optimization=pyblp.Optimization("bfgs", {"gtol": 1e-5}),
                      method="1s")
     t_ref = time.perf_counter() - t
-    spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                      demographics="0 + income + income_squared + age + child",
-                      absorb="product_ids")
     opts = {"method": "1s", "optimizer": "bfgs"}
 
     def build():
-        p = build_products(df, spec)
+        p = build_products(df, spec())
         a = build_agents(p, ag)
         return p, a, Problem(p, a, sigma=SIGMA0, pi=PI0)
 
@@ -118,14 +115,11 @@ def inversion(only: str | None) -> None:
     import numpy as np
 
     from papers import blp1995, nevo2000
-    from structural.market import DemandSpec, Problem, build_agents, build_products
+    from structural.market import Problem, build_agents, build_products
     from structural.market.demand import mixed_logit_shares
     from structural.market.inversion import _exp_mu, _shares_exp, solve_delta
 
-    nevo_spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                           demographics="0 + income + income_squared + age + child",
-                           absorb="product_ids")
-    cases = {"nevo": (nevo2000.load, lambda: nevo_spec, nevo2000.SIGMA0, nevo2000.PI0),
+    cases = {"nevo": (nevo2000.load, nevo2000.spec, nevo2000.SIGMA0, nevo2000.PI0),
              "blp": (blp1995.load, blp1995.spec, blp1995.SIGMA0, blp1995.PI0)}
     direct = jax.jit(jax.vmap(mixed_logit_shares))
     reused = jax.jit(jax.vmap(_shares_exp))

@@ -58,9 +58,8 @@ def main(argv=None) -> None:
     ap.add_argument("--draws", type=int, default=200)
     args = ap.parse_args(argv)
 
-    from papers.nevo2000 import PI0, SIGMA0, load
+    from papers.nevo2000 import PI0, SIGMA0, load, spec
     from structural.market import (
-        DemandSpec,
         build_agents,
         build_products,
         estimate_demand,
@@ -69,10 +68,7 @@ def main(argv=None) -> None:
     )
 
     products, agents = load()
-    spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                      demographics="0 + income + income_squared + age + child",
-                      absorb="product_ids")
-    p = build_products(products, spec)
+    p = build_products(products, spec())
     rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
                          optimizer="bfgs")
     merger = products["firm_ids"].replace(2, 1).to_numpy()

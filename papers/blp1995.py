@@ -236,7 +236,7 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
 
     Examples
     --------
-    The full reproduction estimates demand and supply (minutes on two cores):
+    The full reproduction estimates demand and supply (about half a minute on two cores):
 
     >>> from papers import blp1995
     >>> rep = blp1995.reproduce(quick=True, progress=False)  # doctest: +SKIP

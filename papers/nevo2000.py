@@ -44,7 +44,7 @@ import pandas as pd
 from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["OPTIMAL_RUN", "PI0", "PYBLP_OPTIMAL", "SIGMA0", "SOURCE", "TITLE", "load",
-           "optimal_iv_checks", "pyblp_optimal_reference", "reproduce"]
+           "optimal_iv_checks", "pyblp_optimal_reference", "reproduce", "spec"]
 
 TITLE = "Nevo (2000) fake cereal: logit, nested logit and random-coefficients demand"
 SOURCE = "PyBLP 1.3.0 tutorials (Conlon and Gortmaker 2020)"
@@ -165,13 +165,28 @@ def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame):
         "shares"].transform("size")
     nested = estimate_demand(build_products(nl_data, DemandSpec("0 + prices",
                                                                 nesting="nesting_ids")), rho=0.7)
-    spec = DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
-                      demographics="0 + income + income_squared + age + child",
-                      absorb="product_ids")
-    p = build_products(products, spec)
+    p = build_products(products, spec())
     rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
                          optimizer="bfgs")
     return logit, nested, rc, p
+
+
+def spec():
+    """The random-coefficients :class:`~structural.market.DemandSpec` of the PyBLP tutorial:
+    price in X1 with product fixed effects absorbed, random coefficients on the constant, price,
+    sugar and mushy, interacted with four demographics.
+
+    Examples
+    --------
+    >>> from papers.nevo2000 import spec
+    >>> spec().random, spec().absorb
+    ('1 + prices + sugar + mushy', 'product_ids')
+    """
+    from structural.market import DemandSpec
+
+    return DemandSpec("0 + prices", random="1 + prices + sugar + mushy",
+                      demographics="0 + income + income_squared + age + child",
+                      absorb="product_ids")
 
 
 def _post_estimation(rc, p, products, quick: bool):

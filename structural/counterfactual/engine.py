@@ -1375,6 +1375,77 @@ def breakeven(tech, h1: Hypothesis, h2: Hypothesis, theta: Mapping[str, Array],
     return breakevens(tech, [(h1, h2)], theta, prices, Q, sol, iters)[0]
 
 
+def _first_crossing(sol: Solution, h1: Hypothesis, h2: Hypothesis, Q: Array) -> dict:
+    """The first sign change of C_h1(Q) − C_h2(Q) on the Q grid per draw and price: a search's
+    starting state for :func:`breakevens` (bracket ends ``lo``/``hi`` flat over (K, P))."""
+    c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf: infeasible
+    valid = np.isfinite(c1) & np.isfinite(c2)
+    with np.errstate(invalid="ignore"):
+        d = c1 - c2
+        # Costs equal to solver precision are ties, not crossings (nested hypotheses meet there).
+        tie = np.abs(d) <= TIE * np.maximum(np.abs(c1), np.abs(c2))
+    s = np.where(valid, np.where(tie, 0.0, np.sign(d)), np.nan)
+    change = (s[..., :-1] * s[..., 1:] < 0)
+    crossed = change.any(axis=-1)
+    first = np.argmax(change, axis=-1)
+    Qg = np.asarray(Q, dtype=float)
+    qlo = np.where(crossed, Qg[first], Qg[0])
+    qhi = np.where(crossed, Qg[np.minimum(first + 1, len(Qg) - 1)], Qg[0])
+    below = np.take_along_axis(s, first[..., None], axis=-1)[..., 0]
+    return {"h": (h1, h2), "crossed": crossed, "change": change, "below": below,
+            "lo": qlo.ravel().copy(), "hi": qhi.ravel().copy(), "todo": crossed.ravel()}
+
+
+def _illinois_update(r: dict, x: np.ndarray, ln: np.ndarray, f: np.ndarray,
+                     g: np.ndarray) -> None:
+    """One Illinois step of search ``r``: lanes ``g`` (their indices ``ln``) evaluated at
+    ``x[ln]`` gave Δ = ``f``; the bracket end on Δ's side moves to x."""
+    fx = np.full(len(x), np.nan)
+    fx[ln] = f
+    a, c, fa, fc, side = r["a"], r["c"], r["fa"], r["fc"], r["side"]
+    same_a = np.sign(fx) == np.sign(fa)
+    # Illinois: halve the stale end's value when the same end is kept twice in a row.
+    fc = np.where(g & same_a & (side == 1), 0.5 * fc, fc)
+    fa = np.where(g & ~same_a & (side == -1), 0.5 * fa, fa)
+    r["a"], r["fa"] = np.where(g & same_a, x, a), np.where(g & same_a, fx, fa)
+    r["c"], r["fc"] = np.where(g & ~same_a, x, c), np.where(g & ~same_a, fx, fc)
+    r["side"] = np.where(g, np.where(same_a, 1, -1), side)
+
+
+def _lockstep_deltas(tech, live: list[dict], th: dict, pr: dict, lanes: list, ts: list) -> list:
+    """Δ = log C_h1 − log C_h2 of search ``live[i]`` on its lanes ``lanes[i]`` at ``ts[i]`` (one
+    t per lane; Q = t where the search is linear, e^t otherwise): every hypothesis solved once
+    over the lanes of all searches (:func:`breakevens`)."""
+    parts: dict[str, list] = {}
+    for i, r in enumerate(live):
+        for h in r["h"]:
+            parts.setdefault(h.name, [h, []])[1].append(i)
+    totals: dict[tuple[int, str], np.ndarray] = {}
+    for name, (h, users) in parts.items():
+        users = [i for i in users if len(lanes[i])]
+        if not users:
+            continue
+        th_l = {k: np.concatenate([live[i]["th"][k][lanes[i]] for i in users])
+                for k in th}
+        pr_l = {k: np.concatenate([live[i]["pr"][k][lanes[i]] for i in users])
+                for k in pr}
+        q_l = np.concatenate([np.where(live[i]["lin"][lanes[i]], ts[i], np.exp(ts[i]))
+                              for i in users])
+        tot = solve_flat(tech, h, th_l, pr_l, q_l)["total"]
+        cuts = np.cumsum([len(lanes[i]) for i in users])[:-1]
+        for i, piece in zip(users, np.split(tot, cuts), strict=True):
+            totals[(i, name)] = piece
+    outs = []
+    for i, r in enumerate(live):
+        out = np.full(len(lanes[i]), np.nan)
+        if len(lanes[i]):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = (np.log(totals[(i, r["h"][0].name)])
+                       - np.log(totals[(i, r["h"][1].name)]))
+        outs.append(out)
+    return outs
+
+
 def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapping[str, Array],
                prices: Mapping[str, Array], Q: Array, sol: Solution,
                iters: int = 16) -> list[dict[str, np.ndarray]]:
@@ -1383,29 +1454,33 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
     it, instead of once per pair (a hypothesis in two pairs, e.g. the ``balanced`` of
     ``heavy_training vs balanced`` and ``long_context vs balanced``, shares its blocks and the
     fallback's). Each lane's steps are those of :func:`breakeven` alone (a point's solution
-    does not depend on the other points of its batch), so the results are the same."""
-    K = P = 0
-    searches = []
-    for h1, h2 in pairs:
-        c1, c2 = sol.total(h1.name), sol.total(h2.name)          # (K, P, nQ), inf: infeasible
-        valid = np.isfinite(c1) & np.isfinite(c2)
-        with np.errstate(invalid="ignore"):
-            d = c1 - c2
-            # Costs equal to solver precision are ties, not crossings (nested hypotheses meet
-            # there).
-            tie = np.abs(d) <= TIE * np.maximum(np.abs(c1), np.abs(c2))
-        s = np.where(valid, np.where(tie, 0.0, np.sign(d)), np.nan)
-        change = (s[..., :-1] * s[..., 1:] < 0)
-        crossed = change.any(axis=-1)
-        first = np.argmax(change, axis=-1)
-        Qg = np.asarray(Q, dtype=float)
-        qlo = np.where(crossed, Qg[first], Qg[0])
-        qhi = np.where(crossed, Qg[np.minimum(first + 1, len(Qg) - 1)], Qg[0])
-        below = np.take_along_axis(s, first[..., None], axis=-1)[..., 0]
-        K, P = crossed.shape
-        searches.append({"h": (h1, h2), "crossed": crossed, "change": change, "below": below,
-                         "lo": qlo.ravel().copy(), "hi": qhi.ravel().copy(),
-                         "todo": crossed.ravel()})
+    does not depend on the other points of its batch), so the results are the same.
+
+    Examples
+    --------
+    Two pairs, one search: the results are :func:`breakeven`'s pair by pair.
+
+    >>> import numpy as np
+    >>> from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+    >>> from structural.counterfactual import breakeven
+    >>> from structural.counterfactual.engine import breakevens
+    >>> tech = TradeoffTechnology(Target("performance", 60.0))
+    >>> hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9}),
+    ...         Hypothesis("infer_more", ("T",), fixed={"I": 1e11}),
+    ...         Hypothesis("infer_most", ("T",), fixed={"I": 1e12})]
+    >>> theta = {"w_T": np.array([1.0]), "w_I": np.array([1.0])}
+    >>> prices = {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])}
+    >>> Q = np.geomspace(1e3, 1e12, 10)
+    >>> sol = solve_grid(tech, hyps, theta, prices, Q)
+    >>> both = breakevens(tech, [(hyps[0], hyps[1]), (hyps[0], hyps[2])], theta, prices, Q, sol)
+    >>> one = breakeven(tech, hyps[0], hyps[2], theta, prices, Q, sol)
+    >>> f"{float(both[0]['Q'][0, 0]):.3g}", bool(np.array_equal(both[1]["Q"], one["Q"]))
+    ('1.14e+06', True)
+    """
+    if not pairs:
+        return []
+    searches = [_first_crossing(sol, h1, h2, Q) for h1, h2 in pairs]
+    K, P = searches[0]["crossed"].shape
     theta = with_target(tech, theta)
     th = {k: np.broadcast_to(np.asarray(v, float)[:, None], (K, P)).ravel()
           for k, v in theta.items()}
@@ -1422,36 +1497,7 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
         r["lin"] = r["lo"][todo] <= 0
 
     def deltas(lanes, ts):
-        """Δ of search ``live[i]`` on its lanes ``lanes[i]`` at ``ts[i]`` (one t per lane):
-        every hypothesis solved once over the lanes of all searches."""
-        parts: dict[str, list] = {}
-        for i, r in enumerate(live):
-            for h in r["h"]:
-                parts.setdefault(h.name, [h, []])[1].append(i)
-        totals: dict[tuple[int, str], np.ndarray] = {}
-        for name, (h, users) in parts.items():
-            users = [i for i in users if len(lanes[i])]
-            if not users:
-                continue
-            th_l = {k: np.concatenate([live[i]["th"][k][lanes[i]] for i in users])
-                    for k in th}
-            pr_l = {k: np.concatenate([live[i]["pr"][k][lanes[i]] for i in users])
-                    for k in pr}
-            q_l = np.concatenate([np.where(live[i]["lin"][lanes[i]], ts[i], np.exp(ts[i]))
-                                  for i in users])
-            tot = solve_flat(tech, h, th_l, pr_l, q_l)["total"]
-            cuts = np.cumsum([len(lanes[i]) for i in users])[:-1]
-            for i, piece in zip(users, np.split(tot, cuts), strict=True):
-                totals[(i, name)] = piece
-        outs = []
-        for i, r in enumerate(live):
-            out = np.full(len(lanes[i]), np.nan)
-            if len(lanes[i]):
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out = (np.log(totals[(i, r["h"][0].name)])
-                           - np.log(totals[(i, r["h"][1].name)]))
-            outs.append(out)
-        return outs
+        return _lockstep_deltas(tech, live, th, pr, lanes, ts)
 
     for r in live:
         todo, lin = r["todo"], r["lin"]
@@ -1482,16 +1528,7 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
         lanes = [np.flatnonzero(g) for g in going]
         found = deltas(lanes, [x[ln] for x, ln in zip(xs, lanes, strict=True)])
         for r, x, ln, f, g in zip(live, xs, lanes, found, going, strict=True):
-            fx = np.full(len(x), np.nan)
-            fx[ln] = f
-            a, c, fa, fc, side = r["a"], r["c"], r["fa"], r["fc"], r["side"]
-            same_a = np.sign(fx) == np.sign(fa)
-            # Illinois: halve the stale end's value when the same end is kept twice in a row.
-            fc = np.where(g & same_a & (side == 1), 0.5 * fc, fc)
-            fa = np.where(g & ~same_a & (side == -1), 0.5 * fa, fa)
-            r["a"], r["fa"] = np.where(g & same_a, x, a), np.where(g & same_a, fx, fa)
-            r["c"], r["fc"] = np.where(g & ~same_a, x, c), np.where(g & ~same_a, fx, fc)
-            r["side"] = np.where(g, np.where(same_a, 1, -1), side)
+            _illinois_update(r, x, ln, f, g)
     for r in live:
         best = np.where(np.abs(r["fa"]) < np.abs(r["fc"]), r["a"], r["c"])
         r["lo"][r["todo"]] = np.where(r["lin"], best, np.exp(best))

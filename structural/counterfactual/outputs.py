@@ -151,7 +151,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     fields = []
     for name in df.columns:
         col = df[name]
-        if col.dtype.kind == "f":
+        if col.dtype == np.float64:  # float32 and nullable floats: pandas' own formatting
             v = col.to_numpy()
             text = np.full(len(v), "", dtype=object)
             ok = ~np.isnan(v)

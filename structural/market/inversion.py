@@ -38,7 +38,9 @@ def _exp_mu(mu, mask):
 def _shares_exp(delta, exp_mu, c, weights, mask):
     """Market shares s_j = Σ_i w_i exp(δ_j + μ_ij) / (1 + Σ_k exp(δ_k + μ_ik)) from exp(μ − c)
     (:func:`_exp_mu`): J exponentials and two (J, I) products per step instead of J·I
-    exponentials. Overflow-safe as :func:`~structural.market.demand.choice_probabilities` is:
+    exponentials. Overflow-safe as :func:`~structural.market.demand.choice_probabilities` is
+    (not underflow-safe as it is: e_j and E_ij are scaled apart, so a share whose δ_j lies ~745
+    below the largest δ while its μ_ij lies as far above is 0 here):
     with d = max_j δ_j and a_i = d + c_i ≥ max_j (δ_j + μ_ij), every exponential taken is of a
     non-positive number: e_j = exp(δ_j − d), f_i = exp(a_i − n_i) and exp(−n_i), n_i = max(a_i,
     0), and s_j = e_j Σ_i E_ij w_i f_i / (exp(−n_i) + f_i Σ_k e_k E_ik)."""

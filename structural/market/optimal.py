@@ -506,6 +506,7 @@ def _at_prices(prob, prices_pad):
     linearly, as everywhere in the model); everything else is shared."""
     view = copy.copy(prob)
     vars(view).pop("_key_text", None)  # its programs' key is not the problem's
+    view._programs = {}  # nor its programs: they were built for the observed prices
     if prob.K2 and prob.price_in_X2:
         view.X2_pad = prob.X2_pad.at[:, :, prob.ip2].set(jnp.where(prob.mask, prices_pad, 0.0))
     return view

@@ -16,8 +16,8 @@ Morrow and Skerlos (2011), p ← c + ζ(p),
 which converges where iterating on the FOC directly need not (Conlon and Gortmaker 2020, §3.6).
 The iteration is accelerated by SQUAREM (Varadhan and Roland 2008) with its step bounded from 1
 (:func:`~structural.market.inversion.squarem`), and a market whose residual stops falling (a
-cycle or a drift: no equilibrium, e.g. when some consumers' demand slopes up) is reported not
-converged after ``patience`` steps instead of running to ``max_iterations``.
+cycle or a drift: no equilibrium, e.g. when some consumers' demand slopes up) can be reported not
+converged after ``patience`` steps instead of running to ``max_iterations`` (the merger draws).
 The nested logit has the same decomposition with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
 1{same nest} ρ/(1−ρ) s_j s_k|h] (:func:`nested_equilibrium_prices`).
 """
@@ -125,7 +125,7 @@ def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
 
 @partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000, patience=100, start=None):
+                       atol=1e-12, max_iterations=10000, patience=None, start=None):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -142,16 +142,19 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
         SQUAREM steps (three evaluations of the map each) before a market is declared failed.
     patience : int, optional
         Steps in a row without a tenfold fall of the residual before a market is declared
-        failed (stalled); None: only ``max_iterations``.
+        failed (stalled); None (the default, for a point counterfactual: a slow market is
+        not given up early): only ``max_iterations``. The merger draws pass
+        :data:`structural.market.post.DRAW_PATIENCE`.
     start : (T, J), optional
-        Where the iteration starts (default the observed prices): where a market has several
-        equilibria, the one found is the one the iteration reaches from here.
+        Where the iteration starts (default the observed prices; taken only where ``mask``
+        holds): where a market has several equilibria, the one found is the one the
+        iteration reaches from here.
 
     Returns
     -------
     prices (T, J), iterations (T,), converged (T,)
     """
-    start = prices if start is None else start
+    start = prices if start is None else jnp.where(mask, start, prices)
     return jax.vmap(_zeta_market, in_axes=(0, 0, 0, 0, 0, 0, 0, None, 0, 0, None, None, None))(
         costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc, start, atol,
         max_iterations, patience)
@@ -174,7 +177,7 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
 
 @partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000, patience=100, start=None):
+                              atol=1e-12, max_iterations=10000, patience=None, start=None):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +
@@ -214,7 +217,7 @@ def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, al
     >>> bool(ok[0]), bool(jnp.allclose(new, p, atol=1e-10))
     (True, True)
     """
-    start = prices if start is None else start
+    start = prices if start is None else jnp.where(mask, start, prices)
     return jax.vmap(_zeta_nested_market,
                     in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, 0, None, None, None))(
         costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests, start, atol,

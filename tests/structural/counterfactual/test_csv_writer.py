@@ -29,6 +29,8 @@ def _frame(**override) -> pd.DataFrame:
     {"s": ["a,b"] + ["x"] * 11},  # a value the CSV format quotes: pandas writes it
     {"d": pd.to_datetime(["2026-01-05 10:30"] + ["2026-01-06 00:00"] * 11)},  # times
     {"b": [True, False] * 6},  # a type it leaves to pandas
+    {"x": np.float32([0.1] * 11 + [np.nan])},  # single precision: pandas' shortest float32
+    {"x": pd.array([0.1] * 11 + [None], dtype="Float64")},  # nullable floats
     {"s": ["line\nbreak"] + ["x"] * 11},
     {"x": EDGE_FLOATS[::-1], "x2": EDGE_FLOATS},  # renamed below to a repeated name
 ])

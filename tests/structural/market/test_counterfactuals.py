@@ -121,8 +121,8 @@ def test_product_exit_equilibrium(logit):
 
 
 def test_a_draw_whose_equilibrium_needs_more_steps_than_the_cap_is_dropped(logit, monkeypatch):
-    """Intervals keep the draws whose equilibrium converges within ``post.DRAW_ITERATIONS`` ζ
-    steps; the point counterfactual keeps its own limit, so its prices do not move."""
+    """Intervals keep the draws whose equilibrium converges within ``post.DRAW_ITERATIONS``
+    SQUAREM steps; the point counterfactual keeps its own limit, so its prices do not move."""
     _, res = logit
     kept = post.counterfactual(res, tax=0.05, draws=3)
     assert kept.draws == 3 and kept.table["new_prices_low"].notna().all()

@@ -10,27 +10,12 @@ import pandas as pd
 import pytest
 import scipy.optimize
 
-from structural.market import DemandSpec, build_products, estimate_demand, post
+from structural.market import post
 
 
 @pytest.fixture(scope="module")
-def logit():
-    rng = np.random.default_rng(3)
-    T, J = 12, 6
-    N = T * J
-    x = rng.uniform(0, 2, N)
-    w = rng.uniform(0, 1, N)
-    xi = rng.normal(0, 0.3, N)
-    price = 1 + 0.5 * x + w + 0.5 * xi
-    delta = 1.0 + x - 2.0 * price + xi
-    mid = np.repeat(np.arange(T), J)
-    e = np.exp(delta).reshape(T, J)
-    s = (e / (1 + e.sum(axis=1, keepdims=True))).ravel()
-    df = pd.DataFrame({"market_ids": mid, "product_ids": np.tile(np.arange(J), T),
-                       "firm_ids": np.tile(np.arange(J) // 2, T), "shares": s, "prices": price,
-                       "x": x, "demand_instruments0": w, "demand_instruments1": w ** 2})
-    res = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
-    return df, res
+def logit(simulated_logit):
+    return simulated_logit
 
 
 def _shares(delta0, alpha, p0, p):

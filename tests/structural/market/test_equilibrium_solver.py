@@ -125,24 +125,7 @@ def test_draws_with_upward_sloping_demand_are_dropped(markets_logit):
 
 
 @pytest.fixture(scope="module")
-def markets_logit():
-    import pandas as pd
-
-    from structural.market import DemandSpec, build_products, estimate_demand
-
-    rng = np.random.default_rng(3)
-    TT, JJ = 12, 6
-    N = TT * JJ
-    x = rng.uniform(0, 2, N)
-    w = rng.uniform(0, 1, N)
-    xi = rng.normal(0, 0.3, N)
-    price = 1 + 0.5 * x + w + 0.5 * xi
-    delta = 1.0 + x - 2.0 * price + xi
-    e = np.exp(delta).reshape(TT, JJ)
-    s = (e / (1 + e.sum(axis=1, keepdims=True))).ravel()
-    df = pd.DataFrame({"market_ids": np.repeat(np.arange(TT), JJ),
-                       "product_ids": np.tile(np.arange(JJ), TT),
-                       "firm_ids": np.tile(np.arange(JJ) // 2, TT), "shares": s, "prices": price,
-                       "x": x, "demand_instruments0": w, "demand_instruments1": w ** 2})
-    res = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
+def markets_logit(simulated_logit):
+    """The shared simulated logit and a merger of its firms 0 and 1."""
+    df, res = simulated_logit
     return res, df["firm_ids"].replace(1, 0).to_numpy()

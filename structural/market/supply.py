@@ -41,6 +41,8 @@ __all__ = ["bertrand_markups", "ownership"]
 
 #: tolerance on ‖ζ(p) + c − p‖∞ per market of every equilibrium solved here
 _EQUILIBRIUM_ATOL = 1e-12
+#: SQUAREM's first bound on its step length here (:func:`~structural.market.inversion.squarem`)
+_STEP_MAX = 1.0
 
 
 def ownership(firms, mask):
@@ -128,7 +130,7 @@ def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, 
 def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
     """p = zeta_map(p) from p0 by SQUAREM with its step bounded adaptively from 1
     (:func:`~structural.market.inversion.squarem`): (p, iterations, converged)."""
-    return squarem(zeta_map, p0, atol, max_iterations, step_max=1.0, patience=patience)
+    return squarem(zeta_map, p0, atol, max_iterations, step_max=_STEP_MAX, patience=patience)
 
 
 def queued_equilibria(fetch, order, groups, dead, lanes, atol, max_iterations, patience):
@@ -190,8 +192,8 @@ def queued_equilibria(fetch, order, groups, dead, lanes, atol, max_iterations, p
 
 
 def _lane_init(starts):
-    """SQUAREM's starting state (step bound 1, as :func:`_iterate`'s) of each lane's start."""
-    return jax.vmap(lambda x: jax.tree.map(jnp.asarray, _squarem_init(x, 1.0)))(starts)
+    """SQUAREM's starting state (as :func:`_iterate`'s) of each lane's start."""
+    return jax.vmap(lambda x: jax.tree.map(jnp.asarray, _squarem_init(x, _STEP_MAX)))(starts)
 
 
 def _lanes_as(flag, a):

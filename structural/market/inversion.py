@@ -102,36 +102,45 @@ def squarem(F, x0, atol, max_iterations, *, step_max=jnp.inf, patience=None):
     x, iterations, converged (‖F(x) − x‖∞ < atol and x finite)
     """
     patience = max_iterations if patience is None else patience
-
-    def cond(state):
-        x, it, err, _, _, since = state
-        return ((err >= atol) & (it < max_iterations) & (since < patience)
-                & jnp.all(jnp.isfinite(x)))
-
-    def body(state):
-        x, it, _, bound, mark, since = state
-        x1 = F(x)
-        r = x1 - x
-        x2 = F(x1)
-        v = x2 - 2 * x1 + x
-        vv = jnp.sum(v * v)
-        alpha = jnp.where(vv > 0, jnp.sqrt(jnp.sum(r * r) / jnp.where(vv > 0, vv, 1.0)), 1.0)
-        alpha = jnp.clip(alpha, 1.0, bound)
-        xn = F(x + 2 * alpha * r + alpha**2 * v)
-        finite = jnp.all(jnp.isfinite(xn))
-        xn = jnp.where(finite, xn, x2)
-        bound = jnp.where(finite, jnp.where(alpha == bound, 2 * bound, bound),
-                          jnp.maximum(bound / 2, 1.0))
-        err = jnp.max(jnp.abs(r))
-        # a converged x is kept as is: the residual was measured at x
-        xn = jnp.where(err < atol, x, xn)
-        progress = err < mark / 10
-        return (xn, it + 1, err, bound, jnp.where(progress, err, mark),
-                jnp.where(progress, 0, since + 1))
-
     x, it, err, *_ = jax.lax.while_loop(
-        cond, body, (x0, 0, jnp.inf, jnp.asarray(step_max, x0.dtype), jnp.inf, 0))
+        lambda state: _squarem_running(state, atol, max_iterations, patience),
+        lambda state: _squarem_step(F, state, atol), _squarem_init(x0, step_max))
     return x, it, (err < atol) & jnp.all(jnp.isfinite(x))
+
+
+def _squarem_init(x0, step_max=jnp.inf):
+    """:func:`squarem`'s state at x0: (x, steps, residual, step bound, residual at the last
+    tenfold fall, steps since it)."""
+    return (x0, 0, jnp.inf, jnp.asarray(step_max, x0.dtype), jnp.inf, 0)
+
+
+def _squarem_running(state, atol, max_iterations, patience):
+    """Whether :func:`squarem` takes another step from ``state`` (patience an int)."""
+    x, it, err, _, _, since = state
+    return (err >= atol) & (it < max_iterations) & (since < patience) & jnp.all(jnp.isfinite(x))
+
+
+def _squarem_step(F, state, atol):
+    """One step of :func:`squarem` (three evaluations of F): the state after it."""
+    x, it, _, bound, mark, since = state
+    x1 = F(x)
+    r = x1 - x
+    x2 = F(x1)
+    v = x2 - 2 * x1 + x
+    vv = jnp.sum(v * v)
+    alpha = jnp.where(vv > 0, jnp.sqrt(jnp.sum(r * r) / jnp.where(vv > 0, vv, 1.0)), 1.0)
+    alpha = jnp.clip(alpha, 1.0, bound)
+    xn = F(x + 2 * alpha * r + alpha**2 * v)
+    finite = jnp.all(jnp.isfinite(xn))
+    xn = jnp.where(finite, xn, x2)
+    bound = jnp.where(finite, jnp.where(alpha == bound, 2 * bound, bound),
+                      jnp.maximum(bound / 2, 1.0))
+    err = jnp.max(jnp.abs(r))
+    # a converged x is kept as is: the residual was measured at x
+    xn = jnp.where(err < atol, x, xn)
+    progress = err < mark / 10
+    return (xn, it + 1, err, bound, jnp.where(progress, err, mark),
+            jnp.where(progress, 0, since + 1))
 
 
 @partial(jax.jit, static_argnames=("max_iterations",))

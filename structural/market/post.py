@@ -20,11 +20,14 @@ Every counterfactual can carry intervals from parametric draws of (θ, α) from 
 asymptotic covariance: each draw re-solves the share inversion at the observed shares, from
 δ̂ + (∂δ/∂θ')(θ_d − θ̂) (the implicit-function derivative at the estimates; for the nested logit
 the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
-and re-solves the equilibrium — all draws in one compiled program, one draw after another; a
-draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS` SQUAREM steps, or
-stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or α_i ≥ 0 for every
-consumer of a market (no equilibrium; not solved), is dropped and the count of those kept is
-reported.
+and re-solves the equilibrium — all draws in one compiled program: the inversions and costs one
+draw after another, then the equilibria of all the draws' markets from one queue, each market
+costing its own SQUAREM steps, and the rest of a draw skipped once one of its markets fails
+(:func:`~structural.market.supply.queued_equilibria`; the nested logit's draws one after
+another); a draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS`
+SQUAREM steps, or stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or
+α_i ≥ 0 for every consumer of a market (no equilibrium; not solved), is dropped and the count
+of those kept is reported.
 
 Examples
 --------
@@ -59,9 +62,12 @@ from structural.market.demand import (
 from structural.market.estimate import DemandResults, _put
 from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
+    _EQUILIBRIUM_ATOL,
+    _owners,
     bertrand_markups,
     equilibrium_prices,
     nested_equilibrium_prices,
+    queued_equilibria,
 )
 
 #: SQUAREM steps (three ζ evaluations each) a parametric draw's equilibrium may take before the
@@ -444,6 +450,15 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
     """Logit / random coefficients: (prices, shares, markups, ΔCS, iterations, converged);
     ``limits``: the equilibrium's ``max_iterations``, ``patience`` and ``start`` where not the
     default."""
+    d, mu, w, a_rc, c = _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs)
+    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
+                                     **limits)
+    return (*_mixed_outcome(prob, alpha, (d, mu, w, a_rc), c, p, mask_cf), it, conv)
+
+
+def _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs):
+    """(δ, μ, w, α_i − α) at θ and the marginal costs the equilibrium faces (the given ones, or
+    those the data's prices imply under the data's owners, plus ``shift``)."""
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
@@ -451,16 +466,20 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
         s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
         c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
                                                prob.mask)
-    c = c + shift
-    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
-                                     **limits)
+    return d, mu, w, a_rc, c + shift
+
+
+def _mixed_outcome(prob, alpha, state, c, p, mask_cf):
+    """(prices, shares, markups, ΔCS) at the equilibrium prices p; ``state`` (δ, μ, w, α_i − α)
+    at the observed prices."""
+    d, mu, w, a_rc = state
     dp = jnp.where(mask_cf, p - prob.prices_pad, 0.0)
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
     s1 = jax.vmap(lambda a, b, ww, m: choice_probabilities(a, b, m) @ ww)(d1, mu1, w, mask_cf)
     cs0 = jax.vmap(_cs_market)(d, mu, w, prob.mask, alpha + a_rc)
     cs1 = jax.vmap(_cs_market)(d1, mu1, w, mask_cf, alpha + a_rc)
-    return p, s1, p - c, cs1 - cs0, it, conv
+    return p, s1, p - c, cs1 - cs0
 
 
 def _solve_nested(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
@@ -499,30 +518,15 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     rng = np.random.default_rng(seed)
     z = rng.multivariate_normal(np.zeros(V.shape[0]), V, size=draws, method="eigh")
     rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
+    at = (pt, pa, rho_at)
 
-    def one(zd, p_point, theta0, alpha0, d0, d_theta, *change):
-        nt = len(pt)
-        theta = theta0.at[pt].add(zd[:nt])
-        alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
-        # nothing to solve where ρ leaves [0, 1) (no model), or where every consumer of a market
-        # has an upward-sloping demand (α_i ≥ 0: the first-order conditions' solution, if any,
-        # is a profit minimum); where only some do, a firm's profit has a local maximum, the
-        # solution the point counterfactual finds, and the draw is solved as it is
-        upward = jnp.all((prob.alpha_i(theta, alpha) >= 0) | (prob.agent_terms(theta)[1] <= 0),
-                         axis=1)
-        usable = jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1)) & ~jnp.any(upward)
+    def one(zd, p_point, theta0, alpha0, d0, *change):  # a nested-logit draw
+        theta, alpha, usable = _draw_parameters(prob, at, zd, theta0, alpha0)
 
-        def solved(d0):
-            if prob.nests is not None:  # closed-form inversion
-                d, ok = prob.delta(theta, d0)[0], True
-            else:  # from δ's first-order change in θ (implicit function theorem)
-                mu_d, w_d = prob.agent_terms(theta)
-                d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d,
-                                           w_d, prob.mask)
-                ok = jnp.all(conv_d)
-            out = solve(theta, alpha, d, *change, max_iterations=DRAW_ITERATIONS,
-                        patience=DRAW_PATIENCE, start=p_point)
-            return out[0], out[3], ok & jnp.all(out[5])
+        def solved(d0):  # closed-form inversion
+            out = solve(theta, alpha, prob.delta(theta, d0)[0], *change,
+                        max_iterations=DRAW_ITERATIONS, patience=DRAW_PATIENCE, start=p_point)
+            return out[0], out[3], jnp.all(out[5])
 
         def unsolved(d0):  # prices (T, J) and ΔCS (T,), as solved gives them
             return (jnp.full_like(p_point, jnp.nan), jnp.full(p_point.shape[:1], jnp.nan),
@@ -530,15 +534,12 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
         return jax.lax.cond(usable, solved, unsolved, d0)
 
-    # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs every
-    # lane until the slowest lane stops, so each draw would pay for the slowest draw's steps
     def all_draws(z, p_point, theta0, alpha0, d0, *change):
-        if prob.nests is None and prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
-            d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
-                                                           prob.mask))(theta0)
-        else:
-            d_theta = jnp.zeros(d0.shape + theta0.shape)
-        return jax.lax.map(lambda zd: one(zd, p_point, theta0, alpha0, d0, d_theta, *change), z)
+        if prob.nests is None:
+            return _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change)
+        # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs
+        # every lane until the slowest lane stops, so each draw would pay for the slowest's steps
+        return jax.lax.map(lambda zd: one(zd, p_point, theta0, alpha0, d0, *change), z)
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
@@ -557,6 +558,75 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     surplus["change_in_cs_low"] = np.quantile(cs_ok, lo_q, axis=0)
     surplus["change_in_cs_high"] = np.quantile(cs_ok, hi_q, axis=0)
     return int(ok.sum())
+
+
+def _draw_parameters(prob, at, zd, theta0, alpha0):
+    """A draw's (θ, α) from its deviation zd, and whether it has a model to solve: nothing to
+    solve where ρ leaves [0, 1) (no model), or where every consumer of a market has an
+    upward-sloping demand (α_i ≥ 0: the first-order conditions' solution, if any, is a profit
+    minimum); where only some do, a firm's profit has a local maximum, the solution the point
+    counterfactual finds, and the draw is solved as it is."""
+    pt, pa, rho_at = at
+    nt = len(pt)
+    theta = theta0.at[pt].add(zd[:nt])
+    alpha = alpha0 + (zd[nt] if pa is not None else 0.0)
+    upward = jnp.all((prob.alpha_i(theta, alpha) >= 0) | (prob.agent_terms(theta)[1] <= 0),
+                     axis=1)
+    usable = jnp.all((theta[rho_at] >= 0) & (theta[rho_at] < 1)) & ~jnp.any(upward)
+    return theta, alpha, usable
+
+
+def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
+    """Logit / random-coefficients draws: each draw's share inversion at the observed shares
+    (from δ's first-order change in θ, the implicit function theorem) and costs, one draw after
+    another, then the equilibria of every draw's markets from one queue
+    (:func:`~structural.market.supply.queued_equilibria`; the markets where some consumers'
+    demand slopes up, where the draws that fail fail, first, so that the rest of such a draw is
+    skipped): (prices (D, T, J), ΔCS (D, T), kept (D,))."""
+    firms, shift, mask_cf = change[:3]
+    given = change[3] if len(change) > 3 else None
+    if prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
+        d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
+                                                       prob.mask))(theta0)
+    else:
+        d_theta = jnp.zeros(d0.shape + theta0.shape)
+
+    def setup(zd):
+        theta, alpha, usable = _draw_parameters(prob, at, zd, theta0, alpha0)
+
+        def solved(_):
+            mu_d, w_d = prob.agent_terms(theta)
+            d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
+                                       prob.mask)
+            return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)
+
+        shapes = jax.eval_shape(solved, None)
+
+        def unsolved(_):  # not solved: zeros (False), never read
+            return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+
+        ok, (d, mu, w, a_rc, c) = jax.lax.cond(usable, solved, unsolved, None)
+        some_up = jnp.any((alpha + a_rc >= 0) & (w > 0), axis=1)
+        return alpha, usable & ok, (d, mu, w, a_rc, c), some_up
+
+    alpha, alive, (d, mu, w, a_rc, c), some_up = jax.lax.map(setup, z)
+    D, T = some_up.shape
+    owner = jax.vmap(_owners)(firms)
+    wa = w * (alpha[:, None, None] + a_rc)
+    start = jnp.where(mask_cf, p_point, prob.prices_pad)
+
+    def fetch(k):
+        i, t = k // T, k % T
+        return ((c[i, t], owner[t], prob.prices_pad[t], d[i, t], mu[i, t], w[i, t], wa[i, t],
+                 mask_cf[t], alpha[i], a_rc[i, t]), start[t])
+
+    order = jnp.argsort(~some_up.ravel(), stable=True)
+    p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive, T,
+                                   _EQUILIBRIUM_ATOL, DRAW_ITERATIONS, DRAW_PATIENCE)
+    p = p.reshape(D, T, -1)
+    dcs = jax.lax.map(lambda a: _mixed_outcome(prob, a[0], a[1:5], a[5], a[6], mask_cf)[3],
+                      (alpha, d, mu, w, a_rc, c, p))
+    return p, dcs, ~dead
 
 
 def _draw_layout(results: DemandResults):

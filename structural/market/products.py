@@ -196,15 +196,17 @@ class Products:
 
 
 def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
-    """The terms of ``formula`` when it is ``1 + a + b …`` or ``0 + a + b …`` over distinct
-    numeric (float or integer, NumPy or nullable) columns of ``df`` with no missing value, in
-    order (``"1"`` the intercept); None for any other formula (transforms, interactions,
-    categoricals, an implicit intercept), which formulaic builds. Its matrix is those columns
-    as they stand, which is what formulaic gives for such a formula; the shortcut saves
-    importing formulaic (0.4–0.6 CPU s of a command)."""
+    """The terms of ``formula`` when it is ``1 + a + b …``, ``0 + a + b …`` or ``a + b …`` (an
+    implicit intercept, which formulaic puts first) over distinct numeric (float or integer,
+    NumPy or nullable) columns of ``df`` with no missing value, in order (``"1"`` the
+    intercept); None for any other formula (transforms, interactions, categoricals), which
+    formulaic builds. Its matrix is those columns as they stand, which is what formulaic gives
+    for such a formula; the shortcut saves importing formulaic (0.4–0.6 CPU s of a command)."""
     terms = [t.strip() for t in formula.split("+")]
+    if terms[0] not in ("0", "1"):
+        terms = ["1", *terms]
     names = terms[1:]
-    if terms[0] not in ("0", "1") or len(set(names)) < len(names):
+    if len(set(names)) < len(names):
         return None
     for n in names:
         col = df.get(n) if n.isidentifier() else None

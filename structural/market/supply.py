@@ -35,9 +35,14 @@ from structural.market.demand import (
     nested_share_price_terms,
     solve_by_market,
 )
-from structural.market.inversion import squarem
+from structural.market.inversion import _squarem_init, _squarem_running, _squarem_step, squarem
 
 __all__ = ["bertrand_markups", "ownership"]
+
+#: tolerance on ‖ζ(p) + c − p‖∞ per market of every equilibrium solved here
+_EQUILIBRIUM_ATOL = 1e-12
+#: SQUAREM's first bound on its step length here (:func:`~structural.market.inversion.squarem`)
+_STEP_MAX = 1.0
 
 
 def ownership(firms, mask):
@@ -96,36 +101,137 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
     return s_ij @ weights, s_ij @ wa, (s_ij * wa) @ s_ij.T, s_ij
 
 
+def _owners(firms):
+    """Each product's firm as the first slot that firm holds: segment ids below J."""
+    return jnp.argmax(firms[None, :] == firms[:, None], axis=1)
+
+
+def _zeta_map(costs, owner, p0, delta0, mu0, weights, wa, mask, alpha, alpha_rc, p):
+    """One market's ζ-markup map p ↦ c + ζ(p) (padded products stay at p0); ``owner`` from
+    :func:`_owners`, ``wa`` = w_i α_i."""
+    dp = jnp.where(mask, p - p0, 0.0)
+    s_ij = choice_probabilities(delta0 + alpha * dp, mu0 + dp[:, None] * alpha_rc[None, :], mask)
+    lam_safe = jnp.where(mask, s_ij @ wa, -1.0)
+    # (O ∘ Γ)'(p − c) without forming Γ (J² per agent): Γ is symmetric, so product j's entry
+    # is Σ_i w_i α_i s_ij Σ_{k owned with j} s_ik (p_k − c_k), a sum over firms per agent
+    margin = s_ij * jnp.where(mask, p - costs, 0.0)[:, None]
+    by_firm = jax.ops.segment_sum(margin, owner, num_segments=mask.shape[0])
+    zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
+    return jnp.where(mask, costs + zeta, p0)
+
+
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, start, atol,
                  max_iterations, patience):
-    # each product's firm as the first slot that firm holds: segment ids below J
-    owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
-    wa = weights * (alpha + alpha_rc)
-
-    def zeta_map(p):
-        dp = jnp.where(mask, p - p0, 0.0)
-        s_ij = choice_probabilities(delta0 + alpha * dp, mu0 + dp[:, None] * alpha_rc[None, :],
-                                    mask)
-        lam_safe = jnp.where(mask, s_ij @ wa, -1.0)
-        # (O ∘ Γ)'(p − c) without forming Γ (J² per agent): Γ is symmetric, so product j's entry
-        # is Σ_i w_i α_i s_ij Σ_{k owned with j} s_ik (p_k − c_k), a sum over firms per agent
-        margin = s_ij * jnp.where(mask, p - costs, 0.0)[:, None]
-        by_firm = jax.ops.segment_sum(margin, owner, num_segments=mask.shape[0])
-        zeta = ((s_ij * by_firm[owner]) @ wa - s_ij @ weights) / lam_safe
-        return jnp.where(mask, costs + zeta, p0)
-
+    zeta_map = partial(_zeta_map, costs, _owners(firms), p0, delta0, mu0, weights,
+                       weights * (alpha + alpha_rc), mask, alpha, alpha_rc)
     return _iterate(zeta_map, start, mask, atol, max_iterations, patience)
 
 
 def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
     """p = zeta_map(p) from p0 by SQUAREM with its step bounded adaptively from 1
     (:func:`~structural.market.inversion.squarem`): (p, iterations, converged)."""
-    return squarem(zeta_map, p0, atol, max_iterations, step_max=1.0, patience=patience)
+    return squarem(zeta_map, p0, atol, max_iterations, step_max=_STEP_MAX, patience=patience)
+
+
+def queued_equilibria(fetch, order, groups, dead, lanes, atol, max_iterations, patience):
+    """The ζ-markup equilibria of many independent markets (problem k: one market of one merger
+    draw), ``lanes`` markets at a time, each taken from the queue as a lane frees up, by the
+    SQUAREM iteration of :func:`equilibrium_prices` (step bounded from 1).
+
+    A vmap of the per-market iterations (:func:`equilibrium_prices`) runs every market until the
+    slowest one stops; here a lane whose market stopped takes the next one, so each market costs
+    its own steps. A problem's iterates are those :func:`equilibrium_prices` takes (the markets
+    are independent). Problems are grouped (a draw's markets): a group fails with its first
+    market that fails, and its markets not yet started are skipped (so a queue ``order`` that
+    puts the markets likely to fail first skips the most).
+
+    Parameters
+    ----------
+    fetch : callable
+        ``fetch(k)``: problem k's ζ-map arguments (:func:`_zeta_map`'s, before p) and start.
+    order : (n,) int
+        The problems in the order they are taken.
+    groups : (n,) int
+        Each problem's group; dead (G,) bool: the groups not to solve.
+    lanes : int
+        Markets iterated at once.
+    atol, max_iterations, patience
+        As in :func:`equilibrium_prices`.
+
+    Returns
+    -------
+    prices (n, J) (NaN where not solved), converged (n,), dead (G,): the groups with a problem
+    that failed (or dead from the start).
+    """
+    n, G = order.shape[0], dead.shape[0]
+    patience = max_iterations if patience is None else patience
+    _, start0 = fetch(order[0])
+    state = _queue_refill(fetch, order, groups, atol, max_iterations, patience, (
+        jnp.asarray(0), jnp.zeros(lanes, int), jnp.zeros(lanes, bool), jnp.zeros(lanes, bool),
+        _lane_init(jnp.broadcast_to(start0, (lanes, *start0.shape))),
+        jnp.full((n + 1, *start0.shape), jnp.nan), jnp.zeros(n + 1, bool), dead))
+
+    def body(state):
+        pos, k, active, running, sq, out_x, out_conv, dead = state
+        stepped = jax.vmap(lambda data, st: _squarem_step(partial(_zeta_map, *data), st, atol))(
+            jax.vmap(fetch)(k)[0], sq)
+        sq = jax.tree.map(lambda a, b: jnp.where(_lanes_as(running, a), a, b), stepped, sq)
+        running = active & _queue_running(sq, groups[k], dead, atol, max_iterations, patience)
+        finished = active & ~running
+        conv = (sq[2] < atol) & jnp.all(jnp.isfinite(sq[0]), axis=1)
+        at = jnp.where(finished, k, n)
+        out_x, out_conv = out_x.at[at].set(sq[0]), out_conv.at[at].set(conv)
+        dead = dead.at[jnp.where(finished & ~conv, groups[k], G)].set(True, mode="drop")
+        running = running & ~dead[groups[k]]  # the rest of a failed draw stops here
+        return _queue_refill(fetch, order, groups, atol, max_iterations, patience,
+                             (pos, k, running, running, sq, out_x, out_conv, dead))
+
+    _, _, _, _, _, out_x, out_conv, dead = jax.lax.while_loop(lambda st: jnp.any(st[2]), body,
+                                                              state)
+    return out_x[:n], out_conv[:n], dead
+
+
+def _lane_init(starts):
+    """SQUAREM's starting state (as :func:`_iterate`'s) of each lane's start."""
+    return jax.vmap(lambda x: jax.tree.map(jnp.asarray, _squarem_init(x, _STEP_MAX)))(starts)
+
+
+def _lanes_as(flag, a):
+    """A per-lane flag (lanes,) shaped to broadcast against ``a`` (lanes, ...)."""
+    return flag.reshape(flag.shape + (1,) * (a.ndim - 1))
+
+
+def _queue_running(sq, group, dead, atol, max_iterations, patience):
+    """Lanes whose SQUAREM iteration goes on (and whose group has not failed)."""
+    go = jax.vmap(lambda st: _squarem_running(st, atol, max_iterations, patience))(sq)
+    return go & ~dead[group]
+
+
+def _queue_refill(fetch, order, groups, atol, max_iterations, patience, state):
+    """Lanes not running take the next problems of the queue whose groups are alive."""
+    pos, k, active, running, sq, out_x, out_conv, dead = state
+    n = order.shape[0]
+    free = ~running
+    lanes = free.shape[0]
+    alive = (jnp.arange(n) >= pos) & ~dead[groups[order]]
+    nxt = jnp.nonzero(alive, size=lanes, fill_value=n)[0]
+    rank = jnp.cumsum(free) - 1
+    taken = jnp.where(free, nxt[jnp.clip(rank, 0, lanes - 1)], n)
+    filled = free & (taken < n)
+    k = jnp.where(filled, order[jnp.minimum(taken, n - 1)], k)
+    # every position before the last taken is taken or of a dead group: never needed again
+    pos = jnp.maximum(pos, jnp.max(jnp.where(filled, taken + 1, 0)))
+    fresh = _lane_init(jax.vmap(fetch)(k)[1])
+    sq = jax.tree.map(lambda a, b: jnp.where(_lanes_as(filled, a), a, b), fresh, sq)
+    active = running | filled
+    running = running | (filled & _queue_running(sq, groups[k], dead, atol, max_iterations,
+                                                 patience))
+    return pos, k, active, running, sq, out_x, out_conv, dead
 
 
 @partial(jax.jit, static_argnames=("max_iterations", "patience"))
 def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, alpha_rc,
-                       atol=1e-12, max_iterations=10000, patience=None, start=None):
+                       atol=_EQUILIBRIUM_ATOL, max_iterations=10000, patience=None, start=None):
     """Bertrand–Nash prices in every market by the ζ-markup fixed point.
 
     Parameters
@@ -177,7 +283,8 @@ def _zeta_nested_market(costs, firms, p0, delta0, rho_j, nest, mask, alpha, n_ne
 
 @partial(jax.jit, static_argnames=("n_nests", "max_iterations", "patience"))
 def nested_equilibrium_prices(costs, firms, prices, delta, rho_j, nest, mask, alpha, n_nests,
-                              atol=1e-12, max_iterations=10000, patience=None, start=None):
+                              atol=_EQUILIBRIUM_ATOL, max_iterations=10000, patience=None,
+                              start=None):
     """Bertrand–Nash prices of the nested logit in every market by the ζ-markup fixed point.
 
     With nests ∂s/∂p' = Λ − Γ still holds, with Λ_j = α s_j/(1−ρ_j) and Γ_jk = α [s_j s_k +

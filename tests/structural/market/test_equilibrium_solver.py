@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from structural.market import post
+from structural.market import post, supply
 from structural.market.demand import mixed_logit_shares, share_price_terms
 from structural.market.supply import bertrand_markups, equilibrium_prices, ownership
 
@@ -108,6 +108,31 @@ def test_a_market_without_equilibrium_is_reported_after_a_few_steps(markets):
     _, it_cap, conv_cap = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask,
                                              alpha, upward, max_iterations=500, patience=None)
     assert not bool(conv_cap[2]) and int(it_cap[2]) == 500
+
+
+def test_the_queue_solves_each_market_as_the_batch_does(markets):
+    """Three groups (draws) of the six markets through one queue on four lanes: the first
+    group's prices are the batched solver's, the second (half of market 2's consumers with
+    α_i > 0) fails, and the third, dead from the start, is not solved."""
+    costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
+    rc = jnp.stack([alpha_rc, alpha_rc.at[2, : I // 2].set(2.5), alpha_rc])
+    owner = jax.vmap(supply._owners)(merged)
+
+    def fetch(k):
+        g, t = k // T, k % T
+        return ((costs[t], owner[t], prices[t], delta[t], mu[t], weights[t],
+                 weights[t] * (alpha + rc[g, t]), mask[t], alpha, rc[g, t]), prices[t])
+
+    order = jnp.arange(3 * T)[::-1]  # the failing group before the converging one
+    p, conv, dead = jax.jit(lambda: supply.queued_equilibria(
+        fetch, order, jnp.arange(3 * T) // T, jnp.array([False, False, True]), 4, 1e-12, 1000,
+        30))()
+    expected, _, ok = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha,
+                                         alpha_rc, max_iterations=1000, patience=30)
+    assert bool(ok.all()) and bool(conv[:T].all())
+    np.testing.assert_allclose(p[:T], expected, rtol=1e-14, atol=0)
+    assert dead.tolist() == [False, True, True] and not bool(conv[T + 2])
+    assert bool(jnp.isnan(p[2 * T:]).all()) and not bool(conv[2 * T:].any())
 
 
 def test_draws_with_upward_sloping_demand_are_dropped(markets_logit):

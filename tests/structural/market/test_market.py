@@ -261,8 +261,9 @@ def test_bad_products_name_the_column(mutate, field):
 
 @pytest.mark.parametrize("formula", [
     "1 + prices + x", "0 + prices", "0 + x + prices", "1 + x + prices + k", "1", "0 + k",
-    "1 + f + prices", "prices + x",  # formulaic's implicit intercept
-    "1 + np.log(prices) + x", "1 + prices + x:k", "1 + C(k)", "1 + prices + b", "1 + x + x",
+    "1 + f + prices", "prices + x", "x",  # formulaic's implicit intercept, put first
+    "prices + 1", "prices + 0", "1 + np.log(prices) + x", "1 + prices + x:k", "1 + C(k)",
+    "1 + prices + b", "1 + x + x",
 ])
 def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
     """The additive formulas over numeric columns that products._matrix builds itself (no
@@ -275,7 +276,7 @@ def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
     df = df.assign(k=np.arange(len(df)) % 3, b=np.arange(len(df)) % 2 == 0,
                    f=pd.array(np.linspace(0.5, 2.0, len(df)), dtype="Float64"))
     plain = formula in ("1 + prices + x", "0 + prices", "0 + x + prices", "1 + x + prices + k",
-                        "1", "0 + k", "1 + f + prices")
+                        "1", "0 + k", "1 + f + prices", "prices + x", "x")
     assert (products_module._plain_terms(formula, df) is not None) == plain
     x, names = products_module._matrix(formula, df, "linear")
     mm = model_matrix(formula, df)

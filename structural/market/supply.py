@@ -118,7 +118,6 @@ def _mixed_markups(delta, mu, weights, alpha_i, mask, firms):
     return eta, s_ij, lu, piv
 
 
-@jax.custom_jvp
 def mixed_logit_markups(delta, mu, weights, alpha_i, mask, firms):
     """Bertrand–Nash markups of the mixed logit from utilities, with an analytic derivative.
 
@@ -162,6 +161,13 @@ def mixed_logit_markups(delta, mu, weights, alpha_i, mask, firms):
     ...                   bertrand_markups(lam[None], gam[None], s[None], firms, mask)))
     True
     """
+    return _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms)
+
+
+@jax.custom_jvp
+def _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms):
+    """:func:`mixed_logit_markups` with the derivative its docstring states (a function, not the
+    ``custom_jvp`` object, carries the public name and its docstring)."""
     return _mixed_markups(delta, mu, weights, alpha_i, mask, firms)[0]
 
 
@@ -178,7 +184,7 @@ def _markups_tangent_rhs(eta, s_ij, weights, alpha_i, firms, mask, d_delta, d_mu
     return d_s + d_lam * eta - d_gam_eta
 
 
-@mixed_logit_markups.defjvp
+@_markups_with_derivative.defjvp
 def _mixed_logit_markups_jvp(primals, tangents):
     _, _, weights, alpha_i, mask, firms = primals
     d_delta, d_mu, d_w, d_a = tangents[:4]

@@ -29,11 +29,7 @@ import pandas as pd
 from estimation.errors import NotConvergedWarning, SpecificationError
 from structural.errors import MarketDataError
 from structural.market import gmm
-from structural.market.demand import (
-    mixed_logit_shares,
-    random_coefficients,
-    share_price_terms,
-)
+from structural.market.demand import random_coefficients
 from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.products import Agents, Products
 
@@ -424,13 +420,11 @@ class Problem:
     # ----- supply ----------------------------------------------------------------------------
     def markups(self, theta, delta_pad, alpha_linear):
         """Bertrand–Nash markups η = −(O ∘ (∂s/∂p')')⁻¹ s per market, long (N,)."""
-        from structural.market.supply import bertrand_markups
+        from structural.market.supply import mixed_logit_markups
 
         mu, w = self.agent_terms(theta)
         a_i = self.alpha_i(theta, alpha_linear)
-        lam, gam = jax.vmap(share_price_terms)(delta_pad, mu, w, self.mask, a_i)
-        s = jax.vmap(mixed_logit_shares)(delta_pad, mu, w, self.mask)
-        eta = bertrand_markups(lam, gam, s, jnp.asarray(self.firms_pad), self.mask)
+        eta = mixed_logit_markups(delta_pad, mu, w, a_i, self.mask, jnp.asarray(self.firms_pad))
         return self.layout.unpad(eta)
 
     def tilde_costs(self, theta, delta_pad, alpha_linear):

@@ -31,13 +31,15 @@ import jax.numpy as jnp
 
 from structural.market.demand import (
     choice_probabilities,
+    mixed_logit_shares,
     nested_logit_shares,
     nested_share_price_terms,
+    share_price_terms,
     solve_by_market,
 )
 from structural.market.inversion import _squarem_init, _squarem_running, _squarem_step, squarem
 
-__all__ = ["bertrand_markups", "ownership"]
+__all__ = ["bertrand_markups", "mixed_logit_markups", "ownership"]
 
 #: tolerance on ‖ζ(p) + c − p‖∞ per market of every equilibrium solved here
 _EQUILIBRIUM_ATOL = 1e-12
@@ -88,6 +90,113 @@ def bertrand_markups(lam, gam, shares, firms, mask):
     """
     A = jax.vmap(_foc_matrix)(lam, gam, firms, mask)
     return jnp.where(mask, -solve_by_market(A, jnp.where(mask, shares, 0.0)), 0.0)
+
+
+def _by_owner(x, firms, mask):
+    """O x for one market, x (J,) or (J, I): each real product's sum of x over the products its
+    firm owns (a segment sum per firm, J·I work where the matrix product with O is J²·I)."""
+    # each product's firm as the first slot that firm holds: padded products share a segment
+    # of their own, so real products' sums never include them
+    owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
+    summed = jax.ops.segment_sum(x, owner, num_segments=mask.shape[0])[owner]
+    return jnp.where(mask if x.ndim == 1 else mask[:, None], summed, 0.0)
+
+
+def _lu_by_market(A):
+    """LU factors of every market's matrix, one market after another (as
+    :func:`~structural.market.demand.solve_by_market`, for the same reason)."""
+    return jax.lax.map(jax.scipy.linalg.lu_factor, A)
+
+
+def _lu_solve_by_market(lu, piv, b):
+    """x_t = A_t⁻¹ b_t from :func:`_lu_by_market`'s factors, one market after another."""
+    return jax.lax.map(lambda a: jax.scipy.linalg.lu_solve((a[0], a[1]), a[2]), (lu, piv, b))
+
+
+def _mixed_markups(delta, mu, weights, alpha_i, mask, firms):
+    """η of :func:`mixed_logit_markups` with what its derivative reuses: s_ij and A's LU."""
+    s_ij = jax.vmap(choice_probabilities)(delta, mu, mask)
+    lam, gam = jax.vmap(share_price_terms)(delta, mu, weights, mask, alpha_i)
+    shares = jax.vmap(mixed_logit_shares)(delta, mu, weights, mask)
+    lu, piv = _lu_by_market(jax.vmap(_foc_matrix)(lam, gam, firms, mask))
+    eta = jnp.where(mask, -_lu_solve_by_market(lu, piv, jnp.where(mask, shares, 0.0)), 0.0)
+    return eta, s_ij, lu, piv
+
+
+def mixed_logit_markups(delta, mu, weights, alpha_i, mask, firms):
+    """Bertrand–Nash markups of the mixed logit from utilities, with an analytic derivative.
+
+    The value is :func:`bertrand_markups` of :func:`~structural.market.demand.share_price_terms`
+    and the shares: η = −A⁻¹ s, A = O ∘ (Λ − Γ)'. Its derivative is the implicit function
+    theorem on A(θ) η = −s (one LU factorisation per market serves value and derivative),
+
+        dη = −A⁻¹ (ds + dA η),
+        (dA η)_j = dΛ_j η_j − Σ_i [d(wα)_i s_ij P_ij + (wα)_i (ds_ij P_ij + s_ij Q_ij)],
+
+    with P_i = O (s_i ∘ η), Q_i = O (ds_i ∘ η) (sums over each firm's products) and
+    ds_ij = s_ij (du_ij − Σ_k s_ik du_ik), du = dδ + dμ: J·I work per market where
+    differentiating through Γ costs J²·I (BLP's gradient spent most of its time there), and
+    reverse mode transposes it.
+
+    Parameters
+    ----------
+    delta : (T, J)
+        Mean utilities; mu (T, J, I) the agents' utilities μ_ij; weights (T, I).
+    alpha_i : (T, I)
+        Each agent's price coefficient α + (Σ ν_i + Π D_i)_price.
+    mask, firms : (T, J)
+        Real products and their owners' codes.
+
+    Returns
+    -------
+    (T, J) markups p − c, 0 on padded products.
+
+    Examples
+    --------
+    The same markups as :func:`bertrand_markups` (one market, two single-product firms):
+
+    >>> import jax.numpy as jnp
+    >>> from structural.market.demand import mixed_logit_shares, share_price_terms
+    >>> from structural.market.supply import bertrand_markups, mixed_logit_markups
+    >>> d, mu, w = jnp.array([[1.0, 0.0]]), jnp.zeros((1, 2, 1)), jnp.ones((1, 1))
+    >>> a, mask, firms = jnp.full((1, 1), -2.0), jnp.ones((1, 2), bool), jnp.array([[0, 1]])
+    >>> lam, gam = share_price_terms(d[0], mu[0], w[0], mask[0], a[0])
+    >>> s = mixed_logit_shares(d[0], mu[0], w[0], mask[0])
+    >>> bool(jnp.allclose(mixed_logit_markups(d, mu, w, a, mask, firms),
+    ...                   bertrand_markups(lam[None], gam[None], s[None], firms, mask)))
+    True
+    """
+    return _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms)
+
+
+@jax.custom_jvp
+def _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms):
+    """:func:`mixed_logit_markups` with the derivative its docstring states (a function, not the
+    ``custom_jvp`` object, carries the public name and its docstring)."""
+    return _mixed_markups(delta, mu, weights, alpha_i, mask, firms)[0]
+
+
+def _markups_tangent_rhs(eta, s_ij, weights, alpha_i, firms, mask, d_delta, d_mu, d_w, d_a):
+    """ds + dA η for one market (:func:`mixed_logit_markups`), linear in the tangents."""
+    du = d_delta[:, None] + d_mu
+    ds_ij = s_ij * (du - jnp.sum(s_ij * du, axis=0))
+    wa, d_wa = weights * alpha_i, d_w * alpha_i + weights * d_a
+    P = _by_owner(s_ij * eta[:, None], firms, mask)
+    Q = _by_owner(ds_ij * eta[:, None], firms, mask)
+    d_s = ds_ij @ weights + s_ij @ d_w
+    d_lam = ds_ij @ wa + s_ij @ d_wa
+    d_gam_eta = (s_ij * P) @ d_wa + (ds_ij * P + s_ij * Q) @ wa
+    return d_s + d_lam * eta - d_gam_eta
+
+
+@_markups_with_derivative.defjvp
+def _mixed_logit_markups_jvp(primals, tangents):
+    _, _, weights, alpha_i, mask, firms = primals
+    d_delta, d_mu, d_w, d_a = tangents[:4]
+    eta, s_ij, lu, piv = _mixed_markups(*primals)
+    rhs = jax.vmap(_markups_tangent_rhs)(eta, s_ij, weights, alpha_i, firms, mask,
+                                         d_delta, d_mu, d_w, d_a)
+    return eta, jnp.where(mask, -_lu_solve_by_market(lu, piv, rhs), 0.0)
 
 
 def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):

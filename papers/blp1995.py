@@ -242,14 +242,19 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = blp1995.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "reproduced", "published"]]  # doctest: +SKIP
     """
+    from estimation.compilation import prefetch_programs
     from structural.market import build_agents, build_products, estimate_demand, post
 
+    # the kept programs the last such run used are read back on background threads meanwhile
+    # (with the imports and the estimate), as reproduce nevo2000 and the counterfactuals do
+    record = prefetch_programs(f"reproduce blp1995|quick={quick}")
     products, agents = load()
     p = build_products(products, spec())
     res = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, **OPTIONS)
     own = np.diagonal(post.elasticities(res), axis1=1, axis2=2)[p.layout.t, p.layout.j]
     eta = post.markups(res)
     cf = post.counterfactual(res, firm_ids=merger_ids(p.firm_ids), draws=5 if quick else 20)
+    record()
     new_p = cf.table["new_prices"].to_numpy()
     summary = post_summary(own, eta / p.prices, p.prices, new_p,
                            cf.surplus["change_in_cs"].to_numpy())

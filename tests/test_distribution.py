@@ -5,6 +5,7 @@ same programs are one unit."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,3 +35,23 @@ def test_modules_that_share_programs_are_one_unit():
     # any other module is its own unit; an unlisted one counts as light
     assert c.work_unit("tests/cli/test_errors.py::test_x[a::b]") == "cli/test_errors.py"
     assert c.unit_seconds("cli/test_errors.py") == 0.0
+
+
+def test_the_memory_map_guard_counts_regions_and_programs():
+    """The guard of tests/conftest.py reads the map list only after enough new programs: it
+    counts this process's regions (Linux) and its compiled or loaded programs."""
+
+    import jax
+    import jax.numpy as jnp
+
+    import estimation.compilation  # noqa: F401  (the program count lives there)
+
+    c = _conftest()
+    if Path(f"/proc/{os.getpid()}/maps").exists():
+        assert c._mapped_regions() > 100
+    before = c._programs_so_far()
+    jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.0)(jnp.arange(7.0))  # a new program
+    assert c._programs_so_far() >= before + 1
+    # between two reads at most that many programs of ~120 regions each (a kept program; a
+    # jax.jit one ~17): inside the margin between the budget and the kernel's 65,530
+    assert 0 < c._PROGRAMS_BETWEEN_READS * 120 < 65_530 - c._MAP_BUDGET

@@ -129,6 +129,9 @@ class _Carry(NamedTuple):
     pending: jax.Array
     pending_ok: jax.Array
     pending_floor: jax.Array
+    # The full Newton step's point from ``state`` (:func:`_polish_step`, computed once per
+    # pass at the state the pass ends at): the next pass's point where it polishes.
+    polish_to: jax.Array
 
 
 def _fresh(theta0, k: int) -> PoolState:
@@ -175,8 +178,9 @@ def _newton_or_searched(c: _Carry, search: Callable, pN, noise, step0, x, at, f1
 
 def _polished(c: _Carry, polish, x, at):
     """A polish pass: the full Newton step's point ``x`` from the estimate (evaluated: ``at``),
-    kept where :func:`polish_keeps` says so. Returns (the state, polish steps taken, the next
-    phase)."""
+    kept where :func:`polish_keeps` says so. Returns (the state, polish steps taken, whether
+    another polish step may follow: kept and fewer than :data:`POLISH_STEPS` taken; the
+    caller adds :func:`_polish_step`'s test at the state)."""
     s = c.state
     f2, g2, H2, _, sq2 = at
     rg = relative_gradient(s.theta, s.sq, s.g)
@@ -186,9 +190,22 @@ def _polished(c: _Carry, polish, x, at):
                              (("theta", s.theta, x), ("f", s.f, f2), ("g", s.g, g2),
                               ("H", s.H, H2), ("sq", s.sq, sq2))})
     p_count = c.polished + jnp.where(polish, 1, 0)
-    _, p_go = _polish_step(polished)
-    p_phase = jnp.where(keep & (p_count < POLISH_STEPS) & p_go, _POLISH, _DONE)
-    return polished, p_count, p_phase
+    return polished, p_count, keep & (p_count < POLISH_STEPS)
+
+
+def _next_phase(polish, defer, stepped: PoolState, p_more, go):
+    """The phase after a pass: polish again where ``p_more`` (a polish pass kept its step) and
+    the next full Newton step is worth a pass (``go``); after a Newton or searched pass, the
+    searched point where one was deferred, else Newton while running, polish once converged
+    where ``go``, else done. ``go`` is :func:`_polish_step`'s test at the state the pass ends
+    at, computed once for both: that state is ``stepped`` wherever the Newton branch reads it
+    (not deferred) and the polished state after a polish pass; the step's point is the next
+    polish pass's."""
+    n_phase = jnp.where(
+        defer, _SEARCHED,
+        jnp.where(stepped.status == RUNNING, _NEWTON,
+                  jnp.where((stepped.status == Status.CONVERGED) & go, _POLISH, _DONE)))
+    return jnp.where(polish, jnp.where(p_more & go, _POLISH, _DONE), n_phase)
 
 
 def _one_fit(end, obj, w, keep_scores, outer, scores, free):
@@ -278,7 +295,7 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
             polish = c.phase == _POLISH
             noise = NOISE_ULPS * _EPS * (jnp.abs(s.f) + s.sq)
             pN = _direction(s.ev, s.V, s.sc, s.g, s.mu)
-            t_pol, _ = _polish_step(s)
+            t_pol = c.polish_to
             if use_gn:  # every trial value first, as the pool's step
                 gn_ok, gn_floor, gn_p = jax.lax.cond(
                     newton & ~s.fresh,
@@ -305,28 +322,26 @@ def _make_program(template, opts: SolverOptions, outer: bool, scores: bool,
             stepped = _advance(opts, s, ok, floor, theta2, at2)
             start_f = jnp.where(s.fresh, at[0], c.start_f)
             start_g = jnp.where(s.fresh, at[1], c.start_g)
-            _, go = _polish_step(stepped)
-            n_phase = jnp.where(
-                defer, _SEARCHED,
-                jnp.where(stepped.status == RUNNING, _NEWTON,
-                          jnp.where((stepped.status == Status.CONVERGED) & go, _POLISH,
-                                    _DONE)))
-
-            polished, p_count, p_phase = _polished(c, polish, x, at)
+            polished, p_count, p_more = _polished(c, polish, x, at)
 
             state = jax.tree.map(lambda n, p, o: jnp.where(polish, p, jnp.where(apply, n, o)),
                                  stepped, polished, s)
+            # One polish step's solve per pass (:func:`_next_phase`).
+            t_next, go = _polish_step(state)
             S = c.scores
             if keep_scores:  # the scores where the state moved to the evaluated point
                 S = jnp.where(jnp.all(state.theta == x), S2, S)
-            return _Carry(jnp.where(polish, p_phase, n_phase), state, p_count, S, start_f,
+            return _Carry(_next_phase(polish, defer, stepped, p_more, go), state, p_count, S,
+                          start_f,
                           start_g, jnp.where(defer, t2, c.pending),
                           jnp.where(defer, s_ok, c.pending_ok),
-                          jnp.where(defer, s_floor, c.pending_floor))
+                          jnp.where(defer, s_floor, c.pending_floor), t_next)
 
         S0 = jnp.zeros((rows, k) if keep_scores else (1, k))
+        # The first pass is a Newton pass at the start: no polish point is read before the
+        # first pass sets one.
         first = _Carry(jnp.int64(_NEWTON), _fresh(theta0, k), jnp.int64(0), S0,
-                       jnp.float64(0.0), jnp.zeros(k), theta0, no, no)
+                       jnp.float64(0.0), jnp.zeros(k), theta0, no, no, theta0)
         end = jax.lax.while_loop(lambda c: c.phase != _DONE, body, first)
         return _one_fit(end, obj, w, keep_scores, outer, scores, free)
 

@@ -243,11 +243,12 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep.checks_frame()[["quantity", "reproduced", "published"]]  # doctest: +SKIP
     """
     from estimation.compilation import prefetch_programs
-    from structural.market import build_agents, build_products, estimate_demand, post
 
     # the kept programs the last such run used are read back on background threads meanwhile
     # (with the imports and the estimate), as reproduce nevo2000 and the counterfactuals do
     record = prefetch_programs(f"reproduce blp1995|quick={quick}")
+    from structural.market import build_agents, build_products, estimate_demand, post
+
     products, agents = load()
     p = build_products(products, spec())
     res = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, **OPTIONS)

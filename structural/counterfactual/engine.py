@@ -486,14 +486,14 @@ class _Problem:
         tlo = jnp.maximum(lo[1 - j], t0 - 1.0)
         thi = jnp.minimum(hi[1 - j], t0 + 1.0)
         s_of = _ridge_lever(lambda t, s_: h(at(t, s_)), s0, slo, shi)
-        t, it = _newton(lambda t: self.reduced(at(t, s_of(t)), th, pr, Q), tlo, thi, t0)
+        # φ' and φ'' at the minimiser from Newton's own loop (one copy of the derivative
+        # through the ridge lever); they are −1 and NaN where the target is out of reach, which
+        # the certificate refuses anyway (``out``).
+        t, it, d1, d2 = _newton(lambda t: self.reduced(at(t, s_of(t)), th, pr, Q), tlo, thi,
+                                t0, final=True)
         u = at(t, s_of(t))
         c, out = self.reduced(u, th, pr, Q)
         # Certificate (docstring): on the ridge, inside, a strict minimum along it ...
-        _, d1, _ = jax.jvp(lambda t: self.reduced(at(t, s_of(t)), th, pr, Q), (t,),
-                           (jnp.ones_like(t),), has_aux=True)
-        d2 = jax.jvp(lambda t: jax.jvp(lambda t_: self.reduced(at(t_, s_of(t_)), th, pr, Q)[0],
-                                       (t,), (jnp.ones_like(t),))[1], (t,), (jnp.ones_like(t),))[1]
         s_ = u[j]
         inside = (t > tlo) & (t < thi) & (s_ > slo) & (s_ < shi)
         along = (d2 > 0) & (jnp.abs(d1 / d2) <= 1e-6 * (1.0 + jnp.abs(t)))
@@ -510,20 +510,27 @@ class _Problem:
                             (jnp.asarray(0.0),), (jnp.asarray(1.0),))
             return dv >= -1e-8 * scale
 
+        # both sides in one vmap: one copy of the directional derivative, not two
+        rises = jax.vmap(rise)(jnp.asarray([1.0, -1.0]))
         x_cost, _ = self.reduced(x, th, pr, Q)
-        ok = (jnp.abs(h(u)) <= 1e-9) & inside & along & rise(1.0) & rise(-1.0) & ~out \
+        ok = (jnp.abs(h(u)) <= 1e-9) & inside & along & rises[0] & rises[1] & ~out \
             & jnp.isfinite(c) & (c <= x_cost * (1.0 + 1e-12))
         res = self.outputs(u, it, ok, th, pr, Q)
         res[CONVERGED] = ok
         return res
 
 
-def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None):
+def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None,
+            final: bool = False):
     """Minimise the scalar ``fun(t) -> (cost, out)`` on [lo0, hi0] by safeguarded Newton on its
     derivative (Press et al., Numerical Recipes, ``rtsafe``): a Newton step while it stays in the
     bracket and at least halves the previous step, else a bisection. From a coarse grid bracket
     (or a warm start) it converges in a few steps where bisection needs sixty-four. Returns the
-    minimiser and the iterations taken."""
+    minimiser and the iterations taken; with ``final`` also the first and second derivative at
+    the minimiser (−1 and NaN where ``out``), evaluated by the loop's own body in one more pass
+    that takes no step: a caller that needs them (:meth:`_Problem.ridge`'s certificate) then
+    holds one copy of the second-order derivative in its compiled program, not two (on the
+    pipeline's ridge the derivative through the ridge lever is about 10,000 operations)."""
 
     def d1(t):
         # Forward mode: a scalar function of one lever needs no reverse pass.
@@ -540,8 +547,10 @@ def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None)
             (jnp.abs(dx) > XTOL * (1.0 + jnp.abs(x)))
 
     def body(s):
+        return update(s, *d12(s[0]))
+
+    def update(s, g, H):
         x, lo, hi, dxold, dx, it = s
-        g, H = d12(x)
         lo = jnp.where(g < 0, x, lo)
         hi = jnp.where(g < 0, hi, x)
         step = g / H
@@ -559,8 +568,22 @@ def _newton(fun: Callable, lo0: Array, hi0: Array, x_start: Array | None = None)
         init = (jnp.clip(x_start, lo0, hi0), lo0, hi0, hi0 - lo0, hi0 - lo0, 0)
     else:
         init = _bracket(d12, lo0, hi0)
-    x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
-    return x, it
+    if not final:
+        x, _, _, _, _, it = jax.lax.while_loop(cond, body, init)
+        return x, it
+
+    def last(s):   # evaluate, then step where the plain loop would have gone on
+        state, _, _, _ = s
+        g, H = d12(state[0])
+        go = cond(state)
+        new = update(state, g, H)
+        return (tuple(jnp.where(go, a, b) for a, b in zip(new, state, strict=True)), g, H,
+                ~go)
+
+    zero = jnp.zeros_like(init[0])
+    (x, _, _, _, _, it), g, H, _ = jax.lax.while_loop(lambda s: ~s[3], last,
+                                                      (init, zero, zero, jnp.asarray(False)))
+    return x, it, g, H
 
 
 def _bracket(d12: Callable, lo0: Array, hi0: Array) -> tuple:

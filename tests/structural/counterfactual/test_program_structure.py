@@ -87,3 +87,31 @@ def test_path_newton_steps_in_a_loop_equal_the_unrolled_steps():
     # the steps do something: they move the levers, from starts whose cost is finite
     assert np.all(np.isfinite(np.asarray(a[1])))
     assert np.any(np.abs(np.asarray(a[0]) - STARTS) > 1e-3)
+
+
+def _phi(t):
+    """A smooth scalar cost of one log lever with a minimum inside [-3, 4], and ``out``."""
+    return jnp.exp(1.1 * t) + 3.0 * jnp.exp(-0.7 * t) + 0.2 * t**2, t > 3.5
+
+
+def test_newton_final_derivatives_equal_those_after_the_loop():
+    # the ridge's certificate reads φ' and φ'' from Newton's own loop (one more pass, no step)
+    # instead of differentiating again after it: the same minimiser, iterations and values
+    starts = jnp.asarray([-2.0, 0.1, 1.5, 3.0])
+
+    def old(s):
+        t, it = engine._newton(_phi, -3.0, 4.0, s)
+        d1 = jax.jvp(lambda x: _phi(x)[0], (t,), (jnp.ones_like(t),))[1]
+        d2 = jax.jvp(lambda y: jax.jvp(lambda x: _phi(x)[0], (y,), (jnp.ones_like(y),))[1],
+                     (t,), (jnp.ones_like(t),))[1]
+        return t, it, d1, d2
+
+    a = jax.jit(jax.vmap(lambda s: engine._newton(_phi, -3.0, 4.0, s, final=True)))(starts)
+    b = jax.jit(jax.vmap(old))(starts)
+    np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
+    np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
+    for x, y in zip(a[2:], b[2:], strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13, atol=1e-300)
+    assert np.all(np.abs(np.asarray(a[2])) < 1e-6)   # a minimum: φ' ≈ 0, φ'' > 0
+    assert np.all(np.asarray(a[3]) > 0)
+

@@ -62,11 +62,10 @@ from structural.market.demand import (
 from structural.market.estimate import DemandResults, _put
 from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
-    _EQUILIBRIUM_ATOL,
-    _owners,
     bertrand_markups,
     equilibrium_prices,
     nested_equilibrium_prices,
+    owners,
     queued_equilibria,
 )
 
@@ -611,7 +610,7 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
 
     alpha, alive, (d, mu, w, a_rc, c), some_up = jax.lax.map(setup, z)
     D, T = some_up.shape
-    owner = jax.vmap(_owners)(firms)
+    owner = jax.vmap(owners)(firms)
     wa = w * (alpha[:, None, None] + a_rc)
     start = jnp.where(mask_cf, p_point, prob.prices_pad)
 
@@ -622,7 +621,7 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
 
     order = jnp.argsort(~some_up.ravel(), stable=True)
     p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive, T,
-                                   _EQUILIBRIUM_ATOL, DRAW_ITERATIONS, DRAW_PATIENCE)
+                                   DRAW_ITERATIONS, DRAW_PATIENCE)
     p = p.reshape(D, T, -1)
     dcs = jax.lax.map(lambda a: _mixed_outcome(prob, a[0], a[1:5], a[5], a[6], mask_cf)[3],
                       (alpha, d, mu, w, a_rc, c, p))

@@ -178,7 +178,8 @@ def _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms):
 
 def _markups_tangent_rhs(eta, s_ij, weights, alpha_i, firms, mask, d_delta, d_mu, d_w, d_a):
     """ds + dA η for one market (:func:`mixed_logit_markups`), linear in the tangents."""
-    du = d_delta[:, None] + d_mu
+    # padded products' tangents are never read: a NaN or inf there must not spread
+    du = jnp.where(mask[:, None], d_delta[:, None] + d_mu, 0.0)
     ds_ij = s_ij * (du - jnp.sum(s_ij * du, axis=0))
     wa, d_wa = weights * alpha_i, d_w * alpha_i + weights * d_a
     P = _by_owner(s_ij * eta[:, None], firms, mask)

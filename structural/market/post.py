@@ -52,7 +52,6 @@ import pandas as pd
 from structural.errors import MarketDataError
 from structural.market.demand import (
     choice_probabilities,
-    mixed_logit_shares,
     nested_logit_inclusive_value,
     nested_logit_shares,
     nested_share_jacobian,
@@ -64,6 +63,7 @@ from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
+    mixed_logit_markups,
     nested_equilibrium_prices,
     owners,
     queued_equilibria,
@@ -461,10 +461,8 @@ def _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs):
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
-        lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
-        s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
-        c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
-                                               prob.mask)
+        c = prob.prices_pad - mixed_logit_markups(d, mu, w, alpha + a_rc, prob.mask,
+                                                  jnp.asarray(prob.firms_pad))
     return d, mu, w, a_rc, c + shift
 
 

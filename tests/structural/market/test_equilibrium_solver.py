@@ -6,6 +6,7 @@ slopes up are dropped."""
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -186,3 +187,35 @@ def markets_logit(simulated_logit):
     """The shared simulated logit and a merger of its firms 0 and 1."""
     df, res = simulated_logit
     return res, df["firm_ids"].replace(1, 0).to_numpy()
+
+
+def test_draws_in_small_blocks_are_the_draws_in_one(markets_logit, monkeypatch):
+    """The draws' set-up held three draws at a time (four blocks, the last padded with two draws
+    not solved) gives the same draws kept, and their prices and ΔCS bit for bit, as one block."""
+    res, firms = markets_logit
+    prob = res.problem
+    owners, shift, keep, _ = post._change(prob, firms, None, None, None, None)
+    change = (owners, shift, jnp.asarray(prob.layout.pad(keep, fill=False)))
+    pt, pa, V = post._draw_layout(res)
+    V = V * (res.price_coefficient ** 2 / V[-1, -1])  # wide: some draws have α ≥ 0
+    z = jnp.asarray(np.random.default_rng(4).multivariate_normal(np.zeros(V.shape[0]), V, size=10,
+                                                                  method="eigh"))
+    at = (pt, pa, np.zeros(0, int))
+    theta0, alpha0 = jnp.asarray(res.theta), jnp.asarray(res.price_coefficient)
+    d0 = jnp.asarray(prob.layout.pad(res.delta))
+    setup = partial(post._draw_setup, prob, at, theta0, alpha0, d0,
+                    jnp.zeros(d0.shape + theta0.shape), change)
+    per_draw = sum(a.size * a.dtype.itemsize
+                   for a in jax.tree.leaves(jax.eval_shape(setup, z[0], True)))
+
+    def draws():
+        return jax.jit(lambda: post._queued_draws(prob, at, z, prob.prices_pad, theta0, alpha0,
+                                                  d0, change))()
+
+    p, dcs, kept = draws()
+    monkeypatch.setattr(post, "DRAW_BLOCK_BYTES", 3 * per_draw)
+    p3, dcs3, kept3 = draws()
+    assert 0 < int(kept.sum()) < 10
+    np.testing.assert_array_equal(kept3, kept)
+    np.testing.assert_array_equal(p3[kept], p[kept])
+    np.testing.assert_array_equal(dcs3[kept], dcs[kept])

@@ -598,8 +598,9 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
     most :data:`DRAW_BLOCK_BYTES` (at least one draw a block), one block after another, the last
     padded with draws not solved: the memory is bounded whatever the number of draws. A
     market's iterates do not depend on the other markets of its queue, and a draw is dropped
-    exactly when one of its markets fails, so the blocks change neither the prices nor the
-    draws kept."""
+    exactly when one of its markets fails, so the blocks change neither the draws kept nor
+    their prices and ΔCS (a dropped draw's, never read, may differ: which of its markets were
+    skipped depends on its queue)."""
     if prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
         d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
                                                        prob.mask))(theta0)

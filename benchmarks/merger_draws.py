@@ -47,7 +47,10 @@ def _simple_iterate(zeta_map, p0, mask, atol, max_iterations, patience):
 
 def _simple_step(F, state, atol):
     """The baseline as one step of the draws' queue (:func:`structural.market.supply.
-    queued_equilibria`): p ← F(p), the residual ‖F(p) − p‖∞ measured at the old p."""
+    queued_equilibria`): p ← F(p), the residual ‖F(p) − p‖∞ measured at the old p. The queue
+    decides whether a lane goes on by SQUAREM's test (``_squarem_running``), which also stops
+    at a non-finite iterate: unlike :func:`_simple_iterate` (the old simple iteration, which ran
+    on to ``max_iterations``), such a market stops at once, not converged either way."""
     import jax.numpy as jnp
 
     x, it, _, bound, mark, since = state

@@ -37,6 +37,11 @@ is given up after 30 steps in a row without a tenfold fall of its residual:
 >>> from structural.market import post
 >>> post.DRAW_ITERATIONS, post.DRAW_PATIENCE
 (1000, 30)
+
+The draws' set-up is held a block of at most 256 MiB at a time:
+
+>>> post.DRAW_BLOCK_BYTES // 2**20
+256
 """
 
 from __future__ import annotations
@@ -52,7 +57,6 @@ import pandas as pd
 from structural.errors import MarketDataError
 from structural.market.demand import (
     choice_probabilities,
-    mixed_logit_shares,
     nested_logit_inclusive_value,
     nested_logit_shares,
     nested_share_jacobian,
@@ -62,11 +66,11 @@ from structural.market.demand import (
 from structural.market.estimate import DemandResults, _put
 from structural.market.inversion import implicit_delta, solve_delta
 from structural.market.supply import (
-    _EQUILIBRIUM_ATOL,
-    _owners,
     bertrand_markups,
     equilibrium_prices,
+    mixed_logit_markups,
     nested_equilibrium_prices,
+    owners,
     queued_equilibria,
 )
 
@@ -84,10 +88,14 @@ DRAW_ITERATIONS = 1000
 #: the 145 converging draws needs more (the same 145 are kept as with the simple iteration and
 #: 10,000 steps).
 DRAW_PATIENCE = 30
+#: bytes of the parametric draws' set-up (each draw's μ, δ, costs, ...) held at once: the
+#: mixed-logit draws go through in blocks of that size (628 of Nevo's draws, 54 of BLP's a
+#: block: μ is 0.36 and 4.8 MB a draw), so their memory does not grow with the number of draws
+DRAW_BLOCK_BYTES = 2**28
 
-__all__ = ["DRAW_ITERATIONS", "DRAW_PATIENCE", "Counterfactual", "consumer_surplus",
-           "counterfactual", "diversion_ratios", "elasticities", "long_matrix", "markups",
-           "price_derivatives"]
+__all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PATIENCE", "Counterfactual",
+           "consumer_surplus", "counterfactual", "diversion_ratios", "elasticities", "long_matrix",
+           "markups", "price_derivatives"]
 
 
 def _state(results: DemandResults):
@@ -357,7 +365,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         converged (where a market has several equilibria, the one next to the point's), from
         the observed prices elsewhere; a draw whose equilibrium is not
         found (within :data:`DRAW_ITERATIONS` steps, or stalled for :data:`DRAW_PATIENCE`
-        steps) is dropped.
+        steps) is dropped. Memory: the draws' prices (draws, T, J) and ΔCS (draws, T), and
+        for the logit and random coefficients at most :data:`DRAW_BLOCK_BYTES` of the draws'
+        set-up (each draw's μ, T·J·I numbers, with its δ, costs and weights) at a time, the
+        draws going through in blocks of that size (the nested logit's one draw at a time).
     level : float
         Interval coverage.
     seed : int
@@ -462,10 +473,8 @@ def _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs):
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
-        lam, gam = jax.vmap(share_price_terms)(d, mu, w, prob.mask, alpha + a_rc)
-        s = jax.vmap(mixed_logit_shares)(d, mu, w, prob.mask)
-        c = prob.prices_pad - bertrand_markups(lam, gam, s, jnp.asarray(prob.firms_pad),
-                                               prob.mask)
+        c = prob.prices_pad - mixed_logit_markups(d, mu, w, alpha + a_rc, prob.mask,
+                                                  jnp.asarray(prob.firms_pad))
     return d, mu, w, a_rc, c + shift
 
 
@@ -542,7 +551,8 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
         return jax.lax.map(lambda zd: one(zd, p_point, theta0, alpha0, d0, *change), z)
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
-                           f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE})",
+                           f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
+                           f"blocks of {DRAW_BLOCK_BYTES} bytes)",
                            lambda: all_draws)
     pd_, cs_d, ok = program(_put(z), *point)
     ok = np.asarray(ok)
@@ -582,36 +592,65 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
     another, then the equilibria of every draw's markets from one queue
     (:func:`~structural.market.supply.queued_equilibria`; the markets where some consumers'
     demand slopes up, where the draws that fail fail, first, so that the rest of such a draw is
-    skipped): (prices (D, T, J), ΔCS (D, T), kept (D,))."""
-    firms, shift, mask_cf = change[:3]
-    given = change[3] if len(change) > 3 else None
+    skipped): (prices (D, T, J), ΔCS (D, T), kept (D,)).
+
+    The draws go through in blocks whose set-up (μ (T, J, I), δ, costs, ... per draw) takes at
+    most :data:`DRAW_BLOCK_BYTES` (at least one draw a block), one block after another, the last
+    padded with draws not solved: the memory is bounded whatever the number of draws. A
+    market's iterates do not depend on the other markets of its queue, and a draw is dropped
+    exactly when one of its markets fails, so the blocks change neither the draws kept nor
+    their prices and ΔCS (a dropped draw's, never read, may differ: which of its markets were
+    skipped depends on its queue)."""
     if prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
         d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
                                                        prob.mask))(theta0)
     else:
         d_theta = jnp.zeros(d0.shape + theta0.shape)
+    setup = partial(_draw_setup, prob, at, theta0, alpha0, d0, d_theta, change)
+    D = z.shape[0]
+    per_draw = sum(a.size * a.dtype.itemsize
+                   for a in jax.tree.leaves(jax.eval_shape(setup, z[0], True)))
+    B = max(1, min(D, DRAW_BLOCK_BYTES // per_draw))
+    block = partial(_draw_block, prob, setup, p_point, change)
+    if B == D:
+        return block(z, jnp.ones(D, bool))
+    n_blocks = -(-D // B)
+    zb = jnp.concatenate([z, jnp.zeros((n_blocks * B - D, z.shape[1]), z.dtype)])
+    real = jnp.arange(n_blocks * B) < D
+    p, dcs, kept = jax.lax.map(lambda a: block(*a), (zb.reshape(n_blocks, B, -1),
+                                                     real.reshape(n_blocks, B)))
+    return (p.reshape(n_blocks * B, *p.shape[2:])[:D], dcs.reshape(n_blocks * B, -1)[:D],
+            kept.reshape(-1)[:D])
 
-    def setup(zd):
-        theta, alpha, usable = _draw_parameters(prob, at, zd, theta0, alpha0)
 
-        def solved(_):
-            mu_d, w_d = prob.agent_terms(theta)
-            d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
-                                       prob.mask)
-            return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)
+def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
+    """One draw's (α, solved, (δ, μ, w, α_i − α, costs), markets where some demand slopes up);
+    ``real`` False: a block's padding, not solved."""
+    shift, given = change[1], (change[3] if len(change) > 3 else None)
+    theta, alpha, usable = _draw_parameters(prob, at, zd, theta0, alpha0)
 
-        shapes = jax.eval_shape(solved, None)
+    def solved(_):
+        mu_d, w_d = prob.agent_terms(theta)
+        d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
+                                   prob.mask)
+        return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)
 
-        def unsolved(_):  # not solved: zeros (False), never read
-            return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+    shapes = jax.eval_shape(solved, None)
 
-        ok, (d, mu, w, a_rc, c) = jax.lax.cond(usable, solved, unsolved, None)
-        some_up = jnp.any((alpha + a_rc >= 0) & (w > 0), axis=1)
-        return alpha, usable & ok, (d, mu, w, a_rc, c), some_up
+    def unsolved(_):  # not solved: zeros (False), never read
+        return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
 
-    alpha, alive, (d, mu, w, a_rc, c), some_up = jax.lax.map(setup, z)
+    ok, (d, mu, w, a_rc, c) = jax.lax.cond(usable & real, solved, unsolved, None)
+    some_up = jnp.any((alpha + a_rc >= 0) & (w > 0), axis=1)
+    return alpha, usable & real & ok, (d, mu, w, a_rc, c), some_up
+
+
+def _draw_block(prob, setup, p_point, change, z, real):
+    """:func:`_queued_draws` of one block of draws (``real`` False: padding)."""
+    firms, mask_cf = change[0], change[2]
+    alpha, alive, (d, mu, w, a_rc, c), some_up = jax.lax.map(lambda a: setup(*a), (z, real))
     D, T = some_up.shape
-    owner = jax.vmap(_owners)(firms)
+    owner = jax.vmap(owners)(firms)
     wa = w * (alpha[:, None, None] + a_rc)
     start = jnp.where(mask_cf, p_point, prob.prices_pad)
 
@@ -622,7 +661,7 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
 
     order = jnp.argsort(~some_up.ravel(), stable=True)
     p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive, T,
-                                   _EQUILIBRIUM_ATOL, DRAW_ITERATIONS, DRAW_PATIENCE)
+                                   DRAW_ITERATIONS, DRAW_PATIENCE)
     p = p.reshape(D, T, -1)
     dcs = jax.lax.map(lambda a: _mixed_outcome(prob, a[0], a[1:5], a[5], a[6], mask_cf)[3],
                       (alpha, d, mu, w, a_rc, c, p))

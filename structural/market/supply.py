@@ -39,7 +39,7 @@ from structural.market.demand import (
 )
 from structural.market.inversion import _squarem_init, _squarem_running, _squarem_step, squarem
 
-__all__ = ["bertrand_markups", "mixed_logit_markups", "ownership"]
+__all__ = ["bertrand_markups", "mixed_logit_markups", "owners", "ownership"]
 
 #: tolerance on ‖ζ(p) + c − p‖∞ per market of every equilibrium solved here
 _EQUILIBRIUM_ATOL = 1e-12
@@ -95,9 +95,9 @@ def bertrand_markups(lam, gam, shares, firms, mask):
 def _by_owner(x, firms, mask):
     """O x for one market, x (J,) or (J, I): each real product's sum of x over the products its
     firm owns (a segment sum per firm, J·I work where the matrix product with O is J²·I)."""
-    # each product's firm as the first slot that firm holds: padded products share a segment
-    # of their own, so real products' sums never include them
-    owner = jnp.argmax(firms[None, :] == firms[:, None], axis=1)
+    # padded products (one code of their own) share a segment, so real products' sums never
+    # include them
+    owner = owners(firms)
     summed = jax.ops.segment_sum(x, owner, num_segments=mask.shape[0])[owner]
     return jnp.where(mask if x.ndim == 1 else mask[:, None], summed, 0.0)
 
@@ -178,7 +178,8 @@ def _markups_with_derivative(delta, mu, weights, alpha_i, mask, firms):
 
 def _markups_tangent_rhs(eta, s_ij, weights, alpha_i, firms, mask, d_delta, d_mu, d_w, d_a):
     """ds + dA η for one market (:func:`mixed_logit_markups`), linear in the tangents."""
-    du = d_delta[:, None] + d_mu
+    # padded products' tangents are never read: a NaN or inf there must not spread
+    du = jnp.where(mask[:, None], d_delta[:, None] + d_mu, 0.0)
     ds_ij = s_ij * (du - jnp.sum(s_ij * du, axis=0))
     wa, d_wa = weights * alpha_i, d_w * alpha_i + weights * d_a
     P = _by_owner(s_ij * eta[:, None], firms, mask)
@@ -210,14 +211,23 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
     return s_ij @ weights, s_ij @ wa, (s_ij * wa) @ s_ij.T, s_ij
 
 
-def _owners(firms):
-    """Each product's firm as the first slot that firm holds: segment ids below J."""
+def owners(firms):
+    """Each product's firm as the first slot that firm holds (one market's firm codes (J,)):
+    segment ids below J, for sums over each firm's products (``jax.ops.segment_sum``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from structural.market.supply import owners
+    >>> owners(jnp.array([3, 3, 1, 3, -1, -1]))
+    Array([0, 0, 2, 0, 4, 4], dtype=int64)
+    """
     return jnp.argmax(firms[None, :] == firms[:, None], axis=1)
 
 
 def _zeta_map(costs, owner, p0, delta0, mu0, weights, wa, mask, alpha, alpha_rc, p):
     """One market's ζ-markup map p ↦ c + ζ(p) (padded products stay at p0); ``owner`` from
-    :func:`_owners`, ``wa`` = w_i α_i."""
+    :func:`owners`, ``wa`` = w_i α_i."""
     dp = jnp.where(mask, p - p0, 0.0)
     s_ij = choice_probabilities(delta0 + alpha * dp, mu0 + dp[:, None] * alpha_rc[None, :], mask)
     lam_safe = jnp.where(mask, s_ij @ wa, -1.0)
@@ -231,7 +241,7 @@ def _zeta_map(costs, owner, p0, delta0, mu0, weights, wa, mask, alpha, alpha_rc,
 
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, start, atol,
                  max_iterations, patience):
-    zeta_map = partial(_zeta_map, costs, _owners(firms), p0, delta0, mu0, weights,
+    zeta_map = partial(_zeta_map, costs, owners(firms), p0, delta0, mu0, weights,
                        weights * (alpha + alpha_rc), mask, alpha, alpha_rc)
     return _iterate(zeta_map, start, mask, atol, max_iterations, patience)
 
@@ -242,7 +252,8 @@ def _iterate(zeta_map, p0, mask, atol, max_iterations, patience):
     return squarem(zeta_map, p0, atol, max_iterations, step_max=_STEP_MAX, patience=patience)
 
 
-def queued_equilibria(fetch, order, groups, dead, lanes, atol, max_iterations, patience):
+def queued_equilibria(fetch, order, groups, dead, lanes, max_iterations, patience,
+                      atol=_EQUILIBRIUM_ATOL):
     """The ζ-markup equilibria of many independent markets (problem k: one market of one merger
     draw), ``lanes`` markets at a time, each taken from the queue as a lane frees up, by the
     SQUAREM iteration of :func:`equilibrium_prices` (step bounded from 1).
@@ -264,13 +275,15 @@ def queued_equilibria(fetch, order, groups, dead, lanes, atol, max_iterations, p
         Each problem's group; dead (G,) bool: the groups not to solve.
     lanes : int
         Markets iterated at once.
-    atol, max_iterations, patience
+    max_iterations, patience, atol
         As in :func:`equilibrium_prices`.
 
     Returns
     -------
-    prices (n, J) (NaN where not solved), converged (n,), dead (G,): the groups with a problem
-    that failed (or dead from the start).
+    prices (n, J), converged (n,), dead (G,): the groups with a problem that failed (or dead
+    from the start). A market that ran and failed (cap, stall or a non-finite iterate) keeps its
+    last iterate (converged False); only the markets skipped (never started: their group was
+    dead) or stopped while running (their group failed meanwhile) are NaN.
     """
     n, G = order.shape[0], dead.shape[0]
     patience = max_iterations if patience is None else patience
@@ -358,8 +371,9 @@ def equilibrium_prices(costs, firms, prices, delta, mu, weights, mask, alpha, al
     patience : int, optional
         Steps in a row without a tenfold fall of the residual before a market is declared
         failed (stalled); None (the default, for a point counterfactual: a slow market is
-        not given up early): only ``max_iterations``. The merger draws pass
-        :data:`structural.market.post.DRAW_PATIENCE`.
+        not given up early): only ``max_iterations``. (The mixed-logit merger draws are solved
+        by :func:`queued_equilibria` with :data:`structural.market.post.DRAW_PATIENCE`; the
+        nested-logit draws pass it to :func:`nested_equilibrium_prices`.)
     start : (T, J), optional
         Where the iteration starts (default the observed prices; taken only where ``mask``
         holds): where a market has several equilibria, the one found is the one the

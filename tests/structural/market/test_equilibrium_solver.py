@@ -6,6 +6,7 @@ slopes up are dropped."""
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -116,7 +117,7 @@ def test_the_queue_solves_each_market_as_the_batch_does(markets):
     α_i > 0) fails, and the third, dead from the start, is not solved."""
     costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
     rc = jnp.stack([alpha_rc, alpha_rc.at[2, : I // 2].set(2.5), alpha_rc])
-    owner = jax.vmap(supply._owners)(merged)
+    owner = jax.vmap(supply.owners)(merged)
 
     def fetch(k):
         g, t = k // T, k % T
@@ -125,14 +126,46 @@ def test_the_queue_solves_each_market_as_the_batch_does(markets):
 
     order = jnp.arange(3 * T)[::-1]  # the failing group before the converging one
     p, conv, dead = jax.jit(lambda: supply.queued_equilibria(
-        fetch, order, jnp.arange(3 * T) // T, jnp.array([False, False, True]), 4, 1e-12, 1000,
-        30))()
+        fetch, order, jnp.arange(3 * T) // T, jnp.array([False, False, True]), 4, 1000, 30,
+        atol=1e-12))()
     expected, _, ok = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha,
                                          alpha_rc, max_iterations=1000, patience=30)
     assert bool(ok.all()) and bool(conv[:T].all())
     np.testing.assert_allclose(p[:T], expected, rtol=1e-14, atol=0)
     assert dead.tolist() == [False, True, True] and not bool(conv[T + 2])
     assert bool(jnp.isnan(p[2 * T:]).all()) and not bool(conv[2 * T:].any())
+
+
+def test_the_queue_skips_and_stops_the_rest_of_a_failed_group(markets):
+    """Two groups on two lanes, the failing group first: its markets 3 and 2 (a quarter of
+    their consumers with α_i > 0) start together; 3 stalls first (31 steps, 2 at 32), so the
+    group fails with 3 (its last iterate kept, not converged), 2 is stopped while running and
+    the group's other markets are never started (both NaN, not converged); the other group
+    equals the batched solver."""
+    costs, merged, prices, delta, mu, weights, mask, alpha, alpha_rc = markets
+    rc = jnp.stack([alpha_rc, alpha_rc.at[2:4, : I // 4].set(2.5)])
+    owner = jax.vmap(supply.owners)(merged)
+
+    def fetch(k):
+        g, t = k // T, k % T
+        return ((costs[t], owner[t], prices[t], delta[t], mu[t], weights[t],
+                 weights[t] * (alpha + rc[g, t]), mask[t], alpha, rc[g, t]), prices[t])
+
+    order = jnp.concatenate([T + jnp.array([3, 2, 0, 1, 4, 5]), jnp.arange(T)])
+    p, conv, dead = jax.jit(lambda: supply.queued_equilibria(
+        fetch, order, jnp.arange(2 * T) // T, jnp.array([False, False]), 2, 1000, 30,
+        atol=1e-12))()
+    _, it, _ = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha, rc[1],
+                                  max_iterations=1000, patience=30)
+    assert int(it[3]) < int(it[2])  # 3 fails while 2 still runs
+    expected, _, ok = equilibrium_prices(costs, merged, prices, delta, mu, weights, mask, alpha,
+                                         alpha_rc, max_iterations=1000, patience=30)
+    assert bool(ok.all()) and bool(conv[:T].all())
+    np.testing.assert_allclose(p[:T], expected, rtol=1e-14, atol=0)
+    assert dead.tolist() == [False, True] and not bool(conv[T:].any())
+    assert bool(jnp.isfinite(p[T + 3][mask[3]]).all())
+    rest = jnp.array([0, 1, 2, 4, 5])
+    assert bool(jnp.isnan(p[T + rest]).all())
 
 
 def test_draws_with_upward_sloping_demand_are_dropped(markets_logit):
@@ -154,3 +187,35 @@ def markets_logit(simulated_logit):
     """The shared simulated logit and a merger of its firms 0 and 1."""
     df, res = simulated_logit
     return res, df["firm_ids"].replace(1, 0).to_numpy()
+
+
+def test_draws_in_small_blocks_are_the_draws_in_one(markets_logit, monkeypatch):
+    """The draws' set-up held three draws at a time (four blocks, the last padded with two draws
+    not solved) gives the same draws kept, and their prices and ΔCS bit for bit, as one block."""
+    res, firms = markets_logit
+    prob = res.problem
+    owners, shift, keep, _ = post._change(prob, firms, None, None, None, None)
+    change = (owners, shift, jnp.asarray(prob.layout.pad(keep, fill=False)))
+    pt, pa, V = post._draw_layout(res)
+    V = V * (res.price_coefficient ** 2 / V[-1, -1])  # wide: some draws have α ≥ 0
+    z = jnp.asarray(np.random.default_rng(4).multivariate_normal(np.zeros(V.shape[0]), V, size=10,
+                                                                  method="eigh"))
+    at = (pt, pa, np.zeros(0, int))
+    theta0, alpha0 = jnp.asarray(res.theta), jnp.asarray(res.price_coefficient)
+    d0 = jnp.asarray(prob.layout.pad(res.delta))
+    setup = partial(post._draw_setup, prob, at, theta0, alpha0, d0,
+                    jnp.zeros(d0.shape + theta0.shape), change)
+    per_draw = sum(a.size * a.dtype.itemsize
+                   for a in jax.tree.leaves(jax.eval_shape(setup, z[0], True)))
+
+    def draws():
+        return jax.jit(lambda: post._queued_draws(prob, at, z, prob.prices_pad, theta0, alpha0,
+                                                  d0, change))()
+
+    p, dcs, kept = draws()
+    monkeypatch.setattr(post, "DRAW_BLOCK_BYTES", 3 * per_draw)
+    p3, dcs3, kept3 = draws()
+    assert 0 < int(kept.sum()) < 10
+    np.testing.assert_array_equal(kept3, kept)
+    np.testing.assert_array_equal(p3[kept], p[kept])
+    np.testing.assert_array_equal(dcs3[kept], dcs[kept])

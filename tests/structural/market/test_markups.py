@@ -37,7 +37,7 @@ def _by_autodiff(delta, mu, weights, alpha_i, mask, firms):
 
 def test_value_is_the_foc_solve(market):
     new, old = mixed_logit_markups(*market), _by_autodiff(*market)
-    assert bool(jnp.all(new == old))
+    np.testing.assert_allclose(new, old, rtol=1e-14, atol=0)
     assert bool(jnp.all(new[~market[4]] == 0.0)) and bool(jnp.all(new[market[4]] > 0.0))
 
 
@@ -67,3 +67,22 @@ def test_derivatives_match_autodiff_and_finite_differences(market):
 
     for a, b in zip(grads(mixed_logit_markups), grads(_by_autodiff), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * float(jnp.max(jnp.abs(b))))
+
+
+def test_padded_products_tangents_are_not_read(market):
+    """A NaN or inf in the tangents of padded products (δ, μ) changes no derivative."""
+    delta, mu, weights, alpha_i, mask, firms = market
+    rng = np.random.default_rng(5)
+    d_delta = jnp.where(mask, jnp.asarray(rng.normal(size=delta.shape)), 0.0)
+    d_mu = jnp.where(mask[:, :, None], jnp.asarray(rng.normal(size=mu.shape)), 0.0)
+    bad_delta = jnp.where(mask, d_delta, jnp.nan)
+    bad_mu = jnp.where(mask[:, :, None], d_mu, jnp.inf)
+
+    def derivative(dd, dm):
+        return jax.jit(lambda: jax.jvp(
+            lambda d, m: mixed_logit_markups(d, m, weights, alpha_i, mask, firms),
+            (delta, mu), (dd, dm))[1])()
+
+    clean = derivative(d_delta, d_mu)
+    assert bool(jnp.all(jnp.isfinite(clean)))
+    np.testing.assert_array_equal(derivative(bad_delta, bad_mu), clean)

@@ -22,21 +22,27 @@ speed-up over this run's SciPy loop would leave.
 
 from __future__ import annotations
 
-import argparse
-import threading
-import time
-import warnings
+import sys
+from pathlib import Path
 
-import numpy as np
-from scipy.optimize import minimize
+# benchmarks/estimation.py would shadow the estimation package: drop this folder from the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import data
-import estimation
-from estimation import solver
-from estimation.fit import _residual_model
-from estimation.objective import Objective, as_data
-from papers.besiroglu2024 import paper_resamples
-from structural.chinchilla_fit import (
+import argparse  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+
+import data  # noqa: E402
+import estimation  # noqa: E402
+from estimation import solver  # noqa: E402
+from estimation.fit import _residual_model  # noqa: E402
+from estimation.objective import Objective, as_data  # noqa: E402
+from papers.besiroglu2024 import paper_resamples  # noqa: E402
+from structural.chinchilla_fit import (  # noqa: E402
     HOFFMANN_GRID,
     LAW_DERIVATIVES,
     _huber_residual_model,

@@ -89,6 +89,25 @@ def test_cache_entries_are_complete(tmp_path: Path):
 
 
 def test_main_in_process_returns():
-    """``main`` returns its status to a Python caller (the fast exit is the program's only)."""
+    """``main`` returns its status to a Python caller and leaves its garbage collector's
+    thresholds alone (the fast exit and the thresholds are the program's only)."""
+    import gc
+
+    before = gc.get_threshold()
     assert main(["data", "show", "no-such-dataset"]) == 2
     assert main(["data", "list"]) == 0
+    assert gc.get_threshold() == before
+
+
+def test_program_sets_the_collector_thresholds(tmp_path: Path):
+    from llmecon import cli
+
+    script = ("import atexit, gc, sys\n"
+              "from llmecon.cli import console_main\n"
+              "atexit.register(lambda: print('GC', gc.get_threshold()))\n"
+              "sys.argv = ['llmecon', 'data', 'list']\n"
+              "console_main()\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"GC {cli._GC_THRESHOLDS}" in out.stdout

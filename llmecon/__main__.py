@@ -1,3 +1,3 @@
-from llmecon.cli import main
+from llmecon.cli import console_main
 
-raise SystemExit(main())
+console_main()

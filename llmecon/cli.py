@@ -209,7 +209,8 @@ def console_main() -> None:
     a file being written completes, then ends the process with :func:`os._exit`, leaving the
     memory to the operating system. Never called in-process: :func:`main` returns its status
     to a Python caller, and ``--help``, ``--version`` and usage errors (``SystemExit``) and
-    any exception exit the usual way.
+    any exception exit the usual way, as does a run under a profiler (``python -m cProfile``
+    writes its statistics after the command), a debugger, ``python -i`` or another Python.
 
     Examples
     --------
@@ -226,9 +227,15 @@ def console_main() -> None:
     status = main()
     status = _flush_standard_streams(status)
     shutdown = getattr(threading, "_shutdown", None)  # the interpreter's own first step
-    if shutdown is None:   # another Python: exit the usual way
+    # Under a profiler, a debugger or ``python -i`` their own work comes after the command
+    # (cProfile prints or dumps its statistics): exit the usual way; likewise outside CPython.
+    watched = sys.getprofile() is not None or sys.gettrace() is not None or sys.flags.inspect
+    if shutdown is None or watched or sys.implementation.name != "cpython":
         sys.exit(status)
-    shutdown()
+    try:
+        shutdown()
+    except KeyboardInterrupt:   # Ctrl-C while waiting for a thread: as in main, one status
+        status = 130
     atexit._run_exitfuncs()
     status = _flush_standard_streams(status)
     os._exit(status)
@@ -236,13 +243,15 @@ def console_main() -> None:
 
 def _flush_standard_streams(status: int) -> int:
     """Flush stdout and stderr; a reader of stdout gone away makes the status 141, as in
-    :func:`main`."""
+    :func:`main`, and other output lost makes a successful run's status 120, as CPython's exit."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         _stdout_to_devnull()
         status = 141
-    except (OSError, ValueError):  # closed or without a file: nothing left to lose
+    except OSError:   # output lost (a full disk): CPython's own exit makes such a run 120
+        status = status or 120
+    except ValueError:  # closed: nothing left to lose
         pass
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()

@@ -45,8 +45,10 @@ from llmecon.cli import console_main
 
 out = Path(sys.argv[1])
 
-def slow_writer():          # a write still in progress when the command returns
-    time.sleep(0.5)
+def slow_writer():          # a write still in progress when the command has returned
+    while threading.main_thread().is_alive():   # the main thread is done once it exits
+        time.sleep(0.01)
+    time.sleep(0.2)
     (out / "thread.txt").write_text("done")
 
 threading.Thread(target=slow_writer).start()
@@ -111,3 +113,42 @@ def test_program_sets_the_collector_thresholds(tmp_path: Path):
                          check=False, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"GC {cli._GC_THRESHOLDS}" in out.stdout
+
+
+FAST = """
+import sys
+from llmecon.cli import console_main
+
+class Teardown:             # freed by the interpreter's teardown, which the fast exit skips
+    def __del__(self):
+        print("torn down", flush=True)
+
+kept = Teardown()
+sys.argv = ["llmecon", "data", "list"]
+console_main()
+"""
+
+
+def test_the_fast_exit_skips_the_teardown():
+    """The program ends without the interpreter's teardown (freeing every object): a module
+    global's finaliser never runs; the same script exiting the usual way runs it."""
+    fast = subprocess.run([sys.executable, "-c", FAST], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert fast.returncode == 0, fast.stderr
+    assert "chinchilla" in fast.stdout and "torn down" not in fast.stdout
+    usual = FAST.replace("console_main()", "sys.exit(__import__('llmecon.cli').cli.main())")
+    slow = subprocess.run([sys.executable, "-c", usual], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert slow.returncode == 0 and "torn down" in slow.stdout, slow.stderr
+
+
+def test_a_profiled_run_keeps_its_statistics(tmp_path: Path):
+    """Under ``python -m cProfile`` the program exits the usual way, so the profiler's
+    statistics are written after the command."""
+    stats = tmp_path / "run.prof"
+    out = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "llmecon",
+                          "data", "list"], capture_output=True, text=True, check=False,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "chinchilla" in out.stdout
+    assert stats.stat().st_size > 0

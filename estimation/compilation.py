@@ -520,6 +520,9 @@ class _TracedJit:
         self.base: str | None = None  # None: not keyable (or not computed yet)
         self.keyed = False  # whether ``base`` was computed
         self.by_sig: dict[tuple, Callable] = {}
+        # threads that call it at once for the first time find its program once: one reads or
+        # compiles it, the others wait for that (then each runs it at once)
+        self.lock = threading.Lock()
         _INSTANCES.add(self)
 
     def _base(self) -> str | None:
@@ -547,10 +550,11 @@ class _TracedJit:
         call = self.by_sig.get(fast) if fast is not None else None
         if call is None:
             sig = (tree, tuple(str(jax.typeof(x)) for x in leaves))
-            call = self.by_sig.get(sig)
-            if call is None:
-                call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args, leaves,
-                                                        sig)
+            with self.lock:
+                call = self.by_sig.get(sig)
+                if call is None:
+                    call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args,
+                                                            leaves, sig)
             if fast is not None:
                 self.by_sig[fast] = call
         return call(*leaves)

@@ -427,6 +427,47 @@ def _machine() -> str:
     return _MACHINE[0]
 
 
+#: Programs this process compiled itself (not read from JAX's cache): (signature, lowered,
+#: compiled, [module text]), for :func:`_fresh_twin`.
+_FRESH: list[tuple[str, Any, Any, list[str]]] = []
+
+
+def _program_signature(lowered: Any, options: dict[str, Any] | None) -> str:
+    return f"{lowered.in_avals}|{lowered.out_info}|{sorted((options or {}).items())}"
+
+
+def _remember_fresh(lowered: Any, compiled: Any, options: dict[str, Any] | None) -> None:
+    with _COUNTER.lock:
+        _FRESH.append((_program_signature(lowered, options), lowered, compiled, []))
+
+
+def _fresh_twin(lowered: Any, options: dict[str, Any] | None) -> Any | None:
+    """A program this process compiled itself whose module is ``lowered``'s (its full text,
+    constants and all, source locations aside), with the same options: its executable is whole,
+    where the one JAX
+    read from its cache is not (:meth:`_TracedJit._compile`), so it can be kept in place of
+    it. Two problems of one run often compile the same program (a re-estimate on new
+    instruments: its residuals' Jacobian), and the second would otherwise be kept traced only,
+    lowered again (and MLIR imported: 0.3 s) at every later run. None where there is none."""
+    from jax._src.interpreters.mlir import module_to_string
+
+    def text(low: Any) -> str:  # every constant in full: no elision unless asked for
+        return module_to_string(low.compiler_ir(), enable_debug_info=False)
+
+    sig = _program_signature(lowered, options)
+    mine: str | None = None
+    with _COUNTER.lock:
+        candidates = [f for f in _FRESH if f[0] == sig]
+    for _, other, compiled, code in candidates:
+        if mine is None:
+            mine = text(lowered)
+        if not code:
+            code.append(text(other))
+        if code[0] == mine:
+            return compiled
+    return None
+
+
 def _serialize_program(compiled: Any, tree: Any) -> bytes:
     """The bytes of a compiled program (XLA's executable) and of ``tree``, the structure of
     its outputs before they were flattened."""
@@ -520,6 +561,9 @@ class _TracedJit:
         self.base: str | None = None  # None: not keyable (or not computed yet)
         self.keyed = False  # whether ``base`` was computed
         self.by_sig: dict[tuple, Callable] = {}
+        # threads that call it at once for the first time find its program once: one reads or
+        # compiles it, the others wait for that (then each runs it at once)
+        self.lock = threading.Lock()
         _INSTANCES.add(self)
 
     def _base(self) -> str | None:
@@ -547,10 +591,11 @@ class _TracedJit:
         call = self.by_sig.get(fast) if fast is not None else None
         if call is None:
             sig = (tree, tuple(str(jax.typeof(x)) for x in leaves))
-            call = self.by_sig.get(sig)
-            if call is None:
-                call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args, leaves,
-                                                        sig)
+            with self.lock:
+                call = self.by_sig.get(sig)
+                if call is None:
+                    call = self.by_sig[sig] = self._program(directory / TRACED_DIR, args,
+                                                            leaves, sig)
             if fast is not None:
                 self.by_sig[fast] = call
         return call(*leaves)
@@ -605,7 +650,8 @@ class _TracedJit:
         compiled code, or where JAX read that from its own cache instead of compiling (after an
         edit of the sources, typically) or it cannot be written, the traced program, as before
         programs were kept compiled (XLA:CPU writes an executable read from a cache without all
-        of its kernels: "Function ... not found" when the copy runs). None where it cannot be
+        of its kernels: "Function ... not found" when the copy runs) unless this process
+        compiled the same program itself (:func:`_fresh_twin`). None where it cannot be
         traced: then it is traced every run (a model's own error is raised by the plain jit)."""
         in_tree = jax.tree.structure(args)
         box: dict[str, Any] = {}
@@ -625,13 +671,18 @@ class _TracedJit:
                     _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
             return None
         hits = _COUNTER.thread_hits()
-        compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves).compile()
-        payload = None
-        if _COUNTER.thread_hits() == hits:  # compiled here, not read from JAX's cache
-            try:
+        lowered = jax.jit(exported.call, compiler_options=self.options).lower(*leaves)
+        compiled = lowered.compile()
+        payload: bytes | None = None
+        try:
+            if _COUNTER.thread_hits() == hits:  # compiled here, not read from JAX's cache
                 payload = _serialize_program(compiled, box["tree"])
-            except Exception:  # kept traced
-                payload = None
+                _remember_fresh(lowered, compiled, self.options)
+            else:  # the same program compiled by this process (another problem's) is whole
+                twin = _fresh_twin(lowered, self.options)
+                payload = None if twin is None else _serialize_program(twin, box["tree"])
+        except Exception:  # kept traced
+            payload = None
         _write_atomic(path if payload else path.with_suffix(TRACED_SUFFIX), payload or traced)
         with _COUNTER.lock:
             _TRACED_STATS["written"] += 1

@@ -114,13 +114,40 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from estimation.compilation import prefetch_programs
 
     # the kept programs the last such run used are read back on background threads meanwhile
     # (with the imports and the estimates: a warm run's largest costs besides the draws)
     record = prefetch_programs(f"reproduce nevo2000|quick={quick}")
     products, agents = load()
-    logit, nested, rc, p = _estimate_three(products, agents)
+    # independent steps run on a second thread (a compiled program runs outside the GIL, so two
+    # threads use two cores): the logit and nested logit beside the RC model, then the
+    # optimal-instrument step beside the post-estimation; each result is what it is alone
+    with ThreadPoolExecutor(1, thread_name_prefix="nevo2000") as pool:
+        logit, nested, rc, p = _estimate_three(products, agents, pool)
+        again = None if quick else pool.submit(_optimal_iv_estimate, rc)
+        table, checks, summary, merger, cf = _tables(logit, nested, rc, p, products, quick)
+        notes = _notes(rc, cf, quick)
+        if again is not None:
+            table = _optimal_iv_step(again.result(), table, checks, notes)
+    record()
+    files: list[Path] = []
+    if out is not None:
+        files += write_tables(table, out, "estimates", "Nevo (2000): estimates", notes[:-1])
+        files += write_tables(summary, out, "elasticities_markups",
+                              "Nevo (2000) RC: mean own-price elasticity and markup by product")
+        files += write_tables(merger, out, "merger", "Nevo (2000) RC: merger of firms 1 and 2, "
+                              "mean relative price change by firm", notes[-1:])
+    rep = Reproduction("nevo2000", TITLE, table, checks, notes, files)
+    rep.table = table
+    return rep
+
+
+def _tables(logit, nested, rc, p, products: pd.DataFrame, quick: bool):
+    """The checks of the three tutorial models and the tables: (estimates, checks, summary,
+    merger, counterfactual)."""
     pub = [("logit price coefficient", logit.params["prices"], -30.0471),
            ("logit price SE", logit.bse["prices"], 1.0086),
            ("nested logit rho", nested.params["rho"], 0.9826),
@@ -138,6 +165,11 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     estimates.index.names = ["model", "parameter"]
     table = estimates.reset_index().set_index("parameter")
     summary, merger, cf = _post_estimation(rc, p, products, quick)
+    return table, checks, summary, merger, cf
+
+
+def _notes(rc, cf, quick: bool) -> list[str]:
+    """The notes under the tables (the optimal-instrument step's is inserted second)."""
     notes = [f"RC estimated in {rc.seconds:.1f} s ({rc.optimizer_iterations} BFGS iterations); "
              f"share inversion converged in {int(rc.inversion['converged'].sum())}/"
              f"{len(rc.inversion)} markets",
@@ -145,25 +177,27 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
              f"intervals from {cf.draws} parametric draws (2.5%–97.5%)"]
     if quick:
         notes.insert(1, "optimal-instrument step skipped (quick)")
-    else:
-        table = _optimal_iv_step(rc, table, checks, notes)
-    record()
-    files: list[Path] = []
-    if out is not None:
-        files += write_tables(table, out, "estimates", "Nevo (2000): estimates", notes[:-1])
-        files += write_tables(summary, out, "elasticities_markups",
-                              "Nevo (2000) RC: mean own-price elasticity and markup by product")
-        files += write_tables(merger, out, "merger", "Nevo (2000) RC: merger of firms 1 and 2, "
-                              "mean relative price change by firm", notes[-1:])
-    rep = Reproduction("nevo2000", TITLE, table, checks, notes, files)
-    rep.table = table
-    return rep
+    return notes
 
 
-def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame):
+def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame, pool=None):
     """The tutorial's logit (product effects), one-nest nested logit and RC model with
-    demographics, from PyBLP's starting values, on :func:`load`'s data."""
-    from structural.market import DemandSpec, build_agents, build_products, estimate_demand
+    demographics, from PyBLP's starting values, on :func:`load`'s data; with an executor
+    ``pool``, the logit and nested logit on it while this thread estimates the RC model."""
+    from structural.market import build_agents, build_products, estimate_demand
+
+    simple = pool.submit(_estimate_simple, products) if pool is not None else None
+    p = build_products(products, spec())
+    rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
+                         optimizer="bfgs")
+    logit, nested = simple.result() if simple is not None else _estimate_simple(products)
+    return logit, nested, rc, p
+
+
+def _estimate_simple(products: pd.DataFrame):
+    """The tutorial's logit with product effects and its nested logit, all products in one
+    nest, from ρ = 0.7."""
+    from structural.market import DemandSpec, build_products, estimate_demand
 
     logit = estimate_demand(build_products(products, DemandSpec("prices", absorb="product_ids")))
     nl_data = products.assign(nesting_ids=1)
@@ -171,10 +205,7 @@ def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame):
         "shares"].transform("size")
     nested = estimate_demand(build_products(nl_data, DemandSpec("0 + prices",
                                                                 nesting="nesting_ids")), rho=0.7)
-    p = build_products(products, spec())
-    rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
-                         optimizer="bfgs")
-    return logit, nested, rc, p
+    return logit, nested
 
 
 def spec():
@@ -219,12 +250,17 @@ def _post_estimation(rc, p, products, quick: bool):
     return summary, merger, cf
 
 
-def _optimal_iv_step(rc, table: pd.DataFrame, checks: list, notes: list) -> pd.DataFrame:
-    """PyBLP's post-estimation tutorial step: re-estimate the RC model on its feasible optimal
-    instruments; adds the checks and a note, returns the table with the new estimates."""
+def _optimal_iv_estimate(rc):
+    """PyBLP's post-estimation tutorial step: the RC model re-estimated on its feasible optimal
+    instruments."""
     from structural.market import optimal_instruments
 
-    again = optimal_instruments(rc).estimate(method="1s", optimizer="bfgs")
+    return optimal_instruments(rc).estimate(method="1s", optimizer="bfgs")
+
+
+def _optimal_iv_step(again, table: pd.DataFrame, checks: list, notes: list) -> pd.DataFrame:
+    """The optimal-instrument re-estimate ``again`` (:func:`_optimal_iv_estimate`) in the
+    report: adds its checks and a note, returns the table with its estimates."""
     checks += optimal_iv_checks(again)
     extra = pd.DataFrame({"model": "random_coefficients_optimal_iv",
                           "estimate": again.params, "std_err": again.bse})

@@ -20,9 +20,10 @@ Every counterfactual can carry intervals from parametric draws of (θ, α) from 
 asymptotic covariance: each draw re-solves the share inversion at the observed shares, from
 δ̂ + (∂δ/∂θ')(θ_d − θ̂) (the implicit-function derivative at the estimates; for the nested logit
 the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
-and re-solves the equilibrium — all draws in one compiled program: the inversions and costs one
-draw after another, then the equilibria of all the draws' markets from one queue, each market
-costing its own SQUAREM steps, and the rest of a draw skipped once one of its markets fails
+and re-solves the equilibrium — the draws split into :data:`DRAW_PARTS` parts, each one
+compiled program on a thread of its own: the inversions and costs one draw after another, then
+the equilibria of all the part's markets from one queue, each market costing its own SQUAREM
+steps, and the rest of a draw skipped once one of its markets fails
 (:func:`~structural.market.supply.queued_equilibria`; the nested logit's draws one after
 another); a draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS`
 SQUAREM steps, or stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or
@@ -38,10 +39,11 @@ is given up after 30 steps in a row without a tenfold fall of its residual:
 >>> post.DRAW_ITERATIONS, post.DRAW_PATIENCE
 (1000, 30)
 
-The draws' set-up is held a block of at most 256 MiB at a time:
+The draws' set-up is held a block of at most 256 MiB at a time, and the draws are solved as
+two parts on two threads:
 
->>> post.DRAW_BLOCK_BYTES // 2**20
-256
+>>> post.DRAW_BLOCK_BYTES // 2**20, post.DRAW_PARTS
+(256, 2)
 """
 
 from __future__ import annotations
@@ -92,8 +94,12 @@ DRAW_PATIENCE = 30
 #: mixed-logit draws go through in blocks of that size (628 of Nevo's draws, 54 of BLP's a
 #: block: μ is 0.36 and 4.8 MB a draw), so their memory does not grow with the number of draws
 DRAW_BLOCK_BYTES = 2**28
+#: parts the parametric draws are split into, each solved on a thread of its own (a compiled
+#: program runs outside the GIL): a two-core machine solves Nevo's 200 merger draws in about
+#: half the time; a draw's results do not depend on the part it is in
+DRAW_PARTS = 2
 
-__all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PATIENCE", "Counterfactual",
+__all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PARTS", "DRAW_PATIENCE", "Counterfactual",
            "consumer_surplus", "counterfactual", "diversion_ratios", "elasticities", "long_matrix",
            "markups", "price_derivatives"]
 
@@ -396,7 +402,7 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     prob = results.problem
     lay = prob.layout
     firms, shift, keep, given_costs = _change(prob, firm_ids, costs, cost_shock, tax, remove)
-    mask_cf = jnp.asarray(lay.pad(keep, fill=False))
+    mask_cf = _put(lay.pad(keep, fill=False))
     solver = _solve_nested if prob.nests is not None else _solve_mixed
 
     def solve(theta, alpha, delta_pad, firms, shift, mask_cf, *costs, **limits):
@@ -414,9 +420,9 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
                           "prices": prob.products.prices,
-                          "new_prices": np.asarray(lay.unpad(p)),
-                          "new_shares": np.asarray(lay.unpad(s1)),
-                          "new_markups": np.asarray(lay.unpad(mk))})
+                          "new_prices": lay.unpad(np.asarray(p)),
+                          "new_shares": lay.unpad(np.asarray(s1)),
+                          "new_markups": lay.unpad(np.asarray(mk))})
     table.loc[~keep, ["new_prices", "new_shares", "new_markups"]] = np.nan
     surplus = pd.DataFrame({"market_ids": lay.market_ids, "change_in_cs": np.asarray(dcs)})
     if draws:
@@ -436,7 +442,9 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
     firms_long = prob.products.firm_ids if firm_ids is None else np.asarray(firm_ids)
     if len(firms_long) != N:
         raise MarketDataError("firm_ids", f"expected {N} values, got {len(firms_long)}")
-    firms = jnp.asarray(lay.pad(pd.factorize(pd.Series(firms_long))[0], fill=-1))
+    # copied to the device as they stand (``_put``): ``jnp.asarray`` runs a compiled copy per
+    # shape and dtype, which a warm run reads back one by one
+    firms = _put(lay.pad(pd.factorize(pd.Series(firms_long))[0], fill=-1))
     shift = np.zeros(N)
     for name, v in (("cost_shock", cost_shock), ("tax", tax)):
         if v is not None:
@@ -453,8 +461,8 @@ def _change(prob, firm_ids, costs, cost_shock, tax, remove):
         if costs.shape != (N,) or not np.all(np.isfinite(costs)):
             raise MarketDataError("costs", f"expected {N} finite marginal costs (long), got "
                                   f"shape {costs.shape}")
-        given = jnp.asarray(lay.pad(costs))
-    return firms, jnp.asarray(lay.pad(shift)), keep, given
+        given = _put(lay.pad(costs))
+    return firms, _put(lay.pad(shift)), keep, given
 
 
 def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_costs, limits):
@@ -529,7 +537,7 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     rho_at = np.asarray([i for i, (k, _, _) in enumerate(prob.locations) if k == "rho"], int)
     at = (pt, pa, rho_at)
 
-    def one(zd, p_point, theta0, alpha0, d0, *change):  # a nested-logit draw
+    def one(zd, real, p_point, theta0, alpha0, d0, *change):  # a nested-logit draw
         theta, alpha, usable = _draw_parameters(prob, at, zd, theta0, alpha0)
 
         def solved(d0):  # closed-form inversion
@@ -541,33 +549,61 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
             return (jnp.full_like(p_point, jnp.nan), jnp.full(p_point.shape[:1], jnp.nan),
                     jnp.asarray(False))
 
-        return jax.lax.cond(usable, solved, unsolved, d0)
+        return jax.lax.cond(usable & real, solved, unsolved, d0)
 
-    def all_draws(z, p_point, theta0, alpha0, d0, *change):
+    def all_draws(z, real, p_point, theta0, alpha0, d0, *change):
         if prob.nests is None:
-            return _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change)
+            return _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real)
         # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs
         # every lane until the slowest lane stops, so each draw would pay for the slowest's steps
-        return jax.lax.map(lambda zd: one(zd, p_point, theta0, alpha0, d0, *change), z)
+        return jax.lax.map(lambda a: one(*a, p_point, theta0, alpha0, d0, *change), (z, real))
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
                            f"blocks of {DRAW_BLOCK_BYTES} bytes)",
                            lambda: all_draws)
-    pd_, cs_d, ok = program(_put(z), *point)
-    ok = np.asarray(ok)
+    pd_, cs_d, ok = _draws_in_parts(program, z, point)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
         for col, frame in (("new_prices", table), ("change_in_cs", surplus)):
             frame[f"{col}_low"] = frame[f"{col}_high"] = np.nan
         return 0
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    pl = np.asarray(jax.vmap(lay.unpad)(pd_))[ok]
+    pl = np.asarray(pd_)[:, lay.t, lay.j][ok]  # long (NumPy: no eager device programs)
     table["new_prices_low"] = np.quantile(pl, lo_q, axis=0)
     table["new_prices_high"] = np.quantile(pl, hi_q, axis=0)
     cs_ok = np.asarray(cs_d)[ok]
     surplus["change_in_cs_low"] = np.quantile(cs_ok, lo_q, axis=0)
     surplus["change_in_cs_high"] = np.quantile(cs_ok, hi_q, axis=0)
     return int(ok.sum())
+
+
+def _draws_in_parts(program, z, point):
+    """``program``'s (prices, ΔCS, kept) of the draws ``z``, run as :data:`DRAW_PARTS` parts of
+    as many draws (the last padded with draws not solved), each on a thread of its own: a
+    compiled program runs outside the GIL, so the parts share the machine's cores. A draw's
+    results do not depend on the other draws of its part (the blocks of
+    :func:`_queued_draws`; the nested logit's draws one after another), so they are those of
+    one part of all the draws."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    D = z.shape[0]
+    parts = max(1, min(DRAW_PARTS, D))
+    size = -(-D // parts)
+    zp = np.zeros((parts * size, z.shape[1]), z.dtype)
+    zp[:D] = z
+    real = np.arange(parts * size) < D
+
+    def part(i):
+        at = slice(i * size, (i + 1) * size)
+        return [np.asarray(a) for a in program(_put(zp[at]), _put(real[at]), *point)]
+
+    if parts == 1:
+        outs = [part(0)]
+    else:
+        with ThreadPoolExecutor(parts - 1, thread_name_prefix="counterfactual-draws") as pool:
+            rest = [pool.submit(part, i) for i in range(1, parts)]
+            outs = [part(0)] + [f.result() for f in rest]
+    return tuple(np.concatenate(a)[:D] for a in zip(*outs, strict=True))
 
 
 def _draw_parameters(prob, at, zd, theta0, alpha0):
@@ -586,7 +622,7 @@ def _draw_parameters(prob, at, zd, theta0, alpha0):
     return theta, alpha, usable
 
 
-def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
+def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
     """Logit / random-coefficients draws: each draw's share inversion at the observed shares
     (from δ's first-order change in θ, the implicit function theorem) and costs, one draw after
     another, then the equilibria of every draw's markets from one queue
@@ -612,11 +648,12 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change):
                    for a in jax.tree.leaves(jax.eval_shape(setup, z[0], True)))
     B = max(1, min(D, DRAW_BLOCK_BYTES // per_draw))
     block = partial(_draw_block, prob, setup, p_point, change)
+    real = jnp.ones(D, bool) if real is None else real
     if B == D:
-        return block(z, jnp.ones(D, bool))
+        return block(z, real)
     n_blocks = -(-D // B)
     zb = jnp.concatenate([z, jnp.zeros((n_blocks * B - D, z.shape[1]), z.dtype)])
-    real = jnp.arange(n_blocks * B) < D
+    real = jnp.concatenate([real, jnp.zeros(n_blocks * B - D, bool)])
     p, dcs, kept = jax.lax.map(lambda a: block(*a), (zb.reshape(n_blocks, B, -1),
                                                      real.reshape(n_blocks, B)))
     return (p.reshape(n_blocks * B, *p.shape[2:])[:D], dcs.reshape(n_blocks * B, -1)[:D],

@@ -221,3 +221,42 @@ def test_released_programs_are_read_back_from_disk(tmp_path):
     assert res["r"] == [[0.0, 2.0, 6.0], [0.0, 2.0, 6.0]]
     assert res["held_after"] == 0
     assert res["traced"]["written"] == 1 and res["traced"]["loaded"] == 1
+
+
+TWINS = """
+import json
+import jax
+import numpy as np
+import jax.numpy as jnp
+from estimation.compilation import traced_jit, traced_programs
+jax.config.update("jax_enable_x64", True)
+
+def f(x):
+    return jnp.cumsum(x) * 2.0
+
+x = np.arange(3.0)
+r = [traced_jit(f, (name, f))(x).tolist() for name in ("first", "second")]
+print(json.dumps({"r": r, "traced": traced_programs()}))
+"""
+
+
+def test_a_program_compiled_twice_in_a_run_is_kept_compiled_both_times(tmp_path):
+    """Two programs of one run with different keys but the same computation: the second's
+    compilation is read from JAX's cache (an executable XLA:CPU would write without its
+    kernels), so the first's, compiled in this process, is kept for it; a second process reads
+    both back compiled, with the same results."""
+    env = _env(tmp_path, LLMECON_CACHE_DIR=str(tmp_path / "c"))
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", TWINS], capture_output=True, text=True,
+                             timeout=300, check=False, env=env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = run()
+    traced = tmp_path / "c" / "traced"
+    assert first["traced"]["written"] == 2
+    assert len(list(traced.glob("*.xla"))) == 2 and not list(traced.glob("*.jaxexport"))
+    second = run()
+    assert second["r"] == first["r"] == [[0.0, 2.0, 6.0]] * 2
+    assert second["traced"]["loaded"] == 2 and second["traced"]["written"] == 0

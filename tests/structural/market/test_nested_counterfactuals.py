@@ -215,3 +215,17 @@ def test_bad_change_names_the_argument(nested):
         post.counterfactual(res, remove=np.ones(3, bool))
     with pytest.raises(MarketDataError, match="costs"):
         post.counterfactual(res, costs=np.full(res.problem.products.N, np.nan))
+
+
+def test_draws_in_parts_on_threads_are_the_draws_in_one(nested, monkeypatch):
+    """The nested logit's draws in two parts on two threads (the second padded with a draw not
+    solved) give the intervals of one part bit for bit."""
+    df, res, _ = nested
+    firms = df["firm_ids"].replace(1, 0).to_numpy()
+    found = []
+    for parts in (1, 2):
+        monkeypatch.setattr(post, "DRAW_PARTS", parts)
+        found.append(post.counterfactual(res, firm_ids=firms, draws=7, seed=3))
+    assert found[0].draws == found[1].draws > 0
+    pd.testing.assert_frame_equal(found[1].table, found[0].table, check_exact=True)
+    pd.testing.assert_frame_equal(found[1].surplus, found[0].surplus, check_exact=True)

@@ -20,7 +20,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from structural.market.demand import mixed_logit_shares, shares_jacobian_delta, solve_by_market
+from structural.market.demand import choice_probabilities
 
 # The public API is the package's: estimate_demand inverts the shares with these.
 __all__: list[str] = []
@@ -180,13 +180,30 @@ def implicit_delta(mu_fn, theta, delta, weights, mask):
 @implicit_delta.defjvp
 def _implicit_delta_jvp(mu_fn, primals, tangents):
     theta, delta, weights, mask = primals
-    dtheta = tangents[0]
-    shares = jax.vmap(mixed_logit_shares)
-
-    def s_of_theta(th):
-        return shares(delta, mu_fn(th), weights, mask)
-
-    _, ds = jax.jvp(s_of_theta, (theta,), (dtheta,))
-    jac = jax.vmap(shares_jacobian_delta)(delta, mu_fn(theta), weights, mask)
-    ddelta = -solve_by_market(jac, ds)
+    mu, dmu = jax.jvp(mu_fn, (theta,), (tangents[0],))
+    jac, ds = jax.vmap(_implicit_terms)(delta, mu, dmu, weights, mask)
+    # one market after another, as demand.solve_by_market (batched LAPACK kernels deadlock)
+    ddelta = jax.lax.map(lambda a: -jax.scipy.linalg.cho_solve(
+        jax.scipy.linalg.cho_factor(a[0], lower=True), a[1]), (jac, ds))
     return delta, jnp.where(mask, ddelta, 0.0)
+
+
+def _implicit_terms(delta, mu, dmu, weights, mask):
+    """(∂s/∂δ', ds) for one market, ds the shares' change with μ at fixed δ: dδ = −(∂s/∂δ')⁻¹ ds.
+
+    One s_ij (J, I) serves both: ds_j = Σ_i w_i s_ij (dμ_ij − Σ_k s_ik dμ_ik) (J·I work, no
+    second pass through the exponentials) and ∂s/∂δ' = diag(s) − Σ_i w_i s_i s_i'. That
+    matrix is symmetric and strictly diagonally dominant with a positive diagonal
+    (its row j: Σ_i w_i s_ij (1 − s_ij) − Σ_{k≠j} Σ_i w_i s_ij s_ik = Σ_i w_i s_ij s_i0 > 0,
+    s_i0 the outside share), hence positive definite: a Cholesky factor (half LU's work, no
+    pivots) solves it, and reverse mode transposes the triangular solves. Padded products get
+    the identity (and ds = 0).
+    """
+    s_ij = choice_probabilities(delta, mu, mask)
+    du = jnp.where(mask[:, None], dmu, 0.0)  # padded products' tangents are never read
+    ds = (s_ij * (du - jnp.sum(s_ij * du, axis=0))) @ weights
+    sw = s_ij * weights
+    jac = jnp.diag(jnp.sum(sw, axis=1)) - sw @ s_ij.T
+    pad = ~mask
+    jac = jnp.where(pad[:, None] | pad[None, :], jnp.eye(len(mask)) * pad[:, None], jac)
+    return jac, jnp.where(mask, ds, 0.0)

@@ -346,10 +346,11 @@ def test_blp_with_supply_reduced_estimate_matches_pyblp():
 
 
 def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
-    """Shapes of every matrix factorised by ``lu`` in ``jaxpr`` and the jaxprs nested in it."""
+    """Shapes of every matrix factorised (``lu``, ``cholesky``) in ``jaxpr`` and the jaxprs nested
+    in it."""
     shapes = []
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "lu":
+        if eqn.primitive.name in ("lu", "cholesky"):
             shapes.append(tuple(eqn.invars[0].aval.shape))
         for v in eqn.params.values():
             for j in (v if isinstance(v, tuple | list) else (v,)):
@@ -360,8 +361,9 @@ def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
 
 
 def test_blp_objective_factorises_one_market_at_a_time():
-    """No batched LU in the objective or its gradient: jaxlib's batched LAPACK kernels wait on
-    XLA's intra-op pool from inside it and deadlock when every worker does so (the old hang)."""
+    """No batched LU or Cholesky in the objective or its gradient: jaxlib's batched LAPACK
+    kernels wait on XLA's intra-op pool from inside it and deadlock when every worker does so
+    (the old hang)."""
     df, ag = _blp_reduced(8)
     p = build_products(df, BLP_SPEC)
     prob = Problem(p, build_agents(p, ag), sigma=BLP_SIGMA, pi=BLP_PI, costs_bounds=(0.001, None))

@@ -243,10 +243,11 @@ def test_optimal_instruments_recover_parameters():
 
 
 def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
-    """Shapes of every matrix factorised by ``lu`` in ``jaxpr`` and the jaxprs nested in it."""
+    """Shapes of every matrix factorised (``lu``, ``cholesky``) in ``jaxpr`` and the jaxprs nested
+    in it."""
     shapes = []
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "lu":
+        if eqn.primitive.name in ("lu", "cholesky"):
             shapes.append(tuple(eqn.invars[0].aval.shape))
         for v in eqn.params.values():
             for j in (v if isinstance(v, tuple | list) else (v,)):
@@ -258,8 +259,9 @@ def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
 
 def test_realizations_factorise_one_market_at_a_time():
     """With supply, the realization solves the inversion's and the markups' linear systems
-    under a Jacobian over θ and a scan over draws: still one J×J matrix per LU, never a batch
-    (batched LAPACK kernels deadlock XLA's two-worker pool; see demand.solve_by_market)."""
+    under a Jacobian over θ and a scan over draws: still one J×J matrix per LU or Cholesky,
+    never a batch (batched LAPACK kernels deadlock XLA's two-worker pool; see
+    demand.solve_by_market)."""
     from structural.market.optimal import _realizations
 
     df, ag = simulate(T=10, J=4, I=10)

@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from papers.reproduction import Background, Check, Reproduction, pyblp_data, write_tables
+from estimation.background import Background
+from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["OPTIMAL_RUN", "PI0", "PYBLP_OPTIMAL", "SIGMA0", "SOURCE", "TITLE", "load",
            "optimal_iv_checks", "pyblp_optimal_reference", "reproduce", "spec"]
@@ -181,8 +182,8 @@ def _notes(rc, cf, quick: bool) -> list[str]:
 def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame, background: bool = False):
     """The tutorial's logit (product effects), one-nest nested logit and RC model with
     demographics, from PyBLP's starting values, on :func:`load`'s data; with ``background``,
-    the logit and nested logit on a thread of their own (:class:`~papers.reproduction.Background`)
-    while this thread estimates the RC model."""
+    the logit and nested logit on a thread of their own
+    (:class:`~estimation.background.Background`) while this thread estimates the RC model."""
     from structural.market import build_agents, build_products, estimate_demand
 
     simple = (Background(_estimate_simple, products, name="nevo2000-logits") if background

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import math
 import textwrap
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 
 from estimation.tables import MAX_WIDTH as CONSOLE_WIDTH
 
-__all__ = ["Background", "Check", "Reproduction", "pipeline_flops", "pyblp_data", "write_tables"]
+__all__ = ["Check", "Reproduction", "pipeline_flops", "pyblp_data", "write_tables"]
 
 
 @dataclass(frozen=True)
@@ -125,50 +124,6 @@ class Reproduction:
         lines.append(f"result: {'PASS' if self.passed else 'FAIL'} "
                      f"({sum(c.passed for c in self.checks)}/{len(self.checks)} within tolerance)")
         return "\n".join(lines)
-
-
-class Background:
-    """``fn(*args)`` run on a daemon thread of its own (a compiled program runs outside the
-    GIL, so two threads use two cores), its result or exception given by :meth:`result` in
-    the calling thread.
-
-    A daemon thread, not an executor's worker: Ctrl-C while the caller waits (or works) raises
-    KeyboardInterrupt at once, and the process exits without joining the thread (an executor
-    joins its worker on the way out, and the interpreter's exit joins every non-daemon thread:
-    a whole estimation before one Ctrl-C takes effect).
-
-    Examples
-    --------
-    >>> from papers.reproduction import Background
-    >>> Background(sum, [1, 2, 3]).result()
-    6
-    """
-
-    def __init__(self, fn, *args, name: str = "background") -> None:
-        self._box: dict[str, object] = {}
-        self._done = threading.Event()
-
-        def run() -> None:
-            try:
-                self._box["value"] = fn(*args)
-            except BaseException as exc:  # re-raised in the caller by result()
-                self._box["error"] = exc
-            finally:
-                self._done.set()
-
-        threading.Thread(target=run, name=name, daemon=True).start()
-
-    def done(self) -> bool:
-        """Whether ``fn`` has returned or raised."""
-        return self._done.is_set()
-
-    def result(self):
-        """``fn(*args)``'s value once it returns (the waiting is interruptible by Ctrl-C), or
-        the exception it raised."""
-        self._done.wait()
-        if "error" in self._box:
-            raise self._box["error"]  # type: ignore[misc]
-        return self._box["value"]
 
 
 def _fmt(x: float) -> str:

@@ -582,12 +582,12 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
 def _draws_in_parts(program, z, point):
     """``program``'s (prices, ΔCS, kept) of the draws ``z``, run as :data:`DRAW_PARTS` parts of
-    as many draws (the last padded with draws not solved), each on a thread of its own: a
+    as many draws (the last padded with draws not solved), each on a (daemon) thread of its own: a
     compiled program runs outside the GIL, so the parts share the machine's cores. A draw's
     results do not depend on the other draws of its part (the blocks of
     :func:`_queued_draws`; the nested logit's draws one after another), so they are those of
     one part of all the draws."""
-    from concurrent.futures import ThreadPoolExecutor
+    from estimation.background import Background
 
     D = z.shape[0]
     parts = max(1, min(DRAW_PARTS, D))
@@ -600,12 +600,9 @@ def _draws_in_parts(program, z, point):
         at = slice(i * size, (i + 1) * size)
         return [np.asarray(a) for a in program(_put(zp[at]), _put(real[at]), *point)]
 
-    if parts == 1:
-        outs = [part(0)]
-    else:
-        with ThreadPoolExecutor(parts - 1, thread_name_prefix="counterfactual-draws") as pool:
-            rest = [pool.submit(part, i) for i in range(1, parts)]
-            outs = [part(0)] + [f.result() for f in rest]
+    # daemon threads (Background): a Ctrl-C meanwhile is not held up by the other parts
+    rest = [Background(part, i, name=f"counterfactual-draws-{i}") for i in range(1, parts)]
+    outs = [part(0)] + [r.result() for r in rest]
     return tuple(np.concatenate(a)[:D] for a in zip(*outs, strict=True))
 
 

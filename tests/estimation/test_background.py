@@ -1,5 +1,5 @@
-"""papers.reproduction.Background: a step on a thread of its own whose result or exception the
-caller gets, and which never holds up a Ctrl-C (nevo2000's logits and optimal-instrument step)."""
+"""estimation.background.Background: a step on a thread of its own whose result or exception the
+caller gets, and which never holds up a Ctrl-C (nevo2000's steps, the counterfactual draws)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from papers.reproduction import Background
+from estimation.background import Background
 
 #: A slow step (a minute) in the background; Ctrl-C (SIGINT) while the main thread waits for it.
 INTERRUPTED = """
 import os, signal, sys, threading, time
-from papers.reproduction import Background
+from estimation.background import Background
 
 step = Background(time.sleep, 60)
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()

@@ -427,45 +427,52 @@ def _machine() -> str:
     return _MACHINE[0]
 
 
-#: Programs this process compiled itself (not read from JAX's cache): (signature, lowered,
-#: compiled, [module text]), for :func:`_fresh_twin`.
-_FRESH: list[tuple[str, Any, Any, list[str]]] = []
+#: Programs this process compiled itself (not read from JAX's cache), for :func:`_fresh_twin`:
+#: (signature, SHA-256 of the module text, executable), held as long as the kept programs are
+#: (:func:`release_programs` lets go of both).
+_FRESH: list[tuple[str, str, Any]] = []
 
 
 def _program_signature(lowered: Any, options: dict[str, Any] | None) -> str:
-    return f"{lowered.in_avals}|{lowered.out_info}|{sorted((options or {}).items())}"
+    """What two programs with the same module must share to be the same executable: argument
+    and output types, compiler options, and the device (and so platform) compiled for."""
+    device = jax.devices()[0]
+    return (f"{lowered.in_avals}|{lowered.out_info}|{sorted((options or {}).items())}|"
+            f"{device.platform}:{device.id}")
+
+
+def _module_digest(lowered: Any) -> str:
+    """SHA-256 of ``lowered``'s module text, every constant in full (no elision), source
+    locations aside."""
+    import hashlib
+
+    from jax._src.interpreters.mlir import module_to_string
+
+    text = module_to_string(lowered.compiler_ir(), enable_debug_info=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _remember_fresh(lowered: Any, compiled: Any, options: dict[str, Any] | None) -> None:
+    entry = (_program_signature(lowered, options), _module_digest(lowered), compiled)
     with _COUNTER.lock:
-        _FRESH.append((_program_signature(lowered, options), lowered, compiled, []))
+        _FRESH.append(entry)
 
 
 def _fresh_twin(lowered: Any, options: dict[str, Any] | None) -> Any | None:
     """A program this process compiled itself whose module is ``lowered``'s (its full text,
-    constants and all, source locations aside), with the same options: its executable is whole,
-    where the one JAX
-    read from its cache is not (:meth:`_TracedJit._compile`), so it can be kept in place of
-    it. Two problems of one run often compile the same program (a re-estimate on new
-    instruments: its residuals' Jacobian), and the second would otherwise be kept traced only,
-    lowered again (and MLIR imported: 0.3 s) at every later run. None where there is none."""
-    from jax._src.interpreters.mlir import module_to_string
-
-    def text(low: Any) -> str:  # every constant in full: no elision unless asked for
-        return module_to_string(low.compiler_ir(), enable_debug_info=False)
-
+    constants and all, source locations aside), with the same options and device: its
+    executable is whole, where the one JAX read from its cache is not
+    (:meth:`_TracedJit._compile`), so it can be kept in place of it. Two problems of one run
+    often compile the same program (a re-estimate on new instruments: its residuals'
+    Jacobian), and the second would otherwise be kept traced only, lowered again (and MLIR
+    imported: 0.3 s) at every later run. None where there is none."""
     sig = _program_signature(lowered, options)
-    mine: str | None = None
     with _COUNTER.lock:
         candidates = [f for f in _FRESH if f[0] == sig]
-    for _, other, compiled, code in candidates:
-        if mine is None:
-            mine = text(lowered)
-        if not code:
-            code.append(text(other))
-        if code[0] == mine:
-            return compiled
-    return None
+    if not candidates:
+        return None
+    mine = _module_digest(lowered)
+    return next((compiled for _, code, compiled in candidates if code == mine), None)
 
 
 def _serialize_program(compiled: Any, tree: Any) -> bytes:
@@ -538,6 +545,8 @@ def release_programs() -> None:
     ``jax.jit``'s (about 120 against 17 on a small model), and the kernel's limit on mapped
     regions is finite."""
     _TRACED.clear()
+    with _COUNTER.lock:
+        _FRESH.clear()
     for instance in list(_INSTANCES):
         instance.by_sig.clear()
 
@@ -570,13 +579,18 @@ class _TracedJit:
         if not self.keyed:
             import hashlib
 
-            self.keyed = True
-            try:
-                text = fingerprint(self.key)
-            except Exception:  # _Unkeyable, or an object that does not look as expected
-                self.base = None
-            else:
-                self.base = hashlib.sha256(f"{_source_digest()}|{text}".encode()).hexdigest()
+            # under the lock, ``keyed`` set last: a thread arriving meanwhile waits for the
+            # key rather than reading ``base`` None and compiling the plain jit on its own
+            with self.lock:
+                if not self.keyed:
+                    try:
+                        text = fingerprint(self.key)
+                    except Exception:  # _Unkeyable, or an object that does not look as expected
+                        self.base = None
+                    else:
+                        self.base = hashlib.sha256(f"{_source_digest()}|{text}".encode()
+                                                   ).hexdigest()
+                    self.keyed = True
         return self.base
 
     def __call__(self, *args):
@@ -677,7 +691,7 @@ class _TracedJit:
         try:
             if _COUNTER.thread_hits() == hits:  # compiled here, not read from JAX's cache
                 payload = _serialize_program(compiled, box["tree"])
-                _remember_fresh(lowered, compiled, self.options)
+                _remember_fresh(lowered, compiled, self.options)  # last: payload kept if not
             else:  # the same program compiled by this process (another problem's) is whole
                 twin = _fresh_twin(lowered, self.options)
                 payload = None if twin is None else _serialize_program(twin, box["tree"])

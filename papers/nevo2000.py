@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from estimation.background import Background
 from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["OPTIMAL_RUN", "PI0", "PYBLP_OPTIMAL", "SIGMA0", "SOURCE", "TITLE", "load",
@@ -114,8 +115,6 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from estimation.compilation import prefetch_programs
 
     # the kept programs the last such run used are read back on background threads meanwhile
@@ -124,14 +123,14 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     products, agents = load()
     # independent steps run on a second thread (a compiled program runs outside the GIL, so two
     # threads use two cores): the logit and nested logit beside the RC model, then the
-    # optimal-instrument step beside the post-estimation; each result is what it is alone
-    with ThreadPoolExecutor(1, thread_name_prefix="nevo2000") as pool:
-        logit, nested, rc, p = _estimate_three(products, agents, pool)
-        again = None if quick else pool.submit(_optimal_iv_estimate, rc)
-        table, checks, summary, merger, cf = _tables(logit, nested, rc, p, products, quick)
-        notes = _notes(rc, cf, quick)
-        if again is not None:
-            table = _optimal_iv_step(again.result(), table, checks, notes)
+    # optimal-instrument step beside the post-estimation; each result is what it is alone. A
+    # daemon thread (Background): one Ctrl-C ends the run without waiting for the step.
+    logit, nested, rc, p = _estimate_three(products, agents, background=True)
+    again = None if quick else Background(_optimal_iv_estimate, rc, name="nevo2000-optimal-iv")
+    table, checks, summary, merger, cf = _tables(logit, nested, rc, p, products, quick)
+    notes = _notes(rc, cf, quick)
+    if again is not None:
+        table = _optimal_iv_step(again.result(), table, checks, notes)
     record()
     files: list[Path] = []
     if out is not None:
@@ -180,13 +179,15 @@ def _notes(rc, cf, quick: bool) -> list[str]:
     return notes
 
 
-def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame, pool=None):
+def _estimate_three(products: pd.DataFrame, agents: pd.DataFrame, background: bool = False):
     """The tutorial's logit (product effects), one-nest nested logit and RC model with
-    demographics, from PyBLP's starting values, on :func:`load`'s data; with an executor
-    ``pool``, the logit and nested logit on it while this thread estimates the RC model."""
+    demographics, from PyBLP's starting values, on :func:`load`'s data; with ``background``,
+    the logit and nested logit on a thread of their own
+    (:class:`~estimation.background.Background`) while this thread estimates the RC model."""
     from structural.market import build_agents, build_products, estimate_demand
 
-    simple = pool.submit(_estimate_simple, products) if pool is not None else None
+    simple = (Background(_estimate_simple, products, name="nevo2000-logits") if background
+              else None)
     p = build_products(products, spec())
     rc = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, method="1s",
                          optimizer="bfgs")

@@ -20,10 +20,10 @@ Every counterfactual can carry intervals from parametric draws of (θ, α) from 
 asymptotic covariance: each draw re-solves the share inversion at the observed shares, from
 δ̂ + (∂δ/∂θ')(θ_d − θ̂) (the implicit-function derivative at the estimates; for the nested logit
 the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
-and re-solves the equilibrium — the draws split into :data:`DRAW_PARTS` parts, each one
-compiled program on a thread of its own: the inversions and costs one draw after another, then
-the equilibria of all the part's markets from one queue, each market costing its own SQUAREM
-steps, and the rest of a draw skipped once one of its markets fails
+and re-solves the equilibrium — the draws split into :data:`DRAW_PARTS` parts, one compiled
+program run on each part on a thread of its own: the inversions and costs one draw after
+another, then the equilibria of all the part's markets from one queue, each market costing its
+own SQUAREM steps, and the rest of a draw skipped once one of its markets fails
 (:func:`~structural.market.supply.queued_equilibria`; the nested logit's draws one after
 another); a draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS`
 SQUAREM steps, or stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or
@@ -39,8 +39,8 @@ is given up after 30 steps in a row without a tenfold fall of its residual:
 >>> post.DRAW_ITERATIONS, post.DRAW_PATIENCE
 (1000, 30)
 
-The draws' set-up is held a block of at most 256 MiB at a time, and the draws are solved as
-two parts on two threads:
+The draws' set-up takes at most 256 MiB at a time (each of the two parts, solved on two threads,
+holds a block of at most half that):
 
 >>> post.DRAW_BLOCK_BYTES // 2**20, post.DRAW_PARTS
 (256, 2)
@@ -90,13 +90,15 @@ DRAW_ITERATIONS = 1000
 #: the 145 converging draws needs more (the same 145 are kept as with the simple iteration and
 #: 10,000 steps).
 DRAW_PATIENCE = 30
-#: bytes of the parametric draws' set-up (each draw's μ, δ, costs, ...) held at once: the
-#: mixed-logit draws go through in blocks of that size (628 of Nevo's draws, 54 of BLP's a
-#: block: μ is 0.36 and 4.8 MB a draw), so their memory does not grow with the number of draws
+#: bytes of the parametric draws' set-up (each draw's μ, δ, costs, ...) held at once, all
+#: :data:`DRAW_PARTS` parts together: each part's mixed-logit draws go through in blocks of
+#: ``DRAW_BLOCK_BYTES // DRAW_PARTS`` (314 of Nevo's draws, 27 of BLP's a block: μ is 0.36 and
+#: 4.8 MB a draw), so their memory does not grow with the number of draws
 DRAW_BLOCK_BYTES = 2**28
 #: parts the parametric draws are split into, each solved on a thread of its own (a compiled
-#: program runs outside the GIL): a two-core machine solves Nevo's 200 merger draws in about
-#: half the time; a draw's results do not depend on the part it is in
+#: program runs outside the GIL), so the draws use the cores a single program leaves idle
+#: (in ``papers.nevo2000`` the optimal-instrument step runs beside them, so they gain less than
+#: half); a draw's results do not depend on the part it is in
 DRAW_PARTS = 2
 
 __all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PARTS", "DRAW_PATIENCE", "Counterfactual",
@@ -374,7 +376,8 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         steps) is dropped. Memory: the draws' prices (draws, T, J) and ΔCS (draws, T), and
         for the logit and random coefficients at most :data:`DRAW_BLOCK_BYTES` of the draws'
         set-up (each draw's μ, T·J·I numbers, with its δ, costs and weights) at a time, the
-        draws going through in blocks of that size (the nested logit's one draw at a time).
+        draws going through in blocks of a :data:`DRAW_PARTS`-th of that in each part (the
+        nested logit's one draw at a time).
     level : float
         Interval coverage.
     seed : int
@@ -560,7 +563,7 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
-                           f"blocks of {DRAW_BLOCK_BYTES} bytes)",
+                           f"blocks of {DRAW_BLOCK_BYTES // DRAW_PARTS} bytes)",
                            lambda: all_draws)
     pd_, cs_d, ok = _draws_in_parts(program, z, point)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
@@ -579,12 +582,12 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
 def _draws_in_parts(program, z, point):
     """``program``'s (prices, ΔCS, kept) of the draws ``z``, run as :data:`DRAW_PARTS` parts of
-    as many draws (the last padded with draws not solved), each on a thread of its own: a
+    as many draws (the last padded with draws not solved), each on a (daemon) thread of its own: a
     compiled program runs outside the GIL, so the parts share the machine's cores. A draw's
     results do not depend on the other draws of its part (the blocks of
     :func:`_queued_draws`; the nested logit's draws one after another), so they are those of
     one part of all the draws."""
-    from concurrent.futures import ThreadPoolExecutor
+    from estimation.background import Background
 
     D = z.shape[0]
     parts = max(1, min(DRAW_PARTS, D))
@@ -597,12 +600,9 @@ def _draws_in_parts(program, z, point):
         at = slice(i * size, (i + 1) * size)
         return [np.asarray(a) for a in program(_put(zp[at]), _put(real[at]), *point)]
 
-    if parts == 1:
-        outs = [part(0)]
-    else:
-        with ThreadPoolExecutor(parts - 1, thread_name_prefix="counterfactual-draws") as pool:
-            rest = [pool.submit(part, i) for i in range(1, parts)]
-            outs = [part(0)] + [f.result() for f in rest]
+    # daemon threads (Background): a Ctrl-C meanwhile is not held up by the other parts
+    rest = [Background(part, i, name=f"counterfactual-draws-{i}") for i in range(1, parts)]
+    outs = [part(0)] + [r.result() for r in rest]
     return tuple(np.concatenate(a)[:D] for a in zip(*outs, strict=True))
 
 
@@ -631,7 +631,8 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
     skipped): (prices (D, T, J), ΔCS (D, T), kept (D,)).
 
     The draws go through in blocks whose set-up (μ (T, J, I), δ, costs, ... per draw) takes at
-    most :data:`DRAW_BLOCK_BYTES` (at least one draw a block), one block after another, the last
+    most ``DRAW_BLOCK_BYTES // DRAW_PARTS`` (at least one draw a block: each of the parts of
+    :func:`_draws_in_parts` holds one at once), one block after another, the last
     padded with draws not solved: the memory is bounded whatever the number of draws. A
     market's iterates do not depend on the other markets of its queue, and a draw is dropped
     exactly when one of its markets fails, so the blocks change neither the draws kept nor
@@ -646,7 +647,7 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
     D = z.shape[0]
     per_draw = sum(a.size * a.dtype.itemsize
                    for a in jax.tree.leaves(jax.eval_shape(setup, z[0], True)))
-    B = max(1, min(D, DRAW_BLOCK_BYTES // per_draw))
+    B = max(1, min(D, DRAW_BLOCK_BYTES // DRAW_PARTS // per_draw))
     block = partial(_draw_block, prob, setup, p_point, change)
     real = jnp.ones(D, bool) if real is None else real
     if B == D:

@@ -192,6 +192,7 @@ import json
 import jax
 import numpy as np
 import jax.numpy as jnp
+from estimation import compilation
 from estimation.compilation import release_programs, traced_jit, traced_programs
 jax.config.update("jax_enable_x64", True)
 
@@ -201,10 +202,12 @@ def f(x):
 g = traced_jit(f, ("released", f))
 x = np.arange(3.0)
 first = g(x).tolist()
+fresh_before = len(compilation._FRESH)
 release_programs()
-held_after = len(g.by_sig)
+held_after, fresh_after = len(g.by_sig), len(compilation._FRESH)
 again = g(x).tolist()
-print(json.dumps({"r": [first, again], "held_after": held_after, "traced": traced_programs()}))
+print(json.dumps({"r": [first, again], "held_after": held_after, "traced": traced_programs(),
+                  "fresh": [fresh_before, fresh_after]}))
 """
 
 
@@ -220,7 +223,36 @@ def test_released_programs_are_read_back_from_disk(tmp_path):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["r"] == [[0.0, 2.0, 6.0], [0.0, 2.0, 6.0]]
     assert res["held_after"] == 0
+    assert res["fresh"] == [1, 0]  # the programs compiled here are let go of too
     assert res["traced"]["written"] == 1 and res["traced"]["loaded"] == 1
+
+
+def test_a_slow_key_is_computed_once_for_threads_arriving_meanwhile(monkeypatch):
+    """A kept program's key is computed by the first caller while the others wait: a thread
+    arriving meanwhile gets the key, not None (which would send it to a plain jit, compiled
+    apart from the kept program)."""
+    import threading
+    import time
+
+    from estimation import compilation
+
+    calls = []
+
+    def slow(key):
+        calls.append(key)
+        time.sleep(0.3)
+        return "slow key"
+
+    monkeypatch.setattr(compilation, "fingerprint", slow)
+    prog = compilation.traced_jit(lambda x: x, ("slow",))
+    seen: list = []
+    first = threading.Thread(target=lambda: seen.append(prog._base()))
+    first.start()
+    time.sleep(0.05)
+    seen.append(prog._base())
+    first.join()
+    assert len(calls) == 1
+    assert seen[0] is not None and seen == [seen[0], seen[0]]
 
 
 TWINS = """

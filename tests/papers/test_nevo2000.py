@@ -3,8 +3,6 @@ after another, to the last bit."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +17,7 @@ def test_estimates_on_two_threads_are_the_estimates_one_after_another():
     estimates, standard errors and objectives as the three estimated one after another."""
     products, agents = nevo2000.load()
     alone = nevo2000._estimate_three(products, agents)
-    with ThreadPoolExecutor(1) as pool:
-        both = nevo2000._estimate_three(products, agents, pool)
+    both = nevo2000._estimate_three(products, agents, background=True)
     for a, b in zip(alone[:3], both[:3], strict=True):
         pd.testing.assert_series_equal(b.params, a.params, check_exact=True)
         pd.testing.assert_series_equal(b.bse, a.bse, check_exact=True)

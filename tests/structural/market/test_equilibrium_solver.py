@@ -214,7 +214,8 @@ def test_draws_in_small_blocks_are_the_draws_in_one(markets_logit, monkeypatch):
                                                   d0, change))()
 
     p, dcs, kept = draws()
-    monkeypatch.setattr(post, "DRAW_BLOCK_BYTES", 3 * per_draw)
+    # each of the parts holds a block at once: three draws a block in each
+    monkeypatch.setattr(post, "DRAW_BLOCK_BYTES", 3 * per_draw * post.DRAW_PARTS)
     p3, dcs3, kept3 = draws()
     assert 0 < int(kept.sum()) < 10
     np.testing.assert_array_equal(kept3, kept)
@@ -238,5 +239,20 @@ def test_draws_in_parts_on_threads_are_the_draws_in_one(markets_logit, monkeypat
     one = _draws_with_parts(res, firms, 1, monkeypatch)
     three = _draws_with_parts(res, firms, 3, monkeypatch)
     assert 0 < one.draws < 10 and three.draws == one.draws
+    pd.testing.assert_frame_equal(three.table, one.table, check_exact=True)
+    pd.testing.assert_frame_equal(three.surplus, one.surplus, check_exact=True)
+
+
+def test_random_coefficient_draws_in_parts_are_the_draws_in_one(nevo_data, nevo_start,
+                                                                 monkeypatch):
+    """Random coefficients with demographics (Nevo's cereal at his starting values, no
+    iterations): a merger's draws split into three parts on three threads (the last padded
+    with a draw not solved) give the draws kept, and the intervals bit for bit, of one part."""
+    df, _ = nevo_data
+    res = nevo_start[1]
+    firms = df["firm_ids"].replace(2, 1).to_numpy()
+    one = _draws_with_parts(res, firms, 1, monkeypatch)
+    three = _draws_with_parts(res, firms, 3, monkeypatch)
+    assert one.draws > 0 and three.draws == one.draws
     pd.testing.assert_frame_equal(three.table, one.table, check_exact=True)
     pd.testing.assert_frame_equal(three.surplus, one.surplus, check_exact=True)

@@ -23,6 +23,7 @@ from structural.market import (
     estimate_demand,
     post,
 )
+from structural.market.products import Agents
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
@@ -223,6 +224,23 @@ def test_random_coefficients_recover_parameters():
     assert r.converged and r.inversion["converged"].all()
     assert abs(r.params["sigma[prices]"] - 1.0) < max(0.3, 3 * r.bse["sigma[prices]"])
     assert r.params["prices"] == pytest.approx(-2.0, abs=0.4)
+
+
+@pytest.mark.parametrize("bad", [-0.5, np.nan, np.inf])
+def test_agent_weights_must_be_finite_and_non_negative(bad):
+    """The Cholesky factor of ∂s/∂δ' needs w ≥ 0 (w = (1, −0.5) left it NaN): rejected with
+    the market and agent, from agent data and from Agents built directly."""
+    df, ag = simulate(T=4, J=3, I=5)
+    p = build_products(df, DemandSpec("1 + prices + x", random="1 + prices"))
+    ag.loc[7, "weights"] = bad
+    if not np.isnan(bad):  # a missing value is reported as such before
+        with pytest.raises(MarketDataError, match=r"^weights: .*non-negative; market 1, agent 2"):
+            build_agents(p, ag)
+    good = build_agents(p, ag.assign(weights=0.2))
+    weights = good.weights.copy()
+    weights[1, 2] = bad
+    with pytest.raises(MarketDataError, match=r"^weights: .*market index 1, agent 2 has"):
+        Agents(good.nodes, weights, good.demographics, good.demographics_names)
 
 
 def test_share_inversion_implicit_derivatives_match_finite_differences():

@@ -67,14 +67,6 @@ def share_price_terms(delta, mu, weights, mask, alpha_i):
     return lam, gam
 
 
-def shares_jacobian_delta(delta, mu, weights, mask):
-    """∂s/∂δ' = Σ_i w_i (diag(s_i) − s_i s_i') with the identity on padded products."""
-    s = choice_probabilities(delta, mu, mask)
-    jac = jnp.diag(s @ weights) - (s * weights) @ s.T
-    pad = ~mask
-    return jnp.where(pad[:, None] | pad[None, :], jnp.eye(len(mask)) * pad[:, None], jac)
-
-
 def solve_by_market(A, b):
     """x_t = A_t⁻¹ b_t for every market t (A: (T, J, J), b: (T, J)), one market after another.
 

@@ -173,6 +173,9 @@ def implicit_delta(mu_fn, theta, delta, weights, mask):
     """Return ``delta`` (a solved inversion at ``theta``) with IFT derivatives in ``theta``.
 
     ``mu_fn(theta)`` gives μ (T, J, I). The tangent is dδ = −(∂s/∂δ')⁻¹ (∂s/∂θ') dθ per market.
+    The derivative is first order only: the tangent treats ``delta`` as the solution, not as a
+    function of θ, so a second derivative through it (``jax.hessian``) lacks the terms in
+    dδ·dδ' and is not δ(θ)'s Hessian.
     """
     return delta
 
@@ -197,7 +200,10 @@ def _implicit_terms(delta, mu, dmu, weights, mask):
     (its row j: Σ_i w_i s_ij (1 − s_ij) − Σ_{k≠j} Σ_i w_i s_ij s_ik = Σ_i w_i s_ij s_i0 > 0,
     s_i0 the outside share), hence positive definite: a Cholesky factor (half LU's work, no
     pivots) solves it, and reverse mode transposes the triangular solves. Padded products get
-    the identity (and ds = 0).
+    the identity (and ds = 0). That needs w_i ≥ 0 (:class:`~structural.market.products.Agents`
+    rejects negative weights; one would leave the factor NaN) and s_i0 > 0: as the outside
+    shares fall to 0 the matrix tends to singular and the factor loses accuracy, and a NaN
+    gradient ends L-BFGS-B as not converged.
     """
     s_ij = choice_probabilities(delta, mu, mask)
     du = jnp.where(mask[:, None], dmu, 0.0)  # padded products' tangents are never read

@@ -398,6 +398,21 @@ class Agents:
     demographics: np.ndarray
     demographics_names: list[str]
 
+    def __post_init__(self) -> None:
+        # the implicit dδ/dθ factorises ∂s/∂δ' by Cholesky, positive definite only for w ≥ 0
+        _check_weights(np.asarray(self.weights, float),
+                       lambda ix: f"market index {ix[0]}, agent {ix[1]}")
+
+
+def _check_weights(w: np.ndarray, where) -> None:
+    """Raise on the first agent weight that is negative or not finite; ``where(index)`` names
+    its row."""
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        ix = np.unravel_index(int(np.argmax(bad)), w.shape)
+        raise MarketDataError("weights", f"agent weights must be finite and non-negative; "
+                              f"{where(ix)} has {float(w[ix])!r}")
+
 
 def build_agents(products: Products, agents: pd.DataFrame | None = None,
                  integration: tuple[str, int] | None = None, seed: int = 0) -> Agents:
@@ -475,8 +490,8 @@ def build_agents(products: Products, agents: pd.DataFrame | None = None,
         _require(agents, "weights")
         nodes_long = agents[node_cols[:K2]].to_numpy(float)
         w_long = agents["weights"].to_numpy(float)
-        if (w_long < 0).any():
-            raise MarketDataError("weights", "agent weights must be non-negative")
+        _check_weights(w_long, lambda ix: f"market {agents['market_ids'].iat[ix[0]]}, "
+                                          f"agent {slot[ix[0]]}")
     else:
         kind = integration[0]
         if kind != "monte_carlo":

@@ -23,6 +23,7 @@ from structural.market import (
     estimate_demand,
     post,
 )
+from structural.market.products import Agents
 
 pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
@@ -223,6 +224,49 @@ def test_random_coefficients_recover_parameters():
     assert r.converged and r.inversion["converged"].all()
     assert abs(r.params["sigma[prices]"] - 1.0) < max(0.3, 3 * r.bse["sigma[prices]"])
     assert r.params["prices"] == pytest.approx(-2.0, abs=0.4)
+
+
+@pytest.mark.parametrize("bad", [-0.5, np.nan, np.inf])
+def test_agent_weights_must_be_finite_and_non_negative(bad):
+    """The Cholesky factor of ∂s/∂δ' needs w ≥ 0 (w = (1, −0.5) left it NaN): rejected with
+    the market and agent, from agent data and from Agents built directly."""
+    df, ag = simulate(T=4, J=3, I=5)
+    p = build_products(df, DemandSpec("1 + prices + x", random="1 + prices"))
+    ag.loc[7, "weights"] = bad
+    if not np.isnan(bad):  # a missing value is reported as such before
+        with pytest.raises(MarketDataError, match=r"^weights: .*non-negative; market 1, agent 2"):
+            build_agents(p, ag)
+    good = build_agents(p, ag.assign(weights=0.2))
+    weights = good.weights.copy()
+    weights[1, 2] = bad
+    with pytest.raises(MarketDataError, match=r"^weights: .*market index 1, agent 2 has"):
+        Agents(good.nodes, weights, good.demographics, good.demographics_names)
+
+
+def test_an_early_ftol_stop_goes_on_from_where_it_stopped_with_ftol_zero(monkeypatch):
+    """Where the ftol stop is judged premature the same GMM step goes on from its θ with
+    PyBLP's ftol 0, and its outcome is what is reported."""
+    import scipy.optimize
+
+    from structural.market import estimate
+
+    df, ag = simulate(T=20, J=4, I=20)
+    p = build_products(df, DemandSpec("1 + prices + x", random="0 + prices"))
+    calls, minimize = [], scipy.optimize.minimize
+
+    def spy(fun, x0, **kw):
+        res = minimize(fun, x0, **kw)
+        calls.append((np.array(x0), kw["options"]["ftol"], res))
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    monkeypatch.setattr(estimate, "_stopped_early", lambda res, b, o: o["ftol"] > 0)
+    r = estimate_demand(p, build_agents(p, ag.drop(columns="nodes0").rename(
+        columns={"nodes1": "nodes0"})), sigma=[[0.5]], method="1s")
+    assert [c[1] for c in calls] == [estimate.LBFGSB_FTOL, 0.0]
+    np.testing.assert_array_equal(calls[1][0], calls[0][2].x)
+    assert r.optimizer_iterations == calls[0][2].nit + calls[1][2].nit
+    assert r.converged == calls[1][2].success
 
 
 def test_share_inversion_implicit_derivatives_match_finite_differences():

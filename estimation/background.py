@@ -50,7 +50,10 @@ class Background:
     def result(self) -> Any:
         """``fn(*args)``'s value once it returns (the waiting is interruptible by Ctrl-C), or
         the exception it raised."""
-        self._done.wait()
+        # In short waits: a Ctrl-C the kernel hands to another thread does not wake a wait on
+        # a lock; the main thread runs Python's signal handler only between waits.
+        while not self._done.wait(0.05):
+            pass
         if "error" in self._box:
             raise self._box["error"]
         return self._box["value"]

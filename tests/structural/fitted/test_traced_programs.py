@@ -71,7 +71,7 @@ def test_read_back_in_a_fresh_wrapper_equals_jit(cache_dir):
     assert np.asarray(traced_jit(fn, key)(x, w)).tobytes() == expected.tobytes()
     mid = compilation.traced_programs()
     assert mid["written"] == before["written"] + 1
-    compilation._TRACED.clear()  # as a new process would start
+    compilation.release_programs()  # as a new process would start
     again = traced_jit(fn, key)(x, w)
     assert compilation.traced_programs()["loaded"] == mid["loaded"] + 1
     assert np.asarray(again).tobytes() == expected.tobytes()
@@ -135,8 +135,9 @@ def test_program_found_in_jaxs_cache_is_kept_traced(cache_dir):
         path.unlink()  # as after an edit of the sources: JAX's cache still holds the program
     runs, files = [], []
     for _ in range(2):
-        compilation._TRACED.clear()
-        jax.clear_caches()  # as a new process would start
+        # as a new process would start: none of the programs this one compiled is held
+        compilation.release_programs()
+        jax.clear_caches()
         before = compilation.compile_stats()
         got = traced_jit(fn, key)(x, x)
         runs.append(compilation.compile_stats() - before)

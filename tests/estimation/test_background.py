@@ -15,6 +15,10 @@ INTERRUPTED = """
 import os, signal, sys, threading, time
 from estimation.background import Background
 
+# Ctrl-C at a terminal reaches a process with SIGINT's default disposition; a test runner's
+# worker may hand its child SIGINT ignored or blocked (both survive exec): restore the default.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+signal.signal(signal.SIGINT, signal.default_int_handler)
 step = Background(time.sleep, 60)
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
 try:

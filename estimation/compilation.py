@@ -645,8 +645,7 @@ class _TracedJit:
         try:
             tree, blob = pickle.loads(traced.read_bytes())
             exported = jax.export.deserialize(blob)
-            compiled = jax.jit(exported.call, compiler_options=self.options).lower(*leaves
-                                                                                 ).compile()
+            compiled = _lower_kept(exported, self.options, leaves).compile()
         except Exception:  # absent, stale or damaged: compiled again and replaced
             return None
         with _COUNTER.lock:
@@ -685,7 +684,7 @@ class _TracedJit:
                     _UNKEPT_WHY.append(f"{type(exc).__name__}: {exc}"[:160])
             return None
         hits = _COUNTER.thread_hits()
-        lowered = jax.jit(exported.call, compiler_options=self.options).lower(*leaves)
+        lowered = _lower_kept(exported, self.options, leaves)
         compiled = lowered.compile()
         payload: bytes | None = None
         try:
@@ -705,6 +704,29 @@ class _TracedJit:
     def _plain(self, args: tuple) -> Callable:
         in_tree = jax.tree.structure(args)
         return lambda *xs: self.jit(*jax.tree.unflatten(in_tree, xs))
+
+
+def _lower_kept(exported: Any, options: dict[str, Any] | None, leaves: list) -> Any:
+    """``exported`` lowered for ``leaves``, without its source locations (MLIR's
+    ``strip-debuginfo``), so that the compiled program carries no per-instruction metadata.
+
+    XLA keeps every instruction's JAX name stack and source line in the executable it writes
+    (a third of a kept program's bytes), and a warm run parses, copies, prints and frees them
+    all again when it reads the program back, a cost in proportion to the bytes. The
+    locations name the instructions but do not steer XLA: the optimised program is the same
+    (instruction for instruction, up to names), and so are its results. Where the pass is not
+    available, the program is compiled with them, as before."""
+    lowered = jax.jit(exported.call, compiler_options=options).lower(*leaves)
+    try:
+        from jax._src.lib.mlir import passmanager
+
+        module: Any = lowered.compiler_ir()  # the module ``compile`` reads: stripped in place
+        with module.context:
+            passmanager.PassManager.parse("builtin.module(strip-debuginfo)").run(
+                module.operation)
+    except Exception:  # a JAX without these internals: kept with its locations
+        pass
+    return lowered
 
 
 #: XLA options for a program whose run time is negligible beside its compilation (a fit on a

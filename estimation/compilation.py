@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jaxlib.version
 
 from estimation.errors import SpecificationError
 
@@ -735,8 +736,18 @@ def _lower_kept(exported: Any, options: dict[str, Any] | None, leaves: list) -> 
 #: fast-math either way); only the machine code is less tuned. On the fitted cost models this
 #: roughly halves the compile time of a fit (the loss-to-success link's: 7.3 -> 3.9 CPU s) at
 #: results equal to the solver's stopping noise (1e-8 relative, the same as any rounding
-#: change).
-QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+#: change). Where the installed XLA has them (jaxlib 0.7 on), XLA:CPU's MLIR
+#: fusion emitters are off too: each fused kernel is then emitted as LLVM IR directly rather
+#: than through an MLIR context and pass pipeline of its own, most of the time XLA spent on
+#: these programs (a cold ``reproduce llm_costs``: 39 instead of 64 CPU s, same 26 programs);
+#: the kernels compute the same operations, and the fits moved within the same stopping noise
+#: (at most 3.2e-7 relative, the weakly identified Student-t ν of the inference prices).
+QUICK_COMPILE: dict[str, Any] = {"xla_backend_optimization_level": 0}
+#: The first jaxlib whose XLA knows ``xla_cpu_use_fusion_emitters`` for certain (an older one
+#: rejects an option it does not know, so it compiles without it).
+_FUSION_EMITTERS_SINCE = (0, 7, 0)
+if tuple(getattr(jaxlib.version, "__version_info__", (0,))) >= _FUSION_EMITTERS_SINCE:
+    QUICK_COMPILE["xla_cpu_use_fusion_emitters"] = False
 #: Rows (after padding) up to which a fit's programs are compiled with :data:`QUICK_COMPILE`:
 #: beyond a few thousand rows a search's hundred evaluations start to cost what compiling saves
 #: (at 16,384 the warm ``reproduce llm_costs`` ran 45% longer, its usage traces of 10,240 rows).

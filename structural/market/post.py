@@ -480,8 +480,10 @@ def _solve_mixed(prob, theta, alpha, delta_pad, firms, shift, mask_cf, given_cos
     ``limits``: the equilibrium's ``max_iterations``, ``patience`` and ``start`` where not the
     default."""
     d, mu, w, a_rc, c = _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs)
-    p, it, conv = equilibrium_prices(c, firms, prob.prices_pad, d, mu, w, mask_cf, alpha, a_rc,
-                                     **limits)
+    limits = dict(limits)
+    keyed = {"alpha_rc": a_rc} | ({"start": limits.pop("start")} if "start" in limits else {})
+    p, it, conv = _by_market(partial(equilibrium_prices, alpha=alpha, **limits), c, firms,
+                             prob.prices_pad, d, mu, w, mask_cf, **keyed)
     return (*_mixed_outcome(prob, alpha, (d, mu, w, a_rc), c, p, mask_cf), it, conv)
 
 
@@ -491,8 +493,8 @@ def _mixed_costs(prob, theta, alpha, delta_pad, shift, given_costs):
     d, mu, w, a_rc, _ = _state_of(prob, theta, alpha, delta_pad)
     c = given_costs
     if c is None:
-        c = prob.prices_pad - mixed_logit_markups(d, mu, w, alpha + a_rc, prob.mask,
-                                                  jnp.asarray(prob.firms_pad))
+        c = prob.prices_pad - _by_market(mixed_logit_markups, d, mu, w, alpha + a_rc, prob.mask,
+                                         jnp.asarray(prob.firms_pad))
     return d, mu, w, a_rc, c + shift
 
 
@@ -504,8 +506,9 @@ def _mixed_outcome(prob, alpha, state, c, p, mask_cf):
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
     s1 = jax.vmap(lambda a, b, ww, m: choice_probabilities(a, b, m) @ ww)(d1, mu1, w, mask_cf)
-    cs0 = jax.vmap(_cs_market)(d, mu, w, prob.mask, alpha + a_rc)
-    cs1 = jax.vmap(_cs_market)(d1, mu1, w, mask_cf, alpha + a_rc)
+    # one market after another, as :func:`_by_market` (each market's (J, I) arrays in cache)
+    cs0 = jax.lax.map(lambda a: _cs_market(*a), (d, mu, w, prob.mask, alpha + a_rc))
+    cs1 = jax.lax.map(lambda a: _cs_market(*a), (d1, mu1, w, mask_cf, alpha + a_rc))
     return p, s1, p - c, cs1 - cs0
 
 
@@ -676,8 +679,8 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
 
     def solved(_):
         mu_d, w_d = prob.agent_terms(theta)
-        d, conv_d = _inversion_by_market(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
-                                         prob.mask)
+        d, _, conv_d = _by_market(solve_delta, d0 + d_theta @ (theta - theta0), prob.log_s,
+                                  mu_d, w_d, prob.mask)
         return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)
 
     shapes = jax.eval_shape(solved, None)
@@ -690,18 +693,25 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
     return alpha, usable & real & ok, (d, mu, w, a_rc, c), some_up
 
 
-def _inversion_by_market(delta0, log_s, mu, weights, mask):
-    """:func:`~structural.market.inversion.solve_delta` one market after another: (δ, converged).
+def _by_market(solver, *arrays, **keyed):
+    """``solver`` (a function of arrays batched over markets, (T, ...) in and out) one market
+    after another: its results stacked (T, ...); ``keyed``: arrays passed by keyword.
 
-    A market's iterates are those of the batch (the same bytes), but a vmap over the markets
-    runs every market until the slowest stops and streams all T markets' (J, I) arrays through
-    each step, where one market's stay in the core's cache (BLP's 20 draws: 0.63 → 0.20 CPU s).
+    A vmap over the markets (the solvers' own batch) runs every market's while-loop until the
+    slowest stops and streams all T markets' (J, I) arrays through each step, where one
+    market's stay in the core's cache: BLP's 20 draws' share inversions took 0.63 CPU s
+    batched, 0.20 one market at a time (the same bytes; the equilibria and markups differ from
+    the batch's in rounding only).
     """
-    def one(args):
-        d, _, conv = solve_delta(*(a[None] for a in args))
-        return d[0], conv[0]
+    names = tuple(keyed)
 
-    return jax.lax.map(one, (delta0, log_s, mu, weights, mask))
+    def one(args):
+        pos, kw = args
+        out = solver(*(a[None] for a in pos), **{k: v[None] for k, v in zip(names, kw,
+                                                                            strict=True)})
+        return jax.tree.map(lambda a: a[0], out)
+
+    return jax.lax.map(one, (arrays, tuple(keyed.values())))
 
 
 def _draw_block(prob, setup, p_point, change, z, real):

@@ -101,12 +101,12 @@ DRAW_BLOCK_BYTES = 2**28
 #: half); a draw's results do not depend on the part it is in
 DRAW_PARTS = 2
 
-#: markets of the draws' queue iterated at once
-#: (:func:`~structural.market.supply.queued_equilibria`): one, so that a market's (J, I) arrays
-#: stay in the core's cache through its ζ steps (a lane for each of BLP's 20 markets streams
-#: 4.8 MB through each step: its 20 draws' queue took 1.6× the CPU); the :data:`DRAW_PARTS`
-#: parts use the cores. A market's prices then differ from the batch's in rounding only.
-_DRAW_LANES = 1
+#: bytes of the markets' (J, I) arrays (μ, the shares, ...) that the counterfactual's solvers
+#: iterate together (:func:`_markets_at_once`; a step of each touches a few such arrays, which
+#: should stay in a core's cache, 2 MiB of L2 here): Nevo's 94 markets of 24 × 20 (361 kB) go
+#: together as one batch, BLP's 20 markets of 150 × 200 (240 kB each) one at a time, which
+#: took under half the CPU of the batch (4.8 MB through each step) for its 20 merger draws
+_MARKET_BYTES = 3 * 2**17
 
 __all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PARTS", "DRAW_PATIENCE", "Counterfactual",
            "consumer_surplus", "counterfactual", "diversion_ratios", "elasticities", "long_matrix",
@@ -506,9 +506,8 @@ def _mixed_outcome(prob, alpha, state, c, p, mask_cf):
     d1 = d + alpha * dp
     mu1 = mu + dp[:, :, None] * a_rc[:, None, :]
     s1 = jax.vmap(lambda a, b, ww, m: choice_probabilities(a, b, m) @ ww)(d1, mu1, w, mask_cf)
-    # one market after another, as :func:`_by_market` (each market's (J, I) arrays in cache)
-    cs0 = jax.lax.map(lambda a: _cs_market(*a), (d, mu, w, prob.mask, alpha + a_rc))
-    cs1 = jax.lax.map(lambda a: _cs_market(*a), (d1, mu1, w, mask_cf, alpha + a_rc))
+    cs0 = _by_market(jax.vmap(_cs_market), d, mu, w, prob.mask, alpha + a_rc)
+    cs1 = _by_market(jax.vmap(_cs_market), d1, mu1, w, mask_cf, alpha + a_rc)
     return p, s1, p - c, cs1 - cs0
 
 
@@ -693,16 +692,28 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
     return alpha, usable & real & ok, (d, mu, w, a_rc, c), some_up
 
 
+def _markets_at_once(T, market):
+    """Markets solved together (of ``T``) where one market's largest array is ``market``: as many
+    as :data:`_MARKET_BYTES` holds, at least one."""
+    return max(1, min(T, _MARKET_BYTES // max(1, market.size * market.dtype.itemsize)))
+
+
 def _by_market(solver, *arrays, **keyed):
-    """``solver`` (a function of arrays batched over markets, (T, ...) in and out) one market
-    after another: its results stacked (T, ...); ``keyed``: arrays passed by keyword.
+    """``solver`` (a function of arrays batched over markets, (T, ...) in and out) on
+    :func:`_markets_at_once` markets at a time: its results (T, ...); ``keyed``: arrays passed by
+    keyword. All T at once where they fit (the solver as it is).
 
     A vmap over the markets (the solvers' own batch) runs every market's while-loop until the
-    slowest stops and streams all T markets' (J, I) arrays through each step, where one
-    market's stay in the core's cache: BLP's 20 draws' share inversions took 0.63 CPU s
-    batched, 0.20 one market at a time (the same bytes; the equilibria and markups differ from
-    the batch's in rounding only).
+    slowest stops and streams all its markets' arrays through each step: where those outgrow a
+    core's cache, fewer markets at a time are faster (BLP's 20 draws' share inversions took
+    0.63 CPU s batched, 0.20 one market at a time, the same bytes; its equilibria and markups
+    differ from the batch's in rounding only).
     """
+    T = arrays[0].shape[0]
+    at_once = _markets_at_once(T, max((a[0] for a in (*arrays, *keyed.values())),
+                                      key=lambda a: a.size))
+    if at_once == T:
+        return solver(*arrays, **keyed)
     names = tuple(keyed)
 
     def one(args):
@@ -711,7 +722,8 @@ def _by_market(solver, *arrays, **keyed):
                                                                             strict=True)})
         return jax.tree.map(lambda a: a[0], out)
 
-    return jax.lax.map(one, (arrays, tuple(keyed.values())))
+    return jax.lax.map(one, (arrays, tuple(keyed.values())),
+                       batch_size=None if at_once == 1 else at_once)
 
 
 def _draw_block(prob, setup, p_point, change, z, real):
@@ -729,8 +741,8 @@ def _draw_block(prob, setup, p_point, change, z, real):
                  mask_cf[t], alpha[i], a_rc[i, t]), start[t])
 
     order = jnp.argsort(~some_up.ravel(), stable=True)
-    p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive, _DRAW_LANES,
-                                   DRAW_ITERATIONS, DRAW_PATIENCE)
+    p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive,
+                                   _markets_at_once(T, mu[0, 0]), DRAW_ITERATIONS, DRAW_PATIENCE)
     p = p.reshape(D, T, -1)
     dcs = jax.lax.map(lambda a: _mixed_outcome(prob, a[0], a[1:5], a[5], a[6], mask_cf)[3],
                       (alpha, d, mu, w, a_rc, c, p))

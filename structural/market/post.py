@@ -425,7 +425,8 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     costs_kind = "implied" if given_costs is None else "given"
     d0 = _put(lay.pad(results.delta))
     theta, alpha = _put(results.theta), _put(np.float64(results.price_coefficient))
-    program = prob.program(f"counterfactual ({costs_kind} costs)", lambda: solve)
+    program = prob.program(f"counterfactual ({costs_kind} costs, markets of {_MARKET_BYTES} "
+                           "bytes at once)", lambda: solve)
     p, s1, mk, dcs, it, conv = program(theta, alpha, d0, *change)
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
@@ -572,8 +573,8 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
-                           f"blocks of {DRAW_BLOCK_BYTES // DRAW_PARTS} bytes)",
-                           lambda: all_draws)
+                           f"blocks of {DRAW_BLOCK_BYTES // DRAW_PARTS} bytes, markets of "
+                           f"{_MARKET_BYTES} bytes at once)", lambda: all_draws)
     pd_, cs_d, ok = _draws_in_parts(program, z, point)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
         for col, frame in (("new_prices", table), ("change_in_cs", surplus)):

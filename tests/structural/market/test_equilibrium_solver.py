@@ -256,3 +256,30 @@ def test_random_coefficient_draws_in_parts_are_the_draws_in_one(nevo_data, nevo_
     assert one.draws > 0 and three.draws == one.draws
     pd.testing.assert_frame_equal(three.table, one.table, check_exact=True)
     pd.testing.assert_frame_equal(three.surplus, one.surplus, check_exact=True)
+
+
+def test_markets_a_few_at_a_time_are_the_batch(markets_logit, monkeypatch):
+    """The counterfactual's solvers on one market at a time, or on five at a time (two batches
+    and a remainder of two), find the batch's prices, ΔCS and intervals to rounding and keep the
+    same draws (some, with α ≥ 0, dropped)."""
+    res, firms = markets_logit
+    wide = res.covariance.copy()
+    wide.loc["prices", "prices"] = (0.5 * res.price_coefficient) ** 2
+    res = dataclasses.replace(res, covariance=wide)
+    prob = res.problem
+    mu = prob.agent_terms(jnp.asarray(res.theta))[0]
+    per_market = max(1, mu[0].size * mu.dtype.itemsize)
+    found = []
+    for at_once in (prob.layout.T, 1, 5):
+        monkeypatch.setattr(post, "_MARKET_BYTES", at_once * per_market)
+        found.append(post.counterfactual(res, firm_ids=firms, draws=10, seed=3))
+    assert 0 < found[0].draws < 10 and found[0].converged
+    for cf in found[1:]:
+        assert cf.draws == found[0].draws and cf.converged
+        for frame, cols in ((cf.table, ("new_prices", "new_shares", "new_markups",
+                                        "new_prices_low", "new_prices_high")),
+                            (cf.surplus, ("change_in_cs", "change_in_cs_low",
+                                          "change_in_cs_high"))):
+            base = found[0].table if frame is cf.table else found[0].surplus
+            for col in cols:
+                np.testing.assert_allclose(frame[col], base[col], rtol=1e-12, atol=0)

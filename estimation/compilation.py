@@ -725,7 +725,7 @@ def _lower_kept(exported: Any, options: dict[str, Any] | None, leaves: list) -> 
         with module.context:
             passmanager.PassManager.parse("builtin.module(strip-debuginfo)").run(
                 module.operation)
-    except Exception:  # a JAX without these internals: kept with its locations
+    except Exception:  # a JAX without these internals: with its locations (a test tells)
         pass
     return lowered
 
@@ -743,10 +743,13 @@ def _lower_kept(exported: Any, options: dict[str, Any] | None, leaves: list) -> 
 #: the kernels compute the same operations, and the fits moved within the same stopping noise
 #: (at most 3.2e-7 relative, the weakly identified Student-t ν of the inference prices).
 QUICK_COMPILE: dict[str, Any] = {"xla_backend_optimization_level": 0}
-#: The first jaxlib whose XLA knows ``xla_cpu_use_fusion_emitters`` for certain (an older one
-#: rejects an option it does not know, so it compiles without it).
-_FUSION_EMITTERS_SINCE = (0, 7, 0)
-if tuple(getattr(jaxlib.version, "__version_info__", (0,))) >= _FUSION_EMITTERS_SINCE:
+#: The jaxlib releases whose XLA knows ``xla_cpu_use_fusion_emitters`` for certain: from 0.7 to
+#: the newest tested (0.10). XLA rejects an option it does not know ("No such compile option"),
+#: and one a later XLA drops would fail every quick-compiled fit, so outside these releases
+#: the option is left out (the programs compile as before, only slower).
+_FUSION_EMITTERS = ((0, 7, 0), (0, 11, 0))
+if (_FUSION_EMITTERS[0] <= tuple(getattr(jaxlib.version, "__version_info__", (0,)))
+        < _FUSION_EMITTERS[1]):
     QUICK_COMPILE["xla_cpu_use_fusion_emitters"] = False
 #: Rows (after padding) up to which a fit's programs are compiled with :data:`QUICK_COMPILE`:
 #: beyond a few thousand rows a search's hundred evaluations start to cost what compiling saves

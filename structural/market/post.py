@@ -679,8 +679,9 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
 
     def solved(_):
         mu_d, w_d = prob.agent_terms(theta)
-        d, _, conv_d = _by_market(solve_delta, d0 + d_theta @ (theta - theta0), prob.log_s,
-                                  mu_d, w_d, prob.mask)
+        # solve_delta goes market after market itself
+        d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
+                                   prob.mask)
         return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)
 
     shapes = jax.eval_shape(solved, None)
@@ -706,25 +707,31 @@ def _by_market(solver, *arrays, **keyed):
 
     A vmap over the markets (the solvers' own batch) runs every market's while-loop until the
     slowest stops and streams all its markets' arrays through each step: where those outgrow a
-    core's cache, fewer markets at a time are faster (BLP's 20 draws' share inversions took
-    0.63 CPU s batched, 0.20 one market at a time, the same bytes; its equilibria and markups
-    differ from the batch's in rounding only).
+    core's cache, fewer markets at a time are faster (BLP's merger equilibria, markups and ΔCS;
+    they differ from the batch's in rounding only). The solver is called on chunks of markets
+    as it is, never vmapped: a vmap would batch its per-market LU factorisations into one
+    batched LAPACK call, which can deadlock XLA's worker pool while two programs run at once
+    (see :func:`~structural.market.supply.mixed_logit_markups`); a remainder of fewer markets is
+    one more call.
     """
     T = arrays[0].shape[0]
     at_once = _markets_at_once(T, max((a[0] for a in (*arrays, *keyed.values())),
-                                      key=lambda a: a.size))
+                                      key=lambda a: a.size * a.dtype.itemsize))
     if at_once == T:
         return solver(*arrays, **keyed)
-    names = tuple(keyed)
+    names, n = tuple(keyed), T // at_once * at_once
 
-    def one(args):
-        pos, kw = args
-        out = solver(*(a[None] for a in pos), **{k: v[None] for k, v in zip(names, kw,
-                                                                            strict=True)})
-        return jax.tree.map(lambda a: a[0], out)
+    def call(pos, kw):
+        return solver(*pos, **dict(zip(names, kw, strict=True)))
 
-    return jax.lax.map(one, (arrays, tuple(keyed.values())),
-                       batch_size=None if at_once == 1 else at_once)
+    head = jax.tree.map(lambda a: a[:n].reshape(-1, at_once, *a.shape[1:]),
+                        (arrays, tuple(keyed.values())))
+    out = jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]),
+                       jax.lax.map(lambda args: call(*args), head))
+    if n == T:
+        return out
+    tail = call(tuple(a[n:] for a in arrays), tuple(v[n:] for v in keyed.values()))
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
 
 
 def _draw_block(prob, setup, p_point, change, z, real):

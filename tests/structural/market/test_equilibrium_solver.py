@@ -272,6 +272,8 @@ def test_markets_a_few_at_a_time_are_the_batch(markets_logit, monkeypatch):
     found = []
     for at_once in (prob.layout.T, 1, 5):
         monkeypatch.setattr(post, "_MARKET_BYTES", at_once * per_market)
+        # the patched budget does give these many markets a call (μ's markets are the largest)
+        assert post._markets_at_once(prob.layout.T, mu[0]) == at_once
         found.append(post.counterfactual(res, firm_ids=firms, draws=10, seed=3))
     assert 0 < found[0].draws < 10 and found[0].converged
     for cf in found[1:]:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from _jaxpr import lu_operand_shapes
 
 from structural.market import post, supply
 from structural.market.demand import mixed_logit_shares, share_price_terms
@@ -285,3 +286,20 @@ def test_markets_a_few_at_a_time_are_the_batch(markets_logit, monkeypatch):
             base = found[0].table if frame is cf.table else found[0].surplus
             for col in cols:
                 np.testing.assert_allclose(frame[col], base[col], rtol=1e-12, atol=0)
+
+
+def test_markets_a_few_at_a_time_factorise_one_market_at_a_time(markets_logit, monkeypatch):
+    """Five markets at a time, the markups' solver gets chunks of markets as it is, never a vmap
+    of it: every LU is one market's J×J matrix, not a batch (a vmap turned the per-market
+    factorisations into one batched LAPACK call, which can deadlock XLA's worker pool while the
+    two draw parts run; see ``demand.solve_by_market``)."""
+    res, _ = markets_logit
+    prob = res.problem
+    theta, alpha = jnp.asarray(res.theta), jnp.asarray(res.price_coefficient)
+    mu = prob.agent_terms(theta)[0]
+    monkeypatch.setattr(post, "_MARKET_BYTES", 5 * mu[0].size * mu.dtype.itemsize)
+    assert 1 < post._markets_at_once(prob.layout.T, mu[0]) == 5 < prob.layout.T
+    closed = jax.make_jaxpr(lambda d: post._mixed_costs(prob, theta, alpha, d, 0.0, None))(
+        jnp.asarray(prob.layout.pad(res.delta)))
+    shapes = lu_operand_shapes(closed.jaxpr)
+    assert shapes and all(len(s) == 2 for s in shapes), shapes

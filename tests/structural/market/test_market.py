@@ -29,6 +29,7 @@ pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _jaxpr import lu_operand_shapes  # noqa: E402
 from _nevo import NEVO_PI, NEVO_SIGMA, NEVO_SPEC  # noqa: E402
 
 
@@ -389,21 +390,6 @@ def test_blp_with_supply_reduced_estimate_matches_pyblp():
     assert r.params["pi[prices,I(1 / income)]"] == pytest.approx(ref.pi[1, 0], rel=1e-3)
 
 
-def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
-    """Shapes of every matrix factorised (``lu``, ``cholesky``) in ``jaxpr`` and the jaxprs nested
-    in it."""
-    shapes = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name in ("lu", "cholesky"):
-            shapes.append(tuple(eqn.invars[0].aval.shape))
-        for v in eqn.params.values():
-            for j in (v if isinstance(v, tuple | list) else (v,)):
-                inner = getattr(j, "jaxpr", j)
-                if hasattr(inner, "eqns"):
-                    shapes += _lu_operand_shapes(inner)
-    return shapes
-
-
 def test_blp_objective_factorises_one_market_at_a_time():
     """No batched LU or Cholesky in the objective or its gradient: jaxlib's batched LAPACK
     kernels wait on XLA's intra-op pool from inside it and deadlock when every worker does so
@@ -414,6 +400,6 @@ def test_blp_objective_factorises_one_market_at_a_time():
     theta = jnp.asarray(prob.theta0, dtype=float)
     vg = jax.value_and_grad(prob.objective_parts, has_aux=True)
     closed = jax.make_jaxpr(vg)(theta, prob.logit_delta, jnp.asarray(prob.initial_W()))
-    shapes = _lu_operand_shapes(closed.jaxpr)
+    shapes = lu_operand_shapes(closed.jaxpr)
     assert len(shapes) >= 2, "markups and the implicit derivatives of δ each solve per market"
     assert all(len(s) == 2 for s in shapes), shapes

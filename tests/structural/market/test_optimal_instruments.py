@@ -31,6 +31,7 @@ pyblp = pytest.importorskip("pyblp")
 pyblp.options.verbose = False
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _jaxpr import lu_operand_shapes  # noqa: E402
 from _nevo import AT_START, NEVO_PI, NEVO_SIGMA, NEVO_SPEC  # noqa: E402
 from _nevo import pyblp_nevo as _pyblp_nevo_with  # noqa: E402
 
@@ -242,21 +243,6 @@ def test_optimal_instruments_recover_parameters():
     assert again.params["x"] == pytest.approx(1.0, abs=max(0.3, 3 * again.bse["x"]))
 
 
-def _lu_operand_shapes(jaxpr) -> list[tuple[int, ...]]:
-    """Shapes of every matrix factorised (``lu``, ``cholesky``) in ``jaxpr`` and the jaxprs nested
-    in it."""
-    shapes = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name in ("lu", "cholesky"):
-            shapes.append(tuple(eqn.invars[0].aval.shape))
-        for v in eqn.params.values():
-            for j in (v if isinstance(v, tuple | list) else (v,)):
-                inner = getattr(j, "jaxpr", j)
-                if hasattr(inner, "eqns"):
-                    shapes += _lu_operand_shapes(inner)
-    return shapes
-
-
 def test_realizations_factorise_one_market_at_a_time():
     """With supply, the realization solves the inversion's and the markups' linear systems
     under a Jacobian over θ and a scan over draws: still one J×J matrix per LU or Cholesky,
@@ -269,7 +255,7 @@ def test_realizations_factorise_one_market_at_a_time():
     r = _quiet(estimate_demand, p, build_agents(p, ag), sigma=[[0.8]], **AT_START)
     zeros = jnp.zeros((2, p.N))
     run = _realizations(r, None, keep=False)  # plain jit: its jaxpr shows the computation
-    shapes = _lu_operand_shapes(jax.make_jaxpr(run)(zeros, zeros).jaxpr)
+    shapes = lu_operand_shapes(jax.make_jaxpr(run)(zeros, zeros).jaxpr)
     assert len(shapes) >= 2 and all(len(s) == 2 for s in shapes), shapes
 
 

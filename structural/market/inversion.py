@@ -1,12 +1,13 @@
 """Share inversion δ(θ): the mean utilities that equate model shares to observed shares.
 
 Berry (1994) and BLP (1995) show that δ ↦ δ + log s_obs − log s(δ, θ) is a contraction; its fixed
-point is solved per market, accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3; the
-default of Conlon and Gortmaker 2020), on markets padded to a common size, one market after
-another (``lax.map`` of a ``while_loop``: each market iterates until it converges). Each market
-reports its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance. The contraction's
-shares reuse exp(μ_ij − c_i), computed once per θ (PyBLP's contraction likewise reuses exp(μ)): a
-step takes J exponentials and two (J, I) products instead of J·I exponentials, the same shares to
+point is solved per market, accelerated by SQUAREM (Varadhan and Roland 2008, scheme S3; the default
+of Conlon and Gortmaker 2020), on markets padded to a common size: all at once (``vmap`` of a
+``while_loop``) where their arrays fit in a core's cache together, else one market after another
+(``lax.map``: each market iterates until it converges), the same iterates either way. Each market
+reports its iterations and whether ‖F(δ) − δ‖∞ fell below the tolerance. The contraction's shares
+reuse exp(μ_ij − c_i), computed once per θ (PyBLP's contraction likewise reuses exp(μ)): a step
+takes J exponentials and two (J, I) products instead of J·I exponentials, the same shares to
 rounding (``python benchmarks/demand.py --inversion`` times both).
 
 Derivatives never go through the iterations: :func:`implicit_delta` attaches the implicit-function
@@ -143,6 +144,15 @@ def _squarem_step(F, state, atol):
             jnp.where(progress, 0, since + 1))
 
 
+#: bytes of the markets' (J, I) arrays (μ, the shares, ...) that the share inversion and the
+#: counterfactual's solvers iterate together (``post._markets_at_once``; a step of each touches a
+#: few such arrays, which should stay in a core's cache, 2 MiB of L2 here): Nevo's 94 markets of 24
+#: × 20 (361 kB) go together as one batch, BLP's 20 markets of 150 × 200 (240 kB each) one at a
+#: time, which took under half the CPU of the batch (4.8 MB through each step) for its 20 merger
+#: draws
+_MARKET_BYTES = 3 * 2**17
+
+
 @partial(jax.jit, static_argnames=("max_iterations",))
 def solve_delta(delta0, log_shares, mu, weights, mask, atol=1e-13, max_iterations=5000):
     """Solve the share inversion in every market at once.
@@ -164,12 +174,16 @@ def solve_delta(delta0, log_shares, mu, weights, mask, atol=1e-13, max_iteration
     -------
     delta (T, J), iterations (T,), converged (T,)
     """
+    args = (delta0, log_shares, mu, weights, mask)
+    if mu.size * mu.dtype.itemsize <= _MARKET_BYTES:  # every market's exp(μ) fits in cache
+        return jax.vmap(_squarem_market, in_axes=(0, 0, 0, 0, 0, None, None))(
+            *args, atol, max_iterations)
     # one market after another (lax.map), not a vmap of the while_loop: a market's exp(μ)
     # (J·I) stays in cache through its iterations and stops costing anything once it
     # converges, where the vmapped loop swept every market's exp(μ) at each step until the
-    # slowest converged (BLP 1995: 3x the CPU time). The same iterates, bit for bit.
-    return jax.lax.map(lambda a: _squarem_market(*a, atol, max_iterations),
-                       (delta0, log_shares, mu, weights, mask))
+    # slowest converged (BLP 1995: 3x the CPU time; Nevo's 94 small markets, 361 kB in all,
+    # were 10% slower so). The same iterates, bit for bit.
+    return jax.lax.map(lambda a: _squarem_market(*a, atol, max_iterations), args)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))

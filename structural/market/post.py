@@ -66,7 +66,7 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, _put
-from structural.market.inversion import implicit_delta, solve_delta
+from structural.market.inversion import _MARKET_BYTES, implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
@@ -101,12 +101,6 @@ DRAW_BLOCK_BYTES = 2**28
 #: half); a draw's results do not depend on the part it is in
 DRAW_PARTS = 2
 
-#: bytes of the markets' (J, I) arrays (μ, the shares, ...) that the counterfactual's solvers
-#: iterate together (:func:`_markets_at_once`; a step of each touches a few such arrays, which
-#: should stay in a core's cache, 2 MiB of L2 here): Nevo's 94 markets of 24 × 20 (361 kB) go
-#: together as one batch, BLP's 20 markets of 150 × 200 (240 kB each) one at a time, which
-#: took under half the CPU of the batch (4.8 MB through each step) for its 20 merger draws
-_MARKET_BYTES = 3 * 2**17
 
 __all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PARTS", "DRAW_PATIENCE", "Counterfactual",
            "consumer_surplus", "counterfactual", "diversion_ratios", "elasticities", "long_matrix",

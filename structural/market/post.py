@@ -101,7 +101,6 @@ DRAW_BLOCK_BYTES = 2**28
 #: half); a draw's results do not depend on the part it is in
 DRAW_PARTS = 2
 
-
 __all__ = ["DRAW_BLOCK_BYTES", "DRAW_ITERATIONS", "DRAW_PARTS", "DRAW_PATIENCE", "Counterfactual",
            "consumer_surplus", "counterfactual", "diversion_ratios", "elasticities", "long_matrix",
            "markups", "price_derivatives"]
@@ -673,7 +672,7 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
 
     def solved(_):
         mu_d, w_d = prob.agent_terms(theta)
-        # solve_delta goes market after market itself
+        # solve_delta itself goes market after market where the markets outgrow the cache
         d, _, conv_d = solve_delta(d0 + d_theta @ (theta - theta0), prob.log_s, mu_d, w_d,
                                    prob.mask)
         return jnp.all(conv_d), _mixed_costs(prob, theta, alpha, d, shift, given)

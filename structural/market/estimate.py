@@ -807,7 +807,8 @@ def _least_squares_steps(prob: Problem, theta, W, steps: int, optimizer: str, op
             r, conv = np.asarray(out[0]), np.asarray(out[4][2])
             if bool(np.all(conv)) and np.all(np.isfinite(r)):
                 delta_state["d"] = out[4][0]  # warm start the next inversion, as PyBLP does
-            seen.clear() if len(seen) > 4 else None
+            if len(seen) > 4:
+                seen.clear()
             seen[at] = (r, np.asarray(out[1]), out)
         return seen[at]
 
@@ -816,7 +817,10 @@ def _least_squares_steps(prob: Problem, theta, W, steps: int, optimizer: str, op
     converged, notes = True, []
     for step in range(steps):
         L = np.linalg.cholesky(W)
-        if prob.P:
+        if not np.all(np.isfinite(evaluate(theta, W, L)[0])):  # SciPy would raise ValueError
+            converged = False
+            notes.append(f"step {step + 1}: the moments are not finite at its starting θ")
+        else:
             res = scipy.optimize.least_squares(
                 lambda th, W_=W, L_=L: evaluate(th, W_, L_)[0], theta,
                 jac=lambda th, *_, W_=W, L_=L: evaluate(th, W_, L_)[1], bounds=(lb, ub),

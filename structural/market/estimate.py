@@ -572,7 +572,8 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         :data:`LEAST_SQUARES_OPTIONS`. Its Gauss–Newton model 2 J'J of q's Hessian drops
         Σ_m r_m ∇²r_m, which is small where the moments fit (Nevo's cereal data, q ≈ 4.6: 13-15
         evaluations where BFGS takes 67 and L-BFGS-B over 200) and large where they do not (BLP's
-        automobiles, q ≈ 497: over 200 evaluations a GMM step, against about 28 for L-BFGS-B).
+        automobiles, q ≈ 497: 70 evaluations for the first GMM step and over 200 for the
+        second, against about 28 each for L-BFGS-B).
         A stop is accepted only where a Gauss–Newton step promises no more
         (:data:`LEAST_SQUARES_DECREMENT`); where clipped costs (``costs_bounds``) put kinks in q,
         L-BFGS-B is the safer choice.

@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from structural.market import DemandSpec, build_agents, build_products, estimate
 from structural.market.estimate import Problem, _residuals_and_jacobians
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _jaxpr import lu_operand_shapes
 from test_market import simulate
 
 SUPPLY = DemandSpec("1 + prices + x", random="0 + prices", cost="1 + x")
@@ -63,6 +65,19 @@ def test_jacobian_program_matches_finite_differences_of_the_residuals():
                                        atol=1e-6 * np.abs(fd).max())
     q = prob.objective_parts(jnp.asarray(theta), d0, W)[0]
     assert float(np.asarray(r) @ np.asarray(r)) == pytest.approx(float(q), rel=1e-12)
+
+
+def test_the_residual_program_factorises_one_market_at_a_time():
+    """Forward mode batches the P tangents, never the markets: every LU and Cholesky of the
+    program (markups and the implicit derivatives of δ) is one market's matrix (batched LAPACK
+    kernels can deadlock XLA's pool; see test_market's objective test)."""
+    p, a = _with_supply(T=6, I=10)
+    prob = Problem(p, a, sigma=[[0.8]], costs_bounds=(0.05, None))
+    W = prob.initial_W()
+    closed = jax.make_jaxpr(_residuals_and_jacobians(prob))(
+        jnp.asarray([0.8, -1.7]), prob.logit_delta, W, np.linalg.cholesky(W))
+    shapes = lu_operand_shapes(closed.jaxpr)
+    assert len(shapes) >= 2 and all(len(s) == 2 for s in shapes), shapes
 
 
 def test_least_squares_lands_on_the_lbfgsb_optimum_with_supply(supply_market):

@@ -10,7 +10,8 @@ the values of PyBLP 1.3.0's own tutorials (Conlon and Gortmaker 2020, RAND J. Ec
   effects, one-step GMM by BFGS (gtol 1e-5) from the tutorial's starting Σ and Π: price
   −62.7299 (SE 14.8032), GMM objective 4.5615 (PyBLP's scaling N ḡ'Wḡ). llmecon minimises the
   same unbounded objective as a sum of squares (``optimizer="least-squares"``), which lands
-  within 1e-7 relative of BFGS's estimates in a fifth of the evaluations.
+  within 1e-7 relative of BFGS's estimates in a fifth of the evaluations (each a forward-mode
+  Jacobian, dearer than a gradient: about a tenth less CPU time in all).
 
 The post-estimation tutorial's last step, feasible optimal instruments (Chamberlain 1987;
 Reynaert and Verboven 2014): approximate optimal instruments at the random-coefficients estimates
@@ -172,8 +173,8 @@ def _tables(logit, nested, rc, p, products: pd.DataFrame, quick: bool):
 
 def _notes(rc, cf, quick: bool) -> list[str]:
     """The notes under the tables (the optimal-instrument step's is inserted second)."""
-    notes = [f"RC estimated in {rc.seconds:.1f} s ({rc.optimizer_iterations} least-squares "
-             "iterations); "
+    name = _RC_OPTIMIZER["optimizer"]
+    notes = [f"RC estimated in {rc.seconds:.1f} s ({rc.optimizer_iterations} {name} iterations); "
              f"share inversion converged in {int(rc.inversion['converged'].sum())}/"
              f"{len(rc.inversion)} markets",
              f"merger: firm 2 joins firm 1; ζ-markup equilibrium converged: {cf.converged}; "
@@ -278,8 +279,8 @@ def _optimal_iv_step(again, table: pd.DataFrame, checks: list, notes: list) -> p
     extra = pd.DataFrame({"model": "random_coefficients_optimal_iv",
                           "estimate": again.params, "std_err": again.bse})
     notes.insert(1, f"optimal instruments: re-estimated in {again.seconds:.1f} s "
-                    f"({again.optimizer_iterations} least-squares iterations), GMM objective "
-                    f"{again.objective:.6g}")
+                    f"({again.optimizer_iterations} {_RC_OPTIMIZER['optimizer']} iterations), "
+                    f"GMM objective {again.objective:.6g}")
     return pd.concat([table, extra.rename_axis("parameter")])
 
 

@@ -34,9 +34,11 @@ squares; a stop counts as converged where a Gauss–Newton step promises under
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
@@ -71,8 +73,9 @@ LBFGSB_FTOL = 1e-12
 #: 9e-8 relative (estimates and SEs) in 24 and 13 evaluations; 1e-10 is 1.6e-6 and 2.1e-6 off
 #: (more than L-BFGS-B's 3e-7) for 3 and 2 fewer; 1e-14 chases rounding (57 evaluations, no
 #: closer: the minimum is itself defined to ~1e-7). xtol and gtol at 1e-12 change nothing.
-LEAST_SQUARES_OPTIONS: dict = {"ftol": 1e-12, "xtol": 1e-10, "gtol": 1e-10, "x_scale": "jac",
-                               "max_nfev": 200}
+#: Read-only: a caller's options go through ``optimizer_options``.
+LEAST_SQUARES_OPTIONS = MappingProxyType({"ftol": 1e-12, "xtol": 1e-10, "gtol": 1e-10,
+                                         "x_scale": "jac", "max_nfev": 200})
 
 #: A least-squares stop (ftol or xtol) is accepted only where a Gauss–Newton step promises to
 #: lower q by at most this, relative to max(q, 1) (:func:`_gauss_newton_decrement`): at the
@@ -562,7 +565,7 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         which is 0 there; an ftol stop with progress still predicted goes on with ftol 0), run
         on θ scaled by its starting values' sizes (same minimum, fewer evaluations); BFGS
         (``{"gtol": 1e-5}``) is unbounded and unscaled, PyBLP's path. ``"least-squares"``
-        writes q as a sum of squares (Hansen 1982; Newey and McFadden 1994, Section 2.2.3),
+        writes q as a sum of squares (Hansen 1982; Nocedal and Wright 2006, Chapter 10),
 
             q(θ) = r(θ)'r(θ),   r(θ) = √N L'ḡ(θ),   W = LL' (Cholesky),
 
@@ -635,8 +638,7 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
             prob.objective_parts, has_aux=True))
     if initial_update:
         (_, aux), _ = prob._compiled(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
-        W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
-                        "moment covariances at the starting values")
+        W = _updated_W(prob, aux, clusters_W, "moment covariances at the starting values")
     # nothing to minimise (P = 0): the plain evaluation of _gmm_steps, whatever the optimizer
     steps_of = _least_squares_steps if optimizer == "least-squares" and prob.P else _gmm_steps
     fit = steps_of(prob, theta, W, 1 if method == "1s" else 2, optimizer, opts,
@@ -685,10 +687,12 @@ def _least_squares_options(optimizer_options: dict | None) -> dict:
         elif key == "x_scale":
             if not (isinstance(val, str) and val == "jac"):
                 raise MarketDataError("optimizer_options", f"x_scale must be 'jac', got {val!r}")
-        elif val is not None and (isinstance(val, bool) or not isinstance(val, float | int)
-                                  or not np.isfinite(val) or val < 0):
-            raise MarketDataError("optimizer_options", f"{key} must be a finite number ≥ 0 or "
-                                  f"None, got {val!r}")
+        elif val is not None and (isinstance(val, bool) or not isinstance(val, numbers.Real)
+                                  or not np.isfinite(val) or val < 0
+                                  or 0 < val < np.finfo(float).eps):
+            # SciPy warns and raises a tolerance under machine epsilon to it
+            raise MarketDataError("optimizer_options", f"{key} must be 0, None or a finite number "
+                                  f"≥ machine epsilon, got {val!r}")
     if all((opts[k] or 0.0) < np.finfo(float).eps for k in ("ftol", "xtol", "gtol")):
         raise MarketDataError("optimizer_options", "at least one of ftol, xtol and gtol must be "
                               "at least machine epsilon (otherwise nothing ends a GMM step)")
@@ -776,8 +780,7 @@ def _gmm_steps(prob: Problem, theta, W, steps: int, optimizer: str, opts: dict, 
         # q, δ and the gradient at the optimizer's θ: its last evaluation, not a second one
         (q, aux), grad = evaluate(theta, W)
         if step + 1 < steps:
-            W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
-                            f"moment covariances after step {step + 1}")
+            W = _updated_W(prob, aux, clusters_W, f"moment covariances after step {step + 1}")
     return _Fit(theta, np.asarray(W), float(q), aux, np.asarray(grad), steps, counts["iters"],
                 counts["evals"], converged, notes)
 
@@ -813,23 +816,30 @@ def _least_squares_steps(prob: Problem, theta, W, steps: int, optimizer: str, op
             seen[at] = (r, np.asarray(out[1]), out)
         return seen[at]
 
-    lb = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-    ub = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    lb, ub = _bound_arrays(bounds)
     converged, notes = True, []
     for step in range(steps):
         L = np.linalg.cholesky(W)
         if not np.all(np.isfinite(evaluate(theta, W, L)[0])):  # SciPy would raise ValueError
             converged = False
             notes.append(f"step {step + 1}: the moments are not finite at its starting θ")
+            r, J, out = evaluate(theta, W, L)
+            aux = out[4]
+            break  # no W can be computed from them for a next step
         else:
             res = scipy.optimize.least_squares(
                 lambda th, W_=W, L_=L: evaluate(th, W_, L_)[0], theta,
                 jac=lambda th, *_, W_=W, L_=L: evaluate(th, W_, L_)[1], bounds=(lb, ub),
                 method="trf", **opts)
             theta = np.asarray(res.x, float)
+            # trf keeps iterates strictly inside the bounds: a bound it holds is the estimate
+            # (σ = 0 exactly, as L-BFGS-B returns it, not 1e-16 that later steps would free)
+            theta = np.where(res.active_mask == -1, lb, np.where(res.active_mask == 1, ub, theta))
             counts["iters"] += int(res.njev) - 1  # accepted steps: J once at the start
             r, J, out = evaluate(theta, W, L)
-            promised = _gauss_newton_decrement(r, J, res.active_mask != 0)
+            g = J.T @ r  # ½ ∇q: a bound holds only where the gradient pushes θ against it
+            held = ((res.active_mask == -1) & (g > 0)) | ((res.active_mask == 1) & (g < 0))
+            promised = _gauss_newton_decrement(r, J, held)
             if not res.success:
                 converged = False
                 notes.append(f"step {step + 1}: optimizer stopped: {res.message}")
@@ -840,15 +850,26 @@ def _least_squares_steps(prob: Problem, theta, W, steps: int, optimizer: str, op
         r, J, out = evaluate(theta, W, L)
         aux = out[4]
         if step + 1 < steps:
-            W = gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters_W),
-                            f"moment covariances after step {step + 1}")
+            W = _updated_W(prob, aux, clusters_W, f"moment covariances after step {step + 1}")
     return _Fit(theta, np.asarray(W), float(r @ r), aux, 2.0 * J.T @ r, steps, counts["iters"],
                 counts["evals"], converged, notes, (out[2], out[3]))
 
 
+def _bound_arrays(bounds) -> tuple[np.ndarray, np.ndarray]:
+    """SciPy-style ``[(lo, hi), ...]`` bounds (None: unbounded) as arrays of lower and upper
+    bounds with ∓inf."""
+    return (np.array([-np.inf if b[0] is None else b[0] for b in bounds], float),
+            np.array([np.inf if b[1] is None else b[1] for b in bounds], float))
+
+
+def _updated_W(prob: Problem, aux, clusters, what: str) -> np.ndarray:
+    """W = S⁻¹ from the moment covariances at an evaluation's (ξ, ω) (``aux[4]``, ``aux[5]``)."""
+    return gmm.weights(gmm.moment_covariances(prob.moments(aux[4], aux[5]), clusters), what)
+
+
 def _gauss_newton_decrement(r, J, held) -> float:
     """The fall in q = r'r that a full Gauss–Newton step promises with the bounds that hold
-    (``held``: SciPy's ``active_mask``) kept:
+    (``held``: a bound SciPy finds active with the gradient pushing θ against it) kept:
 
         Δq = (J_F'r)' (J_F'J_F)⁺ (J_F'r) = ‖P_F r‖²,
 
@@ -893,8 +914,7 @@ def _stopped_early(res, bounds, opts: dict) -> bool:
     if ftol != LBFGSB_FTOL or not res.success or "REDUCTION OF F" not in stop:
         return False
     x, g = np.asarray(res.x, float), np.asarray(res.jac, float)
-    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    lo, hi = _bound_arrays(bounds)
     gp = x - np.clip(x - g, lo, hi)
     decrement = 0.5 * float(gp @ res.hess_inv.matvec(gp))
     return not decrement <= ftol * max(abs(float(res.fun)), 1.0)

@@ -132,9 +132,10 @@ def test_a_stop_on_a_kink_of_q_is_reported(supply_market):
 
 @pytest.mark.parametrize("options, match", [
     ({"maxiter": 3}, "'maxiter' is not an option of the least-squares optimizer"),
-    ({"ftol": -1e-8}, "ftol must be a finite number ≥ 0 or None, got -1e-08"),
-    ({"gtol": float("nan")}, "gtol must be a finite number"),
-    ({"xtol": "tight"}, "xtol must be a finite number"),
+    ({"ftol": -1e-8}, "ftol must be 0, None or a finite number ≥ machine epsilon, got -1e-08"),
+    ({"ftol": 1e-20}, "ftol must be 0, None or a finite number ≥ machine epsilon, got 1e-20"),
+    ({"gtol": float("nan")}, "gtol must be 0, None or a finite number"),
+    ({"xtol": "tight"}, "xtol must be 0, None or a finite number"),
     ({"max_nfev": 0}, "max_nfev must be a positive integer or None, got 0"),
     ({"max_nfev": 2.5}, "max_nfev must be a positive integer"),
     ({"x_scale": 1.0}, "x_scale must be 'jac', got 1.0"),
@@ -152,3 +153,18 @@ def test_an_unknown_optimizer_lists_the_three():
     df, _ = simulate(T=4, J=3)
     with pytest.raises(MarketDataError, match="'bfgs', 'l-bfgs-b' or 'least-squares', got 'lm'"):
         estimate_demand(build_products(df, DemandSpec("1 + prices + x")), optimizer="lm")
+
+
+def test_a_bound_that_holds_is_the_estimate_exactly():
+    """Simulated markets (seed 2) whose σ on the constant has its optimum at the bound 0: trf's
+    iterates stay strictly inside, so the estimate is set on the bound (as L-BFGS-B returns
+    it), converged, and the free σ agrees with L-BFGS-B's."""
+    df, ag = simulate(T=100, J=6, I=50, seed=2)
+    p = build_products(df, DemandSpec("1 + prices + x", random="1 + prices"))
+    a = build_agents(p, ag)
+    ls = estimate_demand(p, a, sigma=np.diag([0.5, 1.0]), method="1s", optimizer="least-squares")
+    lb = estimate_demand(p, a, sigma=np.diag([0.5, 1.0]), method="1s")
+    assert ls.converged and lb.converged
+    assert ls.sigma[0, 0] == 0.0 == lb.sigma[0, 0]
+    np.testing.assert_allclose(ls.sigma[1, 1], lb.sigma[1, 1], rtol=1e-6)
+    assert ls.objective == pytest.approx(lb.objective, rel=1e-10)

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from structural.errors import MarketDataError
+from structural.market import inversion
 from structural.market.demand import (
     choice_probabilities,
     nested_logit_inclusive_value,
@@ -66,7 +67,7 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, _put
-from structural.market.inversion import _MARKET_BYTES, implicit_delta, solve_delta
+from structural.market.inversion import _markets_at_once, implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
@@ -418,8 +419,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     costs_kind = "implied" if given_costs is None else "given"
     d0 = _put(lay.pad(results.delta))
     theta, alpha = _put(results.theta), _put(np.float64(results.price_coefficient))
-    program = prob.program(f"counterfactual ({costs_kind} costs, markets of {_MARKET_BYTES} "
-                           "bytes at once)", lambda: solve)
+    # the budget read where it lives (inversion), so that a program is named by the budget in
+    # force (the tests change it)
+    program = prob.program(f"counterfactual ({costs_kind} costs, markets of "
+                           f"{inversion._MARKET_BYTES} bytes at once)", lambda: solve)
     p, s1, mk, dcs, it, conv = program(theta, alpha, d0, *change)
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
@@ -567,7 +570,7 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
                            f"blocks of {DRAW_BLOCK_BYTES // DRAW_PARTS} bytes, markets of "
-                           f"{_MARKET_BYTES} bytes at once)", lambda: all_draws)
+                           f"{inversion._MARKET_BYTES} bytes at once)", lambda: all_draws)
     pd_, cs_d, ok = _draws_in_parts(program, z, point)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
         for col, frame in (("new_prices", table), ("change_in_cs", surplus)):
@@ -687,16 +690,11 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
     return alpha, usable & real & ok, (d, mu, w, a_rc, c), some_up
 
 
-def _markets_at_once(T, market):
-    """Markets solved together (of ``T``) where one market's largest array is ``market``: as many
-    as :data:`_MARKET_BYTES` holds, at least one."""
-    return max(1, min(T, _MARKET_BYTES // max(1, market.size * market.dtype.itemsize)))
-
-
 def _by_market(solver, *arrays, **keyed):
     """``solver`` (a function of arrays batched over markets, (T, ...) in and out) on
-    :func:`_markets_at_once` markets at a time: its results (T, ...); ``keyed``: arrays passed by
-    keyword. All T at once where they fit (the solver as it is).
+    :func:`~structural.market.inversion._markets_at_once` markets at a time: its results (T,
+    ...); ``keyed``: arrays passed by keyword. All T at once where they fit (the solver as it
+    is).
 
     A vmap over the markets (the solvers' own batch) runs every market's while-loop until the
     slowest stops and streams all its markets' arrays through each step: where those outgrow a

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from _jaxpr import lu_operand_shapes
 
-from structural.market import post, supply
+from structural.market import inversion, post, supply
 from structural.market.demand import mixed_logit_shares, share_price_terms
 from structural.market.supply import bertrand_markups, equilibrium_prices, ownership
 
@@ -272,9 +272,9 @@ def test_markets_a_few_at_a_time_are_the_batch(markets_logit, monkeypatch):
     per_market = max(1, mu[0].size * mu.dtype.itemsize)
     found = []
     for at_once in (prob.layout.T, 1, 5):
-        monkeypatch.setattr(post, "_MARKET_BYTES", at_once * per_market)
+        monkeypatch.setattr(inversion, "_MARKET_BYTES", at_once * per_market)
         # the patched budget does give these many markets a call (μ's markets are the largest)
-        assert post._markets_at_once(prob.layout.T, mu[0]) == at_once
+        assert inversion._markets_at_once(prob.layout.T, mu[0]) == at_once
         found.append(post.counterfactual(res, firm_ids=firms, draws=10, seed=3))
     assert 0 < found[0].draws < 10 and found[0].converged
     for cf in found[1:]:
@@ -297,8 +297,8 @@ def test_markets_a_few_at_a_time_factorise_one_market_at_a_time(markets_logit, m
     prob = res.problem
     theta, alpha = jnp.asarray(res.theta), jnp.asarray(res.price_coefficient)
     mu = prob.agent_terms(theta)[0]
-    monkeypatch.setattr(post, "_MARKET_BYTES", 5 * mu[0].size * mu.dtype.itemsize)
-    assert 1 < post._markets_at_once(prob.layout.T, mu[0]) == 5 < prob.layout.T
+    monkeypatch.setattr(inversion, "_MARKET_BYTES", 5 * mu[0].size * mu.dtype.itemsize)
+    assert 1 < inversion._markets_at_once(prob.layout.T, mu[0]) == 5 < prob.layout.T
     closed = jax.make_jaxpr(lambda d: post._mixed_costs(prob, theta, alpha, d, 0.0, None))(
         jnp.asarray(prob.layout.pad(res.delta)))
     shapes = lu_operand_shapes(closed.jaxpr)

@@ -145,12 +145,19 @@ def _squarem_step(F, state, atol):
 
 
 #: bytes of the markets' (J, I) arrays (μ, the shares, ...) that the share inversion and the
-#: counterfactual's solvers iterate together (``post._markets_at_once``; a step of each touches a
+#: counterfactual's solvers iterate together (:func:`_markets_at_once`; a step of each touches a
 #: few such arrays, which should stay in a core's cache, 2 MiB of L2 here): Nevo's 94 markets of 24
 #: × 20 (361 kB) go together as one batch, BLP's 20 markets of 150 × 200 (240 kB each) one at a
 #: time, which took under half the CPU of the batch (4.8 MB through each step) for its 20 merger
 #: draws
 _MARKET_BYTES = 3 * 2**17
+
+
+def _markets_at_once(T, market):
+    """Markets solved together (of ``T``) where one market's largest array is ``market`` (an
+    array, or its ``jax.ShapeDtypeStruct``): as many as :data:`_MARKET_BYTES` holds, at least
+    one; ``T`` exactly where all of them fit together."""
+    return max(1, min(T, _MARKET_BYTES // max(1, market.size * market.dtype.itemsize)))
 
 
 @partial(jax.jit, static_argnames=("max_iterations",))
@@ -175,7 +182,9 @@ def solve_delta(delta0, log_shares, mu, weights, mask, atol=1e-13, max_iteration
     delta (T, J), iterations (T,), converged (T,)
     """
     args = (delta0, log_shares, mu, weights, mask)
-    if mu.size * mu.dtype.itemsize <= _MARKET_BYTES:  # every market's exp(μ) fits in cache
+    T = mu.shape[0]
+    if _markets_at_once(T, jax.ShapeDtypeStruct(mu.shape[1:], mu.dtype)) == T:
+        # every market's exp(μ) fits in cache together
         return jax.vmap(_squarem_market, in_axes=(0, 0, 0, 0, 0, None, None))(
             *args, atol, max_iterations)
     # one market after another (lax.map), not a vmap of the while_loop: a market's exp(μ)

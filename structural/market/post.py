@@ -22,8 +22,9 @@ asymptotic covariance: each draw re-solves the share inversion at the observed s
 the closed form δ = log s_j − log s_0 − ρ log s_j|h), backs out that draw's costs,
 and re-solves the equilibrium — the draws split into :data:`DRAW_PARTS` parts, one compiled
 program run on each part on a thread of its own: the inversions and costs one draw after
-another, then the equilibria of all the part's markets from one queue, each market costing its
-own SQUAREM steps, and the rest of a draw skipped once one of its markets fails
+another, then the equilibria of all the part's markets from one queue per class of market
+sizes (each padded only to its class's size), each market costing its own SQUAREM steps, and
+the rest of a draw skipped once one of its markets fails
 (:func:`~structural.market.supply.queued_equilibria`; the nested logit's draws one after
 another); a draw whose inversion or equilibrium fails (within :data:`DRAW_ITERATIONS`
 SQUAREM steps, or stalled for :data:`DRAW_PATIENCE` steps), or whose ρ leaves [0, 1) or
@@ -57,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from structural.errors import MarketDataError
+from structural.market import inversion
 from structural.market.demand import (
     choice_probabilities,
     nested_logit_inclusive_value,
@@ -66,7 +68,7 @@ from structural.market.demand import (
     share_price_terms,
 )
 from structural.market.estimate import DemandResults, _put
-from structural.market.inversion import _MARKET_BYTES, implicit_delta, solve_delta
+from structural.market.inversion import _markets_at_once, implicit_delta, solve_delta
 from structural.market.supply import (
     bertrand_markups,
     equilibrium_prices,
@@ -95,6 +97,14 @@ DRAW_PATIENCE = 30
 #: ``DRAW_BLOCK_BYTES // DRAW_PARTS`` (314 of Nevo's draws, 27 of BLP's a block: μ is 0.36 and
 #: 4.8 MB a draw), so their memory does not grow with the number of draws
 DRAW_BLOCK_BYTES = 2**28
+#: the draws' equilibria go through queues of markets of similar sizes
+#: (:func:`_size_classes`: BLP's 20 markets of 72 to 150 products in classes of 104 and 150,
+#: 2,540 slots instead of 3,000; a third class, 96, 120 and 150, pads 5% fewer slots for 1.5
+#: CPU s more compiling, one cold run each), each padded to a multiple of this many products (or
+#: to the largest market): so BLP's draws come out bit for bit as with every market padded to
+#: 150 products (padded to their largest market exactly, in classes of 95, 116 and 150, three of
+#: its markets, of 113, 115 and 116 products, moved in their last bits)
+_SLOT_MULTIPLE = 8
 #: parts the parametric draws are split into, each solved on a thread of its own (a compiled
 #: program runs outside the GIL), so the draws use the cores a single program leaves idle
 #: (in ``papers.nevo2000`` the optimal-instrument step runs beside them, so they gain less than
@@ -418,8 +428,10 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     costs_kind = "implied" if given_costs is None else "given"
     d0 = _put(lay.pad(results.delta))
     theta, alpha = _put(results.theta), _put(np.float64(results.price_coefficient))
-    program = prob.program(f"counterfactual ({costs_kind} costs, markets of {_MARKET_BYTES} "
-                           "bytes at once)", lambda: solve)
+    # the budget read where it lives (inversion), so that a program is named by the budget in
+    # force (the tests change it)
+    program = prob.program(f"counterfactual ({costs_kind} costs, markets of "
+                           f"{inversion._MARKET_BYTES} bytes at once)", lambda: solve)
     p, s1, mk, dcs, it, conv = program(theta, alpha, d0, *change)
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
@@ -567,7 +579,9 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     program = prob.program(f"counterfactual draws ({costs_kind} costs, from the point's prices, "
                            f"at most {DRAW_ITERATIONS} steps, patience {DRAW_PATIENCE}, "
                            f"blocks of {DRAW_BLOCK_BYTES // DRAW_PARTS} bytes, markets of "
-                           f"{_MARKET_BYTES} bytes at once)", lambda: all_draws)
+                           f"{inversion._MARKET_BYTES} bytes at once, markets padded to "
+                           f"{[n for _, n in _size_classes(lay.mask.sum(axis=1))]} products "
+                           "by size)", lambda: all_draws)
     pd_, cs_d, ok = _draws_in_parts(program, z, point)
     if not ok.any():  # no usable draw: no interval (the count, 0, says so)
         for col, frame in (("new_prices", table), ("change_in_cs", surplus)):
@@ -628,10 +642,10 @@ def _draw_parameters(prob, at, zd, theta0, alpha0):
 def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
     """Logit / random-coefficients draws: each draw's share inversion at the observed shares
     (from δ's first-order change in θ, the implicit function theorem) and costs, one draw after
-    another, then the equilibria of every draw's markets from one queue
-    (:func:`~structural.market.supply.queued_equilibria`; the markets where some consumers'
-    demand slopes up, where the draws that fail fail, first, so that the rest of such a draw is
-    skipped): (prices (D, T, J), ΔCS (D, T), kept (D,)).
+    another, then the equilibria of every draw's markets from one queue per size class
+    (:func:`~structural.market.supply.queued_equilibria`; in each, the markets where some
+    consumers' demand slopes up, where the draws that fail fail, first, so that the rest of such
+    a draw is skipped): (prices (D, T, J), ΔCS (D, T), kept (D,)).
 
     The draws go through in blocks whose set-up (μ (T, J, I), δ, costs, ... per draw) takes at
     most ``DRAW_BLOCK_BYTES // DRAW_PARTS`` (at least one draw a block: each of the parts of
@@ -687,16 +701,11 @@ def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):
     return alpha, usable & real & ok, (d, mu, w, a_rc, c), some_up
 
 
-def _markets_at_once(T, market):
-    """Markets solved together (of ``T``) where one market's largest array is ``market``: as many
-    as :data:`_MARKET_BYTES` holds, at least one."""
-    return max(1, min(T, _MARKET_BYTES // max(1, market.size * market.dtype.itemsize)))
-
-
 def _by_market(solver, *arrays, **keyed):
     """``solver`` (a function of arrays batched over markets, (T, ...) in and out) on
-    :func:`_markets_at_once` markets at a time: its results (T, ...); ``keyed``: arrays passed by
-    keyword. All T at once where they fit (the solver as it is).
+    :func:`~structural.market.inversion._markets_at_once` markets at a time: its results (T,
+    ...); ``keyed``: arrays passed by keyword. All T at once where they fit (the solver as it
+    is).
 
     A vmap over the markets (the solvers' own batch) runs every market's while-loop until the
     slowest stops and streams all its markets' arrays through each step: where those outgrow a
@@ -728,26 +737,75 @@ def _by_market(solver, *arrays, **keyed):
 
 
 def _draw_block(prob, setup, p_point, change, z, real):
-    """:func:`_queued_draws` of one block of draws (``real`` False: padding)."""
+    """:func:`_queued_draws` of one block of draws (``real`` False: padding). The markets'
+    equilibria go through one queue per size class (:func:`_size_classes`), each market's
+    ζ-map on its class's slots only (:func:`~structural.market.supply.queued_equilibria`): the
+    same iterates, without the work on the slots that are padding in all of a class's markets
+    (BLP's 111 products a market on average, padded to 150); a draw failed in one class is
+    not solved in the next."""
     firms, mask_cf = change[0], change[2]
     alpha, alive, (d, mu, w, a_rc, c), some_up = jax.lax.map(lambda a: setup(*a), (z, real))
     D, T = some_up.shape
     owner = jax.vmap(owners)(firms)
     wa = w * (alpha[:, None, None] + a_rc)
     start = jnp.where(mask_cf, p_point, prob.prices_pad)
+    lanes, dead = _markets_at_once(T, mu[0, 0]), ~alive
+    p = jnp.zeros((D, *start.shape))  # every market is in one class
+    for markets, n in _size_classes(prob.layout.mask.sum(axis=1)):
+        Tc = T if markets is None else len(markets)
+        at = None if markets is None else jnp.asarray(markets)
 
-    def fetch(k):
-        i, t = k // T, k % T
-        return ((c[i, t], owner[t], prob.prices_pad[t], d[i, t], mu[i, t], w[i, t], wa[i, t],
-                 mask_cf[t], alpha[i], a_rc[i, t]), start[t])
+        def fetch(k, at=at, n=n, Tc=Tc):
+            i, t = k // Tc, (k % Tc if at is None else at[k % Tc])
+            return ((c[i, t, :n], owner[t, :n], prob.prices_pad[t, :n], d[i, t, :n],
+                     mu[i, t, :n], w[i, t], wa[i, t], mask_cf[t, :n], alpha[i], a_rc[i, t]),
+                    start[t])
 
-    order = jnp.argsort(~some_up.ravel(), stable=True)
-    p, _, dead = queued_equilibria(fetch, order, jnp.arange(D * T) // T, ~alive,
-                                   _markets_at_once(T, mu[0, 0]), DRAW_ITERATIONS, DRAW_PATIENCE)
-    p = p.reshape(D, T, -1)
+        order = jnp.argsort(~(some_up if at is None else some_up[:, at]).ravel(), stable=True)
+        pc, _, dead = queued_equilibria(fetch, order, jnp.arange(D * Tc) // Tc, dead, lanes,
+                                        DRAW_ITERATIONS, DRAW_PATIENCE)
+        p = pc.reshape(D, T, -1) if at is None else p.at[:, at].set(pc.reshape(D, Tc, -1))
     dcs = jax.lax.map(lambda a: _mixed_outcome(prob, a[0], a[1:5], a[5], a[6], mask_cf)[3],
                       (alpha, d, mu, w, a_rc, c, p))
     return p, dcs, ~dead
+
+
+def _size_classes(sizes, most=2):
+    """The markets by size for the draws' equilibria (:func:`_draw_block`): at most ``most``
+    classes of markets of consecutive sizes, each padded to its largest market rounded up to a
+    multiple of :data:`_SLOT_MULTIPLE` (at most the largest market), chosen to pad the fewest
+    slots; [(markets, slots)] from the smallest, ``markets`` None for one class of all of them
+    (markets of one size: Nevo's 24 products everywhere).
+
+    Examples
+    --------
+    >>> from structural.market.post import _size_classes
+    >>> [(m.tolist(), n) for m, n in _size_classes([3, 30, 4, 29, 12], 2)]
+    [([0, 2], 8), ([1, 3, 4], 30)]
+    >>> _size_classes([24, 24, 24])
+    [(None, 24)]
+    """
+    sizes = np.asarray(sizes)
+    values = np.unique(sizes)
+    slots = np.minimum(-(-values // _SLOT_MULTIPLE) * _SLOT_MULTIPLE, values[-1])
+    count = np.searchsorted(np.sort(sizes), values, side="right")  # markets up to each size
+    # cost[c, b]: the fewest slots of the markets up to values[b] in at most c + 1 classes, the
+    # last of which starts above values[cut[c, b]] (-1: one class)
+    cost = np.tile(count * slots, (most, 1))
+    cut = np.full((most, len(values)), -1)
+    for c in range(1, most):
+        for b in range(len(values)):
+            for a in range(b):
+                total = cost[c - 1, a] + (count[b] - count[a]) * slots[b]
+                if total < cost[c, b]:
+                    cost[c, b], cut[c, b] = total, a
+    classes, c, b = [], most - 1, len(values) - 1
+    while b >= 0:
+        a = cut[c, b] if c > 0 else -1
+        low = values[a] if a >= 0 else -1
+        classes.append((np.flatnonzero((sizes > low) & (sizes <= values[b])), int(slots[b])))
+        b, c = a, c - 1
+    return [(None, int(slots[-1]))] if len(classes) == 1 else classes[::-1]
 
 
 def _draw_layout(results: DemandResults):

@@ -15,6 +15,7 @@ mask, so every per-market computation is one ``vmap`` over markets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,13 +196,21 @@ class Products:
         return x - (sums / np.bincount(codes).reshape(-1, *([1] * (x.ndim - 1))))[codes]
 
 
+#: the one-column transforms :func:`_matrix` computes itself, each as formulaic spells a term
+#: of it (``log(hpwt)``, ``I(1 / income)``: BLP's cost and demographic formulas) and computes it
+#: (NumPy's log; Python's true division): a term spelt otherwise goes to formulaic
+_TRANSFORMS = {"log": (re.compile(r"log\((\w+)\)"), np.log),
+               "reciprocal": (re.compile(r"I\(1 / (\w+)\)"), lambda x: 1 / x)}
+
+
 def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
     """The terms of ``formula`` when it is ``1 + a + b …``, ``0 + a + b …`` or ``a + b …`` (an
     implicit intercept, which formulaic puts first) over distinct numeric (float or integer,
-    NumPy or nullable) columns of ``df`` with no missing value, in order (``"1"`` the
-    intercept); None for any other formula (transforms, interactions, categoricals), which
-    formulaic builds. Its matrix is those columns as they stand, which is what formulaic gives
-    for such a formula; the shortcut saves importing formulaic (0.4–0.6 CPU s of a command)."""
+    NumPy or nullable) columns of ``df`` with no missing value, or the transforms of one such
+    column in :data:`_TRANSFORMS`, in order (``"1"`` the intercept); None for any other formula
+    (other transforms, interactions, categoricals), which formulaic builds. Its matrix
+    (:func:`_plain_column`) is what formulaic gives for such a formula; the shortcut saves
+    importing formulaic (0.4–0.6 CPU s of a command, 0.1 after SciPy's optimisers)."""
     terms = [t.strip() for t in formula.split("+")]
     if terms[0] not in ("0", "1"):
         terms = ["1", *terms]
@@ -209,7 +218,8 @@ def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
     if len(set(names)) < len(names):
         return None
     for n in names:
-        col = df.get(n) if n.isidentifier() else None
+        column = _column_of(n)
+        col = None if column is None else df.get(column)
         if not isinstance(col, pd.Series) or not (pd.api.types.is_float_dtype(col.dtype) or
                                                   pd.api.types.is_integer_dtype(col.dtype)) \
                 or col.isna().any():
@@ -217,11 +227,40 @@ def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
     return names if terms[0] == "0" else ["1", *names]
 
 
+def _column_of(term: str) -> str | None:
+    """The column a plain term names: itself, or the column of a transform in
+    :data:`_TRANSFORMS`; None for any other term."""
+    if term.isidentifier():
+        return term
+    for pattern, _ in _TRANSFORMS.values():
+        found = pattern.fullmatch(term)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _plain_column(term: str, df: pd.DataFrame) -> np.ndarray:
+    """A plain term's column (:func:`_plain_terms`) as formulaic computes it."""
+    if term.isidentifier():
+        return df[term].to_numpy(float)
+    for pattern, transform in _TRANSFORMS.values():
+        found = pattern.fullmatch(term)
+        if found:
+            return transform(df[found.group(1)].to_numpy(float))
+    raise ValueError(f"{term!r} is not a plain term")
+
+
 def _matrix(formula: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
     names = _plain_terms(formula, df)
     if names is not None:
-        x = np.column_stack([np.ones(len(df)) if n == "1" else df[n].to_numpy(float)
-                             for n in names]) if names else np.zeros((len(df), 0))
+        with np.errstate(divide="ignore", invalid="ignore"):  # reported below, by column
+            x = np.column_stack([np.ones(len(df)) if n == "1" else _plain_column(n, df)
+                                 for n in names]) if names else np.zeros((len(df), 0))
+        if any(_column_of(n) not in (None, n) for n in names):
+            # laid out by column, as formulaic's matrix is (such a formula was formulaic's
+            # before these transforms were taken here): the products that use it round
+            # by its layout (BLP's estimates moved 3e-8 laid out by row)
+            x = np.asfortranarray(x)
     else:
         from formulaic import model_matrix
 

@@ -252,6 +252,20 @@ def _zeta_map(costs, owner, p0, delta0, mu0, weights, wa, mask, alpha, alpha_rc,
     return jnp.where(mask, costs + zeta, p0)
 
 
+def _zeta_leading(data, p):
+    """:func:`_zeta_map` of a market whose arguments ``data`` cover the first slots of ``p``
+    only (every later slot padding): those slots are mapped, the rest stay as they are (where
+    :func:`_zeta_map` would give their observed prices, which is where they start and, since
+    their residual is zero, where SQUAREM keeps them). The map's sums over products and its
+    products with the agents' weights come out bit for bit as over all the slots (the padded
+    products' terms are exact zeros at the end of each sum), so a market padded to fewer slots
+    takes the same iterates at the cost of the fewer."""
+    n = data[7].shape[0]  # the mask's slots
+    if n == p.shape[0]:
+        return _zeta_map(*data, p)
+    return jnp.concatenate([_zeta_map(*data, p[:n]), p[n:]])
+
+
 def _zeta_market(costs, firms, p0, delta0, mu0, weights, mask, alpha, alpha_rc, start, atol,
                  max_iterations, patience):
     zeta_map = partial(_zeta_map, costs, owners(firms), p0, delta0, mu0, weights,
@@ -281,7 +295,9 @@ def queued_equilibria(fetch, order, groups, dead, lanes, max_iterations, patienc
     Parameters
     ----------
     fetch : callable
-        ``fetch(k)``: problem k's ζ-map arguments (:func:`_zeta_map`'s, before p) and start.
+        ``fetch(k)``: problem k's ζ-map arguments (:func:`_zeta_map`'s, before p) and start;
+        the arguments may cover the first slots of the start only, the same number for every
+        problem, where the rest are padding in every market (:func:`_zeta_leading`).
     order : (n,) int
         The problems in the order they are taken.
     groups : (n,) int
@@ -308,8 +324,8 @@ def queued_equilibria(fetch, order, groups, dead, lanes, max_iterations, patienc
 
     def body(state):
         pos, k, active, running, sq, out_x, out_conv, dead = state
-        stepped = jax.vmap(lambda data, st: _squarem_step(partial(_zeta_map, *data), st, atol))(
-            jax.vmap(fetch)(k)[0], sq)
+        stepped = jax.vmap(lambda data, st: _squarem_step(partial(_zeta_leading, data), st,
+                                                          atol))(jax.vmap(fetch)(k)[0], sq)
         sq = jax.tree.map(lambda a, b: jnp.where(_lanes_as(running, a), a, b), stepped, sq)
         running = active & _queue_running(sq, groups[k], dead, atol, max_iterations, patience)
         finished = active & ~running

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from _jaxpr import lu_operand_shapes
 
-from structural.market import post, supply
+from structural.market import DemandSpec, build_products, estimate_demand, inversion, post, supply
 from structural.market.demand import mixed_logit_shares, share_price_terms
 from structural.market.supply import bertrand_markups, equilibrium_prices, ownership
 
@@ -272,9 +272,9 @@ def test_markets_a_few_at_a_time_are_the_batch(markets_logit, monkeypatch):
     per_market = max(1, mu[0].size * mu.dtype.itemsize)
     found = []
     for at_once in (prob.layout.T, 1, 5):
-        monkeypatch.setattr(post, "_MARKET_BYTES", at_once * per_market)
+        monkeypatch.setattr(inversion, "_MARKET_BYTES", at_once * per_market)
         # the patched budget does give these many markets a call (μ's markets are the largest)
-        assert post._markets_at_once(prob.layout.T, mu[0]) == at_once
+        assert inversion._markets_at_once(prob.layout.T, mu[0]) == at_once
         found.append(post.counterfactual(res, firm_ids=firms, draws=10, seed=3))
     assert 0 < found[0].draws < 10 and found[0].converged
     for cf in found[1:]:
@@ -297,9 +297,44 @@ def test_markets_a_few_at_a_time_factorise_one_market_at_a_time(markets_logit, m
     prob = res.problem
     theta, alpha = jnp.asarray(res.theta), jnp.asarray(res.price_coefficient)
     mu = prob.agent_terms(theta)[0]
-    monkeypatch.setattr(post, "_MARKET_BYTES", 5 * mu[0].size * mu.dtype.itemsize)
-    assert 1 < post._markets_at_once(prob.layout.T, mu[0]) == 5 < prob.layout.T
+    monkeypatch.setattr(inversion, "_MARKET_BYTES", 5 * mu[0].size * mu.dtype.itemsize)
+    assert 1 < inversion._markets_at_once(prob.layout.T, mu[0]) == 5 < prob.layout.T
     closed = jax.make_jaxpr(lambda d: post._mixed_costs(prob, theta, alpha, d, 0.0, None))(
         jnp.asarray(prob.layout.pad(res.delta)))
     shapes = lu_operand_shapes(closed.jaxpr)
     assert shapes and all(len(s) == 2 for s in shapes), shapes
+
+
+def test_draws_by_market_size_are_the_draws_of_all_markets_together(monkeypatch):
+    """Markets of 6 and of 20 products (a logit estimated on them): the draws' equilibria in
+    two queues, the small markets padded to 8 products only, keep the same draws (some, with
+    α ≥ 0, dropped) and find the same prices and intervals (to rounding) as one queue of all
+    the markets padded to 20."""
+    rng = np.random.default_rng(8)
+    sizes = np.repeat([6, 20], 6)
+    market = np.repeat(np.arange(len(sizes)), sizes)
+    slot = np.concatenate([np.arange(n) for n in sizes])
+    x, w = rng.uniform(0, 2, len(slot)), rng.uniform(0, 1, len(slot))
+    price = 1 + 0.5 * x + w + rng.normal(0, 0.1, len(slot))
+    e = np.exp(1.0 + x - 2.0 * price + rng.normal(0, 0.3, len(slot)))
+    s = e / (1 + np.bincount(market, e)[market])
+    df = pd.DataFrame({"market_ids": market, "product_ids": slot, "firm_ids": slot // 2,
+                       "shares": s, "prices": price, "x": x, "demand_instruments0": w,
+                       "demand_instruments1": w ** 2})
+    res = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
+    wide = res.covariance.copy()
+    wide.loc["prices", "prices"] = res.price_coefficient ** 2
+    res = dataclasses.replace(res, covariance=wide)
+    classes = post._size_classes(res.problem.layout.mask.sum(axis=1))
+    assert [(m.tolist(), n) for m, n in classes] == [(list(range(6)), 8),
+                                                     (list(range(6, 12)), 20)]
+    firms = df["firm_ids"].replace(1, 0).to_numpy()
+    found = [post.counterfactual(res, firm_ids=firms, draws=12, seed=2)]
+    monkeypatch.setattr(post, "_size_classes", lambda sizes: [(None, int(max(sizes)))])
+    found.append(post.counterfactual(res, firm_ids=firms, draws=12, seed=2))
+    assert 0 < found[0].draws < 12 and found[1].draws == found[0].draws
+    for col in ("new_prices", "new_prices_low", "new_prices_high"):
+        np.testing.assert_allclose(found[0].table[col], found[1].table[col], rtol=1e-12, atol=0)
+    for col in ("change_in_cs", "change_in_cs_low", "change_in_cs_high"):
+        np.testing.assert_allclose(found[0].surplus[col], found[1].surplus[col], rtol=1e-12,
+                                   atol=0)

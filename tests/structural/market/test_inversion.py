@@ -1,6 +1,8 @@
 """The share inversion's contraction on exp(μ) reused across steps equals the one that
 exponentiates δ + μ at every step (the mixed-logit shares of structural.market.demand); its
-implicit derivative equals the dense implicit-function formula and central differences."""
+implicit derivative equals the dense implicit-function formula and central differences; the
+markets go through it together where they fit the cache budget, else one after another, with the
+same result."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from structural.market import inversion
 from structural.market.demand import mixed_logit_shares
 from structural.market.inversion import _exp_mu, _shares_exp, implicit_delta, solve_delta
 
@@ -50,6 +53,30 @@ def test_solved_delta_reproduces_the_observed_shares():
     again = jax.vmap(mixed_logit_shares)(d, mu, w, mask)
     np.testing.assert_allclose(again[mask], observed[mask], rtol=1e-12)
     np.testing.assert_allclose(d[mask], delta[mask], atol=1e-10)
+
+
+def test_markets_together_where_they_fit_else_one_after_another(monkeypatch):
+    """The share inversion takes every market at once (a vmapped loop) exactly where
+    _markets_at_once gives all of them under the cache budget, and one market after another (a
+    scan) where the budget is a byte short: the same δ, iterations and flags, bit for bit."""
+    markets = [_market(s, spread=2.0, level=-3.0) for s in range(6)]
+    delta, mu, w, mask = (jnp.stack(x) for x in zip(*markets, strict=True))
+    log_s = jnp.where(mask, jnp.log(jnp.where(mask, jax.vmap(mixed_logit_shares)(
+        delta, mu, w, mask), 1.0)), 0.0)
+    T, per_market = mu.shape[0], mu[0].size * mu.dtype.itemsize
+    found = []
+    for budget, together in ((T * per_market, True), (T * per_market - 1, False)):
+        monkeypatch.setattr(inversion, "_MARKET_BYTES", budget)
+        assert (inversion._markets_at_once(T, mu[0]) == T) is together
+        # a new function each time, traced afresh (a jitted function keeps its first trace)
+        solve = jax.jit(lambda *a: solve_delta.__wrapped__(*a))
+        args = (jnp.zeros_like(delta), log_s, mu, w, mask)
+        scans = [e for e in jax.make_jaxpr(solve)(*args).eqns[0].params["jaxpr"].eqns
+                 if e.primitive.name == "scan"]
+        assert bool(scans) is not together
+        found.append(solve(*args))
+    for a, b in zip(*found, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_implicit_derivative_is_the_dense_implicit_function_formula():

@@ -309,24 +309,31 @@ def test_bad_products_name_the_column(mutate, field):
     "1 + f + prices", "prices + x", "x",  # formulaic's implicit intercept, put first
     "prices + 1", "prices + 0", "1 + np.log(prices) + x", "1 + prices + x:k", "1 + C(k)",
     "1 + prices + b", "1 + x + x",
+    "1 + log(prices) + x", "0 + I(1 / x)", "log(n) + prices", "I(1 / f)",  # formulaic's spelling
+    "0 + I(1/x)", "1 + log( prices )", "1 + log(x) + log(x)",  # spelt otherwise: formulaic
 ])
 def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
-    """The additive formulas over numeric columns that products._matrix builds itself (no
-    formulaic import) give formulaic's matrix and names exactly; any other goes to formulaic."""
+    """The additive formulas over numeric columns, and their log and reciprocal spelt as
+    formulaic names them, that products._matrix builds itself (no formulaic import) give
+    formulaic's matrix and names exactly; any other goes to formulaic."""
     from formulaic import model_matrix
 
     from structural.market import products as products_module
 
     df, _ = simulate(T=4, J=3)
-    df = df.assign(k=np.arange(len(df)) % 3, b=np.arange(len(df)) % 2 == 0,
+    df = df.assign(k=np.arange(len(df)) % 3, n=np.arange(len(df)) % 3 + 1,
+                   b=np.arange(len(df)) % 2 == 0,
                    f=pd.array(np.linspace(0.5, 2.0, len(df)), dtype="Float64"))
     plain = formula in ("1 + prices + x", "0 + prices", "0 + x + prices", "1 + x + prices + k",
-                        "1", "0 + k", "1 + f + prices", "prices + x", "x")
+                        "1", "0 + k", "1 + f + prices", "prices + x", "x", "1 + log(prices) + x",
+                        "0 + I(1 / x)", "log(n) + prices", "I(1 / f)")
     assert (products_module._plain_terms(formula, df) is not None) == plain
     x, names = products_module._matrix(formula, df, "linear")
     mm = model_matrix(formula, df)
     assert names == [("1" if c == "Intercept" else str(c)) for c in mm.columns]
     np.testing.assert_array_equal(x, np.asarray(mm, dtype=float))
+    if plain and "(" in formula:  # a transform taken here: laid out as formulaic's, by column
+        assert x.flags["F_CONTIGUOUS"] == np.asarray(mm, dtype=float).flags["F_CONTIGUOUS"]
 
 
 # ----- BLP (1995) automobiles with supply: a reduced problem against PyBLP run beside ----------

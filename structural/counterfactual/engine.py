@@ -986,6 +986,11 @@ BLOCK_REFINE = 1024
 #: its warm run the fallback's calls took 0.79 s of wall time in all (40 calls) against 1.14 s
 #: (19 calls of 8).
 BLOCK_NESTED = 2
+#: Threads that solve the nested fallback's blocks at once (:func:`_in_blocks`): its calls,
+#: dispatched one after another, ran one after another (16 points of
+#: ``heavy_training_vs_long_context`` in 8 calls, and 2 calls in most steps of its break-even
+#: search); a lane's result does not depend on the thread.
+NESTED_WORKERS = 2
 #: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
 #: (the grid is its shared argument) and costs more to compile than the point solver, which the
 #: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
@@ -1013,8 +1018,8 @@ def path_block(lanes: int) -> int:
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
-               n: int, block: int = BLOCK,
-               keep: Collection[str] | None = None) -> dict[str, np.ndarray]:
+               n: int, block: int = BLOCK, keep: Collection[str] | None = None,
+               workers: int = 1) -> dict[str, np.ndarray]:
     """Apply ``fn`` (a jitted vmap over :data:`BLOCK` lanes) to a batch of n lanes, block by
     block (the last block padded with copies of its last lane).
 
@@ -1031,7 +1036,10 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
     next ones are made, so a large batch works in the same few blocks' worth of memory, warm in
     cache and in the page tables, as a small one: holding every block's outputs (23 fields of
     each point for the three-lever path) and joining them at the end touched about 250 fresh
-    bytes per point, whose page faults made a large batch dearer per point than a small one."""
+    bytes per point, whose page faults made a large batch dearer per point than a small one.
+
+    ``workers`` > 1 (one device): the blocks are solved on that many threads at once, for a
+    solver called on a few small blocks whose calls would otherwise run one after another."""
     mesh = batch_mesh()
     group = block * (1 if mesh is None else mesh.size)
     m = -(-n // group) * group
@@ -1055,14 +1063,25 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
                     res[k] = np.empty((n, *v.shape[1:]), v.dtype)
                 res[k][start:stop] = v[:stop - start]
 
+    def call(start: int) -> Mapping[str, Array]:
+        blk = [{k: part(v, start) for k, v in x.items()} if isinstance(x, dict)
+               else part(x, start) for x in arrays]
+        return fn(*(blk if mesh is None else shard_batch(blk, mesh)), *shared)
+
+    if workers > 1 and mesh is None and m > group:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="blocks") as pool:
+            starts = range(0, m, group)
+            for start, o in zip(starts, pool.map(
+                    lambda a: {k: np.asarray(v) for k, v in call(a).items()}, starts),
+                    strict=True):
+                collect(start, o)
+        return res
     ahead = in_flight()
     pending: deque = deque()
     for start in range(0, m, group):   # fixed-size blocks of one batch, not scenarios
-        blk = [{k: part(v, start) for k, v in x.items()} if isinstance(x, dict)
-               else part(x, start) for x in arrays]
-        if mesh is not None:
-            blk = shard_batch(blk, mesh)
-        pending.append((start, fn(*blk, *shared)))
+        pending.append((start, call(start)))
         if len(pending) > ahead:
             collect(*pending.popleft())
     while pending:
@@ -1276,7 +1295,8 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
         bad = tuple(b[~ok] for b in bad)
     n = len(bad[0])
     if n:
-        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n, BLOCK_NESTED)
+        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n, BLOCK_NESTED,
+                         workers=NESTED_WORKERS)
         for k, v in out.items():
             v[bad] = fix[k]
     return n

@@ -22,9 +22,10 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from estimation.compilation import enable_default_cache  # noqa: E402
+from estimation.compilation import enable_default_cache, prefetch_from_env  # noqa: E402
 
 enable_default_cache()
+prefetch_from_env()   # a command line's programs read back while the rest imports
 
 from estimation.bootstrap import Bootstrap, BootstrapResults  # noqa: E402
 from estimation.derivatives import ResidualDerivatives  # noqa: E402

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import threading
 import warnings
 import weakref
@@ -508,9 +509,30 @@ def _lapack_for(executable: bytes) -> None:
     _LAPACK_READY.append(True)
 
 
-def _read_program(path: Path) -> tuple[Callable, Any] | None:
+class _NotImportedYet(Exception):
+    """A kept program names a class of a module not imported yet (see :class:`_Imported`)."""
+
+
+class _Imported(pickle.Unpickler):
+    """An unpickler that finds classes only in modules already imported, for a thread reading
+    programs back beside a main thread that is still importing: an import from this thread
+    could meet a package the main thread is half-way through (``cannot import name ... from
+    partially initialized module``). A program whose output structure names such a class
+    (a named tuple of the library, say) is left to its first call, in the thread that calls it."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        loaded = sys.modules.get(module)
+        if loaded is None or getattr(getattr(loaded, "__spec__", None), "_initializing", False):
+            raise _NotImportedYet(module)
+        return super().find_class(module, name)
+
+
+def _read_program(path: Path, background: bool = False) -> tuple[Callable, Any] | None:
     """The compiled program kept at ``path`` and its output structure, or None where there is
-    none, or it is stale or damaged (then compiled again and replaced)."""
+    none, or it is stale or damaged (then compiled again and replaced). ``background``: read
+    on a thread of :func:`prefetch_programs` (:class:`_Imported`; None where it names a module
+    not imported yet)."""
+    import io
     import time
 
     try:
@@ -521,7 +543,8 @@ def _read_program(path: Path) -> tuple[Callable, Any] | None:
     try:
         from jax.experimental.serialize_executable import deserialize_and_load
 
-        executable, in_tree, out_tree, tree = pickle.loads(blob)
+        executable, in_tree, out_tree, tree = (_Imported(io.BytesIO(blob)).load() if background
+                                               else pickle.loads(blob))
         _lapack_for(executable)
         compiled = deserialize_and_load(executable, in_tree, out_tree)
     except Exception:
@@ -859,6 +882,22 @@ _USED: dict[str, dict[str, Any] | None] = {}
 _PENDING: dict[str, Any] = {}
 #: Programs :func:`prefetch_programs` read back (counted in ``traced_programs()["loaded"]``).
 _PREFETCHED: list[str] = []
+#: The runs :func:`prefetch_programs` started in this process, by name (their ``record``).
+_STARTED: dict[str, Callable[[], None]] = {}
+#: Environment variable naming a run whose programs ``import estimation`` starts reading back
+#: (:func:`prefetch_from_env`): a program that names its run before importing the library (the
+#: command line) has them read while the rest of the library, pandas and the command's own
+#: modules import, instead of from when the run starts. Removed once read, so that a process the
+#: run starts does not inherit it.
+PREFETCH_ENV = "LLMECON_PREFETCH"
+
+
+def prefetch_from_env() -> Callable[[], None] | None:
+    """:func:`prefetch_programs` of the run that :data:`PREFETCH_ENV` names (and the variable
+    removed), as ``import estimation`` does once the cache is configured; None when it names
+    none."""
+    name = os.environ.pop(PREFETCH_ENV, "")
+    return prefetch_programs(name) if name else None
 
 
 def prefetched_programs() -> int:
@@ -872,14 +911,19 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     ``name`` used (programs another run needs are only read back sooner; results are
     unchanged), and return a function to call when the run is done: it records the programs
     this run used under ``name``, for the next run. With the cache off, both do nothing. The
-    function's ``ahead`` attribute is the number of programs being read ahead (0: none known).
+    function's ``ahead`` attribute is the number of programs the last run used (0: none known,
+    e.g. a cold run), being read ahead here or by an earlier call.
 
     A program the run calls while it is still being read waits for it instead of reading it
-    twice; one the run does not call costs only background work, stopped at exit."""
+    twice; one the run does not call costs only background work, stopped at exit. Called again
+    with the same name (a command line that started it at import, :data:`PREFETCH_ENV`, and the
+    library function it runs), it returns the first call's function."""
     import concurrent.futures
     import hashlib
     import pickle
 
+    if name in _STARTED:
+        return _STARTED[name]
     directory = cache_in_use()
     if directory is None or jax.device_count() > 1:
         def nothing() -> None:
@@ -894,6 +938,8 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     except Exception:  # absent, stale or damaged: nothing to read ahead
         planned = {}
     todo = [(d, o) for d, o in planned.items() if d not in _TRACED and d not in _PENDING]
+    if todo:   # imported here, not by a reader beside a main thread that may be importing
+        from jax.experimental import serialize_executable  # noqa: F401
     futures: dict[str, concurrent.futures.Future] = {
         d: concurrent.futures.Future() for d, _ in todo}
     _PENDING.update(futures)
@@ -938,7 +984,9 @@ def prefetch_programs(name: str) -> Callable[[], None]:
         if used != planned:
             _write_atomic(manifest, pickle.dumps(used))
 
-    record.ahead = len(todo)  # type: ignore[attr-defined]
+    # what the last run used, whether read here or already (by another name's prefetch)
+    record.ahead = len(planned)  # type: ignore[attr-defined]
+    _STARTED[name] = record
     return record
 
 
@@ -948,7 +996,7 @@ def _read_back(directory: Path, digest: str) -> None:
     that call)."""
     if digest in _TRACED:
         return
-    kept = _read_program(directory / f"{digest}{PROGRAM_SUFFIX}")
+    kept = _read_program(directory / f"{digest}{PROGRAM_SUFFIX}", background=True)
     if kept is None:
         return
     _PREFETCHED.append(digest)

@@ -986,6 +986,11 @@ BLOCK_REFINE = 1024
 #: its warm run the fallback's calls took 0.79 s of wall time in all (40 calls) against 1.14 s
 #: (19 calls of 8).
 BLOCK_NESTED = 2
+#: Threads that solve the nested fallback's blocks at once (:func:`_in_blocks`): its calls,
+#: dispatched one after another, ran one after another (16 points of
+#: ``heavy_training_vs_long_context`` in 8 calls, and 2 calls in most steps of its break-even
+#: search); a lane's result does not depend on the thread.
+NESTED_WORKERS = 2
 #: Shortest Q grid solved by continuation. The continuation solver compiles once per grid length
 #: (the grid is its shared argument) and costs more to compile than the point solver, which the
 #: break-even search compiles anyway; a short grid (the shock table's two Q) gains nothing from
@@ -1013,8 +1018,8 @@ def path_block(lanes: int) -> int:
 
 
 def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shared: tuple,
-               n: int, block: int = BLOCK,
-               keep: Collection[str] | None = None) -> dict[str, np.ndarray]:
+               n: int, block: int = BLOCK, keep: Collection[str] | None = None,
+               workers: int = 1) -> dict[str, np.ndarray]:
     """Apply ``fn`` (a jitted vmap over :data:`BLOCK` lanes) to a batch of n lanes, block by
     block (the last block padded with copies of its last lane).
 
@@ -1031,7 +1036,10 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
     next ones are made, so a large batch works in the same few blocks' worth of memory, warm in
     cache and in the page tables, as a small one: holding every block's outputs (23 fields of
     each point for the three-lever path) and joining them at the end touched about 250 fresh
-    bytes per point, whose page faults made a large batch dearer per point than a small one."""
+    bytes per point, whose page faults made a large batch dearer per point than a small one.
+
+    ``workers`` > 1 (one device): the blocks are solved on that many threads at once, for a
+    solver called on a few small blocks whose calls would otherwise run one after another."""
     mesh = batch_mesh()
     group = block * (1 if mesh is None else mesh.size)
     m = -(-n // group) * group
@@ -1055,14 +1063,25 @@ def _in_blocks(fn: Callable, mapped: Sequence[Mapping[str, Array] | Array], shar
                     res[k] = np.empty((n, *v.shape[1:]), v.dtype)
                 res[k][start:stop] = v[:stop - start]
 
+    def call(start: int) -> Mapping[str, Array]:
+        blk = [{k: part(v, start) for k, v in x.items()} if isinstance(x, dict)
+               else part(x, start) for x in arrays]
+        return fn(*(blk if mesh is None else shard_batch(blk, mesh)), *shared)
+
+    if workers > 1 and mesh is None and m > group:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="blocks") as pool:
+            starts = range(0, m, group)
+            for start, o in zip(starts, pool.map(
+                    lambda a: {k: np.asarray(v) for k, v in call(a).items()}, starts),
+                    strict=True):
+                collect(start, o)
+        return res
     ahead = in_flight()
     pending: deque = deque()
     for start in range(0, m, group):   # fixed-size blocks of one batch, not scenarios
-        blk = [{k: part(v, start) for k, v in x.items()} if isinstance(x, dict)
-               else part(x, start) for x in arrays]
-        if mesh is not None:
-            blk = shard_batch(blk, mesh)
-        pending.append((start, fn(*blk, *shared)))
+        pending.append((start, call(start)))
         if len(pending) > ahead:
             collect(*pending.popleft())
     while pending:
@@ -1276,7 +1295,8 @@ def _fallback(tech, hyp: Hypothesis, out: dict[str, np.ndarray], th: Mapping[str
         bad = tuple(b[~ok] for b in bad)
     n = len(bad[0])
     if n:
-        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n, BLOCK_NESTED)
+        fix = _in_blocks(batched_nested_solver(tech, hyp), gather(bad), (), n, BLOCK_NESTED,
+                         workers=NESTED_WORKERS)
         for k, v in out.items():
             v[bad] = fix[k]
     return n
@@ -1438,15 +1458,17 @@ def _illinois_update(r: dict, x: np.ndarray, ln: np.ndarray, f: np.ndarray,
     r["side"] = np.where(g, np.where(same_a, 1, -1), side)
 
 
-def _lockstep_deltas(tech, live: list[dict], th: dict, pr: dict, lanes: list, ts: list) -> list:
+def _lockstep_deltas(tech, live: list[dict], th: dict, pr: dict, lanes: list, ts: list,
+                     pool: Any = None) -> list:
     """Δ = log C_h1 − log C_h2 of search ``live[i]`` on its lanes ``lanes[i]`` at ``ts[i]`` (one
     t per lane; Q = t where the search is linear, e^t otherwise): every hypothesis solved once
-    over the lanes of all searches (:func:`breakevens`)."""
+    over the lanes of all searches (:func:`breakevens`), each on a thread of ``pool`` where one
+    is given (a lane's result does not depend on the thread or the other lanes)."""
     parts: dict[str, list] = {}
     for i, r in enumerate(live):
         for h in r["h"]:
             parts.setdefault(h.name, [h, []])[1].append(i)
-    totals: dict[tuple[int, str], np.ndarray] = {}
+    solved = {}
     for name, (h, users) in parts.items():
         users = [i for i in users if len(lanes[i])]
         if not users:
@@ -1457,7 +1479,12 @@ def _lockstep_deltas(tech, live: list[dict], th: dict, pr: dict, lanes: list, ts
                 for k in pr}
         q_l = np.concatenate([np.where(live[i]["lin"][lanes[i]], ts[i], np.exp(ts[i]))
                               for i in users])
-        tot = solve_flat(tech, h, th_l, pr_l, q_l)["total"]
+        args = (tech, h, th_l, pr_l, q_l)
+        solved[name] = (users, solve_flat(*args) if pool is None
+                        else pool.submit(solve_flat, *args))
+    totals: dict[tuple[int, str], np.ndarray] = {}
+    for name, (users, out) in solved.items():
+        tot = (out if pool is None else out.result())["total"]
         cuts = np.cumsum([len(lanes[i]) for i in users])[:-1]
         for i, piece in zip(users, np.split(tot, cuts), strict=True):
             totals[(i, name)] = piece
@@ -1474,13 +1501,20 @@ def _lockstep_deltas(tech, live: list[dict], th: dict, pr: dict, lanes: list, ts
 
 def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapping[str, Array],
                prices: Mapping[str, Array], Q: Array, sol: Solution,
-               iters: int = 16) -> list[dict[str, np.ndarray]]:
+               iters: int = 16, *, parallel: bool = False) -> list[dict[str, np.ndarray]]:
     """:func:`breakeven` of several pairs of hypotheses, searched in lockstep: each step of the
     Illinois method solves each hypothesis once, over the lanes of every pair that still needs
     it, instead of once per pair (a hypothesis in two pairs, e.g. the ``balanced`` of
     ``heavy_training vs balanced`` and ``long_context vs balanced``, shares its blocks and the
     fallback's). Each lane's steps are those of :func:`breakeven` alone (a point's solution
     does not depend on the other points of its batch), so the results are the same.
+
+    ``parallel``: each step's hypotheses are solved at once, one thread each (compiled solvers
+    release the GIL), for a run whose solvers are already compiled (a cold run would compile
+    them on several threads at once). The step then lasts as long as its slowest hypothesis
+    instead of all of them: in ``heavy_training_vs_long_context`` the few lanes of
+    ``balanced`` that fail Newton's test and go to the ridge and nested solvers (about 60 ms
+    a step), beside some 400 lanes of each other hypothesis. Same results.
 
     Examples
     --------
@@ -1522,8 +1556,24 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
         r["pr"] = {k: v[todo] for k, v in pr.items()}
         r["lin"] = r["lo"][todo] <= 0
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = len({h.name for r in live for h in r["h"]}) if parallel else 1
+    if workers < 2:
+        _illinois(tech, live, th, pr, iters, None)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="breakeven") as pool:
+            _illinois(tech, live, th, pr, iters, pool)
+    return [{"Q": np.where(r["crossed"], r["lo"].reshape(K, P), np.nan), "crossed": r["crossed"],
+             "crossings": r["change"].sum(axis=-1),
+             "cheaper_below": np.where(r["crossed"], -r["below"], 0)} for r in searches]
+
+
+def _illinois(tech, live: list[dict], th: dict, pr: dict, iters: int, pool: Any) -> None:
+    """The lockstep Illinois search of :func:`breakevens` on its ``live`` searches, in place
+    (each search's bracket ``lo`` ends at its break-even in t)."""
     def deltas(lanes, ts):
-        return _lockstep_deltas(tech, live, th, pr, lanes, ts)
+        return _lockstep_deltas(tech, live, th, pr, lanes, ts, pool)
 
     for r in live:
         todo, lin = r["todo"], r["lin"]
@@ -1558,9 +1608,6 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
     for r in live:
         best = np.where(np.abs(r["fa"]) < np.abs(r["fc"]), r["a"], r["c"])
         r["lo"][r["todo"]] = np.where(r["lin"], best, np.exp(best))
-    return [{"Q": np.where(r["crossed"], r["lo"].reshape(K, P), np.nan), "crossed": r["crossed"],
-             "crossings": r["change"].sum(axis=-1),
-             "cheaper_below": np.where(r["crossed"], -r["below"], 0)} for r in searches]
 
 
 def probability_cheapest(sol: Solution) -> dict[str, np.ndarray]:

@@ -81,3 +81,53 @@ def test_loading_a_scenario_reads_its_one_quality_program_back(second_process):
     assert second["traced"] == {"loaded": 1, "written": 0, "unkept": 0}
     assert second["compiled"] == 0
     assert second["best"] == first["best"] and len(first["best"]) == 2
+
+
+EARLY = """
+import json, os
+os.environ["LLMECON_PREFETCH"] = "test_traced_engine early"
+import numpy as np
+from estimation.compilation import prefetch_programs, prefetched_programs, traced_programs
+left = os.environ.get("LLMECON_PREFETCH")
+from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
+record = prefetch_programs("test_traced_engine early")   # the one started at import
+tech = TradeoffTechnology(Target("performance", 60.0))
+hyps = [Hypothesis("train_more", ("T",), fixed={"I": 1e9})]
+sol = solve_grid(tech, hyps, {"w_T": np.array([1.0]), "w_I": np.array([1.0])},
+                 {"train_chip_hour": np.array([1.0]), "serve_chip_hour": np.array([1.0])},
+                 np.geomspace(1e3, 1e12, 10))
+record()
+print(json.dumps({"total": sol.total("train_more").tolist(), "left": left,
+                  "ahead": record.ahead, "same": prefetch_programs("test_traced_engine early")
+                  is record, "traced": traced_programs(), "prefetched": prefetched_programs()}))
+"""
+
+
+def test_a_run_named_before_the_import_is_read_back_from_the_import(second_process):
+    """A command line names its run in ``LLMECON_PREFETCH`` before importing the library: the
+    import starts reading its programs back (and removes the variable, which a process the run
+    starts must not inherit); the run's own call under that name gets the same record."""
+    first, second = second_process(EARLY)
+    assert first["left"] is None and second["left"] is None
+    assert first["same"] and second["same"]
+    assert first["ahead"] == 0 and first["prefetched"] == 0
+    assert second["ahead"] == first["traced"]["written"] >= 1
+    assert second["prefetched"] == first["traced"]["written"]
+    assert second["total"] == first["total"]
+
+
+def test_a_reader_thread_finds_classes_only_in_modules_already_imported():
+    """Programs read back beside a main thread that is still importing never import: one whose
+    output structure names a class of a module not (fully) imported is left to its call."""
+    import io
+    import pickle
+
+    import pytest
+
+    from estimation.compilation import _Imported, _NotImportedYet
+
+    assert _Imported(io.BytesIO(pickle.dumps(Hypothesis("h", ("T",))))).load().name == "h"
+    blob = pickle.dumps(Hypothesis("h", ("T",))).replace(
+        b"structural.counterfactual.engine", b"structural.counterfactual.enginx")
+    with pytest.raises(_NotImportedYet):
+        _Imported(io.BytesIO(blob)).load()

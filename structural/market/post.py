@@ -103,8 +103,13 @@ DRAW_BLOCK_BYTES = 2**28
 #: CPU s more compiling, one cold run each), each padded to a multiple of this many products (or
 #: to the largest market): so BLP's draws come out bit for bit as with every market padded to
 #: 150 products (padded to their largest market exactly, in classes of 95, 116 and 150, three of
-#: its markets, of 113, 115 and 116 products, moved in their last bits)
+#: its markets, of 113, 115 and 116 products, moved in their last bits). Bit for bit is observed
+#: on XLA:CPU for these sizes, not guaranteed: the ζ-map's sums over fewer slots agree up to
+#: rounding (:func:`~structural.market.supply._zeta_leading`)
 _SLOT_MULTIPLE = 8
+#: at most this many size classes (queues) for the draws' equilibria: each one more is one more
+#: program to compile (above)
+_SIZE_CLASSES = 2
 #: parts the parametric draws are split into, each solved on a thread of its own (a compiled
 #: program runs outside the GIL), so the draws use the cores a single program leaves idle
 #: (in ``papers.nevo2000`` the optimal-instrument step runs beside them, so they gain less than
@@ -770,7 +775,7 @@ def _draw_block(prob, setup, p_point, change, z, real):
     return p, dcs, ~dead
 
 
-def _size_classes(sizes, most=2):
+def _size_classes(sizes, most=_SIZE_CLASSES):
     """The markets by size for the draws' equilibria (:func:`_draw_block`): at most ``most``
     classes of markets of consecutive sizes, each padded to its largest market rounded up to a
     multiple of :data:`_SLOT_MULTIPLE` (at most the largest market), chosen to pad the fewest

@@ -219,6 +219,8 @@ def _plain_terms(formula: str, df: pd.DataFrame) -> list[str] | None:
         return None
     for n in names:
         column = _column_of(n)
+        if column not in (None, n) and ("log" in df.columns or "I" in df.columns):
+            return None  # formulaic reads a column named log or I in place of the function
         col = None if column is None else df.get(column)
         if not isinstance(col, pd.Series) or not (pd.api.types.is_float_dtype(col.dtype) or
                                                   pd.api.types.is_integer_dtype(col.dtype)) \
@@ -234,7 +236,7 @@ def _column_of(term: str) -> str | None:
         return term
     for pattern, _ in _TRANSFORMS.values():
         found = pattern.fullmatch(term)
-        if found:
+        if found and found.group(1).isidentifier():  # log(1): formulaic reads a number
             return found.group(1)
     return None
 
@@ -253,7 +255,7 @@ def _plain_column(term: str, df: pd.DataFrame) -> np.ndarray:
 def _matrix(formula: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
     names = _plain_terms(formula, df)
     if names is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):  # reported below, by column
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # reported below
             x = np.column_stack([np.ones(len(df)) if n == "1" else _plain_column(n, df)
                                  for n in names]) if names else np.zeros((len(df), 0))
         if any(_column_of(n) not in (None, n) for n in names):

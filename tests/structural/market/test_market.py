@@ -4,7 +4,9 @@ post-estimation against PyBLP's methods."""
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import jax
@@ -311,6 +313,7 @@ def test_bad_products_name_the_column(mutate, field):
     "1 + prices + b", "1 + x + x",
     "1 + log(prices) + x", "0 + I(1 / x)", "log(n) + prices", "I(1 / f)",  # formulaic's spelling
     "0 + I(1/x)", "1 + log( prices )", "1 + log(x) + log(x)",  # spelt otherwise: formulaic
+    "log(1) + x",  # a number, not a column (a column "1" exists): formulaic
 ])
 def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
     """The additive formulas over numeric columns, and their log and reciprocal spelt as
@@ -324,6 +327,7 @@ def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
     df = df.assign(k=np.arange(len(df)) % 3, n=np.arange(len(df)) % 3 + 1,
                    b=np.arange(len(df)) % 2 == 0,
                    f=pd.array(np.linspace(0.5, 2.0, len(df)), dtype="Float64"))
+    df["1"] = 2.0
     plain = formula in ("1 + prices + x", "0 + prices", "0 + x + prices", "1 + x + prices + k",
                         "1", "0 + k", "1 + f + prices", "prices + x", "x", "1 + log(prices) + x",
                         "0 + I(1 / x)", "log(n) + prices", "I(1 / f)")
@@ -334,6 +338,36 @@ def test_plain_formulas_skip_formulaic_with_its_matrix(formula):
     np.testing.assert_array_equal(x, np.asarray(mm, dtype=float))
     if plain and "(" in formula:  # a transform taken here: laid out as formulaic's, by column
         assert x.flags["F_CONTIGUOUS"] == np.asarray(mm, dtype=float).flags["F_CONTIGUOUS"]
+
+
+def test_a_column_named_log_sends_transforms_to_formulaic():
+    """With a column named ``log`` formulaic reads it in place of the function (and fails); the
+    shortcut must not compute NumPy's log there."""
+    from structural.market import products as products_module
+
+    df, _ = simulate(T=4, J=3)
+    assert products_module._plain_terms("1 + log(prices)", df) is not None
+    assert products_module._plain_terms("1 + log(prices)", df.assign(log=1.0)) is None
+    assert products_module._plain_terms("1 + prices", df.assign(log=1.0)) is not None
+
+
+@pytest.mark.parametrize("formula, value, why", [
+    ("1 + log(x)", 0.0, "column 'log(x)' of '1 + log(x)' is not finite at row 5"),
+    ("1 + log(x)", -1.0, "column 'log(x)' of '1 + log(x)' is not finite at row 5"),
+    ("0 + I(1 / x)", 0.0, "column 'I(1 / x)' of '0 + I(1 / x)' is not finite at row 5"),
+    ("0 + I(1 / x)", 5e-324, "column 'I(1 / x)' of '0 + I(1 / x)' is not finite at row 5"),
+])
+def test_transforms_out_of_their_domain_name_the_column_and_row(formula, value, why):
+    """log of a non-positive value and 1/0 (or an overflow) are errors naming the term and the
+    row, never NaN or inf in the matrix (nor a NumPy warning first)."""
+    from structural.market import products as products_module
+
+    df, _ = simulate(T=4, J=3)
+    df.loc[5, "x"] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MarketDataError, match=re.escape(why)):
+            products_module._matrix(formula, df, "linear")
 
 
 # ----- BLP (1995) automobiles with supply: a reduced problem against PyBLP run beside ----------

@@ -882,22 +882,37 @@ _USED: dict[str, dict[str, Any] | None] = {}
 _PENDING: dict[str, Any] = {}
 #: Programs :func:`prefetch_programs` read back (counted in ``traced_programs()["loaded"]``).
 _PREFETCHED: list[str] = []
-#: The runs :func:`prefetch_programs` started in this process, by name (their ``record``).
-_STARTED: dict[str, Callable[[], None]] = {}
-#: Environment variable naming a run whose programs ``import estimation`` starts reading back
-#: (:func:`prefetch_from_env`): a program that names its run before importing the library (the
-#: command line) has them read while the rest of the library, pandas and the command's own
-#: modules import, instead of from when the run starts. Removed once read, so that a process the
-#: run starts does not inherit it.
-PREFETCH_ENV = "LLMECON_PREFETCH"
+#: The run :func:`prefetch_from_env` started at import, (name, record), until the run's own
+#: :func:`prefetch_programs` call under that name takes it.
+_FROM_ENV: list[tuple[str, Callable[[], None]]] = []
+#: Environment variable (internal: set by the command line only) naming a run whose programs
+#: ``import estimation`` starts reading back (:func:`prefetch_from_env`), as ``PID:NAME``: a
+#: program that names its run before importing the library (the command line) has them read
+#: while the rest of the library, pandas and the command's own modules import, instead of from
+#: when the run starts. Removed once read, and obeyed only by the process that set it: a child
+#: process (a Dask worker, a subprocess) that inherits it ignores it.
+PREFETCH_ENV = "_LLMECON_PREFETCH"
 
 
 def prefetch_from_env() -> Callable[[], None] | None:
     """:func:`prefetch_programs` of the run that :data:`PREFETCH_ENV` names (and the variable
     removed), as ``import estimation`` does once the cache is configured; None when it names
-    none."""
-    name = os.environ.pop(PREFETCH_ENV, "")
-    return prefetch_programs(name) if name else None
+    none or was set by another process.
+
+    Examples
+    --------
+    >>> import os
+    >>> from estimation.compilation import PREFETCH_ENV, prefetch_from_env
+    >>> os.environ[PREFETCH_ENV] = "1:a run of another process"  # inherited: ignored
+    >>> prefetch_from_env() is None, PREFETCH_ENV in os.environ
+    (True, False)
+    """
+    pid, _, name = os.environ.pop(PREFETCH_ENV, "").partition(":")
+    if not name or pid != str(os.getpid()):
+        return None
+    record = prefetch_programs(name)
+    _FROM_ENV.append((name, record))
+    return record
 
 
 def prefetched_programs() -> int:
@@ -915,15 +930,15 @@ def prefetch_programs(name: str) -> Callable[[], None]:
     e.g. a cold run), being read ahead here or by an earlier call.
 
     A program the run calls while it is still being read waits for it instead of reading it
-    twice; one the run does not call costs only background work, stopped at exit. Called again
-    with the same name (a command line that started it at import, :data:`PREFETCH_ENV`, and the
-    library function it runs), it returns the first call's function."""
+    twice; one the run does not call costs only background work, stopped at exit. The first
+    call with the name of the run started at import (:data:`PREFETCH_ENV`: the command line
+    names it, the library function it runs calls this) returns that run's function."""
     import concurrent.futures
     import hashlib
     import pickle
 
-    if name in _STARTED:
-        return _STARTED[name]
+    if _FROM_ENV and _FROM_ENV[0][0] == name:
+        return _FROM_ENV.pop()[1]
     directory = cache_in_use()
     if directory is None or jax.device_count() > 1:
         def nothing() -> None:
@@ -986,7 +1001,6 @@ def prefetch_programs(name: str) -> Callable[[], None]:
 
     # what the last run used, whether read here or already (by another name's prefetch)
     record.ahead = len(planned)  # type: ignore[attr-defined]
-    _STARTED[name] = record
     return record
 
 

@@ -145,7 +145,8 @@ def read_back_early(args: argparse.Namespace) -> str:
     name = (f"llmecon counterfactual|{args.scenario}|draws={args.draws}|seed={args.seed}|"
             f"price_form={args.price_form}")
     if "estimation" not in sys.modules:
-        os.environ["LLMECON_PREFETCH"] = name   # estimation.compilation.PREFETCH_ENV
+        # estimation.compilation.PREFETCH_ENV (not imported here: it imports JAX)
+        os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:{name}"
     return name
 
 

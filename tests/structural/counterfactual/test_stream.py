@@ -108,6 +108,26 @@ def test_resume_after_interruption(single, tmp_path, monkeypatch):
                    for k, v in sol.values[h].items()})
 
 
+def test_reopened_store_builds_its_fields_again_from_the_chunks(single, tmp_path, monkeypatch):
+    """Assembled fields are derived and not synced: a store opened again deletes them (one cut
+    short by a crash of the machine, here overwritten with zeros, is never read) and assembles
+    them from the chunks, also one chunk file open at a time (more chunks than OPEN_CHUNKS)."""
+    store = tmp_path / "store"
+    S.chunked(store)
+    fields = sorted(store.glob("*.npy"))
+    assert fields
+    for path in fields:
+        zeros = np.lib.format.open_memmap(path, mode="r+")
+        zeros[:] = 0
+        del zeros
+    monkeypatch.setattr(stream, "OPEN_CHUNKS", 1)
+    res = stream.sweep(S.TECH, S.HYPS, *S.inputs(), store, chunk=128)
+    assert res.solved_chunks == 0
+    sol = res.solution()
+    _same(single, {f"{h}:{k}": np.asarray(v) for h in sol.hypotheses
+                   for k, v in sol.values[h].items()})
+
+
 def test_store_of_another_sweep_refused(tmp_path):
     theta, prices, q = S.inputs(draws=128)
     stream.sweep(S.TECH, S.HYPS[1:], theta, prices, q, tmp_path, chunk=128, fields=("total",))

@@ -6,6 +6,8 @@ technologies apart."""
 
 from __future__ import annotations
 
+import sys
+
 from estimation.compilation import fingerprint
 from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, engine
 
@@ -85,10 +87,10 @@ def test_loading_a_scenario_reads_its_one_quality_program_back(second_process):
 
 EARLY = """
 import json, os
-os.environ["LLMECON_PREFETCH"] = "test_traced_engine early"
+os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:test_traced_engine early"
 import numpy as np
 from estimation.compilation import prefetch_programs, prefetched_programs, traced_programs
-left = os.environ.get("LLMECON_PREFETCH")
+left = os.environ.get("_LLMECON_PREFETCH")
 from structural.counterfactual import Hypothesis, Target, TradeoffTechnology, solve_grid
 record = prefetch_programs("test_traced_engine early")   # the one started at import
 tech = TradeoffTechnology(Target("performance", 60.0))
@@ -99,14 +101,15 @@ sol = solve_grid(tech, hyps, {"w_T": np.array([1.0]), "w_I": np.array([1.0])},
 record()
 print(json.dumps({"total": sol.total("train_more").tolist(), "left": left,
                   "ahead": record.ahead, "same": prefetch_programs("test_traced_engine early")
-                  is record, "traced": traced_programs(), "prefetched": prefetched_programs()}))
+                  is not record, "traced": traced_programs(), "prefetched": prefetched_programs()}))
 """
 
 
 def test_a_run_named_before_the_import_is_read_back_from_the_import(second_process):
-    """A command line names its run in ``LLMECON_PREFETCH`` before importing the library: the
+    """A command line names its run in ``_LLMECON_PREFETCH`` before importing the library: the
     import starts reading its programs back (and removes the variable, which a process the run
-    starts must not inherit); the run's own call under that name gets the same record."""
+    starts must not inherit); the run's own call under that name gets that record, once (a
+    later call starts afresh)."""
     first, second = second_process(EARLY)
     assert first["left"] is None and second["left"] is None
     assert first["same"] and second["same"]
@@ -131,3 +134,21 @@ def test_a_reader_thread_finds_classes_only_in_modules_already_imported():
         b"structural.counterfactual.engine", b"structural.counterfactual.enginx")
     with pytest.raises(_NotImportedYet):
         _Imported(io.BytesIO(blob)).load()
+
+
+def test_the_command_line_sets_the_variable_the_library_reads():
+    """The command line spells the variable out (it must not import JAX to name it): the same
+    name as :data:`estimation.compilation.PREFETCH_ENV`, with its own process id."""
+    import argparse
+    import os
+
+    from estimation.compilation import PREFETCH_ENV
+    from llmecon.commands import counterfactual as command
+
+    args = argparse.Namespace(scenario="s", draws=1, seed=0, price_form="p")
+    saved = sys.modules.pop("estimation")
+    try:
+        name = command.read_back_early(args)
+        assert os.environ.pop(PREFETCH_ENV) == f"{os.getpid()}:{name}"
+    finally:
+        sys.modules["estimation"] = saved

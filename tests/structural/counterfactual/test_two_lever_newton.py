@@ -310,3 +310,26 @@ def test_damped_resolve_equals_line_searched_newton():
     for lv in ("N", "c", "D"):
         np.testing.assert_allclose(damped[f"lever_{lv}"][both], robust[f"lever_{lv}"][both],
                                    rtol=1e-7 if lv == "D" else 1e-8)
+
+
+def test_blocks_on_two_threads_give_the_bytes_of_one_and_raise_its_errors():
+    """``_in_blocks(workers=2)`` (the nested fallback's blocks on threads) returns each lane's
+    result where one thread puts it, byte for byte, last block padded; a block's error is
+    raised, not lost on its thread."""
+    import jax
+    import jax.numpy as jnp
+
+    fn = jax.jit(jax.vmap(lambda x, y: {"z": jnp.sin(x) * y, "w": x + y}))
+    x, y = np.linspace(0.0, 3.0, 37), np.linspace(1.0, 2.0, 37)
+    one = _in_blocks(fn, [x, y], (), 37, 8)
+    two = _in_blocks(fn, [x, y], (), 37, 8, workers=2)
+    for k in ("z", "w"):
+        assert one[k].tobytes() == two[k].tobytes() and len(two[k]) == 37
+
+    def failing(a, b):
+        if float(a[0]) > 1.0:
+            raise FloatingPointError("block failed")
+        return fn(a, b)
+
+    with pytest.raises(FloatingPointError, match="block failed"):
+        _in_blocks(failing, [x, y], (), 37, 8, workers=2)

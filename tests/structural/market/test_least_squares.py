@@ -99,18 +99,6 @@ def test_least_squares_lands_on_the_lbfgsb_optimum_with_supply(supply_market):
     assert ls.evaluations < lb.evaluations and ls.optimizer_iterations > 0
 
 
-def test_random_coefficients_recover_parameters_by_least_squares():
-    df, ag = simulate(sigma=(0.0, 1.0), T=300, I=100)
-    df["demand_instruments5"] = df.groupby("market_ids")["demand_instruments0"].transform(
-        "sum") - df.demand_instruments0
-    p = build_products(df, DemandSpec("1 + prices + x", random="0 + prices"))
-    r = estimate_demand(p, build_agents(p, ag.drop(columns="nodes0").rename(
-        columns={"nodes1": "nodes0"})), sigma=[[0.5]], optimizer="least-squares")
-    assert r.converged and r.inversion["converged"].all()
-    assert abs(r.params["sigma[prices]"] - 1.0) < max(0.3, 3 * r.bse["sigma[prices]"])
-    assert r.params["prices"] == pytest.approx(-2.0, abs=0.4)
-
-
 def test_running_out_of_evaluations_is_reported(supply_market):
     p, a = supply_market
     with pytest.warns(NotConvergedWarning, match="step 1: optimizer stopped: The maximum"):

@@ -217,13 +217,14 @@ def test_nested_logit_recovers_parameters():
     assert r.params["prices"] == pytest.approx(-2.0, abs=0.3)
 
 
-def test_random_coefficients_recover_parameters():
+@pytest.mark.parametrize("optimizer", [None, "least-squares"])
+def test_random_coefficients_recover_parameters(optimizer):
     df, ag = simulate(sigma=(0.0, 1.0), T=300, I=100)
     df["demand_instruments5"] = df.groupby("market_ids")["demand_instruments0"].transform(
         "sum") - df.demand_instruments0
     p = build_products(df, DemandSpec("1 + prices + x", random="0 + prices"))
     r = estimate_demand(p, build_agents(p, ag.drop(columns="nodes0").rename(
-        columns={"nodes1": "nodes0"})), sigma=[[0.5]], method="2s")
+        columns={"nodes1": "nodes0"})), sigma=[[0.5]], method="2s", optimizer=optimizer)
     assert r.converged and r.inversion["converged"].all()
     assert abs(r.params["sigma[prices]"] - 1.0) < max(0.3, 3 * r.bse["sigma[prices]"])
     assert r.params["prices"] == pytest.approx(-2.0, abs=0.4)

@@ -159,6 +159,9 @@ class CompileStats:
     #: and why the first of them could not (e.g. one that calls back into Python).
     unkept: int = 0
     unkept_why: str = ""
+    #: Of the ``reused``, those read ahead of their first call on background threads
+    #: (:func:`prefetch_programs`): a warm command line reads most of its programs so.
+    read_ahead: int = 0
 
     @property
     def seconds(self) -> float:
@@ -169,13 +172,13 @@ class CompileStats:
                             self.compile_seconds - other.compile_seconds,
                             self.trace_seconds - other.trace_seconds,
                             self.reused - other.reused, self.unkept - other.unkept,
-                            self.unkept_why)
+                            self.unkept_why, self.read_ahead - other.read_ahead)
 
     def line(self) -> str:
         """One line for ``--verbose`` output."""
         return (f"compilation: {self.seconds:.2f} s ({self.compiled} compiled, {self.loaded} "
                 f"loaded from the cache; {self.trace_seconds:.2f} s of it tracing and lowering; "
-                f"{self.reused} compiled programs read back)"
+                f"{self.reused} compiled programs read back, {self.read_ahead} of them ahead)"
                 + (f"; {self.unkept} programs could not be kept ({self.unkept_why})"
                    if self.unkept else ""))
 
@@ -223,7 +226,8 @@ def compile_stats() -> CompileStats:
         return CompileStats(_COUNTER.backend - _COUNTER.hits,
                             _COUNTER.hits + _EXECUTABLES_LOADED[0],
                             _COUNTER.compile_s, _COUNTER.trace_s, _TRACED_STATS["loaded"],
-                            _TRACED_STATS["unkept"], _UNKEPT_WHY[0] if _UNKEPT_WHY else "")
+                            _TRACED_STATS["unkept"], _UNKEPT_WHY[0] if _UNKEPT_WHY else "",
+                            len(_PREFETCHED))
 
 
 # --- Traced programs kept on disk -------------------------------------------------------------
@@ -999,8 +1003,12 @@ def prefetch_programs(name: str) -> Callable[[], None]:
         if used != planned:
             _write_atomic(manifest, pickle.dumps(used))
 
-    # what the last run used, whether read here or already (by another name's prefetch)
-    record.ahead = len(planned)  # type: ignore[attr-defined]
+    # what the last run used and is still kept (evicted, or another machine's, it is compiled
+    # again: a cold run), whether read here or already (by another name's prefetch)
+    ahead = sum(d in _TRACED or any((directory / TRACED_DIR / f"{d}{suffix}").exists()
+                                    for suffix in (PROGRAM_SUFFIX, TRACED_SUFFIX))
+                for d in planned)
+    record.ahead = ahead  # type: ignore[attr-defined]
     return record
 
 

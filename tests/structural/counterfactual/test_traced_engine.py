@@ -152,3 +152,33 @@ def test_the_command_line_sets_the_variable_the_library_reads():
         assert os.environ.pop(PREFETCH_ENV) == f"{os.getpid()}:{name}"
     finally:
         sys.modules["estimation"] = saved
+
+
+AHEAD = """
+import json
+from estimation.compilation import prefetch_programs
+print(json.dumps({"ahead": prefetch_programs("test_traced_engine early").ahead}))
+"""
+
+
+def test_programs_no_longer_kept_are_not_counted_ahead(second_process, tmp_path):
+    """``record.ahead`` (which lets the report run its side solves on threads, as in a warm
+    run) counts the programs the last run used that are still kept: with them evicted, a run
+    is cold again."""
+    import json
+    import os
+    import subprocess
+
+    second_process(EARLY)
+    env = {**os.environ, "LLMECON_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+
+    def ahead() -> int:
+        out = subprocess.run([sys.executable, "-c", AHEAD], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])["ahead"]
+
+    kept = list((tmp_path / "cache").rglob("*.xla"))
+    assert kept and ahead() >= 1
+    for path in kept:
+        path.unlink()
+    assert ahead() == 0

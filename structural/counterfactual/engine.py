@@ -1558,7 +1558,8 @@ def breakevens(tech, pairs: Sequence[tuple[Hypothesis, Hypothesis]], theta: Mapp
 
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = len({h.name for r in live for h in r["h"]}) if parallel else 1
+    # one thread a hypothesis, at most one a core (in_flight): more would only queue
+    workers = min(len({h.name for r in live for h in r["h"]}), in_flight()) if parallel else 1
     if workers < 2:
         _illinois(tech, live, th, pr, iters, None)
     else:

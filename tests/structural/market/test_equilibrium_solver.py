@@ -305,11 +305,9 @@ def test_markets_a_few_at_a_time_factorise_one_market_at_a_time(markets_logit, m
     assert shapes and all(len(s) == 2 for s in shapes), shapes
 
 
-def test_draws_by_market_size_are_the_draws_of_all_markets_together(monkeypatch):
-    """Markets of 6 and of 20 products (a logit estimated on them): the draws' equilibria in
-    two queues, the small markets padded to 8 products only, keep the same draws (some, with
-    α ≥ 0, dropped) and find the same prices and intervals (to rounding) as one queue of all
-    the markets padded to 20."""
+def _markets_of_two_sizes():
+    """A logit estimated on 6 markets of 6 products and 6 of 20, its price coefficient's
+    variance widened (some draws get α ≥ 0), and the merger's owners."""
     rng = np.random.default_rng(8)
     sizes = np.repeat([6, 20], 6)
     market = np.repeat(np.arange(len(sizes)), sizes)
@@ -324,17 +322,40 @@ def test_draws_by_market_size_are_the_draws_of_all_markets_together(monkeypatch)
     res = estimate_demand(build_products(df, DemandSpec("1 + prices + x")))
     wide = res.covariance.copy()
     wide.loc["prices", "prices"] = res.price_coefficient ** 2
-    res = dataclasses.replace(res, covariance=wide)
+    return dataclasses.replace(res, covariance=wide), df["firm_ids"].replace(1, 0).to_numpy()
+
+
+def _one_class_and_two(res, firms, monkeypatch):
     classes = post._size_classes(res.problem.layout.mask.sum(axis=1))
     assert [(m.tolist(), n) for m, n in classes] == [(list(range(6)), 8),
                                                      (list(range(6, 12)), 20)]
-    firms = df["firm_ids"].replace(1, 0).to_numpy()
     found = [post.counterfactual(res, firm_ids=firms, draws=12, seed=2)]
-    monkeypatch.setattr(post, "_size_classes", lambda sizes: [(None, int(max(sizes)))])
-    found.append(post.counterfactual(res, firm_ids=firms, draws=12, seed=2))
-    assert 0 < found[0].draws < 12 and found[1].draws == found[0].draws
+    with monkeypatch.context() as m:
+        m.setattr(post, "_size_classes", lambda sizes: [(None, int(max(sizes)))])
+        found.append(post.counterfactual(res, firm_ids=firms, draws=12, seed=2))
+    assert found[1].draws == found[0].draws
     for col in ("new_prices", "new_prices_low", "new_prices_high"):
         np.testing.assert_allclose(found[0].table[col], found[1].table[col], rtol=1e-12, atol=0)
     for col in ("change_in_cs", "change_in_cs_low", "change_in_cs_high"):
         np.testing.assert_allclose(found[0].surplus[col], found[1].surplus[col], rtol=1e-12,
                                    atol=0)
+    return found[0].draws
+
+
+def test_draws_by_market_size_are_the_draws_of_all_markets_together(monkeypatch):
+    """Markets of 6 and of 20 products (a logit estimated on them): the draws' equilibria in
+    two queues, the small markets padded to 8 products only, keep the same draws (some, with
+    α ≥ 0, dropped) and find the same prices and intervals (to rounding) as one queue of all
+    the markets padded to 20."""
+    res, firms = _markets_of_two_sizes()
+    assert 0 < _one_class_and_two(res, firms, monkeypatch) < 12
+
+
+def test_draws_failed_in_one_size_class_are_failed_in_all(monkeypatch):
+    """With too few ζ-iterations for some draws to converge, the two queues drop the same
+    draws as one queue (a draw failed in the first class is not solved, nor kept, in the
+    second): same number kept, same intervals."""
+    res, firms = _markets_of_two_sizes()
+    kept = _one_class_and_two(res, firms, monkeypatch)
+    monkeypatch.setattr(post, "DRAW_ITERATIONS", 5)  # 2 of the 10 draws then fail
+    assert 0 < _one_class_and_two(res, firms, monkeypatch) < kept

@@ -16,6 +16,7 @@ mask, so every per-market computation is one ``vmap`` over markets.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,22 +235,25 @@ def _column_of(term: str) -> str | None:
     :data:`_TRANSFORMS`; None for any other term."""
     if term.isidentifier():
         return term
-    for pattern, _ in _TRANSFORMS.values():
+    found = _transform_of(term)
+    return None if found is None else found[0]
+
+
+def _transform_of(term: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]] | None:
+    """(column, transform) of a term spelt as one of :data:`_TRANSFORMS`, else None."""
+    for pattern, transform in _TRANSFORMS.values():
         found = pattern.fullmatch(term)
         if found and found.group(1).isidentifier():  # log(1): formulaic reads a number
-            return found.group(1)
+            return found.group(1), transform
     return None
 
 
 def _plain_column(term: str, df: pd.DataFrame) -> np.ndarray:
     """A plain term's column (:func:`_plain_terms`) as formulaic computes it."""
-    if term.isidentifier():
+    found = None if term.isidentifier() else _transform_of(term)
+    if found is None:
         return df[term].to_numpy(float)
-    for pattern, transform in _TRANSFORMS.values():
-        found = pattern.fullmatch(term)
-        if found:
-            return transform(df[found.group(1)].to_numpy(float))
-    raise ValueError(f"{term!r} is not a plain term")
+    return found[1](df[found[0]].to_numpy(float))
 
 
 def _matrix(formula: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:

@@ -245,11 +245,12 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = blp1995.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "reproduced", "published"]]  # doctest: +SKIP
     """
+    import papers
     from estimation.compilation import prefetch_programs
 
     # the kept programs the last such run used are read back on background threads meanwhile
     # (with the imports and the estimate), as reproduce nevo2000 and the counterfactuals do
-    record = prefetch_programs(f"reproduce blp1995|quick={quick}")
+    record = prefetch_programs(papers.run_name("blp1995", quick))
     from structural.market import build_agents, build_products, estimate_demand, post
 
     products, agents = load()

@@ -34,11 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown paper {unknown[0]!r}; known: {', '.join(papers.available())}")
     failed, written = [], []
-    if not args.all and "estimation" not in sys.modules:
-        # the paper's kept programs start being read back by the library's import
-        # (estimation.compilation.PREFETCH_ENV; not imported here: it imports JAX), beside the
-        # rest of the imports and the data's loading, instead of from when its run starts
-        os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:{papers.run_name(args.name, args.quick)}"
+    read_back_early(args)
     from estimation.progress import status
 
     with staged_output(args.out, force=args.force) as tmp:
@@ -61,3 +57,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED: {', '.join(failed)}")
         return 1
     return 0
+
+
+def read_back_early(args: argparse.Namespace) -> None:
+    """Name one paper's run (:func:`papers.run_name`) in the variable the library's import reads
+    (:data:`estimation.compilation.PREFETCH_ENV`; spelled out here: importing it imports JAX)
+    if the library is not imported yet: the kept programs its last run used are then read back
+    beside the rest of the imports and the data's loading, instead of from when the paper's
+    ``reproduce`` starts. Not for ``--all`` (one name a run)."""
+    if not args.all and "estimation" not in sys.modules:
+        os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:{papers.run_name(args.name, args.quick)}"

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from llmecon.errors import InputError
 
-__all__ = ["available", "get"]
+__all__ = ["available", "get", "run_name"]
 
 _NOT_PAPERS = {"reproduction"}
 
@@ -53,3 +53,18 @@ def get(name: str) -> ModuleType:
     if name not in available():
         raise InputError(f"unknown paper {name!r}; known: {', '.join(available())}")
     return importlib.import_module(f"papers.{name}")
+
+
+def run_name(name: str, quick: bool) -> str:
+    """The name under which ``reproduce`` of paper ``name`` keeps the list of compiled programs
+    it used (:func:`estimation.compilation.prefetch_programs`), so that the next such run reads
+    them back ahead: the paper's ``reproduce`` and the command line, which names the run before
+    importing the library so that the reading starts with the import, use this one spelling.
+
+    Examples
+    --------
+    >>> import papers
+    >>> papers.run_name("blp1995", quick=False)
+    'reproduce blp1995|quick=False'
+    """
+    return f"reproduce {name}|quick={quick}"

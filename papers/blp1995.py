@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from estimation.background import Background
 from papers.reproduction import Check, Reproduction, pyblp_data, write_tables
 
 __all__ = ["COST", "DEMOGRAPHICS", "LINEAR", "MERGER", "OPTIONS", "PI0", "PUBLISHED", "PYBLP",
@@ -245,19 +246,23 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = blp1995.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "reproduced", "published"]]  # doctest: +SKIP
     """
+    import papers
     from estimation.compilation import prefetch_programs
 
     # the kept programs the last such run used are read back on background threads meanwhile
     # (with the imports and the estimate), as reproduce nevo2000 and the counterfactuals do
-    record = prefetch_programs(f"reproduce blp1995|quick={quick}")
+    record = prefetch_programs(papers.run_name("blp1995", quick))
     from structural.market import build_agents, build_products, estimate_demand, post
 
     products, agents = load()
     p = build_products(products, spec())
     res = estimate_demand(p, build_agents(p, agents), sigma=SIGMA0, pi=PI0, **OPTIONS)
-    own = np.diagonal(post.elasticities(res), axis1=1, axis2=2)[p.layout.t, p.layout.j]
-    eta = post.markups(res)
+    # the elasticities and markups (one core each, briefly) on a thread of their own beside
+    # the merger's point equilibrium, which leaves the other core idle (a compiled program
+    # runs outside the GIL); each result is what it is alone
+    own_eta = Background(_elasticities_markups, res, p.layout, name="blp1995-elasticities-markups")
     cf = post.counterfactual(res, firm_ids=merger_ids(p.firm_ids), draws=5 if quick else 20)
+    own, eta = own_eta.result()
     record()
     new_p = cf.table["new_prices"].to_numpy()
     summary = post_summary(own, eta / p.prices, p.prices, new_p,
@@ -296,6 +301,15 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
         files += write_tables(merger, out, "merger", "BLP (1995): merger of firms 18 and 19, "
                               "mean relative price change by firm", notes[1:])
     return Reproduction("blp1995", TITLE, table, found, notes, files)
+
+
+def _elasticities_markups(res, lay) -> tuple[np.ndarray, np.ndarray]:
+    """Each product's own-price elasticity and its markup (long, by the products' ``lay``out) at
+    the estimates."""
+    from structural.market import post
+
+    own = np.diagonal(post.elasticities(res), axis1=1, axis2=2)[lay.t, lay.j]
+    return own, post.markups(res)
 
 
 def pyblp_reference() -> dict[str, tuple[float, float | None]]:

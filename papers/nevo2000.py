@@ -119,11 +119,12 @@ def reproduce(out: Path | None = None, quick: bool = False, progress: bool = Tru
     >>> rep = nevo2000.reproduce(quick=True, progress=False)  # doctest: +SKIP
     >>> rep.checks_frame()[["quantity", "published"]]  # doctest: +SKIP
     """
+    import papers
     from estimation.compilation import prefetch_programs
 
     # the kept programs the last such run used are read back on background threads meanwhile
     # (with the imports and the estimates: a warm run's largest costs besides the draws)
-    record = prefetch_programs(f"reproduce nevo2000|quick={quick}")
+    record = prefetch_programs(papers.run_name("nevo2000", quick))
     products, agents = load()
     # independent steps run on a second thread (a compiled program runs outside the GIL, so two
     # threads use two cores): the logit and nested logit beside the RC model, then the

@@ -437,6 +437,15 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
     # force (the tests change it)
     program = prob.program(f"counterfactual ({costs_kind} costs, markets of "
                            f"{inversion._MARKET_BYTES} bytes at once)", lambda: solve)
+    # the random-coefficients draws' dδ/dθ' on a thread of its own beside the point
+    # equilibrium, which leaves the other core idle (a compiled program runs outside the GIL)
+    slope = None
+    if draws and prob.nests is None and prob.K2:
+        from estimation.background import Background
+
+        slope = Background(prob.program("counterfactual draws' dδ/dθ' at the estimates",
+                                        lambda: partial(_delta_slope, prob)), theta, d0,
+                           name="counterfactual-slope")
     p, s1, mk, dcs, it, conv = program(theta, alpha, d0, *change)
     table = pd.DataFrame({"market_ids": prob.products.market_ids,
                           "product_ids": prob.products.product_ids,
@@ -450,8 +459,12 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         # the draws start from the point's equilibrium where it was found, else as it started
         start = _put(np.where(np.asarray(conv)[:, None], np.asarray(p),
                               np.asarray(prob.prices_pad)))
-        draws = _intervals(results, (solve, costs_kind), (start, theta, alpha, d0, *change),
-                           table, surplus, draws, level, seed)
+        # the logit's δ has no θ (the nested logit's draws invert in closed form)
+        d_theta = (slope.result() if slope is not None else
+                   _put(np.zeros((0,) if prob.nests is not None else d0.shape + theta.shape)))
+        draws = _intervals(results, (solve, costs_kind),
+                           (start, theta, alpha, d0, d_theta, *change), table, surplus, draws,
+                           level, seed)
     return Counterfactual(table, surplus, bool(np.all(np.asarray(conv))),
                           int(np.asarray(it).max()), draws)
 
@@ -547,10 +560,11 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
     ``solve_kind``: the counterfactual's solver and its costs' kind (the kept program's name);
     ``point``: where the draws start (the point counterfactual's prices in the markets where it
     converged, the observed prices elsewhere), then its arguments at the estimates (θ, α, δ,
-    then the change). Each draw's equilibrium is sought from the point counterfactual's prices:
-    where a market has several equilibria, a draw then finds the one next to the point's (the
-    interval describes the uncertainty of that equilibrium), not whichever the iteration reaches
-    from the observed prices under that draw's parameters."""
+    dδ/dθ' (:func:`_delta_slope`; unused by the nested logit), then the change). Each draw's
+    equilibrium is sought from the point counterfactual's prices: where a market has several
+    equilibria, a draw then finds the one next to the point's (the interval describes the
+    uncertainty of that equilibrium), not whichever the iteration reaches from the observed
+    prices under that draw's parameters."""
     prob = results.problem
     lay = prob.layout
     solve, costs_kind = solve_kind
@@ -574,9 +588,10 @@ def _intervals(results, solve_kind, point, table, surplus, draws, level, seed) -
 
         return jax.lax.cond(usable & real, solved, unsolved, d0)
 
-    def all_draws(z, real, p_point, theta0, alpha0, d0, *change):
+    def all_draws(z, real, p_point, theta0, alpha0, d0, d_theta, *change):
         if prob.nests is None:
-            return _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real)
+            return _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real,
+                                 d_theta)
         # one draw after another (a map, not a vmap): a vmap of the solvers' while-loops runs
         # every lane until the slowest lane stops, so each draw would pay for the slowest's steps
         return jax.lax.map(lambda a: one(*a, p_point, theta0, alpha0, d0, *change), (z, real))
@@ -644,7 +659,7 @@ def _draw_parameters(prob, at, zd, theta0, alpha0):
     return theta, alpha, usable
 
 
-def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
+def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None, d_theta=None):
     """Logit / random-coefficients draws: each draw's share inversion at the observed shares
     (from δ's first-order change in θ, the implicit function theorem) and costs, one draw after
     another, then the equilibria of every draw's markets from one queue per size class
@@ -659,12 +674,10 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
     market's iterates do not depend on the other markets of its queue, and a draw is dropped
     exactly when one of its markets fails, so the blocks change neither the draws kept nor
     their prices and ΔCS (a dropped draw's, never read, may differ: which of its markets were
-    skipped depends on its queue)."""
-    if prob.K2:  # dδ/dθ' at the estimates, (T, J, K)
-        d_theta = jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights,
-                                                       prob.mask))(theta0)
-    else:
-        d_theta = jnp.zeros(d0.shape + theta0.shape)
+    skipped depends on its queue). ``d_theta``: :func:`_delta_slope` (computed here where not
+    given)."""
+    if d_theta is None:
+        d_theta = _delta_slope(prob, theta0, d0)
     setup = partial(_draw_setup, prob, at, theta0, alpha0, d0, d_theta, change)
     D = z.shape[0]
     per_draw = sum(a.size * a.dtype.itemsize
@@ -681,6 +694,16 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None):
                                                      real.reshape(n_blocks, B)))
     return (p.reshape(n_blocks * B, *p.shape[2:])[:D], dcs.reshape(n_blocks * B, -1)[:D],
             kept.reshape(-1)[:D])
+
+
+def _delta_slope(prob, theta0, d0):
+    """dδ/dθ' (T, J, K) at the estimates θ0 (δ0 their inversion) by the implicit function
+    theorem (:func:`~structural.market.inversion.implicit_delta`): each draw's share inversion
+    starts from δ0 + (dδ/dθ')(θ − θ0); zeros for the logit (no θ in δ)."""
+    if not prob.K2:
+        return jnp.zeros(d0.shape + theta0.shape)
+    return jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights, prob.mask))(
+        theta0)
 
 
 def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):

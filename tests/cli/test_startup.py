@@ -85,3 +85,25 @@ def test_quiet_sets_the_variable_the_progress_displays_read():
     from llmecon import cli
 
     assert cli.QUIET_ENV == progress.QUIET_ENV
+
+
+def test_reproduce_names_its_run_before_the_library_imports(monkeypatch):
+    """``reproduce NAME`` names the paper's run (the name its ``reproduce`` keeps its programs
+    under) in the variable the library's import reads, before that import, so the programs are
+    read back from the import on; ``--all`` names none (one name a run), and neither does a
+    command run after the library was imported (a Python caller: its import read nothing)."""
+    import argparse
+
+    import papers
+    from estimation.compilation import PREFETCH_ENV
+    from llmecon.commands import reproduce
+
+    monkeypatch.delenv(PREFETCH_ENV, raising=False)
+    one = argparse.Namespace(name="blp1995", all=False, quick=True)
+    reproduce.read_back_early(one)
+    assert PREFETCH_ENV not in os.environ  # the library is imported here already
+    monkeypatch.delitem(sys.modules, "estimation")
+    reproduce.read_back_early(argparse.Namespace(name=None, all=True, quick=False))
+    assert PREFETCH_ENV not in os.environ
+    reproduce.read_back_early(one)
+    assert os.environ.pop(PREFETCH_ENV) == f"{os.getpid()}:{papers.run_name('blp1995', True)}"

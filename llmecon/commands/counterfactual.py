@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from llmecon.cli import UsageError
+from llmecon.commands._early import read_back_from_import
 from llmecon.commands._inputs import (
     check_count,
     check_memory,
@@ -140,13 +141,9 @@ def read_back_early(args: argparse.Namespace) -> str:
     import and the scenario loads, instead of from when the engine starts (the first solver of
     ``heavy_training_vs_long_context`` waited for its read). A scenario file edited since the
     last run at most reads some programs it does not use (results are unchanged)."""
-    import os
-
     name = (f"llmecon counterfactual|{args.scenario}|draws={args.draws}|seed={args.seed}|"
             f"price_form={args.price_form}")
-    if "estimation" not in sys.modules:
-        # estimation.compilation.PREFETCH_ENV (not imported here: it imports JAX)
-        os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:{name}"
+    read_back_from_import(name)
     return name
 
 

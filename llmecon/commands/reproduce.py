@@ -4,11 +4,10 @@ table. Files are written into a temporary folder and moved into DIR once every p
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import papers
+from llmecon.commands._early import read_back_from_import
 from llmecon.commands._inputs import staged_output
 from llmecon.errors import UsageError
 
@@ -61,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
 def read_back_early(args: argparse.Namespace) -> None:
     """Name one paper's run (:func:`papers.run_name`) in the variable the library's import reads
-    (:data:`estimation.compilation.PREFETCH_ENV`; spelled out here: importing it imports JAX)
-    if the library is not imported yet: the kept programs its last run used are then read back
-    beside the rest of the imports and the data's loading, instead of from when the paper's
-    ``reproduce`` starts. Not for ``--all`` (one name a run)."""
-    if not args.all and "estimation" not in sys.modules:
-        os.environ["_LLMECON_PREFETCH"] = f"{os.getpid()}:{papers.run_name(args.name, args.quick)}"
+    (:func:`llmecon.commands._early.read_back_from_import`) if the library is not imported
+    yet: the kept programs its last run used are then read back beside the rest of the imports
+    and the data's loading, instead of from when the paper's ``reproduce`` starts. Not for
+    ``--all`` (one name a run)."""
+    if not args.all:
+        read_back_from_import(papers.run_name(args.name, args.quick))

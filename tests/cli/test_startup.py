@@ -107,3 +107,12 @@ def test_reproduce_names_its_run_before_the_library_imports(monkeypatch):
     assert PREFETCH_ENV not in os.environ
     reproduce.read_back_early(one)
     assert os.environ.pop(PREFETCH_ENV) == f"{os.getpid()}:{papers.run_name('blp1995', True)}"
+
+
+def test_the_command_line_names_runs_in_the_variable_the_library_reads():
+    """The command line spells the read-ahead variable itself (importing the library's module
+    imports JAX): the two spellings must agree, or no command's programs are read ahead."""
+    from estimation import compilation
+    from llmecon.commands import _early
+
+    assert _early.PREFETCH_ENV == compilation.PREFETCH_ENV

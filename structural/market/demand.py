@@ -60,11 +60,13 @@ def share_price_terms(delta, mu, weights, mask, alpha_i):
 
     Λ_j = Σ_i w_i α_i s_ij,  Γ_jk = Σ_i w_i α_i s_ij s_ik; ∂s_j/∂p_k is row j, column k.
     """
-    s = choice_probabilities(delta, mu, mask)
+    return _price_terms(choice_probabilities(delta, mu, mask), weights, alpha_i)
+
+
+def _price_terms(s, weights, alpha_i):
+    """Λ and Γ of :func:`share_price_terms` from the choice probabilities s_ij (J, I)."""
     wa = weights * alpha_i
-    lam = s @ wa
-    gam = (s * wa) @ s.T
-    return lam, gam
+    return s @ wa, (s * wa) @ s.T
 
 
 def solve_by_market(A, b):

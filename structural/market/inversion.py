@@ -211,32 +211,48 @@ def implicit_delta(mu_fn, theta, delta, weights, mask):
 def _implicit_delta_jvp(mu_fn, primals, tangents):
     theta, delta, weights, mask = primals
     mu, dmu = jax.jvp(mu_fn, (theta,), (tangents[0],))
-    jac, ds = jax.vmap(_implicit_terms)(delta, mu, dmu, weights, mask)
-    # one market after another, as demand.solve_by_market (batched LAPACK kernels deadlock)
+    s_ij = jax.vmap(choice_probabilities)(delta, mu, mask)
+    ds = jax.vmap(_share_tangent)(s_ij, dmu, weights, mask)
+    # one market after another, as demand.solve_by_market (batched LAPACK kernels deadlock),
+    # ∂s/∂δ' formed inside the loop: no (T, J, J) batch of it is ever held (see
+    # _share_jacobian_factor)
     ddelta = jax.lax.map(lambda a: -jax.scipy.linalg.cho_solve(
-        jax.scipy.linalg.cho_factor(a[0], lower=True), a[1]), (jac, ds))
+        (_share_jacobian_factor(*a[:3]), True), a[3]), (s_ij, weights, mask, ds))
     return delta, jnp.where(mask, ddelta, 0.0)
 
 
-def _implicit_terms(delta, mu, dmu, weights, mask):
-    """(∂s/∂δ', ds) for one market, ds the shares' change with μ at fixed δ: dδ = −(∂s/∂δ')⁻¹ ds.
-
-    One s_ij (J, I) serves both: ds_j = Σ_i w_i s_ij (dμ_ij − Σ_k s_ik dμ_ik) (J·I work, no
-    second pass through the exponentials) and ∂s/∂δ' = diag(s) − Σ_i w_i s_i s_i'. That
-    matrix is symmetric and strictly diagonally dominant with a positive diagonal
-    (its row j: Σ_i w_i s_ij (1 − s_ij) − Σ_{k≠j} Σ_i w_i s_ij s_ik = Σ_i w_i s_ij s_i0 > 0,
-    s_i0 the outside share), hence positive definite: a Cholesky factor (half LU's work, no
-    pivots) solves it, and reverse mode transposes the triangular solves. Padded products get
-    the identity (and ds = 0). That needs w_i ≥ 0 (:class:`~structural.market.products.Agents`
-    rejects negative weights; one would leave the factor NaN) and s_i0 > 0: as the outside
-    shares fall to 0 the matrix tends to singular and the factor loses accuracy, and a NaN
-    gradient ends L-BFGS-B as not converged.
-    """
-    s_ij = choice_probabilities(delta, mu, mask)
+def _share_tangent(s_ij, dmu, weights, mask):
+    """ds for one market: the shares' change with μ at fixed δ, from the choice probabilities
+    s_ij (J, I) that :func:`_share_jacobian_factor` uses too (J·I work, no second pass through
+    the exponentials): ds_j = Σ_i w_i s_ij (dμ_ij − Σ_k s_ik dμ_ik); 0 on padded products."""
     du = jnp.where(mask[:, None], dmu, 0.0)  # padded products' tangents are never read
     ds = (s_ij * (du - jnp.sum(s_ij * du, axis=0))) @ weights
-    sw = s_ij * weights
-    jac = jnp.diag(jnp.sum(sw, axis=1)) - sw @ s_ij.T
+    return jnp.where(mask, ds, 0.0)
+
+
+def _share_jacobian_factor(s_ij, weights, mask):
+    """The lower Cholesky factor of ∂s/∂δ' = diag(s) − Σ_i w_i s_i s_i' for one market, from
+    its choice probabilities s_ij (J, I): dδ = −(∂s/∂δ')⁻¹ ds (:func:`_share_tangent`).
+
+    The matrix is symmetric and strictly diagonally dominant with a positive diagonal (its row
+    j: Σ_i w_i s_ij (1 − s_ij) − Σ_{k≠j} Σ_i w_i s_ij s_ik = Σ_i w_i s_ij s_i0 > 0, s_i0 the
+    outside share), hence positive definite: a Cholesky factor (half LU's work, no pivots)
+    solves it, and reverse mode transposes the triangular solves. Padded products get the
+    identity. That needs w_i ≥ 0 (:class:`~structural.market.products.Agents` rejects negative
+    weights; one would leave the factor NaN) and s_i0 > 0: as the outside shares fall to 0 the
+    matrix tends to singular and the factor loses accuracy, and a NaN gradient ends L-BFGS-B as
+    not converged.
+
+    Formed market by market inside the factorisation's loop, not as a (T, J, J) batch: with
+    the markups' matrices formed so too (:func:`~structural.market.supply._lu_by_market`), BLP
+    1995's gradient program needs 31 MiB of temporaries instead of 38, under 32 MiB, glibc's
+    largest threshold for serving an allocation by mmap: above it each evaluation mapped and
+    unmapped them afresh (15 of its 51 CPU ms were page faults). The diagonal goes in by
+    ``where``, not ``jnp.diag`` of a sum, which XLA fused into one reduction per entry of the
+    matrix (3.5 ms an evaluation).
+    """
+    eye = jnp.eye(len(mask), dtype=bool)
+    jac = jnp.where(eye, (s_ij @ weights)[:, None], 0.0) - (s_ij * weights) @ s_ij.T
     pad = ~mask
-    jac = jnp.where(pad[:, None] | pad[None, :], jnp.eye(len(mask)) * pad[:, None], jac)
-    return jac, jnp.where(mask, ds, 0.0)
+    jac = jnp.where(pad[:, None] | pad[None, :], eye & pad[:, None], jac)
+    return jax.scipy.linalg.cho_factor(jac, lower=True)[0]

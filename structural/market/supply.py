@@ -30,11 +30,11 @@ import jax
 import jax.numpy as jnp
 
 from structural.market.demand import (
+    _price_terms,
     choice_probabilities,
     mixed_logit_shares,
     nested_logit_shares,
     nested_share_price_terms,
-    share_price_terms,
     solve_by_market,
 )
 from structural.market.inversion import _squarem_init, _squarem_running, _squarem_step, squarem
@@ -102,16 +102,20 @@ def _by_owner(x, firms, mask):
     return jnp.where(mask if x.ndim == 1 else mask[:, None], summed, 0.0)
 
 
-def _lu_by_market(A):
-    """LU factors of every market's matrix and their row permutations, one market after
-    another (as :func:`~structural.market.demand.solve_by_market`, for the same reason).
+def _lu_by_market(matrix, *arrays):
+    """LU factors of every market's matrix ``matrix(*row)`` (``row``: the market's slices of
+    ``arrays``) and their row permutations, one market after another (as
+    :func:`~structural.market.demand.solve_by_market`, for the same reason).
 
-    The permutation, not LAPACK's pivots: ``jax.scipy.linalg.lu_solve`` turns pivots into a
-    permutation at every solve, a loop of J steps run as J tiny programs per market (BLP 1995:
-    6,000 a gradient evaluation, more time than the factorisations), where
-    ``jax.lax.linalg.lu`` returns it with the factors.
+    Each matrix is formed inside the loop, not as a (T, J, J) batch before it: with fewer
+    (T, J, J) arrays held, BLP's gradient program keeps its temporaries under 32 MiB (see
+    :func:`~structural.market.inversion._share_jacobian_factor`). The permutation, not
+    LAPACK's pivots: ``jax.scipy.linalg.lu_solve`` turns pivots into a permutation at every
+    solve, a loop of J steps run as J tiny programs per market (BLP 1995: 6,000 a gradient
+    evaluation, more time than the factorisations), where ``jax.lax.linalg.lu`` returns it
+    with the factors.
     """
-    return jax.lax.map(lambda a: jax.lax.linalg.lu(a)[::2], A)
+    return jax.lax.map(lambda a: jax.lax.linalg.lu(matrix(*a))[::2], arrays)
 
 
 def _lu_solve_by_market(lu, perm, b):
@@ -129,9 +133,9 @@ def _lu_solve_by_market(lu, perm, b):
 def _mixed_markups(delta, mu, weights, alpha_i, mask, firms):
     """η of :func:`mixed_logit_markups` with what its derivative reuses: s_ij and A's LU."""
     s_ij = jax.vmap(choice_probabilities)(delta, mu, mask)
-    lam, gam = jax.vmap(share_price_terms)(delta, mu, weights, mask, alpha_i)
     shares = jax.vmap(mixed_logit_shares)(delta, mu, weights, mask)
-    lu, perm = _lu_by_market(jax.vmap(_foc_matrix)(lam, gam, firms, mask))
+    lu, perm = _lu_by_market(lambda s, w, a, f, m: _foc_matrix(*_price_terms(s, w, a), f, m),
+                             s_ij, weights, alpha_i, firms, mask)
     eta = jnp.where(mask, -_lu_solve_by_market(lu, perm, jnp.where(mask, shares, 0.0)), 0.0)
     return eta, s_ij, lu, perm
 

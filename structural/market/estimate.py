@@ -637,7 +637,7 @@ def estimate_demand(products: Products, agents: Agents | None = None, *, sigma=N
         prob._compiled = prob.program("demand objective", lambda: jax.value_and_grad(
             prob.objective_parts, has_aux=True))
     if initial_update:
-        (_, aux), _ = prob._compiled(jnp.asarray(theta), prob.logit_delta, jnp.asarray(W))
+        (_, aux), _ = prob._compiled(_put(theta), prob.logit_delta, _put(W))
         W = _updated_W(prob, aux, clusters_W, "moment covariances at the starting values")
     # nothing to minimise (P = 0): the plain evaluation of _gmm_steps, whatever the optimizer
     steps_of = _least_squares_steps if optimizer == "least-squares" and prob.P else _gmm_steps
@@ -961,7 +961,7 @@ def _results(prob: Problem, fit: _Fit, clusters_se, t0: float) -> DemandResults:
         # one kept program, not the markups op by op
         costs_at = prob.program("demand costs", lambda: lambda th, d: prob.tilde_costs(
             th, d, th[-1] if prob.alpha_in_theta else 0.0)[1])
-        costs = np.asarray(costs_at(jnp.asarray(theta), d_pad))
+        costs = np.asarray(costs_at(_put(theta), d_pad))
     if not converged:
         warnings.warn("; ".join(notes), NotConvergedWarning, stacklevel=3)
     return DemandResults(

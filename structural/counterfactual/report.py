@@ -430,33 +430,8 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
         pc = probability_cheapest(sub)
     else:
         pc = probability_cheapest(sol)
-    rows = []
-    levers = [lv for lv in tech.levers]
     P = len(next(iter(sc.prices.values())))
-    for h in sol.hypotheses:
-        v = sol.values[h]
-        # the draws' percentiles of every (price, Q) at once: each column's are those of the
-        # column alone (NumPy takes them column by column), without 3 calls per row
-        band = {q: _pct(v["total"][1:], q) for q in (50, 2.5, 97.5)} if with_draws else {}
-        for p in range(P):
-            for qi, Q in enumerate(sol.Q):
-                tot = v["total"][:, p, qi]
-                row = {"hypothesis": h, "price_point": p, "Q": Q, "total": tot[0]}
-                if with_draws:
-                    row.update(total_median=float(band[50][p, qi]),
-                               total_lo=float(band[2.5][p, qi]),
-                               total_hi=float(band[97.5][p, qi]),
-                               unreachable_share=float(np.mean(~np.isfinite(tot[1:]))))
-                row["per_query"] = tot[0] / Q if Q > 0 else float(v["variable"][0, p, qi])
-                row["fixed"] = float(v["fixed"][0, p, qi])
-                row["variable_per_query"] = float(v["variable"][0, p, qi])
-                for lv in levers:
-                    row[lv] = float(v[f"lever_{lv}"][0, p, qi])
-                row["status"] = ["binding", "slack", "unreachable", "unconverged"][
-                    int(v["status"][0, p, qi])]
-                row["p_cheapest"] = float(pc[h][p, qi])
-                rows.append(row)
-    res.tables["costs"] = pd.DataFrame(rows)
+    res.tables["costs"] = _costs_table(tech, sol, pc, with_draws, P)
     _tabulated(res, drawer, out, "probability_cheapest")
 
     # With ``overlap`` the stage shares' and the shock table's solves run on a second thread
@@ -486,6 +461,38 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
     if pdraws.dropped:
         res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
                                                        pdraws.dropped.items()))
+
+
+def _costs_table(tech: Any, sol: Solution, pc: dict[str, np.ndarray], with_draws: bool,
+                 P: int) -> pd.DataFrame:
+    """The costs table: a row per hypothesis, price point and Q (point estimate, the draws'
+    interval and unreachable share, levers, status, P(cheapest))."""
+    rows = []
+    levers = [lv for lv in tech.levers]
+    for h in sol.hypotheses:
+        v = sol.values[h]
+        # the draws' percentiles of every (price, Q) at once: each column's are those of the
+        # column alone (NumPy takes them column by column), without 3 calls per row
+        band = {q: _pct(v["total"][1:], q) for q in (50, 2.5, 97.5)} if with_draws else {}
+        for p in range(P):
+            for qi, Q in enumerate(sol.Q):
+                tot = v["total"][:, p, qi]
+                row = {"hypothesis": h, "price_point": p, "Q": Q, "total": tot[0]}
+                if with_draws:
+                    row.update(total_median=float(band[50][p, qi]),
+                               total_lo=float(band[2.5][p, qi]),
+                               total_hi=float(band[97.5][p, qi]),
+                               unreachable_share=float(np.mean(~np.isfinite(tot[1:]))))
+                row["per_query"] = tot[0] / Q if Q > 0 else float(v["variable"][0, p, qi])
+                row["fixed"] = float(v["fixed"][0, p, qi])
+                row["variable_per_query"] = float(v["variable"][0, p, qi])
+                for lv in levers:
+                    row[lv] = float(v[f"lever_{lv}"][0, p, qi])
+                row["status"] = ["binding", "slack", "unreachable", "unconverged"][
+                    int(v["status"][0, p, qi])]
+                row["p_cheapest"] = float(pc[h][p, qi])
+                rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _tabulated(res: CounterfactualResult, drawer: plots.Drawer | None, out: str | Path | None,

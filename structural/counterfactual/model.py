@@ -272,15 +272,28 @@ def target_value(tech, th: dict) -> Array:
 
 
 def _bisect(fun, lo: Array, hi: Array, iters: int) -> Array:
-    """Root of an increasing scalar function on [lo, hi] by ``iters`` halvings (jit/vmap safe)."""
+    """Root of an increasing scalar function on [lo, hi] by ``iters`` halvings (jit/vmap safe).
 
-    def body(_, bracket):
-        a, b = bracket
+    The halvings stop once one leaves the bracket as it was: a halving is a pure function of
+    the bracket, so every later one would leave it too, and the result is that of all
+    ``iters``, bit for bit. That happens one halving after the ends become adjacent floats
+    (the midpoint is then one of them), about 55 halvings into a log-lever range of 20: the
+    nested fallback's outer search (:data:`engine.ITERATIONS` = 64 halvings, each an inner
+    Newton solve) stops about a seventh earlier. Under ``vmap`` a block runs until all its
+    lanes have stopped, and a stopped lane keeps its bracket."""
+
+    def cond(s):
+        return s[3] & (s[2] < iters)
+
+    def body(s):
+        a, b, k, _ = s
         m = 0.5 * (a + b)
         up = fun(m) < 0.0
-        return jnp.where(up, m, a), jnp.where(up, b, m)
+        a2, b2 = jnp.where(up, m, a), jnp.where(up, b, m)
+        return a2, b2, k + 1, (a2 != a) | (b2 != b)   # NaN: never still, runs all iters
 
-    a, b = jax.lax.fori_loop(0, iters, body, (lo, hi))
+    a, b = jnp.asarray(lo, float), jnp.asarray(hi, float)
+    a, b, _, _ = jax.lax.while_loop(cond, body, (a, b, 0, jnp.asarray(True)))
     return 0.5 * (a + b)
 
 

@@ -7,12 +7,14 @@ does not pay its import, and pyplot's backend machinery is never loaded.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from matplotlib.figure import Figure
 
 # The public API is the package's: run(out=...) draws these figures.
@@ -33,16 +35,67 @@ def import_in_background():
     :func:`_axes`'s own import. Returns the thread."""
     import threading
 
-    def load() -> None:
-        try:
-            from matplotlib import figure  # noqa: F401
-            from matplotlib.backends import backend_agg  # noqa: F401
-        except Exception:  # _axes imports them again and reports what failed
-            pass
-
-    thread = threading.Thread(target=load, name="import-matplotlib", daemon=True)
+    thread = threading.Thread(target=_import_matplotlib, name="import-matplotlib", daemon=True)
     thread.start()
     return thread
+
+
+class Drawer:
+    """Figures drawn on one background thread (matplotlib imported there first), each as soon
+    as its table exists, instead of all of them after the run: a warm
+    ``heavy_training_vs_long_context`` spends most of its break-even search waiting for compiled
+    solvers (which release the GIL), time in which the P(cheapest) and cost-share figures are
+    drawn. One thread draws them one after another, as the main thread would (the same calls,
+    so the same PNG bytes), and the main thread draws none meanwhile.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from structural.counterfactual.plots import Drawer, plot_cost_shares
+    >>> shares = pd.DataFrame({"hypothesis": ["a", "a"], "stage": ["train", "serve"],
+    ...                        "share": [0.25, 0.75], "Q": [1e9, 1e9]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     drawer = Drawer()
+    ...     drawer.submit(Path(d) / "s.png", plot_cost_shares, shares, Path(d) / "s.png", "t")
+    ...     path = drawer.result(Path(d) / "s.png")
+    ...     drawer.close()
+    ...     path.name, drawer.result(Path(d) / "s.png")   # taken once: then None
+    ('s.png', None)
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="plots")
+        self._pool.submit(_import_matplotlib)
+        self._pending: dict[Path, Any] = {}
+
+    def submit(self, path: Path, draw: Callable[..., Path], *args: Any) -> None:
+        """Draw ``draw(*args)`` (which saves to ``path``) on the drawing thread."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._pending[Path(path).absolute()] = self._pool.submit(draw, *args)
+
+    def result(self, path: Path) -> Path | None:
+        """The figure submitted for ``path`` once drawn (its error raised here), or None where
+        none was submitted (the caller draws it)."""
+        future = self._pending.pop(Path(path).absolute(), None)
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        """Wait for the figures still being drawn (their errors dropped: a run that failed
+        reports its own) and stop the thread."""
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+def _import_matplotlib() -> None:
+    try:
+        from matplotlib import figure  # noqa: F401
+        from matplotlib.backends import backend_agg  # noqa: F401
+    except Exception:  # _axes imports them again and reports what failed
+        pass
 
 
 def _axes(figsize: tuple[float, float]):

@@ -36,6 +36,9 @@ from structural.counterfactual.stream import sweep
 
 __all__ = ["CounterfactualResult", "decomposition_json", "run", "variance_lines"]
 
+#: The figures a run draws, in the order :meth:`CounterfactualResult.write` lists them.
+FIGURES = ("cost_vs_queries", "probability_cheapest", "cost_shares", "guardrail_costs")
+
 
 @dataclass
 class CounterfactualResult:
@@ -92,8 +95,9 @@ class CounterfactualResult:
             lines.append(f"Wrote {len(self.files)} files.")
         return "\n".join(lines)
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write every table (CSV, Markdown, LaTeX), ``summary.json``, ``report.md``, plots."""
+    def write(self, out: str | Path, drawer: plots.Drawer | None = None) -> list[Path]:
+        """Write every table (CSV, Markdown, LaTeX), ``summary.json``, ``report.md``, plots
+        (those ``drawer`` was given already drawn there, see :meth:`figure`)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         files: list[Path] = []
@@ -130,25 +134,48 @@ class CounterfactualResult:
             "notes": self.notes,
         }
         files.append(outputs.write_json(summary, out / "summary.json"))
-        if "costs" in self.tables:
-            files.append(plots.plot_cost_vs_queries(
-                self.tables["costs"], self.tables.get("breakeven", pd.DataFrame()),
-                out / "cost_vs_queries.png", sc.title, sc.unit))
-            files.append(plots.plot_probability_cheapest(
-                self.tables["costs"], out / "probability_cheapest.png",
-                f"{sc.title}: P(cheapest) over parameter draws"))
-        if "stage_shares" in self.tables:
-            files.append(plots.plot_cost_shares(self.tables["stage_shares"],
-                                                out / "cost_shares.png",
-                                                f"{sc.title}: cost by stage"))
-        if "guardrail_sweep" in self.tables:
-            files.append(plots.plot_guardrail_costs(self.tables["guardrail_sweep"],
-                                                    out / "guardrail_costs.png", sc.title))
+        for name in FIGURES:
+            job = self.figure(name, out)
+            if job is not None:
+                path, draw, args = job
+                files.append((drawer.result(path) if drawer is not None else None)
+                             or draw(*args))
         report = out / "report.md"
         report.write_text(self.render() + "\n")
         files.append(report)
         self.files = files
         return files
+
+    def figure(self, name: str, out: str | Path, tables: dict[str, pd.DataFrame] | None = None
+               ) -> tuple[Path, Any, tuple] | None:
+        """Figure ``name`` (one of :data:`FIGURES`) of the tables so far (or of ``tables``),
+        written to ``out``: (path, drawing function, its arguments), or None where its table
+        is missing.
+
+        Examples
+        --------
+        >>> from importlib.resources import files
+        >>> from structural.counterfactual import run
+        >>> res = run(files("structural.examples.scenarios") / "equal_spend_tradeoff.toml",
+        ...           draws=20)
+        >>> path, draw, args = res.figure("probability_cheapest", "out")
+        >>> path.name, draw.__name__, res.figure("guardrail_costs", "out")
+        ('probability_cheapest.png', 'plot_probability_cheapest', None)
+        """
+        sc, t, out = self.scenario, self.tables if tables is None else tables, Path(out)
+        path = out / f"{name}.png"
+        if name == "cost_vs_queries" and "costs" in t:
+            return path, plots.plot_cost_vs_queries, (t["costs"], t.get("breakeven",
+                                                      pd.DataFrame()), path, sc.title, sc.unit)
+        if name == "probability_cheapest" and "costs" in t:
+            return path, plots.plot_probability_cheapest, (
+                t["costs"], path, f"{sc.title}: P(cheapest) over parameter draws")
+        if name == "cost_shares" and "stage_shares" in t:
+            return path, plots.plot_cost_shares, (t["stage_shares"], path,
+                                                  f"{sc.title}: cost by stage")
+        if name == "guardrail_costs" and "guardrail_sweep" in t:
+            return path, plots.plot_guardrail_costs, (t["guardrail_sweep"], path, sc.title)
+        return None
 
 
 def _narrow_markdown(df: pd.DataFrame) -> str:
@@ -312,15 +339,28 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
     # (a warm run's largest cost: XLA deserialising a dozen solvers' machine code).
     record = prefetch_programs(f"counterfactual.run|{sc.title}|{[repr(h) for h in sc.hypotheses]}"
                                f"|{len(sc.queries)}")
-    if out is not None:
-        plots.import_in_background()
     res = CounterfactualResult(sc, assumptions=assumptions_of(sc))
     if scheduler is not None and store is None:
         raise SpecificationError("scheduler= needs store=: the folder where the cluster's "
                                  "chunks are written")
+    # the figures drawn on a thread as their tables are made (matplotlib imported there first)
+    drawer = plots.Drawer() if out is not None else None
+    try:
+        _run(sc, res, draws, seed, out, store, scheduler, progress, replace_other, record,
+             drawer)
+    finally:
+        if drawer is not None:
+            drawer.close()
+    return res
+
+
+def _run(sc: Scenario, res: CounterfactualResult, draws: int, seed: int, out: str | Path | None,
+         store: str | Path | None, scheduler: Any, progress: Any, replace_other: bool,
+         record: Any, drawer: plots.Drawer | None) -> None:
+    """:func:`run` once the scenario is loaded: solve, tabulate, write to ``out``."""
     if sc.hypotheses:
         _solve(sc, res, draws, seed, store, scheduler, progress, replace_other,
-               overlap=record.ahead > 0)
+               overlap=record.ahead > 0, drawer=drawer, out=out)
     if sc.guardrails is not None:
         g = sc.guardrails.analyse()
         res.tables.update(g)
@@ -335,8 +375,7 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
                              "shifts no further cost.")
     record()
     if out is not None:
-        res.write(out)
-    return res
+        res.write(out, drawer)
 
 
 def _draws(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> ParameterDraws:
@@ -359,11 +398,13 @@ def _draws(sc: Scenario, res: CounterfactualResult, draws: int, seed: int) -> Pa
 
 def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
            store: str | Path | None = None, scheduler: Any = None, progress: Any = None,
-           replace_other: bool = False, overlap: bool = False) -> None:
+           replace_other: bool = False, overlap: bool = False,
+           drawer: plots.Drawer | None = None, out: str | Path | None = None) -> None:
     """Solve the hypotheses and tabulate costs, break-evens, stage shares and shocks into
     ``res`` (``overlap``: the stage shares and shocks on a second thread beside the break-even
     search, for a run whose programs are already compiled: a cold run would compile the
-    programs they share twice at once)."""
+    programs they share twice at once). ``drawer``: each figure is drawn there (into ``out``)
+    as soon as its table is made."""
     tech = sc.technology
     pdraws = _draws(sc, res, draws, seed)
     with_draws = pdraws.used > 0
@@ -389,9 +430,45 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
         pc = probability_cheapest(sub)
     else:
         pc = probability_cheapest(sol)
+    P = len(next(iter(sc.prices.values())))
+    res.tables["costs"] = _costs_table(tech, sol, pc, with_draws, P)
+    _tabulated(res, drawer, out, "probability_cheapest")
+
+    # With ``overlap`` the stage shares' and the shock table's solves run on a second thread
+    # beside the break-even search (compiled solvers release the GIL; a point's result is the
+    # same whichever thread solves it); the tables are added in the same order either way.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="stage-shares-and-shocks") as pool:
+        side = pool.submit(_stage_shares_and_shocks, sc, pdraws, with_draws) if overlap \
+            else None
+        if side is not None:   # its figure drawn as soon as its table is made
+            side.add_done_callback(lambda f: f.exception() is None and _tabulated(
+                res, drawer, out, "cost_shares", {"stage_shares": f.result()[0]}))
+        res.tables["breakeven"] = _breakeven_table(sc, res, pdraws, sol, with_draws, P,
+                                                   overlap)
+        _tabulated(res, drawer, out, "cost_vs_queries")
+        stage_shares, shocks = side.result() if side is not None \
+            else _stage_shares_and_shocks(sc, pdraws, with_draws)
+    res.tables["stage_shares"] = stage_shares
+    if side is None:
+        _tabulated(res, drawer, out, "cost_shares")
+    if len(shocks):
+        res.tables["shocks"] = shocks
+    if len(sc.price_table):
+        res.tables["prices"] = sc.price_table.reset_index()
+    _drivers(sc, res, pdraws, sol)
+    if pdraws.dropped:
+        res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
+                                                       pdraws.dropped.items()))
+
+
+def _costs_table(tech: Any, sol: Solution, pc: dict[str, np.ndarray], with_draws: bool,
+                 P: int) -> pd.DataFrame:
+    """The costs table: a row per hypothesis, price point and Q (point estimate, the draws'
+    interval and unreachable share, levers, status, P(cheapest))."""
     rows = []
     levers = [lv for lv in tech.levers]
-    P = len(next(iter(sc.prices.values())))
     for h in sol.hypotheses:
         v = sol.values[h]
         # the draws' percentiles of every (price, Q) at once: each column's are those of the
@@ -415,29 +492,17 @@ def _solve(sc: Scenario, res: CounterfactualResult, draws: int, seed: int,
                     int(v["status"][0, p, qi])]
                 row["p_cheapest"] = float(pc[h][p, qi])
                 rows.append(row)
-    res.tables["costs"] = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
-    # With ``overlap`` the stage shares' and the shock table's solves run on a second thread
-    # beside the break-even search (compiled solvers release the GIL; a point's result is the
-    # same whichever thread solves it); the tables are added in the same order either way.
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1, thread_name_prefix="stage-shares-and-shocks") as pool:
-        side = pool.submit(_stage_shares_and_shocks, sc, pdraws, with_draws) if overlap \
-            else None
-        res.tables["breakeven"] = _breakeven_table(sc, res, pdraws, sol, with_draws, P,
-                                                   overlap)
-        stage_shares, shocks = side.result() if side is not None \
-            else _stage_shares_and_shocks(sc, pdraws, with_draws)
-    res.tables["stage_shares"] = stage_shares
-    if len(shocks):
-        res.tables["shocks"] = shocks
-    if len(sc.price_table):
-        res.tables["prices"] = sc.price_table.reset_index()
-    _drivers(sc, res, pdraws, sol)
-    if pdraws.dropped:
-        res.notes.append("Dropped draws: " + ", ".join(f"{n} {k}" for k, n in
-                                                       pdraws.dropped.items()))
+def _tabulated(res: CounterfactualResult, drawer: plots.Drawer | None, out: str | Path | None,
+               name: str, tables: dict[str, pd.DataFrame] | None = None) -> None:
+    """Figure ``name`` handed to ``drawer`` (nothing without one), its table made (in
+    ``res.tables``, or in ``tables``)."""
+    job = res.figure(name, out, tables) if drawer is not None and out is not None else None
+    if job is not None:
+        path, draw, args = job
+        drawer.submit(path, draw, *args)  # type: ignore[union-attr]
 
 
 def _stage_shares_and_shocks(sc: Scenario, pdraws: ParameterDraws, with_draws: bool

@@ -115,6 +115,15 @@ def test_program_sets_the_collector_thresholds(tmp_path: Path):
     assert f"GC {cli._GC_THRESHOLDS}" in out.stdout
 
 
+def test_program_switches_off_glibc_fastbins():
+    # mallopt answers 1 where it took the setting (glibc); elsewhere nothing changes
+    import platform
+
+    from llmecon import cli
+
+    assert cli._no_fastbins() == (platform.libc_ver()[0] == "glibc")
+
+
 FAST = """
 import sys
 from llmecon.cli import console_main

@@ -86,3 +86,21 @@ def test_plots_are_written(tmp_path, name):
     else:
         path = plots.plot_probability_cheapest(_costs(), tmp_path / name, "t")
     assert path.stat().st_size > 1000
+
+
+def test_figures_drawn_on_the_drawing_thread_are_those_write_draws(tmp_path):
+    # run(out=...) draws each figure on plots.Drawer's thread as its table is made; write()
+    # without one draws them itself: the same files, byte for byte
+    from importlib.resources import files
+
+    from structural.counterfactual import run
+
+    res = run(files("structural.examples.scenarios") / "equal_spend_tradeoff.toml", draws=20,
+              out=tmp_path / "run")
+    drawn = sorted(p.name for p in (tmp_path / "run").glob("*.png"))
+    assert drawn == ["cost_shares.png", "cost_vs_queries.png", "probability_cheapest.png"]
+    res.write(tmp_path / "again")
+    for name in drawn:
+        assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    assert [p.name for p in res.files][-4:] == [
+        "cost_vs_queries.png", "probability_cheapest.png", "cost_shares.png", "report.md"]

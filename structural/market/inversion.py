@@ -214,8 +214,8 @@ def _implicit_delta_jvp(mu_fn, primals, tangents):
     s_ij = jax.vmap(choice_probabilities)(delta, mu, mask)
     ds = jax.vmap(_share_tangent)(s_ij, dmu, weights, mask)
     # one market after another, as demand.solve_by_market (batched LAPACK kernels deadlock),
-    # ∂s/∂δ' formed inside the loop: no (T, J, J) batch of it is ever held (see
-    # _share_jacobian_factor)
+    # ∂s/∂δ' formed inside the loop: it is never held as a (T, J, J) batch (reverse mode
+    # keeps only its factors; see _share_jacobian_factor)
     ddelta = jax.lax.map(lambda a: -jax.scipy.linalg.cho_solve(
         (_share_jacobian_factor(*a[:3]), True), a[3]), (s_ij, weights, mask, ds))
     return delta, jnp.where(mask, ddelta, 0.0)

@@ -392,7 +392,9 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         for the logit and random coefficients at most :data:`DRAW_BLOCK_BYTES` of the draws'
         set-up (each draw's μ, T·J·I numbers, with its δ, costs and weights) at a time, the
         draws going through in blocks of a :data:`DRAW_PARTS`-th of that in each part (the
-        nested logit's one draw at a time).
+        nested logit's one draw at a time); for random coefficients also δ's slope in θ (T·J·K
+        numbers, from K tangents of μ, T·J·I·K), computed beside the point equilibrium, so
+        that both are held at once.
     level : float
         Interval coverage.
     seed : int
@@ -459,9 +461,7 @@ def counterfactual(results: DemandResults, *, firm_ids=None, costs=None, cost_sh
         # the draws start from the point's equilibrium where it was found, else as it started
         start = _put(np.where(np.asarray(conv)[:, None], np.asarray(p),
                               np.asarray(prob.prices_pad)))
-        # the logit's δ has no θ (the nested logit's draws invert in closed form)
-        d_theta = (slope.result() if slope is not None else
-                   _put(np.zeros((0,) if prob.nests is not None else d0.shape + theta.shape)))
+        d_theta = slope.result() if slope is not None else _put(_no_slope(prob, theta, d0))
         draws = _intervals(results, (solve, costs_kind),
                            (start, theta, alpha, d0, d_theta, *change), table, surplus, draws,
                            level, seed)
@@ -699,11 +699,17 @@ def _queued_draws(prob, at, z, p_point, theta0, alpha0, d0, change, real=None, d
 def _delta_slope(prob, theta0, d0):
     """dδ/dθ' (T, J, K) at the estimates θ0 (δ0 their inversion) by the implicit function
     theorem (:func:`~structural.market.inversion.implicit_delta`): each draw's share inversion
-    starts from δ0 + (dδ/dθ')(θ − θ0); zeros for the logit (no θ in δ)."""
-    if not prob.K2:
-        return jnp.zeros(d0.shape + theta0.shape)
+    starts from δ0 + (dδ/dθ')(θ − θ0); :func:`_no_slope` where δ has no θ."""
+    if not prob.K2 or prob.nests is not None:
+        return jnp.asarray(_no_slope(prob, theta0, d0))
     return jax.jacfwd(lambda th: implicit_delta(prob.mu, th, d0, prob.weights, prob.mask))(
         theta0)
+
+
+def _no_slope(prob, theta0, d0) -> np.ndarray:
+    """The draws' dδ/dθ' where δ has no θ: zeros (T, J, K) for the logit, an empty array for
+    the nested logit (its draws invert in closed form and never read it)."""
+    return np.zeros((0,) if prob.nests is not None else d0.shape + theta0.shape)
 
 
 def _draw_setup(prob, at, theta0, alpha0, d0, d_theta, change, zd, real):

@@ -223,9 +223,7 @@ def _market_terms(prices, p0, delta0, mu0, weights, mask, alpha, alpha_rc):
     delta = delta0 + alpha * dp
     mu = mu0 + dp[:, None] * alpha_rc[None, :]
     s_ij = choice_probabilities(delta, mu, mask)
-    a_i = alpha + alpha_rc
-    wa = weights * a_i
-    return s_ij @ weights, s_ij @ wa, (s_ij * wa) @ s_ij.T, s_ij
+    return (s_ij @ weights, *_price_terms(s_ij, weights, alpha + alpha_rc), s_ij)
 
 
 def owners(firms):

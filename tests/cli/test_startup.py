@@ -98,7 +98,8 @@ def test_reproduce_names_its_run_before_the_library_imports(monkeypatch):
     from estimation.compilation import PREFETCH_ENV
     from llmecon.commands import reproduce
 
-    monkeypatch.delenv(PREFETCH_ENV, raising=False)
+    monkeypatch.setenv(PREFETCH_ENV, "set by this test")  # teardown then restores the original
+    monkeypatch.delenv(PREFETCH_ENV)
     one = argparse.Namespace(name="blp1995", all=False, quick=True)
     reproduce.read_back_early(one)
     assert PREFETCH_ENV not in os.environ  # the library is imported here already

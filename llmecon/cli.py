@@ -75,7 +75,9 @@ def _no_fastbins() -> bool:
 
     try:
         return ctypes.CDLL(None).mallopt(_M_MXFAST, 0) == 1
-    except (OSError, AttributeError):   # another C library: its own allocator, as it is
+    # another C library (no mallopt), or Windows (CDLL(None) is a TypeError there): its own
+    # allocator, as it is
+    except (OSError, AttributeError, TypeError):
         return False
 
 #: Where a user reports a bug (printed under the traceback of an unexpected exception).

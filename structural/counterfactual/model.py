@@ -279,8 +279,11 @@ def _bisect(fun, lo: Array, hi: Array, iters: int) -> Array:
     ``iters``, bit for bit. That happens one halving after the ends become adjacent floats
     (the midpoint is then one of them), about 55 halvings into a log-lever range of 20: the
     nested fallback's outer search (:data:`engine.ITERATIONS` = 64 halvings, each an inner
-    Newton solve) stops about a seventh earlier. Under ``vmap`` a block runs until all its
-    lanes have stopped, and a stopped lane keeps its bracket."""
+    Newton solve) stops about a seventh earlier (near a root at 0 the ends never become
+    adjacent and all ``iters`` run). Under ``vmap`` a block runs until all its lanes have
+    stopped, and a stopped lane keeps its bracket. ``lo`` and ``hi`` are scalars (``vmap`` for
+    many brackets), and the loop is a ``lax.while_loop``: not reverse-differentiable in them
+    (``fun``'s own parameters are read, not differentiated, by every caller)."""
 
     def cond(s):
         return s[3] & (s[2] < iters)

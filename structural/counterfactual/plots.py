@@ -46,7 +46,8 @@ class Drawer:
     ``heavy_training_vs_long_context`` spends most of its break-even search waiting for compiled
     solvers (which release the GIL), time in which the P(cheapest) and cost-share figures are
     drawn. One thread draws them one after another, as the main thread would (the same calls,
-    so the same PNG bytes), and the main thread draws none meanwhile.
+    so the same PNG bytes), and the main thread draws none meanwhile (``write`` draws what was
+    not submitted, e.g. the guardrail figure, only after taking the submitted ones).
 
     Examples
     --------
@@ -83,11 +84,12 @@ class Drawer:
         future = self._pending.pop(Path(path).absolute(), None)
         return None if future is None else future.result()
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
         """Wait for the figures still being drawn (their errors dropped: a run that failed
-        reports its own) and stop the thread."""
+        reports its own) and stop the thread; ``cancel``: those not started yet are not drawn
+        (a failed or interrupted run leaves no more figures in its folder than it must)."""
         self._pending.clear()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def _import_matplotlib() -> None:

@@ -345,12 +345,14 @@ def run(scenario: Scenario | str | Path, draws: int = 200, seed: int = 0,
                                  "chunks are written")
     # the figures drawn on a thread as their tables are made (matplotlib imported there first)
     drawer = plots.Drawer() if out is not None else None
+    finished = False
     try:
         _run(sc, res, draws, seed, out, store, scheduler, progress, replace_other, record,
              drawer)
+        finished = True
     finally:
         if drawer is not None:
-            drawer.close()
+            drawer.close(cancel=not finished)
     return res
 
 
@@ -499,10 +501,15 @@ def _tabulated(res: CounterfactualResult, drawer: plots.Drawer | None, out: str 
                name: str, tables: dict[str, pd.DataFrame] | None = None) -> None:
     """Figure ``name`` handed to ``drawer`` (nothing without one), its table made (in
     ``res.tables``, or in ``tables``)."""
-    job = res.figure(name, out, tables) if drawer is not None and out is not None else None
+    if drawer is None or out is None:
+        return
+    job = res.figure(name, out, tables)
     if job is not None:
         path, draw, args = job
-        drawer.submit(path, draw, *args)  # type: ignore[union-attr]
+        # the drawing thread gets copies: the main thread reads the same tables meanwhile
+        # (writing them), and pandas promises no thread safety, not even for two readers
+        drawer.submit(path, draw, *(a.copy() if isinstance(a, pd.DataFrame) else a
+                                    for a in args))
 
 
 def _stage_shares_and_shocks(sc: Scenario, pdraws: ParameterDraws, with_draws: bool

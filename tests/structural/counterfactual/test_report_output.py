@@ -104,3 +104,26 @@ def test_figures_drawn_on_the_drawing_thread_are_those_write_draws(tmp_path):
         assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     assert [p.name for p in res.files][-4:] == [
         "cost_vs_queries.png", "probability_cheapest.png", "cost_shares.png", "report.md"]
+
+
+def test_a_failed_run_s_drawer_draws_no_figure_it_had_not_started(tmp_path):
+    """``close(cancel=True)`` (a run that failed or was interrupted) waits for the figure being
+    drawn but draws none of those still queued; ``close()`` draws them all."""
+    import threading
+
+    started, release, drawn = threading.Event(), threading.Event(), []
+
+    def slow(name):
+        started.set()
+        release.wait(10)
+        drawn.append(name)
+
+    for cancel, expected in ((True, ["a"]), (False, ["a", "b"])):
+        started.clear(), release.clear(), drawn.clear()
+        drawer = plots.Drawer()
+        drawer.submit(tmp_path / "a.png", slow, "a")
+        drawer.submit(tmp_path / "b.png", drawn.append, "b")
+        assert started.wait(10)
+        threading.Timer(0.2, release.set).start()
+        drawer.close(cancel=cancel)
+        assert drawn == expected
